@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs every Debian 12 package port53 needs to build, test and benchmark.
+# Idempotent: packages already present are skipped and nothing is printed for them.
+set -eu
+
+PKGS="
+build-essential pkg-config meson ninja-build clang llvm lld libclang-rt-14-dev
+libdpdk-dev dpdk libbpf-dev libxdp-dev libpcap-dev libnuma-dev
+libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
+libmaxminddb-dev libbenchmark-dev
+python3-dnspython iproute2 iputils-ping tcpdump
+nsd knot knot-dnsutils bind9-dnsutils dnsperf
+"
+
+missing=""
+for p in $PKGS; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "install-deps: installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Debian starts nsd and knot on install; port53's tests start their own instances.
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+for svc in nsd knot; do
+	if command -v systemctl >/dev/null 2>&1; then
+		systemctl disable --now "$svc" >/dev/null 2>&1 || true
+	fi
+	pkill -x "${svc}d" 2>/dev/null || pkill -x "$svc" 2>/dev/null || true
+done

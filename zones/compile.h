@@ -1,0 +1,43 @@
+/* Zone compiler: zone files in, one snapshot out.
+ *
+ * Offline and thorough: every record is checked against the rules in
+ * docs/zone-files.md, and the first violation is reported as "file:line:
+ * reason" with nothing written. The output is built in memory and written
+ * to a temporary file renamed into place, so a reader never sees half a file.
+ */
+#ifndef P53_COMPILE_H
+#define P53_COMPILE_H
+
+#include "err.h"
+#include "snapshot.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct p53_zone_input {
+	const char *origin; /* presentation form, e.g. "example.com." */
+	const char *path;   /* master file */
+};
+
+struct p53_compile_opts {
+	uint64_t serial;     /* snapshot serial; 0 = current unix time */
+	uint32_t default_ttl;/* before any $TTL; default 3600 */
+	bool no_prerender;   /* skip pre-rendered answers (tests compare both) */
+};
+
+/* Compiles zones into a malloc'd snapshot image (*out, *outlen). */
+int p53_compile(const struct p53_zone_input *zones, size_t nzones,
+		const struct p53_compile_opts *opts, uint8_t **out, size_t *outlen,
+		struct p53_err *err);
+/* Compiles and writes atomically to path. */
+int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
+		     const struct p53_compile_opts *opts, const char *path, struct p53_err *err);
+
+/* Writes every zone of snap as master-file text, one zone after another,
+ * each starting with its $ORIGIN line and its SOA. Compiling the output
+ * again gives a snapshot with the same records. */
+int p53_dump(const struct p53_snapshot *snap, FILE *out);
+
+#endif
