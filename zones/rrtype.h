@@ -23,6 +23,7 @@
 #ifndef P53_RRTYPE_H
 #define P53_RRTYPE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum {

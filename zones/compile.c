@@ -1,0 +1,953 @@
+/* The zone compiler.
+ *
+ * Reads every zone into one flat record array, checks the rules a zone must
+ * satisfy, derives the tree facts the engine needs at query time (empty
+ * non-terminals, zone cuts, wildcard children), lays the result out as a
+ * snapshot, and finally asks the engine itself to pre-render every answer
+ * that depends only on the query name and type. Work done here is work no
+ * worker does per query.
+ */
+#include "compile.h"
+
+#include "answer_pvt.h"
+#include "name.h"
+#include "rrtype.h"
+#include "snapshot_pvt.h"
+#include "zparse.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- growable buffers ------------------------------------------------- */
+
+struct buf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int buf_reserve(struct buf *b, size_t more)
+{
+	if (b->len + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more)
+		cap *= 2;
+	uint8_t *p = realloc(b->p, cap);
+	if (p == NULL)
+		return P53_ENOMEM;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+/* Appends n bytes (or n zero bytes when data is NULL); returns the offset or
+ * -1 on allocation failure. */
+static int64_t buf_add(struct buf *b, const void *data, size_t n)
+{
+	if (buf_reserve(b, n) != 0)
+		return -1;
+	if (data)
+		memcpy(b->p + b->len, data, n);
+	else
+		memset(b->p + b->len, 0, n);
+	b->len += n;
+	return (int64_t)(b->len - n);
+}
+
+static int64_t buf_align(struct buf *b, size_t a)
+{
+	size_t pad = (a - b->len % a) % a;
+	return buf_add(b, NULL, pad);
+}
+
+#define VEC_PUSH(arr, n, cap, item)                                                                \
+	((n) < (cap) || vec_grow((void **)&(arr), &(cap), sizeof(*(arr))) == 0                     \
+		 ? ((arr)[(n)++] = (item), 0)                                                      \
+		 : P53_ENOMEM)
+
+static int vec_grow(void **arr, size_t *cap, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 1024;
+	void *p = realloc(*arr, ncap * size);
+	if (p == NULL)
+		return P53_ENOMEM;
+	*arr = p;
+	*cap = ncap;
+	return 0;
+}
+
+/* ---- compiler state --------------------------------------------------- */
+
+struct crec {
+	uint32_t zone;
+	uint32_t name; /* offset in names */
+	uint32_t rdata; /* offset in rdata */
+	uint32_t ttl;
+	uint32_t node;
+	uint32_t file;
+	uint32_t line;
+	uint16_t type;
+	uint16_t rdlen;
+	uint8_t name_len;
+	bool dead; /* duplicate, or data for a more specific zone we serve */
+};
+
+struct cnode {
+	uint32_t zone;
+	uint32_t name;
+	uint8_t name_len;
+	uint16_t flags;
+	uint32_t cut, wild;
+	uint32_t rec, nrec; /* records sorted by node: [rec, rec + nrec) */
+	uint32_t rrset, nrrsets;
+	uint32_t ans, nans, other_blob;
+};
+
+struct czone {
+	const char *path;
+	uint8_t apex[P53_NAME_MAX];
+	size_t apex_len;
+	uint32_t apex_node;
+	uint32_t soa_rec;
+	uint32_t first_node, nnodes;
+};
+
+/* Name -> index map, open addressing; used for nodes and zone apexes. */
+struct nmap {
+	uint32_t *slot; /* index + 1 */
+	uint32_t mask;
+};
+
+struct cc {
+	struct p53_err *err;
+	struct buf names, rdata;
+	struct crec *recs;
+	size_t nrecs, caprecs;
+	struct cnode *nodes;
+	size_t nnodes, capnodes;
+	struct czone *zones;
+	size_t nzones;
+	char **files;
+	size_t nfiles, capfiles;
+	struct nmap nodemap;
+	uint32_t cur_zone;
+	const char *last_file;
+	uint32_t last_file_idx;
+};
+
+static const uint8_t *cc_name(const struct cc *c, uint32_t off)
+{
+	return c->names.p + off;
+}
+
+static int nmap_init(struct nmap *m, size_t n)
+{
+	size_t size = 16;
+	while (size < 2 * n)
+		size *= 2;
+	m->slot = calloc(size, sizeof(uint32_t));
+	m->mask = (uint32_t)(size - 1);
+	return m->slot ? 0 : P53_ENOMEM;
+}
+
+/* Finds name among nodes; returns the node index or SNAP_NONE. */
+static uint32_t nmap_find(const struct cc *c, const uint8_t *name, size_t len)
+{
+	uint32_t i = name_hash(name, len) & c->nodemap.mask;
+	for (; c->nodemap.slot[i]; i = (i + 1) & c->nodemap.mask) {
+		const struct cnode *n = &c->nodes[c->nodemap.slot[i] - 1];
+		if (n->name_len == len && memcmp(cc_name(c, n->name), name, len) == 0)
+			return c->nodemap.slot[i] - 1;
+	}
+	return SNAP_NONE;
+}
+
+static void nmap_put(struct cc *c, uint32_t node)
+{
+	const struct cnode *n = &c->nodes[node];
+	uint32_t i = name_hash(cc_name(c, n->name), n->name_len) & c->nodemap.mask;
+	while (c->nodemap.slot[i])
+		i = (i + 1) & c->nodemap.mask;
+	c->nodemap.slot[i] = node + 1;
+}
+
+static const char *rec_file(const struct cc *c, const struct crec *r)
+{
+	return c->files[r->file];
+}
+
+/* Reports "file:line: owner: what" for the record r. */
+static int rec_fail(struct cc *c, const struct crec *r, const char *what)
+{
+	char owner[1024];
+	name_to_text(cc_name(c, r->name), owner, sizeof(owner));
+	return p53_err_at(c->err, P53_EINVAL, rec_file(c, r), r->line, "%s: %s", owner, what);
+}
+
+/* ---- reading zones ---------------------------------------------------- */
+
+static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
+{
+	struct cc *c = ctx;
+	const struct czone *z = &c->zones[c->cur_zone];
+	char tb[12];
+	if (rr->rclass != CLASS_IN)
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
+				  "class %u not supported in zone data (only IN)", rr->rclass);
+	if (rrtype_is_meta(rr->type))
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
+				  "type %s cannot appear in zone data",
+				  rrtype_to_text(rr->type, tb));
+	uint8_t owner[P53_NAME_MAX];
+	memcpy(owner, rr->owner, rr->owner_len);
+	name_lower(owner, rr->owner_len);
+	if (!name_is_below_or_at(owner, rr->owner_len, z->apex, z->apex_len)) {
+		char on[1024], zn[1024];
+		name_to_text(owner, on, sizeof(on));
+		name_to_text(z->apex, zn, sizeof(zn));
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
+				  "%s is outside zone %s", on, zn);
+	}
+	if (rr->file != c->last_file || c->nfiles == 0) {
+		/* The parser's file name may not outlive the include. */
+		if (c->nfiles == 0 || strcmp(c->files[c->last_file_idx], rr->file) != 0) {
+			char *dup = strdup(rr->file);
+			if (dup == NULL || VEC_PUSH(c->files, c->nfiles, c->capfiles, dup) != 0)
+				return p53_err_set(err, P53_ENOMEM, "out of memory");
+			c->last_file_idx = (uint32_t)(c->nfiles - 1);
+		}
+		c->last_file = rr->file;
+	}
+	int64_t no = buf_add(&c->names, owner, rr->owner_len);
+	int64_t ro = buf_add(&c->rdata, rr->rdata, rr->rdlen);
+	if (no < 0 || ro < 0 || no > UINT32_MAX || ro > UINT32_MAX)
+		return p53_err_set(err, P53_ENOMEM, "out of memory (zone too large)");
+	struct crec r = {
+		.zone = c->cur_zone,
+		.name = (uint32_t)no,
+		.rdata = (uint32_t)ro,
+		.ttl = rr->ttl,
+		.file = c->last_file_idx,
+		.line = rr->line,
+		.type = rr->type,
+		.rdlen = rr->rdlen,
+		.name_len = (uint8_t)rr->owner_len,
+	};
+	if (VEC_PUSH(c->recs, c->nrecs, c->caprecs, r) != 0)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* ---- checks and tree facts -------------------------------------------- */
+
+static const struct cc *sort_cc; /* qsort has no context argument in C11 */
+
+static int rec_cmp(const void *a, const void *b)
+{
+	const struct crec *x = a, *y = b;
+	if (x->zone != y->zone)
+		return x->zone < y->zone ? -1 : 1;
+	int c = name_cmp_canonical(cc_name(sort_cc, x->name), cc_name(sort_cc, y->name));
+	if (c)
+		return c;
+	if (x->type != y->type)
+		return x->type < y->type ? -1 : 1;
+	size_t m = x->rdlen < y->rdlen ? x->rdlen : y->rdlen;
+	c = memcmp(sort_cc->rdata.p + x->rdata, sort_cc->rdata.p + y->rdata, m);
+	if (c)
+		return c;
+	if (x->rdlen != y->rdlen)
+		return x->rdlen < y->rdlen ? -1 : 1;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+static int node_cmp(const void *a, const void *b)
+{
+	const struct cnode *x = a, *y = b;
+	if (x->zone != y->zone)
+		return x->zone < y->zone ? -1 : 1;
+	return name_cmp_canonical(cc_name(sort_cc, x->name), cc_name(sort_cc, y->name));
+}
+
+/* Zone that a name belongs to: the served zone with the longest apex at or
+ * above it. Parent-side data for a child zone we also serve is dropped. */
+static uint32_t owning_zone(const struct cc *c, const uint8_t *name, size_t len)
+{
+	uint32_t best = SNAP_NONE;
+	size_t best_len = 0;
+	for (size_t z = 0; z < c->nzones; z++)
+		if (c->zones[z].apex_len > best_len &&
+		    name_is_below_or_at(name, len, c->zones[z].apex, c->zones[z].apex_len)) {
+			best = (uint32_t)z;
+			best_len = c->zones[z].apex_len;
+		}
+	return best;
+}
+
+static uint32_t add_node(struct cc *c, uint32_t zone, uint32_t name, uint8_t len)
+{
+	struct cnode n = {.zone = zone, .name = name, .name_len = len, .cut = SNAP_NONE,
+			  .wild = SNAP_NONE};
+	if (VEC_PUSH(c->nodes, c->nnodes, c->capnodes, n) != 0)
+		return SNAP_NONE;
+	return (uint32_t)(c->nnodes - 1);
+}
+
+static bool has_type(const struct cc *c, const struct cnode *n, uint16_t type)
+{
+	for (uint32_t i = 0; i < n->nrec; i++)
+		if (c->recs[n->rec + i].type == type)
+			return true;
+	return false;
+}
+
+static int build_nodes(struct cc *c)
+{
+	/* Records are sorted by (zone, name, type, rdata): group them. */
+	for (size_t i = 0; i < c->nrecs;) {
+		size_t j = i;
+		while (j < c->nrecs && c->recs[j].zone == c->recs[i].zone &&
+		       c->recs[j].name_len == c->recs[i].name_len &&
+		       memcmp(cc_name(c, c->recs[j].name), cc_name(c, c->recs[i].name),
+			      c->recs[i].name_len) == 0)
+			j++;
+		if (add_node(c, c->recs[i].zone, c->recs[i].name, c->recs[i].name_len) == SNAP_NONE)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		i = j;
+	}
+	/* Apexes and empty non-terminals: every name between an owner and its
+	 * apex exists (RFC 4592 2.2.2), which is what blocks wildcards. */
+	if (nmap_init(&c->nodemap, c->nnodes * 2 + c->nzones) != 0)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	for (uint32_t i = 0; i < c->nnodes; i++)
+		nmap_put(c, i);
+	size_t owners = c->nnodes;
+	for (size_t z = 0; z < c->nzones; z++) {
+		const struct czone *zn = &c->zones[z];
+		if (nmap_find(c, zn->apex, zn->apex_len) != SNAP_NONE)
+			continue;
+		int64_t off = buf_add(&c->names, zn->apex, zn->apex_len);
+		uint32_t id = off < 0 ? SNAP_NONE
+				      : add_node(c, (uint32_t)z, (uint32_t)off, (uint8_t)zn->apex_len);
+		if (id == SNAP_NONE)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		nmap_put(c, id);
+	}
+	for (size_t i = 0; i < owners; i++) {
+		uint32_t zone = c->nodes[i].zone;
+		size_t alen = c->zones[zone].apex_len;
+		uint32_t off = c->nodes[i].name;
+		uint8_t len = c->nodes[i].name_len;
+		while (len > alen) {
+			uint8_t l = c->names.p[off];
+			off += l + 1u;
+			len = (uint8_t)(len - l - 1);
+			if (nmap_find(c, cc_name(c, off), len) != SNAP_NONE)
+				break;
+			uint32_t id = add_node(c, zone, off, len);
+			if (id == SNAP_NONE)
+				return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+			nmap_put(c, id);
+		}
+	}
+	/* Canonical order within each zone, then index again. */
+	sort_cc = c;
+	qsort(c->nodes, c->nnodes, sizeof(*c->nodes), node_cmp);
+	memset(c->nodemap.slot, 0, ((size_t)c->nodemap.mask + 1) * sizeof(uint32_t));
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		nmap_put(c, i);
+		c->nodes[i].rec = 0;
+		c->nodes[i].nrec = 0;
+	}
+	for (size_t i = 0; i < c->nrecs; i++) {
+		struct crec *r = &c->recs[i];
+		r->node = nmap_find(c, cc_name(c, r->name), r->name_len);
+		struct cnode *n = &c->nodes[r->node];
+		if (n->nrec == 0)
+			n->rec = (uint32_t)i;
+		n->nrec++;
+	}
+	for (size_t z = 0; z < c->nzones; z++) {
+		struct czone *zn = &c->zones[z];
+		zn->apex_node = nmap_find(c, zn->apex, zn->apex_len);
+	}
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		uint32_t z = c->nodes[i].zone;
+		if (c->zones[z].nnodes == 0)
+			c->zones[z].first_node = i;
+		c->zones[z].nnodes++;
+	}
+	return 0;
+}
+
+static int check_node(struct cc *c, uint32_t id)
+{
+	struct cnode *n = &c->nodes[id];
+	const struct crec *r = &c->recs[n->rec];
+	const struct czone *z = &c->zones[n->zone];
+	bool apex = id == z->apex_node;
+	unsigned ncname = 0, ndname = 0, other = 0;
+	for (uint32_t i = 0; i < n->nrec; i++) {
+		uint16_t t = c->recs[n->rec + i].type;
+		if (t == RR_CNAME)
+			ncname++;
+		else if (t == RR_DNAME)
+			ndname++;
+		else if (t != RR_RRSIG && t != RR_NSEC)
+			other++;
+		if (t == RR_SOA && !apex)
+			return rec_fail(c, &c->recs[n->rec + i], "SOA record not at the zone apex");
+	}
+	if (ncname && other)
+		return rec_fail(c, r, "CNAME beside other data (RFC 1034 3.6.2)");
+	if (ncname > 1)
+		return rec_fail(c, r, "more than one CNAME record");
+	if (ndname > 1)
+		return rec_fail(c, r, "more than one DNAME record");
+	if (ncname && ndname)
+		return rec_fail(c, r, "CNAME and DNAME at the same name");
+	if (n->nrec == 0)
+		n->flags |= NODE_ENT;
+	if (ncname)
+		n->flags |= NODE_CNAME;
+	if (ndname)
+		n->flags |= NODE_DNAME;
+	if (apex)
+		n->flags |= NODE_APEX;
+	else if (has_type(c, n, RR_NS))
+		n->flags |= NODE_DELEG;
+	const uint8_t *nm = cc_name(c, n->name);
+	if (nm[0] == 1 && nm[1] == '*')
+		n->flags |= NODE_WILDCARD;
+	return 0;
+}
+
+/* The highest cut at or above each node, wildcard children, and the rules
+ * that need ancestors: nothing below a DNAME. */
+static int link_tree(struct cc *c)
+{
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		struct cnode *n = &c->nodes[i];
+		size_t alen = c->zones[n->zone].apex_len;
+		uint32_t off = n->name;
+		uint8_t len = n->name_len;
+		if (n->flags & NODE_WILDCARD) {
+			uint32_t parent = nmap_find(c, cc_name(c, off + 2), (size_t)len - 2);
+			if (parent != SNAP_NONE)
+				c->nodes[parent].wild = i;
+		}
+		for (uint32_t id = i; len > alen;) {
+			const struct cnode *a = &c->nodes[id];
+			if (a->flags & NODE_DELEG)
+				n->cut = id;
+			if ((a->flags & NODE_DNAME) && id != i && n->nrec)
+				return rec_fail(c, &c->recs[n->rec],
+						"data below a DNAME (RFC 6672 2.3)");
+			uint8_t l = c->names.p[off];
+			off += l + 1u;
+			len = (uint8_t)(len - l - 1);
+			id = nmap_find(c, cc_name(c, off), len);
+		}
+		if (n->cut != SNAP_NONE && n->cut != i)
+			n->flags |= NODE_OCCLUDED;
+	}
+	return 0;
+}
+
+/* An NS target at or below its own cut cannot be resolved without glue. */
+static int check_glue(struct cc *c)
+{
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		const struct cnode *n = &c->nodes[i];
+		if (!(n->flags & NODE_DELEG))
+			continue;
+		for (uint32_t k = 0; k < n->nrec; k++) {
+			const struct crec *r = &c->recs[n->rec + k];
+			if (r->type != RR_NS)
+				continue;
+			uint8_t t[P53_NAME_MAX];
+			size_t tl = name_len(c->rdata.p + r->rdata);
+			memcpy(t, c->rdata.p + r->rdata, tl);
+			name_lower(t, tl);
+			if (!name_is_below_or_at(t, tl, cc_name(c, n->name), n->name_len))
+				continue;
+			uint32_t g = nmap_find(c, t, tl);
+			if (g == SNAP_NONE ||
+			    (!has_type(c, &c->nodes[g], RR_A) && !has_type(c, &c->nodes[g], RR_AAAA))) {
+				char tn[1024], why[1100];
+				name_to_text(t, tn, sizeof(tn));
+				snprintf(why, sizeof(why),
+					 "delegation needs glue: no A or AAAA record for %s", tn);
+				return rec_fail(c, r, why);
+			}
+		}
+	}
+	return 0;
+}
+
+static int check_zones(struct cc *c)
+{
+	for (size_t z = 0; z < c->nzones; z++) {
+		struct czone *zn = &c->zones[z];
+		const struct cnode *apex = &c->nodes[zn->apex_node];
+		char an[1024];
+		name_to_text(zn->apex, an, sizeof(an));
+		unsigned nsoa = 0;
+		zn->soa_rec = SNAP_NONE;
+		for (uint32_t i = 0; i < apex->nrec; i++) {
+			const struct crec *r = &c->recs[apex->rec + i];
+			if (r->type != RR_SOA)
+				continue;
+			if (++nsoa > 1)
+				return p53_err_at(c->err, P53_EINVAL, rec_file(c, r), r->line,
+						  "second SOA record for zone %s", an);
+			zn->soa_rec = apex->rec + i;
+		}
+		if (nsoa == 0)
+			return p53_err_set(c->err, P53_EINVAL, "%s: zone %s has no SOA record",
+					   zn->path, an);
+		if (!has_type(c, apex, RR_NS)) {
+			const struct crec *r = &c->recs[zn->soa_rec];
+			return p53_err_at(c->err, P53_EINVAL, rec_file(c, r), r->line,
+					  "zone %s has no NS records at its apex", an);
+		}
+	}
+	return 0;
+}
+
+/* Drops duplicates (RFC 2181 5: an RRset holds no duplicate records) and
+ * gives each RRset the lowest TTL of its records (RFC 2181 5.2). */
+static void normalise_rrsets(struct cc *c)
+{
+	size_t out = 0;
+	for (size_t i = 0; i < c->nrecs; i++) {
+		struct crec *r = &c->recs[i];
+		if (r->dead)
+			continue;
+		if (out > 0) {
+			struct crec *p = &c->recs[out - 1];
+			if (p->zone == r->zone && p->type == r->type && p->name_len == r->name_len &&
+			    memcmp(cc_name(c, p->name), cc_name(c, r->name), r->name_len) == 0) {
+				if (p->rdlen == r->rdlen &&
+				    memcmp(c->rdata.p + p->rdata, c->rdata.p + r->rdata, r->rdlen) == 0)
+					continue;
+			}
+		}
+		c->recs[out++] = *r;
+	}
+	c->nrecs = out;
+	for (size_t i = 0; i < c->nrecs;) {
+		size_t j = i;
+		uint32_t ttl = c->recs[i].ttl;
+		while (j < c->nrecs && c->recs[j].zone == c->recs[i].zone &&
+		       c->recs[j].type == c->recs[i].type &&
+		       c->recs[j].name_len == c->recs[i].name_len &&
+		       memcmp(cc_name(c, c->recs[j].name), cc_name(c, c->recs[i].name),
+			      c->recs[i].name_len) == 0) {
+			if (c->recs[j].ttl < ttl)
+				ttl = c->recs[j].ttl;
+			j++;
+		}
+		for (size_t k = i; k < j; k++)
+			c->recs[k].ttl = ttl;
+		i = j;
+	}
+}
+
+/* ---- layout ----------------------------------------------------------- */
+
+struct image {
+	struct buf b;
+	struct snap_hdr hdr;
+};
+
+static int sect_begin(struct image *im, uint32_t id, uint64_t *off)
+{
+	if (buf_align(&im->b, SNAP_ALIGN) < 0)
+		return P53_ENOMEM;
+	*off = im->b.len;
+	im->hdr.sect[id - 1].id = id;
+	im->hdr.sect[id - 1].off = im->b.len;
+	return 0;
+}
+
+static void sect_end(struct image *im, uint32_t id)
+{
+	im->hdr.sect[id - 1].len = im->b.len - im->hdr.sect[id - 1].off;
+}
+
+static int put_sect(struct image *im, uint32_t id, const void *data, size_t len)
+{
+	uint64_t off;
+	if (sect_begin(im, id, &off) != 0 || buf_add(&im->b, data, len) < 0)
+		return P53_ENOMEM;
+	sect_end(im, id);
+	return 0;
+}
+
+/* Writes the whole image from the compiler state; ans and blobs may be empty
+ * (first pass, before pre-rendering). */
+static int build_image(struct cc *c, const struct p53_compile_opts *o, struct image *im,
+		       const struct snap_ans *ans, size_t nans, const struct buf *blobs)
+{
+	memset(im, 0, sizeof(*im));
+	memcpy(im->hdr.magic, SNAP_MAGIC, sizeof(SNAP_MAGIC));
+	im->hdr.version = SNAP_VERSION;
+	im->hdr.nsect = SECT__MAX;
+	im->hdr.serial = o->serial ? o->serial : (uint64_t)time(NULL);
+	im->hdr.created = (uint64_t)time(NULL);
+	if (buf_add(&im->b, NULL, sizeof(im->hdr)) < 0)
+		return P53_ENOMEM;
+
+	struct buf names = {0}, rdata = {0};
+	struct snap_node *nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*nodes));
+	struct snap_rrset *sets = NULL;
+	size_t nsets = 0, capsets = 0;
+	struct snap_zone *zones = calloc(c->nzones, sizeof(*zones));
+	int rc = P53_ENOMEM;
+	if (nodes == NULL || zones == NULL)
+		goto out;
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		struct cnode *cn = &c->nodes[i];
+		int64_t no = buf_add(&names, cc_name(c, cn->name), cn->name_len);
+		if (no < 0)
+			goto out;
+		cn->rrset = (uint32_t)nsets;
+		for (uint32_t k = 0; k < cn->nrec;) {
+			const struct crec *r = &c->recs[cn->rec + k];
+			struct snap_rrset s = {.type = r->type, .ttl = r->ttl,
+					       .rdata = (uint32_t)rdata.len};
+			for (; k < cn->nrec && c->recs[cn->rec + k].type == s.type; k++) {
+				const struct crec *x = &c->recs[cn->rec + k];
+				uint8_t l[2] = {(uint8_t)(x->rdlen >> 8), (uint8_t)x->rdlen};
+				if (buf_add(&rdata, l, 2) < 0 ||
+				    buf_add(&rdata, c->rdata.p + x->rdata, x->rdlen) < 0)
+					goto out;
+				s.count++;
+			}
+			s.len = (uint32_t)(rdata.len - s.rdata);
+			if (VEC_PUSH(sets, nsets, capsets, s) != 0)
+				goto out;
+		}
+		cn->nrrsets = (uint32_t)nsets - cn->rrset;
+		nodes[i] = (struct snap_node){
+			.name = (uint32_t)no,
+			.name_len = cn->name_len,
+			.labels = (uint8_t)name_labels(cc_name(c, cn->name)),
+			.flags = cn->flags,
+			.zone = cn->zone,
+			.cut = cn->cut,
+			.wild = cn->wild,
+			.rrset = cn->rrset,
+			.nrrsets = (uint16_t)cn->nrrsets,
+			.nans = (uint16_t)cn->nans,
+			.ans = cn->ans,
+			.other_blob = cn->other_blob,
+		};
+	}
+	for (size_t z = 0; z < c->nzones; z++) {
+		const struct czone *zn = &c->zones[z];
+		const struct cnode *apex = &c->nodes[zn->apex_node];
+		const struct crec *soa = &c->recs[zn->soa_rec];
+		uint32_t soa_set = apex->rrset;
+		while (sets[soa_set].type != RR_SOA)
+			soa_set++;
+		/* SOA rdata ends with serial, refresh, retry, expire, minimum. */
+		const uint8_t *t = c->rdata.p + soa->rdata + soa->rdlen - 20;
+		uint32_t serial = (uint32_t)t[0] << 24 | t[1] << 16 | t[2] << 8 | t[3];
+		uint32_t minimum = (uint32_t)t[16] << 24 | t[17] << 16 | t[18] << 8 | t[19];
+		zones[z] = (struct snap_zone){
+			.name = nodes[zn->apex_node].name,
+			.apex = zn->apex_node,
+			.soa = soa_set,
+			.serial = serial,
+			.neg_ttl = soa->ttl < minimum ? soa->ttl : minimum,
+			.nodes = zn->nnodes,
+		};
+	}
+	size_t hsize = 16;
+	while (hsize < 2 * ((size_t)c->nnodes + 1))
+		hsize *= 2;
+	struct snap_hash_hdr hh = {.mask = (uint32_t)(hsize - 1)};
+	uint64_t hoff;
+	if (put_sect(im, SECT_ZONES, zones, c->nzones * sizeof(*zones)) ||
+	    put_sect(im, SECT_NODES, nodes, c->nnodes * sizeof(*nodes)) ||
+	    put_sect(im, SECT_RRSETS, sets, nsets * sizeof(*sets)) ||
+	    sect_begin(im, SECT_HASH, &hoff) || buf_add(&im->b, &hh, sizeof(hh)) < 0 ||
+	    buf_add(&im->b, NULL, hsize * sizeof(struct snap_hash_ent)) < 0)
+		goto out;
+	struct snap_hash_ent *ht = (void *)(im->b.p + hoff + sizeof(hh));
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		uint32_t h = name_hash(cc_name(c, c->nodes[i].name), c->nodes[i].name_len);
+		uint32_t k = h & hh.mask;
+		while (ht[k].node)
+			k = (k + 1) & hh.mask;
+		ht[k] = (struct snap_hash_ent){h, i + 1};
+	}
+	sect_end(im, SECT_HASH);
+	if (put_sect(im, SECT_NAMES, names.p, names.len) ||
+	    put_sect(im, SECT_RDATA, rdata.p, rdata.len) ||
+	    put_sect(im, SECT_ANS, ans, nans * sizeof(*ans)) ||
+	    put_sect(im, SECT_BLOBS, blobs->p, blobs->len) || buf_align(&im->b, SNAP_ALIGN) < 0)
+		goto out;
+	im->hdr.size = im->b.len;
+	memcpy(im->b.p, &im->hdr, sizeof(im->hdr));
+	snap_seal(im->b.p, im->b.len);
+	rc = 0;
+out:
+	free(names.p);
+	free(rdata.p);
+	free(nodes);
+	free(sets);
+	free(zones);
+	if (rc)
+		free(im->b.p);
+	return rc ? p53_err_set(c->err, rc, "out of memory") : 0;
+}
+
+/* Asks the engine for every answer that depends only on name and type. */
+static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans **ans_out,
+		     size_t *nans_out, struct buf *blobs)
+{
+	enum { BLOB_CAP = 65536 + 16 + 8 * 128 };
+	uint8_t *tmp = malloc(BLOB_CAP);
+	struct snap_ans *ans = NULL;
+	size_t nans = 0, capans = 0;
+	if (tmp == NULL)
+		return P53_ENOMEM;
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		struct cnode *cn = &c->nodes[i];
+		const struct snap_node *sn = &s->nodes[i];
+		uint16_t types[64];
+		unsigned nt = 0;
+		bool cut = sn->cut != SNAP_NONE;
+		if (cut) {
+			if (sn->cut == i)
+				types[nt++] = RR_DS;
+		} else {
+			for (uint16_t k = 0; k < sn->nrrsets && nt < 60; k++)
+				types[nt++] = s->rrsets[sn->rrset + k].type;
+			if (sn->nrrsets)
+				types[nt++] = RR_ANY;
+			if (sn->flags & NODE_CNAME) {
+				types[nt++] = RR_A;
+				types[nt++] = RR_AAAA;
+			}
+		}
+		cn->ans = (uint32_t)nans;
+		cn->nans = 0;
+		for (unsigned k = 0; k < nt; k++) {
+			size_t n = answer_prerender(s, i, types[k], tmp, BLOB_CAP);
+			if (n == 0)
+				continue;
+			int64_t off;
+			if (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0 ||
+			    off > UINT32_MAX)
+				goto nomem;
+			struct snap_ans a = {.qtype = types[k], .blob = (uint32_t)off};
+			if (VEC_PUSH(ans, nans, capans, a) != 0)
+				goto nomem;
+			cn->nans++;
+		}
+		/* Other types: a CNAME's answer depends on the target's type,
+		 * so only non-CNAME nodes have one answer for all the rest. */
+		cn->other_blob = 0;
+		if (!(sn->flags & NODE_CNAME)) {
+			size_t n = answer_prerender(s, i, 65280 /* private use: absent */, tmp,
+						    BLOB_CAP);
+			int64_t off;
+			if (n && (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0))
+				goto nomem;
+			if (n)
+				cn->other_blob = (uint32_t)off + 1;
+		}
+	}
+	free(tmp);
+	*ans_out = ans;
+	*nans_out = nans;
+	return 0;
+nomem:
+	free(tmp);
+	free(ans);
+	return P53_ENOMEM;
+}
+
+static void cc_free(struct cc *c)
+{
+	free(c->names.p);
+	free(c->rdata.p);
+	free(c->recs);
+	free(c->nodes);
+	free(c->zones);
+	for (size_t i = 0; i < c->nfiles; i++)
+		free(c->files[i]);
+	free(c->files);
+	free(c->nodemap.slot);
+}
+
+int p53_compile(const struct p53_zone_input *zin, size_t nzones,
+		const struct p53_compile_opts *opts, uint8_t **out, size_t *outlen,
+		struct p53_err *err)
+{
+	struct p53_compile_opts defaults = {0};
+	const struct p53_compile_opts *o = opts ? opts : &defaults;
+	struct cc c = {.err = err};
+	int rc;
+	if (nzones == 0)
+		return p53_err_set(err, P53_EINVAL, "no zones given");
+	c.zones = calloc(nzones, sizeof(*c.zones));
+	if (c.zones == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	c.nzones = nzones;
+	for (size_t z = 0; z < nzones; z++) {
+		const char *why = NULL;
+		int n = name_from_text(zin[z].origin, strlen(zin[z].origin), (const uint8_t *)"",
+				       c.zones[z].apex, &why);
+		if (n < 0) {
+			rc = p53_err_set(err, P53_EINVAL, "zone origin '%s': %s", zin[z].origin, why);
+			goto fail;
+		}
+		c.zones[z].apex_len = (size_t)n;
+		c.zones[z].path = zin[z].path;
+		name_lower(c.zones[z].apex, (size_t)n);
+		for (size_t k = 0; k < z; k++)
+			if (c.zones[k].apex_len == (size_t)n &&
+			    memcmp(c.zones[k].apex, c.zones[z].apex, (size_t)n) == 0) {
+				rc = p53_err_set(err, P53_EINVAL, "zone %s given twice", zin[z].origin);
+				goto fail;
+			}
+	}
+	for (size_t z = 0; z < nzones; z++) {
+		struct zparse_opts po = {.origin = c.zones[z].apex,
+					 .default_ttl = o->default_ttl ? o->default_ttl : 3600};
+		c.cur_zone = (uint32_t)z;
+		size_t before = c.nrecs;
+		rc = zparse_file(zin[z].path, &po, on_record, &c, err);
+		if (rc < 0)
+			goto fail;
+		if (c.nrecs == before) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: zone %s has no SOA record",
+					 zin[z].path, zin[z].origin);
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < c.nrecs; i++) {
+		struct crec *r = &c.recs[i];
+		if (owning_zone(&c, cc_name(&c, r->name), r->name_len) != r->zone)
+			r->dead = true;
+	}
+	sort_cc = &c;
+	qsort(c.recs, c.nrecs, sizeof(*c.recs), rec_cmp);
+	normalise_rrsets(&c);
+	if ((rc = build_nodes(&c)) != 0)
+		goto fail;
+	for (uint32_t i = 0; i < c.nnodes; i++)
+		if ((rc = check_node(&c, i)) != 0)
+			goto fail;
+	if ((rc = check_zones(&c)) != 0 || (rc = link_tree(&c)) != 0 || (rc = check_glue(&c)) != 0)
+		goto fail;
+
+	struct image im;
+	struct buf noblobs = {0};
+	if ((rc = build_image(&c, o, &im, NULL, 0, &noblobs)) != 0)
+		goto fail;
+	if (!o->no_prerender) {
+		struct p53_snapshot view = {.base = im.b.p, .size = im.b.len};
+		struct snap_ans *ans = NULL;
+		size_t nans = 0;
+		struct buf blobs = {0};
+		rc = snap_map_views(&view, err);
+		if (rc == 0 && (rc = prerender(&c, &view, &ans, &nans, &blobs)) != 0)
+			p53_err_set(err, rc, "out of memory");
+		free(im.b.p);
+		if (rc == 0)
+			rc = build_image(&c, o, &im, ans, nans, &blobs);
+		free(ans);
+		free(blobs.p);
+		if (rc)
+			goto fail;
+	}
+	*out = im.b.p;
+	*outlen = im.b.len;
+	cc_free(&c);
+	return 0;
+fail:
+	cc_free(&c);
+	return rc ? rc : P53_EINVAL;
+}
+
+int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
+		     const struct p53_compile_opts *opts, const char *path, struct p53_err *err)
+{
+	uint8_t *img;
+	size_t len;
+	int rc = p53_compile(zones, nzones, opts, &img, &len, err);
+	if (rc)
+		return rc;
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	FILE *f = fopen(tmp, "wb");
+	if (f == NULL) {
+		free(img);
+		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
+	}
+	bool ok = fwrite(img, 1, len, f) == len;
+	ok = (fflush(f) == 0) && ok;
+	ok = (fsync(fileno(f)) == 0) && ok;
+	ok = (fclose(f) == 0) && ok;
+	free(img);
+	if (!ok || rename(tmp, path) != 0) {
+		int e = errno;
+		unlink(tmp);
+		return p53_err_set(err, P53_EIO, "%s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+/* ---- dump ------------------------------------------------------------- */
+
+static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
+		       const struct snap_rrset *r, FILE *out, char *txt, size_t cap)
+{
+	char on[1024], tb[12];
+	name_to_text(owner, on, sizeof(on));
+	const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
+	while (rd < end) {
+		uint16_t l = (uint16_t)(rd[0] << 8 | rd[1]);
+		if (zprint_rdata(r->type, rd + 2, l, txt, cap) < 0)
+			snprintf(txt, cap, "; rdata too long to print");
+		fprintf(out, "%s\t%u\tIN\t%s\t%s\n", on, r->ttl, rrtype_to_text(r->type, tb), txt);
+		rd += 2 + l;
+	}
+}
+
+int p53_dump(const struct p53_snapshot *s, FILE *out)
+{
+	size_t cap = 256 * 1024;
+	char *txt = malloc(cap);
+	if (txt == NULL)
+		return P53_ENOMEM;
+	for (uint32_t z = 0; z < s->nzones; z++) {
+		const struct snap_zone *zn = &s->zones[z];
+		char an[1024];
+		name_to_text(s->names + zn->name, an, sizeof(an));
+		fprintf(out, "$ORIGIN %s\n", an);
+		dump_rrset(s, s->names + zn->name, &s->rrsets[zn->soa], out, txt, cap);
+		for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++) {
+			const struct snap_node *n = &s->nodes[i];
+			for (uint16_t k = 0; k < n->nrrsets; k++) {
+				const struct snap_rrset *r = &s->rrsets[n->rrset + k];
+				if (r != &s->rrsets[zn->soa])
+					dump_rrset(s, snap_node_name(s, n), r, out, txt, cap);
+			}
+		}
+		if (z + 1 < s->nzones)
+			fputc('\n', out);
+	}
+	free(txt);
+	return ferror(out) ? P53_EIO : 0;
+}

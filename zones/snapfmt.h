@@ -1,0 +1,143 @@
+/* On-disk layout of a snapshot (private to zones/).
+ *
+ * Little-endian, naturally aligned, offsets only: the file is mmap'd and read
+ * in place by every worker. docs/snapshot-format.md describes the same layout
+ * for people; keep the two in step and bump SNAP_VERSION on any change.
+ *
+ *   +------------------+  0
+ *   | snap_hdr         |  magic, version, serial, created, size, content hash
+ *   | snap_sect[nsect] |  id, offset, length, SHA-256 prefix of the section
+ *   +------------------+
+ *   | sections ...     |  each 64-byte aligned
+ *   +------------------+
+ *
+ * The content hash is SHA-256 over the header (hash field zeroed) and the
+ * section table; each section's checksum in the table covers its bytes, so
+ * verification reads every byte exactly once.
+ */
+#ifndef P53_SNAPFMT_H
+#define P53_SNAPFMT_H
+
+#include <stdint.h>
+
+#define SNAP_MAGIC   "P53SNAP"
+#define SNAP_VERSION 1
+#define SNAP_ALIGN   64
+#define SNAP_NONE    UINT32_MAX
+
+enum snap_sect_id {
+	SECT_ZONES = 1,  /* struct snap_zone[] */
+	SECT_NODES = 2,  /* struct snap_node[], canonical order within each zone */
+	SECT_RRSETS = 3, /* struct snap_rrset[], grouped by node, ascending type */
+	SECT_HASH = 4,   /* struct snap_hash_hdr + struct snap_hash_ent[mask + 1] */
+	SECT_NAMES = 5,  /* canonical wire names */
+	SECT_RDATA = 6,  /* per RRset: count x (u16 length, rdata) */
+	SECT_ANS = 7,    /* struct snap_ans[]: per node, qtype -> pre-rendered blob */
+	SECT_BLOBS = 8,  /* struct snap_blob + cuts + section bytes, 4-aligned */
+	SECT__MAX = 8
+};
+
+struct snap_sect {
+	uint32_t id;
+	uint32_t reserved;
+	uint64_t off;
+	uint64_t len;
+	uint8_t sum[16]; /* first 16 bytes of SHA-256(section) */
+};
+
+struct snap_hdr {
+	char magic[8]; /* "P53SNAP\0" */
+	uint32_t version;
+	uint32_t nsect;
+	uint64_t serial;
+	uint64_t created;
+	uint64_t size; /* whole file */
+	uint8_t hash[32];
+	uint8_t reserved[24];
+	struct snap_sect sect[SECT__MAX];
+};
+
+struct snap_zone {
+	uint32_t name;     /* offset in NAMES */
+	uint32_t apex;     /* node index */
+	uint32_t soa;      /* rrset index of the apex SOA */
+	uint32_t serial;   /* SOA serial, for status displays */
+	uint32_t neg_ttl;  /* min(SOA TTL, SOA MINIMUM): RFC 2308 */
+	uint32_t nodes;    /* node count; nodes [apex, apex + nodes) */
+};
+
+enum snap_node_flags {
+	NODE_APEX = 1 << 0,
+	NODE_DELEG = 1 << 1,     /* NS below the apex: a zone cut */
+	NODE_OCCLUDED = 1 << 2,  /* strictly below a zone cut (glue or nothing) */
+	NODE_CNAME = 1 << 3,
+	NODE_DNAME = 1 << 4,
+	NODE_WILDCARD = 1 << 5,  /* the leftmost label is "*" */
+	NODE_ENT = 1 << 6,       /* empty non-terminal: exists, holds nothing */
+};
+
+struct snap_node {
+	uint32_t name;       /* offset in NAMES */
+	uint8_t name_len;    /* 1..255; the root cannot be an owner here */
+	uint8_t labels;
+	uint16_t flags;
+	uint32_t zone;
+	uint32_t cut;        /* node of the zone cut at or above, or SNAP_NONE */
+	uint32_t wild;       /* node of the "*" child, or SNAP_NONE */
+	uint32_t rrset;      /* first rrset index */
+	uint16_t nrrsets;
+	uint16_t nans;
+	uint32_t ans;        /* first index in ANS */
+	uint32_t other_blob; /* blob for qtypes not in ANS, +1; 0 = render */
+};
+
+struct snap_rrset {
+	uint16_t type;
+	uint16_t count;
+	uint32_t ttl;
+	uint32_t rdata; /* offset in RDATA */
+	uint32_t len;   /* bytes in RDATA, length prefixes included */
+};
+
+struct snap_ans {
+	uint16_t qtype;
+	uint16_t reserved;
+	uint32_t blob; /* offset in BLOBS */
+};
+
+struct snap_hash_hdr {
+	uint32_t mask; /* table size - 1, a power of two minus one */
+	uint32_t reserved;
+};
+
+struct snap_hash_ent {
+	uint32_t hash;
+	uint32_t node; /* node index + 1; 0 = empty */
+};
+
+/* A pre-rendered answer: the sections that follow the question for a query
+ * whose name is the node's name (any case) and whose type is the entry's. It
+ * was rendered with the question at offset 12, so compression pointers are
+ * valid as they stand. Cuts mark RRset boundaries for truncation. */
+struct snap_cut {
+	uint16_t off;
+	uint16_t an, ns, ar;
+};
+
+struct snap_blob {
+	uint16_t len;
+	uint8_t rcode;
+	uint8_t flags; /* BLOB_AA */
+	uint16_t an, ns, ar;
+	uint16_t ncut; /* followed by struct snap_cut[ncut], then len bytes */
+};
+
+#define BLOB_AA 0x01
+
+_Static_assert(sizeof(struct snap_hdr) == 96 + SECT__MAX * 40, "snap_hdr layout");
+_Static_assert(sizeof(struct snap_node) == 36, "snap_node layout");
+_Static_assert(sizeof(struct snap_rrset) == 16, "snap_rrset layout");
+_Static_assert(sizeof(struct snap_blob) == 12, "snap_blob layout");
+_Static_assert(sizeof(struct snap_cut) == 8, "snap_cut layout");
+
+#endif
