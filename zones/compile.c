@@ -48,6 +48,8 @@ static int buf_reserve(struct buf *b, size_t more)
  * -1 on allocation failure. */
 static int64_t buf_add(struct buf *b, const void *data, size_t n)
 {
+	if (n == 0)
+		return (int64_t)b->len;
 	if (buf_reserve(b, n) != 0)
 		return -1;
 	if (data)

@@ -198,9 +198,8 @@ static int verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 			if (p + 2 > r->len)
 				return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed",
 						   i);
-			uint16_t l;
-			memcpy(&l, s->rdata + r->rdata + p, 2);
-			p += 2 + (size_t)l;
+			const uint8_t *lp = s->rdata + r->rdata + p;
+			p += 2 + (size_t)(lp[0] << 8 | lp[1]);
 		}
 		if (p != r->len)
 			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);

@@ -1038,6 +1038,7 @@ struct svc_param {
 	uint16_t key;
 	size_t off, len;
 	unsigned line;
+	bool named; /* written by name, not as keyNNNNN */
 };
 
 /* Reads "key", "key=value" or "key=" glued to a quoted value. */
@@ -1066,6 +1067,7 @@ static int svc_read(struct rd *rd, struct svc_param *sp, struct svc_out *o, uint
 			       TOKARG(t));
 	sp->off = o->len;
 	sp->line = t->line;
+	sp->named = !generic;
 	if (generic) {
 		why = svc_put(o, vbuf, (size_t)n) ? NULL : "too long";
 	} else {
@@ -1092,8 +1094,9 @@ static int svc_check(struct rd *rd, struct svc_param *sp, size_t np, const uint8
 		if (sp[i].key == sp[i - 1].key)
 			return rd_fail(rd, sp[i].line, P53_EINVAL, "duplicate SvcParamKey key%u",
 				       sp[i].key);
-	/* RFC 9460 8: every key named in mandatory must be present. */
-	if (np && sp[0].key == SVC_MANDATORY) {
+	/* RFC 9460 8: every key named in mandatory must be present. The
+	 * generic form is taken as written, so any wire value can return. */
+	if (np && sp[0].key == SVC_MANDATORY && sp[0].named) {
 		for (size_t k = 0; k + 1 < sp[0].len; k += 2) {
 			uint16_t want = (uint16_t)(vals[sp[0].off + k] << 8 | vals[sp[0].off + k + 1]);
 			bool found = false;

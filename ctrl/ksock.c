@@ -1,0 +1,434 @@
+/* One thread, one epoll set: UDP sockets, TCP listeners, TCP connections and
+ * a signalfd. A DNS answer costs microseconds, so a single thread keeps up
+ * with what the kernel path is for (TCP, fallback) without any locking; the
+ * fast path is the DPDK data plane. */
+#include "ksock.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TCP_BACKLOG_MAX (256 * 1024) /* stop reading a client that does not read */
+
+enum fd_kind { FD_UDP, FD_LISTEN, FD_CONN, FD_SIGNAL };
+
+struct ev_tag {
+	enum fd_kind kind;
+	int fd;
+	struct conn *conn;
+};
+
+struct conn {
+	struct ev_tag tag; /* epoll's data.ptr for this connection */
+	int fd;
+	struct p53_client client;
+	size_t inlen;
+	uint8_t *out;
+	size_t outlen, outoff, outcap;
+	uint64_t last_ms;
+	struct conn *next, *prev;
+	uint8_t in[2 + P53_MSG_MAX];
+};
+
+#define LISTEN_MAX 64
+
+struct server {
+	const struct ksock_cfg *cfg;
+	struct p53_snapshot *snap;
+	struct p53_ctx ctx;
+	int ep;
+	unsigned ntags;
+	struct ev_tag tags[LISTEN_MAX + 1]; /* listeners and the signalfd */
+	unsigned nconns;
+	struct conn *conns;
+	uint8_t buf[P53_MSG_MAX];
+	uint8_t resp[P53_MSG_MAX];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int ksock_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
+{
+	char host[128];
+	unsigned port = 53;
+	const char *colon;
+	memset(ss, 0, sizeof(*ss));
+	if (s[0] == '[') {
+		const char *end = strchr(s, ']');
+		if (end == NULL || (size_t)(end - s - 1) >= sizeof(host))
+			return -1;
+		memcpy(host, s + 1, (size_t)(end - s - 1));
+		host[end - s - 1] = 0;
+		colon = end[1] == ':' ? end + 1 : NULL;
+		if (end[1] != 0 && colon == NULL)
+			return -1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon && strchr(s, ':') != colon)
+			colon = NULL; /* bare IPv6 address */
+		size_t hl = colon ? (size_t)(colon - s) : strlen(s);
+		if (hl >= sizeof(host))
+			return -1;
+		memcpy(host, s, hl);
+		host[hl] = 0;
+	}
+	if (colon) {
+		char *e;
+		unsigned long p = strtoul(colon + 1, &e, 10);
+		if (*e || p == 0 || p > 65535)
+			return -1;
+		port = (unsigned)p;
+	}
+	struct sockaddr_in *v4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)ss;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*v4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*v6);
+		return 0;
+	}
+	return -1;
+}
+
+static void client_from(const struct sockaddr_storage *ss, enum p53_transport t,
+			struct p53_client *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->transport = (uint8_t)t;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const void *)ss;
+		c->family = 4;
+		c->port = ntohs(v4->sin_port);
+		memcpy(c->addr, &v4->sin_addr, 4);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const void *)ss;
+		c->family = 6;
+		c->port = ntohs(v6->sin6_port);
+		memcpy(c->addr, &v6->sin6_addr, 16);
+	}
+}
+
+static int ep_add(struct server *sv, int fd, enum fd_kind kind, struct conn *c, uint32_t events)
+{
+	struct ev_tag *t;
+	if (c) {
+		t = &c->tag;
+	} else {
+		if (sv->ntags >= LISTEN_MAX + 1)
+			return -1;
+		t = &sv->tags[sv->ntags++];
+	}
+	*t = (struct ev_tag){kind, fd, c};
+	struct epoll_event ev = {.events = events, .data.ptr = t};
+	return epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static int open_listener(struct server *sv, const char *spec, int type, struct p53_err *err)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+	if (ksock_parse_addr(spec, &ss, &len) != 0)
+		return p53_err_set(err, P53_EINVAL, "bad listen address '%s'", spec);
+	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return p53_err_set(err, P53_EIO, "socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+		int e = errno;
+		close(fd);
+		return p53_err_set(err, P53_EIO, "bind %s (%s): %s", spec,
+				   type == SOCK_STREAM ? "tcp" : "udp", strerror(e));
+	}
+	if (type == SOCK_STREAM && listen(fd, 128) != 0) {
+		int e = errno;
+		close(fd);
+		return p53_err_set(err, P53_EIO, "listen %s: %s", spec, strerror(e));
+	}
+	if (ep_add(sv, fd, type == SOCK_STREAM ? FD_LISTEN : FD_UDP, NULL, EPOLLIN) != 0) {
+		close(fd);
+		return p53_err_set(err, P53_ENOMEM, "epoll: %s", strerror(errno));
+	}
+	return 0;
+}
+
+static void on_udp(struct server *sv, int fd)
+{
+	/* Bounded so one busy socket cannot starve the others or signals. */
+	for (int i = 0; i < 256; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		ssize_t n = recvfrom(fd, sv->buf, sizeof(sv->buf), 0, (struct sockaddr *)&ss, &sl);
+		if (n < 0)
+			return;
+		struct p53_client c;
+		client_from(&ss, P53_UDP, &c);
+		size_t r = p53_answer(sv->snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp,
+				      sizeof(sv->resp));
+		if (r)
+			sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
+	}
+}
+
+static void conn_close(struct server *sv, struct conn *c)
+{
+	epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		sv->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->out);
+	free(c);
+	sv->nconns--;
+}
+
+static void on_accept(struct server *sv, int lfd)
+{
+	for (int i = 0; i < 64; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0)
+			return;
+		if (sv->nconns >= sv->cfg->tcp_max_conns) {
+			close(fd); /* over the limit: the client retries or uses UDP */
+			continue;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->last_ms = now_ms();
+		client_from(&ss, P53_TCP, &c->client);
+		if (ep_add(sv, fd, FD_CONN, c, EPOLLIN) != 0) {
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = sv->conns;
+		if (sv->conns)
+			sv->conns->prev = c;
+		sv->conns = c;
+		sv->nconns++;
+	}
+}
+
+static bool conn_queue(struct conn *c, const uint8_t *msg, size_t len)
+{
+	if (c->outlen + 2 + len > c->outcap) {
+		size_t cap = c->outcap ? c->outcap : 4096;
+		while (cap < c->outlen + 2 + len)
+			cap *= 2;
+		uint8_t *p = realloc(c->out, cap);
+		if (p == NULL)
+			return false;
+		c->out = p;
+		c->outcap = cap;
+	}
+	c->out[c->outlen] = (uint8_t)(len >> 8);
+	c->out[c->outlen + 1] = (uint8_t)len;
+	memcpy(c->out + c->outlen + 2, msg, len);
+	c->outlen += 2 + len;
+	return true;
+}
+
+/* Returns false when the connection is finished. */
+static bool conn_flush(struct server *sv, struct conn *c)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
+				return false;
+			break;
+		}
+		c->outoff += (size_t)n;
+	}
+	if (c->outoff == c->outlen)
+		c->outoff = c->outlen = 0;
+	struct epoll_event ev = {.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0u),
+				  .data.ptr = &c->tag};
+	if (c->outlen > TCP_BACKLOG_MAX)
+		ev.events &= ~(uint32_t)EPOLLIN;
+	epoll_ctl(sv->ep, EPOLL_CTL_MOD, c->fd, &ev);
+	return true;
+}
+
+static bool on_conn(struct server *sv, struct conn *c, uint32_t events)
+{
+	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN))
+		return false;
+	if (events & EPOLLIN) {
+		ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+		if (n == 0) {
+			/* The client may half-close after its last query:
+			 * send what is ready, then close. */
+			conn_flush(sv, c);
+			return false;
+		}
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK;
+		c->inlen += (size_t)n;
+		c->last_ms = now_ms();
+		/* RFC 7766 6.2.1.1: answer every complete message, in order. */
+		size_t off = 0;
+		while (c->inlen - off >= 2) {
+			size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
+			if (c->inlen - off - 2 < ml)
+				break;
+			size_t r = p53_answer(sv->snap, c->in + off + 2, ml, &c->client, &sv->ctx, sv->resp,
+					      sizeof(sv->resp));
+			off += 2 + ml;
+			if (r == 0)
+				return false; /* not a query: close, as no reply can follow */
+			if (!conn_queue(c, sv->resp, r))
+				return false;
+		}
+		memmove(c->in, c->in + off, c->inlen - off);
+		c->inlen -= off;
+	}
+	return conn_flush(sv, c);
+}
+
+static void reap_idle(struct server *sv)
+{
+	uint64_t now = now_ms();
+	for (struct conn *c = sv->conns, *next; c; c = next) {
+		next = c->next;
+		if (now - c->last_ms > sv->cfg->tcp_idle_ms)
+			conn_close(sv, c);
+	}
+}
+
+static void reload(struct server *sv)
+{
+	struct p53_err err = {0};
+	struct p53_snapshot *s = p53_snapshot_load(sv->cfg->snapshot_path, &err);
+	struct p53_snapshot_info old;
+	p53_snapshot_info(sv->snap, &old);
+	if (s == NULL) {
+		fprintf(stderr, "port53: reload failed, still serving serial %llu: %s\n",
+			(unsigned long long)old.serial, err.msg);
+		return;
+	}
+	struct p53_snapshot_info ni;
+	p53_snapshot_info(s, &ni);
+	p53_snapshot_free(sv->snap);
+	sv->snap = s;
+	fprintf(stderr, "port53: reloaded %s: serial %llu, %u zones\n", sv->cfg->snapshot_path,
+		(unsigned long long)ni.serial, ni.zones);
+}
+
+void ksock_cfg_default(struct ksock_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	p53_answer_cfg_default(&cfg->answer);
+	cfg->tcp_max_conns = 256;
+	cfg->tcp_idle_ms = 10000;
+}
+
+int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
+{
+	static const char *const default_listen[] = {"127.0.0.1:5353"};
+	struct server *sv = calloc(1, sizeof(*sv));
+	if (sv == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	int rc = 0;
+	sv->cfg = cfg;
+	sv->ep = epoll_create1(EPOLL_CLOEXEC);
+	sv->snap = p53_snapshot_load(cfg->snapshot_path, err);
+	p53_ctx_init(&sv->ctx, &cfg->answer, (uint64_t)now_ms());
+	if (sv->snap == NULL || sv->ep < 0) {
+		rc = err->code ? err->code : P53_EIO;
+		goto out;
+	}
+	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
+	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
+	for (size_t i = 0; i < nl; i++) {
+		if ((rc = open_listener(sv, ls[i], SOCK_DGRAM, err)) != 0 ||
+		    (rc = open_listener(sv, ls[i], SOCK_STREAM, err)) != 0)
+			goto out;
+		fprintf(stderr, "port53: serving %s (udp, tcp)\n", ls[i]);
+	}
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (sfd < 0 || ep_add(sv, sfd, FD_SIGNAL, NULL, EPOLLIN) != 0) {
+		rc = p53_err_set(err, P53_EIO, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	for (bool running = true; running;) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(sv->ep, evs, 64, 1000);
+		for (int i = 0; i < n; i++) {
+			struct ev_tag *t = evs[i].data.ptr;
+			switch (t->kind) {
+			case FD_UDP:
+				on_udp(sv, t->fd);
+				break;
+			case FD_LISTEN:
+				on_accept(sv, t->fd);
+				break;
+			case FD_CONN:
+				if (!on_conn(sv, t->conn, evs[i].events))
+					conn_close(sv, t->conn);
+				break;
+			case FD_SIGNAL: {
+				struct signalfd_siginfo si;
+				while (read(t->fd, &si, sizeof(si)) == sizeof(si)) {
+					if (si.ssi_signo == SIGHUP)
+						reload(sv);
+					else
+						running = false;
+				}
+				break;
+			}
+			}
+		}
+		reap_idle(sv);
+	}
+	fprintf(stderr, "port53: shutting down\n");
+out:
+	while (sv->conns)
+		conn_close(sv, sv->conns);
+	for (unsigned i = 0; i < sv->ntags; i++)
+		close(sv->tags[i].fd);
+	if (sv->ep >= 0)
+		close(sv->ep);
+	p53_snapshot_free(sv->snap);
+	free(sv);
+	return rc;
+}
