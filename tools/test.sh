@@ -1,0 +1,32 @@
+#!/bin/sh
+# Sets up, builds (with AddressSanitizer and UndefinedBehaviorSanitizer) and
+# runs every test. Ends with "N passed, N failed"; exits non-zero on failure.
+set -eu
+cd "$(dirname "$0")/.."
+sh tools/install-deps.sh
+B=build-test
+if [ ! -f "$B/build.ninja" ]; then
+	meson setup "$B" -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debugoptimized >/dev/null
+fi
+ninja -C "$B" >/dev/null
+# Leaks are reported but not fatal for helpers that exit through DPDK's EAL.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+set +e
+meson test -C "$B" --print-errorlogs --num-processes 1 "$@"
+status=$?
+set -e
+/usr/bin/python3 - "$B/meson-logs/testlog.json" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for line in open(sys.argv[1]):
+    r = json.loads(line).get("result")
+    if r in ("OK", "EXPECTEDFAIL"):
+        passed += 1
+    elif r == "SKIP":
+        skipped += 1
+    else:
+        failed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+PY
+exit $status
