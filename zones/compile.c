@@ -395,8 +395,8 @@ static int check_node(struct cc *c, uint32_t id)
 	unsigned ncname = 0, ndname = 0, other = 0;
 	for (uint32_t i = 0; i < n->nrec; i++) {
 		uint16_t t = c->recs[n->rec + i].type;
-		if (t == RR_CNAME)
-			ncname++;
+		if (t == RR_CNAME && ncname++ == 0)
+			r = &c->recs[n->rec + i]; /* name the CNAME in messages */
 		else if (t == RR_DNAME)
 			ndname++;
 		else if (t != RR_RRSIG && t != RR_NSEC)
