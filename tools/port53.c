@@ -2,7 +2,7 @@
  *
  *   port53 compile -o OUT.p53 [--serial N] ZONE...
  *   port53 check ZONE...
- *   port53 dump SNAPSHOT
+ *   port53 dump SNAPSHOT [ZONE]
  *   port53 info SNAPSHOT
  *   port53 serve -s SNAPSHOT [-l ADDR:PORT]... [options]
  *
@@ -24,7 +24,7 @@ static void usage(FILE *f)
 	fputs("usage:\n"
 	      "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] ZONE...\n"
 	      "  port53 check ZONE...\n"
-	      "  port53 dump SNAPSHOT\n"
+	      "  port53 dump SNAPSHOT [ZONE]\n"
 	      "  port53 info SNAPSHOT\n"
 	      "  port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--identity NAME] [--version TEXT]\n"
 	      "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
@@ -123,7 +123,7 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 
 static struct p53_snapshot *load_arg(int argc, char **argv)
 {
-	if (argc != 2) {
+	if (argc < 2) {
 		usage(stderr);
 		return NULL;
 	}
@@ -139,7 +139,9 @@ static int cmd_dump(int argc, char **argv)
 	struct p53_snapshot *s = load_arg(argc, argv);
 	if (s == NULL)
 		return 1;
-	int rc = p53_dump(s, stdout);
+	int rc = argc > 2 ? p53_dump_zone(s, argv[2], stdout) : p53_dump(s, stdout);
+	if (rc == P53_EINVAL)
+		fprintf(stderr, "port53: zone %s is not in %s\n", argv[2], argv[1]);
 	p53_snapshot_free(s);
 	return rc ? 1 : 0;
 }

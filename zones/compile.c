@@ -927,29 +927,57 @@ static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
 	}
 }
 
-int p53_dump(const struct p53_snapshot *s, FILE *out)
+static void dump_one(const struct p53_snapshot *s, uint32_t z, FILE *out, char *txt, size_t cap)
+{
+	const struct snap_zone *zn = &s->zones[z];
+	char an[1024];
+	name_to_text(s->names + zn->name, an, sizeof(an));
+	fprintf(out, "$ORIGIN %s\n", an);
+	dump_rrset(s, s->names + zn->name, &s->rrsets[zn->soa], out, txt, cap);
+	for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++) {
+		const struct snap_node *n = &s->nodes[i];
+		for (uint16_t k = 0; k < n->nrrsets; k++) {
+			const struct snap_rrset *r = &s->rrsets[n->rrset + k];
+			if (r != &s->rrsets[zn->soa])
+				dump_rrset(s, snap_node_name(s, n), r, out, txt, cap);
+		}
+	}
+}
+
+/* Dumps zone z, or every zone when z is SNAP_NONE. */
+static int dump(const struct p53_snapshot *s, uint32_t z, FILE *out)
 {
 	size_t cap = 256 * 1024;
 	char *txt = malloc(cap);
 	if (txt == NULL)
 		return P53_ENOMEM;
-	for (uint32_t z = 0; z < s->nzones; z++) {
-		const struct snap_zone *zn = &s->zones[z];
-		char an[1024];
-		name_to_text(s->names + zn->name, an, sizeof(an));
-		fprintf(out, "$ORIGIN %s\n", an);
-		dump_rrset(s, s->names + zn->name, &s->rrsets[zn->soa], out, txt, cap);
-		for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++) {
-			const struct snap_node *n = &s->nodes[i];
-			for (uint16_t k = 0; k < n->nrrsets; k++) {
-				const struct snap_rrset *r = &s->rrsets[n->rrset + k];
-				if (r != &s->rrsets[zn->soa])
-					dump_rrset(s, snap_node_name(s, n), r, out, txt, cap);
-			}
-		}
-		if (z + 1 < s->nzones)
+	for (uint32_t i = 0; i < s->nzones; i++) {
+		if (z != SNAP_NONE && i != z)
+			continue;
+		dump_one(s, i, out, txt, cap);
+		if (z == SNAP_NONE && i + 1 < s->nzones)
 			fputc('\n', out);
 	}
 	free(txt);
 	return ferror(out) ? P53_EIO : 0;
+}
+
+int p53_dump(const struct p53_snapshot *s, FILE *out)
+{
+	return dump(s, SNAP_NONE, out);
+}
+
+int p53_dump_zone(const struct p53_snapshot *s, const char *origin, FILE *out)
+{
+	uint8_t apex[P53_NAME_MAX];
+	int n = name_from_text(origin, strlen(origin), (const uint8_t *)"", apex, NULL);
+	if (n < 0)
+		return P53_EINVAL;
+	name_lower(apex, (size_t)n);
+	for (uint32_t z = 0; z < s->nzones; z++) {
+		const struct snap_node *a = &s->nodes[s->zones[z].apex];
+		if (a->name_len == n && memcmp(snap_node_name(s, a), apex, (size_t)n) == 0)
+			return dump(s, z, out);
+	}
+	return P53_EINVAL;
 }

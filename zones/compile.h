@@ -39,5 +39,7 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
  * each starting with its $ORIGIN line and its SOA. Compiling the output
  * again gives a snapshot with the same records. */
 int p53_dump(const struct p53_snapshot *snap, FILE *out);
+/* Writes one zone (origin in presentation form); P53_EINVAL if not served. */
+int p53_dump_zone(const struct p53_snapshot *snap, const char *origin, FILE *out);
 
 #endif

@@ -23,7 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TTL_MAX        2147483647u /* RFC 2181 8 */
+#define TTL_MAX	       2147483647u /* RFC 2181 8 */
 #define RDATA_MAX      65535
 #define READ_CHUNK     (1u << 20)
 #define DEPTH_DEFAULT  8
@@ -98,9 +98,8 @@ struct parser {
 	uint8_t rdata[RDATA_MAX];
 };
 
-__attribute__((format(printf, 5, 6))) static int fail(struct p53_err *err, int code,
-						      const char *file, unsigned line,
-						      const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+fail(struct p53_err *err, int code, const char *file, unsigned line, const char *fmt, ...)
 {
 	char msg[400];
 	va_list ap;
@@ -267,8 +266,8 @@ static int lb_start(struct lexbuf *lb, unsigned line, bool quoted, bool glued)
 {
 	if (lb->ntok == lb->kcap && lb_grow_tok(lb) != 0)
 		return -1;
-	lb->tok[lb->ntok++] = (struct tok){
-		.off = lb->tlen, .line = line, .quoted = quoted, .glued = glued};
+	lb->tok[lb->ntok++] =
+	    (struct tok){.off = lb->tlen, .line = line, .quoted = quoted, .glued = glued};
 	return 0;
 }
 
@@ -549,8 +548,9 @@ static int period_from_tok(const struct tok *t, const char *what, uint64_t max, 
 		return fail(err, P53_EINVAL, file, t->line, "bad %s '%.*s'", what, TOKARG(t));
 	if (x > max) {
 		if (x >= 1000000000000ull)
-			return fail(err, P53_EINVAL, file, t->line, "%s '%.*s' out of range (0..%llu)",
-				    what, TOKARG(t), (unsigned long long)max);
+			return fail(err, P53_EINVAL, file, t->line,
+				    "%s '%.*s' out of range (0..%llu)", what, TOKARG(t),
+				    (unsigned long long)max);
 		return fail(err, P53_EINVAL, file, t->line, "%s %llu out of range (0..%llu)", what,
 			    (unsigned long long)x, (unsigned long long)max);
 	}
@@ -715,8 +715,7 @@ static int rd_name(struct rd *rd)
 		return P53_EINVAL;
 	if (t->quoted)
 		return rd_fail(rd, t->line, P53_EINVAL,
-			       "quoted string \"%.*s\" where a domain name is expected",
-			       TOKARG(t));
+			       "quoted string \"%.*s\" where a domain name is expected", TOKARG(t));
 	n = name_from_text(t->p, t->len, rd->origin, wire, &why);
 	if (n < 0)
 		return rd_fail(rd, t->line, P53_EINVAL, "bad domain name '%.*s': %s", TOKARG(t),
@@ -761,8 +760,8 @@ static int rd_addr(struct rd *rd, bool v6)
 		return P53_EINVAL;
 	ok = !t->quoted && (v6 ? parse_ipv6(t->p, t->len, a) : parse_ipv4(t->p, t->len, a));
 	if (!ok)
-		return rd_fail(rd, t->line, P53_EINVAL, "bad %s address '%.*s'", v6 ? "IPv6" : "IPv4",
-			       TOKARG(t));
+		return rd_fail(rd, t->line, P53_EINVAL, "bad %s address '%.*s'",
+			       v6 ? "IPv6" : "IPv4", TOKARG(t));
 	return rd_put(rd, a, v6 ? 16 : 4);
 }
 
@@ -993,10 +992,9 @@ static const char *svc_encode(uint16_t key, const uint8_t *v, size_t len, bool h
 		if (!parse_uint((const char *)v, len, 65535, &num))
 			return "bad port";
 		return svc_put(o, (uint8_t[]){(uint8_t)(num >> 8), (uint8_t)num}, 2) ? NULL
-										 : "too long";
+										     : "too long";
 	case SVC_ECH:
-		if (b64_feed(&st, (const char *)v, len, o->b + o->len, o->cap - o->len, &o->len) ||
-		    st.n)
+		if (b64_feed(&st, (const char *)v, len, o->b, o->cap, &o->len) || st.n)
 			return "bad base64";
 		return NULL;
 	default:
@@ -1016,8 +1014,8 @@ static const char *svc_encode(uint16_t key, const uint8_t *v, size_t len, bool h
 			     svc_put(o, item + 64, 16);
 		else if (ok && key == SVC_MANDATORY) {
 			bool g;
-			ok = nk < SVC_PARAMS_MAX && svc_key((const char *)item, (size_t)n,
-							    &keys[nk], &g) &&
+			ok = nk < SVC_PARAMS_MAX &&
+			     svc_key((const char *)item, (size_t)n, &keys[nk], &g) &&
 			     keys[nk] != SVC_MANDATORY;
 			nk++;
 		}
@@ -1063,8 +1061,7 @@ static int svc_read(struct rd *rd, struct svc_param *sp, struct svc_out *o, uint
 	}
 	n = unescape(vp ? vp : "", vlen, vbuf, RDATA_MAX);
 	if (n < 0)
-		return rd_fail(rd, t->line, P53_EINVAL, "bad escape in SvcParam '%.*s'",
-			       TOKARG(t));
+		return rd_fail(rd, t->line, P53_EINVAL, "bad escape in SvcParam '%.*s'", TOKARG(t));
 	sp->off = o->len;
 	sp->line = t->line;
 	sp->named = !generic;
@@ -1098,7 +1095,8 @@ static int svc_check(struct rd *rd, struct svc_param *sp, size_t np, const uint8
 	 * generic form is taken as written, so any wire value can return. */
 	if (np && sp[0].key == SVC_MANDATORY && sp[0].named) {
 		for (size_t k = 0; k + 1 < sp[0].len; k += 2) {
-			uint16_t want = (uint16_t)(vals[sp[0].off + k] << 8 | vals[sp[0].off + k + 1]);
+			uint16_t want =
+			    (uint16_t)(vals[sp[0].off + k] << 8 | vals[sp[0].off + k + 1]);
 			bool found = false;
 
 			for (size_t i = 1; i < np; i++)
@@ -1379,8 +1377,8 @@ static int do_include(struct parser *ps, const struct src *s, const struct tok *
 		return fail(ps->err, P53_EINVAL, s->name, t[0].line,
 			    "$INCLUDE takes a file name and an optional origin");
 	if (include_path(s, &t[1], path, sizeof(path)) != 0)
-		return fail(ps->err, P53_EINVAL, s->name, t[1].line, "bad $INCLUDE file name '%.*s'",
-			    TOKARG(&t[1]));
+		return fail(ps->err, P53_EINVAL, s->name, t[1].line,
+			    "bad $INCLUDE file name '%.*s'", TOKARG(&t[1]));
 	memcpy(saved_origin, ps->origin, sizeof(saved_origin));
 	if (n == 3) {
 		uint8_t o[P53_NAME_MAX];
@@ -1549,8 +1547,7 @@ static int do_record(struct parser *ps, const struct src *s, bool indented)
 			       .line = line};
 	rc = ps->cb(ps->ctx, &rr, ps->err);
 	if (rc < 0 && ps->err && ps->err->code == 0)
-		fail(ps->err, rc, s->name, line, "%s record rejected",
-		     rrtype_to_text(type, tname));
+		fail(ps->err, rc, s->name, line, "%s record rejected", rrtype_to_text(type, tname));
 	return rc < 0 ? rc : 0;
 }
 
@@ -1646,8 +1643,8 @@ int zparse_string(const char *name, const char *text, size_t len, const struct z
 	return rc;
 }
 
-int zparse_rdata(uint16_t type, const char *text, size_t len, const uint8_t *origin,
-		 uint8_t *out, size_t cap, struct p53_err *err)
+int zparse_rdata(uint16_t type, const char *text, size_t len, const uint8_t *origin, uint8_t *out,
+		 size_t cap, struct p53_err *err)
 {
 	char text_buf[2048];
 	struct tok tok_buf[64];

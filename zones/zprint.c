@@ -67,8 +67,7 @@ static void w_hex(struct wr *w, const uint8_t *p, size_t n)
 
 static void w_base64(struct wr *w, const uint8_t *p, size_t n)
 {
-	static const char al[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 	for (size_t i = 0; i < n; i += 3) {
 		uint32_t v = (uint32_t)p[i] << 16;
@@ -445,8 +444,12 @@ static bool print_layout(struct wr *w, const char *layout, const uint8_t *p, siz
 
 int zprint_rdata(uint16_t type, const uint8_t *rdata, size_t rdlen, char *out, size_t cap)
 {
+	static const uint8_t none[1];
 	const struct rrtype_info *ti = rrtype_get(type);
 	struct wr w = {out, cap, 0, false};
+
+	if (!rdata)
+		rdata = none; /* empty rdata may come as NULL */
 
 	if (!ti || !ti->layout[0] || rdlen > 65535 || !print_layout(&w, ti->layout, rdata, rdlen)) {
 		w.len = 0;
