@@ -35,7 +35,7 @@ static void test_from_text(void)
 static void test_to_text_and_order(void)
 {
 	char txt[1100];
-	CHECK_EQ(name_to_text((const uint8_t *)"\3a.b\1\"\0", txt, sizeof(txt)), 9);
+	CHECK_EQ(name_to_text((const uint8_t *)"\3a.b\1\"\0", txt, sizeof(txt)), 8);
 	CHECK_STR(txt, "a\\.b.\\\".");
 	CHECK_EQ(name_to_text((const uint8_t *)"", txt, sizeof(txt)), 1);
 	CHECK_STR(txt, ".");
