@@ -276,7 +276,7 @@ static bool conn_flush(struct server *sv, struct conn *c)
 	if (c->outoff == c->outlen)
 		c->outoff = c->outlen = 0;
 	struct epoll_event ev = {.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0u),
-				  .data.ptr = &c->tag};
+				 .data.ptr = &c->tag};
 	if (c->outlen > TCP_BACKLOG_MAX)
 		ev.events &= ~(uint32_t)EPOLLIN;
 	epoll_ctl(sv->ep, EPOLL_CTL_MOD, c->fd, &ev);
@@ -305,8 +305,8 @@ static bool on_conn(struct server *sv, struct conn *c, uint32_t events)
 			size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
 			if (c->inlen - off - 2 < ml)
 				break;
-			size_t r = p53_answer(sv->snap, c->in + off + 2, ml, &c->client, &sv->ctx, sv->resp,
-					      sizeof(sv->resp));
+			size_t r = p53_answer(sv->snap, c->in + off + 2, ml, &c->client, &sv->ctx,
+					      sv->resp, sizeof(sv->resp));
 			off += 2 + ml;
 			if (r == 0)
 				return false; /* not a query: close, as no reply can follow */

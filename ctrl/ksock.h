@@ -18,7 +18,7 @@ struct ksock_cfg {
 	const char *snapshot_path; /* reloaded on SIGHUP */
 	struct p53_answer_cfg answer;
 	unsigned tcp_max_conns; /* default 256 */
-	unsigned tcp_idle_ms;   /* default 10000 (RFC 7766 6.2.3 suggests seconds) */
+	unsigned tcp_idle_ms;	/* default 10000 (RFC 7766 6.2.3 suggests seconds) */
 };
 
 void ksock_cfg_default(struct ksock_cfg *cfg);

@@ -21,14 +21,22 @@
 
 #include <string.h>
 
-#define CHAIN_MAX 8   /* CNAME/DNAME links followed, as resolvers do */
-#define AN_MAX    (2 * CHAIN_MAX + 2)
-#define AR_MAX    32
-#define COMP_MAX  64  /* compression targets remembered while encoding */
-#define CUT_MAX   128
+#define CHAIN_MAX 8 /* CNAME/DNAME links followed, as resolvers do */
+#define AN_MAX	  (2 * CHAIN_MAX + 2)
+#define AR_MAX	  32
+#define COMP_MAX  64 /* compression targets remembered while encoding */
+#define CUT_MAX	  128
 
-enum { RCODE_NOERROR = 0, RCODE_FORMERR = 1, RCODE_SERVFAIL = 2, RCODE_NXDOMAIN = 3,
-       RCODE_NOTIMP = 4, RCODE_REFUSED = 5, RCODE_YXDOMAIN = 6, RCODE_BADVERS = 16 };
+enum {
+	RCODE_NOERROR = 0,
+	RCODE_FORMERR = 1,
+	RCODE_SERVFAIL = 2,
+	RCODE_NXDOMAIN = 3,
+	RCODE_NOTIMP = 4,
+	RCODE_REFUSED = 5,
+	RCODE_YXDOMAIN = 6,
+	RCODE_BADVERS = 16
+};
 
 /* Header bits (RFC 1035 4.1.1):
  *                                 1  1  1  1  1  1
@@ -67,7 +75,7 @@ static inline void wr32(uint8_t *p, uint32_t v)
 /* ---- 1. parse --------------------------------------------------------- */
 
 struct query {
-	uint8_t hdr2, hdr3; /* flag bytes as received */
+	uint8_t hdr2, hdr3;	     /* flag bytes as received */
 	uint8_t qname[P53_NAME_MAX]; /* canonical (lower-case) */
 	size_t qname_len;
 	size_t qend; /* offset just past the question; 12 when there is none */
@@ -133,8 +141,8 @@ static bool skip_name(const uint8_t *m, size_t len, size_t *pos)
 	return false;
 }
 
-static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t pos, uint16_t arcount,
-					  struct query *q)
+static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t pos,
+					  uint16_t arcount, struct query *q)
 {
 	for (uint16_t i = 0; i < arcount; i++) {
 		size_t owner = pos;
@@ -192,7 +200,7 @@ static enum parse_result parse_query(const uint8_t *m, size_t len, struct query 
 /* ---- 2. decide -------------------------------------------------------- */
 
 struct pent {
-	const uint8_t *owner; /* canonical wire name */
+	const uint8_t *owner;	      /* canonical wire name */
 	const struct snap_rrset *set; /* NULL for a synthesised CNAME */
 	uint32_t ttl;
 	const uint8_t *synth; /* synthesised CNAME target (DNAME) */
@@ -372,7 +380,8 @@ static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t ql
 				const uint8_t *target = first_rdata(s, dn, &tl);
 				if (p->nan + 2 > AN_MAX || depth + 1 > CHAIN_MAX)
 					return;
-				p->an[p->nan++] = (struct pent){snap_node_name(s, n), dn, dn->ttl, NULL};
+				p->an[p->nan++] =
+				    (struct pent){snap_node_name(s, n), dn, dn->ttl, NULL};
 				uint8_t *next = p->names[depth];
 				size_t nl = dname_subst(name, nlen, n->name_len, target, next);
 				if (nl == 0) {
@@ -537,8 +546,8 @@ static bool put_rdata(struct wr *w, uint16_t type, const uint8_t *rd, size_t len
 	return put_bytes(w, rd, len);
 }
 
-static bool put_rr(struct wr *w, const uint8_t *owner, uint16_t type, uint16_t rclass,
-		   uint32_t ttl, const uint8_t *rd, size_t rdlen)
+static bool put_rr(struct wr *w, const uint8_t *owner, uint16_t type, uint16_t rclass, uint32_t ttl,
+		   const uint8_t *rd, size_t rdlen)
 {
 	if (!put_name(w, owner, true) || w->pos + 10 > w->limit)
 		return false;
@@ -557,15 +566,14 @@ static bool put_rr(struct wr *w, const uint8_t *owner, uint16_t type, uint16_t r
 static void cut_here(struct wr *w)
 {
 	if (w->ncut < CUT_MAX)
-		w->cuts[w->ncut++] = (struct snap_cut){(uint16_t)w->pos, w->cnt[0], w->cnt[1],
-						       w->cnt[2]};
+		w->cuts[w->ncut++] =
+		    (struct snap_cut){(uint16_t)w->pos, w->cnt[0], w->cnt[1], w->cnt[2]};
 	else
 		w->full = true; /* cannot describe truncation points: give up */
 }
 
 /* Writes one RRset whole or not at all. */
-static bool put_set(struct wr *w, const struct p53_snapshot *s, unsigned sect,
-		    const struct pent *e)
+static bool put_set(struct wr *w, const struct p53_snapshot *s, unsigned sect, const struct pent *e)
 {
 	if (w->full)
 		return false;
@@ -640,7 +648,7 @@ static size_t put_opt(uint8_t *r, size_t pos, const struct query *q, const struc
 	wr16(o + 1, RR_OPT);
 	wr16(o + 3, ctx->cfg->edns_udp_max);
 	o[5] = (uint8_t)(rcode >> 4); /* extended RCODE, upper 8 bits */
-	o[6] = 0;                     /* version */
+	o[6] = 0;		      /* version */
 	wr16(o + 7, q->edns_flags & EDNS_DO);
 	wr16(o + 9, 0);
 	uint16_t ar = rd16(r + 10);
@@ -655,7 +663,7 @@ static size_t size_limit(const struct query *q, const struct p53_client *c,
 	if (c && c->transport == P53_TCP)
 		lim = P53_MSG_MAX;
 	else if (q->edns)
-		lim = q->edns_size < 512 ? 512
+		lim = q->edns_size < 512		      ? 512
 		      : q->edns_size > ctx->cfg->edns_udp_max ? ctx->cfg->edns_udp_max
 							      : q->edns_size;
 	return lim < cap ? lim : cap;
@@ -664,10 +672,10 @@ static size_t size_limit(const struct query *q, const struct p53_client *c,
 static void count_rcode(struct p53_ctx *ctx, uint8_t rcode)
 {
 	static const uint8_t map[] = {
-		[RCODE_NOERROR] = P53_STAT_NOERROR,   [RCODE_FORMERR] = P53_STAT_FORMERR,
-		[RCODE_SERVFAIL] = P53_STAT_SERVFAIL, [RCODE_NXDOMAIN] = P53_STAT_NXDOMAIN,
-		[RCODE_NOTIMP] = P53_STAT_NOTIMP,     [RCODE_REFUSED] = P53_STAT_REFUSED,
-		[RCODE_YXDOMAIN] = P53_STAT_SERVFAIL,
+	    [RCODE_NOERROR] = P53_STAT_NOERROR,	  [RCODE_FORMERR] = P53_STAT_FORMERR,
+	    [RCODE_SERVFAIL] = P53_STAT_SERVFAIL, [RCODE_NXDOMAIN] = P53_STAT_NXDOMAIN,
+	    [RCODE_NOTIMP] = P53_STAT_NOTIMP,	  [RCODE_REFUSED] = P53_STAT_REFUSED,
+	    [RCODE_YXDOMAIN] = P53_STAT_SERVFAIL,
 	};
 	if (rcode == RCODE_BADVERS)
 		ctx->stats[P53_STAT_BADVERS]++;
@@ -860,8 +868,8 @@ size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	if (w.full || len > UINT16_MAX)
 		return 0;
 	/* Cut offsets become relative to the end of the question. */
-	struct snap_blob b = {(uint16_t)len, p.rcode, p.aa ? BLOB_AA : 0, w.cnt[0], w.cnt[1],
-			      w.cnt[2], (uint16_t)w.ncut};
+	struct snap_blob b = {(uint16_t)len, p.rcode,  p.aa ? BLOB_AA : 0, w.cnt[0],
+			      w.cnt[1],	     w.cnt[2], (uint16_t)w.ncut};
 	size_t need = sizeof(b) + w.ncut * sizeof(struct snap_cut) + len;
 	if (need > cap)
 		return 0;
@@ -890,13 +898,19 @@ void p53_ctx_init(struct p53_ctx *ctx, const struct p53_answer_cfg *cfg, uint64_
 const char *p53_stat_name(enum p53_stat st)
 {
 	static const char *const names[P53_STAT__COUNT] = {
-		[P53_STAT_NOERROR] = "noerror",     [P53_STAT_FORMERR] = "formerr",
-		[P53_STAT_SERVFAIL] = "servfail",   [P53_STAT_NXDOMAIN] = "nxdomain",
-		[P53_STAT_NOTIMP] = "notimp",       [P53_STAT_REFUSED] = "refused",
-		[P53_STAT_BADVERS] = "badvers",     [P53_STAT_NODATA] = "nodata",
-		[P53_STAT_REFERRAL] = "referral",   [P53_STAT_TRUNCATED] = "truncated",
-		[P53_STAT_PRERENDERED] = "prerendered", [P53_STAT_DROP_SHORT] = "dropped",
-		[P53_STAT_EDNS] = "edns",
+	    [P53_STAT_NOERROR] = "noerror",
+	    [P53_STAT_FORMERR] = "formerr",
+	    [P53_STAT_SERVFAIL] = "servfail",
+	    [P53_STAT_NXDOMAIN] = "nxdomain",
+	    [P53_STAT_NOTIMP] = "notimp",
+	    [P53_STAT_REFUSED] = "refused",
+	    [P53_STAT_BADVERS] = "badvers",
+	    [P53_STAT_NODATA] = "nodata",
+	    [P53_STAT_REFERRAL] = "referral",
+	    [P53_STAT_TRUNCATED] = "truncated",
+	    [P53_STAT_PRERENDERED] = "prerendered",
+	    [P53_STAT_DROP_SHORT] = "dropped",
+	    [P53_STAT_EDNS] = "edns",
 	};
 	return (unsigned)st < P53_STAT__COUNT ? names[st] : "?";
 }

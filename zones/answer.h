@@ -19,17 +19,17 @@ enum p53_transport { P53_UDP = 0, P53_TCP = 1 };
 
 /* Who asked, as the front end saw it. */
 struct p53_client {
-	uint8_t family;     /* 4 or 6; 0 when unknown (tests) */
-	uint8_t transport;  /* enum p53_transport */
-	uint16_t port;      /* source port, host order */
-	uint8_t addr[16];   /* IPv4 in the first 4 bytes */
+	uint8_t family;	   /* 4 or 6; 0 when unknown (tests) */
+	uint8_t transport; /* enum p53_transport */
+	uint16_t port;	   /* source port, host order */
+	uint8_t addr[16];  /* IPv4 in the first 4 bytes */
 };
 
 /* Server-wide answer settings, fixed for the life of a worker. */
 struct p53_answer_cfg {
-	uint16_t edns_udp_max;  /* our advertised EDNS UDP size; default 1232 */
-	const char *identity;   /* CH TXT id.server / hostname.bind; NULL = REFUSED */
-	const char *version;    /* CH TXT version.bind / version.server; NULL = REFUSED */
+	uint16_t edns_udp_max; /* our advertised EDNS UDP size; default 1232 */
+	const char *identity;  /* CH TXT id.server / hostname.bind; NULL = REFUSED */
+	const char *version;   /* CH TXT version.bind / version.server; NULL = REFUSED */
 };
 void p53_answer_cfg_default(struct p53_answer_cfg *cfg);
 
@@ -42,7 +42,7 @@ enum p53_stat {
 	P53_STAT_NOTIMP,
 	P53_STAT_REFUSED,
 	P53_STAT_BADVERS,
-	P53_STAT_NODATA,     /* NOERROR with an empty answer, counted again here */
+	P53_STAT_NODATA, /* NOERROR with an empty answer, counted again here */
 	P53_STAT_REFERRAL,
 	P53_STAT_TRUNCATED,
 	P53_STAT_PRERENDERED, /* answered by copying compiler-rendered sections */
@@ -54,7 +54,7 @@ enum p53_stat {
 /* Per-core state: one per worker thread, never shared. */
 struct p53_ctx {
 	const struct p53_answer_cfg *cfg;
-	uint64_t rng;  /* per-core PRNG state (routing policies) */
+	uint64_t rng; /* per-core PRNG state (routing policies) */
 	uint64_t stats[P53_STAT__COUNT];
 };
 void p53_ctx_init(struct p53_ctx *ctx, const struct p53_answer_cfg *cfg, uint64_t seed);

@@ -68,8 +68,8 @@ static int64_t buf_align(struct buf *b, size_t a)
 
 #define VEC_PUSH(arr, n, cap, item)                                                                \
 	((n) < (cap) || vec_grow((void **)&(arr), &(cap), sizeof(*(arr))) == 0                     \
-		 ? ((arr)[(n)++] = (item), 0)                                                      \
-		 : P53_ENOMEM)
+	     ? ((arr)[(n)++] = (item), 0)                                                          \
+	     : P53_ENOMEM)
 
 static int vec_grow(void **arr, size_t *cap, size_t size)
 {
@@ -86,7 +86,7 @@ static int vec_grow(void **arr, size_t *cap, size_t size)
 
 struct crec {
 	uint32_t zone;
-	uint32_t name; /* offset in names */
+	uint32_t name;	/* offset in names */
 	uint32_t rdata; /* offset in rdata */
 	uint32_t ttl;
 	uint32_t node;
@@ -211,8 +211,8 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 		char on[1024], zn[1024];
 		name_to_text(owner, on, sizeof(on));
 		name_to_text(z->apex, zn, sizeof(zn));
-		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
-				  "%s is outside zone %s", on, zn);
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line, "%s is outside zone %s", on,
+				  zn);
 	}
 	if (rr->file != c->last_file || c->nfiles == 0) {
 		/* The parser's file name may not outlive the include. */
@@ -229,15 +229,15 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 	if (no < 0 || ro < 0 || no > UINT32_MAX || ro > UINT32_MAX)
 		return p53_err_set(err, P53_ENOMEM, "out of memory (zone too large)");
 	struct crec r = {
-		.zone = c->cur_zone,
-		.name = (uint32_t)no,
-		.rdata = (uint32_t)ro,
-		.ttl = rr->ttl,
-		.file = c->last_file_idx,
-		.line = rr->line,
-		.type = rr->type,
-		.rdlen = rr->rdlen,
-		.name_len = (uint8_t)rr->owner_len,
+	    .zone = c->cur_zone,
+	    .name = (uint32_t)no,
+	    .rdata = (uint32_t)ro,
+	    .ttl = rr->ttl,
+	    .file = c->last_file_idx,
+	    .line = rr->line,
+	    .type = rr->type,
+	    .rdlen = rr->rdlen,
+	    .name_len = (uint8_t)rr->owner_len,
 	};
 	if (VEC_PUSH(c->recs, c->nrecs, c->caprecs, r) != 0)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
@@ -292,8 +292,8 @@ static uint32_t owning_zone(const struct cc *c, const uint8_t *name, size_t len)
 
 static uint32_t add_node(struct cc *c, uint32_t zone, uint32_t name, uint8_t len)
 {
-	struct cnode n = {.zone = zone, .name = name, .name_len = len, .cut = SNAP_NONE,
-			  .wild = SNAP_NONE};
+	struct cnode n = {
+	    .zone = zone, .name = name, .name_len = len, .cut = SNAP_NONE, .wild = SNAP_NONE};
 	if (VEC_PUSH(c->nodes, c->nnodes, c->capnodes, n) != 0)
 		return SNAP_NONE;
 	return (uint32_t)(c->nnodes - 1);
@@ -333,8 +333,9 @@ static int build_nodes(struct cc *c)
 		if (nmap_find(c, zn->apex, zn->apex_len) != SNAP_NONE)
 			continue;
 		int64_t off = buf_add(&c->names, zn->apex, zn->apex_len);
-		uint32_t id = off < 0 ? SNAP_NONE
-				      : add_node(c, (uint32_t)z, (uint32_t)off, (uint8_t)zn->apex_len);
+		uint32_t id = off < 0
+				  ? SNAP_NONE
+				  : add_node(c, (uint32_t)z, (uint32_t)off, (uint8_t)zn->apex_len);
 		if (id == SNAP_NONE)
 			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 		nmap_put(c, id);
@@ -478,8 +479,8 @@ static int check_glue(struct cc *c)
 			if (!name_is_below_or_at(t, tl, cc_name(c, n->name), n->name_len))
 				continue;
 			uint32_t g = nmap_find(c, t, tl);
-			if (g == SNAP_NONE ||
-			    (!has_type(c, &c->nodes[g], RR_A) && !has_type(c, &c->nodes[g], RR_AAAA))) {
+			if (g == SNAP_NONE || (!has_type(c, &c->nodes[g], RR_A) &&
+					       !has_type(c, &c->nodes[g], RR_AAAA))) {
 				char tn[1024], why[1100];
 				name_to_text(t, tn, sizeof(tn));
 				snprintf(why, sizeof(why),
@@ -532,10 +533,12 @@ static void normalise_rrsets(struct cc *c)
 			continue;
 		if (out > 0) {
 			struct crec *p = &c->recs[out - 1];
-			if (p->zone == r->zone && p->type == r->type && p->name_len == r->name_len &&
+			if (p->zone == r->zone && p->type == r->type &&
+			    p->name_len == r->name_len &&
 			    memcmp(cc_name(c, p->name), cc_name(c, r->name), r->name_len) == 0) {
 				if (p->rdlen == r->rdlen &&
-				    memcmp(c->rdata.p + p->rdata, c->rdata.p + r->rdata, r->rdlen) == 0)
+				    memcmp(c->rdata.p + p->rdata, c->rdata.p + r->rdata,
+					   r->rdlen) == 0)
 					continue;
 			}
 		}
@@ -621,8 +624,8 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 		cn->rrset = (uint32_t)nsets;
 		for (uint32_t k = 0; k < cn->nrec;) {
 			const struct crec *r = &c->recs[cn->rec + k];
-			struct snap_rrset s = {.type = r->type, .ttl = r->ttl,
-					       .rdata = (uint32_t)rdata.len};
+			struct snap_rrset s = {
+			    .type = r->type, .ttl = r->ttl, .rdata = (uint32_t)rdata.len};
 			for (; k < cn->nrec && c->recs[cn->rec + k].type == s.type; k++) {
 				const struct crec *x = &c->recs[cn->rec + k];
 				uint8_t l[2] = {(uint8_t)(x->rdlen >> 8), (uint8_t)x->rdlen};
@@ -637,18 +640,18 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 		}
 		cn->nrrsets = (uint32_t)nsets - cn->rrset;
 		nodes[i] = (struct snap_node){
-			.name = (uint32_t)no,
-			.name_len = cn->name_len,
-			.labels = (uint8_t)name_labels(cc_name(c, cn->name)),
-			.flags = cn->flags,
-			.zone = cn->zone,
-			.cut = cn->cut,
-			.wild = cn->wild,
-			.rrset = cn->rrset,
-			.nrrsets = (uint16_t)cn->nrrsets,
-			.nans = (uint16_t)cn->nans,
-			.ans = cn->ans,
-			.other_blob = cn->other_blob,
+		    .name = (uint32_t)no,
+		    .name_len = cn->name_len,
+		    .labels = (uint8_t)name_labels(cc_name(c, cn->name)),
+		    .flags = cn->flags,
+		    .zone = cn->zone,
+		    .cut = cn->cut,
+		    .wild = cn->wild,
+		    .rrset = cn->rrset,
+		    .nrrsets = (uint16_t)cn->nrrsets,
+		    .nans = (uint16_t)cn->nans,
+		    .ans = cn->ans,
+		    .other_blob = cn->other_blob,
 		};
 	}
 	for (size_t z = 0; z < c->nzones; z++) {
@@ -663,12 +666,12 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 		uint32_t serial = (uint32_t)t[0] << 24 | t[1] << 16 | t[2] << 8 | t[3];
 		uint32_t minimum = (uint32_t)t[16] << 24 | t[17] << 16 | t[18] << 8 | t[19];
 		zones[z] = (struct snap_zone){
-			.name = nodes[zn->apex_node].name,
-			.apex = zn->apex_node,
-			.soa = soa_set,
-			.serial = serial,
-			.neg_ttl = soa->ttl < minimum ? soa->ttl : minimum,
-			.nodes = zn->nnodes,
+		    .name = nodes[zn->apex_node].name,
+		    .apex = zn->apex_node,
+		    .soa = soa_set,
+		    .serial = serial,
+		    .neg_ttl = soa->ttl < minimum ? soa->ttl : minimum,
+		    .nodes = zn->nnodes,
 		};
 	}
 	size_t hsize = 16;
@@ -759,8 +762,8 @@ static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans
 		 * so only non-CNAME nodes have one answer for all the rest. */
 		cn->other_blob = 0;
 		if (!(sn->flags & NODE_CNAME)) {
-			size_t n = answer_prerender(s, i, 65280 /* private use: absent */, tmp,
-						    BLOB_CAP);
+			size_t n =
+			    answer_prerender(s, i, 65280 /* private use: absent */, tmp, BLOB_CAP);
 			int64_t off;
 			if (n && (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0))
 				goto nomem;
@@ -810,7 +813,8 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 		int n = name_from_text(zin[z].origin, strlen(zin[z].origin), (const uint8_t *)"",
 				       c.zones[z].apex, &why);
 		if (n < 0) {
-			rc = p53_err_set(err, P53_EINVAL, "zone origin '%s': %s", zin[z].origin, why);
+			rc = p53_err_set(err, P53_EINVAL, "zone origin '%s': %s", zin[z].origin,
+					 why);
 			goto fail;
 		}
 		c.zones[z].apex_len = (size_t)n;
@@ -819,7 +823,8 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 		for (size_t k = 0; k < z; k++)
 			if (c.zones[k].apex_len == (size_t)n &&
 			    memcmp(c.zones[k].apex, c.zones[z].apex, (size_t)n) == 0) {
-				rc = p53_err_set(err, P53_EINVAL, "zone %s given twice", zin[z].origin);
+				rc = p53_err_set(err, P53_EINVAL, "zone %s given twice",
+						 zin[z].origin);
 				goto fail;
 			}
 	}

@@ -22,9 +22,9 @@ struct p53_zone_input {
 };
 
 struct p53_compile_opts {
-	uint64_t serial;     /* snapshot serial; 0 = current unix time */
-	uint32_t default_ttl;/* before any $TTL; default 3600 */
-	bool no_prerender;   /* skip pre-rendered answers (tests compare both) */
+	uint64_t serial;      /* snapshot serial; 0 = current unix time */
+	uint32_t default_ttl; /* before any $TTL; default 3600 */
+	bool no_prerender;    /* skip pre-rendered answers (tests compare both) */
 };
 
 /* Compiles zones into a malloc'd snapshot image (*out, *outlen). */

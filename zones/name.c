@@ -33,8 +33,8 @@ int name_from_text(const char *txt, size_t len, const uint8_t *origin, uint8_t o
 		return 1;
 	}
 
-	size_t pos = 0;     /* write position in out */
-	size_t lab = 0;     /* position of the current label's length byte */
+	size_t pos = 0; /* write position in out */
+	size_t lab = 0; /* position of the current label's length byte */
 	size_t i = 0;
 	bool absolute = false;
 	out[0] = 0;

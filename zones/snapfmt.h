@@ -26,14 +26,14 @@
 #define SNAP_NONE    UINT32_MAX
 
 enum snap_sect_id {
-	SECT_ZONES = 1,  /* struct snap_zone[] */
-	SECT_NODES = 2,  /* struct snap_node[], canonical order within each zone */
+	SECT_ZONES = 1,	 /* struct snap_zone[] */
+	SECT_NODES = 2,	 /* struct snap_node[], canonical order within each zone */
 	SECT_RRSETS = 3, /* struct snap_rrset[], grouped by node, ascending type */
-	SECT_HASH = 4,   /* struct snap_hash_hdr + struct snap_hash_ent[mask + 1] */
-	SECT_NAMES = 5,  /* canonical wire names */
-	SECT_RDATA = 6,  /* per RRset: count x (u16 length, rdata) */
-	SECT_ANS = 7,    /* struct snap_ans[]: per node, qtype -> pre-rendered blob */
-	SECT_BLOBS = 8,  /* struct snap_blob + cuts + section bytes, 4-aligned */
+	SECT_HASH = 4,	 /* struct snap_hash_hdr + struct snap_hash_ent[mask + 1] */
+	SECT_NAMES = 5,	 /* canonical wire names */
+	SECT_RDATA = 6,	 /* per RRset: count x (u16 length, rdata) */
+	SECT_ANS = 7,	 /* struct snap_ans[]: per node, qtype -> pre-rendered blob */
+	SECT_BLOBS = 8,	 /* struct snap_blob + cuts + section bytes, 4-aligned */
 	SECT__MAX = 8
 };
 
@@ -58,36 +58,36 @@ struct snap_hdr {
 };
 
 struct snap_zone {
-	uint32_t name;     /* offset in NAMES */
-	uint32_t apex;     /* node index */
-	uint32_t soa;      /* rrset index of the apex SOA */
-	uint32_t serial;   /* SOA serial, for status displays */
-	uint32_t neg_ttl;  /* min(SOA TTL, SOA MINIMUM): RFC 2308 */
-	uint32_t nodes;    /* node count; nodes [apex, apex + nodes) */
+	uint32_t name;	  /* offset in NAMES */
+	uint32_t apex;	  /* node index */
+	uint32_t soa;	  /* rrset index of the apex SOA */
+	uint32_t serial;  /* SOA serial, for status displays */
+	uint32_t neg_ttl; /* min(SOA TTL, SOA MINIMUM): RFC 2308 */
+	uint32_t nodes;	  /* node count; nodes [apex, apex + nodes) */
 };
 
 enum snap_node_flags {
 	NODE_APEX = 1 << 0,
-	NODE_DELEG = 1 << 1,     /* NS below the apex: a zone cut */
-	NODE_OCCLUDED = 1 << 2,  /* strictly below a zone cut (glue or nothing) */
+	NODE_DELEG = 1 << 1,	/* NS below the apex: a zone cut */
+	NODE_OCCLUDED = 1 << 2, /* strictly below a zone cut (glue or nothing) */
 	NODE_CNAME = 1 << 3,
 	NODE_DNAME = 1 << 4,
-	NODE_WILDCARD = 1 << 5,  /* the leftmost label is "*" */
-	NODE_ENT = 1 << 6,       /* empty non-terminal: exists, holds nothing */
+	NODE_WILDCARD = 1 << 5, /* the leftmost label is "*" */
+	NODE_ENT = 1 << 6,	/* empty non-terminal: exists, holds nothing */
 };
 
 struct snap_node {
-	uint32_t name;       /* offset in NAMES */
-	uint8_t name_len;    /* 1..255; the root cannot be an owner here */
+	uint32_t name;	  /* offset in NAMES */
+	uint8_t name_len; /* 1..255; the root cannot be an owner here */
 	uint8_t labels;
 	uint16_t flags;
 	uint32_t zone;
-	uint32_t cut;        /* node of the zone cut at or above, or SNAP_NONE */
-	uint32_t wild;       /* node of the "*" child, or SNAP_NONE */
-	uint32_t rrset;      /* first rrset index */
+	uint32_t cut;	/* node of the zone cut at or above, or SNAP_NONE */
+	uint32_t wild;	/* node of the "*" child, or SNAP_NONE */
+	uint32_t rrset; /* first rrset index */
 	uint16_t nrrsets;
 	uint16_t nans;
-	uint32_t ans;        /* first index in ANS */
+	uint32_t ans;	     /* first index in ANS */
 	uint32_t other_blob; /* blob for qtypes not in ANS, +1; 0 = render */
 };
 
@@ -96,7 +96,7 @@ struct snap_rrset {
 	uint16_t count;
 	uint32_t ttl;
 	uint32_t rdata; /* offset in RDATA */
-	uint32_t len;   /* bytes in RDATA, length prefixes included */
+	uint32_t len;	/* bytes in RDATA, length prefixes included */
 };
 
 struct snap_ans {

@@ -55,9 +55,10 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 				   "snapshot format version %u, this build reads version %u",
 				   h->version, SNAP_VERSION);
 	if (h->size != s->size)
-		return p53_err_set(err, P53_ECORRUPT,
-				   "snapshot truncated or padded: header says %llu bytes, file has %zu",
-				   (unsigned long long)h->size, s->size);
+		return p53_err_set(
+		    err, P53_ECORRUPT,
+		    "snapshot truncated or padded: header says %llu bytes, file has %zu",
+		    (unsigned long long)h->size, s->size);
 	if (h->nsect != SECT__MAX)
 		return p53_err_set(err, P53_ECORRUPT, "snapshot has %u sections, expected %u",
 				   h->nsect, SECT__MAX);
@@ -95,8 +96,7 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	s->hmask = hh->mask;
 	s->ht = (const void *)(ptr[SECT_HASH] + sizeof(*hh));
 	if ((hh->mask & (hh->mask + 1)) != 0 ||
-	    ((size_t)hh->mask + 1) * sizeof(struct snap_hash_ent) !=
-		    len[SECT_HASH] - sizeof(*hh) ||
+	    ((size_t)hh->mask + 1) * sizeof(struct snap_hash_ent) != len[SECT_HASH] - sizeof(*hh) ||
 	    (size_t)hh->mask + 1 < (size_t)s->nnodes + 1)
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");
 	return 0;
@@ -137,8 +137,8 @@ static int verify_hashes(const struct p53_snapshot *s, struct p53_err *err)
 		uint8_t sum[16];
 		sect_sum(s->base + sc->off, sc->len, sum);
 		if (memcmp(sum, sc->sum, 16) != 0)
-			return p53_err_set(err, P53_ECORRUPT, "snapshot section %u checksum mismatch",
-					   sc->id);
+			return p53_err_set(err, P53_ECORRUPT,
+					   "snapshot section %u checksum mismatch", sc->id);
 	}
 	return 0;
 }

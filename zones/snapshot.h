@@ -23,14 +23,14 @@ struct p53_snapshot *p53_snapshot_from_mem(const void *data, size_t len, struct 
 void p53_snapshot_free(struct p53_snapshot *snap);
 
 struct p53_snapshot_info {
-	uint64_t serial;   /* snapshot serial chosen at compile time */
-	uint64_t created;  /* unix seconds */
-	uint32_t version;  /* format version */
+	uint64_t serial;  /* snapshot serial chosen at compile time */
+	uint64_t created; /* unix seconds */
+	uint32_t version; /* format version */
 	uint32_t zones;
 	uint32_t nodes;
 	uint32_t rrsets;
-	uint64_t size;     /* file size in bytes */
-	uint8_t hash[32];  /* SHA-256 content hash */
+	uint64_t size;	  /* file size in bytes */
+	uint8_t hash[32]; /* SHA-256 content hash */
 };
 void p53_snapshot_info(const struct p53_snapshot *snap, struct p53_snapshot_info *info);
 /* Apex of zone i (canonical wire form) and its SOA serial. */

@@ -25,7 +25,7 @@ static int check_count;
 		if (check_a_ != check_b_) {                                                        \
 			check_failures++;                                                          \
 			fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %lld, %s == %lld\n",        \
-				__FILE__, __LINE__, #a, check_a_, #b, check_b_);                    \
+				__FILE__, __LINE__, #a, check_a_, #b, check_b_);                   \
 		}                                                                                  \
 	} while (0)
 
@@ -35,8 +35,9 @@ static int check_count;
 		check_count++;                                                                     \
 		if (strcmp(check_a_, check_b_) != 0) {                                             \
 			check_failures++;                                                          \
-			fprintf(stderr, "%s:%d: CHECK_STR failed:\n  got:  \"%s\"\n  want: \"%s\"\n", \
-				__FILE__, __LINE__, check_a_, check_b_);                            \
+			fprintf(stderr,                                                            \
+				"%s:%d: CHECK_STR failed:\n  got:  \"%s\"\n  want: \"%s\"\n",      \
+				__FILE__, __LINE__, check_a_, check_b_);                           \
 		}                                                                                  \
 	} while (0)
 

@@ -10,37 +10,36 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static const char zone1[] =
-	"$ORIGIN example.\n"
-	"$TTL 3600\n"
-	"@ SOA ns1 hostmaster 1 7200 900 1209600 300\n"
-	"@ NS ns1\n"
-	"@ NS ns2.example2.\n"
-	"ns1 A 192.0.2.1\n"
-	"www A 192.0.2.10\n"
-	"www AAAA 2001:db8::10\n"
-	"alias CNAME www\n"
-	"chain1 CNAME chain2\n"
-	"chain2 CNAME www\n"
-	"loop1 CNAME loop2\n"
-	"loop2 CNAME loop1\n"
-	"ext CNAME www.elsewhere.\n"
-	"dead CNAME nothing\n"
-	"cross CNAME www.example2.\n"
-	"*.wild A 192.0.2.99\n"
-	"*.wild MX 10 ns1\n"
-	"*.blocked A 192.0.2.98\n"
-	"deep.node.blocked A 192.0.2.97\n"
-	"deleg NS ns.deleg\n"
-	"deleg NS ns.sibling\n"
-	"deleg DS 12345 13 2 "
-	"2BB183AF5F22588179A53B0A98631FAD1A292118E8E4E86E4E7E3E5C2E2D7A6C\n"
-	"ns.deleg A 192.0.2.53\n"
-	"sibling NS ns.sibling\n"
-	"ns.sibling A 192.0.2.54\n"
-	"dn DNAME example2.\n"
-	"mx MX 10 www\n"
-	"srv SRV 0 0 80 www\n";
+static const char zone1[] = "$ORIGIN example.\n"
+			    "$TTL 3600\n"
+			    "@ SOA ns1 hostmaster 1 7200 900 1209600 300\n"
+			    "@ NS ns1\n"
+			    "@ NS ns2.example2.\n"
+			    "ns1 A 192.0.2.1\n"
+			    "www A 192.0.2.10\n"
+			    "www AAAA 2001:db8::10\n"
+			    "alias CNAME www\n"
+			    "chain1 CNAME chain2\n"
+			    "chain2 CNAME www\n"
+			    "loop1 CNAME loop2\n"
+			    "loop2 CNAME loop1\n"
+			    "ext CNAME www.elsewhere.\n"
+			    "dead CNAME nothing\n"
+			    "cross CNAME www.example2.\n"
+			    "*.wild A 192.0.2.99\n"
+			    "*.wild MX 10 ns1\n"
+			    "*.blocked A 192.0.2.98\n"
+			    "deep.node.blocked A 192.0.2.97\n"
+			    "deleg NS ns.deleg\n"
+			    "deleg NS ns.sibling\n"
+			    "deleg DS 12345 13 2 "
+			    "2BB183AF5F22588179A53B0A98631FAD1A292118E8E4E86E4E7E3E5C2E2D7A6C\n"
+			    "ns.deleg A 192.0.2.53\n"
+			    "sibling NS ns.sibling\n"
+			    "ns.sibling A 192.0.2.54\n"
+			    "dn DNAME example2.\n"
+			    "mx MX 10 www\n"
+			    "srv SRV 0 0 80 www\n";
 
 static const char zone2[] = "$ORIGIN example2.\n"
 			    "$TTL 600\n"
@@ -100,7 +99,8 @@ static size_t mkquery(uint8_t *q, const char *name, uint16_t type, uint16_t qcla
 	q[p++] = (uint8_t)qclass;
 	if (edns > 0) {
 		q[11] = 1;
-		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0, 0x80, 0, 0, 0};
+		uint8_t opt[11] = {0, 0, 41, (uint8_t)(edns >> 8), (uint8_t)edns, 0, 0, 0x80,
+				   0, 0, 0};
 		memcpy(q + p, opt, 11);
 		p += 11;
 	}
@@ -160,7 +160,8 @@ static bool parse_resp(const uint8_t *m, size_t len, struct resp *r)
 			name_lower(nm, nl);
 			name_to_text(nm, x->owner, sizeof(x->owner));
 			x->type = type;
-			x->ttl = (uint32_t)m[p + 4] << 24 | m[p + 5] << 16 | m[p + 6] << 8 | m[p + 7];
+			x->ttl =
+			    (uint32_t)m[p + 4] << 24 | m[p + 5] << 16 | m[p + 6] << 8 | m[p + 7];
 		}
 		p += 10 + (size_t)rdlen;
 		if (p > len)
@@ -172,7 +173,8 @@ static bool parse_resp(const uint8_t *m, size_t len, struct resp *r)
 static bool has_rr(const struct resp *r, int sect, const char *owner, uint16_t type)
 {
 	for (unsigned i = 0; i < r->nrr; i++)
-		if (r->rr[i].sect == sect && r->rr[i].type == type && !strcmp(r->rr[i].owner, owner))
+		if (r->rr[i].sect == sect && r->rr[i].type == type &&
+		    !strcmp(r->rr[i].owner, owner))
 			return true;
 	return false;
 }
@@ -458,8 +460,8 @@ static void test_fuzz(void)
 static void test_in_place(void)
 {
 	uint8_t q[P53_MSG_MAX], out[P53_MSG_MAX];
-	const char *names[] = {"Www.Example.", "chain1.example.", "x.wild.example.",
-			       "a.deleg.example.", "nope.example.", "www.dn.example."};
+	const char *names[] = {"Www.Example.",	   "chain1.example.", "x.wild.example.",
+			       "a.deleg.example.", "nope.example.",   "www.dn.example."};
 	for (unsigned i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		size_t ql = mkquery(q, names[i], RR_A, CLASS_IN, 1232);
 		struct p53_client cl = {0};
@@ -474,21 +476,21 @@ static void test_compile_errors(void)
 	static const struct {
 		const char *text, *want;
 	} cases[] = {
-		{"$ORIGIN e.\n@ NS ns\nns A 192.0.2.1\n", "has no SOA"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ SOA a b 2 2 3 4 5\n@ NS ns\n", "second SOA"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx CNAME y\nx A 192.0.2.1\n",
-		 ":4: x.e.: CNAME beside other data"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nwww.other. A 192.0.2.1\n",
-		 ":4: www.other. is outside zone e."},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nsub NS ns.sub\n",
-		 ":4: sub.e.: delegation needs glue: no A or AAAA record for ns.sub.e."},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nd DNAME x.\na.d A 192.0.2.1\n",
-		 ":5: a.d.e.: data below a DNAME"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx SOA a b 1 2 3 4 5\n",
-		 "SOA record not at the zone apex"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n", "has no NS records"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx CH A 192.0.2.1\n", "class"},
-		{"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx 4294967296 A 192.0.2.1\n", ":4:"},
+	    {"$ORIGIN e.\n@ NS ns\nns A 192.0.2.1\n", "has no SOA"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ SOA a b 2 2 3 4 5\n@ NS ns\n", "second SOA"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx CNAME y\nx A 192.0.2.1\n",
+	     ":4: x.e.: CNAME beside other data"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nwww.other. A 192.0.2.1\n",
+	     ":4: www.other. is outside zone e."},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nsub NS ns.sub\n",
+	     ":4: sub.e.: delegation needs glue: no A or AAAA record for ns.sub.e."},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nd DNAME x.\na.d A 192.0.2.1\n",
+	     ":5: a.d.e.: data below a DNAME"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx SOA a b 1 2 3 4 5\n",
+	     "SOA record not at the zone apex"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n", "has no NS records"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx CH A 192.0.2.1\n", "class"},
+	    {"$ORIGIN e.\n@ SOA a b 1 2 3 4 5\n@ NS ns\nx 4294967296 A 192.0.2.1\n", ":4:"},
 	};
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char path[64];

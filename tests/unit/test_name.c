@@ -42,9 +42,10 @@ static void test_to_text_and_order(void)
 	CHECK_EQ(name_to_text((const uint8_t *)"\1\x01\0", txt, sizeof(txt)), 5);
 	CHECK_STR(txt, "\\001.");
 	/* RFC 4034 6.1 example order */
-	const char *ord[] = {"\7example\0", "\1a\7example\0", "\10yljkjljk\1a\7example\0",
-			     "\1Z\1a\7example\0", "\4zABC\1a\7EXAMPLE\0", "\1z\7example\0",
-			     "\1\001\1z\7example\0", "\1*\1z\7example\0", "\1\200\1z\7example\0"};
+	const char *ord[] = {
+	    "\7example\0",	    "\1a\7example\0",	    "\10yljkjljk\1a\7example\0",
+	    "\1Z\1a\7example\0",    "\4zABC\1a\7EXAMPLE\0", "\1z\7example\0",
+	    "\1\001\1z\7example\0", "\1*\1z\7example\0",    "\1\200\1z\7example\0"};
 	for (unsigned i = 0; i + 1 < sizeof(ord) / sizeof(ord[0]); i++)
 		CHECK(name_cmp_canonical((const uint8_t *)ord[i], (const uint8_t *)ord[i + 1]) < 0);
 	CHECK(name_equal_ci((const uint8_t *)"\3WwW\0", (const uint8_t *)"\3www\0"));
