@@ -1,0 +1,572 @@
+/* port53d: the DPDK data-plane daemon.
+ *
+ *   port53d [EAL options] -- -s snapshot.p53 -a ADDR [-a ADDR...] [options]
+ *
+ * Every lcore runs a worker (worker.c); the main lcore too, so `-l 0` is a
+ * complete single-core daemon. Signals are blocked in every thread before
+ * EAL starts and taken synchronously by one control thread, which prints
+ * counters (SIGUSR1), swaps the snapshot (SIGHUP), stops the workers
+ * (SIGINT/SIGTERM) and, for pcap replay, notices when the input ran dry.
+ */
+#include "dp/excp.h"
+#include "dp/pkt.h"
+#include "dp/port.h"
+#include "dp/stats.h"
+#include "dp/worker.h"
+#include "zones/answer.h"
+#include "zones/snapshot.h"
+
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_rcu_qsbr.h>
+
+#ifdef P53_HAVE_XDP
+#include "dp/xdp_load.h"
+#include <net/if.h>
+#endif
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
+
+struct opts {
+	const char *snapshot;
+	const char *exception;
+	const char *identity;
+	const char *version;
+	bool have_mac;
+	uint8_t mac[6];
+	long idle_ms; /* -1: default for the port type */
+	unsigned edns;
+	struct dp_svc svc; /* addresses, drop list, MTU; MAC filled per port */
+};
+
+struct service_port {
+	struct dp_port port;
+	struct dp_svc svc;
+	bool has_exc;
+	uint16_t exc_id;
+	uint16_t exc_nq;
+};
+
+struct daemon {
+	struct opts o;
+	struct p53_answer_cfg acfg;
+	struct dp_shared sh;
+	struct service_port sp[DP_MAX_PORTS];
+	unsigned nsp;
+	struct dp_worker *w; /* nw workers, cache-line aligned */
+	unsigned nw;
+	struct rte_mempool *pool;
+	uint64_t start_tsc;
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: port53d [EAL options] -- -s SNAPSHOT -a ADDR [options]\n"
+		"  -s, --snapshot PATH       compiled snapshot (port53 compile -o ...)\n"
+		"  -a, --addr ADDR           service address, IPv4 or IPv6; repeat for more\n"
+		"  -m, --mac MAC             answer with this MAC (default: the port's)\n"
+		"  -e, --exception SPEC      kernel exception path: tap[:IFPREFIX], vdev:DEVARGS,\n"
+		"                            or none (default)\n"
+		"      --edns-size N         our EDNS UDP payload size (default 1232)\n"
+		"      --identity STR        CH TXT id.server / hostname.bind answer\n"
+		"      --version-string STR  CH TXT version.bind answer\n"
+		"      --drop-ports LIST     source ports never answered (default %s)\n"
+		"      --mtu N               L3 MTU bounding responses (default %u)\n"
+		"      --exit-when-idle MS   exit once traffic was seen and none came for MS\n"
+		"                            (default %u for net_pcap ports, else off)\n"
+		"signals: USR1 prints counters, HUP reloads the snapshot, INT/TERM stop\n",
+		dp_default_drop_ports, DP_DEFAULT_MTU, PCAP_IDLE_MS);
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) !=
+	    6)
+		return -1;
+	for (int i = 0; i < 6; i++) {
+		if (v[i] > 255)
+			return -1;
+		mac[i] = (uint8_t)v[i];
+	}
+	return (mac[0] & 1) ? -1 : 0; /* must be unicast */
+}
+
+static int parse_num(const char *s, long lo, long hi, long *out)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE };
+	static const struct option lo[] = {
+		{"snapshot", required_argument, NULL, 's'},
+		{"addr", required_argument, NULL, 'a'},
+		{"mac", required_argument, NULL, 'm'},
+		{"exception", required_argument, NULL, 'e'},
+		{"edns-size", required_argument, NULL, O_EDNS},
+		{"identity", required_argument, NULL, O_ID},
+		{"version-string", required_argument, NULL, O_VER},
+		{"drop-ports", required_argument, NULL, O_DROP},
+		{"mtu", required_argument, NULL, O_MTU},
+		{"exit-when-idle", required_argument, NULL, O_IDLE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	long v;
+	int c;
+
+	dp_svc_init(&o->svc);
+	o->idle_ms = -1;
+	o->edns = 1232;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:a:m:e:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o->snapshot = optarg;
+			break;
+		case 'a':
+			if (dp_svc_add_addr(&o->svc, optarg) != 0) {
+				fprintf(stderr, "port53d: bad or too many service addresses: %s\n",
+					optarg);
+				return -1;
+			}
+			break;
+		case 'm':
+			if (parse_mac(optarg, o->mac) != 0) {
+				fprintf(stderr, "port53d: bad MAC: %s\n", optarg);
+				return -1;
+			}
+			o->have_mac = true;
+			break;
+		case 'e':
+			o->exception = strcmp(optarg, "none") == 0 ? NULL : optarg;
+			break;
+		case O_EDNS:
+			if (parse_num(optarg, 512, 65535, &v) != 0)
+				goto bad;
+			o->edns = (unsigned)v;
+			break;
+		case O_ID:
+			o->identity = optarg;
+			break;
+		case O_VER:
+			o->version = optarg;
+			break;
+		case O_DROP:
+			if (dp_svc_set_drop_ports(&o->svc, optarg) != 0)
+				goto bad;
+			break;
+		case O_MTU:
+			if (parse_num(optarg, 576, 9000, &v) != 0)
+				goto bad;
+			o->svc.mtu = (uint16_t)v;
+			break;
+		case O_IDLE:
+			if (parse_num(optarg, 0, 86400000, &v) != 0)
+				goto bad;
+			o->idle_ms = v;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -1;
+		}
+		continue;
+bad:
+		fprintf(stderr, "port53d: bad option value: %s\n", optarg);
+		return -1;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "port53d: unexpected argument: %s\n", argv[optind]);
+		return -1;
+	}
+	if (!o->snapshot || (o->svc.n4 == 0 && o->svc.n6 == 0)) {
+		fprintf(stderr, "port53d: need --snapshot and at least one --addr\n");
+		usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+static void print_stats(struct daemon *d, FILE *out)
+{
+	const struct dp_stats *st[RTE_MAX_LCORE];
+	const struct p53_ctx *cx[RTE_MAX_LCORE];
+	for (unsigned i = 0; i < d->nw; i++) {
+		st[i] = &d->w[i].stats;
+		cx[i] = &d->w[i].ctx;
+	}
+	dp_stats_print(out, st, cx, d->nw);
+}
+
+static void print_rate(struct daemon *d)
+{
+	uint64_t first = UINT64_MAX, last = 0, rx = 0, ans = 0;
+	for (unsigned i = 0; i < d->nw; i++) {
+		const struct dp_stats *s = &d->w[i].stats;
+		if (s->first_rx_tsc && s->first_rx_tsc < first)
+			first = s->first_rx_tsc;
+		if (s->last_rx_tsc > last)
+			last = s->last_rx_tsc;
+		rx += s->c[DP_C_RX];
+		ans += s->c[DP_C_ANSWERED];
+	}
+	if (!rx || last <= first)
+		return;
+	double secs = (double)(last - first) / (double)rte_get_tsc_hz();
+	printf("port53d: %" PRIu64 " frames, %" PRIu64 " answered in %.3f s: %.0f frames/s, "
+	       "%.0f answers/s\n",
+	       rx, ans, secs, (double)rx / secs, (double)ans / secs);
+}
+
+/* SIGHUP: load aside, publish, wait until no worker can still hold the old
+ * one, free it. A snapshot that fails to load changes nothing. */
+static void reload(struct daemon *d)
+{
+	struct p53_err err = {0};
+	struct p53_snapshot *snap = p53_snapshot_load(d->o.snapshot, &err);
+	if (!snap) {
+		fprintf(stderr, "port53d: reload failed, keeping the old snapshot: %s\n",
+			err.msg);
+		return;
+	}
+	struct p53_snapshot *old = atomic_exchange_explicit(&d->sh.snap, snap,
+							    memory_order_acq_rel);
+	rte_rcu_qsbr_synchronize(d->sh.qsbr, RTE_QSBR_THRID_INVALID);
+	p53_snapshot_free(old);
+	struct p53_snapshot_info info;
+	p53_snapshot_info(snap, &info);
+	fprintf(stderr, "port53d: reloaded %s (serial %" PRIu64 ")\n", d->o.snapshot,
+		info.serial);
+}
+
+static bool idle_expired(struct daemon *d, long idle_ms)
+{
+	uint64_t last = d->start_tsc;
+	for (unsigned i = 0; i < d->nw; i++)
+		if (d->w[i].stats.last_rx_tsc > last)
+			last = d->w[i].stats.last_rx_tsc;
+	return rte_rdtsc() - last > (uint64_t)idle_ms * rte_get_tsc_hz() / 1000;
+}
+
+static void *control_main(void *arg)
+{
+	struct daemon *d = arg;
+	long idle_ms = d->o.idle_ms;
+	sigset_t set;
+	struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+
+	if (idle_ms < 0) {
+		idle_ms = 0;
+		for (unsigned i = 0; i < d->nsp; i++)
+			if (strcmp(d->sp[i].port.driver, "net_pcap") == 0)
+				idle_ms = PCAP_IDLE_MS;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	while (!atomic_load(&d->sh.quit)) {
+		int sig = sigtimedwait(&set, NULL, &tick);
+		switch (sig) {
+		case SIGINT:
+		case SIGTERM:
+			atomic_store(&d->sh.quit, true);
+			break;
+		case SIGUSR1:
+			print_stats(d, stdout);
+			break;
+		case SIGHUP:
+			reload(d);
+			break;
+		default:
+			if (idle_ms > 0 && idle_expired(d, idle_ms))
+				atomic_store(&d->sh.quit, true);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void mac_str(const uint8_t *m, char *s)
+{
+	sprintf(s, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3], m[4], m[5]);
+}
+
+/* AF_XDP mode: the PMD attached our XDP program during queue setup; it
+ * steers nothing to us until it knows the service addresses. */
+static int fill_xdp_addrs(const struct daemon *d, const struct service_port *sp)
+{
+#ifdef P53_HAVE_XDP
+	struct rte_eth_dev_info di;
+	char ifname[IF_NAMESIZE];
+	struct dp_xdp x;
+	int rc;
+
+	if (rte_eth_dev_info_get(sp->port.id, &di) != 0 || di.if_index == 0 ||
+	    !if_indextoname(di.if_index, ifname)) {
+		fprintf(stderr, "port53d: port %u: cannot find the AF_XDP interface\n",
+			sp->port.id);
+		return -1;
+	}
+	rc = dp_xdp_open(&x, ifname);
+	if (rc != 0) {
+		fprintf(stderr,
+			"port53d: %s: port53's XDP program is not attached (%s); pass "
+			"xdp_prog=p53_xdp.bpf.o to net_af_xdp\n",
+			ifname, strerror(-rc));
+		return -1;
+	}
+	for (unsigned i = 0; i < d->o.svc.n4 && rc == 0; i++)
+		rc = dp_xdp_add_addr(&x, AF_INET, d->o.svc.v4[i]);
+	for (unsigned i = 0; i < d->o.svc.n6 && rc == 0; i++)
+		rc = dp_xdp_add_addr(&x, AF_INET6, d->o.svc.v6[i]);
+	dp_xdp_close(&x);
+	if (rc != 0) {
+		fprintf(stderr, "port53d: %s: filling the XDP address map: %s\n", ifname,
+			strerror(-rc));
+		return -1;
+	}
+	printf("port53d: %s: XDP program steers UDP/53 for %u service addresses\n", ifname,
+	       d->o.svc.n4 + d->o.svc.n6);
+	return 0;
+#else
+	(void)d;
+	fprintf(stderr, "port53d: port %u: built without libbpf, cannot program XDP\n",
+		sp->port.id);
+	return -1;
+#endif
+}
+
+static int setup_ports(struct daemon *d)
+{
+	char err[256], mac[18];
+	uint16_t pid;
+	uint16_t ids[DP_MAX_PORTS];
+	unsigned n = 0;
+
+	/* Service ports are those EAL made; exception ports come after. */
+	RTE_ETH_FOREACH_DEV(pid)
+	{
+		if (n == DP_MAX_PORTS) {
+			fprintf(stderr, "port53d: more than %d ports\n", DP_MAX_PORTS);
+			return -1;
+		}
+		ids[n++] = pid;
+	}
+	if (n == 0) {
+		fprintf(stderr, "port53d: no ports (give a PCI device or --vdev)\n");
+		return -1;
+	}
+	unsigned per_q = 2 * 1024 + 2 * DP_BURST;
+	unsigned nmbuf = n * (d->o.exception ? 2 : 1) * d->nw * per_q + d->nw * 512 + 4096;
+	d->pool = rte_pktmbuf_pool_create("p53_mbufs", nmbuf, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					  (int)rte_socket_id());
+	if (!d->pool) {
+		fprintf(stderr, "port53d: mbuf pool of %u: %s\n", nmbuf, rte_strerror(rte_errno));
+		return -1;
+	}
+
+	for (unsigned i = 0; i < n; i++) {
+		struct service_port *sp = &d->sp[i];
+		uint8_t pmac[6];
+		struct rte_ether_addr ea;
+
+		if (rte_eth_macaddr_get(ids[i], &ea) != 0)
+			memset(&ea, 0, sizeof(ea));
+		memcpy(pmac, ea.addr_bytes, 6);
+		bool promisc = d->o.have_mac && memcmp(pmac, d->o.mac, 6) != 0;
+		if (dp_port_setup(ids[i], (uint16_t)d->nw, d->pool, promisc, &sp->port, err,
+				  sizeof(err)) != 0) {
+			fprintf(stderr, "port53d: %s\n", err);
+			return -1;
+		}
+		d->nsp++;
+		sp->svc = d->o.svc;
+		memcpy(sp->svc.mac, d->o.have_mac ? d->o.mac : sp->port.mac, 6);
+		mac_str(sp->svc.mac, mac);
+		printf("port53d: port %u %s (%s): %u queue%s%s%s%s, answering as %s\n", ids[i],
+		       sp->port.name, sp->port.driver, sp->port.nq, sp->port.nq == 1 ? "" : "s",
+		       sp->port.rss ? ", rss" : "", sp->port.rx_csum ? ", rx-csum" : "",
+		       sp->port.tx_flags ? ", tx-csum" : "", mac);
+		if (sp->port.nq < d->nw)
+			fprintf(stderr,
+				"port53d: warning: port %u has %u queues for %u workers; the "
+				"others do not poll it\n",
+				ids[i], sp->port.nq, d->nw);
+
+		if (strcmp(sp->port.driver, "net_af_xdp") == 0) {
+			/* Non-DNS already stays with the kernel in this mode. */
+			if (fill_xdp_addrs(d, sp) != 0)
+				return -1;
+			continue;
+		}
+		if (!d->o.exception)
+			continue;
+		if (dp_excp_create(d->o.exception, i, sp->svc.mac, sp->port.nq, &sp->exc_id, err,
+				   sizeof(err)) != 0) {
+			fprintf(stderr, "port53d: %s\n", err);
+			return -1;
+		}
+		struct dp_port ep;
+		if (dp_port_setup(sp->exc_id, sp->port.nq, d->pool, false, &ep, err,
+				  sizeof(err)) != 0) {
+			fprintf(stderr, "port53d: %s\n", err);
+			dp_excp_destroy(sp->exc_id);
+			return -1;
+		}
+		sp->has_exc = true;
+		sp->exc_nq = ep.nq;
+		printf("port53d: exception port %u %s (%s): %u queue%s\n", sp->exc_id, ep.name,
+		       ep.driver, ep.nq, ep.nq == 1 ? "" : "s");
+	}
+	return 0;
+}
+
+static void close_ports(struct daemon *d)
+{
+	for (unsigned i = 0; i < d->nsp; i++) {
+		if (d->sp[i].has_exc)
+			dp_excp_destroy(d->sp[i].exc_id);
+		dp_port_close(d->sp[i].port.id);
+	}
+}
+
+static int setup_workers(struct daemon *d)
+{
+	size_t qs = rte_rcu_qsbr_get_memsize(d->nw);
+	d->sh.qsbr = rte_zmalloc("p53_qsbr", qs, RTE_CACHE_LINE_SIZE);
+	d->w = rte_zmalloc("p53_workers", sizeof(*d->w) * d->nw, RTE_CACHE_LINE_SIZE);
+	if (!d->sh.qsbr || !d->w || rte_rcu_qsbr_init(d->sh.qsbr, d->nw) != 0) {
+		fprintf(stderr, "port53d: out of memory for workers\n");
+		return -1;
+	}
+	for (unsigned i = 0; i < d->nw; i++) {
+		struct dp_worker *w = &d->w[i];
+		w->sh = &d->sh;
+		w->idx = i;
+		p53_ctx_init(&w->ctx, &d->acfg, rte_rdtsc() ^ (0x9e3779b97f4a7c15ULL * (i + 1)));
+		for (unsigned p = 0; p < d->nsp; p++) {
+			const struct service_port *sp = &d->sp[p];
+			if (i >= sp->port.nq)
+				continue;
+			struct dp_wq *q = &w->q[w->nq++];
+			q->svc = &sp->svc;
+			q->port = sp->port.id;
+			q->queue = (uint16_t)i;
+			q->tx_flags = sp->port.tx_flags;
+			q->has_exc = sp->has_exc && i < sp->exc_nq;
+			q->exc_port = sp->exc_id;
+		}
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static struct daemon d; /* big (per-port svc bitmaps): keep it off the stack */
+	sigset_t set;
+	pthread_t ctl;
+	int rc = 1;
+
+	/* Blocked here, inherited by every EAL thread: only the control thread
+	 * takes signals, with sigtimedwait, so no handler runs on a worker. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	int used = rte_eal_init(argc, argv);
+	if (used < 0) {
+		fprintf(stderr, "port53d: EAL init failed: %s\n", rte_strerror(rte_errno));
+		return 1;
+	}
+	argc -= used;
+	argv += used;
+	if (parse_opts(argc, argv, &d.o) != 0)
+		goto out_eal;
+
+	p53_answer_cfg_default(&d.acfg);
+	d.acfg.edns_udp_max = (uint16_t)d.o.edns;
+	d.acfg.identity = d.o.identity;
+	d.acfg.version = d.o.version;
+
+	struct p53_err err = {0};
+	struct p53_snapshot *snap = p53_snapshot_load(d.o.snapshot, &err);
+	if (!snap) {
+		fprintf(stderr, "port53d: %s: %s\n", d.o.snapshot, err.msg);
+		goto out_eal;
+	}
+	atomic_init(&d.sh.snap, snap);
+	atomic_init(&d.sh.quit, false);
+
+	d.nw = rte_lcore_count();
+	if (setup_ports(&d) != 0 || setup_workers(&d) != 0)
+		goto out_ports;
+
+	d.start_tsc = rte_rdtsc();
+	if (pthread_create(&ctl, NULL, control_main, &d) != 0) {
+		fprintf(stderr, "port53d: cannot start control thread\n");
+		goto out_ports;
+	}
+	printf("port53d: %u worker%s serving %u IPv4 + %u IPv6 addresses\n", d.nw,
+	       d.nw == 1 ? "" : "s", d.o.svc.n4, d.o.svc.n6);
+	fflush(stdout);
+
+	unsigned lcore, i = 0, main_idx = 0;
+	RTE_LCORE_FOREACH(lcore)
+	{
+		if (lcore == rte_get_main_lcore())
+			main_idx = i;
+		else
+			rte_eal_remote_launch(dp_worker_main, &d.w[i], lcore);
+		i++;
+	}
+	dp_worker_main(&d.w[main_idx]);
+	rte_eal_mp_wait_lcore();
+	atomic_store(&d.sh.quit, true);
+	pthread_join(ctl, NULL);
+
+	print_stats(&d, stdout);
+	print_rate(&d);
+	rc = 0;
+out_ports:
+	close_ports(&d);
+	p53_snapshot_free(atomic_load(&d.sh.snap));
+	rte_free(d.w);
+	rte_free(d.sh.qsbr);
+	rte_mempool_free(d.pool);
+out_eal:
+	rte_eal_cleanup();
+	return rc;
+}

@@ -1,0 +1,214 @@
+/* The worker loop. Hot path: no allocation, no lock, no system call, no
+ * printing. Everything a frame needs is decided by dp_classify() (pkt.c); the
+ * DNS message itself is answered by p53_answer(), the one place answers are
+ * built, writing into the same mbuf. Frames leave by one of three doors per
+ * burst: replies out the service port, kernel-bound to the exception port,
+ * the rest freed in bulk.
+ */
+#include "dp/worker.h"
+
+#include <rte_branch_prediction.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
+
+#include <string.h>
+
+struct burst_out {
+	struct rte_mbuf *tx[DP_BURST];
+	struct rte_mbuf *exc[DP_BURST];
+	struct rte_mbuf *drop[DP_BURST];
+	uint16_t ntx, nexc, ndrop;
+};
+
+static inline unsigned rx_flags(const struct rte_mbuf *m)
+{
+	uint64_t f = m->ol_flags;
+	unsigned r = 0;
+
+	if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_GOOD)
+		r |= DP_RX_IP_GOOD;
+	else if ((f & RTE_MBUF_F_RX_IP_CKSUM_MASK) == RTE_MBUF_F_RX_IP_CKSUM_BAD)
+		r |= DP_RX_IP_BAD;
+	if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_GOOD)
+		r |= DP_RX_L4_GOOD;
+	else if ((f & RTE_MBUF_F_RX_L4_CKSUM_MASK) == RTE_MBUF_F_RX_L4_CKSUM_BAD)
+		r |= DP_RX_L4_BAD;
+	return r;
+}
+
+static inline void set_len(struct rte_mbuf *m, size_t len)
+{
+	m->data_len = (uint16_t)len;
+	m->pkt_len = (uint32_t)len;
+}
+
+/* Answers one DNS query in place; false means drop. */
+static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
+			      const struct p53_snapshot *snap, struct rte_mbuf *m, uint8_t *f,
+			      const struct dp_pkt *p)
+{
+	if (unlikely(!snap)) {
+		w->stats.c[DP_C_NO_SNAPSHOT]++;
+		return false;
+	}
+	struct p53_client cl = {.family = p->family, .transport = P53_UDP, .port = p->sport};
+	if (p->family == 4)
+		memcpy(cl.addr, f + p->l3_off + 12, 4);
+	else
+		memcpy(cl.addr, f + p->l3_off + 8, 16);
+
+	size_t bufcap = (size_t)m->buf_len - m->data_off;
+	size_t room = dp_dns_room(wq->svc, p, bufcap);
+	uint8_t *dns = f + p->pl_off;
+	size_t n = p53_answer(snap, dns, p->pl_len, &cl, &w->ctx, dns, room);
+	if (unlikely(n == 0)) {
+		w->stats.c[DP_C_ENGINE_DROP]++;
+		return false;
+	}
+	w->stats.rcode[dns[3] & 15]++;
+	w->stats.c[DP_C_ANSWERED]++;
+	set_len(m, dp_reply_dns(wq->svc, f, p, n, wq->tx_flags));
+	m->ol_flags = 0;
+	if (wq->tx_flags & DP_TX_CSUM_OFFLOAD) {
+		m->l2_len = p->l3_off;
+		if (p->family == 4) {
+			m->l3_len = DP_IP4_HLEN;
+			m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
+				      RTE_MBUF_F_TX_UDP_CKSUM;
+		} else {
+			m->l3_len = DP_IP6_HLEN;
+			m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+		}
+	}
+	return true;
+}
+
+static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
+			  const struct p53_snapshot *snap, struct rte_mbuf *m, struct burst_out *o)
+{
+	struct dp_pkt p;
+
+	if (unlikely(m->nb_segs != 1)) {
+		w->stats.c[DP_C_MULTISEG]++;
+		o->drop[o->ndrop++] = m;
+		return;
+	}
+	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+	enum dp_action a = dp_classify(wq->svc, f, m->data_len, rx_flags(m), &p);
+	w->stats.reason[p.reason]++;
+
+	switch (a) {
+	case DP_ACT_DNS:
+		if (likely(answer_dns(w, wq, snap, m, f, &p))) {
+			o->tx[o->ntx++] = m;
+			return;
+		}
+		break;
+	case DP_ACT_ARP:
+		set_len(m, dp_reply_arp(wq->svc, f, &p, m->data_len));
+		m->ol_flags = 0;
+		w->stats.c[DP_C_ARP_REPLY]++;
+		o->tx[o->ntx++] = m;
+		return;
+	case DP_ACT_ND: {
+		size_t len = dp_reply_na(wq->svc, f, &p, (size_t)m->buf_len - m->data_off);
+		if (len) {
+			set_len(m, len);
+			m->ol_flags = 0;
+			w->stats.c[DP_C_NA_REPLY]++;
+			o->tx[o->ntx++] = m;
+			return;
+		}
+		break;
+	}
+	case DP_ACT_KERNEL:
+		if (wq->has_exc) {
+			o->exc[o->nexc++] = m;
+			return;
+		}
+		w->stats.c[DP_C_KERNEL_DROP]++;
+		break;
+	case DP_ACT_DROP:
+		break;
+	}
+	o->drop[o->ndrop++] = m;
+}
+
+/* Sends n frames; what the queue did not take is freed and counted. */
+static inline uint16_t tx_all(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
+			    uint64_t *unsent)
+{
+	if (!n)
+		return 0;
+	uint16_t sent = rte_eth_tx_burst(port, queue, pkts, n);
+	if (unlikely(sent < n)) {
+		*unsent += n - sent;
+		rte_pktmbuf_free_bulk(pkts + sent, n - sent);
+	}
+	return sent;
+}
+
+static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
+			      const struct p53_snapshot *snap)
+{
+	struct rte_mbuf *pkts[DP_BURST];
+	struct burst_out o;
+	uint16_t n = rte_eth_rx_burst(wq->port, wq->queue, pkts, DP_BURST);
+
+	if (n) {
+		uint64_t now = rte_rdtsc();
+		if (unlikely(!w->stats.first_rx_tsc))
+			w->stats.first_rx_tsc = now;
+		w->stats.last_rx_tsc = now;
+		w->stats.c[DP_C_RX] += n;
+		o.ntx = o.nexc = o.ndrop = 0;
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void *));
+		for (uint16_t i = 0; i < n; i++) {
+			if (i + 1 < n)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
+			handle(w, wq, snap, pkts[i], &o);
+		}
+		w->stats.c[DP_C_TX] +=
+			tx_all(wq->port, wq->queue, o.tx, o.ntx, &w->stats.c[DP_C_TX_FULL]);
+		if (o.nexc)
+			w->stats.c[DP_C_TO_KERNEL] += tx_all(wq->exc_port, wq->queue, o.exc, o.nexc,
+							   &w->stats.c[DP_C_KERNEL_DROP]);
+		if (o.ndrop)
+			rte_pktmbuf_free_bulk(o.drop, o.ndrop);
+	}
+
+	/* What the kernel sends on the exception port goes out as it is. */
+	if (wq->has_exc) {
+		n = rte_eth_rx_burst(wq->exc_port, wq->queue, pkts, DP_BURST);
+		if (n) {
+			uint16_t sent =
+				tx_all(wq->port, wq->queue, pkts, n, &w->stats.c[DP_C_TX_FULL]);
+			w->stats.c[DP_C_FROM_KERNEL] += sent;
+			w->stats.c[DP_C_TX] += sent;
+		}
+	}
+}
+
+int dp_worker_main(void *arg)
+{
+	struct dp_worker *w = arg;
+	struct dp_shared *sh = w->sh;
+
+	rte_rcu_qsbr_thread_register(sh->qsbr, w->idx);
+	rte_rcu_qsbr_thread_online(sh->qsbr, w->idx);
+	while (!atomic_load_explicit(&sh->quit, memory_order_relaxed)) {
+		/* One read per loop: the snapshot cannot be freed before this
+		 * worker reports quiescence below, after its last use. */
+		const struct p53_snapshot *snap =
+			atomic_load_explicit(&sh->snap, memory_order_acquire);
+		for (unsigned i = 0; i < w->nq; i++)
+			poll_queue(w, &w->q[i], snap);
+		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
+	}
+	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
+	rte_rcu_qsbr_thread_unregister(sh->qsbr, w->idx);
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* The per-lcore poll loop: rx burst, classify, answer in place, tx burst.
+ *
+ * A worker owns queue w of every service port (and of that port's exception
+ * port), its counters and its engine context; it shares only read-only
+ * configuration and the live snapshot pointer, which it reads once per burst
+ * and releases by reporting an RCU quiescent state once per loop.
+ */
+#ifndef DP_WORKER_H
+#define DP_WORKER_H
+
+#include "dp/pkt.h"
+#include "dp/stats.h"
+#include "zones/answer.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define DP_BURST     32
+#define DP_MAX_PORTS 8
+
+struct rte_rcu_qsbr;
+
+/* State shared by all workers and the control thread. */
+struct dp_shared {
+	_Atomic(struct p53_snapshot *) snap; /* the live snapshot; swapped by ctrl */
+	struct rte_rcu_qsbr *qsbr;	     /* workers report quiescence here */
+	atomic_bool quit;		     /* set by ctrl: leave the loop */
+};
+
+/* One (port, queue) a worker polls. */
+struct dp_wq {
+	const struct dp_svc *svc; /* per port: its MAC and the service addresses */
+	uint16_t port;
+	uint16_t queue;
+	uint16_t exc_port; /* valid when has_exc */
+	bool has_exc;
+	unsigned tx_flags; /* DP_TX_CSUM_OFFLOAD when the port does checksums */
+};
+
+struct dp_worker {
+	struct dp_stats stats; /* first: cache-line aligned, written only by this worker */
+	_Alignas(DP_CACHE_LINE) struct p53_ctx ctx;
+	struct dp_shared *sh;
+	unsigned idx; /* worker number: queue id and QSBR thread id */
+	unsigned nq;
+	struct dp_wq q[DP_MAX_PORTS];
+};
+
+/* lcore entry point (rte_lcore_function_t); arg is a struct dp_worker. */
+int dp_worker_main(void *arg);
+
+#endif
