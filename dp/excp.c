@@ -36,8 +36,8 @@ int dp_excp_create(const char *spec, unsigned idx, const uint8_t mac[6], unsigne
 		}
 		memcpy(name, dev, nl);
 		name[nl] = 0;
-		snprintf(args, sizeof(args), "%s%smac=%s", comma ? comma + 1 : "",
-			 comma ? "," : "", macs);
+		snprintf(args, sizeof(args), "%s%smac=%s", comma ? comma + 1 : "", comma ? "," : "",
+			 macs);
 	} else {
 		snprintf(err, errlen, "exception: unknown spec '%s' (tap[:NAME] or vdev:ARGS)",
 			 spec);

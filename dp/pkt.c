@@ -15,28 +15,28 @@
 #include <string.h>
 
 const char dp_default_drop_ports[] =
-	"0,7,13,17,19,37,53,69,111,123,137,138,161,162,389,520,1900,3702,5353,11211";
+    "0,7,13,17,19,37,53,69,111,123,137,138,161,162,389,520,1900,3702,5353,11211";
 
 static const char *const reason_names[DP_R__COUNT] = {
-	[DP_R_RUNT] = "drop_runt",
-	[DP_R_L2_SRC] = "drop_l2_src",
-	[DP_R_L2_DST] = "drop_l2_dst",
-	[DP_R_IP_HDR] = "drop_ip_hdr",
-	[DP_R_IP_CKSUM] = "drop_ip_cksum",
-	[DP_R_UDP_LEN] = "drop_udp_len",
-	[DP_R_UDP_CKSUM] = "drop_udp_cksum",
-	[DP_R_SRC_ADDR] = "drop_src_addr",
-	[DP_R_SRC_PORT] = "drop_src_port",
-	[DP_R_EXT_CHAIN] = "drop_ext_chain",
-	[DP_R_ND_BAD] = "drop_nd_bad",
-	[DP_R_ARP_BAD] = "drop_arp_bad",
-	[DP_R_K_NON_IP] = "kernel_non_ip",
-	[DP_R_K_OTHER_DST] = "kernel_other_dst",
-	[DP_R_K_FRAG] = "kernel_frag",
-	[DP_R_K_NOT_DNS] = "kernel_not_dns",
-	[DP_R_DNS] = "dns",
-	[DP_R_ARP] = "arp",
-	[DP_R_ND] = "nd",
+    [DP_R_RUNT] = "drop_runt",
+    [DP_R_L2_SRC] = "drop_l2_src",
+    [DP_R_L2_DST] = "drop_l2_dst",
+    [DP_R_IP_HDR] = "drop_ip_hdr",
+    [DP_R_IP_CKSUM] = "drop_ip_cksum",
+    [DP_R_UDP_LEN] = "drop_udp_len",
+    [DP_R_UDP_CKSUM] = "drop_udp_cksum",
+    [DP_R_SRC_ADDR] = "drop_src_addr",
+    [DP_R_SRC_PORT] = "drop_src_port",
+    [DP_R_EXT_CHAIN] = "drop_ext_chain",
+    [DP_R_ND_BAD] = "drop_nd_bad",
+    [DP_R_ARP_BAD] = "drop_arp_bad",
+    [DP_R_K_NON_IP] = "kernel_non_ip",
+    [DP_R_K_OTHER_DST] = "kernel_other_dst",
+    [DP_R_K_FRAG] = "kernel_frag",
+    [DP_R_K_NOT_DNS] = "kernel_not_dns",
+    [DP_R_DNS] = "dns",
+    [DP_R_ARP] = "arp",
+    [DP_R_ND] = "nd",
 };
 
 const char *dp_reason_name(enum dp_reason r)
@@ -323,8 +323,8 @@ static bool ns_valid(const uint8_t *f, size_t l4, size_t end, const uint8_t *ip)
 	size_t icmp_len = end - l4;
 	if (ip[7] != 255 || icmp_len < 24 || f[l4 + 1] != 0 || v6_is_multicast(f + l4 + 8))
 		return false;
-	if (dp_csum_fold(dp_csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58),
-				     f + l4, icmp_len)) != 0)
+	if (dp_csum_fold(dp_csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), f + l4,
+				     icmp_len)) != 0)
 		return false;
 	bool dad = v6_is_unspec(ip + 8);
 	/* Options: each at least 8 bytes; the walk ends within icmp_len / 8
@@ -573,7 +573,7 @@ size_t dp_reply_na(const struct dp_svc *svc, uint8_t *f, const struct dp_pkt *p,
 	c[25] = 1;
 	memcpy(c + 26, svc->mac, 6);
 	uint16_t sum = dp_csum_fold(
-		dp_csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), c, icmp_len));
+	    dp_csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), c, icmp_len));
 	memcpy(c + 2, &sum, 2);
 	return (size_t)p->l3_off + DP_IP6_HLEN + icmp_len;
 }

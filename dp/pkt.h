@@ -18,15 +18,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DP_MAX_ADDRS	 16 /* service addresses per family */
-#define DP_MAX_EXT_HDRS	 4  /* IPv6 extension headers walked before giving up */
-#define DP_ETH_HLEN	 14
-#define DP_VLAN_HLEN	 4
-#define DP_IP4_HLEN	 20
-#define DP_IP6_HLEN	 40
-#define DP_UDP_HLEN	 8
-#define DP_DNS_PORT	 53
-#define DP_DEFAULT_MTU	 1500
+#define DP_MAX_ADDRS	16 /* service addresses per family */
+#define DP_MAX_EXT_HDRS 4  /* IPv6 extension headers walked before giving up */
+#define DP_ETH_HLEN	14
+#define DP_VLAN_HLEN	4
+#define DP_IP4_HLEN	20
+#define DP_IP6_HLEN	40
+#define DP_UDP_HLEN	8
+#define DP_DNS_PORT	53
+#define DP_DEFAULT_MTU	1500
 
 /* What the node serves: the same for every worker, read-only once running. */
 struct dp_svc {
@@ -34,8 +34,8 @@ struct dp_svc {
 	uint8_t n4, n6;
 	uint8_t v4[DP_MAX_ADDRS][4];
 	uint8_t v6[DP_MAX_ADDRS][16];
-	uint16_t mtu;		     /* L3 MTU of the ports; bounds reply size */
-	uint64_t drop_sport[1024];   /* bitmap: DNS from these source ports is dropped */
+	uint16_t mtu;		   /* L3 MTU of the ports; bounds reply size */
+	uint64_t drop_sport[1024]; /* bitmap: DNS from these source ports is dropped */
 };
 
 void dp_svc_init(struct dp_svc *svc);
@@ -64,18 +64,18 @@ enum dp_action {
 /* Why: one counter each. The first block goes with DP_ACT_DROP, the second
  * with DP_ACT_KERNEL, the last with the answering actions. */
 enum dp_reason {
-	DP_R_RUNT,	   /* shorter than Ethernet (+VLAN) header */
-	DP_R_L2_SRC,	   /* multicast/broadcast source MAC */
-	DP_R_L2_DST,	   /* unicast to a MAC that is not ours */
-	DP_R_IP_HDR,	   /* bad version, IHL, total/payload length beyond frame */
-	DP_R_IP_CKSUM,	   /* bad IPv4 header checksum */
-	DP_R_UDP_LEN,	   /* UDP header truncated or length != IP payload */
-	DP_R_UDP_CKSUM,	   /* bad UDP checksum (or zero over IPv6) */
-	DP_R_SRC_ADDR,	   /* martian source: multicast, broadcast, loopback, unspecified, ours */
-	DP_R_SRC_PORT,	   /* source port 0 or on the reflection drop list */
-	DP_R_EXT_CHAIN,	   /* IPv6 extension chain too long or truncated */
-	DP_R_ND_BAD,	   /* NS for us that fails RFC 4861 validity checks */
-	DP_R_ARP_BAD,	   /* ARP for us with bad lengths */
+	DP_R_RUNT,	/* shorter than Ethernet (+VLAN) header */
+	DP_R_L2_SRC,	/* multicast/broadcast source MAC */
+	DP_R_L2_DST,	/* unicast to a MAC that is not ours */
+	DP_R_IP_HDR,	/* bad version, IHL, total/payload length beyond frame */
+	DP_R_IP_CKSUM,	/* bad IPv4 header checksum */
+	DP_R_UDP_LEN,	/* UDP header truncated or length != IP payload */
+	DP_R_UDP_CKSUM, /* bad UDP checksum (or zero over IPv6) */
+	DP_R_SRC_ADDR,	/* martian source: multicast, broadcast, loopback, unspecified, ours */
+	DP_R_SRC_PORT,	/* source port 0 or on the reflection drop list */
+	DP_R_EXT_CHAIN, /* IPv6 extension chain too long or truncated */
+	DP_R_ND_BAD,	/* NS for us that fails RFC 4861 validity checks */
+	DP_R_ARP_BAD,	/* ARP for us with bad lengths */
 	DP_R__DROP_END,
 	DP_R_K_NON_IP = DP_R__DROP_END, /* ARP not for us, LLDP, QinQ, ... */
 	DP_R_K_OTHER_DST,		/* IP to an address we do not serve */
@@ -107,7 +107,7 @@ struct dp_pkt {
 	uint16_t l4_off;
 	uint16_t pl_off; /* DNS message (UDP payload) or ICMPv6 body offset */
 	uint16_t pl_len;
-	uint16_t sport; /* host order */
+	uint16_t sport;	 /* host order */
 	uint8_t svc_idx; /* which service address was hit (ARP/ND target, DNS dst) */
 };
 
@@ -137,8 +137,7 @@ size_t dp_dns_room(const struct dp_svc *svc, const struct dp_pkt *p, size_t bufc
 size_t dp_reply_arp(const struct dp_svc *svc, uint8_t *frame, const struct dp_pkt *p, size_t len);
 /* Neighbour solicitation -> neighbour advertisement in place; the frame needs
  * bufcap >= p->l3_off + 72. Returns the new frame length, 0 if no room. */
-size_t dp_reply_na(const struct dp_svc *svc, uint8_t *frame, const struct dp_pkt *p,
-		   size_t bufcap);
+size_t dp_reply_na(const struct dp_svc *svc, uint8_t *frame, const struct dp_pkt *p, size_t bufcap);
 
 /* One's-complement sum helpers, exposed for the tests and the offload path. */
 uint32_t dp_csum_add(uint32_t sum, const void *data, size_t len);

@@ -94,8 +94,7 @@ int dp_port_setup(uint16_t id, uint16_t nq, struct rte_mempool *mp, bool promisc
 	}
 	rc = rte_eth_dev_start(id);
 	if (rc != 0) {
-		snprintf(err, errlen, "port %u (%s): start: %s", id, out->name,
-			 rte_strerror(-rc));
+		snprintf(err, errlen, "port %u (%s): start: %s", id, out->name, rte_strerror(-rc));
 		return rc;
 	}
 	/* Not every PMD has a promiscuous mode (pcap does not need one). */

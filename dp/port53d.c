@@ -72,6 +72,7 @@ struct daemon {
 	unsigned nw;
 	struct rte_mempool *pool;
 	uint64_t start_tsc;
+	bool replay; /* exits when idle: the rate over the run means something */
 };
 
 static void usage(FILE *out)
@@ -88,7 +89,8 @@ static void usage(FILE *out)
 		"      --version-string STR  CH TXT version.bind answer\n"
 		"      --drop-ports LIST     source ports never answered (default %s)\n"
 		"      --mtu N               L3 MTU bounding responses (default %u)\n"
-		"      --exit-when-idle MS   exit once traffic was seen and none came for MS\n"
+		"      --exit-when-idle MS   exit when no frame arrived for MS (since start or\n"
+		"                            the last frame)\n"
 		"                            (default %u for net_pcap ports, else off)\n"
 		"signals: USR1 prints counters, HUP reloads the snapshot, INT/TERM stop\n",
 		dp_default_drop_ports, DP_DEFAULT_MTU, PCAP_IDLE_MS);
@@ -98,8 +100,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned v[6];
 	char tail;
-	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) !=
-	    6)
+	if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
 		return -1;
 	for (int i = 0; i < 6; i++) {
 		if (v[i] > 255)
@@ -124,18 +125,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE };
 	static const struct option lo[] = {
-		{"snapshot", required_argument, NULL, 's'},
-		{"addr", required_argument, NULL, 'a'},
-		{"mac", required_argument, NULL, 'm'},
-		{"exception", required_argument, NULL, 'e'},
-		{"edns-size", required_argument, NULL, O_EDNS},
-		{"identity", required_argument, NULL, O_ID},
-		{"version-string", required_argument, NULL, O_VER},
-		{"drop-ports", required_argument, NULL, O_DROP},
-		{"mtu", required_argument, NULL, O_MTU},
-		{"exit-when-idle", required_argument, NULL, O_IDLE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"snapshot", required_argument, NULL, 's'},
+	    {"addr", required_argument, NULL, 'a'},
+	    {"mac", required_argument, NULL, 'm'},
+	    {"exception", required_argument, NULL, 'e'},
+	    {"edns-size", required_argument, NULL, O_EDNS},
+	    {"identity", required_argument, NULL, O_ID},
+	    {"version-string", required_argument, NULL, O_VER},
+	    {"drop-ports", required_argument, NULL, O_DROP},
+	    {"mtu", required_argument, NULL, O_MTU},
+	    {"exit-when-idle", required_argument, NULL, O_IDLE},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	long v;
 	int c;
@@ -199,7 +200,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			return -1;
 		}
 		continue;
-bad:
+	bad:
 		fprintf(stderr, "port53d: bad option value: %s\n", optarg);
 		return -1;
 	}
@@ -253,18 +254,16 @@ static void reload(struct daemon *d)
 	struct p53_err err = {0};
 	struct p53_snapshot *snap = p53_snapshot_load(d->o.snapshot, &err);
 	if (!snap) {
-		fprintf(stderr, "port53d: reload failed, keeping the old snapshot: %s\n",
-			err.msg);
+		fprintf(stderr, "port53d: reload failed, keeping the old snapshot: %s\n", err.msg);
 		return;
 	}
-	struct p53_snapshot *old = atomic_exchange_explicit(&d->sh.snap, snap,
-							    memory_order_acq_rel);
+	struct p53_snapshot *old =
+	    atomic_exchange_explicit(&d->sh.snap, snap, memory_order_acq_rel);
 	rte_rcu_qsbr_synchronize(d->sh.qsbr, RTE_QSBR_THRID_INVALID);
 	p53_snapshot_free(old);
 	struct p53_snapshot_info info;
 	p53_snapshot_info(snap, &info);
-	fprintf(stderr, "port53d: reloaded %s (serial %" PRIu64 ")\n", d->o.snapshot,
-		info.serial);
+	fprintf(stderr, "port53d: reloaded %s (serial %" PRIu64 ")\n", d->o.snapshot, info.serial);
 }
 
 static bool idle_expired(struct daemon *d, long idle_ms)
@@ -289,6 +288,7 @@ static void *control_main(void *arg)
 			if (strcmp(d->sp[i].port.driver, "net_pcap") == 0)
 				idle_ms = PCAP_IDLE_MS;
 	}
+	d->replay = idle_ms > 0;
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
@@ -437,8 +437,8 @@ static int setup_ports(struct daemon *d)
 			return -1;
 		}
 		struct dp_port ep;
-		if (dp_port_setup(sp->exc_id, sp->port.nq, d->pool, false, &ep, err,
-				  sizeof(err)) != 0) {
+		if (dp_port_setup(sp->exc_id, sp->port.nq, d->pool, false, &ep, err, sizeof(err)) !=
+		    0) {
 			fprintf(stderr, "port53d: %s\n", err);
 			dp_excp_destroy(sp->exc_id);
 			return -1;
@@ -558,7 +558,8 @@ int main(int argc, char **argv)
 	pthread_join(ctl, NULL);
 
 	print_stats(&d, stdout);
-	print_rate(&d);
+	if (d.replay)
+		print_rate(&d);
 	rc = 0;
 out_ports:
 	close_ports(&d);

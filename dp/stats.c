@@ -4,23 +4,23 @@
 #include <inttypes.h>
 
 static const char *const ctr_names[DP_C__COUNT] = {
-	[DP_C_RX] = "rx",
-	[DP_C_TX] = "tx",
-	[DP_C_TX_FULL] = "drop_tx_full",
-	[DP_C_ANSWERED] = "answered",
-	[DP_C_ENGINE_DROP] = "drop_engine",
-	[DP_C_NO_SNAPSHOT] = "drop_no_snapshot",
-	[DP_C_MULTISEG] = "drop_multiseg",
-	[DP_C_ARP_REPLY] = "arp_reply",
-	[DP_C_NA_REPLY] = "na_reply",
-	[DP_C_TO_KERNEL] = "to_kernel",
-	[DP_C_FROM_KERNEL] = "from_kernel",
-	[DP_C_KERNEL_DROP] = "drop_no_exception",
+    [DP_C_RX] = "rx",
+    [DP_C_TX] = "tx",
+    [DP_C_TX_FULL] = "drop_tx_full",
+    [DP_C_ANSWERED] = "answered",
+    [DP_C_ENGINE_DROP] = "drop_engine",
+    [DP_C_NO_SNAPSHOT] = "drop_no_snapshot",
+    [DP_C_MULTISEG] = "drop_multiseg",
+    [DP_C_ARP_REPLY] = "arp_reply",
+    [DP_C_NA_REPLY] = "na_reply",
+    [DP_C_TO_KERNEL] = "to_kernel",
+    [DP_C_FROM_KERNEL] = "from_kernel",
+    [DP_C_KERNEL_DROP] = "drop_no_exception",
 };
 
 static const char *const rcode_names[16] = {
-	"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
-	"NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15",
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",  "RCODE11",  "RCODE12", "RCODE13", "RCODE14",  "RCODE15",
 };
 
 const char *dp_ctr_name(enum dp_ctr c)
@@ -29,8 +29,7 @@ const char *dp_ctr_name(enum dp_ctr c)
 }
 
 /* One line: the total, then per-worker values; skipped when all are zero. */
-static void line(FILE *out, const char *prefix, const char *name, const uint64_t *vals,
-		 unsigned n)
+static void line(FILE *out, const char *prefix, const char *name, const uint64_t *vals, unsigned n)
 {
 	uint64_t sum = 0;
 	for (unsigned i = 0; i < n; i++)
@@ -48,8 +47,8 @@ static void line(FILE *out, const char *prefix, const char *name, const uint64_t
 
 #define MAX_COLS 128
 
-void dp_stats_print(FILE *out, const struct dp_stats *const *st, const struct p53_ctx *const *engine,
-		    unsigned n)
+void dp_stats_print(FILE *out, const struct dp_stats *const *st,
+		    const struct p53_ctx *const *engine, unsigned n)
 {
 	uint64_t v[MAX_COLS];
 

@@ -18,18 +18,18 @@
 #define DP_CACHE_LINE 64
 
 enum dp_ctr {
-	DP_C_RX,	    /* frames received from service ports */
-	DP_C_TX,	    /* frames sent on service ports (replies + from kernel) */
-	DP_C_TX_FULL,	    /* replies tx_burst did not take: freed */
-	DP_C_ANSWERED,	    /* DNS responses built by p53_answer */
-	DP_C_ENGINE_DROP,   /* p53_answer returned 0 */
-	DP_C_NO_SNAPSHOT,   /* DNS with no snapshot loaded: dropped */
-	DP_C_MULTISEG,	    /* chained mbufs: dropped (we never enable scatter) */
-	DP_C_ARP_REPLY,	    /* ARP replies sent */
-	DP_C_NA_REPLY,	    /* neighbour advertisements sent */
-	DP_C_TO_KERNEL,	    /* frames handed to the exception port */
-	DP_C_FROM_KERNEL,   /* frames the kernel sent, forwarded to the service port */
-	DP_C_KERNEL_DROP,   /* kernel-bound with no exception path, or its queue full */
+	DP_C_RX,	  /* frames received from service ports */
+	DP_C_TX,	  /* frames sent on service ports (replies + from kernel) */
+	DP_C_TX_FULL,	  /* replies tx_burst did not take: freed */
+	DP_C_ANSWERED,	  /* DNS responses built by p53_answer */
+	DP_C_ENGINE_DROP, /* p53_answer returned 0 */
+	DP_C_NO_SNAPSHOT, /* DNS with no snapshot loaded: dropped */
+	DP_C_MULTISEG,	  /* chained mbufs: dropped (we never enable scatter) */
+	DP_C_ARP_REPLY,	  /* ARP replies sent */
+	DP_C_NA_REPLY,	  /* neighbour advertisements sent */
+	DP_C_TO_KERNEL,	  /* frames handed to the exception port */
+	DP_C_FROM_KERNEL, /* frames the kernel sent, forwarded to the service port */
+	DP_C_KERNEL_DROP, /* kernel-bound with no exception path, or its queue full */
 	DP_C__COUNT
 };
 
@@ -46,7 +46,7 @@ const char *dp_ctr_name(enum dp_ctr c);
 /* Prints totals over n workers (and per-worker columns when n > 1):
  * one "name value [value per worker...]" line per non-zero counter, so tests
  * can parse it. engine may be NULL; else n engine contexts. */
-void dp_stats_print(FILE *out, const struct dp_stats *const *st, const struct p53_ctx *const *engine,
-		    unsigned n);
+void dp_stats_print(FILE *out, const struct dp_stats *const *st,
+		    const struct p53_ctx *const *engine, unsigned n);
 
 #endif

@@ -76,8 +76,8 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 		m->l2_len = p->l3_off;
 		if (p->family == 4) {
 			m->l3_len = DP_IP4_HLEN;
-			m->ol_flags = RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM |
-				      RTE_MBUF_F_TX_UDP_CKSUM;
+			m->ol_flags =
+			    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
 		} else {
 			m->l3_len = DP_IP6_HLEN;
 			m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
@@ -139,7 +139,7 @@ static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
 
 /* Sends n frames; what the queue did not take is freed and counted. */
 static inline uint16_t tx_all(uint16_t port, uint16_t queue, struct rte_mbuf **pkts, uint16_t n,
-			    uint64_t *unsent)
+			      uint64_t *unsent)
 {
 	if (!n)
 		return 0;
@@ -172,10 +172,10 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 			handle(w, wq, snap, pkts[i], &o);
 		}
 		w->stats.c[DP_C_TX] +=
-			tx_all(wq->port, wq->queue, o.tx, o.ntx, &w->stats.c[DP_C_TX_FULL]);
+		    tx_all(wq->port, wq->queue, o.tx, o.ntx, &w->stats.c[DP_C_TX_FULL]);
 		if (o.nexc)
 			w->stats.c[DP_C_TO_KERNEL] += tx_all(wq->exc_port, wq->queue, o.exc, o.nexc,
-							   &w->stats.c[DP_C_KERNEL_DROP]);
+							     &w->stats.c[DP_C_KERNEL_DROP]);
 		if (o.ndrop)
 			rte_pktmbuf_free_bulk(o.drop, o.ndrop);
 	}
@@ -185,7 +185,7 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 		n = rte_eth_rx_burst(wq->exc_port, wq->queue, pkts, DP_BURST);
 		if (n) {
 			uint16_t sent =
-				tx_all(wq->port, wq->queue, pkts, n, &w->stats.c[DP_C_TX_FULL]);
+			    tx_all(wq->port, wq->queue, pkts, n, &w->stats.c[DP_C_TX_FULL]);
 			w->stats.c[DP_C_FROM_KERNEL] += sent;
 			w->stats.c[DP_C_TX] += sent;
 		}
@@ -203,7 +203,7 @@ int dp_worker_main(void *arg)
 		/* One read per loop: the snapshot cannot be freed before this
 		 * worker reports quiescence below, after its last use. */
 		const struct p53_snapshot *snap =
-			atomic_load_explicit(&sh->snap, memory_order_acquire);
+		    atomic_load_explicit(&sh->snap, memory_order_acquire);
 		for (unsigned i = 0; i < w->nq; i++)
 			poll_queue(w, &w->q[i], snap);
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
