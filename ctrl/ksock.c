@@ -1,14 +1,27 @@
 /* One thread, one epoll set: UDP sockets, TCP listeners, TCP connections and
  * a signalfd. A DNS answer costs microseconds, so a single thread keeps up
  * with what the kernel path is for (TCP, fallback) without any locking; the
- * fast path is the DPDK data plane. */
+ * fast path is the DPDK data plane.
+ *
+ * The snapshot is swapped by the snapshot manager (snapmgr.h), from the
+ * control API's thread or from this one on SIGHUP. This thread is its only
+ * reader: it takes the live snapshot once per loop iteration and is offline
+ * (quiescent) while it sleeps in epoll_wait, so a swap waits at most for the
+ * iteration in progress and never for traffic to arrive.
+ */
 #include "ksock.h"
+
+#include "api.h"
+#include "zones/fw.h"
+#include "qsbr.h"
+#include "snapmgr.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +56,18 @@ struct conn {
 
 #define LISTEN_MAX 64
 
+#define READER_ID 0 /* this thread's QSBR reader id */
+
 struct server {
 	const struct ksock_cfg *cfg;
-	struct p53_snapshot *snap;
+	const struct p53_snapshot *snap; /* live for the current iteration only */
+	struct snapmgr *mgr;
+	struct qsbr *qsbr;
+	struct api *api;
+	struct p53_fw *fw; /* DNS Firewall, used by this thread only; NULL = none */
 	struct p53_ctx ctx;
+	/* Front-end counters beside the engine's (read by the API thread). */
+	uint64_t udp_queries, tcp_queries, tcp_refused;
 	int ep;
 	unsigned ntags;
 	struct ev_tag tags[LISTEN_MAX + 1]; /* listeners and the signalfd */
@@ -187,6 +208,7 @@ static void on_udp(struct server *sv, int fd)
 			return;
 		struct p53_client c;
 		client_from(&ss, P53_UDP, &c);
+		sv->udp_queries++;
 		size_t r = p53_answer(sv->snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp,
 				      sizeof(sv->resp));
 		if (r)
@@ -218,6 +240,7 @@ static void on_accept(struct server *sv, int lfd)
 		if (fd < 0)
 			return;
 		if (sv->nconns >= sv->cfg->tcp_max_conns) {
+			sv->tcp_refused++;
 			close(fd); /* over the limit: the client retries or uses UDP */
 			continue;
 		}
@@ -307,6 +330,7 @@ static bool on_conn(struct server *sv, struct conn *c, uint32_t events)
 				break;
 			size_t r = p53_answer(sv->snap, c->in + off + 2, ml, &c->client, &sv->ctx,
 					      sv->resp, sizeof(sv->resp));
+			sv->tcp_queries++;
 			off += 2 + ml;
 			if (r == 0)
 				return false; /* not a query: close, as no reply can follow */
@@ -329,23 +353,105 @@ static void reap_idle(struct server *sv)
 	}
 }
 
+static void info_view(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
+{
+	(void)st;
+	p53_snapshot_info(live->snap, arg);
+}
+
+/* Called while this thread is offline: snapmgr waits for readers, and this
+ * thread is one. Offline, it may not dereference the live snapshot either
+ * (the API thread may swap it at any time), hence snapmgr_view. */
 static void reload(struct server *sv)
 {
 	struct p53_err err = {0};
-	struct p53_snapshot *s = p53_snapshot_load(sv->cfg->snapshot_path, &err);
-	struct p53_snapshot_info old;
-	p53_snapshot_info(sv->snap, &old);
-	if (s == NULL) {
+	struct snapmgr_swap sw;
+	struct p53_snapshot_info in;
+	int rc = snapmgr_load(sv->mgr, sv->cfg->snapshot_path, NULL, &sw, &err);
+	snapmgr_view(sv->mgr, info_view, &in);
+	if (rc != 0) {
 		fprintf(stderr, "port53: reload failed, still serving serial %llu: %s\n",
-			(unsigned long long)old.serial, err.msg);
+			(unsigned long long)in.serial, err.msg);
 		return;
 	}
-	struct p53_snapshot_info ni;
-	p53_snapshot_info(s, &ni);
-	p53_snapshot_free(sv->snap);
-	sv->snap = s;
-	fprintf(stderr, "port53: reloaded %s: serial %llu, %u zones\n", sv->cfg->snapshot_path,
-		(unsigned long long)ni.serial, ni.zones);
+	fprintf(stderr, "port53: reloaded %s: serial %llu, %u zones (swap %.1f us)\n",
+		sv->cfg->snapshot_path, (unsigned long long)sw.serial, in.zones,
+		(double)sw.swap_ns / 1e3);
+}
+
+/* The firewall has one user, this thread, so a reload is a pointer swap
+ * between two queries; a file that fails to load leaves the old rules on. */
+static void reload_fw(struct server *sv)
+{
+	if (sv->cfg->firewall_path == NULL)
+		return;
+	struct p53_err err = {0};
+	struct p53_fw *fw = p53_fw_load(sv->cfg->firewall_path, 1, &err);
+	if (fw == NULL) {
+		fprintf(stderr, "port53: firewall reload failed, old rules stay: %s\n", err.msg);
+		return;
+	}
+	p53_fw_free(sv->fw);
+	sv->fw = fw;
+	sv->ctx.fw = fw;
+	struct p53_fw_info in;
+	p53_fw_info(fw, &in);
+	fprintf(stderr, "port53: firewall %s: serial %llu, %u rules, %u domains, %u patterns\n",
+		sv->cfg->firewall_path, (unsigned long long)in.serial, in.rules, in.domains,
+		in.patterns);
+}
+
+static void counters(void *arg, api_emit_fn emit, void *sink)
+{
+	struct server *sv = arg;
+	api_emit_engine(emit, sink, 0, sv->ctx.stats);
+	emit(sink, "transport_queries", "transport", "udp", 0,
+	     __atomic_load_n(&sv->udp_queries, __ATOMIC_RELAXED));
+	emit(sink, "transport_queries", "transport", "tcp", 0,
+	     __atomic_load_n(&sv->tcp_queries, __ATOMIC_RELAXED));
+	emit(sink, "drops", "reason", "tcp_conn_limit", 0,
+	     __atomic_load_n(&sv->tcp_refused, __ATOMIC_RELAXED));
+}
+
+static int control_start(struct server *sv, struct p53_err *err)
+{
+	const struct ksock_cfg *cfg = sv->cfg;
+	sv->qsbr = qsbr_simple_new(1);
+	if (sv->qsbr == NULL || qsbr_reader_register(sv->qsbr, READER_ID) != 0)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	struct snapmgr_cfg mc = {
+	    .qsbr = sv->qsbr,
+	    .trusted_keys = cfg->trusted_keys,
+	    .ntrusted = cfg->ntrusted,
+	};
+	sv->mgr = snapmgr_new(&mc, err);
+	if (sv->mgr == NULL)
+		return err->code ? err->code : P53_ENOMEM;
+	int rc = snapmgr_load(sv->mgr, cfg->snapshot_path, NULL, NULL, err);
+	if (rc)
+		return rc;
+	if (cfg->control_socket == NULL && cfg->control_listen == NULL)
+		return 0;
+	struct api_cfg ac = {
+	    .mgr = sv->mgr,
+	    .unix_path = cfg->control_socket,
+	    .tcp_listen = cfg->control_listen,
+	    .token_file = cfg->control_token_file,
+	    .max_body = cfg->push_max_bytes,
+	    .reload_path = cfg->snapshot_path,
+	    .counters = counters,
+	    .counters_arg = sv,
+	    .server_name = "port53 serve",
+	};
+	sv->api = api_start(&ac, err);
+	if (sv->api == NULL)
+		return err->code ? err->code : P53_EIO;
+	if (cfg->control_socket)
+		fprintf(stderr, "port53: control API on %s\n", cfg->control_socket);
+	if (cfg->control_listen)
+		fprintf(stderr, "port53: control API on http://%s (token required)\n",
+			cfg->control_listen);
+	return 0;
 }
 
 void ksock_cfg_default(struct ksock_cfg *cfg)
@@ -364,12 +470,30 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	int rc = 0;
 	sv->cfg = cfg;
+	/* Blocked before any thread starts (the control API's), so that only
+	 * the signalfd ever sees them. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	sv->ep = epoll_create1(EPOLL_CLOEXEC);
-	sv->snap = p53_snapshot_load(cfg->snapshot_path, err);
 	p53_ctx_init(&sv->ctx, &cfg->answer, (uint64_t)now_ms());
-	if (sv->snap == NULL || sv->ep < 0) {
-		rc = err->code ? err->code : P53_EIO;
+	if (sv->ep < 0) {
+		rc = p53_err_set(err, P53_EIO, "epoll: %s", strerror(errno));
 		goto out;
+	}
+	if ((rc = control_start(sv, err)) != 0)
+		goto out;
+	if (cfg->firewall_path) {
+		sv->fw = p53_fw_load(cfg->firewall_path, 1, err);
+		if (sv->fw == NULL) {
+			rc = err->code ? err->code : P53_EIO;
+			goto out;
+		}
+		sv->ctx.fw = sv->fw;
+		sv->ctx.worker = 0;
 	}
 	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
 	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
@@ -379,20 +503,23 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 			goto out;
 		fprintf(stderr, "port53: serving %s (udp, tcp)\n", ls[i]);
 	}
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	sigprocmask(SIG_BLOCK, &mask, NULL);
 	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (sfd < 0 || ep_add(sv, sfd, FD_SIGNAL, NULL, EPOLLIN) != 0) {
 		rc = p53_err_set(err, P53_EIO, "signalfd: %s", strerror(errno));
 		goto out;
 	}
-	for (bool running = true; running;) {
+	for (bool running = true, reload_pending = false; running;) {
+		/* Offline here: a SIGHUP reload waits for readers, and this
+		 * thread is the reader. */
+		if (reload_pending) {
+			reload(sv);
+			reload_fw(sv);
+			reload_pending = false;
+		}
 		struct epoll_event evs[64];
 		int n = epoll_wait(sv->ep, evs, 64, 1000);
+		qsbr_online(sv->qsbr, READER_ID);
+		sv->snap = snapmgr_current(sv->mgr)->snap;
 		for (int i = 0; i < n; i++) {
 			struct ev_tag *t = evs[i].data.ptr;
 			switch (t->kind) {
@@ -410,7 +537,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 				struct signalfd_siginfo si;
 				while (read(t->fd, &si, sizeof(si)) == sizeof(si)) {
 					if (si.ssi_signo == SIGHUP)
-						reload(sv);
+						reload_pending = true;
 					else
 						running = false;
 				}
@@ -419,16 +546,22 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 			}
 		}
 		reap_idle(sv);
+		sv->snap = NULL;
+		qsbr_offline(sv->qsbr, READER_ID);
 	}
 	fprintf(stderr, "port53: shutting down\n");
 out:
+	/* The API thread may be loading: stop it before the manager goes. */
+	api_stop(sv->api);
 	while (sv->conns)
 		conn_close(sv, sv->conns);
 	for (unsigned i = 0; i < sv->ntags; i++)
 		close(sv->tags[i].fd);
 	if (sv->ep >= 0)
 		close(sv->ep);
-	p53_snapshot_free(sv->snap);
+	snapmgr_free(sv->mgr);
+	qsbr_destroy(sv->qsbr);
+	p53_fw_free(sv->fw);
 	free(sv);
 	return rc;
 }

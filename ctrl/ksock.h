@@ -16,15 +16,24 @@ struct ksock_cfg {
 	const char *const *listen; /* "127.0.0.1:5353", "[::1]:5353" */
 	size_t nlisten;
 	const char *snapshot_path; /* reloaded on SIGHUP */
+	const char *firewall_path; /* DNS Firewall (.p53fw), reloaded on SIGHUP; NULL = none */
 	struct p53_answer_cfg answer;
 	unsigned tcp_max_conns; /* default 256 */
 	unsigned tcp_idle_ms;	/* default 10000 (RFC 7766 6.2.3 suggests seconds) */
+	/* Control plane (docs/control.md): all off when NULL / 0. */
+	const char *control_socket;	 /* unix socket for the control API, mode 0600 */
+	const char *control_listen;	 /* TCP "addr:port" for the API (needs the token) */
+	const char *control_token_file;	 /* bearer token for control_listen */
+	const char *const *trusted_keys; /* public keys; a signature is then required */
+	size_t ntrusted;
+	size_t push_max_bytes; /* largest pushed snapshot; default 256 MiB */
 };
 
 void ksock_cfg_default(struct ksock_cfg *cfg);
 
-/* Serves until SIGTERM or SIGINT. SIGHUP reloads the snapshot; a snapshot
- * that fails to load is reported and the old one keeps serving. Returns 0 on
+/* Serves until SIGTERM or SIGINT. SIGHUP (or POST /v1/reload) reloads the
+ * snapshot, PUT /v1/snapshot replaces it; a snapshot that fails to load is
+ * reported and the old one keeps serving. Returns 0 on
  * a clean shutdown, a negative code with err set when start-up fails. */
 int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err);
 

@@ -1,15 +1,22 @@
 /* port53: the offline and kernel-socket command line.
  *
- *   port53 compile -o OUT.p53 [--serial N] ZONE...
+ *   port53 compile -o OUT.p53 [--serial N] [--sign-key KEY.pem] ZONE...
  *   port53 check ZONE...
  *   port53 dump SNAPSHOT [ZONE]
  *   port53 info SNAPSHOT
- *   port53 serve -s SNAPSHOT [-l ADDR:PORT]... [options]
+ *   port53 keygen NAME                 writes NAME.key and NAME.pub
+ *   port53 sign -k KEY.pem SNAPSHOT [-o OUT.p53]
+ *   port53 fw-compile -o OUT.p53fw RULES.json   DNS Firewall (docs/firewall.md)
+ *   port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--firewall FILE.p53fw] [options]
  *
  * ZONE is ORIGIN=FILE, or FILE named ORIGIN.zone.
  */
 #include "ctrl/ksock.h"
 #include "zones/compile.h"
+#include "zones/fw.h"
+#include "zones/fwcompile.h"
+#include "zones/r53json.h"
+#include "zones/sign.h"
 #include "zones/snapshot.h"
 
 #include <getopt.h>
@@ -22,14 +29,28 @@
 static void usage(FILE *f)
 {
 	fputs("usage:\n"
-	      "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] ZONE...\n"
+	      "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY]\n"
+	      "                 ZONE...\n"
 	      "  port53 check ZONE...\n"
+	      "  port53 export --format route53|zone SNAPSHOT ZONE\n"
 	      "  port53 dump SNAPSHOT [ZONE]\n"
 	      "  port53 info SNAPSHOT\n"
+	      "  port53 keygen NAME          (writes NAME.key, mode 0600, and NAME.pub)\n"
+	      "  port53 sign -k KEY SNAPSHOT [-o OUT]\n"
+	      "  port53 fw-compile -o OUT.p53fw [--serial N] RULES.json  (docs/firewall.md)\n"
 	      "  port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--identity NAME] [--version TEXT]\n"
+	      "               [--firewall FILE.p53fw]\n"
 	      "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
-	      "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone.\n"
-	      "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads.\n",
+	      "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
+	      "                --control-token-file FILE] [--push-max-bytes N]\n"
+	      "               [--require-signature PUBKEY.pem]...\n"
+	      "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
+	      "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
+	      "JSON (record sets, change batches), read in order (docs/route53.md).\n"
+	      "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
+	      "subdivision,latitude,longitude).\n"
+	      "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
+	      "port53ctl talks to the control socket (docs/control.md).\n",
 	      f);
 }
 
@@ -50,6 +71,8 @@ static int parse_zones(int argc, char **argv, struct p53_zone_input **out)
 		char *copy = strdup(argv[i]);
 		char *base = basename(copy);
 		size_t bl = strlen(base);
+		if (bl > 5 && strcmp(base + bl - 5, ".json") == 0)
+			memcpy(base + bl - 5, ".zone", 5); /* ORIGIN.json, as ORIGIN.zone */
 		if (bl <= 5 || strcmp(base + bl - 5, ".zone") != 0) {
 			fprintf(stderr, "port53: %s: give the zone as ORIGIN=FILE\n", argv[i]);
 			free(copy);
@@ -70,10 +93,12 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
 					   {"serial", required_argument, NULL, 'S'},
 					   {"no-prerender", no_argument, NULL, 'P'},
+					   {"sign-key", required_argument, NULL, 'K'},
+					   {"geo", required_argument, NULL, 'G'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct p53_compile_opts o = {0};
-	const char *outp = NULL;
+	const char *outp = NULL, *sign_key = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -85,6 +110,12 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 			break;
 		case 'P':
 			o.no_prerender = true;
+			break;
+		case 'K':
+			sign_key = optarg;
+			break;
+		case 'G':
+			o.geo_csv = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -110,6 +141,18 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		rc = p53_compile(zones, (size_t)n, &o, &img, &len, &err);
 		if (rc == 0)
 			free(img);
+	} else if (sign_key) {
+		/* Sign in memory, then write once: the file never exists
+		 * unsigned. */
+		uint8_t *img, trailer[P53_SIG_LEN];
+		size_t len;
+		rc = p53_compile(zones, (size_t)n, &o, &img, &len, &err);
+		if (rc == 0) {
+			rc = p53_sign_image(img, len, sign_key, trailer, &err);
+			if (rc == 0)
+				rc = p53_write_signed(outp, img, len, trailer, &err);
+			free(img);
+		}
 	} else {
 		rc = p53_compile_file(zones, (size_t)n, &o, outp, &err);
 	}
@@ -163,6 +206,12 @@ static int cmd_info(int argc, char **argv)
 	       "hash:     %s\nnames:    %u\nrrsets:   %u\nzones:    %u\n",
 	       (unsigned long long)in.serial, when, in.version, (unsigned long long)in.size, hash,
 	       in.nodes, in.rrsets, in.zones);
+	uint8_t kid[P53_KEY_ID_LEN];
+	if (p53_sig_present(s, kid)) {
+		char idt[17];
+		p53_key_id_text(kid, idt);
+		printf("signed:   ed25519 key %s (not verified here)\n", idt);
+	}
 	for (uint32_t i = 0; i < in.zones; i++) {
 		uint32_t serial;
 		const uint8_t *apex = p53_snapshot_zone(s, i, &serial);
@@ -176,6 +225,122 @@ static int cmd_info(int argc, char **argv)
 	return 0;
 }
 
+static int cmd_keygen(int argc, char **argv)
+{
+	if (argc != 2 || argv[1][0] == '-') {
+		usage(stderr);
+		return 2;
+	}
+	size_t n = strlen(argv[1]) + 5;
+	char *priv = malloc(n), *pub = malloc(n);
+	if (priv == NULL || pub == NULL) {
+		free(priv);
+		free(pub);
+		return 1;
+	}
+	snprintf(priv, n, "%s.key", argv[1]);
+	snprintf(pub, n, "%s.pub", argv[1]);
+	struct p53_err err = {0};
+	int rc = p53_keygen(priv, pub, &err);
+	if (rc)
+		fprintf(stderr, "port53: keygen: %s\n", err.msg);
+	else
+		printf("private key: %s (keep it off the servers)\npublic key:  %s\n", priv, pub);
+	free(priv);
+	free(pub);
+	return rc ? 1 : 0;
+}
+
+static int cmd_sign(int argc, char **argv)
+{
+	static const struct option lo[] = {{"key", required_argument, NULL, 'k'},
+					   {"output", required_argument, NULL, 'o'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	const char *key = NULL, *outp = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "k:o:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			key = optarg;
+			break;
+		case 'o':
+			outp = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (key == NULL || optind != argc - 1) {
+		usage(stderr);
+		return 2;
+	}
+	struct p53_err err = {0};
+	if (p53_sign_file(argv[optind], key, outp ? outp : argv[optind], &err) != 0) {
+		fprintf(stderr, "port53: sign: %s\n", err.msg);
+		return 1;
+	}
+	return 0;
+}
+
+static void fw_warn(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "port53: warning: %s\n", msg);
+}
+
+/* DNS Firewall rules and lists -> one verified, mmap-able file. */
+static int cmd_fw_compile(int argc, char **argv)
+{
+	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
+					   {"serial", required_argument, NULL, 'S'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct p53_fw_compile_opts o = {.warn = fw_warn};
+	const char *outp = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+		if (c == 'o') {
+			outp = optarg;
+		} else if (c == 'S') {
+			o.serial = strtoull(optarg, NULL, 10);
+		} else {
+			usage(c == 'h' ? stdout : stderr);
+			return c == 'h' ? 0 : 2;
+		}
+	}
+	if (outp == NULL || optind + 1 != argc) {
+		usage(stderr);
+		return 2;
+	}
+	struct p53_err err = {0};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (p53_fw_compile_file(argv[optind], &o, outp, &err) != 0) {
+		fprintf(stderr, "port53: %s\n", err.msg);
+		return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	/* Load it back: what is written is what a server will accept. */
+	struct p53_fw *fw = p53_fw_load(outp, 1, &err);
+	if (fw == NULL) {
+		fprintf(stderr, "port53: %s\n", err.msg);
+		return 1;
+	}
+	struct p53_fw_info in;
+	p53_fw_info(fw, &in);
+	printf("%s: %u rules, %u domains, %u patterns, %llu bytes, serial %llu, %.2f s\n", outp,
+	       in.rules, in.domains, in.patterns, (unsigned long long)in.size,
+	       (unsigned long long)in.serial,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	p53_fw_free(fw);
+	return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	static const struct option lo[] = {{"snapshot", required_argument, NULL, 's'},
@@ -185,18 +350,30 @@ static int cmd_serve(int argc, char **argv)
 					   {"edns-size", required_argument, NULL, 'E'},
 					   {"tcp-max-conns", required_argument, NULL, 'C'},
 					   {"tcp-idle-ms", required_argument, NULL, 'T'},
+					   {"control-socket", required_argument, NULL, 'U'},
+					   {"control-listen", required_argument, NULL, 'L'},
+					   {"control-token-file", required_argument, NULL, 'F'},
+					   {"require-signature", required_argument, NULL, 'R'},
+					   {"push-max-bytes", required_argument, NULL, 'M'},
+					   {"firewall", required_argument, NULL, 'W'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct ksock_cfg cfg;
 	ksock_cfg_default(&cfg);
 	const char **listen = calloc((size_t)argc, sizeof(char *));
 	size_t nlisten = 0;
+	/* Only --require-signature fills it: at most argc entries. */
+	const char **keys = calloc((size_t)argc, sizeof(char *));
+	size_t nkeys = 0;
 	int c;
 	long v;
 	while ((c = getopt_long(argc, argv, "s:l:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			cfg.snapshot_path = optarg;
+			break;
+		case 'W':
+			cfg.firewall_path = optarg;
 			break;
 		case 'l':
 			listen[nlisten++] = optarg;
@@ -222,31 +399,83 @@ static int cmd_serve(int argc, char **argv)
 		case 'T':
 			cfg.tcp_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'U':
+			cfg.control_socket = optarg;
+			break;
+		case 'L':
+			cfg.control_listen = optarg;
+			break;
+		case 'F':
+			cfg.control_token_file = optarg;
+			break;
+		case 'R':
+			keys[nkeys++] = optarg;
+			break;
+		case 'M':
+			cfg.push_max_bytes = (size_t)strtoull(optarg, NULL, 10);
+			break;
 		case 'h':
 			usage(stdout);
 			free(listen);
+			free(keys);
 			return 0;
 		default:
 			usage(stderr);
 			free(listen);
+			free(keys);
 			return 2;
 		}
 	}
 	if (cfg.snapshot_path == NULL || optind != argc) {
 		usage(stderr);
 		free(listen);
+		free(keys);
 		return 2;
 	}
 	cfg.listen = listen;
 	cfg.nlisten = nlisten;
+	cfg.trusted_keys = keys;
+	cfg.ntrusted = nkeys;
 	struct p53_err err = {0};
 	int rc = ksock_run(&cfg, &err);
 	free(listen);
+	free(keys);
 	if (rc) {
 		fprintf(stderr, "port53: %s\n", err.msg);
 		return 1;
 	}
 	return 0;
+}
+
+/* export --format route53|zone SNAPSHOT ZONE: a served zone back to Route 53
+ * JSON or to zone-file text, for migration in either direction. */
+static int cmd_export(int argc, char **argv)
+{
+	const char *fmt = "route53";
+	int i = 1;
+	if (i + 1 < argc && strcmp(argv[i], "--format") == 0) {
+		fmt = argv[i + 1];
+		i += 2;
+	} else if (i < argc && strncmp(argv[i], "--format=", 9) == 0) {
+		fmt = argv[i] + 9;
+		i++;
+	}
+	if (argc - i != 2 || (strcmp(fmt, "route53") && strcmp(fmt, "zone"))) {
+		usage(stderr);
+		return 2;
+	}
+	struct p53_err err = {0};
+	struct p53_snapshot *s = p53_snapshot_load(argv[i], &err);
+	if (s == NULL) {
+		fprintf(stderr, "%s\n", err.msg);
+		return 1;
+	}
+	int rc = strcmp(fmt, "zone") == 0 ? p53_dump_zone(s, argv[i + 1], stdout)
+					  : r53_export_json(s, argv[i + 1], stdout);
+	if (rc == P53_EINVAL)
+		fprintf(stderr, "port53: zone %s is not in %s\n", argv[i + 1], argv[i]);
+	p53_snapshot_free(s);
+	return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -264,10 +493,18 @@ int main(int argc, char **argv)
 		return cmd_compile(argc, argv, true);
 	if (!strcmp(cmd, "dump"))
 		return cmd_dump(argc, argv);
+	if (!strcmp(cmd, "export"))
+		return cmd_export(argc, argv);
 	if (!strcmp(cmd, "info"))
 		return cmd_info(argc, argv);
 	if (!strcmp(cmd, "serve"))
 		return cmd_serve(argc, argv);
+	if (!strcmp(cmd, "fw-compile"))
+		return cmd_fw_compile(argc, argv);
+	if (!strcmp(cmd, "keygen"))
+		return cmd_keygen(argc, argv);
+	if (!strcmp(cmd, "sign"))
+		return cmd_sign(argc, argv);
 	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
 		usage(stdout);
 		return 0;

@@ -16,7 +16,9 @@
 #include "answer.h"
 
 #include "answer_pvt.h"
+#include "fw.h"
 #include "name.h"
+#include "policy.h"
 #include "rrtype.h"
 
 #include <string.h>
@@ -84,7 +86,42 @@ struct query {
 	uint8_t edns_version;
 	uint16_t edns_size;
 	uint16_t edns_flags;
+	/* EDNS Client Subnet (RFC 7871), echoed with the scope that decided */
+	bool ecs;
+	uint8_t ecs_family; /* 1 = IPv4, 2 = IPv6 (address family numbers) */
+	uint8_t ecs_src, ecs_scope;
+	uint8_t ecs_addr[16];
 };
+
+#define EDNS_OPT_ECS 8
+
+/* RFC 7871 6 and 7.1.1: family 1 or 2, source prefix within the family,
+ * exactly ceil(source / 8) address bytes, no bits set past the prefix. */
+static bool parse_ecs(const uint8_t *o, uint16_t len, struct query *q)
+{
+	if (q->ecs || len < 4)
+		return false;
+	uint16_t fam = rd16(o);
+	uint8_t src = o[2];
+	size_t alen = ((size_t)src + 7) / 8;
+	if ((fam != 1 && fam != 2) || src > (fam == 1 ? 32 : 128) || len - 4u != alen)
+		return false;
+	memset(q->ecs_addr, 0, sizeof(q->ecs_addr));
+	memcpy(q->ecs_addr, o + 4, alen);
+	if (src % 8 && (q->ecs_addr[alen - 1] & (uint8_t)(0xff >> (src % 8))))
+		return false;
+	q->ecs = true;
+	q->ecs_family = (uint8_t)fam;
+	q->ecs_src = src;
+	q->ecs_scope = 0;
+	return true;
+}
+
+/* Bytes the ECS option takes in our OPT record. */
+static size_t ecs_opt_len(const struct query *q)
+{
+	return q->ecs ? 4 + 4 + ((size_t)q->ecs_src + 7) / 8 : 0;
+}
 
 enum parse_result { PARSE_OK, PARSE_DROP, PARSE_FORMERR, PARSE_NOTIMP };
 
@@ -165,6 +202,9 @@ static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t p
 			while (o < end) {
 				if (o + 4 > end || o + 4 + rd16(m + o + 2) > end)
 					return PARSE_FORMERR;
+				if (rd16(m + o) == EDNS_OPT_ECS &&
+				    !parse_ecs(m + o + 4, rd16(m + o + 2), q))
+					return PARSE_FORMERR;
 				o += 4 + (size_t)rd16(m + o + 2);
 			}
 		}
@@ -181,6 +221,7 @@ static enum parse_result parse_query(const uint8_t *m, size_t len, struct query 
 	q->hdr3 = m[3];
 	q->qend = 12;
 	q->edns = false;
+	q->ecs = false;
 	uint16_t qd = rd16(m + 4), an = rd16(m + 6), ns = rd16(m + 8), ar = rd16(m + 10);
 	bool have_q = qd == 1 && parse_qname(m, len, q) && q->qend + 4 <= len;
 	if (have_q) {
@@ -211,21 +252,41 @@ struct plan {
 	bool aa;
 	bool referral;
 	unsigned nan, nns, nar;
+	uint32_t soa_zone; /* zone whose SOA is in authority, if any */
+	struct p53_sel *sel; /* client, RNG and health for routing policies */
 	struct pent an[AN_MAX];
 	struct pent ns[1];
 	struct pent ar[AR_MAX];
 	uint8_t names[CHAIN_MAX + 1][P53_NAME_MAX]; /* chain names, canonical */
+	struct fw_chain *fwc; /* DNS Firewall chain inspection, or NULL */
 };
 
-static uint32_t lookup(const struct p53_snapshot *s, const uint8_t *name, size_t len, bool *exact)
+/* A name's suffixes with their hashes, longest first: computed once per
+ * name, shared by the pre-rendered lookup and the closest-encloser walk. */
+struct suffixes {
+	unsigned n;
+	uint8_t off[P53_LABELS_MAX];
+	uint32_t hash[P53_LABELS_MAX];
+};
+
+static void suffixes_of(const uint8_t *name, size_t len, struct suffixes *sf)
 {
-	uint32_t id = snap_find(s, name, len, name_hash(name, len));
-	*exact = id != SNAP_NONE;
-	for (size_t off = 0; id == SNAP_NONE && name[off] != 0;) {
-		off += (size_t)name[off] + 1;
-		id = snap_find(s, name + off, len - off, name_hash(name + off, len - off));
+	sf->n = name_suffix_hashes(name, len, sf->off, sf->hash);
+}
+
+/* Finds the name's node (exact) or its closest encloser. */
+static uint32_t lookup(const struct p53_snapshot *s, const uint8_t *name, size_t len,
+		       const struct suffixes *sf, bool *exact)
+{
+	for (unsigned i = 0; i < sf->n; i++) {
+		uint32_t id = snap_find(s, name + sf->off[i], len - sf->off[i], sf->hash[i]);
+		if (id != SNAP_NONE) {
+			*exact = i == 0;
+			return id;
+		}
 	}
-	return id;
+	*exact = len == 1;
+	return snap_find(s, name + len - 1, 1, name_hash(name + len - 1, 1)); /* the root */
 }
 
 static const struct snap_rrset *find_rrset(const struct p53_snapshot *s, const struct snap_node *n,
@@ -251,11 +312,14 @@ static void add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p)
 	const struct snap_zone *z = &s->zones[zone];
 	p->ns[0] = (struct pent){s->names + z->name, &s->rrsets[z->soa], z->neg_ttl, NULL};
 	p->nns = 1;
+	p->soa_zone = zone;
 }
 
 static void add_ar_set(struct plan *p, const uint8_t *owner, const struct snap_rrset *set)
 {
-	if (set == NULL || p->nar >= AR_MAX)
+	/* A routing-policy group (count 0) is left out of the additional
+	 * section: it is optional data, and keeps such answers pre-rendered. */
+	if (set == NULL || set->count == 0 || p->nar >= AR_MAX)
 		return;
 	for (unsigned i = 0; i < p->nar; i++)
 		if (p->ar[i].set == set)
@@ -334,6 +398,26 @@ static size_t dname_subst(const uint8_t *name, size_t nlen, size_t owner_len, co
 	return prefix + tlen;
 }
 
+/* A routing-policy group: the records its policy picks for this client, under
+ * the query's name, with one TTL (RFC 2181 5.2); none picked is NODATA. */
+static void add_policy(const struct p53_snapshot *s, struct plan *p, uint32_t zone,
+		       const uint8_t *name, const struct snap_rrset *ph)
+{
+	const struct snap_rrset *out[POLICY_OUT_MAX];
+	unsigned n = policy_select(s, ph, p->sel, out);
+	if (n == 0) {
+		add_soa(s, zone, p);
+		return;
+	}
+	uint32_t ttl = out[0]->ttl;
+	for (unsigned i = 1; i < n; i++)
+		ttl = out[i]->ttl < ttl ? out[i]->ttl : ttl;
+	for (unsigned i = 0; i < n && p->nan < AN_MAX; i++) {
+		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL};
+		add_additional(s, out[i], p, false);
+	}
+}
+
 static bool seen_in_chain(const struct plan *p, unsigned depth, const uint8_t *name, size_t len)
 {
 	for (unsigned i = 0; i < depth; i++)
@@ -342,9 +426,53 @@ static bool seen_in_chain(const struct plan *p, unsigned depth, const uint8_t *n
 	return false;
 }
 
-static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen, uint16_t qtype,
-		   struct plan *p)
+/* DNS Firewall, INSPECT_REDIRECTION_DOMAIN: decide() shows the firewall
+ * every name a CNAME or DNAME leads to, and a block on any of them blocks
+ * the query (the resolver would otherwise fetch the blocked name's data
+ * through the chain). */
+struct fw_chain {
+	const struct p53_fw *fw;
+	struct p53_ctx *ctx;
+	uint16_t qtype;
+	bool blocked;
+	struct p53_fw_verdict v;
+};
+
+static void fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v)
 {
+	static const uint8_t stat[P53_FW__ACTIONS] = {
+	    [P53_FW_ALLOW] = P53_STAT_FW_ALLOW,		 [P53_FW_ALERT] = P53_STAT_FW_ALERT,
+	    [P53_FW_BLOCK_NXDOMAIN] = P53_STAT_FW_BLOCK, [P53_FW_BLOCK_NODATA] = P53_STAT_FW_BLOCK,
+	    [P53_FW_BLOCK_OVERRIDE] = P53_STAT_FW_BLOCK, [P53_FW_REFUSED] = P53_STAT_FW_REFUSED,
+	    [P53_FW_DROP] = P53_STAT_FW_DROP,		 [P53_FW_FAIL] = P53_STAT_FW_ERROR,
+	};
+	if (v->error)
+		ctx->stats[P53_STAT_FW_ERROR]++;
+	else if (v->action != P53_FW_NONE && (unsigned)v->action < P53_FW__ACTIONS)
+		ctx->stats[stat[v->action]]++;
+}
+
+/* True when the chain must end at name because the firewall blocks it. */
+static bool fw_chain_blocks(struct plan *p, const uint8_t *name, size_t len)
+{
+	struct fw_chain *c = p->fwc;
+	if (c == NULL)
+		return false;
+	enum p53_fw_action a = p53_fw_check(c->fw, c->ctx->worker, name, len, c->qtype, &c->v);
+	fw_count(c->ctx, &c->v);
+	if (a == P53_FW_NONE || a == P53_FW_ALLOW || a == P53_FW_ALERT) {
+		if (a != P53_FW_NONE && c->v.trust)
+			p->fwc = NULL; /* TRUST_REDIRECTION_DOMAIN: the rest is trusted */
+		return false;
+	}
+	c->blocked = true;
+	return true;
+}
+
+static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
+		   const struct suffixes *qsf, uint16_t qtype, struct plan *p)
+{
+	struct suffixes chain_sf;
 	const uint8_t *name = qname;
 	size_t nlen = qlen;
 	p->rcode = RCODE_NOERROR;
@@ -354,7 +482,12 @@ static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t ql
 
 	for (unsigned depth = 0;; depth++) {
 		bool exact;
-		uint32_t id = lookup(s, name, nlen, &exact);
+		const struct suffixes *sf = qsf;
+		if (depth > 0) {
+			suffixes_of(name, nlen, &chain_sf);
+			sf = &chain_sf;
+		}
+		uint32_t id = lookup(s, name, nlen, sf, &exact);
 		if (id == SNAP_NONE) {
 			/* Outside every zone we serve: refuse the query, or end a
 			 * chain that leaves our zones (the resolver follows it). */
@@ -389,7 +522,9 @@ static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t ql
 					return;
 				}
 				p->an[p->nan++] = (struct pent){name, NULL, dn->ttl, next};
-				if (seen_in_chain(p, depth, next, nl))
+				/* The synthesised CNAME answers a CNAME query. */
+				if (qtype == RR_CNAME || seen_in_chain(p, depth, next, nl) ||
+				    fw_chain_blocks(p, next, nl))
 					return;
 				name = next;
 				nlen = nl;
@@ -410,6 +545,10 @@ static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t ql
 		} else {
 			set = find_rrset(s, n, qtype);
 		}
+		if (set && set->count == 0) {
+			add_policy(s, p, n->zone, name, set);
+			return;
+		}
 		if (set) {
 			if (p->nan < AN_MAX)
 				p->an[p->nan++] = (struct pent){name, set, set->ttl, NULL};
@@ -418,6 +557,14 @@ static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t ql
 		}
 		if (n->flags & NODE_CNAME) {
 			const struct snap_rrset *cn = find_rrset(s, n, RR_CNAME);
+			if (cn->count == 0) { /* a CNAME with a routing policy */
+				const struct snap_rrset *out[POLICY_OUT_MAX];
+				if (policy_select(s, cn, p->sel, out) == 0) {
+					add_soa(s, n->zone, p);
+					return;
+				}
+				cn = out[0];
+			}
 			if (p->nan >= AN_MAX || depth + 1 > CHAIN_MAX)
 				return;
 			p->an[p->nan++] = (struct pent){name, cn, cn->ttl, NULL};
@@ -430,7 +577,7 @@ static void decide(const struct p53_snapshot *s, const uint8_t *qname, size_t ql
 			/* A loop ends the chain where it closes; the resolver sees
 			 * the loop and gives up, as with any other server. */
 			if ((nl == qlen && memcmp(next, qname, qlen) == 0) ||
-			    seen_in_chain(p, depth, next, nl))
+			    seen_in_chain(p, depth, next, nl) || fw_chain_blocks(p, next, nl))
 				return;
 			name = next;
 			nlen = nl;
@@ -450,7 +597,11 @@ struct wr {
 	uint16_t cnt[3];
 	bool full;
 	unsigned ncomp;
-	uint16_t comp[COMP_MAX]; /* offsets of names written, for compression */
+	/* Names written, for compression: where each suffix starts and how
+	 * long it is uncompressed. Only equal lengths can match, which skips
+	 * nearly every comparison. */
+	uint16_t comp[COMP_MAX];
+	uint8_t comp_len[COMP_MAX];
 	unsigned ncut;
 	struct snap_cut cuts[CUT_MAX];
 };
@@ -481,20 +632,30 @@ static bool name_at_equals(const uint8_t *buf, size_t off, const uint8_t *name)
 	return false;
 }
 
-static void comp_add(struct wr *w, size_t off)
+static void comp_add(struct wr *w, size_t off, size_t len)
 {
-	if (w->ncomp < COMP_MAX && off < 0x3fff)
-		w->comp[w->ncomp++] = (uint16_t)off;
+	if (w->ncomp < COMP_MAX && off < 0x3fff) {
+		w->comp[w->ncomp] = (uint16_t)off;
+		w->comp_len[w->ncomp++] = (uint8_t)len;
+	}
+}
+
+/* Remembers every suffix of the question name at offset 12. */
+static void comp_add_question(struct wr *w, size_t qname_len)
+{
+	for (size_t off = 12; w->buf[off] != 0; off += (size_t)w->buf[off] + 1)
+		comp_add(w, off, qname_len - (off - 12));
 }
 
 /* Writes a canonical name, compressed against earlier names when allowed. */
 static bool put_name(struct wr *w, const uint8_t *name, bool compress)
 {
 	const uint8_t *p = name;
+	size_t rem = name_len(name);
 	while (*p) {
 		if (compress) {
 			for (unsigned i = 0; i < w->ncomp; i++) {
-				if (name_at_equals(w->buf, w->comp[i], p)) {
+				if (w->comp_len[i] == rem && name_at_equals(w->buf, w->comp[i], p)) {
 					if (w->pos + 2 > w->limit)
 						return false;
 					wr16(w->buf + w->pos, (uint16_t)(0xc000 | w->comp[i]));
@@ -507,10 +668,11 @@ static bool put_name(struct wr *w, const uint8_t *name, bool compress)
 		if (w->pos + l > w->limit)
 			return false;
 		if (compress)
-			comp_add(w, w->pos);
+			comp_add(w, w->pos, rem);
 		memcpy(w->buf + w->pos, p, l);
 		w->pos += l;
 		p += l;
+		rem -= l;
 	}
 	if (w->pos + 1 > w->limit)
 		return false;
@@ -653,6 +815,19 @@ static size_t put_opt(uint8_t *r, size_t pos, const struct query *q, const struc
 	wr16(o + 9, 0);
 	uint16_t ar = rd16(r + 10);
 	wr16(r + 10, (uint16_t)(ar + 1));
+	if (q->ecs) {
+		/* RFC 7871 7.2.1: family, source prefix and address as asked,
+		 * with the scope of the data that decided (0: not tailored). */
+		size_t alen = ((size_t)q->ecs_src + 7) / 8;
+		wr16(o + 9, (uint16_t)(8 + alen));
+		wr16(o + 11, EDNS_OPT_ECS);
+		wr16(o + 13, (uint16_t)(4 + alen));
+		wr16(o + 15, q->ecs_family);
+		o[17] = q->ecs_src;
+		o[18] = q->ecs_scope;
+		memcpy(o + 19, q->ecs_addr, alen);
+		return pos + 19 + alen;
+	}
 	return pos + 11;
 }
 
@@ -770,8 +945,7 @@ static size_t emit_plan(const struct p53_snapshot *s, const struct plan *p, cons
 	w.ncomp = 0;
 	w.ncut = 0;
 	put_header(r, qmsg, q, p->rcode, p->aa);
-	for (size_t off = 12; r[off] != 0; off += (size_t)r[off] + 1)
-		comp_add(&w, off);
+	comp_add_question(&w, q->qname_len);
 	encode_plan(&w, s, p);
 	uint16_t an_all = 0;
 	for (unsigned i = 0; i < p->nan; i++)
@@ -784,16 +958,151 @@ static size_t emit_plan(const struct p53_snapshot *s, const struct plan *p, cons
 	return put_opt(r, w.pos, q, ctx, p->rcode);
 }
 
-static uint32_t find_blob(const struct p53_snapshot *s, const struct query *q)
+/* Moves the compression pointer that ends the name at *pos by d bytes. */
+static bool reloc_name(uint8_t *b, size_t len, size_t *pos, size_t d)
+{
+	for (size_t p = *pos; p < len;) {
+		uint8_t l = b[p];
+		if ((l & 0xc0) == 0xc0) {
+			if (p + 1 >= len)
+				return false;
+			wr16(b + p, (uint16_t)(0xc000 | ((((size_t)(l & 0x3f) << 8) | b[p + 1]) + d)));
+			*pos = p + 2;
+			return true;
+		}
+		if (l == 0) {
+			*pos = p + 1;
+			return true;
+		}
+		p += (size_t)l + 1;
+	}
+	return false;
+}
+
+/* NXDOMAIN, and NODATA for names without a node of their own, hold only the
+ * SOA of the query's zone: the bytes of the apex's pre-rendered NODATA
+ * answer. Rendered behind a question holding just the apex, every pointer in
+ * them lands d bytes early for a query name d bytes longer, so moving each
+ * pointer by d makes them right. Returns 0 to fall back to encoding. */
+static size_t emit_negative(const struct p53_snapshot *s, const struct plan *p,
+			    const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			    uint8_t *r, size_t limit)
+{
+	if (p->nan != 0 || p->nns != 1 || p->nar != 0 || p->referral)
+		return 0;
+	const struct snap_zone *z = &s->zones[p->soa_zone];
+	const struct snap_node *apex = &s->nodes[z->apex];
+	if (!apex->other_blob || apex->name_len > q->qname_len)
+		return 0;
+	const struct snap_blob *b = (const void *)(s->blobs + apex->other_blob - 1);
+	const struct snap_cut *cuts = (const void *)(b + 1);
+	const uint8_t *data = (const uint8_t *)(cuts + b->ncut);
+	if (b->an != 0 || b->ns != 1 || b->ar != 0 || q->qend + b->len > limit)
+		return 0;
+	size_t d = q->qname_len - apex->name_len, pos = 0;
+	uint8_t *o = r + q->qend;
+	memcpy(o, data, b->len);
+	if (!reloc_name(o, b->len, &pos, d) || (pos += 10) > b->len ||
+	    !reloc_name(o, b->len, &pos, d) || !reloc_name(o, b->len, &pos, d))
+		return 0;
+	put_header(r, qmsg, q, p->rcode, p->aa);
+	set_counts(r, 1, 0, 1, 0);
+	count_outcome(ctx, p->rcode, p->aa, 0, false);
+	return put_opt(r, q->qend + b->len, q, ctx, p->rcode);
+}
+
+/* The served zone a blocked name is answered from: its closest encloser's,
+ * unless that lies at or below a zone cut (not authoritative there). */
+static bool fw_zone(const struct p53_snapshot *s, const struct query *q, uint32_t *zone)
+{
+	const uint8_t *name = q->qname;
+	size_t len = q->qname_len;
+	for (size_t off = 0;; off += (size_t)name[off] + 1) {
+		uint32_t id = snap_find(s, name + off, len - off, name_hash(name + off, len - off));
+		if (id != SNAP_NONE) {
+			const struct snap_node *n = &s->nodes[id];
+			if (n->cut != SNAP_NONE && !(off == 0 && n->cut == id && q->qtype == RR_DS))
+				return false;
+			*zone = n->zone;
+			return true;
+		}
+		if (name[off] == 0)
+			return false;
+	}
+}
+
+/* The response a firewall verdict asks for, in place of the answer. */
+static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdict *v,
+			 const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			 uint8_t *r, size_t limit)
+{
+	if (v->action == P53_FW_DROP)
+		return 0;
+	if (v->action == P53_FW_REFUSED)
+		return reply_empty(qmsg, q, ctx, r, RCODE_REFUSED);
+	if (v->action == P53_FW_FAIL)
+		return reply_empty(qmsg, q, ctx, r, RCODE_SERVFAIL);
+	struct plan p;
+	uint32_t zone = 0;
+	p.rcode = v->action == P53_FW_BLOCK_NXDOMAIN ? RCODE_NXDOMAIN : RCODE_NOERROR;
+	p.aa = fw_zone(s, q, &zone); /* as an answer from that zone would be */
+	p.referral = false;
+	p.nan = p.nns = p.nar = 0;
+	p.fwc = NULL;
+	if (v->action == P53_FW_BLOCK_OVERRIDE)
+		p.an[p.nan++] = (struct pent){q->qname, NULL, v->override_ttl, v->override_name};
+	else if (p.aa)
+		add_soa(s, zone, &p);
+	return emit_plan(s, &p, qmsg, q, ctx, r, limit);
+}
+
+/* Could the pre-rendered answer hold a CNAME chain the firewall must see? */
+static bool fw_may_redirect(const struct p53_snapshot *s, const struct query *q)
 {
 	uint32_t id = snap_find(s, q->qname, q->qname_len, name_hash(q->qname, q->qname_len));
+	return id != SNAP_NONE && (s->nodes[id].flags & NODE_CNAME);
+}
+
+/* Where the client is, for routing: the ECS prefix when the query has one
+ * (a /0 prefix says nothing), else the source address. */
+static void sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
+		     struct p53_ctx *ctx)
+{
+	sel->ctx = ctx;
+	sel->family = 0;
+	sel->src_plen = 0;
+	sel->scope = 0;
+	sel->dynamic = false;
+	sel->located = false;
+	sel->loc = NULL;
+	sel->loc_plen = 0;
+	memset(sel->addr, 0, sizeof(sel->addr));
+	if (q->ecs) {
+		if (q->ecs_src) {
+			sel->family = q->ecs_family == 1 ? 4 : 6;
+			sel->src_plen = q->ecs_src;
+			memcpy(sel->addr, q->ecs_addr, 16);
+		}
+	} else if (c && (c->family == 4 || c->family == 6)) {
+		sel->family = c->family;
+		sel->src_plen = c->family == 4 ? 32 : 128;
+		memcpy(sel->addr, c->addr, c->family == 4 ? 4 : 16);
+	}
+}
+
+static uint32_t find_blob(const struct p53_snapshot *s, const struct query *q,
+			  const struct suffixes *sf)
+{
+	if (sf->n == 0)
+		return 0;
+	uint32_t id = snap_find(s, q->qname, q->qname_len, sf->hash[0]);
 	if (id == SNAP_NONE)
 		return 0;
 	const struct snap_node *n = &s->nodes[id];
 	const struct snap_ans *a = &s->ans[n->ans];
 	for (uint16_t i = 0; i < n->nans; i++)
 		if (a[i].qtype == q->qtype)
-			return a[i].blob + 1;
+			return (a[i].flags & ANS_DYNAMIC) ? 0 : a[i].blob + 1;
 	return n->other_blob;
 }
 
@@ -808,7 +1117,7 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 	}
 	if (q.edns)
 		ctx->stats[P53_STAT_EDNS]++;
-	size_t limit = size_limit(&q, client, ctx, cap) - (q.edns ? 11 : 0);
+	size_t limit = size_limit(&q, client, ctx, cap) - (q.edns ? 11 + ecs_opt_len(&q) : 0);
 	if (pr == PARSE_NOTIMP)
 		return reply_empty(qmsg, &q, ctx, r, RCODE_NOTIMP);
 	if (pr == PARSE_FORMERR) {
@@ -826,12 +1135,41 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 	if (q.qtype == RR_AXFR || q.qtype == RR_IXFR)
 		return reply_empty(qmsg, &q, ctx, r, RCODE_REFUSED); /* no transfers */
 
-	uint32_t blob = find_blob(s, &q);
-	if (blob)
+	/* The firewall sees every IN query (and class ANY, which is answered
+	 * from IN data) before any answer is looked up. */
+	struct fw_chain fc, *fcp = NULL;
+	if (ctx->fw) {
+		fc.fw = ctx->fw;
+		fc.ctx = ctx;
+		fc.qtype = q.qtype;
+		fc.blocked = false;
+		enum p53_fw_action a = p53_fw_check(ctx->fw, ctx->worker, q.qname, q.qname_len,
+						    q.qtype, &fc.v);
+		fw_count(ctx, &fc.v);
+		if (a != P53_FW_NONE && a != P53_FW_ALLOW && a != P53_FW_ALERT)
+			return fw_respond(s, &fc.v, qmsg, &q, ctx, r, limit);
+		if (a == P53_FW_NONE || !fc.v.trust)
+			fcp = &fc;
+	}
+	struct suffixes sf;
+	suffixes_of(q.qname, q.qname_len, &sf);
+	uint32_t blob = find_blob(s, &q, &sf);
+	/* Class ANY is answered from IN data, never authoritatively. */
+	if (blob && q.qclass == CLASS_IN && !(fcp && fw_may_redirect(s, &q)))
 		return emit_blob(s, blob - 1, qmsg, &q, ctx, r, limit);
 	struct plan p;
-	decide(s, q.qname, q.qname_len, q.qtype, &p);
-	return emit_plan(s, &p, qmsg, &q, ctx, r, limit);
+	struct p53_sel sel;
+	sel_init(&sel, &q, client, ctx);
+	p.sel = &sel;
+	p.fwc = fcp;
+	decide(s, q.qname, q.qname_len, &sf, q.qtype, &p);
+	if (q.qclass == CLASS_ANY)
+		p.aa = false;
+	q.ecs_scope = sel.scope;
+	if (fcp && fcp->blocked)
+		return fw_respond(s, &fcp->v, qmsg, &q, ctx, r, limit);
+	size_t n = emit_negative(s, &p, qmsg, &q, ctx, r, limit);
+	return n ? n : emit_plan(s, &p, qmsg, &q, ctx, r, limit);
 }
 
 size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qtype, uint8_t *out,
@@ -852,7 +1190,21 @@ size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	memcpy(msg + 12, q.qname, q.qname_len);
 
 	struct plan p;
-	decide(s, q.qname, q.qname_len, qtype, &p);
+	struct suffixes sf;
+	suffixes_of(q.qname, q.qname_len, &sf);
+	p.fwc = NULL; /* blobs never depend on the firewall */
+	/* Routing policies run here too, only to learn that the answer depends
+	 * on the client: such answers are decided per query. */
+	struct p53_ctx pctx;
+	memset(&pctx, 0, sizeof(pctx));
+	pctx.rng = 1;
+	q.ecs = false;
+	struct p53_sel sel;
+	sel_init(&sel, &q, NULL, &pctx);
+	p.sel = &sel;
+	decide(s, q.qname, q.qname_len, &sf, qtype, &p);
+	if (sel.dynamic)
+		return 0;
 	struct wr w;
 	w.buf = msg;
 	w.limit = sizeof(msg);
@@ -861,8 +1213,7 @@ size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	w.full = false;
 	w.ncomp = 0;
 	w.ncut = 0;
-	for (size_t off = 12; msg[off] != 0; off += (size_t)msg[off] + 1)
-		comp_add(&w, off);
+	comp_add_question(&w, q.qname_len);
 	encode_plan(&w, s, &p);
 	size_t len = w.pos - q.qend;
 	if (w.full || len > UINT16_MAX)
@@ -911,6 +1262,12 @@ const char *p53_stat_name(enum p53_stat st)
 	    [P53_STAT_PRERENDERED] = "prerendered",
 	    [P53_STAT_DROP_SHORT] = "dropped",
 	    [P53_STAT_EDNS] = "edns",
+	    [P53_STAT_FW_ALLOW] = "fw_allow",
+	    [P53_STAT_FW_ALERT] = "fw_alert",
+	    [P53_STAT_FW_BLOCK] = "fw_block",
+	    [P53_STAT_FW_REFUSED] = "fw_refused",
+	    [P53_STAT_FW_DROP] = "fw_drop",
+	    [P53_STAT_FW_ERROR] = "fw_error",
 	};
 	return (unsigned)st < P53_STAT__COUNT ? names[st] : "?";
 }

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct p53_fw; /* zones/fw.h */
+
 enum p53_transport { P53_UDP = 0, P53_TCP = 1 };
 
 /* Who asked, as the front end saw it. */
@@ -48,6 +50,13 @@ enum p53_stat {
 	P53_STAT_PRERENDERED, /* answered by copying compiler-rendered sections */
 	P53_STAT_DROP_SHORT,  /* shorter than a header, or QR set: dropped */
 	P53_STAT_EDNS,
+	/* DNS Firewall verdicts (zones/fw.h); the response is counted above too */
+	P53_STAT_FW_ALLOW,
+	P53_STAT_FW_ALERT,
+	P53_STAT_FW_BLOCK, /* NXDOMAIN, NODATA or OVERRIDE */
+	P53_STAT_FW_REFUSED,
+	P53_STAT_FW_DROP,
+	P53_STAT_FW_ERROR, /* could not decide: SERVFAIL, or answered if fail-open */
 	P53_STAT__COUNT
 };
 
@@ -55,7 +64,16 @@ enum p53_stat {
 struct p53_ctx {
 	const struct p53_answer_cfg *cfg;
 	uint64_t rng; /* per-core PRNG state (routing policies) */
+	/* Health of Route 53 health checks by check number (the snapshot's
+	 * HealthCheckId table), 1 = healthy; NULL = all healthy. Written by the
+	 * checker thread with atomic byte stores. */
+	const uint8_t *health;
+	uint32_t nhealth;
 	uint64_t stats[P53_STAT__COUNT];
+	/* DNS Firewall, or NULL; worker is this core's index into its
+	 * per-worker scratch and counters (p53_fw_load's nworkers). */
+	const struct p53_fw *fw;
+	unsigned worker;
 };
 void p53_ctx_init(struct p53_ctx *ctx, const struct p53_answer_cfg *cfg, uint64_t seed);
 const char *p53_stat_name(enum p53_stat s);

@@ -11,11 +11,14 @@
 
 #include "answer_pvt.h"
 #include "name.h"
+#include "r53json.h"
+#include "r53snap.h"
 #include "rrtype.h"
 #include "snapshot_pvt.h"
 #include "zparse.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,10 +95,29 @@ struct crec {
 	uint32_t node;
 	uint32_t file;
 	uint32_t line;
+	uint32_t grp; /* policy-group marker: group index + 1 (no rdata) */
+	uint32_t mem; /* record of a policy-group member: member index + 1 */
 	uint16_t type;
 	uint16_t rdlen;
 	uint8_t name_len;
 	bool dead; /* duplicate, or data for a more specific zone we serve */
+};
+
+/* A routing-policy group and its members, from Route 53 JSON. */
+struct cgroup {
+	uint32_t zone;
+	uint32_t name; /* offset in names */
+	uint8_t name_len;
+	uint8_t policy;
+	uint16_t type;
+	uint32_t first, n; /* members [first, first + n) */
+	uint32_t cidr_coll;
+};
+
+struct cmember {
+	struct snap_member m; /* rrset and alias filled in at layout */
+	uint32_t target;      /* alias target: offset in names */
+	uint8_t target_len;
 };
 
 struct cnode {
@@ -136,6 +158,16 @@ struct cc {
 	char **files;
 	size_t nfiles, capfiles;
 	struct nmap nodemap;
+	struct cgroup *groups;
+	size_t ngroups, capgroups;
+	struct cmember *members;
+	size_t nmembers, capmembers;
+	struct buf strings;
+	uint32_t *hchecks; /* STRINGS offsets */
+	size_t nhchecks, caphchecks;
+	struct snap_cidr *cidrs;
+	size_t ncidrs, capcidrs;
+	struct r53_geo geo;
 	uint32_t cur_zone;
 	const char *last_file;
 	uint32_t last_file_idx;
@@ -258,6 +290,8 @@ static int rec_cmp(const void *a, const void *b)
 		return c;
 	if (x->type != y->type)
 		return x->type < y->type ? -1 : 1;
+	if (x->mem != y->mem) /* a group's marker (mem 0) first, then members */
+		return x->mem < y->mem ? -1 : 1;
 	size_t m = x->rdlen < y->rdlen ? x->rdlen : y->rdlen;
 	c = memcmp(sort_cc->rdata.p + x->rdata, sort_cc->rdata.p + y->rdata, m);
 	if (c)
@@ -396,6 +430,8 @@ static int check_node(struct cc *c, uint32_t id)
 	unsigned ncname = 0, ndname = 0, other = 0;
 	for (uint32_t i = 0; i < n->nrec; i++) {
 		uint16_t t = c->recs[n->rec + i].type;
+		if (c->recs[n->rec + i].mem)
+			continue; /* the group's marker stands for its members */
 		if (t == RR_CNAME && ncname++ == 0)
 			r = &c->recs[n->rec + i]; /* name the CNAME in messages */
 		else if (t == RR_DNAME)
@@ -533,8 +569,8 @@ static void normalise_rrsets(struct cc *c)
 			continue;
 		if (out > 0) {
 			struct crec *p = &c->recs[out - 1];
-			if (p->zone == r->zone && p->type == r->type &&
-			    p->name_len == r->name_len &&
+			if (p->zone == r->zone && p->type == r->type && p->mem == r->mem &&
+			    p->grp == r->grp && p->name_len == r->name_len &&
 			    memcmp(cc_name(c, p->name), cc_name(c, r->name), r->name_len) == 0) {
 				if (p->rdlen == r->rdlen &&
 				    memcmp(c->rdata.p + p->rdata, c->rdata.p + r->rdata,
@@ -549,7 +585,7 @@ static void normalise_rrsets(struct cc *c)
 		size_t j = i;
 		uint32_t ttl = c->recs[i].ttl;
 		while (j < c->nrecs && c->recs[j].zone == c->recs[i].zone &&
-		       c->recs[j].type == c->recs[i].type &&
+		       c->recs[j].type == c->recs[i].type && c->recs[j].mem == c->recs[i].mem &&
 		       c->recs[j].name_len == c->recs[i].name_len &&
 		       memcmp(cc_name(c, c->recs[j].name), cc_name(c, c->recs[i].name),
 			      c->recs[i].name_len) == 0) {
@@ -561,6 +597,283 @@ static void normalise_rrsets(struct cc *c)
 			c->recs[k].ttl = ttl;
 		i = j;
 	}
+}
+
+/* ---- Route 53 record sets --------------------------------------------- */
+
+/* Adds a string to STRINGS once; returns its offset or SNAP_NONE. */
+static uint32_t str_add(struct cc *c, const char *t)
+{
+	for (size_t off = 0; off < c->strings.len;) {
+		const char *x = (const char *)c->strings.p + off;
+		size_t l = strlen(x);
+		if (strcmp(x, t) == 0)
+			return (uint32_t)off;
+		off += l + 1;
+	}
+	int64_t o = buf_add(&c->strings, t, strlen(t) + 1);
+	return o < 0 ? SNAP_NONE : (uint32_t)o;
+}
+
+static uint32_t health_index(struct cc *c, const char *id)
+{
+	uint32_t off = str_add(c, id);
+	if (off == SNAP_NONE)
+		return SNAP_NONE;
+	for (size_t i = 0; i < c->nhchecks; i++)
+		if (c->hchecks[i] == off)
+			return (uint32_t)i;
+	if (VEC_PUSH(c->hchecks, c->nhchecks, c->caphchecks, off) != 0)
+		return SNAP_NONE;
+	return (uint32_t)(c->nhchecks - 1);
+}
+
+static int add_crec(struct cc *c, const uint8_t *owner, size_t olen, uint16_t type, uint32_t ttl,
+		    const uint8_t *rd, uint16_t rdlen, uint32_t grp, uint32_t mem)
+{
+	int64_t no = buf_add(&c->names, owner, olen);
+	int64_t ro = buf_add(&c->rdata, rd, rdlen);
+	if (no < 0 || ro < 0 || no > UINT32_MAX || ro > UINT32_MAX)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory (zone too large)");
+	struct crec r = {
+	    .zone = c->cur_zone,
+	    .name = (uint32_t)no,
+	    .rdata = (uint32_t)ro,
+	    .ttl = ttl,
+	    .file = c->last_file_idx,
+	    .grp = grp,
+	    .mem = mem,
+	    .type = type,
+	    .rdlen = rdlen,
+	    .name_len = (uint8_t)olen,
+	};
+	if (VEC_PUSH(c->recs, c->nrecs, c->caprecs, r) != 0)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	return 0;
+}
+
+static int r53_key_cmp(const void *x, const void *y)
+{
+	const struct r53_set *a = *(struct r53_set *const *)x, *b = *(struct r53_set *const *)y;
+	int c = name_cmp_canonical(a->name, b->name);
+	if (c)
+		return c;
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	return strcmp(a->setid ? a->setid : "", b->setid ? b->setid : "");
+}
+
+static void unit_vector(int32_t lat_e6, int32_t lon_e6, float *x, float *y, float *z)
+{
+	double la = lat_e6 / 1e6 * M_PI / 180, lo = lon_e6 / 1e6 * M_PI / 180;
+	*x = (float)(cos(la) * cos(lo));
+	*y = (float)(cos(la) * sin(lo));
+	*z = (float)sin(la);
+}
+
+static int lower_member(struct cc *c, const struct r53_set *s, struct cmember *cm)
+{
+	struct snap_member *m = &cm->m;
+	memset(cm, 0, sizeof(*cm));
+	m->rrset = SNAP_NONE;
+	m->alias = SNAP_NONE;
+	m->setid = s->setid ? str_add(c, s->setid) : SNAP_NONE;
+	m->health = s->health ? health_index(c, s->health) : SNAP_NONE;
+	m->region = SNAP_NONE;
+	m->cidr_loc = SNAP_NONE;
+	m->weight = s->weight < 0 ? 0 : (uint16_t)s->weight;
+	m->flags = (uint8_t)((s->failover == 1 ? MEM_PRIMARY : 0) |
+			     (s->failover == 2 ? MEM_SECONDARY : 0) |
+			     (s->eval_target ? MEM_EVAL_TARGET : 0) |
+			     (s->multivalue == 1 ? MEM_MV_TRUE : 0) | (s->alias ? MEM_ALIAS : 0));
+	m->geo_level = s->geo_level;
+	memcpy(m->continent, s->continent, 2);
+	memcpy(m->country, s->country, 2);
+	memcpy(m->subdiv, s->subdiv, 3);
+	m->bias = (int8_t)s->bias;
+	const char *reg = s->region ? s->region : s->gp_region ? s->gp_region : s->gp_lzg;
+	if (reg) {
+		double la = 0, lo = 0;
+		char pr[64];
+		snprintf(pr, sizeof(pr), "%s", reg);
+		/* A Local Zone group sits at its parent region. */
+		for (char *d = pr + strlen(pr); d > pr; d--)
+			if ((*d == '-' || *d == 0) && (*d = 0, r53_region_coords(pr, &la, &lo)))
+				break;
+		m->region = str_add(c, reg);
+		m->lat_e6 = (int32_t)(la * 1e6);
+		m->lon_e6 = (int32_t)(lo * 1e6);
+		if (s->gp_lzg)
+			m->flags |= MEM_LOCALZONE;
+	}
+	if (s->gp_coords) {
+		m->lat_e6 = s->lat_e6;
+		m->lon_e6 = s->lon_e6;
+		m->flags |= MEM_COORDS;
+	}
+	unit_vector(m->lat_e6, m->lon_e6, &m->x, &m->y, &m->z);
+	if (s->cidr_loc)
+		m->cidr_loc = str_add(c, s->cidr_loc);
+	if (s->alias) {
+		int64_t off = buf_add(&c->names, s->target, s->target_len);
+		if (off < 0)
+			return P53_ENOMEM;
+		cm->target = (uint32_t)off;
+		cm->target_len = (uint8_t)s->target_len;
+	}
+	if ((s->setid && m->setid == SNAP_NONE) || (s->health && m->health == SNAP_NONE))
+		return P53_ENOMEM;
+	return 0;
+}
+
+/* Lowers a zone gathered as record sets into records, groups and members. */
+static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
+{
+	int rc = r53_zone_validate(z, file, c->err);
+	if (rc)
+		return rc;
+	char *dup = strdup(file);
+	if (dup == NULL || VEC_PUSH(c->files, c->nfiles, c->capfiles, dup) != 0) {
+		free(dup);
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	}
+	c->last_file_idx = (uint32_t)(c->nfiles - 1);
+	c->last_file = NULL;
+	qsort(z->sets, z->nsets, sizeof(*z->sets), r53_key_cmp);
+	for (size_t i = 0; i < z->nsets;) {
+		size_t j = i;
+		while (j < z->nsets && z->sets[j]->type == z->sets[i]->type &&
+		       z->sets[j]->name_len == z->sets[i]->name_len &&
+		       memcmp(z->sets[j]->name, z->sets[i]->name, z->sets[i]->name_len) == 0)
+			j++;
+		const struct r53_set *s0 = z->sets[i];
+		if (s0->policy == R53_PLAIN) {
+			for (size_t v = 0; v < s0->nvals; v++)
+				if ((rc = add_crec(c, s0->name, s0->name_len, s0->type, s0->ttl,
+						   s0->vals[v].rd, s0->vals[v].len, 0, 0)) != 0)
+					return rc;
+			i = j;
+			continue;
+		}
+		struct cgroup g = {.zone = c->cur_zone,
+				   .name_len = (uint8_t)s0->name_len,
+				   .policy = (uint8_t)s0->policy,
+				   .type = s0->type,
+				   .first = (uint32_t)c->nmembers,
+				   .n = (uint32_t)(j - i),
+				   .cidr_coll = s0->cidr_coll ? str_add(c, s0->cidr_coll) : SNAP_NONE};
+		int64_t off = buf_add(&c->names, s0->name, s0->name_len);
+		if (off < 0 || VEC_PUSH(c->groups, c->ngroups, c->capgroups, g) != 0)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		c->groups[c->ngroups - 1].name = (uint32_t)off;
+		uint32_t gi = (uint32_t)c->ngroups;
+		if ((rc = add_crec(c, s0->name, s0->name_len, s0->type, 0, NULL, 0, gi, 0)) != 0)
+			return rc;
+		for (size_t k = i; k < j; k++) {
+			const struct r53_set *s = z->sets[k];
+			struct cmember cm;
+			if (lower_member(c, s, &cm) != 0 ||
+			    VEC_PUSH(c->members, c->nmembers, c->capmembers, cm) != 0)
+				return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+			uint32_t mi = (uint32_t)c->nmembers;
+			for (size_t v = 0; v < s->nvals; v++)
+				if ((rc = add_crec(c, s->name, s->name_len, s->type,
+						   s->has_ttl ? s->ttl : 0, s->vals[v].rd,
+						   s->vals[v].len, 0, mi)) != 0)
+					return rc;
+		}
+		i = j;
+	}
+	for (size_t i = 0; i < z->ncidr; i++) {
+		const struct r53_cidr_block *b = &z->cidr[i];
+		struct snap_cidr sc = {.coll = str_add(c, b->coll),
+				       .loc = str_add(c, b->loc),
+				       .family = b->family,
+				       .plen = b->plen};
+		memcpy(sc.addr, b->addr, 16);
+		if (sc.coll == SNAP_NONE || sc.loc == SNAP_NONE ||
+		    VEC_PUSH(c->cidrs, c->ncidrs, c->capcidrs, sc) != 0)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
+static int on_record_r53(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
+{
+	struct r53_zone *z = ctx;
+	char tb[12];
+	if (rr->rclass != CLASS_IN)
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
+				  "class %u not supported in zone data (only IN)", rr->rclass);
+	if (rrtype_is_meta(rr->type))
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
+				  "type %s cannot appear in zone data",
+				  rrtype_to_text(rr->type, tb));
+	return r53_zone_add_rr(z, rr, err);
+}
+
+/* Reads one zone given as a comma-separated list of files. Zone files alone
+ * take the direct path; with any JSON, everything is gathered as Route 53
+ * record sets so that change batches apply to what came before. */
+static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *po)
+{
+	char *list = strdup(paths);
+	if (list == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	bool json = false;
+	char *save = NULL;
+	for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save))
+		json = json || r53_is_json_path(p);
+	strcpy(list, paths);
+	int rc = 0;
+	struct czone *zn = &c->zones[c->cur_zone];
+	struct r53_zone z;
+	if (json)
+		r53_zone_init(&z, zn->apex, zn->apex_len);
+	for (char *p = strtok_r(list, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
+		if (!json)
+			rc = zparse_file(p, po, on_record, c, c->err);
+		else if (r53_is_json_path(p))
+			rc = r53_zone_add_json_file(&z, p, c->err);
+		else
+			rc = zparse_file(p, po, on_record_r53, &z, c->err);
+	}
+	if (json && rc == 0)
+		rc = lower_r53(c, &z, paths);
+	if (json)
+		r53_zone_free(&z);
+	free(list);
+	return rc;
+}
+
+/* Group and member tables for the snapshot, once RRset indexes are known. */
+static int layout_groups(struct cc *c, size_t node_sets, struct snap_group *groups,
+			 struct snap_member *members)
+{
+	for (size_t i = 0; i < c->ngroups; i++) {
+		const struct cgroup *g = &c->groups[i];
+		uint32_t node = nmap_find(c, cc_name(c, g->name), g->name_len);
+		if (node == SNAP_NONE)
+			return P53_EINVAL;
+		groups[i] = (struct snap_group){.member = g->first,
+						.nmembers = (uint16_t)g->n,
+						.policy = g->policy,
+						.node = node,
+						.cidr_coll = g->cidr_coll,
+						.type = g->type};
+	}
+	for (size_t i = 0; i < c->nmembers; i++) {
+		const struct cmember *cm = &c->members[i];
+		members[i] = cm->m;
+		if (cm->m.rrset != SNAP_NONE)
+			members[i].rrset = (uint32_t)(node_sets + cm->m.rrset);
+		if (cm->m.flags & MEM_ALIAS) {
+			members[i].alias = nmap_find(c, cc_name(c, cm->target), cm->target_len);
+			if (members[i].alias == SNAP_NONE)
+				return P53_EINVAL;
+		}
+	}
+	return 0;
 }
 
 /* ---- layout ----------------------------------------------------------- */
@@ -610,12 +923,16 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 
 	struct buf names = {0}, rdata = {0};
 	struct snap_node *nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*nodes));
-	struct snap_rrset *sets = NULL;
-	size_t nsets = 0, capsets = 0;
+	struct snap_rrset *sets = NULL, *msets = NULL;
+	size_t nsets = 0, capsets = 0, nmsets = 0, capmsets = 0;
+	struct snap_group *groups = NULL;
+	struct snap_member *members = NULL;
 	struct snap_zone *zones = calloc(c->nzones, sizeof(*zones));
 	int rc = P53_ENOMEM;
 	if (nodes == NULL || zones == NULL)
 		goto out;
+	for (size_t i = 0; i < c->nmembers; i++)
+		c->members[i].m.rrset = SNAP_NONE;
 	for (uint32_t i = 0; i < c->nnodes; i++) {
 		struct cnode *cn = &c->nodes[i];
 		int64_t no = buf_add(&names, cc_name(c, cn->name), cn->name_len);
@@ -624,6 +941,40 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 		cn->rrset = (uint32_t)nsets;
 		for (uint32_t k = 0; k < cn->nrec;) {
 			const struct crec *r = &c->recs[cn->rec + k];
+			if (r->grp) {
+				/* A policy group: a placeholder here, the members'
+				 * RRsets after every node's (snapfmt.h). */
+				struct snap_rrset ph = {.type = r->type, .rdata = r->grp - 1};
+				if (VEC_PUSH(sets, nsets, capsets, ph) != 0)
+					goto out;
+				for (k++; k < cn->nrec && c->recs[cn->rec + k].type == ph.type;) {
+					const struct crec *m = &c->recs[cn->rec + k];
+					if (m->mem == 0) { /* cannot happen: validated */
+						k++;
+						continue;
+					}
+					struct snap_rrset ms = {.type = m->type,
+								.ttl = m->ttl,
+								.rdata = (uint32_t)rdata.len};
+					for (; k < cn->nrec && c->recs[cn->rec + k].mem == m->mem &&
+					       c->recs[cn->rec + k].type == ph.type;
+					     k++) {
+						const struct crec *x = &c->recs[cn->rec + k];
+						uint8_t l[2] = {(uint8_t)(x->rdlen >> 8),
+								(uint8_t)x->rdlen};
+						if (buf_add(&rdata, l, 2) < 0 ||
+						    buf_add(&rdata, c->rdata.p + x->rdata, x->rdlen) <
+							0)
+							goto out;
+						ms.count++;
+					}
+					ms.len = (uint32_t)(rdata.len - ms.rdata);
+					c->members[m->mem - 1].m.rrset = (uint32_t)nmsets;
+					if (VEC_PUSH(msets, nmsets, capmsets, ms) != 0)
+						goto out;
+				}
+				continue;
+			}
 			struct snap_rrset s = {
 			    .type = r->type, .ttl = r->ttl, .rdata = (uint32_t)rdata.len};
 			for (; k < cn->nrec && c->recs[cn->rec + k].type == s.type; k++) {
@@ -654,6 +1005,17 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 		    .other_blob = cn->other_blob,
 		};
 	}
+	/* Member RRsets follow the node ranges; alias members have none. */
+	size_t node_sets = nsets;
+	for (size_t i = 0; i < nmsets; i++)
+		if (VEC_PUSH(sets, nsets, capsets, msets[i]) != 0)
+			goto out;
+	groups = calloc(c->ngroups ? c->ngroups : 1, sizeof(*groups));
+	members = calloc(c->nmembers ? c->nmembers : 1, sizeof(*members));
+	if (groups == NULL || members == NULL)
+		goto out;
+	if (layout_groups(c, node_sets, groups, members) != 0)
+		goto out;
 	for (size_t z = 0; z < c->nzones; z++) {
 		const struct czone *zn = &c->zones[z];
 		const struct cnode *apex = &c->nodes[zn->apex_node];
@@ -697,7 +1059,16 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 	if (put_sect(im, SECT_NAMES, names.p, names.len) ||
 	    put_sect(im, SECT_RDATA, rdata.p, rdata.len) ||
 	    put_sect(im, SECT_ANS, ans, nans * sizeof(*ans)) ||
-	    put_sect(im, SECT_BLOBS, blobs->p, blobs->len) || buf_align(&im->b, SNAP_ALIGN) < 0)
+	    put_sect(im, SECT_BLOBS, blobs->p, blobs->len) ||
+	    put_sect(im, SECT_GROUPS, groups, c->ngroups * sizeof(*groups)) ||
+	    put_sect(im, SECT_MEMBERS, members, c->nmembers * sizeof(*members)) ||
+	    put_sect(im, SECT_STRINGS, c->strings.p, c->strings.len) ||
+	    put_sect(im, SECT_HCHECKS, c->hchecks, c->nhchecks * sizeof(uint32_t)) ||
+	    put_sect(im, SECT_GEO4, c->geo.v4, c->geo.n4 * sizeof(struct snap_geo4)) ||
+	    put_sect(im, SECT_GEO6, c->geo.v6, c->geo.n6 * sizeof(struct snap_geo6)) ||
+	    put_sect(im, SECT_GEOLOC, c->geo.locs, c->geo.nlocs * sizeof(struct snap_geoloc)) ||
+	    put_sect(im, SECT_CIDR, c->cidrs, c->ncidrs * sizeof(struct snap_cidr)) ||
+	    buf_align(&im->b, SNAP_ALIGN) < 0)
 		goto out;
 	im->hdr.size = im->b.len;
 	memcpy(im->b.p, &im->hdr, sizeof(im->hdr));
@@ -708,10 +1079,26 @@ out:
 	free(rdata.p);
 	free(nodes);
 	free(sets);
+	free(msets);
+	free(groups);
+	free(members);
 	free(zones);
 	if (rc)
 		free(im->b.p);
 	return rc ? p53_err_set(c->err, rc, "out of memory") : 0;
+}
+
+/* A type the node does not hold, to render the answer every absent type
+ * shares. The private-use range is tried first; zones may use it too. */
+static uint16_t absent_type(const struct p53_snapshot *s, const struct snap_node *n)
+{
+	uint16_t t = 65280;
+	for (uint16_t k = 0; k < n->nrrsets; k++)
+		if (s->rrsets[n->rrset + k].type == t) {
+			t++;
+			k = (uint16_t)-1; /* start over with the next candidate */
+		}
+	return t;
 }
 
 /* Asks the engine for every answer that depends only on name and type. */
@@ -747,8 +1134,16 @@ static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans
 		cn->nans = 0;
 		for (unsigned k = 0; k < nt; k++) {
 			size_t n = answer_prerender(s, i, types[k], tmp, BLOB_CAP);
-			if (n == 0)
+			if (n == 0) {
+				/* Decided per query (a routing policy on the way,
+				 * or too large): the other-types blob must not
+				 * answer for it. */
+				struct snap_ans d = {.qtype = types[k], .flags = ANS_DYNAMIC};
+				if (VEC_PUSH(ans, nans, capans, d) != 0)
+					goto nomem;
+				cn->nans++;
 				continue;
+			}
 			int64_t off;
 			if (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0 ||
 			    off > UINT32_MAX)
@@ -763,7 +1158,7 @@ static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans
 		cn->other_blob = 0;
 		if (!(sn->flags & NODE_CNAME)) {
 			size_t n =
-			    answer_prerender(s, i, 65280 /* private use: absent */, tmp, BLOB_CAP);
+			    answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
 			if (n && (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0))
 				goto nomem;
@@ -792,6 +1187,12 @@ static void cc_free(struct cc *c)
 		free(c->files[i]);
 	free(c->files);
 	free(c->nodemap.slot);
+	free(c->groups);
+	free(c->members);
+	free(c->strings.p);
+	free(c->hchecks);
+	free(c->cidrs);
+	r53_geo_free(&c->geo);
 }
 
 int p53_compile(const struct p53_zone_input *zin, size_t nzones,
@@ -833,7 +1234,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 					 .default_ttl = o->default_ttl ? o->default_ttl : 3600};
 		c.cur_zone = (uint32_t)z;
 		size_t before = c.nrecs;
-		rc = zparse_file(zin[z].path, &po, on_record, &c, err);
+		rc = read_zone(&c, zin[z].path, &po);
 		if (rc < 0)
 			goto fail;
 		if (c.nrecs == before) {
@@ -842,9 +1243,20 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 			goto fail;
 		}
 	}
+	if (o->geo_csv && (rc = r53_geo_load_csv(o->geo_csv, &c.geo, err)) != 0)
+		goto fail;
 	for (size_t i = 0; i < c.nrecs; i++) {
 		struct crec *r = &c.recs[i];
-		if (owning_zone(&c, cc_name(&c, r->name), r->name_len) != r->zone)
+		uint32_t z = owning_zone(&c, cc_name(&c, r->name), r->name_len);
+		if (z == r->zone)
+			continue;
+		/* The DS set at a served child's apex is the parent's data
+		 * (RFC 4035 3.1.4.1): keep it on the child's apex node, where
+		 * the engine answers DS queries from it. */
+		if (r->type == RR_DS && r->name_len == c.zones[z].apex_len &&
+		    memcmp(cc_name(&c, r->name), c.zones[z].apex, r->name_len) == 0)
+			r->zone = z;
+		else
 			r->dead = true;
 	}
 	sort_cc = &c;
@@ -922,6 +1334,14 @@ static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
 {
 	char on[1024], tb[12];
 	name_to_text(owner, on, sizeof(on));
+	if (r->count == 0) {
+		/* Zone files cannot express routing policies: say what is left
+		 * out rather than flatten it. */
+		fprintf(out, "; %s %s: Route 53 routing-policy group of %u records (see export "
+			     "--format route53)\n",
+			on, rrtype_to_text(r->type, tb), s->groups[r->rdata].nmembers);
+		return;
+	}
 	const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
 	while (rd < end) {
 		uint16_t l = (uint16_t)(rd[0] << 8 | rd[1]);

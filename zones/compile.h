@@ -18,13 +18,15 @@
 
 struct p53_zone_input {
 	const char *origin; /* presentation form, e.g. "example.com." */
-	const char *path;   /* master file */
+	const char *path;   /* master file, or Route 53 JSON; "a,b,c" reads several in
+			     * order (change batches apply to what came before) */
 };
 
 struct p53_compile_opts {
 	uint64_t serial;      /* snapshot serial; 0 = current unix time */
 	uint32_t default_ttl; /* before any $TTL; default 3600 */
 	bool no_prerender;    /* skip pre-rendered answers (tests compare both) */
+	const char *geo_csv;  /* geo database: prefix,continent,country,subdivision,lat,lon */
 };
 
 /* Compiles zones into a malloc'd snapshot image (*out, *outlen). */

@@ -250,21 +250,45 @@ int name_cmp_canonical(const uint8_t *a, const uint8_t *b)
 	return na == nb ? 0 : (na < nb ? -1 : 1);
 }
 
-uint32_t name_hash(const uint8_t *wire, size_t len)
+/* FNV-1a run from the last byte to the first, so that the running state at
+ * each label boundary is the hash of that suffix: a closest-encloser search
+ * gets every suffix's hash from one pass (name_suffix_hashes). The final
+ * avalanche mixes the low bits, which pick the bucket. */
+#define FNV_BASIS 2166136261u
+#define FNV_PRIME 16777619u
+
+static inline uint32_t hash_final(uint32_t h)
 {
-	/* FNV-1a, then a final avalanche so the low bits (the bucket index) mix
-	 * well for names that differ only in their first label. */
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < len; i++) {
-		h ^= wire[i];
-		h *= 16777619u;
-	}
 	h ^= h >> 16;
 	h *= 0x7feb352du;
 	h ^= h >> 15;
 	h *= 0x846ca68bu;
 	h ^= h >> 16;
 	return h;
+}
+
+uint32_t name_hash(const uint8_t *wire, size_t len)
+{
+	uint32_t h = FNV_BASIS;
+	for (size_t i = len; i-- > 0;)
+		h = (h ^ wire[i]) * FNV_PRIME;
+	return hash_final(h);
+}
+
+unsigned name_suffix_hashes(const uint8_t *wire, size_t len, uint8_t off[P53_LABELS_MAX],
+			    uint32_t hash[P53_LABELS_MAX])
+{
+	unsigned n = 0;
+	for (size_t o = 0; o < len && wire[o] != 0 && n < P53_LABELS_MAX; o += (size_t)wire[o] + 1)
+		off[n++] = (uint8_t)o;
+	uint32_t h = FNV_BASIS;
+	size_t i = len;
+	for (unsigned k = n; k-- > 0;) {
+		while (i > off[k])
+			h = (h ^ wire[--i]) * FNV_PRIME;
+		hash[k] = hash_final(h);
+	}
+	return n;
 }
 
 int name_unpack(const uint8_t *msg, size_t msglen, size_t pos, uint8_t out[P53_NAME_MAX],

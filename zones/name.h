@@ -40,6 +40,11 @@ int name_cmp_canonical(const uint8_t *a, const uint8_t *b);
 /* Hash of a canonical wire name, used by the snapshot index. Stable across
  * builds: it is part of the snapshot format. */
 uint32_t name_hash(const uint8_t *wire, size_t len);
+/* Offsets and hashes of every suffix of wire except the root, longest
+ * first, in one pass; returns their number. off[i] fits in a byte since
+ * names are at most 255 bytes. */
+unsigned name_suffix_hashes(const uint8_t *wire, size_t len, uint8_t off[P53_LABELS_MAX],
+			    uint32_t hash[P53_LABELS_MAX]);
 
 /* Reads a possibly compressed name from a DNS message (RFC 1035 4.1.4),
  * bounded by the message length, following at most P53_LABELS_MAX pointers

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2
 #define SNAP_ALIGN   64
 #define SNAP_NONE    UINT32_MAX
 
@@ -34,7 +34,16 @@ enum snap_sect_id {
 	SECT_RDATA = 6,	 /* per RRset: count x (u16 length, rdata) */
 	SECT_ANS = 7,	 /* struct snap_ans[]: per node, qtype -> pre-rendered blob */
 	SECT_BLOBS = 8,	 /* struct snap_blob + cuts + section bytes, 4-aligned */
-	SECT__MAX = 8
+	/* Route 53 routing policies (docs/route53.md); empty when unused. */
+	SECT_GROUPS = 9,   /* struct snap_group[]: policy groups */
+	SECT_MEMBERS = 10, /* struct snap_member[]: grouped by group */
+	SECT_STRINGS = 11, /* NUL-terminated strings, deduplicated; ends with NUL */
+	SECT_HCHECKS = 12, /* u32 STRINGS offsets: HealthCheckId per check number */
+	SECT_GEO4 = 13,	   /* struct snap_geo4[], sorted, disjoint */
+	SECT_GEO6 = 14,	   /* struct snap_geo6[], sorted, disjoint */
+	SECT_GEOLOC = 15,  /* struct snap_geoloc[] */
+	SECT_CIDR = 16,	   /* struct snap_cidr[]: CIDR collection blocks */
+	SECT__MAX = 16
 };
 
 struct snap_sect {
@@ -101,8 +110,97 @@ struct snap_rrset {
 
 struct snap_ans {
 	uint16_t qtype;
-	uint16_t reserved;
-	uint32_t blob; /* offset in BLOBS */
+	uint16_t flags; /* ANS_DYNAMIC: decided per query (routing policy) */
+	uint32_t blob;	/* offset in BLOBS; unused when ANS_DYNAMIC */
+};
+
+#define ANS_DYNAMIC 0x0001
+
+/* A routing-policy group: the records of one name and type that carry a
+ * routing policy (or an alias). In the node's RRSET range it is stood for by
+ * a placeholder snap_rrset with count 0 and rdata = group index, so every
+ * lookup by type finds it; member RRsets lie after all node ranges. */
+enum snap_policy {
+	POL_SIMPLE = 0, /* a simple alias: one member */
+	POL_WEIGHTED = 1,
+	POL_FAILOVER = 2,
+	POL_GEO = 3,
+	POL_LATENCY = 4,
+	POL_GEOPROX = 5,
+	POL_MULTIVALUE = 6,
+	POL_CIDR = 7,
+	POL__MAX = 7
+};
+
+struct snap_group {
+	uint32_t member; /* first member index */
+	uint16_t nmembers;
+	uint8_t policy; /* enum snap_policy */
+	uint8_t reserved;
+	uint32_t node;	   /* owner node */
+	uint32_t cidr_coll; /* CIDR groups: STRINGS offset of CollectionId */
+	uint16_t type;
+	uint16_t reserved2;
+};
+
+enum snap_member_flags {
+	MEM_PRIMARY = 1 << 0,
+	MEM_SECONDARY = 1 << 1,
+	MEM_EVAL_TARGET = 1 << 2, /* alias EvaluateTargetHealth */
+	MEM_MV_TRUE = 1 << 3,	  /* MultiValueAnswer true (false is not a policy) */
+	MEM_ALIAS = 1 << 4,
+	MEM_COORDS = 1 << 5, /* geoproximity by Coordinates (lat/lon below) */
+	MEM_LOCALZONE = 1 << 6, /* geoproximity by LocalZoneGroup (region holds it) */
+};
+
+/* Geolocation levels, most specific last; GEO_DEFAULT is CountryCode "*". */
+enum { GEO_DEFAULT = 0, GEO_CONTINENT = 1, GEO_COUNTRY = 2, GEO_SUBDIV = 3 };
+
+struct snap_member {
+	uint32_t rrset;	 /* member RRset; SNAP_NONE for an alias */
+	uint32_t alias;	 /* alias target node, or SNAP_NONE */
+	uint32_t setid;	 /* STRINGS offset of SetIdentifier, or SNAP_NONE */
+	uint32_t health; /* check number (HCHECKS index), or SNAP_NONE */
+	uint32_t region; /* STRINGS offset: Region / AWSRegion / LocalZoneGroup, or SNAP_NONE */
+	uint32_t cidr_loc; /* STRINGS offset of the CIDR LocationName ("*" = default) */
+	uint16_t weight;
+	uint8_t flags;	   /* enum snap_member_flags */
+	uint8_t geo_level; /* GEO_* for geolocation members */
+	char continent[2], country[2], subdiv[4]; /* ASCII, zero padded */
+	int32_t lat_e6, lon_e6; /* geoproximity Coordinates, micro-degrees */
+	float x, y, z;		/* unit vector of the member's location */
+	int8_t bias;		/* geoproximity Bias -99..99 */
+	uint8_t reserved[7];
+};
+
+/* Geo database: address ranges to locations. */
+struct snap_geo4 {
+	uint32_t lo, hi; /* host order, inclusive */
+	uint32_t loc;	 /* GEOLOC index */
+	uint8_t plen;	 /* prefix length the range came from (ECS scope) */
+	uint8_t reserved[3];
+};
+
+struct snap_geo6 {
+	uint8_t lo[16], hi[16]; /* network order, inclusive */
+	uint32_t loc;
+	uint8_t plen;
+	uint8_t reserved[3];
+};
+
+struct snap_geoloc {
+	char continent[2], country[2], subdiv[4];
+	int32_t lat_e6, lon_e6;
+	float x, y, z;
+};
+
+struct snap_cidr {
+	uint32_t coll; /* STRINGS offset of CollectionId */
+	uint32_t loc;  /* STRINGS offset of LocationName */
+	uint8_t family; /* 4 or 6 */
+	uint8_t plen;
+	uint8_t reserved[2];
+	uint8_t addr[16]; /* network order, host bits zero */
 };
 
 struct snap_hash_hdr {
@@ -139,5 +237,11 @@ _Static_assert(sizeof(struct snap_node) == 36, "snap_node layout");
 _Static_assert(sizeof(struct snap_rrset) == 16, "snap_rrset layout");
 _Static_assert(sizeof(struct snap_blob) == 12, "snap_blob layout");
 _Static_assert(sizeof(struct snap_cut) == 8, "snap_cut layout");
+_Static_assert(sizeof(struct snap_group) == 20, "snap_group layout");
+_Static_assert(sizeof(struct snap_member) == 64, "snap_member layout");
+_Static_assert(sizeof(struct snap_geo4) == 16, "snap_geo4 layout");
+_Static_assert(sizeof(struct snap_geo6) == 40, "snap_geo6 layout");
+_Static_assert(sizeof(struct snap_geoloc) == 28, "snap_geoloc layout");
+_Static_assert(sizeof(struct snap_cidr) == 28, "snap_cidr layout");
 
 #endif

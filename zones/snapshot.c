@@ -9,6 +9,7 @@
 #include "snapshot_pvt.h"
 
 #include "name.h"
+#include "sign.h"
 
 #include <fcntl.h>
 #include <openssl/sha.h>
@@ -43,6 +44,21 @@ static const struct snap_sect *find_sect(const struct snap_hdr *h, uint32_t id)
 	return NULL;
 }
 
+/* Signatures (zones/sign.c) follow the content as a fixed-size trailer that
+ * the header's size does not cover, so signing never changes the content or
+ * its hash. Returns the trailer's length when the bytes after the content are
+ * exactly one trailer, else 0 (and the size check below rejects any other
+ * excess as padding). */
+static size_t snap_signature_trailer(const uint8_t *base, size_t size)
+{
+	const struct snap_hdr *h = (const struct snap_hdr *)base;
+	if (size < sizeof(*h) || h->size >= size || size - h->size != P53_SIG_LEN)
+		return 0;
+	if (memcmp(base + h->size, P53_SIG_MAGIC, sizeof(P53_SIG_MAGIC)) != 0)
+		return 0;
+	return P53_SIG_LEN;
+}
+
 int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 {
 	if (s->size < sizeof(struct snap_hdr))
@@ -54,7 +70,8 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 		return p53_err_set(err, P53_ECORRUPT,
 				   "snapshot format version %u, this build reads version %u",
 				   h->version, SNAP_VERSION);
-	if (h->size != s->size)
+	size_t content = s->size - snap_signature_trailer(s->base, s->size);
+	if (h->size != content)
 		return p53_err_set(
 		    err, P53_ECORRUPT,
 		    "snapshot truncated or padded: header says %llu bytes, file has %zu",
@@ -68,8 +85,8 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 		const struct snap_sect *sc = find_sect(h, id);
 		if (sc == NULL)
 			return p53_err_set(err, P53_ECORRUPT, "snapshot section %u missing", id);
-		if (sc->off % SNAP_ALIGN || sc->off < sizeof(*h) || sc->off > s->size ||
-		    sc->len > s->size - sc->off)
+		if (sc->off % SNAP_ALIGN || sc->off < sizeof(*h) || sc->off > content ||
+		    sc->len > content - sc->off)
 			return p53_err_set(err, P53_ECORRUPT, "snapshot section %u out of bounds",
 					   id);
 		ptr[id] = s->base + sc->off;
@@ -90,6 +107,22 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	s->nans = (uint32_t)(len[SECT_ANS] / sizeof(struct snap_ans));
 	s->blobs = ptr[SECT_BLOBS];
 	s->blobs_len = len[SECT_BLOBS];
+	s->groups = (const void *)ptr[SECT_GROUPS];
+	s->ngroups = (uint32_t)(len[SECT_GROUPS] / sizeof(struct snap_group));
+	s->members = (const void *)ptr[SECT_MEMBERS];
+	s->nmembers = (uint32_t)(len[SECT_MEMBERS] / sizeof(struct snap_member));
+	s->strings = (const char *)ptr[SECT_STRINGS];
+	s->strings_len = len[SECT_STRINGS];
+	s->hchecks = (const void *)ptr[SECT_HCHECKS];
+	s->nhchecks = (uint32_t)(len[SECT_HCHECKS] / sizeof(uint32_t));
+	s->geo4 = (const void *)ptr[SECT_GEO4];
+	s->ngeo4 = (uint32_t)(len[SECT_GEO4] / sizeof(struct snap_geo4));
+	s->geo6 = (const void *)ptr[SECT_GEO6];
+	s->ngeo6 = (uint32_t)(len[SECT_GEO6] / sizeof(struct snap_geo6));
+	s->geolocs = (const void *)ptr[SECT_GEOLOC];
+	s->ngeolocs = (uint32_t)(len[SECT_GEOLOC] / sizeof(struct snap_geoloc));
+	s->cidrs = (const void *)ptr[SECT_CIDR];
+	s->ncidrs = (uint32_t)(len[SECT_CIDR] / sizeof(struct snap_cidr));
 	if (len[SECT_HASH] < sizeof(struct snap_hash_hdr))
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index missing");
 	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];
@@ -191,7 +224,16 @@ static int verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 	}
 	for (uint32_t i = 0; i < s->nrrsets; i++) {
 		const struct snap_rrset *r = &s->rrsets[i];
-		if (r->rdata > s->rdata_len || r->len > s->rdata_len - r->rdata || r->count == 0)
+		if (r->count == 0) {
+			/* A policy-group placeholder (snapfmt.h): rdata is the
+			 * group index, checked with the groups. */
+			if (r->rdata >= s->ngroups || r->len != 0 ||
+			    s->groups[r->rdata].type != r->type)
+				return p53_err_set(err, P53_ECORRUPT,
+						   "snapshot rrset %u malformed", i);
+			continue;
+		}
+		if (r->rdata > s->rdata_len || r->len > s->rdata_len - r->rdata)
 			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);
 		size_t p = 0;
 		for (uint16_t k = 0; k < r->count; k++) {
@@ -205,8 +247,10 @@ static int verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);
 	}
 	for (uint32_t i = 0; i < s->nans; i++)
-		if (!blob_ok(s, s->ans[i].blob))
+		if (!(s->ans[i].flags & ANS_DYNAMIC) && !blob_ok(s, s->ans[i].blob))
 			return p53_err_set(err, P53_ECORRUPT, "snapshot answer %u malformed", i);
+	if (snap_verify_r53(s) != 0)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot routing-policy data malformed");
 	for (uint32_t i = 0; i <= s->hmask; i++)
 		if (s->ht[i].node > s->nnodes)
 			return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");

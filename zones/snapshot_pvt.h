@@ -28,6 +28,23 @@ struct p53_snapshot {
 	uint32_t nans;
 	const uint8_t *blobs;
 	size_t blobs_len;
+	/* Route 53 routing policies (snapfmt.h) */
+	const struct snap_group *groups;
+	uint32_t ngroups;
+	const struct snap_member *members;
+	uint32_t nmembers;
+	const char *strings;
+	size_t strings_len;
+	const uint32_t *hchecks;
+	uint32_t nhchecks;
+	const struct snap_geo4 *geo4;
+	uint32_t ngeo4;
+	const struct snap_geo6 *geo6;
+	uint32_t ngeo6;
+	const struct snap_geoloc *geolocs;
+	uint32_t ngeolocs;
+	const struct snap_cidr *cidrs;
+	uint32_t ncidrs;
 };
 
 static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)
@@ -41,6 +58,9 @@ uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len
 /* Sets up the views over an image without verifying checksums (the compiler
  * uses it on its own output before the blobs exist). */
 int snap_map_views(struct p53_snapshot *s, struct p53_err *err);
+/* Verifies the routing-policy sections (zones/r53snap.c): every index and
+ * offset the engine follows. Returns 0 when sound. */
+int snap_verify_r53(const struct p53_snapshot *s);
 /* Computes section checksums and the content hash into the image. */
 void snap_seal(uint8_t *image, size_t len);
 

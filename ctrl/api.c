@@ -1,0 +1,919 @@
+/* Control API on libmicrohttpd (see api.h).
+ *
+ * Each listener is its own MHD daemon with one internal thread, so requests
+ * on a listener are handled one at a time: a push that is verifying a large
+ * snapshot delays a status request by that long, which is what an operator
+ * expects, and keeps this file free of locks (snapmgr serialises loads
+ * across listeners and signals).
+ *
+ * A pushed body is streamed into a memfd, never into a heap buffer or a named
+ * temporary file: nothing to clean up after a crash, and the snapshot loader
+ * maps it like any file.
+ */
+#include "api.h"
+
+#include "ksock.h"
+#include "zones/name.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MAX_BODY ((size_t)256 << 20)
+#define JSON_BODY_MAX	 65536
+#define TOKEN_MIN	 16
+#define TOKEN_MAX	 512
+/* A chunked body (no Content-Length) that runs over the limit is read and
+ * dropped up to this much more, so the client gets a 413 it can show; past
+ * that the connection is cut. */
+#define DISCARD_MAX ((size_t)16 << 20)
+
+struct listener {
+	struct api *api;
+	struct MHD_Daemon *d;
+	bool need_token;
+	const char *name; /* "unix" or "tcp", for push sources */
+};
+
+struct api {
+	struct api_cfg cfg;
+	char *unix_path; /* owned copy, unlinked on stop */
+	char *reload_path;
+	char token[TOKEN_MAX + 1];
+	size_t token_len;
+	struct listener lu, lt;
+};
+
+enum route { R_STATUS, R_STATS, R_SNAPSHOT, R_RELOAD, R_METRICS };
+
+struct req {
+	enum route route;
+	int fd; /* memfd with the pushed body, or -1 */
+	size_t got;
+	size_t dropped; /* bytes over the limit, read and dropped */
+	char *body;	/* JSON bodies */
+	size_t blen;
+};
+
+/* ---- responses ---------------------------------------------------------- */
+
+static enum MHD_Result send_text(struct MHD_Connection *c, unsigned status, char *text, size_t len,
+				 const char *ctype, const char *hname, const char *hval)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+	if (r == NULL) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	if (hname)
+		MHD_add_response_header(r, hname, hval);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+/* Steals obj. */
+static enum MHD_Result send_json_h(struct MHD_Connection *c, unsigned status, json_t *obj,
+				   const char *hname, const char *hval)
+{
+	char *s = obj ? json_dumps(obj, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(obj);
+	if (s == NULL)
+		return MHD_NO;
+	size_t n = strlen(s);
+	/* A trailing newline makes curl output readable; JSON ignores it. */
+	char *t = realloc(s, n + 2);
+	if (t == NULL) {
+		free(s);
+		return MHD_NO;
+	}
+	t[n] = '\n';
+	t[n + 1] = 0;
+	return send_text(c, status, t, n + 1, "application/json", hname, hval);
+}
+
+static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json_t *obj)
+{
+	return send_json_h(c, status, obj, NULL, NULL);
+}
+
+static enum MHD_Result send_error_h(struct MHD_Connection *c, unsigned status, const char *hname,
+				    const char *hval, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+static enum MHD_Result send_error_h(struct MHD_Connection *c, unsigned status, const char *hname,
+				    const char *hval, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return send_json_h(c, status, json_pack("{s:s, s:i}", "error", msg, "status", status),
+			   hname, hval);
+}
+
+#define send_error(c, status, ...) send_error_h(c, status, NULL, NULL, __VA_ARGS__)
+
+/* ---- status --------------------------------------------------------------- */
+
+static void hex(const uint8_t *p, size_t n, char *out)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static double seconds(int64_t ns)
+{
+	return (double)ns / 1e9;
+}
+
+static json_t *zones_json(const struct p53_snapshot *s, uint32_t n)
+{
+	json_t *arr = json_array();
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t serial;
+		const uint8_t *apex = p53_snapshot_zone(s, i, &serial);
+		char name[1100];
+		if (apex == NULL || name_to_text(apex, name, sizeof(name)) < 0)
+			continue;
+		json_array_append_new(
+		    arr, json_pack("{s:s, s:I}", "name", name, "serial", (json_int_t)serial));
+	}
+	return arr;
+}
+
+static void status_view(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
+{
+	json_t *o = arg;
+	int64_t now = 0;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (live) {
+		struct p53_snapshot_info in;
+		p53_snapshot_info(live->snap, &in);
+		char h[65];
+		hex(in.hash, 32, h);
+		json_object_set_new(o, "serial", json_integer((json_int_t)in.serial));
+		json_object_set_new(o, "hash", json_string(h));
+		json_object_set_new(o, "created", json_integer((json_int_t)in.created));
+		json_object_set_new(o, "loaded_at", json_real(seconds(live->loaded_at)));
+		json_object_set_new(o, "age_seconds", json_real(seconds(now - live->loaded_at)));
+		json_object_set_new(o, "generation", json_integer((json_int_t)live->generation));
+		json_object_set_new(o, "size", json_integer((json_int_t)in.size));
+		json_object_set_new(o, "source", json_string(st->source));
+		if (st->signed_ok) {
+			char id[17];
+			p53_key_id_text(st->key_id, id);
+			json_object_set_new(o, "signed_by", json_string(id));
+		} else {
+			json_object_set_new(o, "signed_by", json_null());
+		}
+		json_object_set_new(o, "zones", zones_json(live->snap, in.zones));
+	} else {
+		json_object_set_new(o, "serial", json_null());
+	}
+	json_object_set_new(o, "require_signature", json_boolean(st->require_signature));
+	json_object_set_new(o, "swaps", json_integer((json_int_t)st->swaps));
+	json_object_set_new(o, "failed_loads", json_integer((json_int_t)st->failures));
+	json_object_set_new(o, "last_swap_latency_us", json_real((double)st->last_swap_ns / 1e3));
+	json_object_set_new(o, "max_swap_latency_us", json_real((double)st->max_swap_ns / 1e3));
+	json_object_set_new(o, "last_verify_ms", json_real((double)st->last_verify_ns / 1e6));
+	if (st->last_error_at) {
+		json_object_set_new(o, "last_error", json_string(st->last_error));
+		json_object_set_new(o, "last_error_at", json_real(seconds(st->last_error_at)));
+	} else {
+		json_object_set_new(o, "last_error", json_null());
+	}
+}
+
+static enum MHD_Result do_status(struct api *a, struct MHD_Connection *c)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "server",
+			    json_string(a->cfg.server_name ? a->cfg.server_name : "port53"));
+	snapmgr_view(a->cfg.mgr, status_view, o);
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
+/* ---- counters ------------------------------------------------------------- */
+
+struct ctr {
+	char family[48];
+	char label[24];
+	char value[32];
+	unsigned worker;
+	uint64_t v;
+};
+
+struct ctrs {
+	struct ctr *c;
+	size_t n, cap;
+	bool oom;
+};
+
+static void emit(void *sink, const char *family, const char *label, const char *value,
+		 unsigned worker, uint64_t v)
+{
+	struct ctrs *cs = sink;
+	if (cs->n == cs->cap) {
+		size_t cap = cs->cap ? cs->cap * 2 : 64;
+		struct ctr *p = realloc(cs->c, cap * sizeof(*p));
+		if (p == NULL) {
+			cs->oom = true;
+			return;
+		}
+		cs->c = p;
+		cs->cap = cap;
+	}
+	struct ctr *c = &cs->c[cs->n++];
+	snprintf(c->family, sizeof(c->family), "%s", family);
+	snprintf(c->label, sizeof(c->label), "%s", label && value ? label : "");
+	snprintf(c->value, sizeof(c->value), "%s", label && value ? value : "");
+	c->worker = worker;
+	c->v = v;
+}
+
+static void collect(struct api *a, struct ctrs *cs)
+{
+	memset(cs, 0, sizeof(*cs));
+	if (a->cfg.counters)
+		a->cfg.counters(a->cfg.counters_arg, emit, cs);
+}
+
+static uint64_t load64(const uint64_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+void api_emit_engine(api_emit_fn e, void *sink, unsigned worker,
+		     const uint64_t stats[P53_STAT__COUNT])
+{
+	static const struct {
+		enum p53_stat s;
+		const char *v;
+	} rc[] = {
+	    {P53_STAT_NOERROR, "NOERROR"},   {P53_STAT_FORMERR, "FORMERR"},
+	    {P53_STAT_SERVFAIL, "SERVFAIL"}, {P53_STAT_NXDOMAIN, "NXDOMAIN"},
+	    {P53_STAT_NOTIMP, "NOTIMP"},     {P53_STAT_REFUSED, "REFUSED"},
+	    {P53_STAT_BADVERS, "BADVERS"},
+	};
+	static const enum p53_stat kinds[] = {P53_STAT_NODATA, P53_STAT_REFERRAL,
+					      P53_STAT_TRUNCATED, P53_STAT_PRERENDERED};
+	uint64_t answered = 0;
+	for (size_t i = 0; i < sizeof(rc) / sizeof(rc[0]); i++) {
+		uint64_t v = load64(&stats[rc[i].s]);
+		answered += v;
+		e(sink, "responses", "rcode", rc[i].v, worker, v);
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		e(sink, "answers", "kind", p53_stat_name(kinds[i]), worker,
+		  load64(&stats[kinds[i]]));
+	uint64_t dropped = load64(&stats[P53_STAT_DROP_SHORT]);
+	e(sink, "drops", "reason", "malformed", worker, dropped);
+	e(sink, "edns_queries", NULL, NULL, worker, load64(&stats[P53_STAT_EDNS]));
+	e(sink, "queries", NULL, NULL, worker, answered + dropped);
+}
+
+/* Families in order of first appearance, each an object of label values or
+ * a number. */
+static json_t *counters_obj(const struct ctrs *cs, bool all, unsigned worker)
+{
+	json_t *o = json_object();
+	for (size_t i = 0; i < cs->n; i++) {
+		const struct ctr *c = &cs->c[i];
+		if (!all && c->worker != worker)
+			continue;
+		if (c->label[0] == 0) {
+			json_t *cur = json_object_get(o, c->family);
+			uint64_t base =
+			    json_is_integer(cur) ? (uint64_t)json_integer_value(cur) : 0;
+			json_object_set_new(o, c->family, json_integer((json_int_t)(base + c->v)));
+			continue;
+		}
+		json_t *sub = json_object_get(o, c->family);
+		if (!json_is_object(sub)) {
+			sub = json_object();
+			json_object_set_new(o, c->family, sub);
+		}
+		json_t *cur = json_object_get(sub, c->value);
+		uint64_t base = json_is_integer(cur) ? (uint64_t)json_integer_value(cur) : 0;
+		json_object_set_new(sub, c->value, json_integer((json_int_t)(base + c->v)));
+	}
+	return o;
+}
+
+static enum MHD_Result do_stats(struct api *a, struct MHD_Connection *c)
+{
+	struct ctrs cs;
+	collect(a, &cs);
+	if (cs.oom) {
+		free(cs.c);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	/* Worker numbers in ascending order, without duplicates. */
+	unsigned maxw = 0;
+	for (size_t i = 0; i < cs.n; i++)
+		if (cs.c[i].worker > maxw)
+			maxw = cs.c[i].worker;
+	json_t *per = json_array();
+	for (unsigned w = 0; cs.n && w <= maxw; w++) {
+		bool seen = false;
+		for (size_t i = 0; i < cs.n && !seen; i++)
+			seen = cs.c[i].worker == w;
+		if (seen)
+			json_array_append_new(per,
+					      json_pack("{s:i, s:o}", "worker", (int)w, "counters",
+							counters_obj(&cs, false, w)));
+	}
+	json_t *o = json_pack("{s:I, s:o, s:o}", "workers", (json_int_t)json_array_size(per),
+			      "total", counters_obj(&cs, true, 0), "per_worker", per);
+	free(cs.c);
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
+/* ---- metrics -------------------------------------------------------------- */
+
+static void prom_escape(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(f, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", f);
+		else
+			fputc(*s, f);
+	}
+}
+
+static const char *family_help(const char *family)
+{
+	static const char *const help[][2] = {
+	    {"queries", "DNS queries handled by the answer engine."},
+	    {"responses", "DNS responses sent, by RCODE."},
+	    {"answers", "Responses of a particular kind (NODATA, referral, truncated, "
+			"pre-rendered)."},
+	    {"drops", "Queries dropped without a response, by reason."},
+	    {"edns_queries", "Queries carrying an EDNS OPT record."},
+	};
+	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
+		if (strcmp(help[i][0], family) == 0)
+			return help[i][1];
+	return "port53 counter.";
+}
+
+struct metrics_view {
+	FILE *f;
+};
+
+static void gauge(FILE *f, const char *name, const char *help, const char *type, double v)
+{
+	fprintf(f, "# HELP %s %s\n# TYPE %s %s\n%s %.9g\n", name, help, name, type, name, v);
+}
+
+static void metrics_view(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
+{
+	FILE *f = ((struct metrics_view *)arg)->f;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	if (live) {
+		gauge(f, "port53_snapshot_serial", "Serial of the live snapshot.", "gauge",
+		      (double)live->serial);
+		gauge(f, "port53_snapshot_loaded_timestamp_seconds",
+		      "When the live snapshot was loaded (unix time).", "gauge",
+		      seconds(live->loaded_at));
+		gauge(f, "port53_snapshot_age_seconds",
+		      "Seconds since the live snapshot was loaded.", "gauge",
+		      seconds(now - live->loaded_at));
+		struct p53_snapshot_info in;
+		p53_snapshot_info(live->snap, &in);
+		gauge(f, "port53_snapshot_zones", "Zones in the live snapshot.", "gauge",
+		      (double)in.zones);
+		fputs("# HELP port53_zone_soa_serial SOA serial of each zone served.\n"
+		      "# TYPE port53_zone_soa_serial gauge\n",
+		      f);
+		for (uint32_t i = 0; i < in.zones; i++) {
+			uint32_t serial;
+			const uint8_t *apex = p53_snapshot_zone(live->snap, i, &serial);
+			char name[1100];
+			if (apex == NULL || name_to_text(apex, name, sizeof(name)) < 0)
+				continue;
+			fputs("port53_zone_soa_serial{zone=\"", f);
+			prom_escape(f, name);
+			fprintf(f, "\"} %u\n", serial);
+		}
+	}
+	gauge(f, "port53_snapshot_swaps_total", "Snapshots swapped in after the first.", "counter",
+	      (double)st->swaps);
+	gauge(f, "port53_snapshot_load_failures_total", "Snapshots rejected.", "counter",
+	      (double)st->failures);
+	fprintf(f,
+		"# HELP port53_snapshot_swap_latency_seconds Publish of a new snapshot to the "
+		"old one freed (RCU grace period).\n"
+		"# TYPE port53_snapshot_swap_latency_seconds summary\n"
+		"port53_snapshot_swap_latency_seconds_sum %.9f\n"
+		"port53_snapshot_swap_latency_seconds_count %llu\n",
+		(double)st->sum_swap_ns / 1e9, (unsigned long long)st->swaps);
+	gauge(f, "port53_snapshot_last_swap_latency_seconds", "Latency of the last swap.", "gauge",
+	      (double)st->last_swap_ns / 1e9);
+	gauge(f, "port53_snapshot_max_swap_latency_seconds", "Largest swap latency seen.", "gauge",
+	      (double)st->max_swap_ns / 1e9);
+}
+
+static enum MHD_Result do_metrics(struct api *a, struct MHD_Connection *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	if (f == NULL)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	struct metrics_view mv = {f};
+	snapmgr_view(a->cfg.mgr, metrics_view, &mv);
+	struct ctrs cs;
+	collect(a, &cs);
+	/* One HELP/TYPE block per family, its samples together, as the text
+	 * format requires. */
+	for (size_t i = 0; i < cs.n; i++) {
+		bool first = true;
+		for (size_t j = 0; j < i && first; j++)
+			first = strcmp(cs.c[j].family, cs.c[i].family) != 0;
+		if (!first)
+			continue;
+		fprintf(f, "# HELP port53_%s_total %s\n# TYPE port53_%s_total counter\n",
+			cs.c[i].family, family_help(cs.c[i].family), cs.c[i].family);
+		for (size_t j = i; j < cs.n; j++) {
+			const struct ctr *k = &cs.c[j];
+			if (strcmp(k->family, cs.c[i].family) != 0)
+				continue;
+			fprintf(f, "port53_%s_total{worker=\"%u\"", k->family, k->worker);
+			if (k->label[0]) {
+				fprintf(f, ",%s=\"", k->label);
+				prom_escape(f, k->value);
+				fputc('"', f);
+			}
+			fprintf(f, "} %llu\n", (unsigned long long)k->v);
+		}
+	}
+	free(cs.c);
+	if (fclose(f) != 0) {
+		free(buf);
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	}
+	return send_text(c, MHD_HTTP_OK, buf, len, "text/plain; version=0.0.4; charset=utf-8", NULL,
+			 NULL);
+}
+
+/* ---- loading -------------------------------------------------------------- */
+
+static enum MHD_Result load_reply(struct api *a, struct MHD_Connection *c, const char *path,
+				  const char *source)
+{
+	struct snapmgr_swap sw;
+	struct p53_err err = {0};
+	if (snapmgr_load(a->cfg.mgr, path, source, &sw, &err) != 0) {
+		const char *msg = err.msg;
+		fprintf(stderr, "port53: %s rejected: %s\n", source ? source : path, msg);
+		return send_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
+				 json_pack("{s:s, s:i}", "error", msg, "status",
+					   MHD_HTTP_UNPROCESSABLE_CONTENT));
+	}
+	fprintf(stderr, "port53: %s: serial %llu live (was %llu), swap %.1f us\n",
+		source ? source : path, (unsigned long long)sw.serial,
+		(unsigned long long)sw.old_serial, (double)sw.swap_ns / 1e3);
+	return send_json(c, MHD_HTTP_OK,
+			 json_pack("{s:I, s:I, s:f, s:f, s:b}", "serial", (json_int_t)sw.serial,
+				   "previous_serial", (json_int_t)sw.old_serial, "swap_latency_us",
+				   (double)sw.swap_ns / 1e3, "verify_ms",
+				   (double)sw.verify_ns / 1e6, "deferred_free", sw.deferred));
+}
+
+static enum MHD_Result do_push(struct listener *l, struct MHD_Connection *c, struct req *r)
+{
+	if (r->got == 0)
+		return send_error(c, MHD_HTTP_BAD_REQUEST,
+				  "empty body: send the snapshot file as the request body");
+	char path[64], source[128];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
+	snprintf(source, sizeof(source), "push over %s (%zu bytes)", l->name, r->got);
+	return load_reply(l->api, c, path, source);
+}
+
+static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct req *r)
+{
+	const char *path = a->reload_path;
+	json_t *doc = NULL;
+	if (r->blen) {
+		json_error_t je;
+		doc = json_loadb(r->body, r->blen, JSON_REJECT_DUPLICATES, &je);
+		if (doc == NULL)
+			return send_error(c, MHD_HTTP_BAD_REQUEST,
+					  "invalid JSON at line %d column %d: %s", je.line,
+					  je.column, je.text);
+		if (!json_is_object(doc)) {
+			json_decref(doc);
+			return send_error(
+			    c, MHD_HTTP_BAD_REQUEST,
+			    "the body must be a JSON object like {\"path\": \"...\"}");
+		}
+		const char *key;
+		json_t *v;
+		json_object_foreach(doc, key, v)
+		{
+			if (strcmp(key, "path") != 0) {
+				enum MHD_Result ret =
+				    send_error(c, MHD_HTTP_BAD_REQUEST,
+					       "unknown field '%s' (known fields: path)", key);
+				json_decref(doc);
+				return ret;
+			}
+			if (!json_is_string(v)) {
+				json_decref(doc);
+				return send_error(c, MHD_HTTP_BAD_REQUEST,
+						  "field 'path' must be a string");
+			}
+			path = json_string_value(v);
+			if (path[0] != '/') {
+				json_decref(doc);
+				return send_error(c, MHD_HTTP_BAD_REQUEST,
+						  "field 'path' must be an absolute path");
+			}
+		}
+	}
+	enum MHD_Result ret;
+	if (path == NULL) {
+		ret = send_error(c, MHD_HTTP_BAD_REQUEST,
+				 "no snapshot path configured: give {\"path\": \"...\"}");
+	} else {
+		ret = load_reply(a, c, path, NULL);
+	}
+	json_decref(doc);
+	return ret;
+}
+
+/* ---- dispatch ------------------------------------------------------------- */
+
+static bool token_ok(struct api *a, struct MHD_Connection *c)
+{
+	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+		return false;
+	h += 7;
+	while (*h == ' ')
+		h++;
+	size_t n = strlen(h);
+	/* Constant time in the token's bytes; the length is no secret. */
+	return n == a->token_len && CRYPTO_memcmp(h, a->token, n) == 0;
+}
+
+static int route_of(const char *url, const char *method, enum route *rt, const char **allow)
+{
+	static const struct {
+		const char *url;
+		enum route rt;
+		const char *allow;
+	} routes[] = {
+	    {"/v1/status", R_STATUS, "GET"},
+	    {"/v1/stats", R_STATS, "GET"},
+	    {"/v1/snapshot", R_SNAPSHOT, "PUT, POST"},
+	    {"/v1/reload", R_RELOAD, "POST"},
+	    {"/metrics", R_METRICS, "GET"},
+	};
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (strcmp(url, routes[i].url) != 0)
+			continue;
+		*rt = routes[i].rt;
+		*allow = routes[i].allow;
+		bool get = strcmp(method, "GET") == 0;
+		bool put = strcmp(method, "PUT") == 0, post = strcmp(method, "POST") == 0;
+		switch (routes[i].rt) {
+		case R_SNAPSHOT:
+			return put || post ? 0 : -2;
+		case R_RELOAD:
+			return post ? 0 : -2;
+		default:
+			return get ? 0 : -2;
+		}
+	}
+	return -1;
+}
+
+static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, const char *url,
+				  const char *method, void **con_cls)
+{
+	struct api *a = l->api;
+	if (l->need_token && !token_ok(a, c))
+		return send_error_h(c, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+				    "Bearer realm=\"port53\"",
+				    "missing or wrong bearer token (Authorization: Bearer ...)");
+	enum route rt;
+	const char *allow;
+	int m = route_of(url, method, &rt, &allow);
+	if (m == -1)
+		return send_error(c, MHD_HTTP_NOT_FOUND,
+				  "no such endpoint: %s (try /v1/status, /v1/stats, "
+				  "/v1/snapshot, /v1/reload, /metrics)",
+				  url);
+	if (m == -2)
+		return send_error_h(c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
+				    "%s not allowed on %s (allowed: %s)", method, url, allow);
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	size_t limit = rt == R_SNAPSHOT ? a->cfg.max_body : rt == R_RELOAD ? JSON_BODY_MAX : 0;
+	if (cl) {
+		char *end;
+		errno = 0;
+		unsigned long long n = strtoull(cl, &end, 10);
+		if (errno || *end || n > limit)
+			return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+					  "body of %s bytes is over the limit of %zu bytes for %s",
+					  cl, limit, url);
+	}
+	struct req *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return MHD_NO;
+	r->route = rt;
+	r->fd = -1;
+	if (rt == R_SNAPSHOT) {
+		r->fd = memfd_create("port53-push", MFD_CLOEXEC);
+		if (r->fd < 0) {
+			free(r);
+			return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "memfd_create: %s",
+					  strerror(errno));
+		}
+	}
+	*con_cls = r;
+	return MHD_YES;
+}
+
+static bool write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return false;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return true;
+}
+
+/* Takes a chunk of the body. Returns false to abort the connection. With a
+ * Content-Length the limit was checked before any byte was read; a chunked
+ * body is counted here. */
+static bool body_chunk(struct api *a, struct req *r, const char *data, size_t n)
+{
+	size_t limit = r->route == R_SNAPSHOT ? a->cfg.max_body : JSON_BODY_MAX;
+	size_t have = r->route == R_SNAPSHOT ? r->got : r->blen;
+	if (r->dropped || n > limit - have) {
+		r->dropped += n;
+		return r->dropped <= DISCARD_MAX;
+	}
+	if (r->route == R_SNAPSHOT) {
+		if (!write_all(r->fd, data, n))
+			return false;
+		r->got += n;
+		return true;
+	}
+	if (r->route != R_RELOAD)
+		return false;
+	char *b = realloc(r->body, r->blen + n + 1);
+	if (b == NULL)
+		return false;
+	memcpy(b + r->blen, data, n);
+	r->body = b;
+	r->blen += n;
+	return true;
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version, const char *upload_data,
+			       size_t *upload_data_size, void **con_cls)
+{
+	(void)version;
+	struct listener *l = cls;
+	struct req *r = *con_cls;
+	if (r == NULL)
+		return first_call(l, c, url, method, con_cls);
+	if (*upload_data_size) {
+		if (!body_chunk(l->api, r, upload_data, *upload_data_size))
+			return MHD_NO;
+		*upload_data_size = 0;
+		return MHD_YES;
+	}
+	if (r->dropped) {
+		size_t limit = r->route == R_SNAPSHOT ? l->api->cfg.max_body : JSON_BODY_MAX;
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
+				  "body is over the limit of %zu bytes for %s", limit, url);
+	}
+	switch (r->route) {
+	case R_STATUS:
+		return do_status(l->api, c);
+	case R_STATS:
+		return do_stats(l->api, c);
+	case R_METRICS:
+		return do_metrics(l->api, c);
+	case R_SNAPSHOT:
+		return do_push(l, c, r);
+	case R_RELOAD:
+		return do_reload(l->api, c, r);
+	}
+	return MHD_NO;
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode toe)
+{
+	(void)cls;
+	(void)c;
+	(void)toe;
+	struct req *r = *con_cls;
+	if (r == NULL)
+		return;
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->body);
+	free(r);
+	*con_cls = NULL;
+}
+
+/* ---- start/stop ----------------------------------------------------------- */
+
+static int read_token(struct api *a, const char *path, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "token file %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+		fprintf(stderr, "port53: warning: token file %s is readable by others\n", path);
+	size_t n = fread(a->token, 1, TOKEN_MAX, f);
+	bool more = fgetc(f) != EOF;
+	fclose(f);
+	while (n && (a->token[n - 1] == '\n' || a->token[n - 1] == '\r' || a->token[n - 1] == ' ' ||
+		     a->token[n - 1] == '\t'))
+		n--;
+	a->token[n] = 0;
+	a->token_len = n;
+	if (more)
+		return p53_err_set(err, P53_EINVAL, "token file %s: longer than %d bytes", path,
+				   TOKEN_MAX);
+	if (n < TOKEN_MIN)
+		return p53_err_set(err, P53_EINVAL,
+				   "token file %s: token shorter than %d characters", path,
+				   TOKEN_MIN);
+	for (size_t i = 0; i < n; i++)
+		if (a->token[i] <= ' ' || a->token[i] > '~')
+			return p53_err_set(err, P53_EINVAL,
+					   "token file %s: token must be printable ASCII without "
+					   "spaces",
+					   path);
+	return 0;
+}
+
+static int open_unix(const char *path, struct p53_err *err)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return p53_err_set(err, P53_EINVAL, "control socket path too long: %s", path);
+	strcpy(sa.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return p53_err_set(err, P53_EIO, "socket: %s", strerror(errno));
+	struct stat st;
+	if (lstat(path, &st) == 0) {
+		/* Remove a stale socket left by a crash, never a live one or
+		 * anything that is not a socket. */
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return p53_err_set(err, P53_EIO, "%s exists and is not a socket", path);
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+			close(fd);
+			return p53_err_set(err, P53_EIO, "%s: another server is listening there",
+					   path);
+		}
+		unlink(path);
+	}
+	/* Bound but not yet listening, nobody can connect: set the mode in
+	 * between so there is no window with the umask's permissions. */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || chmod(path, 0600) != 0 ||
+	    listen(fd, 64) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		return p53_err_set(err, P53_EIO, "control socket %s: %s", path, strerror(e));
+	}
+	return fd;
+}
+
+static struct MHD_Daemon *start_mhd(struct listener *l, unsigned flags, int lfd,
+				    const struct sockaddr *sa)
+{
+	unsigned f = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | flags;
+	if (lfd >= 0)
+		return MHD_start_daemon(f, 0, NULL, NULL, handler, l, MHD_OPTION_LISTEN_SOCKET, lfd,
+					MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+					MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+					MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+	return MHD_start_daemon(f, 0, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, sa,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED,
+				completed, l, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+}
+
+struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
+{
+	if (cfg->mgr == NULL || (cfg->unix_path == NULL && cfg->tcp_listen == NULL)) {
+		p53_err_set(err, P53_EINVAL, "control API needs a snapshot manager and a socket");
+		return NULL;
+	}
+	if (cfg->tcp_listen && cfg->token_file == NULL) {
+		p53_err_set(err, P53_EINVAL,
+			    "a TCP control listener needs a token file (--control-token-file)");
+		return NULL;
+	}
+	struct api *a = calloc(1, sizeof(*a));
+	if (a == NULL) {
+		p53_err_set(err, P53_ENOMEM, "out of memory");
+		return NULL;
+	}
+	a->cfg = *cfg;
+	if (a->cfg.max_body == 0)
+		a->cfg.max_body = DEFAULT_MAX_BODY;
+	a->reload_path = cfg->reload_path ? strdup(cfg->reload_path) : NULL;
+	a->cfg.reload_path = NULL;
+	a->lu = (struct listener){.api = a, .name = "unix socket"};
+	a->lt = (struct listener){.api = a, .need_token = true, .name = "tcp"};
+	if (cfg->tcp_listen && read_token(a, cfg->token_file, err) != 0)
+		goto fail;
+	if (cfg->unix_path) {
+		int fd = open_unix(cfg->unix_path, err);
+		if (fd < 0)
+			goto fail;
+		a->unix_path = strdup(cfg->unix_path);
+		a->lu.d = start_mhd(&a->lu, 0, fd, NULL);
+		if (a->lu.d == NULL) {
+			close(fd);
+			p53_err_set(err, P53_EIO, "control API on %s failed to start",
+				    cfg->unix_path);
+			goto fail;
+		}
+	}
+	if (cfg->tcp_listen) {
+		struct sockaddr_storage ss;
+		unsigned len;
+		if (ksock_parse_addr(cfg->tcp_listen, &ss, &len) != 0) {
+			p53_err_set(err, P53_EINVAL, "bad control listen address '%s'",
+				    cfg->tcp_listen);
+			goto fail;
+		}
+		a->lt.d = start_mhd(&a->lt, ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0, -1,
+				    (const struct sockaddr *)&ss);
+		if (a->lt.d == NULL) {
+			p53_err_set(err, P53_EIO, "control API on %s failed to start (in use?)",
+				    cfg->tcp_listen);
+			goto fail;
+		}
+	}
+	return a;
+fail:
+	api_stop(a);
+	return NULL;
+}
+
+void api_stop(struct api *a)
+{
+	if (a == NULL)
+		return;
+	if (a->lu.d)
+		MHD_stop_daemon(a->lu.d); /* closes the listen socket too */
+	if (a->lt.d)
+		MHD_stop_daemon(a->lt.d);
+	if (a->unix_path) {
+		unlink(a->unix_path);
+		free(a->unix_path);
+	}
+	free(a->reload_path);
+	OPENSSL_cleanse(a->token, sizeof(a->token));
+	free(a);
+}

@@ -1,0 +1,62 @@
+/* Control API: HTTP + JSON over a unix socket and, optionally, TCP.
+ *
+ *   GET  /v1/status     live snapshot (serial, hash, zones), swaps, last error
+ *   GET  /v1/stats      counters per worker and in total
+ *   PUT  /v1/snapshot   body = snapshot file; loaded through the snapmgr
+ *   POST /v1/snapshot   same
+ *   POST /v1/reload     JSON {"path": "..."} or empty: reload from disk
+ *   GET  /metrics       Prometheus text format
+ *
+ * The unix socket is created mode 0600 and needs no token: its permissions
+ * are the authentication. The TCP listener is off unless configured, and
+ * then requires "Authorization: Bearer <token>" with the token from a file.
+ * Errors are JSON {"error": "..."} with a 4xx/5xx status.
+ *
+ * libmicrohttpd serves on its own thread: the API reads the live snapshot
+ * only through snapmgr_view() and the counters only through the front end's
+ * callback, which must read them with relaxed atomic loads.
+ */
+#ifndef P53_API_H
+#define P53_API_H
+
+#include "snapmgr.h"
+#include "zones/answer.h"
+#include "zones/err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Counter emission: family is a metric name ("responses"), label/value an
+ * optional label ("rcode", "NXDOMAIN"; both NULL for none), worker the
+ * worker (core) number. Strings are copied. */
+typedef void (*api_emit_fn)(void *sink, const char *family, const char *label, const char *value,
+			    unsigned worker, uint64_t v);
+/* Fills counters on the API thread when /v1/stats or /metrics is asked. */
+typedef void (*api_counters_fn)(void *arg, api_emit_fn emit, void *sink);
+
+struct api_cfg {
+	struct snapmgr *mgr;	  /* required */
+	const char *unix_path;	  /* NULL: no unix socket */
+	const char *tcp_listen;	  /* "127.0.0.1:8053", "[::1]:8053"; NULL: off */
+	const char *token_file;	  /* required with tcp_listen */
+	size_t max_body;	  /* snapshot push limit; default 256 MiB */
+	const char *reload_path;  /* POST /v1/reload without a path */
+	api_counters_fn counters; /* NULL: no counters */
+	void *counters_arg;
+	const char *server_name; /* "port53 serve", "port53d" */
+};
+
+struct api;
+
+/* Opens the sockets and starts serving; NULL with err set on failure. */
+struct api *api_start(const struct api_cfg *cfg, struct p53_err *err);
+/* Stops serving, closes and unlinks the unix socket. */
+void api_stop(struct api *a);
+
+/* Emits an answer engine's counters (struct p53_ctx.stats) for one worker
+ * in the standard families: responses{rcode}, answers{kind}, drops{reason},
+ * edns_queries, queries. Reads with relaxed atomic loads. */
+void api_emit_engine(api_emit_fn emit, void *sink, unsigned worker,
+		     const uint64_t stats[P53_STAT__COUNT]);
+
+#endif

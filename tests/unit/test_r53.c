@@ -1,0 +1,696 @@
+/* Route 53 JSON input, routing policies and EDNS Client Subnet.
+ *
+ * Every validation rule of route53-semantics.md section 1 is rejected with a
+ * message naming the record set; every selection rule of section 2 is
+ * checked, with health states, including the all-unhealthy rules; weighted
+ * shares pass a chi-square bound over a large sample with a fixed seed.
+ */
+#include "check.h"
+
+#include "zones/answer.h"
+#include "zones/compile.h"
+#include "zones/r53json.h"
+#include "zones/snapshot.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[64];
+static int nfile;
+
+static const char *write_tmp(const char *text, const char *ext)
+{
+	static char path[128];
+	snprintf(path, sizeof(path), "%s/f%d.%s", tmpdir, nfile++, ext);
+	FILE *f = fopen(path, "w");
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
+static const char base_sets[] =
+    "{\"Name\":\"example.com.\",\"Type\":\"SOA\",\"TTL\":900,\"ResourceRecords\":[{\"Value\":"
+    "\"ns.example.com. h.example.com. 1 7200 900 1209600 86400\"}]},"
+    "{\"Name\":\"example.com.\",\"Type\":\"NS\",\"TTL\":900,\"ResourceRecords\":[{\"Value\":"
+    "\"ns.example.com.\"}]},"
+    "{\"Name\":\"ns.example.com.\",\"Type\":\"A\",\"TTL\":900,\"ResourceRecords\":[{\"Value\":"
+    "\"192.0.2.53\"}]}";
+
+/* Compiles base sets plus extra (a JSON fragment of sets), then an optional
+ * change batch; returns the snapshot or NULL with the message in msg. */
+static struct p53_snapshot *build(const char *extra, const char *batch, const char *geo,
+				  bool prerender, char *msg)
+{
+	char *text = malloc(strlen(extra) + sizeof(base_sets) + 64);
+	sprintf(text, "{\"ResourceRecordSets\":[%s%s%s]}", base_sets, *extra ? "," : "", extra);
+	char paths[512];
+	snprintf(paths, sizeof(paths), "%s", write_tmp(text, "json"));
+	free(text);
+	if (batch) {
+		strcat(paths, ",");
+		strcat(paths, write_tmp(batch, "json"));
+	}
+	struct p53_zone_input zi = {"example.com.", paths};
+	struct p53_compile_opts o = {.serial = 1, .no_prerender = !prerender, .geo_csv = geo};
+	struct p53_err err = {0};
+	uint8_t *img;
+	size_t len;
+	msg[0] = 0;
+	if (p53_compile(&zi, 1, &o, &img, &len, &err) != 0) {
+		snprintf(msg, 512, "%s", err.msg);
+		return NULL;
+	}
+	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
+	free(img);
+	if (s == NULL)
+		snprintf(msg, 512, "%s", err.msg);
+	return s;
+}
+
+/* Expects a rejection whose message holds every one of the given parts. */
+static void reject(int line, const char *extra, const char *batch, const char *want,
+		   const char *who)
+{
+	char msg[512];
+	struct p53_snapshot *s = build(extra, batch, NULL, false, msg);
+	check_count++;
+	if (s != NULL || strstr(msg, want) == NULL || (who && strstr(msg, who) == NULL)) {
+		check_failures++;
+		fprintf(stderr, "test_r53.c:%d: expected rejection \"%s\" (%s), got \"%s\"\n", line,
+			want, who ? who : "", s ? "(accepted)" : msg);
+	}
+	p53_snapshot_free(s);
+}
+
+#define REJECT(extra, want, who) reject(__LINE__, extra, NULL, want, who)
+#define REJECT_BATCH(extra, batch, want, who) reject(__LINE__, extra, batch, want, who)
+
+#define A(name, extra, ip)                                                                         \
+	"{\"Name\":\"" name "\",\"Type\":\"A\"," extra "\"ResourceRecords\":[{\"Value\":\"" ip    \
+	"\"}]}"
+
+static void test_validation(void)
+{
+	char long_name[1100], long_id[140], long_val[4100], big[40000];
+	REJECT("{\"Type\":\"A\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"1.2.3.4\"}]}",
+	       "Name is required", NULL);
+	memset(long_name, 'a', 1030);
+	long_name[1030] = 0;
+	char frag[1300];
+	snprintf(frag, sizeof(frag), A("%s", "\"TTL\":1,", "1.2.3.4"), long_name);
+	REJECT(frag, "Name must be 1-1024", NULL);
+	REJECT(A("www.example.org.", "\"TTL\":1,", "1.2.3.4"), "not in this hosted zone",
+	       "Name=www.example.org., Type=A");
+	REJECT("{\"Name\":\"*.example.com.\",\"Type\":\"NS\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"ns.example.com.\"}]}",
+	       "NS records cannot be wildcards", NULL);
+	REJECT("{\"Name\":\"x.example.com.\",\"Type\":\"DNAME\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"example.net.\"}]}",
+	       "Type must be one of", NULL);
+	REJECT("{\"Name\":\"x.example.com.\",\"Type\":\"DNSKEY\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"257 3 13 AAAA\"}]}",
+	       "DNSKEY is created by signing", NULL);
+	memset(long_id, 'i', 129);
+	long_id[129] = 0;
+	snprintf(frag, sizeof(frag), A("w.example.com.", "\"SetIdentifier\":\"%s\",\"Weight\":1,\"TTL\":1,", "1.2.3.4"), long_id);
+	REJECT(frag, "SetIdentifier must be 1-128", NULL);
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":256,\"TTL\":1,", "1.2.3.4"),
+	       "Weight must be an integer 0-255", "SetIdentifier=a");
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
+	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"TTL\":1,", "1.2.3.5"),
+	       "needs a routing policy", "SetIdentifier=b");
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
+	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"Failover\":\"PRIMARY\",\"TTL\":1,", "1.2.3.5"),
+	       "routing policies cannot be mixed", NULL);
+	REJECT(A("w.example.com.", "\"TTL\":1,", "1.2.3.4") ","
+	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":1,\"TTL\":1,", "1.2.3.5"),
+	       "routing policies cannot be mixed", NULL);
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
+	       A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.5"),
+	       "SetIdentifier must be unique", "SetIdentifier=a");
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
+	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":1,\"TTL\":2,", "1.2.3.5"),
+	       "same TTL", NULL);
+	REJECT(A("w.example.com.", "\"Weight\":1,\"TTL\":1,", "1.2.3.4"),
+	       "SetIdentifier is required for a weighted record", NULL);
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"Region\":\"us-east-1\",\"TTL\":1,", "1.2.3.4"),
+	       "more than one routing policy", NULL);
+	REJECT(A("l.example.com.", "\"SetIdentifier\":\"a\",\"Region\":\"mars-1\",\"TTL\":1,", "1.2.3.4"),
+	       "Region must name an AWS region", NULL);
+	REJECT(A("l.example.com.", "\"SetIdentifier\":\"a\",\"Region\":\"us-east-1\",\"TTL\":1,", "1.2.3.4") ","
+	       A("l.example.com.", "\"SetIdentifier\":\"b\",\"Region\":\"us-east-1\",\"TTL\":1,", "1.2.3.5"),
+	       "one latency record per region", "SetIdentifier=b");
+	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"ContinentCode\":\"EU\",\"CountryCode\":\"DE\"},\"TTL\":1,", "1.2.3.4"),
+	       "ContinentCode together with CountryCode", NULL);
+	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DE\",\"SubdivisionCode\":\"BY\"},\"TTL\":1,", "1.2.3.4"),
+	       "SubdivisionCode requires CountryCode US", NULL);
+	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"ContinentCode\":\"XX\"},\"TTL\":1,", "1.2.3.4"),
+	       "ContinentCode must be one of", NULL);
+	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DEU\"},\"TTL\":1,", "1.2.3.4"),
+	       "ISO 3166-1 alpha-2", NULL);
+	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":1,", "1.2.3.4") ","
+	       A("g.example.com.", "\"SetIdentifier\":\"b\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":1,", "1.2.3.5"),
+	       "name the same location", NULL);
+	REJECT(A("p.example.com.", "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"AWSRegion\":\"us-east-1\",\"Coordinates\":{\"Latitude\":\"1\",\"Longitude\":\"2\"}},\"TTL\":1,", "1.2.3.4"),
+	       "exactly one of AWSRegion, LocalZoneGroup, Coordinates", NULL);
+	REJECT(A("p.example.com.", "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"AWSRegion\":\"us-east-1\",\"Bias\":100},\"TTL\":1,", "1.2.3.4"),
+	       "Bias must be an integer -99..99", NULL);
+	REJECT(A("p.example.com.", "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"91\",\"Longitude\":\"2\"}},\"TTL\":1,", "1.2.3.4"),
+	       "Latitude must be -90..90", NULL);
+	REJECT(A("f.example.com.", "\"SetIdentifier\":\"a\",\"Failover\":\"TERTIARY\",\"TTL\":1,", "1.2.3.4"),
+	       "Failover must be PRIMARY or SECONDARY", NULL);
+	REJECT(A("f.example.com.", "\"SetIdentifier\":\"a\",\"Failover\":\"PRIMARY\",\"TTL\":1,", "1.2.3.4") ","
+	       A("f.example.com.", "\"SetIdentifier\":\"b\",\"Failover\":\"PRIMARY\",\"TTL\":1,", "1.2.3.5"),
+	       "one PRIMARY and one SECONDARY", NULL);
+	REJECT(A("m.example.com.", "\"SetIdentifier\":\"a\",\"MultiValueAnswer\":\"yes\",\"TTL\":1,", "1.2.3.4"),
+	       "MultiValueAnswer must be a boolean", NULL);
+	REJECT("{\"Name\":\"m.example.com.\",\"Type\":\"CNAME\",\"SetIdentifier\":\"a\","
+	       "\"MultiValueAnswer\":true,\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"x.example.com.\"}]}",
+	       "multivalue answer is not allowed for this type", NULL);
+	REJECT(A("t.example.com.", "\"TTL\":-1,", "1.2.3.4"), "TTL must be an integer", NULL);
+	REJECT(A("t.example.com.", "\"TTL\":2147483648,", "1.2.3.4"), "TTL must be an integer",
+	       NULL);
+	memset(long_val, 'x', 4001);
+	long_val[4001] = 0;
+	char *f2 = malloc(5000);
+	snprintf(f2, 5000,
+		 "{\"Name\":\"t.example.com.\",\"Type\":\"TXT\",\"TTL\":1,\"ResourceRecords\":[{"
+		 "\"Value\":\"%s\"}]}",
+		 long_val);
+	REJECT(f2, "longer than 4000", NULL);
+	free(f2);
+	strcpy(big, "{\"Name\":\"v.example.com.\",\"Type\":\"A\",\"TTL\":1,\"ResourceRecords\":[");
+	for (int i = 0; i < 401; i++)
+		sprintf(big + strlen(big), "%s{\"Value\":\"10.0.%d.%d\"}", i ? "," : "", i / 256,
+			i % 256);
+	strcat(big, "]}");
+	REJECT(big, "more than 400 values", NULL);
+	REJECT(A("t.example.com.", "\"TTL\":1,", "1.2.3.999"), "bad value", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "AliasTarget needs HostedZoneId, DNSName and EvaluateTargetHealth", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"TTL\":1,\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "an alias record has no TTL", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"ResourceRecords\":[],\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "an alias record has no ResourceRecords", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"NS\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "an alias cannot have type NS or SOA", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"elb.amazonaws.com.\",\"EvaluateTargetHealth\":false}}",
+	       "same hosted zone", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"none.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "no record set of this type at DNSName", NULL);
+	REJECT("{\"Name\":\"example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"c.example.com.\",\"EvaluateTargetHealth\":false}},"
+	       "{\"Name\":\"c.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"ns.example.com.\"}]}",
+	       "apex cannot point at a CNAME", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"a\",\"MultiValueAnswer\":true,\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "multivalue answer record cannot be an alias", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"a\",\"Failover\":\"PRIMARY\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	       "failover alias needs EvaluateTargetHealth", NULL);
+	REJECT(A("c.example.com.", "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c\",\"LocationName\":\"seventeen-chars-x\"},\"TTL\":1,", "1.2.3.4"),
+	       "LocationName must be 1-16", NULL);
+	REJECT("{\"Name\":\"c.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"a.example.com.\"},{\"Value\":\"b.example.com.\"}]}",
+	       "a CNAME or SOA record set holds exactly one value", NULL);
+	REJECT("{\"Name\":\"example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"a.example.net.\"}]}",
+	       "", "Type=CNAME");
+	REJECT("{\"Name\":\"ns.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"a.example.net.\"}]}",
+	       "CNAME cannot share its name", NULL);
+	REJECT(A("n.example.com.", "", "1.2.3.4"), "TTL is required", NULL);
+	/* CIDR blocks: IPv4 /1-/24, IPv6 /1-/48 */
+	char msg[512];
+	struct p53_snapshot *s = build(
+	    A("c.example.com.", "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c\",\"LocationName\":\"x\"},\"TTL\":1,", "1.2.3.4"),
+	    "{\"CidrCollections\":[{\"Id\":\"c\",\"Locations\":[{\"LocationName\":\"x\",\"CidrList\":[\"10.0.0.0/25\"]}]}],"
+	    "\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A("d.example.com.", "\"TTL\":1,", "1.2.3.4") "}]}",
+	    NULL, false, msg);
+	CHECK(s == NULL && strstr(msg, "IPv4 /1-/24") != NULL);
+	/* Groups: at most 100 records per name and type. */
+	big[0] = 0;
+	for (int i = 0; i < 101; i++)
+		sprintf(big + strlen(big), "%s" A("w.example.com.", "\"SetIdentifier\":\"s%d\",\"Weight\":1,\"TTL\":1,", "10.0.0.%d"),
+			i ? "," : "", i, i % 250);
+	REJECT(big, "too many records in one policy group", NULL);
+	/* Change batches. */
+	const char *www = A("www.example.com.", "\"TTL\":60,", "192.0.2.1");
+	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.9") "}]}",
+		     "CREATE of a record set that already exists", "Name=www.example.com.");
+	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("new.example.com.", "\"TTL\":60,", "192.0.2.9") "}]}",
+		     "DELETE of a record set that does not exist", NULL);
+	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":61,", "192.0.2.1") "}]}",
+		     "DELETE must repeat every field", NULL);
+	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "},"
+		     "{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
+		     "deleted twice", NULL);
+	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"MERGE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
+		     "Action must be CREATE, DELETE or UPSERT", NULL);
+	REJECT_BATCH(www, "{\"Changes\":[]}", "at least one change", NULL);
+	memset(long_name, 'c', 300);
+	long_name[300] = 0;
+	snprintf(big, sizeof(big), "{\"Comment\":\"%s\",\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":%s}]}", long_name, www);
+	REJECT_BATCH(www, big, "Comment must be a string of at most 256", NULL);
+	/* A good batch applies: UPSERT replaces, DELETE removes, CREATE adds. */
+	s = build(www,
+		  "{\"Comment\":\"ok\",\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":30,", "192.0.2.2") "},"
+		  "{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A("new.example.com.", "\"TTL\":30,", "192.0.2.3") "}]}",
+		  NULL, false, msg);
+	CHECK(s != NULL);
+	p53_snapshot_free(s);
+
+	/* A failed batch changes nothing. */
+	struct r53_zone z;
+	uint8_t apex[] = "\7example\3com";
+	r53_zone_init(&z, apex, sizeof(apex));
+	struct p53_err err = {0};
+	char list[2048];
+	snprintf(list, sizeof(list), "{\"ResourceRecordSets\":[%s,%s]}", base_sets, www);
+	CHECK_EQ(r53_zone_add_json_text(&z, "list", list, &err), 0);
+	size_t before = z.nsets;
+	struct r53_set *first = z.sets[0];
+	err.code = 0;
+	err.msg[0] = 0;
+	CHECK(r53_zone_add_json_text(&z, "batch",
+				     "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "},"
+				     "{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A("ns.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
+				     &err) != 0);
+	CHECK(strstr(err.msg, "Name=ns.example.com., Type=A, SetIdentifier=(none)") != NULL);
+	CHECK_EQ(z.nsets, before);
+	CHECK(z.sets[0] == first);
+	r53_zone_free(&z);
+}
+
+/* ---- queries ---------------------------------------------------------- */
+
+struct ans {
+	int rcode, an;
+	char a[8][16];
+	int ecs_scope; /* -1 when the response has no ECS */
+};
+
+static size_t mkq(uint8_t *q, const char *name, uint16_t type, const char *ecs)
+{
+	memset(q, 0, 12);
+	q[1] = 7;
+	q[5] = 1;
+	size_t p = 12;
+	const char *s = name;
+	while (*s) {
+		const char *d = strchr(s, '.');
+		size_t l = d ? (size_t)(d - s) : strlen(s);
+		q[p++] = (uint8_t)l;
+		memcpy(q + p, s, l);
+		p += l;
+		s += l + (d ? 1 : 0);
+	}
+	q[p++] = 0;
+	q[p++] = (uint8_t)(type >> 8);
+	q[p++] = (uint8_t)type;
+	q[p++] = 0;
+	q[p++] = 1;
+	q[11] = 1; /* OPT */
+	uint8_t opt[11] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0};
+	memcpy(q + p, opt, 11);
+	size_t rdl = p + 9;
+	p += 11;
+	if (ecs) {
+		/* "a.b.c.d/n" or raw "fam:src:scope:hexbytes" for malformed ones */
+		uint8_t o[40];
+		size_t ol = 0;
+		unsigned fam, src, sc;
+		char hex[80];
+		if (sscanf(ecs, "raw:%u:%u:%u:%79s", &fam, &src, &sc, hex) == 4) {
+			o[0] = 0;
+			o[1] = (uint8_t)fam;
+			o[2] = (uint8_t)src;
+			o[3] = (uint8_t)sc;
+			ol = 4;
+			for (char *h = hex; h[0] && h[1] && strcmp(h, "-"); h += 2) {
+				unsigned b;
+				sscanf(h, "%2x", &b);
+				o[ol++] = (uint8_t)b;
+			}
+		} else {
+			char a[64];
+			snprintf(a, sizeof(a), "%s", ecs);
+			char *sl = strchr(a, '/');
+			*sl = 0;
+			src = (unsigned)atoi(sl + 1);
+			uint8_t bytes[16];
+			fam = inet_pton(AF_INET, a, bytes) == 1 ? 1 : 2;
+			if (fam == 2)
+				inet_pton(AF_INET6, a, bytes);
+			o[0] = 0;
+			o[1] = (uint8_t)fam;
+			o[2] = (uint8_t)src;
+			o[3] = 0;
+			memcpy(o + 4, bytes, (src + 7) / 8);
+			ol = 4 + (src + 7) / 8;
+		}
+		q[p++] = 0;
+		q[p++] = 8;
+		q[p++] = 0;
+		q[p++] = (uint8_t)ol;
+		memcpy(q + p, o, ol);
+		p += ol;
+		q[rdl] = 0;
+		q[rdl + 1] = (uint8_t)(4 + ol);
+	}
+	return p;
+}
+
+static size_t skipname(const uint8_t *r, size_t p)
+{
+	while (r[p] && (r[p] & 0xc0) != 0xc0)
+		p += r[p] + 1u;
+	return r[p] ? p + 2 : p + 1;
+}
+
+static struct p53_ctx ctx;
+static struct p53_answer_cfg cfg;
+
+static struct ans ask(const struct p53_snapshot *s, const char *name, uint16_t type,
+		      const char *ecs, const char *src)
+{
+	uint8_t q[512], r[4096];
+	size_t ql = mkq(q, name, type, ecs);
+	struct p53_client cl = {0};
+	if (src) {
+		cl.family = 4;
+		inet_pton(AF_INET, src, cl.addr);
+	}
+	size_t n = p53_answer(s, q, ql, &cl, &ctx, r, sizeof(r));
+	struct ans a = {.rcode = n ? r[3] & 0xf : -1, .ecs_scope = -1};
+	if (n < 12)
+		return a;
+	int an = r[6] << 8 | r[7], ns = r[8] << 8 | r[9], ar = r[10] << 8 | r[11];
+	size_t p = skipname(r, 12) + 4;
+	for (int i = 0; i < an + ns + ar; i++) {
+		p = skipname(r, p);
+		uint16_t t = (uint16_t)(r[p] << 8 | r[p + 1]), l = (uint16_t)(r[p + 8] << 8 | r[p + 9]);
+		if (i < an && t == 1 && a.an < 8)
+			inet_ntop(AF_INET, r + p + 10, a.a[a.an++], 16);
+		if (t == 41 && l >= 8 && r[p + 10] == 0 && r[p + 11] == 8)
+			a.ecs_scope = r[p + 17];
+		p += 10u + l;
+	}
+	return a;
+}
+
+static bool has(const struct ans *a, const char *ip)
+{
+	for (int i = 0; i < a->an; i++)
+		if (strcmp(a->a[i], ip) == 0)
+			return true;
+	return false;
+}
+
+static uint8_t health[16];
+
+static void set_health(const struct p53_snapshot *s, const char *id, int v)
+{
+	for (uint32_t i = 0; i < p53_snapshot_nhealth(s); i++)
+		if (strcmp(p53_snapshot_health_id(s, i), id) == 0)
+			health[i] = (uint8_t)v;
+}
+
+static const char *geo_csv(void)
+{
+	return write_tmp("10.1.0.0/16,NA,US,WA,47.6,-122.3\n"
+			 "10.2.0.0/16,NA,US,NY,40.7,-74.0\n"
+			 "10.3.0.0/16,EU,DE,,50.1,8.7\n"
+			 "10.4.0.0/16,EU,FR,,48.9,2.35\n"
+			 "10.5.0.0/16,AS,JP,,35.7,139.7\n"
+			 "10.6.0.0/16,SA,BR,,-23.5,-46.6\n",
+			 "csv");
+}
+
+static void test_selection(void)
+{
+	char msg[512];
+	const char *geo = geo_csv();
+	char path[128];
+	snprintf(path, sizeof(path), "%s", geo);
+	struct p53_snapshot *s = build(
+	    A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":70,\"TTL\":60,\"HealthCheckId\":\"ha\",", "192.0.2.1") ","
+	    A("w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":30,\"TTL\":60,\"HealthCheckId\":\"hb\",", "192.0.2.2") ","
+	    A("w.example.com.", "\"SetIdentifier\":\"z\",\"Weight\":0,\"TTL\":60,\"HealthCheckId\":\"hz\",", "192.0.2.3") ","
+	    A("z.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":0,\"TTL\":60,", "192.0.2.4") ","
+	    A("z.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":0,\"TTL\":60,", "192.0.2.5") ","
+	    A("f.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,\"HealthCheckId\":\"hp\",", "192.0.2.10") ","
+	    A("f.example.com.", "\"SetIdentifier\":\"s\",\"Failover\":\"SECONDARY\",\"TTL\":60,\"HealthCheckId\":\"hs\",", "192.0.2.11") ","
+	    A("f2.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,\"HealthCheckId\":\"hp\",", "192.0.2.12") ","
+	    A("f2.example.com.", "\"SetIdentifier\":\"s\",\"Failover\":\"SECONDARY\",\"TTL\":60,", "192.0.2.13") ","
+	    A("g.example.com.", "\"SetIdentifier\":\"wa\",\"GeoLocation\":{\"CountryCode\":\"US\",\"SubdivisionCode\":\"WA\"},\"TTL\":60,\"HealthCheckId\":\"hg\",", "192.0.2.20") ","
+	    A("g.example.com.", "\"SetIdentifier\":\"us\",\"GeoLocation\":{\"CountryCode\":\"US\"},\"TTL\":60,", "192.0.2.21") ","
+	    A("g.example.com.", "\"SetIdentifier\":\"eu\",\"GeoLocation\":{\"ContinentCode\":\"EU\"},\"TTL\":60,", "192.0.2.22") ","
+	    A("g.example.com.", "\"SetIdentifier\":\"de\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":60,", "192.0.2.23") ","
+	    A("g.example.com.", "\"SetIdentifier\":\"def\",\"GeoLocation\":{\"CountryCode\":\"*\"},\"TTL\":60,", "192.0.2.24") ","
+	    A("gn.example.com.", "\"SetIdentifier\":\"jp\",\"GeoLocation\":{\"CountryCode\":\"JP\"},\"TTL\":60,", "192.0.2.25") ","
+	    A("l.example.com.", "\"SetIdentifier\":\"us\",\"Region\":\"us-east-1\",\"TTL\":60,", "192.0.2.30") ","
+	    A("l.example.com.", "\"SetIdentifier\":\"eu\",\"Region\":\"eu-central-1\",\"TTL\":60,\"HealthCheckId\":\"hl\",", "192.0.2.31") ","
+	    A("l.example.com.", "\"SetIdentifier\":\"jp\",\"Region\":\"ap-northeast-1\",\"TTL\":60,", "192.0.2.32") ","
+	    A("p.example.com.", "\"SetIdentifier\":\"paris\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"48.86\",\"Longitude\":\"2.35\"}},\"TTL\":60,", "192.0.2.40") ","
+	    A("p.example.com.", "\"SetIdentifier\":\"fra\",\"GeoProximityLocation\":{\"AWSRegion\":\"eu-central-1\"},\"TTL\":60,", "192.0.2.41") ","
+	    A("pb.example.com.", "\"SetIdentifier\":\"paris\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"48.86\",\"Longitude\":\"2.35\"},\"Bias\":50},\"TTL\":60,", "192.0.2.42") ","
+	    A("pb.example.com.", "\"SetIdentifier\":\"fra\",\"GeoProximityLocation\":{\"AWSRegion\":\"eu-central-1\",\"Bias\":-20},\"TTL\":60,", "192.0.2.43") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"1\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.1") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"2\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.2") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"3\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.3") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"4\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.4") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"5\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.5") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"6\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.6") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"7\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.7") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"8\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.8") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"9\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.9") ","
+	    A("m.example.com.", "\"SetIdentifier\":\"10\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm10\",", "192.0.3.10") ","
+	    A("c.example.com.", "\"SetIdentifier\":\"o\",\"CidrRoutingConfig\":{\"CollectionId\":\"col\",\"LocationName\":\"office\"},\"TTL\":60,", "192.0.2.50") ","
+	    A("c.example.com.", "\"SetIdentifier\":\"d\",\"CidrRoutingConfig\":{\"CollectionId\":\"col\",\"LocationName\":\"*\"},\"TTL\":60,", "192.0.2.51") ","
+	    "{\"Name\":\"al.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"f.example.com.\",\"EvaluateTargetHealth\":true}},"
+	    "{\"Name\":\"al2.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}},"
+	    A("af.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,", "192.0.2.60") ","
+	    "{\"Name\":\"af.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"x\",\"Failover\":\"SECONDARY\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"f.example.com.\",\"EvaluateTargetHealth\":true}},"
+	    "{\"Name\":\"cn.example.com.\",\"Type\":\"CNAME\",\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"w.example.com.\"}]}",
+	    "{\"CidrCollections\":[{\"Id\":\"col\",\"Locations\":[{\"LocationName\":\"office\",\"CidrList\":[\"10.9.0.0/16\"]}]}],"
+	    "\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A("x.example.com.", "\"TTL\":1,", "1.2.3.4") "}]}",
+	    path, true, msg);
+	CHECK(s != NULL);
+	if (s == NULL) {
+		fprintf(stderr, "%s\n", msg);
+		return;
+	}
+	p53_answer_cfg_default(&cfg);
+	p53_ctx_init(&ctx, &cfg, 12345);
+	memset(health, 1, sizeof(health));
+	ctx.health = health;
+	ctx.nhealth = p53_snapshot_nhealth(s);
+
+	/* Weighted: shares 70/30, never weight 0; chi-square, 1 d.f., p=0.001 */
+	enum { N = 200000 };
+	long ca = 0, cb = 0, cz = 0;
+	for (int i = 0; i < N; i++) {
+		struct ans a = ask(s, "w.example.com", 1, NULL, NULL);
+		ca += has(&a, "192.0.2.1");
+		cb += has(&a, "192.0.2.2");
+		cz += has(&a, "192.0.2.3");
+	}
+	double ea = N * 0.7, eb = N * 0.3;
+	double chi = (ca - ea) * (ca - ea) / ea + (cb - eb) * (cb - eb) / eb;
+	printf("weighted 70/30 over %d: %ld/%ld, chi-square %.3f\n", N, ca, cb, chi);
+	CHECK(chi < 10.83);
+	CHECK_EQ(cz, 0);
+	/* Unhealthy non-zero weight: the other; all non-zero down: weight 0. */
+	set_health(s, "ha", 0);
+	CHECK(has(&(struct ans){0}, "x") == false);
+	for (int i = 0; i < 50; i++) {
+		struct ans a = ask(s, "w.example.com", 1, NULL, NULL);
+		CHECK(has(&a, "192.0.2.2"));
+	}
+	set_health(s, "hb", 0);
+	struct ans a = ask(s, "w.example.com", 1, NULL, NULL);
+	CHECK(has(&a, "192.0.2.3"));
+	set_health(s, "hz", 0); /* all unhealthy: all count, by weight */
+	ca = cz = 0;
+	for (int i = 0; i < 1000; i++) {
+		a = ask(s, "w.example.com", 1, NULL, NULL);
+		ca += has(&a, "192.0.2.1");
+		cz += has(&a, "192.0.2.3");
+	}
+	CHECK(ca > 600 && ca < 800);
+	CHECK_EQ(cz, 0);
+	/* All weights zero: equal shares. */
+	ca = 0;
+	for (int i = 0; i < 10000; i++) {
+		a = ask(s, "z.example.com", 1, NULL, NULL);
+		ca += has(&a, "192.0.2.4");
+	}
+	CHECK(ca > 4700 && ca < 5300);
+	memset(health, 1, sizeof(health));
+
+	/* Failover */
+	a = ask(s, "f.example.com", 1, NULL, NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.10"));
+	set_health(s, "hp", 0);
+	a = ask(s, "f.example.com", 1, NULL, NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.11"));
+	set_health(s, "hs", 0);
+	a = ask(s, "f.example.com", 1, NULL, NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.10")); /* both down: primary */
+	a = ask(s, "f2.example.com", 1, NULL, NULL);
+	CHECK(has(&a, "192.0.2.13")); /* secondary without a check */
+	/* Alias with EvaluateTargetHealth: f's group all down -> the failover
+	 * alias secondary is skipped; the primary answers anyway. */
+	a = ask(s, "al.example.com", 1, NULL, NULL);
+	CHECK(has(&a, "192.0.2.10"));
+	memset(health, 1, sizeof(health));
+	a = ask(s, "al.example.com", 1, NULL, NULL);
+	CHECK(has(&a, "192.0.2.10"));
+	a = ask(s, "al2.example.com", 1, NULL, NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.53"));
+
+	/* Geolocation: smallest region, health fallback, no match NODATA */
+	a = ask(s, "g.example.com", 1, "10.1.2.0/24", NULL);
+	CHECK(has(&a, "192.0.2.20"));
+	CHECK_EQ(a.ecs_scope, 16);
+	a = ask(s, "g.example.com", 1, "10.2.2.0/24", NULL);
+	CHECK(has(&a, "192.0.2.21"));
+	a = ask(s, "g.example.com", 1, "10.3.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.23")); /* country DE beats continent EU */
+	a = ask(s, "g.example.com", 1, "10.4.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.22"));
+	a = ask(s, "g.example.com", 1, "10.5.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.24"));
+	a = ask(s, "g.example.com", 1, "192.168.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.24"));
+	CHECK_EQ(a.ecs_scope, 24);
+	a = ask(s, "g.example.com", 1, NULL, "10.1.9.9"); /* source address */
+	CHECK(has(&a, "192.0.2.20"));
+	CHECK_EQ(a.ecs_scope, -1);
+	set_health(s, "hg", 0);
+	a = ask(s, "g.example.com", 1, "10.1.2.0/24", NULL);
+	CHECK(has(&a, "192.0.2.21")); /* WA down: US */
+	memset(health, 1, sizeof(health));
+	a = ask(s, "gn.example.com", 1, "10.3.0.0/24", NULL);
+	CHECK(a.rcode == 0 && a.an == 0);
+	a = ask(s, "gn.example.com", 1, "10.5.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.25"));
+
+	/* Latency by distance; unhealthy: next nearest */
+	a = ask(s, "l.example.com", 1, "10.4.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.31"));
+	a = ask(s, "l.example.com", 1, "10.5.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.32"));
+	a = ask(s, "l.example.com", 1, "10.2.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.30"));
+	set_health(s, "hl", 0);
+	a = ask(s, "l.example.com", 1, "10.4.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.30")); /* eu down: us-east-1 is nearer than Tokyo */
+	memset(health, 1, sizeof(health));
+
+	/* Geoproximity: nearest; bias moves the boundary */
+	a = ask(s, "p.example.com", 1, "10.4.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.40"));
+	a = ask(s, "p.example.com", 1, "10.3.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.41"));
+	a = ask(s, "p.example.com", 1, "10.5.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.41")); /* Tokyo: Frankfurt is a little nearer */
+	a = ask(s, "pb.example.com", 1, "10.5.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.42")); /* Paris +50, Frankfurt -20 */
+
+	/* Multivalue: at most 8, healthy only, all unhealthy -> up to 8 */
+	a = ask(s, "m.example.com", 1, NULL, NULL);
+	CHECK_EQ(a.an, 8);
+	set_health(s, "hm", 0);
+	a = ask(s, "m.example.com", 1, NULL, NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.3.10"));
+	set_health(s, "hm10", 0);
+	a = ask(s, "m.example.com", 1, NULL, NULL);
+	CHECK_EQ(a.an, 8);
+	memset(health, 1, sizeof(health));
+	bool seen10 = false;
+	for (int i = 0; i < 200 && !seen10; i++) {
+		a = ask(s, "m.example.com", 1, NULL, NULL);
+		seen10 = has(&a, "192.0.3.10");
+	}
+	CHECK(seen10); /* different combinations */
+
+	/* CIDR: a longer client prefix matches, a shorter one falls to "*" */
+	a = ask(s, "c.example.com", 1, "10.9.1.0/24", NULL);
+	CHECK(has(&a, "192.0.2.50"));
+	CHECK_EQ(a.ecs_scope, 16);
+	a = ask(s, "c.example.com", 1, "10.9.0.0/8", NULL);
+	CHECK(has(&a, "192.0.2.51"));
+	a = ask(s, "c.example.com", 1, "10.10.0.0/24", NULL);
+	CHECK(has(&a, "192.0.2.51"));
+
+	/* A CNAME to a weighted name follows the policy. */
+	a = ask(s, "cn.example.com", 1, NULL, NULL);
+	CHECK(a.an == 1 && (has(&a, "192.0.2.1") || has(&a, "192.0.2.2")));
+
+	/* ECS: echoed with scope 0 for non-geo data; malformed -> FORMERR */
+	a = ask(s, "ns.example.com", 1, "10.1.2.0/24", NULL);
+	CHECK(a.rcode == 0 && a.ecs_scope == 0 && has(&a, "192.0.2.53"));
+	a = ask(s, "ns.example.com", 1, "raw:3:24:0:0a0102", NULL);
+	CHECK_EQ(a.rcode, 1); /* family */
+	a = ask(s, "ns.example.com", 1, "raw:1:33:0:0a010203ff", NULL);
+	CHECK_EQ(a.rcode, 1); /* prefix too long */
+	a = ask(s, "ns.example.com", 1, "raw:1:24:0:0a0102ff", NULL);
+	CHECK_EQ(a.rcode, 1); /* address longer than the prefix */
+	a = ask(s, "ns.example.com", 1, "raw:1:23:0:0a0103", NULL);
+	CHECK_EQ(a.rcode, 1); /* bits set past the prefix */
+	a = ask(s, "ns.example.com", 1, "raw:2:48:0:20010db80001", NULL);
+	CHECK(a.rcode == 0 && a.ecs_scope == 0);
+	p53_snapshot_free(s);
+}
+
+/* Export: JSON -> snapshot -> JSON gives the same sets. */
+static void test_roundtrip(void)
+{
+	char msg[512];
+	struct p53_snapshot *s = build(
+	    A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":70,\"TTL\":60,\"HealthCheckId\":\"ha\",", "192.0.2.1") ","
+	    "{\"Name\":\"al.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"w.example.com.\",\"EvaluateTargetHealth\":true}}",
+	    NULL, NULL, true, msg);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/export.json", tmpdir);
+	FILE *f = fopen(path, "w");
+	CHECK_EQ(r53_export_json(s, "example.com.", f), 0);
+	fclose(f);
+	struct p53_zone_input zi = {"example.com.", path};
+	struct p53_compile_opts o = {.serial = 1};
+	struct p53_err err = {0};
+	uint8_t *img;
+	size_t len;
+	CHECK_EQ(p53_compile(&zi, 1, &o, &img, &len, &err), 0);
+	struct p53_snapshot *s2 = p53_snapshot_from_mem(img, len, &err);
+	free(img);
+	char *t1 = NULL, *t2 = NULL;
+	size_t l1, l2;
+	FILE *m1 = open_memstream(&t1, &l1), *m2 = open_memstream(&t2, &l2);
+	r53_export_json(s, "example.com.", m1);
+	r53_export_json(s2, "example.com.", m2);
+	fclose(m1);
+	fclose(m2);
+	CHECK_STR(t1, t2);
+	CHECK(strstr(t1, "\"Weight\": 70") && strstr(t1, "\"EvaluateTargetHealth\": true"));
+	free(t1);
+	free(t2);
+	p53_snapshot_free(s);
+	p53_snapshot_free(s2);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_r53.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		return 1;
+	test_validation();
+	test_selection();
+	test_roundtrip();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+	return check_report("r53");
+}

@@ -1,0 +1,372 @@
+/* port53ctl: the control API's command line (docs/control.md).
+ *
+ *   port53ctl [-s SOCKET | -u URL [--token-file F]] [--json] COMMAND
+ *     status            live snapshot, zones, swaps, last error
+ *     stats             counters, total and per worker
+ *     metrics           Prometheus text, as scraped
+ *     push FILE         upload a compiled snapshot and make it live
+ *     reload [PATH]     have the server reload from disk
+ *
+ * Tables for people by default; --json prints the API's JSON untouched for
+ * scripts. Exit status: 0 success, 1 the server refused (reason on stderr),
+ * 2 usage, 3 the server could not be reached.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#define DEFAULT_SOCKET "/run/port53/control.sock"
+
+struct opts {
+	const char *sock;
+	const char *url;
+	const char *token_file;
+	bool json;
+	long timeout;
+	char auth[600];
+};
+
+struct buf {
+	char *p;
+	size_t n;
+};
+
+static size_t on_data(char *data, size_t sz, size_t nm, void *arg)
+{
+	struct buf *b = arg;
+	size_t n = sz * nm;
+	char *p = realloc(b->p, b->n + n + 1);
+	if (p == NULL)
+		return 0;
+	memcpy(p + b->n, data, n);
+	b->p = p;
+	b->n += n;
+	p[b->n] = 0;
+	return n;
+}
+
+static void usage(FILE *f)
+{
+	fputs("usage: port53ctl [-s SOCKET | -u URL [--token-file FILE]] [--json] [-t SECONDS]\n"
+	      "                 status | stats | metrics | push FILE | reload [PATH]\n"
+	      "  -s, --socket PATH    control socket (default $PORT53_CONTROL_SOCKET or\n"
+	      "                       " DEFAULT_SOCKET ")\n"
+	      "  -u, --url URL        control API over TCP, e.g. http://127.0.0.1:8053\n"
+	      "      --token-file F   bearer token for --url\n"
+	      "      --json           print the API's JSON instead of tables\n"
+	      "  -t, --timeout S      give up after S seconds (default 60)\n",
+	      f);
+}
+
+static int read_token(struct opts *o)
+{
+	FILE *f = fopen(o->token_file, "r");
+	if (f == NULL) {
+		fprintf(stderr, "port53ctl: %s: %s\n", o->token_file, strerror(errno));
+		return -1;
+	}
+	char tok[520];
+	size_t n = fread(tok, 1, sizeof(tok) - 1, f);
+	fclose(f);
+	while (n && (tok[n - 1] == '\n' || tok[n - 1] == '\r' || tok[n - 1] == ' '))
+		n--;
+	tok[n] = 0;
+	snprintf(o->auth, sizeof(o->auth), "Authorization: Bearer %s", tok);
+	return 0;
+}
+
+/* One request; returns the HTTP status, or -1 when the server is
+ * unreachable (reported). body gets the response. */
+static long request(const struct opts *o, const char *method, const char *path, FILE *upload,
+		    long long upload_len, const char *json_body, struct buf *body)
+{
+	CURL *c = curl_easy_init();
+	if (c == NULL)
+		return -1;
+	char url[1024];
+	if (o->url)
+		snprintf(url, sizeof(url), "%s%s", o->url, path);
+	else
+		snprintf(url, sizeof(url), "http://localhost%s", path);
+	struct curl_slist *hdr = NULL;
+	if (o->auth[0])
+		hdr = curl_slist_append(hdr, o->auth);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	if (!o->url)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, o->sock);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (upload) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/octet-stream");
+		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+		curl_easy_setopt(c, CURLOPT_READDATA, upload);
+		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)upload_len);
+	} else if (json_body) {
+		hdr = curl_slist_append(hdr, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, json_body);
+	} else if (strcmp(method, "POST") == 0) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, "");
+	}
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	CURLcode rc = curl_easy_perform(c);
+	long status = -1;
+	if (rc != CURLE_OK)
+		fprintf(stderr, "port53ctl: %s: %s\n", o->url ? o->url : o->sock,
+			curl_easy_strerror(rc));
+	else
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(c);
+	return status;
+}
+
+static void fmt_time(double t, char *out, size_t n)
+{
+	time_t s = (time_t)t;
+	struct tm tm;
+	gmtime_r(&s, &tm);
+	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static long long int_of(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_integer(v) ? json_integer_value(v) : 0;
+}
+
+static double num_of(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+static const char *str_of(json_t *o, const char *k, const char *dflt)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? json_string_value(v) : dflt;
+}
+
+static void print_status(json_t *o)
+{
+	char when[64];
+	printf("%-14s %s\n", "server", str_of(o, "server", "?"));
+	if (json_is_null(json_object_get(o, "serial"))) {
+		printf("%-14s none loaded\n", "snapshot");
+	} else {
+		printf("%-14s %lld\n", "serial", int_of(o, "serial"));
+		printf("%-14s %s\n", "hash", str_of(o, "hash", "?"));
+		fmt_time((double)int_of(o, "created"), when, sizeof(when));
+		printf("%-14s %s\n", "created", when);
+		fmt_time(num_of(o, "loaded_at"), when, sizeof(when));
+		printf("%-14s %s (%.1f s ago)\n", "loaded", when, num_of(o, "age_seconds"));
+		printf("%-14s %s\n", "source", str_of(o, "source", "?"));
+		printf("%-14s %lld bytes\n", "size", int_of(o, "size"));
+		printf("%-14s %s%s\n", "signed by", str_of(o, "signed_by", "-"),
+		       json_is_true(json_object_get(o, "require_signature")) ? " (required)" : "");
+	}
+	printf("%-14s %lld (failed loads: %lld)\n", "swaps", int_of(o, "swaps"),
+	       int_of(o, "failed_loads"));
+	printf("%-14s last %.1f us, max %.1f us (publish to old snapshot freed)\n", "swap latency",
+	       num_of(o, "last_swap_latency_us"), num_of(o, "max_swap_latency_us"));
+	const char *le = str_of(o, "last_error", NULL);
+	if (le) {
+		fmt_time(num_of(o, "last_error_at"), when, sizeof(when));
+		printf("%-14s %s: %s\n", "last error", when, le);
+	}
+	json_t *zones = json_object_get(o, "zones");
+	if (json_array_size(zones)) {
+		printf("\n%-12s %s\n", "SOA SERIAL", "ZONE");
+		size_t i;
+		json_t *z;
+		json_array_foreach(zones, i, z)
+		{
+			printf("%-12lld %s\n", int_of(z, "serial"), str_of(z, "name", "?"));
+		}
+	}
+}
+
+/* Rows are "family" or "family{value}", columns total and each worker. */
+static void print_stats(json_t *o)
+{
+	json_t *total = json_object_get(o, "total");
+	json_t *per = json_object_get(o, "per_worker");
+	size_t nw = json_array_size(per);
+	printf("%-32s %14s", "COUNTER", "TOTAL");
+	for (size_t w = 0; nw > 1 && w < nw; w++)
+		printf(" %12s%lld", "W", int_of(json_array_get(per, w), "worker"));
+	putchar('\n');
+	const char *fam;
+	json_t *v;
+	json_object_foreach(total, fam, v)
+	{
+		const char *lv;
+		json_t *x;
+		if (json_is_integer(v)) {
+			printf("%-32s %14lld", fam, (long long)json_integer_value(v));
+			for (size_t w = 0; nw > 1 && w < nw; w++) {
+				json_t *wc = json_object_get(json_array_get(per, w), "counters");
+				printf(" %13lld", int_of(wc, fam));
+			}
+			putchar('\n');
+			continue;
+		}
+		json_object_foreach(v, lv, x)
+		{
+			char row[96];
+			snprintf(row, sizeof(row), "%s{%s}", fam, lv);
+			printf("%-32s %14lld", row, (long long)json_integer_value(x));
+			for (size_t w = 0; nw > 1 && w < nw; w++) {
+				json_t *wc = json_object_get(json_array_get(per, w), "counters");
+				printf(" %13lld", int_of(json_object_get(wc, fam), lv));
+			}
+			putchar('\n');
+		}
+	}
+}
+
+static void print_push(json_t *o)
+{
+	printf("serial %lld live (was %lld): verified in %.2f ms, swapped in %.1f us%s\n",
+	       int_of(o, "serial"), int_of(o, "previous_serial"), num_of(o, "verify_ms"),
+	       num_of(o, "swap_latency_us"),
+	       json_is_true(json_object_get(o, "deferred_free"))
+		   ? " (old snapshot kept: readers were slow)"
+		   : "");
+}
+
+/* Prints the reply; returns the exit status. */
+static int finish(const struct opts *o, long status, struct buf *b, void (*pretty)(json_t *))
+{
+	if (status < 0)
+		return 3;
+	if (o->json || pretty == NULL) {
+		fwrite(b->p ? b->p : "", 1, b->n, stdout);
+		return status >= 200 && status < 300 ? 0 : 1;
+	}
+	json_t *doc = b->p ? json_loadb(b->p, b->n, 0, NULL) : NULL;
+	if (status < 200 || status >= 300) {
+		const char *msg = doc ? str_of(doc, "error", NULL) : NULL;
+		fprintf(stderr, "port53ctl: error %ld: %s\n", status,
+			msg ? msg : (b->p ? b->p : "(no body)"));
+		json_decref(doc);
+		return 1;
+	}
+	if (doc == NULL) {
+		fprintf(stderr, "port53ctl: the server's reply is not JSON\n");
+		return 1;
+	}
+	pretty(doc);
+	json_decref(doc);
+	return 0;
+}
+
+static int run(struct opts *o, int argc, char **argv)
+{
+	const char *cmd = argv[0];
+	struct buf b = {0};
+	long st;
+	int rc;
+	if (!strcmp(cmd, "status") && argc == 1) {
+		st = request(o, "GET", "/v1/status", NULL, 0, NULL, &b);
+		rc = finish(o, st, &b, print_status);
+	} else if (!strcmp(cmd, "stats") && argc == 1) {
+		st = request(o, "GET", "/v1/stats", NULL, 0, NULL, &b);
+		rc = finish(o, st, &b, print_stats);
+	} else if (!strcmp(cmd, "metrics") && argc == 1) {
+		st = request(o, "GET", "/metrics", NULL, 0, NULL, &b);
+		rc = finish(o, st, &b, NULL);
+	} else if (!strcmp(cmd, "push") && argc == 2) {
+		FILE *f = fopen(argv[1], "rb");
+		struct stat sb;
+		if (f == NULL || fstat(fileno(f), &sb) != 0) {
+			fprintf(stderr, "port53ctl: %s: %s\n", argv[1], strerror(errno));
+			if (f)
+				fclose(f);
+			return 1;
+		}
+		st = request(o, "PUT", "/v1/snapshot", f, (long long)sb.st_size, NULL, &b);
+		fclose(f);
+		rc = finish(o, st, &b, print_push);
+	} else if (!strcmp(cmd, "reload") && argc <= 2) {
+		char *body = NULL;
+		if (argc == 2) {
+			json_t *j = json_pack("{s:s}", "path", argv[1]);
+			body = json_dumps(j, 0);
+			json_decref(j);
+		}
+		st = request(o, "POST", "/v1/reload", NULL, 0, body, &b);
+		free(body);
+		rc = finish(o, st, &b, print_push);
+	} else {
+		usage(stderr);
+		return 2;
+	}
+	free(b.p);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {{"socket", required_argument, NULL, 's'},
+					   {"url", required_argument, NULL, 'u'},
+					   {"token-file", required_argument, NULL, 'T'},
+					   {"json", no_argument, NULL, 'j'},
+					   {"timeout", required_argument, NULL, 't'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct opts o = {.timeout = 60};
+	o.sock = getenv("PORT53_CONTROL_SOCKET");
+	if (o.sock == NULL || !*o.sock)
+		o.sock = DEFAULT_SOCKET;
+	int c;
+	while ((c = getopt_long(argc, argv, "+s:u:t:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			o.sock = optarg;
+			break;
+		case 'u':
+			o.url = optarg;
+			break;
+		case 'T':
+			o.token_file = optarg;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 't':
+			o.timeout = strtol(optarg, NULL, 10);
+			if (o.timeout <= 0) {
+				fprintf(stderr, "port53ctl: bad timeout '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.token_file && read_token(&o) != 0)
+		return 2;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+		return 3;
+	int rc = run(&o, argc - optind, argv + optind);
+	curl_global_cleanup();
+	return rc;
+}

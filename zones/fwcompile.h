@@ -1,0 +1,157 @@
+/* DNS Firewall compiler, and the on-disk layout it writes (zones/fw.c reads
+ * the same layout; docs/firewall.md describes it for people — keep the three in
+ * step and bump FW_VERSION on any change).
+ *
+ * The conventions are the snapshot's (zones/snapfmt.h): little-endian,
+ * naturally aligned, offsets only, sections 64-byte aligned, a section table
+ * with the first 16 bytes of each section's SHA-256, and a content hash over
+ * header and table.
+ *
+ *   +------------------+  0
+ *   | fw_hdr           |  magic "P53FWDB", version, serial, counts, hash
+ *   | fw_sect[nsect]   |
+ *   +------------------+
+ *   | RULES            |  fw_rule[nrules], in evaluation order
+ *   | STRINGS          |  group and rule names (NUL-terminated), override names (wire)
+ *   | HASH             |  fw_hash_hdr + fw_hash_ent[mask + 1]: suffix table
+ *   | NAMES            |  per listed name: u8 length, canonical wire name
+ *   | RLIST            |  u32 rule lists: count, then rule indices ascending
+ *   | HSDB             |  hs_serialize_database() bytes (empty without patterns)
+ *   | PATTERNS         |  per pattern: u32 rule, u32 length, text, pad to 4
+ *   +------------------+
+ */
+#ifndef P53_FWCOMPILE_H
+#define P53_FWCOMPILE_H
+
+#include "err.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct p53_fw_compile_opts {
+	uint64_t serial; /* 0: compile time in unix seconds */
+	/* Non-fatal findings (an empty list, a rule that can never match);
+	 * NULL to ignore them. */
+	void (*warn)(void *arg, const char *msg);
+	void *warn_arg;
+};
+
+/* Compiles the rules file at path (JSON, docs/firewall.md) and the domain
+ * lists it names (paths relative to the rules file) into a firewall image
+ * (malloc'd, *img). Errors name their origin: "file:line: reason" for list
+ * lines, the rule for an invalid pattern with Hyperscan's message. */
+int p53_fw_compile(const char *path, const struct p53_fw_compile_opts *o, uint8_t **img,
+		   size_t *len, struct p53_err *err);
+/* Same, written to out atomically (temporary file, then rename). */
+int p53_fw_compile_file(const char *path, const struct p53_fw_compile_opts *o, const char *out,
+			struct p53_err *err);
+
+/* ---- layout (private to zones/) ---------------------------------------- */
+
+#define FW_MAGIC     "P53FWDB"
+#define FW_VERSION   1
+#define FW_ALIGN     64
+#define FW_NONE	     UINT32_MAX
+#define FW_LIST_BIT  0x80000000u /* in fw_hash_ent.exact/sub: an RLIST offset */
+#define FW_RULES_MAX 100000u	 /* Route 53 allows 100 per group; ample */
+
+enum fw_sect_id {
+	FWS_RULES = 1,
+	FWS_STRINGS = 2,
+	FWS_HASH = 3,
+	FWS_NAMES = 4,
+	FWS_RLIST = 5,
+	FWS_HSDB = 6,
+	FWS_PATTERNS = 7,
+	FWS__MAX = 7
+};
+
+struct fw_sect {
+	uint32_t id;
+	uint32_t reserved;
+	uint64_t off;
+	uint64_t len;
+	uint8_t sum[16]; /* first 16 bytes of SHA-256(section) */
+};
+
+#define FW_HDR_FAIL_OPEN 0x1
+
+struct fw_hdr {
+	char magic[8]; /* "P53FWDB\0" */
+	uint32_t version;
+	uint32_t nsect;
+	uint64_t serial;
+	uint64_t created;
+	uint64_t size; /* whole file */
+	uint8_t hash[32];
+	uint32_t nrules;
+	uint32_t flags;	    /* FW_HDR_* */
+	uint32_t ndomains;  /* list entries compiled (informational) */
+	uint32_t npatterns; /* Hyperscan expressions */
+	uint32_t minpat;    /* lowest rule index that has a pattern, FW_NONE if none */
+	uint8_t reserved[4];
+	struct fw_sect sect[FWS__MAX];
+};
+
+#define FW_RULE_TRUST 0x1 /* TRUST_REDIRECTION_DOMAIN */
+
+struct fw_rule {
+	uint32_t group_prio;
+	uint32_t rule_prio;
+	uint32_t group;	       /* STRINGS offset, NUL-terminated */
+	uint32_t name;	       /* STRINGS offset, NUL-terminated */
+	uint32_t override;     /* STRINGS offset of a canonical wire name, or FW_NONE */
+	uint32_t override_ttl; /* 0..604800 */
+	uint16_t qtype;	       /* 0: any */
+	uint8_t action;	       /* enum p53_fw_action, ALLOW..DROP */
+	uint8_t flags;	       /* FW_RULE_* */
+	uint32_t reserved;
+};
+
+struct fw_hash_hdr {
+	uint32_t mask; /* entries - 1, a power of two minus one */
+	uint32_t count;
+};
+
+/* One listed name. exact: the rules that list the name itself; sub: the
+ * rules that list "*.name" (names strictly below). Each is FW_NONE, a rule
+ * index, or FW_LIST_BIT | offset (in u32 units) of a list in RLIST. A list
+ * is needed only when the first rule has a qtype filter, and it ends at the
+ * first rule without one (nothing after it can decide). */
+struct fw_hash_ent {
+	uint32_t hash;
+	uint32_t name; /* NAMES offset + 1; 0 = empty slot */
+	uint32_t exact;
+	uint32_t sub;
+};
+
+_Static_assert(sizeof(struct fw_hdr) == 96 + FWS__MAX * 40, "fw_hdr layout");
+_Static_assert(sizeof(struct fw_rule) == 32, "fw_rule layout");
+_Static_assert(sizeof(struct fw_hash_ent) == 16, "fw_hash_ent layout");
+
+/* The table's hash walks labels from the root outwards, so the hash of every
+ * suffix of a query name falls out of one pass. Start with FW_HASH_SEED, add
+ * labels (length byte and bytes) right to left, finish with fw_hash_final. */
+#define FW_HASH_SEED 2166136261u
+static inline uint32_t fw_hash_label(uint32_t h, const uint8_t *label)
+{
+	for (unsigned i = 0; i <= label[0]; i++) {
+		h ^= label[i];
+		h *= 16777619u;
+	}
+	return h;
+}
+static inline uint32_t fw_hash_final(uint32_t h)
+{
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
+/* SHA-256 sums over an image whose header and section table are filled in. */
+void fw_seal(uint8_t *image);
+
+#endif

@@ -1,0 +1,478 @@
+/* Route 53 routing-policy data in snapshots: AWS region coordinates, the
+ * geo database compiled from CSV, verification of the policy sections, and
+ * export of a served zone back to Route 53 JSON.
+ */
+#include "r53json.h"
+#include "r53snap.h"
+
+#include "rrtype.h"
+#include "snapshot_pvt.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Approximate locations of the AWS regions' metro areas (public facts);
+ * used for latency routing without a latency table and for geoproximity. */
+static const struct {
+	const char *name;
+	double lat, lon;
+} regions[] = {
+    {"us-east-1", 38.9, -77.4},	      {"us-east-2", 40.0, -83.0},
+    {"us-west-1", 37.4, -121.9},      {"us-west-2", 45.8, -119.7},
+    {"af-south-1", -33.9, 18.4},      {"ap-east-1", 22.3, 114.2},
+    {"ap-south-1", 19.1, 72.9},	      {"ap-south-2", 17.4, 78.5},
+    {"ap-southeast-1", 1.35, 103.8},  {"ap-southeast-2", -33.9, 151.2},
+    {"ap-southeast-3", -6.2, 106.8},  {"ap-southeast-4", -37.8, 145.0},
+    {"ap-northeast-1", 35.7, 139.7},  {"ap-northeast-2", 37.6, 127.0},
+    {"ap-northeast-3", 34.7, 135.5},  {"ca-central-1", 45.5, -73.6},
+    {"ca-west-1", 51.0, -114.1},      {"eu-central-1", 50.1, 8.7},
+    {"eu-central-2", 47.4, 8.5},      {"eu-west-1", 53.3, -6.3},
+    {"eu-west-2", 51.5, -0.1},	      {"eu-west-3", 48.9, 2.35},
+    {"eu-north-1", 59.3, 18.1},	      {"eu-south-1", 45.5, 9.2},
+    {"eu-south-2", 41.6, -0.9},	      {"il-central-1", 32.1, 34.8},
+    {"me-south-1", 26.1, 50.6},	      {"me-central-1", 25.2, 55.3},
+    {"sa-east-1", -23.5, -46.6},      {"cn-north-1", 39.9, 116.4},
+    {"cn-northwest-1", 37.5, 105.2},  {"us-gov-east-1", 40.0, -83.0},
+    {"us-gov-west-1", 45.8, -119.7},
+};
+
+bool r53_region_coords(const char *region, double *lat, double *lon)
+{
+	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
+		if (strcmp(regions[i].name, region) == 0) {
+			*lat = regions[i].lat;
+			*lon = regions[i].lon;
+			return true;
+		}
+	return false;
+}
+
+/* ---- geo database ----------------------------------------------------- */
+
+void r53_geo_free(struct r53_geo *g)
+{
+	free(g->v4);
+	free(g->v6);
+	free(g->locs);
+	memset(g, 0, sizeof(*g));
+}
+
+static int g4_cmp(const void *a, const void *b)
+{
+	const struct snap_geo4 *x = a, *y = b;
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static int g6_cmp(const void *a, const void *b)
+{
+	const struct snap_geo6 *x = a, *y = b;
+	return memcmp(x->lo, y->lo, 16);
+}
+
+static char *field(char **p)
+{
+	char *f = *p;
+	char *c = strchr(f, ',');
+	if (c) {
+		*c = 0;
+		*p = c + 1;
+	} else {
+		*p = f + strlen(f);
+	}
+	while (isspace((unsigned char)*f))
+		f++;
+	size_t l = strlen(f);
+	while (l && isspace((unsigned char)f[l - 1]))
+		f[--l] = 0;
+	return f;
+}
+
+int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
+	char line[512];
+	unsigned ln = 0;
+	size_t cap4 = 0, cap6 = 0, capl = 0;
+	int rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		char *p = line;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == 0 || *p == '#')
+			continue;
+		char *pfx = field(&p), *cont = field(&p), *ctry = field(&p), *sub = field(&p),
+		     *lat = field(&p), *lon = field(&p);
+		char a[64];
+		snprintf(a, sizeof(a), "%s", pfx);
+		char *sl = strchr(a, '/');
+		long pl = sl ? strtol(sl + 1, NULL, 10) : -1;
+		if (sl)
+			*sl = 0;
+		uint8_t addr[16] = {0};
+		int fam = inet_pton(AF_INET, a, addr) == 1    ? 4
+			  : inet_pton(AF_INET6, a, addr) == 1 ? 6
+							      : 0;
+		char *e1, *e2;
+		double la = strtod(lat, &e1), lo = strtod(lon, &e2);
+		if (!fam || pl < 0 || pl > (fam == 4 ? 32 : 128) || strlen(cont) > 2 ||
+		    strlen(ctry) > 2 || strlen(sub) > 3 || e1 == lat || *e1 || e2 == lon || *e2 ||
+		    !(la >= -90 && la <= 90) || !(lo >= -180 && lo <= 180)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"expected prefix,continent,country,subdivision,latitude,"
+					"longitude");
+			goto out;
+		}
+		if (g->nlocs == capl) {
+			capl = capl ? capl * 2 : 256;
+			void *q = realloc(g->locs, capl * sizeof(*g->locs));
+			if (q == NULL)
+				goto nomem;
+			g->locs = q;
+		}
+		struct snap_geoloc L = {0};
+		memcpy(L.continent, cont, strlen(cont));
+		memcpy(L.country, ctry, strlen(ctry));
+		memcpy(L.subdiv, sub, strlen(sub));
+		L.lat_e6 = (int32_t)lrint(la * 1e6);
+		L.lon_e6 = (int32_t)lrint(lo * 1e6);
+		double rl = la * M_PI / 180, ro = lo * M_PI / 180;
+		L.x = (float)(cos(rl) * cos(ro));
+		L.y = (float)(cos(rl) * sin(ro));
+		L.z = (float)sin(rl);
+		uint32_t li = (uint32_t)g->nlocs;
+		g->locs[g->nlocs++] = L;
+		if (fam == 4) {
+			uint32_t v = (uint32_t)addr[0] << 24 | addr[1] << 16 | addr[2] << 8 | addr[3];
+			uint32_t mask = pl == 0 ? 0 : ~0u << (32 - pl);
+			if (g->n4 == cap4) {
+				cap4 = cap4 ? cap4 * 2 : 256;
+				void *q = realloc(g->v4, cap4 * sizeof(*g->v4));
+				if (q == NULL)
+					goto nomem;
+				g->v4 = q;
+			}
+			g->v4[g->n4++] = (struct snap_geo4){.lo = v & mask,
+							    .hi = (v & mask) | ~mask,
+							    .loc = li,
+							    .plen = (uint8_t)pl};
+		} else {
+			struct snap_geo6 e = {.loc = li, .plen = (uint8_t)pl};
+			for (int b = 0; b < 128; b++) {
+				uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+				if (b < pl && (addr[b / 8] & bit)) {
+					e.lo[b / 8] |= bit;
+					e.hi[b / 8] |= bit;
+				} else if (b >= pl) {
+					e.hi[b / 8] |= bit;
+				}
+			}
+			if (g->n6 == cap6) {
+				cap6 = cap6 ? cap6 * 2 : 256;
+				void *q = realloc(g->v6, cap6 * sizeof(*g->v6));
+				if (q == NULL)
+					goto nomem;
+				g->v6 = q;
+			}
+			g->v6[g->n6++] = e;
+		}
+	}
+	if (g->n4)
+		qsort(g->v4, g->n4, sizeof(*g->v4), g4_cmp);
+	if (g->n6)
+		qsort(g->v6, g->n6, sizeof(*g->v6), g6_cmp);
+	/* Disjoint ranges make lookup one binary search. */
+	for (size_t i = 1; i < g->n4; i++)
+		if (g->v4[i].lo <= g->v4[i - 1].hi) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: IPv4 prefixes overlap", path);
+			goto out;
+		}
+	for (size_t i = 1; i < g->n6; i++)
+		if (memcmp(g->v6[i].lo, g->v6[i - 1].hi, 16) <= 0) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: IPv6 prefixes overlap", path);
+			goto out;
+		}
+out:
+	fclose(f);
+	return rc;
+nomem:
+	fclose(f);
+	return p53_err_set(err, P53_ENOMEM, "out of memory");
+}
+
+/* ---- verification ----------------------------------------------------- */
+
+static bool str_ok(const struct p53_snapshot *s, uint32_t off)
+{
+	return off < s->strings_len; /* the section ends with a NUL (checked) */
+}
+
+static bool opt_str_ok(const struct p53_snapshot *s, uint32_t off)
+{
+	return off == SNAP_NONE || str_ok(s, off);
+}
+
+int snap_verify_r53(const struct p53_snapshot *s)
+{
+	if (s->strings_len && s->strings[s->strings_len - 1] != 0)
+		return -1;
+	for (uint32_t i = 0; i < s->nhchecks; i++)
+		if (!str_ok(s, s->hchecks[i]))
+			return -1;
+	for (uint32_t i = 0; i < s->ngroups; i++) {
+		const struct snap_group *g = &s->groups[i];
+		if (g->member > s->nmembers || g->nmembers > s->nmembers - g->member ||
+		    g->nmembers == 0 || g->policy > POL__MAX || g->node >= s->nnodes ||
+		    !opt_str_ok(s, g->cidr_coll))
+			return -1;
+		/* Multivalue members are encoded directly: no aliases. */
+		for (uint32_t k = 0; g->policy == POL_MULTIVALUE && k < g->nmembers; k++)
+			if (s->members[g->member + k].rrset == SNAP_NONE)
+				return -1;
+	}
+	for (uint32_t i = 0; i < s->nmembers; i++) {
+		const struct snap_member *m = &s->members[i];
+		/* A member RRset is a real set, never a placeholder: the engine
+		 * encodes it directly. An alias names a node. */
+		if ((m->rrset == SNAP_NONE) == (m->alias == SNAP_NONE))
+			return -1;
+		if (m->rrset != SNAP_NONE &&
+		    (m->rrset >= s->nrrsets || s->rrsets[m->rrset].count == 0))
+			return -1;
+		if (m->alias != SNAP_NONE && m->alias >= s->nnodes)
+			return -1;
+		if (m->health != SNAP_NONE && m->health >= s->nhchecks)
+			return -1;
+		if (!opt_str_ok(s, m->setid) || !opt_str_ok(s, m->region) ||
+		    !opt_str_ok(s, m->cidr_loc) || m->geo_level > GEO_SUBDIV)
+			return -1;
+	}
+	for (uint32_t i = 0; i < s->ngeo4; i++)
+		if (s->geo4[i].loc >= s->ngeolocs || s->geo4[i].lo > s->geo4[i].hi ||
+		    (i && s->geo4[i].lo <= s->geo4[i - 1].hi))
+			return -1;
+	for (uint32_t i = 0; i < s->ngeo6; i++)
+		if (s->geo6[i].loc >= s->ngeolocs ||
+		    (i && memcmp(s->geo6[i].lo, s->geo6[i - 1].hi, 16) <= 0))
+			return -1;
+	for (uint32_t i = 0; i < s->ncidrs; i++)
+		if (!str_ok(s, s->cidrs[i].coll) || !str_ok(s, s->cidrs[i].loc) ||
+		    (s->cidrs[i].family != 4 && s->cidrs[i].family != 6) ||
+		    s->cidrs[i].plen > 128)
+			return -1;
+	return 0;
+}
+
+uint32_t p53_snapshot_nhealth(const struct p53_snapshot *s)
+{
+	return s->nhchecks;
+}
+
+const char *p53_snapshot_health_id(const struct p53_snapshot *s, uint32_t i)
+{
+	return i < s->nhchecks ? s->strings + s->hchecks[i] : NULL;
+}
+
+/* ---- export ----------------------------------------------------------- */
+
+static json_t *values_json(const struct p53_snapshot *s, const struct snap_rrset *r, char *txt,
+			   size_t cap)
+{
+	json_t *arr = json_array();
+	const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
+	while (rd < end) {
+		uint16_t l = (uint16_t)(rd[0] << 8 | rd[1]);
+		if (zprint_rdata(r->type, rd + 2, l, txt, cap) < 0)
+			txt[0] = 0;
+		json_array_append_new(arr, json_pack("{s:s}", "Value", txt));
+		rd += 2 + l;
+	}
+	return arr;
+}
+
+static json_t *set_json(const char *owner, uint16_t type)
+{
+	char tb[12];
+	return json_pack("{s:s,s:s}", "Name", owner, "Type", rrtype_to_text(type, tb));
+}
+
+static void deg_text(int32_t e6, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.6f", e6 / 1e6);
+	char *d = strchr(out, '.');
+	size_t l = strlen(out);
+	while (d && l > (size_t)(d - out) + 2 && out[l - 1] == '0')
+		out[--l] = 0;
+}
+
+static json_t *member_json(const struct p53_snapshot *s, const struct snap_group *g,
+			   const struct snap_member *m, const char *owner, char *txt, size_t cap)
+{
+	json_t *o = set_json(owner, g->type);
+	if (m->setid != SNAP_NONE)
+		json_object_set_new(o, "SetIdentifier", json_string(s->strings + m->setid));
+	switch (g->policy) {
+	case POL_WEIGHTED:
+		json_object_set_new(o, "Weight", json_integer(m->weight));
+		break;
+	case POL_LATENCY:
+		json_object_set_new(o, "Region", json_string(s->strings + m->region));
+		break;
+	case POL_FAILOVER:
+		json_object_set_new(o, "Failover",
+				    json_string(m->flags & MEM_PRIMARY ? "PRIMARY" : "SECONDARY"));
+		break;
+	case POL_MULTIVALUE:
+		json_object_set_new(o, "MultiValueAnswer", json_true());
+		break;
+	case POL_GEO: {
+		json_t *gl = json_object();
+		char b[5];
+		if (m->geo_level == GEO_CONTINENT) {
+			snprintf(b, sizeof(b), "%.2s", m->continent);
+			json_object_set_new(gl, "ContinentCode", json_string(b));
+		} else {
+			snprintf(b, sizeof(b), "%.2s", m->country);
+			json_object_set_new(gl, "CountryCode", json_string(b));
+			if (m->geo_level == GEO_SUBDIV) {
+				snprintf(b, sizeof(b), "%.3s", m->subdiv);
+				json_object_set_new(gl, "SubdivisionCode", json_string(b));
+			}
+		}
+		json_object_set_new(o, "GeoLocation", gl);
+		break;
+	}
+	case POL_GEOPROX: {
+		json_t *gp = json_object();
+		if (m->flags & MEM_COORDS) {
+			char la[32], lo[32];
+			deg_text(m->lat_e6, la, sizeof(la));
+			deg_text(m->lon_e6, lo, sizeof(lo));
+			json_object_set_new(gp, "Coordinates",
+					    json_pack("{s:s,s:s}", "Latitude", la, "Longitude", lo));
+		} else {
+			json_object_set_new(gp,
+					    m->flags & MEM_LOCALZONE ? "LocalZoneGroup"
+								     : "AWSRegion",
+					    json_string(s->strings + m->region));
+		}
+		if (m->bias)
+			json_object_set_new(gp, "Bias", json_integer(m->bias));
+		json_object_set_new(o, "GeoProximityLocation", gp);
+		break;
+	}
+	case POL_CIDR:
+		json_object_set_new(o, "CidrRoutingConfig",
+				    json_pack("{s:s,s:s}", "CollectionId", s->strings + g->cidr_coll,
+					      "LocationName", s->strings + m->cidr_loc));
+		break;
+	}
+	if (m->health != SNAP_NONE)
+		json_object_set_new(o, "HealthCheckId",
+				    json_string(s->strings + s->hchecks[m->health]));
+	if (m->flags & MEM_ALIAS) {
+		char tn[1024];
+		name_to_text(s->names + s->nodes[m->alias].name, tn, sizeof(tn));
+		/* port53 has no hosted-zone ids: the zone's name stands in. */
+		char zn[1024];
+		name_to_text(s->names + s->zones[s->nodes[g->node].zone].name, zn, sizeof(zn));
+		json_object_set_new(o, "AliasTarget",
+				    json_pack("{s:s,s:s,s:b}", "HostedZoneId", zn, "DNSName", tn,
+					      "EvaluateTargetHealth",
+					      (m->flags & MEM_EVAL_TARGET) != 0));
+	} else {
+		const struct snap_rrset *r = &s->rrsets[m->rrset];
+		json_object_set_new(o, "TTL", json_integer(r->ttl));
+		json_object_set_new(o, "ResourceRecords", values_json(s, r, txt, cap));
+	}
+	return o;
+}
+
+int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
+{
+	uint8_t apex[P53_NAME_MAX];
+	int n = name_from_text(origin, strlen(origin), (const uint8_t *)"", apex, NULL);
+	if (n < 0)
+		return P53_EINVAL;
+	name_lower(apex, (size_t)n);
+	uint32_t z = SNAP_NONE;
+	for (uint32_t i = 0; i < s->nzones && z == SNAP_NONE; i++) {
+		const struct snap_node *a = &s->nodes[s->zones[i].apex];
+		if (a->name_len == n && memcmp(s->names + a->name, apex, (size_t)n) == 0)
+			z = i;
+	}
+	if (z == SNAP_NONE)
+		return P53_EINVAL;
+	size_t cap = 256 * 1024;
+	char *txt = malloc(cap);
+	json_t *list = json_array();
+	const struct snap_zone *zn = &s->zones[z];
+	for (uint32_t i = zn->apex; txt && i < zn->apex + zn->nodes; i++) {
+		const struct snap_node *nd = &s->nodes[i];
+		char owner[1024];
+		name_to_text(s->names + nd->name, owner, sizeof(owner));
+		for (uint16_t k = 0; k < nd->nrrsets; k++) {
+			const struct snap_rrset *r = &s->rrsets[nd->rrset + k];
+			if (r->count) {
+				json_t *o = set_json(owner, r->type);
+				json_object_set_new(o, "TTL", json_integer(r->ttl));
+				json_object_set_new(o, "ResourceRecords",
+						    values_json(s, r, txt, cap));
+				json_array_append_new(list, o);
+				continue;
+			}
+			const struct snap_group *g = &s->groups[r->rdata];
+			for (uint16_t m = 0; m < g->nmembers; m++)
+				json_array_append_new(list,
+						      member_json(s, g, &s->members[g->member + m],
+								  owner, txt, cap));
+		}
+	}
+	json_t *root = json_pack("{s:o}", "ResourceRecordSets", list);
+	/* CIDR collections used by this zone's groups. */
+	json_t *cols = json_array();
+	for (uint32_t i = 0; i < s->ncidrs; i++) {
+		const struct snap_cidr *b = &s->cidrs[i];
+		bool used = false;
+		for (uint32_t g = 0; g < s->ngroups && !used; g++)
+			used = s->groups[g].cidr_coll == b->coll &&
+			       s->nodes[s->groups[g].node].zone == z;
+		if (!used)
+			continue;
+		const char *cid = s->strings + b->coll, *loc = s->strings + b->loc;
+		json_t *col = NULL, *v;
+		size_t ci;
+		json_array_foreach(cols, ci, v) if (!strcmp(json_string_value(json_object_get(v, "Id")),
+							   cid)) col = v;
+		if (col == NULL) {
+			col = json_pack("{s:s,s:[]}", "Id", cid, "Locations");
+			json_array_append_new(cols, col);
+		}
+		json_t *locs = json_object_get(col, "Locations"), *L = NULL;
+		json_array_foreach(locs, ci, v) if (!strcmp(
+		    json_string_value(json_object_get(v, "LocationName")), loc)) L = v;
+		if (L == NULL) {
+			L = json_pack("{s:s,s:[]}", "LocationName", loc, "CidrList");
+			json_array_append_new(locs, L);
+		}
+		char a[INET6_ADDRSTRLEN], pfx[64];
+		inet_ntop(b->family == 4 ? AF_INET : AF_INET6, b->addr, a, sizeof(a));
+		snprintf(pfx, sizeof(pfx), "%s/%u", a, b->plen);
+		json_array_append_new(json_object_get(L, "CidrList"), json_string(pfx));
+	}
+	if (json_array_size(cols))
+		json_object_set_new(root, "CidrCollections", cols);
+	else
+		json_decref(cols);
+	int rc = txt && json_dumpf(root, out, JSON_INDENT(2)) == 0 ? 0 : P53_EIO;
+	fputc('\n', out);
+	json_decref(root);
+	free(txt);
+	return rc;
+}
