@@ -36,9 +36,11 @@
 #define JSON_BODY_MAX	 65536
 #define TOKEN_MIN	 16
 #define TOKEN_MAX	 512
-/* A chunked body (no Content-Length) that runs over the limit is read and
- * dropped up to this much more, so the client gets a 413 it can show; past
- * that the connection is cut. */
+/* A request refused before its body was read (401, 404, 405, 413) still has
+ * its body read and dropped, up to this much, before the reply: closing a
+ * socket with unread data resets it, and the client would lose the reply.
+ * Clients that send "Expect: 100-continue" (curl, port53ctl) get the reply at
+ * once and send nothing; bigger bodies get the reply and a closed connection. */
 #define DISCARD_MAX ((size_t)16 << 20)
 
 struct listener {
@@ -66,6 +68,10 @@ struct req {
 	size_t dropped; /* bytes over the limit, read and dropped */
 	char *body;	/* JSON bodies */
 	size_t blen;
+	/* A refusal decided from the headers, sent once the body is drained. */
+	unsigned err_status;
+	const char *err_hname, *err_hval;
+	char err_msg[400];
 };
 
 /* ---- responses ---------------------------------------------------------- */
@@ -614,25 +620,61 @@ static int route_of(const char *url, const char *method, enum route *rt, const c
 	return -1;
 }
 
+/* Refuses a request from its headers: at once when there is no body to
+ * drain (or the client waits for 100-continue, or the body is too big to
+ * drain), else after draining it (see DISCARD_MAX). */
+static enum MHD_Result refuse(struct MHD_Connection *c, void **con_cls, unsigned status,
+			      const char *hname, const char *hval, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+
+static enum MHD_Result refuse(struct MHD_Connection *c, void **con_cls, unsigned status,
+			      const char *hname, const char *hval, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	const char *cl =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *te =
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+	const char *ex = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
+	unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+	bool body = te != NULL || n > 0;
+	struct req *r = NULL;
+	if (body && ex == NULL && n <= DISCARD_MAX)
+		r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return send_error_h(c, status, hname, hval, "%s", msg);
+	r->fd = -1;
+	r->err_status = status;
+	r->err_hname = hname;
+	r->err_hval = hval;
+	memcpy(r->err_msg, msg, sizeof(msg));
+	*con_cls = r;
+	return MHD_YES;
+}
+
 static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, const char *url,
 				  const char *method, void **con_cls)
 {
 	struct api *a = l->api;
 	if (l->need_token && !token_ok(a, c))
-		return send_error_h(c, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
-				    "Bearer realm=\"port53\"",
-				    "missing or wrong bearer token (Authorization: Bearer ...)");
+		return refuse(c, con_cls, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+			      "Bearer realm=\"port53\"",
+			      "missing or wrong bearer token (Authorization: Bearer ...)");
 	enum route rt;
 	const char *allow;
 	int m = route_of(url, method, &rt, &allow);
 	if (m == -1)
-		return send_error(c, MHD_HTTP_NOT_FOUND,
-				  "no such endpoint: %s (try /v1/status, /v1/stats, "
-				  "/v1/snapshot, /v1/reload, /metrics)",
-				  url);
+		return refuse(c, con_cls, MHD_HTTP_NOT_FOUND, NULL, NULL,
+			      "no such endpoint: %s (try /v1/status, /v1/stats, "
+			      "/v1/snapshot, /v1/reload, /metrics)",
+			      url);
 	if (m == -2)
-		return send_error_h(c, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
-				    "%s not allowed on %s (allowed: %s)", method, url, allow);
+		return refuse(c, con_cls, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
+			      "%s not allowed on %s (allowed: %s)", method, url, allow);
 	const char *cl =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	size_t limit = rt == R_SNAPSHOT ? a->cfg.max_body : rt == R_RELOAD ? JSON_BODY_MAX : 0;
@@ -641,9 +683,9 @@ static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, 
 		errno = 0;
 		unsigned long long n = strtoull(cl, &end, 10);
 		if (errno || *end || n > limit)
-			return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,
-					  "body of %s bytes is over the limit of %zu bytes for %s",
-					  cl, limit, url);
+			return refuse(c, con_cls, MHD_HTTP_CONTENT_TOO_LARGE, NULL, NULL,
+				      "body of %s bytes is over the limit of %zu bytes for %s", cl,
+				      limit, url);
 	}
 	struct req *r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -682,6 +724,10 @@ static bool write_all(int fd, const char *p, size_t n)
  * body is counted here. */
 static bool body_chunk(struct api *a, struct req *r, const char *data, size_t n)
 {
+	if (r->err_status) {
+		r->dropped += n;
+		return r->dropped <= DISCARD_MAX;
+	}
 	size_t limit = r->route == R_SNAPSHOT ? a->cfg.max_body : JSON_BODY_MAX;
 	size_t have = r->route == R_SNAPSHOT ? r->got : r->blen;
 	if (r->dropped || n > limit - have) {
@@ -720,6 +766,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*upload_data_size = 0;
 		return MHD_YES;
 	}
+	if (r->err_status)
+		return send_error_h(c, r->err_status, r->err_hname, r->err_hval, "%s", r->err_msg);
 	if (r->dropped) {
 		size_t limit = r->route == R_SNAPSHOT ? l->api->cfg.max_body : JSON_BODY_MAX;
 		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE,

@@ -27,8 +27,7 @@ void p53_health_stop(struct p53_health *h);
 /* The health array for snap, built on first use for a new snapshot; call it
  * from the one thread that answers queries, which then owns the result until
  * its next call. *n is the number of entries. */
-const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *snap,
-			       uint32_t *n);
+const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *snap, uint32_t *n);
 
 /* One line per check: id, type, state, last result, last change. */
 void p53_health_dump(struct p53_health *h, FILE *out);

@@ -12,6 +12,7 @@
 #include "ksock.h"
 
 #include "api.h"
+#include "health.h"
 #include "zones/fw.h"
 #include "qsbr.h"
 #include "snapmgr.h"
@@ -469,6 +470,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	if (sv == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	int rc = 0;
+	struct p53_health *health = NULL; /* Route 53 health checks */
 	sv->cfg = cfg;
 	/* Blocked before any thread starts (the control API's), so that only
 	 * the signalfd ever sees them. */
@@ -495,6 +497,10 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		sv->ctx.fw = sv->fw;
 		sv->ctx.worker = 0;
 	}
+	if (cfg->health_checks && (health = p53_health_start(cfg->health_checks, err)) == NULL) {
+		rc = err->code ? err->code : P53_EIO;
+		goto out;
+	}
 	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
 	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
 	for (size_t i = 0; i < nl; i++) {
@@ -520,6 +526,8 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		int n = epoll_wait(sv->ep, evs, 64, 1000);
 		qsbr_online(sv->qsbr, READER_ID);
 		sv->snap = snapmgr_current(sv->mgr)->snap;
+		if (health) /* indexed by this snapshot's check numbers */
+			sv->ctx.health = p53_health_view(health, sv->snap, &sv->ctx.nhealth);
 		for (int i = 0; i < n; i++) {
 			struct ev_tag *t = evs[i].data.ptr;
 			switch (t->kind) {
@@ -551,6 +559,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	}
 	fprintf(stderr, "port53: shutting down\n");
 out:
+	p53_health_stop(health);
 	/* The API thread may be loading: stop it before the manager goes. */
 	api_stop(sv->api);
 	while (sv->conns)

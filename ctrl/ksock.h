@@ -17,6 +17,7 @@ struct ksock_cfg {
 	size_t nlisten;
 	const char *snapshot_path; /* reloaded on SIGHUP */
 	const char *firewall_path; /* DNS Firewall (.p53fw), reloaded on SIGHUP; NULL = none */
+	const char *health_checks; /* Route 53 health checks (JSON, ctrl/health.h); NULL = none */
 	struct p53_answer_cfg answer;
 	unsigned tcp_max_conns; /* default 256 */
 	unsigned tcp_idle_ms;	/* default 10000 (RFC 7766 6.2.3 suggests seconds) */

@@ -43,7 +43,7 @@ static void usage(FILE *f)
 	      "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
 	      "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
 	      "                --control-token-file FILE] [--push-max-bytes N]\n"
-	      "               [--require-signature PUBKEY.pem]...\n"
+	      "               [--require-signature PUBKEY.pem]... [--health-checks FILE]\n"
 	      "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
 	      "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
 	      "JSON (record sets, change batches), read in order (docs/route53.md).\n"
@@ -350,6 +350,7 @@ static int cmd_serve(int argc, char **argv)
 					   {"edns-size", required_argument, NULL, 'E'},
 					   {"tcp-max-conns", required_argument, NULL, 'C'},
 					   {"tcp-idle-ms", required_argument, NULL, 'T'},
+					   {"health-checks", required_argument, NULL, 'H'},
 					   {"control-socket", required_argument, NULL, 'U'},
 					   {"control-listen", required_argument, NULL, 'L'},
 					   {"control-token-file", required_argument, NULL, 'F'},
@@ -398,6 +399,9 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'T':
 			cfg.tcp_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'H':
+			cfg.health_checks = optarg;
 			break;
 		case 'U':
 			cfg.control_socket = optarg;

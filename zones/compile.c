@@ -761,7 +761,8 @@ static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 				   .type = s0->type,
 				   .first = (uint32_t)c->nmembers,
 				   .n = (uint32_t)(j - i),
-				   .cidr_coll = s0->cidr_coll ? str_add(c, s0->cidr_coll) : SNAP_NONE};
+				   .cidr_coll =
+				       s0->cidr_coll ? str_add(c, s0->cidr_coll) : SNAP_NONE};
 		int64_t off = buf_add(&c->names, s0->name, s0->name_len);
 		if (off < 0 || VEC_PUSH(c->groups, c->ngroups, c->capgroups, g) != 0)
 			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
@@ -963,8 +964,8 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 						uint8_t l[2] = {(uint8_t)(x->rdlen >> 8),
 								(uint8_t)x->rdlen};
 						if (buf_add(&rdata, l, 2) < 0 ||
-						    buf_add(&rdata, c->rdata.p + x->rdata, x->rdlen) <
-							0)
+						    buf_add(&rdata, c->rdata.p + x->rdata,
+							    x->rdlen) < 0)
 							goto out;
 						ms.count++;
 					}
@@ -1157,8 +1158,7 @@ static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans
 		 * so only non-CNAME nodes have one answer for all the rest. */
 		cn->other_blob = 0;
 		if (!(sn->flags & NODE_CNAME)) {
-			size_t n =
-			    answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
+			size_t n = answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
 			if (n && (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0))
 				goto nomem;
@@ -1337,8 +1337,9 @@ static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
 	if (r->count == 0) {
 		/* Zone files cannot express routing policies: say what is left
 		 * out rather than flatten it. */
-		fprintf(out, "; %s %s: Route 53 routing-policy group of %u records (see export "
-			     "--format route53)\n",
+		fprintf(out,
+			"; %s %s: Route 53 routing-policy group of %u records (see export "
+			"--format route53)\n",
 			on, rrtype_to_text(r->type, tb), s->groups[r->rdata].nmembers);
 		return;
 	}

@@ -93,8 +93,8 @@ static const struct snap_geoloc *locate(const struct p53_snapshot *s, struct p53
 	sel->located = true;
 	sel->loc = NULL;
 	if (sel->family == 4 && s->ngeo4) {
-		uint32_t v = (uint32_t)sel->addr[0] << 24 | sel->addr[1] << 16 |
-			     sel->addr[2] << 8 | sel->addr[3];
+		uint32_t v = (uint32_t)sel->addr[0] << 24 | sel->addr[1] << 16 | sel->addr[2] << 8 |
+			     sel->addr[3];
 		uint32_t lo = 0, hi = s->ngeo4; /* first range with lo > v */
 		while (lo < hi) {
 			uint32_t mid = lo + (hi - lo) / 2;

@@ -25,9 +25,8 @@
 #define R53_COMMENT_CHARS 256
 
 static const char *const policy_names[] = {
-    [POL_SIMPLE] = "simple",	   [POL_WEIGHTED] = "weighted",
-    [POL_FAILOVER] = "failover",   [POL_GEO] = "geolocation",
-    [POL_LATENCY] = "latency",	   [POL_GEOPROX] = "geoproximity",
+    [POL_SIMPLE] = "simple",	     [POL_WEIGHTED] = "weighted", [POL_FAILOVER] = "failover",
+    [POL_GEO] = "geolocation",	     [POL_LATENCY] = "latency",	  [POL_GEOPROX] = "geoproximity",
     [POL_MULTIVALUE] = "multivalue", [POL_CIDR] = "CIDR",
 };
 
@@ -224,8 +223,8 @@ int r53_zone_add_rr(struct r53_zone *z, const struct zparse_rr *rr, struct p53_e
 
 static bool allowed_type(uint16_t t)
 {
-	static const uint16_t ok[] = {RR_SOA, RR_A,	RR_TXT,	 RR_NS,	  RR_CNAME, RR_MX,
-				      RR_NAPTR, RR_PTR, RR_SRV, RR_SPF, RR_AAAA,  RR_CAA,
+	static const uint16_t ok[] = {RR_SOA,	RR_A,	 RR_TXT,   RR_NS,   RR_CNAME, RR_MX,
+				      RR_NAPTR, RR_PTR,	 RR_SRV,   RR_SPF,  RR_AAAA,  RR_CAA,
 				      RR_DS,	RR_TLSA, RR_SSHFP, RR_SVCB, RR_HTTPS};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (ok[i] == t)
@@ -235,7 +234,7 @@ static bool allowed_type(uint16_t t)
 
 static bool multivalue_type(uint16_t t)
 {
-	static const uint16_t ok[] = {RR_A,	RR_AAAA, RR_MX,	  RR_NAPTR, RR_PTR,  RR_SPF, RR_SRV,
+	static const uint16_t ok[] = {RR_A,   RR_AAAA, RR_MX,	RR_NAPTR, RR_PTR,  RR_SPF,  RR_SRV,
 				      RR_TXT, RR_CAA,  RR_TLSA, RR_SSHFP, RR_SVCB, RR_HTTPS};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (ok[i] == t)
@@ -359,7 +358,8 @@ static int read_geoprox(struct rd_ctx *c, struct r53_set *s, json_t *g)
 			FAIL("GeoProximityLocation: LocalZoneGroup of an unknown region");
 		s->gp_lzg = dup_str(lzg);
 	} else {
-		json_t *la = json_object_get(co, "Latitude"), *lo = json_object_get(co, "Longitude");
+		json_t *la = json_object_get(co, "Latitude"),
+		       *lo = json_object_get(co, "Longitude");
 		if (!json_is_object(co) || !json_is_string(la) || !json_is_string(lo))
 			FAIL("GeoProximityLocation: Coordinates need Latitude and Longitude "
 			     "strings");
@@ -487,8 +487,7 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 	json_t *v;
 	int npol = 0;
 	if ((v = json_object_get(o, "Weight"))) {
-		if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-		    json_integer_value(v) > 255)
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255)
 			FAIL("Weight must be an integer 0-255");
 		s->weight = (int)json_integer_value(v);
 		s->policy = POL_WEIGHTED;
@@ -547,8 +546,7 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 	if (npol > 1)
 		FAIL("more than one routing policy in one record set");
 	if ((v = json_object_get(o, "HealthCheckId"))) {
-		if (!json_is_string(v) || json_string_length(v) < 1 ||
-		    json_string_length(v) > 64)
+		if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > 64)
 			FAIL("HealthCheckId must be a string of 1-64 characters");
 		s->health = dup_str(v);
 	}
@@ -566,7 +564,8 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 			FAIL("an alias record has no TTL");
 		if (rrs)
 			FAIL("an alias record has no ResourceRecords");
-		json_t *hz = json_object_get(al, "HostedZoneId"), *dn = json_object_get(al, "DNSName"),
+		json_t *hz = json_object_get(al, "HostedZoneId"),
+		       *dn = json_object_get(al, "DNSName"),
 		       *et = json_object_get(al, "EvaluateTargetHealth");
 		if (!json_is_object(al) || !json_is_string(hz) || !json_is_string(dn) ||
 		    !json_is_boolean(et))
@@ -656,7 +655,8 @@ static int check_group(const char *file, struct r53_set **g, size_t n, struct p5
 						"only one latency record per region per name and "
 						"type");
 			if (s->policy == POL_GEO && strcmp(o->continent, s->continent) == 0 &&
-			    strcmp(o->country, s->country) == 0 && strcmp(o->subdiv, s->subdiv) == 0)
+			    strcmp(o->country, s->country) == 0 &&
+			    strcmp(o->subdiv, s->subdiv) == 0)
 				return set_fail(err, file, s,
 						"two geolocation records name the same location");
 			if (s->policy == POL_CIDR && strcmp(o->cidr_loc, s->cidr_loc) == 0)
@@ -666,8 +666,7 @@ static int check_group(const char *file, struct r53_set **g, size_t n, struct p5
 				return set_fail(err, file, s,
 						"CIDR records of one name and type must use one "
 						"collection");
-			if (s->policy == POL_WEIGHTED && !s->alias && !o->alias &&
-			    s->ttl != o->ttl)
+			if (s->policy == POL_WEIGHTED && !s->alias && !o->alias && s->ttl != o->ttl)
 				return set_fail(err, file, s,
 						"every record of a weighted set must have the same "
 						"TTL");
@@ -751,10 +750,12 @@ static int check_aliases(const char *file, const struct r53_zone *z, struct r53_
 		const struct r53_set *s = sets[i];
 		if (!s->alias)
 			continue;
-		bool apex = s->name_len == z->apex_len && memcmp(s->name, z->apex, z->apex_len) == 0;
+		bool apex =
+		    s->name_len == z->apex_len && memcmp(s->name, z->apex, z->apex_len) == 0;
 		if (apex && find_type(sets, n, s->target, s->target_len, RR_CNAME))
-			return set_fail(err, file, s, "an alias at the zone apex cannot point at a "
-						      "CNAME");
+			return set_fail(err, file, s,
+					"an alias at the zone apex cannot point at a "
+					"CNAME");
 		if (!find_type(sets, n, s->target, s->target_len, s->type))
 			return set_fail(err, file, s,
 					"AliasTarget: no record set of this type at DNSName in "
@@ -801,8 +802,8 @@ static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct 
 			json_t *ln = json_object_get(loc, "LocationName"),
 			       *cl = json_object_get(loc, "CidrList");
 			if (!json_is_string(ln) || json_string_length(ln) < 1 ||
-			    json_string_length(ln) > 16 || strcmp(json_string_value(ln), "*") == 0 ||
-			    !json_is_array(cl))
+			    json_string_length(ln) > 16 ||
+			    strcmp(json_string_value(ln), "*") == 0 || !json_is_array(cl))
 				return p53_err_set(err, P53_EINVAL,
 						   "%s: CIDR collection %s: each location needs a "
 						   "LocationName of 1-16 characters (not *) and a "
@@ -832,7 +833,7 @@ static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct 
 					    file, json_string_value(id), json_string_value(ln), t);
 				b.plen = (uint8_t)pl;
 				for (unsigned bit = b.plen; bit < 128; bit++)
-					b.addr[bit / 8] &= (uint8_t)~(0x80 >> (bit % 8));
+					b.addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
 				b.coll = dup_str(id);
 				b.loc = dup_str(ln);
 				if (z->ncidr == z->capcidr) {
@@ -862,7 +863,8 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 	json_t *batch = json_object_get(root, "ChangeBatch");
 	json_t *src = batch ? batch : root;
 	json_t *list = json_object_get(root, "ResourceRecordSets"),
-	       *changes = json_object_get(src, "Changes"), *cols = json_object_get(root, "CidrCollections");
+	       *changes = json_object_get(src, "Changes"),
+	       *cols = json_object_get(root, "CidrCollections");
 	if (!list && !changes)
 		return p53_err_set(err, P53_EINVAL,
 				   "%s: neither ResourceRecordSets nor Changes found", file);
@@ -922,9 +924,10 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 		{
 			json_t *act = json_object_get(ch, "Action");
 			const char *a = json_is_string(act) ? json_string_value(act) : "";
-			int kind = !strcmp(a, "CREATE") ? 1 : !strcmp(a, "DELETE") ? 2
-							  : !strcmp(a, "UPSERT")   ? 3
-										   : 0;
+			int kind = !strcmp(a, "CREATE")	  ? 1
+				   : !strcmp(a, "DELETE") ? 2
+				   : !strcmp(a, "UPSERT") ? 3
+							  : 0;
 			struct r53_set *s;
 			if ((rc = read_set(&c, json_object_get(ch, "ResourceRecordSet"), &s)) != 0)
 				goto fail;
@@ -934,9 +937,10 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 				goto fail;
 			}
 			if (kind == 0) {
-				rc = set_fail(err, file, s,
-					      "InvalidChangeBatch: Action must be CREATE, DELETE or "
-					      "UPSERT");
+				rc =
+				    set_fail(err, file, s,
+					     "InvalidChangeBatch: Action must be CREATE, DELETE or "
+					     "UPSERT");
 				goto fail;
 			}
 			size_t at = n;
@@ -948,9 +952,10 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 			if (kind == 2) {
 				for (size_t k = 0; k < ndels; k++)
 					if (same_key(dels[k], s)) {
-						rc = set_fail(err, file, s,
-							      "InvalidChangeBatch: the same record set "
-							      "is deleted twice");
+						rc = set_fail(
+						    err, file, s,
+						    "InvalidChangeBatch: the same record set "
+						    "is deleted twice");
 						goto fail;
 					}
 				if (at == n) {
@@ -960,9 +965,10 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 					goto fail;
 				}
 				if (!same_set(sets[at], s)) {
-					rc = set_fail(err, file, s,
-						      "InvalidChangeBatch: DELETE must repeat every "
-						      "field and value of the record set");
+					rc =
+					    set_fail(err, file, s,
+						     "InvalidChangeBatch: DELETE must repeat every "
+						     "field and value of the record set");
 					goto fail;
 				}
 				sets[at] = NULL;

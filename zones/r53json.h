@@ -35,19 +35,19 @@ struct r53_set {
 	char *setid; /* NULL when absent */
 	bool has_ttl;
 	uint32_t ttl;
-	int weight;	 /* -1 when absent */
-	char *region;	 /* latency Region */
+	int weight;   /* -1 when absent */
+	char *region; /* latency Region */
 	bool has_geo;
-	uint8_t geo_level;			 /* GEO_* */
+	uint8_t geo_level;			  /* GEO_* */
 	char continent[3], country[3], subdiv[4]; /* "" when absent */
 	bool has_gp;
 	char *gp_region, *gp_lzg; /* AWSRegion, LocalZoneGroup */
 	bool gp_coords;
 	int32_t lat_e6, lon_e6;
 	int bias;
-	int failover;	 /* 0 none, 1 PRIMARY, 2 SECONDARY */
-	int multivalue;	 /* -1 absent, 0 false, 1 true */
-	char *health;	 /* HealthCheckId */
+	int failover;	/* 0 none, 1 PRIMARY, 2 SECONDARY */
+	int multivalue; /* -1 absent, 0 false, 1 true */
+	char *health;	/* HealthCheckId */
 	bool alias;
 	uint8_t target[P53_NAME_MAX]; /* alias DNSName, canonical */
 	size_t target_len;

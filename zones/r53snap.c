@@ -21,22 +21,22 @@ static const struct {
 	const char *name;
 	double lat, lon;
 } regions[] = {
-    {"us-east-1", 38.9, -77.4},	      {"us-east-2", 40.0, -83.0},
-    {"us-west-1", 37.4, -121.9},      {"us-west-2", 45.8, -119.7},
-    {"af-south-1", -33.9, 18.4},      {"ap-east-1", 22.3, 114.2},
-    {"ap-south-1", 19.1, 72.9},	      {"ap-south-2", 17.4, 78.5},
-    {"ap-southeast-1", 1.35, 103.8},  {"ap-southeast-2", -33.9, 151.2},
-    {"ap-southeast-3", -6.2, 106.8},  {"ap-southeast-4", -37.8, 145.0},
-    {"ap-northeast-1", 35.7, 139.7},  {"ap-northeast-2", 37.6, 127.0},
-    {"ap-northeast-3", 34.7, 135.5},  {"ca-central-1", 45.5, -73.6},
-    {"ca-west-1", 51.0, -114.1},      {"eu-central-1", 50.1, 8.7},
-    {"eu-central-2", 47.4, 8.5},      {"eu-west-1", 53.3, -6.3},
-    {"eu-west-2", 51.5, -0.1},	      {"eu-west-3", 48.9, 2.35},
-    {"eu-north-1", 59.3, 18.1},	      {"eu-south-1", 45.5, 9.2},
-    {"eu-south-2", 41.6, -0.9},	      {"il-central-1", 32.1, 34.8},
-    {"me-south-1", 26.1, 50.6},	      {"me-central-1", 25.2, 55.3},
-    {"sa-east-1", -23.5, -46.6},      {"cn-north-1", 39.9, 116.4},
-    {"cn-northwest-1", 37.5, 105.2},  {"us-gov-east-1", 40.0, -83.0},
+    {"us-east-1", 38.9, -77.4},	     {"us-east-2", 40.0, -83.0},
+    {"us-west-1", 37.4, -121.9},     {"us-west-2", 45.8, -119.7},
+    {"af-south-1", -33.9, 18.4},     {"ap-east-1", 22.3, 114.2},
+    {"ap-south-1", 19.1, 72.9},	     {"ap-south-2", 17.4, 78.5},
+    {"ap-southeast-1", 1.35, 103.8}, {"ap-southeast-2", -33.9, 151.2},
+    {"ap-southeast-3", -6.2, 106.8}, {"ap-southeast-4", -37.8, 145.0},
+    {"ap-northeast-1", 35.7, 139.7}, {"ap-northeast-2", 37.6, 127.0},
+    {"ap-northeast-3", 34.7, 135.5}, {"ca-central-1", 45.5, -73.6},
+    {"ca-west-1", 51.0, -114.1},     {"eu-central-1", 50.1, 8.7},
+    {"eu-central-2", 47.4, 8.5},     {"eu-west-1", 53.3, -6.3},
+    {"eu-west-2", 51.5, -0.1},	     {"eu-west-3", 48.9, 2.35},
+    {"eu-north-1", 59.3, 18.1},	     {"eu-south-1", 45.5, 9.2},
+    {"eu-south-2", 41.6, -0.9},	     {"il-central-1", 32.1, 34.8},
+    {"me-south-1", 26.1, 50.6},	     {"me-central-1", 25.2, 55.3},
+    {"sa-east-1", -23.5, -46.6},     {"cn-north-1", 39.9, 116.4},
+    {"cn-northwest-1", 37.5, 105.2}, {"us-gov-east-1", 40.0, -83.0},
     {"us-gov-west-1", 45.8, -119.7},
 };
 
@@ -149,7 +149,8 @@ int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
 		uint32_t li = (uint32_t)g->nlocs;
 		g->locs[g->nlocs++] = L;
 		if (fam == 4) {
-			uint32_t v = (uint32_t)addr[0] << 24 | addr[1] << 16 | addr[2] << 8 | addr[3];
+			uint32_t v =
+			    (uint32_t)addr[0] << 24 | addr[1] << 16 | addr[2] << 8 | addr[3];
 			uint32_t mask = pl == 0 ? 0 : ~0u << (32 - pl);
 			if (g->n4 == cap4) {
 				cap4 = cap4 ? cap4 * 2 : 256;
@@ -263,8 +264,7 @@ int snap_verify_r53(const struct p53_snapshot *s)
 			return -1;
 	for (uint32_t i = 0; i < s->ncidrs; i++)
 		if (!str_ok(s, s->cidrs[i].coll) || !str_ok(s, s->cidrs[i].loc) ||
-		    (s->cidrs[i].family != 4 && s->cidrs[i].family != 6) ||
-		    s->cidrs[i].plen > 128)
+		    (s->cidrs[i].family != 4 && s->cidrs[i].family != 6) || s->cidrs[i].plen > 128)
 			return -1;
 	return 0;
 }
@@ -354,13 +354,13 @@ static json_t *member_json(const struct p53_snapshot *s, const struct snap_group
 			char la[32], lo[32];
 			deg_text(m->lat_e6, la, sizeof(la));
 			deg_text(m->lon_e6, lo, sizeof(lo));
-			json_object_set_new(gp, "Coordinates",
-					    json_pack("{s:s,s:s}", "Latitude", la, "Longitude", lo));
+			json_object_set_new(
+			    gp, "Coordinates",
+			    json_pack("{s:s,s:s}", "Latitude", la, "Longitude", lo));
 		} else {
-			json_object_set_new(gp,
-					    m->flags & MEM_LOCALZONE ? "LocalZoneGroup"
-								     : "AWSRegion",
-					    json_string(s->strings + m->region));
+			json_object_set_new(
+			    gp, m->flags & MEM_LOCALZONE ? "LocalZoneGroup" : "AWSRegion",
+			    json_string(s->strings + m->region));
 		}
 		if (m->bias)
 			json_object_set_new(gp, "Bias", json_integer(m->bias));
@@ -369,8 +369,9 @@ static json_t *member_json(const struct p53_snapshot *s, const struct snap_group
 	}
 	case POL_CIDR:
 		json_object_set_new(o, "CidrRoutingConfig",
-				    json_pack("{s:s,s:s}", "CollectionId", s->strings + g->cidr_coll,
-					      "LocationName", s->strings + m->cidr_loc));
+				    json_pack("{s:s,s:s}", "CollectionId",
+					      s->strings + g->cidr_coll, "LocationName",
+					      s->strings + m->cidr_loc));
 		break;
 	}
 	if (m->health != SNAP_NONE)
@@ -429,9 +430,9 @@ int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
 			}
 			const struct snap_group *g = &s->groups[r->rdata];
 			for (uint16_t m = 0; m < g->nmembers; m++)
-				json_array_append_new(list,
-						      member_json(s, g, &s->members[g->member + m],
-								  owner, txt, cap));
+				json_array_append_new(
+				    list,
+				    member_json(s, g, &s->members[g->member + m], owner, txt, cap));
 		}
 	}
 	json_t *root = json_pack("{s:o}", "ResourceRecordSets", list);
@@ -448,15 +449,17 @@ int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
 		const char *cid = s->strings + b->coll, *loc = s->strings + b->loc;
 		json_t *col = NULL, *v;
 		size_t ci;
-		json_array_foreach(cols, ci, v) if (!strcmp(json_string_value(json_object_get(v, "Id")),
-							   cid)) col = v;
+		json_array_foreach(cols, ci,
+				   v) if (!strcmp(json_string_value(json_object_get(v, "Id")), cid))
+		    col = v;
 		if (col == NULL) {
 			col = json_pack("{s:s,s:[]}", "Id", cid, "Locations");
 			json_array_append_new(cols, col);
 		}
 		json_t *locs = json_object_get(col, "Locations"), *L = NULL;
-		json_array_foreach(locs, ci, v) if (!strcmp(
-		    json_string_value(json_object_get(v, "LocationName")), loc)) L = v;
+		json_array_foreach(
+		    locs, ci, v) if (!strcmp(json_string_value(json_object_get(v, "LocationName")),
+					     loc)) L = v;
 		if (L == NULL) {
 			L = json_pack("{s:s,s:[]}", "LocationName", loc, "CidrList");
 			json_array_append_new(locs, L);

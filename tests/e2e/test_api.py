@@ -448,7 +448,7 @@ def swap_under_load(api, port, snaps):
     done_pushing = threading.Event()
     pushed_at = []  # (monotonic time the push returned, variant)
     lock = threading.Lock()
-    res = {"sent": 0, "answered": 0, "wrong": 0, "stale": 0, "unanswered": 0,
+    res = {"sent": 0, "during": 0, "answered": 0, "wrong": 0, "stale": 0, "unanswered": 0,
            "seen": set(), "examples": []}
 
     def client():
@@ -467,6 +467,8 @@ def swap_under_load(api, port, snaps):
                     floor = pushed_at[-1][1] if pushed_at else None
                 s.send(q.to_wire())
                 res["sent"] += 1
+                if not done_pushing.is_set():
+                    res["during"] += 1
                 try:
                     while True:
                         raw = s.recv(65535)
@@ -567,10 +569,11 @@ def main():
             # Swap under load: start from variant 0, then push 1..N.
             api.json("PUT", "/v1/snapshot", read(variants[0]))
             res = swap_under_load(api, srv.port, variants)
-            print("swap under load: sent %d, answered %d, wrong %d, stale %d, unanswered %d; "
-                  "%d snapshots pushed in %.2f s, %d variants seen in answers" %
-                  (res["sent"], res["answered"], res["wrong"], res["stale"], res["unanswered"],
-                   len(res["lat"]), res["elapsed"], len(res["seen"])))
+            print("swap under load: sent %d (%d while pushing), answered %d, wrong %d, "
+                  "stale %d, unanswered %d; %d snapshots pushed in %.2f s, %d variants seen "
+                  "in answers" %
+                  (res["sent"], res["during"], res["answered"], res["wrong"], res["stale"],
+                   res["unanswered"], len(res["lat"]), res["elapsed"], len(res["seen"])))
             if res["lat"]:
                 lat = sorted(res["lat"])
                 print("swap latency (publish -> old freed) under load: min %.1f us, "
@@ -586,6 +589,7 @@ def main():
                   res["unanswered"])
             check(len(res["seen"]) >= 10, "answers came from many snapshots",
                   len(res["seen"]))
+            check(res["during"] >= 500, "load overlapped the pushes", res["during"])
             check(current_variant(srv.port) == NVARIANTS, "last pushed snapshot serves")
             st, _, doc = api.json("GET", "/v1/status")
             check(doc and doc.get("swaps", 0) >= 50, "swap count", doc and doc.get("swaps"))

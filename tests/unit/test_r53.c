@@ -84,11 +84,11 @@ static void reject(int line, const char *extra, const char *batch, const char *w
 	p53_snapshot_free(s);
 }
 
-#define REJECT(extra, want, who) reject(__LINE__, extra, NULL, want, who)
+#define REJECT(extra, want, who)	      reject(__LINE__, extra, NULL, want, who)
 #define REJECT_BATCH(extra, batch, want, who) reject(__LINE__, extra, batch, want, who)
 
 #define A(name, extra, ip)                                                                         \
-	"{\"Name\":\"" name "\",\"Type\":\"A\"," extra "\"ResourceRecords\":[{\"Value\":\"" ip    \
+	"{\"Name\":\"" name "\",\"Type\":\"A\"," extra "\"ResourceRecords\":[{\"Value\":\"" ip     \
 	"\"}]}"
 
 static void test_validation(void)
@@ -114,60 +114,100 @@ static void test_validation(void)
 	       "DNSKEY is created by signing", NULL);
 	memset(long_id, 'i', 129);
 	long_id[129] = 0;
-	snprintf(frag, sizeof(frag), A("w.example.com.", "\"SetIdentifier\":\"%s\",\"Weight\":1,\"TTL\":1,", "1.2.3.4"), long_id);
+	snprintf(frag, sizeof(frag),
+		 A("w.example.com.", "\"SetIdentifier\":\"%s\",\"Weight\":1,\"TTL\":1,", "1.2.3.4"),
+		 long_id);
 	REJECT(frag, "SetIdentifier must be 1-128", NULL);
 	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":256,\"TTL\":1,", "1.2.3.4"),
 	       "Weight must be an integer 0-255", "SetIdentifier=a");
-	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
-	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"TTL\":1,", "1.2.3.5"),
-	       "needs a routing policy", "SetIdentifier=b");
-	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
-	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"Failover\":\"PRIMARY\",\"TTL\":1,", "1.2.3.5"),
+	REJECT(
+	    A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,",
+	      "1.2.3.4") "," A("w.example.com.", "\"SetIdentifier\":\"b\",\"TTL\":1,", "1.2.3.5"),
+	    "needs a routing policy", "SetIdentifier=b");
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,",
+		 "1.2.3.4") "," A("w.example.com.",
+				  "\"SetIdentifier\":\"b\",\"Failover\":\"PRIMARY\",\"TTL\":1,",
+				  "1.2.3.5"),
 	       "routing policies cannot be mixed", NULL);
-	REJECT(A("w.example.com.", "\"TTL\":1,", "1.2.3.4") ","
-	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":1,\"TTL\":1,", "1.2.3.5"),
+	REJECT(A("w.example.com.", "\"TTL\":1,", "1.2.3.4") "," A(
+		   "w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":1,\"TTL\":1,", "1.2.3.5"),
 	       "routing policies cannot be mixed", NULL);
-	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
-	       A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.5"),
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,",
+		 "1.2.3.4") "," A("w.example.com.",
+				  "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.5"),
 	       "SetIdentifier must be unique", "SetIdentifier=a");
-	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,", "1.2.3.4") ","
-	       A("w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":1,\"TTL\":2,", "1.2.3.5"),
+	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"TTL\":1,",
+		 "1.2.3.4") "," A("w.example.com.",
+				  "\"SetIdentifier\":\"b\",\"Weight\":1,\"TTL\":2,", "1.2.3.5"),
 	       "same TTL", NULL);
 	REJECT(A("w.example.com.", "\"Weight\":1,\"TTL\":1,", "1.2.3.4"),
 	       "SetIdentifier is required for a weighted record", NULL);
-	REJECT(A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":1,\"Region\":\"us-east-1\",\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("w.example.com.",
+		 "\"SetIdentifier\":\"a\",\"Weight\":1,\"Region\":\"us-east-1\",\"TTL\":1,",
+		 "1.2.3.4"),
 	       "more than one routing policy", NULL);
-	REJECT(A("l.example.com.", "\"SetIdentifier\":\"a\",\"Region\":\"mars-1\",\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("l.example.com.", "\"SetIdentifier\":\"a\",\"Region\":\"mars-1\",\"TTL\":1,",
+		 "1.2.3.4"),
 	       "Region must name an AWS region", NULL);
-	REJECT(A("l.example.com.", "\"SetIdentifier\":\"a\",\"Region\":\"us-east-1\",\"TTL\":1,", "1.2.3.4") ","
-	       A("l.example.com.", "\"SetIdentifier\":\"b\",\"Region\":\"us-east-1\",\"TTL\":1,", "1.2.3.5"),
+	REJECT(A("l.example.com.", "\"SetIdentifier\":\"a\",\"Region\":\"us-east-1\",\"TTL\":1,",
+		 "1.2.3.4") "," A("l.example.com.",
+				  "\"SetIdentifier\":\"b\",\"Region\":\"us-east-1\",\"TTL\":1,",
+				  "1.2.3.5"),
 	       "one latency record per region", "SetIdentifier=b");
-	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"ContinentCode\":\"EU\",\"CountryCode\":\"DE\"},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"ContinentCode\":\"EU\","
+		 "\"CountryCode\":\"DE\"},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "ContinentCode together with CountryCode", NULL);
-	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DE\",\"SubdivisionCode\":\"BY\"},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DE\","
+		 "\"SubdivisionCode\":\"BY\"},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "SubdivisionCode requires CountryCode US", NULL);
-	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"ContinentCode\":\"XX\"},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"ContinentCode\":\"XX\"},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "ContinentCode must be one of", NULL);
-	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DEU\"},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DEU\"},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "ISO 3166-1 alpha-2", NULL);
-	REJECT(A("g.example.com.", "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":1,", "1.2.3.4") ","
-	       A("g.example.com.", "\"SetIdentifier\":\"b\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":1,", "1.2.3.5"),
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":1,",
+		 "1.2.3.4") "," A("g.example.com.",
+				  "\"SetIdentifier\":\"b\",\"GeoLocation\":{\"CountryCode\":\"DE\"}"
+				  ",\"TTL\":1,",
+				  "1.2.3.5"),
 	       "name the same location", NULL);
-	REJECT(A("p.example.com.", "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"AWSRegion\":\"us-east-1\",\"Coordinates\":{\"Latitude\":\"1\",\"Longitude\":\"2\"}},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("p.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"AWSRegion\":\"us-east-1\","
+		 "\"Coordinates\":{\"Latitude\":\"1\",\"Longitude\":\"2\"}},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "exactly one of AWSRegion, LocalZoneGroup, Coordinates", NULL);
-	REJECT(A("p.example.com.", "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"AWSRegion\":\"us-east-1\",\"Bias\":100},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("p.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"AWSRegion\":\"us-east-1\","
+		 "\"Bias\":100},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "Bias must be an integer -99..99", NULL);
-	REJECT(A("p.example.com.", "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"91\",\"Longitude\":\"2\"}},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("p.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":"
+		 "\"91\",\"Longitude\":\"2\"}},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "Latitude must be -90..90", NULL);
-	REJECT(A("f.example.com.", "\"SetIdentifier\":\"a\",\"Failover\":\"TERTIARY\",\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("f.example.com.", "\"SetIdentifier\":\"a\",\"Failover\":\"TERTIARY\",\"TTL\":1,",
+		 "1.2.3.4"),
 	       "Failover must be PRIMARY or SECONDARY", NULL);
-	REJECT(A("f.example.com.", "\"SetIdentifier\":\"a\",\"Failover\":\"PRIMARY\",\"TTL\":1,", "1.2.3.4") ","
-	       A("f.example.com.", "\"SetIdentifier\":\"b\",\"Failover\":\"PRIMARY\",\"TTL\":1,", "1.2.3.5"),
+	REJECT(A("f.example.com.", "\"SetIdentifier\":\"a\",\"Failover\":\"PRIMARY\",\"TTL\":1,",
+		 "1.2.3.4") "," A("f.example.com.",
+				  "\"SetIdentifier\":\"b\",\"Failover\":\"PRIMARY\",\"TTL\":1,",
+				  "1.2.3.5"),
 	       "one PRIMARY and one SECONDARY", NULL);
-	REJECT(A("m.example.com.", "\"SetIdentifier\":\"a\",\"MultiValueAnswer\":\"yes\",\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("m.example.com.",
+		 "\"SetIdentifier\":\"a\",\"MultiValueAnswer\":\"yes\",\"TTL\":1,", "1.2.3.4"),
 	       "MultiValueAnswer must be a boolean", NULL);
 	REJECT("{\"Name\":\"m.example.com.\",\"Type\":\"CNAME\",\"SetIdentifier\":\"a\","
-	       "\"MultiValueAnswer\":true,\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"x.example.com.\"}]}",
+	       "\"MultiValueAnswer\":true,\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"x.example."
+	       "com.\"}]}",
 	       "multivalue answer is not allowed for this type", NULL);
 	REJECT(A("t.example.com.", "\"TTL\":-1,", "1.2.3.4"), "TTL must be an integer", NULL);
 	REJECT(A("t.example.com.", "\"TTL\":2147483648,", "1.2.3.4"), "TTL must be an integer",
@@ -188,71 +228,117 @@ static void test_validation(void)
 	strcat(big, "]}");
 	REJECT(big, "more than 400 values", NULL);
 	REJECT(A("t.example.com.", "\"TTL\":1,", "1.2.3.999"), "bad value", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"DNSName\":\"ns."
+	       "example.com.\",\"EvaluateTargetHealth\":false}}",
 	       "AliasTarget needs HostedZoneId, DNSName and EvaluateTargetHealth", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"TTL\":1,\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"TTL\":1,\"AliasTarget\":{"
+	       "\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":"
+	       "false}}",
 	       "an alias record has no TTL", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"ResourceRecords\":[],\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"ResourceRecords\":[],\"AliasTarget\":"
+	       "{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":"
+	       "false}}",
 	       "an alias record has no ResourceRecords", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"NS\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"NS\",\"AliasTarget\":{\"HostedZoneId\":"
+	       "\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
 	       "an alias cannot have type NS or SOA", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"elb.amazonaws.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":"
+	       "\"Z\",\"DNSName\":\"elb.amazonaws.com.\",\"EvaluateTargetHealth\":false}}",
 	       "same hosted zone", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"none.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":"
+	       "\"Z\",\"DNSName\":\"none.example.com.\",\"EvaluateTargetHealth\":false}}",
 	       "no record set of this type at DNSName", NULL);
-	REJECT("{\"Name\":\"example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"c.example.com.\",\"EvaluateTargetHealth\":false}},"
-	       "{\"Name\":\"c.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"ns.example.com.\"}]}",
+	REJECT("{\"Name\":\"example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\","
+	       "\"DNSName\":\"c.example.com.\",\"EvaluateTargetHealth\":false}},"
+	       "{\"Name\":\"c.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"ns.example.com.\"}]}",
 	       "apex cannot point at a CNAME", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"a\",\"MultiValueAnswer\":true,\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"a\","
+	       "\"MultiValueAnswer\":true,\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns."
+	       "example.com.\",\"EvaluateTargetHealth\":false}}",
 	       "multivalue answer record cannot be an alias", NULL);
-	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"a\",\"Failover\":\"PRIMARY\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}",
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"a\",\"Failover\":"
+	       "\"PRIMARY\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com."
+	       "\",\"EvaluateTargetHealth\":false}}",
 	       "failover alias needs EvaluateTargetHealth", NULL);
-	REJECT(A("c.example.com.", "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c\",\"LocationName\":\"seventeen-chars-x\"},\"TTL\":1,", "1.2.3.4"),
+	REJECT(A("c.example.com.",
+		 "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c\","
+		 "\"LocationName\":\"seventeen-chars-x\"},\"TTL\":1,",
+		 "1.2.3.4"),
 	       "LocationName must be 1-16", NULL);
-	REJECT("{\"Name\":\"c.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"a.example.com.\"},{\"Value\":\"b.example.com.\"}]}",
+	REJECT("{\"Name\":\"c.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"a.example.com.\"},{\"Value\":\"b.example.com.\"}]}",
 	       "a CNAME or SOA record set holds exactly one value", NULL);
-	REJECT("{\"Name\":\"example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"a.example.net.\"}]}",
+	REJECT("{\"Name\":\"example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"a.example.net.\"}]}",
 	       "", "Type=CNAME");
-	REJECT("{\"Name\":\"ns.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{\"Value\":\"a.example.net.\"}]}",
+	REJECT("{\"Name\":\"ns.example.com.\",\"Type\":\"CNAME\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"a.example.net.\"}]}",
 	       "CNAME cannot share its name", NULL);
 	REJECT(A("n.example.com.", "", "1.2.3.4"), "TTL is required", NULL);
 	/* CIDR blocks: IPv4 /1-/24, IPv6 /1-/48 */
 	char msg[512];
-	struct p53_snapshot *s = build(
-	    A("c.example.com.", "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c\",\"LocationName\":\"x\"},\"TTL\":1,", "1.2.3.4"),
-	    "{\"CidrCollections\":[{\"Id\":\"c\",\"Locations\":[{\"LocationName\":\"x\",\"CidrList\":[\"10.0.0.0/25\"]}]}],"
-	    "\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A("d.example.com.", "\"TTL\":1,", "1.2.3.4") "}]}",
-	    NULL, false, msg);
+	struct p53_snapshot *s =
+	    build(A("c.example.com.",
+		    "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c\","
+		    "\"LocationName\":\"x\"},\"TTL\":1,",
+		    "1.2.3.4"),
+		  "{\"CidrCollections\":[{\"Id\":\"c\",\"Locations\":[{\"LocationName\":\"x\","
+		  "\"CidrList\":[\"10.0.0.0/25\"]}]}],"
+		  "\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A(
+		      "d.example.com.", "\"TTL\":1,", "1.2.3.4") "}]}",
+		  NULL, false, msg);
 	CHECK(s == NULL && strstr(msg, "IPv4 /1-/24") != NULL);
 	/* Groups: at most 100 records per name and type. */
 	big[0] = 0;
 	for (int i = 0; i < 101; i++)
-		sprintf(big + strlen(big), "%s" A("w.example.com.", "\"SetIdentifier\":\"s%d\",\"Weight\":1,\"TTL\":1,", "10.0.0.%d"),
+		sprintf(big + strlen(big),
+			"%s" A("w.example.com.",
+			       "\"SetIdentifier\":\"s%d\",\"Weight\":1,\"TTL\":1,", "10.0.0.%d"),
 			i ? "," : "", i, i % 250);
 	REJECT(big, "too many records in one policy group", NULL);
 	/* Change batches. */
 	const char *www = A("www.example.com.", "\"TTL\":60,", "192.0.2.1");
-	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.9") "}]}",
+	REJECT_BATCH(www,
+		     "{\"Changes\":[{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A(
+			 "www.example.com.", "\"TTL\":60,", "192.0.2.9") "}]}",
 		     "CREATE of a record set that already exists", "Name=www.example.com.");
-	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("new.example.com.", "\"TTL\":60,", "192.0.2.9") "}]}",
+	REJECT_BATCH(www,
+		     "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A(
+			 "new.example.com.", "\"TTL\":60,", "192.0.2.9") "}]}",
 		     "DELETE of a record set that does not exist", NULL);
-	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":61,", "192.0.2.1") "}]}",
+	REJECT_BATCH(www,
+		     "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A(
+			 "www.example.com.", "\"TTL\":61,", "192.0.2.1") "}]}",
 		     "DELETE must repeat every field", NULL);
-	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "},"
-		     "{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
+	REJECT_BATCH(www,
+		     "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A(
+			 "www.example.com.", "\"TTL\":60,",
+			 "192.0.2.1") "},"
+				      "{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A(
+					  "www.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
 		     "deleted twice", NULL);
-	REJECT_BATCH(www, "{\"Changes\":[{\"Action\":\"MERGE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
+	REJECT_BATCH(www,
+		     "{\"Changes\":[{\"Action\":\"MERGE\",\"ResourceRecordSet\":" A(
+			 "www.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
 		     "Action must be CREATE, DELETE or UPSERT", NULL);
 	REJECT_BATCH(www, "{\"Changes\":[]}", "at least one change", NULL);
 	memset(long_name, 'c', 300);
 	long_name[300] = 0;
-	snprintf(big, sizeof(big), "{\"Comment\":\"%s\",\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":%s}]}", long_name, www);
+	snprintf(
+	    big, sizeof(big),
+	    "{\"Comment\":\"%s\",\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":%s}]}",
+	    long_name, www);
 	REJECT_BATCH(www, big, "Comment must be a string of at most 256", NULL);
 	/* A good batch applies: UPSERT replaces, DELETE removes, CREATE adds. */
-	s = build(www,
-		  "{\"Comment\":\"ok\",\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":30,", "192.0.2.2") "},"
-		  "{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A("new.example.com.", "\"TTL\":30,", "192.0.2.3") "}]}",
-		  NULL, false, msg);
+	s = build(
+	    www,
+	    "{\"Comment\":\"ok\",\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A(
+		"www.example.com.", "\"TTL\":30,",
+		"192.0.2.2") "},"
+			     "{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A(
+				 "new.example.com.", "\"TTL\":30,", "192.0.2.3") "}]}",
+	    NULL, false, msg);
 	CHECK(s != NULL);
 	p53_snapshot_free(s);
 
@@ -268,10 +354,14 @@ static void test_validation(void)
 	struct r53_set *first = z.sets[0];
 	err.code = 0;
 	err.msg[0] = 0;
-	CHECK(r53_zone_add_json_text(&z, "batch",
-				     "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A("www.example.com.", "\"TTL\":60,", "192.0.2.1") "},"
-				     "{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A("ns.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
-				     &err) != 0);
+	CHECK(r53_zone_add_json_text(
+		  &z, "batch",
+		  "{\"Changes\":[{\"Action\":\"DELETE\",\"ResourceRecordSet\":" A(
+		      "www.example.com.", "\"TTL\":60,",
+		      "192.0.2.1") "},"
+				   "{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A(
+				       "ns.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}",
+		  &err) != 0);
 	CHECK(strstr(err.msg, "Name=ns.example.com., Type=A, SetIdentifier=(none)") != NULL);
 	CHECK_EQ(z.nsets, before);
 	CHECK(z.sets[0] == first);
@@ -385,7 +475,8 @@ static struct ans ask(const struct p53_snapshot *s, const char *name, uint16_t t
 	size_t p = skipname(r, 12) + 4;
 	for (int i = 0; i < an + ns + ar; i++) {
 		p = skipname(r, p);
-		uint16_t t = (uint16_t)(r[p] << 8 | r[p + 1]), l = (uint16_t)(r[p + 8] << 8 | r[p + 9]);
+		uint16_t t = (uint16_t)(r[p] << 8 | r[p + 1]),
+			 l = (uint16_t)(r[p + 8] << 8 | r[p + 9]);
 		if (i < an && t == 1 && a.an < 8)
 			inet_ntop(AF_INET, r + p + 10, a.a[a.an++], 16);
 		if (t == 41 && l >= 8 && r[p + 10] == 0 && r[p + 11] == 8)
@@ -430,47 +521,65 @@ static void test_selection(void)
 	char path[128];
 	snprintf(path, sizeof(path), "%s", geo);
 	struct p53_snapshot *s = build(
-	    A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":70,\"TTL\":60,\"HealthCheckId\":\"ha\",", "192.0.2.1") ","
-	    A("w.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":30,\"TTL\":60,\"HealthCheckId\":\"hb\",", "192.0.2.2") ","
-	    A("w.example.com.", "\"SetIdentifier\":\"z\",\"Weight\":0,\"TTL\":60,\"HealthCheckId\":\"hz\",", "192.0.2.3") ","
-	    A("z.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":0,\"TTL\":60,", "192.0.2.4") ","
-	    A("z.example.com.", "\"SetIdentifier\":\"b\",\"Weight\":0,\"TTL\":60,", "192.0.2.5") ","
-	    A("f.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,\"HealthCheckId\":\"hp\",", "192.0.2.10") ","
-	    A("f.example.com.", "\"SetIdentifier\":\"s\",\"Failover\":\"SECONDARY\",\"TTL\":60,\"HealthCheckId\":\"hs\",", "192.0.2.11") ","
-	    A("f2.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,\"HealthCheckId\":\"hp\",", "192.0.2.12") ","
-	    A("f2.example.com.", "\"SetIdentifier\":\"s\",\"Failover\":\"SECONDARY\",\"TTL\":60,", "192.0.2.13") ","
-	    A("g.example.com.", "\"SetIdentifier\":\"wa\",\"GeoLocation\":{\"CountryCode\":\"US\",\"SubdivisionCode\":\"WA\"},\"TTL\":60,\"HealthCheckId\":\"hg\",", "192.0.2.20") ","
-	    A("g.example.com.", "\"SetIdentifier\":\"us\",\"GeoLocation\":{\"CountryCode\":\"US\"},\"TTL\":60,", "192.0.2.21") ","
-	    A("g.example.com.", "\"SetIdentifier\":\"eu\",\"GeoLocation\":{\"ContinentCode\":\"EU\"},\"TTL\":60,", "192.0.2.22") ","
-	    A("g.example.com.", "\"SetIdentifier\":\"de\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":60,", "192.0.2.23") ","
-	    A("g.example.com.", "\"SetIdentifier\":\"def\",\"GeoLocation\":{\"CountryCode\":\"*\"},\"TTL\":60,", "192.0.2.24") ","
-	    A("gn.example.com.", "\"SetIdentifier\":\"jp\",\"GeoLocation\":{\"CountryCode\":\"JP\"},\"TTL\":60,", "192.0.2.25") ","
-	    A("l.example.com.", "\"SetIdentifier\":\"us\",\"Region\":\"us-east-1\",\"TTL\":60,", "192.0.2.30") ","
-	    A("l.example.com.", "\"SetIdentifier\":\"eu\",\"Region\":\"eu-central-1\",\"TTL\":60,\"HealthCheckId\":\"hl\",", "192.0.2.31") ","
-	    A("l.example.com.", "\"SetIdentifier\":\"jp\",\"Region\":\"ap-northeast-1\",\"TTL\":60,", "192.0.2.32") ","
-	    A("p.example.com.", "\"SetIdentifier\":\"paris\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"48.86\",\"Longitude\":\"2.35\"}},\"TTL\":60,", "192.0.2.40") ","
-	    A("p.example.com.", "\"SetIdentifier\":\"fra\",\"GeoProximityLocation\":{\"AWSRegion\":\"eu-central-1\"},\"TTL\":60,", "192.0.2.41") ","
-	    A("pb.example.com.", "\"SetIdentifier\":\"paris\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"48.86\",\"Longitude\":\"2.35\"},\"Bias\":50},\"TTL\":60,", "192.0.2.42") ","
-	    A("pb.example.com.", "\"SetIdentifier\":\"fra\",\"GeoProximityLocation\":{\"AWSRegion\":\"eu-central-1\",\"Bias\":-20},\"TTL\":60,", "192.0.2.43") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"1\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.1") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"2\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.2") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"3\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.3") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"4\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.4") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"5\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.5") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"6\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.6") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"7\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.7") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"8\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.8") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"9\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.9") ","
-	    A("m.example.com.", "\"SetIdentifier\":\"10\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm10\",", "192.0.3.10") ","
-	    A("c.example.com.", "\"SetIdentifier\":\"o\",\"CidrRoutingConfig\":{\"CollectionId\":\"col\",\"LocationName\":\"office\"},\"TTL\":60,", "192.0.2.50") ","
-	    A("c.example.com.", "\"SetIdentifier\":\"d\",\"CidrRoutingConfig\":{\"CollectionId\":\"col\",\"LocationName\":\"*\"},\"TTL\":60,", "192.0.2.51") ","
-	    "{\"Name\":\"al.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"f.example.com.\",\"EvaluateTargetHealth\":true}},"
-	    "{\"Name\":\"al2.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}},"
-	    A("af.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,", "192.0.2.60") ","
-	    "{\"Name\":\"af.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"x\",\"Failover\":\"SECONDARY\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"f.example.com.\",\"EvaluateTargetHealth\":true}},"
-	    "{\"Name\":\"cn.example.com.\",\"Type\":\"CNAME\",\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"w.example.com.\"}]}",
-	    "{\"CidrCollections\":[{\"Id\":\"col\",\"Locations\":[{\"LocationName\":\"office\",\"CidrList\":[\"10.9.0.0/16\"]}]}],"
-	    "\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A("x.example.com.", "\"TTL\":1,", "1.2.3.4") "}]}",
+	    A("w.example.com.",
+	      "\"SetIdentifier\":\"a\",\"Weight\":70,\"TTL\":60,\"HealthCheckId\":\"ha\",",
+	      "192.0.2.1") "," A("w.example.com.",
+				 "\"SetIdentifier\":\"b\",\"Weight\":30,\"TTL\":60,"
+				 "\"HealthCheckId\":\"hb\",",
+				 "192.0.2.2") "," A("w.example.com.",
+						    "\"SetIdentifier\":\"z\",\"Weight\":0,\"TTL\":"
+						    "60,\"HealthCheckId\":\"hz\",",
+						    "192.0.2.3") "," A("z.example.com.",
+								       "\"SetIdentifier\":\"a\","
+								       "\"Weight\":0,\"TTL\":60,",
+								       "192.0.2.4") "," A("z."
+											  "example."
+											  "com.",
+											  "\"SetIde"
+											  "ntifier"
+											  "\":"
+											  "\"b\","
+											  "\"Weight"
+											  "\":0,"
+											  "\"TTL\":"
+											  "60,",
+											  "192.0.2."
+											  "5") "," A("f.example.com.",
+												     "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,\"HealthCheckId\":\"hp\",", "192.0.2.10") "," A("f.example.com.",
+																										  "\"SetIdentifier\":\"s\",\"Failover\":\"SECONDARY\",\"TTL\":60,\"HealthCheckId\":\"hs\",", "192.0.2.11") "," A("f2.example.com.", "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,\"HealthCheckId\":\"hp\",", "192.0.2.12") "," A("f2.example.com.",
+																																																								 "\"SetIdentifier\":\"s\",\"Failover\":\"SECONDARY\",\"TTL\":60,", "192.0.2.13") "," A("g.example.com.", "\"SetIdentifier\":\"wa\",\"GeoLocation\":{\"CountryCode\":\"US\",\"SubdivisionCode\":\"WA\"},\"TTL\":60,\"HealthCheckId\":\"hg\",", "192.0.2.20") "," A("g.example.com.",
+																																																																																								  "\"SetIdentifier\":\"us\",\"GeoLocation\":{\"CountryCode\":\"US\"},\"TTL\":60,", "192.0.2.21") "," A("g.example.com.", "\"SetIdentifier\":\"eu\",\"GeoLocation\":{\"ContinentCode\":\"EU\"},\"TTL\":60,", "192.0.2.22") "," A("g.example.com.", "\"SetIdentifier\":\"de\",\"GeoLocation\":{\"CountryCode\":\"DE\"},\"TTL\":60,",
+																																																																																																																				"192.0.2.23") "," A("g.example.com.",
+																																																																																																																						    "\"SetIdentifier\":\"def\",\"GeoLocation\":{\"CountryCode\":\"*\"},\"TTL\":60,", "192.0.2.24") "," A("gn.example.com.",
+																																																																																																																																			 "\"SetIdentifier\":\"jp\",\"GeoLocation\":{\"CountryCode\":\"JP\"},\"TTL\":60,", "192.0.2.25") "," A("l.example.com.",
+																																																																																																																																															      "\"SetIdentifier\":\"us\",\"Region\":\"us-east-1\",\"TTL\":60,",
+																																																																																																																																															      "192.0.2.30") "," A("l.example.com.",
+																																																																																																																																																		  "\"SetIdentifier\":\"eu\",\"Region\":\"eu-central-1\",\"TTL\":60,\"HealthCheckId\":\"hl\",",
+																																																																																																																																																		  "192.0.2.31") "," A("l.example.com.", "\"SetIdentifier\":\"jp\",\"Region\":\"ap-northeast-1\",\"TTL\":60,", "192.0.2.32") "," A("p.example.com.", "\"SetIdentifier\":\"paris\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"48.86\",\"Longitude\":\"2.35\"}},\"TTL\":60,", "192.0.2.40") "," A("p.example.com.", "\"SetIdentifier\":\"fra\",\"GeoProximityLocation\":{\"AWSRegion\":\"eu-central-1\"},\"TTL\":60,", "192.0.2.41") "," A("pb.example.com.", "\"SetIdentifier\":\"paris\",\"GeoProximityLocation\":{\"Coordinates\":{\"Latitude\":\"48.86\",\"Longitude\":\"2.35\"},\"Bias\":50},\"TTL\":60,", "192.0.2.42") "," A("pb.example.com.",
+																																																																																																																																																																																																																																"\"SetIdentifier\":\"fra\",\"GeoProximityLocation\":{\"AWSRegion\":\"eu-central-1\",\"Bias\":-20},\"TTL\":60,",
+																																																																																																																																																																																																																																"192.0.2.43") "," A("m.example.com.",
+																																																																																																																																																																																																																																		    "\"SetIdentifier\":\"1\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.1") "," A("m.example.com.",
+																																																																																																																																																																																																																																																 "\"SetIdentifier\":\"2\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",",
+																																																																																																																																																																																																																																																 "192.0.3.2") "," A("m.example.com.",
+																																																																																																																																																																																																																																																		    "\"SetIdentifier\":\"3\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.3") "," A("m.example.com.", "\"SetIdentifier\":\"4\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.4") "," A("m.example.com.",
+																																																																																																																																																																																																																																																																																"\"SetIdentifier\":\"5\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",",
+																																																																																																																																																																																																																																																																																"192.0.3.5") "," A("m.example.com.",
+																																																																																																																																																																																																																																																																																		   "\"SetIdentifier\":\"6\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",",
+																																																																																																																																																																																																																																																																																		   "192.0.3.6") "," A("m.example.com.",
+																																																																																																																																																																																																																																																																																				      "\"SetIdentifier\":\"7\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",",
+																																																																																																																																																																																																																																																																																				      "192.0.3.7") "," A("m.example.com.",
+																																																																																																																																																																																																																																																																																							 "\"SetIdentifier\":\"8\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",",
+																																																																																																																																																																																																																																																																																							 "192.0.3.8") "," A("m.example.com.", "\"SetIdentifier\":\"9\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm\",", "192.0.3.9") "," A("m.example.com.", "\"SetIdentifier\":\"10\",\"MultiValueAnswer\":true,\"TTL\":60,\"HealthCheckId\":\"hm10\",",
+																																																																																																																																																																																																																																																																																																									   "192.0.3.10") "," A("c.example.com.", "\"SetIdentifier\":\"o\",\"CidrRoutingConfig\":{\"CollectionId\":\"col\",\"LocationName\":\"office\"},\"TTL\":60,", "192.0.2.50") "," A("c.example.com.", "\"SetIdentifier\":\"d\",\"CidrRoutingConfig\":{\"CollectionId\":\"col\",\"LocationName\":\"*\"},\"TTL\":60,", "192.0.2.51") ","
+																																																																																																																																																																																																																																																																																																																																																	"{\"Name\":\"al.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"f.example.com.\",\"EvaluateTargetHealth\":true}},"
+																																																																																																																																																																																																																																																																																																																																																	"{\"Name\":\"al2.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false}}," A("af.example.com.",
+																																																																																																																																																																																																																																																																																																																																																																				    "\"SetIdentifier\":\"p\",\"Failover\":\"PRIMARY\",\"TTL\":60,", "192.0.2.60") ","
+																																																																																																																																																																																																																																																																																																																																																																														  "{\"Name\":\"af.example.com.\",\"Type\":\"A\",\"SetIdentifier\":\"x\",\"Failover\":\"SECONDARY\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"f.example.com.\",\"EvaluateTargetHealth\":true}},"
+																																																																																																																																																																																																																																																																																																																																																																														  "{\"Name\":\"cn.example.com.\",\"Type\":\"CNAME\",\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"w.example.com.\"}]}",
+	    "{\"CidrCollections\":[{\"Id\":\"col\",\"Locations\":[{\"LocationName\":\"office\","
+	    "\"CidrList\":[\"10.9.0.0/16\"]}]}],"
+	    "\"Changes\":[{\"Action\":\"UPSERT\",\"ResourceRecordSet\":" A(
+		"x.example.com.", "\"TTL\":1,", "1.2.3.4") "}]}",
 	    path, true, msg);
 	CHECK(s != NULL);
 	if (s == NULL) {
@@ -645,10 +754,14 @@ static void test_selection(void)
 static void test_roundtrip(void)
 {
 	char msg[512];
-	struct p53_snapshot *s = build(
-	    A("w.example.com.", "\"SetIdentifier\":\"a\",\"Weight\":70,\"TTL\":60,\"HealthCheckId\":\"ha\",", "192.0.2.1") ","
-	    "{\"Name\":\"al.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":\"Z\",\"DNSName\":\"w.example.com.\",\"EvaluateTargetHealth\":true}}",
-	    NULL, NULL, true, msg);
+	struct p53_snapshot *s =
+	    build(A("w.example.com.",
+		    "\"SetIdentifier\":\"a\",\"Weight\":70,\"TTL\":60,\"HealthCheckId\":\"ha\",",
+		    "192.0.2.1") ","
+				 "{\"Name\":\"al.example.com.\",\"Type\":\"A\",\"AliasTarget\":{"
+				 "\"HostedZoneId\":\"Z\",\"DNSName\":\"w.example.com.\","
+				 "\"EvaluateTargetHealth\":true}}",
+		  NULL, NULL, true, msg);
 	CHECK(s != NULL);
 	if (!s)
 		return;

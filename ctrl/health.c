@@ -1,0 +1,477 @@
+/* The health checker: one thread, libcurl multi, every check.
+ *
+ * Each check keeps its raw status (what the endpoint says) and a streak of
+ * results that disagree with it; FailureThreshold disagreeing results in a
+ * row flip it. The published status applies Inverted and Disabled, and
+ * CALCULATED checks are recomputed from their children after every round.
+ * Thousands of checks cost one thread and one multi handle.
+ */
+#include "health.h"
+
+#include "zones/r53json.h"
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BODY_SEARCH_MAX 5120 /* the search string must lie within these bytes */
+
+enum hc_type { HC_HTTP, HC_HTTPS, HC_HTTP_STR, HC_HTTPS_STR, HC_TCP, HC_CALC, HC_EXTERNAL };
+
+struct hcheck {
+	char *id;
+	enum hc_type type;
+	char *ip, *path, *fqdn, *search, *status_file;
+	int port, interval, threshold, health_threshold;
+	bool inverted, disabled, sni;
+	int insufficient; /* 0 Healthy, 1 Unhealthy, 2 LastKnownStatus */
+	char **children;
+	size_t nchildren;
+	/* state (checker thread; published under the lock) */
+	bool raw, eff;
+	int streak;
+	int64_t next_due;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char body[BODY_SEARCH_MAX + 1];
+	size_t blen;
+	char last[96];
+	time_t changed;
+};
+
+struct view {
+	const struct p53_snapshot *snap;
+	uint64_t serial;
+	uint8_t *arr;
+	int32_t *map; /* array index -> check, -1 = unknown id (healthy) */
+	uint32_t n;
+};
+
+struct p53_health {
+	struct hcheck *c;
+	size_t n;
+	pthread_t thr;
+	int stop;
+	pthread_mutex_t lock;
+	struct view cur; /* written by the checker under lock */
+	struct view reader;
+	CURLM *multi;
+};
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static char *jdup(json_t *o, const char *k)
+{
+	json_t *v = json_object_get(o, k);
+	return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
+}
+
+static int load(struct p53_health *h, const char *path, struct p53_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je);
+	if (root == NULL)
+		return p53_err_at(err, P53_EINVAL, path, (unsigned)je.line, "JSON: %s", je.text);
+	json_t *arr = json_is_array(root) ? root : json_object_get(root, "HealthChecks");
+	int rc = 0;
+	if (!json_is_array(arr)) {
+		rc = p53_err_set(err, P53_EINVAL, "%s: expected HealthChecks: [...]", path);
+		goto out;
+	}
+	h->n = json_array_size(arr);
+	h->c = calloc(h->n ? h->n : 1, sizeof(*h->c));
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+	{
+		struct hcheck *c = &h->c[i];
+		json_t *cfg = json_object_get(o, "HealthCheckConfig");
+		c->id = jdup(o, "Id");
+		const char *t = json_string_value(json_object_get(cfg, "Type"));
+		static const char *const names[] = {
+		    "HTTP", "HTTPS",	  "HTTP_STR_MATCH",   "HTTPS_STR_MATCH",
+		    "TCP",  "CALCULATED", "CLOUDWATCH_METRIC"};
+		int type = -1;
+		for (int k = 0; t && k < 7; k++)
+			if (strcmp(t, names[k]) == 0)
+				type = k;
+		if (c->id == NULL || type < 0) {
+			rc = p53_err_set(err, P53_EINVAL,
+					 "%s: check %zu: Id and a Type of HTTP, "
+					 "HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, TCP, "
+					 "CALCULATED or CLOUDWATCH_METRIC required",
+					 path, i);
+			goto out;
+		}
+		c->type = (enum hc_type)type;
+		c->ip = jdup(cfg, "IPAddress");
+		c->fqdn = jdup(cfg, "FullyQualifiedDomainName");
+		c->search = jdup(cfg, "SearchString");
+		c->status_file = jdup(cfg, "StatusFile"); /* port53: the metric's stand-in */
+		char *rp = jdup(cfg, "ResourcePath");
+		size_t rl = rp ? strlen(rp) : 0;
+		c->path = malloc(rl + 2);
+		snprintf(c->path, rl + 2, "%s%s", rp && rp[0] == '/' ? "" : "/", rp ? rp : "");
+		free(rp);
+		json_t *v;
+		c->port = (v = json_object_get(cfg, "Port")) ? (int)json_integer_value(v)
+			  : (c->type == HC_HTTPS || c->type == HC_HTTPS_STR) ? 443
+									     : 80;
+		c->interval =
+		    (v = json_object_get(cfg, "RequestInterval")) ? (int)json_integer_value(v) : 30;
+		c->threshold =
+		    (v = json_object_get(cfg, "FailureThreshold")) ? (int)json_integer_value(v) : 3;
+		c->health_threshold =
+		    (int)json_integer_value(json_object_get(cfg, "HealthThreshold"));
+		c->inverted = json_is_true(json_object_get(cfg, "Inverted"));
+		c->disabled = json_is_true(json_object_get(cfg, "Disabled"));
+		c->sni = json_is_true(json_object_get(cfg, "EnableSNI"));
+		const char *ins =
+		    json_string_value(json_object_get(cfg, "InsufficientDataHealthStatus"));
+		c->insufficient = ins && !strcmp(ins, "Unhealthy")	   ? 1
+				  : ins && !strcmp(ins, "LastKnownStatus") ? 2
+									   : 0;
+		json_t *ch = json_object_get(cfg, "ChildHealthChecks");
+		c->nchildren = json_array_size(ch);
+		c->children = calloc(c->nchildren ? c->nchildren : 1, sizeof(char *));
+		for (size_t k = 0; k < c->nchildren; k++)
+			c->children[k] = strdup(json_string_value(json_array_get(ch, k)) ?: "");
+		bool needs_ip = c->type != HC_CALC && c->type != HC_EXTERNAL;
+		if ((c->interval != 10 && c->interval != 30) || c->threshold < 1 ||
+		    c->threshold > 10 || c->port < 1 || c->port > 65535 ||
+		    (needs_ip && c->ip == NULL) ||
+		    ((c->type == HC_HTTP_STR || c->type == HC_HTTPS_STR) &&
+		     (c->search == NULL || strlen(c->search) > 255)) ||
+		    strlen(c->path) > 256 || (c->type == HC_EXTERNAL && c->status_file == NULL) ||
+		    c->health_threshold < 0 || c->health_threshold > 256) {
+			rc = p53_err_set(err, P53_EINVAL,
+					 "%s: check %s: RequestInterval 10 or 30, FailureThreshold "
+					 "1-10, Port 1-65535, IPAddress, SearchString <= 255 for "
+					 "string matching, StatusFile for CLOUDWATCH_METRIC",
+					 path, c->id);
+			goto out;
+		}
+		/* New checks are healthy until data arrives. */
+		c->raw = true;
+		c->changed = time(NULL);
+		snprintf(c->last, sizeof(c->last), "no data yet");
+	}
+out:
+	json_decref(root);
+	return rc;
+}
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+	struct hcheck *c = arg;
+	size_t len = sz * n, room = BODY_SEARCH_MAX - c->blen;
+	size_t take = len < room ? len : room;
+	memcpy(c->body + c->blen, p, take);
+	c->blen += take;
+	return len;
+}
+
+static void result(struct hcheck *c, bool ok, const char *what)
+{
+	snprintf(c->last, sizeof(c->last), "%s: %s", ok ? "pass" : "fail", what);
+	if (ok == c->raw) {
+		c->streak = 0;
+		return;
+	}
+	/* FailureThreshold consecutive results against the status flip it. */
+	if (++c->streak >= c->threshold) {
+		c->raw = ok;
+		c->streak = 0;
+		c->changed = time(NULL);
+	}
+}
+
+static void start(struct p53_health *h, struct hcheck *c)
+{
+	if (c->type == HC_EXTERNAL) {
+		char buf[32] = "";
+		FILE *f = fopen(c->status_file, "r");
+		if (f) {
+			if (fgets(buf, sizeof(buf), f) == NULL)
+				buf[0] = 0;
+			fclose(f);
+		}
+		buf[strcspn(buf, " \r\n")] = 0;
+		if (strcmp(buf, "OK") == 0)
+			result(c, true, "OK");
+		else if (strcmp(buf, "ALARM") == 0)
+			result(c, false, "ALARM");
+		else if (c->insufficient != 2)
+			result(c, c->insufficient == 0, "insufficient data");
+		return;
+	}
+	CURL *e = curl_easy_init();
+	if (e == NULL)
+		return;
+	bool tls = c->type == HC_HTTPS || c->type == HC_HTTPS_STR;
+	char url[600];
+	const char *host = c->sni && c->fqdn ? c->fqdn : c->ip;
+	bool v6 = strchr(c->ip, ':') != NULL && host == c->ip;
+	snprintf(url, sizeof(url), "%s://%s%s%s:%d%s", tls ? "https" : "http", v6 ? "[" : "", host,
+		 v6 ? "]" : "", c->port, c->type == HC_TCP ? "" : c->path);
+	curl_easy_setopt(e, CURLOPT_URL, url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	if (host != c->ip) {
+		/* SNI and Host are the FQDN; the connection goes to the IP. */
+		char res[600];
+		snprintf(res, sizeof(res), "%s:%d:%s", c->fqdn, c->port, c->ip);
+		c->hdrs = curl_slist_append(NULL, res);
+		curl_easy_setopt(e, CURLOPT_RESOLVE, c->hdrs);
+	}
+	if (c->type == HC_TCP) {
+		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	} else {
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 4000L);
+		/* 4 s to connect, 2 s for the status, 2 s more for the body. */
+		bool str = c->type == HC_HTTP_STR || c->type == HC_HTTPS_STR;
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, str ? 8000L : 6000L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip, deflate */
+		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
+		curl_easy_setopt(e, CURLOPT_USERAGENT, "port53-health-check/1.0");
+		if (c->fqdn && host == c->ip) {
+			char hh[400];
+			bool std = c->port == 80 || c->port == 443;
+			if (std)
+				snprintf(hh, sizeof(hh), "Host: %s", c->fqdn);
+			else
+				snprintf(hh, sizeof(hh), "Host: %s:%d", c->fqdn, c->port);
+			struct curl_slist *l = curl_slist_append(NULL, hh);
+			curl_easy_setopt(e, CURLOPT_HTTPHEADER, l);
+			c->hdrs = l;
+		}
+	}
+	c->blen = 0;
+	c->easy = e;
+	curl_multi_add_handle(h->multi, e);
+}
+
+static void finish(struct p53_health *h, CURL *e, CURLcode code)
+{
+	struct hcheck *c = NULL;
+	curl_easy_getinfo(e, CURLINFO_PRIVATE, (char **)&c);
+	long status = 0;
+	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+	char what[80];
+	if (code != CURLE_OK) {
+		snprintf(what, sizeof(what), "%s", curl_easy_strerror(code));
+		result(c, false, what);
+	} else if (c->type == HC_TCP) {
+		result(c, true, "connected");
+	} else if (status < 200 || status > 399) {
+		snprintf(what, sizeof(what), "HTTP %ld", status);
+		result(c, false, what);
+	} else if (c->search) {
+		c->body[c->blen] = 0;
+		bool found = memmem(c->body, c->blen, c->search, strlen(c->search)) != NULL;
+		snprintf(what, sizeof(what), "HTTP %ld, string %sfound", status,
+			 found ? "" : "not ");
+		result(c, found, what);
+	} else {
+		snprintf(what, sizeof(what), "HTTP %ld", status);
+		result(c, true, what);
+	}
+	curl_multi_remove_handle(h->multi, e);
+	curl_easy_cleanup(e);
+	curl_slist_free_all(c->hdrs);
+	c->hdrs = NULL;
+	c->easy = NULL;
+}
+
+static struct hcheck *find(struct p53_health *h, const char *id)
+{
+	for (size_t i = 0; i < h->n; i++)
+		if (strcmp(h->c[i].id, id) == 0)
+			return &h->c[i];
+	return NULL;
+}
+
+/* Effective status: Disabled is healthy; Inverted flips; CALCULATED counts
+ * healthy children (a disabled child counts as healthy). */
+static void evaluate(struct p53_health *h)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct hcheck *c = &h->c[i];
+		if (c->type != HC_CALC)
+			c->eff = c->disabled || (c->inverted ? !c->raw : c->raw);
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		struct hcheck *c = &h->c[i];
+		if (c->type != HC_CALC)
+			continue;
+		int ok = 0;
+		for (size_t k = 0; k < c->nchildren; k++) {
+			struct hcheck *ch = find(h, c->children[k]);
+			ok += ch && ch->type != HC_CALC && ch->eff;
+		}
+		bool raw = ok >= c->health_threshold;
+		if (raw != c->raw) {
+			c->raw = raw;
+			c->changed = time(NULL);
+		}
+		snprintf(c->last, sizeof(c->last), "%d of %zu children healthy", ok, c->nchildren);
+		c->eff = c->disabled || (c->inverted ? !c->raw : c->raw);
+	}
+	pthread_mutex_lock(&h->lock);
+	for (uint32_t i = 0; h->cur.arr && i < h->cur.n; i++) {
+		int32_t k = h->cur.map[i];
+		__atomic_store_n(&h->cur.arr[i], (uint8_t)(k < 0 || h->c[k].eff), __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void *run(void *arg)
+{
+	struct p53_health *h = arg;
+	/* Spread first checks over a second so they do not all fire at once. */
+	int64_t t0 = now_ms();
+	for (size_t i = 0; i < h->n; i++)
+		h->c[i].next_due = t0 + (int64_t)(i % 1000);
+	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
+		int64_t now = now_ms();
+		for (size_t i = 0; i < h->n; i++) {
+			struct hcheck *c = &h->c[i];
+			if (c->type == HC_CALC || c->easy || now < c->next_due)
+				continue;
+			c->next_due = now + (int64_t)c->interval * 1000;
+			start(h, c);
+		}
+		int running = 0, left;
+		curl_multi_poll(h->multi, NULL, 0, 100, NULL);
+		curl_multi_perform(h->multi, &running);
+		CURLMsg *m;
+		while ((m = curl_multi_info_read(h->multi, &left)))
+			if (m->msg == CURLMSG_DONE)
+				finish(h, m->easy_handle, m->data.result);
+		evaluate(h);
+	}
+	return NULL;
+}
+
+struct p53_health *p53_health_start(const char *path, struct p53_err *err)
+{
+	struct p53_health *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		p53_err_set(err, P53_ENOMEM, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&h->lock, NULL);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	h->multi = curl_multi_init();
+	if (load(h, path, err) != 0 || h->multi == NULL ||
+	    pthread_create(&h->thr, NULL, run, h) != 0) {
+		if (!err->code)
+			p53_err_set(err, P53_EIO, "health checker: cannot start");
+		h->thr = 0;
+		p53_health_stop(h);
+		return NULL;
+	}
+	return h;
+}
+
+static void view_free(struct view *v)
+{
+	free(v->arr);
+	free(v->map);
+	memset(v, 0, sizeof(*v));
+}
+
+void p53_health_stop(struct p53_health *h)
+{
+	if (h == NULL)
+		return;
+	__atomic_store_n(&h->stop, 1, __ATOMIC_RELEASE);
+	if (h->thr)
+		pthread_join(h->thr, NULL);
+	for (size_t i = 0; i < h->n; i++) {
+		struct hcheck *c = &h->c[i];
+		if (c->easy) {
+			curl_multi_remove_handle(h->multi, c->easy);
+			curl_easy_cleanup(c->easy);
+		}
+		curl_slist_free_all(c->hdrs);
+		free(c->id);
+		free(c->ip);
+		free(c->path);
+		free(c->fqdn);
+		free(c->search);
+		free(c->status_file);
+		for (size_t k = 0; k < c->nchildren; k++)
+			free(c->children[k]);
+		free(c->children);
+	}
+	free(h->c);
+	if (h->multi)
+		curl_multi_cleanup(h->multi);
+	view_free(&h->cur);
+	pthread_mutex_destroy(&h->lock);
+	free(h);
+}
+
+const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *snap, uint32_t *n)
+{
+	struct p53_snapshot_info in;
+	p53_snapshot_info(snap, &in);
+	if (h->reader.snap == snap && h->reader.serial == in.serial) {
+		*n = h->reader.n;
+		return h->reader.arr;
+	}
+	/* A new snapshot: map its check numbers to our checks by Id. */
+	struct view v = {.snap = snap, .serial = in.serial, .n = p53_snapshot_nhealth(snap)};
+	v.arr = calloc(v.n ? v.n : 1, 1);
+	v.map = calloc(v.n ? v.n : 1, sizeof(int32_t));
+	if (v.arr == NULL || v.map == NULL) {
+		free(v.arr);
+		free(v.map);
+		*n = 0;
+		return NULL;
+	}
+	pthread_mutex_lock(&h->lock);
+	for (uint32_t i = 0; i < v.n; i++) {
+		struct hcheck *c = find(h, p53_snapshot_health_id(snap, i));
+		v.map[i] = c ? (int32_t)(c - h->c) : -1;
+		v.arr[i] = (uint8_t)(c == NULL || c->eff || c->easy == NULL);
+		if (c)
+			v.arr[i] = (uint8_t)(c->disabled || (c->inverted ? !c->raw : c->raw));
+	}
+	struct view old = h->cur;
+	h->cur = v;
+	h->reader = v;
+	pthread_mutex_unlock(&h->lock);
+	/* The caller stops using the old array with this call. */
+	view_free(&old);
+	*n = v.n;
+	return v.arr;
+}
+
+void p53_health_dump(struct p53_health *h, FILE *out)
+{
+	static const char *const tn[] = {
+	    "HTTP", "HTTPS",	  "HTTP_STR_MATCH",   "HTTPS_STR_MATCH",
+	    "TCP",  "CALCULATED", "CLOUDWATCH_METRIC"};
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hcheck *c = &h->c[i];
+		char when[32];
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&c->changed));
+		fprintf(out, "%s %s %s last=\"%s\" changed=%s\n", c->id, tn[c->type],
+			c->eff ? "healthy" : "unhealthy", c->last, when);
+	}
+}

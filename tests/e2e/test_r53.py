@@ -1,0 +1,176 @@
+#!/usr/bin/python3
+"""Route 53 routing policies end to end: a JSON zone with every policy,
+compiled with a CSV geo database and served by `port53 serve`, queried with
+dnspython using ECS from different subnets; a failover flip driven by a
+local HTTP server's health; export round trip (JSON -> snapshot -> JSON).
+
+Loopback only; every wait is bounded; the server is always stopped.
+"""
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import dns.edns
+import dns.message
+import dns.query
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PORT53 = os.environ.get("PORT53", "port53")
+PASSED = FAILED = 0
+
+
+def check(cond, what):
+    global PASSED, FAILED
+    if cond:
+        PASSED += 1
+    else:
+        FAILED += 1
+        print("FAIL:", what)
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def ask(port, name, subnet=None):
+    opts = [dns.edns.ECSOption(*subnet)] if subnet else []
+    q = dns.message.make_query(name, "A", use_edns=0, options=opts)
+    r = dns.query.udp(q, "127.0.0.1", port=port, timeout=2)
+    ips = sorted(rd.address for rr in r.answer for rd in rr if rr.rdtype == 1)
+    scope = None
+    for o in r.options:
+        if isinstance(o, dns.edns.ECSOption):
+            scope = o.scopelen
+    return ips, scope
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    status = 200
+
+    def do_GET(self):
+        self.send_response(Health.status)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *a):
+        pass
+
+
+def main():
+    tmp = tempfile.mkdtemp()
+    zone = json.load(open(os.path.join(HERE, "r53", "example.json")))
+    hport = free_port()
+    httpd = http.server.HTTPServer(("127.0.0.1", hport), Health)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    checks = {"HealthChecks": [
+        {"Id": "hc-primary", "HealthCheckConfig": {
+            "Type": "HTTP", "IPAddress": "127.0.0.1", "Port": hport, "ResourcePath": "/health",
+            "RequestInterval": 10, "FailureThreshold": 1}},
+        {"Id": "hc-mv3", "HealthCheckConfig": {
+            "Type": "CLOUDWATCH_METRIC", "StatusFile": os.path.join(tmp, "mv3.status"),
+            "RequestInterval": 10, "FailureThreshold": 1,
+            "InsufficientDataHealthStatus": "Unhealthy"}}]}
+    with open(os.path.join(tmp, "checks.json"), "w") as f:
+        json.dump(checks, f)
+    snap = os.path.join(tmp, "z.p53")
+    subprocess.run([PORT53, "compile", "-o", snap, "--geo", os.path.join(HERE, "r53", "geo.csv"),
+                    "example.com=" + os.path.join(HERE, "r53", "example.json")], check=True)
+    port = free_port()
+    srv = subprocess.Popen([PORT53, "serve", "-s", snap, "-l", "127.0.0.1:%d" % port,
+                            "--health-checks", os.path.join(tmp, "checks.json")],
+                           stderr=subprocess.PIPE)
+    try:
+        for _ in range(50):
+            try:
+                ask(port, "simple.example.com")
+                break
+            except Exception:
+                time.sleep(0.1)
+        # Geolocation by ECS subnet, with the scope of the geo range.
+        grid = [(("10.1.2.0", 24), ["192.0.2.31"], 16),  # US-WA
+                (("10.2.2.0", 24), ["192.0.2.32"], 16),  # US
+                (("10.3.2.0", 24), ["192.0.2.33"], 16),  # EU
+                (("10.5.2.0", 24), ["192.0.2.34"], 16),  # JP -> *
+                (("192.168.1.0", 24), ["192.0.2.34"], 24)]  # unmapped -> *
+        for sn, want, scope in grid:
+            ips, sc = ask(port, "geo.example.com", sn)
+            check(ips == want and sc == scope, "geo %s: %s scope %s" % (sn, ips, sc))
+        ips, _ = ask(port, "geonodef.example.com", ("10.5.0.0", 24))
+        check(ips == [], "geolocation without * and no match is NODATA")
+        check(ask(port, "lat.example.com", ("10.5.0.0", 24))[0] == ["192.0.2.43"], "latency JP")
+        check(ask(port, "lat.example.com", ("10.2.0.0", 24))[0] == ["192.0.2.41"], "latency US")
+        check(ask(port, "prox.example.com", ("10.4.0.0", 24))[0] == ["192.0.2.51"], "geoprox")
+        check(ask(port, "cidr.example.com", ("10.9.3.0", 24))[0] == ["192.0.2.71"], "cidr hit")
+        check(ask(port, "cidr.example.com", ("10.9.0.0", 8))[0] == ["192.0.2.72"], "cidr short")
+        ips, sc = ask(port, "simple.example.com", ("10.1.0.0", 24))
+        check(ips == ["192.0.2.1", "192.0.2.2"] and sc == 0, "simple, ECS scope 0")
+        seen = {}
+        for _ in range(300):
+            for ip in ask(port, "www.example.com")[0]:
+                seen[ip] = seen.get(ip, 0) + 1
+        check("192.0.2.12" not in seen and 150 < seen.get("192.0.2.10", 0) < 270,
+              "weighted 70/30/0: %s" % seen)
+        # Multivalue: mv3's status file says nothing -> Unhealthy.
+        time.sleep(1.5)
+        check(ask(port, "mv.example.com")[0] == ["192.0.2.61", "192.0.2.62"], "multivalue healthy only")
+        # Failover: primary healthy; the HTTP check fails -> secondary within one interval.
+        check(ask(port, "fo.example.com")[0] == ["192.0.2.20"], "failover primary")
+        check(ask(port, "alias.example.com")[0] == ["192.0.2.20"], "alias to failover group")
+        Health.status = 500
+        t0 = time.time()
+        while time.time() - t0 < 13 and ask(port, "fo.example.com")[0] != ["192.0.2.21"]:
+            time.sleep(0.2)
+        check(ask(port, "fo.example.com")[0] == ["192.0.2.21"],
+              "failover to secondary after the check fails")
+        print("failover flip after %.1f s" % (time.time() - t0))
+        Health.status = 200
+        t0 = time.time()
+        while time.time() - t0 < 13 and ask(port, "fo.example.com")[0] != ["192.0.2.20"]:
+            time.sleep(0.2)
+        check(ask(port, "fo.example.com")[0] == ["192.0.2.20"], "back to primary")
+    finally:
+        srv.terminate()
+        srv.wait(timeout=5)
+        httpd.shutdown()
+    # Export round trip: the exported JSON compiles to a snapshot that
+    # exports the same sets.
+    out1 = subprocess.run([PORT53, "export", "--format", "route53", snap, "example.com"],
+                          check=True, capture_output=True).stdout
+    with open(os.path.join(tmp, "exported.json"), "wb") as f:
+        f.write(out1)
+    snap2 = os.path.join(tmp, "z2.p53")
+    subprocess.run([PORT53, "compile", "-o", snap2, "example.com=" + os.path.join(tmp, "exported.json")],
+                   check=True)
+    out2 = subprocess.run([PORT53, "export", "--format", "route53", snap2, "example.com"],
+                          check=True, capture_output=True).stdout
+
+    def norm(doc):
+        sets = set()
+        for s in doc["ResourceRecordSets"]:
+            s = dict(s)
+            s.pop("AliasTarget", None) if False else None
+            if "ResourceRecords" in s:
+                s["ResourceRecords"] = sorted(v["Value"] for v in s["ResourceRecords"])
+            if "AliasTarget" in s:
+                s["AliasTarget"] = dict(s["AliasTarget"], HostedZoneId="")
+            sets.add(json.dumps(s, sort_keys=True))
+        return sets
+    e1, e2 = norm(json.loads(out1)), norm(json.loads(out2))
+    check(e1 == e2, "export round trip")
+    check(e1 == norm(zone), "export equals the input: %s" % (e1 ^ norm(zone)))
+    print("test_r53: %d passed, %d failed" % (PASSED, FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
