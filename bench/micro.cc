@@ -49,19 +49,19 @@ struct Kind {
 
 // One query per answer kind; the names are in bench.example (shim.c).
 const Kind kinds[] = {
-	{"exact_A", "www.bench.example.", 1, 0},
-	{"exact_A_mixedcase", "WwW.BeNcH.eXaMpLe.", 1, 0},
-	{"exact_4A", "multi.bench.example.", 1, 0},
-	{"exact_MX_additional", "bench.example.", 15, 0},
-	{"nodata", "www.bench.example.", 16, 0},
-	{"cname_chain3", "c1.bench.example.", 1, 0},
-	{"wildcard", "anything.wild.bench.example.", 1, 0},
-	{"referral", "host.sub.bench.example.", 1, 0},
-	{"nxdomain", "nothing.bench.example.", 1, 0},
-	{"edns_exact_A", "www.bench.example.", 1, 1},
-	{"edns_do_exact_A", "www.bench.example.", 1, 2},
-	{"edns_ecs_exact_A", "www.bench.example.", 1, 3},
-	{"edns_nxdomain", "nothing.bench.example.", 1, 1},
+    {"exact_A", "www.bench.example.", 1, 0},
+    {"exact_A_mixedcase", "WwW.BeNcH.eXaMpLe.", 1, 0},
+    {"exact_4A", "multi.bench.example.", 1, 0},
+    {"exact_MX_additional", "bench.example.", 15, 0},
+    {"nodata", "www.bench.example.", 16, 0},
+    {"cname_chain3", "c1.bench.example.", 1, 0},
+    {"wildcard", "anything.wild.bench.example.", 1, 0},
+    {"referral", "host.sub.bench.example.", 1, 0},
+    {"nxdomain", "nothing.bench.example.", 1, 0},
+    {"edns_exact_A", "www.bench.example.", 1, 1},
+    {"edns_do_exact_A", "www.bench.example.", 1, 2},
+    {"edns_ecs_exact_A", "www.bench.example.", 1, 3},
+    {"edns_nxdomain", "nothing.bench.example.", 1, 1},
 };
 constexpr int nkinds = sizeof(kinds) / sizeof(kinds[0]);
 

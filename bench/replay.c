@@ -171,8 +171,7 @@ static size_t check_dp(void)
 
 /* Sends the first n queries to a running server and compares its answers
  * with the engine's for the same client address and port. */
-static int verify_server(const char *hostport, size_t n, size_t *same, size_t *diff,
-			 size_t *lost)
+static int verify_server(const char *hostport, size_t n, size_t *same, size_t *diff, size_t *lost)
 {
 	char host[128];
 	const char *colon = strrchr(hostport, ':');
@@ -180,7 +179,8 @@ static int verify_server(const char *hostport, size_t n, size_t *same, size_t *d
 		return -EINVAL;
 	memcpy(host, hostport, (size_t)(colon - hostport));
 	host[colon - hostport] = 0;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(colon + 1))};
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)atoi(colon + 1))};
 	if (inet_pton(AF_INET, host, &sa.sin_addr) != 1)
 		return -EINVAL;
 	int fd = socket(AF_INET, SOCK_DGRAM, 0);
@@ -215,8 +215,9 @@ static int verify_server(const char *hostport, size_t n, size_t *same, size_t *d
 			(*same)++;
 		} else {
 			if (*diff < 3)
-				fprintf(stderr, "replay: query %zu: server sent %zd bytes, engine %zu\n",
-					i, r, el);
+				fprintf(stderr,
+					"replay: query %zu: server sent %zd bytes, engine %zu\n", i,
+					r, el);
 			(*diff)++;
 		}
 	}
@@ -244,20 +245,20 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"snapshot", required_argument, NULL, 's'},
-		{"pcap", required_argument, NULL, 'r'},
-		{"path", required_argument, NULL, 'P'},
-		{"seconds", required_argument, NULL, 'S'},
-		{"min-passes", required_argument, NULL, 'm'},
-		{"max", required_argument, NULL, 'M'},
-		{"cpu", required_argument, NULL, 'c'},
-		{"verify", required_argument, NULL, 'V'},
-		{"verify-count", required_argument, NULL, 'C'},
-		{"label", required_argument, NULL, 'L'},
-		{"json", no_argument, NULL, 'j'},
-		{"copy", no_argument, NULL, 'k'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	    {"snapshot", required_argument, NULL, 's'},
+	    {"pcap", required_argument, NULL, 'r'},
+	    {"path", required_argument, NULL, 'P'},
+	    {"seconds", required_argument, NULL, 'S'},
+	    {"min-passes", required_argument, NULL, 'm'},
+	    {"max", required_argument, NULL, 'M'},
+	    {"cpu", required_argument, NULL, 'c'},
+	    {"verify", required_argument, NULL, 'V'},
+	    {"verify-count", required_argument, NULL, 'C'},
+	    {"label", required_argument, NULL, 'L'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"copy", no_argument, NULL, 'k'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *snap = NULL, *pcap = NULL, *path = "both", *verify = NULL, *label = "";
 	double secs = 3;
@@ -337,7 +338,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (cap.linktype != P53_LINKTYPE_ETHERNET && do_dp) {
-		fprintf(stderr, "replay: the dp path needs an Ethernet capture; timing engine only\n");
+		fprintf(stderr,
+			"replay: the dp path needs an Ethernet capture; timing engine only\n");
 		do_dp = false;
 	}
 	qs = calloc(cap.n ? cap.n : 1, sizeof(*qs));
@@ -401,9 +403,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "replay: --verify %s: %s\n", verify, strerror(-vr));
 			rc = 1;
 		} else {
-			fprintf(stderr,
-				"replay: vs server %s: %zu identical, %zu different, %zu no reply\n",
-				verify, same, diff, lost);
+			fprintf(
+			    stderr,
+			    "replay: vs server %s: %zu identical, %zu different, %zu no reply\n",
+			    verify, same, diff, lost);
 			if (diff || lost)
 				rc = 1;
 		}

@@ -202,8 +202,8 @@ void bsh_engine_free(struct bsh_engine *e)
 	free(e);
 }
 
-static size_t query_any(uint8_t *buf, size_t cap, const char *name, uint16_t qtype,
-			uint16_t qclass, int edns)
+static size_t query_any(uint8_t *buf, size_t cap, const char *name, uint16_t qtype, uint16_t qclass,
+			int edns)
 {
 	uint8_t w[P53_NAME_MAX];
 	const char *why;

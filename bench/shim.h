@@ -38,8 +38,7 @@ const char *bsh_error(void);
  * 1 EDNS, 2 EDNS+DO, 3 EDNS+ECS (IPv4 /24). Returns length, 0 on error. */
 size_t bsh_query(uint8_t *buf, size_t cap, const char *name, uint16_t qtype, int edns);
 /* Same with a query class other than IN (parse-only costs). */
-size_t bsh_query_class(uint8_t *buf, size_t cap, const char *name, uint16_t qtype,
-		       uint16_t qclass);
+size_t bsh_query_class(uint8_t *buf, size_t cap, const char *name, uint16_t qtype, uint16_t qclass);
 
 /* p53_answer over UDP from a fixed IPv4 client. Returns the response length. */
 size_t bsh_answer(struct bsh_engine *e, const uint8_t *q, size_t qlen, uint8_t *resp, size_t cap);

@@ -14,9 +14,9 @@
 #include <stdint.h>
 
 struct p53_udp_spec {
-	uint8_t family;	  /* 4 or 6 */
-	bool ether;	  /* Ethernet header (else a raw IP packet) */
-	int vlan;	  /* 802.1Q VLAN id, or -1 for none */
+	uint8_t family; /* 4 or 6 */
+	bool ether;	/* Ethernet header (else a raw IP packet) */
+	int vlan;	/* 802.1Q VLAN id, or -1 for none */
 	uint8_t smac[6], dmac[6];
 	uint8_t src[16], dst[16]; /* IPv4 in the first 4 bytes */
 	uint16_t sport, dport;

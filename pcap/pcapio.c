@@ -115,7 +115,8 @@ int p53_pcap_load(const char *path, size_t max, struct p53_pcap *out, char *err,
 	bool swap = false, nsec;
 	if (magic == MAGIC_USEC || magic == MAGIC_NSEC) {
 		nsec = magic == MAGIC_NSEC;
-	} else if (__builtin_bswap32(magic) == MAGIC_USEC || __builtin_bswap32(magic) == MAGIC_NSEC) {
+	} else if (__builtin_bswap32(magic) == MAGIC_USEC ||
+		   __builtin_bswap32(magic) == MAGIC_NSEC) {
 		swap = true;
 		nsec = __builtin_bswap32(magic) == MAGIC_NSEC;
 	} else {

@@ -11,11 +11,11 @@
 
 struct p53_qopts {
 	bool edns;
-	bool dnssec_ok;	   /* DO bit; implies edns */
-	bool rd;	   /* recursion desired: resolvers clear it towards authoritatives */
-	uint16_t udp_size; /* advertised EDNS buffer size; 0 means 1232 */
-	uint8_t ecs_family;  /* 0 = no ECS option, 1 = IPv4, 2 = IPv6; implies edns */
-	uint8_t ecs_prefix;  /* source prefix length */
+	bool dnssec_ok;	    /* DO bit; implies edns */
+	bool rd;	    /* recursion desired: resolvers clear it towards authoritatives */
+	uint16_t udp_size;  /* advertised EDNS buffer size; 0 means 1232 */
+	uint8_t ecs_family; /* 0 = no ECS option, 1 = IPv4, 2 = IPv6; implies edns */
+	uint8_t ecs_prefix; /* source prefix length */
 	uint8_t ecs_addr[16];
 };
 

@@ -32,21 +32,33 @@ struct mix {
 	double edns, dnssec_ok, ecs, casernd, ipv6;
 };
 
+/* One preset per block, fields in struct order: the wrapped form clang-format
+ * would make hides which number is which share. */
+/* clang-format off */
 static const struct mix presets[] = {
-	{"default", "typical authoritative traffic: 85% existing names by record type, "
-		    "10% NXDOMAIN, 5% NODATA; 70% EDNS, 20% DO, 10% mixed case, 20% IPv6",
-	 10, 0, 5, 70, 20, 0, 10, 20},
-	{"exact", "only existing names, no EDNS, IPv4: the pre-rendered fast path", 0, 0, 0, 0, 0,
-	 0, 0, 0},
-	{"nxdomain-heavy", "50% NXDOMAIN (typos, scans), 5% NODATA, rest existing", 50, 0, 5, 70,
-	 20, 0, 10, 20},
-	{"water-torture", "90% unique random subdomains of one victim name (the first zone's apex "
-			  "unless --target), 5% NXDOMAIN, 5% existing",
-	 5, 90, 0, 70, 20, 0, 10, 20},
-	{"dnssec", "every query EDNS with DO, 5% NXDOMAIN, 5% NODATA", 5, 0, 5, 100, 100, 0, 0, 20},
-	{"ecs", "50% carry EDNS Client Subnet (as public resolvers send), 10% NXDOMAIN", 10, 0, 5,
-	 100, 20, 50, 10, 20},
+	{"default",
+	 "typical authoritative traffic: 85% existing names by record type, "
+	 "10% NXDOMAIN, 5% NODATA; 70% EDNS, 20% DO, 10% mixed case, 20% IPv6",
+	 /* nx wt nodata  edns  do ecs case v6 */
+	    10, 0, 5,     70,   20, 0,  10,  20},
+	{"exact",
+	 "only existing names, no EDNS, IPv4: the pre-rendered fast path",
+	    0,  0, 0,     0,    0,  0,  0,   0},
+	{"nxdomain-heavy",
+	 "50% NXDOMAIN (typos, scans), 5% NODATA, rest existing",
+	    50, 0, 5,     70,   20, 0,  10,  20},
+	{"water-torture",
+	 "90% unique random subdomains of one victim name (the first zone's apex "
+	 "unless --target), 5% NXDOMAIN, 5% existing",
+	    5,  90, 0,    70,   20, 0,  10,  20},
+	{"dnssec",
+	 "every query EDNS with DO, 5% NXDOMAIN, 5% NODATA",
+	    5,  0, 5,     100, 100, 0,  0,   20},
+	{"ecs",
+	 "50% carry EDNS Client Subnet (as public resolvers send), 10% NXDOMAIN",
+	    10, 0, 5,     100,  20, 50, 10,  20},
 };
+/* clang-format on */
 
 /* splitmix64: tiny, fast, and good enough for picking names. */
 static uint64_t rng_state;
@@ -112,8 +124,8 @@ static int on_rr(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 	recs[nrecs].name = (uint32_t)(names_len - last_owner_len);
 	recs[nrecs].nlen = (uint8_t)last_owner_len;
 	recs[nrecs].type = rr->type;
-	recs[nrecs].apex = last_owner_len == name_len(origin) &&
-			   memcmp(last_owner, origin, last_owner_len) == 0;
+	recs[nrecs].apex =
+	    last_owner_len == name_len(origin) && memcmp(last_owner, origin, last_owner_len) == 0;
 	nrecs++;
 	return 0;
 }
@@ -165,27 +177,28 @@ static int parse_mac(const char *s, uint8_t mac[6])
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: p53-querygen [options] ZONE...\n"
-		"  ZONE is ORIGIN=FILE, or FILE named ORIGIN.zone\n"
-		"  -p, --preset NAME     query mix (default: default); --list-presets shows them\n"
-		"  -n, --count N         number of queries (default 100000)\n"
-		"  -s, --seed N          seed (default 1); same seed, same output\n"
-		"  -o, --pcap FILE       write a pcap of query frames\n"
-		"  -l, --list FILE       write \"name TYPE [E|D]\" lines (kxdpgun -i); E = EDNS,\n"
-		"                        D = EDNS+DO, ECS queries listed as E\n"
-		"  --list-plain          \"name TYPE\" only (dnsperf -d; EDNS set by dnsperf -e/-D)\n"
-		"  --nxdomain PCT --random-sub PCT --nodata PCT   what is asked (override preset)\n"
-		"  --edns PCT --do PCT --ecs PCT --case PCT --ipv6 PCT\n"
-		"  --target NAME         victim of random-subdomain queries (default: first apex)\n"
-		"  --clients N           distinct client addresses (default 65536)\n"
-		"  --src4 ADDR --src6 ADDR   first client address (198.18.0.1, 2001:db8:ffff::1)\n"
-		"  --dst4 ADDR --dst6 ADDR   service address (192.0.2.53, 2001:db8::53)\n"
-		"  --dport PORT          destination port (53)\n"
-		"  --dst-mac MAC --src-mac MAC   Ethernet addresses\n"
-		"  --vlan ID             802.1Q-tag every frame\n"
-		"  --raw                 linktype RAW (IP packets, no Ethernet)\n"
-		"  --list-presets        print the presets and exit\n");
+	fprintf(
+	    f,
+	    "usage: p53-querygen [options] ZONE...\n"
+	    "  ZONE is ORIGIN=FILE, or FILE named ORIGIN.zone\n"
+	    "  -p, --preset NAME     query mix (default: default); --list-presets shows them\n"
+	    "  -n, --count N         number of queries (default 100000)\n"
+	    "  -s, --seed N          seed (default 1); same seed, same output\n"
+	    "  -o, --pcap FILE       write a pcap of query frames\n"
+	    "  -l, --list FILE       write \"name TYPE [E|D]\" lines (kxdpgun -i); E = EDNS,\n"
+	    "                        D = EDNS+DO, ECS queries listed as E\n"
+	    "  --list-plain          \"name TYPE\" only (dnsperf -d; EDNS set by dnsperf -e/-D)\n"
+	    "  --nxdomain PCT --random-sub PCT --nodata PCT   what is asked (override preset)\n"
+	    "  --edns PCT --do PCT --ecs PCT --case PCT --ipv6 PCT\n"
+	    "  --target NAME         victim of random-subdomain queries (default: first apex)\n"
+	    "  --clients N           distinct client addresses (default 65536)\n"
+	    "  --src4 ADDR --src6 ADDR   first client address (198.18.0.1, 2001:db8:ffff::1)\n"
+	    "  --dst4 ADDR --dst6 ADDR   service address (192.0.2.53, 2001:db8::53)\n"
+	    "  --dport PORT          destination port (53)\n"
+	    "  --dst-mac MAC --src-mac MAC   Ethernet addresses\n"
+	    "  --vlan ID             802.1Q-tag every frame\n"
+	    "  --raw                 linktype RAW (IP packets, no Ethernet)\n"
+	    "  --list-presets        print the presets and exit\n");
 }
 
 enum {
@@ -225,34 +238,34 @@ static void add_to_addr(uint8_t *a, size_t alen, uint32_t n)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{"preset", required_argument, NULL, 'p'},
-		{"count", required_argument, NULL, 'n'},
-		{"seed", required_argument, NULL, 's'},
-		{"pcap", required_argument, NULL, 'o'},
-		{"list", required_argument, NULL, 'l'},
-		{"help", no_argument, NULL, 'h'},
-		{"nxdomain", required_argument, NULL, O_NX},
-		{"random-sub", required_argument, NULL, O_WT},
-		{"nodata", required_argument, NULL, O_NODATA},
-		{"edns", required_argument, NULL, O_EDNS},
-		{"do", required_argument, NULL, O_DO},
-		{"ecs", required_argument, NULL, O_ECS},
-		{"case", required_argument, NULL, O_CASE},
-		{"ipv6", required_argument, NULL, O_V6},
-		{"target", required_argument, NULL, O_TARGET},
-		{"clients", required_argument, NULL, O_CLIENTS},
-		{"src4", required_argument, NULL, O_SRC4},
-		{"src6", required_argument, NULL, O_SRC6},
-		{"dst4", required_argument, NULL, O_DST4},
-		{"dst6", required_argument, NULL, O_DST6},
-		{"dport", required_argument, NULL, O_DPORT},
-		{"dst-mac", required_argument, NULL, O_DMAC},
-		{"src-mac", required_argument, NULL, O_SMAC},
-		{"vlan", required_argument, NULL, O_VLAN},
-		{"raw", no_argument, NULL, O_RAW},
-		{"list-presets", no_argument, NULL, O_LISTP},
-		{"list-plain", no_argument, NULL, O_PLAIN},
-		{NULL, 0, NULL, 0},
+	    {"preset", required_argument, NULL, 'p'},
+	    {"count", required_argument, NULL, 'n'},
+	    {"seed", required_argument, NULL, 's'},
+	    {"pcap", required_argument, NULL, 'o'},
+	    {"list", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"nxdomain", required_argument, NULL, O_NX},
+	    {"random-sub", required_argument, NULL, O_WT},
+	    {"nodata", required_argument, NULL, O_NODATA},
+	    {"edns", required_argument, NULL, O_EDNS},
+	    {"do", required_argument, NULL, O_DO},
+	    {"ecs", required_argument, NULL, O_ECS},
+	    {"case", required_argument, NULL, O_CASE},
+	    {"ipv6", required_argument, NULL, O_V6},
+	    {"target", required_argument, NULL, O_TARGET},
+	    {"clients", required_argument, NULL, O_CLIENTS},
+	    {"src4", required_argument, NULL, O_SRC4},
+	    {"src6", required_argument, NULL, O_SRC6},
+	    {"dst4", required_argument, NULL, O_DST4},
+	    {"dst6", required_argument, NULL, O_DST6},
+	    {"dport", required_argument, NULL, O_DPORT},
+	    {"dst-mac", required_argument, NULL, O_DMAC},
+	    {"src-mac", required_argument, NULL, O_SMAC},
+	    {"vlan", required_argument, NULL, O_VLAN},
+	    {"raw", no_argument, NULL, O_RAW},
+	    {"list-presets", no_argument, NULL, O_LISTP},
+	    {"list-plain", no_argument, NULL, O_PLAIN},
+	    {NULL, 0, NULL, 0},
 	};
 	/* Overrides are collected apart from the preset so option order does
 	 * not matter. */
@@ -359,8 +372,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	struct mix m = *pm;
-	double *fields[8] = {&m.nxdomain, &m.water, &m.nodata, &m.edns,
-			     &m.dnssec_ok, &m.ecs, &m.casernd, &m.ipv6};
+	double *fields[8] = {&m.nxdomain,  &m.water, &m.nodata,	 &m.edns,
+			     &m.dnssec_ok, &m.ecs,   &m.casernd, &m.ipv6};
 	for (int i = 0; i < 8; i++)
 		if (have_ov[i])
 			*fields[i] = ov[i];
@@ -440,8 +453,8 @@ int main(int argc, char **argv)
 	struct p53_pcap_writer w = {0};
 	FILE *lf = NULL;
 	if (pcap_path) {
-		int rc = p53_pcap_create(&w, pcap_path,
-					 raw ? P53_LINKTYPE_RAW : P53_LINKTYPE_ETHERNET);
+		int rc =
+		    p53_pcap_create(&w, pcap_path, raw ? P53_LINKTYPE_RAW : P53_LINKTYPE_ETHERNET);
 		if (rc) {
 			fprintf(stderr, "p53-querygen: %s: %s\n", pcap_path, strerror(-rc));
 			return 1;
@@ -551,10 +564,10 @@ int main(int argc, char **argv)
 			name_to_text(qn, txt, sizeof(txt));
 			/* kxdpgun's per-query flags: D = EDNS+DO, E = EDNS; it
 			 * has none for ECS, so an ECS query is listed as E. */
-			const char *fl = list_plain	 ? ""
-					 : qo.dnssec_ok ? " D"
+			const char *fl = list_plain		      ? ""
+					 : qo.dnssec_ok		      ? " D"
 					 : (qo.edns || qo.ecs_family) ? " E"
-								     : "";
+								      : "";
 			fprintf(lf, "%s %s%s\n", txt, rrtype_to_text(qtype, tb), fl);
 		}
 	}

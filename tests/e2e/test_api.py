@@ -27,7 +27,6 @@ import re
 import socket
 import statistics
 import struct
-import subprocess
 import sys
 import threading
 import time
