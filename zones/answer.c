@@ -1057,9 +1057,11 @@ static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdi
 }
 
 /* Could the pre-rendered answer hold a CNAME chain the firewall must see? */
-static bool fw_may_redirect(const struct p53_snapshot *s, const struct query *q)
+static bool fw_may_redirect(const struct p53_snapshot *s, const struct query *q,
+			    const struct suffixes *sf)
 {
-	uint32_t id = snap_find(s, q->qname, q->qname_len, name_hash(q->qname, q->qname_len));
+	uint32_t h = sf->n ? sf->hash[0] : name_hash(q->qname, q->qname_len);
+	uint32_t id = snap_find(s, q->qname, q->qname_len, h);
 	return id != SNAP_NONE && (s->nodes[id].flags & NODE_CNAME);
 }
 
@@ -1155,7 +1157,7 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 	suffixes_of(q.qname, q.qname_len, &sf);
 	uint32_t blob = find_blob(s, &q, &sf);
 	/* Class ANY is answered from IN data, never authoritatively. */
-	if (blob && q.qclass == CLASS_IN && !(fcp && fw_may_redirect(s, &q)))
+	if (blob && q.qclass == CLASS_IN && !(fcp && fw_may_redirect(s, &q, &sf)))
 		return emit_blob(s, blob - 1, qmsg, &q, ctx, r, limit);
 	struct plan p;
 	struct p53_sel sel;

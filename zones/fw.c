@@ -132,23 +132,26 @@ static const struct fw_hash_ent *probe(const struct p53_fw *fw, uint32_t h, cons
 static uint32_t suffix_best(const struct p53_fw *fw, const uint8_t *qname, size_t qlen,
 			    uint16_t qtype)
 {
+	uint8_t name[P53_NAME_MAX + 8]; /* padded: fw_hash_label reads words */
 	uint8_t off[P53_LABELS_MAX + 1];
 	uint32_t hs[P53_LABELS_MAX + 1];
 	unsigned n = 0;
-	for (size_t o = 0; qname[o] != 0 && n < P53_LABELS_MAX; o += (size_t)qname[o] + 1)
+	memcpy(name, qname, qlen);
+	memset(name + qlen, 0, 8);
+	for (size_t o = 0; name[o] != 0 && n < P53_LABELS_MAX; o += (size_t)name[o] + 1)
 		off[n++] = (uint8_t)o;
 	off[n] = (uint8_t)(qlen - 1); /* the root */
-	uint32_t h = FW_HASH_SEED;
+	uint64_t h = FW_HASH_SEED;
 	hs[n] = fw_hash_final(h);
 	__builtin_prefetch(&fw->ht[hs[n] & fw->hmask]);
 	for (unsigned i = n; i-- > 0;) {
-		h = fw_hash_label(h, qname + off[i]);
+		h = fw_hash_label(h, name + off[i]);
 		hs[i] = fw_hash_final(h);
 		__builtin_prefetch(&fw->ht[hs[i] & fw->hmask]);
 	}
 	uint32_t best = FW_NONE;
 	for (unsigned i = 0; i <= n; i++) {
-		const struct fw_hash_ent *e = probe(fw, hs[i], qname + off[i], qlen - off[i]);
+		const struct fw_hash_ent *e = probe(fw, hs[i], name + off[i], qlen - off[i]);
 		if (e == NULL)
 			continue;
 		uint32_t r = pick(fw, i == 0 ? e->exact : e->sub, qtype);

@@ -631,13 +631,16 @@ static int check_priorities(struct state *st)
 
 /* ---- suffix table ------------------------------------------------------ */
 
-static uint32_t wire_hash(const uint8_t *w)
+static uint32_t wire_hash(const uint8_t *w, size_t len)
 {
+	uint8_t buf[P53_NAME_MAX + 8]; /* padded: fw_hash_label reads words */
 	const uint8_t *lab[P53_LABELS_MAX];
 	unsigned n = 0;
-	for (const uint8_t *p = w; *p && n < P53_LABELS_MAX; p += *p + 1)
+	memcpy(buf, w, len);
+	memset(buf + len, 0, 8);
+	for (const uint8_t *p = buf; *p && n < P53_LABELS_MAX; p += *p + 1)
 		lab[n++] = p;
-	uint32_t h = FW_HASH_SEED;
+	uint64_t h = FW_HASH_SEED;
 	while (n-- > 0)
 		h = fw_hash_label(h, lab[n]);
 	return fw_hash_final(h);
@@ -667,7 +670,7 @@ static struct fw_hash_ent *table_get(struct state *st, const struct dom *d)
 {
 	if (((size_t)st->hcount + 1) * 2 > (size_t)st->hmask + 1 && table_grow(st) != 0)
 		return NULL;
-	uint32_t h = wire_hash(d->wire);
+	uint32_t h = wire_hash(d->wire, d->len);
 	uint32_t i = h & st->hmask;
 	for (;; i = (i + 1) & st->hmask) {
 		struct fw_hash_ent *e = &st->ht[i];

@@ -159,6 +159,35 @@ void snap_seal(uint8_t *image, size_t len)
 	content_hash(image, h->hash);
 }
 
+/* No checksum covers the alignment padding between sections, so it must be
+ * zero: then every byte of a verified (and signed) file is accounted for,
+ * and sections may not overlap. */
+static int verify_padding(const struct p53_snapshot *s, struct p53_err *err)
+{
+	const struct snap_hdr *h = s->hdr;
+	const struct snap_sect *order[SECT__MAX];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < h->nsect && n < SECT__MAX; i++) {
+		uint32_t k = n++;
+		for (; k > 0 && order[k - 1]->off > h->sect[i].off; k--)
+			order[k] = order[k - 1];
+		order[k] = &h->sect[i];
+	}
+	size_t pos = sizeof(*h);
+	for (uint32_t i = 0; i <= n; i++) {
+		size_t end = i < n ? order[i]->off : h->size;
+		if (end < pos)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot sections overlap");
+		for (size_t k = pos; k < end; k++)
+			if (s->base[k] != 0)
+				return p53_err_set(err, P53_ECORRUPT,
+						   "snapshot padding at byte %zu is not zero", k);
+		if (i < n)
+			pos = order[i]->off + order[i]->len;
+	}
+	return 0;
+}
+
 static int verify_hashes(const struct p53_snapshot *s, struct p53_err *err)
 {
 	uint8_t d[32];
@@ -173,7 +202,7 @@ static int verify_hashes(const struct p53_snapshot *s, struct p53_err *err)
 			return p53_err_set(err, P53_ECORRUPT,
 					   "snapshot section %u checksum mismatch", sc->id);
 	}
-	return 0;
+	return verify_padding(s, err);
 }
 
 static bool name_ok(const struct p53_snapshot *s, uint32_t off, size_t len)
