@@ -49,6 +49,7 @@ struct view {
 	uint8_t *arr;
 	int32_t *map; /* array index -> check, -1 = unknown id (healthy) */
 	uint32_t n;
+	struct view *next;
 };
 
 struct p53_health {
@@ -57,8 +58,11 @@ struct p53_health {
 	pthread_t thr;
 	int stop;
 	pthread_mutex_t lock;
-	struct view cur; /* written by the checker under lock */
-	struct view reader;
+	/* Every array handed out and not yet released: during a snapshot
+	 * swap the old and the new one are both read by workers, and the
+	 * checker keeps both current. Under lock. */
+	struct view *views;
+	struct view reader; /* p53_health_view's current acquisition */
 	CURLM *multi;
 };
 
@@ -331,10 +335,12 @@ static void evaluate(struct p53_health *h)
 		c->eff = c->disabled || (c->inverted ? !c->raw : c->raw);
 	}
 	pthread_mutex_lock(&h->lock);
-	for (uint32_t i = 0; h->cur.arr && i < h->cur.n; i++) {
-		int32_t k = h->cur.map[i];
-		__atomic_store_n(&h->cur.arr[i], (uint8_t)(k < 0 || h->c[k].eff), __ATOMIC_RELAXED);
-	}
+	for (struct view *v = h->views; v; v = v->next)
+		for (uint32_t i = 0; i < v->n; i++) {
+			int32_t k = v->map[i];
+			__atomic_store_n(&v->arr[i], (uint8_t)(k < 0 || h->c[k].eff),
+					 __ATOMIC_RELAXED);
+		}
 	pthread_mutex_unlock(&h->lock);
 }
 
@@ -391,7 +397,7 @@ static void view_free(struct view *v)
 {
 	free(v->arr);
 	free(v->map);
-	memset(v, 0, sizeof(*v));
+	free(v);
 }
 
 void p53_health_stop(struct p53_health *h)
@@ -421,45 +427,76 @@ void p53_health_stop(struct p53_health *h)
 	free(h->c);
 	if (h->multi)
 		curl_multi_cleanup(h->multi);
-	view_free(&h->cur);
+	while (h->views) {
+		struct view *v = h->views;
+		h->views = v->next;
+		view_free(v);
+	}
 	pthread_mutex_destroy(&h->lock);
 	free(h);
+}
+
+const uint8_t *p53_health_acquire(struct p53_health *h, const struct p53_snapshot *snap,
+				  uint32_t *n)
+{
+	/* Map the snapshot's check numbers to our checks by Id. */
+	struct view *v = calloc(1, sizeof(*v));
+	uint32_t nh = p53_snapshot_nhealth(snap);
+	if (v == NULL || (v->arr = calloc(nh ? nh : 1, 1)) == NULL ||
+	    (v->map = calloc(nh ? nh : 1, sizeof(int32_t))) == NULL) {
+		if (v)
+			free(v->arr);
+		free(v);
+		*n = 0;
+		return NULL;
+	}
+	v->snap = snap;
+	v->n = nh;
+	pthread_mutex_lock(&h->lock);
+	for (uint32_t i = 0; i < v->n; i++) {
+		struct hcheck *c = find(h, p53_snapshot_health_id(snap, i));
+		v->map[i] = c ? (int32_t)(c - h->c) : -1;
+		v->arr[i] = (uint8_t)(c == NULL || c->eff || c->easy == NULL);
+		if (c)
+			v->arr[i] = (uint8_t)(c->disabled || (c->inverted ? !c->raw : c->raw));
+	}
+	v->next = h->views;
+	h->views = v;
+	pthread_mutex_unlock(&h->lock);
+	*n = v->n;
+	return v->arr;
+}
+
+void p53_health_release(struct p53_health *h, const uint8_t *arr)
+{
+	if (h == NULL || arr == NULL)
+		return;
+	pthread_mutex_lock(&h->lock);
+	for (struct view **pv = &h->views; *pv; pv = &(*pv)->next) {
+		if ((*pv)->arr == arr) {
+			struct view *v = *pv;
+			*pv = v->next;
+			pthread_mutex_unlock(&h->lock);
+			view_free(v);
+			return;
+		}
+	}
+	pthread_mutex_unlock(&h->lock);
 }
 
 const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *snap, uint32_t *n)
 {
 	struct p53_snapshot_info in;
 	p53_snapshot_info(snap, &in);
-	if (h->reader.snap == snap && h->reader.serial == in.serial) {
+	if (h->reader.arr && h->reader.snap == snap && h->reader.serial == in.serial) {
 		*n = h->reader.n;
 		return h->reader.arr;
 	}
-	/* A new snapshot: map its check numbers to our checks by Id. */
-	struct view v = {.snap = snap, .serial = in.serial, .n = p53_snapshot_nhealth(snap)};
-	v.arr = calloc(v.n ? v.n : 1, 1);
-	v.map = calloc(v.n ? v.n : 1, sizeof(int32_t));
-	if (v.arr == NULL || v.map == NULL) {
-		free(v.arr);
-		free(v.map);
-		*n = 0;
-		return NULL;
-	}
-	pthread_mutex_lock(&h->lock);
-	for (uint32_t i = 0; i < v.n; i++) {
-		struct hcheck *c = find(h, p53_snapshot_health_id(snap, i));
-		v.map[i] = c ? (int32_t)(c - h->c) : -1;
-		v.arr[i] = (uint8_t)(c == NULL || c->eff || c->easy == NULL);
-		if (c)
-			v.arr[i] = (uint8_t)(c->disabled || (c->inverted ? !c->raw : c->raw));
-	}
-	struct view old = h->cur;
-	h->cur = v;
-	h->reader = v;
-	pthread_mutex_unlock(&h->lock);
+	const uint8_t *arr = p53_health_acquire(h, snap, n);
 	/* The caller stops using the old array with this call. */
-	view_free(&old);
-	*n = v.n;
-	return v.arr;
+	p53_health_release(h, h->reader.arr);
+	h->reader = (struct view){.snap = snap, .serial = in.serial, .arr = (uint8_t *)arr, .n = *n};
+	return arr;
 }
 
 void p53_health_dump(struct p53_health *h, FILE *out)

@@ -24,6 +24,13 @@ struct p53_health;
 struct p53_health *p53_health_start(const char *path, struct p53_err *err);
 void p53_health_stop(struct p53_health *h);
 
+/* A health array for snap, indexed by its check numbers, that the checker
+ * keeps current until p53_health_release(): several can be live at once, as
+ * during a snapshot swap under RCU. NULL when out of memory. */
+const uint8_t *p53_health_acquire(struct p53_health *h, const struct p53_snapshot *snap,
+				  uint32_t *n);
+void p53_health_release(struct p53_health *h, const uint8_t *arr);
+
 /* The health array for snap, built on first use for a new snapshot; call it
  * from the one thread that answers queries, which then owns the result until
  * its next call. *n is the number of entries. */

@@ -13,7 +13,12 @@
 #include "dp/port.h"
 #include "dp/stats.h"
 #include "dp/worker.h"
+#include "ctrl/api.h"
+#include "ctrl/health.h"
+#include "ctrl/qsbr_dpdk.h"
+#include "ctrl/snapmgr.h"
 #include "zones/answer.h"
+#include "zones/fw.h"
 #include "zones/snapshot.h"
 
 #include <rte_cycles.h>
@@ -41,6 +46,7 @@
 #include <time.h>
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
+#define MAX_KEYS     8   /* --require-signature keys */
 
 struct opts {
 	const char *snapshot;
@@ -52,6 +58,13 @@ struct opts {
 	long idle_ms; /* -1: default for the port type */
 	unsigned edns;
 	struct dp_svc svc; /* addresses, drop list, MTU; MAC filled per port */
+	const char *control_socket;
+	const char *control_listen;
+	const char *control_token;
+	const char *trusted[MAX_KEYS];
+	unsigned ntrusted;
+	const char *health_checks;
+	const char *firewall;
 };
 
 struct service_port {
@@ -71,6 +84,9 @@ struct daemon {
 	struct dp_worker *w; /* nw workers, cache-line aligned */
 	unsigned nw;
 	struct rte_mempool *pool;
+	struct qsbr *qsbr;	     /* d->sh.qsbr behind the snapmgr's interface */
+	struct p53_health *health; /* Route 53 health checker, or NULL */
+	struct api *api;	     /* control API, or NULL */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
@@ -92,7 +108,15 @@ static void usage(FILE *out)
 		"      --exit-when-idle MS   exit when no frame arrived for MS (since start or\n"
 		"                            the last frame)\n"
 		"                            (default %u for net_pcap ports, else off)\n"
-		"signals: USR1 prints counters, HUP reloads the snapshot, INT/TERM stop\n",
+		"      --control-socket PATH control API on a unix socket (mode 0600)\n"
+		"      --control-listen A:P  control API on TCP too, with a bearer token\n"
+		"      --control-token-file F the token for --control-listen\n"
+		"      --require-signature K accept only snapshots signed by public key K\n"
+		"                            (PEM; repeat for several keys)\n"
+		"      --health-checks FILE  Route 53 health checks (JSON, docs/route53.md)\n"
+		"      --firewall FILE       DNS Firewall rules (port53 fw-compile output)\n"
+		"signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
+		"         INT/TERM stop\n",
 		dp_default_drop_ports, DP_DEFAULT_MTU, PCAP_IDLE_MS);
 }
 
@@ -123,7 +147,8 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE };
+	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE, O_CSOCK, O_CLISTEN, O_CTOKEN,
+	       O_SIG, O_HEALTH, O_FW };
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
 	    {"addr", required_argument, NULL, 'a'},
@@ -135,6 +160,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"drop-ports", required_argument, NULL, O_DROP},
 	    {"mtu", required_argument, NULL, O_MTU},
 	    {"exit-when-idle", required_argument, NULL, O_IDLE},
+	    {"control-socket", required_argument, NULL, O_CSOCK},
+	    {"control-listen", required_argument, NULL, O_CLISTEN},
+	    {"control-token-file", required_argument, NULL, O_CTOKEN},
+	    {"require-signature", required_argument, NULL, O_SIG},
+	    {"health-checks", required_argument, NULL, O_HEALTH},
+	    {"firewall", required_argument, NULL, O_FW},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -192,6 +223,26 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 				goto bad;
 			o->idle_ms = v;
 			break;
+		case O_CSOCK:
+			o->control_socket = optarg;
+			break;
+		case O_CLISTEN:
+			o->control_listen = optarg;
+			break;
+		case O_CTOKEN:
+			o->control_token = optarg;
+			break;
+		case O_SIG:
+			if (o->ntrusted == MAX_KEYS)
+				goto bad;
+			o->trusted[o->ntrusted++] = optarg;
+			break;
+		case O_HEALTH:
+			o->health_checks = optarg;
+			break;
+		case O_FW:
+			o->firewall = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -247,23 +298,67 @@ static void print_rate(struct daemon *d)
 	       rx, ans, secs, (double)rx / secs, (double)ans / secs);
 }
 
+/* The snapshot manager's per-load hook: everything workers need beside the
+ * snapshot is built here, on the control thread, before the snapshot is
+ * published, so a worker never allocates or waits. */
+static int build_load(void *arg, const struct p53_snapshot *snap, void **state,
+		      struct p53_err *err)
+{
+	struct daemon *d = arg;
+	struct dp_load *ld = calloc(1, sizeof(*ld));
+	if (ld == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	if (d->health && (ld->health = p53_health_acquire(d->health, snap, &ld->nhealth)) == NULL) {
+		free(ld);
+		return p53_err_set(err, P53_ENOMEM, "out of memory for health state");
+	}
+	if (d->o.firewall && (ld->fw = p53_fw_load(d->o.firewall, d->nw, err)) == NULL) {
+		p53_health_release(d->health, ld->health);
+		free(ld);
+		return err->code ? err->code : P53_EINVAL;
+	}
+	*state = ld;
+	return 0;
+}
+
+static void destroy_load(void *arg, void *state)
+{
+	struct daemon *d = arg;
+	struct dp_load *ld = state;
+	p53_health_release(d->health, ld->health);
+	p53_fw_free((struct p53_fw *)ld->fw);
+	free(ld);
+}
+
 /* SIGHUP: load aside, publish, wait until no worker can still hold the old
- * one, free it. A snapshot that fails to load changes nothing. */
+ * one, free it (snapmgr). A snapshot that fails to load changes nothing. */
 static void reload(struct daemon *d)
 {
 	struct p53_err err = {0};
-	struct p53_snapshot *snap = p53_snapshot_load(d->o.snapshot, &err);
-	if (!snap) {
+	struct snapmgr_swap sw;
+	if (snapmgr_load(d->sh.mgr, d->o.snapshot, "SIGHUP", &sw, &err) != 0) {
 		fprintf(stderr, "port53d: reload failed, keeping the old snapshot: %s\n", err.msg);
 		return;
 	}
-	struct p53_snapshot *old =
-	    atomic_exchange_explicit(&d->sh.snap, snap, memory_order_acq_rel);
-	rte_rcu_qsbr_synchronize(d->sh.qsbr, RTE_QSBR_THRID_INVALID);
-	p53_snapshot_free(old);
-	struct p53_snapshot_info info;
-	p53_snapshot_info(snap, &info);
-	fprintf(stderr, "port53d: reloaded %s (serial %" PRIu64 ")\n", d->o.snapshot, info.serial);
+	fprintf(stderr, "port53d: reloaded %s (serial %" PRIu64 ", swap %" PRIu64 " us)\n",
+		d->o.snapshot, sw.serial, sw.swap_ns / 1000);
+}
+
+/* /v1/stats and /metrics: the engine's counters and the data plane's, per
+ * worker, read without locks (each counter has one writer). */
+static void counters(void *arg, api_emit_fn emit, void *sink)
+{
+	struct daemon *d = arg;
+	for (unsigned i = 0; i < d->nw; i++) {
+		const struct dp_stats *st = &d->w[i].stats;
+		api_emit_engine(emit, sink, i, d->w[i].ctx.stats);
+		for (int c = 0; c < DP_C__COUNT; c++)
+			emit(sink, "dataplane", "counter", dp_ctr_name((enum dp_ctr)c), i,
+			     __atomic_load_n(&st->c[c], __ATOMIC_RELAXED));
+		for (int r = 0; r < DP_R__COUNT; r++)
+			emit(sink, "classified", "outcome", dp_reason_name((enum dp_reason)r), i,
+			     __atomic_load_n(&st->reason[r], __ATOMIC_RELAXED));
+	}
 }
 
 static bool idle_expired(struct daemon *d, long idle_ms)
@@ -490,6 +585,58 @@ static int setup_workers(struct daemon *d)
 	return 0;
 }
 
+/* The snapshot manager over the workers' QSBR variable, the first
+ * snapshot, the health checker and the control API. Workers are not running
+ * yet: the first load publishes with nobody to wait for. */
+static int start_control(struct daemon *d)
+{
+	struct p53_err err = {0};
+	if (d->o.health_checks && (d->health = p53_health_start(d->o.health_checks, &err)) == NULL) {
+		fprintf(stderr, "port53d: %s\n", err.msg);
+		return -1;
+	}
+	d->qsbr = qsbr_dpdk_wrap(d->sh.qsbr);
+	struct snapmgr_cfg mc = {
+	    .qsbr = d->qsbr,
+	    .trusted_keys = d->o.trusted,
+	    .ntrusted = d->o.ntrusted,
+	    .build = build_load,
+	    .destroy = destroy_load,
+	    .arg = d,
+	};
+	if (d->qsbr == NULL || (d->sh.mgr = snapmgr_new(&mc, &err)) == NULL ||
+	    snapmgr_load(d->sh.mgr, d->o.snapshot, NULL, NULL, &err) != 0) {
+		fprintf(stderr, "port53d: %s: %s\n", d->o.snapshot, err.msg[0] ? err.msg : "out of memory");
+		return -1;
+	}
+	if (d->o.control_socket || d->o.control_listen) {
+		struct api_cfg ac = {
+		    .mgr = d->sh.mgr,
+		    .unix_path = d->o.control_socket,
+		    .tcp_listen = d->o.control_listen,
+		    .token_file = d->o.control_token,
+		    .reload_path = d->o.snapshot,
+		    .counters = counters,
+		    .counters_arg = d,
+		    .server_name = "port53d",
+		};
+		if ((d->api = api_start(&ac, &err)) == NULL) {
+			fprintf(stderr, "port53d: control API: %s\n", err.msg);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* After the workers have stopped: nothing reads the snapshot any more. */
+static void stop_control(struct daemon *d)
+{
+	api_stop(d->api);
+	snapmgr_free(d->sh.mgr);
+	qsbr_destroy(d->qsbr);
+	p53_health_stop(d->health);
+}
+
 int main(int argc, char **argv)
 {
 	static struct daemon d; /* big (per-port svc bitmaps): keep it off the stack */
@@ -521,17 +668,9 @@ int main(int argc, char **argv)
 	d.acfg.identity = d.o.identity;
 	d.acfg.version = d.o.version;
 
-	struct p53_err err = {0};
-	struct p53_snapshot *snap = p53_snapshot_load(d.o.snapshot, &err);
-	if (!snap) {
-		fprintf(stderr, "port53d: %s: %s\n", d.o.snapshot, err.msg);
-		goto out_eal;
-	}
-	atomic_init(&d.sh.snap, snap);
 	atomic_init(&d.sh.quit, false);
-
 	d.nw = rte_lcore_count();
-	if (setup_ports(&d) != 0 || setup_workers(&d) != 0)
+	if (setup_ports(&d) != 0 || setup_workers(&d) != 0 || start_control(&d) != 0)
 		goto out_ports;
 
 	d.start_tsc = rte_rdtsc();
@@ -562,8 +701,8 @@ int main(int argc, char **argv)
 		print_rate(&d);
 	rc = 0;
 out_ports:
+	stop_control(&d);
 	close_ports(&d);
-	p53_snapshot_free(atomic_load(&d.sh.snap));
 	rte_free(d.w);
 	rte_free(d.sh.qsbr);
 	rte_mempool_free(d.pool);

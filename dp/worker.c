@@ -14,6 +14,8 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
+#include "ctrl/snapmgr.h"
+
 #include <string.h>
 
 struct burst_out {
@@ -200,10 +202,15 @@ int dp_worker_main(void *arg)
 	rte_rcu_qsbr_thread_register(sh->qsbr, w->idx);
 	rte_rcu_qsbr_thread_online(sh->qsbr, w->idx);
 	while (!atomic_load_explicit(&sh->quit, memory_order_relaxed)) {
-		/* One read per loop: the snapshot cannot be freed before this
-		 * worker reports quiescence below, after its last use. */
-		const struct p53_snapshot *snap =
-		    atomic_load_explicit(&sh->snap, memory_order_acquire);
+		/* One read per loop: the snapshot and what was built for it
+		 * cannot be freed before this worker reports quiescence below,
+		 * after its last use. */
+		const struct snapmgr_live *live = snapmgr_current(sh->mgr);
+		const struct p53_snapshot *snap = live ? live->snap : NULL;
+		const struct dp_load *ld = live ? live->state : NULL;
+		w->ctx.health = ld ? ld->health : NULL;
+		w->ctx.nhealth = ld ? ld->nhealth : 0;
+		w->ctx.fw = ld ? ld->fw : NULL;
 		for (unsigned i = 0; i < w->nq; i++)
 			poll_queue(w, &w->q[i], snap);
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);

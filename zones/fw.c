@@ -47,6 +47,8 @@ struct p53_fw {
 	size_t rlist_len; /* in u32 */
 	const uint8_t *pats;
 	size_t pats_len;
+	const uint64_t *filter;
+	uint32_t flog2;
 	hs_database_t *db; /* NULL without patterns */
 	uint32_t minpat;   /* lowest rule index with a pattern: scan only below best */
 	bool fail_open;
@@ -135,6 +137,7 @@ static uint32_t suffix_best(const struct p53_fw *fw, const uint8_t *qname, size_
 	uint8_t name[P53_NAME_MAX + 8]; /* padded: fw_hash_label reads words */
 	uint8_t off[P53_LABELS_MAX + 1];
 	uint32_t hs[P53_LABELS_MAX + 1];
+	uint8_t maybe[P53_LABELS_MAX + 1];
 	unsigned n = 0;
 	memcpy(name, qname, qlen);
 	memset(name + qlen, 0, 8);
@@ -142,15 +145,19 @@ static uint32_t suffix_best(const struct p53_fw *fw, const uint8_t *qname, size_
 		off[n++] = (uint8_t)o;
 	off[n] = (uint8_t)(qlen - 1); /* the root */
 	uint64_t h = FW_HASH_SEED;
-	hs[n] = fw_hash_final(h);
-	__builtin_prefetch(&fw->ht[hs[n] & fw->hmask]);
-	for (unsigned i = n; i-- > 0;) {
-		h = fw_hash_label(h, name + off[i]);
+	for (unsigned i = n + 1; i-- > 0;) {
+		if (i < n)
+			h = fw_hash_label(h, name + off[i]);
 		hs[i] = fw_hash_final(h);
-		__builtin_prefetch(&fw->ht[hs[i] & fw->hmask]);
+		uint32_t bit = fw_filter_bit(hs[i], fw->flog2);
+		maybe[i] = (fw->filter[bit / 64] >> (bit % 64)) & 1;
+		if (maybe[i])
+			__builtin_prefetch(&fw->ht[hs[i] & fw->hmask]);
 	}
 	uint32_t best = FW_NONE;
 	for (unsigned i = 0; i <= n; i++) {
+		if (!maybe[i])
+			continue; /* not in the filter: certainly not listed */
 		const struct fw_hash_ent *e = probe(fw, hs[i], name + off[i], qlen - off[i]);
 		if (e == NULL)
 			continue;
@@ -315,6 +322,12 @@ static int map_views(struct p53_fw *fw, struct p53_err *err)
 	fw->pats = ptr[FWS_PATTERNS];
 	fw->pats_len = len[FWS_PATTERNS];
 	fw->minpat = h->minpat;
+	const struct fw_filter_hdr *fh = (const void *)ptr[FWS_FILTER];
+	if (len[FWS_FILTER] < sizeof(*fh) || fh->log2 < 9 || fh->log2 > 32 ||
+	    len[FWS_FILTER] - sizeof(*fh) != ((size_t)1 << fh->log2) / 8)
+		return p53_err_set(err, P53_ECORRUPT, "firewall filter malformed");
+	fw->filter = (const void *)(fh + 1);
+	fw->flog2 = fh->log2;
 	fw->fail_open = h->flags & FW_HDR_FAIL_OPEN;
 	if (h->nrules > FW_RULES_MAX || (size_t)h->nrules * sizeof(struct fw_rule) != len[FWS_RULES])
 		return p53_err_set(err, P53_ECORRUPT, "firewall rule table malformed");

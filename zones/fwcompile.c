@@ -34,10 +34,13 @@ struct dom {
 	uint8_t wire[P53_NAME_MAX];
 };
 
+/* A parsed list: entries packed as kind, length, wire name (the leading
+ * bytes of struct dom), since a million 257-byte structs would be 257 MB. */
 struct dlist {
 	char *name;
-	struct dom *d;
-	size_t n, cap;
+	uint8_t *buf;
+	size_t len, cap;
+	size_t n;
 };
 
 struct rule {
@@ -152,9 +155,11 @@ static const char *parse_domain(const char *tok, size_t len, struct dom *d)
 
 static int list_add(struct state *st, struct dlist *l, const struct dom *d)
 {
-	if (!grow((void **)&l->d, &l->cap, l->n + 1, sizeof(*d)))
+	if (!grow((void **)&l->buf, &l->cap, l->len + 2 + d->len, 1))
 		return p53_err_set(st->err, P53_ENOMEM, "out of memory");
-	l->d[l->n++] = *d;
+	memcpy(l->buf + l->len, d, 2 + (size_t)d->len);
+	l->len += 2 + (size_t)d->len;
+	l->n++;
 	return 0;
 }
 
@@ -735,14 +740,16 @@ static int value_add(struct state *st, uint32_t *v, uint32_t r)
 
 static int add_domains(struct state *st, const struct dlist *l, uint32_t r)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		struct fw_hash_ent *e = table_get(st, &l->d[i]);
+	for (size_t pos = 0; pos < l->len;) {
+		const struct dom *d = (const void *)(l->buf + pos);
+		pos += 2 + (size_t)d->len;
+		struct fw_hash_ent *e = table_get(st, d);
 		if (e == NULL)
 			return st->err->code ? st->err->code : P53_ENOMEM;
 		int rc = 0;
-		if (l->d[i].kind & K_EXACT)
+		if (d->kind & K_EXACT)
 			rc = value_add(st, &e->exact, r);
-		if (rc == 0 && (l->d[i].kind & K_SUB))
+		if (rc == 0 && (d->kind & K_SUB))
 			rc = value_add(st, &e->sub, r);
 		if (rc)
 			return rc;
@@ -843,6 +850,10 @@ static int build_image(struct state *st, const char *hsbytes, size_t hslen, uint
 	    [FWS_HSDB] = hslen,
 	    [FWS_PATTERNS] = pats_len,
 	};
+	uint32_t flog2 = 9;
+	while (flog2 < 32 && ((size_t)1 << flog2) < (size_t)st->hcount * 8)
+		flog2++;
+	slen[FWS_FILTER] = sizeof(struct fw_filter_hdr) + ((size_t)1 << flog2) / 8;
 	if (strings_len >= UINT32_MAX || rlist_len >= FW_LIST_BIT)
 		return p53_err_set(st->err, P53_ERANGE, "%s: firewall too large", st->path);
 	size_t off[FWS__MAX + 1], total = align_up(sizeof(struct fw_hdr));
@@ -924,6 +935,15 @@ static int build_image(struct state *st, const char *hsbytes, size_t hslen, uint
 		memcpy(b + off[FWS_NAMES], st->names, st->names_len);
 	if (hslen)
 		memcpy(b + off[FWS_HSDB], hsbytes, hslen);
+	struct fw_filter_hdr *fh = (void *)(b + off[FWS_FILTER]);
+	uint64_t *bits = (void *)(fh + 1);
+	fh->log2 = flog2;
+	for (uint32_t i = 0; i <= st->hmask; i++) {
+		if (st->ht[i].name == 0)
+			continue;
+		uint32_t bit = fw_filter_bit(st->ht[i].hash, flog2);
+		bits[bit / 64] |= 1ull << (bit % 64);
+	}
 	uint8_t *p = b + off[FWS_PATTERNS];
 	for (size_t i = 0; i < st->nrules; i++) {
 		for (size_t j = 0; j < st->rules[i].npats; j++) {
@@ -943,7 +963,7 @@ static void state_free(struct state *st)
 {
 	for (size_t i = 0; i < st->nlists; i++) {
 		free(st->lists[i]->name);
-		free(st->lists[i]->d);
+		free(st->lists[i]->buf);
 		free(st->lists[i]);
 	}
 	free(st->lists);
@@ -952,7 +972,7 @@ static void state_free(struct state *st)
 		free(r->group);
 		free(r->name);
 		free(r->lists);
-		free(r->own.d);
+		free(r->own.buf);
 		for (size_t j = 0; j < r->npats; j++)
 			free(r->pats[j]);
 		free(r->pats);

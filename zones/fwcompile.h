@@ -18,6 +18,7 @@
  *   | RLIST            |  u32 rule lists: count, then rule indices ascending
  *   | HSDB             |  hs_serialize_database() bytes (empty without patterns)
  *   | PATTERNS         |  per pattern: u32 rule, u32 length, text, pad to 4
+ *   | FILTER           |  fw_filter_hdr + bitmap: one bit per listed name's hash
  *   +------------------+
  */
 #ifndef P53_FWCOMPILE_H
@@ -63,7 +64,8 @@ enum fw_sect_id {
 	FWS_RLIST = 5,
 	FWS_HSDB = 6,
 	FWS_PATTERNS = 7,
-	FWS__MAX = 7
+	FWS_FILTER = 8,
+	FWS__MAX = 8
 };
 
 struct fw_sect {
@@ -124,6 +126,20 @@ struct fw_hash_ent {
 	uint32_t exact;
 	uint32_t sub;
 };
+
+/* Most suffixes of most queries are not listed, and a million names make a
+ * table far bigger than the caches: a bitmap of about a byte per name stays
+ * in cache and turns nearly every miss into one bit test instead of a memory
+ * access. Bit index: the hash's top log2 bits. */
+struct fw_filter_hdr {
+	uint32_t log2; /* bits = 1 << log2, 9..32 */
+	uint32_t reserved;
+};
+
+static inline uint32_t fw_filter_bit(uint32_t hash, uint32_t log2)
+{
+	return hash >> (32 - log2);
+}
 
 _Static_assert(sizeof(struct fw_hdr) == 96 + FWS__MAX * 40, "fw_hdr layout");
 _Static_assert(sizeof(struct fw_rule) == 32, "fw_rule layout");
