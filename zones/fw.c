@@ -219,8 +219,8 @@ enum p53_fw_action p53_fw_check(const struct p53_fw *fw, unsigned worker, const 
 			goto fail;
 		tl--; /* the trailing dot; the root becomes "" */
 		struct scan_ctx c = {fw, qtype, best};
-		hs_error_t e = hs_scan(fw->db, text, (unsigned)tl, 0, fw->scratch[worker],
-				       on_match, &c);
+		hs_error_t e =
+		    hs_scan(fw->db, text, (unsigned)tl, 0, fw->scratch[worker], on_match, &c);
 		if (e != HS_SUCCESS && e != HS_SCAN_TERMINATED)
 			goto fail;
 		best = c.best;
@@ -329,7 +329,8 @@ static int map_views(struct p53_fw *fw, struct p53_err *err)
 	fw->filter = (const void *)(fh + 1);
 	fw->flog2 = fh->log2;
 	fw->fail_open = h->flags & FW_HDR_FAIL_OPEN;
-	if (h->nrules > FW_RULES_MAX || (size_t)h->nrules * sizeof(struct fw_rule) != len[FWS_RULES])
+	if (h->nrules > FW_RULES_MAX ||
+	    (size_t)h->nrules * sizeof(struct fw_rule) != len[FWS_RULES])
 		return p53_err_set(err, P53_ECORRUPT, "firewall rule table malformed");
 	const struct fw_hash_hdr *hh = (const void *)ptr[FWS_HASH];
 	if (len[FWS_HASH] < sizeof(*hh))
@@ -398,8 +399,8 @@ static int verify_structure(const struct p53_fw *fw, struct p53_err *err)
 			continue;
 		used++;
 		size_t o = (size_t)e->name - 1;
-		if (o >= fw->names_len || !wire_ok(fw->names + o + 1, fw->names_len - o - 1,
-						   fw->names[o]) ||
+		if (o >= fw->names_len ||
+		    !wire_ok(fw->names + o + 1, fw->names_len - o - 1, fw->names[o]) ||
 		    !value_ok(fw, e->exact) || !value_ok(fw, e->sub))
 			return p53_err_set(err, P53_ECORRUPT, "firewall hash entry %u malformed",
 					   i);
@@ -466,8 +467,8 @@ static int setup(struct p53_fw *fw, unsigned nworkers, struct p53_err *err)
 	fw->nworkers = nworkers ? nworkers : 1;
 	const struct fw_sect *db = find_sect(fw->hdr, FWS_HSDB);
 	if (fw->hdr->npatterns > 0) {
-		hs_error_t e = hs_deserialize_database((const char *)fw->base + db->off,
-						       db->len, &fw->db);
+		hs_error_t e =
+		    hs_deserialize_database((const char *)fw->base + db->off, db->len, &fw->db);
 		if (e == HS_DB_PLATFORM_ERROR || e == HS_DB_VERSION_ERROR) {
 			fw->db = NULL;
 			rc = recompile(fw, err);
@@ -496,8 +497,7 @@ static int setup(struct p53_fw *fw, unsigned nworkers, struct p53_err *err)
 	return 0;
 }
 
-struct p53_fw *p53_fw_from_mem(const void *data, size_t len, unsigned nworkers,
-			       struct p53_err *err)
+struct p53_fw *p53_fw_from_mem(const void *data, size_t len, unsigned nworkers, struct p53_err *err)
 {
 	struct p53_fw *fw = calloc(1, sizeof(*fw));
 	uint8_t *copy = malloc(len ? len : 1);

@@ -34,10 +34,10 @@ enum p53_fw_action {
 
 struct p53_fw_verdict {
 	enum p53_fw_action action;
-	uint32_t rule;		      /* index for p53_fw_rule()/p53_fw_hits(); UINT32_MAX when none */
-	bool trust;		      /* TRUST_REDIRECTION_DOMAIN: do not inspect the chain */
-	bool error;		      /* could not decide (fail-open turns it into NONE) */
-	uint32_t override_ttl;	      /* BLOCK_OVERRIDE */
+	uint32_t rule;	       /* index for p53_fw_rule()/p53_fw_hits(); UINT32_MAX when none */
+	bool trust;	       /* TRUST_REDIRECTION_DOMAIN: do not inspect the chain */
+	bool error;	       /* could not decide (fail-open turns it into NONE) */
+	uint32_t override_ttl; /* BLOCK_OVERRIDE */
 	const uint8_t *override_name; /* BLOCK_OVERRIDE: canonical wire name */
 };
 

@@ -291,8 +291,8 @@ static int inline_domains(struct state *st, json_t *arr, struct dlist *l, const 
 		size_t sl = json_string_length(v);
 		const char *why = sl ? parse_domain(s, sl, &d) : "empty";
 		if (why)
-			return p53_err_set(st->err, P53_EINVAL, "%s: %s: domain '%s': %s",
-					   st->path, what, s, why);
+			return p53_err_set(st->err, P53_EINVAL, "%s: %s: domain '%s': %s", st->path,
+					   what, s, why);
 		int rc = list_add(st, l, &d);
 		if (rc)
 			return rc;
@@ -327,21 +327,25 @@ static int parse_lists(struct state *st, json_t *obj)
 			rc = load_list_file(st, json_string_value(v), l);
 		} else if (json_is_object(v)) {
 			static const char *const keys[] = {"file", "domains", NULL};
-			json_t *file = json_object_get(v, "file"), *doms = json_object_get(v, "domains");
+			json_t *file = json_object_get(v, "file"),
+			       *doms = json_object_get(v, "domains");
 			rc = check_keys(st, v, keys, what);
 			if (rc == 0 && file && !json_is_string(file))
-				rc = p53_err_set(st->err, P53_EINVAL, "%s: %s: \"file\" must be a string",
-						 st->path, what);
+				rc = p53_err_set(st->err, P53_EINVAL,
+						 "%s: %s: \"file\" must be a string", st->path,
+						 what);
 			if (rc == 0 && file)
 				rc = load_list_file(st, json_string_value(file), l);
 			if (rc == 0 && doms)
 				rc = inline_domains(st, doms, l, what);
 			if (rc == 0 && file == NULL && doms == NULL)
 				rc = p53_err_set(st->err, P53_EINVAL,
-						 "%s: %s: give \"file\" or \"domains\"", st->path, what);
+						 "%s: %s: give \"file\" or \"domains\"", st->path,
+						 what);
 		} else {
 			rc = p53_err_set(st->err, P53_EINVAL,
-					 "%s: %s: a file name or an object expected", st->path, what);
+					 "%s: %s: a file name or an object expected", st->path,
+					 what);
 		}
 		if (rc)
 			return rc;
@@ -389,7 +393,8 @@ static int parse_action(struct state *st, json_t *o, struct rule *r, const char 
 				   what);
 	if (br && strcmp(a, "BLOCK") != 0)
 		return p53_err_set(st->err, P53_EINVAL,
-				   "%s: %s: \"block_response\" is for action BLOCK", st->path, what);
+				   "%s: %s: \"block_response\" is for action BLOCK", st->path,
+				   what);
 	if (!strcmp(a, "ALLOW"))
 		r->action = P53_FW_ALLOW;
 	else if (!strcmp(a, "ALERT"))
@@ -488,8 +493,8 @@ static int parse_rule(struct state *st, json_t *o, struct rule *r, const char *g
 		r->qtype = s ? rrtype_from_text(s, strlen(s)) : 0;
 		if (r->qtype == 0)
 			return p53_err_set(st->err, P53_EINVAL,
-					   "%s: %s: qtype: a type name or TYPEnnn expected", st->path,
-					   what);
+					   "%s: %s: qtype: a type name or TYPEnnn expected",
+					   st->path, what);
 	}
 	const char *rd = get_str(o, "redirection");
 	if (rd && !strcmp(rd, "TRUST_REDIRECTION_DOMAIN"))
@@ -508,7 +513,8 @@ static int parse_rule(struct state *st, json_t *o, struct rule *r, const char *g
 			return p53_err_set(st->err, P53_ENOMEM, "out of memory");
 		for (size_t i = 0; i < n; i++) {
 			json_t *e = one ? one : json_array_get(dl, i);
-			struct dlist *l = json_is_string(e) ? find_list(st, json_string_value(e)) : NULL;
+			struct dlist *l =
+			    json_is_string(e) ? find_list(st, json_string_value(e)) : NULL;
 			if (l == NULL)
 				return p53_err_set(
 				    st->err, P53_EINVAL, "%s: %s: domain_list '%s' is not defined",
@@ -537,10 +543,11 @@ static int parse_rule(struct state *st, json_t *o, struct rule *r, const char *g
 		{
 			if (!json_is_string(p) || json_string_length(p) == 0 ||
 			    strlen(json_string_value(p)) != json_string_length(p))
-				return p53_err_set(st->err, P53_EINVAL,
-						   "%s: %s: pattern %zu: a non-empty string without "
-						   "NUL expected",
-						   st->path, what, i);
+				return p53_err_set(
+				    st->err, P53_EINVAL,
+				    "%s: %s: pattern %zu: a non-empty string without "
+				    "NUL expected",
+				    st->path, what, i);
 			if ((r->pats[r->npats++] = strdup(json_string_value(p))) == NULL)
 				return p53_err_set(st->err, P53_ENOMEM, "out of memory");
 		}
@@ -580,8 +587,8 @@ static int parse_groups(struct state *st, json_t *arr)
 					   st->path, i);
 		const char *gname = get_str(g, "name");
 		if (gname == NULL)
-			return p53_err_set(st->err, P53_EINVAL, "%s: rule group %zu has no \"name\"",
-					   st->path, i);
+			return p53_err_set(st->err, P53_EINVAL,
+					   "%s: rule group %zu has no \"name\"", st->path, i);
 		snprintf(what, sizeof(what), "group '%s'", gname);
 		uint32_t gprio = 0;
 		int rc = check_keys(st, g, gkeys, what);
@@ -591,8 +598,8 @@ static int parse_groups(struct state *st, json_t *arr)
 			return rc;
 		json_t *rs = json_object_get(g, "rules");
 		if (!json_is_array(rs))
-			return p53_err_set(st->err, P53_EINVAL, "%s: %s: \"rules\" must be an array",
-					   st->path, what);
+			return p53_err_set(st->err, P53_EINVAL,
+					   "%s: %s: \"rules\" must be an array", st->path, what);
 		size_t j;
 		json_t *r;
 		json_array_foreach(rs, j, r)
@@ -760,8 +767,7 @@ static int add_domains(struct state *st, const struct dlist *l, uint32_t r)
 
 /* ---- patterns ---------------------------------------------------------- */
 
-static int compile_patterns(struct state *st, hs_database_t **db, uint32_t *npats,
-			    uint32_t *minpat)
+static int compile_patterns(struct state *st, hs_database_t **db, uint32_t *npats, uint32_t *minpat)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < st->nrules; i++)

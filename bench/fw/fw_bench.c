@@ -83,9 +83,10 @@ static void write_inputs(unsigned ndom, unsigned npat)
 	fclose(f);
 	snprintf(p, sizeof(p), "%s/rules.json", dir);
 	f = fopen(p, "w");
-	fprintf(f, "{\"domain_lists\": {\"big\": \"list.txt\"}, \"rule_groups\": [{\"name\": \"g\", "
-		   "\"priority\": 1, \"rules\": [{\"name\": \"big\", \"priority\": 1, \"action\": "
-		   "\"BLOCK\", \"block_response\": \"NXDOMAIN\", \"domain_list\": \"big\"}");
+	fprintf(f,
+		"{\"domain_lists\": {\"big\": \"list.txt\"}, \"rule_groups\": [{\"name\": \"g\", "
+		"\"priority\": 1, \"rules\": [{\"name\": \"big\", \"priority\": 1, \"action\": "
+		"\"BLOCK\", \"block_response\": \"NXDOMAIN\", \"domain_list\": \"big\"}");
 	/* random-subdomain floods under 100 victims, and a few other shapes */
 	for (unsigned i = 0; i < npat; i++) {
 		const char *fmt = i % 4 == 0   ? "^[a-z0-9]{%u,}\\\\.victim%u\\\\.example$"
@@ -94,8 +95,9 @@ static void write_inputs(unsigned ndom, unsigned npat)
 					       : "^[0-9a-f]{%u,}\\\\.tunnel%u\\\\.";
 		char pat[200];
 		snprintf(pat, sizeof(pat), fmt, 16 + i % 16, i);
-		fprintf(f, ",{\"name\": \"p%u\", \"priority\": %u, \"action\": \"BLOCK\", "
-			   "\"patterns\": [\"%s\"]}",
+		fprintf(f,
+			",{\"name\": \"p%u\", \"priority\": %u, \"action\": \"BLOCK\", "
+			"\"patterns\": [\"%s\"]}",
 			i, i + 2, pat);
 	}
 	fprintf(f, "]}]}\n");
@@ -165,10 +167,10 @@ static void build_mix(struct q *qs)
 		uint16_t type;
 		unsigned weight;
 	} mix[] = {
-	    {"www.example.com.", RR_A, 30},  {"mail.example.com.", RR_A, 10},
-	    {"example.com.", RR_MX, 8},	     {"www.example.com.", RR_AAAA, 10},
-	    {"ftp.example.com.", RR_A, 7},   {"example.net.", RR_NS, 5},
-	    {"www.example.org.", RR_A, 10},  {"nope.example.com.", RR_A, 0},
+	    {"www.example.com.", RR_A, 30}, {"mail.example.com.", RR_A, 10},
+	    {"example.com.", RR_MX, 8},	    {"www.example.com.", RR_AAAA, 10},
+	    {"ftp.example.com.", RR_A, 7},  {"example.net.", RR_NS, 5},
+	    {"www.example.org.", RR_A, 10}, {"nope.example.com.", RR_A, 0},
 	    {"example.com.", RR_SOA, 5},
 	};
 	unsigned total = 0;
@@ -178,7 +180,8 @@ static void build_mix(struct q *qs)
 		unsigned r = (unsigned)(rnd() % (total + 15));
 		if (r >= total) { /* 15 of 100: random names that do not exist */
 			char n[128];
-			snprintf(n, sizeof(n), "r%llu.example.com.", (unsigned long long)(rnd() % 100000));
+			snprintf(n, sizeof(n), "r%llu.example.com.",
+				 (unsigned long long)(rnd() % 100000));
 			qs[i].len = mkq(qs[i].wire, n, RR_A);
 			continue;
 		}
@@ -349,8 +352,8 @@ int main(int argc, char **argv)
 	hs_database_t *db = NULL;
 	hs_compile_error_t *ce = NULL;
 	t0 = now();
-	hs_error_t he = hs_compile_lit_multi(lits, flags, ids, lens, hsdom, HS_MODE_BLOCK, NULL,
-					     &db, &ce);
+	hs_error_t he =
+	    hs_compile_lit_multi(lits, flags, ids, lens, hsdom, HS_MODE_BLOCK, NULL, &db, &ce);
 	double ths = now() - t0;
 	if (he != HS_SUCCESS) {
 		fprintf(stderr, "hyperscan literals: %s\n", ce ? ce->message : "?");
@@ -408,8 +411,8 @@ int main(int argc, char **argv)
 	printf("pure list of %u names (hash has all %u): hash-of-suffixes %.2f M lookups/s "
 	       "(%.1f%% hits) | Hyperscan literals %.2f M scans/s (%.1f%% hits), compile %.1f s, "
 	       "db %.1f MB\n",
-	       hsdom, ndom, hash_rate / 1e6, 100.0 * hash_hits / (hash_rate * seconds), hs_rate / 1e6,
-	       100.0 * hits / (double)n, ths, (double)dbsize / 1e6);
+	       hsdom, ndom, hash_rate / 1e6, 100.0 * hash_hits / (hash_rate * seconds),
+	       hs_rate / 1e6, 100.0 * hits / (double)n, ths, (double)dbsize / 1e6);
 	hs_free_scratch(scr);
 	hs_free_database(db);
 	p53_fw_free(fw);

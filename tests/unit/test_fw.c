@@ -234,18 +234,23 @@ static const char rules_engine[] =
     "  \"redirection\": \"TRUST_REDIRECTION_DOMAIN\", \"domains\": [\"trusted.test\"]},\n"
     " {\"name\": \"inspect\", \"priority\": 2, \"action\": \"ALLOW\",\n"
     "  \"domains\": [\"inspected.test\"]},\n"
-    " {\"name\": \"alert\", \"priority\": 3, \"action\": \"ALERT\", \"domains\": [\"alerted.test\"]},\n"
-    " {\"name\": \"nx\", \"priority\": 4, \"action\": \"BLOCK\", \"block_response\": \"NXDOMAIN\",\n"
+    " {\"name\": \"alert\", \"priority\": 3, \"action\": \"ALERT\", \"domains\": "
+    "[\"alerted.test\"]},\n"
+    " {\"name\": \"nx\", \"priority\": 4, \"action\": \"BLOCK\", \"block_response\": "
+    "\"NXDOMAIN\",\n"
     "  \"domains\": [\"nx.test\", \"target-bad.test\", \"*.outside.example\", \"a.deleg.test\"]},\n"
-    " {\"name\": \"nodata\", \"priority\": 5, \"action\": \"BLOCK\", \"block_response\": \"NODATA\",\n"
+    " {\"name\": \"nodata\", \"priority\": 5, \"action\": \"BLOCK\", \"block_response\": "
+    "\"NODATA\",\n"
     "  \"domains\": [\"nodata.test\", \"*.blocked-tree.test\"]},\n"
     " {\"name\": \"override\", \"priority\": 6, \"action\": \"BLOCK\",\n"
     "  \"block_response\": \"OVERRIDE\", \"block_override_domain\": \"Walled.Example.NET\",\n"
     "  \"block_override_ttl\": 60, \"block_override_dns_type\": \"CNAME\",\n"
     "  \"domains\": [\"override.test\"]},\n"
-    " {\"name\": \"refused\", \"priority\": 7, \"action\": \"REFUSED\", \"domains\": [\"refused.test\"]},\n"
+    " {\"name\": \"refused\", \"priority\": 7, \"action\": \"REFUSED\", \"domains\": "
+    "[\"refused.test\"]},\n"
     " {\"name\": \"drop\", \"priority\": 8, \"action\": \"DROP\", \"domains\": [\"drop.test\"]},\n"
-    " {\"name\": \"v6\", \"priority\": 9, \"action\": \"BLOCK\", \"block_response\": \"NXDOMAIN\",\n"
+    " {\"name\": \"v6\", \"priority\": 9, \"action\": \"BLOCK\", \"block_response\": "
+    "\"NXDOMAIN\",\n"
     "  \"qtype\": \"AAAA\", \"domains\": [\"v6only.test\"]}\n"
     "]}]}\n";
 
@@ -254,10 +259,10 @@ struct wire_resp {
 	uint8_t rcode;
 	bool aa;
 	uint16_t an, ns, ar;
-	uint16_t type1;		/* first answer or authority record */
+	uint16_t type1; /* first answer or authority record */
 	uint32_t ttl1;
-	char target1[300];	/* its CNAME target */
-	uint16_t types[8];	/* answer types in order */
+	char target1[300]; /* its CNAME target */
+	uint16_t types[8]; /* answer types in order */
 };
 
 static size_t mkquery(uint8_t *q, const char *name, uint16_t type, uint16_t qclass)
@@ -478,7 +483,8 @@ static void test_bad_input(void)
 	CHECK(contains(fails(rules_list, "ok.test\n# fine\nbad domain.test\n"), where));
 	CHECK(contains(fails(rules_list, "a.test\nb.test\nexa*mple.test\n"), where));
 	CHECK(contains(fails(rules_list, "a.test\nb.test\n*example.test\n"), "'*'"));
-	CHECK(contains(fails(rules_list, "a\nb\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.test\n"),
+	CHECK(contains(fails(rules_list, "a\nb\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+					 "aaaaaaaaaaaaaaaaaa.test\n"),
 		       "label longer than 63"));
 	CHECK(contains(fails(rules_list, "a..b\n"), "list.txt:1: 'a..b': empty label"));
 	CHECK(contains(fails(rules_list, "caf\xc3\xa9.test\n"), "non-ASCII"));
@@ -581,7 +587,7 @@ static void test_million(void)
 	EXPECT(fw, "d1.example-1.com.", RR_A, "r", P53_FW_BLOCK_NODATA);
 	EXPECT(fw, "d999999.example-8.com.", RR_A, "r", P53_FW_BLOCK_NODATA);
 	EXPECT(fw, "x.d10.example-10.com.", RR_A, "r", P53_FW_BLOCK_NODATA); /* "*." line */
-	EXPECT(fw, "d10.example-10.com.", RR_A, "-", P53_FW_NONE);	   /* not the bare name */
+	EXPECT(fw, "d10.example-10.com.", RR_A, "-", P53_FW_NONE);	     /* not the bare name */
 	EXPECT(fw, "d1000000.example-1.com.", RR_A, "-", P53_FW_NONE);
 	EXPECT(fw, "example-1.com.", RR_A, "-", P53_FW_NONE);
 	p53_fw_free(fw);
