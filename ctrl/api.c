@@ -12,6 +12,8 @@
  */
 #include "api.h"
 
+#include "zones/fw.h"
+
 #include "ksock.h"
 #include "zones/name.h"
 
@@ -59,7 +61,7 @@ struct api {
 	struct listener lu, lt;
 };
 
-enum route { R_STATUS, R_STATS, R_SNAPSHOT, R_RELOAD, R_METRICS };
+enum route { R_STATUS, R_STATS, R_SNAPSHOT, R_RELOAD, R_METRICS, R_HEALTH, R_HEALTH_REPORTS };
 
 struct req {
 	enum route route;
@@ -266,6 +268,18 @@ static void collect(struct api *a, struct ctrs *cs)
 static uint64_t load64(const uint64_t *p)
 {
 	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+void api_emit_fw(api_emit_fn out, void *sink, const struct p53_fw *fw)
+{
+	struct p53_fw_rule_info ri;
+	for (uint32_t i = 0; fw && p53_fw_rule(fw, i, &ri); i++) {
+		char name[256];
+		snprintf(name, sizeof(name), "%s/%s", ri.group, ri.name);
+		out(sink, "firewall_hits", "rule", name, 0, p53_fw_hits(fw, i));
+	}
+	if (fw)
+		out(sink, "firewall_errors", NULL, NULL, 0, p53_fw_errors(fw));
 }
 
 void api_emit_engine(api_emit_fn e, void *sink, unsigned worker,
@@ -573,6 +587,99 @@ static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct
 	return ret;
 }
 
+/* ---- health checks -------------------------------------------------------- */
+
+static void health_emit(void *sink, const struct api_health_check *hc)
+{
+	json_array_append_new(
+	    sink, json_pack("{s:s, s:s, s:s, s:s, s:f, s:b, s:b, s:{s:i, s:i}}", "id", hc->id,
+			    "type", hc->type, "state", hc->healthy ? "healthy" : "unhealthy",
+			    "last_result", hc->last, "last_change", hc->changed, "inverted",
+			    hc->inverted, "disabled", hc->disabled, "checkers", "reporting",
+			    (int)hc->checkers, "healthy", (int)hc->checkers_healthy));
+}
+
+static enum MHD_Result do_health(struct api *a, struct MHD_Connection *c)
+{
+	json_t *arr = json_array();
+	if (a->cfg.health)
+		a->cfg.health(a->cfg.health_arg, health_emit, arr);
+	return send_json(
+	    c, MHD_HTTP_OK,
+	    json_pack("{s:b, s:o}", "configured", a->cfg.health != NULL, "checks", arr));
+}
+
+/* {"checker": "name", "results": {"<check id>": true|false, ...}} */
+static enum MHD_Result do_health_report(struct api *a, struct MHD_Connection *c, struct req *r)
+{
+	if (a->cfg.health_report == NULL)
+		return send_error(c, MHD_HTTP_NOT_FOUND,
+				  "this server runs no health checks (--health-checks)");
+	json_error_t je;
+	json_t *doc = json_loadb(r->body ? r->body : "", r->blen, JSON_REJECT_DUPLICATES, &je);
+	if (doc == NULL)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "invalid JSON at line %d column %d: %s",
+				  je.line, je.column, je.text);
+	enum MHD_Result ret;
+	const char *key, *checker = NULL;
+	json_t *v, *results = NULL;
+	if (!json_is_object(doc)) {
+		ret = send_error(c, MHD_HTTP_BAD_REQUEST,
+				 "the body must be a JSON object like {\"checker\": \"name\", "
+				 "\"results\": {\"check-id\": true}}");
+		goto out;
+	}
+	json_object_foreach(doc, key, v)
+	{
+		if (strcmp(key, "checker") == 0 && json_is_string(v)) {
+			checker = json_string_value(v);
+		} else if (strcmp(key, "results") == 0 && json_is_object(v)) {
+			results = v;
+		} else {
+			ret = send_error(c, MHD_HTTP_BAD_REQUEST,
+					 "field '%s': unknown or of the wrong type (known fields: "
+					 "checker, a string; results, an object of booleans)",
+					 key);
+			goto out;
+		}
+	}
+	if (checker == NULL || results == NULL) {
+		ret =
+		    send_error(c, MHD_HTTP_BAD_REQUEST, "fields 'checker' and 'results' required");
+		goto out;
+	}
+	size_t n = json_object_size(results), i = 0;
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	bool *ok = calloc(n ? n : 1, sizeof(*ok));
+	if (ids == NULL || ok == NULL) {
+		ret = send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+		goto out_free;
+	}
+	json_object_foreach(results, key, v)
+	{
+		if (!json_is_boolean(v)) {
+			ret = send_error(c, MHD_HTTP_BAD_REQUEST,
+					 "result for '%s' must be true or false", key);
+			goto out_free;
+		}
+		ids[i] = key;
+		ok[i++] = json_is_true(v);
+	}
+	char msg[256];
+	if (a->cfg.health_report(a->cfg.health_arg, checker, n, ids, ok, msg, sizeof(msg)) != 0)
+		ret = send_error(c, MHD_HTTP_BAD_REQUEST, "%s", msg);
+	else
+		ret = send_json(
+		    c, MHD_HTTP_OK,
+		    json_pack("{s:s, s:I}", "checker", checker, "accepted", (json_int_t)n));
+out_free:
+	free(ids);
+	free(ok);
+out:
+	json_decref(doc);
+	return ret;
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static bool token_ok(struct api *a, struct MHD_Connection *c)
@@ -600,6 +707,8 @@ static int route_of(const char *url, const char *method, enum route *rt, const c
 	    {"/v1/snapshot", R_SNAPSHOT, "PUT, POST"},
 	    {"/v1/reload", R_RELOAD, "POST"},
 	    {"/metrics", R_METRICS, "GET"},
+	    {"/v1/health", R_HEALTH, "GET"},
+	    {"/v1/health/reports", R_HEALTH_REPORTS, "POST"},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].url) != 0)
@@ -612,6 +721,7 @@ static int route_of(const char *url, const char *method, enum route *rt, const c
 		case R_SNAPSHOT:
 			return put || post ? 0 : -2;
 		case R_RELOAD:
+		case R_HEALTH_REPORTS:
 			return post ? 0 : -2;
 		default:
 			return get ? 0 : -2;
@@ -670,14 +780,16 @@ static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, 
 	if (m == -1)
 		return refuse(c, con_cls, MHD_HTTP_NOT_FOUND, NULL, NULL,
 			      "no such endpoint: %s (try /v1/status, /v1/stats, "
-			      "/v1/snapshot, /v1/reload, /metrics)",
+			      "/v1/snapshot, /v1/reload, /v1/health, /metrics)",
 			      url);
 	if (m == -2)
 		return refuse(c, con_cls, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
 			      "%s not allowed on %s (allowed: %s)", method, url, allow);
 	const char *cl =
 	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	size_t limit = rt == R_SNAPSHOT ? a->cfg.max_body : rt == R_RELOAD ? JSON_BODY_MAX : 0;
+	size_t limit = rt == R_SNAPSHOT				  ? a->cfg.max_body
+		       : rt == R_RELOAD || rt == R_HEALTH_REPORTS ? JSON_BODY_MAX
+								  : 0;
 	if (cl) {
 		char *end;
 		errno = 0;
@@ -740,7 +852,7 @@ static bool body_chunk(struct api *a, struct req *r, const char *data, size_t n)
 		r->got += n;
 		return true;
 	}
-	if (r->route != R_RELOAD)
+	if (r->route != R_RELOAD && r->route != R_HEALTH_REPORTS)
 		return false;
 	char *b = realloc(r->body, r->blen + n + 1);
 	if (b == NULL)
@@ -784,6 +896,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return do_push(l, c, r);
 	case R_RELOAD:
 		return do_reload(l->api, c, r);
+	case R_HEALTH:
+		return do_health(l->api, c);
+	case R_HEALTH_REPORTS:
+		return do_health_report(l->api, c, r);
 	}
 	return MHD_NO;
 }

@@ -6,6 +6,8 @@
  *   POST /v1/snapshot   same
  *   POST /v1/reload     JSON {"path": "..."} or empty: reload from disk
  *   GET  /metrics       Prometheus text format
+ *   GET  /v1/health     Route 53 health checks: state, last result, last change
+ *   POST /v1/health/reports  another checker's results, for voting
  *
  * The unix socket is created mode 0600 and needs no token: its permissions
  * are the authentication. The TCP listener is off unless configured, and
@@ -23,6 +25,7 @@
 #include "zones/answer.h"
 #include "zones/err.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +37,21 @@ typedef void (*api_emit_fn)(void *sink, const char *family, const char *label, c
 /* Fills counters on the API thread when /v1/stats or /metrics is asked. */
 typedef void (*api_counters_fn)(void *arg, api_emit_fn emit, void *sink);
 
+/* One health check (GET /v1/health); strings are copied. */
+struct api_health_check {
+	const char *id, *type, *last;
+	bool healthy, inverted, disabled;
+	double changed;			     /* unix time of the last change of healthy */
+	unsigned checkers, checkers_healthy; /* voting: current results, and up */
+};
+typedef void (*api_health_emit_fn)(void *sink, const struct api_health_check *c);
+/* Emits every check on the API thread when /v1/health is asked. */
+typedef void (*api_health_fn)(void *arg, api_health_emit_fn emit, void *sink);
+/* Takes a checker's results (ids[i] up when ok[i]); 0, or -1 with the
+ * reason in msg, keeping nothing. */
+typedef int (*api_health_report_fn)(void *arg, const char *checker, size_t n,
+				    const char *const *ids, const bool *ok, char *msg, size_t cap);
+
 struct api_cfg {
 	struct snapmgr *mgr;	  /* required */
 	const char *unix_path;	  /* NULL: no unix socket */
@@ -44,6 +62,9 @@ struct api_cfg {
 	api_counters_fn counters; /* NULL: no counters */
 	void *counters_arg;
 	const char *server_name; /* "port53 serve", "port53d" */
+	api_health_fn health;	 /* NULL: no health checks (404 on /v1/health) */
+	api_health_report_fn health_report;
+	void *health_arg;
 };
 
 struct api;
@@ -58,5 +79,9 @@ void api_stop(struct api *a);
  * edns_queries, queries. Reads with relaxed atomic loads. */
 void api_emit_engine(api_emit_fn emit, void *sink, unsigned worker,
 		     const uint64_t stats[P53_STAT__COUNT]);
+struct p53_fw;
+/* Emits the DNS Firewall's per-rule hits as firewall_hits{rule="group/name"}
+ * (summed over workers, reported as worker 0); fw may be NULL. */
+void api_emit_fw(api_emit_fn emit, void *sink, const struct p53_fw *fw);
 
 #endif

@@ -8,6 +8,8 @@
  */
 #include "health.h"
 
+#include "api.h"
+
 #include "zones/r53json.h"
 
 #include <curl/curl.h>
@@ -40,7 +42,19 @@ struct hcheck {
 	char body[BODY_SEARCH_MAX + 1];
 	size_t blen;
 	char last[96];
-	time_t changed;
+	time_t changed;		   /* last change of the published (effective) status */
+	unsigned voters, votes_ok; /* last evaluation: checkers counted, healthy */
+};
+
+/* Another checker's latest results (POST /v1/health/reports). A result
+ * counts for 3 of its check's intervals, then expires. */
+#define REPORTERS_MAX	 64
+#define CHECKER_NAME_MAX 63
+
+struct reporter {
+	char name[CHECKER_NAME_MAX + 1];
+	int64_t at;  /* now_ms() of the report */
+	uint8_t *ok; /* per check: 0 no result, 1 unhealthy, 2 healthy */
 };
 
 struct view {
@@ -64,6 +78,12 @@ struct p53_health {
 	struct view *views;
 	struct view reader; /* p53_health_view's current acquisition */
 	CURLM *multi;
+	/* Voting (under lock): a check's endpoint is up when more than
+	 * quorum of the checkers with a current result say so, the local one
+	 * included. */
+	double quorum;
+	struct reporter rep[REPORTERS_MAX];
+	size_t nrep;
 };
 
 static int64_t now_ms(void)
@@ -166,6 +186,7 @@ static int load(struct p53_health *h, const char *path, struct p53_err *err)
 		}
 		/* New checks are healthy until data arrives. */
 		c->raw = true;
+		c->eff = c->disabled || !c->inverted;
 		c->changed = time(NULL);
 		snprintf(c->last, sizeof(c->last), "no data yet");
 	}
@@ -195,7 +216,6 @@ static void result(struct hcheck *c, bool ok, const char *what)
 	if (++c->streak >= c->threshold) {
 		c->raw = ok;
 		c->streak = 0;
-		c->changed = time(NULL);
 	}
 }
 
@@ -308,14 +328,62 @@ static struct hcheck *find(struct p53_health *h, const char *id)
 	return NULL;
 }
 
+/* The endpoint's status by vote: the local checker's raw status and every
+ * other checker's current result; up when more than quorum of them say so
+ * (route53-semantics.md section 3: "more than 18%"). With no reports this is
+ * the local status. Under lock. */
+static bool voted(struct p53_health *h, struct hcheck *c, int64_t now)
+{
+	size_t k = (size_t)(c - h->c);
+	unsigned n = 1, ok = c->raw;
+	for (size_t r = 0; r < h->nrep; r++) {
+		const struct reporter *rp = &h->rep[r];
+		if (rp->ok[k] == 0 || now - rp->at > 3 * (int64_t)c->interval * 1000)
+			continue;
+		n++;
+		ok += rp->ok[k] == 2;
+	}
+	c->voters = n;
+	c->votes_ok = ok;
+	return (double)ok > h->quorum * (double)n;
+}
+
+/* A reporter whose every result has expired is forgotten. Under lock. */
+static void expire_reports(struct p53_health *h, int64_t now)
+{
+	int maxiv = 10;
+	for (size_t i = 0; i < h->n; i++)
+		if (h->c[i].interval > maxiv)
+			maxiv = h->c[i].interval;
+	for (size_t r = 0; r < h->nrep;) {
+		if (now - h->rep[r].at <= 3 * (int64_t)maxiv * 1000) {
+			r++;
+			continue;
+		}
+		free(h->rep[r].ok);
+		h->rep[r] = h->rep[--h->nrep];
+	}
+}
+
+static void set_eff(struct hcheck *c, bool up)
+{
+	bool eff = c->disabled || (c->inverted ? !up : up);
+	if (eff != c->eff)
+		c->changed = time(NULL);
+	c->eff = eff;
+}
+
 /* Effective status: Disabled is healthy; Inverted flips; CALCULATED counts
- * healthy children (a disabled child counts as healthy). */
+ * healthy children (a disabled child counts as healthy). Under lock, so the
+ * API's readers see each check whole. */
 static void evaluate(struct p53_health *h)
 {
+	int64_t now = now_ms();
+	expire_reports(h, now);
 	for (size_t i = 0; i < h->n; i++) {
 		struct hcheck *c = &h->c[i];
 		if (c->type != HC_CALC)
-			c->eff = c->disabled || (c->inverted ? !c->raw : c->raw);
+			set_eff(c, voted(h, c, now));
 	}
 	for (size_t i = 0; i < h->n; i++) {
 		struct hcheck *c = &h->c[i];
@@ -326,22 +394,18 @@ static void evaluate(struct p53_health *h)
 			struct hcheck *ch = find(h, c->children[k]);
 			ok += ch && ch->type != HC_CALC && ch->eff;
 		}
-		bool raw = ok >= c->health_threshold;
-		if (raw != c->raw) {
-			c->raw = raw;
-			c->changed = time(NULL);
-		}
+		c->raw = ok >= c->health_threshold;
+		c->voters = 1;
+		c->votes_ok = c->raw;
 		snprintf(c->last, sizeof(c->last), "%d of %zu children healthy", ok, c->nchildren);
-		c->eff = c->disabled || (c->inverted ? !c->raw : c->raw);
+		set_eff(c, c->raw);
 	}
-	pthread_mutex_lock(&h->lock);
 	for (struct view *v = h->views; v; v = v->next)
 		for (uint32_t i = 0; i < v->n; i++) {
 			int32_t k = v->map[i];
 			__atomic_store_n(&v->arr[i], (uint8_t)(k < 0 || h->c[k].eff),
 					 __ATOMIC_RELAXED);
 		}
-	pthread_mutex_unlock(&h->lock);
 }
 
 static void *run(void *arg)
@@ -353,6 +417,9 @@ static void *run(void *arg)
 		h->c[i].next_due = t0 + (int64_t)(i % 1000);
 	while (!__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE)) {
 		int64_t now = now_ms();
+		/* Results and statuses change under the lock; the network
+		 * waits (curl_multi_poll/perform) run outside it. */
+		pthread_mutex_lock(&h->lock);
 		for (size_t i = 0; i < h->n; i++) {
 			struct hcheck *c = &h->c[i];
 			if (c->type == HC_CALC || c->easy || now < c->next_due)
@@ -360,14 +427,17 @@ static void *run(void *arg)
 			c->next_due = now + (int64_t)c->interval * 1000;
 			start(h, c);
 		}
+		pthread_mutex_unlock(&h->lock);
 		int running = 0, left;
 		curl_multi_poll(h->multi, NULL, 0, 100, NULL);
 		curl_multi_perform(h->multi, &running);
 		CURLMsg *m;
+		pthread_mutex_lock(&h->lock);
 		while ((m = curl_multi_info_read(h->multi, &left)))
 			if (m->msg == CURLMSG_DONE)
 				finish(h, m->easy_handle, m->data.result);
 		evaluate(h);
+		pthread_mutex_unlock(&h->lock);
 	}
 	return NULL;
 }
@@ -380,6 +450,7 @@ struct p53_health *p53_health_start(const char *path, struct p53_err *err)
 		return NULL;
 	}
 	pthread_mutex_init(&h->lock, NULL);
+	h->quorum = 0.18;
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	h->multi = curl_multi_init();
 	if (load(h, path, err) != 0 || h->multi == NULL ||
@@ -427,6 +498,8 @@ void p53_health_stop(struct p53_health *h)
 	free(h->c);
 	if (h->multi)
 		curl_multi_cleanup(h->multi);
+	for (size_t r = 0; r < h->nrep; r++)
+		free(h->rep[r].ok);
 	while (h->views) {
 		struct view *v = h->views;
 		h->views = v->next;
@@ -456,9 +529,7 @@ const uint8_t *p53_health_acquire(struct p53_health *h, const struct p53_snapsho
 	for (uint32_t i = 0; i < v->n; i++) {
 		struct hcheck *c = find(h, p53_snapshot_health_id(snap, i));
 		v->map[i] = c ? (int32_t)(c - h->c) : -1;
-		v->arr[i] = (uint8_t)(c == NULL || c->eff || c->easy == NULL);
-		if (c)
-			v->arr[i] = (uint8_t)(c->disabled || (c->inverted ? !c->raw : c->raw));
+		v->arr[i] = (uint8_t)(c == NULL || c->eff);
 	}
 	v->next = h->views;
 	h->views = v;
@@ -495,20 +566,160 @@ const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *
 	const uint8_t *arr = p53_health_acquire(h, snap, n);
 	/* The caller stops using the old array with this call. */
 	p53_health_release(h, h->reader.arr);
-	h->reader = (struct view){.snap = snap, .serial = in.serial, .arr = (uint8_t *)arr, .n = *n};
+	h->reader =
+	    (struct view){.snap = snap, .serial = in.serial, .arr = (uint8_t *)arr, .n = *n};
 	return arr;
+}
+
+static const char *const type_names[] = {
+    "HTTP", "HTTPS", "HTTP_STR_MATCH", "HTTPS_STR_MATCH", "TCP", "CALCULATED", "CLOUDWATCH_METRIC"};
+
+void p53_health_each(struct p53_health *h, p53_health_each_fn fn, void *arg)
+{
+	pthread_mutex_lock(&h->lock);
+	for (size_t i = 0; i < h->n; i++) {
+		const struct hcheck *c = &h->c[i];
+		struct p53_health_state st = {
+		    .id = c->id,
+		    .type = type_names[c->type],
+		    .last = c->last,
+		    .healthy = c->eff,
+		    .inverted = c->inverted,
+		    .disabled = c->disabled,
+		    .changed = c->changed,
+		    .interval = c->interval,
+		    .threshold = c->threshold,
+		    .voters = c->voters ? c->voters : 1,
+		    .votes_ok = c->voters ? c->votes_ok : c->raw,
+		};
+		fn(arg, &st);
+	}
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void dump_one(void *arg, const struct p53_health_state *st)
+{
+	char when[32];
+	struct tm tm;
+	gmtime_r(&st->changed, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	fprintf(arg, "%s %s %s last=\"%s\" changed=%s\n", st->id, st->type,
+		st->healthy ? "healthy" : "unhealthy", st->last, when);
 }
 
 void p53_health_dump(struct p53_health *h, FILE *out)
 {
-	static const char *const tn[] = {
-	    "HTTP", "HTTPS",	  "HTTP_STR_MATCH",   "HTTPS_STR_MATCH",
-	    "TCP",  "CALCULATED", "CLOUDWATCH_METRIC"};
-	for (size_t i = 0; i < h->n; i++) {
-		const struct hcheck *c = &h->c[i];
-		char when[32];
-		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&c->changed));
-		fprintf(out, "%s %s %s last=\"%s\" changed=%s\n", c->id, tn[c->type],
-			c->eff ? "healthy" : "unhealthy", c->last, when);
+	p53_health_each(h, dump_one, out);
+}
+
+void p53_health_set_quorum(struct p53_health *h, double share)
+{
+	pthread_mutex_lock(&h->lock);
+	h->quorum = share;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > CHECKER_NAME_MAX || strcmp(s, "local") == 0)
+		return false;
+	for (; *s; s++)
+		if (*s <= ' ' || *s > '~')
+			return false;
+	return true;
+}
+
+int p53_health_report(struct p53_health *h, const char *checker, size_t n, const char *const *ids,
+		      const bool *ok, char *msg, size_t cap)
+{
+	if (!name_ok(checker)) {
+		snprintf(msg, cap,
+			 "checker name must be 1-%d printable characters without spaces, "
+			 "not \"local\"",
+			 CHECKER_NAME_MAX);
+		return -1;
 	}
+	/* All or nothing: every id is checked before anything is kept. */
+	for (size_t i = 0; i < n; i++) {
+		const struct hcheck *c = find(h, ids[i]);
+		if (c == NULL || c->type == HC_CALC) {
+			snprintf(msg, cap, "%s: %.100s",
+				 c ? "calculated checks take no reports" : "no such health check",
+				 ids[i]);
+			return -1;
+		}
+	}
+	pthread_mutex_lock(&h->lock);
+	int64_t now = now_ms();
+	expire_reports(h, now);
+	struct reporter *rp = NULL;
+	for (size_t r = 0; r < h->nrep && rp == NULL; r++)
+		if (strcmp(h->rep[r].name, checker) == 0)
+			rp = &h->rep[r];
+	if (rp == NULL) {
+		uint8_t *arr = h->nrep < REPORTERS_MAX ? calloc(h->n ? h->n : 1, 1) : NULL;
+		if (arr == NULL) {
+			pthread_mutex_unlock(&h->lock);
+			snprintf(msg, cap, "%s",
+				 h->nrep < REPORTERS_MAX ? "out of memory"
+							 : "too many checkers reporting");
+			return -1;
+		}
+		rp = &h->rep[h->nrep++];
+		snprintf(rp->name, sizeof(rp->name), "%s", checker);
+		rp->ok = arr;
+	}
+	/* A report replaces the checker's previous one: checks it leaves out
+	 * no longer count its old results. */
+	memset(rp->ok, 0, h->n);
+	for (size_t i = 0; i < n; i++)
+		rp->ok[find(h, ids[i]) - h->c] = ok[i] ? 2 : 1;
+	rp->at = now;
+	/* The checker thread re-evaluates within its next wait (100 ms). */
+	pthread_mutex_unlock(&h->lock);
+	return 0;
+}
+
+/* ---- control API glue (api.h) ------------------------------------------- */
+
+struct api_sink {
+	api_health_emit_fn emit;
+	void *sink;
+};
+
+static void api_one(void *arg, const struct p53_health_state *st)
+{
+	struct api_sink *s = arg;
+	struct api_health_check c = {
+	    .id = st->id,
+	    .type = st->type,
+	    .last = st->last,
+	    .healthy = st->healthy,
+	    .inverted = st->inverted,
+	    .disabled = st->disabled,
+	    .changed = (double)st->changed,
+	    .checkers = st->voters,
+	    .checkers_healthy = st->votes_ok,
+	};
+	s->emit(s->sink, &c);
+}
+
+static void api_each(void *arg, api_health_emit_fn emit, void *sink)
+{
+	struct api_sink s = {emit, sink};
+	p53_health_each(arg, api_one, &s);
+}
+
+static int api_report(void *arg, const char *checker, size_t n, const char *const *ids,
+		      const bool *ok, char *msg, size_t cap)
+{
+	return p53_health_report(arg, checker, n, ids, ok, msg, cap);
+}
+
+void p53_health_api(struct p53_health *h, struct api_cfg *ac)
+{
+	ac->health = api_each;
+	ac->health_report = api_report;
+	ac->health_arg = h;
 }

@@ -15,8 +15,10 @@
 #include "zones/err.h"
 #include "zones/snapshot.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 struct p53_health;
 
@@ -38,5 +40,37 @@ const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *
 
 /* One line per check: id, type, state, last result, last change. */
 void p53_health_dump(struct p53_health *h, FILE *out);
+
+/* One check as the control API shows it; strings live until fn returns. */
+struct p53_health_state {
+	const char *id, *type, *last;
+	bool healthy; /* published: Inverted and Disabled applied */
+	bool inverted, disabled;
+	time_t changed; /* last change of healthy */
+	int interval, threshold;
+	unsigned voters, votes_ok; /* checkers with a current result (local
+				    * included), and how many say the endpoint is up */
+};
+typedef void (*p53_health_each_fn)(void *arg, const struct p53_health_state *st);
+
+/* Calls fn for every check, in file order, under the checker's lock: fn
+ * must be quick and must not call back into the checker. */
+void p53_health_each(struct p53_health *h, p53_health_each_fn fn, void *arg);
+
+/* Voting across checkers: an endpoint is up when more than share (0..1,
+ * default 0.18) of the checkers with a current result say so. */
+void p53_health_set_quorum(struct p53_health *h, double share);
+
+/* Another checker's results (ids[i] up when ok[i]), replacing its previous
+ * report; each result counts for 3 intervals of its check. All or nothing:
+ * 0, or -1 with the reason in msg (bad checker name, unknown or CALCULATED
+ * check, too many checkers). */
+int p53_health_report(struct p53_health *h, const char *checker, size_t n, const char *const *ids,
+		      const bool *ok, char *msg, size_t cap);
+
+/* Points the control API's health callbacks (GET /v1/health, POST
+ * /v1/health/reports) at h. */
+struct api_cfg;
+void p53_health_api(struct p53_health *h, struct api_cfg *ac);
 
 #endif

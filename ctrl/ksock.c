@@ -16,6 +16,7 @@
 #include "zones/fw.h"
 #include "qsbr.h"
 #include "snapmgr.h"
+#include "qlog.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -65,7 +66,10 @@ struct server {
 	struct snapmgr *mgr;
 	struct qsbr *qsbr;
 	struct api *api;
-	struct p53_fw *fw; /* DNS Firewall, used by this thread only; NULL = none */
+	struct p53_health *health; /* shown by the API; NULL = none */
+	struct p53_fw *fw;	   /* DNS Firewall, used by this thread only; NULL = none */
+	struct qlog *qlog;	   /* query log (qlog.h); NULL = off */
+	struct qlog_ring *qring;   /* its one ring: this thread is the one worker */
 	struct p53_ctx ctx;
 	/* Front-end counters beside the engine's (read by the API thread). */
 	uint64_t udp_queries, tcp_queries, tcp_refused;
@@ -198,6 +202,17 @@ static int open_listener(struct server *sv, const char *spec, int type, struct p
 	return 0;
 }
 
+/* Query log: the query buffer is still intact after answering here (the
+ * response has its own), so the record is built afterwards. Dropped queries
+ * (r == 0, e.g. a firewall DROP) are logged too, with no RCODE. */
+static void log_query(struct server *sv, const uint8_t *q, size_t qlen, size_t r,
+		      const struct p53_client *c)
+{
+	struct qlog_rec rec;
+	qlog_rec_from(q, qlen, sv->resp, r, c, &rec);
+	qlog_push(sv->qring, &rec);
+}
+
 static void on_udp(struct server *sv, int fd)
 {
 	/* Bounded so one busy socket cannot starve the others or signals. */
@@ -210,8 +225,11 @@ static void on_udp(struct server *sv, int fd)
 		struct p53_client c;
 		client_from(&ss, P53_UDP, &c);
 		sv->udp_queries++;
+		bool logq = sv->qring && qlog_sampled(sv->qring);
 		size_t r = p53_answer(sv->snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp,
 				      sizeof(sv->resp));
+		if (logq)
+			log_query(sv, sv->buf, (size_t)n, r, &c);
 		if (r)
 			sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
 	}
@@ -329,9 +347,12 @@ static bool on_conn(struct server *sv, struct conn *c, uint32_t events)
 			size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
 			if (c->inlen - off - 2 < ml)
 				break;
+			bool logq = sv->qring && qlog_sampled(sv->qring);
 			size_t r = p53_answer(sv->snap, c->in + off + 2, ml, &c->client, &sv->ctx,
 					      sv->resp, sizeof(sv->resp));
 			sv->tcp_queries++;
+			if (logq)
+				log_query(sv, c->in + off + 2, ml, r, &c->client);
 			off += 2 + ml;
 			if (r == 0)
 				return false; /* not a query: close, as no reply can follow */
@@ -410,6 +431,14 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 	     __atomic_load_n(&sv->udp_queries, __ATOMIC_RELAXED));
 	emit(sink, "transport_queries", "transport", "tcp", 0,
 	     __atomic_load_n(&sv->tcp_queries, __ATOMIC_RELAXED));
+	if (sv->qlog) { /* started before the API, stopped after it */
+		struct qlog_stats qs;
+		qlog_stats(sv->qlog, -1, &qs);
+		emit(sink, "query_log", "outcome", "logged", 0, qs.pushed);
+		emit(sink, "query_log", "outcome", "ring_full", 0, qs.dropped);
+		emit(sink, "query_log", "outcome", "written", 0, qs.written);
+		emit(sink, "query_log", "outcome", "write_error", 0, qs.write_errors);
+	}
 	emit(sink, "drops", "reason", "tcp_conn_limit", 0,
 	     __atomic_load_n(&sv->tcp_refused, __ATOMIC_RELAXED));
 }
@@ -444,6 +473,8 @@ static int control_start(struct server *sv, struct p53_err *err)
 	    .counters_arg = sv,
 	    .server_name = "port53 serve",
 	};
+	if (sv->health)
+		p53_health_api(sv->health, &ac);
 	sv->api = api_start(&ac, err);
 	if (sv->api == NULL)
 		return err->code ? err->code : P53_EIO;
@@ -472,6 +503,14 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	int rc = 0;
 	struct p53_health *health = NULL; /* Route 53 health checks */
 	sv->cfg = cfg;
+	/* Before the control API, which shows the checks and takes reports. */
+	if (cfg->health_checks && (health = p53_health_start(cfg->health_checks, err)) == NULL) {
+		free(sv);
+		return err->code ? err->code : P53_EIO;
+	}
+	if (health && cfg->health_quorum > 0)
+		p53_health_set_quorum(health, cfg->health_quorum);
+	sv->health = health;
 	/* Blocked before any thread starts (the control API's), so that only
 	 * the signalfd ever sees them. */
 	sigset_t mask;
@@ -486,6 +525,16 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		rc = p53_err_set(err, P53_EIO, "epoll: %s", strerror(errno));
 		goto out;
 	}
+	if (cfg->query_log || cfg->query_log_dnstap) {
+		struct qlog_cfg qc = {.json_path = cfg->query_log,
+				      .dnstap_path = cfg->query_log_dnstap,
+				      .sample = cfg->query_log_sample};
+		if ((sv->qlog = qlog_start(&qc, 1, err)) == NULL) {
+			rc = err->code ? err->code : P53_EIO;
+			goto out;
+		}
+		sv->qring = qlog_ring(sv->qlog, 0);
+	}
 	if ((rc = control_start(sv, err)) != 0)
 		goto out;
 	if (cfg->firewall_path) {
@@ -496,10 +545,6 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		}
 		sv->ctx.fw = sv->fw;
 		sv->ctx.worker = 0;
-	}
-	if (cfg->health_checks && (health = p53_health_start(cfg->health_checks, err)) == NULL) {
-		rc = err->code ? err->code : P53_EIO;
-		goto out;
 	}
 	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
 	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
@@ -544,10 +589,12 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 			case FD_SIGNAL: {
 				struct signalfd_siginfo si;
 				while (read(t->fd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP)
+					if (si.ssi_signo == SIGHUP) {
 						reload_pending = true;
-					else
+						qlog_reopen(sv->qlog);
+					} else {
 						running = false;
+					}
 				}
 				break;
 			}
@@ -559,9 +606,11 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	}
 	fprintf(stderr, "port53: shutting down\n");
 out:
-	p53_health_stop(health);
-	/* The API thread may be loading: stop it before the manager goes. */
+	/* The API thread may be loading: stop it before the manager goes,
+	 * and before the health checker it shows. */
 	api_stop(sv->api);
+	qlog_stop(sv->qlog); /* after the last push and the API: drains, closes */
+	p53_health_stop(health);
 	while (sv->conns)
 		conn_close(sv, sv->conns);
 	for (unsigned i = 0; i < sv->ntags; i++)

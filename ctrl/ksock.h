@@ -18,6 +18,7 @@ struct ksock_cfg {
 	const char *snapshot_path; /* reloaded on SIGHUP */
 	const char *firewall_path; /* DNS Firewall (.p53fw), reloaded on SIGHUP; NULL = none */
 	const char *health_checks; /* Route 53 health checks (JSON, ctrl/health.h); NULL = none */
+	double health_quorum;	   /* voting share, 0..1; 0 = the default 0.18 */
 	struct p53_answer_cfg answer;
 	unsigned tcp_max_conns; /* default 256 */
 	unsigned tcp_idle_ms;	/* default 10000 (RFC 7766 6.2.3 suggests seconds) */
@@ -28,6 +29,10 @@ struct ksock_cfg {
 	const char *const *trusted_keys; /* public keys; a signature is then required */
 	size_t ntrusted;
 	size_t push_max_bytes; /* largest pushed snapshot; default 256 MiB */
+	/* Query log (ctrl/qlog.h), off when both are NULL; reopened on SIGHUP. */
+	const char *query_log;	      /* JSON lines file */
+	const char *query_log_dnstap; /* dnstap file */
+	unsigned query_log_sample;    /* log 1 query in N; 0 or 1 = all */
 };
 
 void ksock_cfg_default(struct ksock_cfg *cfg);

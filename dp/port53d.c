@@ -29,6 +29,7 @@
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
 #include <rte_rcu_qsbr.h>
+#include <rte_telemetry.h>
 
 #ifdef P53_HAVE_XDP
 #include "dp/xdp_load.h"
@@ -346,9 +347,26 @@ static void reload(struct daemon *d)
 
 /* /v1/stats and /metrics: the engine's counters and the data plane's, per
  * worker, read without locks (each counter has one writer). */
+struct emit_to {
+	api_emit_fn emit;
+	void *sink;
+};
+
+static void fw_counters(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
+{
+	const struct emit_to *e = arg;
+	(void)st;
+	if (live && live->state)
+		api_emit_fw(e->emit, e->sink, ((const struct dp_load *)live->state)->fw);
+}
+
 static void counters(void *arg, api_emit_fn emit, void *sink)
 {
 	struct daemon *d = arg;
+	/* The firewall is per snapshot load: read it under the manager's lock
+	 * so a swap cannot free it meanwhile. */
+	struct emit_to e = {emit, sink};
+	snapmgr_view(d->sh.mgr, fw_counters, &e);
 	for (unsigned i = 0; i < d->nw; i++) {
 		const struct dp_stats *st = &d->w[i].stats;
 		api_emit_engine(emit, sink, i, d->w[i].ctx.stats);
@@ -569,6 +587,7 @@ static int setup_workers(struct daemon *d)
 		w->sh = &d->sh;
 		w->idx = i;
 		p53_ctx_init(&w->ctx, &d->acfg, rte_rdtsc() ^ (0x9e3779b97f4a7c15ULL * (i + 1)));
+		w->ctx.worker = i; /* its own Hyperscan scratch and hit counters */
 		for (unsigned p = 0; p < d->nsp; p++) {
 			const struct service_port *sp = &d->sp[p];
 			if (i >= sp->port.nq)
@@ -583,6 +602,83 @@ static int setup_workers(struct daemon *d)
 		}
 	}
 	return 0;
+}
+
+/* DPDK telemetry (dpdk-telemetry.py, or the socket under the EAL runtime
+ * directory): the same counters as /metrics. Telemetry callbacks take no
+ * context, hence the one static pointer. */
+static struct daemon *tel_daemon;
+
+static int tel_stats(const char *cmd, const char *params, struct rte_tel_data *out)
+{
+	const struct daemon *d = tel_daemon;
+	(void)cmd;
+	long only = -1;
+	if (params && *params && parse_num(params, 0, (long)d->nw - 1, &only) != 0)
+		return -EINVAL;
+	uint64_t eng[P53_STAT__COUNT] = {0}, dp[DP_C__COUNT] = {0}, rc[16] = {0};
+	for (unsigned i = 0; i < d->nw; i++) {
+		if (only >= 0 && (long)i != only)
+			continue;
+		const struct dp_worker *w = &d->w[i];
+		for (int k = 0; k < P53_STAT__COUNT; k++)
+			eng[k] += __atomic_load_n(&w->ctx.stats[k], __ATOMIC_RELAXED);
+		for (int k = 0; k < DP_C__COUNT; k++)
+			dp[k] += __atomic_load_n(&w->stats.c[k], __ATOMIC_RELAXED);
+		for (int k = 0; k < 16; k++)
+			rc[k] += __atomic_load_n(&w->stats.rcode[k], __ATOMIC_RELAXED);
+	}
+	rte_tel_data_start_dict(out);
+	for (int k = 0; k < DP_C__COUNT; k++)
+		rte_tel_data_add_dict_u64(out, dp_ctr_name((enum dp_ctr)k), dp[k]);
+	for (int k = 0; k < P53_STAT__COUNT; k++) {
+		char name[64];
+		snprintf(name, sizeof(name), "engine_%s", p53_stat_name((enum p53_stat)k));
+		rte_tel_data_add_dict_u64(out, name, eng[k]);
+	}
+	static const char *const rcodes[16] = {"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN",
+					       "NOTIMP",  "REFUSED", "YXDOMAIN", "YXRRSET",
+					       "NXRRSET", "NOTAUTH", "NOTZONE"};
+	for (int k = 0; k < 16; k++)
+		if (rcodes[k]) {
+			char name[32];
+			snprintf(name, sizeof(name), "rcode_%s", rcodes[k]);
+			rte_tel_data_add_dict_u64(out, name, rc[k]);
+		}
+	return 0;
+}
+
+static void tel_snapshot_info(void *arg, const struct snapmgr_live *live,
+			      const struct snapmgr_stats *st)
+{
+	(void)st;
+	if (live)
+		p53_snapshot_info(live->snap, arg);
+}
+
+static int tel_snapshot(const char *cmd, const char *params, struct rte_tel_data *out)
+{
+	(void)cmd;
+	(void)params;
+	rte_tel_data_start_dict(out);
+	rte_tel_data_add_dict_u64(out, "workers", tel_daemon->nw);
+	/* The live snapshot may be swapped meanwhile: read it under the
+	 * manager's lock, as the control API does. */
+	struct p53_snapshot_info in = {0};
+	snapmgr_view(tel_daemon->sh.mgr, tel_snapshot_info, &in);
+	rte_tel_data_add_dict_u64(out, "serial", in.serial);
+	rte_tel_data_add_dict_u64(out, "zones", in.zones);
+	rte_tel_data_add_dict_u64(out, "created", in.created);
+	return 0;
+}
+
+static void register_telemetry(struct daemon *d)
+{
+	tel_daemon = d;
+	rte_telemetry_register_cmd("/port53/stats", tel_stats,
+				   "port53 data-plane and engine counters. Parameters: int worker");
+	rte_telemetry_register_cmd("/port53/snapshot", tel_snapshot,
+				   "port53 live snapshot: serial, zones, creation time");
 }
 
 /* The snapshot manager over the workers' QSBR variable, the first
@@ -672,6 +768,7 @@ int main(int argc, char **argv)
 	d.nw = rte_lcore_count();
 	if (setup_ports(&d) != 0 || setup_workers(&d) != 0 || start_control(&d) != 0)
 		goto out_ports;
+	register_telemetry(&d);
 
 	d.start_tsc = rte_rdtsc();
 	if (pthread_create(&ctl, NULL, control_main, &d) != 0) {

@@ -40,15 +40,19 @@ static void usage(FILE *f)
 	      "  port53 fw-compile -o OUT.p53fw [--serial N] RULES.json  (docs/firewall.md)\n"
 	      "  port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--identity NAME] [--version TEXT]\n"
 	      "               [--firewall FILE.p53fw]\n"
+	      "               [--query-log FILE.jsonl] [--query-log-dnstap FILE.fstrm]\n"
+	      "               [--query-log-sample N]\n"
 	      "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
 	      "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
 	      "                --control-token-file FILE] [--push-max-bytes N]\n"
-	      "               [--require-signature PUBKEY.pem]... [--health-checks FILE]\n"
+	      "               [--require-signature PUBKEY.pem]...\n"
+	      "               [--health-checks FILE [--health-quorum SHARE]]\n"
 	      "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
 	      "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
 	      "JSON (record sets, change batches), read in order (docs/route53.md).\n"
 	      "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
-	      "subdivision,latitude,longitude).\n"
+	      "subdivision,latitude,longitude); --latency FILE.csv a latency table\n"
+	      "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon).\n"
 	      "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
 	      "port53ctl talks to the control socket (docs/control.md).\n",
 	      f);
@@ -95,6 +99,8 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 					   {"no-prerender", no_argument, NULL, 'P'},
 					   {"sign-key", required_argument, NULL, 'K'},
 					   {"geo", required_argument, NULL, 'G'},
+					   {"latency", required_argument, NULL, 'Y'},
+					   {"regions", required_argument, NULL, 'Z'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct p53_compile_opts o = {0};
@@ -116,6 +122,12 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 			break;
 		case 'G':
 			o.geo_csv = optarg;
+			break;
+		case 'Y':
+			o.latency_csv = optarg;
+			break;
+		case 'Z':
+			o.regions_csv = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -351,12 +363,16 @@ static int cmd_serve(int argc, char **argv)
 					   {"tcp-max-conns", required_argument, NULL, 'C'},
 					   {"tcp-idle-ms", required_argument, NULL, 'T'},
 					   {"health-checks", required_argument, NULL, 'H'},
+					   {"health-quorum", required_argument, NULL, 'Q'},
 					   {"control-socket", required_argument, NULL, 'U'},
 					   {"control-listen", required_argument, NULL, 'L'},
 					   {"control-token-file", required_argument, NULL, 'F'},
 					   {"require-signature", required_argument, NULL, 'R'},
 					   {"push-max-bytes", required_argument, NULL, 'M'},
 					   {"firewall", required_argument, NULL, 'W'},
+					   {"query-log", required_argument, NULL, 'q'},
+					   {"query-log-dnstap", required_argument, NULL, 'D'},
+					   {"query-log-sample", required_argument, NULL, 'S'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct ksock_cfg cfg;
@@ -375,6 +391,23 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'W':
 			cfg.firewall_path = optarg;
+			break;
+		case 'q':
+			cfg.query_log = optarg;
+			break;
+		case 'D':
+			cfg.query_log_dnstap = optarg;
+			break;
+		case 'S':
+			v = strtol(optarg, NULL, 10);
+			if (v < 1 || v > 1000000000) {
+				fprintf(stderr,
+					"port53: --query-log-sample must be 1..1000000000\n");
+				free(listen);
+				free(keys);
+				return 2;
+			}
+			cfg.query_log_sample = (unsigned)v;
 			break;
 		case 'l':
 			listen[nlisten++] = optarg;
@@ -403,6 +436,20 @@ static int cmd_serve(int argc, char **argv)
 		case 'H':
 			cfg.health_checks = optarg;
 			break;
+		case 'Q': {
+			char *end;
+			double q = strtod(optarg, &end);
+			if (*end || !(q >= 0 && q < 1)) {
+				fprintf(stderr, "port53: --health-quorum must be 0 <= share < 1\n");
+				free(listen);
+				free(keys);
+				return 2;
+			}
+			/* 0 means "the default" in ksock_cfg: a tiny share
+			 * still needs one vote, as 0 would. */
+			cfg.health_quorum = q > 0 ? q : 1e-9;
+			break;
+		}
 		case 'U':
 			cfg.control_socket = optarg;
 			break;

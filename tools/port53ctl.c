@@ -4,6 +4,7 @@
  *     status            live snapshot, zones, swaps, last error
  *     stats             counters, total and per worker
  *     metrics           Prometheus text, as scraped
+ *     health            Route 53 health checks: state, last result, last change
  *     push FILE         upload a compiled snapshot and make it live
  *     reload [PATH]     have the server reload from disk
  *
@@ -55,7 +56,8 @@ static size_t on_data(char *data, size_t sz, size_t nm, void *arg)
 static void usage(FILE *f)
 {
 	fputs("usage: port53ctl [-s SOCKET | -u URL [--token-file FILE]] [--json] [-t SECONDS]\n"
-	      "                 status | stats | metrics | push FILE | reload [PATH]\n"
+	      "                 status | stats | firewall | metrics | health | push FILE |\n"
+	      "                 reload [PATH]\n"
 	      "  -s, --socket PATH    control socket (default $PORT53_CONTROL_SOCKET or\n"
 	      "                       " DEFAULT_SOCKET ")\n"
 	      "  -u, --url URL        control API over TCP, e.g. http://127.0.0.1:8053\n"
@@ -234,6 +236,53 @@ static void print_stats(json_t *o)
 	}
 }
 
+/* The firewall_hits family of /v1/stats: one row per rule. */
+static void print_firewall(json_t *o)
+{
+	json_t *hits = json_object_get(json_object_get(o, "total"), "firewall_hits");
+	if (!json_is_object(hits)) {
+		printf("no DNS Firewall loaded\n");
+		return;
+	}
+	printf("%-48s %14s\n", "RULE", "HITS");
+	const char *rule;
+	json_t *v;
+	json_object_foreach(hits, rule, v)
+	{
+		printf("%-48s %14lld\n", rule, (long long)json_integer_value(v));
+	}
+}
+
+/* One row per check; CHECKERS is healthy/reporting when others vote. */
+static void print_health(json_t *o)
+{
+	json_t *checks = json_object_get(o, "checks");
+	if (!json_is_true(json_object_get(o, "configured"))) {
+		printf("no health checks configured (--health-checks)\n");
+		return;
+	}
+	printf("%-20s %-17s %-9s %-20s %-8s %-5s %s\n", "ID", "TYPE", "STATE", "CHANGED",
+	       "CHECKERS", "FLAGS", "LAST RESULT");
+	size_t i;
+	json_t *c;
+	json_array_foreach(checks, i, c)
+	{
+		char when[64], votes[24], flags[8] = "-";
+		json_t *ck = json_object_get(c, "checkers");
+		fmt_time(num_of(c, "last_change"), when, sizeof(when));
+		snprintf(votes, sizeof(votes), "%lld/%lld", int_of(ck, "healthy"),
+			 int_of(ck, "reporting"));
+		if (json_is_true(json_object_get(c, "inverted")) ||
+		    json_is_true(json_object_get(c, "disabled")))
+			snprintf(flags, sizeof(flags), "%s%s",
+				 json_is_true(json_object_get(c, "inverted")) ? "I" : "",
+				 json_is_true(json_object_get(c, "disabled")) ? "D" : "");
+		printf("%-20s %-17s %-9s %-20s %-8s %-5s %s\n", str_of(c, "id", "?"),
+		       str_of(c, "type", "?"), str_of(c, "state", "?"), when, votes, flags,
+		       str_of(c, "last_result", ""));
+	}
+}
+
 static void print_push(json_t *o)
 {
 	printf("serial %lld live (was %lld): verified in %.2f ms, swapped in %.1f us%s\n",
@@ -282,6 +331,12 @@ static int run(struct opts *o, int argc, char **argv)
 	} else if (!strcmp(cmd, "stats") && argc == 1) {
 		st = request(o, "GET", "/v1/stats", NULL, 0, NULL, &b);
 		rc = finish(o, st, &b, print_stats);
+	} else if (!strcmp(cmd, "firewall") && argc == 1) {
+		st = request(o, "GET", "/v1/stats", NULL, 0, NULL, &b);
+		rc = finish(o, st, &b, print_firewall);
+	} else if (!strcmp(cmd, "health") && argc == 1) {
+		st = request(o, "GET", "/v1/health", NULL, 0, NULL, &b);
+		rc = finish(o, st, &b, print_health);
 	} else if (!strcmp(cmd, "metrics") && argc == 1) {
 		st = request(o, "GET", "/metrics", NULL, 0, NULL, &b);
 		rc = finish(o, st, &b, NULL);

@@ -168,6 +168,8 @@ struct cc {
 	struct snap_cidr *cidrs;
 	size_t ncidrs, capcidrs;
 	struct r53_geo geo;
+	struct r53_lat lat;
+	struct snap_latent *latents; /* lat.ents with regions in STRINGS */
 	uint32_t cur_zone;
 	const char *last_file;
 	uint32_t last_file_idx;
@@ -1069,6 +1071,10 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 	    put_sect(im, SECT_GEO6, c->geo.v6, c->geo.n6 * sizeof(struct snap_geo6)) ||
 	    put_sect(im, SECT_GEOLOC, c->geo.locs, c->geo.nlocs * sizeof(struct snap_geoloc)) ||
 	    put_sect(im, SECT_CIDR, c->cidrs, c->ncidrs * sizeof(struct snap_cidr)) ||
+	    put_sect(im, SECT_LAT4, c->lat.v4, c->lat.n4 * sizeof(struct snap_geo4)) ||
+	    put_sect(im, SECT_LAT6, c->lat.v6, c->lat.n6 * sizeof(struct snap_geo6)) ||
+	    put_sect(im, SECT_LATROW, c->lat.rows, c->lat.nrows * sizeof(struct snap_latrow)) ||
+	    put_sect(im, SECT_LATENT, c->latents, c->lat.nents * sizeof(struct snap_latent)) ||
 	    buf_align(&im->b, SNAP_ALIGN) < 0)
 		goto out;
 	im->hdr.size = im->b.len;
@@ -1193,6 +1199,9 @@ static void cc_free(struct cc *c)
 	free(c->hchecks);
 	free(c->cidrs);
 	r53_geo_free(&c->geo);
+	r53_lat_free(&c->lat);
+	free(c->latents);
+	r53_regions_reset();
 }
 
 int p53_compile(const struct p53_zone_input *zin, size_t nzones,
@@ -1209,6 +1218,9 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	if (c.zones == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	c.nzones = nzones;
+	/* Before the zones: validation and member coordinates look regions up. */
+	if (o->regions_csv && (rc = r53_regions_load_csv(o->regions_csv, err)) != 0)
+		goto fail;
 	for (size_t z = 0; z < nzones; z++) {
 		const char *why = NULL;
 		int n = name_from_text(zin[z].origin, strlen(zin[z].origin), (const uint8_t *)"",
@@ -1245,6 +1257,25 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	}
 	if (o->geo_csv && (rc = r53_geo_load_csv(o->geo_csv, &c.geo, err)) != 0)
 		goto fail;
+	if (o->latency_csv) {
+		if ((rc = r53_lat_load_csv(o->latency_csv, &c.lat, err)) != 0)
+			goto fail;
+		c.latents = calloc(c.lat.nents ? c.lat.nents : 1, sizeof(*c.latents));
+		if (c.latents == NULL) {
+			rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+			goto fail;
+		}
+		/* The same deduplicated string as the members' Region, so the
+		 * engine matches regions by offset. */
+		for (size_t i = 0; i < c.lat.nents; i++) {
+			c.latents[i] = (struct snap_latent){
+			    .region = str_add(&c, c.lat.ents[i].region), .us = c.lat.ents[i].us};
+			if (c.latents[i].region == SNAP_NONE) {
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				goto fail;
+			}
+		}
+	}
 	for (size_t i = 0; i < c.nrecs; i++) {
 		struct crec *r = &c.recs[i];
 		uint32_t z = owning_zone(&c, cc_name(&c, r->name), r->name_len);

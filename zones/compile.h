@@ -27,6 +27,8 @@ struct p53_compile_opts {
 	uint32_t default_ttl; /* before any $TTL; default 3600 */
 	bool no_prerender;    /* skip pre-rendered answers (tests compare both) */
 	const char *geo_csv;  /* geo database: prefix,continent,country,subdivision,lat,lon */
+	const char *latency_csv; /* latency table: prefix,region,ms */
+	const char *regions_csv; /* region coordinates: region,lat,lon (override built-ins) */
 };
 
 /* Compiles zones into a malloc'd snapshot image (*out, *outlen). */

@@ -279,6 +279,85 @@ static unsigned pick_nearest(const struct p53_snapshot *s, const struct snap_gro
 	return (unsigned)(best >= 0 ? best : best_any < 0 ? 0 : best_any);
 }
 
+/* The latency table's row for the client's address (one binary search, the
+ * ranges being disjoint), or NULL; *plen is its prefix length. */
+static const struct snap_latrow *lat_row(const struct p53_snapshot *s, const struct p53_sel *sel,
+					 uint8_t *plen)
+{
+	uint32_t lo = 0, hi, row;
+	if (sel->family == 4 && s->nlat4) {
+		uint32_t v = (uint32_t)sel->addr[0] << 24 | sel->addr[1] << 16 | sel->addr[2] << 8 |
+			     sel->addr[3];
+		for (hi = s->nlat4; lo < hi;) { /* first range with lo > v */
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (s->lat4[mid].lo <= v)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0 || v > s->lat4[lo - 1].hi)
+			return NULL;
+		row = s->lat4[lo - 1].loc;
+		*plen = s->lat4[lo - 1].plen;
+	} else if (sel->family == 6 && s->nlat6) {
+		for (hi = s->nlat6; lo < hi;) {
+			uint32_t mid = lo + (hi - lo) / 2;
+			if (memcmp(s->lat6[mid].lo, sel->addr, 16) <= 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo == 0 || memcmp(sel->addr, s->lat6[lo - 1].hi, 16) > 0)
+			return NULL;
+		row = s->lat6[lo - 1].loc;
+		*plen = s->lat6[lo - 1].plen;
+	} else {
+		return NULL;
+	}
+	return &s->latrows[row];
+}
+
+/* Latency with a table entry for the client's prefix: the lowest measured
+ * latency among the members' regions; a member whose region was not
+ * measured ranks after every measured one, by distance. Health fallback as
+ * in pick_nearest. Without an entry: distance alone. */
+static unsigned pick_latency(const struct p53_snapshot *s, const struct snap_group *g,
+			     struct p53_sel *sel, unsigned depth)
+{
+	uint8_t plen = 0;
+	const struct snap_latrow *row = lat_row(s, sel, &plen);
+	if (row == NULL)
+		return pick_nearest(s, g, sel, depth, false);
+	int best = -1, best_any = -1;
+	double bd = 0, bd_any = 0;
+	for (uint16_t i = 0; i < g->nmembers && i < SCAN_MAX; i++) {
+		const struct snap_member *m = &s->members[g->member + i];
+		double d = -1;
+		for (uint32_t k = 0; k < row->nent && k < SCAN_MAX; k++)
+			if (s->latents[row->ent + k].region == m->region)
+				d = s->latents[row->ent + k].us;
+		if (d < 0) {
+			/* Above any measured latency (at most 4e9 us). */
+			const struct snap_geoloc *L = locate(s, sel);
+			d = 1e12 + (L ? arc(L->x, L->y, L->z, m->x, m->y, m->z) : 0);
+		}
+		if (best_any < 0 || d < bd_any) {
+			best_any = i;
+			bd_any = d;
+		}
+		if ((best < 0 || d < bd) && member_ok(s, g, m, sel, depth)) {
+			best = i;
+			bd = d;
+		}
+	}
+	/* The table's prefix decided; distance too if an unmeasured region won. */
+	if (plen > sel->scope)
+		sel->scope = plen;
+	if ((best >= 0 ? bd : bd_any) >= 1e12)
+		scope_geo(sel);
+	return (unsigned)(best >= 0 ? best : best_any < 0 ? 0 : best_any);
+}
+
 static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
 {
 	unsigned full = bits / 8, rest = bits % 8;
@@ -370,7 +449,7 @@ static unsigned select_group(const struct p53_snapshot *s, const struct snap_gro
 		pick = pick_geo(s, g, sel, depth);
 		break;
 	case POL_LATENCY:
-		pick = (int)pick_nearest(s, g, sel, depth, false);
+		pick = (int)pick_latency(s, g, sel, depth);
 		break;
 	case POL_GEOPROX:
 		pick = (int)pick_nearest(s, g, sel, depth, true);

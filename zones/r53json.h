@@ -103,8 +103,9 @@ int r53_export_json(const struct p53_snapshot *snap, const char *origin, FILE *o
 uint32_t p53_snapshot_nhealth(const struct p53_snapshot *snap);
 const char *p53_snapshot_health_id(const struct p53_snapshot *snap, uint32_t i);
 
-/* Built-in AWS region coordinates (approximate city locations). Returns
- * false for an unknown region name. */
+/* AWS region coordinates: the overrides of r53_regions_load_csv() first,
+ * then the built-in table (approximate city locations). Returns false for
+ * an unknown region name. */
 bool r53_region_coords(const char *region, double *lat, double *lon);
 
 #endif

@@ -40,8 +40,29 @@ static const struct {
     {"us-gov-west-1", 45.8, -119.7},
 };
 
+/* compile --regions: overrides and additions, looked up first. */
+struct region_ovr {
+	char name[R53_REGION_MAX];
+	double lat, lon;
+};
+static struct region_ovr *ovr;
+static size_t novr;
+
+void r53_regions_reset(void)
+{
+	free(ovr);
+	ovr = NULL;
+	novr = 0;
+}
+
 bool r53_region_coords(const char *region, double *lat, double *lon)
 {
+	for (size_t i = novr; i-- > 0;) /* the last line for a region wins */
+		if (strcmp(ovr[i].name, region) == 0) {
+			*lat = ovr[i].lat;
+			*lon = ovr[i].lon;
+			return true;
+		}
 	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
 		if (strcmp(regions[i].name, region) == 0) {
 			*lat = regions[i].lat;
@@ -207,6 +228,220 @@ nomem:
 	return p53_err_set(err, P53_ENOMEM, "out of memory");
 }
 
+/* ---- region coordinates and the latency table -------------------------- */
+
+static bool region_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= R53_REGION_MAX)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '-')
+			return false;
+	return true;
+}
+
+int r53_regions_load_csv(const char *path, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
+	char line[256];
+	unsigned ln = 0;
+	size_t cap = novr;
+	int rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		char *p = line;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == 0 || *p == '#')
+			continue;
+		char *name = field(&p), *lat = field(&p), *lon = field(&p), *e1, *e2;
+		double la = strtod(lat, &e1), lo = strtod(lon, &e2);
+		if (!region_name_ok(name) || e1 == lat || *e1 || e2 == lon || *e2 || *p ||
+		    !(la >= -90 && la <= 90) || !(lo >= -180 && lo <= 180)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"expected region,latitude,longitude (region in lower "
+					"case, latitude -90..90, longitude -180..180)");
+			break;
+		}
+		if (novr == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *q = realloc(ovr, cap * sizeof(*ovr));
+			if (q == NULL) {
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				break;
+			}
+			ovr = q;
+		}
+		snprintf(ovr[novr].name, sizeof(ovr[novr].name), "%s", name);
+		ovr[novr].lat = la;
+		ovr[novr].lon = lo;
+		novr++;
+	}
+	fclose(f);
+	return rc;
+}
+
+void r53_lat_free(struct r53_lat *t)
+{
+	free(t->v4);
+	free(t->v6);
+	free(t->rows);
+	free(t->ents);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A parsed line: the prefix as an inclusive range in 16 bytes (IPv4 in the
+ * first 4), its family and length. */
+struct lat_line {
+	uint8_t fam, plen;
+	uint8_t lo[16], hi[16];
+	struct r53_lat_ent e;
+};
+
+static int lat_line_cmp(const void *a, const void *b)
+{
+	const struct lat_line *x = a, *y = b;
+	if (x->fam != y->fam)
+		return x->fam - y->fam;
+	int c = memcmp(x->lo, y->lo, 16);
+	if (c)
+		return c;
+	if (x->plen != y->plen)
+		return x->plen - y->plen;
+	return strcmp(x->e.region, y->e.region);
+}
+
+static bool parse_prefix(const char *pfx, struct lat_line *l)
+{
+	char a[64];
+	snprintf(a, sizeof(a), "%s", pfx);
+	char *sl = strchr(a, '/'), *end;
+	if (sl == NULL)
+		return false;
+	*sl = 0;
+	long pl = strtol(sl + 1, &end, 10);
+	uint8_t addr[16] = {0};
+	int fam = inet_pton(AF_INET, a, addr) == 1 ? 4 : inet_pton(AF_INET6, a, addr) == 1 ? 6 : 0;
+	int bits = fam == 4 ? 32 : 128;
+	if (!fam || end == sl + 1 || *end || pl < 0 || pl > bits)
+		return false;
+	l->fam = (uint8_t)fam;
+	l->plen = (uint8_t)pl;
+	memset(l->lo, 0, 16);
+	memset(l->hi, 0, 16);
+	for (int b = 0; b < bits; b++) {
+		uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+		if (b >= pl)
+			l->hi[b / 8] |= bit;
+		else if (addr[b / 8] & bit)
+			l->lo[b / 8] |= bit, l->hi[b / 8] |= bit;
+	}
+	return true;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int r53_lat_load_csv(const char *path, struct r53_lat *t, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
+	struct lat_line *L = NULL;
+	size_t n = 0, cap = 0;
+	char line[256];
+	unsigned ln = 0;
+	int rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		ln++;
+		char *p = line;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p == 0 || *p == '#')
+			continue;
+		char *pfx = field(&p), *reg = field(&p), *ms = field(&p), *e;
+		double v = strtod(ms, &e);
+		double la, lo;
+		struct lat_line l = {0};
+		if (!parse_prefix(pfx, &l) || e == ms || *e || *p || !(v >= 0 && v <= 4e6)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"expected prefix/length,region,milliseconds (0..4000000)");
+			goto out;
+		}
+		if (!region_name_ok(reg) || !r53_region_coords(reg, &la, &lo)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"unknown region '%.60s' (add it with --regions)", reg);
+			goto out;
+		}
+		snprintf(l.e.region, sizeof(l.e.region), "%s", reg);
+		l.e.us = (uint32_t)lrint(v * 1000);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			void *q = realloc(L, cap * sizeof(*L));
+			if (q == NULL)
+				goto nomem;
+			L = q;
+		}
+		L[n++] = l;
+	}
+	if (n)
+		qsort(L, n, sizeof(*L), lat_line_cmp);
+	/* Rows: runs of one prefix. A region twice in a row is ambiguous;
+	 * distinct prefixes must be disjoint so lookup is one binary search. */
+	t->ents = calloc(n ? n : 1, sizeof(*t->ents));
+	t->rows = calloc(n ? n : 1, sizeof(*t->rows));
+	t->v4 = calloc(n ? n : 1, sizeof(*t->v4));
+	t->v6 = calloc(n ? n : 1, sizeof(*t->v6));
+	if (!t->ents || !t->rows || !t->v4 || !t->v6)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const struct lat_line *l = &L[i];
+		bool same = i && L[i - 1].fam == l->fam && L[i - 1].plen == l->plen &&
+			    !memcmp(L[i - 1].lo, l->lo, 16);
+		if (same && strcmp(L[i - 1].e.region, l->e.region) == 0) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: region %s twice for one prefix",
+					 path, l->e.region);
+			goto out;
+		}
+		if (!same && i && L[i - 1].fam == l->fam && memcmp(l->lo, L[i - 1].hi, 16) <= 0) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: IPv%d prefixes overlap", path,
+					 l->fam);
+			goto out;
+		}
+		if (!same) {
+			uint32_t row = (uint32_t)t->nrows++;
+			t->rows[row] = (struct snap_latrow){.ent = (uint32_t)t->nents};
+			if (l->fam == 4) {
+				t->v4[t->n4++] = (struct snap_geo4){.lo = be32(l->lo),
+								    .hi = be32(l->hi),
+								    .loc = row,
+								    .plen = l->plen};
+			} else {
+				struct snap_geo6 *g = &t->v6[t->n6++];
+				memcpy(g->lo, l->lo, 16);
+				memcpy(g->hi, l->hi, 16);
+				g->loc = row;
+				g->plen = l->plen;
+			}
+		}
+		t->rows[t->nrows - 1].nent++;
+		t->ents[t->nents++] = l->e;
+	}
+out:
+	free(L);
+	fclose(f);
+	return rc;
+nomem:
+	free(L);
+	fclose(f);
+	return p53_err_set(err, P53_ENOMEM, "out of memory");
+}
+
 /* ---- verification ----------------------------------------------------- */
 
 static bool str_ok(const struct p53_snapshot *s, uint32_t off)
@@ -261,6 +496,23 @@ int snap_verify_r53(const struct p53_snapshot *s)
 	for (uint32_t i = 0; i < s->ngeo6; i++)
 		if (s->geo6[i].loc >= s->ngeolocs ||
 		    (i && memcmp(s->geo6[i].lo, s->geo6[i - 1].hi, 16) <= 0))
+			return -1;
+	/* Latency table: ranges like the geo database's, rows inside LATENT,
+	 * regions inside STRINGS. */
+	for (uint32_t i = 0; i < s->nlat4; i++)
+		if (s->lat4[i].loc >= s->nlatrows || s->lat4[i].lo > s->lat4[i].hi ||
+		    (i && s->lat4[i].lo <= s->lat4[i - 1].hi))
+			return -1;
+	for (uint32_t i = 0; i < s->nlat6; i++)
+		if (s->lat6[i].loc >= s->nlatrows || memcmp(s->lat6[i].lo, s->lat6[i].hi, 16) > 0 ||
+		    (i && memcmp(s->lat6[i].lo, s->lat6[i - 1].hi, 16) <= 0))
+			return -1;
+	for (uint32_t i = 0; i < s->nlatrows; i++)
+		if (s->latrows[i].ent > s->nlatents ||
+		    s->latrows[i].nent > s->nlatents - s->latrows[i].ent)
+			return -1;
+	for (uint32_t i = 0; i < s->nlatents; i++)
+		if (!str_ok(s, s->latents[i].region))
 			return -1;
 	for (uint32_t i = 0; i < s->ncidrs; i++)
 		if (!str_ok(s, s->cidrs[i].coll) || !str_ok(s, s->cidrs[i].loc) ||

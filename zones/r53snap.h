@@ -7,6 +7,7 @@
 #include "snapfmt.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct r53_geo {
 	struct snap_geo4 *v4;
@@ -21,5 +22,34 @@ struct r53_geo {
  * ('#' comments, blank lines); prefixes must not overlap. */
 int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err);
 void r53_geo_free(struct r53_geo *g);
+
+/* Region coordinates for this compilation: "region,latitude,longitude"
+ * lines replace or add to the built-in table until r53_regions_reset().
+ * The compiler is single-threaded; the table is process-wide. */
+int r53_regions_load_csv(const char *path, struct p53_err *err);
+void r53_regions_reset(void);
+
+/* A latency table: "prefix,region,ms" lines. Each distinct prefix is a row
+ * of (region, latency) entries; prefixes must not overlap. Entries name
+ * their region as text: the compiler turns it into a STRINGS offset. */
+#define R53_REGION_MAX 48
+struct r53_lat_ent {
+	char region[R53_REGION_MAX];
+	uint32_t us;
+};
+
+struct r53_lat {
+	struct snap_geo4 *v4; /* loc = row index */
+	size_t n4;
+	struct snap_geo6 *v6;
+	size_t n6;
+	struct snap_latrow *rows;
+	size_t nrows;
+	struct r53_lat_ent *ents;
+	size_t nents;
+};
+
+int r53_lat_load_csv(const char *path, struct r53_lat *t, struct p53_err *err);
+void r53_lat_free(struct r53_lat *t);
 
 #endif

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 2
+#define SNAP_VERSION 3
 #define SNAP_ALIGN   64
 #define SNAP_NONE    UINT32_MAX
 
@@ -43,7 +43,12 @@ enum snap_sect_id {
 	SECT_GEO6 = 14,	   /* struct snap_geo6[], sorted, disjoint */
 	SECT_GEOLOC = 15,  /* struct snap_geoloc[] */
 	SECT_CIDR = 16,	   /* struct snap_cidr[]: CIDR collection blocks */
-	SECT__MAX = 16
+	/* Latency table (compile --latency): client prefix -> region -> ms. */
+	SECT_LAT4 = 17,	  /* struct snap_geo4[], sorted, disjoint; loc = LATROW index */
+	SECT_LAT6 = 18,	  /* struct snap_geo6[], likewise */
+	SECT_LATROW = 19, /* struct snap_latrow[]: one per prefix */
+	SECT_LATENT = 20, /* struct snap_latent[]: grouped by row */
+	SECT__MAX = 20
 };
 
 struct snap_sect {
@@ -203,6 +208,17 @@ struct snap_cidr {
 	uint8_t addr[16]; /* network order, host bits zero */
 };
 
+/* The measured latencies of one client prefix: LATENT[ent, ent + nent). */
+struct snap_latrow {
+	uint32_t ent;
+	uint32_t nent;
+};
+
+struct snap_latent {
+	uint32_t region; /* STRINGS offset; the same string a member's region uses */
+	uint32_t us;	 /* latency in microseconds */
+};
+
 struct snap_hash_hdr {
 	uint32_t mask; /* table size - 1, a power of two minus one */
 	uint32_t reserved;
@@ -243,5 +259,7 @@ _Static_assert(sizeof(struct snap_geo4) == 16, "snap_geo4 layout");
 _Static_assert(sizeof(struct snap_geo6) == 40, "snap_geo6 layout");
 _Static_assert(sizeof(struct snap_geoloc) == 28, "snap_geoloc layout");
 _Static_assert(sizeof(struct snap_cidr) == 28, "snap_cidr layout");
+_Static_assert(sizeof(struct snap_latrow) == 8, "snap_latrow layout");
+_Static_assert(sizeof(struct snap_latent) == 8, "snap_latent layout");
 
 #endif

@@ -123,6 +123,14 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	s->ngeolocs = (uint32_t)(len[SECT_GEOLOC] / sizeof(struct snap_geoloc));
 	s->cidrs = (const void *)ptr[SECT_CIDR];
 	s->ncidrs = (uint32_t)(len[SECT_CIDR] / sizeof(struct snap_cidr));
+	s->lat4 = (const void *)ptr[SECT_LAT4];
+	s->nlat4 = (uint32_t)(len[SECT_LAT4] / sizeof(struct snap_geo4));
+	s->lat6 = (const void *)ptr[SECT_LAT6];
+	s->nlat6 = (uint32_t)(len[SECT_LAT6] / sizeof(struct snap_geo6));
+	s->latrows = (const void *)ptr[SECT_LATROW];
+	s->nlatrows = (uint32_t)(len[SECT_LATROW] / sizeof(struct snap_latrow));
+	s->latents = (const void *)ptr[SECT_LATENT];
+	s->nlatents = (uint32_t)(len[SECT_LATENT] / sizeof(struct snap_latent));
 	if (len[SECT_HASH] < sizeof(struct snap_hash_hdr))
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index missing");
 	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];

@@ -45,6 +45,14 @@ struct p53_snapshot {
 	uint32_t ngeolocs;
 	const struct snap_cidr *cidrs;
 	uint32_t ncidrs;
+	const struct snap_geo4 *lat4; /* latency table; loc = latrows index */
+	uint32_t nlat4;
+	const struct snap_geo6 *lat6;
+	uint32_t nlat6;
+	const struct snap_latrow *latrows;
+	uint32_t nlatrows;
+	const struct snap_latent *latents;
+	uint32_t nlatents;
 };
 
 static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)

@@ -393,8 +393,7 @@ int main(int argc, char **argv)
 		n += NL;
 		t = now();
 	} while (t - t0 < seconds);
-	double hash_rate = (double)n / (t - t0);
-	double hash_hits = (double)hits * (hash_rate * seconds) / (double)n;
+	double hash_rate = (double)n / (t - t0), hash_hit_pct = 100.0 * hits / (double)n;
 	hits = 0;
 	n = 0;
 	t0 = now();
@@ -411,8 +410,8 @@ int main(int argc, char **argv)
 	printf("pure list of %u names (hash has all %u): hash-of-suffixes %.2f M lookups/s "
 	       "(%.1f%% hits) | Hyperscan literals %.2f M scans/s (%.1f%% hits), compile %.1f s, "
 	       "db %.1f MB\n",
-	       hsdom, ndom, hash_rate / 1e6, 100.0 * hash_hits / (hash_rate * seconds),
-	       hs_rate / 1e6, 100.0 * hits / (double)n, ths, (double)dbsize / 1e6);
+	       hsdom, ndom, hash_rate / 1e6, hash_hit_pct, hs_rate / 1e6, 100.0 * hits / (double)n,
+	       ths, (double)dbsize / 1e6);
 	hs_free_scratch(scr);
 	hs_free_database(db);
 	p53_fw_free(fw);

@@ -8,6 +8,12 @@ Snapshot i has SOA serial 1000+i and www.example.com A 10.1.0.i and
 10.2.0.i, so every answer names the snapshot it came from, and an answer
 that mixed two snapshots would show two different i.
 
+A DNS Firewall runs on the workers too: blocked.example.com is blocked
+(NXDOMAIN) by the first rules file; midway through the pushes the rules file
+is replaced (blocking other.example.com instead) and reloaded through the
+API, so the list changes under the same load. Per-rule hits must show in
+`port53ctl firewall`, and DPDK telemetry must report the counters.
+
 Checks: every answer is well-formed and from exactly one pushed snapshot;
 no answer is older than a push that had completed before the query was sent;
 no query goes unanswered beyond a small allowance for the test's own
@@ -50,7 +56,37 @@ $TTL 300
 ns1 A 192.0.2.1
 www A 10.1.0.{i}
 www A 10.2.0.{i}
+blocked A 192.0.2.66
+other A 192.0.2.67
 """
+
+RULES = """{{"rule_groups": [{{"name": "g", "priority": 1, "rules": [
+  {{"name": "{name}", "priority": 1, "action": "BLOCK", "block_response": "NXDOMAIN",
+    "domains": ["{domain}"]}}]}}]}}"""
+
+
+def compile_fw(port53, work, name, domain, out):
+    rules = os.path.join(work, name + ".json")
+    with open(rules, "w") as f:
+        f.write(RULES.format(name=name, domain=domain))
+    tmp = out + ".tmp"
+    run([port53, "fw-compile", "-o", tmp, rules])
+    os.replace(tmp, out)
+
+
+def telemetry(prefix, cmd):
+    """One command over DPDK's telemetry socket; the decoded JSON or None."""
+    for base in ("/var/run/dpdk", "/run/dpdk"):
+        path = os.path.join(base, prefix, "dpdk_telemetry.v2")
+        if not os.path.exists(path):
+            continue
+        with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as t:
+            t.settimeout(5)
+            t.connect(path)
+            t.recv(16384)  # the greeting
+            t.send(cmd.encode())
+            return json.loads(t.recv(65536).decode())
+    return None
 
 
 def compile_snap(port53, work, i):
@@ -146,11 +182,14 @@ def main():
 def body(res, cleanup, work, tools):
     dpnet.netns_add(cleanup, NS)
     snaps = [compile_snap(tools["port53"], work, i) for i in range(PUSHES + 1)]
+    fw = os.path.join(work, "rules.p53fw")
+    compile_fw(tools["port53"], work, "block-first", "blocked.example.com", fw)
     ctl_sock = os.path.join(work, "ctl.sock")
     eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
     cmd = [tools["port53d"]] + eal + [
         "--file-prefix", "p53s%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
-        "--", "--snapshot", snaps[0], "--addr", SVC, "--control-socket", ctl_sock]
+        "--", "--snapshot", snaps[0], "--addr", SVC, "--control-socket", ctl_sock,
+        "--firewall", fw]
     cleanup.push(dpnet.rm_eal_runtime, "p53s%d" % PID)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"), ns=NS)
     up = dpnet.wait_for(lambda: not d.alive() or (os.path.exists(ctl_sock) and run(
@@ -162,6 +201,9 @@ def body(res, cleanup, work, tools):
     first = dpnet.dns_query(NS, SVC, "www.example.com.", "A", timeout=2, tries=5)
     res.check("DPDK worker answers before the pushes", first is not None and first.answer,
               d.tail())
+    m = dpnet.dns_query(NS, SVC, "blocked.example.com.", "A", timeout=2)
+    res.check("firewall on the workers blocks blocked.example.com (NXDOMAIN)",
+              m is not None and m.rcode() == dns.rcode.NXDOMAIN, repr(m))
 
     def ctl(*args):
         return subprocess.run([tools["port53ctl"], "-s", ctl_sock] + list(args),
@@ -175,6 +217,13 @@ def body(res, cleanup, work, tools):
     try:
         time.sleep(0.2)
         for i in range(1, PUSHES + 1):
+            if i == PUSHES // 2:
+                # Replace the block list under load: reloading the live
+                # snapshot rebuilds what is loaded with it, the firewall too.
+                compile_fw(tools["port53"], work, "block-second", "other.example.com", fw)
+                r = ctl("reload", snaps[i - 1])
+                res.check("firewall list replaced through the API", r.returncode == 0,
+                          r.stdout + r.stderr)
             r = ctl("push", snaps[i])
             if r.returncode != 0:
                 failed += 1
@@ -190,7 +239,9 @@ def body(res, cleanup, work, tools):
         with open(bad, "wb") as f:
             f.write(bytes(data))
         r = ctl("push", bad)
-        res.check("corrupt snapshot refused", r.returncode == 1 and "checksum" in (r.stdout + r.stderr),
+        out = r.stdout + r.stderr
+        res.check("corrupt snapshot refused", r.returncode == 1 and
+                  ("checksum" in out or "padding" in out),
                   r.stdout + r.stderr)
         time.sleep(0.3)
     finally:
@@ -217,6 +268,18 @@ def body(res, cleanup, work, tools):
     res.check("the last snapshot serves after the refused one", late and all(i == PUSHES for i in late),
               repr(late))
 
+    m1 = dpnet.dns_query(NS, SVC, "blocked.example.com.", "A", timeout=2)
+    m2 = dpnet.dns_query(NS, SVC, "other.example.com.", "A", timeout=2)
+    res.check("after the list change: blocked.example.com answers, other.example.com is blocked",
+              m1 is not None and m1.rcode() == 0 and m2 is not None and
+              m2.rcode() == dns.rcode.NXDOMAIN, "%r %r" % (m1, m2))
+    r = ctl("firewall")
+    res.check("port53ctl firewall shows the rule's hits", "g/block-second" in r.stdout and
+              r.returncode == 0, r.stdout + r.stderr)
+    tel = telemetry("p53s%d" % PID, "/port53/stats")
+    st = (tel or {}).get("/port53/stats") or {}
+    res.check("DPDK telemetry /port53/stats counts the answers",
+              st.get("answered", 0) >= load.answered, repr(tel)[:300])
     r = ctl("--json", "status")
     try:
         st = json.loads(r.stdout)

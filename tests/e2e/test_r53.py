@@ -19,9 +19,11 @@ import time
 import dns.edns
 import dns.message
 import dns.query
+import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PORT53 = os.environ.get("PORT53", "port53")
+PORT53CTL = os.environ.get("PORT53CTL", "port53ctl")
 PASSED = FAILED = 0
 
 
@@ -66,6 +68,99 @@ class Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
+class UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=5)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX)
+        self.sock.settimeout(5)
+        self.sock.connect(self.path)
+
+
+def api(sock, method, path, body=None):
+    c = UnixHTTP(sock)
+    c.request(method, path, body=json.dumps(body) if isinstance(body, dict) else body,
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data)
+
+
+def ctl(sock, *args):
+    return subprocess.run([PORT53CTL, "-s", sock] + list(args), capture_output=True, text=True,
+                          timeout=10)
+
+
+def wait_answer(port, name, want, limit):
+    t0 = time.time()
+    while time.time() - t0 < limit and ask(port, name)[0] != want:
+        time.sleep(0.1)
+    return ask(port, name)[0] == want, time.time() - t0
+
+
+def health_api(port, sock):
+    """GET /v1/health, port53ctl health, and voting through
+    POST /v1/health/reports while the local check fails (Health.status 500)."""
+    st, doc = api(sock, "GET", "/v1/health")
+    ids = [c["id"] for c in doc.get("checks", [])]
+    check(st == 200 and doc["configured"] and ids == ["hc-primary", "hc-mv3"],
+          "GET /v1/health lists every check: %s" % doc)
+    c0 = doc["checks"][0]
+    check(c0["type"] == "HTTP" and c0["state"] in ("healthy", "unhealthy") and
+          c0["last_result"] and c0["last_change"] > 1e9 and c0["inverted"] is False and
+          c0["disabled"] is False and c0["checkers"] == {"reporting": 1, "healthy": 1},
+          "check fields: %s" % c0)
+    r = ctl(sock, "health")
+    check(r.returncode == 0 and "hc-primary" in r.stdout and "CLOUDWATCH_METRIC" in r.stdout and
+          "LAST RESULT" in r.stdout, "port53ctl health table: " + r.stdout + r.stderr)
+    r = ctl(sock, "--json", "health")
+    check(r.returncode == 0 and json.loads(r.stdout)["checks"][1]["id"] == "hc-mv3",
+          "port53ctl --json health")
+    # Bad reports change nothing.
+    for body, what in [({"checker": "n2", "results": {"nope": True}}, "unknown check"),
+                       ({"checker": "n2", "results": {"hc-primary": "yes"}}, "not a boolean"),
+                       ({"checker": "local", "results": {}}, "reserved name"),
+                       ({"checker": "n2"}, "no results"),
+                       ({"checker": "n2", "results": {}, "x": 1}, "unknown field"),
+                       ("{", "invalid JSON")]:
+        st, err = api(sock, "POST", "/v1/health/reports", body)
+        check(st == 400 and "error" in err, "report refused (%s): %d %s" % (what, st, err))
+    st, err = api(sock, "GET", "/v1/health/reports")
+    check(st == 405, "GET on reports is 405")
+    # The local check fails: secondary. Another checker says the
+    # primary is up: 1 of 2 is more than 18%, primary again.
+    Health.status = 500
+    ok, t = wait_answer(port, "fo.example.com", ["192.0.2.21"], 13)
+    check(ok, "local failure -> secondary")
+    st, doc = api(sock, "POST", "/v1/health/reports",
+                  {"checker": "n2", "results": {"hc-primary": True}})
+    check(st == 200 and doc["accepted"] == 1, "report accepted: %s" % doc)
+    ok, t = wait_answer(port, "fo.example.com", ["192.0.2.20"], 3)
+    check(ok, "1 of 2 checkers healthy (50%% > 18%%) -> primary (%.1f s)" % t)
+    # 1 healthy of 6 is 16.7%: unhealthy; of 5 it is 20%: healthy.
+    for n in ("n3", "n4", "n5", "n6"):
+        api(sock, "POST", "/v1/health/reports", {"checker": n, "results": {"hc-primary": False}})
+    ok, t = wait_answer(port, "fo.example.com", ["192.0.2.21"], 3)
+    check(ok, "1 of 6 healthy (16.7%) -> secondary")
+    st, doc = api(sock, "GET", "/v1/health")
+    check(doc["checks"][0]["checkers"] == {"reporting": 6, "healthy": 1} and
+          doc["checks"][0]["state"] == "unhealthy", "votes shown: %s" % doc["checks"][0])
+    api(sock, "POST", "/v1/health/reports", {"checker": "n6", "results": {}})
+    ok, t = wait_answer(port, "fo.example.com", ["192.0.2.20"], 3)
+    check(ok, "1 of 5 healthy (20%) -> primary")
+    # Withdraw every report: back to the local result (failing).
+    for n in ("n2", "n3", "n4", "n5"):
+        api(sock, "POST", "/v1/health/reports", {"checker": n, "results": {}})
+    ok, t = wait_answer(port, "fo.example.com", ["192.0.2.21"], 3)
+    check(ok, "reports withdrawn -> the local result again")
+    Health.status = 200
+    ok, t = wait_answer(port, "fo.example.com", ["192.0.2.20"], 13)
+    check(ok, "local check passes again -> primary")
+
+
 def main():
     tmp = tempfile.mkdtemp()
     zone = json.load(open(os.path.join(HERE, "r53", "example.json")))
@@ -86,8 +181,10 @@ def main():
     subprocess.run([PORT53, "compile", "-o", snap, "--geo", os.path.join(HERE, "r53", "geo.csv"),
                     "example.com=" + os.path.join(HERE, "r53", "example.json")], check=True)
     port = free_port()
+    sock = os.path.join(tmp, "control.sock")
     srv = subprocess.Popen([PORT53, "serve", "-s", snap, "-l", "127.0.0.1:%d" % port,
-                            "--health-checks", os.path.join(tmp, "checks.json")],
+                            "--health-checks", os.path.join(tmp, "checks.json"),
+                            "--control-socket", sock],
                            stderr=subprocess.PIPE)
     try:
         for _ in range(50):
@@ -138,6 +235,7 @@ def main():
         while time.time() - t0 < 13 and ask(port, "fo.example.com")[0] != ["192.0.2.20"]:
             time.sleep(0.2)
         check(ask(port, "fo.example.com")[0] == ["192.0.2.20"], "back to primary")
+        health_api(port, sock)
     finally:
         srv.terminate()
         srv.wait(timeout=5)

@@ -11,6 +11,7 @@
 #include "zones/compile.h"
 #include "zones/r53json.h"
 #include "zones/snapshot.h"
+#include "zones/snapshot_pvt.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -793,6 +794,166 @@ static void test_roundtrip(void)
 	p53_snapshot_free(s2);
 }
 
+/* Compiles the base sets plus extra with a geo database, a latency table
+ * and region overrides (any may be NULL). */
+static struct p53_snapshot *build_lat(const char *extra, const char *geo, const char *lat,
+				      const char *regions, char *msg)
+{
+	char *text = malloc(strlen(extra) + sizeof(base_sets) + 64);
+	sprintf(text, "{\"ResourceRecordSets\":[%s,%s]}", base_sets, extra);
+	char path[128];
+	snprintf(path, sizeof(path), "%s", write_tmp(text, "json"));
+	free(text);
+	struct p53_zone_input zi = {"example.com.", path};
+	struct p53_compile_opts o = {
+	    .serial = 1, .geo_csv = geo, .latency_csv = lat, .regions_csv = regions};
+	struct p53_err err = {0};
+	uint8_t *img;
+	size_t len;
+	msg[0] = 0;
+	if (p53_compile(&zi, 1, &o, &img, &len, &err) != 0) {
+		snprintf(msg, 512, "%s", err.msg);
+		return NULL;
+	}
+	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
+	if (s == NULL)
+		snprintf(msg, 512, "%s", err.msg);
+	/* A bad LATROW index with valid checksums must still be refused. */
+	const struct snap_hdr *h = (const void *)img;
+	for (uint32_t i = 0; s && i < h->nsect; i++) {
+		if (h->sect[i].id != SECT_LAT4 || h->sect[i].len == 0)
+			continue;
+		struct snap_geo4 *g = (void *)(img + h->sect[i].off);
+		uint32_t keep = g->loc;
+		g->loc = 1000000;
+		snap_seal(img, len);
+		struct p53_snapshot *bad = p53_snapshot_from_mem(img, len, &err);
+		CHECK(bad == NULL);
+		p53_snapshot_free(bad);
+		g->loc = keep;
+	}
+	free(img);
+	return s;
+}
+
+#define LAT_SETS                                                                                   \
+	A("l.example.com.", "\"SetIdentifier\":\"us\",\"Region\":\"us-east-1\",\"TTL\":60,",       \
+	  "192.0.2.30")                                                                            \
+	"," A("l.example.com.",                                                                    \
+	      "\"SetIdentifier\":\"eu\",\"Region\":\"eu-central-1\",\"TTL\":60,",                  \
+	      "192.0.2.31") "," A("l.example.com.",                                                \
+				  "\"SetIdentifier\":\"jp\",\"Region\":\"ap-northeast-1\","        \
+				  "\"TTL\":60,"                                                    \
+				  "\"HealthCheckId\":\"hj\",",                                     \
+				  "192.0.2.32")
+
+/* compile --latency and --regions: the table decides where it has the
+ * client's prefix, distance where it does not. */
+static void test_latency_table(void)
+{
+	char msg[512], geo[128], lat[128];
+	snprintf(geo, sizeof(geo), "%s", geo_csv());
+	snprintf(lat, sizeof(lat), "%s",
+		 write_tmp("# prefix,region,ms\n"
+			   "10.1.0.0/16,ap-northeast-1,20\n"
+			   "10.1.0.0/16, us-east-1, 70.5\n"
+			   "10.1.0.0/16,eu-central-1,150\n"
+			   "10.3.0.0/20,us-east-1,5\n"
+			   "10.6.0.0/16,eu-west-1,10\n"
+			   "2001:db8:1::/48,eu-central-1,3\n",
+			   "csv"));
+	struct p53_snapshot *s = build_lat(LAT_SETS, geo, lat, NULL, msg);
+	CHECK(s != NULL);
+	if (s == NULL) {
+		fprintf(stderr, "latency table: %s\n", msg);
+		return;
+	}
+	p53_ctx_init(&ctx, &cfg, 777);
+	memset(health, 1, sizeof(health));
+	ctx.health = health;
+	ctx.nhealth = p53_snapshot_nhealth(s);
+	/* WA: the table says Tokyo is fastest, though Virginia is nearer. */
+	struct ans a = ask(s, "l.example.com", 1, "10.1.2.0/24", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.32") && a.ecs_scope == 16);
+	a = ask(s, "l.example.com", 1, NULL, "10.1.9.9"); /* source address too */
+	CHECK(a.an == 1 && has(&a, "192.0.2.32"));
+	/* Tokyo unhealthy: the next lowest latency, us-east-1 (70.5 ms). */
+	set_health(s, "hj", 0);
+	a = ask(s, "l.example.com", 1, "10.1.2.0/24", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.30"));
+	memset(health, 1, sizeof(health));
+	/* DE inside the table's /20: us-east-1 (5 ms), scope 20; outside
+	 * it: nearest by distance, Frankfurt, with the geo range's scope. */
+	a = ask(s, "l.example.com", 1, "10.3.0.0/24", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.30") && a.ecs_scope == 20);
+	a = ask(s, "l.example.com", 1, "10.3.128.0/24", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.31") && a.ecs_scope == 16);
+	/* NY, not in the table: distance (us-east-1). */
+	a = ask(s, "l.example.com", 1, "10.2.0.0/24", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.30"));
+	/* BR: only eu-west-1 measured, which has no record: the rest by
+	 * distance, São Paulo being nearer Virginia than Frankfurt. */
+	a = ask(s, "l.example.com", 1, "10.6.0.0/24", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.30") && a.ecs_scope == 16);
+	/* IPv6 prefix in the table. */
+	a = ask(s, "l.example.com", 1, "raw:2:56:0:20010db8000100", NULL);
+	CHECK(a.an == 1 && has(&a, "192.0.2.31") && a.ecs_scope == 48);
+	p53_snapshot_free(s);
+
+	/* --regions: Tokyo's record placed at São Paulo wins for BR; a new
+	 * region name becomes valid for records and the table. */
+	const char *regs = write_tmp("ap-northeast-1,-23.5,-46.6\nxx-test-1,0,0\n", "csv");
+	char regp[128];
+	snprintf(regp, sizeof(regp), "%s", regs);
+	s = build_lat(LAT_SETS "," A("x.example.com.",
+				     "\"SetIdentifier\":\"x\",\"Region\":\"xx-test-1\",\"TTL\":60,",
+				     "192.0.2.33"),
+		      geo, lat, regp, msg);
+	CHECK(s != NULL);
+	if (s) {
+		a = ask(s, "l.example.com", 1, "10.6.0.0/24", NULL);
+		CHECK(a.an == 1 && has(&a, "192.0.2.32"));
+		p53_snapshot_free(s);
+	}
+	/* Without --regions the override is gone and the new name unknown. */
+	s = build_lat(A("x.example.com.",
+			"\"SetIdentifier\":\"x\",\"Region\":\"xx-test-1\",\"TTL\":60,",
+			"192.0.2.33"),
+		      geo, NULL, NULL, msg);
+	CHECK(s == NULL && strstr(msg, "Region must name an AWS region"));
+	p53_snapshot_free(s);
+
+	/* Bad tables and region files name the problem. */
+	static const struct {
+		const char *lat, *regions, *want;
+	} bad[] = {
+	    {"10.1.0.0/16,us-east-1,1\n10.1.128.0/17,eu-central-1,2\n", NULL, "overlap"},
+	    {"10.1.0.0/16,us-east-1,1\n10.1.0.0/16,us-east-1,2\n", NULL, "twice"},
+	    {"10.1.0.0/16,mars-1,1\n", NULL, "unknown region 'mars-1'"},
+	    {"10.1.0.0/16,us-east-1,fast\n", NULL, "prefix/length,region,milliseconds"},
+	    {"10.1.0.0,us-east-1,1\n", NULL, "prefix/length,region,milliseconds"},
+	    {"10.1.0.0/33,us-east-1,1\n", NULL, "prefix/length,region,milliseconds"},
+	    {"10.1.0.0/16,us-east-1,-1\n", NULL, "prefix/length,region,milliseconds"},
+	    {"10.1.0.0/16,us-east-1,1,extra\n", NULL, "prefix/length,region,milliseconds"},
+	    {NULL, "us-east-1,91,0\n", "region,latitude,longitude"},
+	    {NULL, "US-EAST-1,1,0\n", "region,latitude,longitude"},
+	    {NULL, "us-east-1,1\n", "region,latitude,longitude"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char lp[128] = "", rp[128] = "";
+		if (bad[i].lat)
+			snprintf(lp, sizeof(lp), "%s", write_tmp(bad[i].lat, "csv"));
+		if (bad[i].regions)
+			snprintf(rp, sizeof(rp), "%s", write_tmp(bad[i].regions, "csv"));
+		s = build_lat(LAT_SETS, geo, bad[i].lat ? lp : NULL, bad[i].regions ? rp : NULL,
+			      msg);
+		CHECK(s == NULL && strstr(msg, bad[i].want));
+		if (s || !strstr(msg, bad[i].want))
+			fprintf(stderr, "bad table %zu: %s\n", i, msg);
+		p53_snapshot_free(s);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_r53.XXXXXX");
@@ -801,6 +962,7 @@ int main(void)
 	test_validation();
 	test_selection();
 	test_roundtrip();
+	test_latency_table();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
