@@ -9,6 +9,7 @@
  */
 #include "compile.h"
 
+#include "fileio.h"
 #include "answer_pvt.h"
 #include "name.h"
 #include "r53json.h"
@@ -1338,24 +1339,9 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 	int rc = p53_compile(zones, nzones, opts, &img, &len, err);
 	if (rc)
 		return rc;
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
-	if (f == NULL) {
-		free(img);
-		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
-	}
-	bool ok = fwrite(img, 1, len, f) == len;
-	ok = (fflush(f) == 0) && ok;
-	ok = (fsync(fileno(f)) == 0) && ok;
-	ok = (fclose(f) == 0) && ok;
+	rc = p53_file_write_atomic(path, img, len, NULL, 0, err);
 	free(img);
-	if (!ok || rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return p53_err_set(err, P53_EIO, "%s: %s", path, strerror(e));
-	}
-	return 0;
+	return rc;
 }
 
 /* ---- dump ------------------------------------------------------------- */

@@ -14,17 +14,15 @@
  */
 #include "fw.h"
 
+#include "fileio.h"
 #include "fwcompile.h"
 #include "name.h"
 
-#include <fcntl.h>
 #include <hs/hs.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #define CACHE_LINE 64
@@ -519,31 +517,18 @@ struct p53_fw *p53_fw_from_mem(const void *data, size_t len, unsigned nworkers, 
 
 struct p53_fw *p53_fw_load(const char *path, unsigned nworkers, struct p53_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		p53_err_set(err, P53_EIO, "%s: cannot open: %m", path);
+	const uint8_t *m;
+	size_t size;
+	if (p53_file_map(path, &m, &size, err) != 0)
 		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-		close(fd);
-		p53_err_set(err, P53_ECORRUPT, "%s: empty or unreadable", path);
-		return NULL;
-	}
-	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		p53_err_set(err, P53_EIO, "%s: mmap: %m", path);
-		return NULL;
-	}
 	struct p53_fw *fw = calloc(1, sizeof(*fw));
 	if (fw == NULL) {
-		munmap(m, (size_t)st.st_size);
+		p53_file_unmap(m, size);
 		p53_err_set(err, P53_ENOMEM, "out of memory");
 		return NULL;
 	}
 	fw->base = m;
-	fw->size = (size_t)st.st_size;
+	fw->size = size;
 	fw->mapped = true;
 	struct p53_err e2 = {0};
 	if (setup(fw, nworkers, &e2) != 0) {
@@ -565,7 +550,7 @@ void p53_fw_free(struct p53_fw *fw)
 	hs_free_database(fw->db);
 	free(fw->hits);
 	if (fw->mapped)
-		munmap((void *)fw->base, fw->size);
+		p53_file_unmap(fw->base, fw->size);
 	else
 		free((void *)fw->base);
 	free(fw);

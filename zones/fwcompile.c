@@ -8,6 +8,8 @@
  */
 #include "fwcompile.h"
 
+#include "fileio.h"
+
 #include "fw.h"
 #include "name.h"
 #include "rrtype.h"
@@ -1056,22 +1058,7 @@ int p53_fw_compile_file(const char *path, const struct p53_fw_compile_opts *o, c
 	int rc = p53_fw_compile(path, o, &img, &len, err);
 	if (rc)
 		return rc;
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", out, (long)getpid());
-	FILE *f = fopen(tmp, "wb");
-	if (f == NULL) {
-		free(img);
-		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
-	}
-	bool ok = fwrite(img, 1, len, f) == len;
-	ok = (fflush(f) == 0) && ok;
-	ok = (fsync(fileno(f)) == 0) && ok;
-	ok = (fclose(f) == 0) && ok;
+	rc = p53_file_write_atomic(out, img, len, NULL, 0, err);
 	free(img);
-	if (!ok || rename(tmp, out) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return p53_err_set(err, P53_EIO, "%s: %s", out, strerror(e));
-	}
-	return 0;
+	return rc;
 }

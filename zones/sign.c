@@ -9,6 +9,8 @@
  */
 #include "sign.h"
 
+#include "fileio.h"
+
 #include "snapshot_pvt.h"
 
 #include <errno.h>
@@ -188,24 +190,7 @@ int p53_sign_image(const uint8_t *img, size_t len, const char *key_path, uint8_t
 int p53_write_signed(const char *path, const uint8_t *img, size_t len, const uint8_t *trailer,
 		     struct p53_err *err)
 {
-	char tmp[4096];
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof(tmp))
-		return p53_err_set(err, P53_EINVAL, "%s: path too long", path);
-	FILE *f = fopen(tmp, "wb");
-	if (f == NULL)
-		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
-	bool ok = fwrite(img, 1, len, f) == len;
-	if (trailer)
-		ok = fwrite(trailer, 1, P53_SIG_LEN, f) == P53_SIG_LEN && ok;
-	ok = fflush(f) == 0 && ok;
-	ok = fsync(fileno(f)) == 0 && ok;
-	ok = fclose(f) == 0 && ok;
-	if (!ok || rename(tmp, path) != 0) {
-		int e = errno;
-		unlink(tmp);
-		return p53_err_set(err, P53_EIO, "%s: %s", path, strerror(e));
-	}
-	return 0;
+	return p53_file_write_atomic(path, img, len, trailer, trailer ? P53_SIG_LEN : 0, err);
 }
 
 int p53_sign_file(const char *in_path, const char *key_path, const char *out_path,

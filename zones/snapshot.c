@@ -8,16 +8,14 @@
  */
 #include "snapshot_pvt.h"
 
+#include "fileio.h"
 #include "name.h"
 #include "sign.h"
 
-#include <fcntl.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len, uint32_t hash)
@@ -305,31 +303,18 @@ static struct p53_snapshot *finish(struct p53_snapshot *s, struct p53_err *err)
 
 struct p53_snapshot *p53_snapshot_load(const char *path, struct p53_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		p53_err_set(err, P53_EIO, "%s: cannot open: %m", path);
+	const uint8_t *m;
+	size_t size;
+	if (p53_file_map(path, &m, &size, err) != 0)
 		return NULL;
-	}
-	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
-		p53_err_set(err, P53_ECORRUPT, "%s: empty or unreadable", path);
-		close(fd);
-		return NULL;
-	}
-	void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-	close(fd);
-	if (m == MAP_FAILED) {
-		p53_err_set(err, P53_EIO, "%s: mmap: %m", path);
-		return NULL;
-	}
 	struct p53_snapshot *s = calloc(1, sizeof(*s));
 	if (s == NULL) {
-		munmap(m, (size_t)st.st_size);
+		p53_file_unmap(m, size);
 		p53_err_set(err, P53_ENOMEM, "out of memory");
 		return NULL;
 	}
 	s->base = m;
-	s->size = (size_t)st.st_size;
+	s->size = size;
 	s->mapped = true;
 	struct p53_snapshot *r = finish(s, err);
 	if (r == NULL && err && err->code) {
@@ -365,7 +350,7 @@ void p53_snapshot_free(struct p53_snapshot *s)
 	if (s == NULL)
 		return;
 	if (s->mapped)
-		munmap((void *)s->base, s->size);
+		p53_file_unmap(s->base, s->size);
 	else
 		free((void *)s->base);
 	free(s);
