@@ -15,6 +15,7 @@
 #include "dp/worker.h"
 #include "ctrl/api.h"
 #include "ctrl/health.h"
+#include "ctrl/qlog.h"
 #include "ctrl/qsbr_dpdk.h"
 #include "ctrl/snapmgr.h"
 #include "zones/answer.h"
@@ -66,6 +67,9 @@ struct opts {
 	unsigned ntrusted;
 	const char *health_checks;
 	const char *firewall;
+	const char *query_log, *query_log_dnstap;
+	unsigned query_log_sample;
+	double health_quorum; /* 0: the default */
 };
 
 struct service_port {
@@ -88,6 +92,7 @@ struct daemon {
 	struct qsbr *qsbr;	     /* d->sh.qsbr behind the snapmgr's interface */
 	struct p53_health *health; /* Route 53 health checker, or NULL */
 	struct api *api;	     /* control API, or NULL */
+	struct qlog *qlog;	     /* query log, or NULL */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
@@ -116,6 +121,11 @@ static void usage(FILE *out)
 		"                            (PEM; repeat for several keys)\n"
 		"      --health-checks FILE  Route 53 health checks (JSON, docs/route53.md)\n"
 		"      --firewall FILE       DNS Firewall rules (port53 fw-compile output)\n"
+		"      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
+		"                            checkers say so (default 0.18)\n"
+		"      --query-log FILE      log queries as JSON lines (off by default)\n"
+		"      --query-log-dnstap F  log queries as dnstap (Frame Streams)\n"
+		"      --query-log-sample N  log one query in N (default 1: all)\n"
 		"signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 		"         INT/TERM stop\n",
 		dp_default_drop_ports, DP_DEFAULT_MTU, PCAP_IDLE_MS);
@@ -149,7 +159,7 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE, O_CSOCK, O_CLISTEN, O_CTOKEN,
-	       O_SIG, O_HEALTH, O_FW };
+	       O_SIG, O_HEALTH, O_FW, O_QLOG, O_QLOG_TAP, O_QLOG_SAMPLE, O_QUORUM };
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
 	    {"addr", required_argument, NULL, 'a'},
@@ -167,6 +177,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"require-signature", required_argument, NULL, O_SIG},
 	    {"health-checks", required_argument, NULL, O_HEALTH},
 	    {"firewall", required_argument, NULL, O_FW},
+	    {"query-log", required_argument, NULL, O_QLOG},
+	    {"query-log-dnstap", required_argument, NULL, O_QLOG_TAP},
+	    {"query-log-sample", required_argument, NULL, O_QLOG_SAMPLE},
+	    {"health-quorum", required_argument, NULL, O_QUORUM},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -243,6 +257,24 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_FW:
 			o->firewall = optarg;
+			break;
+		case O_QLOG:
+			o->query_log = optarg;
+			break;
+		case O_QLOG_TAP:
+			o->query_log_dnstap = optarg;
+			break;
+		case O_QUORUM: {
+			char *end;
+			o->health_quorum = strtod(optarg, &end);
+			if (*end || !(o->health_quorum > 0 && o->health_quorum < 1))
+				goto bad;
+			break;
+		}
+		case O_QLOG_SAMPLE:
+			if (parse_num(optarg, 1, 1000000000, &v) != 0)
+				goto bad;
+			o->query_log_sample = (unsigned)v;
 			break;
 		case 'h':
 			usage(stdout);
@@ -373,6 +405,12 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 		for (int c = 0; c < DP_C__COUNT; c++)
 			emit(sink, "dataplane", "counter", dp_ctr_name((enum dp_ctr)c), i,
 			     __atomic_load_n(&st->c[c], __ATOMIC_RELAXED));
+		if (d->qlog) {
+			struct qlog_stats qs;
+			qlog_stats(d->qlog, (int)i, &qs);
+			emit(sink, "query_log", "outcome", "logged", i, qs.pushed);
+			emit(sink, "query_log", "outcome", "ring_full", i, qs.dropped);
+		}
 		for (int r = 0; r < DP_R__COUNT; r++)
 			emit(sink, "classified", "outcome", dp_reason_name((enum dp_reason)r), i,
 			     __atomic_load_n(&st->reason[r], __ATOMIC_RELAXED));
@@ -418,6 +456,7 @@ static void *control_main(void *arg)
 			print_stats(d, stdout);
 			break;
 		case SIGHUP:
+			qlog_reopen(d->qlog); /* log rotation */
 			reload(d);
 			break;
 		default:
@@ -691,6 +730,8 @@ static int start_control(struct daemon *d)
 		fprintf(stderr, "port53d: %s\n", err.msg);
 		return -1;
 	}
+	if (d->health && d->o.health_quorum > 0)
+		p53_health_set_quorum(d->health, d->o.health_quorum);
 	d->qsbr = qsbr_dpdk_wrap(d->sh.qsbr);
 	struct snapmgr_cfg mc = {
 	    .qsbr = d->qsbr,
@@ -705,6 +746,17 @@ static int start_control(struct daemon *d)
 		fprintf(stderr, "port53d: %s: %s\n", d->o.snapshot, err.msg[0] ? err.msg : "out of memory");
 		return -1;
 	}
+	if (d->o.query_log || d->o.query_log_dnstap) {
+		struct qlog_cfg qc = {.json_path = d->o.query_log,
+				      .dnstap_path = d->o.query_log_dnstap,
+				      .sample = d->o.query_log_sample};
+		if ((d->qlog = qlog_start(&qc, d->nw, &err)) == NULL) {
+			fprintf(stderr, "port53d: query log: %s\n", err.msg);
+			return -1;
+		}
+		for (unsigned i = 0; i < d->nw; i++)
+			d->w[i].qlog = qlog_ring(d->qlog, i);
+	}
 	if (d->o.control_socket || d->o.control_listen) {
 		struct api_cfg ac = {
 		    .mgr = d->sh.mgr,
@@ -716,6 +768,8 @@ static int start_control(struct daemon *d)
 		    .counters_arg = d,
 		    .server_name = "port53d",
 		};
+		if (d->health)
+			p53_health_api(d->health, &ac);
 		if ((d->api = api_start(&ac, &err)) == NULL) {
 			fprintf(stderr, "port53d: control API: %s\n", err.msg);
 			return -1;
@@ -728,6 +782,7 @@ static int start_control(struct daemon *d)
 static void stop_control(struct daemon *d)
 {
 	api_stop(d->api);
+	qlog_stop(d->qlog);
 	snapmgr_free(d->sh.mgr);
 	qsbr_destroy(d->qsbr);
 	p53_health_stop(d->health);

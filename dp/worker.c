@@ -14,6 +14,7 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
+#include "ctrl/qlog.h"
 #include "ctrl/snapmgr.h"
 
 #include <string.h>
@@ -65,7 +66,17 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	size_t bufcap = (size_t)m->buf_len - m->data_off;
 	size_t room = dp_dns_room(wq->svc, p, bufcap);
 	uint8_t *dns = f + p->pl_off;
+	/* Query log: the question is read before it is answered in place. */
+	struct qlog_rec qr;
+	bool logq = w->qlog && qlog_sampled(w->qlog);
+	if (unlikely(logq))
+		logq = qlog_rec_query(&qr, dns, p->pl_len, &cl) == 0;
 	size_t n = p53_answer(snap, dns, p->pl_len, &cl, &w->ctx, dns, room);
+	if (unlikely(logq)) {
+		qlog_rec_response(&qr, dns, n);
+		qr.worker = (uint16_t)w->idx;
+		qlog_push(w->qlog, &qr);
+	}
 	if (unlikely(n == 0)) {
 		w->stats.c[DP_C_ENGINE_DROP]++;
 		return false;

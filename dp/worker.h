@@ -22,6 +22,7 @@
 struct rte_rcu_qsbr;
 struct snapmgr;
 struct p53_fw;
+struct qlog_ring;
 
 /* What workers need beside a snapshot, built by the control thread for each
  * snapshot it loads and freed with it after the grace period (the snapshot
@@ -53,6 +54,7 @@ struct dp_worker {
 	struct dp_stats stats; /* first: cache-line aligned, written only by this worker */
 	_Alignas(DP_CACHE_LINE) struct p53_ctx ctx;
 	struct dp_shared *sh;
+	struct qlog_ring *qlog; /* query log ring; NULL = off */
 	unsigned idx; /* worker number: queue id and QSBR thread id */
 	unsigned nq;
 	struct dp_wq q[DP_MAX_PORTS];

@@ -185,11 +185,12 @@ def body(res, cleanup, work, tools):
     fw = os.path.join(work, "rules.p53fw")
     compile_fw(tools["port53"], work, "block-first", "blocked.example.com", fw)
     ctl_sock = os.path.join(work, "ctl.sock")
+    qlog_path = os.path.join(work, "queries.jsonl")
     eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
     cmd = [tools["port53d"]] + eal + [
         "--file-prefix", "p53s%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
         "--", "--snapshot", snaps[0], "--addr", SVC, "--control-socket", ctl_sock,
-        "--firewall", fw]
+        "--firewall", fw, "--query-log", qlog_path]
     cleanup.push(dpnet.rm_eal_runtime, "p53s%d" % PID)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"), ns=NS)
     up = dpnet.wait_for(lambda: not d.alive() or (os.path.exists(ctl_sock) and run(
@@ -290,6 +291,17 @@ def body(res, cleanup, work, tools):
         res.check("status is JSON", False, r.stdout + r.stderr)
     rc = d.stop()
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
+    # The query log: drained from the workers' rings by the control side.
+    try:
+        with open(qlog_path) as f:
+            recs = [json.loads(line) for line in f if line.strip()]
+    except (OSError, ValueError) as e:
+        recs = []
+        print("query log unreadable: %s" % e)
+    www = [r for r in recs if r.get("query_name", r.get("qname", "")).rstrip(".") == "www.example.com"]
+    res.check("query log holds the workers' queries (%d records for %d answers)" %
+              (len(recs), load.answered), len(recs) >= 0.9 * load.answered and www,
+              repr(recs[:2]))
 
 
 if __name__ == "__main__":
