@@ -99,21 +99,30 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	return true;
 }
 
-static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
-			  const struct p53_snapshot *snap, struct rte_mbuf *m, struct burst_out *o)
+/* Classifies a frame: DP_ACT_DROP for chained mbufs, which we never ask
+ * for (no RX scatter) and do not parse. */
+static inline enum dp_action classify(struct dp_worker *w, const struct dp_wq *wq,
+				      struct rte_mbuf *m, struct dp_pkt *p)
 {
-	struct dp_pkt p;
-
 	if (unlikely(m->nb_segs != 1)) {
 		w->stats.c[DP_C_MULTISEG]++;
-		o->drop[o->ndrop++] = m;
-		return;
+		*p = (struct dp_pkt){.action = DP_ACT_DROP};
+		return DP_ACT_DROP;
 	}
-	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
-	enum dp_action a = dp_classify(wq->svc, f, m->data_len, rx_flags(m), &p);
-	w->stats.reason[p.reason]++;
+	enum dp_action a =
+	    dp_classify(wq->svc, rte_pktmbuf_mtod(m, uint8_t *), m->data_len, rx_flags(m), p);
+	w->stats.reason[p->reason]++;
+	return a;
+}
 
-	switch (a) {
+static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
+			  const struct p53_snapshot *snap, struct rte_mbuf *m, struct dp_pkt *pp,
+			  struct burst_out *o)
+{
+	struct dp_pkt p = *pp;
+	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+
+	switch ((enum dp_action)p.action) {
 	case DP_ACT_DNS:
 		if (likely(answer_dns(w, wq, snap, m, f, &p))) {
 			o->tx[o->ntx++] = m;
@@ -178,12 +187,25 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 		w->stats.last_rx_tsc = now;
 		w->stats.c[DP_C_RX] += n;
 		o.ntx = o.nexc = o.ndrop = 0;
+		/* Classify the burst, let the engine prefetch what the DNS
+		 * queries among it will look up, then answer them. */
+		struct dp_pkt pk[DP_BURST];
+		const uint8_t *dq[DP_BURST];
+		size_t dl[DP_BURST];
+		unsigned nd = 0;
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[0], void *));
 		for (uint16_t i = 0; i < n; i++) {
 			if (i + 1 < n)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[i + 1], void *));
-			handle(w, wq, snap, pkts[i], &o);
+			if (classify(w, wq, pkts[i], &pk[i]) == DP_ACT_DNS) {
+				dq[nd] = rte_pktmbuf_mtod(pkts[i], uint8_t *) + pk[i].pl_off;
+				dl[nd++] = pk[i].pl_len;
+			}
 		}
+		if (nd && snap)
+			p53_prefetch_burst(snap, dq, dl, nd);
+		for (uint16_t i = 0; i < n; i++)
+			handle(w, wq, snap, pkts[i], &pk[i], &o);
 		w->stats.c[DP_C_TX] +=
 		    tx_all(wq->port, wq->queue, o.tx, o.ntx, &w->stats.c[DP_C_TX_FULL]);
 		if (o.nexc)

@@ -89,4 +89,16 @@ const char *p53_stat_name(enum p53_stat s);
 size_t p53_answer(const struct p53_snapshot *snap, const uint8_t *query, size_t qlen,
 		  const struct p53_client *client, struct p53_ctx *ctx, uint8_t *resp, size_t cap);
 
+/* Burst prefetching. A lookup in a large snapshot is a chain of cache
+ * misses (hash bucket, node, its name and answer table, the answer bytes),
+ * each address known only once the previous line has arrived. A front end
+ * holding a burst of n queries (at most P53_BURST_MAX) calls this before
+ * answering them: it walks the burst stage by stage, so the misses of the
+ * whole burst overlap instead of following each other query by query. A hint
+ * only: answers are the same without it, and it returns at once for
+ * snapshots small enough to stay in cache. */
+#define P53_BURST_MAX 64
+void p53_prefetch_burst(const struct p53_snapshot *snap, const uint8_t *const *query,
+			const size_t *qlen, unsigned n);
+
 #endif

@@ -1256,7 +1256,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 			goto fail;
 		}
 	}
-	if (o->geo_csv && (rc = r53_geo_load_csv(o->geo_csv, &c.geo, err)) != 0)
+	if (o->geo_csv && (rc = r53_geo_load(o->geo_csv, &c.geo, err)) != 0)
 		goto fail;
 	if (o->latency_csv) {
 		if ((rc = r53_lat_load_csv(o->latency_csv, &c.lat, err)) != 0)

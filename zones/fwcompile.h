@@ -18,7 +18,7 @@
  *   | RLIST            |  u32 rule lists: count, then rule indices ascending
  *   | HSDB             |  hs_serialize_database() bytes (empty without patterns)
  *   | PATTERNS         |  per pattern: u32 rule, u32 length, text, pad to 4
- *   | FILTER           |  fw_filter_hdr + bitmap: one bit per listed name's hash
+ *   | FILTER           |  fw_filter_hdr + bitmap: blocked Bloom filter of listed names
  *   +------------------+
  */
 #ifndef P53_FWCOMPILE_H
@@ -50,7 +50,7 @@ int p53_fw_compile_file(const char *path, const struct p53_fw_compile_opts *o, c
 /* ---- layout (private to zones/) ---------------------------------------- */
 
 #define FW_MAGIC     "P53FWDB"
-#define FW_VERSION   1
+#define FW_VERSION   2
 #define FW_ALIGN     64
 #define FW_NONE	     UINT32_MAX
 #define FW_LIST_BIT  0x80000000u /* in fw_hash_ent.exact/sub: an RLIST offset */
@@ -129,49 +129,42 @@ struct fw_hash_ent {
 
 /* Most suffixes of most queries are not listed, and a million names make a
  * table far bigger than the caches: a bitmap of about a byte per name stays
- * in cache and turns nearly every miss into one bit test instead of a memory
- * access. Bit index: the hash's top log2 bits. */
+ * in cache and turns nearly every miss into one word test instead of a
+ * memory access. It is a blocked Bloom filter: the hash's top log2 - 6 bits
+ * pick a 64-bit word, and two bits in that word are set per name (positions
+ * from fw_filter_mask), which halves the false positives of one bit per name
+ * at the same size and still costs one load.
+ *
+ * minlab and maxlab bound the label counts of listed names (root = 0), so a
+ * query suffix outside them is skipped without even that load: typical
+ * lists hold no TLDs and no root, which every query would otherwise test. */
 struct fw_filter_hdr {
 	uint32_t log2; /* bits = 1 << log2, 9..32 */
-	uint32_t reserved;
+	uint8_t minlab, maxlab; /* label counts of listed names; min > max if none */
+	uint8_t reserved[2];
 };
 
-static inline uint32_t fw_filter_bit(uint32_t hash, uint32_t log2)
+static inline uint32_t fw_filter_word(uint32_t hash, uint32_t log2)
 {
-	return hash >> (32 - log2);
+	return hash >> (32 - (log2 - 6));
+}
+
+/* Two bit positions from a remix of the hash, so they are independent of
+ * the word index (the top bits) whatever log2 is. */
+static inline uint64_t fw_filter_mask(uint32_t hash)
+{
+	uint32_t m = hash * 0x9e3779b1u;
+	return (1ull << (m >> 26)) | (1ull << ((m >> 20) & 63));
 }
 
 _Static_assert(sizeof(struct fw_hdr) == 96 + FWS__MAX * 40, "fw_hdr layout");
 _Static_assert(sizeof(struct fw_rule) == 32, "fw_rule layout");
 _Static_assert(sizeof(struct fw_hash_ent) == 16, "fw_hash_ent layout");
 
-/* The table's hash walks labels from the root outwards, so the hash of every
- * suffix of a query name falls out of one pass. Start with FW_HASH_SEED, add
- * labels (length byte and bytes) right to left, finish with fw_hash_final.
- * A label is consumed 8 bytes at a time (a multiply per word, not per byte:
- * this runs for every label of every query), so the 7 bytes after it must be
- * readable; bytes past the label are masked off and never affect the hash. */
-#define FW_HASH_SEED 0x243f6a8885a308d3ull
-static inline uint64_t fw_hash_label(uint64_t h, const uint8_t *label)
-{
-	size_t n = (size_t)label[0] + 1;
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t w;
-		__builtin_memcpy(&w, label + i, 8);
-		if (n - i < 8)
-			w &= (1ull << (8 * (n - i))) - 1;
-		h = (h ^ w) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
-	}
-	return h;
-}
-static inline uint32_t fw_hash_final(uint64_t h)
-{
-	h ^= h >> 32;
-	h *= 0xd6e8feb86659fd93ull;
-	h ^= h >> 32;
-	return (uint32_t)h;
-}
+/* The table's hash is the snapshot's name_hash() (zones/name.h) of the
+ * canonical wire name: the answer engine already computes it for every
+ * suffix of the query name (name_suffix_hashes), so the firewall reuses
+ * those instead of hashing the name a second time. */
 
 /* SHA-256 sums over an image whose header and section table are filled in. */
 void fw_seal(uint8_t *image);

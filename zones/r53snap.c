@@ -112,6 +112,84 @@ static char *field(char **p)
 	return f;
 }
 
+/* One network and its location; fields already validated. The CSV and the
+ * MaxMind loaders both come through here so they build the same arrays. */
+int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned pl,
+		const char *cont, const char *ctry, const char *sub, double la, double lo)
+{
+	if (g->nlocs == g->capl) {
+		size_t n = g->capl ? g->capl * 2 : 256;
+		void *q = realloc(g->locs, n * sizeof(*g->locs));
+		if (q == NULL)
+			return -1;
+		g->locs = q;
+		g->capl = n;
+	}
+	struct snap_geoloc L = {0};
+	memcpy(L.continent, cont, strlen(cont));
+	memcpy(L.country, ctry, strlen(ctry));
+	memcpy(L.subdiv, sub, strlen(sub));
+	L.lat_e6 = (int32_t)lrint(la * 1e6);
+	L.lon_e6 = (int32_t)lrint(lo * 1e6);
+	double rl = la * M_PI / 180, ro = lo * M_PI / 180;
+	L.x = (float)(cos(rl) * cos(ro));
+	L.y = (float)(cos(rl) * sin(ro));
+	L.z = (float)sin(rl);
+	uint32_t li = (uint32_t)g->nlocs;
+	g->locs[g->nlocs++] = L;
+	if (fam == 4) {
+		uint32_t v = (uint32_t)addr[0] << 24 | addr[1] << 16 | addr[2] << 8 | addr[3];
+		uint32_t mask = pl == 0 ? 0 : ~0u << (32 - pl);
+		if (g->n4 == g->cap4) {
+			size_t n = g->cap4 ? g->cap4 * 2 : 256;
+			void *q = realloc(g->v4, n * sizeof(*g->v4));
+			if (q == NULL)
+				return -1;
+			g->v4 = q;
+			g->cap4 = n;
+		}
+		g->v4[g->n4++] = (struct snap_geo4){
+		    .lo = v & mask, .hi = (v & mask) | ~mask, .loc = li, .plen = (uint8_t)pl};
+	} else {
+		struct snap_geo6 e = {.loc = li, .plen = (uint8_t)pl};
+		for (unsigned b = 0; b < 128; b++) {
+			uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+			if (b < pl && (addr[b / 8] & bit)) {
+				e.lo[b / 8] |= bit;
+				e.hi[b / 8] |= bit;
+			} else if (b >= pl) {
+				e.hi[b / 8] |= bit;
+			}
+		}
+		if (g->n6 == g->cap6) {
+			size_t n = g->cap6 ? g->cap6 * 2 : 256;
+			void *q = realloc(g->v6, n * sizeof(*g->v6));
+			if (q == NULL)
+				return -1;
+			g->v6 = q;
+			g->cap6 = n;
+		}
+		g->v6[g->n6++] = e;
+	}
+	return 0;
+}
+
+int r53_geo_finish(struct r53_geo *g, const char *path, struct p53_err *err)
+{
+	if (g->n4)
+		qsort(g->v4, g->n4, sizeof(*g->v4), g4_cmp);
+	if (g->n6)
+		qsort(g->v6, g->n6, sizeof(*g->v6), g6_cmp);
+	/* Disjoint ranges make lookup one binary search. */
+	for (size_t i = 1; i < g->n4; i++)
+		if (g->v4[i].lo <= g->v4[i - 1].hi)
+			return p53_err_set(err, P53_EINVAL, "%s: IPv4 prefixes overlap", path);
+	for (size_t i = 1; i < g->n6; i++)
+		if (memcmp(g->v6[i].lo, g->v6[i - 1].hi, 16) <= 0)
+			return p53_err_set(err, P53_EINVAL, "%s: IPv6 prefixes overlap", path);
+	return 0;
+}
+
 int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
 {
 	FILE *f = fopen(path, "r");
@@ -119,7 +197,6 @@ int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
 		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
 	char line[512];
 	unsigned ln = 0;
-	size_t cap4 = 0, cap6 = 0, capl = 0;
 	int rc = 0;
 	while (fgets(line, sizeof(line), f)) {
 		ln++;
@@ -150,82 +227,15 @@ int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
 					"longitude");
 			goto out;
 		}
-		if (g->nlocs == capl) {
-			capl = capl ? capl * 2 : 256;
-			void *q = realloc(g->locs, capl * sizeof(*g->locs));
-			if (q == NULL)
-				goto nomem;
-			g->locs = q;
-		}
-		struct snap_geoloc L = {0};
-		memcpy(L.continent, cont, strlen(cont));
-		memcpy(L.country, ctry, strlen(ctry));
-		memcpy(L.subdiv, sub, strlen(sub));
-		L.lat_e6 = (int32_t)lrint(la * 1e6);
-		L.lon_e6 = (int32_t)lrint(lo * 1e6);
-		double rl = la * M_PI / 180, ro = lo * M_PI / 180;
-		L.x = (float)(cos(rl) * cos(ro));
-		L.y = (float)(cos(rl) * sin(ro));
-		L.z = (float)sin(rl);
-		uint32_t li = (uint32_t)g->nlocs;
-		g->locs[g->nlocs++] = L;
-		if (fam == 4) {
-			uint32_t v =
-			    (uint32_t)addr[0] << 24 | addr[1] << 16 | addr[2] << 8 | addr[3];
-			uint32_t mask = pl == 0 ? 0 : ~0u << (32 - pl);
-			if (g->n4 == cap4) {
-				cap4 = cap4 ? cap4 * 2 : 256;
-				void *q = realloc(g->v4, cap4 * sizeof(*g->v4));
-				if (q == NULL)
-					goto nomem;
-				g->v4 = q;
-			}
-			g->v4[g->n4++] = (struct snap_geo4){.lo = v & mask,
-							    .hi = (v & mask) | ~mask,
-							    .loc = li,
-							    .plen = (uint8_t)pl};
-		} else {
-			struct snap_geo6 e = {.loc = li, .plen = (uint8_t)pl};
-			for (int b = 0; b < 128; b++) {
-				uint8_t bit = (uint8_t)(0x80 >> (b % 8));
-				if (b < pl && (addr[b / 8] & bit)) {
-					e.lo[b / 8] |= bit;
-					e.hi[b / 8] |= bit;
-				} else if (b >= pl) {
-					e.hi[b / 8] |= bit;
-				}
-			}
-			if (g->n6 == cap6) {
-				cap6 = cap6 ? cap6 * 2 : 256;
-				void *q = realloc(g->v6, cap6 * sizeof(*g->v6));
-				if (q == NULL)
-					goto nomem;
-				g->v6 = q;
-			}
-			g->v6[g->n6++] = e;
+		if (r53_geo_add(g, fam, addr, (unsigned)pl, cont, ctry, sub, la, lo) < 0) {
+			rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+			goto out;
 		}
 	}
-	if (g->n4)
-		qsort(g->v4, g->n4, sizeof(*g->v4), g4_cmp);
-	if (g->n6)
-		qsort(g->v6, g->n6, sizeof(*g->v6), g6_cmp);
-	/* Disjoint ranges make lookup one binary search. */
-	for (size_t i = 1; i < g->n4; i++)
-		if (g->v4[i].lo <= g->v4[i - 1].hi) {
-			rc = p53_err_set(err, P53_EINVAL, "%s: IPv4 prefixes overlap", path);
-			goto out;
-		}
-	for (size_t i = 1; i < g->n6; i++)
-		if (memcmp(g->v6[i].lo, g->v6[i - 1].hi, 16) <= 0) {
-			rc = p53_err_set(err, P53_EINVAL, "%s: IPv6 prefixes overlap", path);
-			goto out;
-		}
+	rc = r53_geo_finish(g, path, err);
 out:
 	fclose(f);
 	return rc;
-nomem:
-	fclose(f);
-	return p53_err_set(err, P53_ENOMEM, "out of memory");
 }
 
 /* ---- region coordinates and the latency table -------------------------- */

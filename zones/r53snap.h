@@ -16,11 +16,24 @@ struct r53_geo {
 	size_t n6;
 	struct snap_geoloc *locs;
 	size_t nlocs;
+	size_t cap4, cap6, capl; /* allocated entries */
 };
 
 /* Reads "prefix,continent,country,subdivision,latitude,longitude" lines
  * ('#' comments, blank lines); prefixes must not overlap. */
 int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err);
+/* Reads every network of a MaxMind DB (.mmdb) with its continent.code,
+ * country.iso_code, subdivisions[0].iso_code, location.latitude/longitude:
+ * the same arrays the CSV gives for the same networks (zones/r53mmdb.c). */
+int r53_geo_load_mmdb(const char *path, struct r53_geo *g, struct p53_err *err);
+/* --geo FILE: MaxMind DB when FILE ends in .mmdb or carries the MaxMind
+ * metadata marker, CSV otherwise. */
+int r53_geo_load(const char *path, struct r53_geo *g, struct p53_err *err);
+/* The loaders' common steps: add one network (family 4 or 6, fields
+ * validated; -1 when out of memory), then sort and refuse overlaps. */
+int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned plen,
+		const char *cont, const char *ctry, const char *sub, double lat, double lon);
+int r53_geo_finish(struct r53_geo *g, const char *path, struct p53_err *err);
 void r53_geo_free(struct r53_geo *g);
 
 /* Region coordinates for this compilation: "region,latitude,longitude"
