@@ -210,6 +210,7 @@ static void log_query(struct server *sv, const uint8_t *q, size_t qlen, size_t r
 {
 	struct qlog_rec rec;
 	qlog_rec_from(q, qlen, sv->resp, r, c, &rec);
+	rec.fw_rule = sv->ctx.fw_rule;
 	qlog_push(sv->qring, &rec);
 }
 

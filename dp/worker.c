@@ -75,6 +75,7 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	if (unlikely(logq)) {
 		qlog_rec_response(&qr, dns, n);
 		qr.worker = (uint16_t)w->idx;
+		qr.fw_rule = w->ctx.fw_rule;
 		qlog_push(w->qlog, &qr);
 	}
 	if (unlikely(n == 0)) {

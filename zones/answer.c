@@ -450,6 +450,8 @@ static void fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v)
 	    [P53_FW_DROP] = P53_STAT_FW_DROP,
 	    [P53_FW_FAIL] = P53_STAT_FW_ERROR,
 	};
+	if (v->action != P53_FW_NONE)
+		ctx->fw_rule = v->rule;
 	if (v->error)
 		ctx->stats[P53_STAT_FW_ERROR]++;
 	else if (v->action != P53_FW_NONE && (unsigned)v->action < P53_FW__ACTIONS)
@@ -1060,12 +1062,10 @@ static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdi
 	return emit_plan(s, &p, qmsg, q, ctx, r, limit);
 }
 
-/* Could the pre-rendered answer hold a CNAME chain the firewall must see? */
-static bool fw_may_redirect(const struct p53_snapshot *s, const struct query *q,
-			    const struct suffixes *sf)
+/* Could the pre-rendered answer of node id (find_blob's) hold a CNAME chain
+ * the firewall must see? */
+static bool fw_may_redirect(const struct p53_snapshot *s, uint32_t id)
 {
-	uint32_t h = sf->n ? sf->hash[0] : name_hash(q->qname, q->qname_len);
-	uint32_t id = snap_find(s, q->qname, q->qname_len, h);
 	return id != SNAP_NONE && (s->nodes[id].flags & NODE_CNAME);
 }
 
@@ -1096,12 +1096,16 @@ static void sel_init(struct p53_sel *sel, const struct query *q, const struct p5
 	}
 }
 
+/* Also returns the query name's node in *node (SNAP_NONE if none), so the
+ * firewall's redirection test needs no second lookup. */
 static uint32_t find_blob(const struct p53_snapshot *s, const struct query *q,
-			  const struct suffixes *sf)
+			  const struct suffixes *sf, uint32_t *node)
 {
+	*node = SNAP_NONE;
 	if (sf->n == 0)
 		return 0;
 	uint32_t id = snap_find(s, q->qname, q->qname_len, sf->hash[0]);
+	*node = id;
 	if (id == SNAP_NONE)
 		return 0;
 	const struct snap_node *n = &s->nodes[id];
@@ -1116,6 +1120,7 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 		  const struct p53_client *client, struct p53_ctx *ctx, uint8_t *r, size_t cap)
 {
 	struct query q;
+	ctx->fw_rule = UINT32_MAX;
 	enum parse_result pr = parse_query(qmsg, qlen, &q);
 	if (pr == PARSE_DROP || cap < 512) {
 		ctx->stats[P53_STAT_DROP_SHORT]++;
@@ -1143,25 +1148,26 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 
 	/* The firewall sees every IN query (and class ANY, which is answered
 	 * from IN data) before any answer is looked up. */
+	struct suffixes sf;
+	suffixes_of(q.qname, q.qname_len, &sf); /* shared with the firewall */
 	struct fw_chain fc, *fcp = NULL;
 	if (ctx->fw) {
 		fc.fw = ctx->fw;
 		fc.ctx = ctx;
 		fc.qtype = q.qtype;
 		fc.blocked = false;
-		enum p53_fw_action a = p53_fw_check(ctx->fw, ctx->worker, q.qname, q.qname_len,
-						    q.qtype, &fc.v);
+		enum p53_fw_action a = p53_fw_check_sfx(ctx->fw, ctx->worker, q.qname, q.qname_len,
+							q.qtype, sf.n, sf.off, sf.hash, &fc.v);
 		fw_count(ctx, &fc.v);
 		if (a != P53_FW_NONE && a != P53_FW_ALLOW && a != P53_FW_ALERT)
 			return fw_respond(s, &fc.v, qmsg, &q, ctx, r, limit);
 		if (a == P53_FW_NONE || !fc.v.trust)
 			fcp = &fc;
 	}
-	struct suffixes sf;
-	suffixes_of(q.qname, q.qname_len, &sf);
-	uint32_t blob = find_blob(s, &q, &sf);
+	uint32_t node;
+	uint32_t blob = find_blob(s, &q, &sf, &node);
 	/* Class ANY is answered from IN data, never authoritatively. */
-	if (blob && q.qclass == CLASS_IN && !(fcp && fw_may_redirect(s, &q, &sf)))
+	if (blob && q.qclass == CLASS_IN && !(fcp && fw_may_redirect(s, node)))
 		return emit_blob(s, blob - 1, qmsg, &q, ctx, r, limit);
 	struct plan p;
 	struct p53_sel sel;

@@ -73,6 +73,9 @@ struct p53_ctx {
 	/* DNS Firewall, or NULL; worker is this core's index into its
 	 * per-worker scratch and counters (p53_fw_load's nworkers). */
 	const struct p53_fw *fw;
+	/* The firewall rule behind the last answer's verdict (query logs), or
+	 * UINT32_MAX when no rule matched. */
+	uint32_t fw_rule;
 	unsigned worker;
 };
 void p53_ctx_init(struct p53_ctx *ctx, const struct p53_answer_cfg *cfg, uint64_t seed);

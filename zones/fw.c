@@ -47,8 +47,11 @@ struct p53_fw {
 	size_t pats_len;
 	const uint64_t *filter;
 	uint32_t flog2;
-	hs_database_t *db; /* NULL without patterns */
-	uint32_t minpat;   /* lowest rule index with a pattern: scan only below best */
+	uint8_t minlab, maxlab; /* label counts of listed names */
+	uint32_t root_hash;	/* name_hash() of the root, the one suffix the
+				 * engine's name_suffix_hashes() leaves out */
+	hs_database_t *db;	/* NULL without patterns */
+	uint32_t minpat;	/* lowest rule index with a pattern: scan only below best */
 	bool fail_open;
 	unsigned nworkers;
 	hs_scratch_t **scratch; /* one per worker */
@@ -126,37 +129,35 @@ static const struct fw_hash_ent *probe(const struct p53_fw *fw, uint32_t h, cons
 }
 
 /* Best rule from the suffix table: the whole name against "exact" entries,
- * every proper suffix against "sub" entries (a "*.suffix" line). All the
- * suffix hashes are computed first and their buckets prefetched, so the
- * probes' cache misses overlap instead of queueing. */
+ * every proper suffix against "sub" entries (a "*.suffix" line). off[] and
+ * hash[] are name_suffix_hashes() of the name (n suffixes, longest first,
+ * the root left out): the engine computes them anyway, so no byte of the
+ * name is hashed here. Suffixes whose label count no listed name has are
+ * skipped outright; the rest go through the filter, and the buckets of
+ * those that pass are prefetched together so their cache misses overlap. */
 static uint32_t suffix_best(const struct p53_fw *fw, const uint8_t *qname, size_t qlen,
-			    uint16_t qtype)
+			    uint16_t qtype, unsigned n, const uint8_t *off, const uint32_t *hash)
 {
-	uint8_t name[P53_NAME_MAX + 8]; /* padded: fw_hash_label reads words */
-	uint8_t off[P53_LABELS_MAX + 1];
-	uint32_t hs[P53_LABELS_MAX + 1];
-	uint8_t maybe[P53_LABELS_MAX + 1];
-	unsigned n = 0;
-	memcpy(name, qname, qlen);
-	memset(name + qlen, 0, 8);
-	for (size_t o = 0; name[o] != 0 && n < P53_LABELS_MAX; o += (size_t)name[o] + 1)
-		off[n++] = (uint8_t)o;
-	off[n] = (uint8_t)(qlen - 1); /* the root */
-	uint64_t h = FW_HASH_SEED;
-	for (unsigned i = n + 1; i-- > 0;) {
-		if (i < n)
-			h = fw_hash_label(h, name + off[i]);
-		hs[i] = fw_hash_final(h);
-		uint32_t bit = fw_filter_bit(hs[i], fw->flog2);
-		maybe[i] = (fw->filter[bit / 64] >> (bit % 64)) & 1;
-		if (maybe[i])
-			__builtin_prefetch(&fw->ht[hs[i] & fw->hmask]);
+	/* Suffix i has n - i labels; i == n is the root. */
+	if (n < fw->minlab)
+		return FW_NONE;
+	unsigned lo = n > fw->maxlab ? n - fw->maxlab : 0, hi = n - fw->minlab;
+	uint8_t cand[P53_LABELS_MAX + 1];
+	unsigned nc = 0;
+	for (unsigned i = lo; i <= hi; i++) {
+		uint32_t h = i < n ? hash[i] : fw->root_hash;
+		uint64_t m = fw_filter_mask(h);
+		if ((fw->filter[fw_filter_word(h, fw->flog2)] & m) != m)
+			continue; /* not in the filter: certainly not listed */
+		__builtin_prefetch(&fw->ht[h & fw->hmask]);
+		cand[nc++] = (uint8_t)i;
 	}
 	uint32_t best = FW_NONE;
-	for (unsigned i = 0; i <= n; i++) {
-		if (!maybe[i])
-			continue; /* not in the filter: certainly not listed */
-		const struct fw_hash_ent *e = probe(fw, hs[i], name + off[i], qlen - off[i]);
+	for (unsigned k = 0; k < nc; k++) {
+		unsigned i = cand[k];
+		size_t o = i < n ? off[i] : qlen - 1;
+		const struct fw_hash_ent *e =
+		    probe(fw, i < n ? hash[i] : fw->root_hash, qname + o, qlen - o);
 		if (e == NULL)
 			continue;
 		uint32_t r = pick(fw, i == 0 ? e->exact : e->sub, qtype);
@@ -164,6 +165,51 @@ static uint32_t suffix_best(const struct p53_fw *fw, const uint8_t *qname, size_
 			best = r;
 	}
 	return best;
+}
+
+/* How name_to_text() writes each byte: 0 as itself, 1 as \X, 2 as \DDD. */
+static const uint8_t text_class[256] = {
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 0, 1, 0, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0,
+    1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+    2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2,
+};
+
+/* The pattern subject: name_to_text() without the final dot (the root is
+ * ""), with one table lookup per byte instead of a chain of comparisons.
+ * At most 4 * P53_NAME_MAX bytes; -1 for a malformed name. */
+static int pattern_text(const uint8_t *w, size_t len, char *out)
+{
+	size_t t = 0;
+	for (size_t o = 0; o < len && w[o] != 0;) {
+		size_t l = w[o++];
+		if (l > len - o)
+			return -1;
+		if (t != 0)
+			out[t++] = '.';
+		for (size_t end = o + l; o < end; o++) {
+			uint8_t c = w[o];
+			switch (text_class[c]) {
+			case 0:
+				out[t++] = (char)c;
+				break;
+			case 1:
+				out[t++] = '\\';
+				out[t++] = (char)c;
+				break;
+			default:
+				out[t++] = '\\';
+				out[t++] = (char)('0' + c / 100);
+				out[t++] = (char)('0' + (c / 10) % 10);
+				out[t++] = (char)('0' + c % 10);
+			}
+		}
+	}
+	return (int)t;
 }
 
 struct scan_ctx {
@@ -193,8 +239,9 @@ static inline void count(const struct p53_fw *fw, unsigned worker, uint32_t slot
 	__atomic_store_n(p, __atomic_load_n(p, __ATOMIC_RELAXED) + 1, __ATOMIC_RELAXED);
 }
 
-enum p53_fw_action p53_fw_check(const struct p53_fw *fw, unsigned worker, const uint8_t *qname,
-				size_t qlen, uint16_t qtype, struct p53_fw_verdict *v)
+enum p53_fw_action p53_fw_check_sfx(const struct p53_fw *fw, unsigned worker, const uint8_t *qname,
+				    size_t qlen, uint16_t qtype, unsigned n, const uint8_t *off,
+				    const uint32_t *hash, struct p53_fw_verdict *v)
 {
 	v->action = P53_FW_NONE;
 	v->rule = FW_NONE;
@@ -207,15 +254,14 @@ enum p53_fw_action p53_fw_check(const struct p53_fw *fw, unsigned worker, const 
 		__atomic_fetch_add(&fw->hits[fw->nrules], 1, __ATOMIC_RELAXED);
 		goto undecided;
 	}
-	uint32_t best = fw->hcount ? suffix_best(fw, qname, qlen, qtype) : FW_NONE;
+	uint32_t best = fw->hcount ? suffix_best(fw, qname, qlen, qtype, n, off, hash) : FW_NONE;
 	if (fw->db != NULL && fw->minpat < best) {
 		/* Patterns see the presentation form without the final dot:
 		 * "www.example.com", escapes as in zone files (\. \DDD). */
 		char text[TEXT_MAX];
-		int tl = name_to_text(qname, text, sizeof(text));
-		if (tl < 1)
+		int tl = pattern_text(qname, qlen, text);
+		if (tl < 0)
 			goto fail;
-		tl--; /* the trailing dot; the root becomes "" */
 		struct scan_ctx c = {fw, qtype, best};
 		hs_error_t e =
 		    hs_scan(fw->db, text, (unsigned)tl, 0, fw->scratch[worker], on_match, &c);
@@ -241,6 +287,15 @@ undecided:
 	v->error = true;
 	v->action = fw->fail_open ? P53_FW_NONE : P53_FW_FAIL;
 	return v->action;
+}
+
+enum p53_fw_action p53_fw_check(const struct p53_fw *fw, unsigned worker, const uint8_t *qname,
+				size_t qlen, uint16_t qtype, struct p53_fw_verdict *v)
+{
+	uint8_t off[P53_LABELS_MAX];
+	uint32_t hash[P53_LABELS_MAX];
+	unsigned n = qlen <= P53_NAME_MAX ? name_suffix_hashes(qname, qlen, off, hash) : 0;
+	return p53_fw_check_sfx(fw, worker, qname, qlen, qtype, n, off, hash, v);
 }
 
 /* ---- loading ----------------------------------------------------------- */
@@ -326,6 +381,9 @@ static int map_views(struct p53_fw *fw, struct p53_err *err)
 		return p53_err_set(err, P53_ECORRUPT, "firewall filter malformed");
 	fw->filter = (const void *)(fh + 1);
 	fw->flog2 = fh->log2;
+	fw->minlab = fh->minlab;
+	fw->maxlab = fh->maxlab;
+	fw->root_hash = name_hash((const uint8_t *)"", 1);
 	fw->fail_open = h->flags & FW_HDR_FAIL_OPEN;
 	if (h->nrules > FW_RULES_MAX ||
 	    (size_t)h->nrules * sizeof(struct fw_rule) != len[FWS_RULES])
@@ -397,9 +455,13 @@ static int verify_structure(const struct p53_fw *fw, struct p53_err *err)
 			continue;
 		used++;
 		size_t o = (size_t)e->name - 1;
+		/* The label-count bounds let the check skip suffixes: a name
+		 * outside them would silently never match. */
 		if (o >= fw->names_len ||
 		    !wire_ok(fw->names + o + 1, fw->names_len - o - 1, fw->names[o]) ||
-		    !value_ok(fw, e->exact) || !value_ok(fw, e->sub))
+		    name_labels(fw->names + o + 1) < fw->minlab ||
+		    name_labels(fw->names + o + 1) > fw->maxlab || !value_ok(fw, e->exact) ||
+		    !value_ok(fw, e->sub))
 			return p53_err_set(err, P53_ECORRUPT, "firewall hash entry %u malformed",
 					   i);
 	}

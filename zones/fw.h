@@ -61,6 +61,13 @@ void p53_fw_free(struct p53_fw *fw);
  * P53_FW_NONE (fail-open); either way the error is counted. */
 enum p53_fw_action p53_fw_check(const struct p53_fw *fw, unsigned worker, const uint8_t *qname,
 				size_t qlen, uint16_t qtype, struct p53_fw_verdict *v);
+/* Same, for a caller that already has the name's suffix hashes: n, off and
+ * hash exactly as name_suffix_hashes(qname, qlen, off, hash) returns them
+ * (the firewall's table is keyed by name_hash()), so the name is not hashed
+ * twice. */
+enum p53_fw_action p53_fw_check_sfx(const struct p53_fw *fw, unsigned worker, const uint8_t *qname,
+				    size_t qlen, uint16_t qtype, unsigned n, const uint8_t *off,
+				    const uint32_t *hash, struct p53_fw_verdict *v);
 
 /* Introspection for the control plane: rule i in evaluation order. */
 struct p53_fw_rule_info {

@@ -645,21 +645,6 @@ static int check_priorities(struct state *st)
 
 /* ---- suffix table ------------------------------------------------------ */
 
-static uint32_t wire_hash(const uint8_t *w, size_t len)
-{
-	uint8_t buf[P53_NAME_MAX + 8]; /* padded: fw_hash_label reads words */
-	const uint8_t *lab[P53_LABELS_MAX];
-	unsigned n = 0;
-	memcpy(buf, w, len);
-	memset(buf + len, 0, 8);
-	for (const uint8_t *p = buf; *p && n < P53_LABELS_MAX; p += *p + 1)
-		lab[n++] = p;
-	uint64_t h = FW_HASH_SEED;
-	while (n-- > 0)
-		h = fw_hash_label(h, lab[n]);
-	return fw_hash_final(h);
-}
-
 static int table_grow(struct state *st)
 {
 	uint32_t size = st->hmask ? (st->hmask + 1) * 2 : 1024;
@@ -684,7 +669,7 @@ static struct fw_hash_ent *table_get(struct state *st, const struct dom *d)
 {
 	if (((size_t)st->hcount + 1) * 2 > (size_t)st->hmask + 1 && table_grow(st) != 0)
 		return NULL;
-	uint32_t h = wire_hash(d->wire, d->len);
+	uint32_t h = name_hash(d->wire, d->len);
 	uint32_t i = h & st->hmask;
 	for (;; i = (i + 1) & st->hmask) {
 		struct fw_hash_ent *e = &st->ht[i];
@@ -946,11 +931,17 @@ static int build_image(struct state *st, const char *hsbytes, size_t hslen, uint
 	struct fw_filter_hdr *fh = (void *)(b + off[FWS_FILTER]);
 	uint64_t *bits = (void *)(fh + 1);
 	fh->log2 = flog2;
+	fh->minlab = UINT8_MAX;
+	fh->maxlab = 0;
 	for (uint32_t i = 0; i <= st->hmask; i++) {
 		if (st->ht[i].name == 0)
 			continue;
-		uint32_t bit = fw_filter_bit(st->ht[i].hash, flog2);
-		bits[bit / 64] |= 1ull << (bit % 64);
+		bits[fw_filter_word(st->ht[i].hash, flog2)] |= fw_filter_mask(st->ht[i].hash);
+		unsigned nl = name_labels(st->names + st->ht[i].name);
+		if (nl < fh->minlab)
+			fh->minlab = (uint8_t)nl;
+		if (nl > fh->maxlab)
+			fh->maxlab = (uint8_t)nl;
 	}
 	uint8_t *p = b + off[FWS_PATTERNS];
 	for (size_t i = 0; i < st->nrules; i++) {

@@ -139,7 +139,7 @@ struct fw_hash_ent {
  * query suffix outside them is skipped without even that load: typical
  * lists hold no TLDs and no root, which every query would otherwise test. */
 struct fw_filter_hdr {
-	uint32_t log2; /* bits = 1 << log2, 9..32 */
+	uint32_t log2;		/* bits = 1 << log2, 9..32 */
 	uint8_t minlab, maxlab; /* label counts of listed names; min > max if none */
 	uint8_t reserved[2];
 };

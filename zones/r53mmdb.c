@@ -213,12 +213,14 @@ int r53_geo_load_mmdb(const char *path, struct r53_geo *g, struct p53_err *err)
 	MMDB_s db;
 	errno = 0;
 	int st = MMDB_open(path, MMDB_MODE_MMAP, &db);
-	if (st == MMDB_FILE_OPEN_ERROR || st == MMDB_IO_ERROR)
-		return p53_err_set(err, P53_EIO, "%s: %s%s%s", path, MMDB_strerror(st),
-				   errno ? ": " : "", errno ? strerror(errno) : "");
+	if (st == MMDB_FILE_OPEN_ERROR)
+		return p53_err_set(err, P53_EIO, "%s: cannot open: %s", path,
+				   strerror(errno ? errno : ENOENT));
+	/* An empty or short file fails in mmap or read: still "not a DB". */
 	if (st != MMDB_SUCCESS)
-		return p53_err_set(err, P53_EINVAL, "%s: not a valid MaxMind DB: %s", path,
-				   MMDB_strerror(st));
+		return p53_err_set(err, P53_EINVAL, "%s: not a valid MaxMind DB: %s%s%s", path,
+				   MMDB_strerror(st), st == MMDB_IO_ERROR && errno ? ": " : "",
+				   st == MMDB_IO_ERROR && errno ? strerror(errno) : "");
 	struct walk w = {.db = &db, .g = g, .path = path, .err = err};
 	const MMDB_metadata_s *m = &db.metadata;
 	int rc = 0;

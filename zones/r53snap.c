@@ -114,8 +114,8 @@ static char *field(char **p)
 
 /* One network and its location; fields already validated. The CSV and the
  * MaxMind loaders both come through here so they build the same arrays. */
-int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned pl,
-		const char *cont, const char *ctry, const char *sub, double la, double lo)
+int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned pl, const char *cont,
+		const char *ctry, const char *sub, double la, double lo)
 {
 	if (g->nlocs == g->capl) {
 		size_t n = g->capl ? g->capl * 2 : 256;

@@ -31,8 +31,8 @@ int r53_geo_load_mmdb(const char *path, struct r53_geo *g, struct p53_err *err);
 int r53_geo_load(const char *path, struct r53_geo *g, struct p53_err *err);
 /* The loaders' common steps: add one network (family 4 or 6, fields
  * validated; -1 when out of memory), then sort and refuse overlaps. */
-int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned plen,
-		const char *cont, const char *ctry, const char *sub, double lat, double lon);
+int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned plen, const char *cont,
+		const char *ctry, const char *sub, double lat, double lon);
 int r53_geo_finish(struct r53_geo *g, const char *path, struct p53_err *err);
 void r53_geo_free(struct r53_geo *g);
 

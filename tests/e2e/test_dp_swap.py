@@ -299,6 +299,9 @@ def body(res, cleanup, work, tools):
         recs = []
         print("query log unreadable: %s" % e)
     www = [r for r in recs if r.get("query_name", r.get("qname", "")).rstrip(".") == "www.example.com"]
+    blocked = [r for r in recs if r.get("query_name", "").rstrip(".") == "blocked.example.com"]
+    res.check("query log names the firewall rule of a blocked query",
+              blocked and blocked[0].get("firewall_rule") is not None, repr(blocked[:1]))
     res.check("query log holds the workers' queries (%d records for %d answers)" %
               (len(recs), load.answered), len(recs) >= 0.9 * load.answered and www,
               repr(recs[:2]))

@@ -10,6 +10,7 @@
 #include "zones/answer.h"
 #include "zones/compile.h"
 #include "zones/r53json.h"
+#include "zones/r53snap.h"
 #include "zones/snapshot.h"
 #include "zones/snapshot_pvt.h"
 
@@ -954,6 +955,63 @@ static void test_latency_table(void)
 	}
 }
 
+/* compile --geo with a MaxMind DB: one network 0.0.0.0/1 (an IPv4 tree,
+ * 24-bit records; bytes written by tests/e2e/mmdb_write.py), found by its
+ * metadata marker under another name; a broken one names the file. The
+ * full comparison with the CSV loader is tests/e2e/test_mmdb.py. */
+static void test_geo_mmdb(void)
+{
+	static const char db[] =
+	"\x00\x00\x11\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00"
+	"\xe2\x47\x63\x6f\x75\x6e\x74\x72\x79\xe1\x48\x69\x73\x6f\x5f\x63\x6f\x64\x65\x42\x44\x45"
+	"\x48\x6c\x6f\x63\x61\x74\x69\x6f\x6e\xe2\x48\x6c\x61\x74\x69\x74\x75\x64\x65\x68\x40\x49"
+	"\x00\x00\x00\x00\x00\x00\x49\x6c\x6f\x6e\x67\x69\x74\x75\x64\x65\x68\x40\x21\x00\x00\x00"
+	"\x00\x00\x00\xab\xcd\xef\x4d\x61\x78\x4d\x69\x6e\x64\x2e\x63\x6f\x6d\xe9\x5b\x62\x69\x6e"
+	"\x61\x72\x79\x5f\x66\x6f\x72\x6d\x61\x74\x5f\x6d\x61\x6a\x6f\x72\x5f\x76\x65\x72\x73\x69"
+	"\x6f\x6e\xa1\x02\x5b\x62\x69\x6e\x61\x72\x79\x5f\x66\x6f\x72\x6d\x61\x74\x5f\x6d\x69\x6e"
+	"\x6f\x72\x5f\x76\x65\x72\x73\x69\x6f\x6e\xa0\x4b\x62\x75\x69\x6c\x64\x5f\x65\x70\x6f\x63"
+	"\x68\x04\x02\x65\x53\xf1\x00\x4d\x64\x61\x74\x61\x62\x61\x73\x65\x5f\x74\x79\x70\x65\x41"
+	"\x74\x4b\x64\x65\x73\x63\x72\x69\x70\x74\x69\x6f\x6e\xe1\x42\x65\x6e\x50\x70\x6f\x72\x74"
+	"\x35\x33\x20\x74\x65\x73\x74\x20\x64\x61\x74\x61\x4a\x69\x70\x5f\x76\x65\x72\x73\x69\x6f"
+	"\x6e\xa1\x04\x49\x6c\x61\x6e\x67\x75\x61\x67\x65\x73\x01\x04\x42\x65\x6e\x4a\x6e\x6f\x64"
+	"\x65\x5f\x63\x6f\x75\x6e\x74\xc1\x01\x4b\x72\x65\x63\x6f\x72\x64\x5f\x73\x69\x7a\x65\xa1"
+	"\x18";
+	char path[96];
+	snprintf(path, sizeof(path), "%s/geo.dat", tmpdir);
+	FILE *f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fwrite(db, 1, sizeof(db) - 1, f);
+	fclose(f);
+	struct r53_geo g = {0};
+	struct p53_err err = {0};
+	CHECK_EQ(r53_geo_load(path, &g, &err), 0);
+	CHECK_EQ(g.n4, 1);
+	CHECK_EQ(g.n6, 0);
+	CHECK_EQ(g.nlocs, 1);
+	if (g.n4 == 1 && g.nlocs == 1) {
+		CHECK_EQ(g.v4[0].lo, 0);
+		CHECK_EQ(g.v4[0].hi, 0x7fffffffu);
+		CHECK_EQ(g.v4[0].plen, 1);
+		CHECK(memcmp(g.locs[0].country, "DE", 2) == 0 && g.locs[0].continent[0] == 0);
+		CHECK_EQ(g.locs[0].lat_e6, 50000000);
+		CHECK_EQ(g.locs[0].lon_e6, 8500000);
+	}
+	r53_geo_free(&g);
+	/* Cut before the metadata: refused with the file's name. */
+	snprintf(path, sizeof(path), "%s/cut.mmdb", tmpdir);
+	f = fopen(path, "wb");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fwrite(db, 1, 40, f);
+	fclose(f);
+	CHECK(r53_geo_load(path, &g, &err) != 0);
+	CHECK(strstr(err.msg, path) != NULL && strstr(err.msg, "not a valid MaxMind DB") != NULL);
+	r53_geo_free(&g);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_r53.XXXXXX");
@@ -963,6 +1021,7 @@ int main(void)
 	test_selection();
 	test_roundtrip();
 	test_latency_table();
+	test_geo_mmdb();
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
 	if (system(cmd) != 0)
