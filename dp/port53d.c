@@ -45,7 +45,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <time.h>
+#include <unistd.h>
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
 #define MAX_KEYS     8   /* --require-signature keys */
@@ -70,6 +72,7 @@ struct opts {
 	const char *query_log, *query_log_dnstap;
 	unsigned query_log_sample;
 	double health_quorum; /* 0: the default */
+	const char *watch_dir;
 };
 
 struct service_port {
@@ -93,6 +96,7 @@ struct daemon {
 	struct p53_health *health; /* Route 53 health checker, or NULL */
 	struct api *api;	     /* control API, or NULL */
 	struct qlog *qlog;	     /* query log, or NULL */
+	int watch_fd;		     /* inotify on --watch-dir, or -1 */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
@@ -123,6 +127,7 @@ static void usage(FILE *out)
 		"      --firewall FILE       DNS Firewall rules (port53 fw-compile output)\n"
 		"      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
 		"                            checkers say so (default 0.18)\n"
+		"      --watch-dir DIR       load every *.p53 written or moved into DIR\n"
 		"      --query-log FILE      log queries as JSON lines (off by default)\n"
 		"      --query-log-dnstap F  log queries as dnstap (Frame Streams)\n"
 		"      --query-log-sample N  log one query in N (default 1: all)\n"
@@ -159,7 +164,7 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE, O_CSOCK, O_CLISTEN, O_CTOKEN,
-	       O_SIG, O_HEALTH, O_FW, O_QLOG, O_QLOG_TAP, O_QLOG_SAMPLE, O_QUORUM };
+	       O_SIG, O_HEALTH, O_FW, O_QLOG, O_QLOG_TAP, O_QLOG_SAMPLE, O_QUORUM, O_WATCH };
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
 	    {"addr", required_argument, NULL, 'a'},
@@ -181,6 +186,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"query-log-dnstap", required_argument, NULL, O_QLOG_TAP},
 	    {"query-log-sample", required_argument, NULL, O_QLOG_SAMPLE},
 	    {"health-quorum", required_argument, NULL, O_QUORUM},
+	    {"watch-dir", required_argument, NULL, O_WATCH},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -263,6 +269,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_QLOG_TAP:
 			o->query_log_dnstap = optarg;
+			break;
+		case O_WATCH:
+			o->watch_dir = optarg;
 			break;
 		case O_QUORUM: {
 			char *end;
@@ -426,6 +435,46 @@ static bool idle_expired(struct daemon *d, long idle_ms)
 	return rte_rdtsc() - last > (uint64_t)idle_ms * rte_get_tsc_hz() / 1000;
 }
 
+/* --watch-dir: a snapshot closed after writing, or renamed into the
+ * directory (the atomic way to publish one), is loaded like a push. */
+static int watch_open(const char *dir)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd >= 0 && inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		fprintf(stderr, "port53d: cannot watch %s: %s\n", dir, strerror(errno));
+	return fd;
+}
+
+static void watch_poll(struct daemon *d, int fd)
+{
+	_Alignas(struct inotify_event) char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const void *)p;
+			p += sizeof(*ev) + ev->len;
+			size_t nl = ev->len ? strlen(ev->name) : 0;
+			if (nl < 5 || strcmp(ev->name + nl - 4, ".p53") != 0)
+				continue;
+			char path[4096], src[300];
+			snprintf(path, sizeof(path), "%s/%s", d->o.watch_dir, ev->name);
+			snprintf(src, sizeof(src), "watched file %.256s", ev->name);
+			struct p53_err err = {0};
+			struct snapmgr_swap sw;
+			if (snapmgr_load(d->sh.mgr, path, src, &sw, &err) != 0)
+				fprintf(stderr, "port53d: %s refused, keeping the old snapshot: %s\n",
+					path, err.msg);
+			else
+				fprintf(stderr, "port53d: loaded %s (serial %" PRIu64 ")\n", path,
+					sw.serial);
+		}
+	}
+}
+
 static void *control_main(void *arg)
 {
 	struct daemon *d = arg;
@@ -445,8 +494,11 @@ static void *control_main(void *arg)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGUSR1);
 	sigaddset(&set, SIGHUP);
+	int wfd = d->watch_fd;
 	while (!atomic_load(&d->sh.quit)) {
 		int sig = sigtimedwait(&set, NULL, &tick);
+		if (wfd >= 0)
+			watch_poll(d, wfd);
 		switch (sig) {
 		case SIGINT:
 		case SIGTERM:
@@ -746,6 +798,8 @@ static int start_control(struct daemon *d)
 		fprintf(stderr, "port53d: %s: %s\n", d->o.snapshot, err.msg[0] ? err.msg : "out of memory");
 		return -1;
 	}
+	if (d->o.watch_dir && (d->watch_fd = watch_open(d->o.watch_dir)) < 0)
+		return -1;
 	if (d->o.query_log || d->o.query_log_dnstap) {
 		struct qlog_cfg qc = {.json_path = d->o.query_log,
 				      .dnstap_path = d->o.query_log_dnstap,
@@ -782,6 +836,8 @@ static int start_control(struct daemon *d)
 static void stop_control(struct daemon *d)
 {
 	api_stop(d->api);
+	if (d->watch_fd >= 0)
+		close(d->watch_fd);
 	qlog_stop(d->qlog);
 	snapmgr_free(d->sh.mgr);
 	qsbr_destroy(d->qsbr);
@@ -820,6 +876,7 @@ int main(int argc, char **argv)
 	d.acfg.version = d.o.version;
 
 	atomic_init(&d.sh.quit, false);
+	d.watch_fd = -1;
 	d.nw = rte_lcore_count();
 	if (setup_ports(&d) != 0 || setup_workers(&d) != 0 || start_control(&d) != 0)
 		goto out_ports;

@@ -180,10 +180,26 @@ static const uint8_t text_class[256] = {
 };
 
 /* The pattern subject: name_to_text() without the final dot (the root is
- * ""), with one table lookup per byte instead of a chain of comparisons.
- * At most 4 * P53_NAME_MAX bytes; -1 for a malformed name. */
-static int pattern_text(const uint8_t *w, size_t len, char *out)
+ * ""), at most 4 * P53_NAME_MAX bytes; -1 for a malformed name. Nearly every
+ * query name needs no escape: then the text is the wire name with its
+ * length bytes turned into dots, one copy and a store per label. Only a
+ * name with a byte to escape is written byte by byte. off[] has the n label
+ * offsets (name_suffix_hashes()). */
+static int pattern_text(const uint8_t *w, size_t len, unsigned n, const uint8_t *off, char *out)
 {
+	/* The chain of labels must end exactly at the root byte. */
+	if (n > 0 && (size_t)off[n - 1] + w[off[n - 1]] + 2 == len) {
+		uint8_t esc = 0;
+		for (unsigned i = 0; i < n; i++)
+			for (unsigned k = 1; k <= w[off[i]]; k++)
+				esc |= text_class[w[off[i] + k]];
+		if (esc == 0) {
+			memcpy(out, w + 1, len - 2);
+			for (unsigned i = 1; i < n; i++)
+				out[off[i] - 1] = '.';
+			return (int)(len - 2);
+		}
+	}
 	size_t t = 0;
 	for (size_t o = 0; o < len && w[o] != 0;) {
 		size_t l = w[o++];
@@ -259,7 +275,7 @@ enum p53_fw_action p53_fw_check_sfx(const struct p53_fw *fw, unsigned worker, co
 		/* Patterns see the presentation form without the final dot:
 		 * "www.example.com", escapes as in zone files (\. \DDD). */
 		char text[TEXT_MAX];
-		int tl = pattern_text(qname, qlen, text);
+		int tl = pattern_text(qname, qlen, n, off, text);
 		if (tl < 0)
 			goto fail;
 		struct scan_ctx c = {fw, qtype, best};

@@ -186,11 +186,13 @@ def body(res, cleanup, work, tools):
     compile_fw(tools["port53"], work, "block-first", "blocked.example.com", fw)
     ctl_sock = os.path.join(work, "ctl.sock")
     qlog_path = os.path.join(work, "queries.jsonl")
+    watch = os.path.join(work, "watch")
+    os.mkdir(watch)
     eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
     cmd = [tools["port53d"]] + eal + [
         "--file-prefix", "p53s%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
         "--", "--snapshot", snaps[0], "--addr", SVC, "--control-socket", ctl_sock,
-        "--firewall", fw, "--query-log", qlog_path]
+        "--firewall", fw, "--query-log", qlog_path, "--watch-dir", watch]
     cleanup.push(dpnet.rm_eal_runtime, "p53s%d" % PID)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"), ns=NS)
     up = dpnet.wait_for(lambda: not d.alive() or (os.path.exists(ctl_sock) and run(
@@ -274,6 +276,13 @@ def body(res, cleanup, work, tools):
     res.check("after the list change: blocked.example.com answers, other.example.com is blocked",
               m1 is not None and m1.rcode() == 0 and m2 is not None and
               m2.rcode() == dns.rcode.NXDOMAIN, "%r %r" % (m1, m2))
+    # A snapshot renamed into the watched directory is loaded like a push.
+    extra = compile_snap(tools["port53"], work, PUSHES + 1)
+    os.replace(extra, os.path.join(watch, "next.p53"))
+    seen = dpnet.wait_for(lambda: (lambda m: m is not None and any(
+        r.address == "10.1.0.%d" % (PUSHES + 1) for rr in m.answer for r in rr))(
+        dpnet.dns_query(NS, SVC, "www.example.com.", "A", timeout=1, tries=1)), 5)
+    res.check("snapshot dropped into --watch-dir serves", bool(seen), d.tail())
     r = ctl("firewall")
     res.check("port53ctl firewall shows the rule's hits", "g/block-second" in r.stdout and
               r.returncode == 0, r.stdout + r.stderr)
@@ -285,7 +294,7 @@ def body(res, cleanup, work, tools):
     try:
         st = json.loads(r.stdout)
         print("control API status: %s" % json.dumps(st, sort_keys=True)[:600])
-        res.check("status reports the last serial", st.get("serial") == 1000 + PUSHES,
+        res.check("status reports the last serial", st.get("serial") == 1000 + PUSHES + 1,
                   r.stdout[:300])
     except ValueError:
         res.check("status is JSON", False, r.stdout + r.stderr)
