@@ -51,7 +51,8 @@ static void usage(FILE *f)
 	      "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
 	      "JSON (record sets, change batches), read in order (docs/route53.md).\n"
 	      "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
-	      "subdivision,latitude,longitude); --latency FILE.csv a latency table\n"
+	      "subdivision,latitude,longitude), or --geo FILE.mmdb a MaxMind DB;\n"
+	      "--latency FILE.csv a latency table\n"
 	      "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon).\n"
 	      "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
 	      "port53ctl talks to the control socket (docs/control.md).\n",
