@@ -33,8 +33,7 @@ def default_port53():
     if env:
         return env
     for cand in (os.path.join(ROOT, "build", "tools", "port53"),
-                 os.path.join(ROOT, "build-test", "tools", "port53"),
-                 os.path.join(ROOT, "build-asan", "tools", "port53")):
+                 os.path.join(ROOT, "build-test", "tools", "port53")):
         if os.access(cand, os.X_OK):
             return cand
     return os.path.join(ROOT, "build", "tools", "port53")

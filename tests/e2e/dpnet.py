@@ -34,11 +34,11 @@ _libc = ctypes.CDLL(None, use_errno=True)
 
 
 def build_dir():
-    """$P53_BUILD, else the first of build/, /tmp/build-t that has port53d."""
+    """$P53_BUILD, else the first of build/, build-test/ that has port53d."""
     env = os.environ.get("P53_BUILD")
     if env:
         return os.path.abspath(env)
-    for cand in (os.path.join(ROOT, "build"), "/tmp/build-t"):
+    for cand in (os.path.join(ROOT, "build"), os.path.join(ROOT, "build-test")):
         if os.path.exists(os.path.join(cand, "dp", "port53d")):
             return cand
     return os.path.join(ROOT, "build")

@@ -57,7 +57,7 @@ VERSION, IDENTITY = "port53-golden", "golden-node"
 
 def find_build(arg):
     cands = [arg] if arg else [os.environ.get("P53_BUILD"), os.path.join(ROOT, "build"),
-                               "/tmp/build-dp", "/tmp/build-t"]
+                               os.path.join(ROOT, "build-test")]
     for c in cands:
         if c and os.access(os.path.join(c, "dp", "port53d"), os.X_OK):
             return os.path.abspath(c)
