@@ -1178,7 +1178,7 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 	/* A chain walked only for the firewall (fcp is set), which blocked
 	 * none of it: the pre-rendered answer is the same, and far cheaper
 	 * than rendering the plan. */
-	if (blob && q.qclass == CLASS_IN && !fcp->blocked)
+	if (blob && q.qclass == CLASS_IN && fcp && !fcp->blocked)
 		return emit_blob(s, blob - 1, qmsg, &q, ctx, r, limit);
 	if (q.qclass == CLASS_ANY)
 		p.aa = false;
