@@ -16,6 +16,7 @@
  * bytes a running `port53 serve` sends for the same queries.
  */
 #include "bench/shim.h"
+#include "zones/fw.h"
 #include "pcap/frame.h"
 #include "pcap/pcapio.h"
 #include "zones/answer.h"
@@ -251,6 +252,7 @@ static void usage(FILE *f)
 		   "  --max N                 load at most N packets\n"
 		   "  --cpu N                 pin to CPU N\n"
 		   "  --no-prefetch           answer the engine path without burst prefetching\n"
+		   "  --firewall FILE         check every query against a DNS Firewall (.p53fw)\n"
 		   "  --copy                  copy the snapshot into anonymous memory instead of\n"
 		   "                          mmap (with GLIBC_TUNABLES=glibc.malloc.hugetlb=1:\n"
 		   "                          transparent huge pages)\n"
@@ -276,10 +278,12 @@ int main(int argc, char **argv)
 	    {"json", no_argument, NULL, 'j'},
 	    {"copy", no_argument, NULL, 'k'},
 	    {"no-prefetch", no_argument, NULL, 'N'},
+	    {"firewall", required_argument, NULL, 'F'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *snap = NULL, *pcap = NULL, *path = "both", *verify = NULL, *label = "";
+	const char *fw_path = NULL;
 	double secs = 3;
 	size_t min_passes = 3, max = 0, vcount = 2000;
 	int cpu = -1, c;
@@ -291,6 +295,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			no_prefetch = true;
+			break;
+		case 'F':
+			fw_path = optarg;
 			break;
 		case 'r':
 			pcap = optarg;
@@ -348,6 +355,18 @@ int main(int argc, char **argv)
 	}
 
 	eng = copy ? bsh_engine_load_copy(snap) : bsh_engine_load(snap);
+	struct p53_fw *fw = NULL;
+	if (eng && fw_path) {
+		/* Every query is checked against the DNS Firewall, as a worker
+		 * with --firewall does. */
+		struct p53_err err = {0};
+		if ((fw = p53_fw_load(fw_path, 1, &err)) == NULL) {
+			fprintf(stderr, "p53-bench-replay: %s\n", err.msg);
+			return 1;
+		}
+		bsh_ctx(eng)->fw = fw;
+		bsh_ctx(eng)->worker = 0;
+	}
 	if (!eng) {
 		fprintf(stderr, "replay: %s\n", bsh_error());
 		return 1;
