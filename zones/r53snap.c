@@ -94,6 +94,22 @@ static int g6_cmp(const void *a, const void *b)
 	return memcmp(x->lo, y->lo, 16);
 }
 
+/* The next line of a CSV input that holds data (blank lines and '#'
+ * comments skipped), leading space removed; NULL at the end. *ln counts
+ * lines for messages. */
+static char *csv_line(FILE *f, char *buf, size_t cap, unsigned *ln)
+{
+	while (fgets(buf, (int)cap, f)) {
+		++*ln;
+		char *p = buf;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != 0 && *p != '#')
+			return p;
+	}
+	return NULL;
+}
+
 static char *field(char **p)
 {
 	char *f = *p;
@@ -198,13 +214,7 @@ int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
 	char line[512];
 	unsigned ln = 0;
 	int rc = 0;
-	while (fgets(line, sizeof(line), f)) {
-		ln++;
-		char *p = line;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == 0 || *p == '#')
-			continue;
+	for (char *p; (p = csv_line(f, line, sizeof(line), &ln)) != NULL;) {
 		char *pfx = field(&p), *cont = field(&p), *ctry = field(&p), *sub = field(&p),
 		     *lat = field(&p), *lon = field(&p);
 		char a[64];
@@ -260,13 +270,7 @@ int r53_regions_load_csv(const char *path, struct p53_err *err)
 	unsigned ln = 0;
 	size_t cap = novr;
 	int rc = 0;
-	while (fgets(line, sizeof(line), f)) {
-		ln++;
-		char *p = line;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == 0 || *p == '#')
-			continue;
+	for (char *p; (p = csv_line(f, line, sizeof(line), &ln)) != NULL;) {
 		char *name = field(&p), *lat = field(&p), *lon = field(&p), *e1, *e2;
 		double la = strtod(lat, &e1), lo = strtod(lon, &e2);
 		if (!region_name_ok(name) || e1 == lat || *e1 || e2 == lon || *e2 || *p ||
@@ -367,13 +371,7 @@ int r53_lat_load_csv(const char *path, struct r53_lat *t, struct p53_err *err)
 	char line[256];
 	unsigned ln = 0;
 	int rc = 0;
-	while (fgets(line, sizeof(line), f)) {
-		ln++;
-		char *p = line;
-		while (isspace((unsigned char)*p))
-			p++;
-		if (*p == 0 || *p == '#')
-			continue;
+	for (char *p; (p = csv_line(f, line, sizeof(line), &ln)) != NULL;) {
 		char *pfx = field(&p), *reg = field(&p), *ms = field(&p), *e;
 		double v = strtod(ms, &e);
 		double la, lo;

@@ -17,6 +17,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 
 import dns.exception
@@ -396,3 +397,31 @@ def whoami(ns, server, tcp=False):
         return None
     txt = rrset_texts(m, "answer", dns.rdatatype.TXT)
     return txt.pop().strip('"') if len(txt) == 1 else repr(txt)
+
+
+def run_dp_test(tmp_prefix, body, tools=("port53d", "port53", "port53ctl")):
+    """The frame of a data-plane test: root, the binaries it needs from
+    sys.argv[1] or build_dir(), a work directory and a Cleanup that always
+    runs. body(res, cleanup, work, {name: path}). Returns the exit status."""
+    res = Results()
+    if os.geteuid() != 0:
+        res.check("running as root", False)
+        return res.finish()
+    bdir = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else build_dir()
+    where = {"port53d": ("dp", "port53d"), "port53": ("tools", "port53"),
+             "port53ctl": ("tools", "port53ctl")}
+    paths = {n: os.path.join(bdir, *where[n]) for n in tools}
+    for path in paths.values():
+        if not os.access(path, os.X_OK):
+            res.check("built: %s" % path, False)
+            return res.finish()
+    cleanup = Cleanup()
+    work = tempfile.mkdtemp(prefix=tmp_prefix)
+    cleanup.push(lambda: run(["rm", "-rf", work], check=False))
+    try:
+        body(res, cleanup, work, paths)
+    except Exception as e:
+        res.check("test ran to completion", False, "%s: %s" % (type(e).__name__, e))
+    finally:
+        cleanup.run()
+    return res.finish()

@@ -30,7 +30,6 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -155,28 +154,7 @@ class Load:
 
 
 def main():
-    res = dpnet.Results()
-    if os.geteuid() != 0:
-        res.check("running as root", False)
-        return res.finish()
-    bdir = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else dpnet.build_dir()
-    tools = {n: os.path.join(bdir, *p) for n, p in
-             (("port53d", ("dp", "port53d")), ("port53", ("tools", "port53")),
-              ("port53ctl", ("tools", "port53ctl")))}
-    for path in tools.values():
-        if not os.access(path, os.X_OK):
-            res.check("built: %s" % path, False)
-            return res.finish()
-    cleanup = dpnet.Cleanup()
-    work = tempfile.mkdtemp(prefix="p53-swap-")
-    cleanup.push(lambda: run(["rm", "-rf", work], check=False))
-    try:
-        body(res, cleanup, work, tools)
-    except Exception as e:
-        res.check("test ran to completion", False, "%s: %s" % (type(e).__name__, e))
-    finally:
-        cleanup.run()
-    return res.finish()
+    return dpnet.run_dp_test("p53-swap-", body)
 
 
 def body(res, cleanup, work, tools):
