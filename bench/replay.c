@@ -106,7 +106,8 @@ static void pass_engine(void)
 			const struct query *q = &qs[i];
 			const uint8_t *m = cap_data + q->frame_off + q->pl_off;
 			if (i + 4 < nq) /* as a worker prefetches the next packets */
-				__builtin_prefetch(cap_data + qs[i + 4].frame_off + qs[i + 4].pl_off);
+				__builtin_prefetch(cap_data + qs[i + 4].frame_off +
+						   qs[i + 4].pl_off);
 			total += p53_answer(s, m, q->pl_len, &q->client, ctx, resp, sizeof(resp));
 		}
 	}

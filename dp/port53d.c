@@ -50,7 +50,7 @@
 #include <unistd.h>
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
-#define MAX_KEYS     8   /* --require-signature keys */
+#define MAX_KEYS     8	 /* --require-signature keys */
 
 struct opts {
 	const char *snapshot;
@@ -92,11 +92,11 @@ struct daemon {
 	struct dp_worker *w; /* nw workers, cache-line aligned */
 	unsigned nw;
 	struct rte_mempool *pool;
-	struct qsbr *qsbr;	     /* d->sh.qsbr behind the snapmgr's interface */
+	struct qsbr *qsbr;	   /* d->sh.qsbr behind the snapmgr's interface */
 	struct p53_health *health; /* Route 53 health checker, or NULL */
-	struct api *api;	     /* control API, or NULL */
-	struct qlog *qlog;	     /* query log, or NULL */
-	int watch_fd;		     /* inotify on --watch-dir, or -1 */
+	struct api *api;	   /* control API, or NULL */
+	struct qlog *qlog;	   /* query log, or NULL */
+	int watch_fd;		   /* inotify on --watch-dir, or -1 */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
@@ -163,8 +163,25 @@ static int parse_num(const char *s, long lo, long hi, long *out)
 
 static int parse_opts(int argc, char **argv, struct opts *o)
 {
-	enum { O_EDNS = 256, O_ID, O_VER, O_DROP, O_MTU, O_IDLE, O_CSOCK, O_CLISTEN, O_CTOKEN,
-	       O_SIG, O_HEALTH, O_FW, O_QLOG, O_QLOG_TAP, O_QLOG_SAMPLE, O_QUORUM, O_WATCH };
+	enum {
+		O_EDNS = 256,
+		O_ID,
+		O_VER,
+		O_DROP,
+		O_MTU,
+		O_IDLE,
+		O_CSOCK,
+		O_CLISTEN,
+		O_CTOKEN,
+		O_SIG,
+		O_HEALTH,
+		O_FW,
+		O_QLOG,
+		O_QLOG_TAP,
+		O_QLOG_SAMPLE,
+		O_QUORUM,
+		O_WATCH
+	};
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
 	    {"addr", required_argument, NULL, 'a'},
@@ -343,8 +360,7 @@ static void print_rate(struct daemon *d)
 /* The snapshot manager's per-load hook: everything workers need beside the
  * snapshot is built here, on the control thread, before the snapshot is
  * published, so a worker never allocates or waits. */
-static int build_load(void *arg, const struct p53_snapshot *snap, void **state,
-		      struct p53_err *err)
+static int build_load(void *arg, const struct p53_snapshot *snap, void **state, struct p53_err *err)
 {
 	struct daemon *d = arg;
 	struct dp_load *ld = calloc(1, sizeof(*ld));
@@ -466,8 +482,9 @@ static void watch_poll(struct daemon *d, int fd)
 			struct p53_err err = {0};
 			struct snapmgr_swap sw;
 			if (snapmgr_load(d->sh.mgr, path, src, &sw, &err) != 0)
-				fprintf(stderr, "port53d: %s refused, keeping the old snapshot: %s\n",
-					path, err.msg);
+				fprintf(stderr,
+					"port53d: %s refused, keeping the old snapshot: %s\n", path,
+					err.msg);
 			else
 				fprintf(stderr, "port53d: loaded %s (serial %" PRIu64 ")\n", path,
 					sw.serial);
@@ -778,7 +795,8 @@ static void register_telemetry(struct daemon *d)
 static int start_control(struct daemon *d)
 {
 	struct p53_err err = {0};
-	if (d->o.health_checks && (d->health = p53_health_start(d->o.health_checks, &err)) == NULL) {
+	if (d->o.health_checks &&
+	    (d->health = p53_health_start(d->o.health_checks, &err)) == NULL) {
 		fprintf(stderr, "port53d: %s\n", err.msg);
 		return -1;
 	}
@@ -795,7 +813,8 @@ static int start_control(struct daemon *d)
 	};
 	if (d->qsbr == NULL || (d->sh.mgr = snapmgr_new(&mc, &err)) == NULL ||
 	    snapmgr_load(d->sh.mgr, d->o.snapshot, NULL, NULL, &err) != 0) {
-		fprintf(stderr, "port53d: %s: %s\n", d->o.snapshot, err.msg[0] ? err.msg : "out of memory");
+		fprintf(stderr, "port53d: %s: %s\n", d->o.snapshot,
+			err.msg[0] ? err.msg : "out of memory");
 		return -1;
 	}
 	if (d->o.watch_dir && (d->watch_fd = watch_open(d->o.watch_dir)) < 0)

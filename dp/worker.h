@@ -55,7 +55,7 @@ struct dp_worker {
 	_Alignas(DP_CACHE_LINE) struct p53_ctx ctx;
 	struct dp_shared *sh;
 	struct qlog_ring *qlog; /* query log ring; NULL = off */
-	unsigned idx; /* worker number: queue id and QSBR thread id */
+	unsigned idx;		/* worker number: queue id and QSBR thread id */
 	unsigned nq;
 	struct dp_wq q[DP_MAX_PORTS];
 };

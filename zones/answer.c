@@ -252,13 +252,13 @@ struct plan {
 	bool aa;
 	bool referral;
 	unsigned nan, nns, nar;
-	uint32_t soa_zone; /* zone whose SOA is in authority, if any */
+	uint32_t soa_zone;   /* zone whose SOA is in authority, if any */
 	struct p53_sel *sel; /* client, RNG and health for routing policies */
 	struct pent an[AN_MAX];
 	struct pent ns[1];
 	struct pent ar[AR_MAX];
 	uint8_t names[CHAIN_MAX + 1][P53_NAME_MAX]; /* chain names, canonical */
-	struct fw_chain *fwc; /* DNS Firewall chain inspection, or NULL */
+	struct fw_chain *fwc;			    /* DNS Firewall chain inspection, or NULL */
 };
 
 /* A name's suffixes with their hashes, longest first: computed once per
@@ -661,7 +661,8 @@ static bool put_name(struct wr *w, const uint8_t *name, bool compress)
 	while (*p) {
 		if (compress) {
 			for (unsigned i = 0; i < w->ncomp; i++) {
-				if (w->comp_len[i] == rem && name_at_equals(w->buf, w->comp[i], p)) {
+				if (w->comp_len[i] == rem &&
+				    name_at_equals(w->buf, w->comp[i], p)) {
 					if (w->pos + 2 > w->limit)
 						return false;
 					wr16(w->buf + w->pos, (uint16_t)(0xc000 | w->comp[i]));
@@ -972,7 +973,8 @@ static bool reloc_name(uint8_t *b, size_t len, size_t *pos, size_t d)
 		if ((l & 0xc0) == 0xc0) {
 			if (p + 1 >= len)
 				return false;
-			wr16(b + p, (uint16_t)(0xc000 | ((((size_t)(l & 0x3f) << 8) | b[p + 1]) + d)));
+			wr16(b + p,
+			     (uint16_t)(0xc000 | ((((size_t)(l & 0x3f) << 8) | b[p + 1]) + d)));
 			*pos = p + 2;
 			return true;
 		}
@@ -990,9 +992,8 @@ static bool reloc_name(uint8_t *b, size_t len, size_t *pos, size_t d)
  * answer. Rendered behind a question holding just the apex, every pointer in
  * them lands d bytes early for a query name d bytes longer, so moving each
  * pointer by d makes them right. Returns 0 to fall back to encoding. */
-static size_t emit_negative(const struct p53_snapshot *s, const struct plan *p,
-			    const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
-			    uint8_t *r, size_t limit)
+static size_t emit_negative(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
+			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
 {
 	if (p->nan != 0 || p->nns != 1 || p->nar != 0 || p->referral)
 		return 0;
@@ -1191,9 +1192,9 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 
 /* Prefetch state: the stage done in bits 0-7, the stage's result (the
  * name's hash, then its node index) in bits 8-39, the qtype in bits 40-55. */
-#define PF_DONE 0xff
-#define PF_KEY(st) ((uint32_t)((st) >> 8))
-#define PF_QTYPE(st) ((uint16_t)((st) >> 40))
+#define PF_DONE			    0xff
+#define PF_KEY(st)		    ((uint32_t)((st) >> 8))
+#define PF_QTYPE(st)		    ((uint16_t)((st) >> 40))
 #define PF_STATE(stage, key, qtype) ((uint64_t)(qtype) << 40 | (uint64_t)(key) << 8 | (stage))
 
 /* The question's canonical name hash and where its type lies, without the

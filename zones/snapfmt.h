@@ -142,7 +142,7 @@ struct snap_group {
 	uint16_t nmembers;
 	uint8_t policy; /* enum snap_policy */
 	uint8_t reserved;
-	uint32_t node;	   /* owner node */
+	uint32_t node;	    /* owner node */
 	uint32_t cidr_coll; /* CIDR groups: STRINGS offset of CollectionId */
 	uint16_t type;
 	uint16_t reserved2;
@@ -154,7 +154,7 @@ enum snap_member_flags {
 	MEM_EVAL_TARGET = 1 << 2, /* alias EvaluateTargetHealth */
 	MEM_MV_TRUE = 1 << 3,	  /* MultiValueAnswer true (false is not a policy) */
 	MEM_ALIAS = 1 << 4,
-	MEM_COORDS = 1 << 5, /* geoproximity by Coordinates (lat/lon below) */
+	MEM_COORDS = 1 << 5,	/* geoproximity by Coordinates (lat/lon below) */
 	MEM_LOCALZONE = 1 << 6, /* geoproximity by LocalZoneGroup (region holds it) */
 };
 
@@ -162,19 +162,19 @@ enum snap_member_flags {
 enum { GEO_DEFAULT = 0, GEO_CONTINENT = 1, GEO_COUNTRY = 2, GEO_SUBDIV = 3 };
 
 struct snap_member {
-	uint32_t rrset;	 /* member RRset; SNAP_NONE for an alias */
-	uint32_t alias;	 /* alias target node, or SNAP_NONE */
-	uint32_t setid;	 /* STRINGS offset of SetIdentifier, or SNAP_NONE */
-	uint32_t health; /* check number (HCHECKS index), or SNAP_NONE */
-	uint32_t region; /* STRINGS offset: Region / AWSRegion / LocalZoneGroup, or SNAP_NONE */
+	uint32_t rrset;	   /* member RRset; SNAP_NONE for an alias */
+	uint32_t alias;	   /* alias target node, or SNAP_NONE */
+	uint32_t setid;	   /* STRINGS offset of SetIdentifier, or SNAP_NONE */
+	uint32_t health;   /* check number (HCHECKS index), or SNAP_NONE */
+	uint32_t region;   /* STRINGS offset: Region / AWSRegion / LocalZoneGroup, or SNAP_NONE */
 	uint32_t cidr_loc; /* STRINGS offset of the CIDR LocationName ("*" = default) */
 	uint16_t weight;
-	uint8_t flags;	   /* enum snap_member_flags */
-	uint8_t geo_level; /* GEO_* for geolocation members */
+	uint8_t flags;				  /* enum snap_member_flags */
+	uint8_t geo_level;			  /* GEO_* for geolocation members */
 	char continent[2], country[2], subdiv[4]; /* ASCII, zero padded */
-	int32_t lat_e6, lon_e6; /* geoproximity Coordinates, micro-degrees */
-	float x, y, z;		/* unit vector of the member's location */
-	int8_t bias;		/* geoproximity Bias -99..99 */
+	int32_t lat_e6, lon_e6;			  /* geoproximity Coordinates, micro-degrees */
+	float x, y, z;				  /* unit vector of the member's location */
+	int8_t bias;				  /* geoproximity Bias -99..99 */
 	uint8_t reserved[7];
 };
 
@@ -200,8 +200,8 @@ struct snap_geoloc {
 };
 
 struct snap_cidr {
-	uint32_t coll; /* STRINGS offset of CollectionId */
-	uint32_t loc;  /* STRINGS offset of LocationName */
+	uint32_t coll;	/* STRINGS offset of CollectionId */
+	uint32_t loc;	/* STRINGS offset of LocationName */
 	uint8_t family; /* 4 or 6 */
 	uint8_t plen;
 	uint8_t reserved[2];

@@ -264,8 +264,8 @@ static int verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 			 * group index, checked with the groups. */
 			if (r->rdata >= s->ngroups || r->len != 0 ||
 			    s->groups[r->rdata].type != r->type)
-				return p53_err_set(err, P53_ECORRUPT,
-						   "snapshot rrset %u malformed", i);
+				return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed",
+						   i);
 			continue;
 		}
 		if (r->rdata > s->rdata_len || r->len > s->rdata_len - r->rdata)

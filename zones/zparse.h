@@ -33,8 +33,8 @@ struct zparse_rr {
 typedef int (*zparse_cb)(void *ctx, const struct zparse_rr *rr, struct p53_err *err);
 
 struct zparse_opts {
-	const uint8_t *origin;   /* initial $ORIGIN (wire); required */
-	uint32_t default_ttl;    /* used until $TTL or an explicit TTL; RFC 2308 */
+	const uint8_t *origin;	    /* initial $ORIGIN (wire); required */
+	uint32_t default_ttl;	    /* used until $TTL or an explicit TTL; RFC 2308 */
 	unsigned max_include_depth; /* 0 means the default, 8 */
 };
 
@@ -50,8 +50,8 @@ int zparse_string(const char *name, const char *text, size_t len, const struct z
 /* Converts one record's rdata from presentation to wire form, as the parser
  * does (used by the Route 53 JSON importer too). text holds the rdata fields
  * only. Returns the wire length or a negative code with a reason in err. */
-int zparse_rdata(uint16_t type, const char *text, size_t len, const uint8_t *origin,
-		 uint8_t *out, size_t cap, struct p53_err *err);
+int zparse_rdata(uint16_t type, const char *text, size_t len, const uint8_t *origin, uint8_t *out,
+		 size_t cap, struct p53_err *err);
 
 /* Writes rdata in presentation form (the inverse of zparse_rdata): names
  * absolute with a trailing dot, strings quoted, RFC 3597 form for types
