@@ -252,7 +252,8 @@ struct plan {
 	bool aa;
 	bool referral;
 	unsigned nan, nns, nar;
-	uint32_t soa_zone;   /* zone whose SOA is in authority, if any */
+	uint32_t soa_zone; /* zone whose SOA is in authority, if any */
+	uint32_t ref_cut;  /* the zone cut of a referral */
 	struct p53_sel *sel; /* client, RNG and health for routing policies */
 	struct pent an[AN_MAX];
 	struct pent ns[1];
@@ -377,6 +378,7 @@ static void add_referral(const struct p53_snapshot *s, uint32_t cut, struct plan
 	const struct snap_node *c = &s->nodes[cut];
 	const struct snap_rrset *ns = find_rrset(s, c, RR_NS);
 	p->referral = true;
+	p->ref_cut = cut;
 	if (ns == NULL)
 		return;
 	p->ns[0] = (struct pent){snap_node_name(s, c), ns, ns->ttl, NULL};
@@ -987,35 +989,83 @@ static bool reloc_name(uint8_t *b, size_t len, size_t *pos, size_t d)
 	return false;
 }
 
-/* NXDOMAIN, and NODATA for names without a node of their own, hold only the
- * SOA of the query's zone: the bytes of the apex's pre-rendered NODATA
- * answer. Rendered behind a question holding just the apex, every pointer in
+/* Moves every compression pointer of the n records at the start of b by d
+ * bytes: in owners, and in the rdata names RFC 3597 lets us compress. */
+static bool reloc_rrs(uint8_t *b, size_t len, unsigned n, size_t d)
+{
+	size_t pos = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!reloc_name(b, len, &pos, d) || pos + 10 > len)
+			return false;
+		uint16_t type = rd16(b + pos);
+		size_t end = pos + 10 + rd16(b + pos + 8);
+		pos += 10;
+		if (end > len)
+			return false;
+		switch (type) {
+		case RR_MX:
+			pos += 2;
+			/* fall through */
+		case RR_NS:
+		case RR_CNAME:
+		case RR_PTR:
+			if (!reloc_name(b, end, &pos, d))
+				return false;
+			break;
+		case RR_SOA:
+			if (!reloc_name(b, end, &pos, d) || !reloc_name(b, end, &pos, d))
+				return false;
+			break;
+		}
+		pos = end;
+	}
+	return true;
+}
+
+/* Answers whose records all hang off a node at or above the query name are
+ * that node's pre-rendered answer for an absent type: NXDOMAIN, and NODATA
+ * for names without a node of their own, hold only the zone's SOA (the
+ * apex's NODATA answer); a referral from below a cut is the cut's referral.
+ * Rendered behind a question holding just that node's name, every pointer in
  * them lands d bytes early for a query name d bytes longer, so moving each
  * pointer by d makes them right. Returns 0 to fall back to encoding. */
-static size_t emit_negative(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
-			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
+static size_t emit_relocated(const struct p53_snapshot *s, const struct plan *p,
+			     const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			     uint8_t *r, size_t limit)
 {
-	if (p->nan != 0 || p->nns != 1 || p->nar != 0 || p->referral)
+	uint32_t base;
+	if (p->nan != 0)
 		return 0;
-	const struct snap_zone *z = &s->zones[p->soa_zone];
-	const struct snap_node *apex = &s->nodes[z->apex];
-	if (!apex->other_blob || apex->name_len > q->qname_len)
+	if (p->referral)
+		base = p->ref_cut;
+	else if (p->nns == 1 && p->nar == 0)
+		base = s->zones[p->soa_zone].apex;
+	else
 		return 0;
-	const struct snap_blob *b = (const void *)(s->blobs + apex->other_blob - 1);
+	const struct snap_node *n = &s->nodes[base];
+	if (!n->other_blob || n->name_len > q->qname_len)
+		return 0;
+	const struct snap_blob *b = (const void *)(s->blobs + n->other_blob - 1);
 	const struct snap_cut *cuts = (const void *)(b + 1);
 	const uint8_t *data = (const uint8_t *)(cuts + b->ncut);
-	if (b->an != 0 || b->ns != 1 || b->ar != 0 || q->qend + b->len > limit)
+	/* The cut's blob is its referral by construction; the apex's must be
+	 * the SOA alone. */
+	if (b->an != 0 || (!p->referral && (b->ns != 1 || b->ar != 0)))
 		return 0;
-	size_t d = q->qname_len - apex->name_len, pos = 0;
+	const struct snap_cut *c = &cuts[b->ncut - 1];
+	while (c->off > limit - q->qend && c > cuts)
+		c--;
 	uint8_t *o = r + q->qend;
-	memcpy(o, data, b->len);
-	if (!reloc_name(o, b->len, &pos, d) || (pos += 10) > b->len ||
-	    !reloc_name(o, b->len, &pos, d) || !reloc_name(o, b->len, &pos, d))
+	memcpy(o, data, c->off);
+	if (!reloc_rrs(o, c->off, (unsigned)c->an + c->ns + c->ar, q->qname_len - n->name_len))
 		return 0;
+	bool tc = c->ns < b->ns;
 	put_header(r, qmsg, q, p->rcode, p->aa);
-	set_counts(r, 1, 0, 1, 0);
-	count_outcome(ctx, p->rcode, p->aa, 0, false);
-	return put_opt(r, q->qend + b->len, q, ctx, p->rcode);
+	if (tc)
+		r[2] |= HDR_TC;
+	set_counts(r, 1, 0, c->ns, c->ar);
+	count_outcome(ctx, p->rcode, p->aa, 0, tc);
+	return put_opt(r, q->qend + c->off, q, ctx, p->rcode);
 }
 
 /* The served zone a blocked name is answered from: its closest encloser's,
@@ -1186,7 +1236,7 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 	q.ecs_scope = sel.scope;
 	if (fcp && fcp->blocked)
 		return fw_respond(s, &fcp->v, qmsg, &q, ctx, r, limit);
-	size_t n = emit_negative(s, &p, qmsg, &q, ctx, r, limit);
+	size_t n = emit_relocated(s, &p, qmsg, &q, ctx, r, limit);
 	return n ? n : emit_plan(s, &p, qmsg, &q, ctx, r, limit);
 }
 
