@@ -58,19 +58,26 @@ for n in $SIZES; do
 	fi
 	vopt=()
 	if [ "$VERIFY" = 1 ]; then
-		port=$((20000 + RANDOM % 20000))
-		"$PORT53" serve -s "$snap" -l 127.0.0.1:$port 2>/dev/null &
-		SERVE_PID=$!
-		# Ready when it answers (a large snapshot takes seconds to verify).
-		for _ in $(seq 1 240); do
-			if command -v kdig >/dev/null; then
-				kdig +retry=0 +timeout=1 @127.0.0.1 -p $port bench.test SOA 2>/dev/null |
-					grep -q 'status: NOERROR' && break
-			else
-				sleep 5 && break
-			fi
-			sleep 0.5
+		# A random port may be taken: try a few, each until the server
+		# answers (a large snapshot takes seconds to verify) or exits.
+		up=0
+		for _ in 1 2 3 4 5; do
+			port=$((20000 + RANDOM % 20000))
+			"$PORT53" serve -s "$snap" -l 127.0.0.1:$port 2>/dev/null &
+			SERVE_PID=$!
+			for _ in $(seq 1 240); do
+				kill -0 "$SERVE_PID" 2>/dev/null || break
+				if kdig +retry=0 +timeout=1 @127.0.0.1 -p $port bench.test SOA 2>/dev/null |
+					grep -q 'status: NOERROR'; then
+					up=1
+					break
+				fi
+				sleep 0.5
+			done
+			[ "$up" = 1 ] && break
+			cleanup
 		done
+		[ "$up" = 1 ] || { echo "replay.sh: port53 serve did not come up" >&2; exit 1; }
 		vopt=(--verify 127.0.0.1:$port --verify-count 2000)
 	fi
 	for p in $PRESETS; do
