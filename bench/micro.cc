@@ -97,6 +97,46 @@ void answer_args(benchmark::internal::Benchmark *b)
 }
 BENCHMARK(BM_Answer)->Apply(answer_args);
 
+// Route 53 routing policies (tests/e2e/r53/example.json with its geo CSV):
+// what choosing per query costs against a simple, pre-rendered answer.
+const Kind policies[] = {
+    {"simple", "simple.example.com.", 1, 0},
+    {"failover", "fo.example.com.", 1, 0},
+    {"weighted", "www.example.com.", 1, 0},
+    {"multivalue", "mv.example.com.", 1, 0},
+    {"geolocation_ecs", "geo.example.com.", 1, 3},
+    {"latency_ecs", "lat.example.com.", 1, 3},
+    {"geoproximity_ecs", "prox.example.com.", 1, 3},
+    {"cidr_ecs", "cidr.example.com.", 1, 3},
+    {"alias_to_failover", "alias.example.com.", 1, 0},
+};
+
+void BM_Policy(benchmark::State &st)
+{
+	static std::unique_ptr<bsh_engine, void (*)(bsh_engine *)> r53(nullptr, bsh_engine_free);
+	if (!r53) {
+		const char *src = getenv("P53_SRC");
+		std::string dir = std::string(src ? src : ".") + "/tests/e2e/r53/";
+		r53.reset(bsh_engine_compile("example.com.", (dir + "example.json").c_str(),
+					     (dir + "geo.csv").c_str()));
+	}
+	const Kind &k = policies[st.range(0)];
+	uint8_t q[512], r[4096];
+	size_t ql = bsh_query(q, sizeof(q), k.name, k.qtype, k.edns);
+	if (!r53 || ql == 0 || bsh_answer(r53.get(), q, ql, r, sizeof(r)) == 0) {
+		st.SkipWithError(r53 ? "query not answered" : bsh_error());
+		return;
+	}
+	for (auto _ : st) {
+		size_t n = bsh_answer(r53.get(), q, ql, r, sizeof(r));
+		benchmark::DoNotOptimize(n);
+		benchmark::ClobberMemory();
+	}
+	st.SetItemsProcessed(static_cast<int64_t>(st.iterations()));
+	st.SetLabel(k.label);
+}
+BENCHMARK(BM_Policy)->DenseRange(0, sizeof(policies) / sizeof(policies[0]) - 1);
+
 // The cheapest complete answer: header parse, then REFUSED for class 5 with
 // no lookup; the cost of reading a query and writing a header.
 void BM_ParseRefused(benchmark::State &st)

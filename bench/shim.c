@@ -155,6 +155,26 @@ struct bsh_engine *bsh_engine_builtin(int prerender, unsigned extra_hosts)
 	return engine_wrap(s);
 }
 
+struct bsh_engine *bsh_engine_compile(const char *origin, const char *path, const char *geo_csv)
+{
+	struct p53_zone_input z = {origin, path};
+	struct p53_compile_opts o = {.serial = 1, .geo_csv = geo_csv};
+	struct p53_err err = {0};
+	uint8_t *img = NULL;
+	size_t len = 0;
+	if (p53_compile(&z, 1, &o, &img, &len, &err) != 0) {
+		snprintf(last_err, sizeof(last_err), "compile: %s", err.msg);
+		return NULL;
+	}
+	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
+	free(img);
+	if (!s) {
+		snprintf(last_err, sizeof(last_err), "load: %s", err.msg);
+		return NULL;
+	}
+	return engine_wrap(s);
+}
+
 struct bsh_engine *bsh_engine_load(const char *path)
 {
 	struct p53_err err = {0};

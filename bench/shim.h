@@ -25,6 +25,9 @@ struct bsh_engine;
 struct bsh_engine *bsh_engine_builtin(int prerender, unsigned extra_hosts);
 /* A snapshot file written by `port53 compile`. */
 struct bsh_engine *bsh_engine_load(const char *path);
+/* Compiles one zone (a master file or Route 53 JSON) with an optional geo
+ * CSV, pre-rendered, in memory. */
+struct bsh_engine *bsh_engine_compile(const char *origin, const char *path, const char *geo_csv);
 /* Same, but the snapshot is copied into anonymous memory rather than mapped
  * from the page cache; with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 that memory
  * is madvise'd for transparent huge pages, which shows what 4 KiB-page TLB
