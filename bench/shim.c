@@ -102,6 +102,27 @@ int bsh_host_name(unsigned i, uint8_t *wire)
 	return name_from_text(txt, (size_t)n, NULL, wire, &why);
 }
 
+/* Compiles zones in memory and wraps the snapshot; NULL with last_err set. */
+static struct bsh_engine *engine_compile(const struct p53_zone_input *z, size_t nz,
+					 const struct p53_compile_opts *o)
+{
+	struct p53_err err = {0};
+	uint8_t *img = NULL;
+	size_t len = 0;
+	int rc = p53_compile(z, nz, o, &img, &len, &err);
+	if (rc != 0) {
+		snprintf(last_err, sizeof(last_err), "compile: %s", err.msg);
+		return NULL;
+	}
+	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
+	free(img);
+	if (!s) {
+		snprintf(last_err, sizeof(last_err), "load: %s", err.msg);
+		return NULL;
+	}
+	return engine_wrap(s);
+}
+
 struct bsh_engine *bsh_engine_builtin(int prerender, unsigned extra_hosts)
 {
 	char p1[64], p2[64];
@@ -135,44 +156,18 @@ struct bsh_engine *bsh_engine_builtin(int prerender, unsigned extra_hosts)
 		nz = 2;
 	}
 	struct p53_compile_opts o = {.serial = 1, .no_prerender = !prerender};
-	struct p53_err err = {0};
-	uint8_t *img = NULL;
-	size_t len = 0;
-	int rc = p53_compile(z, nz, &o, &img, &len, &err);
+	struct bsh_engine *e = engine_compile(z, nz, &o);
 	unlink(p1);
 	if (nz == 2)
 		unlink(p2);
-	if (rc != 0) {
-		snprintf(last_err, sizeof(last_err), "compile: %s", err.msg);
-		return NULL;
-	}
-	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
-	free(img);
-	if (!s) {
-		snprintf(last_err, sizeof(last_err), "load: %s", err.msg);
-		return NULL;
-	}
-	return engine_wrap(s);
+	return e;
 }
 
 struct bsh_engine *bsh_engine_compile(const char *origin, const char *path, const char *geo_csv)
 {
 	struct p53_zone_input z = {origin, path};
 	struct p53_compile_opts o = {.serial = 1, .geo_csv = geo_csv};
-	struct p53_err err = {0};
-	uint8_t *img = NULL;
-	size_t len = 0;
-	if (p53_compile(&z, 1, &o, &img, &len, &err) != 0) {
-		snprintf(last_err, sizeof(last_err), "compile: %s", err.msg);
-		return NULL;
-	}
-	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
-	free(img);
-	if (!s) {
-		snprintf(last_err, sizeof(last_err), "load: %s", err.msg);
-		return NULL;
-	}
-	return engine_wrap(s);
+	return engine_compile(&z, 1, &o);
 }
 
 struct bsh_engine *bsh_engine_load(const char *path)

@@ -227,10 +227,9 @@ static int rec_fail(struct cc *c, const struct crec *r, const char *what)
 
 /* ---- reading zones ---------------------------------------------------- */
 
-static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
+/* What any zone input may hold, from zone files and Route 53 JSON alike. */
+static int check_class_type(const struct zparse_rr *rr, struct p53_err *err)
 {
-	struct cc *c = ctx;
-	const struct czone *z = &c->zones[c->cur_zone];
 	char tb[12];
 	if (rr->rclass != CLASS_IN)
 		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
@@ -239,6 +238,16 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
 				  "type %s cannot appear in zone data",
 				  rrtype_to_text(rr->type, tb));
+	return 0;
+}
+
+static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
+{
+	struct cc *c = ctx;
+	const struct czone *z = &c->zones[c->cur_zone];
+	int rc = check_class_type(rr, err);
+	if (rc)
+		return rc;
 	uint8_t owner[P53_NAME_MAX];
 	memcpy(owner, rr->owner, rr->owner_len);
 	name_lower(owner, rr->owner_len);
@@ -805,14 +814,9 @@ static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 static int on_record_r53(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 {
 	struct r53_zone *z = ctx;
-	char tb[12];
-	if (rr->rclass != CLASS_IN)
-		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
-				  "class %u not supported in zone data (only IN)", rr->rclass);
-	if (rrtype_is_meta(rr->type))
-		return p53_err_at(err, P53_EINVAL, rr->file, rr->line,
-				  "type %s cannot appear in zone data",
-				  rrtype_to_text(rr->type, tb));
+	int rc = check_class_type(rr, err);
+	if (rc)
+		return rc;
 	return r53_zone_add_rr(z, rr, err);
 }
 
