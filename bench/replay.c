@@ -16,10 +16,10 @@
  * bytes a running `port53 serve` sends for the same queries.
  */
 #include "bench/shim.h"
-#include "zones/fw.h"
+#include "zones/answer/fw.h"
 #include "pcap/frame.h"
 #include "pcap/pcapio.h"
-#include "zones/answer.h"
+#include "zones/answer/answer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -2,12 +2,12 @@
 #include "dp/pkt.h"
 #include "pcap/frame.h"
 #include "pcap/qbuild.h"
-#include "zones/answer.h"
-#include "zones/compile.h"
-#include "zones/name.h"
+#include "zones/answer/answer.h"
+#include "zones/compile/compile.h"
+#include "zones/common/name.h"
 /* Private to zones/, used here on purpose: the lookup benchmark times the
  * hash-table probe alone, which has no public entry point. */
-#include "zones/snapshot_pvt.h"
+#include "zones/answer/snapshot_pvt.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -12,10 +12,10 @@
  */
 #include "api.h"
 
-#include "zones/fw.h"
+#include "zones/answer/fw.h"
 
 #include "ksock.h"
-#include "zones/name.h"
+#include "zones/common/name.h"
 
 #include <errno.h>
 #include <fcntl.h>

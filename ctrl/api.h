@@ -22,8 +22,8 @@
 #define P53_API_H
 
 #include "snapmgr.h"
-#include "zones/answer.h"
-#include "zones/err.h"
+#include "zones/answer/answer.h"
+#include "zones/common/err.h"
 
 #include <stdbool.h>
 #include <stddef.h>

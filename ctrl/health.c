@@ -10,7 +10,7 @@
 
 #include "api.h"
 
-#include "zones/r53json.h"
+#include "zones/compile/r53json.h"
 
 #include <curl/curl.h>
 #include <jansson.h>

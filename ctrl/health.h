@@ -12,8 +12,8 @@
 #ifndef P53_HEALTH_H
 #define P53_HEALTH_H
 
-#include "zones/err.h"
-#include "zones/snapshot.h"
+#include "zones/common/err.h"
+#include "zones/answer/snapshot.h"
 
 #include <stdbool.h>
 #include <stdint.h>

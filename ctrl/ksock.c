@@ -13,7 +13,7 @@
 
 #include "api.h"
 #include "health.h"
-#include "zones/fw.h"
+#include "zones/answer/fw.h"
 #include "qsbr.h"
 #include "snapmgr.h"
 #include "qlog.h"

@@ -7,8 +7,8 @@
 #ifndef P53_KSOCK_H
 #define P53_KSOCK_H
 
-#include "zones/answer.h"
-#include "zones/err.h"
+#include "zones/answer/answer.h"
+#include "zones/common/err.h"
 
 #include <stddef.h>
 

@@ -2,8 +2,8 @@
  * and the drain thread. See qlog.h for the design. */
 #include "qlog.h"
 
-#include "zones/name.h"
-#include "zones/rrtype.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

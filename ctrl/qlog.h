@@ -19,8 +19,8 @@
 #ifndef P53_QLOG_H
 #define P53_QLOG_H
 
-#include "zones/answer.h"
-#include "zones/err.h"
+#include "zones/answer/answer.h"
+#include "zones/common/err.h"
 
 #include <stdalign.h>
 #include <stdatomic.h>

@@ -15,9 +15,9 @@
 #define P53_SNAPMGR_H
 
 #include "qsbr.h"
-#include "zones/err.h"
-#include "zones/sign.h"
-#include "zones/snapshot.h"
+#include "zones/common/err.h"
+#include "zones/answer/sign.h"
+#include "zones/answer/snapshot.h"
 
 #include <stdbool.h>
 #include <stddef.h>

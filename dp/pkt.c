@@ -8,7 +8,7 @@
  */
 #include "dp/pkt.h"
 
-#include "zones/err.h"
+#include "zones/common/err.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -18,9 +18,9 @@
 #include "ctrl/qlog.h"
 #include "ctrl/qsbr_dpdk.h"
 #include "ctrl/snapmgr.h"
-#include "zones/answer.h"
-#include "zones/fw.h"
-#include "zones/snapshot.h"
+#include "zones/answer/answer.h"
+#include "zones/answer/fw.h"
+#include "zones/answer/snapshot.h"
 
 #include <rte_cycles.h>
 #include <rte_eal.h>

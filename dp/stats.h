@@ -10,7 +10,7 @@
 #define DP_STATS_H
 
 #include "dp/pkt.h"
-#include "zones/answer.h"
+#include "zones/answer/answer.h"
 
 #include <stdint.h>
 #include <stdio.h>

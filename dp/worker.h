@@ -10,7 +10,7 @@
 
 #include "dp/pkt.h"
 #include "dp/stats.h"
-#include "zones/answer.h"
+#include "zones/answer/answer.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

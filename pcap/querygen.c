@@ -9,9 +9,9 @@
 #include "frame.h"
 #include "pcapio.h"
 #include "qbuild.h"
-#include "zones/name.h"
-#include "zones/rrtype.h"
-#include "zones/zparse.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
+#include "zones/compile/zparse.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -12,12 +12,12 @@
  * ZONE is ORIGIN=FILE, or FILE named ORIGIN.zone.
  */
 #include "ctrl/ksock.h"
-#include "zones/compile.h"
-#include "zones/fw.h"
-#include "zones/fwcompile.h"
-#include "zones/r53json.h"
-#include "zones/sign.h"
-#include "zones/snapshot.h"
+#include "zones/compile/compile.h"
+#include "zones/answer/fw.h"
+#include "zones/compile/fwcompile.h"
+#include "zones/compile/r53json.h"
+#include "zones/answer/sign.h"
+#include "zones/answer/snapshot.h"
 
 #include <getopt.h>
 #include <libgen.h>

@@ -15,12 +15,12 @@
  * for (3); (2) uses names in the served zones, none of which is listed, so it shows the
  * cost of checking, which every query pays.
  */
-#include "zones/answer.h"
-#include "zones/compile.h"
-#include "zones/fw.h"
-#include "zones/fwcompile.h"
-#include "zones/name.h"
-#include "zones/rrtype.h"
+#include "zones/answer/answer.h"
+#include "zones/compile/compile.h"
+#include "zones/answer/fw.h"
+#include "zones/compile/fwcompile.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
 
 #include <dirent.h>
 #include <getopt.h>

@@ -2,10 +2,10 @@
  * property that ties the two answer paths together: a snapshot with
  * pre-rendered answers and one without give byte-identical responses. */
 #include "check.h"
-#include "zones/answer.h"
-#include "zones/compile.h"
-#include "zones/name.h"
-#include "zones/rrtype.h"
+#include "zones/answer/answer.h"
+#include "zones/compile/compile.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
 
 #include <stdlib.h>
 #include <unistd.h>

@@ -5,12 +5,13 @@
  * inspection on CNAME and DNAME chains with and without pre-rendered
  * answers, and the compiler's handling of bad input and big lists. */
 #include "check.h"
-#include "zones/answer.h"
-#include "zones/compile.h"
-#include "zones/fw.h"
-#include "zones/fwcompile.h"
-#include "zones/name.h"
-#include "zones/rrtype.h"
+#include "zones/answer/answer.h"
+#include "zones/compile/compile.h"
+#include "zones/answer/fw.h"
+#include "zones/compile/fwcompile.h"
+#include "zones/common/fwfmt.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
 
 #include <stdlib.h>
 #include <sys/stat.h>

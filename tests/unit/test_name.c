@@ -1,5 +1,5 @@
 #include "check.h"
-#include "zones/name.h"
+#include "zones/common/name.h"
 
 static void test_from_text(void)
 {

@@ -3,7 +3,7 @@
  * checksum so the fast 32-bit sum in pkt.c is checked against it. */
 #include "dp/pkt.h"
 #include "tests/unit/check.h"
-#include "zones/err.h"
+#include "zones/common/err.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

@@ -7,12 +7,12 @@
  */
 #include "check.h"
 
-#include "zones/answer.h"
-#include "zones/compile.h"
-#include "zones/r53json.h"
-#include "zones/r53snap.h"
-#include "zones/snapshot.h"
-#include "zones/snapshot_pvt.h"
+#include "zones/answer/answer.h"
+#include "zones/compile/compile.h"
+#include "zones/compile/r53json.h"
+#include "zones/compile/r53snap.h"
+#include "zones/answer/snapshot.h"
+#include "zones/answer/snapshot_pvt.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>

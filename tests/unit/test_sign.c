@@ -1,10 +1,10 @@
-/* Snapshot signatures (zones/sign.h): key generation, signing, the loader's
+/* Snapshot signatures (zones/answer/sign.h): key generation, signing, the loader's
  * handling of the trailer, and verification against trusted keys, including
  * every way a signature can be wrong. Works in a temporary directory. */
 #include "tests/unit/check.h"
-#include "zones/compile.h"
-#include "zones/sign.h"
-#include "zones/snapshot.h"
+#include "zones/compile/compile.h"
+#include "zones/answer/sign.h"
+#include "zones/answer/snapshot.h"
 
 #include <stdio.h>
 #include <stdlib.h>

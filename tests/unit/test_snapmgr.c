@@ -8,8 +8,8 @@
 #include "ctrl/qsbr.h"
 #include "ctrl/snapmgr.h"
 #include "tests/unit/check.h"
-#include "zones/answer.h"
-#include "zones/compile.h"
+#include "zones/answer/answer.h"
+#include "zones/compile/compile.h"
 #ifdef P53_TEST_DPDK
 #include "ctrl/qsbr_dpdk.h"
 #endif

@@ -3,9 +3,9 @@
  * "file:line:" prefix, and text -> wire -> text -> wire round trips. */
 #include "check.h"
 
-#include "zones/name.h"
-#include "zones/rrtype.h"
-#include "zones/zparse.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
+#include "zones/compile/zparse.h"
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,0 +1,379 @@
+/* Loading and verifying snapshots.
+ *
+ * A snapshot is trusted by the hot path without further checks, so loading
+ * checks everything the engine will later rely on: hashes first (catching
+ * corruption in transit or on disk), then structure (every offset and count
+ * in range), so that even a well-hashed but hand-crafted file cannot make a
+ * worker read outside the mapping.
+ */
+#include "zones/answer/snapshot_pvt.h"
+
+#include "zones/common/fileio.h"
+#include "zones/common/name.h"
+#include "zones/answer/sign.h"
+
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len, uint32_t hash)
+{
+	uint32_t i = hash & s->hmask;
+	for (;;) {
+		const struct snap_hash_ent *e = &s->ht[i];
+		if (e->node == 0)
+			return SNAP_NONE;
+		if (e->hash == hash) {
+			const struct snap_node *n = &s->nodes[e->node - 1];
+			if (n->name_len == len && memcmp(s->names + n->name, name, len) == 0)
+				return e->node - 1;
+		}
+		i = (i + 1) & s->hmask;
+	}
+}
+
+static const struct snap_sect *find_sect(const struct snap_hdr *h, uint32_t id)
+{
+	for (uint32_t i = 0; i < h->nsect; i++)
+		if (h->sect[i].id == id)
+			return &h->sect[i];
+	return NULL;
+}
+
+/* Signatures (zones/answer/sign.c) follow the content as a fixed-size trailer that
+ * the header's size does not cover, so signing never changes the content or
+ * its hash. Returns the trailer's length when the bytes after the content are
+ * exactly one trailer, else 0 (and the size check below rejects any other
+ * excess as padding). */
+static size_t snap_signature_trailer(const uint8_t *base, size_t size)
+{
+	const struct snap_hdr *h = (const struct snap_hdr *)base;
+	if (size < sizeof(*h) || h->size >= size || size - h->size != P53_SIG_LEN)
+		return 0;
+	if (memcmp(base + h->size, P53_SIG_MAGIC, sizeof(P53_SIG_MAGIC)) != 0)
+		return 0;
+	return P53_SIG_LEN;
+}
+
+int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
+{
+	if (s->size < sizeof(struct snap_hdr))
+		return p53_err_set(err, P53_ECORRUPT, "snapshot too short (%zu bytes)", s->size);
+	const struct snap_hdr *h = (const struct snap_hdr *)s->base;
+	if (memcmp(h->magic, SNAP_MAGIC, sizeof(SNAP_MAGIC)) != 0)
+		return p53_err_set(err, P53_ECORRUPT, "not a port53 snapshot (bad magic)");
+	if (h->version != SNAP_VERSION)
+		return p53_err_set(err, P53_ECORRUPT,
+				   "snapshot format version %u, this build reads version %u",
+				   h->version, SNAP_VERSION);
+	size_t content = s->size - snap_signature_trailer(s->base, s->size);
+	if (h->size != content)
+		return p53_err_set(
+		    err, P53_ECORRUPT,
+		    "snapshot truncated or padded: header says %llu bytes, file has %zu",
+		    (unsigned long long)h->size, s->size);
+	if (h->nsect != SECT__MAX)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot has %u sections, expected %u",
+				   h->nsect, SECT__MAX);
+	const uint8_t *ptr[SECT__MAX + 1];
+	size_t len[SECT__MAX + 1];
+	for (uint32_t id = 1; id <= SECT__MAX; id++) {
+		const struct snap_sect *sc = find_sect(h, id);
+		if (sc == NULL)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot section %u missing", id);
+		if (sc->off % SNAP_ALIGN || sc->off < sizeof(*h) || sc->off > content ||
+		    sc->len > content - sc->off)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot section %u out of bounds",
+					   id);
+		ptr[id] = s->base + sc->off;
+		len[id] = sc->len;
+	}
+	s->hdr = h;
+	s->zones = (const void *)ptr[SECT_ZONES];
+	s->nzones = (uint32_t)(len[SECT_ZONES] / sizeof(struct snap_zone));
+	s->nodes = (const void *)ptr[SECT_NODES];
+	s->nnodes = (uint32_t)(len[SECT_NODES] / sizeof(struct snap_node));
+	s->rrsets = (const void *)ptr[SECT_RRSETS];
+	s->nrrsets = (uint32_t)(len[SECT_RRSETS] / sizeof(struct snap_rrset));
+	s->names = ptr[SECT_NAMES];
+	s->names_len = len[SECT_NAMES];
+	s->rdata = ptr[SECT_RDATA];
+	s->rdata_len = len[SECT_RDATA];
+	s->ans = (const void *)ptr[SECT_ANS];
+	s->nans = (uint32_t)(len[SECT_ANS] / sizeof(struct snap_ans));
+	s->blobs = ptr[SECT_BLOBS];
+	s->blobs_len = len[SECT_BLOBS];
+	s->groups = (const void *)ptr[SECT_GROUPS];
+	s->ngroups = (uint32_t)(len[SECT_GROUPS] / sizeof(struct snap_group));
+	s->members = (const void *)ptr[SECT_MEMBERS];
+	s->nmembers = (uint32_t)(len[SECT_MEMBERS] / sizeof(struct snap_member));
+	s->strings = (const char *)ptr[SECT_STRINGS];
+	s->strings_len = len[SECT_STRINGS];
+	s->hchecks = (const void *)ptr[SECT_HCHECKS];
+	s->nhchecks = (uint32_t)(len[SECT_HCHECKS] / sizeof(uint32_t));
+	s->geo4 = (const void *)ptr[SECT_GEO4];
+	s->ngeo4 = (uint32_t)(len[SECT_GEO4] / sizeof(struct snap_geo4));
+	s->geo6 = (const void *)ptr[SECT_GEO6];
+	s->ngeo6 = (uint32_t)(len[SECT_GEO6] / sizeof(struct snap_geo6));
+	s->geolocs = (const void *)ptr[SECT_GEOLOC];
+	s->ngeolocs = (uint32_t)(len[SECT_GEOLOC] / sizeof(struct snap_geoloc));
+	s->cidrs = (const void *)ptr[SECT_CIDR];
+	s->ncidrs = (uint32_t)(len[SECT_CIDR] / sizeof(struct snap_cidr));
+	s->lat4 = (const void *)ptr[SECT_LAT4];
+	s->nlat4 = (uint32_t)(len[SECT_LAT4] / sizeof(struct snap_geo4));
+	s->lat6 = (const void *)ptr[SECT_LAT6];
+	s->nlat6 = (uint32_t)(len[SECT_LAT6] / sizeof(struct snap_geo6));
+	s->latrows = (const void *)ptr[SECT_LATROW];
+	s->nlatrows = (uint32_t)(len[SECT_LATROW] / sizeof(struct snap_latrow));
+	s->latents = (const void *)ptr[SECT_LATENT];
+	s->nlatents = (uint32_t)(len[SECT_LATENT] / sizeof(struct snap_latent));
+	if (len[SECT_HASH] < sizeof(struct snap_hash_hdr))
+		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index missing");
+	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];
+	s->hmask = hh->mask;
+	s->ht = (const void *)(ptr[SECT_HASH] + sizeof(*hh));
+	if ((hh->mask & (hh->mask + 1)) != 0 ||
+	    ((size_t)hh->mask + 1) * sizeof(struct snap_hash_ent) != len[SECT_HASH] - sizeof(*hh) ||
+	    (size_t)hh->mask + 1 < (size_t)s->nnodes + 1)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");
+	return 0;
+}
+
+static void sect_sum(const uint8_t *p, size_t n, uint8_t out[16])
+{
+	uint8_t d[SHA256_DIGEST_LENGTH];
+	SHA256(p, n, d);
+	memcpy(out, d, 16);
+}
+
+static void content_hash(const uint8_t *image, uint8_t out[32])
+{
+	struct snap_hdr h;
+	memcpy(&h, image, sizeof(h));
+	memset(h.hash, 0, sizeof(h.hash));
+	SHA256((const uint8_t *)&h, sizeof(h), out);
+}
+
+void snap_seal(uint8_t *image, size_t len)
+{
+	struct snap_hdr *h = (struct snap_hdr *)image;
+	(void)len;
+	for (uint32_t i = 0; i < h->nsect; i++)
+		sect_sum(image + h->sect[i].off, h->sect[i].len, h->sect[i].sum);
+	content_hash(image, h->hash);
+}
+
+/* No checksum covers the alignment padding between sections, so it must be
+ * zero: then every byte of a verified (and signed) file is accounted for,
+ * and sections may not overlap. */
+static int verify_padding(const struct p53_snapshot *s, struct p53_err *err)
+{
+	const struct snap_hdr *h = s->hdr;
+	const struct snap_sect *order[SECT__MAX];
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < h->nsect && n < SECT__MAX; i++) {
+		uint32_t k = n++;
+		for (; k > 0 && order[k - 1]->off > h->sect[i].off; k--)
+			order[k] = order[k - 1];
+		order[k] = &h->sect[i];
+	}
+	size_t pos = sizeof(*h);
+	for (uint32_t i = 0; i <= n; i++) {
+		size_t end = i < n ? order[i]->off : h->size;
+		if (end < pos)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot sections overlap");
+		for (size_t k = pos; k < end; k++)
+			if (s->base[k] != 0)
+				return p53_err_set(err, P53_ECORRUPT,
+						   "snapshot padding at byte %zu is not zero", k);
+		if (i < n)
+			pos = order[i]->off + order[i]->len;
+	}
+	return 0;
+}
+
+static int verify_hashes(const struct p53_snapshot *s, struct p53_err *err)
+{
+	uint8_t d[32];
+	content_hash(s->base, d);
+	if (memcmp(d, s->hdr->hash, 32) != 0)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot header checksum mismatch");
+	for (uint32_t i = 0; i < s->hdr->nsect; i++) {
+		const struct snap_sect *sc = &s->hdr->sect[i];
+		uint8_t sum[16];
+		sect_sum(s->base + sc->off, sc->len, sum);
+		if (memcmp(sum, sc->sum, 16) != 0)
+			return p53_err_set(err, P53_ECORRUPT,
+					   "snapshot section %u checksum mismatch", sc->id);
+	}
+	return verify_padding(s, err);
+}
+
+static bool name_ok(const struct p53_snapshot *s, uint32_t off, size_t len)
+{
+	if (off > s->names_len || len > s->names_len - off || len == 0 || len > P53_NAME_MAX)
+		return false;
+	const uint8_t *n = s->names + off;
+	size_t i = 0;
+	while (i < len && n[i] != 0 && n[i] <= P53_LABEL_MAX)
+		i += (size_t)n[i] + 1;
+	return i == len - 1 && n[i] == 0;
+}
+
+static bool blob_ok(const struct p53_snapshot *s, uint32_t off)
+{
+	if (off % 4 || off > s->blobs_len || s->blobs_len - off < sizeof(struct snap_blob))
+		return false;
+	const struct snap_blob *b = (const void *)(s->blobs + off);
+	size_t need = sizeof(*b) + (size_t)b->ncut * sizeof(struct snap_cut) + b->len;
+	if (need > s->blobs_len - off || b->ncut == 0)
+		return false;
+	const struct snap_cut *c = (const void *)(b + 1);
+	for (uint16_t i = 0; i < b->ncut; i++)
+		if (c[i].off > b->len || (i > 0 && c[i].off < c[i - 1].off))
+			return false;
+	return c[b->ncut - 1].off == b->len;
+}
+
+/* Structural checks: every index and offset the engine follows without
+ * checking must be in range. */
+static int verify_structure(const struct p53_snapshot *s, struct p53_err *err)
+{
+	for (uint32_t z = 0; z < s->nzones; z++) {
+		const struct snap_zone *zn = &s->zones[z];
+		if (zn->apex >= s->nnodes || zn->soa >= s->nrrsets || zn->nodes == 0 ||
+		    zn->nodes > s->nnodes - zn->apex ||
+		    !name_ok(s, zn->name, s->nodes[zn->apex].name_len))
+			return p53_err_set(err, P53_ECORRUPT, "snapshot zone %u malformed", z);
+	}
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		const struct snap_node *n = &s->nodes[i];
+		if (!name_ok(s, n->name, n->name_len) || n->zone >= s->nzones ||
+		    (n->cut != SNAP_NONE && n->cut >= s->nnodes) ||
+		    (n->wild != SNAP_NONE && n->wild >= s->nnodes) || n->rrset > s->nrrsets ||
+		    n->nrrsets > s->nrrsets - n->rrset || n->ans > s->nans ||
+		    n->nans > s->nans - n->ans || (n->other_blob && !blob_ok(s, n->other_blob - 1)))
+			return p53_err_set(err, P53_ECORRUPT, "snapshot node %u malformed", i);
+	}
+	for (uint32_t i = 0; i < s->nrrsets; i++) {
+		const struct snap_rrset *r = &s->rrsets[i];
+		if (r->count == 0) {
+			/* A policy-group placeholder (snapfmt.h): rdata is the
+			 * group index, checked with the groups. */
+			if (r->rdata >= s->ngroups || r->len != 0 ||
+			    s->groups[r->rdata].type != r->type)
+				return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed",
+						   i);
+			continue;
+		}
+		if (r->rdata > s->rdata_len || r->len > s->rdata_len - r->rdata)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);
+		size_t p = 0;
+		for (uint16_t k = 0; k < r->count; k++) {
+			if (p + 2 > r->len)
+				return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed",
+						   i);
+			const uint8_t *lp = s->rdata + r->rdata + p;
+			p += 2 + (size_t)(lp[0] << 8 | lp[1]);
+		}
+		if (p != r->len)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);
+	}
+	for (uint32_t i = 0; i < s->nans; i++)
+		if (!(s->ans[i].flags & ANS_DYNAMIC) && !blob_ok(s, s->ans[i].blob))
+			return p53_err_set(err, P53_ECORRUPT, "snapshot answer %u malformed", i);
+	if (snap_verify_r53(s) != 0)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot routing-policy data malformed");
+	for (uint32_t i = 0; i <= s->hmask; i++)
+		if (s->ht[i].node > s->nnodes)
+			return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");
+	return 0;
+}
+
+static struct p53_snapshot *finish(struct p53_snapshot *s, struct p53_err *err)
+{
+	if (snap_map_views(s, err) == 0 && verify_hashes(s, err) == 0 &&
+	    verify_structure(s, err) == 0)
+		return s;
+	p53_snapshot_free(s);
+	return NULL;
+}
+
+struct p53_snapshot *p53_snapshot_load(const char *path, struct p53_err *err)
+{
+	const uint8_t *m;
+	size_t size;
+	if (p53_file_map(path, &m, &size, err) != 0)
+		return NULL;
+	struct p53_snapshot *s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		p53_file_unmap(m, size);
+		p53_err_set(err, P53_ENOMEM, "out of memory");
+		return NULL;
+	}
+	s->base = m;
+	s->size = size;
+	s->mapped = true;
+	struct p53_snapshot *r = finish(s, err);
+	if (r == NULL && err && err->code) {
+		/* Name the file in the message: operators push many. */
+		char tmp[sizeof(err->msg)];
+		memcpy(tmp, err->msg, sizeof(tmp));
+		int n = snprintf(err->msg, sizeof(err->msg), "%s: ", path);
+		if (n > 0 && (size_t)n < sizeof(err->msg))
+			memcpy(err->msg + n, tmp, sizeof(err->msg) - (size_t)n - 1);
+		err->msg[sizeof(err->msg) - 1] = 0;
+	}
+	return r;
+}
+
+struct p53_snapshot *p53_snapshot_from_mem(const void *data, size_t len, struct p53_err *err)
+{
+	struct p53_snapshot *s = calloc(1, sizeof(*s));
+	uint8_t *copy = malloc(len ? len : 1);
+	if (s == NULL || copy == NULL) {
+		free(s);
+		free(copy);
+		p53_err_set(err, P53_ENOMEM, "out of memory");
+		return NULL;
+	}
+	memcpy(copy, data, len);
+	s->base = copy;
+	s->size = len;
+	return finish(s, err);
+}
+
+void p53_snapshot_free(struct p53_snapshot *s)
+{
+	if (s == NULL)
+		return;
+	if (s->mapped)
+		p53_file_unmap(s->base, s->size);
+	else
+		free((void *)s->base);
+	free(s);
+}
+
+void p53_snapshot_info(const struct p53_snapshot *s, struct p53_snapshot_info *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->serial = s->hdr->serial;
+	info->created = s->hdr->created;
+	info->version = s->hdr->version;
+	info->zones = s->nzones;
+	info->nodes = s->nnodes;
+	info->rrsets = s->nrrsets;
+	info->size = s->size;
+	memcpy(info->hash, s->hdr->hash, 32);
+}
+
+const uint8_t *p53_snapshot_zone(const struct p53_snapshot *s, uint32_t i, uint32_t *soa_serial)
+{
+	if (i >= s->nzones)
+		return NULL;
+	if (soa_serial)
+		*soa_serial = s->zones[i].serial;
+	return s->names + s->zones[i].name;
+}

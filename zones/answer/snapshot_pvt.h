@@ -1,0 +1,75 @@
+/* In-memory view of a verified snapshot (private to zones/). */
+#ifndef P53_SNAPSHOT_PVT_H
+#define P53_SNAPSHOT_PVT_H
+
+#include "zones/common/snapfmt.h"
+#include "zones/answer/snapshot.h"
+
+#include <stdbool.h>
+
+struct p53_snapshot {
+	const uint8_t *base;
+	size_t size;
+	bool mapped; /* munmap on free, else free */
+	const struct snap_hdr *hdr;
+	const struct snap_zone *zones;
+	uint32_t nzones;
+	const struct snap_node *nodes;
+	uint32_t nnodes;
+	const struct snap_rrset *rrsets;
+	uint32_t nrrsets;
+	uint32_t hmask;
+	const struct snap_hash_ent *ht;
+	const uint8_t *names;
+	size_t names_len;
+	const uint8_t *rdata;
+	size_t rdata_len;
+	const struct snap_ans *ans;
+	uint32_t nans;
+	const uint8_t *blobs;
+	size_t blobs_len;
+	/* Route 53 routing policies (snapfmt.h) */
+	const struct snap_group *groups;
+	uint32_t ngroups;
+	const struct snap_member *members;
+	uint32_t nmembers;
+	const char *strings;
+	size_t strings_len;
+	const uint32_t *hchecks;
+	uint32_t nhchecks;
+	const struct snap_geo4 *geo4;
+	uint32_t ngeo4;
+	const struct snap_geo6 *geo6;
+	uint32_t ngeo6;
+	const struct snap_geoloc *geolocs;
+	uint32_t ngeolocs;
+	const struct snap_cidr *cidrs;
+	uint32_t ncidrs;
+	const struct snap_geo4 *lat4; /* latency table; loc = latrows index */
+	uint32_t nlat4;
+	const struct snap_geo6 *lat6;
+	uint32_t nlat6;
+	const struct snap_latrow *latrows;
+	uint32_t nlatrows;
+	const struct snap_latent *latents;
+	uint32_t nlatents;
+};
+
+static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)
+{
+	return s->names + n->name;
+}
+
+/* Node index for a canonical name, or SNAP_NONE. */
+uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len, uint32_t hash);
+
+/* Sets up the views over an image without verifying checksums (the compiler
+ * uses it on its own output before the blobs exist). */
+int snap_map_views(struct p53_snapshot *s, struct p53_err *err);
+/* Verifies the routing-policy sections (zones/compile/r53snap.c): every index and
+ * offset the engine follows. Returns 0 when sound. */
+int snap_verify_r53(const struct p53_snapshot *s);
+/* Computes section checksums and the content hash into the image. */
+void snap_seal(uint8_t *image, size_t len);
+
+#endif

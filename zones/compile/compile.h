@@ -1,0 +1,49 @@
+/* Zone compiler: zone files in, one snapshot out.
+ *
+ * Offline and thorough: every record is checked against the rules in
+ * docs/zone-files.md, and the first violation is reported as "file:line:
+ * reason" with nothing written. The output is built in memory and written
+ * to a temporary file renamed into place, so a reader never sees half a file.
+ */
+#ifndef P53_COMPILE_H
+#define P53_COMPILE_H
+
+#include "zones/common/err.h"
+#include "zones/answer/snapshot.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct p53_zone_input {
+	const char *origin; /* presentation form, e.g. "example.com." */
+	const char *path;   /* master file, or Route 53 JSON; "a,b,c" reads several in
+			     * order (change batches apply to what came before) */
+};
+
+struct p53_compile_opts {
+	uint64_t serial;	 /* snapshot serial; 0 = current unix time */
+	uint32_t default_ttl;	 /* before any $TTL; default 3600 */
+	bool no_prerender;	 /* skip pre-rendered answers (tests compare both) */
+	const char *geo_csv;	 /* geo database: prefix,continent,country,subdivision,lat,lon */
+	const char *latency_csv; /* latency table: prefix,region,ms */
+	const char *regions_csv; /* region coordinates: region,lat,lon (override built-ins) */
+};
+
+/* Compiles zones into a malloc'd snapshot image (*out, *outlen). */
+int p53_compile(const struct p53_zone_input *zones, size_t nzones,
+		const struct p53_compile_opts *opts, uint8_t **out, size_t *outlen,
+		struct p53_err *err);
+/* Compiles and writes atomically to path. */
+int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
+		     const struct p53_compile_opts *opts, const char *path, struct p53_err *err);
+
+/* Writes every zone of snap as master-file text, one zone after another,
+ * each starting with its $ORIGIN line and its SOA. Compiling the output
+ * again gives a snapshot with the same records. */
+int p53_dump(const struct p53_snapshot *snap, FILE *out);
+/* Writes one zone (origin in presentation form); P53_EINVAL if not served. */
+int p53_dump_zone(const struct p53_snapshot *snap, const char *origin, FILE *out);
+
+#endif

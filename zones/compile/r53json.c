@@ -1,0 +1,1076 @@
+/* Route 53 ResourceRecordSet JSON import and validation.
+ *
+ * The rules are those of Route 53's ChangeResourceRecordSets (see
+ * docs/route53.md for the list port53 enforces). Every rejection names the
+ * record set as "Name=..., Type=..., SetIdentifier=..." and the rule, so an
+ * operator can find it in a file of thousands.
+ */
+#include "zones/compile/r53json.h"
+
+#include "zones/common/rrtype.h"
+#include "zones/common/snapfmt.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define R53_GROUP_MAX	  100 /* records per name+type in a policy group */
+#define R53_GEOPROX_MAX	  30
+#define R53_VALUES_MAX	  400
+#define R53_VALUE_CHARS	  4000
+#define R53_NAME_CHARS	  1024
+#define R53_SETID_MAX	  128
+#define R53_COMMENT_CHARS 256
+
+static const char *const policy_names[] = {
+    [POL_SIMPLE] = "simple",	     [POL_WEIGHTED] = "weighted", [POL_FAILOVER] = "failover",
+    [POL_GEO] = "geolocation",	     [POL_LATENCY] = "latency",	  [POL_GEOPROX] = "geoproximity",
+    [POL_MULTIVALUE] = "multivalue", [POL_CIDR] = "CIDR",
+};
+
+static const char *pol_name(int p)
+{
+	return p < 0 ? "simple" : policy_names[p];
+}
+
+/* ---- sets ------------------------------------------------------------- */
+
+static void set_free(struct r53_set *s)
+{
+	if (s == NULL)
+		return;
+	for (size_t i = 0; i < s->nvals; i++)
+		free(s->vals[i].rd);
+	free(s->vals);
+	free(s->setid);
+	free(s->region);
+	free(s->gp_region);
+	free(s->gp_lzg);
+	free(s->health);
+	free(s->alias_zone);
+	free(s->cidr_coll);
+	free(s->cidr_loc);
+	free(s);
+}
+
+void r53_zone_init(struct r53_zone *z, const uint8_t *apex, size_t apex_len)
+{
+	memset(z, 0, sizeof(*z));
+	memcpy(z->apex, apex, apex_len);
+	z->apex_len = apex_len;
+}
+
+void r53_zone_free(struct r53_zone *z)
+{
+	for (size_t i = 0; i < z->nsets; i++)
+		set_free(z->sets[i]);
+	free(z->sets);
+	for (size_t i = 0; i < z->ncidr; i++) {
+		free(z->cidr[i].coll);
+		free(z->cidr[i].loc);
+	}
+	free(z->cidr);
+	memset(z, 0, sizeof(*z));
+}
+
+static int push_set(struct r53_set ***arr, size_t *n, size_t *cap, struct r53_set *s)
+{
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 64;
+		struct r53_set **p = realloc(*arr, nc * sizeof(*p));
+		if (p == NULL)
+			return P53_ENOMEM;
+		*arr = p;
+		*cap = nc;
+	}
+	(*arr)[(*n)++] = s;
+	return 0;
+}
+
+/* "Name=www.example.com., Type=A, SetIdentifier=x" for messages. */
+static const char *set_label(const struct r53_set *s, char *buf, size_t cap)
+{
+	char nm[1024], tb[12];
+	name_to_text(s->name, nm, sizeof(nm));
+	snprintf(buf, cap, "Name=%s, Type=%s, SetIdentifier=%s", nm, rrtype_to_text(s->type, tb),
+		 s->setid ? s->setid : "(none)");
+	return buf;
+}
+
+static int set_fail(struct p53_err *err, const char *file, const struct r53_set *s,
+		    const char *rule)
+{
+	char lb[1400];
+	return p53_err_set(err, P53_EINVAL, "%s: record set (%s): %s", file,
+			   set_label(s, lb, sizeof(lb)), rule);
+}
+
+static bool same_key(const struct r53_set *a, const struct r53_set *b)
+{
+	if (a->type != b->type || a->name_len != b->name_len ||
+	    memcmp(a->name, b->name, a->name_len) != 0)
+		return false;
+	if ((a->setid == NULL) != (b->setid == NULL))
+		return false;
+	return a->setid == NULL || strcmp(a->setid, b->setid) == 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+	if (a == NULL || b == NULL)
+		return a == b;
+	return strcmp(a, b) == 0;
+}
+
+/* Every field equal: what a DELETE must repeat. */
+static bool same_set(const struct r53_set *a, const struct r53_set *b)
+{
+	if (!same_key(a, b) || a->policy != b->policy || a->has_ttl != b->has_ttl ||
+	    (a->has_ttl && a->ttl != b->ttl) || a->weight != b->weight ||
+	    !str_eq(a->region, b->region) || a->has_geo != b->has_geo ||
+	    strcmp(a->continent, b->continent) || strcmp(a->country, b->country) ||
+	    strcmp(a->subdiv, b->subdiv) || a->has_gp != b->has_gp ||
+	    !str_eq(a->gp_region, b->gp_region) || !str_eq(a->gp_lzg, b->gp_lzg) ||
+	    a->gp_coords != b->gp_coords || a->lat_e6 != b->lat_e6 || a->lon_e6 != b->lon_e6 ||
+	    a->bias != b->bias || a->failover != b->failover || a->multivalue != b->multivalue ||
+	    !str_eq(a->health, b->health) || a->alias != b->alias ||
+	    a->target_len != b->target_len || memcmp(a->target, b->target, a->target_len) ||
+	    a->eval_target != b->eval_target || !str_eq(a->cidr_coll, b->cidr_coll) ||
+	    !str_eq(a->cidr_loc, b->cidr_loc) || a->nvals != b->nvals)
+		return false;
+	for (size_t i = 0; i < a->nvals; i++)
+		if (a->vals[i].len != b->vals[i].len ||
+		    memcmp(a->vals[i].rd, b->vals[i].rd, a->vals[i].len) != 0)
+			return false;
+	return true;
+}
+
+static int val_cmp(const void *x, const void *y)
+{
+	const struct r53_value *a = x, *b = y;
+	size_t m = a->len < b->len ? a->len : b->len;
+	int c = memcmp(a->rd, b->rd, m);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int add_value(struct r53_set *s, const uint8_t *rd, size_t len)
+{
+	for (size_t i = 0; i < s->nvals; i++)
+		if (s->vals[i].len == len && memcmp(s->vals[i].rd, rd, len) == 0)
+			return 0; /* RFC 2181 5: no duplicate records in a set */
+	struct r53_value *v = realloc(s->vals, (s->nvals + 1) * sizeof(*v));
+	if (v == NULL)
+		return P53_ENOMEM;
+	s->vals = v;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return P53_ENOMEM;
+	memcpy(copy, rd, len);
+	s->vals[s->nvals++] = (struct r53_value){copy, (uint16_t)len};
+	return 0;
+}
+
+/* ---- zone-file records ------------------------------------------------ */
+
+int r53_zone_add_rr(struct r53_zone *z, const struct zparse_rr *rr, struct p53_err *err)
+{
+	uint8_t owner[P53_NAME_MAX];
+	memcpy(owner, rr->owner, rr->owner_len);
+	name_lower(owner, rr->owner_len);
+	if (!name_is_below_or_at(owner, rr->owner_len, z->apex, z->apex_len)) {
+		char on[1024];
+		name_to_text(owner, on, sizeof(on));
+		return p53_err_at(err, P53_EINVAL, rr->file, rr->line, "%s is outside the zone",
+				  on);
+	}
+	struct r53_set *s = NULL;
+	/* Zone files usually keep a set's records together: look back a little
+	 * before searching everything. */
+	for (size_t i = z->nsets; i-- > 0;) {
+		struct r53_set *c = z->sets[i];
+		if (c->policy == R53_PLAIN && c->type == rr->type && c->name_len == rr->owner_len &&
+		    memcmp(c->name, owner, rr->owner_len) == 0) {
+			s = c;
+			break;
+		}
+	}
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL || push_set(&z->sets, &z->nsets, &z->cap, s) != 0) {
+			free(s);
+			return p53_err_set(err, P53_ENOMEM, "out of memory");
+		}
+		memcpy(s->name, owner, rr->owner_len);
+		s->name_len = rr->owner_len;
+		s->type = rr->type;
+		s->policy = R53_PLAIN;
+		s->weight = -1;
+		s->multivalue = -1;
+		s->has_ttl = true;
+		s->ttl = rr->ttl;
+	}
+	if (rr->ttl < s->ttl)
+		s->ttl = rr->ttl; /* RFC 2181 5.2 */
+	if (add_value(s, rr->rdata, rr->rdlen) != 0)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	qsort(s->vals, s->nvals, sizeof(*s->vals), val_cmp);
+	return 0;
+}
+
+/* ---- JSON → set ------------------------------------------------------- */
+
+static bool allowed_type(uint16_t t)
+{
+	static const uint16_t ok[] = {RR_SOA,	RR_A,	 RR_TXT,   RR_NS,   RR_CNAME, RR_MX,
+				      RR_NAPTR, RR_PTR,	 RR_SRV,   RR_SPF,  RR_AAAA,  RR_CAA,
+				      RR_DS,	RR_TLSA, RR_SSHFP, RR_SVCB, RR_HTTPS};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (ok[i] == t)
+			return true;
+	return false;
+}
+
+static bool multivalue_type(uint16_t t)
+{
+	static const uint16_t ok[] = {RR_A,   RR_AAAA, RR_MX,	RR_NAPTR, RR_PTR,  RR_SPF,  RR_SRV,
+				      RR_TXT, RR_CAA,  RR_TLSA, RR_SSHFP, RR_SVCB, RR_HTTPS};
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+		if (ok[i] == t)
+			return true;
+	return false;
+}
+
+static bool valid_continent(const char *c)
+{
+	static const char *const k[] = {"AF", "AN", "AS", "EU", "OC", "NA", "SA"};
+	for (size_t i = 0; i < 7; i++)
+		if (strcmp(c, k[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Decimal degrees "49.2" to micro-degrees, within +-limit. */
+static bool parse_deg(const char *t, int limit, int32_t *out)
+{
+	char *end;
+	double d = strtod(t, &end);
+	if (end == t || *end || !(d >= -limit && d <= limit))
+		return false;
+	*out = (int32_t)(d * 1e6 + (d < 0 ? -0.5 : 0.5));
+	return true;
+}
+
+static char *dup_str(json_t *v)
+{
+	return strdup(json_string_value(v));
+}
+
+/* Message context while one set is read; the set's identity is filled in as
+ * soon as it is known, so every later rule can name it. */
+struct rd_ctx {
+	const char *file;
+	const struct r53_zone *z;
+	struct p53_err *err;
+};
+
+#define FAIL(rule) return set_fail(c->err, c->file, s, rule)
+
+static int read_geo(struct rd_ctx *c, struct r53_set *s, json_t *g)
+{
+	if (!json_is_object(g))
+		FAIL("GeoLocation must be an object");
+	json_t *cc = json_object_get(g, "ContinentCode"), *co = json_object_get(g, "CountryCode"),
+	       *sd = json_object_get(g, "SubdivisionCode");
+	if ((cc && !json_is_string(cc)) || (co && !json_is_string(co)) ||
+	    (sd && !json_is_string(sd)))
+		FAIL("GeoLocation codes must be strings");
+	if (cc && co)
+		FAIL("GeoLocation: ContinentCode together with CountryCode is invalid");
+	if (!cc && !co)
+		FAIL("GeoLocation needs a ContinentCode or a CountryCode");
+	s->has_geo = true;
+	if (cc) {
+		if (sd)
+			FAIL("GeoLocation: SubdivisionCode requires CountryCode US");
+		if (!valid_continent(json_string_value(cc)))
+			FAIL("GeoLocation: ContinentCode must be one of AF AN AS EU OC NA SA");
+		strcpy(s->continent, json_string_value(cc));
+		s->geo_level = GEO_CONTINENT;
+		return 0;
+	}
+	const char *ct = json_string_value(co);
+	if (strcmp(ct, "*") == 0) {
+		if (sd)
+			FAIL("GeoLocation: SubdivisionCode requires CountryCode US");
+		strcpy(s->country, "*");
+		s->geo_level = GEO_DEFAULT;
+		return 0;
+	}
+	if (strlen(ct) != 2 || !isupper((unsigned char)ct[0]) || !isupper((unsigned char)ct[1]))
+		FAIL("GeoLocation: CountryCode must be an ISO 3166-1 alpha-2 code or *");
+	strcpy(s->country, ct);
+	s->geo_level = GEO_COUNTRY;
+	if (sd) {
+		const char *st = json_string_value(sd);
+		if (strcmp(ct, "US") != 0)
+			FAIL("GeoLocation: SubdivisionCode requires CountryCode US");
+		size_t l = strlen(st);
+		if (l < 1 || l > 3)
+			FAIL("GeoLocation: SubdivisionCode must be 1-3 characters");
+		strcpy(s->subdiv, st);
+		s->geo_level = GEO_SUBDIV;
+	}
+	return 0;
+}
+
+static int read_geoprox(struct rd_ctx *c, struct r53_set *s, json_t *g)
+{
+	if (!json_is_object(g))
+		FAIL("GeoProximityLocation must be an object");
+	json_t *reg = json_object_get(g, "AWSRegion"), *lzg = json_object_get(g, "LocalZoneGroup"),
+	       *co = json_object_get(g, "Coordinates"), *bias = json_object_get(g, "Bias");
+	if (!!reg + !!lzg + !!co != 1)
+		FAIL("GeoProximityLocation needs exactly one of AWSRegion, LocalZoneGroup, "
+		     "Coordinates");
+	s->has_gp = true;
+	if (reg) {
+		double la, lo;
+		if (!json_is_string(reg) || !r53_region_coords(json_string_value(reg), &la, &lo))
+			FAIL("GeoProximityLocation: unknown AWSRegion");
+		s->gp_region = dup_str(reg);
+	} else if (lzg) {
+		/* A Local Zone group is placed at its parent region: the name
+		 * starts with the region ("us-west-2-lax-1"). */
+		if (!json_is_string(lzg))
+			FAIL("GeoProximityLocation: LocalZoneGroup must be a string");
+		char pr[64];
+		snprintf(pr, sizeof(pr), "%s", json_string_value(lzg));
+		double la, lo;
+		bool ok = false;
+		for (char *d = pr + strlen(pr); d > pr && !ok; d--)
+			if (*d == '-' || *d == 0) {
+				*d = 0;
+				ok = r53_region_coords(pr, &la, &lo);
+			}
+		if (!ok)
+			FAIL("GeoProximityLocation: LocalZoneGroup of an unknown region");
+		s->gp_lzg = dup_str(lzg);
+	} else {
+		json_t *la = json_object_get(co, "Latitude"),
+		       *lo = json_object_get(co, "Longitude");
+		if (!json_is_object(co) || !json_is_string(la) || !json_is_string(lo))
+			FAIL("GeoProximityLocation: Coordinates need Latitude and Longitude "
+			     "strings");
+		if (!parse_deg(json_string_value(la), 90, &s->lat_e6))
+			FAIL("GeoProximityLocation: Latitude must be -90..90");
+		if (!parse_deg(json_string_value(lo), 180, &s->lon_e6))
+			FAIL("GeoProximityLocation: Longitude must be -180..180");
+		s->gp_coords = true;
+	}
+	if (bias) {
+		if (!json_is_integer(bias) || json_integer_value(bias) < -99 ||
+		    json_integer_value(bias) > 99)
+			FAIL("GeoProximityLocation: Bias must be an integer -99..99");
+		s->bias = (int)json_integer_value(bias);
+	}
+	return 0;
+}
+
+static int read_values(struct rd_ctx *c, struct r53_set *s, json_t *rr)
+{
+	if (!json_is_array(rr))
+		FAIL("ResourceRecords must be an array");
+	if (json_array_size(rr) == 0)
+		FAIL("ResourceRecords must hold at least one value");
+	if (json_array_size(rr) > R53_VALUES_MAX)
+		FAIL("more than 400 values in one record");
+	if (json_array_size(rr) > 1 && (s->type == RR_CNAME || s->type == RR_SOA))
+		FAIL("a CNAME or SOA record set holds exactly one value");
+	size_t i;
+	json_t *v;
+	uint8_t wire[65535];
+	json_array_foreach(rr, i, v)
+	{
+		json_t *val = json_object_get(v, "Value");
+		if (!json_is_string(val))
+			FAIL("each ResourceRecords entry needs a string Value");
+		const char *t = json_string_value(val);
+		size_t tl = json_string_length(val);
+		if (tl > R53_VALUE_CHARS)
+			FAIL("a value is longer than 4000 characters");
+		if (memchr(t, '\n', tl) || memchr(t, ';', tl) != NULL) {
+			/* The zone-file lexer would read past the value. */
+			if (s->type != RR_TXT && s->type != RR_SPF)
+				FAIL("a value holds a newline or ';'");
+		}
+		struct p53_err e2 = {0};
+		int n = zparse_rdata(s->type, t, tl, c->z->apex, wire, sizeof(wire), &e2);
+		if (n < 0) {
+			char rule[1024];
+			snprintf(rule, sizeof(rule), "bad value \"%.200s\": %.700s", t, e2.msg);
+			FAIL(rule);
+		}
+		if (add_value(s, wire, (size_t)n) != 0)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	}
+	qsort(s->vals, s->nvals, sizeof(*s->vals), val_cmp);
+	return 0;
+}
+
+/* Reads one ResourceRecordSet object into a new set (*out). */
+static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
+{
+	struct r53_set *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	s->policy = R53_PLAIN;
+	s->weight = -1;
+	s->multivalue = -1;
+	s->name_len = 1; /* root until the name is read, for messages */
+	int rc = 0;
+#undef FAIL
+#define FAIL(rule)                                                                                 \
+	do {                                                                                       \
+		rc = set_fail(c->err, c->file, s, rule);                                           \
+		goto out;                                                                          \
+	} while (0)
+	if (!json_is_object(o))
+		FAIL("a ResourceRecordSet must be an object");
+	json_t *name = json_object_get(o, "Name"), *type = json_object_get(o, "Type"),
+	       *sid = json_object_get(o, "SetIdentifier");
+	if (json_is_string(type)) {
+		const char *t = json_string_value(type);
+		s->type = rrtype_from_text(t, strlen(t));
+	}
+	if (sid && json_is_string(sid))
+		s->setid = dup_str(sid);
+	if (!json_is_string(name))
+		FAIL("Name is required");
+	const char *nt = json_string_value(name);
+	size_t nl = json_string_length(name);
+	if (nl == 0 || nl > R53_NAME_CHARS)
+		FAIL("Name must be 1-1024 characters");
+	const char *why = "bad name";
+	char abs[R53_NAME_CHARS + 2];
+	memcpy(abs, nt, nl);
+	abs[nl] = 0;
+	if (abs[nl - 1] != '.')
+		strcat(abs, "."); /* the trailing dot is optional */
+	int wl = name_from_text(abs, strlen(abs), NULL, s->name, &why);
+	if (wl < 0) {
+		s->name_len = 1;
+		s->name[0] = 0;
+		char rule[300];
+		snprintf(rule, sizeof(rule), "Name \"%.200s\": %s", nt, why);
+		FAIL(rule);
+	}
+	s->name_len = (size_t)wl;
+	name_lower(s->name, s->name_len);
+	if (!json_is_string(type))
+		FAIL("Type is required");
+	if (s->type == RR_DNSKEY)
+		FAIL("Type DNSKEY is created by signing, not by users");
+	if (s->type == 0 || !allowed_type(s->type))
+		FAIL("Type must be one of SOA A TXT NS CNAME MX NAPTR PTR SRV SPF AAAA CAA DS "
+		     "TLSA SSHFP SVCB HTTPS");
+	if (!name_is_below_or_at(s->name, s->name_len, c->z->apex, c->z->apex_len))
+		FAIL("Name is not in this hosted zone");
+	if (s->name[0] == 1 && s->name[1] == '*' && s->type == RR_NS)
+		FAIL("NS records cannot be wildcards");
+	if (sid) {
+		if (!json_is_string(sid) || json_string_length(sid) < 1 ||
+		    json_string_length(sid) > R53_SETID_MAX)
+			FAIL("SetIdentifier must be 1-128 characters");
+	}
+	json_t *v;
+	int npol = 0;
+	if ((v = json_object_get(o, "Weight"))) {
+		if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 255)
+			FAIL("Weight must be an integer 0-255");
+		s->weight = (int)json_integer_value(v);
+		s->policy = POL_WEIGHTED;
+		npol++;
+	}
+	if ((v = json_object_get(o, "Region"))) {
+		double la, lo;
+		if (!json_is_string(v) || !r53_region_coords(json_string_value(v), &la, &lo))
+			FAIL("Region must name an AWS region");
+		s->region = dup_str(v);
+		s->policy = POL_LATENCY;
+		npol++;
+	}
+	if ((v = json_object_get(o, "GeoLocation"))) {
+		if ((rc = read_geo(c, s, v)) != 0)
+			goto out;
+		s->policy = POL_GEO;
+		npol++;
+	}
+	if ((v = json_object_get(o, "GeoProximityLocation"))) {
+		if ((rc = read_geoprox(c, s, v)) != 0)
+			goto out;
+		s->policy = POL_GEOPROX;
+		npol++;
+	}
+	if ((v = json_object_get(o, "Failover"))) {
+		const char *f = json_is_string(v) ? json_string_value(v) : "";
+		if (strcmp(f, "PRIMARY") == 0)
+			s->failover = 1;
+		else if (strcmp(f, "SECONDARY") == 0)
+			s->failover = 2;
+		else
+			FAIL("Failover must be PRIMARY or SECONDARY");
+		s->policy = POL_FAILOVER;
+		npol++;
+	}
+	if ((v = json_object_get(o, "MultiValueAnswer"))) {
+		if (!json_is_boolean(v))
+			FAIL("MultiValueAnswer must be a boolean");
+		s->multivalue = json_is_true(v);
+		s->policy = POL_MULTIVALUE;
+		npol++;
+	}
+	if ((v = json_object_get(o, "CidrRoutingConfig"))) {
+		json_t *ci = json_object_get(v, "CollectionId"),
+		       *ln = json_object_get(v, "LocationName");
+		if (!json_is_object(v) || !json_is_string(ci) || !json_is_string(ln))
+			FAIL("CidrRoutingConfig needs CollectionId and LocationName");
+		if (json_string_length(ln) < 1 || json_string_length(ln) > 16)
+			FAIL("CidrRoutingConfig: LocationName must be 1-16 characters");
+		s->cidr_coll = dup_str(ci);
+		s->cidr_loc = dup_str(ln);
+		s->policy = POL_CIDR;
+		npol++;
+	}
+	if (npol > 1)
+		FAIL("more than one routing policy in one record set");
+	if ((v = json_object_get(o, "HealthCheckId"))) {
+		if (!json_is_string(v) || json_string_length(v) < 1 || json_string_length(v) > 64)
+			FAIL("HealthCheckId must be a string of 1-64 characters");
+		s->health = dup_str(v);
+	}
+	json_t *ttl = json_object_get(o, "TTL"), *rrs = json_object_get(o, "ResourceRecords"),
+	       *al = json_object_get(o, "AliasTarget");
+	if (ttl) {
+		if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
+		    json_integer_value(ttl) > 2147483647)
+			FAIL("TTL must be an integer 0..2147483647");
+		s->has_ttl = true;
+		s->ttl = (uint32_t)json_integer_value(ttl);
+	}
+	if (al) {
+		if (ttl)
+			FAIL("an alias record has no TTL");
+		if (rrs)
+			FAIL("an alias record has no ResourceRecords");
+		json_t *hz = json_object_get(al, "HostedZoneId"),
+		       *dn = json_object_get(al, "DNSName"),
+		       *et = json_object_get(al, "EvaluateTargetHealth");
+		if (!json_is_object(al) || !json_is_string(hz) || !json_is_string(dn) ||
+		    !json_is_boolean(et))
+			FAIL("AliasTarget needs HostedZoneId, DNSName and EvaluateTargetHealth");
+		if (s->type == RR_NS || s->type == RR_SOA)
+			FAIL("an alias cannot have type NS or SOA");
+		char t[R53_NAME_CHARS + 2];
+		snprintf(t, sizeof(t), "%s", json_string_value(dn));
+		size_t tl = strlen(t);
+		if (tl && t[tl - 1] != '.' && tl + 1 < sizeof(t))
+			strcat(t, ".");
+		int n = name_from_text(t, strlen(t), NULL, s->target, &why);
+		if (n < 0)
+			FAIL("AliasTarget DNSName is not a valid name");
+		s->target_len = (size_t)n;
+		name_lower(s->target, s->target_len);
+		if (!name_is_below_or_at(s->target, s->target_len, c->z->apex, c->z->apex_len))
+			FAIL("AliasTarget must be a record in the same hosted zone (port53 serves "
+			     "no AWS resources)");
+		s->alias = true;
+		s->alias_zone = dup_str(hz);
+		s->eval_target = json_is_true(et);
+		if (s->policy == POL_MULTIVALUE)
+			FAIL("a multivalue answer record cannot be an alias");
+		if (s->policy == POL_FAILOVER && !s->eval_target)
+			FAIL("a failover alias needs EvaluateTargetHealth true");
+		if (s->policy == R53_PLAIN)
+			s->policy = POL_SIMPLE;
+	} else {
+		if (!ttl)
+			FAIL("TTL is required (except for alias records)");
+		if (!rrs)
+			FAIL("ResourceRecords are required (except for alias records)");
+		if ((rc = read_values(c, s, rrs)) != 0)
+			goto out;
+	}
+	bool routed = s->policy != R53_PLAIN && s->policy != POL_SIMPLE;
+	if (routed && !s->setid) {
+		char rule[128];
+		snprintf(rule, sizeof(rule), "SetIdentifier is required for a %s record",
+			 pol_name(s->policy));
+		FAIL(rule);
+	}
+	if (!routed && s->setid)
+		FAIL("a record with a SetIdentifier needs a routing policy (a weighted set needs "
+		     "a Weight on every member)");
+	if (s->policy == POL_MULTIVALUE && !multivalue_type(s->type))
+		FAIL("multivalue answer is not allowed for this type");
+	if (s->policy == POL_MULTIVALUE && s->multivalue != 1)
+		FAIL("MultiValueAnswer must be true for a multivalue answer record");
+	if (routed && (s->type == RR_NS || s->type == RR_SOA))
+		FAIL("NS and SOA records cannot have a routing policy");
+#undef FAIL
+out:
+	if (rc) {
+		set_free(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+/* ---- group rules ------------------------------------------------------ */
+
+/* Rules over one name+type: all sets sharing it, given as an array. */
+static int check_group(const char *file, struct r53_set **g, size_t n, struct p53_err *err)
+{
+	struct r53_set *s = g[0];
+	size_t nprim = 0, nsec = 0;
+	int limit = s->policy == POL_GEOPROX ? R53_GEOPROX_MAX : R53_GROUP_MAX;
+	for (size_t i = 0; i < n; i++) {
+		s = g[i];
+		if (s->policy != g[0]->policy)
+			return set_fail(err, file, s,
+					"routing policies cannot be mixed within one name and "
+					"type");
+		for (size_t k = 0; k < i; k++) {
+			const struct r53_set *o = g[k];
+			if (str_eq(o->setid, s->setid))
+				return set_fail(err, file, s,
+						s->setid ? "SetIdentifier must be unique within "
+							   "the name and type"
+							 : "a record set with this name and type "
+							   "already exists");
+			if (s->policy == POL_LATENCY && strcmp(o->region, s->region) == 0)
+				return set_fail(err, file, s,
+						"only one latency record per region per name and "
+						"type");
+			if (s->policy == POL_GEO && strcmp(o->continent, s->continent) == 0 &&
+			    strcmp(o->country, s->country) == 0 &&
+			    strcmp(o->subdiv, s->subdiv) == 0)
+				return set_fail(err, file, s,
+						"two geolocation records name the same location");
+			if (s->policy == POL_CIDR && strcmp(o->cidr_loc, s->cidr_loc) == 0)
+				return set_fail(err, file, s,
+						"two CIDR records name the same location");
+			if (s->policy == POL_CIDR && strcmp(o->cidr_coll, s->cidr_coll) != 0)
+				return set_fail(err, file, s,
+						"CIDR records of one name and type must use one "
+						"collection");
+			if (s->policy == POL_WEIGHTED && !s->alias && !o->alias && s->ttl != o->ttl)
+				return set_fail(err, file, s,
+						"every record of a weighted set must have the same "
+						"TTL");
+		}
+		nprim += s->failover == 1;
+		nsec += s->failover == 2;
+		if (nprim > 1 || nsec > 1)
+			return set_fail(err, file, s,
+					"a failover set holds one PRIMARY and one SECONDARY");
+		if ((int)i >= limit)
+			return set_fail(err, file, s,
+					"too many records in one policy group (100; 30 for "
+					"geoproximity)");
+	}
+	return 0;
+}
+
+static int key_cmp(const void *x, const void *y)
+{
+	const struct r53_set *a = *(struct r53_set *const *)x, *b = *(struct r53_set *const *)y;
+	int c = name_cmp_canonical(a->name, b->name);
+	if (c)
+		return c;
+	return (a->type > b->type) - (a->type < b->type);
+}
+
+/* Sorts by name and type and checks every group and the node rules. */
+static int check_sets(const char *file, const struct r53_zone *z, struct r53_set **sets, size_t n,
+		      struct p53_err *err)
+{
+	qsort(sets, n, sizeof(*sets), key_cmp);
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && key_cmp(&sets[i], &sets[j]) == 0)
+			j++;
+		int rc = check_group(file, sets + i, j - i, err);
+		if (rc)
+			return rc;
+		i = j;
+	}
+	/* Per name: CNAME rules. */
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		bool cname = false, other = false;
+		const struct r53_set *cn = NULL;
+		while (j < n && name_cmp_canonical(sets[i]->name, sets[j]->name) == 0) {
+			if (sets[j]->type == RR_CNAME) {
+				cname = true;
+				cn = sets[j];
+			} else {
+				other = true;
+			}
+			j++;
+		}
+		if (cname && sets[i]->name_len == z->apex_len &&
+		    memcmp(sets[i]->name, z->apex, z->apex_len) == 0)
+			return set_fail(err, file, cn, "a CNAME cannot be at the zone apex");
+		if (cname && other)
+			return set_fail(err, file, cn,
+					"a CNAME cannot share its name with other records");
+		i = j;
+	}
+	return 0;
+}
+
+static const struct r53_set *find_type(struct r53_set *const *sets, size_t n, const uint8_t *name,
+				       size_t len, uint16_t type)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sets[i]->name_len == len && memcmp(sets[i]->name, name, len) == 0 &&
+		    (type == 0 || sets[i]->type == type))
+			return sets[i];
+	return NULL;
+}
+
+/* Alias rules that need the whole zone. */
+static int check_aliases(const char *file, const struct r53_zone *z, struct r53_set *const *sets,
+			 size_t n, struct p53_err *err)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct r53_set *s = sets[i];
+		if (!s->alias)
+			continue;
+		bool apex =
+		    s->name_len == z->apex_len && memcmp(s->name, z->apex, z->apex_len) == 0;
+		if (apex && find_type(sets, n, s->target, s->target_len, RR_CNAME))
+			return set_fail(err, file, s,
+					"an alias at the zone apex cannot point at a "
+					"CNAME");
+		if (!find_type(sets, n, s->target, s->target_len, s->type))
+			return set_fail(err, file, s,
+					"AliasTarget: no record set of this type at DNSName in "
+					"this zone");
+		if (s->target_len == s->name_len && memcmp(s->target, s->name, s->name_len) == 0)
+			return set_fail(err, file, s, "an alias cannot point at itself");
+	}
+	return 0;
+}
+
+int r53_zone_validate(const struct r53_zone *z, const char *file, struct p53_err *err)
+{
+	struct r53_set **tmp = malloc((z->nsets ? z->nsets : 1) * sizeof(*tmp));
+	if (tmp == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	if (z->nsets)
+		memcpy(tmp, z->sets, z->nsets * sizeof(*tmp));
+	int rc = check_sets(file, z, tmp, z->nsets, err);
+	if (rc == 0)
+		rc = check_aliases(file, z, tmp, z->nsets, err);
+	free(tmp);
+	return rc;
+}
+
+/* ---- CIDR collections -------------------------------------------------- */
+
+static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct p53_err *err,
+		     size_t *added)
+{
+	*added = 0;
+	if (!json_is_array(cols))
+		return p53_err_set(err, P53_EINVAL, "%s: CidrCollections must be an array", file);
+	size_t i, k, m;
+	json_t *col, *loc, *blk;
+	json_array_foreach(cols, i, col)
+	{
+		json_t *id = json_object_get(col, "Id"), *locs = json_object_get(col, "Locations");
+		if (!json_is_string(id) || !json_is_array(locs))
+			return p53_err_set(err, P53_EINVAL,
+					   "%s: CidrCollections[%zu] needs Id and Locations", file,
+					   i);
+		json_array_foreach(locs, k, loc)
+		{
+			json_t *ln = json_object_get(loc, "LocationName"),
+			       *cl = json_object_get(loc, "CidrList");
+			if (!json_is_string(ln) || json_string_length(ln) < 1 ||
+			    json_string_length(ln) > 16 ||
+			    strcmp(json_string_value(ln), "*") == 0 || !json_is_array(cl))
+				return p53_err_set(err, P53_EINVAL,
+						   "%s: CIDR collection %s: each location needs a "
+						   "LocationName of 1-16 characters (not *) and a "
+						   "CidrList",
+						   file, json_string_value(id));
+			json_array_foreach(cl, m, blk)
+			{
+				const char *t = json_is_string(blk) ? json_string_value(blk) : "";
+				char a[64];
+				snprintf(a, sizeof(a), "%s", t);
+				char *sl = strchr(a, '/');
+				struct r53_cidr_block b = {0};
+				long pl = -1;
+				if (sl) {
+					*sl = 0;
+					pl = strtol(sl + 1, NULL, 10);
+				}
+				if (inet_pton(AF_INET, a, b.addr) == 1)
+					b.family = 4;
+				else if (inet_pton(AF_INET6, a, b.addr) == 1)
+					b.family = 6;
+				if (!b.family || !sl || pl < 1 || pl > (b.family == 4 ? 24 : 48))
+					return p53_err_set(
+					    err, P53_EINVAL,
+					    "%s: CIDR collection %s location %s: \"%s\" must be "
+					    "an IPv4 /1-/24 or IPv6 /1-/48 block",
+					    file, json_string_value(id), json_string_value(ln), t);
+				b.plen = (uint8_t)pl;
+				for (unsigned bit = b.plen; bit < 128; bit++)
+					b.addr[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+				b.coll = dup_str(id);
+				b.loc = dup_str(ln);
+				if (z->ncidr == z->capcidr) {
+					size_t nc = z->capcidr ? z->capcidr * 2 : 64;
+					void *p = realloc(z->cidr, nc * sizeof(*z->cidr));
+					if (p == NULL)
+						return p53_err_set(err, P53_ENOMEM,
+								   "out of memory");
+					z->cidr = p;
+					z->capcidr = nc;
+				}
+				z->cidr[z->ncidr++] = b;
+				(*added)++;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ---- files ------------------------------------------------------------ */
+
+static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p53_err *err)
+{
+	struct rd_ctx c = {.file = file, .z = z, .err = err};
+	if (!json_is_object(root))
+		return p53_err_set(err, P53_EINVAL, "%s: expected a JSON object", file);
+	json_t *batch = json_object_get(root, "ChangeBatch");
+	json_t *src = batch ? batch : root;
+	json_t *list = json_object_get(root, "ResourceRecordSets"),
+	       *changes = json_object_get(src, "Changes"),
+	       *cols = json_object_get(root, "CidrCollections");
+	if (!list && !changes)
+		return p53_err_set(err, P53_EINVAL,
+				   "%s: neither ResourceRecordSets nor Changes found", file);
+	/* Work on a copy of the set list so that a failure changes nothing. */
+	size_t n = z->nsets, cap = z->nsets + 16;
+	struct r53_set **sets = malloc(cap * sizeof(*sets));
+	struct r53_set **fresh = NULL, **dels = NULL;
+	size_t nfresh = 0, capfresh = 0, ndels = 0, capdels = 0, ncidr0 = z->ncidr, added = 0;
+	int rc = 0;
+	if (sets == NULL) {
+		rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (n)
+		memcpy(sets, z->sets, n * sizeof(*sets));
+	if (cols && (rc = read_cidr(z, file, cols, err, &added)) != 0)
+		goto fail;
+	if (list) {
+		if (!json_is_array(list)) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: ResourceRecordSets must be an array",
+					 file);
+			goto fail;
+		}
+		size_t i;
+		json_t *o;
+		json_array_foreach(list, i, o)
+		{
+			struct r53_set *s;
+			if ((rc = read_set(&c, o, &s)) != 0)
+				goto fail;
+			if (push_set(&fresh, &nfresh, &capfresh, s) != 0 ||
+			    push_set(&sets, &n, &cap, s) != 0) {
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				goto fail;
+			}
+		}
+	}
+	if (changes) {
+		json_t *cm = json_object_get(src, "Comment");
+		if (cm && (!json_is_string(cm) || json_string_length(cm) > R53_COMMENT_CHARS)) {
+			rc = p53_err_set(err, P53_EINVAL,
+					 "%s: InvalidChangeBatch: Comment must be a string of at "
+					 "most 256 characters",
+					 file);
+			goto fail;
+		}
+		if (!json_is_array(changes) || json_array_size(changes) == 0) {
+			rc = p53_err_set(err, P53_EINVAL,
+					 "%s: InvalidChangeBatch: Changes must hold at least one "
+					 "change",
+					 file);
+			goto fail;
+		}
+		size_t i;
+		json_t *ch;
+		json_array_foreach(changes, i, ch)
+		{
+			json_t *act = json_object_get(ch, "Action");
+			const char *a = json_is_string(act) ? json_string_value(act) : "";
+			int kind = !strcmp(a, "CREATE")	  ? 1
+				   : !strcmp(a, "DELETE") ? 2
+				   : !strcmp(a, "UPSERT") ? 3
+							  : 0;
+			struct r53_set *s;
+			if ((rc = read_set(&c, json_object_get(ch, "ResourceRecordSet"), &s)) != 0)
+				goto fail;
+			if (push_set(&fresh, &nfresh, &capfresh, s) != 0) {
+				set_free(s);
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				goto fail;
+			}
+			if (kind == 0) {
+				rc =
+				    set_fail(err, file, s,
+					     "InvalidChangeBatch: Action must be CREATE, DELETE or "
+					     "UPSERT");
+				goto fail;
+			}
+			size_t at = n;
+			for (size_t k = 0; k < n; k++)
+				if (sets[k] && same_key(sets[k], s)) {
+					at = k;
+					break;
+				}
+			if (kind == 2) {
+				for (size_t k = 0; k < ndels; k++)
+					if (same_key(dels[k], s)) {
+						rc = set_fail(
+						    err, file, s,
+						    "InvalidChangeBatch: the same record set "
+						    "is deleted twice");
+						goto fail;
+					}
+				if (at == n) {
+					rc = set_fail(err, file, s,
+						      "InvalidChangeBatch: DELETE of a record set "
+						      "that does not exist");
+					goto fail;
+				}
+				if (!same_set(sets[at], s)) {
+					rc =
+					    set_fail(err, file, s,
+						     "InvalidChangeBatch: DELETE must repeat every "
+						     "field and value of the record set");
+					goto fail;
+				}
+				sets[at] = NULL;
+				if (push_set(&dels, &ndels, &capdels, s) != 0) {
+					rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+					goto fail;
+				}
+				continue;
+			}
+			if (kind == 1 && at != n) {
+				rc = set_fail(err, file, s,
+					      "InvalidChangeBatch: CREATE of a record set that "
+					      "already exists");
+				goto fail;
+			}
+			if (at != n)
+				sets[at] = NULL; /* UPSERT replaces */
+			if (push_set(&sets, &n, &cap, s) != 0) {
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				goto fail;
+			}
+		}
+	}
+	/* Compact, validate the result, then commit. */
+	size_t m = 0;
+	for (size_t k = 0; k < n; k++)
+		if (sets[k])
+			sets[m++] = sets[k];
+	struct r53_zone tz = *z;
+	tz.sets = sets;
+	tz.nsets = m;
+	if ((rc = r53_zone_validate(&tz, file, err)) != 0)
+		goto fail;
+	/* Commit: free the sets that left, keep the new list. */
+	for (size_t q = 0; q < m; q++)
+		sets[q]->mark = true;
+	for (size_t k = 0; k < z->nsets; k++)
+		if (!z->sets[k]->mark)
+			set_free(z->sets[k]);
+	for (size_t k = 0; k < nfresh; k++)
+		if (!fresh[k]->mark)
+			set_free(fresh[k]);
+	for (size_t q = 0; q < m; q++)
+		sets[q]->mark = false;
+	free(z->sets);
+	z->sets = sets;
+	z->nsets = m;
+	z->cap = cap;
+	free(fresh);
+	free(dels);
+	return 0;
+fail:
+	for (size_t k = 0; k < nfresh; k++)
+		set_free(fresh[k]);
+	free(fresh);
+	free(sets);
+	free(dels);
+	while (z->ncidr > ncidr0) {
+		z->ncidr--;
+		free(z->cidr[z->ncidr].coll);
+		free(z->cidr[z->ncidr].loc);
+	}
+	return rc ? rc : P53_EINVAL;
+}
+
+int r53_zone_add_json_text(struct r53_zone *z, const char *name, const char *text,
+			   struct p53_err *err)
+{
+	json_error_t je;
+	json_t *root = json_loads(text, 0, &je);
+	if (root == NULL)
+		return p53_err_at(err, P53_EINVAL, name, (unsigned)je.line, "JSON: %s", je.text);
+	int rc = add_json(z, name, root, err);
+	json_decref(root);
+	return rc;
+}
+
+int r53_zone_add_json_file(struct r53_zone *z, const char *path, struct p53_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je);
+	if (root == NULL)
+		return p53_err_at(err, P53_EINVAL, path, (unsigned)je.line, "JSON: %s", je.text);
+	int rc = add_json(z, path, root, err);
+	json_decref(root);
+	return rc;
+}
+
+bool r53_is_json_path(const char *path)
+{
+	size_t l = strlen(path);
+	if (l > 5 && strcmp(path + l - 5, ".json") == 0)
+		return true;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return false;
+	int ch;
+	for (int i = 0; i < 4096 && (ch = fgetc(f)) != EOF; i++)
+		if (!isspace(ch)) {
+			fclose(f);
+			return ch == '{';
+		}
+	fclose(f);
+	return false;
+}

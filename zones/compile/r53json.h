@@ -1,0 +1,107 @@
+/* Route 53 ResourceRecordSet JSON: import (record lists and change batches),
+ * validation by the rules of Route 53 (docs/route53.md), and export.
+ *
+ * A zone whose input includes JSON is first gathered as a list of record
+ * sets (struct r53_zone): zone files add simple sets, `list-resource-record-
+ * sets` output adds sets, and change batches are applied to what is there so
+ * far, all or nothing. The compiler then lowers the sets to records, policy
+ * groups and members.
+ */
+#ifndef P53_R53JSON_H
+#define P53_R53JSON_H
+
+#include "zones/common/err.h"
+#include "zones/common/name.h"
+#include "zones/answer/snapshot.h"
+#include "zones/compile/zparse.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct r53_value {
+	uint8_t *rd;
+	uint16_t len;
+};
+
+enum { R53_PLAIN = -1 }; /* no policy, no alias: an ordinary RRset */
+
+struct r53_set {
+	uint8_t name[P53_NAME_MAX]; /* canonical wire form */
+	size_t name_len;
+	uint16_t type;
+	int policy;  /* R53_PLAIN or enum snap_policy */
+	char *setid; /* NULL when absent */
+	bool has_ttl;
+	uint32_t ttl;
+	int weight;   /* -1 when absent */
+	char *region; /* latency Region */
+	bool has_geo;
+	uint8_t geo_level;			  /* GEO_* */
+	char continent[3], country[3], subdiv[4]; /* "" when absent */
+	bool has_gp;
+	char *gp_region, *gp_lzg; /* AWSRegion, LocalZoneGroup */
+	bool gp_coords;
+	int32_t lat_e6, lon_e6;
+	int bias;
+	int failover;	/* 0 none, 1 PRIMARY, 2 SECONDARY */
+	int multivalue; /* -1 absent, 0 false, 1 true */
+	char *health;	/* HealthCheckId */
+	bool alias;
+	uint8_t target[P53_NAME_MAX]; /* alias DNSName, canonical */
+	size_t target_len;
+	char *alias_zone; /* HostedZoneId */
+	bool eval_target;
+	char *cidr_coll, *cidr_loc;
+	struct r53_value *vals; /* sorted by bytes, no duplicates */
+	size_t nvals;
+	bool mark; /* scratch while a batch commits */
+};
+
+struct r53_cidr_block {
+	char *coll, *loc;
+	uint8_t family, plen;
+	uint8_t addr[16];
+};
+
+struct r53_zone {
+	uint8_t apex[P53_NAME_MAX];
+	size_t apex_len;
+	struct r53_set **sets;
+	size_t nsets, cap;
+	struct r53_cidr_block *cidr;
+	size_t ncidr, capcidr;
+};
+
+void r53_zone_init(struct r53_zone *z, const uint8_t *apex, size_t apex_len);
+void r53_zone_free(struct r53_zone *z);
+
+/* Adds one record read from a zone file to the simple set of its name and
+ * type. */
+int r53_zone_add_rr(struct r53_zone *z, const struct zparse_rr *rr, struct p53_err *err);
+
+/* Reads a JSON file (or text): {"ResourceRecordSets": [...]} adds sets,
+ * {"Changes": [...]} (optionally inside "ChangeBatch") applies a batch; either
+ * may carry "CidrCollections". On any error the zone is unchanged and err
+ * names the record set and the rule. */
+int r53_zone_add_json_file(struct r53_zone *z, const char *path, struct p53_err *err);
+int r53_zone_add_json_text(struct r53_zone *z, const char *name, const char *text,
+			   struct p53_err *err);
+
+/* Whole-zone rules (CNAME at the apex, beside other data, alias targets). */
+int r53_zone_validate(const struct r53_zone *z, const char *file, struct p53_err *err);
+
+/* True when path names a JSON file: ".json" or a first non-blank '{'. */
+bool r53_is_json_path(const char *path);
+
+/* Writes one served zone as {"ResourceRecordSets": [...]} (plus
+ * "CidrCollections" when used). P53_EINVAL if the zone is not served. */
+int r53_export_json(const struct p53_snapshot *snap, const char *origin, FILE *out);
+
+/* AWS region coordinates: the overrides of r53_regions_load_csv() first,
+ * then the built-in table (approximate city locations). Returns false for
+ * an unknown region name. */
+bool r53_region_coords(const char *region, double *lat, double *lon);
+
+#endif

@@ -1,0 +1,652 @@
+/* Route 53 routing-policy data in snapshots: AWS region coordinates, the
+ * geo database compiled from CSV, verification of the policy sections, and
+ * export of a served zone back to Route 53 JSON.
+ */
+#include "zones/compile/r53json.h"
+#include "zones/compile/r53snap.h"
+
+#include "zones/common/rrtype.h"
+#include "zones/answer/snapshot_pvt.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Approximate locations of the AWS regions' metro areas (public facts);
+ * used for latency routing without a latency table and for geoproximity. */
+static const struct {
+	const char *name;
+	double lat, lon;
+} regions[] = {
+    {"us-east-1", 38.9, -77.4},	     {"us-east-2", 40.0, -83.0},
+    {"us-west-1", 37.4, -121.9},     {"us-west-2", 45.8, -119.7},
+    {"af-south-1", -33.9, 18.4},     {"ap-east-1", 22.3, 114.2},
+    {"ap-south-1", 19.1, 72.9},	     {"ap-south-2", 17.4, 78.5},
+    {"ap-southeast-1", 1.35, 103.8}, {"ap-southeast-2", -33.9, 151.2},
+    {"ap-southeast-3", -6.2, 106.8}, {"ap-southeast-4", -37.8, 145.0},
+    {"ap-northeast-1", 35.7, 139.7}, {"ap-northeast-2", 37.6, 127.0},
+    {"ap-northeast-3", 34.7, 135.5}, {"ca-central-1", 45.5, -73.6},
+    {"ca-west-1", 51.0, -114.1},     {"eu-central-1", 50.1, 8.7},
+    {"eu-central-2", 47.4, 8.5},     {"eu-west-1", 53.3, -6.3},
+    {"eu-west-2", 51.5, -0.1},	     {"eu-west-3", 48.9, 2.35},
+    {"eu-north-1", 59.3, 18.1},	     {"eu-south-1", 45.5, 9.2},
+    {"eu-south-2", 41.6, -0.9},	     {"il-central-1", 32.1, 34.8},
+    {"me-south-1", 26.1, 50.6},	     {"me-central-1", 25.2, 55.3},
+    {"sa-east-1", -23.5, -46.6},     {"cn-north-1", 39.9, 116.4},
+    {"cn-northwest-1", 37.5, 105.2}, {"us-gov-east-1", 40.0, -83.0},
+    {"us-gov-west-1", 45.8, -119.7},
+};
+
+/* compile --regions: overrides and additions, looked up first. */
+struct region_ovr {
+	char name[R53_REGION_MAX];
+	double lat, lon;
+};
+static struct region_ovr *ovr;
+static size_t novr;
+
+void r53_regions_reset(void)
+{
+	free(ovr);
+	ovr = NULL;
+	novr = 0;
+}
+
+bool r53_region_coords(const char *region, double *lat, double *lon)
+{
+	for (size_t i = novr; i-- > 0;) /* the last line for a region wins */
+		if (strcmp(ovr[i].name, region) == 0) {
+			*lat = ovr[i].lat;
+			*lon = ovr[i].lon;
+			return true;
+		}
+	for (size_t i = 0; i < sizeof(regions) / sizeof(regions[0]); i++)
+		if (strcmp(regions[i].name, region) == 0) {
+			*lat = regions[i].lat;
+			*lon = regions[i].lon;
+			return true;
+		}
+	return false;
+}
+
+/* ---- geo database ----------------------------------------------------- */
+
+void r53_geo_free(struct r53_geo *g)
+{
+	free(g->v4);
+	free(g->v6);
+	free(g->locs);
+	memset(g, 0, sizeof(*g));
+}
+
+static int g4_cmp(const void *a, const void *b)
+{
+	const struct snap_geo4 *x = a, *y = b;
+	return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+static int g6_cmp(const void *a, const void *b)
+{
+	const struct snap_geo6 *x = a, *y = b;
+	return memcmp(x->lo, y->lo, 16);
+}
+
+/* The next line of a CSV input that holds data (blank lines and '#'
+ * comments skipped), leading space removed; NULL at the end. *ln counts
+ * lines for messages. */
+static char *csv_line(FILE *f, char *buf, size_t cap, unsigned *ln)
+{
+	while (fgets(buf, (int)cap, f)) {
+		++*ln;
+		char *p = buf;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (*p != 0 && *p != '#')
+			return p;
+	}
+	return NULL;
+}
+
+static char *field(char **p)
+{
+	char *f = *p;
+	char *c = strchr(f, ',');
+	if (c) {
+		*c = 0;
+		*p = c + 1;
+	} else {
+		*p = f + strlen(f);
+	}
+	while (isspace((unsigned char)*f))
+		f++;
+	size_t l = strlen(f);
+	while (l && isspace((unsigned char)f[l - 1]))
+		f[--l] = 0;
+	return f;
+}
+
+/* One network and its location; fields already validated. The CSV and the
+ * MaxMind loaders both come through here so they build the same arrays. */
+int r53_geo_add(struct r53_geo *g, int fam, const uint8_t addr[16], unsigned pl, const char *cont,
+		const char *ctry, const char *sub, double la, double lo)
+{
+	if (g->nlocs == g->capl) {
+		size_t n = g->capl ? g->capl * 2 : 256;
+		void *q = realloc(g->locs, n * sizeof(*g->locs));
+		if (q == NULL)
+			return -1;
+		g->locs = q;
+		g->capl = n;
+	}
+	struct snap_geoloc L = {0};
+	memcpy(L.continent, cont, strlen(cont));
+	memcpy(L.country, ctry, strlen(ctry));
+	memcpy(L.subdiv, sub, strlen(sub));
+	L.lat_e6 = (int32_t)lrint(la * 1e6);
+	L.lon_e6 = (int32_t)lrint(lo * 1e6);
+	double rl = la * M_PI / 180, ro = lo * M_PI / 180;
+	L.x = (float)(cos(rl) * cos(ro));
+	L.y = (float)(cos(rl) * sin(ro));
+	L.z = (float)sin(rl);
+	uint32_t li = (uint32_t)g->nlocs;
+	g->locs[g->nlocs++] = L;
+	if (fam == 4) {
+		uint32_t v = (uint32_t)addr[0] << 24 | addr[1] << 16 | addr[2] << 8 | addr[3];
+		uint32_t mask = pl == 0 ? 0 : ~0u << (32 - pl);
+		if (g->n4 == g->cap4) {
+			size_t n = g->cap4 ? g->cap4 * 2 : 256;
+			void *q = realloc(g->v4, n * sizeof(*g->v4));
+			if (q == NULL)
+				return -1;
+			g->v4 = q;
+			g->cap4 = n;
+		}
+		g->v4[g->n4++] = (struct snap_geo4){
+		    .lo = v & mask, .hi = (v & mask) | ~mask, .loc = li, .plen = (uint8_t)pl};
+	} else {
+		struct snap_geo6 e = {.loc = li, .plen = (uint8_t)pl};
+		for (unsigned b = 0; b < 128; b++) {
+			uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+			if (b < pl && (addr[b / 8] & bit)) {
+				e.lo[b / 8] |= bit;
+				e.hi[b / 8] |= bit;
+			} else if (b >= pl) {
+				e.hi[b / 8] |= bit;
+			}
+		}
+		if (g->n6 == g->cap6) {
+			size_t n = g->cap6 ? g->cap6 * 2 : 256;
+			void *q = realloc(g->v6, n * sizeof(*g->v6));
+			if (q == NULL)
+				return -1;
+			g->v6 = q;
+			g->cap6 = n;
+		}
+		g->v6[g->n6++] = e;
+	}
+	return 0;
+}
+
+int r53_geo_finish(struct r53_geo *g, const char *path, struct p53_err *err)
+{
+	if (g->n4)
+		qsort(g->v4, g->n4, sizeof(*g->v4), g4_cmp);
+	if (g->n6)
+		qsort(g->v6, g->n6, sizeof(*g->v6), g6_cmp);
+	/* Disjoint ranges make lookup one binary search. */
+	for (size_t i = 1; i < g->n4; i++)
+		if (g->v4[i].lo <= g->v4[i - 1].hi)
+			return p53_err_set(err, P53_EINVAL, "%s: IPv4 prefixes overlap", path);
+	for (size_t i = 1; i < g->n6; i++)
+		if (memcmp(g->v6[i].lo, g->v6[i - 1].hi, 16) <= 0)
+			return p53_err_set(err, P53_EINVAL, "%s: IPv6 prefixes overlap", path);
+	return 0;
+}
+
+int r53_geo_load_csv(const char *path, struct r53_geo *g, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
+	char line[512];
+	unsigned ln = 0;
+	int rc = 0;
+	for (char *p; (p = csv_line(f, line, sizeof(line), &ln)) != NULL;) {
+		char *pfx = field(&p), *cont = field(&p), *ctry = field(&p), *sub = field(&p),
+		     *lat = field(&p), *lon = field(&p);
+		char a[64];
+		snprintf(a, sizeof(a), "%s", pfx);
+		char *sl = strchr(a, '/');
+		long pl = sl ? strtol(sl + 1, NULL, 10) : -1;
+		if (sl)
+			*sl = 0;
+		uint8_t addr[16] = {0};
+		int fam = inet_pton(AF_INET, a, addr) == 1    ? 4
+			  : inet_pton(AF_INET6, a, addr) == 1 ? 6
+							      : 0;
+		char *e1, *e2;
+		double la = strtod(lat, &e1), lo = strtod(lon, &e2);
+		if (!fam || pl < 0 || pl > (fam == 4 ? 32 : 128) || strlen(cont) > 2 ||
+		    strlen(ctry) > 2 || strlen(sub) > 3 || e1 == lat || *e1 || e2 == lon || *e2 ||
+		    !(la >= -90 && la <= 90) || !(lo >= -180 && lo <= 180)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"expected prefix,continent,country,subdivision,latitude,"
+					"longitude");
+			goto out;
+		}
+		if (r53_geo_add(g, fam, addr, (unsigned)pl, cont, ctry, sub, la, lo) < 0) {
+			rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	rc = r53_geo_finish(g, path, err);
+out:
+	fclose(f);
+	return rc;
+}
+
+/* ---- region coordinates and the latency table -------------------------- */
+
+static bool region_name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n >= R53_REGION_MAX)
+		return false;
+	for (; *s; s++)
+		if (!islower((unsigned char)*s) && !isdigit((unsigned char)*s) && *s != '-')
+			return false;
+	return true;
+}
+
+int r53_regions_load_csv(const char *path, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
+	char line[256];
+	unsigned ln = 0;
+	size_t cap = novr;
+	int rc = 0;
+	for (char *p; (p = csv_line(f, line, sizeof(line), &ln)) != NULL;) {
+		char *name = field(&p), *lat = field(&p), *lon = field(&p), *e1, *e2;
+		double la = strtod(lat, &e1), lo = strtod(lon, &e2);
+		if (!region_name_ok(name) || e1 == lat || *e1 || e2 == lon || *e2 || *p ||
+		    !(la >= -90 && la <= 90) || !(lo >= -180 && lo <= 180)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"expected region,latitude,longitude (region in lower "
+					"case, latitude -90..90, longitude -180..180)");
+			break;
+		}
+		if (novr == cap) {
+			cap = cap ? cap * 2 : 64;
+			void *q = realloc(ovr, cap * sizeof(*ovr));
+			if (q == NULL) {
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				break;
+			}
+			ovr = q;
+		}
+		snprintf(ovr[novr].name, sizeof(ovr[novr].name), "%s", name);
+		ovr[novr].lat = la;
+		ovr[novr].lon = lo;
+		novr++;
+	}
+	fclose(f);
+	return rc;
+}
+
+void r53_lat_free(struct r53_lat *t)
+{
+	free(t->v4);
+	free(t->v6);
+	free(t->rows);
+	free(t->ents);
+	memset(t, 0, sizeof(*t));
+}
+
+/* A parsed line: the prefix as an inclusive range in 16 bytes (IPv4 in the
+ * first 4), its family and length. */
+struct lat_line {
+	uint8_t fam, plen;
+	uint8_t lo[16], hi[16];
+	struct r53_lat_ent e;
+};
+
+static int lat_line_cmp(const void *a, const void *b)
+{
+	const struct lat_line *x = a, *y = b;
+	if (x->fam != y->fam)
+		return x->fam - y->fam;
+	int c = memcmp(x->lo, y->lo, 16);
+	if (c)
+		return c;
+	if (x->plen != y->plen)
+		return x->plen - y->plen;
+	return strcmp(x->e.region, y->e.region);
+}
+
+static bool parse_prefix(const char *pfx, struct lat_line *l)
+{
+	char a[64];
+	snprintf(a, sizeof(a), "%s", pfx);
+	char *sl = strchr(a, '/'), *end;
+	if (sl == NULL)
+		return false;
+	*sl = 0;
+	long pl = strtol(sl + 1, &end, 10);
+	uint8_t addr[16] = {0};
+	int fam = inet_pton(AF_INET, a, addr) == 1 ? 4 : inet_pton(AF_INET6, a, addr) == 1 ? 6 : 0;
+	int bits = fam == 4 ? 32 : 128;
+	if (!fam || end == sl + 1 || *end || pl < 0 || pl > bits)
+		return false;
+	l->fam = (uint8_t)fam;
+	l->plen = (uint8_t)pl;
+	memset(l->lo, 0, 16);
+	memset(l->hi, 0, 16);
+	for (int b = 0; b < bits; b++) {
+		uint8_t bit = (uint8_t)(0x80 >> (b % 8));
+		if (b >= pl)
+			l->hi[b / 8] |= bit;
+		else if (addr[b / 8] & bit)
+			l->lo[b / 8] |= bit, l->hi[b / 8] |= bit;
+	}
+	return true;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+int r53_lat_load_csv(const char *path, struct r53_lat *t, struct p53_err *err)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return p53_err_set(err, P53_EIO, "%s: cannot open", path);
+	struct lat_line *L = NULL;
+	size_t n = 0, cap = 0;
+	char line[256];
+	unsigned ln = 0;
+	int rc = 0;
+	for (char *p; (p = csv_line(f, line, sizeof(line), &ln)) != NULL;) {
+		char *pfx = field(&p), *reg = field(&p), *ms = field(&p), *e;
+		double v = strtod(ms, &e);
+		double la, lo;
+		struct lat_line l = {0};
+		if (!parse_prefix(pfx, &l) || e == ms || *e || *p || !(v >= 0 && v <= 4e6)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"expected prefix/length,region,milliseconds (0..4000000)");
+			goto out;
+		}
+		if (!region_name_ok(reg) || !r53_region_coords(reg, &la, &lo)) {
+			rc = p53_err_at(err, P53_EINVAL, path, ln,
+					"unknown region '%.60s' (add it with --regions)", reg);
+			goto out;
+		}
+		snprintf(l.e.region, sizeof(l.e.region), "%s", reg);
+		l.e.us = (uint32_t)lrint(v * 1000);
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			void *q = realloc(L, cap * sizeof(*L));
+			if (q == NULL)
+				goto nomem;
+			L = q;
+		}
+		L[n++] = l;
+	}
+	if (n)
+		qsort(L, n, sizeof(*L), lat_line_cmp);
+	/* Rows: runs of one prefix. A region twice in a row is ambiguous;
+	 * distinct prefixes must be disjoint so lookup is one binary search. */
+	t->ents = calloc(n ? n : 1, sizeof(*t->ents));
+	t->rows = calloc(n ? n : 1, sizeof(*t->rows));
+	t->v4 = calloc(n ? n : 1, sizeof(*t->v4));
+	t->v6 = calloc(n ? n : 1, sizeof(*t->v6));
+	if (!t->ents || !t->rows || !t->v4 || !t->v6)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const struct lat_line *l = &L[i];
+		bool same = i && L[i - 1].fam == l->fam && L[i - 1].plen == l->plen &&
+			    !memcmp(L[i - 1].lo, l->lo, 16);
+		if (same && strcmp(L[i - 1].e.region, l->e.region) == 0) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: region %s twice for one prefix",
+					 path, l->e.region);
+			goto out;
+		}
+		if (!same && i && L[i - 1].fam == l->fam && memcmp(l->lo, L[i - 1].hi, 16) <= 0) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: IPv%d prefixes overlap", path,
+					 l->fam);
+			goto out;
+		}
+		if (!same) {
+			uint32_t row = (uint32_t)t->nrows++;
+			t->rows[row] = (struct snap_latrow){.ent = (uint32_t)t->nents};
+			if (l->fam == 4) {
+				t->v4[t->n4++] = (struct snap_geo4){.lo = be32(l->lo),
+								    .hi = be32(l->hi),
+								    .loc = row,
+								    .plen = l->plen};
+			} else {
+				struct snap_geo6 *g = &t->v6[t->n6++];
+				memcpy(g->lo, l->lo, 16);
+				memcpy(g->hi, l->hi, 16);
+				g->loc = row;
+				g->plen = l->plen;
+			}
+		}
+		t->rows[t->nrows - 1].nent++;
+		t->ents[t->nents++] = l->e;
+	}
+out:
+	free(L);
+	fclose(f);
+	return rc;
+nomem:
+	free(L);
+	fclose(f);
+	return p53_err_set(err, P53_ENOMEM, "out of memory");
+}
+
+/* ---- export ----------------------------------------------------------- */
+
+static json_t *values_json(const struct p53_snapshot *s, const struct snap_rrset *r, char *txt,
+			   size_t cap)
+{
+	json_t *arr = json_array();
+	const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
+	while (rd < end) {
+		uint16_t l = (uint16_t)(rd[0] << 8 | rd[1]);
+		if (zprint_rdata(r->type, rd + 2, l, txt, cap) < 0)
+			txt[0] = 0;
+		json_array_append_new(arr, json_pack("{s:s}", "Value", txt));
+		rd += 2 + l;
+	}
+	return arr;
+}
+
+static json_t *set_json(const char *owner, uint16_t type)
+{
+	char tb[12];
+	return json_pack("{s:s,s:s}", "Name", owner, "Type", rrtype_to_text(type, tb));
+}
+
+static void deg_text(int32_t e6, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.6f", e6 / 1e6);
+	char *d = strchr(out, '.');
+	size_t l = strlen(out);
+	while (d && l > (size_t)(d - out) + 2 && out[l - 1] == '0')
+		out[--l] = 0;
+}
+
+static json_t *member_json(const struct p53_snapshot *s, const struct snap_group *g,
+			   const struct snap_member *m, const char *owner, char *txt, size_t cap)
+{
+	json_t *o = set_json(owner, g->type);
+	if (m->setid != SNAP_NONE)
+		json_object_set_new(o, "SetIdentifier", json_string(s->strings + m->setid));
+	switch (g->policy) {
+	case POL_WEIGHTED:
+		json_object_set_new(o, "Weight", json_integer(m->weight));
+		break;
+	case POL_LATENCY:
+		json_object_set_new(o, "Region", json_string(s->strings + m->region));
+		break;
+	case POL_FAILOVER:
+		json_object_set_new(o, "Failover",
+				    json_string(m->flags & MEM_PRIMARY ? "PRIMARY" : "SECONDARY"));
+		break;
+	case POL_MULTIVALUE:
+		json_object_set_new(o, "MultiValueAnswer", json_true());
+		break;
+	case POL_GEO: {
+		json_t *gl = json_object();
+		char b[5];
+		if (m->geo_level == GEO_CONTINENT) {
+			snprintf(b, sizeof(b), "%.2s", m->continent);
+			json_object_set_new(gl, "ContinentCode", json_string(b));
+		} else {
+			snprintf(b, sizeof(b), "%.2s", m->country);
+			json_object_set_new(gl, "CountryCode", json_string(b));
+			if (m->geo_level == GEO_SUBDIV) {
+				snprintf(b, sizeof(b), "%.3s", m->subdiv);
+				json_object_set_new(gl, "SubdivisionCode", json_string(b));
+			}
+		}
+		json_object_set_new(o, "GeoLocation", gl);
+		break;
+	}
+	case POL_GEOPROX: {
+		json_t *gp = json_object();
+		if (m->flags & MEM_COORDS) {
+			char la[32], lo[32];
+			deg_text(m->lat_e6, la, sizeof(la));
+			deg_text(m->lon_e6, lo, sizeof(lo));
+			json_object_set_new(
+			    gp, "Coordinates",
+			    json_pack("{s:s,s:s}", "Latitude", la, "Longitude", lo));
+		} else {
+			json_object_set_new(
+			    gp, m->flags & MEM_LOCALZONE ? "LocalZoneGroup" : "AWSRegion",
+			    json_string(s->strings + m->region));
+		}
+		if (m->bias)
+			json_object_set_new(gp, "Bias", json_integer(m->bias));
+		json_object_set_new(o, "GeoProximityLocation", gp);
+		break;
+	}
+	case POL_CIDR:
+		json_object_set_new(o, "CidrRoutingConfig",
+				    json_pack("{s:s,s:s}", "CollectionId",
+					      s->strings + g->cidr_coll, "LocationName",
+					      s->strings + m->cidr_loc));
+		break;
+	}
+	if (m->health != SNAP_NONE)
+		json_object_set_new(o, "HealthCheckId",
+				    json_string(s->strings + s->hchecks[m->health]));
+	if (m->flags & MEM_ALIAS) {
+		char tn[1024];
+		name_to_text(s->names + s->nodes[m->alias].name, tn, sizeof(tn));
+		/* port53 has no hosted-zone ids: the zone's name stands in. */
+		char zn[1024];
+		name_to_text(s->names + s->zones[s->nodes[g->node].zone].name, zn, sizeof(zn));
+		json_object_set_new(o, "AliasTarget",
+				    json_pack("{s:s,s:s,s:b}", "HostedZoneId", zn, "DNSName", tn,
+					      "EvaluateTargetHealth",
+					      (m->flags & MEM_EVAL_TARGET) != 0));
+	} else {
+		const struct snap_rrset *r = &s->rrsets[m->rrset];
+		json_object_set_new(o, "TTL", json_integer(r->ttl));
+		json_object_set_new(o, "ResourceRecords", values_json(s, r, txt, cap));
+	}
+	return o;
+}
+
+int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
+{
+	uint8_t apex[P53_NAME_MAX];
+	int n = name_from_text(origin, strlen(origin), (const uint8_t *)"", apex, NULL);
+	if (n < 0)
+		return P53_EINVAL;
+	name_lower(apex, (size_t)n);
+	uint32_t z = SNAP_NONE;
+	for (uint32_t i = 0; i < s->nzones && z == SNAP_NONE; i++) {
+		const struct snap_node *a = &s->nodes[s->zones[i].apex];
+		if (a->name_len == n && memcmp(s->names + a->name, apex, (size_t)n) == 0)
+			z = i;
+	}
+	if (z == SNAP_NONE)
+		return P53_EINVAL;
+	size_t cap = 256 * 1024;
+	char *txt = malloc(cap);
+	json_t *list = json_array();
+	const struct snap_zone *zn = &s->zones[z];
+	for (uint32_t i = zn->apex; txt && i < zn->apex + zn->nodes; i++) {
+		const struct snap_node *nd = &s->nodes[i];
+		char owner[1024];
+		name_to_text(s->names + nd->name, owner, sizeof(owner));
+		for (uint16_t k = 0; k < nd->nrrsets; k++) {
+			const struct snap_rrset *r = &s->rrsets[nd->rrset + k];
+			if (r->count) {
+				json_t *o = set_json(owner, r->type);
+				json_object_set_new(o, "TTL", json_integer(r->ttl));
+				json_object_set_new(o, "ResourceRecords",
+						    values_json(s, r, txt, cap));
+				json_array_append_new(list, o);
+				continue;
+			}
+			const struct snap_group *g = &s->groups[r->rdata];
+			for (uint16_t m = 0; m < g->nmembers; m++)
+				json_array_append_new(
+				    list,
+				    member_json(s, g, &s->members[g->member + m], owner, txt, cap));
+		}
+	}
+	json_t *root = json_pack("{s:o}", "ResourceRecordSets", list);
+	/* CIDR collections used by this zone's groups. */
+	json_t *cols = json_array();
+	for (uint32_t i = 0; i < s->ncidrs; i++) {
+		const struct snap_cidr *b = &s->cidrs[i];
+		bool used = false;
+		for (uint32_t g = 0; g < s->ngroups && !used; g++)
+			used = s->groups[g].cidr_coll == b->coll &&
+			       s->nodes[s->groups[g].node].zone == z;
+		if (!used)
+			continue;
+		const char *cid = s->strings + b->coll, *loc = s->strings + b->loc;
+		json_t *col = NULL, *v;
+		size_t ci;
+		json_array_foreach(cols, ci,
+				   v) if (!strcmp(json_string_value(json_object_get(v, "Id")), cid))
+		    col = v;
+		if (col == NULL) {
+			col = json_pack("{s:s,s:[]}", "Id", cid, "Locations");
+			json_array_append_new(cols, col);
+		}
+		json_t *locs = json_object_get(col, "Locations"), *L = NULL;
+		json_array_foreach(
+		    locs, ci, v) if (!strcmp(json_string_value(json_object_get(v, "LocationName")),
+					     loc)) L = v;
+		if (L == NULL) {
+			L = json_pack("{s:s,s:[]}", "LocationName", loc, "CidrList");
+			json_array_append_new(locs, L);
+		}
+		char a[INET6_ADDRSTRLEN], pfx[64];
+		inet_ntop(b->family == 4 ? AF_INET : AF_INET6, b->addr, a, sizeof(a));
+		snprintf(pfx, sizeof(pfx), "%s/%u", a, b->plen);
+		json_array_append_new(json_object_get(L, "CidrList"), json_string(pfx));
+	}
+	if (json_array_size(cols))
+		json_object_set_new(root, "CidrCollections", cols);
+	else
+		json_decref(cols);
+	int rc = txt && json_dumpf(root, out, JSON_INDENT(2)) == 0 ? 0 : P53_EIO;
+	fputc('\n', out);
+	json_decref(root);
+	free(txt);
+	return rc;
+}
