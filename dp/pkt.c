@@ -14,9 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char dp_default_drop_ports[] =
-    "0,7,13,17,19,37,53,69,111,123,137,138,161,162,389,520,1900,3702,5353,11211";
-
 static const char *const reason_names[DP_R__COUNT] = {
     [DP_R_RUNT] = "drop_runt",
     [DP_R_L2_SRC] = "drop_l2_src",
@@ -48,7 +45,7 @@ void dp_svc_init(struct dp_svc *svc)
 {
 	memset(svc, 0, sizeof(*svc));
 	svc->mtu = DP_DEFAULT_MTU;
-	dp_svc_set_drop_ports(svc, dp_default_drop_ports);
+	dp_svc_set_drop_ports(svc, P53_PORTSET_DEFAULT_DROP);
 }
 
 static bool v6_is_multicast(const uint8_t *a)
@@ -84,32 +81,7 @@ int dp_svc_add_addr(struct dp_svc *svc, const char *text)
 
 int dp_svc_set_drop_ports(struct dp_svc *svc, const char *list)
 {
-	uint64_t map[1024] = {0};
-	const char *s = list;
-
-	if (strcmp(list, "none") == 0)
-		s = "";
-	while (*s) {
-		char *end;
-		unsigned long lo = strtoul(s, &end, 10), hi = lo;
-		if (end == s || lo > 65535)
-			return P53_EINVAL;
-		s = end;
-		if (*s == '-') {
-			hi = strtoul(++s, &end, 10);
-			if (end == s || hi > 65535 || hi < lo)
-				return P53_EINVAL;
-			s = end;
-		}
-		for (unsigned long p = lo; p <= hi; p++)
-			map[p >> 6] |= 1ULL << (p & 63);
-		if (*s == ',')
-			s++;
-		else if (*s)
-			return P53_EINVAL;
-	}
-	memcpy(svc->drop_sport, map, sizeof(map));
-	return P53_OK;
+	return p53_portset_parse(&svc->drop_sport, list);
 }
 
 /* --- byte helpers: network order, no alignment assumptions --- */

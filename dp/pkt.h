@@ -14,6 +14,8 @@
 #ifndef DP_PKT_H
 #define DP_PKT_H
 
+#include "zones/common/portset.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -34,8 +36,8 @@ struct dp_svc {
 	uint8_t n4, n6;
 	uint8_t v4[DP_MAX_ADDRS][4];
 	uint8_t v6[DP_MAX_ADDRS][16];
-	uint16_t mtu;		   /* L3 MTU of the ports; bounds reply size */
-	uint64_t drop_sport[1024]; /* bitmap: DNS from these source ports is dropped */
+	uint16_t mtu;		       /* L3 MTU of the ports; bounds reply size */
+	struct p53_portset drop_sport; /* DNS from these source ports is dropped */
 };
 
 void dp_svc_init(struct dp_svc *svc);
@@ -44,12 +46,10 @@ int dp_svc_add_addr(struct dp_svc *svc, const char *text);
 /* Replaces the reflection drop list with a comma-separated list of ports and
  * ranges ("0,7,19,1024-1030"); "" or "none" clears it. 0 or P53_EINVAL. */
 int dp_svc_set_drop_ports(struct dp_svc *svc, const char *list);
-/* The default list; see docs/dataplane.md for why each port is there. */
-extern const char dp_default_drop_ports[];
 
 static inline bool dp_svc_sport_dropped(const struct dp_svc *svc, uint16_t port)
 {
-	return (svc->drop_sport[port >> 6] >> (port & 63)) & 1;
+	return p53_portset_has(&svc->drop_sport, port);
 }
 
 /* What to do with a frame. */

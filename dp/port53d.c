@@ -133,7 +133,7 @@ static void usage(FILE *out)
 		"      --query-log-sample N  log one query in N (default 1: all)\n"
 		"signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 		"         INT/TERM stop\n",
-		dp_default_drop_ports, DP_DEFAULT_MTU, PCAP_IDLE_MS);
+		P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])

@@ -60,6 +60,19 @@ enum p53_stat {
 	P53_STAT__COUNT
 };
 
+/* What the abuse controls (zones/answer/abuse.h) need to know about the
+ * last answer, recorded by the engine: they run after it, on the response. */
+struct p53_answer_info {
+	uint16_t qend;	   /* where the response's question ends */
+	uint16_t opt_len;  /* bytes of the OPT record ending the response; 0 = none */
+	uint8_t rrl_class; /* enum p53_rrl_class (zones/answer/rrl.h) */
+	uint32_t rrl_key;  /* the name the answer is about: name, zone, cut or wildcard */
+	/* The query's COOKIE option (RFC 7873), copied because the query may
+	 * be overwritten by its answer: 0, or 8 to 40 bytes. */
+	uint8_t cookie_len;
+	uint8_t cookie[40];
+};
+
 /* Per-core state: one per worker thread, never shared. */
 struct p53_ctx {
 	const struct p53_answer_cfg *cfg;
@@ -77,6 +90,10 @@ struct p53_ctx {
 	 * UINT32_MAX when no rule matched. */
 	uint32_t fw_rule;
 	unsigned worker;
+	/* When set, a query with a COOKIE option leaves room for ours in its
+	 * answer (abuse.h adds it). */
+	bool cookies;
+	struct p53_answer_info last;
 };
 void p53_ctx_init(struct p53_ctx *ctx, const struct p53_answer_cfg *cfg, uint64_t seed);
 const char *p53_stat_name(enum p53_stat s);

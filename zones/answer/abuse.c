@@ -1,0 +1,140 @@
+/* The response is rewritten in place: the engine ends every EDNS response
+ * with its OPT record and tells us where the question ends, so a truncated
+ * or BADCOOKIE reply is the header, the question and the OPT moved up. */
+#include "zones/answer/abuse.h"
+
+#include <string.h>
+
+#define HDR_TC 0x02
+#define HDR_AA 0x04
+
+void p53_abuse_cfg_default(struct p53_abuse_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	p53_rrl_cfg_default(&cfg->rrl);
+	cfg->cookies = true;
+}
+
+static const char *const stat_names[P53_AB__COUNT] = {
+    [P53_AB_RRL_DROPPED] = "rrl_dropped",
+    [P53_AB_RRL_SLIPPED] = "rrl_slipped",
+    [P53_AB_RRL_BADCOOKIE] = "rrl_badcookie",
+    [P53_AB_RRL_EXEMPT] = "rrl_exempt",
+    [P53_AB_RRL_COOKIE_EXEMPT] = "rrl_cookie_exempt",
+    [P53_AB_COOKIE_CLIENT] = "cookie_client_only",
+    [P53_AB_COOKIE_VALID] = "cookie_valid",
+    [P53_AB_COOKIE_BAD] = "cookie_bad",
+};
+
+const char *p53_abuse_stat_name(enum p53_abuse_stat s)
+{
+	return (unsigned)s < P53_AB__COUNT ? stat_names[s] : "?";
+}
+
+int p53_abuse_init(struct p53_abuse *a, const struct p53_abuse_cfg *cfg,
+		   const p53_cookie_live *secret, const uint8_t seed[16])
+{
+	memset(a, 0, sizeof(*a));
+	if (cfg->rrl.rate && (a->rrl = p53_rrl_new(&cfg->rrl, seed)) == NULL)
+		return -1;
+	a->secret = cfg->cookies ? secret : NULL;
+	return 0;
+}
+
+void p53_abuse_fini(struct p53_abuse *a)
+{
+	p53_rrl_free(a->rrl);
+	a->rrl = NULL;
+}
+
+/* Keeps the header, question and OPT record: the sections go. */
+static size_t strip_sections(const struct p53_answer_info *in, uint8_t *r, size_t len)
+{
+	if (in->opt_len)
+		memmove(r + in->qend, r + len - in->opt_len, in->opt_len);
+	r[6] = r[7] = r[8] = r[9] = 0;
+	r[10] = 0;
+	r[11] = in->opt_len ? 1 : 0;
+	return (size_t)in->qend + in->opt_len;
+}
+
+static size_t make_badcookie(const struct p53_answer_info *in, uint8_t *r, size_t len)
+{
+	len = strip_sections(in, r, len);
+	r[2] &= (uint8_t) ~(HDR_AA | HDR_TC);
+	r[3] = (uint8_t)((r[3] & 0xf0) | (P53_RCODE_BADCOOKIE & 0xf));
+	r[in->qend + 5] = P53_RCODE_BADCOOKIE >> 4; /* OPT: extended RCODE */
+	return len;
+}
+
+/* Appends our COOKIE option to the OPT record that ends the response. */
+static size_t add_cookie(const struct p53_answer_info *in, const struct p53_cookie_secret *sec,
+			 const struct p53_client *c, uint8_t *r, size_t len, size_t cap,
+			 uint32_t now_s)
+{
+	if (len + P53_COOKIE_REPLY_OPT_LEN > cap || len < (size_t)in->qend + in->opt_len)
+		return len;
+	uint8_t *opt = r + len - in->opt_len, *o = r + len;
+	size_t rdlen = (size_t)opt[9] << 8 | opt[10];
+	rdlen += P53_COOKIE_REPLY_OPT_LEN;
+	opt[9] = (uint8_t)(rdlen >> 8);
+	opt[10] = (uint8_t)rdlen;
+	o[0] = 0;
+	o[1] = P53_COOKIE_OPT;
+	o[2] = 0;
+	o[3] = P53_COOKIE_CLIENT_LEN + P53_COOKIE_SERVER_LEN;
+	memcpy(o + 4, in->cookie, P53_COOKIE_CLIENT_LEN);
+	p53_cookie_make(sec->cur, in->cookie, c->addr, c->family == 4 ? 4 : 16, now_s, o + 12);
+	return len + P53_COOKIE_REPLY_OPT_LEN;
+}
+
+size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
+		       const struct p53_client *c, uint8_t *r, size_t len, size_t cap,
+		       uint32_t now_ms, uint32_t now_s)
+{
+	if (len < 12 || in->qend < 12 || (size_t)in->qend + in->opt_len > len)
+		return len;
+	bool known = c->family == 4 || c->family == 6;
+	const struct p53_cookie_secret *sec = NULL;
+	enum p53_cookie_verdict cv = P53_COOKIE_ABSENT;
+	if (a->secret && in->cookie_len && in->opt_len && known &&
+	    (sec = atomic_load_explicit(a->secret, memory_order_acquire)) != NULL) {
+		cv = p53_cookie_check(sec, in->cookie, in->cookie_len, c->addr,
+				      c->family == 4 ? 4 : 16, now_s);
+		a->stats[cv == P53_COOKIE_VALID ? P53_AB_COOKIE_VALID
+			 : cv == P53_COOKIE_BAD ? P53_AB_COOKIE_BAD
+						: P53_AB_COOKIE_CLIENT]++;
+	}
+	if (a->rrl && known && c->transport == P53_UDP) {
+		if (cv == P53_COOKIE_VALID) {
+			/* A valid server cookie proves the address: no spoof. */
+			a->stats[P53_AB_RRL_COOKIE_EXEMPT]++;
+		} else {
+			switch (p53_rrl_check(a->rrl, c->family, c->addr,
+					      (enum p53_rrl_class)in->rrl_class, in->rrl_key,
+					      now_ms)) {
+			case P53_RRL_PASS:
+				break;
+			case P53_RRL_EXEMPT:
+				a->stats[P53_AB_RRL_EXEMPT]++;
+				break;
+			case P53_RRL_DROP:
+				a->stats[P53_AB_RRL_DROPPED]++;
+				return 0;
+			case P53_RRL_SLIP:
+				if (sec) {
+					a->stats[P53_AB_RRL_BADCOOKIE]++;
+					len = make_badcookie(in, r, len);
+				} else {
+					a->stats[P53_AB_RRL_SLIPPED]++;
+					len = strip_sections(in, r, len);
+					r[2] |= HDR_TC;
+				}
+				break;
+			}
+		}
+	}
+	if (sec)
+		len = add_cookie(in, sec, c, r, len, cap, now_s);
+	return len;
+}

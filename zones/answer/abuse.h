@@ -1,0 +1,71 @@
+/* Abuse controls applied to a decided answer: DNS Cookies and Response Rate
+ * Limiting, one call per response from every front end (the kernel-socket
+ * server and the DPDK workers), right after p53_answer.
+ *
+ * The call adds our COOKIE option to the answer of a query that had one,
+ * lets a client with a valid server cookie through unlimited, and passes
+ * the rest of UDP through the rate limiter, which may drop the answer or
+ * shrink it to a truncated one (TC, so real clients retry over TCP) or,
+ * for a client that sent a cookie, to BADCOOKIE with a fresh server cookie
+ * (RFC 7873 5.2.3), so that it can come back exempt.
+ *
+ * Per-worker state, no locks: only the secret is shared, read through one
+ * atomic pointer that the control side swaps and frees after an RCU grace
+ * period (ctrl/cookiekeys.h).
+ */
+#ifndef P53_ABUSE_H
+#define P53_ABUSE_H
+
+#include "zones/answer/answer.h"
+#include "zones/answer/cookie.h"
+#include "zones/answer/rrl.h"
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct p53_abuse_cfg {
+	struct p53_rrl_cfg rrl; /* rrl.rate 0 = RRL off */
+	bool cookies;		/* answer DNS Cookies; default on */
+};
+void p53_abuse_cfg_default(struct p53_abuse_cfg *cfg);
+
+enum p53_abuse_stat {
+	P53_AB_RRL_DROPPED,	  /* over the limit: not answered */
+	P53_AB_RRL_SLIPPED,	  /* over the limit: answered truncated */
+	P53_AB_RRL_BADCOOKIE,	  /* over the limit: answered BADCOOKIE */
+	P53_AB_RRL_EXEMPT,	  /* over the limit from an exempt prefix: answered */
+	P53_AB_RRL_COOKIE_EXEMPT, /* not counted: a valid server cookie */
+	P53_AB_COOKIE_CLIENT,	  /* queries with a client cookie only */
+	P53_AB_COOKIE_VALID,	  /* with a valid server cookie */
+	P53_AB_COOKIE_BAD,	  /* with a server cookie that is not (or no longer) ours */
+	P53_AB__COUNT
+};
+const char *p53_abuse_stat_name(enum p53_abuse_stat s);
+
+/* The cookie secret as workers see it; NULL pointer = cookies off. */
+typedef _Atomic(const struct p53_cookie_secret *) p53_cookie_live;
+
+struct p53_abuse {
+	struct p53_rrl *rrl;	       /* NULL = no rate limiting */
+	const p53_cookie_live *secret; /* NULL = no cookies */
+	uint64_t stats[P53_AB__COUNT];
+};
+
+/* Sets up one worker's state: its own rate-limit table (seeded from seed),
+ * the shared secret. Returns 0, or -1 when out of memory or the RRL
+ * configuration is invalid. */
+int p53_abuse_init(struct p53_abuse *a, const struct p53_abuse_cfg *cfg,
+		   const p53_cookie_live *secret, const uint8_t seed[16]);
+void p53_abuse_fini(struct p53_abuse *a);
+
+/* Applies cookies and RRL to the response of len bytes in resp (cap bytes of
+ * room) that p53_answer wrote for client, with ctx->last its account of it.
+ * now_ms is any monotonic millisecond clock, now_s the time in seconds since
+ * the epoch (cookies; fleet members must agree on it). Returns the length to
+ * send, 0 to send nothing. */
+size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
+		       const struct p53_client *client, uint8_t *resp, size_t len, size_t cap,
+		       uint32_t now_ms, uint32_t now_s);
+
+#endif

@@ -1,0 +1,311 @@
+/* Token buckets in thousandths of a response: a bucket refills rate per
+ * millisecond up to one second's worth, a response takes 1000. A bucket
+ * that went unused for a second is full, so a table slot can be reused by
+ * anyone without remembering who had it.
+ *
+ * The table is open-addressed in groups of four 16-byte buckets (one cache
+ * line); the key's hash picks the group and tags the bucket. A group with
+ * no free bucket gives up its least recently used one: at worst an evicted
+ * flood restarts with one second's worth of tokens. The hash is keyed, so
+ * a flood cannot be aimed at one group.
+ */
+#include "zones/answer/rrl.h"
+
+#include "zones/common/siphash.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GROUP	    4
+#define TOKEN	    1000 /* one response */
+#define RATE_MAX    1000000
+#define TABLE_MIN   64
+#define TABLE_MAX   (1u << 26)
+#define REFILL_FULL 1000 /* ms after which any bucket is full */
+
+struct bucket {
+	uint32_t tag;	   /* high half of the key's hash, never 0; 0 = free */
+	uint32_t stamp;	   /* ms of the last use */
+	int32_t tokens;	   /* thousandths of a response */
+	uint32_t nlimited; /* limited responses in this episode; 0 = not limited */
+};
+
+struct p53_rrl {
+	struct bucket *b;
+	uint32_t mask; /* groups - 1 */
+	uint32_t rate;
+	uint32_t slip;
+	uint64_t v4mask, v6mask_hi, v6mask_lo;
+	uint8_t v4len, v6len;
+	uint8_t seed[16];
+	unsigned nexempt;
+	struct p53_prefix exempt[P53_RRL_EXEMPT_MAX];
+	/* Event ring: the worker writes head, the drainer tail. */
+	_Alignas(64) _Atomic uint32_t head;
+	_Atomic uint64_t lost;
+	_Alignas(64) _Atomic uint32_t tail;
+	struct p53_rrl_event ev[P53_RRL_EVENTS];
+};
+
+static const char *const class_names[P53_RRL_CLASS__COUNT] = {
+    [P53_RRL_POSITIVE] = "positive", [P53_RRL_NODATA] = "nodata",
+    [P53_RRL_NXDOMAIN] = "nxdomain", [P53_RRL_REFERRAL] = "referral",
+    [P53_RRL_WILDCARD] = "wildcard", [P53_RRL_ERROR] = "error",
+};
+
+const char *p53_rrl_class_name(enum p53_rrl_class c)
+{
+	return (unsigned)c < P53_RRL_CLASS__COUNT ? class_names[c] : "?";
+}
+
+void p53_rrl_cfg_default(struct p53_rrl_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->rate = 200; /* NSD's default */
+	cfg->slip = 2;
+	cfg->v4_prefix = 24;
+	cfg->v6_prefix = 56;
+	cfg->table_size = 1u << 17;
+}
+
+static void mask_bits(uint8_t *a, size_t n, unsigned bits)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned keep = bits >= 8 * (i + 1) ? 8 : bits > 8 * i ? bits - 8 * (unsigned)i : 0;
+		a[i] &= (uint8_t)(0xff00u >> keep);
+	}
+}
+
+int p53_prefix_parse(const char *s, struct p53_prefix *p)
+{
+	char host[64];
+	const char *slash = strchr(s, '/');
+	size_t hl = slash ? (size_t)(slash - s) : strlen(s);
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = 0;
+	memset(p, 0, sizeof(*p));
+	if (inet_pton(AF_INET, host, p->addr) == 1)
+		p->family = 4;
+	else if (inet_pton(AF_INET6, host, p->addr) == 1)
+		p->family = 6;
+	else
+		return -1;
+	unsigned max = p->family == 4 ? 32 : 128, len = max;
+	if (slash) {
+		char *end;
+		unsigned long l = strtoul(slash + 1, &end, 10);
+		if (end == slash + 1 || *end || l > max)
+			return -1;
+		len = (unsigned)l;
+	}
+	p->len = (uint8_t)len;
+	uint8_t m[16];
+	memcpy(m, p->addr, 16);
+	mask_bits(m, 16, len);
+	return memcmp(m, p->addr, 16) == 0 ? 0 : -1;
+}
+
+bool p53_prefix_match(const struct p53_prefix *p, uint8_t family, const uint8_t *addr)
+{
+	if (p->family != family)
+		return false;
+	uint8_t m[16] = {0};
+	memcpy(m, addr, family == 4 ? 4 : 16);
+	mask_bits(m, 16, p->len);
+	return memcmp(m, p->addr, 16) == 0;
+}
+
+int p53_rrl_cfg_exempt(struct p53_rrl_cfg *cfg, const char *list)
+{
+	struct p53_prefix tmp[P53_RRL_EXEMPT_MAX];
+	unsigned n = 0;
+	if (strcmp(list, "none") != 0) {
+		for (const char *s = list; *s;) {
+			const char *comma = strchr(s, ',');
+			size_t l = comma ? (size_t)(comma - s) : strlen(s);
+			char item[80];
+			if (l == 0 || l >= sizeof(item) || n >= P53_RRL_EXEMPT_MAX)
+				return -1;
+			memcpy(item, s, l);
+			item[l] = 0;
+			if (p53_prefix_parse(item, &tmp[n++]) != 0)
+				return -1;
+			s += l + (comma ? 1 : 0);
+		}
+	}
+	memcpy(cfg->exempt, tmp, n * sizeof(tmp[0]));
+	cfg->nexempt = n;
+	return 0;
+}
+
+static uint64_t be64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+static uint64_t top_bits(unsigned n)
+{
+	return n == 0 ? 0 : n >= 64 ? ~0ULL : ~0ULL << (64 - n);
+}
+
+struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16])
+{
+	if (cfg->rate == 0 || cfg->rate > RATE_MAX || cfg->v4_prefix > 32 || cfg->v6_prefix > 128 ||
+	    cfg->nexempt > P53_RRL_EXEMPT_MAX || cfg->table_size > TABLE_MAX)
+		return NULL;
+	uint32_t n = TABLE_MIN;
+	while (n < cfg->table_size)
+		n <<= 1;
+	struct p53_rrl *r = aligned_alloc(64, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	memset(r, 0, sizeof(*r));
+	r->b = aligned_alloc(64, (size_t)n * sizeof(struct bucket));
+	if (r->b == NULL) {
+		free(r);
+		return NULL;
+	}
+	memset(r->b, 0, (size_t)n * sizeof(struct bucket));
+	r->mask = n / GROUP - 1;
+	r->rate = cfg->rate;
+	r->slip = cfg->slip;
+	r->v4len = cfg->v4_prefix;
+	r->v6len = cfg->v6_prefix;
+	r->v4mask = top_bits(cfg->v4_prefix) >> 32;
+	r->v6mask_hi = top_bits(cfg->v6_prefix);
+	r->v6mask_lo = top_bits(cfg->v6_prefix > 64 ? cfg->v6_prefix - 64u : 0);
+	memcpy(r->seed, seed, 16);
+	r->nexempt = cfg->nexempt;
+	memcpy(r->exempt, cfg->exempt, cfg->nexempt * sizeof(cfg->exempt[0]));
+	atomic_init(&r->head, 0);
+	atomic_init(&r->tail, 0);
+	atomic_init(&r->lost, 0);
+	return r;
+}
+
+void p53_rrl_free(struct p53_rrl *r)
+{
+	if (r == NULL)
+		return;
+	free(r->b);
+	free(r);
+}
+
+static bool exempt(const struct p53_rrl *r, uint8_t family, const uint8_t *addr)
+{
+	for (unsigned i = 0; i < r->nexempt; i++)
+		if (p53_prefix_match(&r->exempt[i], family, addr))
+			return true;
+	return false;
+}
+
+static void queue_event(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+			enum p53_rrl_class cls)
+{
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_acquire);
+	if (h - t >= P53_RRL_EVENTS) {
+		atomic_fetch_add_explicit(&r->lost, 1, memory_order_relaxed);
+		return;
+	}
+	struct p53_rrl_event *e = &r->ev[h % P53_RRL_EVENTS];
+	e->family = family;
+	e->cls = (uint8_t)cls;
+	e->prefix_len = family == 4 ? r->v4len : r->v6len;
+	memset(e->addr, 0, sizeof(e->addr));
+	memcpy(e->addr, addr, family == 4 ? 4 : 16);
+	mask_bits(e->addr, 16, e->prefix_len);
+	atomic_store_explicit(&r->head, h + 1, memory_order_release);
+}
+
+enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms)
+{
+	struct {
+		uint64_t hi, lo;
+		uint32_t key;
+		uint8_t family, cls, pad[2];
+	} k;
+	if (family == 4) {
+		k.hi = (be64(addr) >> 32 & r->v4mask);
+		k.lo = 0;
+	} else {
+		k.hi = be64(addr) & r->v6mask_hi;
+		k.lo = be64(addr + 8) & r->v6mask_lo;
+	}
+	k.key = cls == P53_RRL_ERROR ? 0 : key;
+	k.family = family;
+	k.cls = (uint8_t)cls;
+	k.pad[0] = k.pad[1] = 0;
+	uint64_t h = p53_siphash24(r->seed, &k, sizeof(k));
+	uint32_t tag = (uint32_t)(h >> 32) | 1;
+	struct bucket *g = &r->b[(size_t)((uint32_t)h & r->mask) * GROUP];
+	struct bucket *b = NULL, *victim = NULL;
+	for (unsigned i = 0; i < GROUP; i++) {
+		if (g[i].tag == tag) {
+			b = &g[i];
+			break;
+		}
+		/* Prefer a free bucket, else the least recently used. */
+		if (victim == NULL ||
+		    (victim->tag != 0 &&
+		     (g[i].tag == 0 || (int32_t)(g[i].stamp - victim->stamp) < 0)))
+			victim = &g[i];
+	}
+	int32_t full = (int32_t)(r->rate * TOKEN);
+	if (b == NULL) {
+		b = victim;
+		*b = (struct bucket){.tag = tag, .stamp = now_ms, .tokens = full};
+	} else {
+		uint32_t dt = now_ms - b->stamp;
+		if (dt >= REFILL_FULL) {
+			/* A limited episode ends when the flood stops for a
+			 * second; one at twice the rate, which passes every
+			 * other response, stays one episode: one log line. */
+			b->tokens = full;
+			b->nlimited = 0;
+		} else if (dt) {
+			int64_t t = (int64_t)b->tokens + (int64_t)dt * r->rate;
+			b->tokens = t > full ? full : (int32_t)t;
+		}
+		b->stamp = now_ms;
+	}
+	if (b->tokens >= TOKEN) {
+		b->tokens -= TOKEN;
+		return P53_RRL_PASS;
+	}
+	if (r->nexempt && exempt(r, family, addr))
+		return P53_RRL_EXEMPT;
+	if (b->nlimited++ == 0)
+		queue_event(r, family, addr, cls);
+	if (r->slip && b->nlimited % r->slip == 0)
+		return P53_RRL_SLIP;
+	return P53_RRL_DROP;
+}
+
+uint64_t p53_rrl_drain(struct p53_rrl *r, p53_rrl_event_fn fn, void *arg)
+{
+	uint32_t t = atomic_load_explicit(&r->tail, memory_order_relaxed);
+	uint32_t h = atomic_load_explicit(&r->head, memory_order_acquire);
+	for (; t != h; t++) {
+		struct p53_rrl_event e = r->ev[t % P53_RRL_EVENTS];
+		fn(arg, &e);
+	}
+	atomic_store_explicit(&r->tail, t, memory_order_release);
+	return atomic_exchange_explicit(&r->lost, 0, memory_order_relaxed);
+}
+
+void p53_rrl_event_str(const struct p53_rrl_event *ev, char *buf, size_t cap)
+{
+	char a[INET6_ADDRSTRLEN];
+	inet_ntop(ev->family == 4 ? AF_INET : AF_INET6, ev->addr, a, sizeof(a));
+	snprintf(buf, cap, "%s/%u %s", a, ev->prefix_len,
+		 p53_rrl_class_name((enum p53_rrl_class)ev->cls));
+}
