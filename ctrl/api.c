@@ -1,10 +1,13 @@
 /* Control API on libmicrohttpd (see api.h).
  *
- * Each listener is its own MHD daemon with one internal thread, so requests
- * on a listener are handled one at a time: a push that is verifying a large
- * snapshot delays a status request by that long, which is what an operator
- * expects, and keeps this file free of locks (snapmgr serialises loads
- * across listeners and signals).
+ * Each listener is its own MHD daemon serving each connection on its own
+ * thread: a push verifying a large snapshot holds its own connection only,
+ * and status and metrics read through snapmgr_view(), which never waits for
+ * a load (snapmgr serialises loads across listeners, signals and the
+ * watcher). Nothing here is shared between connections but read-only
+ * configuration. On TCP, connections per client address and in all are
+ * capped and idle ones closed, so clients without the token cannot keep the
+ * operator out.
  *
  * A pushed body is streamed into a memfd, never into a heap buffer or a named
  * temporary file: nothing to clean up after a crash, and the snapshot loader
@@ -20,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
 #include <stdatomic.h>
@@ -56,6 +60,7 @@ struct api {
 	struct api_cfg cfg;
 	char *unix_path; /* owned copy, unlinked on stop */
 	char *reload_path;
+	char *reload_dir; /* resolved */
 	char token[TOKEN_MAX + 1];
 	size_t token_len;
 	struct listener lu, lt;
@@ -535,6 +540,16 @@ static enum MHD_Result do_push(struct listener *l, struct MHD_Connection *c, str
 	return load_reply(l->api, c, path, source);
 }
 
+/* Resolves path (symbolic links and "..") into real and checks that it names
+ * something inside dir (itself resolved at start-up). */
+static bool inside_dir(const char *dir, const char *path, char real[PATH_MAX])
+{
+	if (realpath(path, real) == NULL)
+		return false;
+	size_t n = strlen(dir);
+	return strncmp(real, dir, n) == 0 && real[n] == '/' && real[n + 1] != 0;
+}
+
 static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct req *r)
 {
 	const char *path = a->reload_path;
@@ -577,11 +592,20 @@ static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct
 		}
 	}
 	enum MHD_Result ret;
+	char real[PATH_MAX];
 	if (path == NULL) {
 		ret = send_error(c, MHD_HTTP_BAD_REQUEST,
 				 "no snapshot path configured: give {\"path\": \"...\"}");
+	} else if (path != a->reload_path && a->reload_dir == NULL) {
+		ret = send_error(c, MHD_HTTP_FORBIDDEN,
+				 "reloads from a given path are off: start the server with "
+				 "--reload-dir DIR");
+	} else if (path != a->reload_path && !inside_dir(a->reload_dir, path, real)) {
+		ret = send_error(c, MHD_HTTP_FORBIDDEN,
+				 "'%s' is not a file inside the reload directory %s", path,
+				 a->reload_dir);
 	} else {
-		ret = load_reply(a, c, path, NULL);
+		ret = load_reply(a, c, path != a->reload_path ? real : path, NULL);
 	}
 	json_decref(doc);
 	return ret;
@@ -993,16 +1017,19 @@ static int open_unix(const char *path, struct p53_err *err)
 static struct MHD_Daemon *start_mhd(struct listener *l, unsigned flags, int lfd,
 				    const struct sockaddr *sa)
 {
-	unsigned f = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG | flags;
-	if (lfd >= 0)
-		return MHD_start_daemon(f, 0, NULL, NULL, handler, l, MHD_OPTION_LISTEN_SOCKET, lfd,
-					MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-					MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-					MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
-	return MHD_start_daemon(f, 0, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, sa,
-				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED,
-				completed, l, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-				MHD_OPTION_CONNECTION_LIMIT, 64u, MHD_OPTION_END);
+	const struct api_limits *lim = &l->api->cfg.limits;
+	unsigned f = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+		     MHD_USE_ERROR_LOG | flags;
+	if (lfd >= 0) /* the unix socket: one address, no per-address cap */
+		return MHD_start_daemon(
+		    f, 0, NULL, NULL, handler, l, MHD_OPTION_LISTEN_SOCKET, lfd,
+		    MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_CONNECTION_TIMEOUT,
+		    lim->timeout_s, MHD_OPTION_CONNECTION_LIMIT, lim->max_conns, MHD_OPTION_END);
+	return MHD_start_daemon(
+	    f, 0, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, sa,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
+	    MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
+	    lim->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_source, MHD_OPTION_END);
 }
 
 struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
@@ -1026,6 +1053,19 @@ struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
 		a->cfg.max_body = DEFAULT_MAX_BODY;
 	a->reload_path = cfg->reload_path ? strdup(cfg->reload_path) : NULL;
 	a->cfg.reload_path = NULL;
+	a->cfg.reload_dir = NULL;
+	if (cfg->reload_dir && (a->reload_dir = realpath(cfg->reload_dir, NULL)) == NULL) {
+		p53_err_set(err, P53_EINVAL, "reload directory %s: %s", cfg->reload_dir,
+			    strerror(errno));
+		goto fail;
+	}
+	struct api_limits *lim = &a->cfg.limits;
+	if (lim->max_conns == 0)
+		lim->max_conns = 64;
+	if (lim->per_source == 0)
+		lim->per_source = 4;
+	if (lim->timeout_s == 0)
+		lim->timeout_s = 10;
 	a->lu = (struct listener){.api = a, .name = "unix socket"};
 	a->lt = (struct listener){.api = a, .need_token = true, .name = "tcp"};
 	if (cfg->tcp_listen && read_token(a, cfg->token_file, err) != 0)
@@ -1078,6 +1118,7 @@ void api_stop(struct api *a)
 		free(a->unix_path);
 	}
 	free(a->reload_path);
+	free(a->reload_dir);
 	OPENSSL_cleanse(a->token, sizeof(a->token));
 	free(a);
 }

@@ -14,9 +14,12 @@
  * then requires "Authorization: Bearer <token>" with the token from a file.
  * Errors are JSON {"error": "..."} with a 4xx/5xx status.
  *
- * libmicrohttpd serves on its own thread: the API reads the live snapshot
- * only through snapmgr_view() and the counters only through the front end's
- * callback, which must read them with relaxed atomic loads.
+ * libmicrohttpd serves each connection on its own thread (bounded by the
+ * limits below), so a push that is verifying a large snapshot delays no
+ * other request: the API reads the live snapshot only through
+ * snapmgr_view(), which never waits for a load, and the counters only
+ * through the front end's callback, which must read them with relaxed
+ * atomic loads.
  */
 #ifndef P53_API_H
 #define P53_API_H
@@ -52,13 +55,24 @@ typedef void (*api_health_fn)(void *arg, api_health_emit_fn emit, void *sink);
 typedef int (*api_health_report_fn)(void *arg, const char *checker, size_t n,
 				    const char *const *ids, const bool *ok, char *msg, size_t cap);
 
+/* Limits of the TCP listener (the unix socket has only max_conns and
+ * timeout_s: its permissions already keep strangers out). Zeros take the
+ * defaults in brackets (docs/hardening.md). */
+struct api_limits {
+	unsigned max_conns;  /* all clients together [64] */
+	unsigned per_source; /* one client address [4] */
+	unsigned timeout_s;  /* a connection with no activity is closed [10] */
+};
+
 struct api_cfg {
-	struct snapmgr *mgr;	  /* required */
-	const char *unix_path;	  /* NULL: no unix socket */
-	const char *tcp_listen;	  /* "127.0.0.1:8053", "[::1]:8053"; NULL: off */
-	const char *token_file;	  /* required with tcp_listen */
-	size_t max_body;	  /* snapshot push limit; default 256 MiB */
-	const char *reload_path;  /* POST /v1/reload without a path */
+	struct snapmgr *mgr;	 /* required */
+	const char *unix_path;	 /* NULL: no unix socket */
+	const char *tcp_listen;	 /* "127.0.0.1:8053", "[::1]:8053"; NULL: off */
+	const char *token_file;	 /* required with tcp_listen */
+	size_t max_body;	 /* snapshot push limit; default 256 MiB */
+	const char *reload_path; /* POST /v1/reload without a path */
+	const char *reload_dir;	 /* {"path": ...} must resolve inside; NULL: refused */
+	struct api_limits limits;
 	api_counters_fn counters; /* NULL: no counters */
 	void *counters_arg;
 	const char *server_name; /* "port53 serve", "port53d" */

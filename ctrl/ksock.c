@@ -1,93 +1,53 @@
-/* One thread, one epoll set: UDP sockets, TCP listeners, TCP connections and
- * a signalfd. A DNS answer costs microseconds, so a single thread keeps up
- * with what the kernel path is for (TCP, fallback) without any locking; the
- * fast path is the DPDK data plane.
+/* `port53 serve`: UDP on this thread, TCP on a tcpsrv thread, everything
+ * else on the shared control side (control.h), the same as port53d's.
  *
- * The snapshot is swapped by the snapshot manager (snapmgr.h), from the
- * control API's thread or from this one on SIGHUP. This thread is its only
- * reader: it takes the live snapshot once per loop iteration and is offline
- * (quiescent) while it sleeps in epoll_wait, so a swap waits at most for the
- * iteration in progress and never for traffic to arrive.
+ * This thread is the UDP answering thread and one QSBR reader; it takes the
+ * live snapshot and its per-load state once per loop iteration and is
+ * offline while it sleeps in epoll_wait. It never loads anything: SIGHUP,
+ * API pushes and the watched directory load on control threads, and a swap
+ * waits at most for the iteration in progress here (a bounded batch of
+ * datagrams), so answering never pauses for a reload.
  */
 #include "ksock.h"
 
-#include "api.h"
-#include "health.h"
-#include "zones/answer/fw.h"
+#include "control.h"
+#include "qlog.h"
 #include "qsbr.h"
 #include "snapmgr.h"
-#include "qlog.h"
+#include "tcpsrv.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <pthread.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
-#define TCP_BACKLOG_MAX (256 * 1024) /* stop reading a client that does not read */
-
-enum fd_kind { FD_UDP, FD_LISTEN, FD_CONN, FD_SIGNAL };
-
-struct ev_tag {
-	enum fd_kind kind;
-	int fd;
-	struct conn *conn;
-};
-
-struct conn {
-	struct ev_tag tag; /* epoll's data.ptr for this connection */
-	int fd;
-	struct p53_client client;
-	size_t inlen;
-	uint8_t *out;
-	size_t outlen, outoff, outcap;
-	uint64_t last_ms;
-	struct conn *next, *prev;
-	uint8_t in[2 + P53_MSG_MAX];
-};
-
 #define LISTEN_MAX 64
-
-#define READER_ID 0 /* this thread's QSBR reader id */
+#define UDP_READER 0 /* QSBR reader ids and worker numbers */
+#define TCP_READER 1
 
 struct server {
 	const struct ksock_cfg *cfg;
-	const struct p53_snapshot *snap; /* live for the current iteration only */
-	struct snapmgr *mgr;
 	struct qsbr *qsbr;
-	struct api *api;
-	struct p53_health *health; /* shown by the API; NULL = none */
-	struct p53_fw *fw;	   /* DNS Firewall, used by this thread only; NULL = none */
-	struct qlog *qlog;	   /* query log (qlog.h); NULL = off */
-	struct qlog_ring *qring;   /* its one ring: this thread is the one worker */
+	struct control *ctl;
+	struct tcpsrv *tcp;
+	struct qlog_ring *qring; /* UDP's ring; NULL = off */
 	struct p53_ctx ctx;
-	/* Front-end counters beside the engine's (read by the API thread). */
-	uint64_t udp_queries, tcp_queries, tcp_refused;
-	int ep;
-	unsigned ntags;
-	struct ev_tag tags[LISTEN_MAX + 1]; /* listeners and the signalfd */
-	unsigned nconns;
-	struct conn *conns;
+	uint64_t udp_queries; /* read by the API thread */
+	int ep, stop_fd;
+	unsigned nudp;
+	int udp[LISTEN_MAX];
 	uint8_t buf[P53_MSG_MAX];
 	uint8_t resp[P53_MSG_MAX];
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 int ksock_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
 {
@@ -138,11 +98,10 @@ int ksock_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
 	return -1;
 }
 
-static void client_from(const struct sockaddr_storage *ss, enum p53_transport t,
-			struct p53_client *c)
+static void client_from(const struct sockaddr_storage *ss, struct p53_client *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->transport = (uint8_t)t;
+	c->transport = P53_UDP;
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *v4 = (const void *)ss;
 		c->family = 4;
@@ -156,28 +115,13 @@ static void client_from(const struct sockaddr_storage *ss, enum p53_transport t,
 	}
 }
 
-static int ep_add(struct server *sv, int fd, enum fd_kind kind, struct conn *c, uint32_t events)
-{
-	struct ev_tag *t;
-	if (c) {
-		t = &c->tag;
-	} else {
-		if (sv->ntags >= LISTEN_MAX + 1)
-			return -1;
-		t = &sv->tags[sv->ntags++];
-	}
-	*t = (struct ev_tag){kind, fd, c};
-	struct epoll_event ev = {.events = events, .data.ptr = t};
-	return epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &ev);
-}
-
-static int open_listener(struct server *sv, const char *spec, int type, struct p53_err *err)
+static int open_udp(const char *spec, struct p53_err *err)
 {
 	struct sockaddr_storage ss;
 	unsigned len;
 	if (ksock_parse_addr(spec, &ss, &len) != 0)
 		return p53_err_set(err, P53_EINVAL, "bad listen address '%s'", spec);
-	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return p53_err_set(err, P53_EIO, "socket: %s", strerror(errno));
 	int one = 1;
@@ -187,19 +131,9 @@ static int open_listener(struct server *sv, const char *spec, int type, struct p
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
 		int e = errno;
 		close(fd);
-		return p53_err_set(err, P53_EIO, "bind %s (%s): %s", spec,
-				   type == SOCK_STREAM ? "tcp" : "udp", strerror(e));
+		return p53_err_set(err, P53_EIO, "bind %s (udp): %s", spec, strerror(e));
 	}
-	if (type == SOCK_STREAM && listen(fd, 128) != 0) {
-		int e = errno;
-		close(fd);
-		return p53_err_set(err, P53_EIO, "listen %s: %s", spec, strerror(e));
-	}
-	if (ep_add(sv, fd, type == SOCK_STREAM ? FD_LISTEN : FD_UDP, NULL, EPOLLIN) != 0) {
-		close(fd);
-		return p53_err_set(err, P53_ENOMEM, "epoll: %s", strerror(errno));
-	}
-	return 0;
+	return fd;
 }
 
 /* Query log: the query buffer is still intact after answering here (the
@@ -214,9 +148,10 @@ static void log_query(struct server *sv, const uint8_t *q, size_t qlen, size_t r
 	qlog_push(sv->qring, &rec);
 }
 
-static void on_udp(struct server *sv, int fd)
+static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 {
-	/* Bounded so one busy socket cannot starve the others or signals. */
+	/* Bounded so one busy socket cannot starve the others, and a swap
+	 * waits for at most this many answers. */
 	for (int i = 0; i < 256; i++) {
 		struct sockaddr_storage ss;
 		socklen_t sl = sizeof(ss);
@@ -224,11 +159,11 @@ static void on_udp(struct server *sv, int fd)
 		if (n < 0)
 			return;
 		struct p53_client c;
-		client_from(&ss, P53_UDP, &c);
-		sv->udp_queries++;
+		client_from(&ss, &c);
+		__atomic_store_n(&sv->udp_queries, sv->udp_queries + 1, __ATOMIC_RELAXED);
 		bool logq = sv->qring && qlog_sampled(sv->qring);
-		size_t r = p53_answer(sv->snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp,
-				      sizeof(sv->resp));
+		size_t r =
+		    p53_answer(snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
 		if (logq)
 			log_query(sv, sv->buf, (size_t)n, r, &c);
 		if (r)
@@ -236,391 +171,169 @@ static void on_udp(struct server *sv, int fd)
 	}
 }
 
-static void conn_close(struct server *sv, struct conn *c)
-{
-	epoll_ctl(sv->ep, EPOLL_CTL_DEL, c->fd, NULL);
-	close(c->fd);
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		sv->conns = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	free(c->out);
-	free(c);
-	sv->nconns--;
-}
-
-static void on_accept(struct server *sv, int lfd)
-{
-	for (int i = 0; i < 64; i++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof(ss);
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0)
-			return;
-		if (sv->nconns >= sv->cfg->tcp_max_conns) {
-			sv->tcp_refused++;
-			close(fd); /* over the limit: the client retries or uses UDP */
-			continue;
-		}
-		struct conn *c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			close(fd);
-			continue;
-		}
-		c->fd = fd;
-		c->last_ms = now_ms();
-		client_from(&ss, P53_TCP, &c->client);
-		if (ep_add(sv, fd, FD_CONN, c, EPOLLIN) != 0) {
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = sv->conns;
-		if (sv->conns)
-			sv->conns->prev = c;
-		sv->conns = c;
-		sv->nconns++;
-	}
-}
-
-static bool conn_queue(struct conn *c, const uint8_t *msg, size_t len)
-{
-	if (c->outlen + 2 + len > c->outcap) {
-		size_t cap = c->outcap ? c->outcap : 4096;
-		while (cap < c->outlen + 2 + len)
-			cap *= 2;
-		uint8_t *p = realloc(c->out, cap);
-		if (p == NULL)
-			return false;
-		c->out = p;
-		c->outcap = cap;
-	}
-	c->out[c->outlen] = (uint8_t)(len >> 8);
-	c->out[c->outlen + 1] = (uint8_t)len;
-	memcpy(c->out + c->outlen + 2, msg, len);
-	c->outlen += 2 + len;
-	return true;
-}
-
-/* Returns false when the connection is finished. */
-static bool conn_flush(struct server *sv, struct conn *c)
-{
-	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK)
-				return false;
-			break;
-		}
-		c->outoff += (size_t)n;
-	}
-	if (c->outoff == c->outlen)
-		c->outoff = c->outlen = 0;
-	struct epoll_event ev = {.events = EPOLLIN | (c->outlen ? EPOLLOUT : 0u),
-				 .data.ptr = &c->tag};
-	if (c->outlen > TCP_BACKLOG_MAX)
-		ev.events &= ~(uint32_t)EPOLLIN;
-	epoll_ctl(sv->ep, EPOLL_CTL_MOD, c->fd, &ev);
-	return true;
-}
-
-static bool on_conn(struct server *sv, struct conn *c, uint32_t events)
-{
-	if (events & (EPOLLERR | EPOLLHUP) && !(events & EPOLLIN))
-		return false;
-	if (events & EPOLLIN) {
-		ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
-		if (n == 0) {
-			/* The client may half-close after its last query:
-			 * send what is ready, then close. */
-			conn_flush(sv, c);
-			return false;
-		}
-		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK;
-		c->inlen += (size_t)n;
-		c->last_ms = now_ms();
-		/* RFC 7766 6.2.1.1: answer every complete message, in order. */
-		size_t off = 0;
-		while (c->inlen - off >= 2) {
-			size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
-			if (c->inlen - off - 2 < ml)
-				break;
-			bool logq = sv->qring && qlog_sampled(sv->qring);
-			size_t r = p53_answer(sv->snap, c->in + off + 2, ml, &c->client, &sv->ctx,
-					      sv->resp, sizeof(sv->resp));
-			sv->tcp_queries++;
-			if (logq)
-				log_query(sv, c->in + off + 2, ml, r, &c->client);
-			off += 2 + ml;
-			if (r == 0)
-				return false; /* not a query: close, as no reply can follow */
-			if (!conn_queue(c, sv->resp, r))
-				return false;
-		}
-		memmove(c->in, c->in + off, c->inlen - off);
-		c->inlen -= off;
-	}
-	return conn_flush(sv, c);
-}
-
-static void reap_idle(struct server *sv)
-{
-	uint64_t now = now_ms();
-	for (struct conn *c = sv->conns, *next; c; c = next) {
-		next = c->next;
-		if (now - c->last_ms > sv->cfg->tcp_idle_ms)
-			conn_close(sv, c);
-	}
-}
-
-static void info_view(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
-{
-	(void)st;
-	p53_snapshot_info(live->snap, arg);
-}
-
-/* Called while this thread is offline: snapmgr waits for readers, and this
- * thread is one. Offline, it may not dereference the live snapshot either
- * (the API thread may swap it at any time), hence snapmgr_view. */
-static void reload(struct server *sv)
-{
-	struct p53_err err = {0};
-	struct snapmgr_swap sw;
-	struct p53_snapshot_info in;
-	int rc = snapmgr_load(sv->mgr, sv->cfg->snapshot_path, NULL, &sw, &err);
-	snapmgr_view(sv->mgr, info_view, &in);
-	if (rc != 0) {
-		fprintf(stderr, "port53: reload failed, still serving serial %llu: %s\n",
-			(unsigned long long)in.serial, err.msg);
-		return;
-	}
-	fprintf(stderr, "port53: reloaded %s: serial %llu, %u zones (swap %.1f us)\n",
-		sv->cfg->snapshot_path, (unsigned long long)sw.serial, in.zones,
-		(double)sw.swap_ns / 1e3);
-}
-
-/* The firewall has one user, this thread, so a reload is a pointer swap
- * between two queries; a file that fails to load leaves the old rules on. */
-static void reload_fw(struct server *sv)
-{
-	if (sv->cfg->firewall_path == NULL)
-		return;
-	struct p53_err err = {0};
-	struct p53_fw *fw = p53_fw_load(sv->cfg->firewall_path, 1, &err);
-	if (fw == NULL) {
-		fprintf(stderr, "port53: firewall reload failed, old rules stay: %s\n", err.msg);
-		return;
-	}
-	p53_fw_free(sv->fw);
-	sv->fw = fw;
-	sv->ctx.fw = fw;
-	struct p53_fw_info in;
-	p53_fw_info(fw, &in);
-	fprintf(stderr, "port53: firewall %s: serial %llu, %u rules, %u domains, %u patterns\n",
-		sv->cfg->firewall_path, (unsigned long long)in.serial, in.rules, in.domains,
-		in.patterns);
-}
-
 static void counters(void *arg, api_emit_fn emit, void *sink)
 {
 	struct server *sv = arg;
-	api_emit_engine(emit, sink, 0, sv->ctx.stats);
-	emit(sink, "transport_queries", "transport", "udp", 0,
+	api_emit_engine(emit, sink, UDP_READER, sv->ctx.stats);
+	emit(sink, "transport_queries", "transport", "udp", UDP_READER,
 	     __atomic_load_n(&sv->udp_queries, __ATOMIC_RELAXED));
-	emit(sink, "transport_queries", "transport", "tcp", 0,
-	     __atomic_load_n(&sv->tcp_queries, __ATOMIC_RELAXED));
-	if (sv->qlog) { /* started before the API, stopped after it */
-		struct qlog_stats qs;
-		qlog_stats(sv->qlog, -1, &qs);
-		emit(sink, "query_log", "outcome", "logged", 0, qs.pushed);
-		emit(sink, "query_log", "outcome", "ring_full", 0, qs.dropped);
-		emit(sink, "query_log", "outcome", "written", 0, qs.written);
-		emit(sink, "query_log", "outcome", "write_error", 0, qs.write_errors);
+	if (sv->tcp) {
+		emit(sink, "transport_queries", "transport", "tcp", TCP_READER,
+		     tcpsrv_ctr(sv->tcp, TCPSRV_QUERIES));
+		tcpsrv_counters(sv->tcp, emit, sink);
 	}
-	emit(sink, "drops", "reason", "tcp_conn_limit", 0,
-	     __atomic_load_n(&sv->tcp_refused, __ATOMIC_RELAXED));
 }
 
-static int control_start(struct server *sv, struct p53_err *err)
+static void on_stop(void *arg)
 {
-	const struct ksock_cfg *cfg = sv->cfg;
-	sv->qsbr = qsbr_simple_new(1);
-	if (sv->qsbr == NULL || qsbr_reader_register(sv->qsbr, READER_ID) != 0)
-		return p53_err_set(err, P53_ENOMEM, "out of memory");
-	struct snapmgr_cfg mc = {
-	    .qsbr = sv->qsbr,
-	    .trusted_keys = cfg->trusted_keys,
-	    .ntrusted = cfg->ntrusted,
-	};
-	sv->mgr = snapmgr_new(&mc, err);
-	if (sv->mgr == NULL)
-		return err->code ? err->code : P53_ENOMEM;
-	int rc = snapmgr_load(sv->mgr, cfg->snapshot_path, NULL, NULL, err);
-	if (rc)
-		return rc;
-	if (cfg->control_socket == NULL && cfg->control_listen == NULL)
-		return 0;
-	struct api_cfg ac = {
-	    .mgr = sv->mgr,
-	    .unix_path = cfg->control_socket,
-	    .tcp_listen = cfg->control_listen,
-	    .token_file = cfg->control_token_file,
-	    .max_body = cfg->push_max_bytes,
-	    .reload_path = cfg->snapshot_path,
-	    .counters = counters,
-	    .counters_arg = sv,
-	    .server_name = "port53 serve",
-	};
-	if (sv->health)
-		p53_health_api(sv->health, &ac);
-	sv->api = api_start(&ac, err);
-	if (sv->api == NULL)
-		return err->code ? err->code : P53_EIO;
-	if (cfg->control_socket)
-		fprintf(stderr, "port53: control API on %s\n", cfg->control_socket);
-	if (cfg->control_listen)
-		fprintf(stderr, "port53: control API on http://%s (token required)\n",
-			cfg->control_listen);
-	return 0;
+	struct server *sv = arg;
+	uint64_t one = 1;
+	if (write(sv->stop_fd, &one, sizeof(one)) < 0)
+		fprintf(stderr, "port53: cannot signal the stop: %s\n", strerror(errno));
 }
 
 void ksock_cfg_default(struct ksock_cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	p53_answer_cfg_default(&cfg->answer);
-	cfg->tcp_max_conns = 256;
-	cfg->tcp_idle_ms = 10000;
+	tcpsrv_limits_default(&cfg->tcp);
+}
+
+static void serve_udp(struct server *sv)
+{
+	for (bool running = true; running;) {
+		struct epoll_event evs[64];
+		int n = epoll_wait(sv->ep, evs, 64, 1000);
+		qsbr_online(sv->qsbr, UDP_READER);
+		const struct snapmgr_live *live = snapmgr_current(control_mgr(sv->ctl));
+		const struct control_load *ld = live->state;
+		sv->ctx.health = ld ? ld->health : NULL;
+		sv->ctx.nhealth = ld ? ld->nhealth : 0;
+		sv->ctx.fw = ld ? ld->fw : NULL;
+		for (int i = 0; i < n; i++) {
+			int fd = evs[i].data.fd;
+			if (fd == sv->stop_fd)
+				running = false;
+			else
+				on_udp(sv, live->snap, fd);
+		}
+		sv->ctx.health = NULL;
+		sv->ctx.fw = NULL;
+		qsbr_offline(sv->qsbr, UDP_READER);
+	}
 }
 
 int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 {
 	static const char *const default_listen[] = {"127.0.0.1:5353"};
+	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
+	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
+	int tfds[LISTEN_MAX];
+	size_t ntfds = 0;
+	int rc = 0;
+	if (nl > LISTEN_MAX)
+		return p53_err_set(err, P53_EINVAL, "more than %d listen addresses", LISTEN_MAX);
 	struct server *sv = calloc(1, sizeof(*sv));
 	if (sv == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
-	int rc = 0;
-	struct p53_health *health = NULL; /* Route 53 health checks */
 	sv->cfg = cfg;
-	/* Before the control API, which shows the checks and takes reports. */
-	if (cfg->health_checks && (health = p53_health_start(cfg->health_checks, err)) == NULL) {
-		free(sv);
-		return err->code ? err->code : P53_EIO;
-	}
-	if (health && cfg->health_quorum > 0)
-		p53_health_set_quorum(health, cfg->health_quorum);
-	sv->health = health;
-	/* Blocked before any thread starts (the control API's), so that only
-	 * the signalfd ever sees them. */
-	sigset_t mask;
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	sv->stop_fd = -1;
+	/* Before any thread starts, so only the control thread takes them. */
+	control_block_signals();
+	p53_ctx_init(&sv->ctx, &cfg->answer, (uint64_t)time(NULL));
+	sv->ctx.worker = UDP_READER;
 	sv->ep = epoll_create1(EPOLL_CLOEXEC);
-	p53_ctx_init(&sv->ctx, &cfg->answer, (uint64_t)now_ms());
-	if (sv->ep < 0) {
-		rc = p53_err_set(err, P53_EIO, "epoll: %s", strerror(errno));
+	sv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	sv->qsbr = qsbr_simple_new(2);
+	if (sv->ep < 0 || sv->stop_fd < 0 || sv->qsbr == NULL ||
+	    qsbr_reader_register(sv->qsbr, UDP_READER) != 0) {
+		rc = p53_err_set(err, P53_EIO, "epoll/eventfd/qsbr: %s", strerror(errno));
 		goto out;
 	}
-	if (cfg->query_log || cfg->query_log_dnstap) {
-		struct qlog_cfg qc = {.json_path = cfg->query_log,
-				      .dnstap_path = cfg->query_log_dnstap,
-				      .sample = cfg->query_log_sample};
-		if ((sv->qlog = qlog_start(&qc, 1, err)) == NULL) {
-			rc = err->code ? err->code : P53_EIO;
-			goto out;
-		}
-		sv->qring = qlog_ring(sv->qlog, 0);
-	}
-	if ((rc = control_start(sv, err)) != 0)
-		goto out;
-	if (cfg->firewall_path) {
-		sv->fw = p53_fw_load(cfg->firewall_path, 1, err);
-		if (sv->fw == NULL) {
-			rc = err->code ? err->code : P53_EIO;
-			goto out;
-		}
-		sv->ctx.fw = sv->fw;
-		sv->ctx.worker = 0;
-	}
-	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
-	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
+	struct epoll_event se = {.events = EPOLLIN, .data.fd = sv->stop_fd};
+	epoll_ctl(sv->ep, EPOLL_CTL_ADD, sv->stop_fd, &se);
+	/* Sockets first: a busy port fails start-up before any load. */
 	for (size_t i = 0; i < nl; i++) {
-		if ((rc = open_listener(sv, ls[i], SOCK_DGRAM, err)) != 0 ||
-		    (rc = open_listener(sv, ls[i], SOCK_STREAM, err)) != 0)
+		int fd = open_udp(ls[i], err);
+		if (fd < 0) {
+			rc = fd;
 			goto out;
-		fprintf(stderr, "port53: serving %s (udp, tcp)\n", ls[i]);
+		}
+		sv->udp[sv->nudp++] = fd;
+		struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+		epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &e);
+		if ((tfds[ntfds] = tcpsrv_listen(ls[i], err)) < 0) {
+			rc = tfds[ntfds];
+			goto out;
+		}
+		ntfds++;
 	}
-	int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0 || ep_add(sv, sfd, FD_SIGNAL, NULL, EPOLLIN) != 0) {
-		rc = p53_err_set(err, P53_EIO, "signalfd: %s", strerror(errno));
+	struct control_cfg cc = {
+	    .name = "port53",
+	    .server_name = "port53 serve",
+	    .snapshot_path = cfg->snapshot_path,
+	    .firewall_path = cfg->firewall_path,
+	    .health_checks = cfg->health_checks,
+	    .health_quorum = cfg->health_quorum,
+	    .trusted_keys = cfg->trusted_keys,
+	    .ntrusted = cfg->ntrusted,
+	    .snapshot_max_bytes = cfg->snapshot_max_bytes,
+	    .control_socket = cfg->control_socket,
+	    .control_listen = cfg->control_listen,
+	    .control_token_file = cfg->control_token_file,
+	    .push_max_bytes = cfg->push_max_bytes,
+	    .reload_dir = cfg->reload_dir,
+	    .api_limits = cfg->api_limits,
+	    .watch_dir = cfg->watch_dir,
+	    .query_log = cfg->query_log,
+	    .query_log_dnstap = cfg->query_log_dnstap,
+	    .query_log_sample = cfg->query_log_sample,
+	    .nworkers = 2,
+	    .qsbr = sv->qsbr,
+	    .counters = counters,
+	    .counters_arg = sv,
+	    .on_stop = on_stop,
+	    .arg = sv,
+	};
+	if ((sv->ctl = control_start(&cc, err)) == NULL) {
+		rc = err->code ? err->code : P53_EIO;
 		goto out;
 	}
-	for (bool running = true, reload_pending = false; running;) {
-		/* Offline here: a SIGHUP reload waits for readers, and this
-		 * thread is the reader. */
-		if (reload_pending) {
-			reload(sv);
-			reload_fw(sv);
-			reload_pending = false;
-		}
-		struct epoll_event evs[64];
-		int n = epoll_wait(sv->ep, evs, 64, 1000);
-		qsbr_online(sv->qsbr, READER_ID);
-		sv->snap = snapmgr_current(sv->mgr)->snap;
-		if (health) /* indexed by this snapshot's check numbers */
-			sv->ctx.health = p53_health_view(health, sv->snap, &sv->ctx.nhealth);
-		for (int i = 0; i < n; i++) {
-			struct ev_tag *t = evs[i].data.ptr;
-			switch (t->kind) {
-			case FD_UDP:
-				on_udp(sv, t->fd);
-				break;
-			case FD_LISTEN:
-				on_accept(sv, t->fd);
-				break;
-			case FD_CONN:
-				if (!on_conn(sv, t->conn, evs[i].events))
-					conn_close(sv, t->conn);
-				break;
-			case FD_SIGNAL: {
-				struct signalfd_siginfo si;
-				while (read(t->fd, &si, sizeof(si)) == sizeof(si)) {
-					if (si.ssi_signo == SIGHUP) {
-						reload_pending = true;
-						qlog_reopen(sv->qlog);
-					} else {
-						running = false;
-					}
-				}
-				break;
-			}
-			}
-		}
-		reap_idle(sv);
-		sv->snap = NULL;
-		qsbr_offline(sv->qsbr, READER_ID);
+	sv->qring = control_qlog_ring(sv->ctl, UDP_READER);
+	struct tcpsrv_cfg tc = {
+	    .fds = tfds,
+	    .nfds = ntfds,
+	    .mgr = control_mgr(sv->ctl),
+	    .qsbr = sv->qsbr,
+	    .reader_id = TCP_READER,
+	    .answer = &cfg->answer,
+	    .worker = TCP_READER,
+	    .qlog = control_qlog_ring(sv->ctl, TCP_READER),
+	    .lim = cfg->tcp,
+	    .name = "port53",
+	};
+	ntfds = 0; /* tcpsrv owns them now, even when it fails */
+	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {
+		rc = err->code ? err->code : P53_EIO;
+		goto out;
 	}
+	for (size_t i = 0; i < nl; i++)
+		fprintf(stderr, "port53: serving %s (udp, tcp)\n", ls[i]);
+	serve_udp(sv);
 	fprintf(stderr, "port53: shutting down\n");
 out:
-	/* The API thread may be loading: stop it before the manager goes,
-	 * and before the health checker it shows. */
-	api_stop(sv->api);
-	qlog_stop(sv->qlog); /* after the last push and the API: drains, closes */
-	p53_health_stop(health);
-	while (sv->conns)
-		conn_close(sv, sv->conns);
-	for (unsigned i = 0; i < sv->ntags; i++)
-		close(sv->tags[i].fd);
+	tcpsrv_stop(sv->tcp);
+	for (size_t i = 0; i < ntfds; i++)
+		close(tfds[i]);
+	/* After the readers: the API may be loading until it stops. */
+	control_stop(sv->ctl);
+	for (unsigned i = 0; i < sv->nudp; i++)
+		close(sv->udp[i]);
+	if (sv->stop_fd >= 0)
+		close(sv->stop_fd);
 	if (sv->ep >= 0)
 		close(sv->ep);
-	snapmgr_free(sv->mgr);
 	qsbr_destroy(sv->qsbr);
-	p53_fw_free(sv->fw);
 	free(sv);
 	return rc;
 }

@@ -1,12 +1,13 @@
-/* Kernel-socket DNS server: UDP and TCP (RFC 7766) over ordinary sockets.
- *
- * The TCP path of the finished product (the DPDK data plane hands TCP to the
- * kernel) and a complete server on machines without a DPDK port. It answers
- * with the same engine as the workers.
+/* Kernel-socket DNS server (`port53 serve`): UDP and TCP (RFC 7766) over
+ * ordinary sockets, with the control side port53d has (control.h). A
+ * complete server on machines without a DPDK port; it answers with the same
+ * engine as the workers.
  */
 #ifndef P53_KSOCK_H
 #define P53_KSOCK_H
 
+#include "api.h"
+#include "tcpsrv.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"
 
@@ -16,19 +17,23 @@ struct ksock_cfg {
 	const char *const *listen; /* "127.0.0.1:5353", "[::1]:5353" */
 	size_t nlisten;
 	const char *snapshot_path; /* reloaded on SIGHUP */
-	const char *firewall_path; /* DNS Firewall (.p53fw), reloaded on SIGHUP; NULL = none */
+	const char
+	    *firewall_path; /* DNS Firewall (.p53fw), loaded with every snapshot; NULL = none */
 	const char *health_checks; /* Route 53 health checks (JSON, ctrl/health.h); NULL = none */
 	double health_quorum;	   /* voting share, 0..1; 0 = the default 0.18 */
 	struct p53_answer_cfg answer;
-	unsigned tcp_max_conns; /* default 256 */
-	unsigned tcp_idle_ms;	/* default 10000 (RFC 7766 6.2.3 suggests seconds) */
+	struct tcpsrv_limits tcp; /* ksock_cfg_default fills the defaults */
 	/* Control plane (docs/control.md): all off when NULL / 0. */
 	const char *control_socket;	 /* unix socket for the control API, mode 0600 */
 	const char *control_listen;	 /* TCP "addr:port" for the API (needs the token) */
 	const char *control_token_file;	 /* bearer token for control_listen */
+	struct api_limits api_limits;	 /* zeros = defaults */
 	const char *const *trusted_keys; /* public keys; a signature is then required */
 	size_t ntrusted;
-	size_t push_max_bytes; /* largest pushed snapshot; default 256 MiB */
+	size_t push_max_bytes;	     /* largest pushed snapshot; default 256 MiB */
+	uint64_t snapshot_max_bytes; /* largest snapshot loaded from a path; default 4 GiB */
+	const char *reload_dir;	     /* POST /v1/reload {"path"} only inside; NULL = refused */
+	const char *watch_dir;	     /* load *.p53 written or moved in; NULL = off */
 	/* Query log (ctrl/qlog.h), off when both are NULL; reopened on SIGHUP. */
 	const char *query_log;	      /* JSON lines file */
 	const char *query_log_dnstap; /* dnstap file */

@@ -1,11 +1,14 @@
 /* Snapshot manager (see snapmgr.h).
  *
- * A mutex serialises writers (API pushes, SIGHUP, a watcher) and everyone
- * who reads the live snapshot without being a registered reader; it is held
- * through the grace period, so such a viewer can never see a snapshot being
- * freed. Readers take no part in it: they see either the old or the new
- * struct snapmgr_live, each complete, because the pointer is published with
- * one release store after everything it points to is built.
+ * One mutex serialises writers (API pushes, SIGHUP, a watcher) for the whole
+ * load. A second one, the view lock, is taken by everyone who reads the live
+ * snapshot without being a registered reader (status, metrics) and by the
+ * writer only around the pointer exchange and the statistics: a viewer
+ * holding it keeps the writer from retiring the snapshot it looks at, and a
+ * load that is still reading a large file or waiting for readers never
+ * delays a viewer. Readers take no part in either: they see the old or the
+ * new struct snapmgr_live, each complete, because the pointer is published
+ * with one release store after everything it points to is built.
  *
  * If readers do not pass a quiescent state in time (a stuck worker), the old
  * snapshot cannot be freed safely; it goes on a retired list that the next
@@ -13,12 +16,16 @@
  */
 #include "snapmgr.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RETIRED_MAX 8
 
@@ -26,7 +33,8 @@ struct snapmgr {
 	_Atomic(struct snapmgr_live *) live;
 	struct snapmgr_cfg cfg;
 	struct p53_keyring *keys;
-	pthread_mutex_t lock;
+	pthread_mutex_t lock;  /* writers */
+	pthread_mutex_t vlock; /* viewers, and the exchange */
 	uint64_t generation;
 	struct snapmgr_stats st;
 	unsigned nretired;
@@ -76,6 +84,9 @@ struct snapmgr *snapmgr_new(const struct snapmgr_cfg *cfg, struct p53_err *err)
 	m->cfg.ntrusted = 0;
 	atomic_init(&m->live, NULL);
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_mutex_init(&m->vlock, NULL);
+	if (m->cfg.max_bytes == 0)
+		m->cfg.max_bytes = (uint64_t)4 << 30;
 	if (cfg->ntrusted) {
 		m->keys = p53_keyring_new();
 		if (m->keys == NULL) {
@@ -91,6 +102,7 @@ struct snapmgr *snapmgr_new(const struct snapmgr_cfg *cfg, struct p53_err *err)
 fail:
 	p53_keyring_free(m->keys);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->vlock);
 	free(m);
 	return NULL;
 }
@@ -104,6 +116,7 @@ void snapmgr_free(struct snapmgr *m)
 		live_free(m, m->retired[i]);
 	p53_keyring_free(m->keys);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->vlock);
 	free(m);
 }
 
@@ -132,10 +145,45 @@ static void record_failure(struct snapmgr *m, const char *path, const char *sour
 
 /* Load, verify and build: everything that can fail, before anything is
  * published. */
+/* Opens path without blocking (a FIFO has no writer to wait for here) and
+ * checks what it is before anything maps or reads it; the loader then maps
+ * that same open file through /proc/self/fd. */
+static struct p53_snapshot *load_checked(struct snapmgr *m, const char *path, struct p53_err *err)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		p53_err_set(err, P53_EIO, "%s: cannot open: %s", path, strerror(errno));
+		return NULL;
+	}
+	struct stat st;
+	struct p53_snapshot *s = NULL;
+	if (fstat(fd, &st) != 0) {
+		p53_err_set(err, P53_EIO, "%s: %s", path, strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		p53_err_set(err, P53_EINVAL, "%s: not a regular file", path);
+	} else if ((uint64_t)st.st_size > m->cfg.max_bytes) {
+		p53_err_set(err, P53_EINVAL, "%s: %llu bytes, over the limit of %llu", path,
+			    (unsigned long long)st.st_size, (unsigned long long)m->cfg.max_bytes);
+	} else {
+		char fdpath[64];
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+		s = p53_snapshot_load(fdpath, err);
+		size_t n = strlen(fdpath);
+		if (s == NULL && strncmp(err->msg, fdpath, n) == 0) {
+			/* Name the operator's path, not ours. */
+			char tmp[sizeof(err->msg)];
+			snprintf(tmp, sizeof(tmp), "%s%s", path, err->msg + n);
+			memcpy(err->msg, tmp, sizeof(tmp));
+		}
+	}
+	close(fd);
+	return s;
+}
+
 static struct snapmgr_live *prepare(struct snapmgr *m, const char *path, uint8_t *key_id,
 				    struct p53_err *err)
 {
-	struct p53_snapshot *s = p53_snapshot_load(path, err);
+	struct p53_snapshot *s = load_checked(m, path, err);
 	if (s == NULL)
 		return NULL;
 	if (m->keys && p53_sig_verify(s, m->keys, key_id, err) != 0) {
@@ -173,7 +221,9 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 	uint64_t t0 = mono_ns();
 	struct snapmgr_live *l = prepare(m, path, key_id, err);
 	if (l == NULL) {
+		pthread_mutex_lock(&m->vlock);
 		record_failure(m, path, source, err);
+		pthread_mutex_unlock(&m->vlock);
 		pthread_mutex_unlock(&m->lock);
 		return err->code ? err->code : P53_ECORRUPT;
 	}
@@ -181,7 +231,12 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 	l->loaded_at = real_ns();
 	uint64_t t1 = mono_ns();
 
+	pthread_mutex_lock(&m->vlock);
 	struct snapmgr_live *old = atomic_exchange_explicit(&m->live, l, memory_order_seq_cst);
+	snprintf(m->st.source, sizeof(m->st.source), "%s", source ? source : path);
+	m->st.signed_ok = m->keys != NULL;
+	memcpy(m->st.key_id, key_id, sizeof(key_id));
+	pthread_mutex_unlock(&m->vlock);
 	uint64_t t_pub = mono_ns();
 	/* Read before old is freed below. */
 	bool had_old = old != NULL;
@@ -213,6 +268,7 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 	    .swap_ns = t_freed - t_pub,
 	    .deferred = deferred,
 	};
+	pthread_mutex_lock(&m->vlock);
 	if (had_old) {
 		m->st.swaps++;
 		m->st.last_swap_ns = sw.swap_ns;
@@ -221,9 +277,7 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 			m->st.max_swap_ns = sw.swap_ns;
 	}
 	m->st.last_verify_ns = sw.verify_ns;
-	snprintf(m->st.source, sizeof(m->st.source), "%s", source ? source : path);
-	m->st.signed_ok = m->keys != NULL;
-	memcpy(m->st.key_id, key_id, sizeof(key_id));
+	pthread_mutex_unlock(&m->vlock);
 	pthread_mutex_unlock(&m->lock);
 	if (out)
 		*out = sw;
@@ -232,7 +286,7 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 
 void snapmgr_view(struct snapmgr *m, snapmgr_view_fn fn, void *arg)
 {
-	pthread_mutex_lock(&m->lock);
+	pthread_mutex_lock(&m->vlock);
 	fn(arg, atomic_load(&m->live), &m->st);
-	pthread_mutex_unlock(&m->lock);
+	pthread_mutex_unlock(&m->vlock);
 }

@@ -46,6 +46,10 @@ struct snapmgr_cfg {
 	void (*destroy)(void *arg, void *state);
 	void *arg;
 	unsigned sync_timeout_ms; /* default 10000 */
+	/* Largest snapshot loaded from a path; 0 = 4 GiB. Only regular files
+	 * are loaded, opened non-blocking, so a FIFO or device given as a path
+	 * is refused at once instead of blocking the loader. */
+	uint64_t max_bytes;
 };
 
 /* Outcome of one successful load. */
@@ -86,8 +90,10 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 const struct snapmgr_live *snapmgr_current(struct snapmgr *m);
 
 /* Calls fn with the live snapshot (may be NULL) and the statistics, holding
- * the writer lock so nothing is freed meanwhile: for threads that are not
- * registered readers (the API). fn must be quick and must not load. */
+ * the view lock so nothing is freed meanwhile: for threads that are not
+ * registered readers (the API). A load in progress does not hold it while
+ * it reads, verifies or waits for readers, so this never waits for a load.
+ * fn must be quick and must not load. */
 typedef void (*snapmgr_view_fn)(void *arg, const struct snapmgr_live *live,
 				const struct snapmgr_stats *st);
 void snapmgr_view(struct snapmgr *m, snapmgr_view_fn fn, void *arg);

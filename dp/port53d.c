@@ -14,7 +14,7 @@
 #include "dp/stats.h"
 #include "dp/worker.h"
 #include "ctrl/api.h"
-#include "ctrl/health.h"
+#include "ctrl/control.h"
 #include "ctrl/qlog.h"
 #include "ctrl/qsbr_dpdk.h"
 #include "ctrl/snapmgr.h"
@@ -73,6 +73,10 @@ struct opts {
 	unsigned query_log_sample;
 	double health_quorum; /* 0: the default */
 	const char *watch_dir;
+	const char *reload_dir;
+	uint64_t snapshot_max_bytes; /* 0: the default */
+	size_t push_max_bytes;	     /* 0: the default */
+	struct api_limits api_limits;
 };
 
 struct service_port {
@@ -92,48 +96,55 @@ struct daemon {
 	struct dp_worker *w; /* nw workers, cache-line aligned */
 	unsigned nw;
 	struct rte_mempool *pool;
-	struct qsbr *qsbr;	   /* d->sh.qsbr behind the snapmgr's interface */
-	struct p53_health *health; /* Route 53 health checker, or NULL */
-	struct api *api;	   /* control API, or NULL */
-	struct qlog *qlog;	   /* query log, or NULL */
-	int watch_fd;		   /* inotify on --watch-dir, or -1 */
+	struct qsbr *qsbr;   /* d->sh.qsbr behind the snapmgr's interface */
+	struct control *ctl; /* the control side shared with port53 serve */
+	long idle_ms;	     /* --exit-when-idle in effect; 0 = off */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"usage: port53d [EAL options] -- -s SNAPSHOT -a ADDR [options]\n"
-		"  -s, --snapshot PATH       compiled snapshot (port53 compile -o ...)\n"
-		"  -a, --addr ADDR           service address, IPv4 or IPv6; repeat for more\n"
-		"  -m, --mac MAC             answer with this MAC (default: the port's)\n"
-		"  -e, --exception SPEC      kernel exception path: tap[:IFPREFIX], vdev:DEVARGS,\n"
-		"                            or none (default)\n"
-		"      --edns-size N         our EDNS UDP payload size (default 1232)\n"
-		"      --identity STR        CH TXT id.server / hostname.bind answer\n"
-		"      --version-string STR  CH TXT version.bind answer\n"
-		"      --drop-ports LIST     source ports never answered (default %s)\n"
-		"      --mtu N               L3 MTU bounding responses (default %u)\n"
-		"      --exit-when-idle MS   exit when no frame arrived for MS (since start or\n"
-		"                            the last frame)\n"
-		"                            (default %u for net_pcap ports, else off)\n"
-		"      --control-socket PATH control API on a unix socket (mode 0600)\n"
-		"      --control-listen A:P  control API on TCP too, with a bearer token\n"
-		"      --control-token-file F the token for --control-listen\n"
-		"      --require-signature K accept only snapshots signed by public key K\n"
-		"                            (PEM; repeat for several keys)\n"
-		"      --health-checks FILE  Route 53 health checks (JSON, docs/route53.md)\n"
-		"      --firewall FILE       DNS Firewall rules (port53 fw-compile output)\n"
-		"      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
-		"                            checkers say so (default 0.18)\n"
-		"      --watch-dir DIR       load every *.p53 written or moved into DIR\n"
-		"      --query-log FILE      log queries as JSON lines (off by default)\n"
-		"      --query-log-dnstap F  log queries as dnstap (Frame Streams)\n"
-		"      --query-log-sample N  log one query in N (default 1: all)\n"
-		"signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
-		"         INT/TERM stop\n",
-		P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
+	fprintf(
+	    out,
+	    "usage: port53d [EAL options] -- -s SNAPSHOT -a ADDR [options]\n"
+	    "  -s, --snapshot PATH       compiled snapshot (port53 compile -o ...)\n"
+	    "  -a, --addr ADDR           service address, IPv4 or IPv6; repeat for more\n"
+	    "  -m, --mac MAC             answer with this MAC (default: the port's)\n"
+	    "  -e, --exception SPEC      kernel exception path: tap[:IFPREFIX], vdev:DEVARGS,\n"
+	    "                            or none (default)\n"
+	    "      --edns-size N         our EDNS UDP payload size (default 1232)\n"
+	    "      --identity STR        CH TXT id.server / hostname.bind answer\n"
+	    "      --version-string STR  CH TXT version.bind answer\n"
+	    "      --drop-ports LIST     source ports never answered (default %s)\n"
+	    "      --mtu N               L3 MTU bounding responses (default %u)\n"
+	    "      --exit-when-idle MS   exit when no frame arrived for MS (since start or\n"
+	    "                            the last frame)\n"
+	    "                            (default %u for net_pcap ports, else off)\n"
+	    "      --control-socket PATH control API on a unix socket (mode 0600)\n"
+	    "      --control-listen A:P  control API on TCP too, with a bearer token\n"
+	    "      --control-token-file F the token for --control-listen\n"
+	    "      --require-signature K accept only snapshots signed by public key K\n"
+	    "                            (PEM; repeat for several keys)\n"
+	    "      --health-checks FILE  Route 53 health checks (JSON, docs/route53.md)\n"
+	    "      --firewall FILE       DNS Firewall rules (port53 fw-compile output)\n"
+	    "      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
+	    "                            checkers say so (default 0.18)\n"
+	    "      --watch-dir DIR       load every *.p53 written or moved into DIR\n"
+	    "      --reload-dir DIR      POST /v1/reload {\"path\"} only inside DIR (else "
+	    "refused)\n"
+	    "      --snapshot-max-bytes N  largest snapshot loaded from a path (default 4 GiB)\n"
+	    "      --push-max-bytes N    largest pushed snapshot (default 256 MiB)\n"
+	    "      --api-max-conns N     control API connections (default 64)\n"
+	    "      --api-per-source N    control API connections per client address on TCP\n"
+	    "                            (default 4)\n"
+	    "      --api-timeout-s N     idle control API connections closed (default 10)\n"
+	    "      --query-log FILE      log queries as JSON lines (off by default)\n"
+	    "      --query-log-dnstap F  log queries as dnstap (Frame Streams)\n"
+	    "      --query-log-sample N  log one query in N (default 1: all)\n"
+	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
+	    "         INT/TERM stop\n",
+	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])
@@ -180,7 +191,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_QLOG_TAP,
 		O_QLOG_SAMPLE,
 		O_QUORUM,
-		O_WATCH
+		O_WATCH,
+		O_RELOAD_DIR,
+		O_SNAP_MAX,
+		O_PUSH_MAX,
+		O_API_CONNS,
+		O_API_PER_SRC,
+		O_API_TIMEOUT
 	};
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
@@ -204,6 +221,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"query-log-sample", required_argument, NULL, O_QLOG_SAMPLE},
 	    {"health-quorum", required_argument, NULL, O_QUORUM},
 	    {"watch-dir", required_argument, NULL, O_WATCH},
+	    {"reload-dir", required_argument, NULL, O_RELOAD_DIR},
+	    {"snapshot-max-bytes", required_argument, NULL, O_SNAP_MAX},
+	    {"push-max-bytes", required_argument, NULL, O_PUSH_MAX},
+	    {"api-max-conns", required_argument, NULL, O_API_CONNS},
+	    {"api-per-source", required_argument, NULL, O_API_PER_SRC},
+	    {"api-timeout-s", required_argument, NULL, O_API_TIMEOUT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -290,6 +313,34 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_WATCH:
 			o->watch_dir = optarg;
 			break;
+		case O_RELOAD_DIR:
+			o->reload_dir = optarg;
+			break;
+		case O_SNAP_MAX:
+		case O_PUSH_MAX: {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > (1ULL << 40))
+				goto bad;
+			if (c == O_SNAP_MAX)
+				o->snapshot_max_bytes = n;
+			else
+				o->push_max_bytes = (size_t)n;
+			break;
+		}
+		case O_API_CONNS:
+		case O_API_PER_SRC:
+		case O_API_TIMEOUT:
+			if (parse_num(optarg, 1, 100000, &v) != 0)
+				goto bad;
+			if (c == O_API_CONNS)
+				o->api_limits.max_conns = (unsigned)v;
+			else if (c == O_API_PER_SRC)
+				o->api_limits.per_source = (unsigned)v;
+			else
+				o->api_limits.timeout_s = (unsigned)v;
+			break;
 		case O_QUORUM: {
 			char *end;
 			o->health_quorum = strtod(optarg, &end);
@@ -357,85 +408,17 @@ static void print_rate(struct daemon *d)
 	       rx, ans, secs, (double)rx / secs, (double)ans / secs);
 }
 
-/* The snapshot manager's per-load hook: everything workers need beside the
- * snapshot is built here, on the control thread, before the snapshot is
- * published, so a worker never allocates or waits. */
-static int build_load(void *arg, const struct p53_snapshot *snap, void **state, struct p53_err *err)
-{
-	struct daemon *d = arg;
-	struct dp_load *ld = calloc(1, sizeof(*ld));
-	if (ld == NULL)
-		return p53_err_set(err, P53_ENOMEM, "out of memory");
-	if (d->health && (ld->health = p53_health_acquire(d->health, snap, &ld->nhealth)) == NULL) {
-		free(ld);
-		return p53_err_set(err, P53_ENOMEM, "out of memory for health state");
-	}
-	if (d->o.firewall && (ld->fw = p53_fw_load(d->o.firewall, d->nw, err)) == NULL) {
-		p53_health_release(d->health, ld->health);
-		free(ld);
-		return err->code ? err->code : P53_EINVAL;
-	}
-	*state = ld;
-	return 0;
-}
-
-static void destroy_load(void *arg, void *state)
-{
-	struct daemon *d = arg;
-	struct dp_load *ld = state;
-	p53_health_release(d->health, ld->health);
-	p53_fw_free((struct p53_fw *)ld->fw);
-	free(ld);
-}
-
-/* SIGHUP: load aside, publish, wait until no worker can still hold the old
- * one, free it (snapmgr). A snapshot that fails to load changes nothing. */
-static void reload(struct daemon *d)
-{
-	struct p53_err err = {0};
-	struct snapmgr_swap sw;
-	if (snapmgr_load(d->sh.mgr, d->o.snapshot, "SIGHUP", &sw, &err) != 0) {
-		fprintf(stderr, "port53d: reload failed, keeping the old snapshot: %s\n", err.msg);
-		return;
-	}
-	fprintf(stderr, "port53d: reloaded %s (serial %" PRIu64 ", swap %" PRIu64 " us)\n",
-		d->o.snapshot, sw.serial, sw.swap_ns / 1000);
-}
-
 /* /v1/stats and /metrics: the engine's counters and the data plane's, per
  * worker, read without locks (each counter has one writer). */
-struct emit_to {
-	api_emit_fn emit;
-	void *sink;
-};
-
-static void fw_counters(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
-{
-	const struct emit_to *e = arg;
-	(void)st;
-	if (live && live->state)
-		api_emit_fw(e->emit, e->sink, ((const struct dp_load *)live->state)->fw);
-}
-
 static void counters(void *arg, api_emit_fn emit, void *sink)
 {
 	struct daemon *d = arg;
-	/* The firewall is per snapshot load: read it under the manager's lock
-	 * so a swap cannot free it meanwhile. */
-	struct emit_to e = {emit, sink};
-	snapmgr_view(d->sh.mgr, fw_counters, &e);
 	for (unsigned i = 0; i < d->nw; i++) {
 		const struct dp_stats *st = &d->w[i].stats;
 		api_emit_engine(emit, sink, i, d->w[i].ctx.stats);
 		for (int c = 0; c < DP_C__COUNT; c++)
 			emit(sink, "dataplane", "counter", dp_ctr_name((enum dp_ctr)c), i,
 			     __atomic_load_n(&st->c[c], __ATOMIC_RELAXED));
-		if (d->qlog) {
-			struct qlog_stats qs;
-			qlog_stats(d->qlog, (int)i, &qs);
-			emit(sink, "query_log", "outcome", "logged", i, qs.pushed);
-			emit(sink, "query_log", "outcome", "ring_full", i, qs.dropped);
-		}
 		for (int r = 0; r < DP_R__COUNT; r++)
 			emit(sink, "classified", "outcome", dp_reason_name((enum dp_reason)r), i,
 			     __atomic_load_n(&st->reason[r], __ATOMIC_RELAXED));
@@ -451,90 +434,29 @@ static bool idle_expired(struct daemon *d, long idle_ms)
 	return rte_rdtsc() - last > (uint64_t)idle_ms * rte_get_tsc_hz() / 1000;
 }
 
-/* --watch-dir: a snapshot closed after writing, or renamed into the
- * directory (the atomic way to publish one), is loaded like a push. */
-static int watch_open(const char *dir)
-{
-	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (fd >= 0 && inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
-		close(fd);
-		fd = -1;
-	}
-	if (fd < 0)
-		fprintf(stderr, "port53d: cannot watch %s: %s\n", dir, strerror(errno));
-	return fd;
-}
-
-static void watch_poll(struct daemon *d, int fd)
-{
-	_Alignas(struct inotify_event) char buf[4096];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
-		for (char *p = buf; p < buf + n;) {
-			const struct inotify_event *ev = (const void *)p;
-			p += sizeof(*ev) + ev->len;
-			size_t nl = ev->len ? strlen(ev->name) : 0;
-			if (nl < 5 || strcmp(ev->name + nl - 4, ".p53") != 0)
-				continue;
-			char path[4096], src[300];
-			snprintf(path, sizeof(path), "%s/%s", d->o.watch_dir, ev->name);
-			snprintf(src, sizeof(src), "watched file %.256s", ev->name);
-			struct p53_err err = {0};
-			struct snapmgr_swap sw;
-			if (snapmgr_load(d->sh.mgr, path, src, &sw, &err) != 0)
-				fprintf(stderr,
-					"port53d: %s refused, keeping the old snapshot: %s\n", path,
-					err.msg);
-			else
-				fprintf(stderr, "port53d: loaded %s (serial %" PRIu64 ")\n", path,
-					sw.serial);
-		}
-	}
-}
-
-static void *control_main(void *arg)
+/* Control-side callbacks, on the control thread. */
+static void on_stop(void *arg)
 {
 	struct daemon *d = arg;
-	long idle_ms = d->o.idle_ms;
-	sigset_t set;
-	struct timespec tick = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
+	atomic_store(&d->sh.quit, true);
+}
 
-	if (idle_ms < 0) {
-		idle_ms = 0;
-		for (unsigned i = 0; i < d->nsp; i++)
-			if (strcmp(d->sp[i].port.driver, "net_pcap") == 0)
-				idle_ms = PCAP_IDLE_MS;
-	}
-	d->replay = idle_ms > 0;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGHUP);
-	int wfd = d->watch_fd;
-	while (!atomic_load(&d->sh.quit)) {
-		int sig = sigtimedwait(&set, NULL, &tick);
-		if (wfd >= 0)
-			watch_poll(d, wfd);
-		switch (sig) {
-		case SIGINT:
-		case SIGTERM:
-			atomic_store(&d->sh.quit, true);
-			break;
-		case SIGUSR1:
-			print_stats(d, stdout);
-			break;
-		case SIGHUP:
-			qlog_reopen(d->qlog); /* log rotation */
-			reload(d);
-			break;
-		default:
-			if (idle_ms > 0 && idle_expired(d, idle_ms))
-				atomic_store(&d->sh.quit, true);
-			break;
-		}
-	}
-	return NULL;
+static void on_usr1(void *arg)
+{
+	print_stats(arg, stdout);
+}
+
+/* pcap replay: stop once the input ran dry. */
+static bool on_tick(void *arg)
+{
+	struct daemon *d = arg;
+	return d->idle_ms > 0 && d->start_tsc && idle_expired(d, d->idle_ms);
+}
+
+/* Control threads run on the EAL's control CPU set, never on a worker's. */
+static int spawn_ctrl(pthread_t *t, const char *name, void *(*fn)(void *), void *arg)
+{
+	return rte_ctrl_thread_create(t, name, NULL, fn, arg);
 }
 
 static void mac_str(const uint8_t *m, char *s)
@@ -789,95 +711,73 @@ static void register_telemetry(struct daemon *d)
 				   "port53 live snapshot: serial, zones, creation time");
 }
 
-/* The snapshot manager over the workers' QSBR variable, the first
- * snapshot, the health checker and the control API. Workers are not running
- * yet: the first load publishes with nobody to wait for. */
+/* The shared control side over the workers' QSBR variable: the first
+ * snapshot, health checker, query log, API and watcher. Workers are not
+ * running yet: the first load publishes with nobody to wait for. */
 static int start_control(struct daemon *d)
 {
 	struct p53_err err = {0};
-	if (d->o.health_checks &&
-	    (d->health = p53_health_start(d->o.health_checks, &err)) == NULL) {
-		fprintf(stderr, "port53d: %s\n", err.msg);
+	d->idle_ms = d->o.idle_ms;
+	if (d->idle_ms < 0) {
+		d->idle_ms = 0;
+		for (unsigned i = 0; i < d->nsp; i++)
+			if (strcmp(d->sp[i].port.driver, "net_pcap") == 0)
+				d->idle_ms = PCAP_IDLE_MS;
+	}
+	d->replay = d->idle_ms > 0;
+	d->qsbr = qsbr_dpdk_wrap(d->sh.qsbr);
+	if (d->qsbr == NULL) {
+		fprintf(stderr, "port53d: out of memory\n");
 		return -1;
 	}
-	if (d->health && d->o.health_quorum > 0)
-		p53_health_set_quorum(d->health, d->o.health_quorum);
-	d->qsbr = qsbr_dpdk_wrap(d->sh.qsbr);
-	struct snapmgr_cfg mc = {
-	    .qsbr = d->qsbr,
+	struct control_cfg cc = {
+	    .name = "port53d",
+	    .server_name = "port53d",
+	    .snapshot_path = d->o.snapshot,
+	    .firewall_path = d->o.firewall,
+	    .health_checks = d->o.health_checks,
+	    .health_quorum = d->o.health_quorum,
 	    .trusted_keys = d->o.trusted,
 	    .ntrusted = d->o.ntrusted,
-	    .build = build_load,
-	    .destroy = destroy_load,
+	    .snapshot_max_bytes = d->o.snapshot_max_bytes,
+	    .control_socket = d->o.control_socket,
+	    .control_listen = d->o.control_listen,
+	    .control_token_file = d->o.control_token,
+	    .push_max_bytes = d->o.push_max_bytes,
+	    .reload_dir = d->o.reload_dir,
+	    .api_limits = d->o.api_limits,
+	    .watch_dir = d->o.watch_dir,
+	    .query_log = d->o.query_log,
+	    .query_log_dnstap = d->o.query_log_dnstap,
+	    .query_log_sample = d->o.query_log_sample,
+	    .nworkers = d->nw,
+	    .qsbr = d->qsbr,
+	    .counters = counters,
+	    .counters_arg = d,
+	    .on_stop = on_stop,
+	    .on_usr1 = on_usr1,
+	    .on_tick = on_tick,
 	    .arg = d,
+	    .spawn = spawn_ctrl,
 	};
-	if (d->qsbr == NULL || (d->sh.mgr = snapmgr_new(&mc, &err)) == NULL ||
-	    snapmgr_load(d->sh.mgr, d->o.snapshot, NULL, NULL, &err) != 0) {
-		fprintf(stderr, "port53d: %s: %s\n", d->o.snapshot,
-			err.msg[0] ? err.msg : "out of memory");
+	if ((d->ctl = control_start(&cc, &err)) == NULL) {
+		fprintf(stderr, "port53d: %s\n", err.msg[0] ? err.msg : "control side failed");
 		return -1;
 	}
-	if (d->o.watch_dir && (d->watch_fd = watch_open(d->o.watch_dir)) < 0)
-		return -1;
-	if (d->o.query_log || d->o.query_log_dnstap) {
-		struct qlog_cfg qc = {.json_path = d->o.query_log,
-				      .dnstap_path = d->o.query_log_dnstap,
-				      .sample = d->o.query_log_sample};
-		if ((d->qlog = qlog_start(&qc, d->nw, &err)) == NULL) {
-			fprintf(stderr, "port53d: query log: %s\n", err.msg);
-			return -1;
-		}
-		for (unsigned i = 0; i < d->nw; i++)
-			d->w[i].qlog = qlog_ring(d->qlog, i);
-	}
-	if (d->o.control_socket || d->o.control_listen) {
-		struct api_cfg ac = {
-		    .mgr = d->sh.mgr,
-		    .unix_path = d->o.control_socket,
-		    .tcp_listen = d->o.control_listen,
-		    .token_file = d->o.control_token,
-		    .reload_path = d->o.snapshot,
-		    .counters = counters,
-		    .counters_arg = d,
-		    .server_name = "port53d",
-		};
-		if (d->health)
-			p53_health_api(d->health, &ac);
-		if ((d->api = api_start(&ac, &err)) == NULL) {
-			fprintf(stderr, "port53d: control API: %s\n", err.msg);
-			return -1;
-		}
-	}
+	d->sh.mgr = control_mgr(d->ctl);
+	for (unsigned i = 0; i < d->nw; i++)
+		d->w[i].qlog = control_qlog_ring(d->ctl, i);
 	return 0;
-}
-
-/* After the workers have stopped: nothing reads the snapshot any more. */
-static void stop_control(struct daemon *d)
-{
-	api_stop(d->api);
-	if (d->watch_fd >= 0)
-		close(d->watch_fd);
-	qlog_stop(d->qlog);
-	snapmgr_free(d->sh.mgr);
-	qsbr_destroy(d->qsbr);
-	p53_health_stop(d->health);
 }
 
 int main(int argc, char **argv)
 {
 	static struct daemon d; /* big (per-port svc bitmaps): keep it off the stack */
-	sigset_t set;
-	pthread_t ctl;
 	int rc = 1;
 
 	/* Blocked here, inherited by every EAL thread: only the control thread
 	 * takes signals, with sigtimedwait, so no handler runs on a worker. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	control_block_signals();
 
 	int used = rte_eal_init(argc, argv);
 	if (used < 0) {
@@ -895,17 +795,12 @@ int main(int argc, char **argv)
 	d.acfg.version = d.o.version;
 
 	atomic_init(&d.sh.quit, false);
-	d.watch_fd = -1;
 	d.nw = rte_lcore_count();
 	if (setup_ports(&d) != 0 || setup_workers(&d) != 0 || start_control(&d) != 0)
 		goto out_ports;
 	register_telemetry(&d);
 
 	d.start_tsc = rte_rdtsc();
-	if (pthread_create(&ctl, NULL, control_main, &d) != 0) {
-		fprintf(stderr, "port53d: cannot start control thread\n");
-		goto out_ports;
-	}
 	printf("port53d: %u worker%s serving %u IPv4 + %u IPv6 addresses\n", d.nw,
 	       d.nw == 1 ? "" : "s", d.o.svc.n4, d.o.svc.n6);
 	fflush(stdout);
@@ -922,14 +817,14 @@ int main(int argc, char **argv)
 	dp_worker_main(&d.w[main_idx]);
 	rte_eal_mp_wait_lcore();
 	atomic_store(&d.sh.quit, true);
-	pthread_join(ctl, NULL);
 
 	print_stats(&d, stdout);
 	if (d.replay)
 		print_rate(&d);
 	rc = 0;
 out_ports:
-	stop_control(&d);
+	control_stop(d.ctl); /* after the workers: nothing reads the snapshot */
+	qsbr_destroy(d.qsbr);
 	close_ports(&d);
 	rte_free(d.w);
 	rte_free(d.sh.qsbr);

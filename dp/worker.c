@@ -15,6 +15,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "ctrl/qlog.h"
+#include "ctrl/control.h"
 #include "ctrl/snapmgr.h"
 
 #include <string.h>
@@ -241,7 +242,7 @@ int dp_worker_main(void *arg)
 		 * after its last use. */
 		const struct snapmgr_live *live = snapmgr_current(sh->mgr);
 		const struct p53_snapshot *snap = live ? live->snap : NULL;
-		const struct dp_load *ld = live ? live->state : NULL;
+		const struct control_load *ld = live ? live->state : NULL;
 		w->ctx.health = ld ? ld->health : NULL;
 		w->ctx.nhealth = ld ? ld->nhealth : 0;
 		w->ctx.fw = ld ? ld->fw : NULL;

@@ -24,18 +24,9 @@ struct snapmgr;
 struct p53_fw;
 struct qlog_ring;
 
-/* What workers need beside a snapshot, built by the control thread for each
- * snapshot it loads and freed with it after the grace period (the snapshot
- * manager's per-load state). */
-struct dp_load {
-	const uint8_t *health; /* Route 53 health by check number; NULL = healthy */
-	uint32_t nhealth;
-	const struct p53_fw *fw; /* DNS Firewall with one scratch per worker */
-};
-
 /* State shared by all workers and the control thread. */
 struct dp_shared {
-	struct snapmgr *mgr;	   /* the live snapshot and its dp_load */
+	struct snapmgr *mgr;	   /* the live snapshot and its control_load */
 	struct rte_rcu_qsbr *qsbr; /* workers report quiescence here */
 	atomic_bool quit;	   /* set by ctrl: leave the loop */
 };

@@ -19,6 +19,7 @@
 #include "zones/answer/sign.h"
 #include "zones/answer/snapshot.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -43,6 +44,10 @@ static void usage(FILE *f)
 	      "               [--query-log FILE.jsonl] [--query-log-dnstap FILE.fstrm]\n"
 	      "               [--query-log-sample N]\n"
 	      "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
+	      "               [--tcp-per-source N] [--tcp-msg-ms N] [--tcp-lifetime-ms N]\n"
+	      "               [--tcp-out-max BYTES]\n"
+	      "               [--reload-dir DIR] [--watch-dir DIR] [--snapshot-max-bytes N]\n"
+	      "               [--api-max-conns N] [--api-per-source N] [--api-timeout-s N]\n"
 	      "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
 	      "                --control-token-file FILE] [--push-max-bytes N]\n"
 	      "               [--require-signature PUBKEY.pem]...\n"
@@ -374,6 +379,16 @@ static int cmd_serve(int argc, char **argv)
 					   {"query-log", required_argument, NULL, 'q'},
 					   {"query-log-dnstap", required_argument, NULL, 'D'},
 					   {"query-log-sample", required_argument, NULL, 'S'},
+					   {"tcp-per-source", required_argument, NULL, 256},
+					   {"tcp-msg-ms", required_argument, NULL, 257},
+					   {"tcp-lifetime-ms", required_argument, NULL, 258},
+					   {"tcp-out-max", required_argument, NULL, 259},
+					   {"reload-dir", required_argument, NULL, 260},
+					   {"watch-dir", required_argument, NULL, 261},
+					   {"snapshot-max-bytes", required_argument, NULL, 262},
+					   {"api-max-conns", required_argument, NULL, 263},
+					   {"api-per-source", required_argument, NULL, 264},
+					   {"api-timeout-s", required_argument, NULL, 265},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct ksock_cfg cfg;
@@ -429,10 +444,66 @@ static int cmd_serve(int argc, char **argv)
 			cfg.answer.edns_udp_max = (uint16_t)v;
 			break;
 		case 'C':
-			cfg.tcp_max_conns = (unsigned)strtoul(optarg, NULL, 10);
-			break;
 		case 'T':
-			cfg.tcp_idle_ms = (unsigned)strtoul(optarg, NULL, 10);
+		case 256:
+		case 257:
+		case 258:
+		case 259:
+		case 262:
+		case 263:
+		case 264:
+		case 265: {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			unsigned long long hi = c == 259 || c == 262 ? (1ULL << 40) : 100000000ULL;
+			if (errno || *end || end == optarg || n < 1 || n > hi) {
+				fprintf(stderr, "port53: bad value for a limit: %s (1..%llu)\n",
+					optarg, hi);
+				free(listen);
+				free(keys);
+				return 2;
+			}
+			unsigned u = (unsigned)n;
+			switch (c) {
+			case 'C':
+				cfg.tcp.max_conns = u;
+				break;
+			case 'T':
+				cfg.tcp.idle_ms = u;
+				break;
+			case 256:
+				cfg.tcp.per_source = u;
+				break;
+			case 257:
+				cfg.tcp.msg_ms = u;
+				break;
+			case 258:
+				cfg.tcp.lifetime_ms = u;
+				break;
+			case 259:
+				cfg.tcp.out_max = (size_t)n;
+				break;
+			case 262:
+				cfg.snapshot_max_bytes = n;
+				break;
+			case 263:
+				cfg.api_limits.max_conns = u;
+				break;
+			case 264:
+				cfg.api_limits.per_source = u;
+				break;
+			default:
+				cfg.api_limits.timeout_s = u;
+				break;
+			}
+			break;
+		}
+		case 260:
+			cfg.reload_dir = optarg;
+			break;
+		case 261:
+			cfg.watch_dir = optarg;
 			break;
 		case 'H':
 			cfg.health_checks = optarg;

@@ -245,8 +245,10 @@ def test_status_stats_metrics(api, port, serial0):
     check(tot.get("queries", 0) >= 5, "stats total queries", tot.get("queries"))
     check(tot.get("responses", {}).get("NOERROR", 0) >= 5, "stats NOERROR count")
     per = doc.get("per_worker", [])
-    check(len(per) == 1 and per[0].get("worker") == 0 and
-          per[0]["counters"].get("queries") == tot.get("queries"), "stats per worker", per)
+    # port53 serve answers UDP on worker 0 and TCP on worker 1.
+    check(len(per) == 2 and [w.get("worker") for w in per] == [0, 1] and
+          sum(w["counters"].get("queries", 0) for w in per) == tot.get("queries"),
+          "stats per worker", per)
 
     st, hd, data = api.call("GET", "/metrics")
     text = data.decode()
@@ -317,7 +319,26 @@ def test_reload(api, port, good, snap_path):
     st, _, doc = api.json("POST", "/v1/reload", b'{"path": "rel.p53"}')
     check(st == 400 and "absolute" in (doc or {}).get("error", ""), "relative path 400", doc)
     st, _, doc = api.json("POST", "/v1/reload", b'{"path": "/nonexistent/x.p53"}')
-    check(st == 422 and "cannot open" in (doc or {}).get("error", ""), "missing file 422", doc)
+    check(st == 403 and "reload directory" in (doc or {}).get("error", ""),
+          "missing file outside the reload directory 403", doc)
+    # Confined to --reload-dir, whatever the path says on its way there.
+    rdir = os.path.dirname(os.path.realpath(good[4]))
+    for outside in ("/etc/passwd", rdir + "/../" + os.path.basename(rdir) + "x/y.p53",
+                    rdir + "/../../etc/hostname", rdir):
+        st, _, doc = api.json("POST", "/v1/reload", json.dumps({"path": outside}).encode())
+        check(st == 403, "path outside the reload directory refused: " + outside, (st, doc))
+    link = os.path.join(rdir, "escape.p53")
+    os.symlink("/etc/hostname", link)
+    st, _, doc = api.json("POST", "/v1/reload", json.dumps({"path": link}).encode())
+    check(st == 403, "symbolic link out of the reload directory refused", (st, doc))
+    os.unlink(link)
+    fifo = os.path.join(rdir, "fifo.p53")
+    os.mkfifo(fifo)
+    t0 = time.monotonic()
+    st, _, doc = api.json("POST", "/v1/reload", json.dumps({"path": fifo}).encode())
+    check(st == 422 and "not a regular file" in (doc or {}).get("error", "")
+          and time.monotonic() - t0 < 5, "a FIFO is refused at once", (st, doc))
+    os.unlink(fifo)
     st, _, doc = api.json("POST", "/v1/reload", json.dumps({"path": good[4]}).encode())
     check(st == 200 and current_variant(port) == 4, "reload from a given path", doc)
     st, _, doc = api.json("POST", "/v1/reload")
@@ -551,7 +572,8 @@ def main():
                             extra=["--control-socket", sock,
                                    "--control-listen", "127.0.0.1:%d" % cport,
                                    "--control-token-file", token_file,
-                                   "--push-max-bytes", str(PUSH_LIMIT)])
+                                   "--push-max-bytes", str(PUSH_LIMIT),
+                                   "--reload-dir", work])
         srv.snapshot = variants[0]
         srv.start()
         try:

@@ -110,19 +110,51 @@ def main():
             s.close()
             check(closed and time.time() - t0 < 2.9, "idle TCP connection closed")
 
-            # Connection limit: the fifth concurrent connection is refused
-            # (closed at once) while the first four keep working.
+            # Connection limit (RFC 7766 6.2.3): with four idle connections
+            # open, a fifth closes the one idle longest and is served.
+            wire = q.to_wire()
+            frame = struct.pack("!H", len(wire)) + wire
             conns = [socket.create_connection((common.HOST, port), timeout=2) for _ in range(4)]
             time.sleep(0.1)
             extra = socket.create_connection((common.HOST, port), timeout=2)
             extra.settimeout(2)
             try:
-                extra.sendall(struct.pack("!H", len(q.to_wire())) + q.to_wire())
+                extra.sendall(frame)
+                served = len(extra.recv(2)) == 2
+            except OSError:
+                served = False
+            extra.close()
+            check(served, "a connection over the limit is served in place of an idle one")
+            conns[0].settimeout(2)
+            try:
+                evicted = conns[0].recv(1) == b""
+            except OSError:
+                evicted = True
+            check(evicted, "the connection idle longest was closed")
+            for c in conns:
+                c.close()
+            # With every slot busy (a message in progress on each), the
+            # fifth is refused (closed at once) and the others go on.
+            conns = [socket.create_connection((common.HOST, port), timeout=2) for _ in range(4)]
+            for c in conns:
+                c.sendall(frame[:1])
+            time.sleep(0.1)
+            extra = socket.create_connection((common.HOST, port), timeout=2)
+            extra.settimeout(2)
+            try:
+                extra.sendall(frame)
                 over = extra.recv(2) == b""
             except OSError:
                 over = True
             extra.close()
             check(over, "connection over the limit closed")
+            conns[1].sendall(frame[1:])
+            conns[1].settimeout(2)
+            try:
+                ok = len(conns[1].recv(2)) == 2
+            except OSError:
+                ok = False
+            check(ok, "busy connections kept while the extra one is refused")
             for c in conns:
                 c.close()
 

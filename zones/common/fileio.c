@@ -11,10 +11,16 @@
 
 int p53_file_map(const char *path, const uint8_t **base, size_t *size, struct p53_err *err)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* Non-blocking: a FIFO or device given as a path must be refused,
+	 * not wait for a writer while its caller holds locks. */
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return p53_err_set(err, P53_EIO, "%s: cannot open: %s", path, strerror(errno));
 	struct stat st;
+	if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+		close(fd);
+		return p53_err_set(err, P53_EINVAL, "%s: not a regular file", path);
+	}
 	if (fstat(fd, &st) != 0 || st.st_size <= 0) {
 		close(fd);
 		return p53_err_set(err, P53_ECORRUPT, "%s: empty or unreadable", path);

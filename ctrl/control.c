@@ -1,0 +1,385 @@
+/* The shared control side (see control.h).
+ *
+ * The control thread does the start-up work itself, so every thread that
+ * libmicrohttpd, libcurl's checker and the query log create inherits its
+ * CPU affinity; then it waits for signals with a short timeout and polls the
+ * watched directory between them. Loads from paths are done here or on an
+ * API thread, both control threads.
+ */
+#include "control.h"
+
+#include "health.h"
+#include "qlog.h"
+#include "zones/answer/fw.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TICK_MS 20
+
+struct control {
+	struct control_cfg cfg;
+	pthread_t thread;
+	atomic_bool quit;
+	/* start-up hand-shake with control_start() */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool started;
+	int start_rc;
+	struct p53_err start_err;
+
+	struct snapmgr *mgr;
+	struct p53_health *health;
+	struct qlog *qlog;
+	struct api *api;
+	int watch_fd;
+};
+
+void control_block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+/* snapmgr's per-load hook: everything answering threads need beside the
+ * snapshot, built before it is published so no answering thread allocates
+ * or waits. */
+static int build_load(void *arg, const struct p53_snapshot *snap, void **state, struct p53_err *err)
+{
+	struct control *c = arg;
+	struct control_load *ld = calloc(1, sizeof(*ld));
+	if (ld == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	if (c->health && (ld->health = p53_health_acquire(c->health, snap, &ld->nhealth)) == NULL) {
+		free(ld);
+		return p53_err_set(err, P53_ENOMEM, "out of memory for health state");
+	}
+	if (c->cfg.firewall_path &&
+	    (ld->fw = p53_fw_load(c->cfg.firewall_path, c->cfg.nworkers, err)) == NULL) {
+		p53_health_release(c->health, ld->health);
+		free(ld);
+		return err->code ? err->code : P53_EINVAL;
+	}
+	*state = ld;
+	return 0;
+}
+
+static void destroy_load(void *arg, void *state)
+{
+	struct control *c = arg;
+	struct control_load *ld = state;
+	p53_health_release(c->health, ld->health);
+	p53_fw_free((struct p53_fw *)ld->fw);
+	free(ld);
+}
+
+struct snapmgr *control_mgr(struct control *c)
+{
+	return c->mgr;
+}
+
+struct qlog_ring *control_qlog_ring(struct control *c, unsigned worker)
+{
+	return c->qlog ? qlog_ring(c->qlog, worker) : NULL;
+}
+
+struct emit_to {
+	api_emit_fn emit;
+	void *sink;
+};
+
+static void fw_counters(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
+{
+	const struct emit_to *e = arg;
+	(void)st;
+	if (live && live->state)
+		api_emit_fw(e->emit, e->sink, ((const struct control_load *)live->state)->fw);
+}
+
+void control_counters(struct control *c, api_emit_fn emit, void *sink)
+{
+	/* The firewall belongs to a load: read it under the view lock so a
+	 * swap cannot free it meanwhile. */
+	struct emit_to e = {emit, sink};
+	snapmgr_view(c->mgr, fw_counters, &e);
+	if (c->qlog == NULL)
+		return;
+	for (unsigned i = 0; i < c->cfg.nworkers; i++) {
+		struct qlog_stats qs;
+		qlog_stats(c->qlog, (int)i, &qs);
+		emit(sink, "query_log", "outcome", "logged", i, qs.pushed);
+		emit(sink, "query_log", "outcome", "ring_full", i, qs.dropped);
+	}
+	struct qlog_stats qs;
+	qlog_stats(c->qlog, -1, &qs);
+	emit(sink, "query_log", "outcome", "written", 0, qs.written);
+	emit(sink, "query_log", "outcome", "write_error", 0, qs.write_errors);
+}
+
+struct live_info {
+	struct p53_snapshot_info snap;
+	struct p53_fw_info fw;
+	bool has_fw;
+};
+
+static void info_view(void *arg, const struct snapmgr_live *live, const struct snapmgr_stats *st)
+{
+	struct live_info *in = arg;
+	(void)st;
+	if (live == NULL)
+		return;
+	p53_snapshot_info(live->snap, &in->snap);
+	const struct control_load *ld = live->state;
+	if (ld && ld->fw) {
+		p53_fw_info(ld->fw, &in->fw);
+		in->has_fw = true;
+	}
+}
+
+int control_reload(struct control *c, struct p53_err *err)
+{
+	struct snapmgr_swap sw;
+	int rc = snapmgr_load(c->mgr, c->cfg.snapshot_path, "SIGHUP", &sw, err);
+	struct live_info in = {0};
+	snapmgr_view(c->mgr, info_view, &in);
+	if (rc != 0) {
+		fprintf(stderr, "%s: reload failed, still serving serial %" PRIu64 ": %s\n",
+			c->cfg.name, in.snap.serial, err->msg);
+		return rc;
+	}
+	fprintf(stderr,
+		"%s: reloaded %s: serial %" PRIu64 ", %u zones (verify %.1f ms, swap %.1f us)\n",
+		c->cfg.name, c->cfg.snapshot_path, sw.serial, in.snap.zones,
+		(double)sw.verify_ns / 1e6, (double)sw.swap_ns / 1e3);
+	if (in.has_fw)
+		fprintf(stderr, "%s: firewall %s: serial %llu, %u rules, %u domains, %u patterns\n",
+			c->cfg.name, c->cfg.firewall_path, (unsigned long long)in.fw.serial,
+			in.fw.rules, in.fw.domains, in.fw.patterns);
+	return 0;
+}
+
+/* --watch-dir: a snapshot closed after writing, or renamed into the
+ * directory (the atomic way to publish one), is loaded like a push. */
+static void watch_poll(struct control *c)
+{
+	_Alignas(struct inotify_event) char buf[4096];
+	ssize_t n;
+	while ((n = read(c->watch_fd, buf, sizeof(buf))) > 0) {
+		for (char *p = buf; p < buf + n;) {
+			const struct inotify_event *ev = (const void *)p;
+			p += sizeof(*ev) + ev->len;
+			size_t nl = ev->len ? strlen(ev->name) : 0;
+			if (nl < 5 || strcmp(ev->name + nl - 4, ".p53") != 0)
+				continue;
+			char path[4096], src[300];
+			snprintf(path, sizeof(path), "%s/%s", c->cfg.watch_dir, ev->name);
+			snprintf(src, sizeof(src), "watched file %.256s", ev->name);
+			struct p53_err err = {0};
+			struct snapmgr_swap sw;
+			if (snapmgr_load(c->mgr, path, src, &sw, &err) != 0)
+				fprintf(stderr, "%s: %s refused, keeping the old snapshot: %s\n",
+					c->cfg.name, path, err.msg);
+			else
+				fprintf(stderr, "%s: loaded %s (serial %" PRIu64 ")\n", c->cfg.name,
+					path, sw.serial);
+		}
+	}
+}
+
+static void api_counters(void *arg, api_emit_fn emit, void *sink)
+{
+	struct control *c = arg;
+	control_counters(c, emit, sink);
+	if (c->cfg.counters)
+		c->cfg.counters(c->cfg.counters_arg, emit, sink);
+}
+
+static int setup(struct control *c, struct p53_err *err)
+{
+	const struct control_cfg *cfg = &c->cfg;
+	if (cfg->health_checks && (c->health = p53_health_start(cfg->health_checks, err)) == NULL)
+		return err->code ? err->code : P53_EIO;
+	if (c->health && cfg->health_quorum > 0)
+		p53_health_set_quorum(c->health, cfg->health_quorum);
+	struct snapmgr_cfg mc = {
+	    .qsbr = cfg->qsbr,
+	    .trusted_keys = cfg->trusted_keys,
+	    .ntrusted = cfg->ntrusted,
+	    .build = build_load,
+	    .destroy = destroy_load,
+	    .arg = c,
+	    .max_bytes = cfg->snapshot_max_bytes,
+	};
+	if ((c->mgr = snapmgr_new(&mc, err)) == NULL)
+		return err->code ? err->code : P53_ENOMEM;
+	int rc = snapmgr_load(c->mgr, cfg->snapshot_path, NULL, NULL, err);
+	if (rc)
+		return rc;
+	if (cfg->query_log || cfg->query_log_dnstap) {
+		struct qlog_cfg qc = {.json_path = cfg->query_log,
+				      .dnstap_path = cfg->query_log_dnstap,
+				      .sample = cfg->query_log_sample};
+		if ((c->qlog = qlog_start(&qc, cfg->nworkers, err)) == NULL)
+			return err->code ? err->code : P53_EIO;
+	}
+	if (cfg->watch_dir) {
+		c->watch_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+		if (c->watch_fd < 0 || inotify_add_watch(c->watch_fd, cfg->watch_dir,
+							 IN_CLOSE_WRITE | IN_MOVED_TO) < 0)
+			return p53_err_set(err, P53_EIO, "cannot watch %s: %s", cfg->watch_dir,
+					   strerror(errno));
+	}
+	if (cfg->control_socket || cfg->control_listen) {
+		struct api_cfg ac = {
+		    .mgr = c->mgr,
+		    .unix_path = cfg->control_socket,
+		    .tcp_listen = cfg->control_listen,
+		    .token_file = cfg->control_token_file,
+		    .max_body = cfg->push_max_bytes,
+		    .reload_path = cfg->snapshot_path,
+		    .reload_dir = cfg->reload_dir,
+		    .limits = cfg->api_limits,
+		    .counters = api_counters,
+		    .counters_arg = c,
+		    .server_name = cfg->server_name,
+		};
+		if (c->health)
+			p53_health_api(c->health, &ac);
+		if ((c->api = api_start(&ac, err)) == NULL)
+			return err->code ? err->code : P53_EIO;
+		if (cfg->control_socket)
+			fprintf(stderr, "%s: control API on %s\n", cfg->name, cfg->control_socket);
+		if (cfg->control_listen)
+			fprintf(stderr, "%s: control API on http://%s (token required)\n",
+				cfg->name, cfg->control_listen);
+	}
+	return 0;
+}
+
+static void *control_main(void *arg)
+{
+	struct control *c = arg;
+	int rc = setup(c, &c->start_err);
+	pthread_mutex_lock(&c->mu);
+	c->started = true;
+	c->start_rc = rc;
+	pthread_cond_signal(&c->cv);
+	pthread_mutex_unlock(&c->mu);
+	if (rc)
+		return NULL;
+
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGHUP);
+	struct timespec tick = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
+	while (!atomic_load(&c->quit)) {
+		int sig = sigtimedwait(&set, NULL, &tick);
+		if (c->watch_fd >= 0)
+			watch_poll(c);
+		switch (sig) {
+		case SIGINT:
+		case SIGTERM:
+			if (c->cfg.on_stop)
+				c->cfg.on_stop(c->cfg.arg);
+			break;
+		case SIGUSR1:
+			if (c->cfg.on_usr1)
+				c->cfg.on_usr1(c->cfg.arg);
+			break;
+		case SIGHUP: {
+			struct p53_err err = {0};
+			qlog_reopen(c->qlog); /* log rotation */
+			control_reload(c, &err);
+			break;
+		}
+		default:
+			if (c->cfg.on_tick && c->cfg.on_tick(c->cfg.arg) && c->cfg.on_stop)
+				c->cfg.on_stop(c->cfg.arg);
+			break;
+		}
+	}
+	return NULL;
+}
+
+static int spawn_default(pthread_t *t, const char *name, void *(*fn)(void *), void *arg)
+{
+	(void)name;
+	return pthread_create(t, NULL, fn, arg);
+}
+
+static void teardown(struct control *c)
+{
+	api_stop(c->api);
+	if (c->watch_fd >= 0)
+		close(c->watch_fd);
+	qlog_stop(c->qlog);
+	snapmgr_free(c->mgr); /* destroys loads: before the checker they use */
+	p53_health_stop(c->health);
+	pthread_mutex_destroy(&c->mu);
+	pthread_cond_destroy(&c->cv);
+	free(c);
+}
+
+struct control *control_start(const struct control_cfg *cfg, struct p53_err *err)
+{
+	if (cfg->qsbr == NULL || cfg->snapshot_path == NULL || cfg->nworkers == 0) {
+		p53_err_set(err, P53_EINVAL, "control side needs a QSBR, a snapshot and workers");
+		return NULL;
+	}
+	struct control *c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		p53_err_set(err, P53_ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->cfg = *cfg;
+	if (c->cfg.name == NULL)
+		c->cfg.name = "port53";
+	c->watch_fd = -1;
+	atomic_init(&c->quit, false);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_cond_init(&c->cv, NULL);
+	int (*spawn)(pthread_t *, const char *, void *(*)(void *), void *) =
+	    cfg->spawn ? cfg->spawn : spawn_default;
+	if (spawn(&c->thread, "p53-ctrl", control_main, c) != 0) {
+		p53_err_set(err, P53_EIO, "cannot start the control thread");
+		teardown(c);
+		return NULL;
+	}
+	pthread_mutex_lock(&c->mu);
+	while (!c->started)
+		pthread_cond_wait(&c->cv, &c->mu);
+	pthread_mutex_unlock(&c->mu);
+	if (c->start_rc) {
+		pthread_join(c->thread, NULL);
+		if (err)
+			*err = c->start_err;
+		teardown(c);
+		return NULL;
+	}
+	return c;
+}
+
+void control_stop(struct control *c)
+{
+	if (c == NULL)
+		return;
+	atomic_store(&c->quit, true);
+	pthread_join(c->thread, NULL);
+	teardown(c);
+}

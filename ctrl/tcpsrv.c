@@ -1,0 +1,627 @@
+/* DNS over TCP (see tcpsrv.h).
+ *
+ * Each connection is in one of three states: OPEN (reading queries,
+ * answering in order, RFC 7766 6.2.1.1), DRAIN (no more reading: after a
+ * bad message, end of input or the lifetime; queued answers are sent first)
+ * and LINGER (our side shut down, the client's leftovers read and dropped
+ * for a moment so that closing does not reset the connection under answers
+ * the client has not read yet).
+ *
+ * Timers are deadlines, not idle clocks that any byte resets: a message
+ * started must be complete within msg_ms, queued output must drain within
+ * msg_ms of its last progress, and a connection lives lifetime_ms at most.
+ * A slow client therefore holds a slot for a bounded time however it paces
+ * its bytes, and per_source bounds how many slots one client can hold.
+ *
+ * Output is checked after every answer: past out_max unsent bytes the
+ * connection stops being read (its pipelined queries wait in its input
+ * buffer and the kernel's), so a client that never reads costs out_max plus
+ * one message, not what it asked for.
+ */
+#include "tcpsrv.h"
+
+#include "control.h"
+#include "ksock.h"
+#include "qlog.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LISTEN_MAX   64
+#define LINGER_MS    1000
+#define ACCEPT_BURST 64
+#define LOG_EVERY_MS 10000
+
+enum conn_state { C_OPEN, C_DRAIN, C_LINGER };
+enum tag_kind { T_LISTEN, T_CONN, T_WAKE };
+
+struct tag {
+	enum tag_kind kind;
+	int fd;
+	struct conn *conn;
+};
+
+struct conn {
+	struct tag tag;
+	int fd;
+	enum conn_state state;
+	bool paused; /* output over out_max: not reading */
+	bool eof;    /* the client has shut down its side */
+	struct p53_client client;
+	uint8_t src[8]; /* per-source key: IPv4 address or IPv6 /64 */
+	uint64_t born, idle_since, msg_since, out_since, linger_until;
+	uint8_t *out;
+	size_t outlen, outoff, outcap;
+	size_t inlen;
+	struct conn *next, *prev;
+	uint8_t in[2 + P53_MSG_MAX];
+};
+
+struct tcpsrv {
+	struct tcpsrv_cfg cfg;
+	pthread_t thread;
+	bool running;
+	int ep, wake;
+	unsigned ntags;
+	struct tag tags[LISTEN_MAX];
+	bool listen_paused;
+	uint64_t listen_resume;
+	uint64_t accept_err_logged, last_log;
+	unsigned nconns;
+	struct conn *conns;
+	struct p53_ctx ctx;
+	uint64_t c[TCPSRV_C__COUNT];
+	uint8_t resp[P53_MSG_MAX];
+};
+
+static const char *const ctr_names[TCPSRV_C__COUNT] = {
+    [TCPSRV_ACCEPTED] = "accepted",
+    [TCPSRV_QUERIES] = "queries",
+    [TCPSRV_REFUSED_LIMIT] = "refused_conn_limit",
+    [TCPSRV_REFUSED_SOURCE] = "refused_per_source",
+    [TCPSRV_EVICTED_IDLE] = "evicted_idle",
+    [TCPSRV_CLOSED_IDLE] = "closed_idle",
+    [TCPSRV_CLOSED_DEADLINE] = "closed_deadline",
+    [TCPSRV_CLOSED_LIFETIME] = "closed_lifetime",
+    [TCPSRV_CLOSED_BAD] = "closed_bad_message",
+    [TCPSRV_BACKLOG_PAUSES] = "backlog_pauses",
+    [TCPSRV_ACCEPT_ERRORS] = "accept_errors",
+};
+
+const char *tcpsrv_ctr_name(enum tcpsrv_ctr c)
+{
+	return c < TCPSRV_C__COUNT ? ctr_names[c] : "?";
+}
+
+void tcpsrv_limits_default(struct tcpsrv_limits *l)
+{
+	*l = (struct tcpsrv_limits){
+	    .max_conns = 256,
+	    .per_source = 16,
+	    .idle_ms = 10000,
+	    .msg_ms = 5000,
+	    .lifetime_ms = 120000,
+	    .out_max = 65536,
+	    .accept_backoff_ms = 250,
+	};
+}
+
+static void bump(struct tcpsrv *t, enum tcpsrv_ctr c)
+{
+	__atomic_store_n(&t->c[c], t->c[c] + 1, __ATOMIC_RELAXED);
+}
+
+uint64_t tcpsrv_ctr(const struct tcpsrv *t, enum tcpsrv_ctr c)
+{
+	return __atomic_load_n(&t->c[c], __ATOMIC_RELAXED);
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+int tcpsrv_listen(const char *spec, struct p53_err *err)
+{
+	struct sockaddr_storage ss;
+	unsigned len;
+	if (ksock_parse_addr(spec, &ss, &len) != 0)
+		return p53_err_set(err, P53_EINVAL, "bad listen address '%s'", spec);
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return p53_err_set(err, P53_EIO, "socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+		int e = errno;
+		close(fd);
+		return p53_err_set(err, P53_EIO, "listen %s (tcp): %s", spec, strerror(e));
+	}
+	return fd;
+}
+
+static void client_from(const struct sockaddr_storage *ss, struct conn *c)
+{
+	memset(&c->client, 0, sizeof(c->client));
+	c->client.transport = P53_TCP;
+	memset(c->src, 0, sizeof(c->src));
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *v4 = (const void *)ss;
+		c->client.family = 4;
+		c->client.port = ntohs(v4->sin_port);
+		memcpy(c->client.addr, &v4->sin_addr, 4);
+		memcpy(c->src, &v4->sin_addr, 4);
+		c->src[7] = 4;
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const void *)ss;
+		c->client.family = 6;
+		c->client.port = ntohs(v6->sin6_port);
+		memcpy(c->client.addr, &v6->sin6_addr, 16);
+		/* One host usually has a /64: count by it. */
+		memcpy(c->src, &v6->sin6_addr, 8);
+	}
+}
+
+static void set_events(struct tcpsrv *t, struct conn *c)
+{
+	uint32_t ev = 0;
+	if (c->state == C_LINGER || (c->state == C_OPEN && !c->paused && !c->eof))
+		ev |= EPOLLIN;
+	if (c->outoff < c->outlen)
+		ev |= EPOLLOUT;
+	struct epoll_event e = {.events = ev, .data.ptr = &c->tag};
+	epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &e);
+}
+
+static void conn_close(struct tcpsrv *t, struct conn *c)
+{
+	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	free(c->out);
+	free(c);
+	t->nconns--;
+}
+
+static void log_limited(struct tcpsrv *t, const char *what, int e)
+{
+	uint64_t now = now_ms();
+	if (t->last_log && now - t->last_log < LOG_EVERY_MS)
+		return;
+	uint64_t n = t->c[TCPSRV_ACCEPT_ERRORS];
+	fprintf(stderr, "%s: tcp: %s: %s; pausing accepts for %u ms (%llu such errors so far)\n",
+		t->cfg.name, what, strerror(e), t->cfg.lim.accept_backoff_ms,
+		(unsigned long long)n);
+	t->last_log = now;
+}
+
+static void listeners_enable(struct tcpsrv *t, bool on)
+{
+	for (unsigned i = 0; i < t->ntags; i++) {
+		if (t->tags[i].kind != T_LISTEN)
+			continue;
+		struct epoll_event e = {.events = on ? EPOLLIN : 0, .data.ptr = &t->tags[i]};
+		epoll_ctl(t->ep, EPOLL_CTL_MOD, t->tags[i].fd, &e);
+	}
+	t->listen_paused = !on;
+}
+
+/* RFC 7766 6.2.3: under pressure, close the connection idle longest. */
+static struct conn *oldest_idle(struct tcpsrv *t)
+{
+	struct conn *best = NULL;
+	for (struct conn *c = t->conns; c; c = c->next)
+		if (c->state == C_OPEN && c->inlen == 0 && c->outlen == 0 &&
+		    (best == NULL || c->idle_since < best->idle_since))
+			best = c;
+	return best;
+}
+
+static unsigned source_count(struct tcpsrv *t, const uint8_t src[8])
+{
+	unsigned n = 0;
+	for (struct conn *c = t->conns; c; c = c->next)
+		n += memcmp(c->src, src, 8) == 0;
+	return n;
+}
+
+static void on_accept(struct tcpsrv *t, int lfd)
+{
+	for (int i = 0; i < ACCEPT_BURST; i++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof(ss);
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			int e = errno;
+			if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+				/* The connection stays in the backlog and the
+				 * listener stays readable: without a pause this
+				 * thread would spin on it. */
+				bump(t, TCPSRV_ACCEPT_ERRORS);
+				log_limited(t, "accept", e);
+				listeners_enable(t, false);
+				t->listen_resume = now_ms() + t->cfg.lim.accept_backoff_ms;
+			}
+			return;
+		}
+		struct conn *c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			close(fd);
+			continue;
+		}
+		client_from(&ss, c);
+		if (source_count(t, c->src) >= t->cfg.lim.per_source) {
+			bump(t, TCPSRV_REFUSED_SOURCE);
+			free(c);
+			close(fd);
+			continue;
+		}
+		if (t->nconns >= t->cfg.lim.max_conns) {
+			struct conn *victim = oldest_idle(t);
+			if (victim == NULL) {
+				bump(t, TCPSRV_REFUSED_LIMIT);
+				free(c);
+				close(fd); /* the client retries later or over UDP */
+				continue;
+			}
+			bump(t, TCPSRV_EVICTED_IDLE);
+			conn_close(t, victim);
+		}
+		uint64_t now = now_ms();
+		c->fd = fd;
+		c->born = c->idle_since = now;
+		c->tag = (struct tag){T_CONN, fd, c};
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = &c->tag};
+		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		c->next = t->conns;
+		if (t->conns)
+			t->conns->prev = c;
+		t->conns = c;
+		t->nconns++;
+		bump(t, TCPSRV_ACCEPTED);
+	}
+}
+
+static bool queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
+{
+	if (c->outlen + 2 + len > c->outcap) {
+		size_t cap = c->outcap ? c->outcap : 4096;
+		while (cap < c->outlen + 2 + len)
+			cap *= 2;
+		uint8_t *p = realloc(c->out, cap);
+		if (p == NULL)
+			return false;
+		c->out = p;
+		c->outcap = cap;
+	}
+	if (c->outoff == c->outlen)
+		c->out_since = now;
+	c->out[c->outlen] = (uint8_t)(len >> 8);
+	c->out[c->outlen + 1] = (uint8_t)len;
+	memcpy(c->out + c->outlen + 2, t->resp, len);
+	c->outlen += 2 + len;
+	return true;
+}
+
+/* false: close now. */
+static bool flush(struct conn *c, uint64_t now)
+{
+	while (c->outoff < c->outlen) {
+		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0)
+			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+		c->outoff += (size_t)n;
+		c->out_since = now; /* progress */
+	}
+	c->outoff = c->outlen = 0;
+	return true;
+}
+
+static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t qlen, size_t r)
+{
+	struct qlog_rec rec;
+	qlog_rec_from(q, qlen, t->resp, r, &c->client, &rec);
+	rec.fw_rule = t->ctx.fw_rule;
+	qlog_push(t->cfg.qlog, &rec);
+}
+
+/* Answers complete messages in the input buffer while the backlog allows. */
+static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_snapshot *snap,
+			    uint64_t now)
+{
+	size_t off = 0;
+	while (c->state == C_OPEN && c->inlen - off >= 2) {
+		if (c->outlen - c->outoff > t->cfg.lim.out_max) {
+			if (!c->paused)
+				bump(t, TCPSRV_BACKLOG_PAUSES);
+			c->paused = true;
+			break;
+		}
+		size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
+		if (c->inlen - off - 2 < ml)
+			break;
+		const uint8_t *q = c->in + off + 2;
+		bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
+		size_t r = p53_answer(snap, q, ml, &c->client, &t->ctx, t->resp, sizeof(t->resp));
+		bump(t, TCPSRV_QUERIES);
+		if (logq)
+			log_query(t, c, q, ml, r);
+		off += 2 + ml;
+		if (r == 0) {
+			/* Not a query: nothing can follow it on this stream,
+			 * but what was answered before it still goes out. */
+			bump(t, TCPSRV_CLOSED_BAD);
+			c->state = C_DRAIN;
+			break;
+		}
+		if (!queue(t, c, r, now))
+			return false;
+		c->idle_since = now;
+		if (!flush(c, now))
+			return false;
+	}
+	if (c->outlen - c->outoff <= t->cfg.lim.out_max)
+		c->paused = false;
+	memmove(c->in, c->in + off, c->inlen - off);
+	c->inlen -= off;
+	if (c->inlen == 0)
+		c->msg_since = 0;
+	else if (off || c->msg_since == 0)
+		c->msg_since = now; /* a new message started */
+	return true;
+}
+
+/* false: close now. */
+static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
+		    const struct p53_snapshot *snap, uint64_t now)
+{
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
+		return false;
+	if (c->state == C_LINGER) {
+		uint8_t sink[4096];
+		ssize_t n = recv(c->fd, sink, sizeof(sink), 0);
+		return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
+	}
+	if ((events & EPOLLOUT) && !flush(c, now))
+		return false;
+	if ((events & EPOLLIN) && c->state == C_OPEN && !c->paused && !c->eof &&
+	    c->inlen < sizeof(c->in)) {
+		ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+		if (n > 0)
+			c->inlen += (size_t)n;
+		else if (n == 0)
+			c->eof = true; /* half-close after the last query */
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+	}
+	if (c->state == C_OPEN && !answer_buffered(t, c, snap, now))
+		return false;
+	return true;
+}
+
+/* After any event or timer: finish draining connections, re-arm epoll. */
+static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
+{
+	/* Input ended and every complete query is answered. */
+	if (c->state == C_OPEN && c->eof && !c->paused)
+		c->state = C_DRAIN;
+	if (c->state == C_DRAIN && c->outoff == c->outlen) {
+		shutdown(c->fd, SHUT_WR);
+		c->state = C_LINGER;
+		c->linger_until = now + LINGER_MS;
+	}
+	set_events(t, c);
+	return true;
+}
+
+static void timers(struct tcpsrv *t, uint64_t now)
+{
+	const struct tcpsrv_limits *l = &t->cfg.lim;
+	for (struct conn *c = t->conns, *next; c; c = next) {
+		next = c->next;
+		enum tcpsrv_ctr why = TCPSRV_C__COUNT;
+		bool pending_out = c->outoff < c->outlen;
+		if (c->state == C_LINGER) {
+			if (now >= c->linger_until) {
+				conn_close(t, c);
+				continue;
+			}
+		} else if (pending_out && now - c->out_since > l->msg_ms) {
+			why = TCPSRV_CLOSED_DEADLINE;
+		} else if (c->state == C_OPEN && !c->paused && c->msg_since &&
+			   now - c->msg_since > l->msg_ms) {
+			why = TCPSRV_CLOSED_DEADLINE;
+		} else if (c->state == C_OPEN && !pending_out && c->inlen == 0 &&
+			   now - c->idle_since > l->idle_ms) {
+			why = TCPSRV_CLOSED_IDLE;
+		} else if (c->state == C_OPEN && now - c->born > l->lifetime_ms) {
+			/* Stop reading; what is queued is still sent. */
+			bump(t, TCPSRV_CLOSED_LIFETIME);
+			c->state = C_DRAIN;
+			settle(t, c, now);
+		}
+		if (why != TCPSRV_C__COUNT) {
+			bump(t, why);
+			conn_close(t, c);
+		}
+	}
+	if (t->listen_paused && now >= t->listen_resume)
+		listeners_enable(t, true);
+}
+
+static void sync_load(struct tcpsrv *t, const struct snapmgr_live *live)
+{
+	const struct control_load *ld = live ? live->state : NULL;
+	t->ctx.health = ld ? ld->health : NULL;
+	t->ctx.nhealth = ld ? ld->nhealth : 0;
+	t->ctx.fw = ld ? ld->fw : NULL;
+}
+
+static void *tcp_main(void *arg)
+{
+	struct tcpsrv *t = arg;
+	uint64_t last_timers = 0;
+	while (__atomic_load_n(&t->running, __ATOMIC_ACQUIRE)) {
+		struct epoll_event evs[64];
+		/* Deadlines are checked every 100 ms at worst. */
+		int n = epoll_wait(t->ep, evs, 64, 100);
+		uint64_t now = now_ms();
+		qsbr_online(t->cfg.qsbr, t->cfg.reader_id);
+		const struct snapmgr_live *live = snapmgr_current(t->cfg.mgr);
+		sync_load(t, live);
+		const struct p53_snapshot *snap = live ? live->snap : NULL;
+		for (int i = 0; i < n && snap; i++) {
+			struct tag *g = evs[i].data.ptr;
+			if (g->kind == T_LISTEN) {
+				on_accept(t, g->fd);
+			} else if (g->kind == T_CONN) {
+				struct conn *c = g->conn;
+				if (!on_conn(t, c, evs[i].events, snap, now) || !settle(t, c, now))
+					conn_close(t, c);
+			} else {
+				uint64_t v;
+				if (read(g->fd, &v, sizeof(v)) < 0)
+					continue;
+			}
+		}
+		if (now - last_timers >= 100 || n == 0) {
+			timers(t, now);
+			last_timers = now;
+		}
+		t->ctx.health = NULL;
+		t->ctx.fw = NULL;
+		qsbr_offline(t->cfg.qsbr, t->cfg.reader_id);
+	}
+	return NULL;
+}
+
+static int spawn_default(pthread_t *th, const char *name, void *(*fn)(void *), void *arg)
+{
+	(void)name;
+	return pthread_create(th, NULL, fn, arg);
+}
+
+static void free_all(struct tcpsrv *t)
+{
+	while (t->conns)
+		conn_close(t, t->conns);
+	for (unsigned i = 0; i < t->ntags; i++)
+		close(t->tags[i].fd);
+	if (t->ep >= 0)
+		close(t->ep);
+	free(t);
+}
+
+struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
+{
+	struct tcpsrv *t = calloc(1, sizeof(*t));
+	if (t == NULL || cfg->nfds + 1 > LISTEN_MAX) {
+		for (size_t i = 0; i < cfg->nfds; i++)
+			close(cfg->fds[i]);
+		free(t);
+		p53_err_set(err, P53_ENOMEM, "tcp: out of memory or too many listeners");
+		return NULL;
+	}
+	t->cfg = *cfg;
+	t->cfg.fds = NULL;
+	if (t->cfg.name == NULL)
+		t->cfg.name = "port53";
+	struct tcpsrv_limits def;
+	tcpsrv_limits_default(&def);
+	struct tcpsrv_limits *l = &t->cfg.lim;
+	if (!l->max_conns)
+		l->max_conns = def.max_conns;
+	if (!l->per_source)
+		l->per_source = def.per_source;
+	if (!l->idle_ms)
+		l->idle_ms = def.idle_ms;
+	if (!l->msg_ms)
+		l->msg_ms = def.msg_ms;
+	if (!l->lifetime_ms)
+		l->lifetime_ms = def.lifetime_ms;
+	if (!l->out_max)
+		l->out_max = def.out_max;
+	if (!l->accept_backoff_ms)
+		l->accept_backoff_ms = def.accept_backoff_ms;
+	p53_ctx_init(&t->ctx, cfg->answer, now_ms() ^ 0x5bd1e995u);
+	t->ctx.worker = cfg->worker;
+	t->ep = epoll_create1(EPOLL_CLOEXEC);
+	t->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	for (size_t i = 0; i < cfg->nfds; i++)
+		t->tags[t->ntags++] = (struct tag){T_LISTEN, cfg->fds[i], NULL};
+	if (t->wake >= 0)
+		t->tags[t->ntags++] = (struct tag){T_WAKE, t->wake, NULL};
+	if (t->ep < 0 || t->wake < 0) {
+		p53_err_set(err, P53_EIO, "tcp: epoll/eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	for (unsigned i = 0; i < t->ntags; i++) {
+		struct epoll_event e = {.events = EPOLLIN, .data.ptr = &t->tags[i]};
+		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, t->tags[i].fd, &e) != 0) {
+			p53_err_set(err, P53_EIO, "tcp: epoll: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	if (qsbr_reader_register(t->cfg.qsbr, t->cfg.reader_id) != 0) {
+		p53_err_set(err, P53_EINVAL, "tcp: QSBR reader %u unavailable", t->cfg.reader_id);
+		goto fail;
+	}
+	t->running = true;
+	int (*spawn)(pthread_t *, const char *, void *(*)(void *), void *) =
+	    cfg->spawn ? cfg->spawn : spawn_default;
+	if (spawn(&t->thread, "p53-tcp", tcp_main, t) != 0) {
+		qsbr_reader_unregister(t->cfg.qsbr, t->cfg.reader_id);
+		p53_err_set(err, P53_EIO, "tcp: cannot start its thread");
+		goto fail;
+	}
+	return t;
+fail:
+	free_all(t);
+	return NULL;
+}
+
+void tcpsrv_stop(struct tcpsrv *t)
+{
+	if (t == NULL)
+		return;
+	__atomic_store_n(&t->running, false, __ATOMIC_RELEASE);
+	uint64_t one = 1;
+	if (write(t->wake, &one, sizeof(one)) < 0) {
+		/* the 100 ms tick notices too */
+	}
+	pthread_join(t->thread, NULL);
+	qsbr_reader_unregister(t->cfg.qsbr, t->cfg.reader_id);
+	free_all(t);
+}
+
+void tcpsrv_counters(const struct tcpsrv *t, api_emit_fn emit, void *sink)
+{
+	api_emit_engine(emit, sink, t->cfg.worker, t->ctx.stats);
+	for (int i = 0; i < TCPSRV_C__COUNT; i++)
+		emit(sink, "tcp", "event", ctr_names[i], t->cfg.worker,
+		     tcpsrv_ctr(t, (enum tcpsrv_ctr)i));
+}

@@ -1,0 +1,97 @@
+/* DNS over TCP (RFC 7766) on kernel sockets: one thread, one epoll set, any
+ * number of listeners, with the limits that keep one source from denying
+ * TCP to the others.
+ *
+ * Every TCP listener of port53 runs on this module: `port53 serve` and the
+ * in-process TCP threads of port53d. A front end hands it
+ *   - listening sockets (bound, listening, non-blocking; the module owns them),
+ *   - the snapshot manager and a QSBR reader id: the thread reads the live
+ *     snapshot and its per-load state (struct control_load: health, firewall)
+ *     once per loop and is offline while it sleeps, so a push never waits
+ *     for TCP traffic,
+ *   - its answer context (engine configuration, firewall scratch index,
+ *     query-log ring),
+ *   - the limits below (tcpsrv_limits_default() fills the documented
+ *     defaults, docs/hardening.md).
+ * The answer path allocates only when a connection's output buffer grows,
+ * up to out_max plus one message.
+ */
+#ifndef P53_TCPSRV_H
+#define P53_TCPSRV_H
+
+#include "api.h"
+#include "qsbr.h"
+#include "snapmgr.h"
+#include "zones/answer/answer.h"
+#include "zones/common/err.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct qlog_ring;
+
+struct tcpsrv_limits {
+	unsigned max_conns;	    /* all sources together (256) */
+	unsigned per_source;	    /* per client: IPv4 address, IPv6 /64 (16) */
+	unsigned idle_ms;	    /* no message in progress (10000; RFC 7766 6.2.3) */
+	unsigned msg_ms;	    /* a message must arrive whole, and queued output
+				     * must make progress, within this (5000) */
+	unsigned lifetime_ms;	    /* then no new query is read; output is flushed (120000) */
+	size_t out_max;		    /* unsent bytes before reading stops (65536) */
+	unsigned accept_backoff_ms; /* listeners paused after EMFILE/ENFILE (250) */
+};
+
+void tcpsrv_limits_default(struct tcpsrv_limits *l);
+
+/* Counters, each with one writer (the TCP thread), read with relaxed loads. */
+enum tcpsrv_ctr {
+	TCPSRV_ACCEPTED,
+	TCPSRV_QUERIES,
+	TCPSRV_REFUSED_LIMIT,  /* max_conns reached and no idle one to close */
+	TCPSRV_REFUSED_SOURCE, /* per_source reached */
+	TCPSRV_EVICTED_IDLE,   /* an idle connection closed to make room */
+	TCPSRV_CLOSED_IDLE,
+	TCPSRV_CLOSED_DEADLINE, /* msg_ms passed with a message or output pending */
+	TCPSRV_CLOSED_LIFETIME,
+	TCPSRV_CLOSED_BAD,     /* a message that is not a query: queued answers sent first */
+	TCPSRV_BACKLOG_PAUSES, /* reading stopped because output exceeded out_max */
+	TCPSRV_ACCEPT_ERRORS,  /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
+	TCPSRV_C__COUNT
+};
+const char *tcpsrv_ctr_name(enum tcpsrv_ctr c);
+
+struct tcpsrv_cfg {
+	const int *fds; /* listening sockets, taken over */
+	size_t nfds;
+	struct snapmgr *mgr;
+	struct qsbr *qsbr;
+	unsigned reader_id;
+	const struct p53_answer_cfg *answer;
+	unsigned worker;	/* firewall scratch and counters index */
+	struct qlog_ring *qlog; /* NULL: no query log */
+	struct tcpsrv_limits lim;
+	const char *name; /* for log lines ("port53", "port53d") */
+	/* Starts the thread; NULL = pthread_create. port53d passes one that
+	 * calls rte_ctrl_thread_create, keeping it off the workers' cores. */
+	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+};
+
+struct tcpsrv;
+
+/* Starts serving on a new thread; NULL with err set on failure (the fds
+ * are closed then too). */
+struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err);
+/* Stops the thread, closes every connection and listener. */
+void tcpsrv_stop(struct tcpsrv *t);
+
+/* Emits the engine's counters and the TCP counters (tcp{event}) as worker
+ * cfg.worker; for the control API's counters callback. */
+void tcpsrv_counters(const struct tcpsrv *t, api_emit_fn emit, void *sink);
+uint64_t tcpsrv_ctr(const struct tcpsrv *t, enum tcpsrv_ctr c);
+
+/* Opens a non-blocking TCP listener on "addr:port" ("[v6]:port"); the fd
+ * or a negative code with err set. */
+int tcpsrv_listen(const char *spec, struct p53_err *err);
+
+#endif
