@@ -10,7 +10,7 @@
 
 #include "api.h"
 
-#include "zones/compile/r53json.h"
+#include "zones/compile/r53hc.h"
 
 #include <curl/curl.h>
 #include <jansson.h>
@@ -21,6 +21,13 @@
 #include <time.h>
 
 #define BODY_SEARCH_MAX 5120 /* the search string must lie within these bytes */
+/* Route 53's timing: the TCP connection within 4 s (10 s for TCP checks),
+ * then the HTTP status within 2 s of connecting, then (string matching) the
+ * body within 2 s more. Each is its own deadline. */
+#define CONNECT_MS     4000
+#define TCP_CONNECT_MS 10000
+#define STATUS_MS      2000
+#define BODY_MS	       2000
 
 enum hc_type { HC_HTTP, HC_HTTPS, HC_HTTP_STR, HC_HTTPS_STR, HC_TCP, HC_CALC, HC_EXTERNAL };
 
@@ -37,6 +44,7 @@ struct hcheck {
 	bool raw, eff;
 	int streak;
 	int64_t next_due;
+	int64_t started, status_at; /* now_ms() of the request, of its status line (0: none) */
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char body[BODY_SEARCH_MAX + 1];
@@ -93,106 +101,54 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static char *jdup(json_t *o, const char *k)
-{
-	json_t *v = json_object_get(o, k);
-	return json_is_string(v) ? strdup(json_string_value(v)) : NULL;
-}
-
+/* Reads and validates the definitions (zones/compile/r53hc.c: the same
+ * reader the compiler checks HealthCheckIds against), then takes each
+ * check's fields over. */
 static int load(struct p53_health *h, const char *path, struct p53_err *err)
 {
-	json_error_t je;
-	json_t *root = json_load_file(path, 0, &je);
-	if (root == NULL)
-		return p53_err_at(err, P53_EINVAL, path, (unsigned)je.line, "JSON: %s", je.text);
-	json_t *arr = json_is_array(root) ? root : json_object_get(root, "HealthChecks");
-	int rc = 0;
-	if (!json_is_array(arr)) {
-		rc = p53_err_set(err, P53_EINVAL, "%s: expected HealthChecks: [...]", path);
-		goto out;
+	struct r53_hcset set = {0};
+	int rc = r53_hc_load_file(&set, path, err);
+	if (rc == 0)
+		rc = r53_hc_finish(&set, path, err);
+	if (rc) {
+		r53_hcset_free(&set);
+		return rc;
 	}
-	h->n = json_array_size(arr);
+	h->n = set.n;
 	h->c = calloc(h->n ? h->n : 1, sizeof(*h->c));
-	size_t i;
-	json_t *o;
-	json_array_foreach(arr, i, o)
-	{
+	if (h->c == NULL) {
+		r53_hcset_free(&set);
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	}
+	for (size_t i = 0; i < set.n; i++) {
 		struct hcheck *c = &h->c[i];
-		json_t *cfg = json_object_get(o, "HealthCheckConfig");
-		c->id = jdup(o, "Id");
-		const char *t = json_string_value(json_object_get(cfg, "Type"));
-		static const char *const names[] = {
-		    "HTTP", "HTTPS",	  "HTTP_STR_MATCH",   "HTTPS_STR_MATCH",
-		    "TCP",  "CALCULATED", "CLOUDWATCH_METRIC"};
-		int type = -1;
-		for (int k = 0; t && k < 7; k++)
-			if (strcmp(t, names[k]) == 0)
-				type = k;
-		if (c->id == NULL || type < 0) {
-			rc = p53_err_set(err, P53_EINVAL,
-					 "%s: check %zu: Id and a Type of HTTP, "
-					 "HTTPS, HTTP_STR_MATCH, HTTPS_STR_MATCH, TCP, "
-					 "CALCULATED or CLOUDWATCH_METRIC required",
-					 path, i);
-			goto out;
-		}
-		c->type = (enum hc_type)type;
-		c->ip = jdup(cfg, "IPAddress");
-		c->fqdn = jdup(cfg, "FullyQualifiedDomainName");
-		c->search = jdup(cfg, "SearchString");
-		c->status_file = jdup(cfg, "StatusFile"); /* port53: the metric's stand-in */
-		char *rp = jdup(cfg, "ResourcePath");
-		size_t rl = rp ? strlen(rp) : 0;
-		c->path = malloc(rl + 2);
-		snprintf(c->path, rl + 2, "%s%s", rp && rp[0] == '/' ? "" : "/", rp ? rp : "");
-		free(rp);
-		json_t *v;
-		c->port = (v = json_object_get(cfg, "Port")) ? (int)json_integer_value(v)
-			  : (c->type == HC_HTTPS || c->type == HC_HTTPS_STR) ? 443
-									     : 80;
-		c->interval =
-		    (v = json_object_get(cfg, "RequestInterval")) ? (int)json_integer_value(v) : 30;
-		c->threshold =
-		    (v = json_object_get(cfg, "FailureThreshold")) ? (int)json_integer_value(v) : 3;
-		c->health_threshold =
-		    (int)json_integer_value(json_object_get(cfg, "HealthThreshold"));
-		c->inverted = json_is_true(json_object_get(cfg, "Inverted"));
-		c->disabled = json_is_true(json_object_get(cfg, "Disabled"));
-		c->sni = json_is_true(json_object_get(cfg, "EnableSNI"));
-		const char *ins =
-		    json_string_value(json_object_get(cfg, "InsufficientDataHealthStatus"));
-		c->insufficient = ins && !strcmp(ins, "Unhealthy")	   ? 1
-				  : ins && !strcmp(ins, "LastKnownStatus") ? 2
-									   : 0;
-		json_t *ch = json_object_get(cfg, "ChildHealthChecks");
-		c->nchildren = json_array_size(ch);
-		c->children = calloc(c->nchildren ? c->nchildren : 1, sizeof(char *));
-		for (size_t k = 0; k < c->nchildren; k++)
-			c->children[k] = strdup(json_string_value(json_array_get(ch, k)) ?: "");
-		bool needs_ip = c->type != HC_CALC && c->type != HC_EXTERNAL;
-		if ((c->interval != 10 && c->interval != 30) || c->threshold < 1 ||
-		    c->threshold > 10 || c->port < 1 || c->port > 65535 ||
-		    (needs_ip && c->ip == NULL) ||
-		    ((c->type == HC_HTTP_STR || c->type == HC_HTTPS_STR) &&
-		     (c->search == NULL || strlen(c->search) > 255)) ||
-		    strlen(c->path) > 256 || (c->type == HC_EXTERNAL && c->status_file == NULL) ||
-		    c->health_threshold < 0 || c->health_threshold > 256) {
-			rc = p53_err_set(err, P53_EINVAL,
-					 "%s: check %s: RequestInterval 10 or 30, FailureThreshold "
-					 "1-10, Port 1-65535, IPAddress, SearchString <= 255 for "
-					 "string matching, StatusFile for CLOUDWATCH_METRIC",
-					 path, c->id);
-			goto out;
-		}
+		struct r53_hc *d = &set.v[i];
+		c->id = d->id;
+		c->type = (enum hc_type)d->type;
+		c->ip = d->ip;
+		c->fqdn = d->fqdn;
+		c->path = d->path;
+		c->search = d->search;
+		c->status_file = d->status_file;
+		c->port = d->port;
+		c->interval = d->interval;
+		c->threshold = d->threshold;
+		c->health_threshold = d->health_threshold;
+		c->inverted = d->inverted;
+		c->disabled = d->disabled;
+		c->sni = d->sni;
+		c->insufficient = d->insufficient;
+		c->children = d->children;
+		c->nchildren = d->nchildren;
+		memset(d, 0, sizeof(*d)); /* the strings are the check's now */
 		/* New checks are healthy until data arrives. */
 		c->raw = true;
 		c->eff = c->disabled || !c->inverted;
 		c->changed = time(NULL);
 		snprintf(c->last, sizeof(c->last), "no data yet");
 	}
-out:
-	json_decref(root);
-	return rc;
+	r53_hcset_free(&set);
+	return 0;
 }
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
@@ -219,6 +175,24 @@ static void result(struct hcheck *c, bool ok, const char *what)
 	}
 }
 
+/* The alarm stand-in follows the alarm at once, as Route 53's metric checks
+ * follow their CloudWatch alarm: FailureThreshold counts endpoint probes,
+ * not alarm states. */
+static void result_now(struct hcheck *c, bool ok, const char *what)
+{
+	snprintf(c->last, sizeof(c->last), "%s: %s", ok ? "pass" : "fail", what);
+	c->raw = ok;
+	c->streak = 0;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+	struct hcheck *c = arg;
+	if (c->status_at == 0 && sz * n >= 5 && memcmp(p, "HTTP/", 5) == 0)
+		c->status_at = now_ms();
+	return sz * n;
+}
+
 static void start(struct p53_health *h, struct hcheck *c)
 {
 	if (c->type == HC_EXTERNAL) {
@@ -231,11 +205,13 @@ static void start(struct p53_health *h, struct hcheck *c)
 		}
 		buf[strcspn(buf, " \r\n")] = 0;
 		if (strcmp(buf, "OK") == 0)
-			result(c, true, "OK");
+			result_now(c, true, "OK");
 		else if (strcmp(buf, "ALARM") == 0)
-			result(c, false, "ALARM");
+			result_now(c, false, "ALARM");
 		else if (c->insufficient != 2)
-			result(c, c->insufficient == 0, "insufficient data");
+			result_now(c, c->insufficient == 0, "insufficient data");
+		else
+			snprintf(c->last, sizeof(c->last), "insufficient data: last known status");
 		return;
 	}
 	CURL *e = curl_easy_init();
@@ -243,14 +219,18 @@ static void start(struct p53_health *h, struct hcheck *c)
 		return;
 	bool tls = c->type == HC_HTTPS || c->type == HC_HTTPS_STR;
 	char url[600];
-	const char *host = c->sni && c->fqdn ? c->fqdn : c->ip;
-	bool v6 = strchr(c->ip, ':') != NULL && host == c->ip;
+	/* Without an IPAddress the FQDN is resolved at every check (IPv4, as
+	 * Route 53 does). */
+	const char *host = (c->sni && c->fqdn) || c->ip == NULL ? c->fqdn : c->ip;
+	bool v6 = host == c->ip && strchr(c->ip, ':') != NULL;
 	snprintf(url, sizeof(url), "%s://%s%s%s:%d%s", tls ? "https" : "http", v6 ? "[" : "", host,
 		 v6 ? "]" : "", c->port, c->type == HC_TCP ? "" : c->path);
 	curl_easy_setopt(e, CURLOPT_URL, url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	if (host != c->ip) {
+	if (c->ip == NULL)
+		curl_easy_setopt(e, CURLOPT_IPRESOLVE, (long)CURL_IPRESOLVE_V4);
+	if (host != c->ip && c->ip) {
 		/* SNI and Host are the FQDN; the connection goes to the IP. */
 		char res[600];
 		snprintf(res, sizeof(res), "%s:%d:%s", c->fqdn, c->port, c->ip);
@@ -259,19 +239,23 @@ static void start(struct p53_health *h, struct hcheck *c)
 	}
 	if (c->type == HC_TCP) {
 		curl_easy_setopt(e, CURLOPT_CONNECT_ONLY, 1L);
-		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)TCP_CONNECT_MS);
 	} else {
-		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, 4000L);
-		/* 4 s to connect, 2 s for the status, 2 s more for the body. */
-		bool str = c->type == HC_HTTP_STR || c->type == HC_HTTPS_STR;
-		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, str ? 8000L : 6000L);
+		curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
+		/* The status and body deadlines run from the connection
+		 * (check_deadlines); this bound only keeps a stuck transfer from
+		 * living forever. */
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+				 (long)(CONNECT_MS + STATUS_MS + BODY_MS + 1000));
+		curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+		curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
 		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
 		curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* gzip, deflate */
 		curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
 		curl_easy_setopt(e, CURLOPT_WRITEDATA, c);
 		curl_easy_setopt(e, CURLOPT_USERAGENT, "port53-health-check/1.0");
-		if (c->fqdn && host == c->ip) {
+		if (c->fqdn && c->ip && host == c->ip) {
 			char hh[400];
 			bool std = c->port == 80 || c->port == 443;
 			if (std)
@@ -285,7 +269,43 @@ static void start(struct p53_health *h, struct hcheck *c)
 	}
 	c->blen = 0;
 	c->easy = e;
+	c->started = now_ms();
+	c->status_at = 0;
 	curl_multi_add_handle(h->multi, e);
+}
+
+static void release(struct p53_health *h, struct hcheck *c)
+{
+	curl_multi_remove_handle(h->multi, c->easy);
+	curl_easy_cleanup(c->easy);
+	curl_slist_free_all(c->hdrs);
+	c->hdrs = NULL;
+	c->easy = NULL;
+}
+
+/* The 2 s after connecting for the status line, and 2 s after it for the
+ * body of a string match: a check past either fails now. Under lock. */
+static void check_deadlines(struct p53_health *h, int64_t now)
+{
+	for (size_t i = 0; i < h->n; i++) {
+		struct hcheck *c = &h->c[i];
+		if (c->easy == NULL || c->type == HC_TCP)
+			continue;
+		curl_off_t conn_us = 0;
+		curl_easy_getinfo(c->easy, CURLINFO_CONNECT_TIME_T, &conn_us);
+		if (conn_us <= 0)
+			continue; /* still connecting: CONNECTTIMEOUT applies */
+		int64_t connected = c->started + (int64_t)(conn_us / 1000);
+		const char *why = NULL;
+		if (c->status_at == 0 && now > connected + STATUS_MS)
+			why = "no HTTP status within 2 s of connecting";
+		else if (c->status_at && c->search && now > c->status_at + BODY_MS)
+			why = "body not read within 2 s of the status";
+		if (why) {
+			result(c, false, why);
+			release(h, c);
+		}
+	}
 }
 
 static void finish(struct p53_health *h, CURL *e, CURLcode code)
@@ -313,11 +333,7 @@ static void finish(struct p53_health *h, CURL *e, CURLcode code)
 		snprintf(what, sizeof(what), "HTTP %ld", status);
 		result(c, true, what);
 	}
-	curl_multi_remove_handle(h->multi, e);
-	curl_easy_cleanup(e);
-	curl_slist_free_all(c->hdrs);
-	c->hdrs = NULL;
-	c->easy = NULL;
+	release(h, c);
 }
 
 static struct hcheck *find(struct p53_health *h, const char *id)
@@ -436,6 +452,7 @@ static void *run(void *arg)
 		while ((m = curl_multi_info_read(h->multi, &left)))
 			if (m->msg == CURLMSG_DONE)
 				finish(h, m->easy_handle, m->data.result);
+		check_deadlines(h, now_ms());
 		evaluate(h);
 		pthread_mutex_unlock(&h->lock);
 	}

@@ -33,7 +33,7 @@ static void usage(FILE *f)
 	      "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY]\n"
 	      "                 ZONE...\n"
 	      "  port53 check ZONE...\n"
-	      "  port53 export --format route53|zone SNAPSHOT ZONE\n"
+	      "  port53 export --format route53|route53-changes|zone SNAPSHOT ZONE\n"
 	      "  port53 dump SNAPSHOT [ZONE]\n"
 	      "  port53 info SNAPSHOT\n"
 	      "  port53 keygen NAME          (writes NAME.key, mode 0600, and NAME.pub)\n"
@@ -58,7 +58,8 @@ static void usage(FILE *f)
 	      "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
 	      "subdivision,latitude,longitude), or --geo FILE.mmdb a MaxMind DB;\n"
 	      "--latency FILE.csv a latency table\n"
-	      "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon).\n"
+	      "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon);\n"
+	      "--health-checks FILE the Route 53 health checks HealthCheckIds may name.\n"
 	      "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
 	      "port53ctl talks to the control socket (docs/control.md).\n",
 	      f);
@@ -107,6 +108,7 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 					   {"geo", required_argument, NULL, 'G'},
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
+					   {"health-checks", required_argument, NULL, 'H'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct p53_compile_opts o = {0};
@@ -134,6 +136,9 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 			break;
 		case 'Z':
 			o.regions_csv = optarg;
+			break;
+		case 'H':
+			o.health_checks = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -583,7 +588,8 @@ static int cmd_export(int argc, char **argv)
 		fmt = argv[i] + 9;
 		i++;
 	}
-	if (argc - i != 2 || (strcmp(fmt, "route53") && strcmp(fmt, "zone"))) {
+	if (argc - i != 2 ||
+	    (strcmp(fmt, "route53") && strcmp(fmt, "zone") && strcmp(fmt, "route53-changes"))) {
 		usage(stderr);
 		return 2;
 	}
@@ -594,7 +600,9 @@ static int cmd_export(int argc, char **argv)
 		return 1;
 	}
 	int rc = strcmp(fmt, "zone") == 0 ? p53_dump_zone(s, argv[i + 1], stdout)
-					  : r53_export_json(s, argv[i + 1], stdout);
+		 : strcmp(fmt, "route53") == 0
+		     ? r53_export_json(s, argv[i + 1], stdout)
+		     : r53_export_fmt(s, argv[i + 1], R53_EXPORT_CHANGES, stdout);
 	if (rc == P53_EINVAL)
 		fprintf(stderr, "port53: zone %s is not in %s\n", argv[i + 1], argv[i]);
 	p53_snapshot_free(s);

@@ -247,8 +247,11 @@ def main():
     with open(os.path.join(tmp, "exported.json"), "wb") as f:
         f.write(out1)
     snap2 = os.path.join(tmp, "z2.p53")
-    subprocess.run([PORT53, "compile", "-o", snap2, "example.com=" + os.path.join(tmp, "exported.json")],
-                   check=True)
+    # Health checks live beside the zone (as in Route 53): the export names
+    # them, the second compile is given them.
+    subprocess.run([PORT53, "compile", "-o", snap2, "--health-checks",
+                    os.path.join(tmp, "checks.json"),
+                    "example.com=" + os.path.join(tmp, "exported.json")], check=True)
     out2 = subprocess.run([PORT53, "export", "--format", "route53", snap2, "example.com"],
                           check=True, capture_output=True).stdout
 

@@ -15,6 +15,7 @@
 #include "zones/answer/snapshot_pvt.h"
 
 #include <arpa/inet.h>
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -40,6 +41,35 @@ static const char base_sets[] =
     "{\"Name\":\"ns.example.com.\",\"Type\":\"A\",\"TTL\":900,\"ResourceRecords\":[{\"Value\":"
     "\"192.0.2.53\"}]}";
 
+/* Health checks for every HealthCheckId the sets name (TCP checks that are
+ * never run here), so that only the tests of NoSuchHealthCheck see one
+ * missing; NULL when there are none or auto_checks is off. */
+static bool auto_checks = true;
+
+static const char *checks_for(const char *extra)
+{
+	static const char key[] = "\"HealthCheckId\":\"";
+	char *out = malloc(strlen(extra) * 2 + 64);
+	strcpy(out, "{\"HealthChecks\":[");
+	bool any = false;
+	for (const char *p = strstr(extra, key); p; p = strstr(p + 1, key)) {
+		const char *id = p + sizeof(key) - 1, *e = strchr(id, '"');
+		char one[80];
+		snprintf(one, sizeof(one), "\"Id\":\"%.*s\"", (int)(e - id), id);
+		if (strstr(out, one))
+			continue;
+		sprintf(out + strlen(out),
+			"%s{%s,\"HealthCheckConfig\":{\"Type\":\"TCP\",\"IPAddress\":"
+			"\"127.0.0.1\",\"Port\":9}}",
+			any ? "," : "", one);
+		any = true;
+	}
+	strcat(out, "]}");
+	const char *path = any && auto_checks ? write_tmp(out, "json") : NULL;
+	free(out);
+	return path;
+}
+
 /* Compiles base sets plus extra (a JSON fragment of sets), then an optional
  * change batch; returns the snapshot or NULL with the message in msg. */
 static struct p53_snapshot *build(const char *extra, const char *batch, const char *geo,
@@ -55,7 +85,14 @@ static struct p53_snapshot *build(const char *extra, const char *batch, const ch
 		strcat(paths, write_tmp(batch, "json"));
 	}
 	struct p53_zone_input zi = {"example.com.", paths};
-	struct p53_compile_opts o = {.serial = 1, .no_prerender = !prerender, .geo_csv = geo};
+	char hc[128] = "";
+	const char *hcp = checks_for(extra);
+	if (hcp)
+		snprintf(hc, sizeof(hc), "%s", hcp);
+	struct p53_compile_opts o = {.serial = 1,
+				     .no_prerender = !prerender,
+				     .geo_csv = geo,
+				     .health_checks = hcp ? hc : NULL};
 	struct p53_err err = {0};
 	uint8_t *img;
 	size_t len;
@@ -773,7 +810,11 @@ static void test_roundtrip(void)
 	CHECK_EQ(r53_export_json(s, "example.com.", f), 0);
 	fclose(f);
 	struct p53_zone_input zi = {"example.com.", path};
-	struct p53_compile_opts o = {.serial = 1};
+	/* Health checks live beside the zone, as in Route 53: the export
+	 * names them and the second compile is given them again. */
+	char hc[128];
+	snprintf(hc, sizeof(hc), "%s", checks_for("\"HealthCheckId\":\"ha\""));
+	struct p53_compile_opts o = {.serial = 1, .health_checks = hc};
 	struct p53_err err = {0};
 	uint8_t *img;
 	size_t len;
@@ -795,6 +836,252 @@ static void test_roundtrip(void)
 	p53_snapshot_free(s2);
 }
 
+/* Export of one zone as text (list-resource-record-sets shape). */
+static char *export_text(const struct p53_snapshot *s)
+{
+	char *t = NULL;
+	size_t l;
+	FILE *m = open_memstream(&t, &l);
+	r53_export_json(s, "example.com.", m);
+	fclose(m);
+	return t;
+}
+
+/* Route 53's own rules for names and escapes, keys, codes and references:
+ * each rejection names the JSON path and the Route 53 error. */
+static void test_strict(void)
+{
+	char msg[512];
+	/* A typo in a key is refused with its path, not dropped. */
+	REJECT(A("w.example.com.", "\"TTL\":60,\"HealthCheckID\":\"h\",", "192.0.2.1"),
+	       "ResourceRecordSets[3].HealthCheckID: InvalidInput", "unknown key");
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"Country\":\"DE\"},\"TTL\":1,",
+		 "1.2.3.4"),
+	       "ResourceRecordSets[3].GeoLocation.Country: InvalidInput", NULL);
+	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":"
+	       "\"Z\",\"DNSName\":\"ns.example.com.\",\"EvaluateTargetHealth\":false,"
+	       "\"EvaluateHealth\":true}}",
+	       "AliasTarget.EvaluateHealth: InvalidInput", NULL);
+	REJECT(A("r.example.com.", "\"TTL\":60,", "192.0.2.1\"},{\"Valeu\":\"192.0.2.2"),
+	       "ResourceRecords[1].Valeu: InvalidInput", NULL);
+	REJECT_BATCH(
+	    "",
+	    "{\"ChangeBatch\":{\"Changes\":[{\"Action\":\"CREATE\",\"Foo\":1,"
+	    "\"ResourceRecordSet\":" A("n.example.com.", "\"TTL\":60,", "192.0.2.1") "}]}}",
+	    "ChangeBatch.Changes[0].Foo: InvalidInput", NULL);
+	REJECT_BATCH("",
+		     "{\"Changes\":[{\"Action\":\"CREATE\",\"ResourceRecordSet\":" A(
+			 "n.example.com.", "\"TTL\":60,\"Wieght\":1,", "192.0.2.1") "}]}",
+		     "Changes[0].ResourceRecordSet.Wieght: InvalidInput", NULL);
+	REJECT_BATCH("", "{\"ResourceRecordSet\":[]}", "ResourceRecordSet: InvalidInput", NULL);
+	/* Types in upper case only. */
+	REJECT("{\"Name\":\"t.example.com.\",\"Type\":\"a\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"192.0.2.1\"}]}",
+	       "ResourceRecordSets[3].Type: InvalidInput", "upper case");
+	REJECT("{\"Name\":\"t.example.com.\",\"Type\":\"Mx\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"10 a.example.com\"}]}",
+	       "Type: InvalidInput", NULL);
+	REJECT("{\"Name\":\"t.example.com.\",\"Type\":\"FOO\",\"TTL\":1,\"ResourceRecords\":[{"
+	       "\"Value\":\"x\"}]}",
+	       "Type: InvalidInput", "Type must be one of");
+	/* Codes: ISO 3166-1 alpha-2 (GB, not UK) and US states. */
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"UK\"},\"TTL\":1,",
+		 "1.2.3.4"),
+	       "GeoLocation.CountryCode: InvalidInput", NULL);
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"us\"},\"TTL\":1,",
+		 "1.2.3.4"),
+	       "GeoLocation.CountryCode: InvalidInput", NULL);
+	REJECT(A("g.example.com.",
+		 "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"US\","
+		 "\"SubdivisionCode\":\"ZZ\"},\"TTL\":1,",
+		 "1.2.3.4"),
+	       "GeoLocation.SubdivisionCode: InvalidInput", NULL);
+	/* References that do not exist. */
+	auto_checks = false;
+	REJECT(A("f.example.com.", "\"TTL\":60,\"HealthCheckId\":\"nope\",", "192.0.2.1"),
+	       "ResourceRecordSets[3].HealthCheckId: NoSuchHealthCheck", "nope");
+	auto_checks = true;
+	const char *cidr =
+	    "{\"CidrCollections\":[{\"Id\":\"c1\",\"Locations\":[{\"LocationName\":\"office\","
+	    "\"CidrList\":[\"10.9.0.0/16\"]}]}]}";
+	REJECT_BATCH(A("c.example.com.",
+		       "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c2\","
+		       "\"LocationName\":\"office\"},\"TTL\":1,",
+		       "1.2.3.4"),
+		     cidr, "CidrRoutingConfig.CollectionId: NoSuchCidrCollectionException", NULL);
+	REJECT_BATCH(A("c.example.com.",
+		       "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c1\","
+		       "\"LocationName\":\"home\"},\"TTL\":1,",
+		       "1.2.3.4"),
+		     cidr, "CidrRoutingConfig.LocationName: NoSuchCidrLocationException", NULL);
+	/* A file of CIDR collections only, or of health checks only, is
+	 * accepted; the default location "*" needs no block. */
+	struct p53_snapshot *s =
+	    build(A("c.example.com.",
+		    "\"SetIdentifier\":\"a\",\"CidrRoutingConfig\":{\"CollectionId\":\"c1\","
+		    "\"LocationName\":\"office\"},\"TTL\":1,",
+		    "1.2.3.4") "," A("c.example.com.",
+				     "\"SetIdentifier\":\"b\",\"CidrRoutingConfig\":{"
+				     "\"CollectionId\":\"c1\",\"LocationName\":\"*\"},\"TTL\":1,",
+				     "1.2.3.5"),
+		  cidr, NULL, false, msg);
+	CHECK(s != NULL);
+	if (s == NULL)
+		fprintf(stderr, "  %s\n", msg);
+	p53_snapshot_free(s);
+	auto_checks = false;
+	s = build(A("f.example.com.", "\"TTL\":60,\"HealthCheckId\":\"hc-1\",", "192.0.2.1"),
+		  "{\"HealthCheck\":{\"Id\":\"hc-1\",\"CallerReference\":\"x\","
+		  "\"HealthCheckConfig\":{\"Type\":\"HTTP\",\"FullyQualifiedDomainName\":"
+		  "\"www.example.net\",\"Port\":80,\"RequestInterval\":30,\"FailureThreshold\":3,"
+		  "\"MeasureLatency\":false,\"Inverted\":false,\"Disabled\":false,"
+		  "\"EnableSNI\":false},\"HealthCheckVersion\":1}}",
+		  NULL, false, msg);
+	CHECK(s != NULL);
+	if (s == NULL)
+		fprintf(stderr, "  %s\n", msg);
+	p53_snapshot_free(s);
+	/* Health checks: unknown keys, CALCULATED children. */
+	REJECT_BATCH("",
+		     "{\"HealthChecks\":[{\"Id\":\"h\",\"HealthCheckConfig\":{\"Type\":\"TCP\","
+		     "\"IPAddress\":\"192.0.2.1\",\"Port\":80,\"FailureTreshold\":3}}]}",
+		     "HealthChecks[0].HealthCheckConfig.FailureTreshold: InvalidInput", NULL);
+	REJECT_BATCH("",
+		     "{\"HealthChecks\":[{\"Id\":\"h\",\"HealthCheckConfig\":{\"Type\":\"TCP\","
+		     "\"IPAddress\":\"192.0.2.1\"}}]}",
+		     "TCP checks need a Port", NULL);
+	REJECT_BATCH(
+	    "", "{\"HealthChecks\":[{\"Id\":\"h\",\"HealthCheckConfig\":{\"Type\":\"HTTP\"}}]}",
+	    "IPAddress or a FullyQualifiedDomainName", NULL);
+	const char *calc = "{\"HealthChecks\":["
+			   "{\"Id\":\"leaf\",\"HealthCheckConfig\":{\"Type\":\"TCP\",\"IPAddress\":"
+			   "\"192.0.2.1\",\"Port\":80}},"
+			   "{\"Id\":\"inner\",\"HealthCheckConfig\":{\"Type\":\"CALCULATED\","
+			   "\"HealthThreshold\":1,\"ChildHealthChecks\":[\"leaf\"]}},"
+			   "{\"Id\":\"outer\",\"HealthCheckConfig\":{\"Type\":\"CALCULATED\","
+			   "\"HealthThreshold\":1,\"ChildHealthChecks\":[\"leaf\",\"inner\"]}}]}";
+	REJECT_BATCH("", calc, "ChildHealthChecks[1]: InvalidInput", "calculated children");
+	REJECT_BATCH("",
+		     "{\"HealthChecks\":[{\"Id\":\"c\",\"HealthCheckConfig\":{\"Type\":"
+		     "\"CALCULATED\",\"HealthThreshold\":1,\"ChildHealthChecks\":[\"gone\"]}}]}",
+		     "ChildHealthChecks[0]: NoSuchHealthCheck", NULL);
+	auto_checks = true;
+
+	/* Names in values are fully qualified, dot or not; "\052" is "*";
+	 * octal escapes in values; all written back the same way. */
+	s = build("{\"Name\":\"\\\\052.w.example.com\",\"Type\":\"A\",\"TTL\":60,"
+		  "\"ResourceRecords\":[{\"Value\":\"192.0.2.7\"}]},"
+		  "{\"Name\":\"mx.example.com\",\"Type\":\"MX\",\"TTL\":60,"
+		  "\"ResourceRecords\":[{\"Value\":\"10 mail.example.net\"},"
+		  "{\"Value\":\"20 mail2.example.net.\"}]},"
+		  "{\"Name\":\"cn.example.com\",\"Type\":\"CNAME\",\"TTL\":60,"
+		  "\"ResourceRecords\":[{\"Value\":\"www.example.com\"}]},"
+		  "{\"Name\":\"srv.example.com\",\"Type\":\"SRV\",\"TTL\":60,"
+		  "\"ResourceRecords\":[{\"Value\":\"1 2 443 target.example.org\"}]},"
+		  "{\"Name\":\"t.example.com\",\"Type\":\"TXT\",\"TTL\":60,"
+		  "\"ResourceRecords\":[{\"Value\":\"\\\"caf\\\\351\\\" \\\"a\\\\\\\"b\\\"\"}]}",
+		  NULL, NULL, true, msg);
+	CHECK(s != NULL);
+	if (s == NULL) {
+		fprintf(stderr, "  %s\n", msg);
+		return;
+	}
+	struct ans a = ask(s, "x.w.example.com", 1, NULL, NULL);
+	CHECK(a.rcode == 0 && a.an == 1 && has(&a, "192.0.2.7")); /* a wildcard, not "4" */
+	char *t = export_text(s);
+	CHECK(strstr(t, "\"10 mail.example.net.\"") != NULL);
+	CHECK(strstr(t, "\"20 mail2.example.net.\"") != NULL);
+	CHECK(strstr(t, "\"www.example.com.\"") != NULL);
+	CHECK(strstr(t, "\"1 2 443 target.example.org.\"") != NULL);
+	CHECK(strstr(t, "example.net.example.com") == NULL);
+	CHECK(strstr(t, "\"Name\": \"\\\\052.w.example.com.\"") != NULL);
+	CHECK(strstr(t, "caf\\\\351") != NULL);
+	if (!strstr(t, "caf\\\\351") || !strstr(t, "\\\\052.w"))
+		fprintf(stderr, "%s\n", t);
+	free(t);
+	p53_snapshot_free(s);
+	REJECT("{\"Name\":\"t.example.com\",\"Type\":\"TXT\",\"TTL\":60,"
+	       "\"ResourceRecords\":[{\"Value\":\"\\\"a\\\\089\\\"\"}]}",
+	       "ResourceRecords[0].Value: InvalidChangeBatch", "octal");
+	REJECT("{\"Name\":\"\\\\400.example.com\",\"Type\":\"A\",\"TTL\":60,"
+	       "\"ResourceRecords\":[{\"Value\":\"192.0.2.1\"}]}",
+	       "Name: InvalidInput", "octal");
+}
+
+/* Every ISO 3166-1 code and US state is accepted and nothing else, against
+ * Debian's iso-codes tables (independent of the list in r53json.c). */
+static void test_iso_codes(void)
+{
+	json_error_t je;
+	json_t *c1 = json_load_file("/usr/share/iso-codes/json/iso_3166-1.json", 0, &je),
+	       *c2 = json_load_file("/usr/share/iso-codes/json/iso_3166-2.json", 0, &je);
+	if (c1 == NULL || c2 == NULL) {
+		printf("iso-codes tables missing: country-code check skipped\n");
+		json_decref(c1);
+		json_decref(c2);
+		return;
+	}
+	char *sets = malloc(1 << 20);
+	char msg[512];
+	size_t i, n = 0;
+	json_t *e;
+	bool seen[26 * 26] = {0};
+	sets[0] = 0;
+	json_array_foreach(json_object_get(c1, "3166-1"), i, e)
+	{
+		const char *a2 = json_string_value(json_object_get(e, "alpha_2"));
+		seen[(a2[0] - 'A') * 26 + a2[1] - 'A'] = true;
+		/* 100 records per group: one name per 90 countries. */
+		sprintf(sets + strlen(sets),
+			"%s{\"Name\":\"g%zu.example.com.\",\"Type\":\"A\",\"SetIdentifier\":"
+			"\"%s\",\"GeoLocation\":{\"CountryCode\":\"%s\"},\"TTL\":60,"
+			"\"ResourceRecords\":[{\"Value\":\"192.0.2.1\"}]}",
+			n++ ? "," : "", i / 90, a2, a2);
+	}
+	json_array_foreach(json_object_get(c2, "3166-2"), i, e)
+	{
+		const char *code = json_string_value(json_object_get(e, "code")),
+			   *type = json_string_value(json_object_get(e, "type"));
+		if (strncmp(code, "US-", 3) != 0 ||
+		    (strcmp(type, "State") != 0 && strcmp(type, "District") != 0))
+			continue;
+		sprintf(sets + strlen(sets),
+			",{\"Name\":\"us.example.com.\",\"Type\":\"A\",\"SetIdentifier\":"
+			"\"%s\",\"GeoLocation\":{\"CountryCode\":\"US\",\"SubdivisionCode\":"
+			"\"%s\"},\"TTL\":60,\"ResourceRecords\":[{\"Value\":\"192.0.2.1\"}]}",
+			code + 3, code + 3);
+	}
+	struct p53_snapshot *s = build(sets, NULL, NULL, false, msg);
+	CHECK(s != NULL);
+	if (s == NULL)
+		fprintf(stderr, "  %s\n", msg);
+	p53_snapshot_free(s);
+	/* Every other pair of capitals is refused (sampled: each first letter). */
+	int refused = 0, tried = 0;
+	for (int x = 0; x < 26 * 26; x += 7) {
+		if (seen[x])
+			continue;
+		char frag[300], code[3] = {(char)('A' + x / 26), (char)('A' + x % 26), 0};
+		snprintf(frag, sizeof(frag),
+			 A("g.example.com.",
+			   "\"SetIdentifier\":\"a\",\"GeoLocation\":{\"CountryCode\":\"%s\"},"
+			   "\"TTL\":1,",
+			   "1.2.3.4"),
+			 code);
+		s = build(frag, NULL, NULL, false, msg);
+		tried++;
+		refused += s == NULL && strstr(msg, "CountryCode: InvalidInput") != NULL;
+		p53_snapshot_free(s);
+	}
+	CHECK_EQ(refused, tried);
+	free(sets);
+	json_decref(c1);
+	json_decref(c2);
+}
+
 /* Compiles the base sets plus extra with a geo database, a latency table
  * and region overrides (any may be NULL). */
 static struct p53_snapshot *build_lat(const char *extra, const char *geo, const char *lat,
@@ -806,8 +1093,15 @@ static struct p53_snapshot *build_lat(const char *extra, const char *geo, const 
 	snprintf(path, sizeof(path), "%s", write_tmp(text, "json"));
 	free(text);
 	struct p53_zone_input zi = {"example.com.", path};
-	struct p53_compile_opts o = {
-	    .serial = 1, .geo_csv = geo, .latency_csv = lat, .regions_csv = regions};
+	char hc[128] = "";
+	const char *hcp = checks_for(extra);
+	if (hcp)
+		snprintf(hc, sizeof(hc), "%s", hcp);
+	struct p53_compile_opts o = {.serial = 1,
+				     .geo_csv = geo,
+				     .latency_csv = lat,
+				     .regions_csv = regions,
+				     .health_checks = hcp ? hc : NULL};
 	struct p53_err err = {0};
 	uint8_t *img;
 	size_t len;
@@ -1032,6 +1326,8 @@ int main(void)
 	test_validation();
 	test_selection();
 	test_roundtrip();
+	test_strict();
+	test_iso_codes();
 	test_latency_table();
 	test_geo_mmdb();
 	char cmd[128];

@@ -742,6 +742,8 @@ static int lower_member(struct cc *c, const struct r53_set *s, struct cmember *c
 static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 {
 	int rc = r53_zone_validate(z, file, c->err);
+	if (rc == 0)
+		rc = r53_zone_check_refs(z, c->err);
 	if (rc)
 		return rc;
 	char *dup = strdup(file);
@@ -823,7 +825,8 @@ static int on_record_r53(void *ctx, const struct zparse_rr *rr, struct p53_err *
 /* Reads one zone given as a comma-separated list of files. Zone files alone
  * take the direct path; with any JSON, everything is gathered as Route 53
  * record sets so that change batches apply to what came before. */
-static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *po)
+static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *po,
+		     const struct p53_compile_opts *o)
 {
 	char *list = strdup(paths);
 	if (list == NULL)
@@ -836,8 +839,11 @@ static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *
 	int rc = 0;
 	struct czone *zn = &c->zones[c->cur_zone];
 	struct r53_zone z;
-	if (json)
+	if (json) {
 		r53_zone_init(&z, zn->apex, zn->apex_len);
+		if (o->health_checks)
+			rc = r53_hc_load_file(&z.hcs, o->health_checks, c->err);
+	}
 	for (char *p = strtok_r(list, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
 		if (!json)
 			rc = zparse_file(p, po, on_record, c, c->err);
@@ -1251,7 +1257,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 					 .default_ttl = o->default_ttl ? o->default_ttl : 3600};
 		c.cur_zone = (uint32_t)z;
 		size_t before = c.nrecs;
-		rc = read_zone(&c, zin[z].path, &po);
+		rc = read_zone(&c, zin[z].path, &po, o);
 		if (rc < 0)
 			goto fail;
 		if (c.nrecs == before) {

@@ -23,12 +23,13 @@ struct p53_zone_input {
 };
 
 struct p53_compile_opts {
-	uint64_t serial;	 /* snapshot serial; 0 = current unix time */
-	uint32_t default_ttl;	 /* before any $TTL; default 3600 */
-	bool no_prerender;	 /* skip pre-rendered answers (tests compare both) */
-	const char *geo_csv;	 /* geo database: prefix,continent,country,subdivision,lat,lon */
-	const char *latency_csv; /* latency table: prefix,region,ms */
-	const char *regions_csv; /* region coordinates: region,lat,lon (override built-ins) */
+	uint64_t serial;	   /* snapshot serial; 0 = current unix time */
+	uint32_t default_ttl;	   /* before any $TTL; default 3600 */
+	bool no_prerender;	   /* skip pre-rendered answers (tests compare both) */
+	const char *geo_csv;	   /* geo database: prefix,continent,country,subdivision,lat,lon */
+	const char *latency_csv;   /* latency table: prefix,region,ms */
+	const char *regions_csv;   /* region coordinates: region,lat,lon (override built-ins) */
+	const char *health_checks; /* Route 53 health checks every HealthCheckId must name */
 };
 
 /* Compiles zones into a malloc'd snapshot image (*out, *outlen). */

@@ -52,6 +52,7 @@ static void set_free(struct r53_set *s)
 	free(s->alias_zone);
 	free(s->cidr_coll);
 	free(s->cidr_loc);
+	free(s->where);
 	free(s);
 }
 
@@ -72,6 +73,7 @@ void r53_zone_free(struct r53_zone *z)
 		free(z->cidr[i].loc);
 	}
 	free(z->cidr);
+	r53_hcset_free(&z->hcs);
 	memset(z, 0, sizeof(*z));
 }
 
@@ -99,12 +101,23 @@ static const char *set_label(const struct r53_set *s, char *buf, size_t cap)
 	return buf;
 }
 
+/* "file: ResourceRecordSets[3].Field: Code: record set (Name=..): rule". The
+ * path and code let an operator match the message with the Route 53 API
+ * reference; rules that span several sets name the last one read. */
+static int set_fail_at(struct p53_err *err, const char *file, const struct r53_set *s,
+		       const char *field, const char *code, const char *rule)
+{
+	char lb[1400];
+	const char *w = s->where ? s->where : file;
+	return p53_err_set(err, P53_EINVAL, "%s%s%s: %s: record set (%s): %s", w,
+			   field && *field ? "." : "", field ? field : "", code,
+			   set_label(s, lb, sizeof(lb)), rule);
+}
+
 static int set_fail(struct p53_err *err, const char *file, const struct r53_set *s,
 		    const char *rule)
 {
-	char lb[1400];
-	return p53_err_set(err, P53_EINVAL, "%s: record set (%s): %s", file,
-			   set_label(s, lb, sizeof(lb)), rule);
+	return set_fail_at(err, file, s, NULL, "InvalidChangeBatch", rule);
 }
 
 static bool same_key(const struct r53_set *a, const struct r53_set *b)
@@ -219,6 +232,99 @@ int r53_zone_add_rr(struct r53_zone *z, const struct zparse_rr *rr, struct p53_e
 	return 0;
 }
 
+/* ---- DomainNameFormat ------------------------------------------------ */
+
+int r53_octal_to_zone(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (o + 5 >= cap)
+			return -1;
+		if (in[i] != '\\') {
+			out[o++] = in[i];
+			continue;
+		}
+		if (i + 1 >= len)
+			return -1;
+		bool digits = i + 3 < len && in[i + 1] >= '0' && in[i + 1] <= '9' &&
+			      in[i + 2] >= '0' && in[i + 2] <= '9' && in[i + 3] >= '0' &&
+			      in[i + 3] <= '9';
+		if (!digits) {
+			/* "\X" means X in both notations. */
+			out[o++] = in[i];
+			out[o++] = in[++i];
+			continue;
+		}
+		unsigned v = 0;
+		for (int k = 1; k <= 3; k++) {
+			if (in[i + k] > '7')
+				return -1; /* 8 and 9 are no octal digits */
+			v = v * 8 + (unsigned)(in[i + k] - '0');
+		}
+		if (v > 255)
+			return -1;
+		o += (size_t)snprintf(out + o, cap - o, "\\%03u", v);
+		i += 3;
+	}
+	if (o >= cap)
+		return -1;
+	out[o] = 0;
+	return (int)o;
+}
+
+int r53_zone_to_octal(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; in[i]; i++) {
+		if (o + 5 >= cap)
+			return -1;
+		if (in[i] == '\\' && isdigit((unsigned char)in[i + 1]) &&
+		    isdigit((unsigned char)in[i + 2]) && isdigit((unsigned char)in[i + 3])) {
+			unsigned v = (unsigned)((in[i + 1] - '0') * 100 + (in[i + 2] - '0') * 10 +
+						(in[i + 3] - '0'));
+			o += (size_t)snprintf(out + o, cap - o, "\\%03o", v & 0xff);
+			i += 3;
+			continue;
+		}
+		if (in[i] == '\\' && in[i + 1]) {
+			out[o++] = in[i++];
+			out[o++] = in[i];
+			continue;
+		}
+		out[o++] = in[i];
+	}
+	if (o >= cap)
+		return -1;
+	out[o] = 0;
+	return (int)o;
+}
+
+int r53_name_text(const uint8_t *wire, char *out, size_t cap)
+{
+	size_t o = 0;
+	if (*wire == 0) {
+		if (cap < 2)
+			return -1;
+		out[0] = '.';
+		out[1] = 0;
+		return 1;
+	}
+	for (const uint8_t *p = wire; *p; p += *p + 1) {
+		for (unsigned k = 1; k <= *p; k++) {
+			unsigned char ch = (unsigned char)tolower(p[k]);
+			if (o + 6 >= cap)
+				return -1;
+			if (isalnum(ch) || ch == '-' || ch == '_')
+				out[o++] = (char)ch;
+			else
+				o += (size_t)snprintf(out + o, cap - o, "\\%03o", ch);
+		}
+		out[o++] = '.';
+	}
+	out[o] = 0;
+	return (int)o;
+}
+
 /* ---- JSON → set ------------------------------------------------------- */
 
 static bool allowed_type(uint16_t t)
@@ -238,6 +344,33 @@ static bool multivalue_type(uint16_t t)
 				      RR_TXT, RR_CAA,  RR_TLSA, RR_SSHFP, RR_SVCB, RR_HTTPS};
 	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
 		if (ok[i] == t)
+			return true;
+	return false;
+}
+
+/* ISO 3166-1 alpha-2, as Route 53's GeoLocation takes them, and the US
+ * states and DC for SubdivisionCode; one string each, codes at every third
+ * character, so a lookup is a bounded scan. */
+static const char iso_countries[] =
+    "AD AE AF AG AI AL AM AO AQ AR AS AT AU AW AX AZ BA BB BD BE BF BG BH BI BJ BL BM BN BO BQ BR "
+    "BS BT BV BW BY BZ CA CC CD CF CG CH CI CK CL CM CN CO CR CU CV CW CX CY CZ DE DJ DK DM DO DZ "
+    "EC EE EG EH ER ES ET FI FJ FK FM FO FR GA GB GD GE GF GG GH GI GL GM GN GP GQ GR GS GT GU GW "
+    "GY HK HM HN HR HT HU ID IE IL IM IN IO IQ IR IS IT JE JM JO JP KE KG KH KI KM KN KP KR KW KY "
+    "KZ LA LB LC LI LK LR LS LT LU LV LY MA MC MD ME MF MG MH MK ML MM MN MO MP MQ MR MS MT MU MV "
+    "MW MX MY MZ NA NC NE NF NG NI NL NO NP NR NU NZ OM PA PE PF PG PH PK PL PM PN PR PS PT PW PY "
+    "QA RE RO RS RU RW SA SB SC SD SE SG SH SI SJ SK SL SM SN SO SR SS ST SV SX SY SZ TC TD TF TG "
+    "TH TJ TK TL TM TN TO TR TT TV TW TZ UA UG UM US UY UZ VA VC VE VG VI VN VU WF WS YE YT ZA ZM "
+    "ZW";
+static const char us_states[] =
+    "AK AL AR AZ CA CO CT DC DE FL GA HI IA ID IL IN KS KY LA MA MD ME MI MN MO MS MT NC ND NE NH "
+    "NJ NM NV NY OH OK OR PA RI SC SD TN TX UT VA VT WA WI WV WY";
+
+static bool code_in(const char *list, const char *code)
+{
+	if (strlen(code) != 2)
+		return false;
+	for (const char *p = list; *p; p += p[2] ? 3 : 2)
+		if (p[0] == code[0] && p[1] == code[1])
 			return true;
 	return false;
 }
@@ -273,14 +406,66 @@ struct rd_ctx {
 	const char *file;
 	const struct r53_zone *z;
 	struct p53_err *err;
+	const char *where; /* "file: JSON path" of the set being read */
 };
 
-#define FAIL(rule) return set_fail(c->err, c->file, s, rule)
+#define FAIL(rule)		 return set_fail(c->err, c->file, s, rule)
+#define FAILF(field, code, rule) return set_fail_at(c->err, c->file, s, field, code, rule)
+
+static const char *const set_keys[] = {"Name",
+				       "Type",
+				       "SetIdentifier",
+				       "Weight",
+				       "Region",
+				       "GeoLocation",
+				       "GeoProximityLocation",
+				       "Failover",
+				       "MultiValueAnswer",
+				       "TTL",
+				       "ResourceRecords",
+				       "AliasTarget",
+				       "HealthCheckId",
+				       "TrafficPolicyInstanceId",
+				       "CidrRoutingConfig",
+				       NULL};
+static const char *const geo_keys[] = {"ContinentCode", "CountryCode", "SubdivisionCode", NULL};
+static const char *const gp_keys[] = {"AWSRegion", "LocalZoneGroup", "Coordinates", "Bias", NULL};
+static const char *const coord_keys[] = {"Latitude", "Longitude", NULL};
+static const char *const alias_keys[] = {"HostedZoneId", "DNSName", "EvaluateTargetHealth", NULL};
+static const char *const cidr_cfg_keys[] = {"CollectionId", "LocationName", NULL};
+static const char *const value_keys[] = {"Value", NULL};
+
+/* Unknown keys of one object inside a set: a typo such as "HealthCheckID"
+ * would otherwise drop the field silently. */
+static int set_keys_ok(struct rd_ctx *c, struct r53_set *s, json_t *o, const char *const *keys,
+		       const char *field)
+{
+	const char *k;
+	json_t *v;
+	if (!json_is_object(o))
+		return 0;
+	json_object_foreach(o, k, v)
+	{
+		size_t i = 0;
+		while (keys[i] && strcmp(keys[i], k) != 0)
+			i++;
+		if (keys[i] == NULL) {
+			char f[200], rule[200];
+			snprintf(f, sizeof(f), "%s%s%.80s", field, *field ? "." : "", k);
+			snprintf(rule, sizeof(rule), "unknown key \"%.80s\"", k);
+			return set_fail_at(c->err, c->file, s, f, "InvalidInput", rule);
+		}
+	}
+	return 0;
+}
 
 static int read_geo(struct rd_ctx *c, struct r53_set *s, json_t *g)
 {
 	if (!json_is_object(g))
 		FAIL("GeoLocation must be an object");
+	int krc = set_keys_ok(c, s, g, geo_keys, "GeoLocation");
+	if (krc)
+		return krc;
 	json_t *cc = json_object_get(g, "ContinentCode"), *co = json_object_get(g, "CountryCode"),
 	       *sd = json_object_get(g, "SubdivisionCode");
 	if ((cc && !json_is_string(cc)) || (co && !json_is_string(co)) ||
@@ -295,7 +480,8 @@ static int read_geo(struct rd_ctx *c, struct r53_set *s, json_t *g)
 		if (sd)
 			FAIL("GeoLocation: SubdivisionCode requires CountryCode US");
 		if (!valid_continent(json_string_value(cc)))
-			FAIL("GeoLocation: ContinentCode must be one of AF AN AS EU OC NA SA");
+			FAILF("GeoLocation.ContinentCode", "InvalidInput",
+			      "GeoLocation: ContinentCode must be one of AF AN AS EU OC NA SA");
 		strcpy(s->continent, json_string_value(cc));
 		s->geo_level = GEO_CONTINENT;
 		return 0;
@@ -308,17 +494,18 @@ static int read_geo(struct rd_ctx *c, struct r53_set *s, json_t *g)
 		s->geo_level = GEO_DEFAULT;
 		return 0;
 	}
-	if (strlen(ct) != 2 || !isupper((unsigned char)ct[0]) || !isupper((unsigned char)ct[1]))
-		FAIL("GeoLocation: CountryCode must be an ISO 3166-1 alpha-2 code or *");
+	if (!code_in(iso_countries, ct))
+		FAILF("GeoLocation.CountryCode", "InvalidInput",
+		      "GeoLocation: CountryCode must be an ISO 3166-1 alpha-2 code or *");
 	strcpy(s->country, ct);
 	s->geo_level = GEO_COUNTRY;
 	if (sd) {
 		const char *st = json_string_value(sd);
 		if (strcmp(ct, "US") != 0)
 			FAIL("GeoLocation: SubdivisionCode requires CountryCode US");
-		size_t l = strlen(st);
-		if (l < 1 || l > 3)
-			FAIL("GeoLocation: SubdivisionCode must be 1-3 characters");
+		if (!code_in(us_states, st))
+			FAILF("GeoLocation.SubdivisionCode", "InvalidInput",
+			      "GeoLocation: SubdivisionCode must be a US state code (or DC)");
 		strcpy(s->subdiv, st);
 		s->geo_level = GEO_SUBDIV;
 	}
@@ -329,6 +516,12 @@ static int read_geoprox(struct rd_ctx *c, struct r53_set *s, json_t *g)
 {
 	if (!json_is_object(g))
 		FAIL("GeoProximityLocation must be an object");
+	int krc = set_keys_ok(c, s, g, gp_keys, "GeoProximityLocation");
+	if (krc == 0)
+		krc = set_keys_ok(c, s, json_object_get(g, "Coordinates"), coord_keys,
+				  "GeoProximityLocation.Coordinates");
+	if (krc)
+		return krc;
 	json_t *reg = json_object_get(g, "AWSRegion"), *lzg = json_object_get(g, "LocalZoneGroup"),
 	       *co = json_object_get(g, "Coordinates"), *bias = json_object_get(g, "Bias");
 	if (!!reg + !!lzg + !!co != 1)
@@ -391,9 +584,15 @@ static int read_values(struct rd_ctx *c, struct r53_set *s, json_t *rr)
 	size_t i;
 	json_t *v;
 	uint8_t wire[65535];
+	char txt[R53_VALUE_CHARS * 2 + 16];
 	json_array_foreach(rr, i, v)
 	{
 		json_t *val = json_object_get(v, "Value");
+		char field[40];
+		snprintf(field, sizeof(field), "ResourceRecords[%zu]", i);
+		int krc = set_keys_ok(c, s, v, value_keys, field);
+		if (krc)
+			return krc;
 		if (!json_is_string(val))
 			FAIL("each ResourceRecords entry needs a string Value");
 		const char *t = json_string_value(val);
@@ -405,8 +604,17 @@ static int read_values(struct rd_ctx *c, struct r53_set *s, json_t *rr)
 			if (s->type != RR_TXT && s->type != RR_SPF)
 				FAIL("a value holds a newline or ';'");
 		}
+		/* Route 53 reads every name in a value as fully qualified, with
+		 * or without its trailing dot, and "\\ooo" as octal: the value is
+		 * read relative to the root after the escapes are rewritten. */
+		if (r53_octal_to_zone(t, tl, txt, sizeof(txt)) < 0) {
+			strcat(field, ".Value");
+			FAILF(field, "InvalidChangeBatch",
+			      "a backslash escape in the value is not \\ooo octal (000-377)");
+		}
 		struct p53_err e2 = {0};
-		int n = zparse_rdata(s->type, t, tl, c->z->apex, wire, sizeof(wire), &e2);
+		static const uint8_t root[1] = {0};
+		int n = zparse_rdata(s->type, txt, strlen(txt), root, wire, sizeof(wire), &e2);
 		if (n < 0) {
 			char rule[1024];
 			snprintf(rule, sizeof(rule), "bad value \"%.200s\": %.700s", t, e2.msg);
@@ -431,18 +639,30 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 	s->name_len = 1; /* root until the name is read, for messages */
 	int rc = 0;
 #undef FAIL
+#undef FAILF
 #define FAIL(rule)                                                                                 \
 	do {                                                                                       \
 		rc = set_fail(c->err, c->file, s, rule);                                           \
 		goto out;                                                                          \
 	} while (0)
+#define FAILF(field, code, rule)                                                                   \
+	do {                                                                                       \
+		rc = set_fail_at(c->err, c->file, s, field, code, rule);                           \
+		goto out;                                                                          \
+	} while (0)
+	if (c->where)
+		s->where = strdup(c->where);
 	if (!json_is_object(o))
 		FAIL("a ResourceRecordSet must be an object");
 	json_t *name = json_object_get(o, "Name"), *type = json_object_get(o, "Type"),
 	       *sid = json_object_get(o, "SetIdentifier");
+	bool type_case = true;
 	if (json_is_string(type)) {
 		const char *t = json_string_value(type);
+		char tb[12];
 		s->type = rrtype_from_text(t, strlen(t));
+		/* Route 53 takes the upper-case names only. */
+		type_case = s->type == 0 || strcmp(rrtype_to_text(s->type, tb), t) == 0;
 	}
 	if (sid && json_is_string(sid))
 		s->setid = dup_str(sid);
@@ -453,10 +673,12 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 	if (nl == 0 || nl > R53_NAME_CHARS)
 		FAIL("Name must be 1-1024 characters");
 	const char *why = "bad name";
-	char abs[R53_NAME_CHARS + 2];
-	memcpy(abs, nt, nl);
-	abs[nl] = 0;
-	if (abs[nl - 1] != '.')
+	char abs[R53_NAME_CHARS * 2 + 2];
+	int nal = r53_octal_to_zone(nt, nl, abs, sizeof(abs) - 1);
+	if (nal < 0)
+		FAILF("Name", "InvalidInput",
+		      "Name: a backslash escape is not \\ooo octal (000-377)");
+	if (nal == 0 || abs[nal - 1] != '.' || (nal > 1 && abs[nal - 2] == '\\'))
 		strcat(abs, "."); /* the trailing dot is optional */
 	int wl = name_from_text(abs, strlen(abs), NULL, s->name, &why);
 	if (wl < 0) {
@@ -468,13 +690,19 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 	}
 	s->name_len = (size_t)wl;
 	name_lower(s->name, s->name_len);
+	if ((rc = set_keys_ok(c, s, o, set_keys, "")) != 0)
+		goto out;
 	if (!json_is_string(type))
 		FAIL("Type is required");
+	if (!type_case)
+		FAILF("Type", "InvalidInput",
+		      "Type must be written in upper case (e.g. A, AAAA, MX)");
 	if (s->type == RR_DNSKEY)
 		FAIL("Type DNSKEY is created by signing, not by users");
 	if (s->type == 0 || !allowed_type(s->type))
-		FAIL("Type must be one of SOA A TXT NS CNAME MX NAPTR PTR SRV SPF AAAA CAA DS "
-		     "TLSA SSHFP SVCB HTTPS");
+		FAILF("Type", "InvalidInput",
+		      "Type must be one of SOA A TXT NS CNAME MX NAPTR PTR SRV SPF AAAA CAA DS "
+		      "TLSA SSHFP SVCB HTTPS");
 	if (!name_is_below_or_at(s->name, s->name_len, c->z->apex, c->z->apex_len))
 		FAIL("Name is not in this hosted zone");
 	if (s->name[0] == 1 && s->name[1] == '*' && s->type == RR_NS)
@@ -536,6 +764,8 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 		       *ln = json_object_get(v, "LocationName");
 		if (!json_is_object(v) || !json_is_string(ci) || !json_is_string(ln))
 			FAIL("CidrRoutingConfig needs CollectionId and LocationName");
+		if ((rc = set_keys_ok(c, s, v, cidr_cfg_keys, "CidrRoutingConfig")) != 0)
+			goto out;
 		if (json_string_length(ln) < 1 || json_string_length(ln) > 16)
 			FAIL("CidrRoutingConfig: LocationName must be 1-16 characters");
 		s->cidr_coll = dup_str(ci);
@@ -570,16 +800,22 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 		if (!json_is_object(al) || !json_is_string(hz) || !json_is_string(dn) ||
 		    !json_is_boolean(et))
 			FAIL("AliasTarget needs HostedZoneId, DNSName and EvaluateTargetHealth");
+		if ((rc = set_keys_ok(c, s, al, alias_keys, "AliasTarget")) != 0)
+			goto out;
 		if (s->type == RR_NS || s->type == RR_SOA)
 			FAIL("an alias cannot have type NS or SOA");
-		char t[R53_NAME_CHARS + 2];
-		snprintf(t, sizeof(t), "%s", json_string_value(dn));
-		size_t tl = strlen(t);
-		if (tl && t[tl - 1] != '.' && tl + 1 < sizeof(t))
+		char t[R53_NAME_CHARS * 2 + 2];
+		int tl = r53_octal_to_zone(json_string_value(dn), json_string_length(dn), t,
+					   sizeof(t) - 1);
+		if (tl < 0)
+			FAILF("AliasTarget.DNSName", "InvalidInput",
+			      "AliasTarget DNSName: a backslash escape is not \\ooo octal");
+		if (tl == 0 || t[tl - 1] != '.' || (tl > 1 && t[tl - 2] == '\\'))
 			strcat(t, ".");
 		int n = name_from_text(t, strlen(t), NULL, s->target, &why);
 		if (n < 0)
-			FAIL("AliasTarget DNSName is not a valid name");
+			FAILF("AliasTarget.DNSName", "InvalidInput",
+			      "AliasTarget DNSName is not a valid name");
 		s->target_len = (size_t)n;
 		name_lower(s->target, s->target_len);
 		if (!name_is_below_or_at(s->target, s->target_len, c->z->apex, c->z->apex_len))
@@ -780,6 +1016,40 @@ int r53_zone_validate(const struct r53_zone *z, const char *file, struct p53_err
 	return rc;
 }
 
+int r53_zone_check_refs(const struct r53_zone *z, struct p53_err *err)
+{
+	int rc = r53_hc_finish(&z->hcs, "health checks", err);
+	for (size_t i = 0; rc == 0 && i < z->nsets; i++) {
+		const struct r53_set *s = z->sets[i];
+		const char *f = s->where ? s->where : "";
+		if (s->health && !r53_hc_find(&z->hcs, s->health)) {
+			char rule[160];
+			snprintf(rule, sizeof(rule),
+				 "no health check with Id %.64s (define it in HealthChecks, or "
+				 "compile --health-checks FILE)",
+				 s->health);
+			return set_fail_at(err, f, s, "HealthCheckId", "NoSuchHealthCheck", rule);
+		}
+		if (!s->cidr_coll)
+			continue;
+		bool coll = false, loc = strcmp(s->cidr_loc, "*") == 0;
+		for (size_t k = 0; k < z->ncidr; k++)
+			if (strcmp(z->cidr[k].coll, s->cidr_coll) == 0) {
+				coll = true;
+				loc = loc || strcmp(z->cidr[k].loc, s->cidr_loc) == 0;
+			}
+		if (!coll)
+			return set_fail_at(err, f, s, "CidrRoutingConfig.CollectionId",
+					   "NoSuchCidrCollectionException",
+					   "no CIDR collection with this CollectionId");
+		if (!loc)
+			return set_fail_at(err, f, s, "CidrRoutingConfig.LocationName",
+					   "NoSuchCidrLocationException",
+					   "the CIDR collection has no location of this name");
+	}
+	return rc;
+}
+
 /* ---- CIDR collections -------------------------------------------------- */
 
 static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct p53_err *err,
@@ -790,8 +1060,15 @@ static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct 
 		return p53_err_set(err, P53_EINVAL, "%s: CidrCollections must be an array", file);
 	size_t i, k, m;
 	json_t *col, *loc, *blk;
+	static const char *const col_keys[] = {"Id", "Name", "Arn", "Version", "Locations", NULL};
+	static const char *const loc_keys[] = {"LocationName", "CidrList", NULL};
 	json_array_foreach(cols, i, col)
 	{
+		char path[80];
+		snprintf(path, sizeof(path), "CidrCollections[%zu]", i);
+		int rc = r53_check_keys(col, col_keys, file, path, err);
+		if (rc)
+			return rc;
 		json_t *id = json_object_get(col, "Id"), *locs = json_object_get(col, "Locations");
 		if (!json_is_string(id) || !json_is_array(locs))
 			return p53_err_set(err, P53_EINVAL,
@@ -799,6 +1076,10 @@ static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct 
 					   i);
 		json_array_foreach(locs, k, loc)
 		{
+			char lpath[120];
+			snprintf(lpath, sizeof(lpath), "%s.Locations[%zu]", path, k);
+			if ((rc = r53_check_keys(loc, loc_keys, file, lpath, err)) != 0)
+				return rc;
 			json_t *ln = json_object_get(loc, "LocationName"),
 			       *cl = json_object_get(loc, "CidrList");
 			if (!json_is_string(ln) || json_string_length(ln) < 1 ||
@@ -857,23 +1138,52 @@ static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct 
 
 static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p53_err *err)
 {
-	struct rd_ctx c = {.file = file, .z = z, .err = err};
+	char where[600];
+	struct rd_ctx c = {.file = file, .z = z, .err = err, .where = where};
 	if (!json_is_object(root))
 		return p53_err_set(err, P53_EINVAL, "%s: expected a JSON object", file);
+	static const char *const top_keys[] = {"ResourceRecordSets",
+					       "IsTruncated",
+					       "MaxItems",
+					       "NextRecordName",
+					       "NextRecordType",
+					       "NextRecordIdentifier",
+					       "ChangeBatch",
+					       "Changes",
+					       "Comment",
+					       "HostedZoneId",
+					       "CidrCollections",
+					       "HealthChecks",
+					       "HealthCheck",
+					       "Marker",
+					       "NextMarker",
+					       NULL};
+	static const char *const batch_keys[] = {"Comment", "Changes", NULL};
+	static const char *const change_keys[] = {"Action", "ResourceRecordSet", NULL};
+	int rc = r53_check_keys(root, top_keys, file, "", err);
 	json_t *batch = json_object_get(root, "ChangeBatch");
+	if (rc == 0 && batch)
+		rc = r53_check_keys(batch, batch_keys, file, "ChangeBatch", err);
+	if (rc)
+		return rc;
 	json_t *src = batch ? batch : root;
 	json_t *list = json_object_get(root, "ResourceRecordSets"),
 	       *changes = json_object_get(src, "Changes"),
 	       *cols = json_object_get(root, "CidrCollections");
-	if (!list && !changes)
+	bool checks = r53_hc_present(root);
+	if (!list && !changes && !cols && !checks)
 		return p53_err_set(err, P53_EINVAL,
-				   "%s: neither ResourceRecordSets nor Changes found", file);
+				   "%s: InvalidInput: none of ResourceRecordSets, Changes, "
+				   "CidrCollections, HealthChecks found",
+				   file);
+	size_t nhc0 = z->hcs.n;
+	if (checks && (rc = r53_hc_add_json(&z->hcs, root, file, err)) != 0)
+		return rc;
 	/* Work on a copy of the set list so that a failure changes nothing. */
 	size_t n = z->nsets, cap = z->nsets + 16;
 	struct r53_set **sets = malloc(cap * sizeof(*sets));
 	struct r53_set **fresh = NULL, **dels = NULL;
 	size_t nfresh = 0, capfresh = 0, ndels = 0, capdels = 0, ncidr0 = z->ncidr, added = 0;
-	int rc = 0;
 	if (sets == NULL) {
 		rc = p53_err_set(err, P53_ENOMEM, "out of memory");
 		goto fail;
@@ -893,6 +1203,7 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 		json_array_foreach(list, i, o)
 		{
 			struct r53_set *s;
+			snprintf(where, sizeof(where), "%s: ResourceRecordSets[%zu]", file, i);
 			if ((rc = read_set(&c, o, &s)) != 0)
 				goto fail;
 			if (push_set(&fresh, &nfresh, &capfresh, s) != 0 ||
@@ -922,6 +1233,12 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 		json_t *ch;
 		json_array_foreach(changes, i, ch)
 		{
+			char cpath[64];
+			snprintf(cpath, sizeof(cpath), "%sChanges[%zu]",
+				 batch ? "ChangeBatch." : "", i);
+			if ((rc = r53_check_keys(ch, change_keys, file, cpath, err)) != 0)
+				goto fail;
+			snprintf(where, sizeof(where), "%s: %s.ResourceRecordSet", file, cpath);
 			json_t *act = json_object_get(ch, "Action");
 			const char *a = json_is_string(act) ? json_string_value(act) : "";
 			int kind = !strcmp(a, "CREATE")	  ? 1
@@ -937,10 +1254,9 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 				goto fail;
 			}
 			if (kind == 0) {
-				rc =
-				    set_fail(err, file, s,
-					     "InvalidChangeBatch: Action must be CREATE, DELETE or "
-					     "UPSERT");
+				rc = set_fail(err, file, s,
+					      "Action must be CREATE, DELETE or "
+					      "UPSERT");
 				goto fail;
 			}
 			size_t at = n;
@@ -952,23 +1268,21 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 			if (kind == 2) {
 				for (size_t k = 0; k < ndels; k++)
 					if (same_key(dels[k], s)) {
-						rc = set_fail(
-						    err, file, s,
-						    "InvalidChangeBatch: the same record set "
-						    "is deleted twice");
+						rc = set_fail(err, file, s,
+							      "the same record set "
+							      "is deleted twice");
 						goto fail;
 					}
 				if (at == n) {
 					rc = set_fail(err, file, s,
-						      "InvalidChangeBatch: DELETE of a record set "
+						      "DELETE of a record set "
 						      "that does not exist");
 					goto fail;
 				}
 				if (!same_set(sets[at], s)) {
-					rc =
-					    set_fail(err, file, s,
-						     "InvalidChangeBatch: DELETE must repeat every "
-						     "field and value of the record set");
+					rc = set_fail(err, file, s,
+						      "DELETE must repeat every "
+						      "field and value of the record set");
 					goto fail;
 				}
 				sets[at] = NULL;
@@ -980,7 +1294,7 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 			}
 			if (kind == 1 && at != n) {
 				rc = set_fail(err, file, s,
-					      "InvalidChangeBatch: CREATE of a record set that "
+					      "CREATE of a record set that "
 					      "already exists");
 				goto fail;
 			}
@@ -1031,6 +1345,7 @@ fail:
 		free(z->cidr[z->ncidr].coll);
 		free(z->cidr[z->ncidr].loc);
 	}
+	r53_hcset_truncate(&z->hcs, nhc0);
 	return rc ? rc : P53_EINVAL;
 }
 

@@ -13,6 +13,7 @@
 #include "zones/common/err.h"
 #include "zones/common/name.h"
 #include "zones/answer/snapshot.h"
+#include "zones/compile/r53hc.h"
 #include "zones/compile/zparse.h"
 
 #include <stdbool.h>
@@ -56,7 +57,8 @@ struct r53_set {
 	char *cidr_coll, *cidr_loc;
 	struct r53_value *vals; /* sorted by bytes, no duplicates */
 	size_t nvals;
-	bool mark; /* scratch while a batch commits */
+	bool mark;   /* scratch while a batch commits */
+	char *where; /* "file: JSON path" of the set, for messages; NULL for zone files */
 };
 
 struct r53_cidr_block {
@@ -72,6 +74,7 @@ struct r53_zone {
 	size_t nsets, cap;
 	struct r53_cidr_block *cidr;
 	size_t ncidr, capcidr;
+	struct r53_hcset hcs; /* health checks known to this compilation */
 };
 
 void r53_zone_init(struct r53_zone *z, const uint8_t *apex, size_t apex_len);
@@ -91,6 +94,22 @@ int r53_zone_add_json_text(struct r53_zone *z, const char *name, const char *tex
 
 /* Whole-zone rules (CNAME at the apex, beside other data, alias targets). */
 int r53_zone_validate(const struct r53_zone *z, const char *file, struct p53_err *err);
+/* References once every input is read: each HealthCheckId names a known
+ * check (NoSuchHealthCheck), each CidrRoutingConfig a known collection and
+ * location (NoSuchCidrCollection, NoSuchCidrLocation); CALCULATED checks
+ * have no CALCULATED children. */
+int r53_zone_check_refs(const struct r53_zone *z, struct p53_err *err);
+
+/* Route 53's DomainNameFormat: "\ooo" is an octal escape (\052 is "*").
+ * Rewrites text so that the zone-file reader, whose "\DDD" is decimal,
+ * reads the same bytes; other escapes are kept. Returns the length written
+ * or -1 (bad escape, or cap too small). */
+int r53_octal_to_zone(const char *in, size_t len, char *out, size_t cap);
+/* The reverse for export: "\DDD" decimal escapes become octal. */
+int r53_zone_to_octal(const char *in, char *out, size_t cap);
+/* A wire name as Route 53 prints it: lower case, every byte outside
+ * a-z 0-9 - _ as an octal escape (the wildcard label is \052). */
+int r53_name_text(const uint8_t *wire, char *out, size_t cap);
 
 /* True when path names a JSON file: ".json" or a first non-blank '{'. */
 bool r53_is_json_path(const char *path);
@@ -98,6 +117,20 @@ bool r53_is_json_path(const char *path);
 /* Writes one served zone as {"ResourceRecordSets": [...]} (plus
  * "CidrCollections" when used). P53_EINVAL if the zone is not served. */
 int r53_export_json(const struct p53_snapshot *snap, const char *origin, FILE *out);
+/* R53_EXPORT_LIST: the list-resource-record-sets shape (with CidrCollections
+ * when used); R53_EXPORT_CHANGES: {"HostedZoneId", "ChangeBatch": {"Changes":
+ * [UPSERT ...]}}, what change-resource-record-sets --cli-input-json takes. */
+enum { R53_EXPORT_LIST = 0, R53_EXPORT_CHANGES = 1 };
+int r53_export_fmt(const struct p53_snapshot *snap, const char *origin, int fmt, FILE *out);
+/* The zone's record sets as a JSON array (new reference), or NULL when the
+ * zone is not served. */
+json_t *r53_export_sets(const struct p53_snapshot *snap, const char *origin);
+
+/* A stable hosted-zone id for a zone: "Z" and 20 base-32 characters of a
+ * hash of its name, the same on every compile. Used for HostedZoneId on
+ * export. */
+#define R53_ZONE_ID_LEN 21
+void r53_zone_id(const uint8_t *apex, char out[R53_ZONE_ID_LEN + 1]);
 
 /* AWS region coordinates: the overrides of r53_regions_load_csv() first,
  * then the built-in table (approximate city locations). Returns false for

@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <jansson.h>
 #include <math.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -459,9 +460,11 @@ static json_t *values_json(const struct p53_snapshot *s, const struct snap_rrset
 	const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
 	while (rd < end) {
 		uint16_t l = (uint16_t)(rd[0] << 8 | rd[1]);
-		if (zprint_rdata(r->type, rd + 2, l, txt, cap) < 0)
-			txt[0] = 0;
-		json_array_append_new(arr, json_pack("{s:s}", "Value", txt));
+		/* Route 53 writes "\\ooo" octal where zone files write "\\DDD". */
+		if (zprint_rdata(r->type, rd + 2, l, txt, cap / 2) < 0 ||
+		    r53_zone_to_octal(txt, txt + cap / 2, cap / 2) < 0)
+			txt[cap / 2] = 0;
+		json_array_append_new(arr, json_pack("{s:s}", "Value", txt + cap / 2));
 		rd += 2 + l;
 	}
 	return arr;
@@ -549,13 +552,12 @@ static json_t *member_json(const struct p53_snapshot *s, const struct snap_group
 		json_object_set_new(o, "HealthCheckId",
 				    json_string(s->strings + s->hchecks[m->health]));
 	if (m->flags & MEM_ALIAS) {
-		char tn[1024];
-		name_to_text(s->names + s->nodes[m->alias].name, tn, sizeof(tn));
-		/* port53 has no hosted-zone ids: the zone's name stands in. */
-		char zn[1024];
-		name_to_text(s->names + s->zones[s->nodes[g->node].zone].name, zn, sizeof(zn));
+		char tn[4200];
+		r53_name_text(s->names + s->nodes[m->alias].name, tn, sizeof(tn));
+		char zid[R53_ZONE_ID_LEN + 1];
+		r53_zone_id(s->names + s->zones[s->nodes[g->node].zone].name, zid);
 		json_object_set_new(o, "AliasTarget",
-				    json_pack("{s:s,s:s,s:b}", "HostedZoneId", zn, "DNSName", tn,
+				    json_pack("{s:s,s:s,s:b}", "HostedZoneId", zid, "DNSName", tn,
 					      "EvaluateTargetHealth",
 					      (m->flags & MEM_EVAL_TARGET) != 0));
 	} else {
@@ -566,12 +568,59 @@ static json_t *member_json(const struct p53_snapshot *s, const struct snap_group
 	return o;
 }
 
+void r53_zone_id(const uint8_t *apex, char out[R53_ZONE_ID_LEN + 1])
+{
+	/* "Z" and 20 base-32 characters of SHA-256 over the lower-case wire
+	 * name: the shape of a Route 53 hosted-zone id, the same on every
+	 * compile and every machine. */
+	static const char b32[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+	uint8_t w[P53_NAME_MAX], h[SHA256_DIGEST_LENGTH];
+	size_t n = name_len(apex);
+	memcpy(w, apex, n);
+	name_lower(w, n);
+	SHA256(w, n, h);
+	out[0] = 'Z';
+	for (int i = 0; i < R53_ZONE_ID_LEN - 1; i++) {
+		unsigned bit = (unsigned)i * 5, v = (unsigned)(h[bit / 8] << 8 | h[bit / 8 + 1]);
+		out[i + 1] = b32[(v >> (11 - bit % 8)) & 31];
+	}
+	out[R53_ZONE_ID_LEN] = 0;
+}
+
 int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
+{
+	return r53_export_fmt(s, origin, R53_EXPORT_LIST, out);
+}
+
+static json_t *export_root(const struct p53_snapshot *s, const char *origin, int fmt);
+
+int r53_export_fmt(const struct p53_snapshot *s, const char *origin, int fmt, FILE *out)
+{
+	json_t *root = export_root(s, origin, fmt);
+	if (root == NULL)
+		return P53_EINVAL;
+	int rc = json_dumpf(root, out, JSON_INDENT(2)) == 0 ? 0 : P53_EIO;
+	fputc('\n', out);
+	json_decref(root);
+	return rc;
+}
+
+json_t *r53_export_sets(const struct p53_snapshot *s, const char *origin)
+{
+	json_t *root = export_root(s, origin, R53_EXPORT_LIST);
+	if (root == NULL)
+		return NULL;
+	json_t *sets = json_incref(json_object_get(root, "ResourceRecordSets"));
+	json_decref(root);
+	return sets;
+}
+
+static json_t *export_root(const struct p53_snapshot *s, const char *origin, int fmt)
 {
 	uint8_t apex[P53_NAME_MAX];
 	int n = name_from_text(origin, strlen(origin), (const uint8_t *)"", apex, NULL);
 	if (n < 0)
-		return P53_EINVAL;
+		return NULL;
 	name_lower(apex, (size_t)n);
 	uint32_t z = SNAP_NONE;
 	for (uint32_t i = 0; i < s->nzones && z == SNAP_NONE; i++) {
@@ -580,15 +629,15 @@ int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
 			z = i;
 	}
 	if (z == SNAP_NONE)
-		return P53_EINVAL;
-	size_t cap = 256 * 1024;
+		return NULL;
+	size_t cap = 512 * 1024;
 	char *txt = malloc(cap);
 	json_t *list = json_array();
 	const struct snap_zone *zn = &s->zones[z];
 	for (uint32_t i = zn->apex; txt && i < zn->apex + zn->nodes; i++) {
 		const struct snap_node *nd = &s->nodes[i];
-		char owner[1024];
-		name_to_text(s->names + nd->name, owner, sizeof(owner));
+		char owner[4200];
+		r53_name_text(s->names + nd->name, owner, sizeof(owner));
 		for (uint16_t k = 0; k < nd->nrrsets; k++) {
 			const struct snap_rrset *r = &s->rrsets[nd->rrset + k];
 			if (r->count) {
@@ -606,7 +655,30 @@ int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
 				    member_json(s, g, &s->members[g->member + m], owner, txt, cap));
 		}
 	}
-	json_t *root = json_pack("{s:o}", "ResourceRecordSets", list);
+	if (txt == NULL) {
+		json_decref(list);
+		return NULL;
+	}
+	json_t *root;
+	if (fmt == R53_EXPORT_CHANGES) {
+		/* What `aws route53 change-resource-record-sets --cli-input-json`
+		 * takes: every set as an UPSERT into the zone's id. */
+		char zid[R53_ZONE_ID_LEN + 1], zname[1024];
+		r53_zone_id(s->names + s->nodes[s->zones[z].apex].name, zid);
+		name_to_text(s->names + s->nodes[s->zones[z].apex].name, zname, sizeof(zname));
+		json_t *ch = json_array(), *v;
+		size_t i;
+		json_array_foreach(list, i, v) json_array_append_new(
+		    ch, json_pack("{s:s,s:O}", "Action", "UPSERT", "ResourceRecordSet", v));
+		char cm[1100];
+		snprintf(cm, sizeof(cm), "port53 export of %s", zname);
+		root = json_pack("{s:s,s:{s:s,s:o}}", "HostedZoneId", zid, "ChangeBatch", "Comment",
+				 cm, "Changes", ch);
+		json_decref(list);
+		free(txt);
+		return root;
+	}
+	root = json_pack("{s:o}", "ResourceRecordSets", list);
 	/* CIDR collections used by this zone's groups. */
 	json_t *cols = json_array();
 	for (uint32_t i = 0; i < s->ncidrs; i++) {
@@ -644,9 +716,6 @@ int r53_export_json(const struct p53_snapshot *s, const char *origin, FILE *out)
 		json_object_set_new(root, "CidrCollections", cols);
 	else
 		json_decref(cols);
-	int rc = txt && json_dumpf(root, out, JSON_INDENT(2)) == 0 ? 0 : P53_EIO;
-	fputc('\n', out);
-	json_decref(root);
 	free(txt);
-	return rc;
+	return root;
 }
