@@ -10,8 +10,8 @@
 #include <math.h>
 #include <string.h>
 
-#define ALIAS_DEPTH 4
-#define SCAN_MAX    256 /* members considered per group (compiler limit: 100) */
+#define ALIAS_DEPTH POLICY_ALIAS_DEPTH
+#define SCAN_MAX    POLICY_MEMBERS_MAX
 
 /* xorshift64*: one multiply per draw, state per core. */
 static uint64_t rng_next(struct p53_ctx *c)

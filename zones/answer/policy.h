@@ -11,6 +11,11 @@
 #include <stdint.h>
 
 #define POLICY_OUT_MAX 8 /* multivalue answers: up to 8 records */
+/* Alias links followed from a group; the loader refuses deeper or looping
+ * alias graphs (snapr53.c), so on a loaded snapshot the bound never cuts. */
+#define POLICY_ALIAS_DEPTH 4
+/* Members a group may have (the compiler allows 100); the loader refuses more. */
+#define POLICY_MEMBERS_MAX 256
 
 /* The client as routing sees it, and what the decision depended on. */
 struct p53_sel {

@@ -2,9 +2,9 @@
  *
  * A snapshot is trusted by the hot path without further checks, so loading
  * checks everything the engine will later rely on: hashes first (catching
- * corruption in transit or on disk), then structure (every offset and count
- * in range), so that even a well-hashed but hand-crafted file cannot make a
- * worker read outside the mapping.
+ * corruption in transit or on disk), then structure (snapverify.c), so that
+ * even a well-hashed but hand-crafted file cannot make a worker read outside
+ * the mapping, loop or follow a null pointer.
  */
 #include "zones/answer/snapshot_pvt.h"
 
@@ -55,6 +55,17 @@ static size_t snap_signature_trailer(const uint8_t *base, size_t size)
 	if (memcmp(base + h->size, P53_SIG_MAGIC, sizeof(P53_SIG_MAGIC)) != 0)
 		return 0;
 	return P53_SIG_LEN;
+}
+
+/* A trailer's fields beyond its magic: what no signature covers must still
+ * hold nothing (its reserved bytes are zero, its length field right). */
+static int check_trailer(const struct p53_snapshot *s, struct p53_err *err)
+{
+	if (s->size > s->hdr->size && !p53_sig_trailer_ok(s->base + s->hdr->size))
+		return p53_err_set(
+		    err, P53_ECORRUPT,
+		    "snapshot signature trailer malformed (length or reserved bytes)");
+	return 0;
 }
 
 int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
@@ -211,91 +222,10 @@ static int verify_hashes(const struct p53_snapshot *s, struct p53_err *err)
 	return verify_padding(s, err);
 }
 
-static bool name_ok(const struct p53_snapshot *s, uint32_t off, size_t len)
-{
-	if (off > s->names_len || len > s->names_len - off || len == 0 || len > P53_NAME_MAX)
-		return false;
-	const uint8_t *n = s->names + off;
-	size_t i = 0;
-	while (i < len && n[i] != 0 && n[i] <= P53_LABEL_MAX)
-		i += (size_t)n[i] + 1;
-	return i == len - 1 && n[i] == 0;
-}
-
-static bool blob_ok(const struct p53_snapshot *s, uint32_t off)
-{
-	if (off % 4 || off > s->blobs_len || s->blobs_len - off < sizeof(struct snap_blob))
-		return false;
-	const struct snap_blob *b = (const void *)(s->blobs + off);
-	size_t need = sizeof(*b) + (size_t)b->ncut * sizeof(struct snap_cut) + b->len;
-	if (need > s->blobs_len - off || b->ncut == 0)
-		return false;
-	const struct snap_cut *c = (const void *)(b + 1);
-	for (uint16_t i = 0; i < b->ncut; i++)
-		if (c[i].off > b->len || (i > 0 && c[i].off < c[i - 1].off))
-			return false;
-	return c[b->ncut - 1].off == b->len;
-}
-
-/* Structural checks: every index and offset the engine follows without
- * checking must be in range. */
-static int verify_structure(const struct p53_snapshot *s, struct p53_err *err)
-{
-	for (uint32_t z = 0; z < s->nzones; z++) {
-		const struct snap_zone *zn = &s->zones[z];
-		if (zn->apex >= s->nnodes || zn->soa >= s->nrrsets || zn->nodes == 0 ||
-		    zn->nodes > s->nnodes - zn->apex ||
-		    !name_ok(s, zn->name, s->nodes[zn->apex].name_len))
-			return p53_err_set(err, P53_ECORRUPT, "snapshot zone %u malformed", z);
-	}
-	for (uint32_t i = 0; i < s->nnodes; i++) {
-		const struct snap_node *n = &s->nodes[i];
-		if (!name_ok(s, n->name, n->name_len) || n->zone >= s->nzones ||
-		    (n->cut != SNAP_NONE && n->cut >= s->nnodes) ||
-		    (n->wild != SNAP_NONE && n->wild >= s->nnodes) || n->rrset > s->nrrsets ||
-		    n->nrrsets > s->nrrsets - n->rrset || n->ans > s->nans ||
-		    n->nans > s->nans - n->ans || (n->other_blob && !blob_ok(s, n->other_blob - 1)))
-			return p53_err_set(err, P53_ECORRUPT, "snapshot node %u malformed", i);
-	}
-	for (uint32_t i = 0; i < s->nrrsets; i++) {
-		const struct snap_rrset *r = &s->rrsets[i];
-		if (r->count == 0) {
-			/* A policy-group placeholder (snapfmt.h): rdata is the
-			 * group index, checked with the groups. */
-			if (r->rdata >= s->ngroups || r->len != 0 ||
-			    s->groups[r->rdata].type != r->type)
-				return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed",
-						   i);
-			continue;
-		}
-		if (r->rdata > s->rdata_len || r->len > s->rdata_len - r->rdata)
-			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);
-		size_t p = 0;
-		for (uint16_t k = 0; k < r->count; k++) {
-			if (p + 2 > r->len)
-				return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed",
-						   i);
-			const uint8_t *lp = s->rdata + r->rdata + p;
-			p += 2 + (size_t)(lp[0] << 8 | lp[1]);
-		}
-		if (p != r->len)
-			return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u malformed", i);
-	}
-	for (uint32_t i = 0; i < s->nans; i++)
-		if (!(s->ans[i].flags & ANS_DYNAMIC) && !blob_ok(s, s->ans[i].blob))
-			return p53_err_set(err, P53_ECORRUPT, "snapshot answer %u malformed", i);
-	if (snap_verify_r53(s) != 0)
-		return p53_err_set(err, P53_ECORRUPT, "snapshot routing-policy data malformed");
-	for (uint32_t i = 0; i <= s->hmask; i++)
-		if (s->ht[i].node > s->nnodes)
-			return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");
-	return 0;
-}
-
 static struct p53_snapshot *finish(struct p53_snapshot *s, struct p53_err *err)
 {
-	if (snap_map_views(s, err) == 0 && verify_hashes(s, err) == 0 &&
-	    verify_structure(s, err) == 0)
+	if (snap_map_views(s, err) == 0 && check_trailer(s, err) == 0 &&
+	    verify_hashes(s, err) == 0 && snap_verify_structure(s, err) == 0)
 		return s;
 	p53_snapshot_free(s);
 	return NULL;
@@ -343,6 +273,13 @@ struct p53_snapshot *p53_snapshot_from_mem(const void *data, size_t len, struct 
 	s->base = copy;
 	s->size = len;
 	return finish(s, err);
+}
+
+int snap_verify_image(const uint8_t *image, size_t len, struct p53_err *err)
+{
+	struct p53_snapshot view = {.base = image, .size = len};
+	int rc = snap_map_views(&view, err);
+	return rc ? rc : snap_verify_structure(&view, err);
 }
 
 void p53_snapshot_free(struct p53_snapshot *s)

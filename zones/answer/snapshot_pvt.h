@@ -66,9 +66,16 @@ uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len
 /* Sets up the views over an image without verifying checksums (the compiler
  * uses it on its own output before the blobs exist). */
 int snap_map_views(struct p53_snapshot *s, struct p53_err *err);
-/* Verifies the routing-policy sections (zones/compile/r53snap.c): every index and
- * offset the engine follows. Returns 0 when sound. */
-int snap_verify_r53(const struct p53_snapshot *s);
+/* The structural checks (snapverify.c): everything the engine follows
+ * without checking at query time. 0, or P53_ECORRUPT with the reason. */
+int snap_verify_structure(const struct p53_snapshot *s, struct p53_err *err);
+/* The routing-policy sections' part of it (snapr53.c). */
+int snap_verify_r53(const struct p53_snapshot *s, struct p53_err *err);
+/* Views and structural checks over an image in memory, not copied and
+ * without its checksums: the compiler checks its own output with it. */
+int snap_verify_image(const uint8_t *image, size_t len, struct p53_err *err);
+/* True when NAMES holds a well-formed wire name of len bytes at off. */
+bool snap_name_ok(const struct p53_snapshot *s, uint32_t off, size_t len);
 /* Computes section checksums and the content hash into the image. */
 void snap_seal(uint8_t *image, size_t len);
 

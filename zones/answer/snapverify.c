@@ -1,0 +1,486 @@
+/* Structural verification of a snapshot: everything the answer engine
+ * trusts without checking at query time.
+ *
+ * The checksums only prove that a file is the one its author sealed; the
+ * author may be careless or hostile. So after the hashes the loader proves,
+ * for the bytes the engine will follow, what the engine assumes of them:
+ * indices and offsets inside their sections, names well formed where the
+ * engine walks them (owners, the names inside NS/CNAME/PTR/MX/SRV/SOA/DNAME
+ * rdata), node flags backed by the records they announce, hash probes that
+ * end, pre-rendered answers that parse as the DNS sections they claim to
+ * be with truncation points on record boundaries. docs/snapshot-format.md
+ * lists every check; the routing-policy sections are checked in snapr53.c.
+ */
+#include "zones/answer/snapshot_pvt.h"
+
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+/* Length of the uncompressed name at n when it is well formed and ends
+ * within avail bytes; 0 otherwise. */
+static size_t wire_name(const uint8_t *n, size_t avail)
+{
+	size_t i = 0;
+	while (i < avail && i < P53_NAME_MAX) {
+		uint8_t l = n[i];
+		if (l == 0)
+			return i + 1;
+		if (l > P53_LABEL_MAX)
+			return 0;
+		i += (size_t)l + 1;
+	}
+	return 0;
+}
+
+bool snap_name_ok(const struct p53_snapshot *s, uint32_t off, size_t len)
+{
+	if (off > s->names_len || len > s->names_len - off || len == 0)
+		return false;
+	return wire_name(s->names + off, len) == len;
+}
+
+/* The node's name for messages, or "?" when it is itself what is wrong. */
+static const char *node_text(const struct p53_snapshot *s, uint32_t i, char *buf, size_t cap)
+{
+	const struct snap_node *n = &s->nodes[i];
+	if (!snap_name_ok(s, n->name, n->name_len) ||
+	    name_to_text(s->names + n->name, buf, cap) < 0)
+		snprintf(buf, cap, "?");
+	return buf;
+}
+
+static int bad_node(const struct p53_snapshot *s, uint32_t i, struct p53_err *err, const char *why)
+{
+	char t[4 * P53_NAME_MAX + 2];
+	return p53_err_set(err, P53_ECORRUPT, "snapshot node %u (%s): %s", i,
+			   node_text(s, i, t, sizeof(t)), why);
+}
+
+static int bad_rrset(uint32_t i, uint16_t type, struct p53_err *err, const char *why)
+{
+	char tn[16];
+	rrtype_to_text(type, tn);
+	return p53_err_set(err, P53_ECORRUPT, "snapshot rrset %u (%s): %s", i, tn, why);
+}
+
+/* ---- rdata ---------------------------------------------------------------- */
+
+/* Where, in each record of type, the engine reads a name: the offset of
+ * the first name, and what must follow the last one. Types not listed are
+ * copied as opaque bytes. */
+static bool rdata_ok(uint16_t type, const uint8_t *rd, size_t len)
+{
+	size_t a, b;
+	switch (type) {
+	case RR_NS:
+	case RR_CNAME:
+	case RR_PTR:
+	case RR_DNAME:
+		return wire_name(rd, len) == len;
+	case RR_MX:
+		return len > 2 && wire_name(rd + 2, len - 2) == len - 2;
+	case RR_SRV:
+		return len > 6 && wire_name(rd + 6, len - 6) == len - 6;
+	case RR_SOA:
+		a = wire_name(rd, len);
+		b = a ? wire_name(rd + a, len - a) : 0;
+		return b && len - a - b == 20;
+	}
+	return true;
+}
+
+static int verify_rrsets(const struct p53_snapshot *s, struct p53_err *err)
+{
+	for (uint32_t i = 0; i < s->nrrsets; i++) {
+		const struct snap_rrset *r = &s->rrsets[i];
+		if (r->count == 0) {
+			/* A policy-group placeholder (snapfmt.h): rdata is the
+			 * group index; the node loop checks it is its group's. */
+			if (r->rdata >= s->ngroups || r->len != 0 ||
+			    s->groups[r->rdata].type != r->type)
+				return bad_rrset(i, r->type, err,
+						 "policy placeholder without its group");
+			continue;
+		}
+		if (r->rdata > s->rdata_len || r->len > s->rdata_len - r->rdata)
+			return bad_rrset(i, r->type, err, "rdata outside the RDATA section");
+		/* The engine names only the first record of these. */
+		if ((r->type == RR_CNAME || r->type == RR_DNAME || r->type == RR_SOA) &&
+		    r->count != 1)
+			return bad_rrset(i, r->type, err, "a singleton type with several records");
+		size_t p = 0;
+		for (uint16_t k = 0; k < r->count; k++) {
+			if (r->len - p < 2)
+				return bad_rrset(i, r->type, err, "record count beyond its rdata");
+			const uint8_t *lp = s->rdata + r->rdata + p;
+			size_t l = rd16(lp);
+			if (r->len - p - 2 < l)
+				return bad_rrset(i, r->type, err, "record length beyond its rdata");
+			if (!rdata_ok(r->type, lp + 2, l))
+				return bad_rrset(i, r->type, err,
+						 "malformed domain name in a record");
+			p += 2 + l;
+		}
+		if (p != r->len)
+			return bad_rrset(i, r->type, err, "rdata longer than its records");
+	}
+	return 0;
+}
+
+/* ---- pre-rendered answers ------------------------------------------------ */
+
+/* A name inside a blob: labels and at most one compression pointer at the
+ * end, which must point backwards into the message (at or after the
+ * question name at offset 12), as every pointer the encoder writes does.
+ * msg is the message offset of the blob's first byte. */
+static bool blob_name(const uint8_t *d, size_t len, size_t *pos, size_t msg)
+{
+	size_t p = *pos, n = 0;
+	while (p < len) {
+		uint8_t l = d[p];
+		if ((l & 0xc0) == 0xc0) {
+			if (len - p < 2)
+				return false;
+			size_t t = (size_t)(l & 0x3f) << 8 | d[p + 1];
+			if (t < 12 || t >= msg + p)
+				return false;
+			*pos = p + 2;
+			return true;
+		}
+		if (l > P53_LABEL_MAX || (n += (size_t)l + 1) > P53_NAME_MAX)
+			return false;
+		p += (size_t)l + 1;
+		if (l == 0) {
+			*pos = p;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* One resource record of a blob, with the rdata names the engine relocates
+ * (NS, CNAME, PTR, MX, SOA: RFC 3597 compressible types). */
+static bool blob_rr(const uint8_t *d, size_t len, size_t *pos, size_t msg)
+{
+	size_t p = *pos;
+	if (!blob_name(d, len, &p, msg) || len - p < 10)
+		return false;
+	uint16_t type = rd16(d + p);
+	size_t end = p + 10 + rd16(d + p + 8);
+	p += 10;
+	if (end > len)
+		return false;
+	switch (type) {
+	case RR_MX:
+		if (end - p < 3)
+			return false;
+		p += 2;
+		/* fall through */
+	case RR_NS:
+	case RR_CNAME:
+	case RR_PTR:
+		if (!blob_name(d, end, &p, msg) || p != end)
+			return false;
+		break;
+	case RR_SOA:
+		if (!blob_name(d, end, &p, msg) || !blob_name(d, end, &p, msg) || end - p != 20)
+			return false;
+		break;
+	}
+	*pos = end;
+	return true;
+}
+
+/* A blob as the node of name length nlen serves it: inside BLOBS, cut points
+ * from {0, 0, 0, 0} to {len, an, ns, ar}, never decreasing, each on a record
+ * boundary, and bytes that parse as exactly an + ns + ar records whose
+ * pointers lead backwards. */
+static const char *blob_check(const struct p53_snapshot *s, uint32_t off, size_t nlen)
+{
+	if (off % 4 || off > s->blobs_len || s->blobs_len - off < sizeof(struct snap_blob))
+		return "pre-rendered answer outside BLOBS";
+	const struct snap_blob *b = (const void *)(s->blobs + off);
+	size_t need = sizeof(*b) + (size_t)b->ncut * sizeof(struct snap_cut) + b->len;
+	if (need > s->blobs_len - off || b->ncut == 0)
+		return "pre-rendered answer outside BLOBS";
+	if (b->flags & ~BLOB_AA || b->rcode > 15)
+		return "pre-rendered answer with unknown flags or rcode";
+	const struct snap_cut *c = (const void *)(b + 1);
+	const uint8_t *d = (const uint8_t *)(c + b->ncut);
+	if (c[0].off || c[0].an || c[0].ns || c[0].ar)
+		return "pre-rendered answer's first cut is not empty";
+	const struct snap_cut *l = &c[b->ncut - 1];
+	if (l->off != b->len || l->an != b->an || l->ns != b->ns || l->ar != b->ar)
+		return "pre-rendered answer's last cut is not the whole answer";
+	for (uint16_t i = 1; i < b->ncut; i++)
+		if (c[i].off < c[i - 1].off || c[i].an < c[i - 1].an || c[i].ns < c[i - 1].ns ||
+		    c[i].ar < c[i - 1].ar || (c[i].ns && c[i].an != b->an) ||
+		    (c[i].ar && c[i].ns != b->ns))
+			return "pre-rendered answer's cuts out of order";
+	size_t msg = 12 + nlen + 4, pos = 0;
+	uint32_t total = (uint32_t)b->an + b->ns + b->ar;
+	uint16_t k = 0;
+	for (uint32_t rr = 0;; rr++) {
+		while (k < b->ncut && (uint32_t)c[k].an + c[k].ns + c[k].ar == rr) {
+			if (c[k].off != pos)
+				return "pre-rendered answer's cut not on a record boundary";
+			k++;
+		}
+		if (rr == total)
+			break;
+		if (!blob_rr(d, b->len, &pos, msg))
+			return "pre-rendered answer does not parse";
+	}
+	if (pos != b->len || k != b->ncut)
+		return "pre-rendered answer does not parse";
+	return NULL;
+}
+
+/* ---- zones and nodes ----------------------------------------------------- */
+
+static bool is_canonical(const uint8_t *n, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (n[i] >= 'A' && n[i] <= 'Z')
+			return false;
+	return true;
+}
+
+/* True when the name at a (alen bytes) is b or lies below it. */
+static bool below_or_at(const struct p53_snapshot *s, const struct snap_node *a,
+			const struct snap_node *b)
+{
+	return name_is_below_or_at(s->names + a->name, a->name_len, s->names + b->name,
+				   b->name_len);
+}
+
+static int verify_zones(const struct p53_snapshot *s, struct p53_err *err)
+{
+	uint32_t next = 0;
+	for (uint32_t z = 0; z < s->nzones; z++) {
+		const struct snap_zone *zn = &s->zones[z];
+		/* Zones hold contiguous node ranges, in order, covering every
+		 * node: each node's zone is then the range it lies in. */
+		if (zn->apex != next || zn->nodes == 0 || zn->nodes > s->nnodes - zn->apex)
+			return p53_err_set(err, P53_ECORRUPT,
+					   "snapshot zone %u: node range out of order or bounds",
+					   z);
+		next = zn->apex + zn->nodes;
+		const struct snap_node *apex = &s->nodes[zn->apex];
+		if (zn->name != apex->name)
+			return p53_err_set(err, P53_ECORRUPT,
+					   "snapshot zone %u: name is not its apex node's", z);
+		if (zn->soa >= s->nrrsets || zn->soa < apex->rrset ||
+		    zn->soa - apex->rrset >= apex->nrrsets || s->rrsets[zn->soa].type != RR_SOA ||
+		    s->rrsets[zn->soa].count != 1)
+			return p53_err_set(err, P53_ECORRUPT,
+					   "snapshot zone %u: SOA is not one record at the apex",
+					   z);
+	}
+	if (next != s->nnodes)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot has nodes outside every zone");
+	return 0;
+}
+
+static int verify_node_links(const struct p53_snapshot *s, uint32_t i, struct p53_err *err)
+{
+	const struct snap_node *n = &s->nodes[i];
+	if (n->cut != SNAP_NONE) {
+		if (n->cut >= s->nnodes || !(s->nodes[n->cut].flags & NODE_DELEG) ||
+		    s->nodes[n->cut].zone != n->zone || !below_or_at(s, n, &s->nodes[n->cut]))
+			return bad_node(s, i, err, "zone cut is not a delegation above it");
+		if ((n->cut == i) != ((n->flags & NODE_DELEG) != 0) ||
+		    (n->cut != i) != ((n->flags & NODE_OCCLUDED) != 0))
+			return bad_node(s, i, err, "delegation flags disagree with its zone cut");
+	} else if (n->flags & (NODE_DELEG | NODE_OCCLUDED)) {
+		return bad_node(s, i, err, "delegation flag without a zone cut");
+	}
+	if (n->wild != SNAP_NONE) {
+		const struct snap_node *w = n->wild < s->nnodes ? &s->nodes[n->wild] : NULL;
+		if (w == NULL || !(w->flags & NODE_WILDCARD) || w->zone != n->zone ||
+		    w->name_len != n->name_len + 2 ||
+		    memcmp(s->names + w->name + 2, s->names + n->name, n->name_len) != 0)
+			return bad_node(s, i, err, "wildcard child is not \"*\" below it");
+	}
+	return 0;
+}
+
+/* First pass: what a node holds by itself, so that the second may compare
+ * it with the nodes it points at. */
+static int verify_node_self(const struct p53_snapshot *s, uint32_t i, struct p53_err *err)
+{
+	const struct snap_node *n = &s->nodes[i];
+	const uint8_t *name = s->names + n->name;
+	if (!snap_name_ok(s, n->name, n->name_len))
+		return bad_node(s, i, err, "owner name malformed or outside NAMES");
+	if (!is_canonical(name, n->name_len) || n->labels != name_labels(name))
+		return bad_node(s, i, err, "owner name not canonical or label count wrong");
+	if (n->zone >= s->nzones)
+		return bad_node(s, i, err, "zone out of range");
+	if (n->flags & ~(NODE_APEX | NODE_DELEG | NODE_OCCLUDED | NODE_CNAME | NODE_DNAME |
+			 NODE_WILDCARD | NODE_ENT))
+		return bad_node(s, i, err, "unknown flags");
+	if (((n->flags & NODE_WILDCARD) != 0) != (name[0] == 1 && name[1] == '*'))
+		return bad_node(s, i, err, "wildcard flag disagrees with its name");
+	return 0;
+}
+
+static int verify_node(const struct p53_snapshot *s, uint32_t i, struct p53_err *err)
+{
+	const struct snap_node *n = &s->nodes[i];
+	const struct snap_zone *z = &s->zones[n->zone];
+	if (i < z->apex || i - z->apex >= z->nodes)
+		return bad_node(s, i, err, "outside its zone's node range");
+	if (!below_or_at(s, n, &s->nodes[z->apex]))
+		return bad_node(s, i, err, "not at or below its zone's apex");
+	if (((n->flags & NODE_APEX) != 0) != (i == z->apex))
+		return bad_node(s, i, err, "apex flag disagrees with its zone");
+	if (n->rrset > s->nrrsets || n->nrrsets > s->nrrsets - n->rrset)
+		return bad_node(s, i, err, "RRset range outside RRSETS");
+	if (n->ans > s->nans || n->nans > s->nans - n->ans)
+		return bad_node(s, i, err, "answer range outside ANS");
+	/* What each flag announces must be there, and be real records where
+	 * the engine reads them (a DNAME's target). */
+	bool cname = false, dname = false, ns = false;
+	for (uint16_t k = 0; k < n->nrrsets; k++) {
+		const struct snap_rrset *r = &s->rrsets[n->rrset + k];
+		if (k > 0 && r->type <= r[-1].type)
+			return bad_node(s, i, err, "RRsets not in ascending type order");
+		if (r->count == 0 && s->groups[r->rdata].node != i)
+			return bad_node(s, i, err, "holds another node's policy group");
+		cname |= r->type == RR_CNAME;
+		ns |= r->type == RR_NS;
+		if (r->type == RR_DNAME) {
+			if (r->count == 0)
+				return bad_node(s, i, err, "DNAME with a routing policy");
+			dname = true;
+		}
+	}
+	if (((n->flags & NODE_CNAME) != 0) != cname)
+		return bad_node(s, i, err, "CNAME flag disagrees with its RRsets");
+	if (((n->flags & NODE_DNAME) != 0) != dname)
+		return bad_node(s, i, err, "DNAME flag disagrees with its RRsets");
+	if ((n->flags & NODE_DELEG) && (!ns || (n->flags & NODE_APEX)))
+		return bad_node(s, i, err, "delegation without NS records, or at an apex");
+	if ((n->flags & NODE_ENT) && n->nrrsets)
+		return bad_node(s, i, err, "empty non-terminal holding records");
+	int rc = verify_node_links(s, i, err);
+	if (rc)
+		return rc;
+	for (uint16_t k = 0; k < n->nans; k++) {
+		const struct snap_ans *a = &s->ans[n->ans + k];
+		if (a->flags & ~ANS_DYNAMIC)
+			return bad_node(s, i, err, "pre-rendered answer with unknown flags");
+		const char *why =
+		    (a->flags & ANS_DYNAMIC) ? NULL : blob_check(s, a->blob, n->name_len);
+		if (why)
+			return bad_node(s, i, err, why);
+	}
+	if (n->other_blob) {
+		const char *why = blob_check(s, n->other_blob - 1, n->name_len);
+		if (why)
+			return bad_node(s, i, err, why);
+	}
+	return 0;
+}
+
+/* ---- the name index ------------------------------------------------------ */
+
+/* Every node once, under its own name's hash, where a probe from the hash's
+ * home slot reaches it; at most half the slots used, so every probe meets an
+ * empty slot and ends. */
+static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
+{
+	size_t slots = (size_t)s->hmask + 1, used = 0;
+	for (size_t i = 0; i < slots; i++)
+		used += s->ht[i].node != 0;
+	if (used != s->nnodes || used > slots / 2)
+		return p53_err_set(
+		    err, P53_ECORRUPT,
+		    "snapshot hash index holds %zu entries for %u nodes in %zu slots", used,
+		    s->nnodes, slots);
+	uint8_t *seen = calloc(s->nnodes ? s->nnodes : 1, 1);
+	if (seen == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	/* Start the scan just after an empty slot, so the run of used slots
+	 * before each one is known without wrapping back. */
+	size_t start = 0;
+	while (s->ht[start].node != 0)
+		start++;
+	size_t run = 0;
+	int rc = 0;
+	for (size_t k = 1; k <= slots && rc == 0; k++) {
+		size_t i = (start + k) & s->hmask;
+		const struct snap_hash_ent *e = &s->ht[i];
+		if (e->node == 0) {
+			run = 0;
+			continue;
+		}
+		run++;
+		uint32_t id = e->node - 1;
+		const struct snap_node *n = id < s->nnodes ? &s->nodes[id] : NULL;
+		if (n == NULL || seen[id]++)
+			rc = p53_err_set(
+			    err, P53_ECORRUPT,
+			    "snapshot hash slot %zu: node out of range or listed twice", i);
+		else if (e->hash != name_hash(s->names + n->name, n->name_len) ||
+			 ((i - (e->hash & s->hmask)) & s->hmask) >= run)
+			rc = bad_node(s, id, err, "not found by its hash in the index");
+	}
+	free(seen);
+	return rc;
+}
+
+static int verify_sizes(const struct p53_snapshot *s, struct p53_err *err)
+{
+	static const struct {
+		uint32_t id;
+		size_t size;
+	} el[] = {
+	    {SECT_ZONES, sizeof(struct snap_zone)},    {SECT_NODES, sizeof(struct snap_node)},
+	    {SECT_RRSETS, sizeof(struct snap_rrset)},  {SECT_ANS, sizeof(struct snap_ans)},
+	    {SECT_GROUPS, sizeof(struct snap_group)},  {SECT_MEMBERS, sizeof(struct snap_member)},
+	    {SECT_HCHECKS, sizeof(uint32_t)},	       {SECT_GEO4, sizeof(struct snap_geo4)},
+	    {SECT_GEO6, sizeof(struct snap_geo6)},     {SECT_GEOLOC, sizeof(struct snap_geoloc)},
+	    {SECT_CIDR, sizeof(struct snap_cidr)},     {SECT_LAT4, sizeof(struct snap_geo4)},
+	    {SECT_LAT6, sizeof(struct snap_geo6)},     {SECT_LATROW, sizeof(struct snap_latrow)},
+	    {SECT_LATENT, sizeof(struct snap_latent)},
+	};
+	const struct snap_hdr *h = s->hdr;
+	for (size_t k = 0; k < sizeof(el) / sizeof(el[0]); k++)
+		for (uint32_t i = 0; i < h->nsect; i++)
+			if (h->sect[i].id == el[k].id && (h->sect[i].len % el[k].size ||
+							  h->sect[i].len / el[k].size >= SNAP_NONE))
+				return p53_err_set(err, P53_ECORRUPT,
+						   "snapshot section %u is not a whole number "
+						   "of entries",
+						   el[k].id);
+	return 0;
+}
+
+int snap_verify_structure(const struct p53_snapshot *s, struct p53_err *err)
+{
+	int rc = verify_sizes(s, err);
+	if (rc == 0)
+		rc = verify_rrsets(s, err);
+	for (uint32_t i = 0; rc == 0 && i < s->nnodes; i++)
+		rc = verify_node_self(s, i, err);
+	if (rc == 0)
+		rc = verify_zones(s, err);
+	for (uint32_t i = 0; rc == 0 && i < s->nnodes; i++)
+		rc = verify_node(s, i, err);
+	if (rc == 0)
+		rc = verify_hash(s, err);
+	if (rc == 0)
+		rc = snap_verify_r53(s, err);
+	return rc;
+}
