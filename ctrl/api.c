@@ -508,11 +508,11 @@ static enum MHD_Result do_metrics(struct api *a, struct MHD_Connection *c)
 /* ---- loading -------------------------------------------------------------- */
 
 static enum MHD_Result load_reply(struct api *a, struct MHD_Connection *c, const char *path,
-				  const char *source)
+				  const char *source, unsigned flags)
 {
 	struct snapmgr_swap sw;
 	struct p53_err err = {0};
-	if (snapmgr_load(a->cfg.mgr, path, source, &sw, &err) != 0) {
+	if (snapmgr_load_flags(a->cfg.mgr, path, source, flags, &sw, &err) != 0) {
 		const char *msg = err.msg;
 		fprintf(stderr, "port53: %s rejected: %s\n", source ? source : path, msg);
 		return send_json(c, MHD_HTTP_UNPROCESSABLE_CONTENT,
@@ -537,7 +537,14 @@ static enum MHD_Result do_push(struct listener *l, struct MHD_Connection *c, str
 	char path[64], source[128];
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", r->fd);
 	snprintf(source, sizeof(source), "push over %s (%zu bytes)", l->name, r->got);
-	return load_reply(l->api, c, path, source);
+	/* ?allow_older=1: the operator rolls back on purpose. */
+	const char *ao = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "allow_older");
+	unsigned flags = 0;
+	if (ao && (strcmp(ao, "1") == 0 || strcmp(ao, "true") == 0))
+		flags |= SNAPMGR_ALLOW_OLDER;
+	else if (ao)
+		return send_error(c, MHD_HTTP_BAD_REQUEST, "allow_older must be 1 or true");
+	return load_reply(l->api, c, path, source, flags);
 }
 
 /* Resolves path (symbolic links and "..") into real and checks that it names
@@ -553,6 +560,7 @@ static bool inside_dir(const char *dir, const char *path, char real[PATH_MAX])
 static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct req *r)
 {
 	const char *path = a->reload_path;
+	unsigned flags = 0;
 	json_t *doc = NULL;
 	if (r->blen) {
 		json_error_t je;
@@ -571,10 +579,19 @@ static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct
 		json_t *v;
 		json_object_foreach(doc, key, v)
 		{
+			if (strcmp(key, "allow_older") == 0) {
+				if (!json_is_boolean(v)) {
+					json_decref(doc);
+					return send_error(c, MHD_HTTP_BAD_REQUEST,
+							  "field 'allow_older' must be a boolean");
+				}
+				flags = json_is_true(v) ? SNAPMGR_ALLOW_OLDER : 0;
+				continue;
+			}
 			if (strcmp(key, "path") != 0) {
-				enum MHD_Result ret =
-				    send_error(c, MHD_HTTP_BAD_REQUEST,
-					       "unknown field '%s' (known fields: path)", key);
+				enum MHD_Result ret = send_error(
+				    c, MHD_HTTP_BAD_REQUEST,
+				    "unknown field '%s' (known fields: path, allow_older)", key);
 				json_decref(doc);
 				return ret;
 			}
@@ -605,7 +622,7 @@ static enum MHD_Result do_reload(struct api *a, struct MHD_Connection *c, struct
 				 "'%s' is not a file inside the reload directory %s", path,
 				 a->reload_dir);
 	} else {
-		ret = load_reply(a, c, path != a->reload_path ? real : path, NULL);
+		ret = load_reply(a, c, path != a->reload_path ? real : path, NULL, flags);
 	}
 	json_decref(doc);
 	return ret;

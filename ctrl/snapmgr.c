@@ -213,6 +213,12 @@ static struct snapmgr_live *prepare(struct snapmgr *m, const char *path, uint8_t
 int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct snapmgr_swap *out,
 		 struct p53_err *err)
 {
+	return snapmgr_load_flags(m, path, source, 0, out, err);
+}
+
+int snapmgr_load_flags(struct snapmgr *m, const char *path, const char *source, unsigned flags,
+		       struct snapmgr_swap *out, struct p53_err *err)
+{
 	struct p53_err local = {0};
 	if (err == NULL)
 		err = &local;
@@ -226,6 +232,17 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 		pthread_mutex_unlock(&m->vlock);
 		pthread_mutex_unlock(&m->lock);
 		return err->code ? err->code : P53_ECORRUPT;
+	}
+	const struct snapmgr_live *cur = atomic_load(&m->live);
+	if (cur && l->serial < cur->serial && !(flags & SNAPMGR_ALLOW_OLDER)) {
+		p53_err_set(err, P53_EINVAL,
+			    "snapshot serial %llu is older than the live serial %llu "
+			    "(a rollback must be pushed with --allow-older)",
+			    (unsigned long long)l->serial, (unsigned long long)cur->serial);
+		live_free(m, l);
+		record_failure(m, path, source, err);
+		pthread_mutex_unlock(&m->lock);
+		return err->code;
 	}
 	l->generation = ++m->generation;
 	l->loaded_at = real_ns();

@@ -84,6 +84,12 @@ void snapmgr_free(struct snapmgr *m);
  * negative code with err set, the live snapshot unchanged. */
 int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct snapmgr_swap *out,
 		 struct p53_err *err);
+/* A snapshot whose serial is below the live one's is refused (an old signed
+ * file must not be replayed) unless the loader says so: an operator's
+ * explicit rollback. snapmgr_load() passes no flags. */
+enum { SNAPMGR_ALLOW_OLDER = 1 << 0 };
+int snapmgr_load_flags(struct snapmgr *m, const char *path, const char *source, unsigned flags,
+		       struct snapmgr_swap *out, struct p53_err *err);
 
 /* The live snapshot, or NULL before the first load. Readers only: the
  * result stays valid until the caller's next quiescent state. */

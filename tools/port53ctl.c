@@ -6,6 +6,7 @@
  *     metrics           Prometheus text, as scraped
  *     health            Route 53 health checks: state, last result, last change
  *     push FILE         upload a compiled snapshot and make it live
+ *                       (--allow-older: accept a serial below the live one)
  *     reload [PATH]     have the server reload from disk
  *
  * Tables for people by default; --json prints the API's JSON untouched for
@@ -56,8 +57,10 @@ static size_t on_data(char *data, size_t sz, size_t nm, void *arg)
 static void usage(FILE *f)
 {
 	fputs("usage: port53ctl [-s SOCKET | -u URL [--token-file FILE]] [--json] [-t SECONDS]\n"
-	      "                 status | stats | firewall | metrics | health | push FILE |\n"
-	      "                 reload [PATH]\n"
+	      "                 status | stats | firewall | metrics | health |\n"
+	      "                 push [--allow-older] FILE | reload [PATH]\n"
+	      "  push refuses a snapshot older than the live one (by serial) unless\n"
+	      "  --allow-older says the rollback is meant\n"
 	      "  -s, --socket PATH    control socket (default $PORT53_CONTROL_SOCKET or\n"
 	      "                       " DEFAULT_SOCKET ")\n"
 	      "  -u, --url URL        control API over TCP, e.g. http://127.0.0.1:8053\n"
@@ -340,16 +343,19 @@ static int run(struct opts *o, int argc, char **argv)
 	} else if (!strcmp(cmd, "metrics") && argc == 1) {
 		st = request(o, "GET", "/metrics", NULL, 0, NULL, &b);
 		rc = finish(o, st, &b, NULL);
-	} else if (!strcmp(cmd, "push") && argc == 2) {
-		FILE *f = fopen(argv[1], "rb");
+	} else if (!strcmp(cmd, "push") &&
+		   (argc == 2 || (argc == 3 && !strcmp(argv[1], "--allow-older")))) {
+		const char *file = argv[argc - 1];
+		FILE *f = fopen(file, "rb");
 		struct stat sb;
 		if (f == NULL || fstat(fileno(f), &sb) != 0) {
-			fprintf(stderr, "port53ctl: %s: %s\n", argv[1], strerror(errno));
+			fprintf(stderr, "port53ctl: %s: %s\n", file, strerror(errno));
 			if (f)
 				fclose(f);
 			return 1;
 		}
-		st = request(o, "PUT", "/v1/snapshot", f, (long long)sb.st_size, NULL, &b);
+		st = request(o, "PUT", argc == 3 ? "/v1/snapshot?allow_older=1" : "/v1/snapshot", f,
+			     (long long)sb.st_size, NULL, &b);
 		fclose(f);
 		rc = finish(o, st, &b, print_push);
 	} else if (!strcmp(cmd, "reload") && argc <= 2) {

@@ -304,6 +304,14 @@ def test_push_and_corrupt(api, port, good, work):
     st, _, doc = api.json("GET", "/v1/status")
     check(doc and doc.get("serial") == SERIAL_BASE + 2 and doc.get("failed_loads") == len(cases)
           and "too short" in (doc.get("last_error") or ""), "status shows failures", doc)
+    # An older serial (a replayed file) is refused, and counted as a failure.
+    st, _, doc = api.json("PUT", "/v1/snapshot", read(good[1]))
+    check(st == 422 and "serial %d is older than the live serial %d" % (
+        SERIAL_BASE + 1, SERIAL_BASE + 2) in (doc or {}).get("error", ""),
+        "older serial refused", doc)
+    check(current_variant(port) == 2, "old snapshot keeps answering after an older push")
+    st, _, doc = api.json("PUT", "/v1/snapshot?allow_older=maybe", read(good[1]))
+    check(st == 400, "allow_older must be 1 or true", doc)
 
 
 def test_reload(api, port, good, snap_path):
@@ -341,7 +349,15 @@ def test_reload(api, port, good, snap_path):
     os.unlink(fifo)
     st, _, doc = api.json("POST", "/v1/reload", json.dumps({"path": good[4]}).encode())
     check(st == 200 and current_variant(port) == 4, "reload from a given path", doc)
+    # The -s snapshot is older than the live one: refused unless the
+    # rollback is asked for (no replay of an old file).
     st, _, doc = api.json("POST", "/v1/reload")
+    check(st == 422 and "older than the live serial" in (doc or {}).get("error", ""),
+          "reload of an older snapshot refused", doc)
+    check(current_variant(port) == 4, "refused rollback changes nothing")
+    st, _, doc = api.json("POST", "/v1/reload", b'{"allow_older": 1}')
+    check(st == 400 and "boolean" in (doc or {}).get("error", ""), "allow_older type 400", doc)
+    st, _, doc = api.json("POST", "/v1/reload", b'{"allow_older": true}')
     check(st == 200 and doc and doc.get("serial") == SERIAL_BASE, "reload the -s path", doc)
     check(current_variant(port) == 0, "reloaded -s snapshot serves")
     st, _, doc = api.json("POST", "/v1/reload", b"x" * 70000,
@@ -406,6 +422,14 @@ def test_ctl(ctl, sock, port, good, work, bad):
           current_variant(port) == 6, "port53ctl push of a corrupt file", r.stderr)
     r = run("reload", good[7])
     check(r.returncode == 0 and current_variant(port) == 7, "port53ctl reload PATH", r.stderr)
+    r = run("push", good[6])
+    check(r.returncode == 1 and "older than the live serial" in r.stderr and
+          current_variant(port) == 7, "port53ctl push of an older snapshot refused", r.stderr)
+    r = run("push", "--allow-older", good[6])
+    check(r.returncode == 0 and current_variant(port) == 6, "port53ctl push --allow-older",
+          r.stdout + r.stderr)
+    r = run("reload", good[7])
+    check(r.returncode == 0 and current_variant(port) == 7, "port53ctl reload newer", r.stderr)
     r = common.run([ctl, "-s", os.path.join(work, "nope.sock"), "status"])
     check(r.returncode == 3, "port53ctl unreachable exit 3", r.returncode)
     r = run("frobnicate")
@@ -455,7 +479,11 @@ def test_signatures(binary, ctl, work, base_signed, key, other_key, pub, good):
         resigned = os.path.join(work, "resigned.p53")
         r = common.run([binary, "sign", "-k", key, other, "-o", resigned])
         check(r.returncode == 0, "port53 sign", r.stderr)
+        # An older signed file is a replay unless the push says otherwise.
         st, _, doc = api.json("PUT", "/v1/snapshot", read(resigned))
+        check(st == 422 and "older than the live serial" in (doc or {}).get("error", ""),
+              "replayed older signed snapshot refused", doc)
+        st, _, doc = api.json("PUT", "/v1/snapshot?allow_older=true", read(resigned))
         check(st == 200 and current_variant(port) == 9, "re-signed snapshot accepted", doc)
         check(srv.alive(), "signed server alive")
     finally:
@@ -520,6 +548,10 @@ def swap_under_load(api, port, snaps):
             s.close()
 
     order = {v: n for n, v in enumerate(sorted(snaps))}
+    # Start from the first snapshot (a deliberate rollback), then push
+    # every later one in order.
+    st, _, doc = api.json("PUT", "/v1/snapshot?allow_older=1", read(snaps[min(snaps)]))
+    check(st == 200, "rollback before the swap run", doc)
     t = threading.Thread(target=client, daemon=True)
     t0 = time.monotonic()
     t.start()

@@ -6,6 +6,9 @@
 #include "zones/answer/sign.h"
 #include "zones/answer/snapshot.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +24,25 @@ static const char *path_in(const char *name)
 	char *p = buf[k++ % 4];
 	snprintf(p, 256, "%s/%s", dir, name);
 	return p;
+}
+
+/* The key id as docs/snapshot-format.md defines it, in full hex: SHA-256 of
+ * the raw 32-byte Ed25519 public key, read here straight from the PEM file. */
+static void key_id_from_pem(const char *path, char out[65])
+{
+	out[0] = 0;
+	FILE *f = fopen(path, "r");
+	EVP_PKEY *pk = f ? PEM_read_PUBKEY(f, NULL, NULL, NULL) : NULL;
+	if (f)
+		fclose(f);
+	uint8_t raw[32], d[32];
+	size_t n = sizeof(raw);
+	if (pk && EVP_PKEY_get_raw_public_key(pk, raw, &n) == 1 && n == 32) {
+		SHA256(raw, n, d);
+		for (int i = 0; i < 32; i++)
+			sprintf(out + 2 * i, "%02x", d[i]);
+	}
+	EVP_PKEY_free(pk);
 }
 
 static void write_file(const char *path, const void *data, size_t len)
@@ -123,9 +145,12 @@ static void test_sign_verify(const uint8_t *img, size_t len)
 	}
 	CHECK_EQ(verify_bytes(signed_img, slen, kab, msg, sizeof(msg)), 0);
 
-	/* Wrong key: named, refused. */
+	/* Wrong key: named in full, refused. */
 	CHECK_EQ(verify_bytes(signed_img, slen, kb, msg, sizeof(msg)), P53_ECORRUPT);
 	CHECK(strstr(msg, "untrusted key") != NULL);
+	char aid[65];
+	key_id_from_pem(path_in("a.pub"), aid);
+	CHECK(strlen(aid) == 64 && strstr(msg, aid) != NULL);
 
 	/* Unsigned: refused when keys are required. */
 	CHECK_EQ(verify_bytes(img, len, ka, msg, sizeof(msg)), P53_ECORRUPT);
@@ -151,6 +176,19 @@ static void test_sign_verify(const uint8_t *img, size_t len)
 	bad[len + 8] = 7;
 	CHECK_EQ(verify_bytes(bad, slen, ka, msg, sizeof(msg)), P53_ECORRUPT);
 	CHECK(strstr(msg, "algorithm") != NULL);
+	/* The trailer's reserved bytes and length field are checked, by the
+	 * loader too (no signature covers them). */
+	for (size_t off = 112; off < 128; off += 5) {
+		memcpy(bad, signed_img, slen);
+		bad[len + off] = 0x5a;
+		CHECK_EQ(verify_bytes(bad, slen, NULL, msg, sizeof(msg)), P53_ECORRUPT);
+		CHECK(strstr(msg, "reserved") != NULL);
+		CHECK_EQ(verify_bytes(bad, slen, ka, msg, sizeof(msg)), P53_ECORRUPT);
+	}
+	memcpy(bad, signed_img, slen);
+	bad[len + 12] = 127;
+	CHECK_EQ(verify_bytes(bad, slen, NULL, msg, sizeof(msg)), P53_ECORRUPT);
+	CHECK(strstr(msg, "length") != NULL);
 	/* A mangled magic is no trailer: the excess is padding. */
 	memcpy(bad, signed_img, slen);
 	bad[len] ^= 0x01;

@@ -155,7 +155,8 @@ static void run(const char *name, struct qsbr *q)
 	for (int i = 0; i < NSWAPS; i++) {
 		struct snapmgr_swap sw;
 		struct p53_err e = {0};
-		int rc = snapmgr_load(m, paths[(i + 1) % 2], "test", &sw, &e);
+		int rc =
+		    snapmgr_load_flags(m, paths[(i + 1) % 2], "test", SNAPMGR_ALLOW_OLDER, &sw, &e);
 		CHECK_EQ(rc, 0);
 		CHECK(!sw.deferred);
 		lat[i] = sw.swap_ns;
@@ -209,7 +210,7 @@ static void run(const char *name, struct qsbr *q)
 	CHECK_EQ(((const struct state *)held->state)->serial, 100); /* still valid */
 	qsbr_quiescent(q, 0);
 	qsbr_offline(q, 0);
-	CHECK_EQ(snapmgr_load(m, paths[0], NULL, &sw, &err), 0);
+	CHECK_EQ(snapmgr_load_flags(m, paths[0], NULL, SNAPMGR_ALLOW_OLDER, &sw, &err), 0);
 	CHECK(!sw.deferred);
 	CHECK_EQ(atomic_load(&destroys), 2); /* the retired one and the last */
 	qsbr_reader_unregister(q, 0);
@@ -247,6 +248,31 @@ static void test_signature_required(void)
 	unlink(priv);
 	unlink(pub);
 	unlink(signed_path);
+}
+
+/* Replay protection: a serial below the live one's is refused unless the
+ * caller allows it; the same serial reloads. */
+static void test_older_serial(void)
+{
+	struct qsbr *q = qsbr_simple_new(1);
+	struct snapmgr_cfg mc = {.qsbr = q};
+	struct p53_err err = {0};
+	struct snapmgr *m = snapmgr_new(&mc, &err);
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	CHECK_EQ(snapmgr_load(m, paths[1], NULL, NULL, &err), 0);
+	uint64_t gen = snapmgr_current(m)->generation;
+	struct p53_err e1 = {0};
+	CHECK(snapmgr_load(m, paths[0], NULL, NULL, &e1) != 0);
+	CHECK(strstr(e1.msg, "serial 100 is older than the live serial 101") != NULL);
+	CHECK_EQ(snapmgr_current(m)->serial, 101);
+	CHECK_EQ(snapmgr_current(m)->generation, gen);
+	CHECK_EQ(snapmgr_load(m, paths[1], NULL, NULL, &err), 0); /* same serial: a reload */
+	CHECK_EQ(snapmgr_load_flags(m, paths[0], NULL, SNAPMGR_ALLOW_OLDER, NULL, &err), 0);
+	CHECK_EQ(snapmgr_current(m)->serial, 100);
+	snapmgr_free(m);
+	qsbr_destroy(q);
 }
 
 int main(void)
@@ -299,6 +325,7 @@ int main(void)
 	run("rte_rcu_qsbr", qsbr_dpdk_new(NREADERS));
 #endif
 	test_signature_required();
+	test_older_serial();
 	for (int i = 0; i < 2; i++)
 		unlink(paths[i]);
 	unlink(bad_path);

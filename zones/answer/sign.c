@@ -76,6 +76,21 @@ void p53_key_id_text(const uint8_t key_id[P53_KEY_ID_LEN], char out[17])
 		snprintf(out + 2 * i, 3, "%02x", key_id[i]);
 }
 
+void p53_key_id_hex(const uint8_t key_id[P53_KEY_ID_LEN], char out[2 * P53_KEY_ID_LEN + 1])
+{
+	for (int i = 0; i < P53_KEY_ID_LEN; i++)
+		snprintf(out + 2 * i, 3, "%02x", key_id[i]);
+}
+
+bool p53_sig_trailer_ok(const uint8_t *trailer)
+{
+	struct sig_trailer t;
+	memcpy(&t, trailer, sizeof(t));
+	static const uint8_t zero[sizeof(t.reserved)];
+	return memcmp(t.magic, P53_SIG_MAGIC, sizeof(P53_SIG_MAGIC)) == 0 && t.len == P53_SIG_LEN &&
+	       memcmp(t.reserved, zero, sizeof(zero)) == 0;
+}
+
 int p53_keygen(const char *priv_path, const char *pub_path, struct p53_err *err)
 {
 	int rc = 0;
@@ -273,9 +288,15 @@ int p53_sig_verify(const struct p53_snapshot *s, const struct p53_keyring *kr,
 				   "snapshot is not signed and a signature is required");
 	struct sig_trailer t;
 	memcpy(&t, tp, sizeof(t));
-	char idt[17];
-	p53_key_id_text(t.key_id, idt);
-	if (t.alg != P53_SIG_ED25519 || t.len != P53_SIG_LEN)
+	/* Errors name the whole key id: operators compare it with
+	 * `port53 info` and key files, and a prefix can be forged. */
+	char idt[2 * P53_KEY_ID_LEN + 1];
+	p53_key_id_hex(t.key_id, idt);
+	if (!p53_sig_trailer_ok((const uint8_t *)tp))
+		return p53_err_set(
+		    err, P53_ECORRUPT,
+		    "snapshot signature trailer malformed (length or reserved bytes)");
+	if (t.alg != P53_SIG_ED25519)
 		return p53_err_set(err, P53_ECORRUPT,
 				   "snapshot signature uses unknown algorithm %u", t.alg);
 	size_t k = 0;

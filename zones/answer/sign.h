@@ -75,5 +75,11 @@ int p53_sig_verify(const struct p53_snapshot *snap, const struct p53_keyring *kr
 /* First 8 bytes of a key id in hex (17 bytes with the NUL): how keys are
  * named in messages and in the status API. */
 void p53_key_id_text(const uint8_t key_id[P53_KEY_ID_LEN], char out[17]);
+/* The whole key id in hex (65 bytes with the NUL): error messages. */
+void p53_key_id_hex(const uint8_t key_id[P53_KEY_ID_LEN], char out[2 * P53_KEY_ID_LEN + 1]);
+/* True when the P53_SIG_LEN bytes at trailer have the magic, the length
+ * field 128 and zero reserved bytes: what the loader requires of any
+ * trailer, signatures required or not. */
+bool p53_sig_trailer_ok(const uint8_t *trailer);
 
 #endif
