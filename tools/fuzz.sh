@@ -1,0 +1,116 @@
+#!/bin/sh
+# Builds and runs port53's libFuzzer targets (docs/fuzzing.md).
+#
+#   tools/fuzz.sh build                  set up and build build-fuzz (clang, ASan+UBSan)
+#   tools/fuzz.sh ci                     every target for a fixed count on its seed corpus
+#   tools/fuzz.sh run TARGET [ARGS...]   one target, open-ended; ARGS go to libFuzzer
+#   tools/fuzz.sh list                   the targets
+#   tools/fuzz.sh seeds                  regenerate the generated seeds (after a format change)
+#
+# Inputs libFuzzer finds go to build-fuzz/work/TARGET, never into the tree: a
+# crash is reported with its file, and after the fix it is added by hand to
+# fuzz/corpus/TARGET/ (which the ordinary suite then replays).
+set -eu
+cd "$(dirname "$0")/.."
+B=${P53_FUZZ_BUILD:-build-fuzz}
+TARGETS="answer pkt zone r53json fwcompile snapshot"
+
+# Executions per target in CI: a few seconds each on one core.
+ci_runs() {
+	case $1 in
+	answer) echo 60000 ;;
+	pkt) echo 100000 ;;
+	zone) echo 4000 ;;
+	r53json) echo 3000 ;;
+	fwcompile) echo 600 ;;
+	snapshot) echo 3000 ;;
+	esac
+}
+
+build() {
+	if ! command -v clang >/dev/null 2>&1; then
+		echo "fuzz: clang not found (tools/install-deps.sh installs it)" >&2
+		exit 77
+	fi
+	if [ ! -f "$B/build.ninja" ]; then
+		CC=clang CXX=clang++ meson setup "$B" -Dfuzz=true -Ddpdk=disabled \
+			-Dbenchmarks=disabled -Db_sanitize=address,undefined -Db_lundef=false \
+			-Dbuildtype=debugoptimized -Dwerror=false \
+			-Dc_args=-fno-sanitize-recover=undefined >/dev/null
+	fi
+	ninja -C "$B" $(for t in $TARGETS; do printf 'fuzz/fuzz_%s ' "$t"; done) >/dev/null
+}
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+
+# run TARGET [libFuzzer args]: the work corpus first (libFuzzer adds to it),
+# then the seeds.
+run() {
+	t=$1
+	shift
+	mkdir -p "$B/work/$t" "$B/crashes/$t"
+	"$B/fuzz/fuzz_$t" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+		-artifact_prefix="$B/crashes/$t/" "$@" "$B/work/$t" "fuzz/corpus/$t"
+}
+
+# The seeds that are generated rather than copied: queries and frames
+# (fuzz/mkseeds.py) and compiled snapshots.
+seeds() {
+	/usr/bin/python3 fuzz/mkseeds.py
+	ninja -C "$B" tools/port53 >/dev/null
+	d=fuzz/corpus/snapshot
+	rm -f "$d"/seed-*
+	z=tests/zones
+	"$B/tools/port53" compile --serial 1 -o "$d/seed-rfc4592" example="$z/example.zone" >/dev/null
+	"$B/tools/port53" compile --serial 1 -o "$d/seed-com" example.com="$z/example.com.zone" \
+		2.0.192.in-addr.arpa="$z/2.0.192.in-addr.arpa.zone" >/dev/null
+	"$B/tools/port53" compile --serial 1 -o "$d/seed-deleg" example.org="$z/example.org.zone" \
+		child.example.org="$z/child.example.org.zone" >/dev/null
+	"$B/tools/port53" compile --serial 1 --no-prerender -o "$d/seed-deleg-noprerender" \
+		example.org="$z/example.org.zone" child.example.org="$z/child.example.org.zone" >/dev/null
+	"$B/tools/port53" compile --serial 1 -o "$d/seed-net" example.net="$z/example.net.zone" >/dev/null
+	"$B/tools/port53" compile --serial 1 -o "$d/seed-r53" --geo tests/e2e/r53/geo.csv \
+		--latency fuzz/data/latency.csv example.com=tests/e2e/r53/example.json >/dev/null
+}
+
+case ${1:-} in
+seeds)
+	build
+	seeds
+	;;
+build)
+	build
+	;;
+list)
+	echo "$TARGETS"
+	;;
+run)
+	[ $# -ge 2 ] || { echo "usage: $0 run TARGET [libFuzzer args]" >&2; exit 2; }
+	build
+	t=$2
+	shift 2
+	run "$t" "$@"
+	;;
+ci)
+	build
+	failed=0
+	for t in $TARGETS; do
+		n=$(ci_runs "$t")
+		log="$B/ci-$t.log"
+		start=$(date +%s)
+		if run "$t" -runs="$n" -max_total_time=60 -seed=1 >"$log" 2>&1; then
+			echo "fuzz $t: $n runs, no crash ($(($(date +%s) - start)) s)"
+		else
+			echo "fuzz $t: FAILED (log $log, input in $B/crashes/$t/)"
+			tail -n 40 "$log"
+			failed=1
+		fi
+	done
+	exit $failed
+	;;
+*)
+	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+	;;
+esac
