@@ -487,7 +487,9 @@ static void test_bad_input(void)
 	CHECK(contains(fails(rules_list, "a\nb\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 					 "aaaaaaaaaaaaaaaaaa.test\n"),
 		       "label longer than 63"));
-	CHECK(contains(fails(rules_list, "a..b\n"), "list.txt:1: 'a..b': empty label"));
+	CHECK(contains(fails(rules_list, "a..b\n"), "list.txt:1: field 1: empty label"));
+	CHECK(contains(fails(rules_list, "0.0.0.0 a.test b..test\n"),
+		       "list.txt:1: field 3: empty label"));
 	CHECK(contains(fails(rules_list, "caf\xc3\xa9.test\n"), "non-ASCII"));
 
 	/* an invalid pattern: Hyperscan's message, with the rule named */
@@ -542,6 +544,59 @@ static void test_bad_input(void)
 	CHECK(fw == NULL);
 	CHECK(contains(err.msg, "checksum mismatch"));
 	free(img);
+}
+
+/* Rules name files by path, and the rules' author need not be the one who
+ * runs the compiler: no message may show a byte of a file, only regular
+ * files are read, and lines and files are size-capped. */
+static void test_untrusted_files(void)
+{
+	static const char secret[] = "root:$y$j9T$S3CRETS3CRETS3CRETS3CRETS3CRETS3CRETS3CRETS3CRET"
+				     "S3CRETS3CRET:19000:0:99999:7:::";
+	char rules[512], p[256];
+	/* a file that is not a list: refused, its content not quoted */
+	put("shadow", secret);
+	snprintf(rules, sizeof(rules),
+		 "{\"domain_lists\": {\"l\": \"%s/shadow\"}, \"rule_groups\": [{\"name\": "
+		 "\"g\", \"priority\": 1, \"rules\": [{\"name\": \"r\", \"priority\": 1, "
+		 "\"action\": \"BLOCK\", \"domain_list\": \"l\"}]}]}",
+		 dir);
+	const char *m = fails(rules, NULL);
+	CHECK(contains(m, "shadow:1: "));
+	CHECK(strstr(m, "S3CRET") == NULL && strstr(m, "root:") == NULL);
+	/* a rules file that is not JSON: the parser's position, not its text */
+	snprintf(p, sizeof(p), "%s/shadow", dir);
+	struct p53_err err = {0};
+	uint8_t *img;
+	size_t len;
+	CHECK(p53_fw_compile(p, NULL, &img, &len, &err) != 0);
+	CHECK(contains(err.msg, "shadow:1: "));
+	CHECK(strstr(err.msg, "S3CRET") == NULL && strstr(err.msg, "root") == NULL);
+	/* /dev/zero (endless) and a FIFO (would block): not regular files */
+	snprintf(rules, sizeof(rules),
+		 "{\"domain_lists\": {\"l\": \"/dev/zero\"}, \"rule_groups\": [{\"name\": "
+		 "\"g\", \"priority\": 1, \"rules\": [{\"name\": \"r\", \"priority\": 1, "
+		 "\"action\": \"BLOCK\", \"domain_list\": \"l\"}]}]}");
+	CHECK(contains(fails(rules, NULL), "/dev/zero: list 'l': not a regular file"));
+	snprintf(p, sizeof(p), "%s/fifo", dir);
+	CHECK_EQ(mkfifo(p, 0600), 0);
+	snprintf(rules, sizeof(rules),
+		 "{\"domain_lists\": {\"l\": \"fifo\"}, \"rule_groups\": [{\"name\": "
+		 "\"g\", \"priority\": 1, \"rules\": [{\"name\": \"r\", \"priority\": 1, "
+		 "\"action\": \"BLOCK\", \"domain_list\": \"l\"}]}]}");
+	CHECK(contains(fails(rules, NULL), "fifo: list 'l': not a regular file"));
+	struct p53_err e2 = {0};
+	CHECK(p53_fw_compile(p, NULL, &img, &len, &e2) != 0);
+	CHECK(contains(e2.msg, "fifo: rules: not a regular file"));
+	unlink(p);
+	/* a line longer than any hosts-file line: refused at its number */
+	char *big = malloc(10000);
+	memset(big, 'a', 9998);
+	memcpy(big, "ok.test\n", 8);
+	big[9998] = '\n';
+	big[9999] = 0;
+	CHECK(contains(fails(rules_list, big), "list.txt:2: line longer than 4096 bytes"));
+	free(big);
 }
 
 /* A million-line list: compiled, loaded and checked (timings printed, not
@@ -604,6 +659,7 @@ int main(void)
 	test_engine(true);
 	test_engine(false);
 	test_bad_input();
+	test_untrusted_files();
 	test_million();
 	const char *files[] = {"rules.json", "malware.txt", "list.txt", "test.zone"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <hs/hs.h>
 #include <jansson.h>
 #include <stdarg.h>
@@ -24,10 +25,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #define OVERRIDE_TTL_MAX 604800 /* Route 53's BlockOverrideTtl range */
+/* Limits on the files rules name (docs/firewall.md): a 1M-domain list is
+ * about 20 MB; a domain in presentation form at most 1,009 bytes. */
+#define RULES_FILE_MAX (16u << 20)
+#define LIST_FILE_MAX  (512u << 20)
+#define LIST_LINE_MAX  4096
 
 enum kind { K_EXACT = 1, K_SUB = 2 };
 
@@ -177,6 +184,56 @@ static bool is_address(const char *tok, size_t len)
 	return inet_pton(AF_INET, buf, a) == 1 || inet_pton(AF_INET6, buf, a) == 1;
 }
 
+/* Rules name files by path, and whoever writes the rules need not be who
+ * runs the compiler: a path may name /etc/shadow, a FIFO or /dev/zero. So
+ * only regular files are read, opened without blocking and size-capped, and
+ * no message ever quotes a byte of them (file, line and field number say
+ * where). */
+static FILE *open_untrusted(const char *path, const char *what, size_t max, struct p53_err *err)
+{
+	int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		p53_err_set(err, P53_EIO, "%s: %s: %s", path, what, strerror(errno));
+		return NULL;
+	}
+	struct stat sb;
+	int fl = fcntl(fd, F_GETFL);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		p53_err_set(err, P53_EINVAL, "%s: %s: not a regular file", path, what);
+	} else if ((uint64_t)sb.st_size > max) {
+		p53_err_set(err, P53_EINVAL, "%s: %s: larger than the limit of %zu bytes", path,
+			    what, max);
+	} else if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		p53_err_set(err, P53_EIO, "%s: %s: %s", path, what, strerror(errno));
+	} else {
+		FILE *f = fdopen(fd, "r");
+		if (f)
+			return f;
+		p53_err_set(err, P53_EIO, "%s: %s: %s", path, what, strerror(errno));
+	}
+	close(fd);
+	return NULL;
+}
+
+/* One line, with its newline, into buf; 1, 0 at the end of the file, or -1
+ * when the line does not fit. Counts the bytes read into *total, so a file
+ * that grows while it is read is still bounded. */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len, size_t *total)
+{
+	size_t n = 0;
+	int c = EOF;
+	while (n < cap && (c = getc_unlocked(f)) != EOF) {
+		buf[n++] = (char)c;
+		if (c == '\n')
+			break;
+	}
+	*len = n;
+	*total += n;
+	if (n == cap && c != '\n')
+		return -1;
+	return n > 0 ? 1 : 0;
+}
+
 /* A list file: one domain a line; "#" and ";" start comments (at the start
  * of a line or after white space); hosts-file lines ("0.0.0.0 ads.example")
  * are accepted, since that is how many public block lists are published. */
@@ -187,18 +244,24 @@ static int load_list_file(struct state *st, const char *file, struct dlist *l)
 		snprintf(path, sizeof(path), "%s", file);
 	else
 		snprintf(path, sizeof(path), "%s/%s", st->dir, file);
-	FILE *f = fopen(path, "r");
+	char what[160];
+	snprintf(what, sizeof(what), "list '%.100s'", l->name);
+	FILE *f = open_untrusted(path, what, LIST_FILE_MAX, st->err);
 	if (f == NULL)
-		return p53_err_set(st->err, P53_EIO, "%s: list '%s': %s", path, l->name,
-				   strerror(errno));
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
+		return st->err->code;
+	static char line[LIST_LINE_MAX];
+	size_t len, total = 0;
 	unsigned lineno = 0;
-	int rc = 0;
-	while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+	int rc = 0, got;
+	while (rc == 0 && (got = read_line(f, line, sizeof(line), &len, &total)) != 0) {
 		lineno++;
-		size_t len = (size_t)n;
+		if (got < 0 || total > LIST_FILE_MAX) {
+			rc = p53_err_at(st->err, P53_EINVAL, path, lineno,
+					got < 0 ? "line longer than %u bytes"
+						: "file grew past the limit of %u bytes",
+					got < 0 ? LIST_LINE_MAX : LIST_FILE_MAX);
+			break;
+		}
 		for (size_t i = 0; i < len; i++) {
 			bool start = i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t';
 			if ((line[i] == '#' || line[i] == ';') && start) {
@@ -232,10 +295,9 @@ static int load_list_file(struct state *st, const char *file, struct dlist *l)
 		if (nt > 1) {
 			if (!is_address(tok[0], tl[0])) {
 				rc = p53_err_at(st->err, P53_EINVAL, path, lineno,
-						"'%.*s': one domain per line expected (or a "
+						"%zu fields: one domain per line expected (or a "
 						"hosts-file line: address, then names)",
-						(int)((size_t)(tok[nt - 1] - tok[0]) + tl[nt - 1]),
-						tok[0]);
+						nt);
 				break;
 			}
 			first = 1;
@@ -244,13 +306,12 @@ static int load_list_file(struct state *st, const char *file, struct dlist *l)
 			struct dom d;
 			const char *why = parse_domain(tok[t], tl[t], &d);
 			if (why)
-				rc = p53_err_at(st->err, P53_EINVAL, path, lineno, "'%.*s': %s",
-						(int)tl[t], tok[t], why);
+				rc = p53_err_at(st->err, P53_EINVAL, path, lineno, "field %zu: %s",
+						t + 1, why);
 			else
 				rc = list_add(st, l, &d);
 		}
 	}
-	free(line);
 	if (rc == 0 && ferror(f))
 		rc = p53_err_set(st->err, P53_EIO, "%s: read error", path);
 	fclose(f);
@@ -997,11 +1058,27 @@ int p53_fw_compile(const char *path, const struct p53_fw_compile_opts *o, uint8_
 	st.dir[dl] = 0;
 	if (slash == path)
 		strcpy(st.dir, "/");
+	FILE *rf = open_untrusted(path, "rules", RULES_FILE_MAX, err);
+	if (rf == NULL)
+		return err->code;
 	json_error_t je;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
-	if (root == NULL)
+	json_t *root = json_loadf(rf, JSON_REJECT_DUPLICATES, &je);
+	bool grew = root && ftello(rf) > (off_t)RULES_FILE_MAX;
+	fclose(rf);
+	if (root == NULL) {
+		/* Jansson quotes the text near the error: not for a file that
+		 * may not be ours to show. */
+		char *near = strstr(je.text, " near '");
+		if (near)
+			*near = 0;
 		return p53_err_at(err, P53_EINVAL, path, (unsigned)(je.line > 0 ? je.line : 0),
 				  "%s", je.text);
+	}
+	if (grew) {
+		json_decref(root);
+		return p53_err_set(err, P53_EINVAL, "%s: rules: larger than the limit of %u bytes",
+				   path, RULES_FILE_MAX);
+	}
 	static const char *const keys[] = {"fail_open", "domain_lists", "rule_groups", NULL};
 	int rc = json_is_object(root) ? check_keys(&st, root, keys, "top level")
 				      : p53_err_set(err, P53_EINVAL, "%s: not a JSON object", path);
