@@ -44,14 +44,15 @@ build() {
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-# run TARGET [libFuzzer args]: the work corpus first (libFuzzer adds to it),
-# then the seeds.
+# run WORK TARGET [libFuzzer args]: the work corpus first (libFuzzer adds
+# to it), then the seeds.
 run() {
-	t=$1
-	shift
-	mkdir -p "$B/work/$t" "$B/crashes/$t"
-	"$B/fuzz/fuzz_$t" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
-		-artifact_prefix="$B/crashes/$t/" "$@" "$B/work/$t" "fuzz/corpus/$t"
+	w=$1
+	t=$2
+	shift 2
+	mkdir -p "$w/$t" "$B/crashes/$t"
+	"$B/fuzz/fuzz_$t" -timeout=30 -rss_limit_mb=2048 -max_len=65536 \
+		-artifact_prefix="$B/crashes/$t/" "$@" "$w/$t" "fuzz/corpus/$t"
 }
 
 # The seeds that are generated rather than copied: queries and frames
@@ -90,16 +91,18 @@ run)
 	build
 	t=$2
 	shift 2
-	run "$t" "$@"
+	run "$B/work" "$t" "$@"
 	;;
 ci)
 	build
 	failed=0
+	# A fresh work corpus each time: the same seeds, the same runs.
+	rm -rf "$B/ci-work"
 	for t in $TARGETS; do
 		n=$(ci_runs "$t")
 		log="$B/ci-$t.log"
 		start=$(date +%s)
-		if run "$t" -runs="$n" -max_total_time=60 -seed=1 >"$log" 2>&1; then
+		if run "$B/ci-work" "$t" -runs="$n" -max_total_time=60 -seed=1 >"$log" 2>&1; then
 			echo "fuzz $t: $n runs, no crash ($(($(date +%s) - start)) s)"
 		else
 			echo "fuzz $t: FAILED (log $log, input in $B/crashes/$t/)"
