@@ -7,7 +7,7 @@ PKGS="
 build-essential pkg-config meson ninja-build clang llvm lld libclang-rt-14-dev
 libdpdk-dev dpdk libbpf-dev libxdp-dev libpcap-dev libnuma-dev
 libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
-libmaxminddb-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
+libmaxminddb-dev libknot-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
 nsd knot knot-dnsutils bind9-dnsutils dnsperf
 "

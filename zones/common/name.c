@@ -143,12 +143,16 @@ int name_to_text(const uint8_t *wire, char *out, size_t cap)
 			uint8_t c = *p;
 			char tmp[5];
 			size_t n;
-			if (c == '.' || c == '\\' || c == '"' || c == '(' || c == ')' || c == ';' ||
-			    c == '@' || c == '$') {
+			/* Only what master-file scanners take bare stays bare
+			 * (libzscanner: letters, digits, "*-_/"). */
+			if (c > 0x20 && c < 0x7f && c != '#' && !(c >= 'a' && c <= 'z') &&
+			    !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') && c != '*' &&
+			    c != '-' && c != '_' && c != '/') {
 				tmp[0] = '\\';
 				tmp[1] = (char)c;
 				n = 2;
-			} else if (c <= 0x20 || c >= 0x7f) {
+			} else if (c <= 0x20 || c >= 0x7f || c == '#') {
+				/* "\#" would open RFC 3597 rdata. */
 				tmp[0] = '\\';
 				tmp[1] = (char)('0' + c / 100);
 				tmp[2] = (char)('0' + (c / 10) % 10);

@@ -70,6 +70,8 @@ static int64_t buf_align(struct buf *b, size_t a)
 	return buf_add(b, NULL, pad);
 }
 
+#define SNAP_RRSET_MAX 65535 /* struct snap_rrset.count */
+
 #define VEC_PUSH(arr, n, cap, item)                                                                \
 	((n) < (cap) || vec_grow((void **)&(arr), &(cap), sizeof(*(arr))) == 0                     \
 	     ? ((arr)[(n)++] = (item), 0)                                                          \
@@ -145,6 +147,7 @@ struct czone {
 struct nmap {
 	uint32_t *slot; /* index + 1 */
 	uint32_t mask;
+	size_t count;
 };
 
 struct cc {
@@ -186,8 +189,10 @@ static int nmap_init(struct nmap *m, size_t n)
 	size_t size = 16;
 	while (size < 2 * n)
 		size *= 2;
+	free(m->slot);
 	m->slot = calloc(size, sizeof(uint32_t));
 	m->mask = (uint32_t)(size - 1);
+	m->count = 0;
 	return m->slot ? 0 : P53_ENOMEM;
 }
 
@@ -203,13 +208,38 @@ static uint32_t nmap_find(const struct cc *c, const uint8_t *name, size_t len)
 	return SNAP_NONE;
 }
 
-static void nmap_put(struct cc *c, uint32_t node)
+static void nmap_insert(struct cc *c, uint32_t node)
 {
 	const struct cnode *n = &c->nodes[node];
 	uint32_t i = name_hash(cc_name(c, n->name), n->name_len) & c->nodemap.mask;
 	while (c->nodemap.slot[i])
 		i = (i + 1) & c->nodemap.mask;
 	c->nodemap.slot[i] = node + 1;
+	c->nodemap.count++;
+}
+
+/* Keeps the table at most half full however many names arrive (empty
+ * non-terminals are only known while they are added), so probes end. */
+static int nmap_put(struct cc *c, uint32_t node)
+{
+	struct nmap *m = &c->nodemap;
+	if ((m->count + 1) * 2 > (size_t)m->mask + 1) {
+		size_t size = ((size_t)m->mask + 1) * 2;
+		uint32_t *old = m->slot;
+		size_t oldsize = (size_t)m->mask + 1;
+		if (size > UINT32_MAX || (m->slot = calloc(size, sizeof(uint32_t))) == NULL) {
+			m->slot = old;
+			return P53_ENOMEM;
+		}
+		m->mask = (uint32_t)(size - 1);
+		m->count = 0;
+		for (size_t i = 0; i < oldsize; i++)
+			if (old[i])
+				nmap_insert(c, old[i] - 1);
+		free(old);
+	}
+	nmap_insert(c, node);
+	return 0;
 }
 
 static const char *rec_file(const struct cc *c, const struct crec *r)
@@ -304,12 +334,12 @@ static int rec_cmp(const void *a, const void *b)
 		return x->type < y->type ? -1 : 1;
 	if (x->mem != y->mem) /* a group's marker (mem 0) first, then members */
 		return x->mem < y->mem ? -1 : 1;
-	size_t m = x->rdlen < y->rdlen ? x->rdlen : y->rdlen;
-	c = memcmp(sort_cc->rdata.p + x->rdata, sort_cc->rdata.p + y->rdata, m);
+	/* Canonical form (RFC 4034 6.2), so records that differ only in the
+	 * case of a name inside rdata sort together and merge. */
+	c = rrtype_rdata_cmp(x->type, sort_cc->rdata.p + x->rdata, x->rdlen,
+			     sort_cc->rdata.p + y->rdata, y->rdlen);
 	if (c)
 		return c;
-	if (x->rdlen != y->rdlen)
-		return x->rdlen < y->rdlen ? -1 : 1;
 	return x->line < y->line ? -1 : x->line > y->line;
 }
 
@@ -372,7 +402,8 @@ static int build_nodes(struct cc *c)
 	if (nmap_init(&c->nodemap, c->nnodes * 2 + c->nzones) != 0)
 		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < c->nnodes; i++)
-		nmap_put(c, i);
+		if (nmap_put(c, i) != 0)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 	size_t owners = c->nnodes;
 	for (size_t z = 0; z < c->nzones; z++) {
 		const struct czone *zn = &c->zones[z];
@@ -382,9 +413,8 @@ static int build_nodes(struct cc *c)
 		uint32_t id = off < 0
 				  ? SNAP_NONE
 				  : add_node(c, (uint32_t)z, (uint32_t)off, (uint8_t)zn->apex_len);
-		if (id == SNAP_NONE)
+		if (id == SNAP_NONE || nmap_put(c, id) != 0)
 			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-		nmap_put(c, id);
 	}
 	for (size_t i = 0; i < owners; i++) {
 		uint32_t zone = c->nodes[i].zone;
@@ -398,17 +428,17 @@ static int build_nodes(struct cc *c)
 			if (nmap_find(c, cc_name(c, off), len) != SNAP_NONE)
 				break;
 			uint32_t id = add_node(c, zone, off, len);
-			if (id == SNAP_NONE)
+			if (id == SNAP_NONE || nmap_put(c, id) != 0)
 				return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-			nmap_put(c, id);
 		}
 	}
 	/* Canonical order within each zone, then index again. */
 	sort_cc = c;
 	qsort(c->nodes, c->nnodes, sizeof(*c->nodes), node_cmp);
-	memset(c->nodemap.slot, 0, ((size_t)c->nodemap.mask + 1) * sizeof(uint32_t));
+	if (nmap_init(&c->nodemap, c->nnodes) != 0)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 	for (uint32_t i = 0; i < c->nnodes; i++) {
-		nmap_put(c, i);
+		nmap_insert(c, i);
 		c->nodes[i].rec = 0;
 		c->nodes[i].nrec = 0;
 	}
@@ -572,7 +602,7 @@ static int check_zones(struct cc *c)
 
 /* Drops duplicates (RFC 2181 5: an RRset holds no duplicate records) and
  * gives each RRset the lowest TTL of its records (RFC 2181 5.2). */
-static void normalise_rrsets(struct cc *c)
+static int normalise_rrsets(struct cc *c)
 {
 	size_t out = 0;
 	for (size_t i = 0; i < c->nrecs; i++) {
@@ -585,8 +615,8 @@ static void normalise_rrsets(struct cc *c)
 			    p->grp == r->grp && p->name_len == r->name_len &&
 			    memcmp(cc_name(c, p->name), cc_name(c, r->name), r->name_len) == 0) {
 				if (p->rdlen == r->rdlen &&
-				    memcmp(c->rdata.p + p->rdata, c->rdata.p + r->rdata,
-					   r->rdlen) == 0)
+				    rrtype_rdata_cmp(r->type, c->rdata.p + p->rdata, p->rdlen,
+						     c->rdata.p + r->rdata, r->rdlen) == 0)
 					continue;
 			}
 		}
@@ -607,8 +637,13 @@ static void normalise_rrsets(struct cc *c)
 		}
 		for (size_t k = i; k < j; k++)
 			c->recs[k].ttl = ttl;
+		/* The snapshot counts an RRset's records in 16 bits. */
+		if (j - i > SNAP_RRSET_MAX)
+			return rec_fail(c, &c->recs[i + SNAP_RRSET_MAX],
+					"RRset of more than 65535 records (snapshot limit)");
 		i = j;
 	}
+	return 0;
 }
 
 /* ---- Route 53 record sets --------------------------------------------- */
@@ -1174,7 +1209,10 @@ static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans
 		/* Other types: a CNAME's answer depends on the target's type,
 		 * so only non-CNAME nodes have one answer for all the rest. */
 		cn->other_blob = 0;
-		if (!(sn->flags & NODE_CNAME)) {
+		/* Empty non-terminals are rendered per query: an ip6.arpa zone
+		 * has some twenty of them per record, and a blob each would make
+		 * the snapshot grow tenfold for answers nobody asks for. */
+		if (!(sn->flags & (NODE_CNAME | NODE_ENT))) {
 			size_t n = answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
 			if (n && (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0))
@@ -1303,8 +1341,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	}
 	sort_cc = &c;
 	qsort(c.recs, c.nrecs, sizeof(*c.recs), rec_cmp);
-	normalise_rrsets(&c);
-	if ((rc = build_nodes(&c)) != 0)
+	if ((rc = normalise_rrsets(&c)) != 0 || (rc = build_nodes(&c)) != 0)
 		goto fail;
 	for (uint32_t i = 0; i < c.nnodes; i++)
 		if ((rc = check_node(&c, i)) != 0)

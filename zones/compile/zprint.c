@@ -10,7 +10,10 @@
 #include "zones/common/rrtype.h"
 
 #include <arpa/inet.h>
+#include <libknot/rrset-dump.h>
+#include <libknot/rrset.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -442,6 +445,37 @@ static bool print_layout(struct wr *w, const char *layout, const uint8_t *p, siz
 	return in.pos == len;
 }
 
+/* Types whose fields no layout letter expresses (LOC, APL, NSEC bitmaps,
+ * RRSIG times, ...) go through libknot's dumper, the printing side of the
+ * scanner we read with. Its text is kept only if our own parser turns it
+ * back into the same wire, so a dump always compiles again. */
+static bool print_knot(struct wr *w, uint16_t type, const uint8_t *p, size_t len)
+{
+	knot_rrset_t rr;
+	bool ok = false;
+
+	knot_rrset_init(&rr, NULL, type, KNOT_CLASS_IN, 0);
+	if (knot_rrset_add_rdata(&rr, p, (uint16_t)len, NULL) != 0)
+		return false;
+	size_t cap = len * 4 + 256;
+	char *txt = malloc(cap);
+	uint8_t *again = malloc(len + 1);
+	if (txt && again) {
+		int n = knot_rrset_txt_dump_data(&rr, 0, txt, cap, &KNOT_DUMP_STYLE_DEFAULT);
+		struct p53_err err = {0};
+		if (n > 0 &&
+		    zparse_rdata(type, txt, (size_t)n, NULL, again, len + 1, &err) == (int)len &&
+		    memcmp(again, p, len) == 0) {
+			w_mem(w, txt, (size_t)n);
+			ok = true;
+		}
+	}
+	free(txt);
+	free(again);
+	knot_rdataset_clear(&rr.rrs, NULL);
+	return ok;
+}
+
 int zprint_rdata(uint16_t type, const uint8_t *rdata, size_t rdlen, char *out, size_t cap)
 {
 	static const uint8_t none[1];
@@ -451,7 +485,27 @@ int zprint_rdata(uint16_t type, const uint8_t *rdata, size_t rdlen, char *out, s
 	if (!rdata)
 		rdata = none; /* empty rdata may come as NULL */
 
-	if (!ti || !ti->layout[0] || rdlen > 65535 || !print_layout(&w, ti->layout, rdata, rdlen)) {
+	bool done = false;
+	if (ti && ti->layout[0] && rdlen <= 65535) {
+		if (ti->flags & RRT_KNOT_PRINT)
+			done = rrtype_rdata_fits(ti->layout, rdata, rdlen) &&
+			       print_knot(&w, type, rdata, rdlen);
+		else
+			done = print_layout(&w, ti->layout, rdata, rdlen);
+		/* SvcParams the scanner refuses (a mandatory key that is not
+		 * there, say) are printed in the form it takes. */
+		if (done && !w.full && strchr(ti->layout, 'p')) {
+			uint8_t *again = malloc(rdlen + 1);
+			struct p53_err err = {0};
+			w.out[w.len] = 0;
+			done = again &&
+			       zparse_rdata(type, w.out, w.len, NULL, again, rdlen + 1, &err) ==
+				   (int)rdlen &&
+			       memcmp(again, rdata, rdlen) == 0;
+			free(again);
+		}
+	}
+	if (!done) {
 		w.len = 0;
 		w.full = false;
 		w_str(&w, "\\# ");
