@@ -26,13 +26,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
 	fputs("usage:\n"
 	      "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY]\n"
-	      "                 ZONE...\n"
-	      "  port53 check ZONE...\n"
+	      "                 [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
+	      "  port53 check [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
 	      "  port53 export --format route53|route53-changes|zone SNAPSHOT ZONE\n"
 	      "  port53 dump SNAPSHOT [ZONE]\n"
 	      "  port53 info SNAPSHOT\n"
@@ -99,6 +100,43 @@ static int parse_zones(int argc, char **argv, struct p53_zone_input **out)
 	return argc;
 }
 
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+struct progress {
+	double start, last;
+	bool shown;
+};
+
+/* One status line, rewritten in place at most four times a second, only
+ * when stderr is a terminal. */
+static void show_progress(const struct p53_compile_progress *p, void *arg)
+{
+	struct progress *pr = arg;
+	double t = now_s(), el = t - pr->start;
+	if (t - pr->last < 0.25 || el < 0.5)
+		return;
+	pr->last = t;
+	pr->shown = true;
+	double rate = el > 0 ? (double)p->records / el : 0;
+	if (strcmp(p->phase, "reading") == 0 && p->bytes_done && p->bytes_total) {
+		double left = el * (double)(p->bytes_total - p->bytes_done) / (double)p->bytes_done;
+		fprintf(stderr,
+			"\rreading: %llu records, %.0f records/s, %.0f%% of input, about %.0f s "
+			"left   ",
+			(unsigned long long)p->records, rate,
+			100.0 * (double)p->bytes_done / (double)p->bytes_total, left);
+	} else {
+		fprintf(stderr, "\r%s: %llu records, %.1f s elapsed%30s", p->phase,
+			(unsigned long long)p->records, el, "");
+	}
+	fflush(stderr);
+}
+
 static int cmd_compile(int argc, char **argv, bool check_only)
 {
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
@@ -109,9 +147,16 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
 					   {"health-checks", required_argument, NULL, 'H'},
+					   {"no-include", no_argument, NULL, 'I'},
+					   {"include-dir", required_argument, NULL, 'D'},
+					   {"quiet", no_argument, NULL, 'q'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct p53_compile_opts o = {0};
+	struct p53_compile_stats stats = {0};
+	struct progress pr = {.start = now_s()};
+	bool quiet = false;
+	o.stats = &stats;
 	const char *outp = NULL, *sign_key = NULL;
 	int c;
 	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
@@ -140,6 +185,16 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		case 'H':
 			o.health_checks = optarg;
 			break;
+		case 'I':
+			o.include = ZPARSE_INCLUDE_FORBID;
+			break;
+		case 'D':
+			o.include = ZPARSE_INCLUDE_CONFINE;
+			o.include_dir = optarg;
+			break;
+		case 'q':
+			quiet = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -158,6 +213,10 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		return 2;
 	struct p53_err err = {0};
 	int rc;
+	if (!quiet && isatty(2)) {
+		o.progress = show_progress;
+		o.progress_arg = &pr;
+	}
 	if (check_only) {
 		uint8_t *img;
 		size_t len;
@@ -180,10 +239,17 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		rc = p53_compile_file(zones, (size_t)n, &o, outp, &err);
 	}
 	free(zones);
+	if (pr.shown)
+		fputs("\r\033[K", stderr);
 	if (rc) {
 		fprintf(stderr, "%s\n", err.msg[0] ? err.msg : p53_strerror(rc));
 		return 1;
 	}
+	if (!quiet)
+		fprintf(stderr, "%s: %zu zone%s, %llu records, %llu bytes, %.2f s\n",
+			check_only ? "checked" : "compiled", stats.zones,
+			stats.zones == 1 ? "" : "s", (unsigned long long)stats.records,
+			(unsigned long long)stats.bytes, now_s() - pr.start);
 	return 0;
 }
 

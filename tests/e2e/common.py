@@ -297,3 +297,88 @@ class Nsd:
 def die(msg, code=2):
     print(msg, file=sys.stderr)
     sys.exit(code)
+
+
+KNOT_CONF = """server:
+    rundir: "{d}"
+    listen: {host}@{port}
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+
+database:
+    storage: "{d}/db"
+
+log:
+  - target: "{d}/knot.log"
+    any: info
+
+template:
+  - id: default
+    storage: "{d}"
+    semantic-checks: off
+    zonefile-sync: -1
+    zonefile-load: whole
+    journal-content: none
+
+"""
+
+
+class Knot:
+    """Run Debian's Knot DNS on a free loopback port, with its own config,
+    rundir and database in workdir. zones is [(origin, path)]."""
+
+    def __init__(self, binary, zones, workdir, port=None):
+        self.binary = binary
+        self.zones = [(o, os.path.abspath(p)) for o, p in zones]
+        self.workdir = workdir
+        self.port = port or free_port()
+        self.proc = None
+        self.conf = os.path.join(workdir, "knot.conf")
+
+    def write_conf(self):
+        text = KNOT_CONF.format(host=HOST, port=self.port, d=self.workdir)
+        text += "zone:\n"
+        for origin, path in self.zones:
+            text += '  - domain: "%s"\n    file: "%s"\n' % (origin, path)
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self, deadline=60.0):
+        """Starts knotd and waits until every zone answers its SOA (Knot
+        answers REFUSED for a zone it is still loading)."""
+        self.write_conf()
+        self.logf = open(os.path.join(self.workdir, "knot.stderr"), "w")
+        self.proc = subprocess.Popen([self.binary, "-c", self.conf],
+                                     stdout=self.logf, stderr=subprocess.STDOUT)
+        end = time.monotonic() + deadline
+        pending = [o for o, _ in self.zones]
+        while pending and time.monotonic() < end:
+            if self.proc.poll() is not None:
+                break
+            raw = send_udp(dns.message.make_query(pending[0], "SOA").to_wire(), self.port, 0.2)
+            if raw is not None and dns.message.from_wire(raw).answer:
+                pending.pop(0)
+            else:
+                time.sleep(0.05)
+        if pending:
+            rc = self.stop()
+            raise RuntimeError("knotd did not load %s (rc=%s):\n%s" % (pending, rc, self.read_log()))
+        return self
+
+    def stop(self):
+        rc = stop(self.proc)
+        if getattr(self, "logf", None):
+            self.logf.close()
+            self.logf = None
+        return rc
+
+    def read_log(self):
+        out = ""
+        for fn in ("knot.log", "knot.stderr"):
+            try:
+                with open(os.path.join(self.workdir, fn)) as f:
+                    out += f.read()[-3000:]
+            except OSError:
+                pass
+        return out

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -152,6 +153,9 @@ struct nmap {
 
 struct cc {
 	struct p53_err *err;
+	const struct p53_compile_opts *opts;
+	struct p53_compile_progress prog;
+	uint64_t bytes_before; /* input bytes of the files already read */
 	struct buf names, rdata;
 	struct crec *recs;
 	size_t nrecs, caprecs;
@@ -315,7 +319,21 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 	};
 	if (VEC_PUSH(c->recs, c->nrecs, c->caprecs, r) != 0)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	if ((c->nrecs & 0xffff) == 0 && c->opts->progress) {
+		c->prog.records = c->nrecs;
+		c->prog.bytes_done = c->bytes_before + rr->pos;
+		c->opts->progress(&c->prog, c->opts->progress_arg);
+	}
 	return 0;
+}
+
+static void phase(struct cc *c, const char *what)
+{
+	if (c->opts->progress == NULL)
+		return;
+	c->prog.phase = what;
+	c->prog.records = c->nrecs;
+	c->opts->progress(&c->prog, c->opts->progress_arg);
 }
 
 /* ---- checks and tree facts -------------------------------------------- */
@@ -880,12 +898,15 @@ static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *
 			rc = r53_hc_load_file(&z.hcs, o->health_checks, c->err);
 	}
 	for (char *p = strtok_r(list, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
+		struct stat st;
 		if (!json)
 			rc = zparse_file(p, po, on_record, c, c->err);
 		else if (r53_is_json_path(p))
 			rc = r53_zone_add_json_file(&z, p, c->err);
 		else
 			rc = zparse_file(p, po, on_record_r53, &z, c->err);
+		if (stat(p, &st) == 0)
+			c->bytes_before += (uint64_t)st.st_size;
 	}
 	if (json && rc == 0)
 		rc = lower_r53(c, &z, paths);
@@ -1259,7 +1280,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 {
 	struct p53_compile_opts defaults = {0};
 	const struct p53_compile_opts *o = opts ? opts : &defaults;
-	struct cc c = {.err = err};
+	struct cc c = {.err = err, .opts = o, .prog = {.phase = "reading"}};
 	int rc;
 	if (nzones == 0)
 		return p53_err_set(err, P53_EINVAL, "no zones given");
@@ -1290,9 +1311,21 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 				goto fail;
 			}
 	}
+	for (size_t z = 0; z < nzones && o->progress; z++) {
+		char *list = strdup(zin[z].path), *save = NULL;
+		for (char *p = list ? strtok_r(list, ",", &save) : NULL; p;
+		     p = strtok_r(NULL, ",", &save)) {
+			struct stat st;
+			if (stat(p, &st) == 0)
+				c.prog.bytes_total += (uint64_t)st.st_size;
+		}
+		free(list);
+	}
 	for (size_t z = 0; z < nzones; z++) {
 		struct zparse_opts po = {.origin = c.zones[z].apex,
-					 .default_ttl = o->default_ttl ? o->default_ttl : 3600};
+					 .default_ttl = o->default_ttl ? o->default_ttl : 3600,
+					 .include = o->include,
+					 .include_dir = o->include_dir};
 		c.cur_zone = (uint32_t)z;
 		size_t before = c.nrecs;
 		rc = read_zone(&c, zin[z].path, &po, o);
@@ -1339,6 +1372,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 		else
 			r->dead = true;
 	}
+	phase(&c, "checking");
 	sort_cc = &c;
 	qsort(c.recs, c.nrecs, sizeof(*c.recs), rec_cmp);
 	if ((rc = normalise_rrsets(&c)) != 0 || (rc = build_nodes(&c)) != 0)
@@ -1349,11 +1383,13 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	if ((rc = check_zones(&c)) != 0 || (rc = link_tree(&c)) != 0 || (rc = check_glue(&c)) != 0)
 		goto fail;
 
+	phase(&c, "laying out");
 	struct image im;
 	struct buf noblobs = {0};
 	if ((rc = build_image(&c, o, &im, NULL, 0, &noblobs)) != 0)
 		goto fail;
 	if (!o->no_prerender) {
+		phase(&c, "pre-rendering");
 		struct p53_snapshot view = {.base = im.b.p, .size = im.b.len};
 		struct snap_ans *ans = NULL;
 		size_t nans = 0;
@@ -1381,6 +1417,9 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	}
 	*out = im.b.p;
 	*outlen = im.b.len;
+	if (o->stats)
+		*o->stats = (struct p53_compile_stats){
+		    .zones = nzones, .records = c.nrecs, .bytes = im.b.len};
 	cc_free(&c);
 	return 0;
 fail:

@@ -8,8 +8,9 @@
 #ifndef P53_COMPILE_H
 #define P53_COMPILE_H
 
-#include "zones/common/err.h"
 #include "zones/answer/snapshot.h"
+#include "zones/common/err.h"
+#include "zones/compile/zparse.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -22,6 +23,21 @@ struct p53_zone_input {
 			     * order (change batches apply to what came before) */
 };
 
+/* Where a compile is, for a progress display. */
+struct p53_compile_progress {
+	const char *phase;    /* "reading", "checking", "laying out", "pre-rendering" */
+	uint64_t records;     /* records read so far */
+	uint64_t bytes_done;  /* input bytes read so far (reading phase) */
+	uint64_t bytes_total; /* size of all input files */
+};
+
+/* Filled in by a successful compile. */
+struct p53_compile_stats {
+	size_t zones;
+	uint64_t records; /* records in the snapshot, after merging duplicates */
+	uint64_t bytes;	  /* snapshot size */
+};
+
 struct p53_compile_opts {
 	uint64_t serial;	   /* snapshot serial; 0 = current unix time */
 	uint32_t default_ttl;	   /* before any $TTL; default 3600 */
@@ -30,6 +46,13 @@ struct p53_compile_opts {
 	const char *latency_csv;   /* latency table: prefix,region,ms */
 	const char *regions_csv;   /* region coordinates: region,lat,lon (override built-ins) */
 	const char *health_checks; /* Route 53 health checks every HealthCheckId must name */
+	enum zparse_include include; /* $INCLUDE policy for zone text from others */
+	const char *include_dir;     /* with ZPARSE_INCLUDE_CONFINE */
+	/* Called now and then (every 64K records, and at each phase); NULL
+	 * for none. */
+	void (*progress)(const struct p53_compile_progress *p, void *arg);
+	void *progress_arg;
+	struct p53_compile_stats *stats; /* NULL when not wanted */
 };
 
 /* Compiles zones into a malloc'd snapshot image (*out, *outlen). */

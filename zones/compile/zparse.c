@@ -143,7 +143,8 @@ static int on_data(struct parser *ps, zs_scanner_t *s, const char *name, const s
 			       .rdata = s->r_data,
 			       .rdlen = (uint16_t)s->r_data_length,
 			       .file = name,
-			       .line = line};
+			       .line = line,
+			       .pos = (uint64_t)(s->input.current - s->input.start)};
 	int rc = ps->cb(ps->ctx, &rr, ps->err);
 	if (rc < 0 && ps->err && ps->err->code == 0)
 		fail(ps->err, rc, name, line, "%s record rejected", rrtype_to_text(s->r_type, tb));

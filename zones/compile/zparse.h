@@ -30,6 +30,7 @@ struct zparse_rr {
 	uint16_t rdlen;
 	const char *file; /* where the record was written, for messages */
 	unsigned line;
+	uint64_t pos; /* bytes of that file read so far (progress) */
 };
 
 /* Return 0 to continue; a negative P53_E* code stops parsing (the callback
