@@ -234,7 +234,9 @@ enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint
 		uint8_t family, cls, pad[2];
 	} k;
 	if (family == 4) {
-		k.hi = (be64(addr) >> 32 & r->v4mask);
+		k.hi = ((uint64_t)addr[0] << 24 | (uint64_t)addr[1] << 16 | (uint64_t)addr[2] << 8 |
+			addr[3]) &
+		       r->v4mask;
 		k.lo = 0;
 	} else {
 		k.hi = be64(addr) & r->v6mask_hi;
