@@ -289,7 +289,7 @@ def cname_links(msg):
     return sum(len(r) for r in msg.answer if r.rdtype == dns.rdatatype.CNAME)
 
 
-CHAIN_MAX = 8  # CNAME/DNAME links port53 follows (zones/answer/answer.c CHAIN_MAX)
+CHAIN_MAX = 8  # CNAME/DNAME links port53 follows (zones/answer/answer_int.h CHAIN_MAX)
 
 
 class Differ:

@@ -1,0 +1,247 @@
+/* The answer engine's units and what they share (private to zones/answer/).
+ *
+ * p53_answer() (answer.c) runs three steps, each its own unit, in the shape
+ * of NSD's answer.c and Knot's nameserver: decide first, then encode.
+ *   query.c   parse: the query into struct query, every byte read
+ *             bounds-checked; nothing is written before parsing ends, which
+ *             is what makes answering in place (resp == query) safe;
+ *   decide.c  RFC 1034 4.3.2 over the snapshot into a struct plan (which
+ *             RRsets go into which section, under which owner);
+ *   encode.c  the plan into wire form with name compression, RRset by RRset,
+ *             truncating at the last RRset that fits; error and CH replies;
+ *   blob.c    pre-rendered answers: the compiler runs decide and encode for
+ *             every answer that depends on nothing but (name, type) and
+ *             stores the bytes with their cut points (answer_prerender); at
+ *             run time such a query is a header patch and a copy, cut by the
+ *             same rule; relocation reuses a node's blob for names below it;
+ *   prefetch.c  burst prefetching (p53_prefetch_burst).
+ * The tiny helpers every unit uses are static inline here, so splitting
+ * costs the hot path no calls.
+ */
+#ifndef P53_ANSWER_INT_H
+#define P53_ANSWER_INT_H
+
+#include "zones/answer/answer.h"
+#include "zones/answer/fw.h"
+#include "zones/answer/policy.h"
+#include "zones/answer/snapshot_pvt.h"
+#include "zones/common/name.h"
+#include "zones/common/rrtype.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define CHAIN_MAX 8 /* CNAME/DNAME links followed, as resolvers do */
+#define AN_MAX	  (2 * CHAIN_MAX + 2)
+#define AR_MAX	  32
+#define COMP_MAX  64 /* compression targets remembered while encoding */
+#define CUT_MAX	  128
+
+enum {
+	RCODE_NOERROR = 0,
+	RCODE_FORMERR = 1,
+	RCODE_SERVFAIL = 2,
+	RCODE_NXDOMAIN = 3,
+	RCODE_NOTIMP = 4,
+	RCODE_REFUSED = 5,
+	RCODE_YXDOMAIN = 6,
+	RCODE_BADVERS = 16
+};
+
+/* Header bits (RFC 1035 4.1.1):
+ *                                 1  1  1  1  1  1
+ *   0  1  2  3  4  5  6  7  8  9  0  1  2  3  4  5
+ * +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+ * |QR|   Opcode  |AA|TC|RD|RA| Z|AD|CD|   RCODE   |
+ * +--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+--+
+ */
+#define HDR_QR 0x80 /* byte 2 */
+#define HDR_AA 0x04
+#define HDR_TC 0x02
+#define HDR_RD 0x01
+#define HDR_CD 0x10 /* byte 3 */
+
+#define EDNS_DO 0x8000
+
+static inline uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static inline void wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void wr32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+struct query {
+	uint8_t hdr2, hdr3;	     /* flag bytes as received */
+	uint8_t qname[P53_NAME_MAX]; /* canonical (lower-case) */
+	size_t qname_len;
+	size_t qend; /* offset just past the question; 12 when there is none */
+	uint16_t qtype, qclass;
+	bool edns;
+	uint8_t edns_version;
+	uint16_t edns_size;
+	uint16_t edns_flags;
+	/* EDNS Client Subnet (RFC 7871), echoed with the scope that decided */
+	bool ecs;
+	uint8_t ecs_family; /* 1 = IPv4, 2 = IPv6 (address family numbers) */
+	uint8_t ecs_src, ecs_scope;
+	uint8_t ecs_addr[16];
+};
+#define EDNS_OPT_ECS 8
+
+static inline size_t ans_ecs_opt_len(const struct query *q)
+{
+	/* Bytes the ECS option takes in our OPT record. */
+	return q->ecs ? 4 + 4 + ((size_t)q->ecs_src + 7) / 8 : 0;
+}
+
+enum parse_result { PARSE_OK, PARSE_DROP, PARSE_FORMERR, PARSE_NOTIMP };
+
+/* query.c: reads every byte of the query it needs, bounds-checked, before
+ * anything is written. */
+enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct query *q);
+
+/* ---- the plan: what decide() chose, for encode() to write ------------- */
+
+struct pent {
+	const uint8_t *owner;	      /* canonical wire name */
+	const struct snap_rrset *set; /* NULL for a synthesised CNAME */
+	uint32_t ttl;
+	const uint8_t *synth; /* synthesised CNAME target (DNAME) */
+};
+
+struct plan {
+	uint8_t rcode;
+	bool aa;
+	bool referral;
+	unsigned nan, nns, nar;
+	uint32_t soa_zone;   /* zone whose SOA is in authority, if any */
+	uint32_t ref_cut;    /* the zone cut of a referral */
+	struct p53_sel *sel; /* client, RNG and health for routing policies */
+	struct pent an[AN_MAX];
+	struct pent ns[1];
+	struct pent ar[AR_MAX];
+	uint8_t names[CHAIN_MAX + 1][P53_NAME_MAX]; /* chain names, canonical */
+	struct fw_chain *fwc;			    /* DNS Firewall chain inspection, or NULL */
+};
+
+/* A name's suffixes with their hashes, longest first: computed once per
+ * name, shared by the pre-rendered lookup and the closest-encloser walk. */
+struct suffixes {
+	unsigned n;
+	uint8_t off[P53_LABELS_MAX];
+	uint32_t hash[P53_LABELS_MAX];
+};
+
+static inline void suffixes_of(const uint8_t *name, size_t len, struct suffixes *sf)
+{
+	sf->n = name_suffix_hashes(name, len, sf->off, sf->hash);
+}
+
+/* DNS Firewall, INSPECT_REDIRECTION_DOMAIN: decide() shows the firewall
+ * every name a CNAME or DNAME leads to, and a block on any of them blocks
+ * the query (the resolver would otherwise fetch the blocked name's data
+ * through the chain). */
+struct fw_chain {
+	const struct p53_fw *fw;
+	struct p53_ctx *ctx;
+	uint16_t qtype;
+	bool blocked;
+	struct p53_fw_verdict v;
+};
+
+/* decide.c */
+void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
+		const struct suffixes *qsf, uint16_t qtype, struct plan *p);
+void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p);
+void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v);
+void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
+		  struct p53_ctx *ctx);
+
+/* ---- encoding --------------------------------------------------------- */
+
+struct wr {
+	uint8_t *buf;
+	size_t limit; /* bytes the sections may reach (OPT space reserved) */
+	size_t pos;
+	uint16_t cnt[3];
+	bool full;
+	unsigned ncomp;
+	/* Names written, for compression: where each suffix starts and how
+	 * long it is uncompressed. Only equal lengths can match, which skips
+	 * nearly every comparison. */
+	uint16_t comp[COMP_MAX];
+	uint8_t comp_len[COMP_MAX];
+	unsigned ncut;
+	struct snap_cut cuts[CUT_MAX];
+};
+
+static inline void ans_wr_init(struct wr *w, uint8_t *buf, size_t limit, size_t pos)
+{
+	w->buf = buf;
+	w->limit = limit;
+	w->pos = pos;
+	w->cnt[0] = w->cnt[1] = w->cnt[2] = 0;
+	w->full = false;
+	w->ncomp = 0;
+	w->ncut = 0;
+}
+
+static inline void set_counts(uint8_t *r, uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar)
+{
+	wr16(r + 4, qd);
+	wr16(r + 6, an);
+	wr16(r + 8, ns);
+	wr16(r + 10, ar);
+}
+
+/* Header and question; the question bytes are already in place when
+ * answering in place. */
+static inline void put_header(uint8_t *r, const uint8_t *qmsg, const struct query *q, uint8_t rcode,
+			      bool aa)
+{
+	if (r != qmsg) {
+		memcpy(r, qmsg, 2);
+		memcpy(r + 12, qmsg + 12, q->qend - 12);
+	}
+	r[2] = (uint8_t)(HDR_QR | (q->hdr2 & (0x78 | HDR_RD)) | (aa ? HDR_AA : 0));
+	r[3] = (uint8_t)((q->hdr3 & HDR_CD) | (rcode & 0xf));
+}
+
+/* encode.c */
+void ans_comp_add_question(struct wr *w, size_t qname_len);
+void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p);
+size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
+		   uint8_t rcode);
+size_t ans_size_limit(const struct query *q, const struct p53_client *c, const struct p53_ctx *ctx,
+		      size_t cap);
+void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an, bool tc);
+size_t ans_reply_empty(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx, uint8_t *r,
+		       uint8_t rcode);
+size_t ans_reply_chaos(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx, uint8_t *r,
+		       size_t limit);
+size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
+		     const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+
+/* blob.c: pre-rendered answers */
+uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
+		       const struct suffixes *sf, uint32_t *node);
+size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
+		     const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
+			  const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+
+#endif

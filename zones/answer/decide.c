@@ -1,0 +1,345 @@
+/* Step 2 of the answer engine: decide what the answer holds.
+ *
+ * RFC 1034 4.3.2 over the snapshot: the name's node or its closest encloser,
+ * then exact match, wildcard (RFC 4592), delegation, CNAME and DNAME chains
+ * (RFC 6672), routing policies; the outcome is a plan (answer_int.h) listing
+ * which RRsets go in which section under which owner, and nothing is written
+ * yet. The DNS Firewall sees each name a chain leads to.
+ */
+#include "zones/answer/answer_int.h"
+
+/* Finds the name's node (exact) or its closest encloser. */
+static uint32_t lookup(const struct p53_snapshot *s, const uint8_t *name, size_t len,
+		       const struct suffixes *sf, bool *exact)
+{
+	for (unsigned i = 0; i < sf->n; i++) {
+		uint32_t id = snap_find(s, name + sf->off[i], len - sf->off[i], sf->hash[i]);
+		if (id != SNAP_NONE) {
+			*exact = i == 0;
+			return id;
+		}
+	}
+	*exact = len == 1;
+	return snap_find(s, name + len - 1, 1, name_hash(name + len - 1, 1)); /* the root */
+}
+
+static const struct snap_rrset *find_rrset(const struct p53_snapshot *s, const struct snap_node *n,
+					   uint16_t type)
+{
+	const struct snap_rrset *r = &s->rrsets[n->rrset];
+	for (uint16_t i = 0; i < n->nrrsets; i++)
+		if (r[i].type == type)
+			return &r[i];
+	return NULL;
+}
+
+/* First rdata of a set: length and bytes. */
+static const uint8_t *first_rdata(const struct p53_snapshot *s, const struct snap_rrset *r,
+				  uint16_t *len)
+{
+	*len = rd16(s->rdata + r->rdata);
+	return s->rdata + r->rdata + 2;
+}
+
+void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p)
+{
+	const struct snap_zone *z = &s->zones[zone];
+	p->ns[0] = (struct pent){s->names + z->name, &s->rrsets[z->soa], z->neg_ttl, NULL};
+	p->nns = 1;
+	p->soa_zone = zone;
+}
+
+static void add_ar_set(struct plan *p, const uint8_t *owner, const struct snap_rrset *set)
+{
+	/* A routing-policy group (count 0) is left out of the additional
+	 * section: it is optional data, and keeps such answers pre-rendered. */
+	if (set == NULL || set->count == 0 || p->nar >= AR_MAX)
+		return;
+	for (unsigned i = 0; i < p->nar; i++)
+		if (p->ar[i].set == set)
+			return;
+	p->ar[p->nar++] = (struct pent){owner, set, set->ttl, NULL};
+}
+
+/* Offset of the name that additional-section processing follows, or -1. */
+static int target_offset(uint16_t type)
+{
+	switch (type) {
+	case RR_NS:
+		return 0;
+	case RR_MX:
+		return 2;
+	case RR_SRV:
+		return 6;
+	}
+	return -1;
+}
+
+/* RFC 1034 4.3.2 step 6, and glue for referrals: A and AAAA of the names an
+ * NS, MX or SRV set points at, where we hold them. Glue below a cut is only
+ * used for referrals: elsewhere it is not authoritative data. */
+static void add_additional(const struct p53_snapshot *s, const struct snap_rrset *set,
+			   struct plan *p, bool glue)
+{
+	int toff = target_offset(set->type);
+	if (toff < 0)
+		return;
+	const uint8_t *rd = s->rdata + set->rdata, *end = rd + set->len;
+	while (rd < end) {
+		uint16_t l = rd16(rd);
+		const uint8_t *t = rd + 2 + toff;
+		rd += 2 + l;
+		if (t >= rd || *t == 0)
+			continue;
+		uint8_t name[P53_NAME_MAX];
+		size_t nlen = name_len(t);
+		memcpy(name, t, nlen);
+		name_lower(name, nlen);
+		uint32_t id = snap_find(s, name, nlen, name_hash(name, nlen));
+		if (id == SNAP_NONE)
+			continue;
+		const struct snap_node *n = &s->nodes[id];
+		if ((n->flags & NODE_OCCLUDED) && !glue)
+			continue;
+		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_A));
+		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_AAAA));
+	}
+}
+
+static void add_referral(const struct p53_snapshot *s, uint32_t cut, struct plan *p)
+{
+	const struct snap_node *c = &s->nodes[cut];
+	const struct snap_rrset *ns = find_rrset(s, c, RR_NS);
+	p->referral = true;
+	p->ref_cut = cut;
+	if (ns == NULL)
+		return;
+	p->ns[0] = (struct pent){snap_node_name(s, c), ns, ns->ttl, NULL};
+	p->nns = 1;
+	add_additional(s, ns, p, true);
+}
+
+/* DNAME substitution (RFC 6672 2.2): the labels of name below the DNAME
+ * owner, then the DNAME target. Returns the new length or 0 if too long. */
+static size_t dname_subst(const uint8_t *name, size_t nlen, size_t owner_len, const uint8_t *target,
+			  uint8_t out[P53_NAME_MAX])
+{
+	size_t prefix = nlen - owner_len, tlen = name_len(target);
+	if (prefix + tlen > P53_NAME_MAX)
+		return 0;
+	memcpy(out, name, prefix);
+	memcpy(out + prefix, target, tlen);
+	name_lower(out, prefix + tlen);
+	return prefix + tlen;
+}
+
+/* A routing-policy group: the records its policy picks for this client, under
+ * the query's name, with one TTL (RFC 2181 5.2); none picked is NODATA. */
+static void add_policy(const struct p53_snapshot *s, struct plan *p, uint32_t zone,
+		       const uint8_t *name, const struct snap_rrset *ph)
+{
+	const struct snap_rrset *out[POLICY_OUT_MAX];
+	unsigned n = policy_select(s, ph, p->sel, out);
+	if (n == 0) {
+		ans_add_soa(s, zone, p);
+		return;
+	}
+	uint32_t ttl = out[0]->ttl;
+	for (unsigned i = 1; i < n; i++)
+		ttl = out[i]->ttl < ttl ? out[i]->ttl : ttl;
+	for (unsigned i = 0; i < n && p->nan < AN_MAX; i++) {
+		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL};
+		add_additional(s, out[i], p, false);
+	}
+}
+
+static bool seen_in_chain(const struct plan *p, unsigned depth, const uint8_t *name, size_t len)
+{
+	for (unsigned i = 0; i < depth; i++)
+		if (name_len(p->names[i]) == len && memcmp(p->names[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v)
+{
+	static const uint8_t stat[P53_FW__ACTIONS] = {
+	    [P53_FW_ALLOW] = P53_STAT_FW_ALLOW,
+	    [P53_FW_ALERT] = P53_STAT_FW_ALERT,
+	    [P53_FW_BLOCK_NXDOMAIN] = P53_STAT_FW_BLOCK,
+	    [P53_FW_BLOCK_NODATA] = P53_STAT_FW_BLOCK,
+	    [P53_FW_BLOCK_OVERRIDE] = P53_STAT_FW_BLOCK,
+	    [P53_FW_REFUSED] = P53_STAT_FW_REFUSED,
+	    [P53_FW_DROP] = P53_STAT_FW_DROP,
+	    [P53_FW_FAIL] = P53_STAT_FW_ERROR,
+	};
+	if (v->action != P53_FW_NONE)
+		ctx->fw_rule = v->rule;
+	if (v->error)
+		ctx->stats[P53_STAT_FW_ERROR]++;
+	else if (v->action != P53_FW_NONE && (unsigned)v->action < P53_FW__ACTIONS)
+		ctx->stats[stat[v->action]]++;
+}
+
+/* True when the chain must end at name because the firewall blocks it. */
+static bool fw_chain_blocks(struct plan *p, const uint8_t *name, size_t len)
+{
+	struct fw_chain *c = p->fwc;
+	if (c == NULL)
+		return false;
+	enum p53_fw_action a = p53_fw_check(c->fw, c->ctx->worker, name, len, c->qtype, &c->v);
+	ans_fw_count(c->ctx, &c->v);
+	if (a == P53_FW_NONE || a == P53_FW_ALLOW || a == P53_FW_ALERT) {
+		if (a != P53_FW_NONE && c->v.trust)
+			p->fwc = NULL; /* TRUST_REDIRECTION_DOMAIN: the rest is trusted */
+		return false;
+	}
+	c->blocked = true;
+	return true;
+}
+
+void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
+		const struct suffixes *qsf, uint16_t qtype, struct plan *p)
+{
+	struct suffixes chain_sf;
+	const uint8_t *name = qname;
+	size_t nlen = qlen;
+	p->rcode = RCODE_NOERROR;
+	p->aa = true;
+	p->referral = false;
+	p->nan = p->nns = p->nar = 0;
+
+	for (unsigned depth = 0;; depth++) {
+		bool exact;
+		const struct suffixes *sf = qsf;
+		if (depth > 0) {
+			suffixes_of(name, nlen, &chain_sf);
+			sf = &chain_sf;
+		}
+		uint32_t id = lookup(s, name, nlen, sf, &exact);
+		if (id == SNAP_NONE) {
+			/* Outside every zone we serve: refuse the query, or end a
+			 * chain that leaves our zones (the resolver follows it). */
+			if (depth == 0) {
+				p->rcode = RCODE_REFUSED;
+				p->aa = false;
+			}
+			return;
+		}
+		const struct snap_node *n = &s->nodes[id];
+		/* At or below a zone cut we are not authoritative, except for
+		 * the DS set, which lives on the parent side of the cut. */
+		if (n->cut != SNAP_NONE && !(exact && n->cut == id && qtype == RR_DS)) {
+			if (depth == 0)
+				p->aa = false;
+			add_referral(s, n->cut, p);
+			return;
+		}
+		if (!exact) {
+			if (n->flags & NODE_DNAME) {
+				const struct snap_rrset *dn = find_rrset(s, n, RR_DNAME);
+				uint16_t tl;
+				const uint8_t *target = first_rdata(s, dn, &tl);
+				if (p->nan + 2 > AN_MAX || depth + 1 > CHAIN_MAX)
+					return;
+				p->an[p->nan++] =
+				    (struct pent){snap_node_name(s, n), dn, dn->ttl, NULL};
+				uint8_t *next = p->names[depth];
+				size_t nl = dname_subst(name, nlen, n->name_len, target, next);
+				if (nl == 0) {
+					p->rcode = RCODE_YXDOMAIN;
+					return;
+				}
+				p->an[p->nan++] = (struct pent){name, NULL, dn->ttl, next};
+				/* The synthesised CNAME answers a CNAME query. */
+				if (qtype == RR_CNAME || seen_in_chain(p, depth, next, nl) ||
+				    fw_chain_blocks(p, next, nl))
+					return;
+				name = next;
+				nlen = nl;
+				continue;
+			}
+			if (n->wild == SNAP_NONE) {
+				p->rcode = RCODE_NXDOMAIN;
+				ans_add_soa(s, n->zone, p);
+				return;
+			}
+			n = &s->nodes[n->wild];
+		}
+		const struct snap_rrset *set = NULL;
+		if (qtype == RR_ANY) {
+			/* RFC 8482: one RRset is a complete answer to ANY. */
+			if (n->nrrsets)
+				set = &s->rrsets[n->rrset];
+		} else {
+			set = find_rrset(s, n, qtype);
+		}
+		if (set && set->count == 0) {
+			add_policy(s, p, n->zone, name, set);
+			return;
+		}
+		if (set) {
+			if (p->nan < AN_MAX)
+				p->an[p->nan++] = (struct pent){name, set, set->ttl, NULL};
+			add_additional(s, set, p, false);
+			return;
+		}
+		if (n->flags & NODE_CNAME) {
+			const struct snap_rrset *cn = find_rrset(s, n, RR_CNAME);
+			if (cn->count == 0) { /* a CNAME with a routing policy */
+				const struct snap_rrset *out[POLICY_OUT_MAX];
+				if (policy_select(s, cn, p->sel, out) == 0) {
+					ans_add_soa(s, n->zone, p);
+					return;
+				}
+				cn = out[0];
+			}
+			if (p->nan >= AN_MAX || depth + 1 > CHAIN_MAX)
+				return;
+			p->an[p->nan++] = (struct pent){name, cn, cn->ttl, NULL};
+			uint16_t tl;
+			const uint8_t *t = first_rdata(s, cn, &tl);
+			size_t nl = name_len(t);
+			uint8_t *next = p->names[depth];
+			memcpy(next, t, nl);
+			name_lower(next, nl);
+			/* A loop ends the chain where it closes; the resolver sees
+			 * the loop and gives up, as with any other server. */
+			if ((nl == qlen && memcmp(next, qname, qlen) == 0) ||
+			    seen_in_chain(p, depth, next, nl) || fw_chain_blocks(p, next, nl))
+				return;
+			name = next;
+			nlen = nl;
+			continue;
+		}
+		ans_add_soa(s, n->zone, p); /* NODATA */
+		return;
+	}
+}
+
+/* Where the client is, for routing: the ECS prefix when the query has one
+ * (a /0 prefix says nothing), else the source address. */
+void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
+		  struct p53_ctx *ctx)
+{
+	sel->ctx = ctx;
+	sel->family = 0;
+	sel->src_plen = 0;
+	sel->scope = 0;
+	sel->dynamic = false;
+	sel->located = false;
+	sel->loc = NULL;
+	sel->loc_plen = 0;
+	memset(sel->addr, 0, sizeof(sel->addr));
+	if (q->ecs) {
+		if (q->ecs_src) {
+			sel->family = q->ecs_family == 1 ? 4 : 6;
+			sel->src_plen = q->ecs_src;
+			memcpy(sel->addr, q->ecs_addr, 16);
+		}
+	} else if (c && (c->family == 4 || c->family == 6)) {
+		sel->family = c->family;
+		sel->src_plen = c->family == 4 ? 32 : 128;
+		memcpy(sel->addr, c->addr, c->family == 4 ? 4 : 16);
+	}
+}

@@ -1,0 +1,143 @@
+/* Step 1 of the answer engine: parse the query (answer_int.h).
+ *
+ * Header, question, and the additional section as far as EDNS needs it
+ * (RFC 6891 OPT, RFC 7871 Client Subnet). Every read is bounds-checked, and
+ * nothing is written before parsing ends, so the response may overwrite the
+ * query (answering in place).
+ */
+#include "zones/answer/answer_int.h"
+
+/* RFC 7871 6 and 7.1.1: family 1 or 2, source prefix within the family,
+ * exactly ceil(source / 8) address bytes, no bits set past the prefix. */
+static bool parse_ecs(const uint8_t *o, uint16_t len, struct query *q)
+{
+	if (q->ecs || len < 4)
+		return false;
+	uint16_t fam = rd16(o);
+	uint8_t src = o[2];
+	size_t alen = ((size_t)src + 7) / 8;
+	if ((fam != 1 && fam != 2) || src > (fam == 1 ? 32 : 128) || len - 4u != alen)
+		return false;
+	memset(q->ecs_addr, 0, sizeof(q->ecs_addr));
+	memcpy(q->ecs_addr, o + 4, alen);
+	if (src % 8 && (q->ecs_addr[alen - 1] & (uint8_t)(0xff >> (src % 8))))
+		return false;
+	q->ecs = true;
+	q->ecs_family = (uint8_t)fam;
+	q->ecs_src = src;
+	q->ecs_scope = 0;
+	return true;
+}
+
+/* Reads the question name: the first name in a message has nothing before it
+ * to point at, so any compression pointer is malformed. */
+static bool parse_qname(const uint8_t *m, size_t len, struct query *q)
+{
+	size_t pos = 12, out = 0;
+	for (;;) {
+		if (pos >= len)
+			return false;
+		uint8_t l = m[pos];
+		if (l > P53_LABEL_MAX || out + 1 + l > P53_NAME_MAX || pos + 1 + l > len)
+			return false;
+		q->qname[out++] = l;
+		pos++;
+		if (l == 0)
+			break;
+		for (uint8_t i = 0; i < l; i++) {
+			uint8_t c = m[pos + i];
+			q->qname[out + i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
+		}
+		out += l;
+		pos += l;
+	}
+	q->qname_len = out;
+	q->qend = pos;
+	return true;
+}
+
+/* Skips one name in the additional section (may be compressed): only the
+ * extent matters, so pointers are not followed. */
+static bool skip_name(const uint8_t *m, size_t len, size_t *pos)
+{
+	size_t p = *pos;
+	for (unsigned n = 0; n < P53_LABELS_MAX; n++) {
+		if (p >= len)
+			return false;
+		uint8_t l = m[p];
+		if ((l & 0xc0) == 0xc0) {
+			if (p + 2 > len)
+				return false;
+			*pos = p + 2;
+			return true;
+		}
+		if (l & 0xc0)
+			return false;
+		p += (size_t)l + 1;
+		if (l == 0) {
+			*pos = p;
+			return true;
+		}
+	}
+	return false;
+}
+
+static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t pos,
+					  uint16_t arcount, struct query *q)
+{
+	for (uint16_t i = 0; i < arcount; i++) {
+		size_t owner = pos;
+		if (!skip_name(m, len, &pos) || pos + 10 > len)
+			return PARSE_FORMERR;
+		uint16_t type = rd16(m + pos), rdlen = rd16(m + pos + 8);
+		if (pos + 10 + rdlen > len)
+			return PARSE_FORMERR;
+		if (type == RR_OPT) {
+			/* RFC 6891 6.1.1: one OPT, owned by the root. */
+			if (q->edns || m[owner] != 0 || pos != owner + 1)
+				return PARSE_FORMERR;
+			q->edns = true;
+			q->edns_size = rd16(m + pos + 2);
+			q->edns_version = m[pos + 5];
+			q->edns_flags = rd16(m + pos + 6);
+			/* Options: unknown ones are ignored, but their framing
+			 * must hold. */
+			size_t o = pos + 10, end = o + rdlen;
+			while (o < end) {
+				if (o + 4 > end || o + 4 + rd16(m + o + 2) > end)
+					return PARSE_FORMERR;
+				if (rd16(m + o) == EDNS_OPT_ECS &&
+				    !parse_ecs(m + o + 4, rd16(m + o + 2), q))
+					return PARSE_FORMERR;
+				o += 4 + (size_t)rd16(m + o + 2);
+			}
+		}
+		pos += 10 + (size_t)rdlen;
+	}
+	return PARSE_OK;
+}
+
+enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct query *q)
+{
+	if (len < 12 || (m[2] & HDR_QR))
+		return PARSE_DROP;
+	q->hdr2 = m[2];
+	q->hdr3 = m[3];
+	q->qend = 12;
+	q->edns = false;
+	q->ecs = false;
+	uint16_t qd = rd16(m + 4), an = rd16(m + 6), ns = rd16(m + 8), ar = rd16(m + 10);
+	bool have_q = qd == 1 && parse_qname(m, len, q) && q->qend + 4 <= len;
+	if (have_q) {
+		q->qtype = rd16(m + q->qend);
+		q->qclass = rd16(m + q->qend + 2);
+		q->qend += 4;
+	} else {
+		q->qend = 12;
+	}
+	if (((m[2] >> 3) & 0xf) != 0)
+		return PARSE_NOTIMP;
+	if (!have_q || an != 0 || ns != 0)
+		return PARSE_FORMERR;
+	return parse_additional(m, len, q->qend, ar, q);
+}
