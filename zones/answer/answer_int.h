@@ -15,8 +15,8 @@
  *             run time such a query is a header patch and a copy, cut by the
  *             same rule; relocation reuses a node's blob for names below it;
  *   prefetch.c  burst prefetching (p53_prefetch_burst).
- * The tiny helpers every unit uses are static inline here, so splitting
- * costs the hot path no calls.
+ * The units are compiled as one translation unit (engine.c), so what they
+ * share is static and the per-query path is inlined as in a single file.
  */
 #ifndef P53_ANSWER_INT_H
 #define P53_ANSWER_INT_H
@@ -112,7 +112,7 @@ enum parse_result { PARSE_OK, PARSE_DROP, PARSE_FORMERR, PARSE_NOTIMP };
 
 /* query.c: reads every byte of the query it needs, bounds-checked, before
  * anything is written. */
-enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct query *q);
+static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct query *q);
 
 /* ---- the plan: what decide() chose, for encode() to write ------------- */
 
@@ -164,12 +164,12 @@ struct fw_chain {
 };
 
 /* decide.c */
-void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
-		const struct suffixes *qsf, uint16_t qtype, struct plan *p);
-void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p);
-void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v);
-void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
-		  struct p53_ctx *ctx);
+static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
+		       const struct suffixes *qsf, uint16_t qtype, struct plan *p);
+static void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p);
+static void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v);
+static void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
+			 struct p53_ctx *ctx);
 
 /* ---- encoding --------------------------------------------------------- */
 
@@ -222,26 +222,27 @@ static inline void put_header(uint8_t *r, const uint8_t *qmsg, const struct quer
 }
 
 /* encode.c */
-void ans_comp_add_question(struct wr *w, size_t qname_len);
-void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p);
-size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
-		   uint8_t rcode);
-size_t ans_size_limit(const struct query *q, const struct p53_client *c, const struct p53_ctx *ctx,
-		      size_t cap);
-void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an, bool tc);
-size_t ans_reply_empty(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx, uint8_t *r,
-		       uint8_t rcode);
-size_t ans_reply_chaos(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx, uint8_t *r,
-		       size_t limit);
-size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
-		     const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+static void ans_comp_add_question(struct wr *w, size_t qname_len);
+static void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p);
+static size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
+			  uint8_t rcode);
+static size_t ans_size_limit(const struct query *q, const struct p53_client *c,
+			     const struct p53_ctx *ctx, size_t cap);
+static void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an, bool tc);
+static size_t ans_reply_empty(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			      uint8_t *r, uint8_t rcode);
+static size_t ans_reply_chaos(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			      uint8_t *r, size_t limit);
+static size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
+			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
 
 /* blob.c: pre-rendered answers */
-uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
-		       const struct suffixes *sf, uint32_t *node);
-size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
-		     const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
-size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
-			  const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
+			      const struct suffixes *sf, uint32_t *node);
+static size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
+			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p,
+				 const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+				 uint8_t *r, size_t limit);
 
 #endif

@@ -9,8 +9,8 @@
 
 /* Copies a pre-rendered blob after the question, cut at the last RRset
  * boundary that fits. */
-size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
-		     const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
+static size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
+			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
 {
 	const struct snap_blob *b = (const void *)(s->blobs + off);
 	const struct snap_cut *cuts = (const void *)(b + 1);
@@ -93,8 +93,9 @@ static bool reloc_rrs(uint8_t *b, size_t len, unsigned n, size_t d)
  * Rendered behind a question holding just that node's name, every pointer in
  * them lands d bytes early for a query name d bytes longer, so moving each
  * pointer by d makes them right. Returns 0 to fall back to encoding. */
-size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
-			  const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
+static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p,
+				 const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+				 uint8_t *r, size_t limit)
 {
 	uint32_t base;
 	if (p->nan != 0)
@@ -133,8 +134,8 @@ size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p, co
 
 /* Also returns the query name's node in *node (SNAP_NONE if none), so the
  * firewall's redirection test needs no second lookup. */
-uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
-		       const struct suffixes *sf, uint32_t *node)
+static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
+			      const struct suffixes *sf, uint32_t *node)
 {
 	*node = SNAP_NONE;
 	if (sf->n == 0)

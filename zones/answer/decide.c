@@ -41,7 +41,7 @@ static const uint8_t *first_rdata(const struct p53_snapshot *s, const struct sna
 	return s->rdata + r->rdata + 2;
 }
 
-void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p)
+static void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p)
 {
 	const struct snap_zone *z = &s->zones[zone];
 	p->ns[0] = (struct pent){s->names + z->name, &s->rrsets[z->soa], z->neg_ttl, NULL};
@@ -161,7 +161,7 @@ static bool seen_in_chain(const struct plan *p, unsigned depth, const uint8_t *n
 	return false;
 }
 
-void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v)
+static void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v)
 {
 	static const uint8_t stat[P53_FW__ACTIONS] = {
 	    [P53_FW_ALLOW] = P53_STAT_FW_ALLOW,
@@ -198,8 +198,8 @@ static bool fw_chain_blocks(struct plan *p, const uint8_t *name, size_t len)
 	return true;
 }
 
-void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
-		const struct suffixes *qsf, uint16_t qtype, struct plan *p)
+static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
+		       const struct suffixes *qsf, uint16_t qtype, struct plan *p)
 {
 	struct suffixes chain_sf;
 	const uint8_t *name = qname;
@@ -319,8 +319,8 @@ void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
 
 /* Where the client is, for routing: the ECS prefix when the query has one
  * (a /0 prefix says nothing), else the source address. */
-void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
-		  struct p53_ctx *ctx)
+static void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,
+			 struct p53_ctx *ctx)
 {
 	sel->ctx = ctx;
 	sel->family = 0;

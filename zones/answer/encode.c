@@ -43,7 +43,7 @@ static void comp_add(struct wr *w, size_t off, size_t len)
 }
 
 /* Remembers every suffix of the question name at offset 12. */
-void ans_comp_add_question(struct wr *w, size_t qname_len)
+static void ans_comp_add_question(struct wr *w, size_t qname_len)
 {
 	for (size_t off = 12; w->buf[off] != 0; off += (size_t)w->buf[off] + 1)
 		comp_add(w, off, qname_len - (off - 12));
@@ -169,7 +169,7 @@ static bool put_set(struct wr *w, const struct p53_snapshot *s, unsigned sect, c
 	return true;
 }
 
-void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p)
+static void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p)
 {
 	cut_here(w);
 	for (unsigned i = 0; i < p->nan; i++)
@@ -180,8 +180,8 @@ void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct pl
 		put_set(w, s, 2, &p->ar[i]);
 }
 
-size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
-		   uint8_t rcode)
+static size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
+			  uint8_t rcode)
 {
 	if (!q->edns)
 		return pos;
@@ -211,8 +211,8 @@ size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p
 	return pos + 11;
 }
 
-size_t ans_size_limit(const struct query *q, const struct p53_client *c, const struct p53_ctx *ctx,
-		      size_t cap)
+static size_t ans_size_limit(const struct query *q, const struct p53_client *c,
+			     const struct p53_ctx *ctx, size_t cap)
 {
 	size_t lim = 512;
 	if (c && c->transport == P53_TCP)
@@ -239,8 +239,8 @@ static void count_rcode(struct p53_ctx *ctx, uint8_t rcode)
 }
 
 /* A reply with no sections: errors, and refusals. */
-size_t ans_reply_empty(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx, uint8_t *r,
-		       uint8_t rcode)
+static size_t ans_reply_empty(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			      uint8_t *r, uint8_t rcode)
 {
 	put_header(r, qmsg, q, rcode, false);
 	set_counts(r, q->qend > 12, 0, 0, 0);
@@ -248,8 +248,8 @@ size_t ans_reply_empty(const uint8_t *qmsg, const struct query *q, struct p53_ct
 	return ans_put_opt(r, q->qend, q, ctx, rcode);
 }
 
-size_t ans_reply_chaos(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx, uint8_t *r,
-		       size_t limit)
+static size_t ans_reply_chaos(const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
+			      uint8_t *r, size_t limit)
 {
 	static const uint8_t id_server[] = "\2id\6server", hostname_bind[] = "\10hostname\4bind",
 			     version_bind[] = "\7version\4bind",
@@ -280,7 +280,7 @@ size_t ans_reply_chaos(const uint8_t *qmsg, const struct query *q, struct p53_ct
 	return ans_put_opt(r, q->qend + 13 + tl, q, ctx, RCODE_NOERROR);
 }
 
-void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an, bool tc)
+static void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an, bool tc)
 {
 	count_rcode(ctx, rcode);
 	if (rcode == RCODE_NOERROR && an == 0)
@@ -289,8 +289,8 @@ void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an,
 		ctx->stats[P53_STAT_TRUNCATED]++;
 }
 
-size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
-		     const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
+static size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, const uint8_t *qmsg,
+			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
 {
 	struct wr w;
 	ans_wr_init(&w, r, limit, q->qend);

@@ -117,7 +117,7 @@ static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t p
 	return PARSE_OK;
 }
 
-enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct query *q)
+static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct query *q)
 {
 	if (len < 12 || (m[2] & HDR_QR))
 		return PARSE_DROP;
