@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,40 +31,43 @@
 
 static void usage(FILE *f)
 {
-	fputs("usage:\n"
-	      "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY]\n"
-	      "                 [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
-	      "  port53 check [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
-	      "  port53 export --format route53|route53-changes|zone SNAPSHOT ZONE\n"
-	      "  port53 dump SNAPSHOT [ZONE]\n"
-	      "  port53 info SNAPSHOT\n"
-	      "  port53 keygen NAME          (writes NAME.key, mode 0600, and NAME.pub)\n"
-	      "  port53 sign -k KEY SNAPSHOT [-o OUT]\n"
-	      "  port53 fw-compile -o OUT.p53fw [--serial N] RULES.json  (docs/firewall.md)\n"
-	      "  port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--identity NAME] [--version TEXT]\n"
-	      "               [--firewall FILE.p53fw]\n"
-	      "               [--query-log FILE.jsonl] [--query-log-dnstap FILE.fstrm]\n"
-	      "               [--query-log-sample N]\n"
-	      "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
-	      "               [--tcp-per-source N] [--tcp-msg-ms N] [--tcp-lifetime-ms N]\n"
-	      "               [--tcp-out-max BYTES]\n"
-	      "               [--reload-dir DIR] [--watch-dir DIR] [--snapshot-max-bytes N]\n"
-	      "               [--api-max-conns N] [--api-per-source N] [--api-timeout-s N]\n"
-	      "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
-	      "                --control-token-file FILE] [--push-max-bytes N]\n"
-	      "               [--require-signature PUBKEY.pem]...\n"
-	      "               [--health-checks FILE [--health-quorum SHARE]]\n"
-	      "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
-	      "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
-	      "JSON (record sets, change batches), read in order (docs/route53.md).\n"
-	      "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
-	      "subdivision,latitude,longitude), or --geo FILE.mmdb a MaxMind DB;\n"
-	      "--latency FILE.csv a latency table\n"
-	      "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon);\n"
-	      "--health-checks FILE the Route 53 health checks HealthCheckIds may name.\n"
-	      "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
-	      "port53ctl talks to the control socket (docs/control.md).\n",
-	      f);
+	fputs(
+	    "usage:\n"
+	    "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY]\n"
+	    "                 [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
+	    "  port53 check [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
+	    "  port53 diff [compile options] SNAPSHOT ZONE...   (exit 1 when sets change)\n"
+	    "  port53 compile --dry-run -o SNAPSHOT ZONE...     (prints the diff, writes nothing)\n"
+	    "  port53 export --format route53|route53-changes|zone SNAPSHOT ZONE\n"
+	    "  port53 dump SNAPSHOT [ZONE]\n"
+	    "  port53 info SNAPSHOT\n"
+	    "  port53 keygen NAME          (writes NAME.key, mode 0600, and NAME.pub)\n"
+	    "  port53 sign -k KEY SNAPSHOT [-o OUT]\n"
+	    "  port53 fw-compile -o OUT.p53fw [--serial N] RULES.json  (docs/firewall.md)\n"
+	    "  port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--identity NAME] [--version TEXT]\n"
+	    "               [--firewall FILE.p53fw]\n"
+	    "               [--query-log FILE.jsonl] [--query-log-dnstap FILE.fstrm]\n"
+	    "               [--query-log-sample N]\n"
+	    "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
+	    "               [--tcp-per-source N] [--tcp-msg-ms N] [--tcp-lifetime-ms N]\n"
+	    "               [--tcp-out-max BYTES]\n"
+	    "               [--reload-dir DIR] [--watch-dir DIR] [--snapshot-max-bytes N]\n"
+	    "               [--api-max-conns N] [--api-per-source N] [--api-timeout-s N]\n"
+	    "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
+	    "                --control-token-file FILE] [--push-max-bytes N]\n"
+	    "               [--require-signature PUBKEY.pem]...\n"
+	    "               [--health-checks FILE [--health-quorum SHARE]]\n"
+	    "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
+	    "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
+	    "JSON (record sets, change batches), read in order (docs/route53.md).\n"
+	    "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
+	    "subdivision,latitude,longitude), or --geo FILE.mmdb a MaxMind DB;\n"
+	    "--latency FILE.csv a latency table\n"
+	    "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon);\n"
+	    "--health-checks FILE the Route 53 health checks HealthCheckIds may name.\n"
+	    "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
+	    "port53ctl talks to the control socket (docs/control.md).\n",
+	    f);
 }
 
 /* Zone arguments: "origin=path", or a path whose file name is origin.zone. */
@@ -137,6 +141,58 @@ static void show_progress(const struct p53_compile_progress *p, void *arg)
 	fflush(stderr);
 }
 
+/* What compiling zones would change in the snapshot at old_path (absent:
+ * everything is added), zone by zone, record set by record set. Returns 0
+ * when nothing changes, 1 when something does, -1 on error. */
+static int diff_against(const char *old_path, const struct p53_zone_input *zones, size_t n,
+			const struct p53_compile_opts *o)
+{
+	struct p53_err err = {0};
+	uint8_t *img;
+	size_t len;
+	if (p53_compile(zones, n, o, &img, &len, &err) != 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
+	struct p53_snapshot *cur = p53_snapshot_from_mem(img, len, &err);
+	free(img);
+	struct p53_snapshot *old = NULL;
+	FILE *probe = fopen(old_path, "rb");
+	if (probe) {
+		fclose(probe);
+		old = p53_snapshot_load(old_path, &err);
+		if (old == NULL) {
+			fprintf(stderr, "%s\n", err.msg);
+			p53_snapshot_free(cur);
+			return -1;
+		}
+	}
+	if (cur == NULL) {
+		fprintf(stderr, "%s\n", err.msg);
+		p53_snapshot_free(old);
+		return -1;
+	}
+	unsigned tot[3] = {0, 0, 0};
+	for (size_t i = 0; i < n; i++) {
+		json_t *a = old ? r53_export_sets(old, zones[i].origin) : NULL;
+		json_t *b = r53_export_sets(cur, zones[i].origin);
+		if (a == NULL)
+			a = json_array();
+		unsigned c[3];
+		printf("zone %s%s\n", zones[i].origin, old ? "" : " (new snapshot)");
+		r53_diff_sets(a, b ? b : json_array(), stdout, c);
+		printf("zone %s: %u added, %u removed, %u changed\n", zones[i].origin, c[0], c[1],
+		       c[2]);
+		for (int k = 0; k < 3; k++)
+			tot[k] += c[k];
+		json_decref(a);
+		json_decref(b);
+	}
+	p53_snapshot_free(old);
+	p53_snapshot_free(cur);
+	return tot[0] + tot[1] + tot[2] ? 1 : 0;
+}
+
 static int cmd_compile(int argc, char **argv, bool check_only)
 {
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
@@ -150,9 +206,11 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 					   {"no-include", no_argument, NULL, 'I'},
 					   {"include-dir", required_argument, NULL, 'D'},
 					   {"quiet", no_argument, NULL, 'q'},
+					   {"dry-run", no_argument, NULL, 'N'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct p53_compile_opts o = {0};
+	bool dry = false, is_diff = check_only && argc > 0 && strcmp(argv[0], "diff") == 0;
 	struct p53_compile_stats stats = {0};
 	struct progress pr = {.start = now_s()};
 	bool quiet = false;
@@ -195,6 +253,9 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		case 'q':
 			quiet = true;
 			break;
+		case 'N':
+			dry = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -202,6 +263,15 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (is_diff) {
+		/* diff SNAPSHOT ZONE...: the snapshot is the first operand. */
+		if (optind + 1 >= argc) {
+			usage(stderr);
+			return 2;
+		}
+		outp = argv[optind++];
+		dry = true;
 	}
 	if ((!check_only && outp == NULL) || optind >= argc) {
 		usage(stderr);
@@ -213,6 +283,12 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		return 2;
 	struct p53_err err = {0};
 	int rc;
+	if (dry) {
+		/* Nothing is written: what the compile would change in outp. */
+		rc = diff_against(outp, zones, (size_t)n, &o);
+		free(zones);
+		return rc < 0 ? 2 : is_diff ? rc : 0;
+	}
 	if (!quiet && isatty(2)) {
 		o.progress = show_progress;
 		o.progress_arg = &pr;
@@ -686,7 +762,7 @@ int main(int argc, char **argv)
 	argv++;
 	if (!strcmp(cmd, "compile"))
 		return cmd_compile(argc, argv, false);
-	if (!strcmp(cmd, "check"))
+	if (!strcmp(cmd, "check") || !strcmp(cmd, "diff"))
 		return cmd_compile(argc, argv, true);
 	if (!strcmp(cmd, "dump"))
 		return cmd_dump(argc, argv);

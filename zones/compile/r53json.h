@@ -126,6 +126,12 @@ int r53_export_fmt(const struct p53_snapshot *snap, const char *origin, int fmt,
  * zone is not served. */
 json_t *r53_export_sets(const struct p53_snapshot *snap, const char *origin);
 
+/* Prints what turning old into cur (arrays of record sets, as
+ * r53_export_sets gives) changes: "+ key set" added, "- key set" removed,
+ * "~ key" then "    Field: old -> new" changed, key being "Name Type [set
+ * SetIdentifier]". counts: added, removed, changed. */
+int r53_diff_sets(json_t *old, json_t *cur, FILE *out, unsigned counts[3]);
+
 /* A stable hosted-zone id for a zone: "Z" and 20 base-32 characters of a
  * hash of its name, the same on every compile. Used for HostedZoneId on
  * export. */

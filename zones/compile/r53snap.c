@@ -719,3 +719,105 @@ static json_t *export_root(const struct p53_snapshot *s, const char *origin, int
 	free(txt);
 	return root;
 }
+
+/* ---- diff --------------------------------------------------------------- */
+
+/* "Name Type [SetIdentifier]": a record set's identity within a zone. */
+static void set_key(json_t *o, char *buf, size_t cap)
+{
+	const char *sid = json_string_value(json_object_get(o, "SetIdentifier"));
+	snprintf(buf, cap, "%s %s%s%s", json_string_value(json_object_get(o, "Name")),
+		 json_string_value(json_object_get(o, "Type")), sid ? " set " : "", sid ? sid : "");
+}
+
+static json_t *find_set(json_t *arr, const char *key)
+{
+	size_t i;
+	json_t *o;
+	char k[2400];
+	json_array_foreach(arr, i, o)
+	{
+		set_key(o, k, sizeof(k));
+		if (strcmp(k, key) == 0)
+			return o;
+	}
+	return NULL;
+}
+
+/* Values compare as sets: the order of ResourceRecords carries no meaning. */
+static char *canon(json_t *v, const char *field)
+{
+	if (v && strcmp(field, "ResourceRecords") == 0 && json_is_array(v)) {
+		json_t *c = json_deep_copy(v);
+		size_t n = json_array_size(c);
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = i; j > 0; j--) {
+				const char *a = json_string_value(
+					       json_object_get(json_array_get(c, j - 1), "Value")),
+					   *b = json_string_value(
+					       json_object_get(json_array_get(c, j), "Value"));
+				if (a && b && strcmp(a, b) > 0) {
+					json_t *t = json_incref(json_array_get(c, j));
+					json_array_set(c, j, json_array_get(c, j - 1));
+					json_array_set_new(c, j - 1, t);
+				}
+			}
+		char *s = json_dumps(c, JSON_COMPACT | JSON_SORT_KEYS);
+		json_decref(c);
+		return s;
+	}
+	return v ? json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS | JSON_ENCODE_ANY) : strdup("-");
+}
+
+int r53_diff_sets(json_t *old, json_t *cur, FILE *out, unsigned counts[3])
+{
+	char key[2400];
+	size_t i;
+	json_t *o;
+	counts[0] = counts[1] = counts[2] = 0;
+	json_array_foreach(cur, i, o)
+	{
+		set_key(o, key, sizeof(key));
+		json_t *was = find_set(old, key);
+		if (was == NULL) {
+			char *t = json_dumps(o, JSON_COMPACT);
+			fprintf(out, "+ %s %s\n", key, t ? t : "");
+			free(t);
+			counts[0]++;
+			continue;
+		}
+		/* Every field of either side, in a fixed order. */
+		json_t *fields = json_object();
+		const char *k;
+		json_t *v;
+		json_object_foreach(o, k, v) json_object_set(fields, k, json_null());
+		json_object_foreach(was, k, v) json_object_set(fields, k, json_null());
+		bool changed = false;
+		json_object_foreach(fields, k, v)
+		{
+			char *a = canon(json_object_get(was, k), k),
+			     *b = canon(json_object_get(o, k), k);
+			if (a && b && strcmp(a, b) != 0) {
+				if (!changed)
+					fprintf(out, "~ %s\n", key);
+				changed = true;
+				fprintf(out, "    %s: %s -> %s\n", k, a, b);
+			}
+			free(a);
+			free(b);
+		}
+		json_decref(fields);
+		counts[2] += changed;
+	}
+	json_array_foreach(old, i, o)
+	{
+		set_key(o, key, sizeof(key));
+		if (find_set(cur, key) == NULL) {
+			char *t = json_dumps(o, JSON_COMPACT);
+			fprintf(out, "- %s %s\n", key, t ? t : "");
+			free(t);
+			counts[1]++;
+		}
+	}
+	return 0;
+}

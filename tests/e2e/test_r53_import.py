@@ -1,0 +1,239 @@
+#!/usr/bin/python3
+"""Route 53 import fixtures, checked over the wire with dnspython.
+
+tests/e2e/r53/list-output.json has the shape `aws route53
+list-resource-record-sets` prints (pagination keys, "\\052" for "*", names in
+values with and without their dot, octal escapes in TXT); change-batch.json
+the shape `change-resource-record-sets --cli-input-json` takes;
+health-check.json what `get-health-check` prints; cidr.json CIDR collections
+alone. Each expected answer is what Route 53 documents, asked of `port53
+serve` with dnspython. Then: `port53 diff` and `compile --dry-run` against
+the served snapshot, the `route53-changes` export compiled back, and broken
+inputs refused with their JSON path and Route 53 error.
+"""
+import json
+import os
+import sys
+import time
+
+import dns.edns
+import dns.message
+import dns.query
+import dns.rdatatype
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIX = os.path.join(HERE, "r53")
+PORT53 = common.default_port53()
+PASSED = FAILED = 0
+
+
+def check(cond, what):
+    global PASSED, FAILED
+    if cond:
+        PASSED += 1
+    else:
+        FAILED += 1
+        print("FAIL:", what)
+
+
+def ask(port, name, rdtype, subnet=None):
+    opts = [dns.edns.ECSOption(*subnet)] if subnet else []
+    q = dns.message.make_query(name, rdtype, use_edns=0, options=opts)
+    r = dns.query.udp(q, common.HOST, port=port, timeout=2)
+    return r
+
+
+def rdatas(r, rdtype):
+    t = dns.rdatatype.from_text(rdtype)
+    return sorted(rd.to_text() for rr in r.answer if rr.rdtype == t for rd in rr)
+
+
+def fx(*names):
+    return ",".join(os.path.join(FIX, n) for n in names)
+
+
+def served(port, tmp):
+    # Names in values are fully qualified, whatever the trailing dot.
+    check(rdatas(ask(port, "example.org", "MX"), "MX") ==
+          ["10 mail.example.net.", "20 mail2.example.org."], "MX targets fully qualified")
+    check(rdatas(ask(port, "example.org", "NS"), "NS") ==
+          ["ns-1.awsdns-01.org.", "ns-2.awsdns-02.net."], "NS targets fully qualified")
+    check(rdatas(ask(port, "www.example.org", "CNAME"), "CNAME") == ["web.example.com."],
+          "CNAME target fully qualified")
+    check(rdatas(ask(port, "_sip._tcp.example.org", "SRV"), "SRV") ==
+          ["0 5 5060 sip.example.net."], "SRV target fully qualified")
+    check(rdatas(ask(port, "ptr.example.org", "PTR"), "PTR") == ["host.example.net."],
+          "PTR target fully qualified")
+    r = ask(port, "naptr.example.org", "NAPTR")
+    check([rd.replacement.to_text() for rr in r.answer for rd in rr] == ["."] and
+          [rd.regexp for rr in r.answer for rd in rr] == [b"!^.*$!sip:info@example.net!"],
+          "NAPTR: %s" % r.answer)
+    # "\052" is "*": a wildcard, not a label "4".
+    check(rdatas(ask(port, "anything.example.org", "A"), "A") == ["192.0.2.50"],
+          "\\052 is the wildcard")
+    check(ask(port, "4.example.org", "A").answer and
+          ask(port, "4.example.org", "A").answer[0].name.to_text() == "4.example.org.",
+          "no label 4: 4.example.org is only matched by the wildcard")
+    # Octal escapes in TXT, quotes kept.
+    r = ask(port, "txt.example.org", "TXT")
+    strs = sorted(tuple(rd.strings) for rr in r.answer for rd in rr)
+    check(strs == [(b"caf\xe9", b'say "hi"'), (b"v=spf1 include:_spf.example.net -all",)],
+          "TXT strings: %s" % strs)
+    # CIDR collection from its own file; the default location.
+    check(rdatas(ask(port, "cidr.example.org", "A", ("10.9.1.0", 24)), "A") == ["192.0.2.71"],
+          "CIDR office")
+    check(rdatas(ask(port, "cidr.example.org", "A", ("10.8.1.0", 24)), "A") == ["192.0.2.72"],
+          "CIDR default")
+    # The health check (get-health-check shape) probes a closed port:
+    # the primary fails over.
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 8 and rdatas(ask(port, "fo.example.org", "A"), "A") != ["192.0.2.21"]:
+        time.sleep(0.2)
+    check(rdatas(ask(port, "fo.example.org", "A"), "A") == ["192.0.2.21"],
+          "failover to the secondary when the check fails")
+
+
+def refusals(tmp):
+    base = json.load(open(os.path.join(FIX, "list-output.json")))
+
+    def bad(mutate, want, extra_files=("cidr.json",), checks=True):
+        doc = json.loads(json.dumps(base))
+        mutate(doc)
+        path = os.path.join(tmp, "bad.json")
+        with open(path, "w") as f:
+            json.dump(doc, f)
+        args = [PORT53, "check"]
+        if checks:
+            args += ["--health-checks", os.path.join(FIX, "health-check.json")]
+        args.append("example.org=" + ",".join([os.path.join(FIX, e) for e in extra_files] + [path]))
+        r = common.run(args)
+        ok = r.returncode != 0 and all(w in r.stderr for w in want)
+        check(ok, "refused with %s: rc=%d %s" % (want, r.returncode, r.stderr.strip()))
+
+    def setkey(i, k, v):
+        def m(doc):
+            doc["ResourceRecordSets"][i][k] = v
+        return m
+
+    def rename(i, old, new):
+        def m(doc):
+            s = doc["ResourceRecordSets"][i]
+            s[new] = s.pop(old)
+        return m
+    bad(rename(7, "HealthCheckId", "HealthCheckID"),
+        ["ResourceRecordSets[7].HealthCheckID", "InvalidInput", "unknown key"])
+    bad(lambda d: None, ["ResourceRecordSets[7].HealthCheckId", "NoSuchHealthCheck"],
+        checks=False)
+    bad(lambda d: d["ResourceRecordSets"][5]["CidrRoutingConfig"].update(LocationName="home"),
+        ["ResourceRecordSets[5].CidrRoutingConfig.LocationName", "NoSuchCidrLocation"])
+    bad(lambda d: None, ["CidrRoutingConfig.CollectionId", "NoSuchCidrCollection"],
+        extra_files=())
+    bad(setkey(3, "Type", "a"), ["ResourceRecordSets[3].Type", "InvalidInput"])
+    bad(setkey(3, "Type", "A6"), ["ResourceRecordSets[3].Type", "InvalidInput"])
+
+    def geo(code, sub=None):
+        def m(doc):
+            g = {"CountryCode": code}
+            if sub:
+                g["SubdivisionCode"] = sub
+            doc["ResourceRecordSets"].append(
+                {"Name": "geo.example.org.", "Type": "A", "SetIdentifier": "g",
+                 "GeoLocation": g, "TTL": 60, "ResourceRecords": [{"Value": "192.0.2.1"}]})
+        return m
+    bad(geo("UK"), ["GeoLocation.CountryCode", "InvalidInput"])
+    bad(geo("US", "XX"), ["GeoLocation.SubdivisionCode", "InvalidInput"])
+    bad(setkey(3, "Name", "\\089.example.org."), ["ResourceRecordSets[3].Name", "octal"])
+    # CALCULATED with a CALCULATED child, in a health-checks-only file.
+    calc = {"HealthChecks": [
+        {"Id": "leaf", "HealthCheckConfig": {"Type": "TCP", "IPAddress": "127.0.0.1", "Port": 9}},
+        {"Id": "mid", "HealthCheckConfig": {"Type": "CALCULATED", "HealthThreshold": 1,
+                                            "ChildHealthChecks": ["leaf"]}},
+        {"Id": "top", "HealthCheckConfig": {"Type": "CALCULATED", "HealthThreshold": 1,
+                                            "ChildHealthChecks": ["mid"]}}]}
+    cpath = os.path.join(tmp, "calc.json")
+    with open(cpath, "w") as f:
+        json.dump(calc, f)
+    r = common.run([PORT53, "check", "--health-checks", os.path.join(FIX, "health-check.json"),
+                    "example.org=" + fx("cidr.json") + "," + cpath + "," + fx("list-output.json")])
+    check(r.returncode != 0 and "ChildHealthChecks[0]: InvalidInput" in r.stderr and
+          "calculated children" in r.stderr, "CALCULATED child refused: " + r.stderr)
+    # A file of only health checks is fine on its own.
+    calc["HealthChecks"] = calc["HealthChecks"][:2]
+    with open(cpath, "w") as f:
+        json.dump(calc, f)
+    r = common.run([PORT53, "check", "--health-checks", os.path.join(FIX, "health-check.json"),
+                    "example.org=" + fx("cidr.json") + "," + cpath + "," + fx("list-output.json")])
+    check(r.returncode == 0, "health-checks-only file accepted: " + r.stderr)
+
+
+def main():
+    with common.tempdir() as tmp:
+        snap = os.path.join(tmp, "org.p53")
+        hc = os.path.join(FIX, "health-check.json")
+        zone = "example.org=" + fx("cidr.json", "list-output.json")
+        r = common.run([PORT53, "compile", "-o", snap, "--health-checks", hc, zone])
+        check(r.returncode == 0, "fixtures compile: " + r.stderr)
+        srv = common.Port53(PORT53, None, tmp, extra=["--health-checks", hc])
+        srv.snapshot = snap
+        try:
+            srv.start(deadline=10.0)
+            served(srv.port, tmp)
+        finally:
+            srv.stop()
+
+        # What the change batch would change, against the snapshot.
+        zone2 = zone + "," + fx("change-batch.json")
+        r = common.run([PORT53, "diff", "--health-checks", hc, snap, zone2])
+        lines = r.stdout.splitlines()
+        check(r.returncode == 1 and
+              any(l.startswith("+ api.example.org. AAAA ") for l in lines) and
+              any(l.startswith("- ptr.example.org. PTR ") for l in lines) and
+              "~ www.example.org. CNAME" in lines and
+              '    ResourceRecords: [{"Value":"web.example.com."}] -> [{"Value":"web2.example.com."}]'
+              in lines and "zone example.org: 1 added, 1 removed, 1 changed" in lines,
+              "diff: rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        before = open(snap, "rb").read()
+        r = common.run([PORT53, "compile", "--dry-run", "-o", snap, "--health-checks", hc, zone2])
+        check(r.returncode == 0 and "1 added, 1 removed, 1 changed" in r.stdout and
+              open(snap, "rb").read() == before, "compile --dry-run writes nothing")
+        r = common.run([PORT53, "diff", "--health-checks", hc, snap, zone])
+        check(r.returncode == 0 and "0 added, 0 removed, 0 changed" in r.stdout,
+              "no change: exit 0")
+
+        # The change-batch export: what change-resource-record-sets takes,
+        # with a stable zone id, compiled back to the same sets.
+        r = common.run([PORT53, "export", "--format", "route53-changes", snap, "example.org"])
+        doc = json.loads(r.stdout)
+        r2 = common.run([PORT53, "export", "--format", "route53-changes", snap, "example.org"])
+        zid = doc["HostedZoneId"]
+        check(zid.startswith("Z") and len(zid) == 21 and zid.isalnum() and
+              zid != "example.org." and json.loads(r2.stdout)["HostedZoneId"] == zid,
+              "stable hosted-zone id: %s" % zid)
+        changes = doc["ChangeBatch"]["Changes"]
+        check(all(c["Action"] == "UPSERT" for c in changes) and
+              {c["ResourceRecordSet"]["Name"] for c in changes} >=
+              {"\\052.example.org.", "www.example.org."}, "export names \\052")
+        txt = [c["ResourceRecordSet"] for c in changes
+               if c["ResourceRecordSet"]["Type"] == "TXT"][0]
+        check('"caf\\351" "say \\"hi\\""' in [v["Value"] for v in txt["ResourceRecords"]],
+              "TXT octal written back: %s" % txt)
+        exp = os.path.join(tmp, "changes.json")
+        with open(exp, "w") as f:
+            f.write(r.stdout)
+        snap2 = os.path.join(tmp, "org2.p53")
+        r = common.run([PORT53, "compile", "-o", snap2, "--health-checks", hc,
+                        "example.org=" + fx("cidr.json") + "," + exp])
+        check(r.returncode == 0, "change-batch export compiles: " + r.stderr)
+        r = common.run([PORT53, "diff", "--health-checks", hc, snap,
+                        "example.org=" + fx("cidr.json") + "," + exp])
+        check(r.returncode == 0, "change-batch export is the same zone: " + r.stdout)
+        refusals(tmp)
+    print("test_r53_import: %d passed, %d failed" % (PASSED, FAILED))
+    return 1 if FAILED else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
