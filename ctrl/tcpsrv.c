@@ -204,7 +204,7 @@ static void conn_close(struct tcpsrv *t, struct conn *c)
 
 static void log_limited(struct tcpsrv *t, const char *what, int e)
 {
-	uint64_t now = now_ms();
+	uint64_t now = now_ms(); /* for log spacing only */
 	if (t->last_log && now - t->last_log < LOG_EVERY_MS)
 		return;
 	uint64_t n = t->c[TCPSRV_ACCEPT_ERRORS];
@@ -244,7 +244,7 @@ static unsigned source_count(struct tcpsrv *t, const uint8_t src[8])
 	return n;
 }
 
-static void on_accept(struct tcpsrv *t, int lfd)
+static void on_accept(struct tcpsrv *t, int lfd, uint64_t now)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage ss;
@@ -259,7 +259,7 @@ static void on_accept(struct tcpsrv *t, int lfd)
 				bump(t, TCPSRV_ACCEPT_ERRORS);
 				log_limited(t, "accept", e);
 				listeners_enable(t, false);
-				t->listen_resume = now_ms() + t->cfg.lim.accept_backoff_ms;
+				t->listen_resume = now + t->cfg.lim.accept_backoff_ms;
 			}
 			return;
 		}
@@ -286,7 +286,6 @@ static void on_accept(struct tcpsrv *t, int lfd)
 			bump(t, TCPSRV_EVICTED_IDLE);
 			conn_close(t, victim);
 		}
-		uint64_t now = now_ms();
 		c->fd = fd;
 		c->born = c->idle_since = now;
 		c->tag = (struct tag){T_CONN, fd, c};
@@ -494,10 +493,13 @@ static void *tcp_main(void *arg)
 		const struct snapmgr_live *live = snapmgr_current(t->cfg.mgr);
 		sync_load(t, live);
 		const struct p53_snapshot *snap = live ? live->snap : NULL;
+		/* Connections first: accepting may close an idle connection
+		 * whose event is still in this batch. Every time here is the
+		 * one read at wake-up, so no timer sees a later start. */
 		for (int i = 0; i < n && snap; i++) {
 			struct tag *g = evs[i].data.ptr;
 			if (g->kind == T_LISTEN) {
-				on_accept(t, g->fd);
+				continue;
 			} else if (g->kind == T_CONN) {
 				struct conn *c = g->conn;
 				if (!on_conn(t, c, evs[i].events, snap, now) || !settle(t, c, now))
@@ -507,6 +509,11 @@ static void *tcp_main(void *arg)
 				if (read(g->fd, &v, sizeof(v)) < 0)
 					continue;
 			}
+		}
+		for (int i = 0; i < n && snap; i++) {
+			struct tag *g = evs[i].data.ptr;
+			if (g->kind == T_LISTEN)
+				on_accept(t, g->fd, now);
 		}
 		if (now - last_timers >= 100 || n == 0) {
 			timers(t, now);
