@@ -1,0 +1,261 @@
+#!/usr/bin/python3
+"""The control side of port53d under abuse (the TCP parts are in
+test_limits.py against `port53 serve`; both run the same ctrl/ code).
+
+port53d answers a large snapshot (gen-zone.py, 300,000 records) on a net_tap
+port in its own namespace with one worker (lcore 0). Counted outcomes:
+
+  - no control thread (control side, API, EAL's own) may run on the
+    worker's core: Cpus_allowed_list of every thread but the worker's;
+  - SIGHUP reloads of the large file while a client in the namespace counts
+    the DPDK worker's answers during each load and the longest gap;
+  - a FIFO at the snapshot path and one given to POST /v1/reload are
+    refused at once, answers going on;
+  - 64 slow unauthenticated connections from one source to the control
+    API's TCP listener leave the operator with the token answered at once.
+
+Needs root and a build with port53d and port53:
+    sudo /usr/bin/python3 tests/e2e/test_dp_limits.py [BUILD_DIR]
+"""
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dns.message  # noqa: E402
+import dpnet  # noqa: E402
+from dpnet import run  # noqa: E402
+import test_limits as L  # noqa: E402
+
+PID = os.getpid()
+NS = "p53l-%d" % PID
+TAP = "pxl%d" % (PID % 100000)
+SVC, CLI = "192.0.2.53", "192.0.2.10"
+TOKEN = "dp-limits-token-0123456789abcdef"
+
+
+class Client(L.Client):
+    """UDP queries to the DPDK worker from inside the namespace."""
+
+    def __init__(self):
+        super().__init__(53)
+        with dpnet.InNetns(NS):
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.settimeout(1.0)
+        self.sock.connect((SVC, 53))
+
+    def run(self):
+        q = dns.message.make_query("big.test.", "SOA").to_wire()
+        n = 0
+        while not self.stop and n < 2000000:
+            n += 1
+            try:
+                self.sock.send(q)
+                self.sock.recv(4096)
+                self.times.append(time.monotonic())
+            except OSError:
+                self.lost += 1
+        self.sock.close()
+
+
+def log_lines(path):
+    with open(path, errors="replace") as f:
+        return f.read().splitlines()
+
+
+def threads_off_worker(res, pid):
+    bad, seen = [], 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                st = dict(line.split(":", 1) for line in f if ":" in line)
+        except OSError:
+            continue
+        name = st.get("Name", "").strip()
+        cpus = st.get("Cpus_allowed_list", "").strip()
+        if int(tid) == pid:
+            continue  # the main lcore: the worker itself
+        seen += 1
+        allowed = set()
+        for part in cpus.split(","):
+            a, _, b = part.partition("-")
+            allowed.update(range(int(a), int(b or a) + 1))
+        if 0 in allowed:
+            bad.append("%s(%s): %s" % (name, tid, cpus))
+    print("threads besides the worker: %d" % seen)
+    res.check("no control thread may run on the worker's core (%d threads)" % seen,
+              seen >= 3 and not bad, "; ".join(bad))
+
+
+def api_starvation(res, cport):
+    slow = []
+    with dpnet.InNetns(NS):
+        for _ in range(64):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.2", 0))
+            s.settimeout(2)
+            try:
+                s.connect(("127.0.0.1", cport))
+                s.send(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+                slow.append(s)
+            except OSError:
+                s.close()
+    try:
+        time.sleep(0.5)
+        ok, lat = 0, []
+        for _ in range(5):
+            a = time.monotonic()
+            try:
+                with dpnet.InNetns(NS):
+                    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                s.settimeout(3)
+                s.connect(("127.0.0.1", cport))
+                s.sendall(("GET /v1/status HTTP/1.0\r\nHost: x\r\nAuthorization: Bearer %s"
+                           "\r\n\r\n" % TOKEN).encode())
+                buf = b""
+                while True:
+                    d = s.recv(65536)
+                    if not d:
+                        break
+                    buf += d
+                s.close()
+                ok += b" 200 " in buf.split(b"\r\n")[0]
+            except OSError:
+                pass
+            lat.append(time.monotonic() - a)
+            for t in slow:
+                try:
+                    t.send(b"X")
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        print("api: operator requests in %s ms" % [round(x * 1e3) for x in lat])
+        res.check("port53d API: the operator with the token is answered (%d of 5)" % ok,
+                  ok == 5)
+        res.check("port53d API: one source holds at most 4 connections (%d)" %
+                  sum(not L.is_closed(s) for s in slow),
+                  sum(not L.is_closed(s) for s in slow) <= 4)
+    finally:
+        for s in slow:
+            s.close()
+
+
+def body(res, cleanup, work, tools):
+    zf = os.path.join(work, "big.test.zone")
+    r = run(["/usr/bin/python3", os.path.join(dpnet.ROOT, "tools", "gen-zone.py"),
+             "--origin", "big.test.", "-o", zf, "300000"], timeout=120)
+    rdir = os.path.join(work, "reloads")
+    os.mkdir(rdir)
+    snap = os.path.join(rdir, "big.p53")
+    run([tools["port53"], "compile", "-o", snap, "big.test.=" + zf], timeout=600)
+    tok = os.path.join(work, "token")
+    with open(tok, "w") as f:
+        f.write(TOKEN + "\n")
+    os.chmod(tok, 0o600)
+    dpnet.netns_add(cleanup, NS)
+    run(["ip", "link", "set", "lo", "up"], ns=NS)
+    sock = os.path.join(work, "ctl.sock")
+    cport = 8053
+    eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
+    cmd = [tools["port53d"]] + eal + [
+        "--file-prefix", "p53l%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
+        "--", "--snapshot", snap, "--addr", SVC, "--control-socket", sock,
+        "--control-listen", "127.0.0.1:%d" % cport, "--control-token-file", tok,
+        "--reload-dir", rdir]
+    cleanup.push(dpnet.rm_eal_runtime, "p53l%d" % PID)
+    logp = os.path.join(work, "port53d.log")
+    d = dpnet.Proc(cleanup, cmd, logp, ns=NS)
+    up = dpnet.wait_for(lambda: not d.alive() or (os.path.exists(sock) and run(
+        ["ip", "link", "show", TAP], ns=NS, check=False).returncode == 0), 60)
+    if not res.check("port53d up with its control socket", d.alive() and up, d.tail()):
+        return
+    dpnet.addr_add(NS, TAP, CLI + "/24")
+    run(["ip", "link", "set", TAP, "up"], ns=NS)
+    first = dpnet.dns_query(NS, SVC, "big.test.", "SOA", timeout=2, tries=5)
+    if not res.check("DPDK worker answers", first is not None and first.answer, d.tail()):
+        return
+    threads_off_worker(res, d.proc.pid)
+
+    cl = Client()
+    cl.start()
+    try:
+        L.wait_for(lambda: len(cl.times) > 50, 10)
+        for i in range(3):
+            before = len([x for x in log_lines(logp) if "reloaded" in x])
+            t0 = time.monotonic()
+            d.signal(signal.SIGHUP)
+            st_lat = None
+            if i == 0:
+                a = time.monotonic()
+                st, _ = L.api_get(sock, "/v1/status")
+                st_lat = time.monotonic() - a
+            ok = L.wait_for(lambda: len([x for x in log_lines(logp) if "reloaded" in x]) >
+                            before, 60, 0.01)
+            t1 = time.monotonic()
+            line = [x for x in log_lines(logp) if "reloaded" in x][-1] if ok else ""
+            try:
+                verify_ms = float(line.split("verify ")[1].split(" ms")[0])
+            except (IndexError, ValueError):
+                verify_ms = 0.0
+            n, gap = len(cl.between(t0, t1)), cl.longest_gap(t0, t1)
+            print("reload %d: verify %.0f ms, %d answers in a %.0f ms window, longest gap "
+                  "%.1f ms%s" % (i, verify_ms, n, (t1 - t0) * 1e3, gap * 1e3,
+                                 "" if st_lat is None else
+                                 ", status in %.1f ms" % (st_lat * 1e3)))
+            res.check("port53d reload %d done" % i, ok and verify_ms > 0, line)
+            res.check("worker answered during reload %d (%d)" % (i, n), n >= 3)
+            res.check("longest gap during reload %d under half the load (%.1f of %.0f ms)" %
+                      (i, gap * 1e3, verify_ms), gap * 1e3 < max(0.5 * verify_ms, 50))
+            if st_lat is not None:
+                res.check("status answered during the load (%.1f ms)" % (st_lat * 1e3),
+                          st == 200 and st_lat * 1e3 < max(0.5 * verify_ms, 50))
+        aside = snap + ".aside"
+        os.rename(snap, aside)
+        os.mkfifo(snap)
+        t0 = time.monotonic()
+        d.signal(signal.SIGHUP)
+        ok = L.wait_for(lambda: any("not a regular file" in x for x in log_lines(logp)), 5,
+                        0.01)
+        res.check("SIGHUP with a FIFO at the snapshot path refused", ok, d.tail())
+        time.sleep(0.3)
+        res.check("answers went on around the FIFO (longest gap %.1f ms)" %
+                  (cl.longest_gap(t0, time.monotonic()) * 1e3),
+                  cl.longest_gap(t0, time.monotonic()) < 0.5)
+        os.unlink(snap)
+        os.rename(aside, snap)
+        fifo = os.path.join(rdir, "fifo.p53")
+        os.mkfifo(fifo)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(5)
+        s.connect(sock)
+        b = json.dumps({"path": fifo}).encode()
+        s.sendall(b"POST /v1/reload HTTP/1.0\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: %d\r\n\r\n%s" % (len(b), b))
+        try:
+            reply = s.recv(4096)
+        except OSError:
+            reply = b""
+        s.close()
+        res.check("POST /v1/reload of a FIFO refused at once",
+                  b" 422 " in reply.split(b"\r\n")[0] and b"not a regular file" in reply,
+                  reply[:200])
+        res.check("no query to the worker lost (%d)" % cl.lost, cl.lost == 0)
+    finally:
+        cl.stop = True
+        cl.join(5)
+    api_starvation(res, cport)
+    rc = d.stop()
+    res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
+
+
+def main():
+    return dpnet.run_dp_test("p53dl-", body, tools=("port53d", "port53"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
