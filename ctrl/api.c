@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <limits.h>
 #include <microhttpd.h>
 #include <openssl/crypto.h>
@@ -56,6 +57,14 @@ struct listener {
 	const char *name; /* "unix" or "tcp", for push sources */
 };
 
+/* A TCP connection waiting for its request headers (see header_watch). */
+struct pending {
+	int fd;
+	uint64_t since_ms; /* connection start, or end of its last request */
+	bool headers_done;
+	struct pending *next, *prev;
+};
+
 struct api {
 	struct api_cfg cfg;
 	char *unix_path; /* owned copy, unlinked on stop */
@@ -64,6 +73,16 @@ struct api {
 	char token[TOKEN_MAX + 1];
 	size_t token_len;
 	struct listener lu, lt;
+	/* Request-header deadline on the TCP listener: libmicrohttpd's
+	 * timeout restarts with every byte, so a client sending one byte at a
+	 * time would keep its slot; this watchdog shuts down connections whose
+	 * headers are not complete in time. */
+	pthread_mutex_t plock;
+	struct pending *pend;
+	pthread_t watch;
+	bool watching;
+	atomic_bool stop_watch;
+	uint64_t header_timeouts;
 };
 
 enum route { R_STATUS, R_STATS, R_SNAPSHOT, R_RELOAD, R_METRICS, R_HEALTH, R_HEALTH_REPORTS };
@@ -904,6 +923,97 @@ static bool body_chunk(struct api *a, struct req *r, const char *data, size_t n)
 	return true;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static struct pending *pending_of(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci ? ci->socket_context : NULL;
+}
+
+/* Headers complete (done) or a request finished (!done: the next one's
+ * headers are due within the deadline). */
+static void pending_mark(struct api *a, struct MHD_Connection *c, bool done)
+{
+	struct pending *p = pending_of(c);
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&a->plock);
+	p->headers_done = done;
+	p->since_ms = mono_ms();
+	pthread_mutex_unlock(&a->plock);
+}
+
+/* libmicrohttpd reports CLOSED before it closes the socket, and this
+ * removes the entry under the lock the watchdog holds while it shuts a
+ * socket down: the watchdog never touches a closed (or reused) descriptor. */
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+			enum MHD_ConnectionNotificationCode toe)
+{
+	struct listener *l = cls;
+	struct api *a = l->api;
+	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		struct pending *p = ci ? calloc(1, sizeof(*p)) : NULL;
+		if (p == NULL)
+			return;
+		p->fd = ci->connect_fd;
+		p->since_ms = mono_ms();
+		pthread_mutex_lock(&a->plock);
+		p->next = a->pend;
+		if (a->pend)
+			a->pend->prev = p;
+		a->pend = p;
+		pthread_mutex_unlock(&a->plock);
+		*socket_context = p;
+		return;
+	}
+	struct pending *p = *socket_context;
+	if (p == NULL)
+		return;
+	pthread_mutex_lock(&a->plock);
+	if (p->prev)
+		p->prev->next = p->next;
+	else
+		a->pend = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	pthread_mutex_unlock(&a->plock);
+	free(p);
+	*socket_context = NULL;
+}
+
+static void *header_watch(void *arg)
+{
+	struct api *a = arg;
+	uint64_t limit = (uint64_t)a->cfg.limits.header_ms;
+	struct timespec tick = {.tv_sec = 0, .tv_nsec = 100 * 1000 * 1000};
+	while (!atomic_load(&a->stop_watch)) {
+		nanosleep(&tick, NULL);
+		uint64_t now = mono_ms();
+		pthread_mutex_lock(&a->plock);
+		for (struct pending *p = a->pend; p; p = p->next) {
+			if (p->headers_done || now - p->since_ms <= limit)
+				continue;
+			/* libmicrohttpd sees the end of the stream and closes
+			 * the connection itself. */
+			shutdown(p->fd, SHUT_RDWR);
+			p->headers_done = true;
+			__atomic_store_n(&a->header_timeouts, a->header_timeouts + 1,
+					 __ATOMIC_RELAXED);
+		}
+		pthread_mutex_unlock(&a->plock);
+	}
+	return NULL;
+}
+
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload_data,
 			       size_t *upload_data_size, void **con_cls)
@@ -911,8 +1021,11 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	(void)version;
 	struct listener *l = cls;
 	struct req *r = *con_cls;
-	if (r == NULL)
+	if (r == NULL) {
+		if (l->need_token)
+			pending_mark(l->api, c, true);
 		return first_call(l, c, url, method, con_cls);
+	}
 	if (*upload_data_size) {
 		if (!body_chunk(l->api, r, upload_data, *upload_data_size))
 			return MHD_NO;
@@ -948,9 +1061,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)c;
+	struct listener *l = cls;
 	(void)toe;
+	if (l->need_token)
+		pending_mark(l->api, c, false);
 	struct req *r = *con_cls;
 	if (r == NULL)
 		return;
@@ -1042,11 +1156,12 @@ static struct MHD_Daemon *start_mhd(struct listener *l, unsigned flags, int lfd,
 		    f, 0, NULL, NULL, handler, l, MHD_OPTION_LISTEN_SOCKET, lfd,
 		    MHD_OPTION_NOTIFY_COMPLETED, completed, l, MHD_OPTION_CONNECTION_TIMEOUT,
 		    lim->timeout_s, MHD_OPTION_CONNECTION_LIMIT, lim->max_conns, MHD_OPTION_END);
-	return MHD_start_daemon(
-	    f, 0, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, sa,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED, completed, l,
-	    MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s, MHD_OPTION_CONNECTION_LIMIT,
-	    lim->max_conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_source, MHD_OPTION_END);
+	return MHD_start_daemon(f, 0, NULL, NULL, handler, l, MHD_OPTION_SOCK_ADDR, sa,
+				MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_NOTIFY_COMPLETED,
+				completed, l, MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout_s,
+				MHD_OPTION_CONNECTION_LIMIT, lim->max_conns,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_source,
+				MHD_OPTION_NOTIFY_CONNECTION, notify_conn, l, MHD_OPTION_END);
 }
 
 struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
@@ -1066,6 +1181,8 @@ struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
 		return NULL;
 	}
 	a->cfg = *cfg;
+	pthread_mutex_init(&a->plock, NULL);
+	atomic_init(&a->stop_watch, false);
 	if (a->cfg.max_body == 0)
 		a->cfg.max_body = DEFAULT_MAX_BODY;
 	a->reload_path = cfg->reload_path ? strdup(cfg->reload_path) : NULL;
@@ -1083,6 +1200,9 @@ struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
 		lim->per_source = 4;
 	if (lim->timeout_s == 0)
 		lim->timeout_s = 10;
+	if (lim->header_ms == 0)
+		lim->header_ms = 5000;
+
 	a->lu = (struct listener){.api = a, .name = "unix socket"};
 	a->lt = (struct listener){.api = a, .need_token = true, .name = "tcp"};
 	if (cfg->tcp_listen && read_token(a, cfg->token_file, err) != 0)
@@ -1115,6 +1235,11 @@ struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
 				    cfg->tcp_listen);
 			goto fail;
 		}
+		if (pthread_create(&a->watch, NULL, header_watch, a) != 0) {
+			p53_err_set(err, P53_EIO, "control API: cannot start its watchdog");
+			goto fail;
+		}
+		a->watching = true;
 	}
 	return a;
 fail:
@@ -1128,6 +1253,10 @@ void api_stop(struct api *a)
 		return;
 	if (a->lu.d)
 		MHD_stop_daemon(a->lu.d); /* closes the listen socket too */
+	if (a->watching) {
+		atomic_store(&a->stop_watch, true);
+		pthread_join(a->watch, NULL);
+	}
 	if (a->lt.d)
 		MHD_stop_daemon(a->lt.d);
 	if (a->unix_path) {
@@ -1136,6 +1265,7 @@ void api_stop(struct api *a)
 	}
 	free(a->reload_path);
 	free(a->reload_dir);
+	pthread_mutex_destroy(&a->plock);
 	OPENSSL_cleanse(a->token, sizeof(a->token));
 	free(a);
 }

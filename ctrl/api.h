@@ -62,6 +62,8 @@ struct api_limits {
 	unsigned max_conns;  /* all clients together [64] */
 	unsigned per_source; /* one client address [4] */
 	unsigned timeout_s;  /* a connection with no activity is closed [10] */
+	unsigned header_ms;  /* TCP: request headers complete within this, however
+			      * the bytes are paced [5000] */
 };
 
 struct api_cfg {

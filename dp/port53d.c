@@ -139,6 +139,8 @@ static void usage(FILE *out)
 	    "      --api-per-source N    control API connections per client address on TCP\n"
 	    "                            (default 4)\n"
 	    "      --api-timeout-s N     idle control API connections closed (default 10)\n"
+	    "      --api-header-ms N     TCP: request headers must arrive within N ms\n"
+	    "                            (default 5000)\n"
 	    "      --query-log FILE      log queries as JSON lines (off by default)\n"
 	    "      --query-log-dnstap F  log queries as dnstap (Frame Streams)\n"
 	    "      --query-log-sample N  log one query in N (default 1: all)\n"
@@ -197,7 +199,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_PUSH_MAX,
 		O_API_CONNS,
 		O_API_PER_SRC,
-		O_API_TIMEOUT
+		O_API_TIMEOUT,
+		O_API_HEADER
 	};
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
@@ -227,6 +230,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"api-max-conns", required_argument, NULL, O_API_CONNS},
 	    {"api-per-source", required_argument, NULL, O_API_PER_SRC},
 	    {"api-timeout-s", required_argument, NULL, O_API_TIMEOUT},
+	    {"api-header-ms", required_argument, NULL, O_API_HEADER},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -332,14 +336,17 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_API_CONNS:
 		case O_API_PER_SRC:
 		case O_API_TIMEOUT:
-			if (parse_num(optarg, 1, 100000, &v) != 0)
+		case O_API_HEADER:
+			if (parse_num(optarg, 1, 100000000, &v) != 0)
 				goto bad;
 			if (c == O_API_CONNS)
 				o->api_limits.max_conns = (unsigned)v;
 			else if (c == O_API_PER_SRC)
 				o->api_limits.per_source = (unsigned)v;
-			else
+			else if (c == O_API_TIMEOUT)
 				o->api_limits.timeout_s = (unsigned)v;
+			else
+				o->api_limits.header_ms = (unsigned)v;
 			break;
 		case O_QUORUM: {
 			char *end;

@@ -53,6 +53,7 @@ static void usage(FILE *f)
 	    "               [--tcp-out-max BYTES]\n"
 	    "               [--reload-dir DIR] [--watch-dir DIR] [--snapshot-max-bytes N]\n"
 	    "               [--api-max-conns N] [--api-per-source N] [--api-timeout-s N]\n"
+	    "               [--api-header-ms N]\n"
 	    "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
 	    "                --control-token-file FILE] [--push-max-bytes N]\n"
 	    "               [--require-signature PUBKEY.pem]...\n"
@@ -536,6 +537,7 @@ static int cmd_serve(int argc, char **argv)
 					   {"api-max-conns", required_argument, NULL, 263},
 					   {"api-per-source", required_argument, NULL, 264},
 					   {"api-timeout-s", required_argument, NULL, 265},
+					   {"api-header-ms", required_argument, NULL, 266},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct ksock_cfg cfg;
@@ -599,7 +601,8 @@ static int cmd_serve(int argc, char **argv)
 		case 262:
 		case 263:
 		case 264:
-		case 265: {
+		case 265:
+		case 266: {
 			char *end;
 			errno = 0;
 			unsigned long long n = strtoull(optarg, &end, 10);
