@@ -494,12 +494,16 @@ static void *tcp_main(void *arg)
 		sync_load(t, live);
 		const struct p53_snapshot *snap = live ? live->snap : NULL;
 		/* Connections first: accepting may close an idle connection
-		 * whose event is still in this batch. Every time here is the
-		 * one read at wake-up, so no timer sees a later start. */
+		 * whose event is still in this batch (and a closed one's tag is
+		 * gone, so listeners are noted before anything closes). Every
+		 * time here is the one read at wake-up, so no timer sees a
+		 * later start. */
+		int lfds[64];
+		int nl = 0;
 		for (int i = 0; i < n && snap; i++) {
 			struct tag *g = evs[i].data.ptr;
 			if (g->kind == T_LISTEN) {
-				continue;
+				lfds[nl++] = g->fd;
 			} else if (g->kind == T_CONN) {
 				struct conn *c = g->conn;
 				if (!on_conn(t, c, evs[i].events, snap, now) || !settle(t, c, now))
@@ -510,11 +514,8 @@ static void *tcp_main(void *arg)
 					continue;
 			}
 		}
-		for (int i = 0; i < n && snap; i++) {
-			struct tag *g = evs[i].data.ptr;
-			if (g->kind == T_LISTEN)
-				on_accept(t, g->fd, now);
-		}
+		for (int i = 0; i < nl; i++)
+			on_accept(t, lfds[i], now);
 		if (now - last_timers >= 100 || n == 0) {
 			timers(t, now);
 			last_timers = now;
