@@ -51,20 +51,28 @@ def first_answer(port, proc, deadline):
     return False
 
 
+def proc_cpu(pid):
+    """CPU seconds (user + system) a running process has used so far."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def port53_to_answer(port53, zone, work):
+    """Seconds and CPU seconds from zone text to port53's first answer."""
     snap = os.path.join(work, "z.p53")
     t0 = time.monotonic()
-    r = subprocess.run([port53, "compile", "--quiet", "-o", snap, "%s=%s" % (ORIGIN, zone)],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if r.returncode != 0:
-        sys.exit("port53 compile failed: " + r.stderr)
+    _, cpu, _, (rc, _, err) = timed([port53, "compile", "--quiet", "-o", snap,
+                                     "%s=%s" % (ORIGIN, zone)])
+    if rc != 0:
+        sys.exit("port53 compile failed: " + err)
     port = common.free_port()
     p = subprocess.Popen([port53, "serve", "-s", snap, "-l", "%s:%d" % (common.HOST, port)],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         if not first_answer(port, p, 600):
             sys.exit("port53 serve never answered")
-        return time.monotonic() - t0
+        return time.monotonic() - t0, cpu + proc_cpu(p.pid)
     finally:
         common.stop(p)
 
@@ -82,7 +90,7 @@ def knot_to_answer(knotd, zone, work):
     try:
         if not first_answer(k.port, p, 900):
             sys.exit("knotd never answered:\n" + k.read_log())
-        return time.monotonic() - t0
+        return time.monotonic() - t0, proc_cpu(p.pid)
     finally:
         k.stop()
 
@@ -100,7 +108,7 @@ def main():
     os.makedirs(a.out, exist_ok=True)
     resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
     print("| records | compile wall s | compile CPU s | peak RSS MB | snapshot MB | RSS/snapshot "
-          "| text to first answer: port53 s | Knot s | port53/Knot |")
+          "| text to answer: port53 s (CPU s) | Knot s (CPU s) | port53/Knot wall (CPU) |")
     print("|---|---|---|---|---|---|---|---|---|")
     for size in [int(x) for x in a.sizes.split(",")]:
         zone = os.path.join(a.out, "gen-%d.zone" % size)
@@ -125,11 +133,15 @@ def main():
                 p53t.append(port53_to_answer(port53, zone, work))
                 if not a.no_knot:
                     knott.append(knot_to_answer(a.knotd, zone, work))
-            mp = statistics.median(p53t)
-            mk = statistics.median(knott) if knott else float("nan")
-            print("| %d | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f | %.2f | %.2f |" % (
-                size, statistics.median(walls), statistics.median(cpus), max(rss) / 1e6,
-                ssize / 1e6, max(rss) / ssize, mp, mk, mp / mk), flush=True)
+            mp = statistics.median(t for t, _ in p53t)
+            mpc = statistics.median(c for _, c in p53t)
+            mk = statistics.median(t for t, _ in knott) if knott else float("nan")
+            mkc = statistics.median(c for _, c in knott) if knott else float("nan")
+            print("| %d | %.2f | %.2f | %.0f | %.0f | %.2f | %.2f (%.2f) | %.2f (%.2f) "
+                  "| %.2f (%.2f) |" % (
+                      size, statistics.median(walls), statistics.median(cpus), max(rss) / 1e6,
+                      ssize / 1e6, max(rss) / ssize, mp, mpc, mk, mkc, mp / mk, mpc / mkc),
+                  flush=True)
     return 0
 
 
