@@ -222,7 +222,9 @@ static inline void put_header(uint8_t *r, const uint8_t *qmsg, const struct quer
 }
 
 /* encode.c */
-static void ans_comp_add_question(struct wr *w, size_t qname_len);
+static void ans_comp_add_question(struct wr *w, size_t qname_len, size_t skip);
+static size_t ans_question_skip(const struct p53_snapshot *s, const struct plan *p,
+				const uint8_t *qname, size_t qname_len);
 static void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p);
 static size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
 			  uint8_t rcode);
@@ -241,6 +243,10 @@ static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *
 			      const struct suffixes *sf, uint32_t *node);
 static size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
 			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
+/* The node whose "other types" blob holds this plan's answer for a longer
+ * query name (the zone apex for an SOA-only answer, the cut for a
+ * referral), or SNAP_NONE. */
+static uint32_t ans_plan_base(const struct p53_snapshot *s, const struct plan *p);
 static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p,
 				 const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
 				 uint8_t *r, size_t limit);

@@ -93,18 +93,23 @@ static bool reloc_rrs(uint8_t *b, size_t len, unsigned n, size_t d)
  * Rendered behind a question holding just that node's name, every pointer in
  * them lands d bytes early for a query name d bytes longer, so moving each
  * pointer by d makes them right. Returns 0 to fall back to encoding. */
+static uint32_t ans_plan_base(const struct p53_snapshot *s, const struct plan *p)
+{
+	if (p->nan != 0)
+		return SNAP_NONE;
+	if (p->referral)
+		return p->ref_cut;
+	if (p->nns == 1 && p->nar == 0)
+		return s->zones[p->soa_zone].apex;
+	return SNAP_NONE;
+}
+
 static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan *p,
 				 const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
 				 uint8_t *r, size_t limit)
 {
-	uint32_t base;
-	if (p->nan != 0)
-		return 0;
-	if (p->referral)
-		base = p->ref_cut;
-	else if (p->nns == 1 && p->nar == 0)
-		base = s->zones[p->soa_zone].apex;
-	else
+	uint32_t base = ans_plan_base(s, p);
+	if (base == SNAP_NONE)
 		return 0;
 	const struct snap_node *n = &s->nodes[base];
 	if (!n->other_blob || n->name_len > q->qname_len)
@@ -187,7 +192,7 @@ size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 		return 0;
 	struct wr w;
 	ans_wr_init(&w, msg, sizeof(msg), q.qend);
-	ans_comp_add_question(&w, q.qname_len);
+	ans_comp_add_question(&w, q.qname_len, ans_question_skip(s, &p, q.qname, q.qname_len));
 	ans_encode_plan(&w, s, &p);
 	size_t len = w.pos - q.qend;
 	if (w.full || len > UINT16_MAX)

@@ -42,11 +42,31 @@ static void comp_add(struct wr *w, size_t off, size_t len)
 	}
 }
 
-/* Remembers every suffix of the question name at offset 12. */
-static void ans_comp_add_question(struct wr *w, size_t qname_len)
+/* Remembers the suffixes of the question name at offset 12 that start skip
+ * bytes into it or later (a label boundary). */
+static void ans_comp_add_question(struct wr *w, size_t qname_len, size_t skip)
 {
-	for (size_t off = 12; w->buf[off] != 0; off += (size_t)w->buf[off] + 1)
+	for (size_t off = 12 + skip; w->buf[off] != 0; off += (size_t)w->buf[off] + 1)
 		comp_add(w, off, qname_len - (off - 12));
+}
+
+/* How much of the question name compression must ignore. An answer the
+ * pre-rendered path may serve relocated (blob.c: NXDOMAIN, NODATA without a
+ * node, referrals from below a cut) is compressed as that blob was: against
+ * the question's suffixes from its base node up, never against labels below
+ * it, which the blob never saw. Rendered, pre-rendered for the name itself
+ * and relocated, such an answer is then the same bytes. */
+static size_t ans_question_skip(const struct p53_snapshot *s, const struct plan *p,
+				const uint8_t *qname, size_t qname_len)
+{
+	uint32_t base = ans_plan_base(s, p);
+	if (base == SNAP_NONE)
+		return 0;
+	const struct snap_node *n = &s->nodes[base];
+	if (n->name_len > qname_len ||
+	    memcmp(qname + qname_len - n->name_len, snap_node_name(s, n), n->name_len) != 0)
+		return 0;
+	return qname_len - n->name_len;
 }
 
 /* Writes a canonical name, compressed against earlier names when allowed. */
@@ -295,7 +315,7 @@ static size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, 
 	struct wr w;
 	ans_wr_init(&w, r, limit, q->qend);
 	put_header(r, qmsg, q, p->rcode, p->aa);
-	ans_comp_add_question(&w, q->qname_len);
+	ans_comp_add_question(&w, q->qname_len, ans_question_skip(s, p, q->qname, q->qname_len));
 	ans_encode_plan(&w, s, p);
 	uint16_t an_all = 0;
 	for (unsigned i = 0; i < p->nan; i++)
