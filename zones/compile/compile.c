@@ -1540,6 +1540,17 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 			goto fail;
 		}
 	}
+	/* What the loader would refuse is never written: the structural
+	 * checks catch what the input checks above allow but the engine
+	 * cannot serve (an alias chain that loops, say). */
+	phase(&c, "verifying");
+	struct p53_err verr = {0};
+	if (snap_verify_image(im.b.p, im.b.len, &verr) != 0) {
+		free(im.b.p);
+		rc = p53_err_set(err, P53_EINVAL, "the compiled zones fail verification: %s",
+				 verr.msg);
+		goto fail;
+	}
 	*out = im.b.p;
 	*outlen = im.b.len;
 	if (o->stats)
