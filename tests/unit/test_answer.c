@@ -38,6 +38,14 @@ static const char zone1[] = "$ORIGIN example.\n"
 			    "sibling NS ns.sibling\n"
 			    "ns.sibling A 192.0.2.54\n"
 			    "dn DNAME example2.\n"
+			    /* served children: one with a DS here, one without;
+			     * this side's NS and glue for them are not used */
+			    "child NS ns.child\n"
+			    "child DS 2371 13 2 "
+			    "1111111111111111111111111111111111111111111111111111111111111111\n"
+			    "ns.child A 192.0.2.60\n"
+			    "nods NS ns.nods\n"
+			    "ns.nods A 192.0.2.62\n"
 			    "mx MX 10 www\n"
 			    "srv SRV 0 0 80 www\n";
 
@@ -48,7 +56,24 @@ static const char zone2[] = "$ORIGIN example2.\n"
 			    "ns A 192.0.2.2\n"
 			    "www A 192.0.2.20\n";
 
-static char path1[64], path2[64];
+/* The children of example.: child has a DS set at its own apex, which is
+ * not its data while the parent is served (RFC 4035 3.1.4.1). */
+static const char zone_child[] =
+    "$ORIGIN child.example.\n"
+    "$TTL 900\n"
+    "@ SOA ns hostmaster 3 7200 900 1209600 120\n"
+    "@ NS ns\n"
+    "@ DS 9999 13 2 "
+    "2222222222222222222222222222222222222222222222222222222222222222\n"
+    "ns A 192.0.2.60\n"
+    "www A 192.0.2.61\n";
+static const char zone_nods[] = "$ORIGIN nods.example.\n"
+				"$TTL 900\n"
+				"@ SOA ns hostmaster 4 7200 900 1209600 150\n"
+				"@ NS ns\n"
+				"ns A 192.0.2.62\n";
+
+static char path1[64], path2[64], path3[64], path4[64];
 
 static void write_file(char *path, const char *text)
 {
@@ -61,13 +86,16 @@ static void write_file(char *path, const char *text)
 
 static struct p53_snapshot *build(bool prerender, const char *extra)
 {
-	struct p53_zone_input z[2] = {{"example.", path1}, {"example2.", path2}};
+	struct p53_zone_input z[4] = {{"example.", path1},
+				      {"example2.", path2},
+				      {"child.example.", path3},
+				      {"nods.example.", path4}};
 	struct p53_compile_opts o = {.serial = 1, .no_prerender = !prerender};
 	struct p53_err err = {0};
 	uint8_t *img;
 	size_t len;
 	(void)extra;
-	if (p53_compile(z, 2, &o, &img, &len, &err) != 0) {
+	if (p53_compile(z, 4, &o, &img, &len, &err) != 0) {
 		fprintf(stderr, "compile: %s\n", err.msg);
 		return NULL;
 	}
@@ -117,7 +145,8 @@ struct rr {
 struct resp {
 	size_t len;
 	uint8_t rcode, ext_rcode;
-	bool aa, tc, opt;
+	bool aa, tc, cd, opt;
+	uint16_t payload; /* the OPT record's UDP size */
 	uint16_t cnt[4];
 	unsigned nrr;
 	struct rr rr[64];
@@ -132,6 +161,7 @@ static bool parse_resp(const uint8_t *m, size_t len, struct resp *r)
 	r->rcode = m[3] & 0xf;
 	r->aa = m[2] & 0x04;
 	r->tc = m[2] & 0x02;
+	r->cd = m[3] & 0x10;
 	for (int i = 0; i < 4; i++)
 		r->cnt[i] = (uint16_t)(m[4 + 2 * i] << 8 | m[5 + 2 * i]);
 	size_t p = 12;
@@ -154,6 +184,7 @@ static bool parse_resp(const uint8_t *m, size_t len, struct resp *r)
 		if (type == RR_OPT) {
 			r->opt = true;
 			r->ext_rcode = m[p + 4];
+			r->payload = (uint16_t)(m[p + 2] << 8 | m[p + 3]);
 		} else if (r->nrr < 64) {
 			struct rr *x = &r->rr[r->nrr++];
 			x->sect = i < r->cnt[1] ? 1 : i < r->cnt[1] + r->cnt[2] ? 2 : 3;
@@ -286,6 +317,15 @@ static void test_wildcard(void)
 	CHECK(has_rr(&r, 1, "other.blocked.example.", RR_A));
 }
 
+/* count records of type in section sect */
+static unsigned count_rr(const struct resp *r, int sect, uint16_t type)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < r->nrr; i++)
+		n += r->rr[i].sect == sect && r->rr[i].type == type;
+	return n;
+}
+
 static void test_referral(void)
 {
 	struct resp r = ask("deleg.example.", RR_A, 0);
@@ -304,6 +344,77 @@ static void test_referral(void)
 	CHECK(r.aa && r.cnt[1] == 0 && has_rr(&r, 2, "example.", RR_SOA));
 }
 
+/* RFC 9471 3: a referral carries all the glue of its NS set, or sets TC.
+ * bigdeleg has 13 in-domain name servers with A and AAAA glue: 26 records
+ * that fit in 1232 bytes but not in 512. Both snapshots answer (ask), so the
+ * pre-rendered referral and its relocated form obey the rule too. */
+static void test_referral_glue_tc(void)
+{
+	/* A delegation whose glue fits: complete, no TC. */
+	struct resp r = ask("deleg.example.", RR_A, 0);
+	CHECK(!r.aa && !r.tc && r.len <= 512);
+	CHECK(has_rr(&r, 3, "ns.deleg.example.", RR_A));
+	CHECK(has_rr(&r, 3, "ns.sibling.example.", RR_A));
+
+	/* Without EDNS the glue does not fit: TC, within 512 bytes. */
+	const char *names[] = {"bigdeleg.example.", "www.bigdeleg.example.",
+			       "a.b.c.bigdeleg.example."};
+	for (unsigned i = 0; i < 3; i++) {
+		r = ask(names[i], RR_A, 0);
+		CHECK_EQ(r.rcode, 0);
+		CHECK(!r.aa);
+		CHECK(r.tc);
+		CHECK(r.len > 0 && r.len <= 512);
+		CHECK_EQ(r.cnt[2], 13); /* the NS set itself is whole */
+		CHECK(count_rr(&r, 3, RR_A) + count_rr(&r, 3, RR_AAAA) < 26);
+		/* with room for it, every glue record and no TC */
+		r = ask(names[i], RR_A, 1232);
+		CHECK(!r.tc && !r.aa);
+		CHECK_EQ(r.cnt[2], 13);
+		CHECK_EQ(count_rr(&r, 3, RR_A), 13);
+		CHECK_EQ(count_rr(&r, 3, RR_AAAA), 13);
+		CHECK(has_rr(&r, 3, "ns01.bigdeleg.example.", RR_A) &&
+		      has_rr(&r, 3, "ns13.bigdeleg.example.", RR_AAAA));
+	}
+}
+
+/* RFC 4035 3.1.4.1: with parent and child both served, DS at the child's
+ * apex is the parent's: its DS set, or NODATA with the parent's SOA. */
+static void test_ds_parent_side(void)
+{
+	struct resp r = ask("child.example.", RR_DS, 0);
+	CHECK_EQ(r.rcode, 0);
+	CHECK(r.aa);
+	CHECK_EQ(r.cnt[1], 1); /* the parent's one DS, not the child's too */
+	CHECK(has_rr(&r, 1, "child.example.", RR_DS));
+	CHECK(r.nrr > 0 && r.rr[0].ttl == 3600); /* the parent's TTL; the child's is 900 */
+	CHECK_EQ(r.cnt[2], 0);
+
+	r = ask("nods.example.", RR_DS, 0);
+	CHECK_EQ(r.rcode, 0);
+	CHECK(r.aa);
+	CHECK_EQ(r.cnt[1], 0);
+	CHECK(has_rr(&r, 2, "example.", RR_SOA));
+	CHECK(!has_rr(&r, 2, "nods.example.", RR_SOA));
+	CHECK(r.nrr > 0 && r.rr[0].ttl == 300); /* example.'s negative TTL */
+
+	r = ask("Nods.Example.", RR_DS, 1232); /* mixed case, EDNS: the same */
+	CHECK(r.aa && r.cnt[1] == 0 && has_rr(&r, 2, "example.", RR_SOA));
+
+	/* Everything else at and below the child apex is the child's. */
+	r = ask("child.example.", RR_SOA, 0);
+	CHECK(r.aa && has_rr(&r, 1, "child.example.", RR_SOA));
+	r = ask("nods.example.", RR_TXT, 0);
+	CHECK(r.aa && r.cnt[1] == 0 && has_rr(&r, 2, "nods.example.", RR_SOA));
+	r = ask("www.child.example.", RR_A, 0);
+	CHECK(r.aa && has_rr(&r, 1, "www.child.example.", RR_A));
+	r = ask("www.child.example.", RR_DS, 0);
+	CHECK(r.aa && r.cnt[1] == 0 && has_rr(&r, 2, "child.example.", RR_SOA));
+	/* A zone whose parent is not served answers DS at its apex itself. */
+	r = ask("example2.", RR_DS, 0);
+	CHECK(r.aa && r.cnt[1] == 0 && has_rr(&r, 2, "example2.", RR_SOA));
+}
+
 static void test_dname(void)
 {
 	struct resp r = ask("www.dn.example.", RR_A, 0);
@@ -317,22 +428,147 @@ static void test_dname(void)
 	CHECK_EQ(r.cnt[1], 1);
 }
 
-static void test_edns_and_truncation(void)
+static void test_edns(void)
 {
 	struct resp r = ask("www.example.", RR_A, 1232);
 	CHECK(r.opt);
 	CHECK_EQ(r.cnt[3], 1);
-	/* A referral's glue that does not fit is left out without TC. */
-	uint8_t q[512], out[P53_MSG_MAX];
-	size_t ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 0);
-	q[11] = 0;
-	size_t n = ask_raw(q, ql, out, P53_UDP);
-	CHECK(n > 0 && n <= 512);
+	CHECK_EQ(r.payload, 1232); /* ours, advertised */
+	r = ask("www.example.", RR_A, 0);
+	CHECK(!r.opt && r.cnt[3] == 0);
 	/* EDNS version 1: BADVERS (extended rcode 1, low bits 0) */
-	ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 1232);
+	uint8_t q[512], out[P53_MSG_MAX];
+	size_t ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 1232);
 	q[ql - 5] = 1;
-	n = ask_raw(q, ql, out, P53_UDP);
+	size_t n = ask_raw(q, ql, out, P53_UDP);
 	CHECK(parse_resp(out, n, &r) && r.opt && r.ext_rcode == 1 && r.rcode == 0);
+}
+
+/* The UDP size limit (RFC 6891 6.2.3-6.2.5): the client's EDNS size, at
+ * least 512, at most ours (cfg.edns_udp_max); 512 without EDNS. TXT sets of
+ * 100-byte records in example2.: small 3 (~370 bytes), nine 9 (~1,060),
+ * mid 20 (~2,300). */
+static void test_edns_size_cap(void)
+{
+	static const struct {
+		const char *name;
+		int edns; /* 0: none */
+		uint16_t ours;
+		bool tc;
+		unsigned limit; /* the reply must not be longer */
+		unsigned more;	/* and, without TC, longer than this */
+	} cases[] = {
+	    {"small.example2.", 0, 1232, false, 512, 300},
+	    {"nine.example2.", 0, 1232, true, 512, 0},
+	    {"small.example2.", 256, 1232, false, 512, 300}, /* below 512 counts as 512 */
+	    {"small.example2.", 1, 1232, false, 512, 300},
+	    {"nine.example2.", 1000, 1232, true, 1000, 0}, /* the client's size, under ours */
+	    {"nine.example2.", 1232, 1232, false, 1232, 1000},
+	    {"mid.example2.", 1232, 1232, true, 1232, 0},
+	    {"mid.example2.", 4096, 1232, true, 1232, 0}, /* ours caps the client's */
+	    {"mid.example2.", 65535, 1232, true, 1232, 0},
+	    {"nine.example2.", 65535, 1232, false, 1232, 1000},
+	    {"mid.example2.", 4096, 4096, false, 4096, 2000}, /* a larger cap of ours */
+	    {"mid.example2.", 2000, 4096, true, 2000, 0},
+	    {"nine.example2.", 600, 4096, true, 600, 0},
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cfg.edns_udp_max = cases[i].ours;
+		struct resp r = ask(cases[i].name, RR_TXT, cases[i].edns);
+		if (r.tc != cases[i].tc || r.len > cases[i].limit ||
+		    (!r.tc && r.len <= cases[i].more))
+			fprintf(stderr, "size case %u: %s edns %d ours %u: tc %d len %zu\n", i,
+				cases[i].name, cases[i].edns, cases[i].ours, r.tc, r.len);
+		CHECK_EQ(r.tc, cases[i].tc);
+		CHECK(r.len > 0 && r.len <= cases[i].limit);
+		CHECK(r.tc || r.len > cases[i].more);
+		CHECK_EQ(r.opt, cases[i].edns > 0);
+		if (cases[i].edns > 0)
+			CHECK_EQ(r.payload, cases[i].ours);
+		if (r.tc) /* cut at the last whole RRset: the one set is left out */
+			CHECK_EQ(r.cnt[1], 0);
+	}
+	cfg.edns_udp_max = 1232;
+	/* TCP is limited by the message size only. */
+	uint8_t q[512], out[P53_MSG_MAX];
+	struct resp r;
+	size_t ql = mkquery(q, "mid.example2.", RR_TXT, CLASS_IN, 1232);
+	size_t n = ask_raw(q, ql, out, P53_TCP);
+	CHECK(parse_resp(out, n, &r) && !r.tc && r.cnt[1] == 20 && r.len > 2000);
+}
+
+/* RFC 6891 6.1.1 and 7: error replies to a query with an OPT carry one. */
+static void test_opt_on_errors(void)
+{
+	uint8_t q[600], out[P53_MSG_MAX];
+	struct resp r;
+	size_t ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 1232);
+	q[2] = (uint8_t)(4 << 3); /* opcode NOTIFY */
+	size_t n = ask_raw(q, ql, out, P53_UDP);
+	CHECK(parse_resp(out, n, &r) && r.rcode == 4 && r.opt && r.payload == 1232);
+	/* An opcode other than QUERY with records before the OPT (UPDATE) */
+	ql = mkquery(q, "example.", RR_SOA, CLASS_IN, 0);
+	q[2] = (uint8_t)(5 << 3);
+	static const uint8_t upd[] = {0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 192, 0, 2, 1};
+	memcpy(q + ql, upd, sizeof(upd));
+	ql += sizeof(upd);
+	static const uint8_t opt[] = {0, 0, 41, 4, 0, 0, 0, 0, 0, 0, 0};
+	memcpy(q + ql, opt, sizeof(opt));
+	ql += sizeof(opt);
+	q[9] = 1;  /* NSCOUNT: the update */
+	q[11] = 1; /* ARCOUNT: the OPT */
+	n = ask_raw(q, ql, out, P53_UDP);
+	CHECK(parse_resp(out, n, &r) && r.rcode == 4 && r.opt);
+	/* FORMERR: ANCOUNT 1, then the OPT */
+	q[2] = 0;
+	q[7] = 1;
+	q[9] = 0;
+	n = ask_raw(q, ql, out, P53_UDP);
+	CHECK(parse_resp(out, n, &r) && r.rcode == 1 && r.opt);
+	/* FORMERR: no question, only an OPT */
+	uint8_t noq[12 + sizeof(opt)] = {0x12, 0x34, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+	memcpy(noq + 12, opt, sizeof(opt));
+	n = ask_raw(noq, sizeof(noq), out, P53_UDP);
+	CHECK(parse_resp(out, n, &r) && r.rcode == 1 && r.opt && r.cnt[0] == 0);
+	/* FORMERR: qtype 0, and REFUSED: class 4, AXFR */
+	static const uint16_t types[] = {0, RR_A, RR_AXFR}, classes[] = {CLASS_IN, 4, CLASS_IN};
+	static const uint8_t rcodes[] = {1, 5, 5};
+	for (unsigned i = 0; i < 3; i++) {
+		ql = mkquery(q, "www.example.", types[i], classes[i], 1232);
+		n = ask_raw(q, ql, out, P53_UDP);
+		CHECK(parse_resp(out, n, &r) && r.rcode == rcodes[i] && r.opt);
+	}
+	/* REFUSED outside our zones */
+	r = ask("www.example.org.", RR_A, 1232);
+	CHECK(r.rcode == 5 && r.opt);
+	/* the OPT itself malformed (two OPTs): FORMERR without one */
+	ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 1232);
+	memcpy(q + ql, q + ql - 11, 11);
+	q[11] = 2;
+	n = ask_raw(q, ql + 11, out, P53_UDP);
+	CHECK(parse_resp(out, n, &r) && r.rcode == 1 && !r.opt);
+	/* without an OPT in the query, none in the error */
+	ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 0);
+	q[2] = (uint8_t)(4 << 3);
+	n = ask_raw(q, ql, out, P53_UDP);
+	CHECK(parse_resp(out, n, &r) && r.rcode == 4 && !r.opt);
+}
+
+/* RFC 4035 3.1.6: CD is copied from the query into the response. */
+static void test_cd_copied(void)
+{
+	uint8_t q[512], out[P53_MSG_MAX];
+	struct resp r;
+	const char *names[] = {"www.example.", "nope.example.", "deleg.example.", "alias.example."};
+	for (unsigned i = 0; i < 4; i++) {
+		size_t ql = mkquery(q, names[i], RR_A, CLASS_IN, i & 1 ? 1232 : 0);
+		q[3] |= 0x10;
+		size_t n = ask_raw(q, ql, out, P53_UDP);
+		CHECK(parse_resp(out, n, &r) && r.cd);
+		q[3] &= (uint8_t)~0x10;
+		n = ask_raw(q, ql, out, P53_UDP);
+		CHECK(parse_resp(out, n, &r) && !r.cd);
+	}
 }
 
 static void test_big_rrset(void)
@@ -541,6 +777,24 @@ int main(void)
 {
 	write_file(path1, zone1);
 	write_file(path2, zone2);
+	write_file(path3, zone_child);
+	write_file(path4, zone_nods);
+	FILE *f = fopen(path1, "a");
+	for (int i = 1; i <= 13; i++)
+		fprintf(f,
+			"bigdeleg NS ns%02d.bigdeleg\nns%02d.bigdeleg A 192.0.2.%d\n"
+			"ns%02d.bigdeleg AAAA 2001:db8::%d\n",
+			i, i, 100 + i, i, 100 + i);
+	fclose(f);
+	f = fopen(path2, "a");
+	static const struct {
+		const char *owner;
+		int n;
+	} txt[] = {{"small", 3}, {"nine", 9}, {"mid", 20}};
+	for (unsigned k = 0; k < 3; k++)
+		for (int i = 0; i < txt[k].n; i++)
+			fprintf(f, "%s TXT \"%02d%098d\"\n", txt[k].owner, i, 0);
+	fclose(f);
 	p53_answer_cfg_default(&cfg);
 	p53_ctx_init(&ctx, &cfg, 1);
 	snap_pre = build(true, NULL);
@@ -552,7 +806,12 @@ int main(void)
 		test_wildcard();
 		test_referral();
 		test_dname();
-		test_edns_and_truncation();
+		test_referral_glue_tc();
+		test_ds_parent_side();
+		test_edns();
+		test_edns_size_cap();
+		test_opt_on_errors();
+		test_cd_copied();
 		test_bad_input();
 		test_fuzz();
 		test_in_place();
@@ -565,5 +824,7 @@ int main(void)
 	p53_snapshot_free(snap_dyn);
 	unlink(path1);
 	unlink(path2);
+	unlink(path3);
+	unlink(path4);
 	return check_report("answer");
 }

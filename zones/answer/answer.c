@@ -73,10 +73,8 @@ size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen
 	    ans_size_limit(&q, client, ctx, cap) - (q.edns ? 11 + ans_ecs_opt_len(&q) : 0);
 	if (pr == PARSE_NOTIMP)
 		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_NOTIMP);
-	if (pr == PARSE_FORMERR) {
-		q.edns = false; /* the OPT may be what was malformed */
+	if (pr == PARSE_FORMERR)
 		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_FORMERR);
-	}
 	if (q.edns && q.edns_version != 0)
 		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_BADVERS);
 	if (q.qclass == CLASS_CH)

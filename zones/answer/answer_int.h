@@ -163,6 +163,17 @@ struct fw_chain {
 	struct p53_fw_verdict v;
 };
 
+/* RFC 9471 3: a referral carries all its glue or sets TC. The rule covers
+ * every address in a referral's additional section (for sibling glue and
+ * addresses from other served zones RFC 9471 allows TC), so the blob and
+ * plan paths decide it alike: a referral is NOERROR with AA clear and an
+ * empty answer section (decide() clears AA only for referrals and REFUSED). */
+static inline bool referral_glue_cut(uint8_t rcode, bool aa, unsigned an, uint16_t ar_sent,
+				     uint32_t ar_all)
+{
+	return rcode == RCODE_NOERROR && !aa && an == 0 && ar_sent < ar_all;
+}
+
 /* decide.c */
 static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
 		       const struct suffixes *qsf, uint16_t qtype, struct plan *p);

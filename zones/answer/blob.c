@@ -19,8 +19,9 @@ static size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const ui
 	const struct snap_cut *c = &cuts[b->ncut - 1];
 	while (c->off > room && c > cuts)
 		c--;
-	bool tc = c->an < b->an || c->ns < b->ns;
 	bool aa = b->flags & BLOB_AA;
+	bool tc =
+	    c->an < b->an || c->ns < b->ns || referral_glue_cut(b->rcode, aa, b->an, c->ar, b->ar);
 	put_header(r, qmsg, q, b->rcode, aa);
 	if (tc)
 		r[2] |= HDR_TC;
@@ -128,7 +129,7 @@ static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan
 	memcpy(o, data, c->off);
 	if (!reloc_rrs(o, c->off, (unsigned)c->an + c->ns + c->ar, q->qname_len - n->name_len))
 		return 0;
-	bool tc = c->ns < b->ns;
+	bool tc = c->ns < b->ns || referral_glue_cut(p->rcode, p->aa, 0, c->ar, b->ar);
 	put_header(r, qmsg, q, p->rcode, p->aa);
 	if (tc)
 		r[2] |= HDR_TC;

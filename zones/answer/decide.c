@@ -119,6 +119,37 @@ static void add_referral(const struct p53_snapshot *s, uint32_t cut, struct plan
 	add_additional(s, ns, p, true);
 }
 
+/* RFC 4035 3.1.4.1: the DS set of a zone's apex is the parent zone's data.
+ * When the parent is served too, DS at the apex is answered from the
+ * parent's side: its DS set (kept on the apex node by the compiler), or
+ * NODATA with the parent's SOA, or the parent's referral when the apex lies
+ * below one of its cuts. Returns false when no zone above is served. */
+static bool ds_from_parent(const struct p53_snapshot *s, const struct snap_node *apex,
+			   const uint8_t *name, size_t nlen, const struct suffixes *sf,
+			   unsigned depth, struct plan *p)
+{
+	uint32_t id = SNAP_NONE;
+	for (unsigned i = 1; i < sf->n && id == SNAP_NONE; i++)
+		id = snap_find(s, name + sf->off[i], nlen - sf->off[i], sf->hash[i]);
+	if (id == SNAP_NONE && nlen > 1)
+		id = snap_find(s, name + nlen - 1, 1, name_hash(name + nlen - 1, 1));
+	if (id == SNAP_NONE)
+		return false;
+	const struct snap_node *up = &s->nodes[id];
+	if (up->cut != SNAP_NONE) {
+		if (depth == 0)
+			p->aa = false;
+		add_referral(s, up->cut, p);
+		return true;
+	}
+	const struct snap_rrset *ds = find_rrset(s, apex, RR_DS);
+	if (ds && p->nan < AN_MAX)
+		p->an[p->nan++] = (struct pent){name, ds, ds->ttl, NULL};
+	else if (ds == NULL)
+		ans_add_soa(s, up->zone, p);
+	return true;
+}
+
 /* DNAME substitution (RFC 6672 2.2): the labels of name below the DNAME
  * owner, then the DNAME target. Returns the new length or 0 if too long. */
 static size_t dname_subst(const uint8_t *name, size_t nlen, size_t owner_len, const uint8_t *target,
@@ -227,6 +258,9 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 			return;
 		}
 		const struct snap_node *n = &s->nodes[id];
+		if (exact && qtype == RR_DS && (n->flags & NODE_APEX) &&
+		    ds_from_parent(s, n, name, nlen, sf, depth, p))
+			return;
 		/* At or below a zone cut we are not authoritative, except for
 		 * the DS set, which lives on the parent side of the cut. */
 		if (n->cut != SNAP_NONE && !(exact && n->cut == id && qtype == RR_DS)) {

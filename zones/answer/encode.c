@@ -318,9 +318,13 @@ static size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, 
 	ans_comp_add_question(&w, q->qname_len, ans_question_skip(s, p, q->qname, q->qname_len));
 	ans_encode_plan(&w, s, p);
 	uint16_t an_all = 0;
+	uint32_t ar_all = 0;
 	for (unsigned i = 0; i < p->nan; i++)
 		an_all = (uint16_t)(an_all + (p->an[i].set ? p->an[i].set->count : 1));
-	bool tc = w.cnt[0] < an_all || w.cnt[1] < p->nns;
+	for (unsigned i = 0; i < p->nar; i++)
+		ar_all += p->ar[i].set->count;
+	bool tc = w.cnt[0] < an_all || w.cnt[1] < p->nns ||
+		  referral_glue_cut(p->rcode, p->aa, p->nan, w.cnt[2], ar_all);
 	if (tc)
 		r[2] |= HDR_TC;
 	set_counts(r, 1, w.cnt[0], w.cnt[1], w.cnt[2]);

@@ -82,6 +82,15 @@ static bool skip_name(const uint8_t *m, size_t len, size_t *pos)
 	return false;
 }
 
+/* Skips one resource record of the answer or authority section. */
+static bool skip_rr(const uint8_t *m, size_t len, size_t *pos)
+{
+	if (!skip_name(m, len, pos) || *pos + 10 > len)
+		return false;
+	*pos += 10 + (size_t)rd16(m + *pos + 8);
+	return *pos <= len;
+}
+
 static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t pos,
 					  uint16_t arcount, struct query *q)
 {
@@ -135,9 +144,26 @@ static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct qu
 	} else {
 		q->qend = 12;
 	}
+	/* RFC 6891 6.1.1 and 7: a reply to a query with an OPT record carries
+	 * one, errors included, so the OPT is looked for even in a query that
+	 * is answered NOTIMP or FORMERR: past whatever questions and records
+	 * precede it, as long as their framing holds. */
+	size_t pos = have_q ? q->qend : 12;
+	bool framed = true;
+	for (uint32_t i = have_q ? 1 : 0; i < qd && framed; i++) {
+		framed = skip_name(m, len, &pos) && pos + 4 <= len;
+		pos += 4;
+	}
+	for (uint32_t i = 0; i < (uint32_t)an + ns && framed; i++)
+		framed = skip_rr(m, len, &pos);
+	if (!framed || parse_additional(m, len, pos, ar, q) != PARSE_OK) {
+		q->edns = false; /* the OPT may be what was malformed */
+		q->ecs = false;
+		framed = false;
+	}
 	if (((m[2] >> 3) & 0xf) != 0)
 		return PARSE_NOTIMP;
-	if (!have_q || an != 0 || ns != 0)
+	if (!have_q || an != 0 || ns != 0 || !framed)
 		return PARSE_FORMERR;
-	return parse_additional(m, len, q->qend, ar, q);
+	return PARSE_OK;
 }

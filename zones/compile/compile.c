@@ -1205,6 +1205,14 @@ out:
 	return rc ? p53_err_set(c->err, rc, "out of memory") : 0;
 }
 
+static bool snap_node_has(const struct p53_snapshot *s, const struct snap_node *n, uint16_t type)
+{
+	for (uint16_t k = 0; k < n->nrrsets; k++)
+		if (s->rrsets[n->rrset + k].type == type)
+			return true;
+	return false;
+}
+
 /* A type the node does not hold, to render the answer every absent type
  * shares. The private-use range is tried first; zones may use it too. */
 static uint16_t absent_type(const struct p53_snapshot *s, const struct snap_node *n)
@@ -1257,6 +1265,11 @@ static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t 
 				types[nt++] = RR_A;
 				types[nt++] = RR_AAAA;
 			}
+			/* DS at an apex may be answered from the parent zone:
+			 * not the answer the apex gives for other absent types. */
+			if ((sn->flags & NODE_APEX) && !(sn->flags & NODE_CNAME) &&
+			    !snap_node_has(s, sn, RR_DS))
+				types[nt++] = RR_DS;
 		}
 		cn->ans = (uint32_t)nans;
 		cn->nans = 0;
@@ -1496,8 +1509,16 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	for (size_t i = 0; i < c.nrecs; i++) {
 		struct crec *r = &c.recs[i];
 		uint32_t z = owning_zone(&c, cc_name(&c, r->name), r->name_len);
-		if (z == r->zone)
+		if (z == r->zone) {
+			/* A DS set at a zone's own apex is not its data when the
+			 * parent zone is served too: the parent's (below) is. */
+			if (r->type == RR_DS && r->name_len == c.zones[z].apex_len &&
+			    r->name_len > 1 &&
+			    owning_zone(&c, cc_name(&c, r->name) + cc_name(&c, r->name)[0] + 1,
+					r->name_len - cc_name(&c, r->name)[0] - 1u) != SNAP_NONE)
+				r->dead = true;
 			continue;
+		}
 		/* The DS set at a served child's apex is the parent's data
 		 * (RFC 4035 3.1.4.1): keep it on the child's apex node, where
 		 * the engine answers DS queries from it. */
@@ -1602,20 +1623,53 @@ static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
 	}
 }
 
-static void dump_one(const struct p53_snapshot *s, uint32_t z, FILE *out, char *txt, size_t cap)
+/* The served zone just above zone z (holding its apex's parent name), or
+ * SNAP_NONE. */
+static uint32_t zone_above(const struct p53_snapshot *s, uint32_t z)
+{
+	const uint8_t *name = s->names + s->zones[z].name;
+	size_t len = name_len(name);
+	if (name[0] == 0)
+		return SNAP_NONE;
+	for (size_t off = (size_t)name[0] + 1;; off += (size_t)name[off] + 1) {
+		uint32_t id = snap_find(s, name + off, len - off, name_hash(name + off, len - off));
+		if (id != SNAP_NONE)
+			return s->nodes[id].zone;
+		if (name[off] == 0)
+			return SNAP_NONE;
+	}
+}
+
+/* above: zone_above() of every zone. */
+static void dump_one(const struct p53_snapshot *s, const uint32_t *above, uint32_t z, FILE *out,
+		     char *txt, size_t cap)
 {
 	const struct snap_zone *zn = &s->zones[z];
 	char an[1024];
 	name_to_text(s->names + zn->name, an, sizeof(an));
 	fprintf(out, "$ORIGIN %s\n", an);
 	dump_rrset(s, s->names + zn->name, &s->rrsets[zn->soa], out, txt, cap);
+	/* The DS set at a served child's apex is kept on the child's apex
+	 * node but is the parent's data (RFC 4035 3.1.4.1): it is written
+	 * with the parent. */
+	bool parent_served = above[z] != SNAP_NONE;
 	for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++) {
 		const struct snap_node *n = &s->nodes[i];
 		for (uint16_t k = 0; k < n->nrrsets; k++) {
 			const struct snap_rrset *r = &s->rrsets[n->rrset + k];
-			if (r != &s->rrsets[zn->soa])
+			if (r != &s->rrsets[zn->soa] &&
+			    !(r->type == RR_DS && i == zn->apex && parent_served))
 				dump_rrset(s, snap_node_name(s, n), r, out, txt, cap);
 		}
+	}
+	for (uint32_t c = 0; c < s->nzones; c++) {
+		if (c == z || above[c] != z)
+			continue;
+		const struct snap_node *a = &s->nodes[s->zones[c].apex];
+		for (uint16_t k = 0; k < a->nrrsets; k++)
+			if (s->rrsets[a->rrset + k].type == RR_DS)
+				dump_rrset(s, snap_node_name(s, a), &s->rrsets[a->rrset + k], out,
+					   txt, cap);
 	}
 }
 
@@ -1624,16 +1678,23 @@ static int dump(const struct p53_snapshot *s, uint32_t z, FILE *out)
 {
 	size_t cap = 256 * 1024;
 	char *txt = malloc(cap);
-	if (txt == NULL)
+	uint32_t *above = malloc(((size_t)s->nzones + 1) * sizeof(*above));
+	if (txt == NULL || above == NULL) {
+		free(txt);
+		free(above);
 		return P53_ENOMEM;
+	}
+	for (uint32_t i = 0; i < s->nzones; i++)
+		above[i] = zone_above(s, i);
 	for (uint32_t i = 0; i < s->nzones; i++) {
 		if (z != SNAP_NONE && i != z)
 			continue;
-		dump_one(s, i, out, txt, cap);
+		dump_one(s, above, i, out, txt, cap);
 		if (z == SNAP_NONE && i + 1 < s->nzones)
 			fputc('\n', out);
 	}
 	free(txt);
+	free(above);
 	return ferror(out) ? P53_EIO : 0;
 }
 
