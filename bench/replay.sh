@@ -63,7 +63,7 @@ for n in $SIZES; do
 		up=0
 		for _ in 1 2 3 4 5; do
 			port=$((20000 + RANDOM % 20000))
-			"$PORT53" serve -s "$snap" -l 127.0.0.1:$port 2>/dev/null &
+			"$PORT53" serve -s "$snap" -l 127.0.0.1:$port --rrl-rate 0 2>/dev/null &
 			SERVE_PID=$!
 			for _ in $(seq 1 240); do
 				kill -0 "$SERVE_PID" 2>/dev/null || break

@@ -415,6 +415,7 @@ static const char *family_help(const char *family)
 			"pre-rendered)."},
 	    {"drops", "Queries dropped without a response, by reason."},
 	    {"edns_queries", "Queries carrying an EDNS OPT record."},
+	    {"abuse", "Response rate limiting and DNS Cookie outcomes (docs/abuse.md)."},
 	};
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
 		if (strcmp(help[i][0], family) == 0)

@@ -23,7 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TICK_MS 20
+#define TICK_MS		 20
+#define RRL_LOG_PER_TICK 8 /* rate limiter log lines per second */
 
 struct control {
 	struct control_cfg cfg;
@@ -41,6 +42,8 @@ struct control {
 	struct qlog *qlog;
 	struct api *api;
 	int watch_fd;
+	struct cookie_keys *ck; /* NULL: cookies off */
+	time_t abuse_tick;	/* second of the last cookie and RRL log tick */
 };
 
 void control_block_signals(void)
@@ -89,6 +92,11 @@ static void destroy_load(void *arg, void *state)
 struct snapmgr *control_mgr(struct control *c)
 {
 	return c->mgr;
+}
+
+const p53_cookie_live *control_cookies(struct control *c)
+{
+	return c->ck ? cookie_keys_live(c->ck) : NULL;
 }
 
 struct qlog_ring *control_qlog_ring(struct control *c, unsigned worker)
@@ -207,9 +215,54 @@ static void api_counters(void *arg, api_emit_fn emit, void *sink)
 		c->cfg.counters(c->cfg.counters_arg, emit, sink);
 }
 
+static void rrl_log(void *arg, const struct p53_rrl_event *ev)
+{
+	const struct control *c = ((void **)arg)[0];
+	unsigned *n = ((void **)arg)[1];
+	char what[96];
+	if ((*n)++ >= RRL_LOG_PER_TICK)
+		return;
+	p53_rrl_event_str(ev, what, sizeof(what));
+	fprintf(stderr, "%s: rrl: limiting %s responses\n", c->cfg.name, what);
+}
+
+/* Once a second: the cookie secret's rotation or reread (which waits for
+ * the readers' quiescence: never on an answering thread) and the rate
+ * limiters' log. */
+static void abuse_tick(struct control *c)
+{
+	time_t now = time(NULL);
+	if (now == c->abuse_tick)
+		return;
+	c->abuse_tick = now;
+	struct p53_err err = {0};
+	if (c->ck && cookie_keys_tick(c->ck, now, &err) < 0)
+		fprintf(stderr, "%s: cookie secret unchanged: %s\n", c->cfg.name, err.msg);
+	if (c->cfg.rrl_of == NULL)
+		return;
+	unsigned n = 0;
+	uint64_t lost = 0;
+	void *arg[2] = {c, &n};
+	for (unsigned i = 0; i < c->cfg.nworkers; i++) {
+		struct p53_rrl *r = c->cfg.rrl_of(c->cfg.arg, i);
+		if (r)
+			lost += p53_rrl_drain(r, rrl_log, arg);
+	}
+	if (n > RRL_LOG_PER_TICK || lost)
+		fprintf(
+		    stderr, "%s: rrl: %llu more limited prefixes not logged\n", c->cfg.name,
+		    (unsigned long long)(n - (n > RRL_LOG_PER_TICK ? RRL_LOG_PER_TICK : n) + lost));
+}
+
 static int setup(struct control *c, struct p53_err *err)
 {
 	const struct control_cfg *cfg = &c->cfg;
+	if (cfg->cookies) {
+		struct cookie_keys_cfg kc = {.secret_file = cfg->cookie_secret_file,
+					     .rotate_s = cfg->cookie_rotate_s};
+		if ((c->ck = cookie_keys_new(&kc, cfg->qsbr, err)) == NULL)
+			return err->code ? err->code : P53_EIO;
+	}
 	if (cfg->health_checks && (c->health = p53_health_start(cfg->health_checks, err)) == NULL)
 		return err->code ? err->code : P53_EIO;
 	if (c->health && cfg->health_quorum > 0)
@@ -292,6 +345,7 @@ static void *control_main(void *arg)
 		int sig = sigtimedwait(&set, NULL, &tick);
 		if (c->watch_fd >= 0)
 			watch_poll(c);
+		abuse_tick(c);
 		switch (sig) {
 		case SIGINT:
 		case SIGTERM:
@@ -331,6 +385,7 @@ static void teardown(struct control *c)
 	qlog_stop(c->qlog);
 	snapmgr_free(c->mgr); /* destroys loads: before the checker they use */
 	p53_health_stop(c->health);
+	cookie_keys_free(c->ck); /* the answering threads have stopped */
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
 	free(c);

@@ -20,6 +20,7 @@
 #define P53_CONTROL_H
 
 #include "api.h"
+#include "cookiekeys.h"
 #include "qsbr.h"
 #include "snapmgr.h"
 #include "zones/common/err.h"
@@ -74,6 +75,15 @@ struct control_cfg {
 	void *arg;
 	/* NULL = pthread_create. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+	/* Abuse controls (docs/abuse.md). The DNS Cookie secret all answering
+	 * threads share, made or read at start, rotated or reread on the
+	 * control thread; off when !cookies. */
+	bool cookies;
+	const char *cookie_secret_file; /* NULL: random, rotated */
+	unsigned cookie_rotate_s;	/* 0: the default */
+	/* Answering thread i's rate limiter (NULL: none), whose events the
+	 * control thread logs, a few lines a second at most; NULL = none. */
+	struct p53_rrl *(*rrl_of)(void *arg, unsigned worker);
 };
 
 struct control;
@@ -89,6 +99,8 @@ void control_block_signals(void);
 struct control *control_start(const struct control_cfg *cfg, struct p53_err *err);
 
 struct snapmgr *control_mgr(struct control *c);
+/* The cookie secret for p53_abuse_init; NULL when cookies are off. */
+const p53_cookie_live *control_cookies(struct control *c);
 /* Worker i's query-log ring; NULL when the log is off. */
 struct qlog_ring *control_qlog_ring(struct control *c, unsigned worker);
 

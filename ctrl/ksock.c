@@ -15,6 +15,7 @@
 #include "qsbr.h"
 #include "snapmgr.h"
 #include "tcpsrv.h"
+#include "zones/common/portset.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -41,7 +43,10 @@ struct server {
 	struct tcpsrv *tcp;
 	struct qlog_ring *qring; /* UDP's ring; NULL = off */
 	struct p53_ctx ctx;
-	uint64_t udp_queries; /* read by the API thread */
+	uint64_t udp_queries;	 /* read by the API thread */
+	uint64_t udp_bad_port;	 /* from a reflection source port: dropped */
+	struct p53_abuse abuse;	 /* RRL and cookies after each UDP answer */
+	struct p53_portset drop; /* reflection source ports */
 	int ep, stop_fd;
 	unsigned nudp;
 	int udp[LISTEN_MAX];
@@ -161,11 +166,25 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 		struct p53_client c;
 		client_from(&ss, &c);
 		__atomic_store_n(&sv->udp_queries, sv->udp_queries + 1, __ATOMIC_RELAXED);
+		if (p53_portset_has(&sv->drop, c.port)) {
+			__atomic_store_n(&sv->udp_bad_port, sv->udp_bad_port + 1, __ATOMIC_RELAXED);
+			continue;
+		}
 		bool logq = sv->qring && qlog_sampled(sv->qring);
 		size_t r =
 		    p53_answer(snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
 		if (logq)
 			log_query(sv, sv->buf, (size_t)n, r, &c);
+		if (r) {
+			struct timespec mono, wall;
+			clock_gettime(CLOCK_MONOTONIC_COARSE, &mono);
+			clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+			r = p53_abuse_apply(&sv->abuse, &sv->ctx.last, &c, sv->resp, r,
+					    sizeof(sv->resp),
+					    (uint32_t)((uint64_t)mono.tv_sec * 1000 +
+						       (uint64_t)mono.tv_nsec / 1000000),
+					    (uint32_t)wall.tv_sec);
+		}
 		if (r)
 			sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
 	}
@@ -177,11 +196,38 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 	api_emit_engine(emit, sink, UDP_READER, sv->ctx.stats);
 	emit(sink, "transport_queries", "transport", "udp", UDP_READER,
 	     __atomic_load_n(&sv->udp_queries, __ATOMIC_RELAXED));
+	emit(sink, "drops", "reason", "src_port", UDP_READER,
+	     __atomic_load_n(&sv->udp_bad_port, __ATOMIC_RELAXED));
+	for (unsigned i = 0; i < P53_AB__COUNT; i++)
+		emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)i),
+		     UDP_READER, __atomic_load_n(&sv->abuse.stats[i], __ATOMIC_RELAXED));
 	if (sv->tcp) {
 		emit(sink, "transport_queries", "transport", "tcp", TCP_READER,
 		     tcpsrv_ctr(sv->tcp, TCPSRV_QUERIES));
 		tcpsrv_counters(sv->tcp, emit, sink);
 	}
+}
+
+static struct p53_rrl *rrl_of(void *arg, unsigned worker)
+{
+	struct server *sv = arg;
+	return worker == UDP_READER ? sv->abuse.rrl : NULL;
+}
+
+/* The reflection port list and the UDP thread's rate limiter, before the
+ * control side starts (it reads the limiter for the log). */
+static int abuse_start(struct server *sv, struct p53_err *err)
+{
+	const struct ksock_cfg *cfg = sv->cfg;
+	const char *ports = cfg->drop_ports ? cfg->drop_ports : P53_PORTSET_DEFAULT_DROP;
+	if (p53_portset_parse(&sv->drop, ports) != 0)
+		return p53_err_set(err, P53_EINVAL, "--drop-ports: bad port list '%s'", ports);
+	uint8_t seed[16];
+	if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed))
+		return p53_err_set(err, P53_EIO, "getrandom: %s", strerror(errno));
+	if (p53_abuse_init(&sv->abuse, &cfg->abuse, NULL, seed) != 0)
+		return p53_err_set(err, P53_ENOMEM, "rate limiting: out of memory");
+	return 0;
 }
 
 static void on_stop(void *arg)
@@ -196,6 +242,7 @@ void ksock_cfg_default(struct ksock_cfg *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	p53_answer_cfg_default(&cfg->answer);
+	p53_abuse_cfg_default(&cfg->abuse);
 	tcpsrv_limits_default(&cfg->tcp);
 }
 
@@ -294,11 +341,19 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .counters_arg = sv,
 	    .on_stop = on_stop,
 	    .arg = sv,
+	    .cookies = cfg->abuse.cookies,
+	    .cookie_secret_file = cfg->cookie_secret_file,
+	    .cookie_rotate_s = cfg->cookie_rotate_s,
+	    .rrl_of = rrl_of,
 	};
+	if ((rc = abuse_start(sv, err)) != 0)
+		goto out;
 	if ((sv->ctl = control_start(&cc, err)) == NULL) {
 		rc = err->code ? err->code : P53_EIO;
 		goto out;
 	}
+	sv->abuse.secret = control_cookies(sv->ctl);
+	sv->ctx.cookies = sv->abuse.secret != NULL;
 	sv->qring = control_qlog_ring(sv->ctl, UDP_READER);
 	struct tcpsrv_cfg tc = {
 	    .fds = tfds,
@@ -311,6 +366,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .qlog = control_qlog_ring(sv->ctl, TCP_READER),
 	    .lim = cfg->tcp,
 	    .name = "port53",
+	    .cookies = control_cookies(sv->ctl),
 	};
 	ntfds = 0; /* tcpsrv owns them now, even when it fails */
 	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {
@@ -334,6 +390,7 @@ out:
 	if (sv->ep >= 0)
 		close(sv->ep);
 	qsbr_destroy(sv->qsbr);
+	p53_abuse_fini(&sv->abuse);
 	free(sv);
 	return rc;
 }

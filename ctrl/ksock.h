@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "tcpsrv.h"
+#include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"
 
@@ -38,6 +39,11 @@ struct ksock_cfg {
 	const char *query_log;	      /* JSON lines file */
 	const char *query_log_dnstap; /* dnstap file */
 	unsigned query_log_sample;    /* log 1 query in N; 0 or 1 = all */
+	/* Abuse controls (docs/abuse.md): RRL and cookies, on by default. */
+	struct p53_abuse_cfg abuse;
+	const char *cookie_secret_file; /* shared with a fleet; NULL = random */
+	unsigned cookie_rotate_s;	/* random secret's lifetime; 0 = default */
+	const char *drop_ports;		/* UDP source ports never answered; NULL = default */
 };
 
 void ksock_cfg_default(struct ksock_cfg *cfg);

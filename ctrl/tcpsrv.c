@@ -80,6 +80,7 @@ struct tcpsrv {
 	unsigned nconns;
 	struct conn *conns;
 	struct p53_ctx ctx;
+	struct p53_abuse abuse; /* cookies only: no rate limiter */
 	uint64_t c[TCPSRV_C__COUNT];
 	uint8_t resp[P53_MSG_MAX];
 };
@@ -369,6 +370,9 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		bump(t, TCPSRV_QUERIES);
 		if (logq)
 			log_query(t, c, q, ml, r);
+		if (r && t->abuse.secret)
+			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, t->resp, r,
+					    sizeof(t->resp), (uint32_t)now, (uint32_t)time(NULL));
 		off += 2 + ml;
 		if (r == 0) {
 			/* Not a query: nothing can follow it on this stream,
@@ -577,6 +581,8 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 		l->accept_backoff_ms = def.accept_backoff_ms;
 	p53_ctx_init(&t->ctx, cfg->answer, now_ms() ^ 0x5bd1e995u);
 	t->ctx.worker = cfg->worker;
+	t->abuse.secret = cfg->cookies;
+	t->ctx.cookies = cfg->cookies != NULL;
 	t->ep = epoll_create1(EPOLL_CLOEXEC);
 	t->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	for (size_t i = 0; i < cfg->nfds; i++)

@@ -22,6 +22,7 @@
 #include "api.h"
 #include "qsbr.h"
 #include "snapmgr.h"
+#include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"
 
@@ -72,6 +73,9 @@ struct tcpsrv_cfg {
 	struct qlog_ring *qlog; /* NULL: no query log */
 	struct tcpsrv_limits lim;
 	const char *name; /* for log lines ("port53", "port53d") */
+	/* DNS Cookies on TCP answers (control_cookies()); NULL = off. TCP is
+	 * never rate limited: its source address is not spoofed. */
+	const p53_cookie_live *cookies;
 	/* Starts the thread; NULL = pthread_create. port53d passes one that
 	 * calls rte_ctrl_thread_create, keeping it off the workers' cores. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);

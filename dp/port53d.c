@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -77,6 +78,9 @@ struct opts {
 	uint64_t snapshot_max_bytes; /* 0: the default */
 	size_t push_max_bytes;	     /* 0: the default */
 	struct api_limits api_limits;
+	struct p53_abuse_cfg abuse; /* RRL and cookies (docs/abuse.md) */
+	const char *cookie_secret_file;
+	unsigned cookie_rotate_s;
 };
 
 struct service_port {
@@ -144,6 +148,16 @@ static void usage(FILE *out)
 	    "      --query-log FILE      log queries as JSON lines (off by default)\n"
 	    "      --query-log-dnstap F  log queries as dnstap (Frame Streams)\n"
 	    "      --query-log-sample N  log one query in N (default 1: all)\n"
+	    "      --rrl-rate N          responses per second per client prefix, class\n"
+	    "                            and name, per worker (default 200; 0 = off)\n"
+	    "      --rrl-slip N          every Nth limited answer is sent truncated\n"
+	    "                            (default 2; 0 = drop all)\n"
+	    "      --rrl-ipv4-prefix N, --rrl-ipv6-prefix N  client prefix (24, 56)\n"
+	    "      --rrl-table-size N    buckets per worker (default 131072)\n"
+	    "      --rrl-exempt LIST     prefixes never limited (comma-separated)\n"
+	    "      --cookies on|off      DNS Cookies, RFC 7873/9018 (default on)\n"
+	    "      --cookie-secret-file F  secret shared by a fleet (hex; line 2: previous)\n"
+	    "      --cookie-rotate S     random secret's lifetime (default 93600 s)\n"
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
 	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
@@ -200,7 +214,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_API_CONNS,
 		O_API_PER_SRC,
 		O_API_TIMEOUT,
-		O_API_HEADER
+		O_API_HEADER,
+		O_ABUSE,
+		O_CKFILE,
+		O_CKROT
 	};
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
@@ -231,18 +248,43 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"api-per-source", required_argument, NULL, O_API_PER_SRC},
 	    {"api-timeout-s", required_argument, NULL, O_API_TIMEOUT},
 	    {"api-header-ms", required_argument, NULL, O_API_HEADER},
+	    {"rrl-rate", required_argument, NULL, O_ABUSE},
+	    {"rrl-slip", required_argument, NULL, O_ABUSE},
+	    {"rrl-ipv4-prefix", required_argument, NULL, O_ABUSE},
+	    {"rrl-ipv6-prefix", required_argument, NULL, O_ABUSE},
+	    {"rrl-table-size", required_argument, NULL, O_ABUSE},
+	    {"rrl-exempt", required_argument, NULL, O_ABUSE},
+	    {"cookies", required_argument, NULL, O_ABUSE},
+	    {"cookie-secret-file", required_argument, NULL, O_CKFILE},
+	    {"cookie-rotate", required_argument, NULL, O_CKROT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
 	long v;
-	int c;
+	int c, li = 0;
+	char why[160];
 
 	dp_svc_init(&o->svc);
+	p53_abuse_cfg_default(&o->abuse);
 	o->idle_ms = -1;
 	o->edns = 1232;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "s:a:m:e:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "s:a:m:e:h", lo, &li)) != -1) {
 		switch (c) {
+		case O_ABUSE: /* the same options as port53 serve's */
+			if (p53_abuse_cfg_set(&o->abuse, lo[li].name, optarg, why, sizeof(why))) {
+				fprintf(stderr, "port53d: %s\n", why);
+				return -1;
+			}
+			break;
+		case O_CKFILE:
+			o->cookie_secret_file = optarg;
+			break;
+		case O_CKROT:
+			if (parse_num(optarg, 60, 365L * 86400, &v) != 0)
+				goto bad;
+			o->cookie_rotate_s = (unsigned)v;
+			break;
 		case 's':
 			o->snapshot = optarg;
 			break;
@@ -429,6 +471,9 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 		for (int r = 0; r < DP_R__COUNT; r++)
 			emit(sink, "classified", "outcome", dp_reason_name((enum dp_reason)r), i,
 			     __atomic_load_n(&st->reason[r], __ATOMIC_RELAXED));
+		for (int a = 0; a < P53_AB__COUNT; a++)
+			emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)a),
+			     i, __atomic_load_n(&d->w[i].abuse.stats[a], __ATOMIC_RELAXED));
 	}
 }
 
@@ -453,11 +498,37 @@ static void on_usr1(void *arg)
 	print_stats(arg, stdout);
 }
 
-/* pcap replay: stop once the input ran dry. */
+/* pcap replay: stop once the input ran dry. Also keeps the workers' wall
+ * clock (cookie timestamps) current. */
 static bool on_tick(void *arg)
 {
 	struct daemon *d = arg;
+	atomic_store_explicit(&d->sh.unix_s, (uint32_t)time(NULL), memory_order_relaxed);
 	return d->idle_ms > 0 && d->start_tsc && idle_expired(d, d->idle_ms);
+}
+
+static struct p53_rrl *rrl_of(void *arg, unsigned worker)
+{
+	struct daemon *d = arg;
+	return worker < d->nw ? d->w[worker].abuse.rrl : NULL;
+}
+
+/* Each worker's rate-limit table, before the control side starts (it reads
+ * them for the log); the cookie secret comes from the control side. */
+static int start_abuse(struct daemon *d)
+{
+	d->sh.tsc0 = rte_rdtsc();
+	d->sh.tsc_per_ms = rte_get_tsc_hz() / 1000 ? rte_get_tsc_hz() / 1000 : 1;
+	atomic_store(&d->sh.unix_s, (uint32_t)time(NULL));
+	for (unsigned i = 0; i < d->nw; i++) {
+		uint8_t seed[16];
+		if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed) ||
+		    p53_abuse_init(&d->w[i].abuse, &d->o.abuse, NULL, seed) != 0) {
+			fprintf(stderr, "port53d: rate limiting: out of memory\n");
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* Control threads run on the EAL's control CPU set, never on a worker's. */
@@ -766,10 +837,20 @@ static int start_control(struct daemon *d)
 	    .on_tick = on_tick,
 	    .arg = d,
 	    .spawn = spawn_ctrl,
+	    .cookies = d->o.abuse.cookies,
+	    .cookie_secret_file = d->o.cookie_secret_file,
+	    .cookie_rotate_s = d->o.cookie_rotate_s,
+	    .rrl_of = rrl_of,
 	};
+	if (start_abuse(d) != 0)
+		return -1;
 	if ((d->ctl = control_start(&cc, &err)) == NULL) {
 		fprintf(stderr, "port53d: %s\n", err.msg[0] ? err.msg : "control side failed");
 		return -1;
+	}
+	for (unsigned i = 0; i < d->nw; i++) {
+		d->w[i].abuse.secret = control_cookies(d->ctl);
+		d->w[i].ctx.cookies = d->w[i].abuse.secret != NULL;
 	}
 	d->sh.mgr = control_mgr(d->ctl);
 	for (unsigned i = 0; i < d->nw; i++)
@@ -832,6 +913,8 @@ int main(int argc, char **argv)
 out_ports:
 	control_stop(d.ctl); /* after the workers: nothing reads the snapshot */
 	qsbr_destroy(d.qsbr);
+	for (unsigned k = 0; d.w && k < d.nw; k++)
+		p53_abuse_fini(&d.w[k].abuse);
 	close_ports(&d);
 	rte_free(d.w);
 	rte_free(d.sh.qsbr);

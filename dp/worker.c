@@ -83,6 +83,10 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 		w->stats.c[DP_C_ENGINE_DROP]++;
 		return false;
 	}
+	/* Cookies and rate limiting; a limited answer is counted there. */
+	n = p53_abuse_apply(&w->abuse, &w->ctx.last, &cl, dns, n, room, w->now_ms, w->now_s);
+	if (unlikely(n == 0))
+		return false;
 	w->stats.rcode[dns[3] & 15]++;
 	w->stats.c[DP_C_ANSWERED]++;
 	set_len(m, dp_reply_dns(wq->svc, f, p, n, wq->tx_flags));
@@ -187,6 +191,8 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 		if (unlikely(!w->stats.first_rx_tsc))
 			w->stats.first_rx_tsc = now;
 		w->stats.last_rx_tsc = now;
+		w->now_ms = (uint32_t)((now - w->sh->tsc0) / w->sh->tsc_per_ms);
+		w->now_s = atomic_load_explicit(&w->sh->unix_s, memory_order_relaxed);
 		w->stats.c[DP_C_RX] += n;
 		o.ntx = o.nexc = o.ndrop = 0;
 		/* Classify the burst, let the engine prefetch what the DNS

@@ -10,6 +10,7 @@
 
 #include "dp/pkt.h"
 #include "dp/stats.h"
+#include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 
 #include <stdatomic.h>
@@ -29,6 +30,11 @@ struct dp_shared {
 	struct snapmgr *mgr;	   /* the live snapshot and its control_load */
 	struct rte_rcu_qsbr *qsbr; /* workers report quiescence here */
 	atomic_bool quit;	   /* set by ctrl: leave the loop */
+	/* Clocks for the abuse controls: milliseconds from the TSC since
+	 * tsc0; the wall clock's seconds kept current by the control thread
+	 * (cookie timestamps, which a fleet must agree on). */
+	uint64_t tsc0, tsc_per_ms;
+	_Atomic uint32_t unix_s;
 };
 
 /* One (port, queue) a worker polls. */
@@ -46,6 +52,8 @@ struct dp_worker {
 	_Alignas(DP_CACHE_LINE) struct p53_ctx ctx;
 	struct dp_shared *sh;
 	struct qlog_ring *qlog; /* query log ring; NULL = off */
+	struct p53_abuse abuse; /* RRL table and cookie counters of this worker */
+	uint32_t now_ms, now_s; /* the abuse controls' clocks, set per burst */
 	unsigned idx;		/* worker number: queue id and QSBR thread id */
 	unsigned nq;
 	struct dp_wq q[DP_MAX_PORTS];

@@ -58,6 +58,10 @@ static void usage(FILE *f)
 	    "                --control-token-file FILE] [--push-max-bytes N]\n"
 	    "               [--require-signature PUBKEY.pem]...\n"
 	    "               [--health-checks FILE [--health-quorum SHARE]]\n"
+	    "               [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix N]\n"
+	    "               [--rrl-ipv6-prefix N] [--rrl-table-size N] [--rrl-exempt LIST]\n"
+	    "               [--cookies on|off] [--cookie-secret-file F] [--cookie-rotate S]\n"
+	    "               [--drop-ports LIST]   (docs/abuse.md)\n"
 	    "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
 	    "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
 	    "JSON (record sets, change batches), read in order (docs/route53.md).\n"
@@ -538,6 +542,16 @@ static int cmd_serve(int argc, char **argv)
 					   {"api-per-source", required_argument, NULL, 264},
 					   {"api-timeout-s", required_argument, NULL, 265},
 					   {"api-header-ms", required_argument, NULL, 266},
+					   {"drop-ports", required_argument, NULL, 'P'},
+					   {"cookie-secret-file", required_argument, NULL, 'K'},
+					   {"cookie-rotate", required_argument, NULL, 'O'},
+					   {"rrl-rate", required_argument, NULL, 'A'},
+					   {"rrl-slip", required_argument, NULL, 'A'},
+					   {"rrl-ipv4-prefix", required_argument, NULL, 'A'},
+					   {"rrl-ipv6-prefix", required_argument, NULL, 'A'},
+					   {"rrl-table-size", required_argument, NULL, 'A'},
+					   {"rrl-exempt", required_argument, NULL, 'A'},
+					   {"cookies", required_argument, NULL, 'A'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct ksock_cfg cfg;
@@ -547,12 +561,37 @@ static int cmd_serve(int argc, char **argv)
 	/* Only --require-signature fills it: at most argc entries. */
 	const char **keys = calloc((size_t)argc, sizeof(char *));
 	size_t nkeys = 0;
-	int c;
+	int c, li = 0;
 	long v;
-	while ((c = getopt_long(argc, argv, "s:l:h", lo, NULL)) != -1) {
+	char why[160];
+	while ((c = getopt_long(argc, argv, "s:l:h", lo, &li)) != -1) {
 		switch (c) {
 		case 's':
 			cfg.snapshot_path = optarg;
+			break;
+		case 'A': /* the abuse controls' options, shared with port53d */
+			if (p53_abuse_cfg_set(&cfg.abuse, lo[li].name, optarg, why, sizeof(why))) {
+				fprintf(stderr, "port53: %s\n", why);
+				free(listen);
+				free(keys);
+				return 2;
+			}
+			break;
+		case 'P':
+			cfg.drop_ports = optarg;
+			break;
+		case 'K':
+			cfg.cookie_secret_file = optarg;
+			break;
+		case 'O':
+			v = strtol(optarg, NULL, 10);
+			if (v < 60 || v > 365L * 86400) {
+				fprintf(stderr, "port53: --cookie-rotate must be 60..31536000 s\n");
+				free(listen);
+				free(keys);
+				return 2;
+			}
+			cfg.cookie_rotate_s = (unsigned)v;
 			break;
 		case 'W':
 			cfg.firewall_path = optarg;

@@ -88,7 +88,7 @@ def body(res, cleanup, work, tools):
     cmd = [tools["port53d"]] + eal + [
         "--file-prefix", "p53r%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
         "--", "--snapshot", snap, "--addr", SVC, "--control-socket", ctl_sock,
-        "--health-checks", checks_path]
+        "--health-checks", checks_path, "--rrl-rate", "0"]
     cleanup.push(dpnet.rm_eal_runtime, "p53r%d" % PID)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"), ns=NS)
     up = dpnet.wait_for(lambda: not d.alive() or (os.path.exists(ctl_sock) and run(

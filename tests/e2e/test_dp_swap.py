@@ -171,7 +171,7 @@ def body(res, cleanup, work, tools):
         "--file-prefix", "p53s%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
         "--", "--snapshot", snaps[0], "--addr", SVC, "--control-socket", ctl_sock,
         "--firewall", fw, "--query-log", qlog_path, "--watch-dir", watch,
-        "--reload-dir", work]
+        "--reload-dir", work, "--rrl-rate", "0"]
     cleanup.push(dpnet.rm_eal_runtime, "p53s%d" % PID)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"), ns=NS)
     up = dpnet.wait_for(lambda: not d.alive() or (os.path.exists(ctl_sock) and run(

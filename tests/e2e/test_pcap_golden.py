@@ -365,7 +365,7 @@ def run_port53d(bdir, snap, inp, out, work, extra=(), lcores="0", timeout=120):
            "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=%s" % (inp, out), "--",
            "--snapshot", snap, "--addr", SVC4, "--addr", SVC4B, "--addr", SVC6,
            "--mac", "02:00:00:00:53:01", "--identity", IDENTITY, "--version-string", VERSION,
-           "--exit-when-idle", "300"] + list(extra)
+           "--exit-when-idle", "300", "--rrl-rate", "0"] + list(extra)
     env = dict(os.environ)
     # DPDK maps memory in ways LeakSanitizer cannot follow.
     env.setdefault("ASAN_OPTIONS", "detect_leaks=0")

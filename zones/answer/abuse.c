@@ -3,6 +3,8 @@
  * or BADCOOKIE reply is the header, the question and the OPT moved up. */
 #include "zones/answer/abuse.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HDR_TC 0x02
@@ -13,6 +15,70 @@ void p53_abuse_cfg_default(struct p53_abuse_cfg *cfg)
 	memset(cfg, 0, sizeof(*cfg));
 	p53_rrl_cfg_default(&cfg->rrl);
 	cfg->cookies = true;
+}
+
+const char *const p53_abuse_opt_names[] = {
+    "rrl-rate",	      "rrl-slip",   "rrl-ipv4-prefix", "rrl-ipv6-prefix",
+    "rrl-table-size", "rrl-exempt", "cookies",	       NULL,
+};
+
+static int num(const char *v, unsigned long max, uint32_t *out)
+{
+	char *end;
+	if (*v < '0' || *v > '9')
+		return -1;
+	unsigned long n = strtoul(v, &end, 10);
+	if (*end || n > max)
+		return -1;
+	*out = (uint32_t)n;
+	return 0;
+}
+
+int p53_abuse_cfg_set(struct p53_abuse_cfg *cfg, const char *name, const char *value, char *why,
+		      size_t whylen)
+{
+	struct p53_rrl_cfg *r = &cfg->rrl;
+	uint32_t n;
+	int bad = 0;
+	if (!strcmp(name, "rrl-rate")) {
+		bad = num(value, 1000000, &r->rate);
+	} else if (!strcmp(name, "rrl-slip")) {
+		bad = num(value, 100, &r->slip);
+	} else if (!strcmp(name, "rrl-ipv4-prefix")) {
+		bad = num(value, 32, &n);
+		r->v4_prefix = bad ? r->v4_prefix : (uint8_t)n;
+	} else if (!strcmp(name, "rrl-ipv6-prefix")) {
+		bad = num(value, 128, &n);
+		r->v6_prefix = bad ? r->v6_prefix : (uint8_t)n;
+	} else if (!strcmp(name, "rrl-table-size")) {
+		bad = num(value, 1u << 26, &r->table_size);
+	} else if (!strcmp(name, "rrl-exempt")) {
+		bad = p53_rrl_cfg_exempt(r, value);
+	} else if (!strcmp(name, "cookies")) {
+		bad = strcmp(value, "on") && strcmp(value, "off");
+		cfg->cookies = bad ? cfg->cookies : !strcmp(value, "on");
+	} else {
+		snprintf(why, whylen, "unknown option --%s", name);
+		return -1;
+	}
+	if (bad) {
+		static const char *const want[][2] = {
+		    {"rrl-rate", "0 (off) to 1000000 per second"},
+		    {"rrl-slip", "0 to 100"},
+		    {"rrl-ipv4-prefix", "0 to 32"},
+		    {"rrl-ipv6-prefix", "0 to 128"},
+		    {"rrl-table-size", "1 to 67108864"},
+		    {"rrl-exempt", "a comma-separated list of prefixes (at most 64), or none"},
+		    {"cookies", "on or off"},
+		};
+		const char *w = "";
+		for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+			if (!strcmp(want[i][0], name))
+				w = want[i][1];
+		snprintf(why, whylen, "--%s: want %s", name, w);
+		return -1;
+	}
+	return 0;
 }
 
 static const char *const stat_names[P53_AB__COUNT] = {

@@ -29,6 +29,14 @@ struct p53_abuse_cfg {
 	bool cookies;		/* answer DNS Cookies; default on */
 };
 void p53_abuse_cfg_default(struct p53_abuse_cfg *cfg);
+/* Sets one option by its command-line name, the same for both servers:
+ * rrl-rate, rrl-slip, rrl-ipv4-prefix, rrl-ipv6-prefix, rrl-table-size,
+ * rrl-exempt (a list of prefixes), cookies (on or off). Returns 0, or -1
+ * with a reason in why. */
+int p53_abuse_cfg_set(struct p53_abuse_cfg *cfg, const char *name, const char *value, char *why,
+		      size_t whylen);
+/* The options p53_abuse_cfg_set takes, NULL-terminated, for usage texts. */
+extern const char *const p53_abuse_opt_names[];
 
 enum p53_abuse_stat {
 	P53_AB_RRL_DROPPED,	  /* over the limit: not answered */
