@@ -4,6 +4,7 @@
  * else decide and encode. Also the per-core context and the counter names.
  */
 #include "zones/answer/answer_int.h"
+#include "zones/answer/rrl.h"
 
 /* The served zone a blocked name is answered from: its closest encloser's,
  * unless that lies at or below a zone cut (not authoritative there). */
@@ -57,76 +58,150 @@ static bool fw_may_redirect(const struct p53_snapshot *s, uint32_t id)
 	return id != SNAP_NONE && (s->nodes[id].flags & NODE_CNAME);
 }
 
-size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen,
-		  const struct p53_client *client, struct p53_ctx *ctx, uint8_t *r, size_t cap)
+/* What the rate limiter keys an answer by (zones/answer/rrl.h), gathered on
+ * the way; the class is read from the response once it is written. */
+struct rrl_keys {
+	bool early; /* answered before any lookup: an error, or CHAOS */
+	uint32_t name, zone, cut, wild;
+};
+
+static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen,
+		     const struct p53_client *client, struct p53_ctx *ctx, uint8_t *r, size_t cap,
+		     struct query *q, struct rrl_keys *k)
 {
-	struct query q;
 	ctx->fw_rule = UINT32_MAX;
-	enum parse_result pr = ans_parse_query(qmsg, qlen, &q);
+	enum parse_result pr = ans_parse_query(qmsg, qlen, q);
 	if (pr == PARSE_DROP || cap < 512) {
 		ctx->stats[P53_STAT_DROP_SHORT]++;
 		return 0;
 	}
-	if (q.edns)
+	if (q->edns)
 		ctx->stats[P53_STAT_EDNS]++;
 	size_t limit =
-	    ans_size_limit(&q, client, ctx, cap) - (q.edns ? 11 + ans_ecs_opt_len(&q) : 0);
+	    ans_size_limit(q, client, ctx, cap) - (q->edns ? 11 + ans_ecs_opt_len(q) : 0);
+	/* The cookie is copied before the query is overwritten by its answer
+	 * (in place), and the answer leaves room for ours (abuse.h). */
+	ctx->last.cookie_len = 0;
+	if (ctx->cookies && q->edns && q->cookie_len && pr == PARSE_OK) {
+		memcpy(ctx->last.cookie, q->cookie, q->cookie_len);
+		ctx->last.cookie_len = q->cookie_len;
+		limit -= P53_COOKIE_REPLY_OPT_LEN;
+	}
+	k->early = true;
+	k->name = k->zone = k->cut = k->wild = SNAP_NONE;
 	if (pr == PARSE_NOTIMP)
-		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_NOTIMP);
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_NOTIMP);
 	if (pr == PARSE_FORMERR)
-		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_FORMERR);
-	if (q.edns && q.edns_version != 0)
-		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_BADVERS);
-	if (q.qclass == CLASS_CH)
-		return ans_reply_chaos(qmsg, &q, ctx, r, limit);
-	if (q.qclass != CLASS_IN && q.qclass != CLASS_ANY)
-		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_REFUSED);
-	if (q.qtype == RR_OPT || q.qtype == 0)
-		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_FORMERR);
-	if (q.qtype == RR_AXFR || q.qtype == RR_IXFR)
-		return ans_reply_empty(qmsg, &q, ctx, r, RCODE_REFUSED); /* no transfers */
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_FORMERR);
+	if (q->edns && q->edns_version != 0)
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_BADVERS);
+	if (q->qclass == CLASS_CH)
+		return ans_reply_chaos(qmsg, q, ctx, r, limit);
+	if (q->qclass != CLASS_IN && q->qclass != CLASS_ANY)
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_REFUSED);
+	if (q->qtype == RR_OPT || q->qtype == 0)
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_FORMERR);
+	if (q->qtype == RR_AXFR || q->qtype == RR_IXFR)
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_REFUSED); /* no transfers */
 
 	/* The firewall sees every IN query (and class ANY, which is answered
 	 * from IN data) before any answer is looked up. */
 	struct suffixes sf;
-	suffixes_of(q.qname, q.qname_len, &sf); /* shared with the firewall */
+	suffixes_of(q->qname, q->qname_len, &sf); /* shared with the firewall */
+	k->early = false;
+	k->name = sf.n ? sf.hash[0] : 0;
+	k->zone = k->name; /* a firewall block: by name */
 	struct fw_chain fc, *fcp = NULL;
 	if (ctx->fw) {
 		fc.fw = ctx->fw;
 		fc.ctx = ctx;
-		fc.qtype = q.qtype;
+		fc.qtype = q->qtype;
 		fc.blocked = false;
-		enum p53_fw_action a = p53_fw_check_sfx(ctx->fw, ctx->worker, q.qname, q.qname_len,
-							q.qtype, sf.n, sf.off, sf.hash, &fc.v);
+		enum p53_fw_action a =
+		    p53_fw_check_sfx(ctx->fw, ctx->worker, q->qname, q->qname_len, q->qtype, sf.n,
+				     sf.off, sf.hash, &fc.v);
 		ans_fw_count(ctx, &fc.v);
 		if (a != P53_FW_NONE && a != P53_FW_ALLOW && a != P53_FW_ALERT)
-			return fw_respond(s, &fc.v, qmsg, &q, ctx, r, limit);
+			return fw_respond(s, &fc.v, qmsg, q, ctx, r, limit);
 		if (a == P53_FW_NONE || !fc.v.trust)
 			fcp = &fc;
 	}
 	uint32_t node;
-	uint32_t blob = ans_find_blob(s, &q, &sf, &node);
+	uint32_t blob = ans_find_blob(s, q, &sf, &node);
+	if (node != SNAP_NONE) {
+		k->zone = s->nodes[node].zone;
+		k->cut = s->nodes[node].cut;
+	}
 	/* Class ANY is answered from IN data, never authoritatively. */
-	if (blob && q.qclass == CLASS_IN && !(fcp && fw_may_redirect(s, node)))
-		return ans_emit_blob(s, blob - 1, qmsg, &q, ctx, r, limit);
+	if (blob && q->qclass == CLASS_IN && !(fcp && fw_may_redirect(s, node)))
+		return ans_emit_blob(s, blob - 1, qmsg, q, ctx, r, limit);
 	struct plan p;
 	struct p53_sel sel;
-	ans_sel_init(&sel, &q, client, ctx);
+	ans_sel_init(&sel, q, client, ctx);
 	p.sel = &sel;
 	p.fwc = fcp;
-	ans_decide(s, q.qname, q.qname_len, &sf, q.qtype, &p);
+	ans_decide(s, q->qname, q->qname_len, &sf, q->qtype, &p);
+	if (p.nns && !p.referral)
+		k->zone = p.soa_zone;
+	k->cut = p.referral ? p.ref_cut : SNAP_NONE;
+	k->wild = p.wild;
 	/* A chain walked only for the firewall (fcp is set), which blocked
 	 * none of it: the pre-rendered answer is the same, and far cheaper
 	 * than rendering the plan. */
-	if (blob && q.qclass == CLASS_IN && fcp && !fcp->blocked)
-		return ans_emit_blob(s, blob - 1, qmsg, &q, ctx, r, limit);
-	if (q.qclass == CLASS_ANY)
+	if (blob && q->qclass == CLASS_IN && fcp && !fcp->blocked)
+		return ans_emit_blob(s, blob - 1, qmsg, q, ctx, r, limit);
+	if (q->qclass == CLASS_ANY)
 		p.aa = false;
-	q.ecs_scope = sel.scope;
+	q->ecs_scope = sel.scope;
 	if (fcp && fcp->blocked)
-		return fw_respond(s, &fcp->v, qmsg, &q, ctx, r, limit);
-	size_t n = ans_emit_relocated(s, &p, qmsg, &q, ctx, r, limit);
-	return n ? n : ans_emit_plan(s, &p, qmsg, &q, ctx, r, limit);
+		return fw_respond(s, &fcp->v, qmsg, q, ctx, r, limit);
+	size_t n = ans_emit_relocated(s, &p, qmsg, q, ctx, r, limit);
+	return n ? n : ans_emit_plan(s, &p, qmsg, q, ctx, r, limit);
+}
+
+/* Tells the abuse controls what this answer was (struct p53_answer_info):
+ * where its question and OPT record lie, and its rate-limiting class and
+ * key, read from the header just written and the keys met on the way. */
+static void note_answer(struct p53_answer_info *in, const struct query *q, const struct rrl_keys *k,
+			const uint8_t *r)
+{
+	in->qend = (uint16_t)q->qend;
+	in->opt_len = q->edns ? (uint16_t)(11 + ans_ecs_opt_len(q)) : 0;
+	uint8_t rcode = r[3] & 0xf;
+	uint16_t an = rd16(r + 6);
+	enum p53_rrl_class c = P53_RRL_ERROR;
+	uint32_t key = 0;
+	if (k->early || (rcode != RCODE_NOERROR && rcode != RCODE_NXDOMAIN)) {
+		c = P53_RRL_ERROR;
+	} else if (rcode == RCODE_NXDOMAIN) {
+		c = P53_RRL_NXDOMAIN;
+		key = k->zone;
+	} else if (an && k->wild != SNAP_NONE) {
+		c = P53_RRL_WILDCARD;
+		key = k->wild;
+	} else if (an) {
+		c = P53_RRL_POSITIVE;
+		key = k->name;
+	} else if (!(r[2] & HDR_AA) && k->cut != SNAP_NONE) {
+		c = P53_RRL_REFERRAL;
+		key = k->cut;
+	} else {
+		c = P53_RRL_NODATA;
+		key = k->zone;
+	}
+	in->rrl_class = (uint8_t)c;
+	in->rrl_key = key;
+}
+
+size_t p53_answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t qlen,
+		  const struct p53_client *client, struct p53_ctx *ctx, uint8_t *r, size_t cap)
+{
+	struct query q;
+	struct rrl_keys k;
+	size_t n = answer(s, qmsg, qlen, client, ctx, r, cap, &q, &k);
+	if (n)
+		note_answer(&ctx->last, &q, &k, r);
+	return n;
 }
 
 void p53_answer_cfg_default(struct p53_answer_cfg *cfg)

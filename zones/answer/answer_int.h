@@ -22,6 +22,7 @@
 #define P53_ANSWER_INT_H
 
 #include "zones/answer/answer.h"
+#include "zones/answer/cookie.h"
 #include "zones/answer/fw.h"
 #include "zones/answer/policy.h"
 #include "zones/answer/snapshot_pvt.h"
@@ -99,6 +100,9 @@ struct query {
 	uint8_t ecs_family; /* 1 = IPv4, 2 = IPv6 (address family numbers) */
 	uint8_t ecs_src, ecs_scope;
 	uint8_t ecs_addr[16];
+	/* DNS COOKIE option (RFC 7873), pointing into the query; 0 = none */
+	const uint8_t *cookie;
+	uint8_t cookie_len;
 };
 #define EDNS_OPT_ECS 8
 
@@ -130,6 +134,7 @@ struct plan {
 	unsigned nan, nns, nar;
 	uint32_t soa_zone;   /* zone whose SOA is in authority, if any */
 	uint32_t ref_cut;    /* the zone cut of a referral */
+	uint32_t wild;	     /* the wildcard that answered the query name, or SNAP_NONE */
 	struct p53_sel *sel; /* client, RNG and health for routing policies */
 	struct pent an[AN_MAX];
 	struct pent ns[1];

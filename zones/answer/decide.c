@@ -238,6 +238,7 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 	p->rcode = RCODE_NOERROR;
 	p->aa = true;
 	p->referral = false;
+	p->wild = SNAP_NONE;
 	p->nan = p->nns = p->nar = 0;
 
 	for (unsigned depth = 0;; depth++) {
@@ -298,6 +299,8 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 				ans_add_soa(s, n->zone, p);
 				return;
 			}
+			if (depth == 0)
+				p->wild = n->wild;
 			n = &s->nodes[n->wild];
 		}
 		const struct snap_rrset *set = NULL;

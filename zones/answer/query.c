@@ -115,9 +115,19 @@ static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t p
 			while (o < end) {
 				if (o + 4 > end || o + 4 + rd16(m + o + 2) > end)
 					return PARSE_FORMERR;
-				if (rd16(m + o) == EDNS_OPT_ECS &&
-				    !parse_ecs(m + o + 4, rd16(m + o + 2), q))
+				uint16_t code = rd16(m + o), olen = rd16(m + o + 2);
+				if (code == EDNS_OPT_ECS && !parse_ecs(m + o + 4, olen, q))
 					return PARSE_FORMERR;
+				/* RFC 7873 5.2.2: a malformed COOKIE is FORMERR;
+				 * the first one counts. */
+				if (code == P53_COOKIE_OPT) {
+					if (!p53_cookie_len_ok(olen))
+						return PARSE_FORMERR;
+					if (!q->cookie_len) {
+						q->cookie = m + o + 4;
+						q->cookie_len = (uint8_t)olen;
+					}
+				}
 				o += 4 + (size_t)rd16(m + o + 2);
 			}
 		}
@@ -135,6 +145,7 @@ static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct qu
 	q->qend = 12;
 	q->edns = false;
 	q->ecs = false;
+	q->cookie_len = 0;
 	uint16_t qd = rd16(m + 4), an = rd16(m + 6), ns = rd16(m + 8), ar = rd16(m + 10);
 	bool have_q = qd == 1 && parse_qname(m, len, q) && q->qend + 4 <= len;
 	if (have_q) {
