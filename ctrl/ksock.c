@@ -166,7 +166,7 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 		struct p53_client c;
 		client_from(&ss, &c);
 		__atomic_store_n(&sv->udp_queries, sv->udp_queries + 1, __ATOMIC_RELAXED);
-		if (p53_portset_has(&sv->drop, c.port)) {
+		if (c.port == 0 || p53_portset_has(&sv->drop, c.port)) {
 			__atomic_store_n(&sv->udp_bad_port, sv->udp_bad_port + 1, __ATOMIC_RELAXED);
 			continue;
 		}
