@@ -166,6 +166,11 @@ class Port53:
         self.zdir = zdir
         self.workdir = workdir
         self.extra = list(extra)
+        # One loopback client asks faster than any real one: response rate
+        # limiting (on by default, docs/abuse.md) is off unless the test is
+        # about it, as the NSD configuration below has it.
+        if not any(a.startswith("--rrl") for a in self.extra):
+            self.extra += ["--rrl-rate", "0"]
         self.port = port or free_port()
         self.proc = None
         self.snapshot = os.path.join(workdir, "zones.p53")
@@ -182,11 +187,6 @@ class Port53:
         if not os.path.exists(self.snapshot):
             self.compile()
         args = [self.binary, "serve", "-s", self.snapshot, "-l", "%s:%d" % (HOST, self.port)]
-        # One loopback client asks faster than any real one: response rate
-        # limiting (on by default, docs/abuse.md) is off unless the test is
-        # about it, as the NSD configuration below has it.
-        if not any(a.startswith("--rrl") for a in self.extra):
-            args += ["--rrl-rate", "0"]
         args += self.extra
         self.logf = open(self.log, "w")
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)

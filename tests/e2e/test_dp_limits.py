@@ -166,7 +166,7 @@ def body(res, cleanup, work, tools):
         "--file-prefix", "p53l%d" % PID, "--vdev", "net_tap0,iface=%s" % TAP,
         "--", "--snapshot", snap, "--addr", SVC, "--control-socket", sock,
         "--control-listen", "127.0.0.1:%d" % cport, "--control-token-file", tok,
-        "--reload-dir", rdir]
+        "--reload-dir", rdir, "--rrl-rate", "0"]
     cleanup.push(dpnet.rm_eal_runtime, "p53l%d" % PID)
     logp = os.path.join(work, "port53d.log")
     d = dpnet.Proc(cleanup, cmd, logp, ns=NS)
