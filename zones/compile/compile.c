@@ -1543,6 +1543,17 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	struct buf noblobs = {0};
 	if ((rc = build_image(&c, o, &im, NULL, 0, &noblobs)) != 0)
 		goto fail;
+	/* The image holds its own names, rdata and records now; letting the
+	 * compiler's copies go before the answers are rendered keeps the peak
+	 * near the snapshot's size. */
+	free(c.recs);
+	free(c.rdata.p);
+	free(c.names.p);
+	free(c.nodemap.slot);
+	c.recs = NULL;
+	c.rdata.p = NULL;
+	c.names.p = NULL;
+	c.nodemap.slot = NULL;
 	if (!o->no_prerender) {
 		phase(&c, "pre-rendering");
 		struct p53_snapshot view = {.base = im.b.p, .size = im.b.len};
