@@ -1238,6 +1238,73 @@ struct prerender_part {
 
 /* Asks the engine for every answer of nodes [from, to) that depends only on
  * name and type; answer indexes and blob offsets are local to the part. */
+/* Identical blobs are stored once: the answer for absent types (NODATA with
+ * the SOA) depends only on the shape of the name, so most nodes of a zone
+ * share a handful of them. */
+struct blobtab {
+	uint32_t *slot; /* blob offset + 1 */
+	uint32_t *hash;
+	size_t mask, count;
+};
+
+static uint32_t blob_hash(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return (uint32_t)(h ^ h >> 32);
+}
+
+static int blobtab_grow(struct blobtab *t)
+{
+	size_t size = t->slot ? (t->mask + 1) * 2 : 4096;
+	uint32_t *slot = calloc(size, sizeof(*slot)), *hash = calloc(size, sizeof(*hash));
+	if (slot == NULL || hash == NULL) {
+		free(slot);
+		free(hash);
+		return P53_ENOMEM;
+	}
+	for (size_t i = 0; t->slot && i <= t->mask; i++) {
+		if (!t->slot[i])
+			continue;
+		size_t k = t->hash[i] & (size - 1);
+		while (slot[k])
+			k = (k + 1) & (size - 1);
+		slot[k] = t->slot[i];
+		hash[k] = t->hash[i];
+	}
+	free(t->slot);
+	free(t->hash);
+	t->slot = slot;
+	t->hash = hash;
+	t->mask = size - 1;
+	return 0;
+}
+
+/* Returns the offset of a blob equal to p[0..n) in blobs, adding it first
+ * when there is none; -1 when out of memory. */
+static int64_t blob_put(struct blobtab *t, struct buf *blobs, const uint8_t *p, size_t n)
+{
+	if ((t->count + 1) * 2 > (t->slot ? t->mask + 1 : 0) && blobtab_grow(t) != 0)
+		return -1;
+	uint32_t h = blob_hash(p, n);
+	size_t k = h & t->mask;
+	for (; t->slot[k]; k = (k + 1) & t->mask) {
+		uint32_t off = t->slot[k] - 1;
+		/* A blob starts with its own length and counts, so equal
+		 * bytes over n mean the same blob. */
+		if (t->hash[k] == h && blobs->len - off >= n && memcmp(blobs->p + off, p, n) == 0)
+			return off;
+	}
+	int64_t off;
+	if (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, p, n)) < 0 || off >= UINT32_MAX)
+		return -1;
+	t->slot[k] = (uint32_t)off + 1;
+	t->hash[k] = h;
+	t->count++;
+	return off;
+}
+
 static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t from, uint32_t to,
 			   struct snap_ans **ans_out, size_t *nans_out, struct buf *blobs)
 {
@@ -1245,6 +1312,7 @@ static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t 
 	uint8_t *tmp = malloc(BLOB_CAP);
 	struct snap_ans *ans = NULL;
 	size_t nans = 0, capans = 0;
+	struct blobtab bt = {0};
 	if (tmp == NULL)
 		return P53_ENOMEM;
 	for (uint32_t i = from; i < to; i++) {
@@ -1286,8 +1354,7 @@ static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t 
 				continue;
 			}
 			int64_t off;
-			if (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0 ||
-			    off > UINT32_MAX)
+			if ((off = blob_put(&bt, blobs, tmp, n)) < 0 || off > UINT32_MAX)
 				goto nomem;
 			struct snap_ans a = {.qtype = types[k], .blob = (uint32_t)off};
 			if (VEC_PUSH(ans, nans, capans, a) != 0)
@@ -1303,18 +1370,20 @@ static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t 
 		if (!(sn->flags & (NODE_CNAME | NODE_ENT))) {
 			size_t n = answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
-			if (n && (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, tmp, n)) < 0))
+			if (n && (off = blob_put(&bt, blobs, tmp, n)) < 0)
 				goto nomem;
 			if (n)
 				cn->other_blob = (uint32_t)off + 1;
 		}
 	}
 	free(tmp);
+	free(bt.slot);
 	*ans_out = ans;
 	*nans_out = nans;
 	return 0;
 nomem:
 	free(tmp);
+	free(bt.slot);
 	free(ans);
 	return P53_ENOMEM;
 }
