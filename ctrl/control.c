@@ -360,6 +360,8 @@ static void *control_main(void *arg)
 			struct p53_err err = {0};
 			qlog_reopen(c->qlog); /* log rotation */
 			control_reload(c, &err);
+			if (c->cfg.on_hup)
+				c->cfg.on_hup(c->cfg.arg);
 			break;
 		}
 		default:

@@ -72,6 +72,8 @@ struct control_cfg {
 	void (*on_stop)(void *arg);
 	void (*on_usr1)(void *arg);
 	bool (*on_tick)(void *arg);
+	/* Called on the control thread after a SIGHUP reload (certificates). */
+	void (*on_hup)(void *arg);
 	void *arg;
 	/* NULL = pthread_create. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);

@@ -13,6 +13,7 @@
 #include "dp/port.h"
 #include "dp/stats.h"
 #include "dp/worker.h"
+#include "dp/xport.h"
 #include "ctrl/api.h"
 #include "ctrl/control.h"
 #include "ctrl/qlog.h"
@@ -81,6 +82,7 @@ struct opts {
 	struct p53_abuse_cfg abuse; /* RRL and cookies (docs/abuse.md) */
 	const char *cookie_secret_file;
 	unsigned cookie_rotate_s;
+	struct dp_xport_cfg xport; /* TCP, TLS, QUIC (dp/xport.h) */
 };
 
 struct service_port {
@@ -100,9 +102,10 @@ struct daemon {
 	struct dp_worker *w; /* nw workers, cache-line aligned */
 	unsigned nw;
 	struct rte_mempool *pool;
-	struct qsbr *qsbr;   /* d->sh.qsbr behind the snapmgr's interface */
-	struct control *ctl; /* the control side shared with port53 serve */
-	long idle_ms;	     /* --exit-when-idle in effect; 0 = off */
+	struct qsbr *qsbr;	/* d->sh.qsbr behind the snapmgr's interface */
+	struct control *ctl;	/* the control side shared with port53 serve */
+	struct dp_xport *xport; /* TCP, TLS and QUIC threads */
+	long idle_ms;		/* --exit-when-idle in effect; 0 = off */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
@@ -158,6 +161,12 @@ static void usage(FILE *out)
 	    "      --cookies on|off      DNS Cookies, RFC 7873/9018 (default on)\n"
 	    "      --cookie-secret-file F  secret shared by a fleet (hex; line 2: previous)\n"
 	    "      --cookie-rotate S     random secret's lifetime (default 93600 s)\n"
+	    "      --quic                DNS over QUIC on UDP 853 (with --tls-cert)\n"
+	    "      --tls-cert FILE       certificate chain (PEM) for DNS over QUIC\n"
+	    "      --tls-key FILE        its private key (PEM); both reloaded on HUP\n"
+	    "      --transport-netns NS  open the TCP/TLS/QUIC listeners in network\n"
+	    "                            namespace NS (/run/netns/NS or a path),\n"
+	    "                            where the exception path's kernel side is\n"
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
 	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
@@ -208,6 +217,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_QLOG_SAMPLE,
 		O_QUORUM,
 		O_WATCH,
+		O_QUIC,
+		O_TLS_CERT,
+		O_TLS_KEY,
+		O_XNETNS,
 		O_RELOAD_DIR,
 		O_SNAP_MAX,
 		O_PUSH_MAX,
@@ -241,6 +254,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"query-log-sample", required_argument, NULL, O_QLOG_SAMPLE},
 	    {"health-quorum", required_argument, NULL, O_QUORUM},
 	    {"watch-dir", required_argument, NULL, O_WATCH},
+	    {"quic", no_argument, NULL, O_QUIC},
+	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
+	    {"tls-key", required_argument, NULL, O_TLS_KEY},
+	    {"transport-netns", required_argument, NULL, O_XNETNS},
 	    {"reload-dir", required_argument, NULL, O_RELOAD_DIR},
 	    {"snapshot-max-bytes", required_argument, NULL, O_SNAP_MAX},
 	    {"push-max-bytes", required_argument, NULL, O_PUSH_MAX},
@@ -356,6 +373,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_QLOG_TAP:
 			o->query_log_dnstap = optarg;
 			break;
+		case O_QUIC:
+			o->xport.quic = true;
+			break;
+		case O_TLS_CERT:
+			o->xport.tls_cert = optarg;
+			break;
+		case O_TLS_KEY:
+			o->xport.tls_key = optarg;
+			break;
+		case O_XNETNS:
+			o->xport.netns = optarg;
+			break;
 		case O_WATCH:
 			o->watch_dir = optarg;
 			break;
@@ -462,6 +491,7 @@ static void print_rate(struct daemon *d)
 static void counters(void *arg, api_emit_fn emit, void *sink)
 {
 	struct daemon *d = arg;
+	dp_xport_counters(d->xport, emit, sink);
 	for (unsigned i = 0; i < d->nw; i++) {
 		const struct dp_stats *st = &d->w[i].stats;
 		api_emit_engine(emit, sink, i, d->w[i].ctx.stats);
@@ -496,6 +526,12 @@ static void on_stop(void *arg)
 static void on_usr1(void *arg)
 {
 	print_stats(arg, stdout);
+}
+
+static void on_hup(void *arg)
+{
+	struct daemon *d = arg;
+	dp_xport_reload(d->xport);
 }
 
 /* pcap replay: stop once the input ran dry. Also keeps the workers' wall
@@ -683,10 +719,12 @@ static void close_ports(struct daemon *d)
 
 static int setup_workers(struct daemon *d)
 {
-	size_t qs = rte_rcu_qsbr_get_memsize(d->nw);
+	/* Readers: the workers, then the transport threads (dp/xport.h). */
+	unsigned nreaders = d->nw + DP_XPORT_READERS;
+	size_t qs = rte_rcu_qsbr_get_memsize(nreaders);
 	d->sh.qsbr = rte_zmalloc("p53_qsbr", qs, RTE_CACHE_LINE_SIZE);
 	d->w = rte_zmalloc("p53_workers", sizeof(*d->w) * d->nw, RTE_CACHE_LINE_SIZE);
-	if (!d->sh.qsbr || !d->w || rte_rcu_qsbr_init(d->sh.qsbr, d->nw) != 0) {
+	if (!d->sh.qsbr || !d->w || rte_rcu_qsbr_init(d->sh.qsbr, nreaders) != 0) {
 		fprintf(stderr, "port53d: out of memory for workers\n");
 		return -1;
 	}
@@ -828,12 +866,14 @@ static int start_control(struct daemon *d)
 	    .query_log = d->o.query_log,
 	    .query_log_dnstap = d->o.query_log_dnstap,
 	    .query_log_sample = d->o.query_log_sample,
-	    .nworkers = d->nw,
+	    /* Firewall scratches and log rings: workers, then transports. */
+	    .nworkers = d->nw + DP_XPORT_READERS,
 	    .qsbr = d->qsbr,
 	    .counters = counters,
 	    .counters_arg = d,
 	    .on_stop = on_stop,
 	    .on_usr1 = on_usr1,
+	    .on_hup = on_hup,
 	    .on_tick = on_tick,
 	    .arg = d,
 	    .spawn = spawn_ctrl,
@@ -855,6 +895,17 @@ static int start_control(struct daemon *d)
 	d->sh.mgr = control_mgr(d->ctl);
 	for (unsigned i = 0; i < d->nw; i++)
 		d->w[i].qlog = control_qlog_ring(d->ctl, i);
+	struct dp_xport_cfg xc = d->o.xport;
+	xc.svc = &d->o.svc;
+	xc.ctl = d->ctl;
+	xc.qsbr = d->qsbr;
+	xc.nworkers = d->nw;
+	xc.answer = &d->acfg;
+	xc.spawn = spawn_ctrl;
+	if ((d->xport = dp_xport_start(&xc, &err)) == NULL) {
+		fprintf(stderr, "port53d: %s\n", err.msg);
+		return -1;
+	}
 	return 0;
 }
 
@@ -911,7 +962,8 @@ int main(int argc, char **argv)
 		print_rate(&d);
 	rc = 0;
 out_ports:
-	control_stop(d.ctl); /* after the workers: nothing reads the snapshot */
+	dp_xport_stop(d.xport); /* readers of the snapshot manager too */
+	control_stop(d.ctl);	/* after the workers: nothing reads the snapshot */
 	qsbr_destroy(d.qsbr);
 	for (unsigned k = 0; d.w && k < d.nw; k++)
 		p53_abuse_fini(&d.w[k].abuse);

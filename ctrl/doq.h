@@ -1,0 +1,71 @@
+/* DNS over QUIC (RFC 9250) on ngtcp2 with GnuTLS, ALPN "doq".
+ *
+ * One thread, one epoll set: the UDP sockets (port 853 on the service
+ * addresses, ctrl/xlisten.h), a wake-up eventfd and the connections' QUIC
+ * timers. Each bidirectional stream carries one query (two-byte length
+ * prefix, Message ID 0) and gets one answer, after which the server closes
+ * its side of the stream.
+ *
+ * Like the TCP thread, it is a reader of the snapshot manager under its own
+ * QSBR reader id: it takes the live snapshot once per loop iteration and is
+ * offline while it sleeps, so every transport answers from the generation
+ * the last completed push published.
+ */
+#ifndef P53_DOQ_H
+#define P53_DOQ_H
+
+#include "api.h"
+#include "qsbr.h"
+#include "snapmgr.h"
+#include "zones/answer/answer.h"
+#include "zones/common/err.h"
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum doq_ctr {
+	DOQ_ACCEPTED,	   /* connections created from a client Initial */
+	DOQ_HANDSHAKES,	   /* completed TLS handshakes */
+	DOQ_QUERIES,	   /* answered streams */
+	DOQ_REFUSED_LIMIT, /* max_conns reached */
+	DOQ_CLOSED_IDLE,
+	DOQ_CLOSED_ERROR,    /* transport, TLS or DoQ protocol error */
+	DOQ_PROTOCOL_ERRORS, /* Message ID not 0, message over a stream's end */
+	DOQ_VERSION_NEGOTIATIONS,
+	DOQ_C__COUNT
+};
+const char *doq_ctr_name(enum doq_ctr c);
+
+struct doq_cfg {
+	const int *fds; /* bound UDP sockets, taken over */
+	size_t nfds;
+	const char *cert, *key; /* PEM files */
+	struct snapmgr *mgr;
+	struct qsbr *qsbr;
+	unsigned reader_id;
+	const struct p53_answer_cfg *answer;
+	unsigned worker; /* firewall scratch index */
+	/* Copies what the front end built per snapshot load (live->state:
+	 * health, firewall) into ctx; NULL when there is none. */
+	void (*bind)(const void *state, struct p53_ctx *ctx);
+	unsigned max_conns; /* 0 = 256 */
+	unsigned idle_ms;   /* QUIC max_idle_timeout; 0 = 10000 */
+	const char *name;   /* log prefix */
+	/* NULL = pthread_create. */
+	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+};
+
+struct doq;
+
+/* Starts the thread; NULL with err set (the fds are closed then too). */
+struct doq *doq_start(const struct doq_cfg *cfg, struct p53_err *err);
+void doq_stop(struct doq *q);
+/* Reloads cert and key (any thread): new connections use them, open ones
+ * keep theirs. 0, or a negative code with the old files still in use. */
+int doq_reload_tls(struct doq *q, struct p53_err *err);
+uint64_t doq_ctr(const struct doq *q, enum doq_ctr c);
+/* The engine's and the QUIC counters, as worker cfg.worker. */
+void doq_counters(const struct doq *q, api_emit_fn emit, void *sink);
+
+#endif

@@ -1,0 +1,160 @@
+"""Clients and fixtures for the transport tests (test_transports.py): test
+certificates made with the openssl command, DNS over QUIC through the Go
+client (tests/e2e/doqclient, on quic-go: independent of the server's
+ngtcp2), DNS over TLS through kdig and Python's ssl, TCP through dnspython.
+
+Run with /usr/bin/python3 as root; everything targets addresses inside the
+namespaces the tests create.
+"""
+
+import os
+import socket
+import ssl
+import struct
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+import dpnet
+from dpnet import InNetns, run
+
+
+def make_certs(work):
+    """A test CA, a server certificate for dns.example.test signed by it, and
+    an expired one (notAfter a day ago). Returns a dict of paths."""
+    p = {k: os.path.join(work, k) for k in (
+        "ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem", "old.key", "old.csr", "old.pem",
+        "san.ext")}
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run(["openssl", "req", "-x509"] + ec + ["-days", "2", "-subj", "/CN=port53 test CA",
+                                           "-keyout", p["ca.key"], "-out", p["ca.pem"]])
+    with open(p["san.ext"], "w") as f:
+        f.write("subjectAltName=DNS:dns.example.test\n")
+    for name, days in (("srv", "2"), ("old", "-1")):
+        run(["openssl", "req", "-new"] + ec + ["-subj", "/CN=dns.example.test",
+                                               "-keyout", p[name + ".key"],
+                                               "-out", p[name + ".csr"]])
+        run(["openssl", "x509", "-req", "-in", p[name + ".csr"], "-CA", p["ca.pem"],
+             "-CAkey", p["ca.key"], "-CAcreateserial", "-days", days,
+             "-extfile", p["san.ext"], "-out", p[name + ".pem"]])
+    return p
+
+
+def query_wire(qname, qtype, qid=0, payload=1232):
+    q = dns.message.make_query(qname, qtype, use_edns=0, payload=payload)
+    q.id = qid
+    return q
+
+
+def doq(doqclient, ns, server, queries, alpn="doq", ca=None, timeout=5):
+    """Sends each dns.message query on its own stream of one DoQ
+    connection. Returns (list of dns.message or 'RESET n' / 'ERROR ...'
+    strings, None) or (None, error text) when the connection failed."""
+    host = "[%s]" % server if ":" in server else server
+    cmd = [doqclient, "-s", "%s:853" % host, "-alpn", alpn, "-t", "%ds" % timeout]
+    if ca:
+        cmd += ["-ca", ca, "-sni", "dns.example.test"]
+    cmd += [q.to_wire().hex() for q in queries]
+    r = run(cmd, ns=ns, check=False, timeout=timeout + 10)
+    if r.returncode != 0:
+        return None, (r.stderr or r.stdout).strip()
+    out = []
+    for line in r.stdout.splitlines():
+        if line.startswith(("RESET", "ERROR")):
+            out.append(line)
+        else:
+            out.append(dns.message.from_wire(bytes.fromhex(line)))
+    return out, None
+
+
+def tcp_pipelined(ns, server, queries, port=53, timeout=3.0):
+    """Writes every query on one TCP connection in one send, then reads as
+    many answers; returns {id: dns.message} (answers may come in any order,
+    RFC 7766 6.2.1.1)."""
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    with InNetns(ns):
+        s = socket.socket(fam, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect((server, port))
+        blob = b"".join(struct.pack("!H", len(w)) + w for w in (q.to_wire() for q in queries))
+        s.sendall(blob)
+        got = {}
+        buf = b""
+        while len(got) < len(queries):
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return got
+                buf += chunk
+            n = struct.unpack("!H", buf[:2])[0]
+            m = dns.message.from_wire(buf[2:2 + n])
+            buf = buf[2 + n:]
+            got[m.id] = m
+        return got
+    finally:
+        s.close()
+
+
+def tls_connect(ns, server, alpn=None, cafile=None, timeout=3.0):
+    """A TLS connection to SERVER:853 from NS with Python's ssl; returns the
+    ssl socket (caller closes) or raises ssl.SSLError."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if cafile:
+        ctx.load_verify_locations(cafile)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(alpn)
+    fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+    with InNetns(ns):
+        raw = socket.socket(fam, socket.SOCK_STREAM)
+    raw.settimeout(timeout)
+    try:
+        raw.connect((server, 853))
+        return ctx.wrap_socket(raw, server_hostname="dns.example.test")
+    except Exception:
+        raw.close()
+        raise
+
+
+def tls_query(ns, server, qname, qtype, alpn=("dot",), cafile=None):
+    """One query over DNS over TLS; the answer or the exception raised."""
+    try:
+        s = tls_connect(ns, server, alpn=list(alpn) if alpn else None, cafile=cafile)
+    except (ssl.SSLError, OSError) as e:
+        return e
+    try:
+        w = query_wire(qname, qtype, qid=4242).to_wire()
+        s.sendall(struct.pack("!H", len(w)) + w)
+        buf = b""
+        while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+            chunk = s.recv(65536)
+            if not chunk:
+                return OSError("closed")
+            buf += chunk
+        return dns.message.from_wire(buf[2:2 + struct.unpack("!H", buf[:2])[0]])
+    except (ssl.SSLError, OSError) as e:
+        return e
+    finally:
+        s.close()
+
+
+def kdig_tls(ns, server, qname, qtype, ca=None, pin=None):
+    """kdig +tls (opportunistic) or +tls-ca (strict, with the test CA);
+    returns (answer lines or None, output)."""
+    cmd = ["kdig", "+short", "+timeout=3", "+retry=0", "@" + server, qname, qtype]
+    if ca:
+        cmd[1:1] = ["+tls-ca=%s" % ca, "+tls-hostname=dns.example.test"]
+    else:
+        cmd[1:1] = ["+tls"]
+    r = run(cmd, ns=ns, check=False, timeout=20)
+    if r.returncode != 0 or not r.stdout.strip():
+        return None, r.stdout + r.stderr
+    return set(r.stdout.split()), r.stdout + r.stderr
+
+
+def rrset_texts(msg, rdtype):
+    return dpnet.rrset_texts(msg, "answer", dns.rdatatype.from_text(rdtype))
