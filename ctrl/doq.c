@@ -13,6 +13,8 @@
  */
 #include "doq.h"
 
+#include "qlog.h"
+
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 #include <ngtcp2/ngtcp2.h>
@@ -330,9 +332,16 @@ static bool answer_stream(struct qconn *c, struct stream *s, size_t ml)
 	s->answered = true;
 	struct p53_client cl;
 	client_of(c, &cl);
+	bool logq = q->cfg.qlog && qlog_sampled(q->cfg.qlog);
 	size_t r =
 	    q->snap ? p53_answer(q->snap, msg, ml, &cl, &q->ctx, q->resp, sizeof(q->resp)) : 0;
 	bump(q, DOQ_QUERIES);
+	if (logq) {
+		struct qlog_rec rec;
+		qlog_rec_from(msg, ml, q->resp, r, &cl, &rec);
+		rec.fw_rule = q->ctx.fw_rule;
+		qlog_push(q->cfg.qlog, &rec);
+	}
 	if (r == 0) {
 		s->cancel = true; /* dropped by the engine: no answer will come */
 		return true;

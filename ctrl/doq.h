@@ -49,14 +49,16 @@ struct doq_cfg {
 	/* Copies what the front end built per snapshot load (live->state:
 	 * health, firewall) into ctx; NULL when there is none. */
 	void (*bind)(const void *state, struct p53_ctx *ctx);
-	unsigned max_conns; /* 0 = 256 */
-	unsigned idle_ms;   /* QUIC max_idle_timeout; 0 = 10000 */
-	const char *name;   /* log prefix */
+	struct qlog_ring *qlog; /* NULL: no query log */
+	unsigned max_conns;	/* 0 = 256 */
+	unsigned idle_ms;	/* QUIC max_idle_timeout; 0 = 10000 */
+	const char *name;	/* log prefix */
 	/* NULL = pthread_create. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
 };
 
 struct doq;
+struct qlog_ring;
 
 /* Starts the thread; NULL with err set (the fds are closed then too). */
 struct doq *doq_start(const struct doq_cfg *cfg, struct p53_err *err);

@@ -21,6 +21,8 @@
 #include "tcpsrv.h"
 
 #include "control.h"
+#include "dot.h"
+#include "keepalive.h"
 #include "ksock.h"
 #include "qlog.h"
 
@@ -43,7 +45,7 @@
 #define LOG_EVERY_MS 10000
 
 enum conn_state { C_OPEN, C_DRAIN, C_LINGER };
-enum tag_kind { T_LISTEN, T_CONN, T_WAKE };
+enum tag_kind { T_LISTEN, T_LISTEN_TLS, T_CONN, T_WAKE };
 
 struct tag {
 	enum tag_kind kind;
@@ -51,12 +53,18 @@ struct tag {
 	struct conn *conn;
 };
 
+/* TLS records a connection may decrypt per event before the others get a
+ * turn (each at most 16 KiB). */
+#define TLS_READS 8
+
 struct conn {
 	struct tag tag;
 	int fd;
 	enum conn_state state;
-	bool paused; /* output over out_max: not reading */
-	bool eof;    /* the client has shut down its side */
+	bool paused;	      /* output over out_max: not reading */
+	bool eof;	      /* the client has shut down its side */
+	struct dot_conn *tls; /* DNS over TLS, or NULL for plain TCP */
+	unsigned tls_want;    /* DOT_WANT_*: what the TLS session waits for */
 	struct p53_client client;
 	uint8_t src[8]; /* per-source key: IPv4 address or IPv6 /64 */
 	uint64_t born, idle_since, msg_since, out_since, linger_until;
@@ -184,6 +192,14 @@ static void set_events(struct tcpsrv *t, struct conn *c)
 		ev |= EPOLLIN;
 	if (c->outoff < c->outlen)
 		ev |= EPOLLOUT;
+	if (c->tls && c->state != C_LINGER) {
+		/* A handshake or a record in progress, whatever the DNS
+		 * state says. */
+		if (c->tls_want & DOT_WANT_READ)
+			ev |= EPOLLIN;
+		if (c->tls_want & DOT_WANT_WRITE)
+			ev |= EPOLLOUT;
+	}
 	struct epoll_event e = {.events = ev, .data.ptr = &c->tag};
 	epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &e);
 }
@@ -191,6 +207,7 @@ static void set_events(struct tcpsrv *t, struct conn *c)
 static void conn_close(struct tcpsrv *t, struct conn *c)
 {
 	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	dot_conn_free(c->tls);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -218,7 +235,7 @@ static void log_limited(struct tcpsrv *t, const char *what, int e)
 static void listeners_enable(struct tcpsrv *t, bool on)
 {
 	for (unsigned i = 0; i < t->ntags; i++) {
-		if (t->tags[i].kind != T_LISTEN)
+		if (t->tags[i].kind != T_LISTEN && t->tags[i].kind != T_LISTEN_TLS)
 			continue;
 		struct epoll_event e = {.events = on ? EPOLLIN : 0, .data.ptr = &t->tags[i]};
 		epoll_ctl(t->ep, EPOLL_CTL_MOD, t->tags[i].fd, &e);
@@ -245,7 +262,7 @@ static unsigned source_count(struct tcpsrv *t, const uint8_t src[8])
 	return n;
 }
 
-static void on_accept(struct tcpsrv *t, int lfd, uint64_t now)
+static void on_accept(struct tcpsrv *t, int lfd, bool tls, uint64_t now)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage ss;
@@ -290,8 +307,16 @@ static void on_accept(struct tcpsrv *t, int lfd, uint64_t now)
 		c->fd = fd;
 		c->born = c->idle_since = now;
 		c->tag = (struct tag){T_CONN, fd, c};
+		/* The handshake runs in the first reads; until it is done the
+		 * idle deadline bounds how long it may take. */
+		if (tls && (c->tls = dot_conn_new(t->cfg.tls, fd)) == NULL) {
+			free(c);
+			close(fd);
+			continue;
+		}
 		struct epoll_event e = {.events = EPOLLIN, .data.ptr = &c->tag};
 		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+			dot_conn_free(c->tls);
 			free(c);
 			close(fd);
 			continue;
@@ -326,12 +351,26 @@ static bool queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
 	return true;
 }
 
+/* recv() and send(), or the same through the TLS session. */
+static ssize_t conn_recv(struct conn *c, void *buf, size_t len)
+{
+	if (c->tls)
+		return dot_read(c->tls, buf, len, &c->tls_want);
+	return recv(c->fd, buf, len, 0);
+}
+
+static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
+{
+	if (c->tls)
+		return dot_write(c->tls, buf, len, &c->tls_want);
+	return send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
 /* false: close now. */
 static bool flush(struct conn *c, uint64_t now)
 {
 	while (c->outoff < c->outlen) {
-		ssize_t n = send(c->fd, c->out + c->outoff, c->outlen - c->outoff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = conn_send(c, c->out + c->outoff, c->outlen - c->outoff);
 		if (n < 0)
 			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 		c->outoff += (size_t)n;
@@ -367,6 +406,12 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		const uint8_t *q = c->in + off + 2;
 		bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
 		size_t r = p53_answer(snap, q, ml, &c->client, &t->ctx, t->resp, sizeof(t->resp));
+		/* RFC 7828: the idle timeout, for clients that ask. */
+		if (r)
+			r = keepalive_add(q, ml, t->resp, r, sizeof(t->resp),
+					  t->cfg.lim.idle_ms >= 6553500
+					      ? 65535
+					      : (uint16_t)(t->cfg.lim.idle_ms / 100));
 		bump(t, TCPSRV_QUERIES);
 		if (logq)
 			log_query(t, c, q, ml, r);
@@ -411,14 +456,24 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 	}
 	if ((events & EPOLLOUT) && !flush(c, now))
 		return false;
-	if ((events & EPOLLIN) && c->state == C_OPEN && !c->paused && !c->eof &&
-	    c->inlen < sizeof(c->in)) {
-		ssize_t n = recv(c->fd, c->in + c->inlen, sizeof(c->in) - c->inlen, 0);
+	/* A TLS session may want the socket writable to go on reading (its
+	 * handshake flight did not fit), and may hold decrypted records the
+	 * socket no longer signals: read again while it yields bytes. */
+	bool readable =
+	    (events & EPOLLIN) || (c->tls && (c->tls_want & DOT_WANT_WRITE) && (events & EPOLLOUT));
+	for (int i = 0; readable && i < (c->tls ? TLS_READS : 1); i++) {
+		if (c->state != C_OPEN || c->paused || c->eof || c->inlen >= sizeof(c->in))
+			break;
+		ssize_t n = conn_recv(c, c->in + c->inlen, sizeof(c->in) - c->inlen);
 		if (n > 0)
 			c->inlen += (size_t)n;
 		else if (n == 0)
 			c->eof = true; /* half-close after the last query */
 		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			return false;
+		if (n <= 0)
+			break;
+		if (!answer_buffered(t, c, snap, now))
 			return false;
 	}
 	if (c->state == C_OPEN && !answer_buffered(t, c, snap, now))
@@ -433,6 +488,8 @@ static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 	if (c->state == C_OPEN && c->eof && !c->paused)
 		c->state = C_DRAIN;
 	if (c->state == C_DRAIN && c->outoff == c->outlen) {
+		if (c->tls)
+			dot_shutdown(c->tls); /* close_notify before the FIN */
 		shutdown(c->fd, SHUT_WR);
 		c->state = C_LINGER;
 		c->linger_until = now + LINGER_MS;
@@ -496,6 +553,8 @@ static void *tcp_main(void *arg)
 		qsbr_online(t->cfg.qsbr, t->cfg.reader_id);
 		const struct snapmgr_live *live = snapmgr_current(t->cfg.mgr);
 		sync_load(t, live);
+		if (t->cfg.tls)
+			dot_tls_adopt(t->cfg.tls); /* a reloaded certificate */
 		const struct p53_snapshot *snap = live ? live->snap : NULL;
 		/* Connections first: accepting may close an idle connection
 		 * whose event is still in this batch (and a closed one's tag is
@@ -503,10 +562,12 @@ static void *tcp_main(void *arg)
 		 * time here is the one read at wake-up, so no timer sees a
 		 * later start. */
 		int lfds[64];
+		bool ltls[64];
 		int nl = 0;
 		for (int i = 0; i < n && snap; i++) {
 			struct tag *g = evs[i].data.ptr;
-			if (g->kind == T_LISTEN) {
+			if (g->kind == T_LISTEN || g->kind == T_LISTEN_TLS) {
+				ltls[nl] = g->kind == T_LISTEN_TLS;
 				lfds[nl++] = g->fd;
 			} else if (g->kind == T_CONN) {
 				struct conn *c = g->conn;
@@ -519,7 +580,7 @@ static void *tcp_main(void *arg)
 			}
 		}
 		for (int i = 0; i < nl; i++)
-			on_accept(t, lfds[i], now);
+			on_accept(t, lfds[i], ltls[i], now);
 		if (now - last_timers >= 100 || n == 0) {
 			timers(t, now);
 			last_timers = now;
@@ -551,15 +612,19 @@ static void free_all(struct tcpsrv *t)
 struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 {
 	struct tcpsrv *t = calloc(1, sizeof(*t));
-	if (t == NULL || cfg->nfds + 1 > LISTEN_MAX) {
+	if (t == NULL || cfg->nfds + cfg->ntls_fds + 1 > LISTEN_MAX ||
+	    (cfg->ntls_fds && cfg->tls == NULL)) {
 		for (size_t i = 0; i < cfg->nfds; i++)
 			close(cfg->fds[i]);
+		for (size_t i = 0; i < cfg->ntls_fds; i++)
+			close(cfg->tls_fds[i]);
 		free(t);
 		p53_err_set(err, P53_ENOMEM, "tcp: out of memory or too many listeners");
 		return NULL;
 	}
 	t->cfg = *cfg;
 	t->cfg.fds = NULL;
+	t->cfg.tls_fds = NULL;
 	if (t->cfg.name == NULL)
 		t->cfg.name = "port53";
 	struct tcpsrv_limits def;
@@ -587,6 +652,8 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 	t->wake = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	for (size_t i = 0; i < cfg->nfds; i++)
 		t->tags[t->ntags++] = (struct tag){T_LISTEN, cfg->fds[i], NULL};
+	for (size_t i = 0; i < cfg->ntls_fds; i++)
+		t->tags[t->ntags++] = (struct tag){T_LISTEN_TLS, cfg->tls_fds[i], NULL};
 	if (t->wake >= 0)
 		t->tags[t->ntags++] = (struct tag){T_WAKE, t->wake, NULL};
 	if (t->ep < 0 || t->wake < 0) {

@@ -31,6 +31,7 @@
 #include <stdint.h>
 
 struct qlog_ring;
+struct dot_tls;
 
 struct tcpsrv_limits {
 	unsigned max_conns;	    /* all sources together (256) */
@@ -65,6 +66,11 @@ const char *tcpsrv_ctr_name(enum tcpsrv_ctr c);
 struct tcpsrv_cfg {
 	const int *fds; /* listening sockets, taken over */
 	size_t nfds;
+	/* DNS over TLS (dot.h): connections accepted on tls_fds (taken over
+	 * too) read and write through tls; same framing and limits. */
+	const int *tls_fds;
+	size_t ntls_fds;
+	struct dot_tls *tls;
 	struct snapmgr *mgr;
 	struct qsbr *qsbr;
 	unsigned reader_id;

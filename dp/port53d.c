@@ -161,8 +161,10 @@ static void usage(FILE *out)
 	    "      --cookies on|off      DNS Cookies, RFC 7873/9018 (default on)\n"
 	    "      --cookie-secret-file F  secret shared by a fleet (hex; line 2: previous)\n"
 	    "      --cookie-rotate S     random secret's lifetime (default 93600 s)\n"
+	    "      --tcp                 DNS over TCP on port 53 (RFC 7766)\n"
+	    "      --tls                 DNS over TLS on port 853 (with --tls-cert)\n"
 	    "      --quic                DNS over QUIC on UDP 853 (with --tls-cert)\n"
-	    "      --tls-cert FILE       certificate chain (PEM) for DNS over QUIC\n"
+	    "      --tls-cert FILE       certificate chain (PEM) for TLS and QUIC\n"
 	    "      --tls-key FILE        its private key (PEM); both reloaded on HUP\n"
 	    "      --transport-netns NS  open the TCP/TLS/QUIC listeners in network\n"
 	    "                            namespace NS (/run/netns/NS or a path),\n"
@@ -218,6 +220,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_QUORUM,
 		O_WATCH,
 		O_QUIC,
+		O_TCP,
+		O_TLS,
 		O_TLS_CERT,
 		O_TLS_KEY,
 		O_XNETNS,
@@ -255,6 +259,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"health-quorum", required_argument, NULL, O_QUORUM},
 	    {"watch-dir", required_argument, NULL, O_WATCH},
 	    {"quic", no_argument, NULL, O_QUIC},
+	    {"tcp", no_argument, NULL, O_TCP},
+	    {"tls", no_argument, NULL, O_TLS},
 	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
 	    {"tls-key", required_argument, NULL, O_TLS_KEY},
 	    {"transport-netns", required_argument, NULL, O_XNETNS},
@@ -375,6 +381,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_QUIC:
 			o->xport.quic = true;
+			break;
+		case O_TCP:
+			o->xport.tcp = true;
+			break;
+		case O_TLS:
+			o->xport.tls = true;
 			break;
 		case O_TLS_CERT:
 			o->xport.tls_cert = optarg;
@@ -917,6 +929,9 @@ int main(int argc, char **argv)
 	/* Blocked here, inherited by every EAL thread: only the control thread
 	 * takes signals, with sigtimedwait, so no handler runs on a worker. */
 	control_block_signals();
+	/* A TLS client that hangs up while OpenSSL writes would otherwise
+	 * kill the process: the write fails with EPIPE instead. */
+	signal(SIGPIPE, SIG_IGN);
 
 	int used = rte_eal_init(argc, argv);
 	if (used < 0) {

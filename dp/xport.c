@@ -4,18 +4,24 @@
 #include "dp/xport.h"
 
 #include "ctrl/doq.h"
+#include "ctrl/dot.h"
+#include "ctrl/tcpsrv.h"
 #include "ctrl/xlisten.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#define DNS_PORT   53
 #define DOT_PORT   853
 #define MAX_LISTEN (2 * DP_MAX_ADDRS)
 
 struct dp_xport {
 	struct dp_xport_cfg cfg;
+	struct dot_tls *tls;
+	struct tcpsrv *tcp;
 #ifdef P53_HAVE_DOQ
 	struct doq *doq;
 #endif
@@ -54,14 +60,54 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 	x->cfg = *cfg;
 	struct xlisten_addr addrs[MAX_LISTEN];
 	size_t na = svc_addrs(cfg->svc, addrs);
-	int fds[MAX_LISTEN];
+	int fds[MAX_LISTEN], tfds[MAX_LISTEN];
 
-	if (cfg->quic) {
-#ifdef P53_HAVE_DOQ
-		if (!cfg->tls_cert || !cfg->tls_key) {
-			p53_err_set(err, P53_EINVAL, "QUIC needs --tls-cert and --tls-key");
+	if ((cfg->tls || cfg->quic) && (!cfg->tls_cert || !cfg->tls_key)) {
+		p53_err_set(err, P53_EINVAL, "TLS and QUIC need --tls-cert and --tls-key");
+		goto fail;
+	}
+	if (cfg->tls) {
+		char warn[512];
+		if ((x->tls = dot_tls_new(cfg->tls_cert, cfg->tls_key, warn, sizeof(warn), err)) ==
+		    NULL)
+			goto fail;
+		if (warn[0])
+			fprintf(stderr, "port53d: warning: %s\n", warn);
+	}
+	if (cfg->tcp || cfg->tls) {
+		size_t nt = 0, ns = 0;
+		if (cfg->tcp &&
+		    xlisten_open(cfg->netns, addrs, na, DNS_PORT, SOCK_STREAM, fds, err) != 0)
+			goto fail;
+		nt = cfg->tcp ? na : 0;
+		if (cfg->tls &&
+		    xlisten_open(cfg->netns, addrs, na, DOT_PORT, SOCK_STREAM, tfds, err) != 0) {
+			for (size_t i = 0; i < nt; i++)
+				close(fds[i]);
 			goto fail;
 		}
+		ns = cfg->tls ? na : 0;
+		struct tcpsrv_cfg tc = {
+		    .fds = fds,
+		    .nfds = nt,
+		    .tls_fds = tfds,
+		    .ntls_fds = ns,
+		    .tls = x->tls,
+		    .mgr = control_mgr(cfg->ctl),
+		    .qsbr = cfg->qsbr,
+		    .reader_id = cfg->nworkers + DP_XPORT_TCP,
+		    .answer = cfg->answer,
+		    .worker = cfg->nworkers + DP_XPORT_TCP,
+		    .qlog = control_qlog_ring(cfg->ctl, cfg->nworkers + DP_XPORT_TCP),
+		    .lim = cfg->tcp_lim,
+		    .name = "port53d",
+		    .spawn = cfg->spawn,
+		};
+		if ((x->tcp = tcpsrv_start(&tc, err)) == NULL)
+			goto fail;
+	}
+	if (cfg->quic) {
+#ifdef P53_HAVE_DOQ
 		if (xlisten_open(cfg->netns, addrs, na, DOT_PORT, SOCK_DGRAM, fds, err) != 0)
 			goto fail;
 		struct doq_cfg qc = {
@@ -75,6 +121,7 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		    .answer = cfg->answer,
 		    .worker = cfg->nworkers + DP_XPORT_QUIC,
 		    .bind = bind_load,
+		    .qlog = control_qlog_ring(cfg->ctl, cfg->nworkers + DP_XPORT_QUIC),
 		    .name = "port53d",
 		    .spawn = cfg->spawn,
 		};
@@ -95,6 +142,17 @@ void dp_xport_reload(struct dp_xport *x)
 {
 	if (x == NULL)
 		return;
+	if (x->tls) {
+		struct p53_err err = {0};
+		char warn[512];
+		if (dot_tls_reload(x->tls, warn, sizeof(warn), &err) != 0)
+			fprintf(stderr,
+				"port53d: TLS certificate reload failed, old one stays: %s\n",
+				err.msg);
+		else
+			fprintf(stderr, "port53d: TLS certificate reloaded%s%s\n",
+				warn[0] ? ": " : "", warn);
+	}
 #ifdef P53_HAVE_DOQ
 	if (x->doq) {
 		struct p53_err err = {0};
@@ -110,6 +168,16 @@ void dp_xport_counters(const struct dp_xport *x, api_emit_fn emit, void *sink)
 {
 	if (x == NULL)
 		return;
+	if (x->tcp)
+		tcpsrv_counters(x->tcp, emit, sink);
+	if (x->tls) {
+		struct dot_stats st;
+		dot_tls_stats(x->tls, &st);
+		unsigned w = x->cfg.nworkers + DP_XPORT_TCP;
+		emit(sink, "tls", "event", "handshakes", w, st.handshakes);
+		emit(sink, "tls", "event", "handshake_failures", w, st.failures);
+		emit(sink, "tls", "event", "alpn_refused", w, st.alpn_refused);
+	}
 #ifdef P53_HAVE_DOQ
 	if (x->doq)
 		doq_counters(x->doq, emit, sink);
@@ -123,8 +191,10 @@ void dp_xport_stop(struct dp_xport *x)
 {
 	if (x == NULL)
 		return;
+	tcpsrv_stop(x->tcp);
 #ifdef P53_HAVE_DOQ
 	doq_stop(x->doq);
 #endif
+	dot_tls_free(x->tls); /* after the TCP thread: its sessions use it */
 	free(x);
 }

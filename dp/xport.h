@@ -13,6 +13,7 @@
 #include "ctrl/api.h"
 #include "ctrl/control.h"
 #include "ctrl/qsbr.h"
+#include "ctrl/tcpsrv.h"
 #include "ctrl/snapmgr.h"
 #include "dp/pkt.h"
 #include "zones/answer/answer.h"
@@ -27,8 +28,10 @@ enum { DP_XPORT_TCP, DP_XPORT_QUIC, DP_XPORT_READERS };
 
 struct dp_xport_cfg {
 	bool tcp;			/* DNS over TCP on port 53 */
-	const char *tls_cert, *tls_key; /* DNS over TLS on 853 when set */
+	bool tls;			/* DNS over TLS on port 853 (needs the certificate) */
 	bool quic;			/* DNS over QUIC on UDP 853 (needs the certificate) */
+	const char *tls_cert, *tls_key; /* PEM files for TLS and QUIC */
+	struct tcpsrv_limits tcp_lim;	/* zeros: the defaults */
 	const char *netns;		/* where the listeners live; NULL: port53d's own */
 	const struct dp_svc *svc;	/* the service addresses */
 	struct control *ctl;		/* snapshot manager, query-log rings */

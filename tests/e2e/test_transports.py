@@ -1,28 +1,39 @@
 #!/usr/bin/python3
-"""DNS over QUIC (and later TCP/TLS) answered by port53d itself, from the
-workers' snapshot, in the TAP mode with the exception path and in AF_XDP
-mode (docs/transports.md).
+"""DNS over TCP, TLS and QUIC answered by port53d itself, from the workers'
+snapshot, in the TAP mode with the exception path and in AF_XDP mode
+(docs/transports.md).
 
 TAP part (the layout of test_tap.py):
     netns H: port53d; its service port is a net_tap whose kernel side has
              the client addresses 192.0.2.10, 2001:db8::10
     netns K: port53d's exception tap, moved here, with the service
-             addresses 192.0.2.53, 2001:db8::53; port53d opens its QUIC
-             listeners here (--transport-netns K) before the interface
-             arrives (IP_FREEBIND)
+             addresses 192.0.2.53, 2001:db8::53; port53d opens its TCP,
+             TLS and QUIC listeners here (--transport-netns K) before the
+             interface arrives (IP_FREEBIND)
 AF_XDP part (the layout of test_afxdp.py):
     netns S: veth S with the service addresses and port53's XDP program;
-             port53d on net_af_xdp; its QUIC listeners in S
+             port53d on net_af_xdp; its TCP, TLS and QUIC listeners in S
     netns C: veth C, the client
 
-Checks, in both modes: UDP answered by the DPDK worker; DoQ answers from the
-same snapshot (whoami.example.com TXT says which snapshot answered), several
-queries on streams of one connection, v4 and v6; a large answer over DoQ is
-whole (never truncated); a non-zero Message ID is a DOQ_PROTOCOL_ERROR
-(RFC 9250 4.2.1); a client offering another ALPN is refused with TLS alert
-no_application_protocol; strict verification against the test CA succeeds.
+Checks, in both modes: UDP answered by the DPDK worker; TCP (dig +tcp,
+kdig +tcp, dnspython), TLS (kdig +tls, kdig +tls-ca strict, Python ssl) and
+QUIC answer from the same snapshot (whoami.example.com TXT says which
+snapshot answered), v4 and v6; a truncated UDP answer retried over TCP by
+dig is whole; 20 queries pipelined on one TCP connection are all answered
+(matched by ID, any order); RFC 7828 keepalive over TCP, never over UDP;
+TLS: ALPN "dot" selected, no ALPN accepted, ALPN "h2" only refused with
+no_application_protocol; DoQ: several streams on one connection, a large
+answer whole, a non-zero Message ID is a DOQ_PROTOCOL_ERROR (RFC 9250
+4.2.1), ALPN "dot" refused (0x178).
+TAP part also: the certificate replaced by an expired one and SIGHUP: strict
+clients (kdig +tls-ca, Python with the CA) refuse, opportunistic kdig +tls
+still answers (RFC 8310), then the valid one again, without a restart; a
+push under mixed UDP/TCP/TLS/QUIC load: no answer to a query sent after a
+push was acknowledged comes from an older snapshot (wrong answers: 0).
+AF_XDP part also: the differential run, every query over UDP and over TCP,
+byte-identical apart from truncation.
 The DoQ client is tests/e2e/doqclient (quic-go), independent of the
-server's ngtcp2.
+server's ngtcp2; kdig in Debian 12 has no QUIC (docs/transports.md).
 
 Needs root and a build with port53d, port53, p53-xdp, p53_xdp.bpf.o and
 doqclient:
@@ -30,11 +41,24 @@ doqclient:
 """
 
 import os
+import shutil
+import signal
+import socket
+import ssl
+import struct
+import subprocess
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dns.flags  # noqa: E402
+import dns.edns  # noqa: E402
+import dns.exception  # noqa: E402
 import dns.message  # noqa: E402
+import dns.query  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.zone  # noqa: E402
 import dns.rcode  # noqa: E402
 import dpnet  # noqa: E402
 import xport  # noqa: E402
@@ -103,12 +127,213 @@ def check_doq(res, mode, ns, doqclient, certs, gen):
               out is not None and isinstance(out[0], dns.message.Message), err or repr(out))
 
 
+def check_tcp(res, mode, ns, gen):
+    for svc in (SVC4, SVC6):
+        r = run(["dig", "+tcp", "+short", "+time=3", "+tries=1", "@" + svc,
+                 "whoami.example.com", "TXT"], ns=ns, check=False, timeout=20)
+        res.check("%s dig +tcp %s: port53d answers from the workers' snapshot (gen%d)"
+                  % (mode, svc, gen), r.stdout.strip() == '"gen%d"' % gen, r.stdout + r.stderr)
+        got = dpnet.kdig(ns, svc, "www.example.com", "AAAA", tcp=True)
+        res.check("%s kdig +tcp %s www.example.com AAAA" % (mode, svc),
+                  got == {"2001:db8::10"}, repr(got))
+    m = dpnet.dns_query(ns, SVC6, "ftp.example.com.", "A", tcp=True, timeout=3)
+    dpnet.check_answer(res, "%s dnspython TCP v6 ftp.example.com A" % mode, m, "A",
+                       {"192.0.2.10"})
+    # Truncation: UDP says TC, dig retries over TCP and gets every record.
+    m = dpnet.dns_query(ns, SVC4, "big.example.com.", "TXT", timeout=2)
+    res.check("%s UDP big.example.com TXT is truncated (TC)" % mode,
+              m is not None and bool(m.flags & dns.flags.TC), repr(m)[:200])
+    r = run(["dig", "+time=3", "+tries=1", "@" + SVC4, "big.example.com", "TXT"], ns=ns,
+            check=False, timeout=20)
+    lines = [x for x in r.stdout.splitlines() if x.startswith("big.example.com.")]
+    res.check("%s dig: truncated UDP answer retried over TCP has all %d records" % (mode, BIG_TXT),
+              "Truncated, retrying in TCP mode" in r.stdout and len(lines) == BIG_TXT,
+              r.stdout[-600:])
+    # RFC 7766 6.2.1.1: pipelined queries on one connection, answers by ID.
+    names = ["www", "mail", "mail2", "ftp", "blog", "api", "ns1", "ns2", "nope", "whoami"]
+    qs = []
+    for i in range(20):
+        q = dns.message.make_query("%s.example.com." % names[i % 10], "A" if i < 10 else "TXT")
+        q.id = 1000 + i
+        qs.append(q)
+    got = xport.tcp_pipelined(ns, SVC4, qs)
+    ok = len(got) == 20 and all(got[q.id].question == q.question for q in qs)
+    res.check("%s 20 pipelined TCP queries on one connection, all answered" % mode, ok,
+              "got %d answers" % len(got))
+    ok = got.get(1000) is not None and xport.rrset_texts(got[1000], "A") == {"192.0.2.10"} \
+        and got.get(1019) is not None and whoami_txt(got[1019]) == "gen%d" % gen
+    res.check("%s pipelined answers match their queries" % mode, ok)
+    # RFC 7828: keepalive over TCP (the idle timeout, 10 s), never over UDP.
+    r = run(["dig", "+tcp", "+keepalive", "+time=3", "+tries=1", "@" + SVC4, "example.com",
+             "SOA"], ns=ns, check=False, timeout=20)
+    res.check("%s TCP answer carries edns-tcp-keepalive 10.0 s (dig +keepalive)" % mode,
+              "TCP KEEPALIVE: 10.0 secs" in r.stdout, r.stdout[-400:])
+    q = dns.message.make_query("example.com.", "SOA", use_edns=0,
+                               options=[dns.edns.GenericOption(11, b"")])
+    with dpnet.InNetns(ns):
+        try:
+            m = dns.query.udp(q, SVC4, timeout=2)
+        except Exception as e:  # reported below
+            m = e
+    res.check("%s UDP answer has no keepalive option" % mode,
+              isinstance(m, dns.message.Message) and all(o.otype != 11 for o in m.options),
+              repr(m)[:200])
+
+
+def check_tls(res, mode, ns, certs, gen):
+    for svc in (SVC4, SVC6):
+        got, out = xport.kdig_tls(ns, svc, "whoami.example.com", "TXT")
+        res.check("%s kdig +tls %s: answered from the workers' snapshot (gen%d)"
+                  % (mode, svc, gen), got == {'"gen%d"' % gen}, out[-300:])
+        got, out = xport.kdig_tls(ns, svc, "www.example.com", "A", ca=certs["ca.pem"])
+        res.check("%s kdig +tls-ca %s (strict, test CA)" % (mode, svc), got == {"192.0.2.10"},
+                  out[-300:])
+    try:
+        s = xport.tls_connect(ns, SVC4, alpn=["dot"], cafile=certs["ca.pem"])
+        alpn, ver = s.selected_alpn_protocol(), s.version()
+        s.close()
+    except (ssl.SSLError, OSError) as e:
+        alpn, ver = repr(e), None
+    res.check("%s TLS: ALPN dot selected, TLS 1.3" % mode, alpn == "dot" and ver == "TLSv1.3",
+              "%s %s" % (alpn, ver))
+    m = xport.tls_query(ns, SVC6, "www.example.com.", "AAAA", alpn=None)
+    res.check("%s TLS without ALPN is served (RFC 7858 predates ALPN)" % mode,
+              isinstance(m, dns.message.Message)
+              and xport.rrset_texts(m, "AAAA") == {"2001:db8::10"}, repr(m)[:200])
+    m = xport.tls_query(ns, SVC4, "www.example.com.", "A", alpn=("h2",))
+    res.check("%s TLS with ALPN h2 only: refused with no_application_protocol" % mode,
+              isinstance(m, ssl.SSLError) and "no application protocol" in str(m).lower(),
+              repr(m))
+
+
 def check_udp(res, mode, ns, gen):
     for svc in (SVC4, SVC6):
         m = dpnet.dns_query(ns, svc, "whoami.example.com.", "TXT", timeout=2, tries=5)
         res.check("%s UDP %s answered by the worker (gen%d)" % (mode, svc, gen),
                   m is not None and whoami_txt(m) == "gen%d" % gen,
                   whoami_txt(m) if m else "no answer")
+
+
+def check_reload_expired(res, d, ns, certs, live):
+    """Serve an expired certificate (SIGHUP), then the valid one again."""
+    def swap(name, logline):
+        shutil.copy(certs[name + ".pem"], live["cert"])
+        shutil.copy(certs[name + ".key"], live["key"])
+        before = d.tail(1000000).count(logline)
+        d.signal(signal.SIGHUP)
+        return dpnet.wait_for(lambda: d.tail(1000000).count(logline) > before, 10)
+    ok = swap("old", "has expired")
+    res.check("tap: SIGHUP loads the expired certificate, with a warning", ok, d.tail())
+    got, out = xport.kdig_tls(ns, SVC4, "www.example.com", "A", ca=certs["ca.pem"])
+    res.check("tap: strict kdig +tls-ca refuses the expired certificate (RFC 8310)",
+              got is None, out[-300:])
+    m = xport.tls_query(ns, SVC4, "www.example.com.", "A", cafile=certs["ca.pem"])
+    res.check("tap: Python TLS with the CA refuses it (certificate has expired)",
+              isinstance(m, ssl.SSLError) and "expired" in str(m), repr(m))
+    got, out = xport.kdig_tls(ns, SVC4, "www.example.com", "A")
+    res.check("tap: opportunistic kdig +tls still gets its answer (RFC 8310 5)",
+              got == {"192.0.2.10"}, out[-300:])
+    ok = swap("srv", "TLS certificate reloaded\n")
+    got, out = xport.kdig_tls(ns, SVC4, "www.example.com", "A", ca=certs["ca.pem"])
+    res.check("tap: valid certificate back without a restart; strict kdig answers",
+              ok and got == {"192.0.2.10"}, out[-300:])
+
+
+def load_thread(kind, ns, svc, stop, log, doqclient):
+    """Queries whoami.example.com TXT over one transport until stop is set;
+    appends (time sent, generation answered or None) to log."""
+    qw = xport.query_wire("whoami.example.com.", "TXT").to_wire()
+    conn = None
+    for _ in range(100000):  # bounded; stop ends it much sooner
+        if stop.is_set():
+            break
+        t = time.monotonic()
+        try:
+            if kind == "quic":
+                qs = [xport.query_wire("whoami.example.com.", "TXT") for _ in range(8)]
+                out, _ = xport.doq(doqclient, ns, svc, qs, timeout=3)
+                for m in out or []:
+                    log.append((t, gen_of(m)))
+                continue
+            if kind == "udp":
+                if conn is None:
+                    with dpnet.InNetns(ns):
+                        conn = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                    conn.settimeout(0.5)
+                    conn.connect((svc, 53))
+                conn.send(qw)
+                log.append((t, gen_of(dns.message.from_wire(conn.recv(4096)))))
+                continue
+            if conn is None:
+                if kind == "tcp":
+                    with dpnet.InNetns(ns):
+                        conn = socket.create_connection((svc, 53), timeout=2)
+                else:
+                    conn = xport.tls_connect(ns, svc, alpn=["dot"])
+            conn.sendall(struct.pack("!H", len(qw)) + qw)
+            buf = b""
+            while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    raise OSError("closed")
+                buf += chunk
+            log.append((t, gen_of(dns.message.from_wire(buf[2:]))))
+        except (OSError, ssl.SSLError, dns.exception.DNSException):
+            if conn is not None:
+                conn.close()
+            conn = None
+    if conn is not None:
+        conn.close()
+
+
+def gen_of(m):
+    w = whoami_txt(m)
+    return int(w[3:]) if w.startswith("gen") and w[3:].isdigit() else None
+
+
+def check_push_under_load(res, ns, bdir, work, ctl_sock, doqclient, port53ctl):
+    """Pushes generations 10..14 while UDP, TCP, TLS and QUIC clients query;
+    an answer to a query sent after a push was acknowledged must come from
+    that generation or a newer one."""
+    snaps = {g: snapshot(bdir, work, g) for g in range(10, 15)}
+    stop = threading.Event()
+    logs = {k: [] for k in ("udp", "tcp", "tls", "quic")}
+    threads = [threading.Thread(target=load_thread, args=(k, ns, SVC4, stop, logs[k], doqclient))
+               for k in logs]
+    for t in threads:
+        t.start()
+    acks = []
+    try:
+        time.sleep(0.5)
+        for g in range(10, 15):
+            r = subprocess.run([port53ctl, "-s", ctl_sock, "push", snaps[g]],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               timeout=60)
+            acks.append((g, time.monotonic(), r.returncode, r.stdout))
+            time.sleep(0.7)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(30)
+    res.check("tap: 5 pushes acknowledged under load", all(a[2] == 0 for a in acks),
+              repr([(a[0], a[2], a[3][-200:]) for a in acks if a[2] != 0]))
+
+    def required(t):
+        need = 1
+        for g, ta, rc, _ in acks:
+            if rc == 0 and ta < t:
+                need = g
+        return need
+    last_ack = acks[-1][1] if acks else 0
+    for kind, log in logs.items():
+        answered = [(t, g) for t, g in log if g is not None]
+        wrong = [(round(t - last_ack, 3), g, required(t)) for t, g in answered
+                 if g < required(t)]
+        after = sum(1 for t, g in answered if t > last_ack)
+        res.check("tap: push under load, %s: %d answers, %d after the last push, wrong 0"
+                  % (kind, len(answered), after),
+                  len(answered) > 0 and after > 0 and not wrong,
+                  "wrong (t after last ack, got, needed): %s" % wrong[:10])
 
 
 def part_tap(res, cleanup, work, bdir, certs, doqclient):
@@ -119,13 +344,19 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
     dpnet.netns_add(cleanup, ns_h)
     dpnet.netns_add(cleanup, ns_k)
     snap = snapshot(bdir, work, 1)
+    # Files the test replaces under the running server (reload test).
+    live = {"cert": os.path.join(work, "live.pem"), "key": os.path.join(work, "live.key")}
+    shutil.copy(certs["srv.pem"], live["cert"])
+    shutil.copy(certs["srv.key"], live["key"])
+    ctl_sock = os.path.join(work, "ctl.sock")
     eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
     prefix = "p53x%d" % PID
     cmd = [os.path.join(bdir, "dp", "port53d")] + eal + [
         "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % tap,
         "--", "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
         "--exception", "tap:" + exc_prefix, "--transport-netns", ns_k,
-        "--quic", "--tls-cert", certs["srv.pem"], "--tls-key", certs["srv.key"],
+        "--tcp", "--tls", "--quic", "--tls-cert", live["cert"], "--tls-key", live["key"],
+        "--control-socket", ctl_sock,
     ]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-tap.log"), ns=ns_h)
@@ -145,16 +376,36 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
     dpnet.addr_add(ns_k, exc, SVC6 + "/64")
     run(["ip", "link", "set", exc, "up"], ns=ns_k)
     listening = dpnet.wait_for(
-        lambda: ":853" in run(["ss", "-lunH"], ns=ns_k, check=False).stdout, 5)
-    res.check("tap: QUIC listeners open in the exception namespace", listening,
-              run(["ss", "-lunp"], ns=ns_k, check=False).stdout)
+        lambda: ":853" in run(["ss", "-lunH"], ns=ns_k, check=False).stdout
+        and run(["ss", "-ltnH"], ns=ns_k, check=False).stdout.count("LISTEN") == 4, 5)
+    res.check("tap: TCP/53, TCP/853, UDP/853 listeners open in the exception namespace",
+              listening, run(["ss", "-ltunp"], ns=ns_k, check=False).stdout)
     check_udp(res, "tap", ns_h, 1)
+    check_tcp(res, "tap", ns_h, 1)
+    check_tls(res, "tap", ns_h, certs, 1)
     check_doq(res, "tap", ns_h, doqclient, certs, 1)
+    check_reload_expired(res, d, ns_h, certs, live)
+    check_push_under_load(res, ns_h, bdir, work, ctl_sock, doqclient,
+                          os.path.join(bdir, "tools", "port53ctl"))
+    m = dpnet.dns_query(ns_h, SVC4, "whoami.example.com.", "TXT", timeout=2)
+    res.check("tap: UDP still answered after the load", m is not None, d.tail())
     rc = d.stop()
     res.check("tap: port53d exits 0 on SIGTERM", rc == 0, d.tail())
+    print("--- port53d log, TAP part (tail) ---\n%s\n---" % d.tail(4000))
 
 
 def part_afxdp(res, cleanup, work, bdir, certs, doqclient):
+    try:
+        part_afxdp_body(res, cleanup, work, bdir, certs, doqclient)
+    finally:
+        for f in ("port53d-xdp.log",):
+            path = os.path.join(work, f)
+            if os.path.exists(path) and res.failed:
+                with open(path, errors="replace") as fh:
+                    print("--- %s (tail) ---\n%s\n---" % (f, fh.read()[-6000:]))
+
+
+def part_afxdp_body(res, cleanup, work, bdir, certs, doqclient):
     ns_s, ns_c = "p53y-s-%d" % PID, "p53y-c-%d" % PID
     dev_s, dev_c = "pyx%ds" % (PID % 100000), "pyx%dc" % (PID % 100000)
     obj = os.path.join(bdir, "dp", "p53_xdp.bpf.o")
@@ -176,7 +427,7 @@ def part_afxdp(res, cleanup, work, bdir, certs, doqclient):
         "--file-prefix", prefix,
         "--vdev", "net_af_xdp0,iface=%s,queue_count=1,xdp_prog=%s" % (dev_s, obj),
         "--", "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
-        "--quic", "--tls-cert", certs["srv.pem"], "--tls-key", certs["srv.key"],
+        "--tcp", "--tls", "--quic", "--tls-cert", certs["srv.pem"], "--tls-key", certs["srv.key"],
     ]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-xdp.log"), ns=ns_s)
@@ -184,9 +435,82 @@ def part_afxdp(res, cleanup, work, bdir, certs, doqclient):
     if not res.check("afxdp: port53d attached the XDP program", d.alive() and up, d.tail()):
         return
     check_udp(res, "afxdp", ns_c, 2)
+    check_tcp(res, "afxdp", ns_c, 2)
+    check_tls(res, "afxdp", ns_c, certs, 2)
     check_doq(res, "afxdp", ns_c, doqclient, certs, 2)
+    check_differential(res, ns_c)
     rc = d.stop()
     res.check("afxdp: port53d exits 0 on SIGTERM", rc == 0, d.tail())
+    print("--- port53d log, AF_XDP part (tail) ---\n%s\n---" % d.tail(4000))
+
+
+def differential_queries():
+    """Every owner of the test zone and some names that do not exist, by
+    the types the zone uses, with and without EDNS and DO."""
+    z = dns.zone.from_file(dpnet.ZONE, "example.com.", relativize=False)
+    names = sorted({str(n) for n in z.nodes})
+    names += ["nope.example.com.", "a.b.nope.example.com.", "WwW.ExAmPlE.cOm.",
+              "whoami.example.com.", "big.example.com.", "example.org."]
+    types = ["A", "AAAA", "MX", "TXT", "NS", "SOA", "CNAME", "SRV", "CAA", "PTR", "ANY"]
+    out = []
+    qid = 1
+    for n in names:
+        for t in types:
+            for edns in (-1, 0):
+                q = dns.message.make_query(n, t, use_edns=edns, payload=1232,
+                                           want_dnssec=(qid % 3 == 0 and edns == 0))
+                q.id = qid
+                qid += 1
+                out.append(q)
+    return out
+
+
+def check_differential(res, ns):
+    """Each query over UDP and over TCP: the same bytes, apart from
+    truncation (a TC answer over UDP must be whole over TCP, same header
+    otherwise)."""
+    qs = differential_queries()
+    udp = {}
+    with dpnet.InNetns(ns):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(1.0)
+    misses = 0
+    try:
+        for q in qs:
+            if misses > 20:  # the server is gone: report, do not wait
+                break
+            for _ in range(3):
+                try:
+                    s.sendto(q.to_wire(), (SVC4, 53))
+                    w, _ = s.recvfrom(65535)
+                    if struct.unpack("!H", w[:2])[0] == q.id:
+                        udp[q.id] = w
+                        break
+                except socket.timeout:
+                    misses += 1
+    finally:
+        s.close()
+    tcp = xport.tcp_pipelined(ns, SVC4, qs, raw=True, timeout=10)
+    same = trunc = 0
+    diffs = []
+    for q in qs:
+        u, t = udp.get(q.id), tcp.get(q.id)
+        if u is None or t is None:
+            diffs.append((q.question[0].to_text(), "missing", u is None, t is None))
+            continue
+        if u == t:
+            same += 1
+            continue
+        uf, tf = struct.unpack("!H", u[2:4])[0], struct.unpack("!H", t[2:4])[0]
+        if uf & 0x0200 and not tf & 0x0200 and (uf & ~0x0200) == tf:
+            mu, mt = dns.message.from_wire(u), dns.message.from_wire(t)
+            if mu.question == mt.question and mu.rcode() == mt.rcode():
+                trunc += 1
+                continue
+        diffs.append((q.question[0].to_text(), u.hex()[:80], t.hex()[:80]))
+    res.check("differential: %d queries, %d byte-identical over UDP and TCP, %d truncated "
+              "over UDP and whole over TCP, 0 different" % (len(qs), same, trunc),
+              not diffs and same + trunc == len(qs) and trunc > 0, repr(diffs[:5]))
 
 
 def body(res, cleanup, work, paths):

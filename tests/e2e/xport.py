@@ -68,10 +68,10 @@ def doq(doqclient, ns, server, queries, alpn="doq", ca=None, timeout=5):
     return out, None
 
 
-def tcp_pipelined(ns, server, queries, port=53, timeout=3.0):
+def tcp_pipelined(ns, server, queries, port=53, timeout=3.0, raw=False):
     """Writes every query on one TCP connection in one send, then reads as
     many answers; returns {id: dns.message} (answers may come in any order,
-    RFC 7766 6.2.1.1)."""
+    RFC 7766 6.2.1.1), or {id: wire bytes} with raw."""
     fam = socket.AF_INET6 if ":" in server else socket.AF_INET
     with InNetns(ns):
         s = socket.socket(fam, socket.SOCK_STREAM)
@@ -89,9 +89,9 @@ def tcp_pipelined(ns, server, queries, port=53, timeout=3.0):
                     return got
                 buf += chunk
             n = struct.unpack("!H", buf[:2])[0]
-            m = dns.message.from_wire(buf[2:2 + n])
+            w = buf[2:2 + n]
             buf = buf[2 + n:]
-            got[m.id] = m
+            got[struct.unpack("!H", w[:2])[0]] = w if raw else dns.message.from_wire(w)
         return got
     finally:
         s.close()
