@@ -4,6 +4,8 @@
 # (no hugepages) that this script addresses. From another shell:
 #   dig @198.51.100.53 www.example.com
 #   dig @2001:db8:53::53 www.example.com AAAA
+#   dig @198.51.100.53 example.com TXT +tcp
+#   kdig @198.51.100.53 www.example.com +tls
 # Ctrl-C stops it. P53_KERNEL=1 serves the same zones from the kernel-socket
 # server on 127.0.0.1:5353 instead (for machines without DPDK or TAP).
 set -eu
