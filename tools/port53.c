@@ -69,7 +69,8 @@ static void usage(FILE *f)
 	    "subdivision,latitude,longitude), or --geo FILE.mmdb a MaxMind DB;\n"
 	    "--latency FILE.csv a latency table\n"
 	    "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon);\n"
-	    "--health-checks FILE the Route 53 health checks HealthCheckIds may name.\n"
+	    "--health-checks FILE the Route 53 health checks HealthCheckIds may name;\n"
+	    "--alias-map FILE records for aliases to AWS resources (CloudFront, ELB, ...).\n"
 	    "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
 	    "port53ctl talks to the control socket (docs/control.md).\n",
 	    f);
@@ -208,6 +209,7 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
 					   {"health-checks", required_argument, NULL, 'H'},
+					   {"alias-map", required_argument, NULL, 'A'},
 					   {"no-include", no_argument, NULL, 'I'},
 					   {"include-dir", required_argument, NULL, 'D'},
 					   {"quiet", no_argument, NULL, 'q'},
@@ -247,6 +249,9 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 			break;
 		case 'H':
 			o.health_checks = optarg;
+			break;
+		case 'A':
+			o.alias_map = optarg;
 			break;
 		case 'I':
 			o.include = ZPARSE_INCLUDE_FORBID;

@@ -96,6 +96,21 @@ def served(port, tmp):
           "failover to the secondary when the check fails")
 
 
+def aws_aliases(port):
+    # Aliases to AWS resources answer the operator's mapped records.
+    check(rdatas(ask(port, "example.org", "A"), "A") == ["192.0.2.90", "192.0.2.91"],
+          "apex alias to a dualstack ELB (A)")
+    r = ask(port, "example.org", "AAAA")
+    check(rdatas(r, "AAAA") == ["2001:db8::90"] and r.answer[0].ttl == 60,
+          "apex alias to a dualstack ELB (AAAA), the mapping's TTL")
+    check(all(rdatas(ask(port, "cdn.example.org", "A"), "A") == ["192.0.2.80"] for _ in range(20)),
+          "weighted alias to CloudFront (weight 100 against 0)")
+    r = ask(port, "static.example.org", "A")
+    check(rdatas(r, "A") == ["192.0.2.85"] and r.answer[0].ttl == 5, "alias to an S3 website")
+    check(rdatas(ask(port, "api.example.org", "A"), "A") == ["192.0.2.88"],
+          "alias to API Gateway")
+
+
 def refusals(tmp):
     base = json.load(open(os.path.join(FIX, "list-output.json")))
 
@@ -105,7 +120,7 @@ def refusals(tmp):
         path = os.path.join(tmp, "bad.json")
         with open(path, "w") as f:
             json.dump(doc, f)
-        args = [PORT53, "check"]
+        args = [PORT53, "check", "--alias-map", os.path.join(FIX, "alias-map.json")]
         if checks:
             args += ["--health-checks", os.path.join(FIX, "health-check.json")]
         args.append("example.org=" + ",".join([os.path.join(FIX, e) for e in extra_files] + [path]))
@@ -173,20 +188,29 @@ def main():
     with common.tempdir() as tmp:
         snap = os.path.join(tmp, "org.p53")
         hc = os.path.join(FIX, "health-check.json")
-        zone = "example.org=" + fx("cidr.json", "list-output.json")
-        r = common.run([PORT53, "compile", "-o", snap, "--health-checks", hc, zone])
+        amap = os.path.join(FIX, "alias-map.json")
+        zone = "example.org=" + fx("cidr.json", "list-output.json", "aliases.json")
+        # An alias to an AWS resource with no mapping: refused, naming the
+        # record and the resource.
+        r = common.run([PORT53, "check", "--health-checks", hc, zone])
+        check(r.returncode != 0 and "aliases.json: ResourceRecordSets[0].AliasTarget.DNSName" in
+              r.stderr and "dualstack.my-lb-1234567890.us-east-1.elb.amazonaws.com. (type A)" in
+              r.stderr and "no mapping" in r.stderr, "unmapped AWS alias refused: " + r.stderr)
+        r = common.run([PORT53, "compile", "-o", snap, "--health-checks", hc, "--alias-map", amap,
+                        zone])
         check(r.returncode == 0, "fixtures compile: " + r.stderr)
         srv = common.Port53(PORT53, None, tmp, extra=["--health-checks", hc])
         srv.snapshot = snap
         try:
             srv.start(deadline=10.0)
             served(srv.port, tmp)
+            aws_aliases(srv.port)
         finally:
             srv.stop()
 
         # What the change batch would change, against the snapshot.
         zone2 = zone + "," + fx("change-batch.json")
-        r = common.run([PORT53, "diff", "--health-checks", hc, snap, zone2])
+        r = common.run([PORT53, "diff", "--health-checks", hc, "--alias-map", amap, snap, zone2])
         lines = r.stdout.splitlines()
         check(r.returncode == 1 and
               any(l.startswith("+ api.example.org. AAAA ") for l in lines) and
@@ -196,10 +220,11 @@ def main():
               in lines and "zone example.org: 1 added, 1 removed, 1 changed" in lines,
               "diff: rc=%d\n%s%s" % (r.returncode, r.stdout, r.stderr))
         before = open(snap, "rb").read()
-        r = common.run([PORT53, "compile", "--dry-run", "-o", snap, "--health-checks", hc, zone2])
+        r = common.run([PORT53, "compile", "--dry-run", "-o", snap, "--health-checks", hc,
+                        "--alias-map", amap, zone2])
         check(r.returncode == 0 and "1 added, 1 removed, 1 changed" in r.stdout and
               open(snap, "rb").read() == before, "compile --dry-run writes nothing")
-        r = common.run([PORT53, "diff", "--health-checks", hc, snap, zone])
+        r = common.run([PORT53, "diff", "--health-checks", hc, "--alias-map", amap, snap, zone])
         check(r.returncode == 0 and "0 added, 0 removed, 0 changed" in r.stdout,
               "no change: exit 0")
 
@@ -216,6 +241,12 @@ def main():
         check(all(c["Action"] == "UPSERT" for c in changes) and
               {c["ResourceRecordSet"]["Name"] for c in changes} >=
               {"\\052.example.org.", "www.example.org."}, "export names \\052")
+        cf = [c["ResourceRecordSet"] for c in changes
+              if c["ResourceRecordSet"].get("SetIdentifier") == "cloudfront"]
+        check(cf and cf[0].get("AliasTarget") == {
+            "HostedZoneId": "Z2FDTNDATAQYW2", "DNSName": "d111111abcdef8.cloudfront.net.",
+            "EvaluateTargetHealth": False} and "TTL" not in cf[0],
+            "AWS alias exported as the alias: %s" % cf)
         txt = [c["ResourceRecordSet"] for c in changes
                if c["ResourceRecordSet"]["Type"] == "TXT"][0]
         check('"caf\\351" "say \\"hi\\""' in [v["Value"] for v in txt["ResourceRecords"]],
@@ -224,10 +255,10 @@ def main():
         with open(exp, "w") as f:
             f.write(r.stdout)
         snap2 = os.path.join(tmp, "org2.p53")
-        r = common.run([PORT53, "compile", "-o", snap2, "--health-checks", hc,
+        r = common.run([PORT53, "compile", "-o", snap2, "--health-checks", hc, "--alias-map", amap,
                         "example.org=" + fx("cidr.json") + "," + exp])
         check(r.returncode == 0, "change-batch export compiles: " + r.stderr)
-        r = common.run([PORT53, "diff", "--health-checks", hc, snap,
+        r = common.run([PORT53, "diff", "--health-checks", hc, "--alias-map", amap, snap,
                         "example.org=" + fx("cidr.json") + "," + exp])
         check(r.returncode == 0, "change-batch export is the same zone: " + r.stdout)
         refusals(tmp)

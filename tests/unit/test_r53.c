@@ -283,7 +283,7 @@ static void test_validation(void)
 	       "an alias cannot have type NS or SOA", NULL);
 	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":"
 	       "\"Z\",\"DNSName\":\"elb.amazonaws.com.\",\"EvaluateTargetHealth\":false}}",
-	       "same hosted zone", NULL);
+	       "no mapping for it in the alias map", "AliasTarget.DNSName: InvalidChangeBatch");
 	REJECT("{\"Name\":\"a.example.com.\",\"Type\":\"A\",\"AliasTarget\":{\"HostedZoneId\":"
 	       "\"Z\",\"DNSName\":\"none.example.com.\",\"EvaluateTargetHealth\":false}}",
 	       "no record set of this type at DNSName", NULL);

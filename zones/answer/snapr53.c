@@ -58,8 +58,11 @@ static const char *member_check(const struct p53_snapshot *s, const struct snap_
 		return "alias target out of range";
 	if (m->health != SNAP_NONE && m->health >= s->nhchecks)
 		return "health check out of range";
-	if (!opt_str_ok(s, m->setid) || !opt_str_ok(s, m->region) || !opt_str_ok(s, m->cidr_loc))
+	if (!opt_str_ok(s, m->setid) || !opt_str_ok(s, m->region) || !opt_str_ok(s, m->cidr_loc) ||
+	    (m->ext_alias && !str_ok(s, m->ext_alias - 1)))
 		return "string offset outside STRINGS";
+	if (m->ext_alias && m->rrset == SNAP_NONE)
+		return "an AWS-resource alias without its mapped records";
 	if (m->geo_level > GEO_SUBDIV || m->bias < -99 || m->bias > 99)
 		return "geolocation level or bias out of range";
 	return NULL;

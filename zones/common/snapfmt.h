@@ -175,7 +175,12 @@ struct snap_member {
 	int32_t lat_e6, lon_e6;			  /* geoproximity Coordinates, micro-degrees */
 	float x, y, z;				  /* unit vector of the member's location */
 	int8_t bias;				  /* geoproximity Bias -99..99 */
-	uint8_t reserved[7];
+	uint8_t reserved[3];
+	/* An alias to a resource outside the snapshot (CloudFront, ELB, ...)
+	 * served from the operator's alias map: STRINGS offset + 1 of
+	 * "HostedZoneId\tDNSName\tEvaluateTargetHealth(0|1)", kept for export;
+	 * the member is an ordinary RRset otherwise. 0 = none. */
+	uint32_t ext_alias;
 };
 
 /* Geo database: address ranges to locations. */

@@ -793,6 +793,18 @@ static int lower_member(struct cc *c, const struct r53_set *s, struct cmember *c
 			     (s->failover == 2 ? MEM_SECONDARY : 0) |
 			     (s->eval_target ? MEM_EVAL_TARGET : 0) |
 			     (s->multivalue == 1 ? MEM_MV_TRUE : 0) | (s->alias ? MEM_ALIAS : 0));
+	if (s->ext) {
+		/* An AWS resource: served from its mapped records (a plain member
+		 * RRset); the alias is kept as text for export. */
+		char tn[1024], t[1400];
+		name_to_text(s->target, tn, sizeof(tn));
+		snprintf(t, sizeof(t), "%s\t%s\t%d", s->alias_zone, tn, s->eval_target ? 1 : 0);
+		uint32_t off = str_add(c, t);
+		if (off == SNAP_NONE)
+			return P53_ENOMEM;
+		m->ext_alias = off + 1;
+		m->flags &= (uint8_t) ~(MEM_ALIAS | MEM_EVAL_TARGET);
+	}
 	m->geo_level = s->geo_level;
 	memcpy(m->continent, s->continent, 2);
 	memcpy(m->country, s->country, 2);
@@ -821,7 +833,7 @@ static int lower_member(struct cc *c, const struct r53_set *s, struct cmember *c
 	unit_vector(m->lat_e6, m->lon_e6, &m->x, &m->y, &m->z);
 	if (s->cidr_loc)
 		m->cidr_loc = str_add(c, s->cidr_loc);
-	if (s->alias) {
+	if (s->alias && !s->ext) {
 		int64_t off = buf_add(&c->names, s->target, s->target_len);
 		if (off < 0)
 			return P53_ENOMEM;
@@ -839,6 +851,8 @@ static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 	int rc = r53_zone_validate(z, file, c->err);
 	if (rc == 0)
 		rc = r53_zone_check_refs(z, c->err);
+	if (rc == 0)
+		rc = r53_zone_resolve_ext(z, c->err);
 	if (rc)
 		return rc;
 	char *dup = strdup(file);
@@ -938,6 +952,8 @@ static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *
 		r53_zone_init(&z, zn->apex, zn->apex_len);
 		if (o->health_checks)
 			rc = r53_hc_load_file(&z.hcs, o->health_checks, c->err);
+		if (rc == 0 && o->alias_map)
+			rc = r53_zone_add_alias_map(&z, o->alias_map, c->err);
 	}
 	for (char *p = strtok_r(list, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
 		struct stat st;

@@ -46,6 +46,7 @@ struct p53_compile_opts {
 	const char *latency_csv;   /* latency table: prefix,region,ms */
 	const char *regions_csv;   /* region coordinates: region,lat,lon (override built-ins) */
 	const char *health_checks; /* Route 53 health checks every HealthCheckId must name */
+	const char *alias_map;	   /* records for aliases to AWS resources (AliasMappings) */
 	enum zparse_include include; /* $INCLUDE policy for zone text from others */
 	const char *include_dir;     /* with ZPARSE_INCLUDE_CONFINE */
 	/* Called now and then (every 64K records, and at each phase); NULL

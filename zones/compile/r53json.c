@@ -74,6 +74,9 @@ void r53_zone_free(struct r53_zone *z)
 	}
 	free(z->cidr);
 	r53_hcset_free(&z->hcs);
+	for (size_t i = 0; i < z->namap; i++)
+		set_free(z->amap[i]);
+	free(z->amap);
 	memset(z, 0, sizeof(*z));
 }
 
@@ -818,9 +821,10 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 			      "AliasTarget DNSName is not a valid name");
 		s->target_len = (size_t)n;
 		name_lower(s->target, s->target_len);
-		if (!name_is_below_or_at(s->target, s->target_len, c->z->apex, c->z->apex_len))
-			FAIL("AliasTarget must be a record in the same hosted zone (port53 serves "
-			     "no AWS resources)");
+		/* Outside the zone: an AWS resource (CloudFront, ELB, S3 website,
+		 * API Gateway, ...), served from the operator's alias map once
+		 * every input is read (r53_zone_resolve_ext). */
+		s->ext = !name_is_below_or_at(s->target, s->target_len, c->z->apex, c->z->apex_len);
 		s->alias = true;
 		s->alias_zone = dup_str(hz);
 		s->eval_target = json_is_true(et);
@@ -984,7 +988,7 @@ static int check_aliases(const char *file, const struct r53_zone *z, struct r53_
 {
 	for (size_t i = 0; i < n; i++) {
 		const struct r53_set *s = sets[i];
-		if (!s->alias)
+		if (!s->alias || s->ext)
 			continue;
 		bool apex =
 		    s->name_len == z->apex_len && memcmp(s->name, z->apex, z->apex_len) == 0;
@@ -1134,6 +1138,135 @@ static int read_cidr(struct r53_zone *z, const char *file, json_t *cols, struct 
 	return 0;
 }
 
+/* ---- alias map: AWS resources ------------------------------------------ */
+
+/* {"AliasMappings": [{"DNSName", "Type", "TTL", "ResourceRecords"}]}: what an
+ * alias to a CloudFront distribution, load balancer, S3 website or API
+ * endpoint answers, since port53 serves none of them. */
+static int read_alias_map(struct r53_zone *z, const char *file, json_t *arr, struct p53_err *err)
+{
+	static const char *const keys[] = {"DNSName", "Type", "TTL", "ResourceRecords", NULL};
+	char where[600];
+	struct rd_ctx c = {.file = file, .z = z, .err = err, .where = where};
+	if (!json_is_array(arr))
+		return p53_err_set(err, P53_EINVAL,
+				   "%s: AliasMappings: InvalidInput: expected an array", file);
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+	{
+		snprintf(where, sizeof(where), "%s: AliasMappings[%zu]", file, i);
+		struct r53_set *s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return p53_err_set(err, P53_ENOMEM, "out of memory");
+		s->policy = R53_PLAIN;
+		s->weight = -1;
+		s->multivalue = -1;
+		s->name_len = 1;
+		s->where = strdup(where);
+		int rc = set_keys_ok(&c, s, o, keys, "");
+		json_t *dn = json_object_get(o, "DNSName"), *ty = json_object_get(o, "Type"),
+		       *ttl = json_object_get(o, "TTL");
+		char t[R53_NAME_CHARS * 2 + 2], tb[12];
+		int tl = json_is_string(dn)
+			     ? r53_octal_to_zone(json_string_value(dn), json_string_length(dn), t,
+						 sizeof(t) - 1)
+			     : -1;
+		if (rc == 0 && tl <= 0)
+			rc = set_fail_at(err, file, s, "DNSName", "InvalidInput",
+					 "a mapping needs the resource's DNSName");
+		if (rc == 0 && t[tl - 1] != '.')
+			strcat(t, ".");
+		int n = rc ? -1 : name_from_text(t, strlen(t), NULL, s->name, NULL);
+		if (rc == 0 && n < 0)
+			rc = set_fail_at(err, file, s, "DNSName", "InvalidInput",
+					 "DNSName is not a valid name");
+		if (rc == 0) {
+			s->name_len = (size_t)n;
+			name_lower(s->name, s->name_len);
+			const char *tt = json_string_value(ty);
+			s->type = tt ? rrtype_from_text(tt, strlen(tt)) : 0;
+			if (s->type == 0 || strcmp(rrtype_to_text(s->type, tb), tt) != 0)
+				rc = set_fail_at(err, file, s, "Type", "InvalidInput",
+						 "Type must be a record type in upper case");
+		}
+		if (rc == 0 && (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
+				json_integer_value(ttl) > 2147483647))
+			rc = set_fail_at(err, file, s, "TTL", "InvalidInput",
+					 "TTL must be an integer 0..2147483647 (Route 53 uses the "
+					 "resource's own TTL; say which)");
+		if (rc == 0) {
+			s->has_ttl = true;
+			s->ttl = (uint32_t)json_integer_value(ttl);
+			rc = read_values(&c, s, json_object_get(o, "ResourceRecords"));
+		}
+		for (size_t k = 0; rc == 0 && k < z->namap; k++)
+			if (same_key(z->amap[k], s))
+				rc = set_fail_at(err, file, s, "", "InvalidInput",
+						 "this DNSName and Type are mapped twice");
+		if (rc == 0 && push_set(&z->amap, &z->namap, &z->capamap, s) != 0)
+			rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+		if (rc) {
+			set_free(s);
+			return rc;
+		}
+	}
+	return 0;
+}
+
+int r53_zone_resolve_ext(struct r53_zone *z, struct p53_err *err)
+{
+	for (size_t i = 0; i < z->nsets; i++) {
+		struct r53_set *s = z->sets[i];
+		if (!s->ext || s->nvals)
+			continue;
+		const struct r53_set *m = NULL;
+		for (size_t k = 0; k < z->namap && !m; k++)
+			if (z->amap[k]->type == s->type && z->amap[k]->name_len == s->target_len &&
+			    memcmp(z->amap[k]->name, s->target, s->target_len) == 0)
+				m = z->amap[k];
+		if (m == NULL) {
+			char tn[1024], tb[12], rule[1300];
+			name_to_text(s->target, tn, sizeof(tn));
+			snprintf(rule, sizeof(rule),
+				 "alias to %s (type %s) outside the zone: no mapping for it in the "
+				 "alias map (AliasMappings, or compile --alias-map FILE); port53 "
+				 "serves no AWS resources",
+				 tn, rrtype_to_text(s->type, tb));
+			return set_fail_at(err, s->where ? s->where : "", s, "AliasTarget.DNSName",
+					   "InvalidChangeBatch", rule);
+		}
+		s->vals = calloc(m->nvals, sizeof(*s->vals));
+		if (s->vals == NULL)
+			return p53_err_set(err, P53_ENOMEM, "out of memory");
+		for (size_t v = 0; v < m->nvals; v++) {
+			s->vals[v].rd = malloc(m->vals[v].len ? m->vals[v].len : 1);
+			if (s->vals[v].rd == NULL)
+				return p53_err_set(err, P53_ENOMEM, "out of memory");
+			memcpy(s->vals[v].rd, m->vals[v].rd, m->vals[v].len);
+			s->vals[v].len = m->vals[v].len;
+			s->nvals++;
+		}
+		s->has_ttl = true;
+		s->ttl = m->ttl;
+	}
+	return 0;
+}
+
+int r53_zone_add_alias_map(struct r53_zone *z, const char *path, struct p53_err *err)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, 0, &je);
+	if (root == NULL)
+		return p53_err_at(err, P53_EINVAL, path, (unsigned)je.line, "JSON: %s", je.text);
+	static const char *const keys[] = {"AliasMappings", NULL};
+	int rc = r53_check_keys(root, keys, path, "", err);
+	if (rc == 0)
+		rc = read_alias_map(z, path, json_object_get(root, "AliasMappings"), err);
+	json_decref(root);
+	return rc;
+}
+
 /* ---- files ------------------------------------------------------------ */
 
 static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p53_err *err)
@@ -1157,6 +1290,7 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 					       "HealthCheck",
 					       "Marker",
 					       "NextMarker",
+					       "AliasMappings",
 					       NULL};
 	static const char *const batch_keys[] = {"Comment", "Changes", NULL};
 	static const char *const change_keys[] = {"Action", "ResourceRecordSet", NULL};
@@ -1171,14 +1305,19 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 	       *changes = json_object_get(src, "Changes"),
 	       *cols = json_object_get(root, "CidrCollections");
 	bool checks = r53_hc_present(root);
-	if (!list && !changes && !cols && !checks)
+	json_t *amap = json_object_get(root, "AliasMappings");
+	if (!list && !changes && !cols && !checks && !amap)
 		return p53_err_set(err, P53_EINVAL,
 				   "%s: InvalidInput: none of ResourceRecordSets, Changes, "
-				   "CidrCollections, HealthChecks found",
+				   "CidrCollections, HealthChecks, AliasMappings found",
 				   file);
-	size_t nhc0 = z->hcs.n;
+	size_t nhc0 = z->hcs.n, namap0 = z->namap;
 	if (checks && (rc = r53_hc_add_json(&z->hcs, root, file, err)) != 0)
 		return rc;
+	if (amap && (rc = read_alias_map(z, file, amap, err)) != 0) {
+		r53_hcset_truncate(&z->hcs, nhc0);
+		return rc;
+	}
 	/* Work on a copy of the set list so that a failure changes nothing. */
 	size_t n = z->nsets, cap = z->nsets + 16;
 	struct r53_set **sets = malloc(cap * sizeof(*sets));
@@ -1346,6 +1485,8 @@ fail:
 		free(z->cidr[z->ncidr].loc);
 	}
 	r53_hcset_truncate(&z->hcs, nhc0);
+	while (z->namap > namap0)
+		set_free(z->amap[--z->namap]);
 	return rc ? rc : P53_EINVAL;
 }
 

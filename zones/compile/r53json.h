@@ -59,6 +59,7 @@ struct r53_set {
 	size_t nvals;
 	bool mark;   /* scratch while a batch commits */
 	char *where; /* "file: JSON path" of the set, for messages; NULL for zone files */
+	bool ext;    /* alias to a name outside the zone: served from the alias map */
 };
 
 struct r53_cidr_block {
@@ -75,6 +76,10 @@ struct r53_zone {
 	struct r53_cidr_block *cidr;
 	size_t ncidr, capcidr;
 	struct r53_hcset hcs; /* health checks known to this compilation */
+	/* The operator's alias map: records for AWS resource names (Name is
+	 * the resource's DNSName), used by aliases that leave the zone. */
+	struct r53_set **amap;
+	size_t namap, capamap;
 };
 
 void r53_zone_init(struct r53_zone *z, const uint8_t *apex, size_t apex_len);
@@ -99,6 +104,11 @@ int r53_zone_validate(const struct r53_zone *z, const char *file, struct p53_err
  * location (NoSuchCidrCollection, NoSuchCidrLocation); CALCULATED checks
  * have no CALCULATED children. */
 int r53_zone_check_refs(const struct r53_zone *z, struct p53_err *err);
+/* Gives every alias to an AWS resource the records its alias map names
+ * (DNSName and type), or fails naming the record and the missing mapping. */
+int r53_zone_resolve_ext(struct r53_zone *z, struct p53_err *err);
+/* Reads an alias map file ({"AliasMappings": [...]}, docs/route53.md). */
+int r53_zone_add_alias_map(struct r53_zone *z, const char *path, struct p53_err *err);
 
 /* Route 53's DomainNameFormat: "\ooo" is an octal escape (\052 is "*").
  * Rewrites text so that the zone-file reader, whose "\DDD" is decimal,

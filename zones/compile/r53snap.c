@@ -551,7 +551,25 @@ static json_t *member_json(const struct p53_snapshot *s, const struct snap_group
 	if (m->health != SNAP_NONE)
 		json_object_set_new(o, "HealthCheckId",
 				    json_string(s->strings + s->hchecks[m->health]));
-	if (m->flags & MEM_ALIAS) {
+	if (m->ext_alias) {
+		/* An AWS-resource alias: written back as the alias it was, not
+		 * as the mapped records it is served from. */
+		char t[1400], tn[4200], *dn, *ev;
+		uint8_t w[P53_NAME_MAX];
+		snprintf(t, sizeof(t), "%s", s->strings + m->ext_alias - 1);
+		dn = strchr(t, '\t');
+		ev = dn ? strchr(dn + 1, '\t') : NULL;
+		if (dn && ev) {
+			*dn++ = 0;
+			*ev++ = 0;
+			if (name_from_text(dn, strlen(dn), NULL, w, NULL) < 0 ||
+			    r53_name_text(w, tn, sizeof(tn)) < 0)
+				snprintf(tn, sizeof(tn), "%s", dn);
+			json_object_set_new(o, "AliasTarget",
+					    json_pack("{s:s,s:s,s:b}", "HostedZoneId", t, "DNSName",
+						      tn, "EvaluateTargetHealth", *ev == '1'));
+		}
+	} else if (m->flags & MEM_ALIAS) {
 		char tn[4200];
 		r53_name_text(s->names + s->nodes[m->alias].name, tn, sizeof(tn));
 		char zid[R53_ZONE_ID_LEN + 1];
