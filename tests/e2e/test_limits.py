@@ -37,7 +37,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
+import dns.edns  # noqa: E402
 import dns.message  # noqa: E402
+import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
 
 PASSED = FAILED = 0
@@ -169,10 +171,64 @@ def start(binary, work, name, extra=(), snapshot=None, preexec=None):
 # ---- slowloris -------------------------------------------------------------
 
 
+def keepalive_of(r):
+    opts = [o for o in (r.options if r is not None else []) if o.otype == 11]
+    return opts[0].to_wire() if opts else None
+
+
+def part_keepalive(port):
+    """RFC 7828 over TCP: asked, the idle timeout in 100 ms units; never over
+    UDP, never unasked."""
+    ka = [dns.edns.GenericOption(11, b"")]
+    q = dns.message.make_query("www.big.test.", "A", use_edns=0, options=ka)
+    r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
+    check(keepalive_of(r) == struct.pack("!H", 100) and r.answer,
+          "edns-tcp-keepalive over TCP carries the 10 s idle timeout",
+          r.options if r else None)
+    r = dns.query.udp(q, common.HOST, port=port, timeout=3)
+    check(r.answer and keepalive_of(r) is None, "no edns-tcp-keepalive over UDP")
+    q = dns.message.make_query("www.big.test.", "A", use_edns=0)
+    r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
+    check(r.answer and keepalive_of(r) is None, "no edns-tcp-keepalive when not asked")
+
+
+def part_bad_message(port):
+    """Two queries and then a message that is not one, in one write: both
+    answers arrive, then the end of the stream (no reset)."""
+    s = socket.create_connection((common.HOST, port), timeout=3)
+    bad = b"\x00\x05hello"
+    s.sendall(frame("www.big.test.") + frame("ns.big.test.") + bad)
+    buf, eof, reset = b"", False, False
+    deadline = time.monotonic() + 3
+    try:
+        while time.monotonic() < deadline:
+            d = s.recv(65536)
+            if not d:
+                eof = True
+                break
+            buf += d
+    except ConnectionResetError:
+        reset = True
+    except OSError:
+        pass
+    s.close()
+    got = []
+    while len(buf) >= 2 and len(buf) >= 2 + struct.unpack("!H", buf[:2])[0]:
+        n = struct.unpack("!H", buf[:2])[0]
+        got.append(dns.message.from_wire(buf[2:2 + n]))
+        buf = buf[2 + n:]
+    names = [str(m.question[0].name) for m in got]
+    check(names == ["www.big.test.", "ns.big.test."] and eof and not reset,
+          "answers queued before a bad message are sent, then the connection closes "
+          "cleanly", (names, eof, reset))
+
+
 def part_slowloris(binary, work):
     srv = start(binary, work, "slowloris")
     try:
         port = srv.port
+        part_keepalive(port)
+        part_bad_message(port)
         wire = frame("www.big.test.")
         bad = []
         for _ in range(40):  # more than the per-source cap
