@@ -1394,12 +1394,14 @@ static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t 
 	}
 	free(tmp);
 	free(bt.slot);
+	free(bt.hash);
 	*ans_out = ans;
 	*nans_out = nans;
 	return 0;
 nomem:
 	free(tmp);
 	free(bt.slot);
+	free(bt.hash);
 	free(ans);
 	return P53_ENOMEM;
 }
