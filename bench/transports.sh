@@ -1,0 +1,355 @@
+#!/bin/bash
+# DNS over TCP and TLS, side by side, and what a TCP flood costs UDP
+# (docs/transports.md, figures in docs/benchmarks.md).
+#
+#   1. TCP: kxdpgun -T (open loop, new connection per query) from a client
+#      namespace over a veth pair against port53d (AF_XDP mode, --tcp),
+#      Knot DNS (tcp-workers: 1) and NSD (server-count: 1).
+#   2. TLS: dnsperf -m dot (closed loop, 16 connections) against port53d
+#      (--tls) and NSD (tls-service-*). Knot DNS 3.2 (Debian 12) has no DNS
+#      over TLS server, so it has no TLS figure.
+#   3. UDP under a TCP flood: dnsperf asks over UDP at a fixed rate (20 k/s,
+#      8 sockets) to port53d and to Knot DNS in XDP mode (the design where TCP
+#      is handled in the XDP worker, `xdp: tcp: on`), first alone, then while
+#      kxdpgun -T floods TCP from 128 source addresses; answered UDP/s and
+#      average latency in both.
+#
+# Placement on the 2-core VM: Knot and NSD run every thread on CPU 1; port53d
+# runs its transport threads (control threads) on CPU 1 and its DPDK worker
+# on CPU 0, which it shares with the generators, so port53d's figures in (1)
+# and (2) are if anything low. For each server the on-CPU time of the
+# threads that answered (port53d: its TCP thread; others: all threads) gives
+# answers per CPU-second, the fair figure whatever the generator managed.
+# In (3) port53d's worker owns CPU 1 and its TCP thread runs on CPU 0 with
+# the generators; Knot runs on CPU 1. Raw generator output is kept in
+# OUTDIR (kxdpgun.log, dnsperf.log).
+#
+# usage: bench/transports.sh [-b BUILD] [-o OUTDIR] [-t SECONDS] [-r ROUNDS]
+# Needs root; creates namespaces p53tb-s / p53tb-c and removes them on exit.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${P53_BUILD:-$SRC/build}
+OUT=/tmp/p53tb
+DUR=5
+ROUNDS=2
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-b) BUILD=$2; shift 2 ;;
+	-o) OUT=$2; shift 2 ;;
+	-t) DUR=$2; shift 2 ;;
+	-r) ROUNDS=$2; shift 2 ;;
+	*) sed -n '2,28p' "$0"; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "transports.sh: needs root" >&2; exit 1; }
+for t in kxdpgun knotd nsd dnsperf ip taskset ethtool openssl; do
+	command -v $t >/dev/null || { echo "transports.sh: $t not installed" >&2; exit 1; }
+done
+PORT53=$BUILD/tools/port53
+PORT53D=$BUILD/dp/port53d
+XDPOBJ=$BUILD/dp/p53_xdp.bpf.o
+NS_S=p53tb-s NS_C=p53tb-c DEV_S=p53tbs DEV_C=p53tbc
+SVC=10.53.1.1 CLI=10.53.1.2
+mkdir -p "$OUT"
+W=$(mktemp -d /tmp/p53tb-work.XXXXXX)
+PIDS=()
+
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	sleep 0.5
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	ip netns exec $NS_S ip link set dev $DEV_S xdp off 2>/dev/null || true
+	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+	ip netns del $NS_S 2>/dev/null || true
+	ip netns del $NS_C 2>/dev/null || true
+	rm -rf "$W" /var/run/dpdk/p53tb 2>/dev/null || true
+}
+trap cleanup EXIT
+log() { echo "transports: $*" >&2; }
+
+ip netns del $NS_S 2>/dev/null || true
+ip netns del $NS_C 2>/dev/null || true
+ip netns add $NS_S
+ip netns add $NS_C
+ip link add $DEV_S netns $NS_S type veth peer name $DEV_C netns $NS_C
+ip -n $NS_S addr add $SVC/24 dev $DEV_S
+ip -n $NS_C addr add $CLI/24 dev $DEV_C
+for ns in $NS_S $NS_C; do ip -n $ns link set lo up; done
+ip -n $NS_S link set $DEV_S up
+ip -n $NS_C link set $DEV_C up
+ip netns exec $NS_C ethtool -K $DEV_C tx off >/dev/null
+MAC_S=$(ip netns exec $NS_S cat /sys/class/net/$DEV_S/address)
+MAC_C=$(ip netns exec $NS_C cat /sys/class/net/$DEV_C/address)
+ip -n $NS_C neigh replace $SVC lladdr "$MAC_S" dev $DEV_C nud permanent
+ip -n $NS_S neigh replace $CLI lladdr "$MAC_C" dev $DEV_S nud permanent
+# kxdpgun's TCP queries come from 10.53.1.128/25: one host per source as the
+# servers see it, since every server caps connections per source address.
+for i in $(seq 128 255); do
+	echo "neigh replace 10.53.1.$i lladdr $MAC_C dev $DEV_S nud permanent"
+done | ip -n $NS_S -batch -
+
+# The example zone and a query mix over its names (all answered NOERROR).
+cp "$SRC/tests/zones/example.com.zone" "$W/example.com.zone"
+"$PORT53" compile -o "$W/z.p53" example.com="$W/example.com.zone" >/dev/null
+for n in www mail mail2 api ns1 ns2 @; do
+	h=$([ "$n" = @ ] && echo example.com || echo $n.example.com)
+	echo "$h A"
+	echo "$h AAAA"
+done >"$W/queries.txt"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj /CN=bench.test -keyout "$W/key.pem" -out "$W/cert.pem" 2>/dev/null
+chmod 755 "$W"
+chmod 644 "$W"/*
+
+knot_conf() { # $1 = xdp or udp
+	cat <<-EOF
+		server:
+		    rundir: "$W/knot-run"
+		    user: root:root
+		    listen: $SVC@53
+		    udp-workers: 1
+		    tcp-workers: 1
+		    background-workers: 1
+	EOF
+	[ "$1" = xdp ] && cat <<-EOF
+		xdp:
+		    listen: $DEV_S@53
+		    udp: on
+		    tcp: on
+	EOF
+	cat <<-EOF
+		database:
+		    storage: "$W/knot-db"
+		log:
+		  - target: stderr
+		    any: warning
+		template:
+		  - id: default
+		    storage: "$W"
+		    zonefile-sync: -1
+		    zonefile-load: whole
+		    journal-content: none
+		zone:
+		  - domain: example.com
+		    file: "$W/example.com.zone"
+	EOF
+}
+
+nsd_conf() {
+	cat <<-EOF
+		server:
+		    ip-address: $SVC@53
+		    ip-address: $SVC@853
+		    tls-port: 853
+		    tls-service-key: "$W/key.pem"
+		    tls-service-pem: "$W/cert.pem"
+		    server-count: 1
+		    tcp-count: 512
+		    username: ""
+		    zonesdir: "$W"
+		    database: ""
+		    pidfile: "$W/nsd.pid"
+		    xfrdfile: "$W/xfrd.state"
+		    zonelistfile: "$W/zone.list"
+		    rrl-ratelimit: 0
+		    verbosity: 0
+		remote-control:
+		    control-enable: no
+		zone:
+		    name: example.com
+		    zonefile: example.com.zone
+	EOF
+}
+
+# start_server NAME WORKER_CPU: port53d's worker (or the whole server) there.
+start_server() {
+	SPID=
+	case $1 in
+	port53d)
+		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l "$2" --file-prefix p53tb \
+			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
+			-- --snapshot "$W/z.p53" --addr $SVC --tcp --tls --tls-cert "$W/cert.pem" \
+			--tls-key "$W/key.pem" --rrl-rate 0 >"$W/$1.log" 2>&1 &
+		SPID=$! ;;
+	knot-udp | knot-xdp)
+		rm -rf "$W/knot-run" "$W/knot-db"
+		mkdir -p "$W/knot-run" "$W/knot-db"
+		knot_conf "${1#knot-}" >"$W/knot.conf"
+		ip netns exec $NS_S taskset -c "$2" knotd -c "$W/knot.conf" >"$W/$1.log" 2>&1 &
+		SPID=$! ;;
+	nsd)
+		nsd_conf >"$W/nsd.conf"
+		ip netns exec $NS_S taskset -c "$2" nsd -d -c "$W/nsd.conf" >"$W/$1.log" 2>&1 &
+		SPID=$! ;;
+	esac
+	PIDS+=("$SPID")
+	for _ in $(seq 1 120); do
+		kill -0 "$SPID" 2>/dev/null || return 1
+		if ip netns exec $NS_C kdig +tcp +retry=0 +timeout=1 @$SVC example.com SOA 2>/dev/null |
+			grep -q 'status: NOERROR'; then
+			return 0
+		fi
+		sleep 0.5
+	done
+	return 1
+}
+
+server_pids() {
+	local todo=("$SPID") p
+	while [ ${#todo[@]} -gt 0 ]; do
+		p=${todo[0]}
+		todo=("${todo[@]:1}")
+		echo "$p"
+		todo+=($(pgrep -P "$p" 2>/dev/null || true))
+	done
+}
+# pin NAME CPU: every thread of Knot or NSD on CPU; port53d's transport
+# threads (p53-tcp, p53-quic) on CPU, its worker left where EAL put it.
+pin() {
+	for p in $(server_pids); do
+		if [ "$1" = port53d ]; then
+			for t in /proc/"$p"/task/*; do
+				case $(cat "$t/comm" 2>/dev/null) in
+				p53-tcp* | p53-quic*) taskset -p -c "$2" "${t##*/}" >/dev/null 2>&1 || true ;;
+				esac
+			done
+		else
+			taskset -a -p -c "$2" "$p" >/dev/null 2>&1 || true
+		fi
+	done
+}
+# On-CPU ns of the answering threads (port53d: the TCP thread only).
+answer_cpu_ns() {
+	local t=0
+	for p in $(server_pids); do
+		for d in /proc/"$p"/task/*; do
+			if [ "$1" = port53d ]; then
+				case $(cat "$d/comm" 2>/dev/null) in p53-tcp*) ;; *) continue ;; esac
+			fi
+			[ -r "$d/schedstat" ] && t=$((t + $(cut -d' ' -f1 "$d/schedstat" 2>/dev/null || echo 0)))
+		done
+	done
+	echo $t
+}
+stop_server() {
+	kill "$SPID" 2>/dev/null || true
+	for _ in $(seq 1 40); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.25; done
+	kill -9 "$SPID" 2>/dev/null || true
+	wait "$SPID" 2>/dev/null || true
+	ip netns exec $NS_S ip link set dev $DEV_S xdp off 2>/dev/null || true
+	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+	rm -rf /var/run/dpdk/p53tb
+}
+
+# kxdpgun MODE(udp|tcp) QPS -> "sent answered"
+gun() {
+	local flag=
+	[ "$1" = tcp ] && flag="-T -l 10.53.1.128/25"
+	ip netns exec $NS_C kxdpgun $flag -t "$DUR" -Q "$2" -F 0 -I $DEV_C -i "$W/queries.txt" $SVC \
+		>"$W/gun.out" 2>&1 || true
+	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+	cat "$W/gun.out" >>"$OUT/kxdpgun.log"
+	local sent recv
+	sent=$(awk '/total (queries|SYNs):/ {print $3; exit}' "$W/gun.out")
+	recv=$(awk '/total replies:/ {print $3; exit}' "$W/gun.out")
+	echo "${sent:-0} ${recv:-0}"
+}
+
+# dnsperf MODE(udp|tcp|dot) CLIENTS SECONDS [QPS] -> answered
+perf() {
+	local port=53 rate=
+	[ "$1" = dot ] && port=853
+	[ -n "${4:-}" ] && rate="-Q $4"
+	sed 's/\.example\.com/.example.com./; s/^example\.com /example.com. /' "$W/queries.txt" \
+		>"$W/perf.txt"
+	ip netns exec $NS_C taskset -c 0 dnsperf -m "$1" -s $SVC -p $port -d "$W/perf.txt" \
+		-c "$2" -l "$3" -q 64 $rate >"$W/perf.out" 2>&1 || true
+	cat "$W/perf.out" >>"$OUT/dnsperf.log"
+	awk '/Queries completed:/ {print $3; exit}' "$W/perf.out"
+}
+
+RES=$OUT/transports.tsv
+: >"$OUT/kxdpgun.log"
+: >"$OUT/dnsperf.log"
+printf 'round\ttest\tserver\tsent\tanswered\tseconds\tanswer_cpu_ns\n' >"$RES"
+log "$(nproc) CPUs:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); $DUR s per run, $ROUNDS rounds"
+for r in $(seq 1 "$ROUNDS"); do
+	# (1) TCP and (2) TLS.
+	for s in port53d knot-udp nsd; do
+		wcpu=1
+		[ $s = port53d ] && wcpu=0
+		if ! start_server $s $wcpu; then
+			log "$s did not start: $(tail -c 300 "$W/$s.log" | tr '\n' ' ')"
+			stop_server
+			continue
+		fi
+		pin $s 1
+		c0=$(answer_cpu_ns $s)
+		read -r sent ans < <(gun tcp 300000)
+		c1=$(answer_cpu_ns $s)
+		printf '%s\ttcp\t%s\t%s\t%s\t%s\t%s\n' "$r" $s "$sent" "$ans" "$DUR" $((c1 - c0)) >>"$RES"
+		log "round $r tcp $s: sent $sent answered $ans cpu $(((c1 - c0) / 1000000)) ms"
+		if [ $s != knot-udp ]; then
+			c0=$(answer_cpu_ns $s)
+			ans=$(perf dot 8 "$DUR")
+			c1=$(answer_cpu_ns $s)
+			printf '%s\ttls\t%s\t-\t%s\t%s\t%s\n' "$r" $s "${ans:-0}" "$DUR" $((c1 - c0)) >>"$RES"
+			log "round $r tls $s: answered ${ans:-0} cpu $(((c1 - c0) / 1000000)) ms"
+		fi
+		stop_server
+	done
+	# (3) UDP alone, then UDP during a TCP flood: dnsperf at a fixed UDP
+	# rate (answered and latency), kxdpgun -T flooding from 128 sources.
+	for s in port53d knot-xdp; do
+		if ! start_server $s 1; then
+			log "$s did not start: $(tail -c 300 "$W/$s.log" | tr '\n' ' ')"
+			stop_server
+			continue
+		fi
+		[ $s = port53d ] && pin $s 0 || pin $s 1
+		for phase in alone tcpflood; do
+			FPID= tcp=
+			if [ $phase = tcpflood ]; then
+				ip netns exec $NS_C kxdpgun -T -l 10.53.1.128/25 -t $((DUR + 2)) -Q 200000 \
+					-F 0 -I $DEV_C -i "$W/queries.txt" $SVC >"$W/flood.out" 2>&1 &
+				FPID=$!
+				PIDS+=("$FPID")
+				sleep 1
+			fi
+			ans=$(perf udp 8 "$DUR" 20000)
+			lat=$(awk '/Average Latency/ {print $4; exit}' "$W/perf.out")
+			if [ -n "$FPID" ]; then
+				wait "$FPID" 2>/dev/null || true
+				ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+				cat "$W/flood.out" >>"$OUT/kxdpgun.log"
+				tcp=$(awk '/total replies:/ {print $3; exit}' "$W/flood.out")
+				printf '%s\ttcpflood\t%s\t-\t%s\t%s\t-\n' "$r" $s "${tcp:-0}" $((DUR + 2)) >>"$RES"
+			fi
+			printf '%s\tudp_%s\t%s\t-\t%s\t%s\t%s\n' "$r" $phase $s "${ans:-0}" "$DUR" \
+				"${lat:-0}" >>"$RES"
+			log "round $r udp $phase $s: answered ${ans:-0} avg latency ${lat:-?} s (flood replies ${tcp:-})"
+		done
+		stop_server
+	done
+done
+
+/usr/bin/python3 - "$RES" <<-'EOF'
+	import collections, statistics, sys
+	rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+	by = collections.defaultdict(list)
+	for r, test, server, sent, ans, secs, cpu in rows:
+	    udp = test.startswith("udp_")
+	    by[(test, server)].append((float(ans) / float(secs),
+	                               float(cpu) if cpu != "-" and not udp else None, float(ans),
+	                               float(cpu) * 1000 if udp else None))
+	print("%-14s %-10s %12s %14s %12s" % ("test", "server", "answers/s", "answers/cpu-s",
+	                                      "latency ms"))
+	for (test, server), v in sorted(by.items()):
+	    rate = statistics.median(x[0] for x in v)
+	    cps = [x[2] / (x[1] / 1e9) for x in v if x[1]]
+	    lat = [x[3] for x in v if x[3] is not None]
+	    print("%-14s %-10s %12.0f %14s %12s" % (test, server, rate,
+	                                            "%.0f" % statistics.median(cps) if cps else "-",
+	                                            "%.2f" % statistics.median(lat) if lat else "-"))
+EOF
