@@ -11,7 +11,7 @@ libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libmaxminddb-dev libknot-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
 nsd knot knot-dnsutils bind9-dnsutils dnsperf
-golang-go golang-github-lucas-clemente-quic-go-dev
+golang-go golang-github-lucas-clemente-quic-go-dev openssl
 "
 
 missing=""
