@@ -650,6 +650,77 @@ static void test_million(void)
 	unlink(path);
 }
 
+/* ---- Route 53 Resolver shapes ------------------------------------------ */
+
+/* Rules as `aws route53resolver list-firewall-rules` prints them, lists by
+ * Id, groups with their association priority. */
+static const char rules_r53[] =
+    "{\"FirewallFailOpen\": \"DISABLED\",\n"
+    " \"FirewallDomainLists\": [\n"
+    "  {\"Id\": \"rslvr-fdl-malware\", \"Name\": \"malware\", \"File\": \"r53list.txt\"},\n"
+    "  {\"Id\": \"rslvr-fdl-corp\", \"Name\": \"corp\", \"Domains\": [\"good.r53.test\"]}],\n"
+    " \"FirewallRuleGroups\": [\n"
+    "  {\"Id\": \"rslvr-frg-2\", \"Name\": \"late\", \"Priority\": 200, \"FirewallRules\": [\n"
+    "   {\"FirewallRuleGroupId\": \"rslvr-frg-2\", \"FirewallDomainListId\": "
+    "\"rslvr-fdl-malware\",\n"
+    "    \"Name\": \"r53-alert\", \"Priority\": 1, \"Action\": \"ALERT\",\n"
+    "    \"CreatorRequestId\": \"x\", \"CreationTime\": \"2024-01-01T00:00:00Z\"}]},\n"
+    "  {\"Id\": \"rslvr-frg-1\", \"Name\": \"early\", \"Priority\": 100, \"FirewallRules\": [\n"
+    "   {\"FirewallRuleGroupId\": \"rslvr-frg-1\", \"FirewallDomainListId\": "
+    "\"rslvr-fdl-malware\",\n"
+    "    \"Name\": \"r53-block\", \"Priority\": 10, \"Action\": \"BLOCK\",\n"
+    "    \"BlockResponse\": \"OVERRIDE\", \"BlockOverrideDomain\": \"walled.r53.test\",\n"
+    "    \"BlockOverrideDnsType\": \"CNAME\", \"BlockOverrideTtl\": 60, \"Qtype\": \"A\",\n"
+    "    \"FirewallDomainRedirectionAction\": \"INSPECT_REDIRECTION_DOMAIN\"},\n"
+    "   {\"FirewallRuleGroupId\": \"rslvr-frg-1\", \"FirewallDomainListId\": \"rslvr-fdl-corp\",\n"
+    "    \"Name\": \"r53-allow\", \"Priority\": 5, \"Action\": \"ALLOW\"}]}]}\n";
+
+static void test_route53_shapes(void)
+{
+	put("r53list.txt", "bad.r53.test\n*.evil.r53.test\ngood.r53.test\n");
+	struct p53_err err;
+	struct p53_fw *fw = fw_build(rules_r53, &err);
+	CHECK(fw != NULL);
+	if (fw == NULL) {
+		fprintf(stderr, "fw: %s\n", err.msg);
+		return;
+	}
+	EXPECT(fw, "bad.r53.test.", RR_A, "r53-block", P53_FW_BLOCK_OVERRIDE);
+	EXPECT(fw, "x.evil.r53.test.", RR_A, "r53-block", P53_FW_BLOCK_OVERRIDE);
+	EXPECT(fw, "bad.r53.test.", RR_AAAA, "r53-alert", P53_FW_ALERT); /* Qtype A only */
+	EXPECT(fw, "good.r53.test.", RR_A, "r53-allow", P53_FW_ALLOW);	 /* priority 5 < 10 */
+	EXPECT(fw, "other.r53.test.", RR_A, "-", P53_FW_NONE);
+	p53_fw_free(fw);
+	/* list-firewall-rules output alone: one group. */
+	fw = fw_build("{\"FirewallDomainLists\": [{\"Id\": \"l1\", \"File\": \"r53list.txt\"}],\n"
+		      " \"FirewallRules\": [{\"FirewallRuleGroupId\": \"rslvr-frg-9\",\n"
+		      "  \"FirewallDomainListId\": \"l1\", \"Name\": \"only\", \"Priority\": 1,\n"
+		      "  \"Action\": \"BLOCK\", \"BlockResponse\": \"NXDOMAIN\"}],\n"
+		      " \"NextToken\": null}\n",
+		      &err);
+	CHECK(fw != NULL);
+	if (fw)
+		EXPECT(fw, "bad.r53.test.", RR_A, "only", P53_FW_BLOCK_NXDOMAIN);
+	else
+		fprintf(stderr, "fw: %s\n", err.msg);
+	p53_fw_free(fw);
+	/* A typo in a key, a list Id that does not exist: refused. */
+	fw = fw_build(
+	    "{\"FirewallDomainLists\": [{\"Id\": \"l1\", \"File\": \"r53list.txt\"}],\n"
+	    " \"FirewallRules\": [{\"FirewallDomainListId\": \"l1\", \"Name\": \"r\",\n"
+	    "  \"Priority\": 1, \"Action\": \"BLOCK\", \"BlockRespone\": \"NXDOMAIN\"}]}\n",
+	    &err);
+	CHECK(fw == NULL && strstr(err.msg, "BlockRespone") != NULL);
+	p53_fw_free(fw);
+	fw = fw_build("{\"FirewallRules\": [{\"FirewallDomainListId\": \"nope\", \"Name\": \"r\",\n"
+		      "  \"Priority\": 1, \"Action\": \"BLOCK\"}]}\n",
+		      &err);
+	CHECK(fw == NULL && strstr(err.msg, "nope") != NULL);
+	if (fw == NULL && !strstr(err.msg, "nope"))
+		fprintf(stderr, "fw: %s\n", err.msg);
+	p53_fw_free(fw);
+}
+
 int main(void)
 {
 	strcpy(dir, "/tmp/p53_fw_XXXXXX");
@@ -660,8 +731,9 @@ int main(void)
 	test_engine(false);
 	test_bad_input();
 	test_untrusted_files();
+	test_route53_shapes();
 	test_million();
-	const char *files[] = {"rules.json", "malware.txt", "list.txt", "test.zone"};
+	const char *files[] = {"rules.json", "malware.txt", "list.txt", "test.zone", "r53list.txt"};
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char p[256];
 		snprintf(p, sizeof(p), "%s/%s", dir, files[i]);

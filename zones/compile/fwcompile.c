@@ -1046,6 +1046,198 @@ static void state_free(struct state *st)
 	free(st->vecs);
 }
 
+/* ---- Route 53 Resolver DNS Firewall shapes ------------------------------ */
+
+/* One rule as `aws route53resolver list-firewall-rules` prints it, in the
+ * native shape parse_rule reads. */
+static json_t *r53_rule(struct state *st, json_t *r, const char *where, int *rc)
+{
+	static const char *const keys[] = {"FirewallRuleGroupId",
+					   "FirewallDomainListId",
+					   "Name",
+					   "Priority",
+					   "Action",
+					   "BlockResponse",
+					   "BlockOverrideDomain",
+					   "BlockOverrideDnsType",
+					   "BlockOverrideTtl",
+					   "CreatorRequestId",
+					   "CreationTime",
+					   "ModificationTime",
+					   "FirewallDomainRedirectionAction",
+					   "Qtype",
+					   NULL};
+	static const char *const map[][2] = {
+	    {"Name", "name"},
+	    {"Priority", "priority"},
+	    {"Action", "action"},
+	    {"BlockResponse", "block_response"},
+	    {"BlockOverrideDomain", "block_override_domain"},
+	    {"BlockOverrideDnsType", "block_override_dns_type"},
+	    {"BlockOverrideTtl", "block_override_ttl"},
+	    {"FirewallDomainRedirectionAction", "redirection"},
+	    {"Qtype", "qtype"},
+	};
+	if (!json_is_object(r)) {
+		*rc = p53_err_set(st->err, P53_EINVAL, "%s: %s: a rule must be an object", st->path,
+				  where);
+		return NULL;
+	}
+	if ((*rc = check_keys(st, r, keys, where)) != 0)
+		return NULL;
+	json_t *out = json_object();
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		json_t *v = json_object_get(r, map[i][0]);
+		if (v)
+			json_object_set(out, map[i][1], v);
+	}
+	json_t *dl = json_object_get(r, "FirewallDomainListId");
+	if (!json_is_string(dl)) {
+		*rc = p53_err_set(st->err, P53_EINVAL, "%s: %s: FirewallDomainListId is required",
+				  st->path, where);
+		json_decref(out);
+		return NULL;
+	}
+	json_object_set(out, "domain_list", dl);
+	return out;
+}
+
+/* The Route 53 shapes, turned into the native rules document:
+ *   {"FirewallFailOpen": "ENABLED" | "DISABLED",
+ *    "FirewallDomainLists": [{"Id", "Name", "File" | "Domains"}],
+ *    "FirewallRuleGroups": [{"Id", "Name", "Priority", "FirewallRules": [...]}]}
+ * or "FirewallRules" alone (what list-firewall-rules prints: one group, named
+ * by the rules' FirewallRuleGroupId, priority 100). Rules name lists by Id. */
+static json_t *from_route53(struct state *st, json_t *root, int *rc)
+{
+	static const char *const top[] = {"FirewallFailOpen",	"FirewallDomainLists",
+					  "FirewallRuleGroups", "FirewallRules",
+					  "NextToken",		NULL};
+	static const char *const lkeys[] = {"Id",
+					    "Arn",
+					    "Name",
+					    "CreatorRequestId",
+					    "File",
+					    "Domains",
+					    "DomainCount",
+					    "Status",
+					    "StatusMessage",
+					    "ManagedOwnerName",
+					    "CreationTime",
+					    "ModificationTime",
+					    NULL};
+	static const char *const gkeys[] = {"Id",
+					    "Arn",
+					    "Name",
+					    "Priority",
+					    "FirewallRules",
+					    "RuleCount",
+					    "Status",
+					    "StatusMessage",
+					    "OwnerId",
+					    "CreatorRequestId",
+					    "ShareStatus",
+					    "CreationTime",
+					    "ModificationTime",
+					    NULL};
+	if ((*rc = check_keys(st, root, top, "top level")) != 0)
+		return NULL;
+	json_t *out = json_object(), *lists = json_object(), *groups = json_array();
+	json_object_set_new(out, "domain_lists", lists);
+	json_object_set_new(out, "rule_groups", groups);
+	const char *fo = get_str(root, "FirewallFailOpen");
+	if (json_object_get(root, "FirewallFailOpen") &&
+	    (fo == NULL || (strcmp(fo, "ENABLED") && strcmp(fo, "DISABLED") &&
+			    strcmp(fo, "USE_LOCAL_RESOURCE_SETTING")))) {
+		*rc = p53_err_set(st->err, P53_EINVAL,
+				  "%s: FirewallFailOpen must be ENABLED, DISABLED or "
+				  "USE_LOCAL_RESOURCE_SETTING",
+				  st->path);
+		goto fail;
+	}
+	json_object_set_new(out, "fail_open", json_boolean(fo && strcmp(fo, "ENABLED") == 0));
+	size_t i, k;
+	json_t *v, *r;
+	char where[300];
+	json_array_foreach(json_object_get(root, "FirewallDomainLists"), i, v)
+	{
+		snprintf(where, sizeof(where), "FirewallDomainLists[%zu]", i);
+		if ((*rc = check_keys(st, v, lkeys, where)) != 0)
+			goto fail;
+		const char *id = get_str(v, "Id");
+		json_t *file = json_object_get(v, "File"), *doms = json_object_get(v, "Domains");
+		if (id == NULL || (!file && !doms)) {
+			*rc = p53_err_set(st->err, P53_EINVAL,
+					  "%s: %s: a list needs an Id and a File (one domain a "
+					  "line) or Domains",
+					  st->path, where);
+			goto fail;
+		}
+		json_t *l = json_object();
+		if (file)
+			json_object_set(l, "file", file);
+		if (doms)
+			json_object_set(l, "domains", doms);
+		json_object_set_new(lists, id, l);
+	}
+	json_t *gs = json_object_get(root, "FirewallRuleGroups"),
+	       *alone = json_object_get(root, "FirewallRules");
+	if (alone) {
+		json_t *g = json_object();
+		json_t *rules = json_array();
+		json_array_foreach(alone, k, r)
+		{
+			snprintf(where, sizeof(where), "FirewallRules[%zu]", k);
+			json_t *nr = r53_rule(st, r, where, rc);
+			if (nr == NULL) {
+				json_decref(rules);
+				json_decref(g);
+				goto fail;
+			}
+			json_array_append_new(rules, nr);
+		}
+		const char *gid = get_str(json_array_get(alone, 0), "FirewallRuleGroupId");
+		json_object_set_new(g, "name", json_string(gid ? gid : "FirewallRules"));
+		json_object_set_new(g, "priority", json_integer(100));
+		json_object_set_new(g, "rules", rules);
+		json_array_append_new(groups, g);
+	}
+	json_array_foreach(gs, i, v)
+	{
+		snprintf(where, sizeof(where), "FirewallRuleGroups[%zu]", i);
+		if ((*rc = check_keys(st, v, gkeys, where)) != 0)
+			goto fail;
+		const char *name = get_str(v, "Name") ? get_str(v, "Name") : get_str(v, "Id");
+		json_t *prio = json_object_get(v, "Priority");
+		if (name == NULL || prio == NULL) {
+			*rc = p53_err_set(
+			    st->err, P53_EINVAL,
+			    "%s: %s: a rule group needs a Name (or Id) and the Priority "
+			    "of its association",
+			    st->path, where);
+			goto fail;
+		}
+		json_t *g = json_object(), *rules = json_array();
+		json_object_set_new(g, "name", json_string(name));
+		json_object_set(g, "priority", prio);
+		json_object_set_new(g, "rules", rules);
+		json_array_append_new(groups, g);
+		json_array_foreach(json_object_get(v, "FirewallRules"), k, r)
+		{
+			char rw[340];
+			snprintf(rw, sizeof(rw), "%s.FirewallRules[%zu]", where, k);
+			json_t *nr = r53_rule(st, r, rw, rc);
+			if (nr == NULL)
+				goto fail;
+			json_array_append_new(rules, nr);
+		}
+	}
+	return out;
+fail:
+	json_decref(out);
+	return NULL;
+}
+
 int p53_fw_compile(const char *path, const struct p53_fw_compile_opts *o, uint8_t **img,
 		   size_t *len, struct p53_err *err)
 {
@@ -1080,8 +1272,17 @@ int p53_fw_compile(const char *path, const struct p53_fw_compile_opts *o, uint8_
 				   path, RULES_FILE_MAX);
 	}
 	static const char *const keys[] = {"fail_open", "domain_lists", "rule_groups", NULL};
-	int rc = json_is_object(root) ? check_keys(&st, root, keys, "top level")
-				      : p53_err_set(err, P53_EINVAL, "%s: not a JSON object", path);
+	int rc = 0;
+	if (json_is_object(root) && (json_object_get(root, "FirewallRules") ||
+				     json_object_get(root, "FirewallRuleGroups"))) {
+		json_t *native = from_route53(&st, root, &rc);
+		json_decref(root);
+		root = native;
+	}
+	if (rc == 0)
+		rc = json_is_object(root)
+			 ? check_keys(&st, root, keys, "top level")
+			 : p53_err_set(err, P53_EINVAL, "%s: not a JSON object", path);
 	json_t *fo = json_object_get(root, "fail_open");
 	if (rc == 0 && fo && !json_is_boolean(fo))
 		rc = p53_err_set(err, P53_EINVAL, "%s: \"fail_open\" must be true or false", path);
