@@ -38,10 +38,11 @@ static bool reloc_name(uint8_t *b, size_t len, size_t *pos, size_t d)
 	for (size_t p = *pos; p < len;) {
 		uint8_t l = b[p];
 		if ((l & 0xc0) == 0xc0) {
-			if (p + 1 >= len)
+			size_t t = (((size_t)(l & 0x3f) << 8) | (p + 1 < len ? b[p + 1] : 0)) + d;
+			/* A target moved past 14 bits cannot be written: render. */
+			if (p + 1 >= len || t > 0x3fff)
 				return false;
-			wr16(b + p,
-			     (uint16_t)(0xc000 | ((((size_t)(l & 0x3f) << 8) | b[p + 1]) + d)));
+			wr16(b + p, (uint16_t)(0xc000 | t));
 			*pos = p + 2;
 			return true;
 		}
