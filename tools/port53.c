@@ -137,12 +137,12 @@ static void show_progress(const struct p53_compile_progress *p, void *arg)
 		double left = el * (double)(p->bytes_total - p->bytes_done) / (double)p->bytes_done;
 		fprintf(stderr,
 			"\rreading: %llu records, %.0f records/s, %.0f%% of input, about %.0f s "
-			"left   ",
+			"left\033[K",
 			(unsigned long long)p->records, rate,
 			100.0 * (double)p->bytes_done / (double)p->bytes_total, left);
 	} else {
-		fprintf(stderr, "\r%s: %llu records, %.1f s elapsed%30s", p->phase,
-			(unsigned long long)p->records, el, "");
+		fprintf(stderr, "\r%s: %llu records, %.1f s elapsed\033[K", p->phase,
+			(unsigned long long)p->records, el);
 	}
 	fflush(stderr);
 }
