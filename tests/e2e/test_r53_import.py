@@ -111,6 +111,52 @@ def aws_aliases(port):
           "alias to API Gateway")
 
 
+def traffic_flow(port):
+    # Policy records: tf.example.org is bound to version 2 (weighted 100/0),
+    # not version 1 (failover); tfgeo.example.org to a geo rule.
+    check(all(rdatas(ask(port, "tf.example.org", "A"), "A") == ["192.0.2.111"] for _ in range(20)),
+          "policy record answers its bound version (weighted 100/0)")
+    check(rdatas(ask(port, "tfgeo.example.org", "A", ("10.1.2.0", 24)), "A") == ["192.0.2.121"],
+          "traffic-flow geo rule: US")
+    check(rdatas(ask(port, "tfgeo.example.org", "A", ("10.3.2.0", 24)), "A") == ["192.0.2.80"],
+          "traffic-flow geo rule: EU -> cloudfront endpoint through the alias map")
+    check(rdatas(ask(port, "tfgeo.example.org", "A", ("192.168.1.0", 24)), "A") == ["192.0.2.122"],
+          "traffic-flow geo rule: default location")
+
+
+def tf_refusals(tmp):
+    doc = json.load(open(os.path.join(FIX, "traffic-policy.json")))
+
+    def bad(mutate, want):
+        d = json.loads(json.dumps(doc))
+        mutate(d)
+        path = os.path.join(tmp, "tf.json")
+        with open(path, "w") as f:
+            json.dump(d, f)
+        r = common.run([PORT53, "check", "--health-checks", os.path.join(FIX, "health-check.json"),
+                        "--alias-map", os.path.join(FIX, "alias-map.json"),
+                        "example.org=" + fx("cidr.json", "list-output.json") + "," + path])
+        check(r.returncode != 0 and all(w in r.stderr for w in want),
+              "traffic flow refused with %s: %s" % (want, r.stderr.strip()))
+    bad(lambda d: d["TrafficPolicyInstances"][0].update(TrafficPolicyVersion=3),
+        ["TrafficPolicyInstances[0]", "NoSuchTrafficPolicy"])
+
+    def nested(d):
+        g = json.loads(d["TrafficPolicies"][2]["Document"])
+        g["Rules"]["inner"] = {"RuleType": "weighted", "Items": [
+            {"EndpointReference": "us", "Weight": "1"}]}
+        g["Rules"]["by_country"]["Locations"][0] = {"RuleReference": "inner", "Country": "US"}
+        d["TrafficPolicies"][2]["Document"] = json.dumps(g)
+    bad(nested, ["InvalidTrafficPolicyDocument", "nested rule"])
+
+    def country(d):
+        g = json.loads(d["TrafficPolicies"][2]["Document"])
+        g["Rules"]["by_country"]["Locations"][0]["Country"] = "UK"
+        d["TrafficPolicies"][2]["Document"] = json.dumps(g)
+    bad(country, ["TrafficPolicyInstances (tfgeo.example.org.", "GeoLocation.CountryCode",
+                  "InvalidInput"])
+
+
 def refusals(tmp):
     base = json.load(open(os.path.join(FIX, "list-output.json")))
 
@@ -189,7 +235,8 @@ def main():
         snap = os.path.join(tmp, "org.p53")
         hc = os.path.join(FIX, "health-check.json")
         amap = os.path.join(FIX, "alias-map.json")
-        zone = "example.org=" + fx("cidr.json", "list-output.json", "aliases.json")
+        zone = "example.org=" + fx("cidr.json", "list-output.json", "aliases.json",
+                                   "traffic-policy.json")
         # An alias to an AWS resource with no mapping: refused, naming the
         # record and the resource.
         r = common.run([PORT53, "check", "--health-checks", hc, zone])
@@ -197,7 +244,7 @@ def main():
               r.stderr and "dualstack.my-lb-1234567890.us-east-1.elb.amazonaws.com. (type A)" in
               r.stderr and "no mapping" in r.stderr, "unmapped AWS alias refused: " + r.stderr)
         r = common.run([PORT53, "compile", "-o", snap, "--health-checks", hc, "--alias-map", amap,
-                        zone])
+                        "--geo", os.path.join(FIX, "geo.csv"), zone])
         check(r.returncode == 0, "fixtures compile: " + r.stderr)
         srv = common.Port53(PORT53, None, tmp, extra=["--health-checks", hc])
         srv.snapshot = snap
@@ -205,6 +252,7 @@ def main():
             srv.start(deadline=10.0)
             served(srv.port, tmp)
             aws_aliases(srv.port)
+            traffic_flow(srv.port)
         finally:
             srv.stop()
 
@@ -262,6 +310,7 @@ def main():
                         "example.org=" + fx("cidr.json") + "," + exp])
         check(r.returncode == 0, "change-batch export is the same zone: " + r.stdout)
         refusals(tmp)
+        tf_refusals(tmp)
     print("test_r53_import: %d passed, %d failed" % (PASSED, FAILED))
     return 1 if FAILED else 0
 

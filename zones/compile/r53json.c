@@ -1267,6 +1267,249 @@ int r53_zone_add_alias_map(struct r53_zone *z, const char *path, struct p53_err 
 	return rc;
 }
 
+/* ---- traffic flow: policy documents and policy records ------------------ */
+
+/* One rule item (or the start endpoint) as a ResourceRecordSet object:
+ * the endpoint's value, or an alias to an AWS resource for the other
+ * endpoint types (served from the alias map). */
+static json_t *tf_endpoint_set(json_t *doc, const char *ref, const char *name, json_int_t ttl,
+			       const char **why)
+{
+	json_t *ep = json_object_get(json_object_get(doc, "Endpoints"), ref);
+	const char *t = json_string_value(json_object_get(ep, "Type")),
+		   *v = json_string_value(json_object_get(ep, "Value"));
+	if (!json_is_object(ep) || !t || !v) {
+		*why = "EndpointReference names no endpoint with a Type and a Value";
+		return NULL;
+	}
+	json_t *s =
+	    json_pack("{s:s,s:O}", "Name", name, "Type", json_object_get(doc, "RecordType"));
+	if (strcmp(t, "value") == 0) {
+		json_object_set_new(s, "TTL", json_integer(ttl));
+		json_object_set_new(s, "ResourceRecords", json_pack("[{s:s}]", "Value", v));
+	} else {
+		json_object_set_new(s, "AliasTarget",
+				    json_pack("{s:s,s:s,s:b}", "HostedZoneId", t, "DNSName", v,
+					      "EvaluateTargetHealth", 1));
+	}
+	return s;
+}
+
+/* The sets a policy record stands for: a start endpoint is one plain set; a
+ * start rule is one policy group whose members are the rule's items. */
+static json_t *tf_sets(json_t *doc, const char *name, json_int_t ttl, const char **why)
+{
+	const char *ver = json_string_value(json_object_get(doc, "AWSPolicyFormatVersion"));
+	if (!ver || (strcmp(ver, "2015-10-01") && strcmp(ver, "2023-05-09"))) {
+		*why = "AWSPolicyFormatVersion must be 2015-10-01 or 2023-05-09";
+		return NULL;
+	}
+	if (!json_is_string(json_object_get(doc, "RecordType"))) {
+		*why = "RecordType is required";
+		return NULL;
+	}
+	const char *se = json_string_value(json_object_get(doc, "StartEndpoint")),
+		   *sr = json_string_value(json_object_get(doc, "StartRule"));
+	if (!!se == !!sr) {
+		*why = "give exactly one of StartEndpoint and StartRule";
+		return NULL;
+	}
+	json_t *out = json_array();
+	if (se) {
+		json_t *s = tf_endpoint_set(doc, se, name, ttl, why);
+		if (s == NULL) {
+			json_decref(out);
+			return NULL;
+		}
+		json_array_append_new(out, s);
+		return out;
+	}
+	json_t *rule = json_object_get(json_object_get(doc, "Rules"), sr);
+	const char *rt = json_string_value(json_object_get(rule, "RuleType"));
+	if (!json_is_object(rule) || !rt) {
+		*why = "StartRule names no rule with a RuleType";
+		json_decref(out);
+		return NULL;
+	}
+	json_t *items = json_array();
+	if (strcmp(rt, "failover") == 0) {
+		json_t *p = json_object_get(rule, "Primary"),
+		       *q = json_object_get(rule, "Secondary");
+		json_array_append(items, p ? p : json_null());
+		json_array_append(items, q ? q : json_null());
+	} else {
+		const char *k = !strcmp(rt, "geo")	      ? "Locations"
+				: !strcmp(rt, "latency")      ? "Regions"
+				: !strcmp(rt, "geoproximity") ? "GeoproximityLocations"
+				: !strcmp(rt, "multivalue") || !strcmp(rt, "weighted") ? "Items"
+										       : NULL;
+		if (k == NULL) {
+			*why = "RuleType must be failover, geo, latency, geoproximity, multivalue "
+			       "or weighted";
+			goto fail;
+		}
+		json_t *a = json_object_get(rule, k);
+		if (!json_is_array(a) || json_array_size(a) == 0) {
+			*why = "the rule has no items";
+			goto fail;
+		}
+		json_array_extend(items, a);
+	}
+	size_t i;
+	json_t *it;
+	json_array_foreach(items, i, it)
+	{
+		const char *ep = json_string_value(json_object_get(it, "EndpointReference"));
+		if (json_object_get(it, "RuleReference")) {
+			*why =
+			    "a RuleReference (a nested rule): port53 compiles one level of rules";
+			goto fail;
+		}
+		if (!ep) {
+			*why = "every item needs an EndpointReference";
+			goto fail;
+		}
+		json_t *s = tf_endpoint_set(doc, ep, name, ttl, why);
+		if (s == NULL)
+			goto fail;
+		char sid[40];
+		snprintf(sid, sizeof(sid), "%s-%zu", rt, i);
+		json_object_set_new(s, "SetIdentifier", json_string(sid));
+		json_t *hc = json_object_get(it, "HealthCheck"),
+		       *et = json_object_get(it, "EvaluateTargetHealth");
+		if (hc)
+			json_object_set(s, "HealthCheckId", hc);
+		json_t *al = json_object_get(s, "AliasTarget");
+		if (al)
+			json_object_set_new(al, "EvaluateTargetHealth",
+					    json_boolean(et ? json_is_true(et) : true));
+		if (!strcmp(rt, "failover")) {
+			json_object_set_new(s, "Failover",
+					    json_string(i ? "SECONDARY" : "PRIMARY"));
+		} else if (!strcmp(rt, "weighted")) {
+			json_t *w = json_object_get(it, "Weight");
+			json_int_t wv = json_is_integer(w) ? json_integer_value(w)
+					: json_is_string(w)
+					    ? strtoll(json_string_value(w), NULL, 10)
+					    : -1;
+			json_object_set_new(s, "Weight", json_integer(wv));
+		} else if (!strcmp(rt, "multivalue")) {
+			json_object_set_new(s, "MultiValueAnswer", json_true());
+		} else if (!strcmp(rt, "latency")) {
+			json_object_set(s, "Region", json_object_get(it, "Region"));
+		} else if (!strcmp(rt, "geo")) {
+			json_t *g = json_object();
+			if (json_is_true(json_object_get(it, "IsDefault")))
+				json_object_set_new(g, "CountryCode", json_string("*"));
+			json_t *v;
+			if ((v = json_object_get(it, "Continent")))
+				json_object_set(g, "ContinentCode", v);
+			if ((v = json_object_get(it, "Country")))
+				json_object_set(g, "CountryCode", v);
+			if ((v = json_object_get(it, "Subdivision")))
+				json_object_set(g, "SubdivisionCode", v);
+			json_object_set_new(s, "GeoLocation", g);
+		} else { /* geoproximity */
+			json_t *g = json_object(), *v;
+			const char *reg = json_string_value(json_object_get(it, "Region"));
+			if (reg)
+				json_object_set_new(
+				    g, "AWSRegion",
+				    json_string(strncmp(reg, "aws:route53:", 12) ? reg : reg + 12));
+			if (json_object_get(it, "Latitude"))
+				json_object_set_new(g, "Coordinates",
+						    json_pack("{s:O,s:O}", "Latitude",
+							      json_object_get(it, "Latitude"),
+							      "Longitude",
+							      json_object_get(it, "Longitude")));
+			if ((v = json_object_get(it, "Bias")))
+				json_object_set_new(
+				    g, "Bias",
+				    json_integer(json_is_string(v)
+						     ? strtoll(json_string_value(v), NULL, 10)
+						     : json_integer_value(v)));
+			json_object_set_new(s, "GeoProximityLocation", g);
+		}
+		json_array_append_new(out, s);
+	}
+	json_decref(items);
+	return out;
+fail:
+	json_decref(items);
+	json_decref(out);
+	return NULL;
+}
+
+/* TrafficPolicies (each Id and Version kept; Document a JSON string, as the
+ * API gives it, or an object) and TrafficPolicyInstances (a name bound to
+ * one version): the instances' sets, as a ResourceRecordSets array. */
+static json_t *tf_instances(json_t *root, const char *file, struct p53_err *err)
+{
+	json_t *pols = json_object_get(root, "TrafficPolicies"),
+	       *one = json_object_get(root, "TrafficPolicy"),
+	       *insts = json_object_get(root, "TrafficPolicyInstances"), *out = json_array();
+	if (one) {
+		pols = json_array();
+		json_array_append(pols, one);
+	} else {
+		json_incref(pols);
+	}
+	size_t i, k;
+	json_t *in, *p;
+	json_array_foreach(insts, i, in)
+	{
+		const char *name = json_string_value(json_object_get(in, "Name")),
+			   *pid = json_string_value(json_object_get(in, "TrafficPolicyId"));
+		json_t *ver = json_object_get(in, "TrafficPolicyVersion"),
+		       *ttl = json_object_get(in, "TTL");
+		if (!name || !pid || !json_is_integer(ver) || !json_is_integer(ttl)) {
+			p53_err_set(err, P53_EINVAL,
+				    "%s: TrafficPolicyInstances[%zu]: InvalidInput: Name, TTL, "
+				    "TrafficPolicyId and TrafficPolicyVersion are required",
+				    file, i);
+			goto fail;
+		}
+		json_t *doc = NULL;
+		json_array_foreach(
+		    pols, k,
+		    p) if (!doc &&
+			   !strcmp(json_string_value(json_object_get(p, "Id")) ?: "", pid) &&
+			   json_integer_value(json_object_get(p, "Version")) ==
+			       json_integer_value(ver))
+		{
+			json_t *d = json_object_get(p, "Document");
+			doc = json_is_string(d) ? json_loads(json_string_value(d), 0, NULL)
+						: json_incref(d);
+		}
+		if (doc == NULL) {
+			p53_err_set(
+			    err, P53_EINVAL,
+			    "%s: TrafficPolicyInstances[%zu]: NoSuchTrafficPolicy: no traffic "
+			    "policy %s version %lld with a JSON Document",
+			    file, i, pid, (long long)json_integer_value(ver));
+			goto fail;
+		}
+		const char *why = "bad document";
+		json_t *sets = tf_sets(doc, name, json_integer_value(ttl), &why);
+		json_decref(doc);
+		if (sets == NULL) {
+			p53_err_set(err, P53_EINVAL,
+				    "%s: TrafficPolicyInstances[%zu] (%s, policy %s version %lld): "
+				    "InvalidTrafficPolicyDocument: %s",
+				    file, i, name, pid, (long long)json_integer_value(ver), why);
+			goto fail;
+		}
+		json_array_extend(out, sets);
+		json_decref(sets);
+	}
+	json_decref(pols);
+	return out;
+fail:
+	json_decref(pols);
+	json_decref(out);
+	return NULL;
+}
+
 /* ---- files ------------------------------------------------------------ */
 
 static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p53_err *err)
@@ -1291,6 +1534,9 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 					       "Marker",
 					       "NextMarker",
 					       "AliasMappings",
+					       "TrafficPolicies",
+					       "TrafficPolicy",
+					       "TrafficPolicyInstances",
 					       NULL};
 	static const char *const batch_keys[] = {"Comment", "Changes", NULL};
 	static const char *const change_keys[] = {"Action", "ResourceRecordSet", NULL};
@@ -1306,7 +1552,10 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 	       *cols = json_object_get(root, "CidrCollections");
 	bool checks = r53_hc_present(root);
 	json_t *amap = json_object_get(root, "AliasMappings");
-	if (!list && !changes && !cols && !checks && !amap)
+	bool tf = json_object_get(root, "TrafficPolicies") ||
+		  json_object_get(root, "TrafficPolicy") ||
+		  json_object_get(root, "TrafficPolicyInstances");
+	if (!list && !changes && !cols && !checks && !amap && !tf)
 		return p53_err_set(err, P53_EINVAL,
 				   "%s: InvalidInput: none of ResourceRecordSets, Changes, "
 				   "CidrCollections, HealthChecks, AliasMappings found",
@@ -1331,6 +1580,34 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 		memcpy(sets, z->sets, n * sizeof(*sets));
 	if (cols && (rc = read_cidr(z, file, cols, err, &added)) != 0)
 		goto fail;
+	if (json_object_get(root, "TrafficPolicyInstances")) {
+		/* Policy records become the sets their policy version stands for,
+		 * checked by the same rules as any set. */
+		json_t *tfs = tf_instances(root, file, err);
+		if (tfs == NULL) {
+			rc = P53_EINVAL;
+			goto fail;
+		}
+		size_t i;
+		json_t *o;
+		json_array_foreach(tfs, i, o)
+		{
+			struct r53_set *s;
+			snprintf(where, sizeof(where), "%s: TrafficPolicyInstances (%s, %s)", file,
+				 json_string_value(json_object_get(o, "Name")),
+				 json_string_value(json_object_get(o, "SetIdentifier")) ?: "start");
+			if ((rc = read_set(&c, o, &s)) != 0)
+				break;
+			if (push_set(&fresh, &nfresh, &capfresh, s) != 0 ||
+			    push_set(&sets, &n, &cap, s) != 0) {
+				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		json_decref(tfs);
+		if (rc)
+			goto fail;
+	}
 	if (list) {
 		if (!json_is_array(list)) {
 			rc = p53_err_set(err, P53_EINVAL, "%s: ResourceRecordSets must be an array",
