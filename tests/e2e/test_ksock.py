@@ -96,8 +96,8 @@ def main():
             big = dns.message.make_query("big.example.net.", "TXT", use_edns=False)
             ru = ask(big, port)
             rt = ask(big, port, tcp=True)
-            if ru is not None and rt is not None and rt.answer:
-                check(bool(ru.flags & 0x0200) and not (rt.flags & 0x0200), "TC on UDP, full on TCP")
+            check(ru is not None and rt is not None and rt.answer and bool(ru.flags & 0x0200)
+                  and not (rt.flags & 0x0200), "TC on UDP, full on TCP")
 
             # Idle connections are closed.
             s = socket.create_connection((common.HOST, port), timeout=3)

@@ -1716,7 +1716,15 @@ static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
 		uint16_t l = (uint16_t)(rd[0] << 8 | rd[1]);
 		if (zprint_rdata(r->type, rd + 2, l, txt, cap) < 0)
 			snprintf(txt, cap, "; rdata too long to print");
-		fprintf(out, "%s\t%u\tIN\t%s\t%s\n", on, r->ttl, rrtype_to_text(r->type, tb), txt);
+		/* Generic rdata (RFC 3597 5) goes with the generic type name:
+		 * a parser that knows no presentation form for the type, as for
+		 * AMTRELAY, may not take it with the mnemonic. */
+		const char *tn = tb;
+		if (txt[0] == '\\' && txt[1] == '#')
+			snprintf(tb, sizeof(tb), "TYPE%u", r->type);
+		else
+			tn = rrtype_to_text(r->type, tb);
+		fprintf(out, "%s\t%u\tIN\t%s\t%s\n", on, r->ttl, tn, txt);
 		rd += 2 + l;
 	}
 }
