@@ -121,6 +121,18 @@ def query(msg, port, tcp=False, timeout=1.0, retries=2):
     return None
 
 
+def wait_for(pred, deadline=10.0, step=0.05):
+    """Polls pred() until it returns something true or the deadline passes;
+    returns its last value. Tests wait this way, never with bare sleeps."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        v = pred()
+        if v:
+            return v
+        time.sleep(step)
+    return pred()
+
+
 def wait_answering(port, proc=None, deadline=10.0, qname="example.com.", tcp_too=True):
     """Poll until a server on port answers a query (any rcode), over UDP and
     (optionally) TCP. Returns True, or False if it never did / died."""

@@ -46,6 +46,16 @@ NS_S, NS_C = "p53a-s-%d" % PID, "p53a-c-%d" % PID
 DEV_S, DEV_C = "pxa%ds" % (PID % 100000), "pxa%dc" % (PID % 100000)
 
 
+def counted(ctl, before, want, deadline=5.0):
+    """The program's counters once each counter in want ({name: n}) has
+    grown by n (the frames sent have been seen), or at the deadline."""
+    def moved():
+        now = xdp_stats(ctl)
+        return now if all(now.get(k, 0) - before.get(k, 0) >= n for k, n in want.items()) \
+            else None
+    return dpnet.wait_for(moved, deadline) or xdp_stats(ctl)
+
+
 def xdp_stats(ctl):
     out = run([ctl, "show", DEV_S], ns=NS_S).stdout
     stats = {}
@@ -107,8 +117,7 @@ def part1_program(res, ctl, obj, mac_s, mac_c):
     for name, frame, want in cases:
         before = xdp_stats(ctl)
         dpnet.send_frames(NS_C, DEV_C, [frame])
-        time.sleep(0.05)
-        after = xdp_stats(ctl)
+        after = counted(ctl, before, {want: 1})
         delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
         ok = delta.get(want, 0) >= 1
         # Nothing but our frame can be service UDP/53: exactness there.
@@ -124,16 +133,14 @@ def part1_program(res, ctl, obj, mac_s, mac_c):
     before = xdp_stats(ctl)
     dpnet.send_frames(NS_C, DEV_C, [f4(SVC4, 17, dpnet.udp(40000, 5353, q)),
                                     f4(SVC4, 17, u53)])
-    time.sleep(0.05)
-    after = xdp_stats(ctl)
+    after = counted(ctl, before, {"no_xsk": 1, "pass_port": 1})
     res.check("xdp: --port 5353 steers 5353, passes 53",
               after["no_xsk"] - before["no_xsk"] == 1
               and after["pass_port"] - before["pass_port"] == 1)
     run([ctl, "config", DEV_S, "--port", "53", "--any-addr"], ns=NS_S)
     before = xdp_stats(ctl)
     dpnet.send_frames(NS_C, DEV_C, [f4(OTHER4, 17, u53), f6(OTHER6, 17, u53)])
-    time.sleep(0.05)
-    after = xdp_stats(ctl)
+    after = counted(ctl, before, {"no_xsk": 2})
     res.check("xdp: --any-addr steers UDP/53 to any address",
               after["no_xsk"] - before["no_xsk"] == 2)
     run([ctl, "config", DEV_S, "--match-addr"], ns=NS_S)
@@ -238,8 +245,10 @@ def part2_port53d(res, cleanup, bdir, ctl, obj, mac_s, work):
     after = xdp_stats(ctl)
     res.check("ping was passed by the program", after["pass_not_udp"] > before["pass_not_udp"])
 
+    printed = d.tail(1 << 20).count("port53d counters")
     d.signal(signal.SIGUSR1)
-    time.sleep(0.5)
+    res.check("SIGUSR1 prints the counters",
+              dpnet.wait_for(lambda: d.tail(1 << 20).count("port53d counters") > printed, 10))
     res.check("port53d alive after SIGUSR1", d.alive(), d.tail())
     rc = d.stop()
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))

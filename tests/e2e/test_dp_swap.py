@@ -197,7 +197,9 @@ def body(res, cleanup, work, tools):
     done = []  # (completion time, i) of each push
     failed = 0
     try:
-        time.sleep(0.2)
+        # The pushes start once the load is being answered.
+        res.check("load answered before the pushes",
+                  dpnet.wait_for(lambda: load.answered > 0, 10))
         for i in range(1, PUSHES + 1):
             if i == PUSHES // 2:
                 # Replace the block list under load: reloading the live
@@ -225,7 +227,10 @@ def body(res, cleanup, work, tools):
         res.check("corrupt snapshot refused", r.returncode == 1 and
                   ("checksum" in out or "padding" in out),
                   r.stdout + r.stderr)
-        time.sleep(0.3)
+        # ... and answers go on after the refusal.
+        after_bad = load.answered
+        res.check("answers go on after the refused push",
+                  dpnet.wait_for(lambda: load.answered >= after_bad + 20, 10))
     finally:
         load.stop = True
         th.join(30)

@@ -115,7 +115,12 @@ def main():
             wire = q.to_wire()
             frame = struct.pack("!H", len(wire)) + wire
             conns = [socket.create_connection((common.HOST, port), timeout=2) for _ in range(4)]
-            time.sleep(0.1)
+            # One exchange on each, in order: all four are accepted and
+            # idle, the first idle longest.
+            for c in conns:
+                c.sendall(frame)
+                check(c.recv(2) and True, "an answer on each of four connections")
+                c.recv(65535)
             extra = socket.create_connection((common.HOST, port), timeout=2)
             extra.settimeout(2)
             try:
@@ -136,9 +141,13 @@ def main():
             # With every slot busy (a message in progress on each), the
             # fifth is refused (closed at once) and the others go on.
             conns = [socket.create_connection((common.HOST, port), timeout=2) for _ in range(4)]
+            # A whole query and the first byte of the next in one write: the
+            # answer shows the server has read both, so the connection has a
+            # message in progress.
             for c in conns:
-                c.sendall(frame[:1])
-            time.sleep(0.1)
+                c.sendall(frame + frame[:1])
+                check(c.recv(2) and True, "an answer before the busy byte")
+                c.recv(65535)
             extra = socket.create_connection((common.HOST, port), timeout=2)
             extra.settimeout(2)
             try:
@@ -170,11 +179,11 @@ def main():
                 f.seek(200)
                 f.write(bytes([b[0] ^ 0xff]))
             srv.proc.send_signal(signal.SIGHUP)
-            time.sleep(0.5)
+            check(common.wait_for(lambda: "reload failed" in srv.read_log(), 10),
+                  "failed reload reported")
             r = ask(q, port)
             check(srv.alive() and r is not None and a_of(r) == ["192.0.2.10"],
                   "corrupt snapshot rejected, old one serving")
-            check("reload failed" in srv.read_log(), "failed reload reported")
 
             # SIGHUP with a new snapshot: new data serves.
             zcopy = os.path.join(work, "zones")

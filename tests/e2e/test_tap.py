@@ -160,8 +160,10 @@ def body(res, cleanup, work, port53d, port53, bdir):
     res.check("ping v4 reaches the kernel", dpnet.ping(NS_H, SVC4))
     res.check("ping v6 reaches the kernel", dpnet.ping(NS_H, SVC6))
 
+    printed = d.tail(1 << 20).count("port53d counters")
     d.signal(signal.SIGUSR1)
-    time.sleep(0.5)
+    res.check("SIGUSR1 prints the counters",
+              dpnet.wait_for(lambda: d.tail(1 << 20).count("port53d counters") > printed, 10))
     res.check("port53d alive after SIGUSR1", d.alive(), d.tail())
     rc = d.stop()
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
