@@ -788,7 +788,7 @@ static int cmd_export(int argc, char **argv)
 		fprintf(stderr, "%s\n", err.msg);
 		return 1;
 	}
-	int rc = strcmp(fmt, "zone") == 0 ? p53_dump_zone(s, argv[i + 1], stdout)
+	int rc = strcmp(fmt, "zone") == 0 ? r53_export_zone(s, argv[i + 1], stdout)
 		 : strcmp(fmt, "route53") == 0
 		     ? r53_export_json(s, argv[i + 1], stdout)
 		     : r53_export_fmt(s, argv[i + 1], R53_EXPORT_CHANGES, stdout);

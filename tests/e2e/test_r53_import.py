@@ -309,6 +309,28 @@ def main():
         r = common.run([PORT53, "diff", "--health-checks", hc, "--alias-map", amap, snap,
                         "example.org=" + fx("cidr.json") + "," + exp])
         check(r.returncode == 0, "change-batch export is the same zone: " + r.stdout)
+        # The zone-file export: plain records as records, policy sets and
+        # aliases as $ROUTE53 lines; compiled back, the same zone.
+        r = common.run([PORT53, "export", "--format", "zone", snap, "example.org"])
+        zf = os.path.join(tmp, "org.zone")
+        with open(zf, "w") as f:
+            f.write(r.stdout)
+        lines = r.stdout.splitlines()
+        check(r.returncode == 0 and "*.example.org.\t60\tIN\tA\t192.0.2.50" in lines and
+              any(l.startswith("$ROUTE53 {") and '"SetIdentifier":"primary"' in l for l in lines) and
+              any(l.startswith("$ROUTE53 {") and "d111111abcdef8.cloudfront.net." in l
+                  for l in lines) and
+              not any(l.startswith(";") for l in lines), "zone export:\n" + r.stdout[:2000])
+        r = common.run([PORT53, "diff", "--health-checks", hc, "--alias-map", amap, snap,
+                        "example.org=" + zf])
+        check(r.returncode == 0 and "0 added, 0 removed, 0 changed" in r.stdout,
+              "zone export compiles back to the same zone: " + r.stdout + r.stderr)
+        with open(zf, "a") as f:
+            f.write("$ROUTE53 {not json\n")
+        r = common.run([PORT53, "check", "--health-checks", hc, "--alias-map", amap,
+                        "example.org=" + zf])
+        check(r.returncode != 0 and ("org.zone:%d:" % (len(lines) + 1)) in r.stderr,
+              "bad $ROUTE53 line refused with file:line: " + r.stderr)
         refusals(tmp)
         tf_refusals(tmp)
     print("test_r53_import: %d passed, %d failed" % (PASSED, FAILED))

@@ -943,7 +943,7 @@ static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *
 	bool json = false;
 	char *save = NULL;
 	for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save))
-		json = json || r53_is_json_path(p);
+		json = json || r53_is_json_path(p) || r53_has_directives(p);
 	strcpy(list, paths);
 	int rc = 0;
 	struct czone *zn = &c->zones[c->cur_zone];
@@ -961,7 +961,19 @@ static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *
 			rc = zparse_file(p, po, on_record, c, c->err);
 		else if (r53_is_json_path(p))
 			rc = r53_zone_add_json_file(&z, p, c->err);
-		else
+		else if (r53_has_directives(p)) {
+			/* A zone file with $ROUTE53 lines (export --format zone):
+			 * the records first, then the sets those lines hold. */
+			size_t len;
+			json_t *root = NULL;
+			char *text = r53_take_directives(p, &len, &root, c->err);
+			rc = text ? zparse_string(p, text, len, po, on_record_r53, &z, c->err)
+				  : P53_EINVAL;
+			if (rc == 0)
+				rc = r53_zone_add_json_root(&z, p, root, c->err);
+			json_decref(root);
+			free(text);
+		} else
 			rc = zparse_file(p, po, on_record_r53, &z, c->err);
 		if (stat(p, &st) == 0)
 			c->bytes_before += (uint64_t)st.st_size;

@@ -1807,3 +1807,119 @@ bool r53_is_json_path(const char *path)
 	fclose(f);
 	return false;
 }
+
+/* ---- $ROUTE53 lines in zone files --------------------------------------- */
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return NULL;
+	size_t cap = 1 << 16, n = 0, got;
+	char *buf = malloc(cap + 1);
+	while (buf && (got = fread(buf + n, 1, cap - n, f)) > 0) {
+		n += got;
+		if (n == cap) {
+			char *nb = realloc(buf, cap * 2 + 1);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (buf) {
+		buf[n] = 0;
+		*len = n;
+	}
+	return buf;
+}
+
+static bool directive_at(const char *p)
+{
+	return strncmp(p, "$ROUTE53", 8) == 0 && (p[8] == ' ' || p[8] == '\t');
+}
+
+bool r53_has_directives(const char *path)
+{
+	/* Streamed in chunks with memmem: every zone file of a Route 53
+	 * zone is scanned, and a 10M-record file must cost a read, not a
+	 * copy. The 9 bytes kept between chunks catch a marker across them. */
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return false;
+	enum { CHUNK = 1 << 16, KEEP = 9 };
+	char *buf = malloc(CHUNK + KEEP + 1);
+	size_t have = 1, got;
+	bool found = false;
+	if (buf)
+		buf[0] = '\n'; /* the first line starts after a virtual newline */
+	while (buf && !found && (got = fread(buf + have, 1, CHUNK, f)) > 0) {
+		have += got;
+		for (char *p = buf;
+		     !found && (p = memmem(p, have - (size_t)(p - buf), "\n$ROUTE53", 9)) != NULL;
+		     p++)
+			found =
+			    (size_t)(p - buf) + 9 < have ? (p[9] == ' ' || p[9] == '\t') : false;
+		size_t keep = have < KEEP ? have : KEEP;
+		memmove(buf, buf + have - keep, keep);
+		have = keep;
+	}
+	free(buf);
+	fclose(f);
+	return found;
+}
+
+char *r53_take_directives(const char *path, size_t *len, json_t **root, struct p53_err *err)
+{
+	char *t = slurp(path, len);
+	if (t == NULL) {
+		p53_err_set(err, P53_EIO, "%s: cannot read", path);
+		return NULL;
+	}
+	json_t *sets = json_array(), *cols = json_array();
+	unsigned line = 1;
+	for (char *p = t; *p;) {
+		char *nl = strchr(p, '\n');
+		size_t l = nl ? (size_t)(nl - p) : strlen(p);
+		if (directive_at(p)) {
+			json_error_t je;
+			json_t *o = json_loadb(p + 9, l - 9, 0, &je);
+			if (!json_is_object(o)) {
+				p53_err_at(
+				    err, P53_EINVAL, path, line,
+				    "$ROUTE53: a JSON record set (or CidrCollections) on one "
+				    "line expected");
+				json_decref(o);
+				json_decref(sets);
+				json_decref(cols);
+				free(t);
+				return NULL;
+			}
+			if (json_object_get(o, "CidrCollections"))
+				json_array_extend(cols, json_object_get(o, "CidrCollections"));
+			else
+				json_array_append(sets, o);
+			json_decref(o);
+			memset(p, ' ', l); /* the zone-file reader sees a blank line */
+		}
+		if (!nl)
+			break;
+		p = nl + 1;
+		line++;
+	}
+	*root = json_pack("{s:o}", "ResourceRecordSets", sets);
+	if (json_array_size(cols))
+		json_object_set_new(*root, "CidrCollections", cols);
+	else
+		json_decref(cols);
+	return t;
+}
+
+int r53_zone_add_json_root(struct r53_zone *z, const char *name, json_t *root, struct p53_err *err)
+{
+	return add_json(z, name, root, err);
+}

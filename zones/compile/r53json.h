@@ -142,6 +142,19 @@ json_t *r53_export_sets(const struct p53_snapshot *snap, const char *origin);
  * SetIdentifier]". counts: added, removed, changed. */
 int r53_diff_sets(json_t *old, json_t *cur, FILE *out, unsigned counts[3]);
 
+/* One zone as a master file that says everything: plain RRsets as records,
+ * every set with a routing policy or an alias as a "$ROUTE53 {JSON}" line
+ * (and the CIDR collections as one), which the compiler reads back
+ * (r53_take_directives). */
+int r53_export_zone(const struct p53_snapshot *snap, const char *origin, FILE *out);
+/* True when the zone file holds "$ROUTE53" lines. */
+bool r53_has_directives(const char *path);
+/* Reads path, moves its "$ROUTE53" lines into *root ({"ResourceRecordSets":
+ * [...], "CidrCollections": [...]}) and returns the text with those lines
+ * blanked (line numbers kept) for the zone-file reader; NULL on error. */
+char *r53_take_directives(const char *path, size_t *len, json_t **root, struct p53_err *err);
+int r53_zone_add_json_root(struct r53_zone *z, const char *name, json_t *root, struct p53_err *err);
+
 /* A stable hosted-zone id for a zone: "Z" and 20 base-32 characters of a
  * hash of its name, the same on every compile. Used for HostedZoneId on
  * export. */

@@ -839,3 +839,71 @@ int r53_diff_sets(json_t *old, json_t *cur, FILE *out, unsigned counts[3])
 	}
 	return 0;
 }
+
+/* ---- zone-file export ----------------------------------------------------- */
+
+/* One set as master-file lines; names and values come in Route 53's octal
+ * notation and go out in the zone file's decimal one. */
+static void zone_lines(json_t *o, FILE *out)
+{
+	char name[4200], val[8200], tb[16];
+	const char *n = json_string_value(json_object_get(o, "Name"));
+	if (r53_octal_to_zone(n, strlen(n), name, sizeof(name)) < 0)
+		return;
+	if (strncmp(name, "\\042.", 5) == 0) {
+		/* The wildcard label reads better as itself. */
+		memmove(name + 1, name + 4, strlen(name + 4) + 1);
+		name[0] = '*';
+	}
+	snprintf(tb, sizeof(tb), "%s", json_string_value(json_object_get(o, "Type")));
+	size_t i;
+	json_t *v;
+	json_array_foreach(json_object_get(o, "ResourceRecords"), i, v)
+	{
+		const char *t = json_string_value(json_object_get(v, "Value"));
+		if (r53_octal_to_zone(t, strlen(t), val, sizeof(val)) < 0)
+			continue;
+		fprintf(out, "%s\t%lld\tIN\t%s\t%s\n", name,
+			(long long)json_integer_value(json_object_get(o, "TTL")), tb, val);
+	}
+}
+
+int r53_export_zone(const struct p53_snapshot *s, const char *origin, FILE *out)
+{
+	json_t *root = export_root(s, origin, R53_EXPORT_LIST);
+	if (root == NULL)
+		return P53_EINVAL;
+	json_t *list = json_object_get(root, "ResourceRecordSets"), *o;
+	char on[1100];
+	snprintf(on, sizeof(on), "%s%s", origin,
+		 origin[0] && origin[strlen(origin) - 1] == '.' ? "" : ".");
+	fprintf(out, "$ORIGIN %s\n", on);
+	size_t i;
+	/* The SOA first, as every master file has it. */
+	json_array_foreach(list, i, o) if (!strcmp(json_string_value(json_object_get(o, "Type")),
+						   "SOA")) zone_lines(o, out);
+	json_array_foreach(list, i, o)
+	{
+		if (!strcmp(json_string_value(json_object_get(o, "Type")), "SOA"))
+			continue;
+		if (json_object_get(o, "SetIdentifier") || json_object_get(o, "AliasTarget")) {
+			/* Zone files cannot say this: one $ROUTE53 line holds the
+			 * record set as Route 53 JSON (docs/route53.md). */
+			char *t = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			fprintf(out, "$ROUTE53 %s\n", t ? t : "{}");
+			free(t);
+			continue;
+		}
+		zone_lines(o, out);
+	}
+	json_t *cols = json_object_get(root, "CidrCollections");
+	if (cols) {
+		json_t *w = json_pack("{s:O}", "CidrCollections", cols);
+		char *t = json_dumps(w, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fprintf(out, "$ROUTE53 %s\n", t ? t : "{}");
+		free(t);
+		json_decref(w);
+	}
+	json_decref(root);
+	return ferror(out) ? P53_EIO : 0;
+}
