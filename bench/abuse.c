@@ -40,7 +40,12 @@ struct query {
 
 static struct query *qs;
 static size_t nq;
-static uint8_t resp[P53_MSG_MAX];
+#define BURST 32
+/* Room for a UDP answer (our EDNS size, 1232, and a cookie) per query. */
+static uint8_t rbuf[BURST][2048];
+static size_t rlen[BURST];
+static struct p53_answer_info info[BURST];
+static bool no_prefetch;
 static volatile size_t sink;
 static double ms_per_query;
 /* The fastest time of each chunk under each configuration over all passes:
@@ -70,24 +75,41 @@ struct setup {
 	uint64_t pass; /* passes done: the simulated clock runs on */
 };
 
-/* Answers queries [b, e) as configuration c; returns the nanoseconds. */
+/* Answers queries [b, e) as configuration c, in bursts of BURST as a
+ * port53d worker does: every query of the burst is answered, then (rrl,
+ * cookies) the rate-limit buckets of all its answers are prefetched, then
+ * the abuse controls run on each. Returns the nanoseconds. */
 static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
 {
 	const struct p53_snapshot *s = bsh_snapshot(st->eng);
 	struct p53_ctx *ctx = bsh_ctx(st->eng);
 	size_t total = 0;
 	double t0 = (double)st->pass * (double)nq * ms_per_query;
-	ctx->cookies = c == C_COOKIES;
+	bool ck = c == C_COOKIES;
+	ctx->cookies = ck;
 	uint64_t start = now_ns();
-	for (size_t i = b; i < e; i++) {
-		const struct query *q = &qs[i];
-		bool ck = c == C_COOKIES;
-		size_t n = p53_answer(s, ck ? q->cmsg : q->msg, ck ? q->clen : q->len, &q->client,
-				      ctx, resp, sizeof(resp));
-		if (c != C_ENGINE && n)
-			n = p53_abuse_apply(&st->ab, &ctx->last, &q->client, resp, n, sizeof(resp),
-					    (uint32_t)(t0 + (double)i * ms_per_query), COOKIE_T);
-		total += n;
+	for (size_t i0 = b; i0 < e; i0 += BURST) {
+		size_t n = e - i0 < BURST ? e - i0 : BURST;
+		for (size_t j = 0; j < n; j++) {
+			const struct query *q = &qs[i0 + j];
+			rlen[j] = p53_answer(s, ck ? q->cmsg : q->msg, ck ? q->clen : q->len,
+					     &q->client, ctx, rbuf[j], sizeof(rbuf[j]));
+			info[j] = ctx->last;
+		}
+		if (c != C_ENGINE) {
+			if (!no_prefetch)
+				for (size_t j = 0; j < n; j++)
+					p53_abuse_prefetch(&st->ab, &info[j], &qs[i0 + j].client);
+			for (size_t j = 0; j < n; j++)
+				if (rlen[j])
+					rlen[j] = p53_abuse_apply(
+					    &st->ab, &info[j], &qs[i0 + j].client, rbuf[j], rlen[j],
+					    sizeof(rbuf[j]),
+					    (uint32_t)(t0 + (double)(i0 + j) * ms_per_query),
+					    COOKIE_T);
+		}
+		for (size_t j = 0; j < n; j++)
+			total += rlen[j];
 	}
 	sink = total;
 	return now_ns() - start;
@@ -143,7 +165,8 @@ static void usage(FILE *f)
 	      "                       [--cpu N] [--json]\n"
 	      "  --seconds S   time per configuration (default 3)\n"
 	      "  --sim-qps N   the traffic rate the rate limiter sees (default 10000)\n"
-	      "  --rrl-table-size N  buckets (default: the servers' default)\n",
+	      "  --rrl-table-size N  buckets (default: the servers' default)\n"
+	      "  --no-prefetch  apply RRL without prefetching the burst's buckets\n",
 	      f);
 }
 
@@ -153,6 +176,7 @@ int main(int argc, char **argv)
 					   {"sim-qps", required_argument, NULL, 'q'},
 					   {"cpu", required_argument, NULL, 'c'},
 					   {"rrl-table-size", required_argument, NULL, 'T'},
+					   {"no-prefetch", no_argument, NULL, 'N'},
 					   {"json", no_argument, NULL, 'j'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
@@ -180,6 +204,9 @@ int main(int argc, char **argv)
 			break;
 		case 'T':
 			table = atol(optarg);
+			break;
+		case 'N':
+			no_prefetch = true;
 			break;
 		case 'j':
 			json = true;

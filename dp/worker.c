@@ -20,7 +20,20 @@
 
 #include <string.h>
 
+/* A DNS query answered by the engine, waiting for the abuse controls: the
+ * whole burst is answered first, so that its rate-limit buckets can be
+ * prefetched together. */
+struct dns_pend {
+	struct rte_mbuf *m;
+	struct dp_pkt p;
+	struct p53_client cl;
+	struct p53_answer_info info;
+	size_t n, room;
+};
+
 struct burst_out {
+	struct dns_pend dns[DP_BURST];
+	uint16_t ndns;
 	struct rte_mbuf *tx[DP_BURST];
 	struct rte_mbuf *exc[DP_BURST];
 	struct rte_mbuf *drop[DP_BURST];
@@ -49,10 +62,11 @@ static inline void set_len(struct rte_mbuf *m, size_t len)
 	m->pkt_len = (uint32_t)len;
 }
 
-/* Answers one DNS query in place; false means drop. */
+/* Answers one DNS query in place, leaving it in d for finish_dns; false
+ * means drop. */
 static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 			      const struct p53_snapshot *snap, struct rte_mbuf *m, uint8_t *f,
-			      const struct dp_pkt *p)
+			      const struct dp_pkt *p, struct dns_pend *d)
 {
 	if (unlikely(!snap)) {
 		w->stats.c[DP_C_NO_SNAPSHOT]++;
@@ -83,8 +97,25 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 		w->stats.c[DP_C_ENGINE_DROP]++;
 		return false;
 	}
-	/* Cookies and rate limiting; a limited answer is counted there. */
-	n = p53_abuse_apply(&w->abuse, &w->ctx.last, &cl, dns, n, room, w->now_ms, w->now_s);
+	d->m = m;
+	d->p = *p;
+	d->cl = cl;
+	d->info = w->ctx.last;
+	d->n = n;
+	d->room = room;
+	return true;
+}
+
+/* Cookies and rate limiting on an answer of the burst (a limited one is
+ * counted there), then the reply; false means drop. */
+static inline bool finish_dns(struct dp_worker *w, const struct dp_wq *wq, struct dns_pend *d)
+{
+	struct rte_mbuf *m = d->m;
+	const struct dp_pkt *p = &d->p;
+	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
+	uint8_t *dns = f + p->pl_off;
+	size_t n =
+	    p53_abuse_apply(&w->abuse, &d->info, &d->cl, dns, d->n, d->room, w->now_ms, w->now_s);
 	if (unlikely(n == 0))
 		return false;
 	w->stats.rcode[dns[3] & 15]++;
@@ -130,8 +161,8 @@ static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
 
 	switch ((enum dp_action)p.action) {
 	case DP_ACT_DNS:
-		if (likely(answer_dns(w, wq, snap, m, f, &p))) {
-			o->tx[o->ntx++] = m;
+		if (likely(answer_dns(w, wq, snap, m, f, &p, &o->dns[o->ndns]))) {
+			o->ndns++;
 			return;
 		}
 		break;
@@ -194,7 +225,7 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 		w->now_ms = (uint32_t)((now - w->sh->tsc0) / w->sh->tsc_per_ms);
 		w->now_s = atomic_load_explicit(&w->sh->unix_s, memory_order_relaxed);
 		w->stats.c[DP_C_RX] += n;
-		o.ntx = o.nexc = o.ndrop = 0;
+		o.ntx = o.nexc = o.ndrop = o.ndns = 0;
 		/* Classify the burst, let the engine prefetch what the DNS
 		 * queries among it will look up, then answer them. */
 		struct dp_pkt pk[DP_BURST];
@@ -214,6 +245,16 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 			p53_prefetch_burst(snap, dq, dl, nd);
 		for (uint16_t i = 0; i < n; i++)
 			handle(w, wq, snap, pkts[i], &pk[i], &o);
+		/* The burst's rate-limit buckets, prefetched together, then
+		 * cookies and RRL on each answer. */
+		for (uint16_t i = 0; i < o.ndns; i++)
+			p53_abuse_prefetch(&w->abuse, &o.dns[i].info, &o.dns[i].cl);
+		for (uint16_t i = 0; i < o.ndns; i++) {
+			if (likely(finish_dns(w, wq, &o.dns[i])))
+				o.tx[o.ntx++] = o.dns[i].m;
+			else
+				o.drop[o.ndrop++] = o.dns[i].m;
+		}
 		w->stats.c[DP_C_TX] +=
 		    tx_all(wq->port, wq->queue, o.tx, o.ntx, &w->stats.c[DP_C_TX_FULL]);
 		if (o.nexc)

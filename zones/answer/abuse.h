@@ -76,4 +76,14 @@ size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
 		       const struct p53_client *client, uint8_t *resp, size_t len, size_t cap,
 		       uint32_t now_ms, uint32_t now_s);
 
+/* A hint before p53_abuse_apply for the same answer: starts loading its
+ * rate-limit bucket (p53_rrl_prefetch). Answers are the same without it. */
+static inline void p53_abuse_prefetch(const struct p53_abuse *a, const struct p53_answer_info *in,
+				      const struct p53_client *c)
+{
+	if (a->rrl && c->transport == P53_UDP && (c->family == 4 || c->family == 6))
+		p53_rrl_prefetch(a->rrl, c->family, c->addr, (enum p53_rrl_class)in->rrl_class,
+				 in->rrl_key);
+}
+
 #endif

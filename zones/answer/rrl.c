@@ -238,8 +238,8 @@ static void queue_event(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
-enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
-				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms)
+static inline uint64_t key_hash(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+				enum p53_rrl_class cls, uint32_t key)
 {
 	uint64_t hi, lo;
 	if (family == 4) {
@@ -254,7 +254,20 @@ enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint
 	}
 	uint64_t rest =
 	    (uint64_t)(cls == P53_RRL_ERROR ? 0 : key) << 16 | (uint64_t)family << 8 | cls;
-	uint64_t h = keyed_hash(r->key, hi, lo, rest);
+	return keyed_hash(r->key, hi, lo, rest);
+}
+
+void p53_rrl_prefetch(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+		      enum p53_rrl_class cls, uint32_t key)
+{
+	uint64_t h = key_hash(r, family, addr, cls, key);
+	__builtin_prefetch(&r->b[(size_t)((uint32_t)h & r->mask) * GROUP], 1);
+}
+
+enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms)
+{
+	uint64_t h = key_hash(r, family, addr, cls, key);
 	uint32_t tag = (uint32_t)(h >> 32) | 1;
 	struct bucket *g = &r->b[(size_t)((uint32_t)h & r->mask) * GROUP];
 	struct bucket *b = NULL, *victim = NULL;

@@ -92,6 +92,12 @@ void p53_rrl_free(struct p53_rrl *r);
 enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms);
 
+/* Starts loading the bucket p53_rrl_check will use for the same arguments:
+ * a front end holding a burst of answers prefetches them all first, so the
+ * table's cache misses overlap instead of following each other. */
+void p53_rrl_prefetch(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+		      enum p53_rrl_class cls, uint32_t key);
+
 /* Events queued since the last call (any thread, one at a time): calls fn
  * for each and returns how many were lost to a full ring since. */
 typedef void (*p53_rrl_event_fn)(void *arg, const struct p53_rrl_event *ev);
