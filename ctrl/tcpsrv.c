@@ -705,4 +705,8 @@ void tcpsrv_counters(const struct tcpsrv *t, api_emit_fn emit, void *sink)
 	for (int i = 0; i < TCPSRV_C__COUNT; i++)
 		emit(sink, "tcp", "event", ctr_names[i], t->cfg.worker,
 		     tcpsrv_ctr(t, (enum tcpsrv_ctr)i));
+	if (t->abuse.secret) /* cookies on TCP; never rate limited */
+		for (int i = P53_AB_COOKIE_CLIENT; i <= P53_AB_COOKIE_BAD; i++)
+			emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)i),
+			     t->cfg.worker, __atomic_load_n(&t->abuse.stats[i], __ATOMIC_RELAXED));
 }
