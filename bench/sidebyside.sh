@@ -172,14 +172,14 @@ start_server() {
 	case $1 in
 	port53-ksock)
 		ip netns exec $NS_S taskset -c $SRV_CPU "$PORT53" serve -s "$SNAP" -l $SVC:53 \
-			>"$W/$1.log" 2>&1 &
+			--rrl-rate 0 >"$W/$1.log" 2>&1 &
 		SPID=$! ;;
 	port53d-afxdp)
 		[ -x "$PORT53D" ] && [ -f "$XDPOBJ" ] || return 1
 		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
 			--file-prefix p53sb \
 			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
-			-- --snapshot "$SNAP" --addr $SVC >"$W/$1.log" 2>&1 &
+			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 >"$W/$1.log" 2>&1 &
 		SPID=$! ;;
 	knot-udp | knot-xdp)
 		mkdir -p "$W/knot-run" "$W/knot-db"

@@ -184,7 +184,7 @@ def main():
     sock = os.path.join(tmp, "control.sock")
     srv = subprocess.Popen([PORT53, "serve", "-s", snap, "-l", "127.0.0.1:%d" % port,
                             "--health-checks", os.path.join(tmp, "checks.json"),
-                            "--control-socket", sock],
+                            "--control-socket", sock, "--rrl-rate", "0"],
                            stderr=subprocess.PIPE)
     try:
         for _ in range(50):
