@@ -162,6 +162,10 @@ static void usage(FILE *out)
 	    "      --cookie-secret-file F  secret shared by a fleet (hex; line 2: previous)\n"
 	    "      --cookie-rotate S     random secret's lifetime (default 93600 s)\n"
 	    "      --tcp                 DNS over TCP on port 53 (RFC 7766)\n"
+	    "      --tcp-max-conns N, --tcp-per-source N, --tcp-idle-ms N, --tcp-msg-ms N,\n"
+	    "      --tcp-lifetime-ms N, --tcp-out-max BYTES\n"
+	    "                            limits of the TCP and TLS listeners (defaults\n"
+	    "                            256, 16, 10000, 5000, 120000, 65536; docs/hardening.md)\n"
 	    "      --tls                 DNS over TLS on port 853 (with --tls-cert)\n"
 	    "      --quic                DNS over QUIC on UDP 853 (with --tls-cert)\n"
 	    "      --tls-cert FILE       certificate chain (PEM) for TLS and QUIC\n"
@@ -221,6 +225,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_WATCH,
 		O_QUIC,
 		O_TCP,
+		O_TCP_MAX,
+		O_TCP_PER_SRC,
+		O_TCP_IDLE,
+		O_TCP_MSG,
+		O_TCP_LIFE,
+		O_TCP_OUT,
 		O_TLS,
 		O_TLS_CERT,
 		O_TLS_KEY,
@@ -260,6 +270,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"watch-dir", required_argument, NULL, O_WATCH},
 	    {"quic", no_argument, NULL, O_QUIC},
 	    {"tcp", no_argument, NULL, O_TCP},
+	    {"tcp-max-conns", required_argument, NULL, O_TCP_MAX},
+	    {"tcp-per-source", required_argument, NULL, O_TCP_PER_SRC},
+	    {"tcp-idle-ms", required_argument, NULL, O_TCP_IDLE},
+	    {"tcp-msg-ms", required_argument, NULL, O_TCP_MSG},
+	    {"tcp-lifetime-ms", required_argument, NULL, O_TCP_LIFE},
+	    {"tcp-out-max", required_argument, NULL, O_TCP_OUT},
 	    {"tls", no_argument, NULL, O_TLS},
 	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
 	    {"tls-key", required_argument, NULL, O_TLS_KEY},
@@ -384,6 +400,28 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_TCP:
 			o->xport.tcp = true;
+			break;
+		case O_TCP_MAX:
+		case O_TCP_PER_SRC:
+		case O_TCP_IDLE:
+		case O_TCP_MSG:
+		case O_TCP_LIFE:
+		case O_TCP_OUT:
+			/* docs/hardening.md: limits of every TCP and TLS listener */
+			if (parse_num(optarg, 1, 100000000, &v) != 0)
+				goto bad;
+			if (c == O_TCP_MAX)
+				o->xport.tcp_lim.max_conns = (unsigned)v;
+			else if (c == O_TCP_PER_SRC)
+				o->xport.tcp_lim.per_source = (unsigned)v;
+			else if (c == O_TCP_IDLE)
+				o->xport.tcp_lim.idle_ms = (unsigned)v;
+			else if (c == O_TCP_MSG)
+				o->xport.tcp_lim.msg_ms = (unsigned)v;
+			else if (c == O_TCP_LIFE)
+				o->xport.tcp_lim.lifetime_ms = (unsigned)v;
+			else
+				o->xport.tcp_lim.out_max = (size_t)v;
 			break;
 		case O_TLS:
 			o->xport.tls = true;

@@ -253,8 +253,139 @@ def body(res, cleanup, work, tools):
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
 
 
+def tcp_abuse(res, cleanup, work, tools):
+    """port53d's own TCP listener (--tcp, in the exception path's namespace,
+    the layout of test_transports.py) with the default limits."""
+    ns_h, ns_k = "p53lh-%d" % PID, "p53lk-%d" % PID
+    tap, exc_prefix = "plh%d" % (PID % 100000), "plk%d_" % (PID % 10000)
+    exc = exc_prefix + "0"
+    dpnet.netns_add(cleanup, ns_h)
+    dpnet.netns_add(cleanup, ns_k)
+    zf = os.path.join(work, "small.zone")
+    with open(zf, "w") as f:
+        f.write(L.ZONE)
+    snap = os.path.join(work, "small.p53")
+    run([tools["port53"], "compile", "-o", snap, "big.test.=" + zf], timeout=60)
+    eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
+    prefix = "p53lt%d" % PID
+    cmd = [tools["port53d"]] + eal + [
+        "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % tap,
+        "--", "--snapshot", snap, "--addr", SVC, "--exception", "tap:" + exc_prefix,
+        "--transport-netns", ns_k, "--tcp"]
+    cleanup.push(dpnet.rm_eal_runtime, prefix)
+    d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-tcp.log"), ns=ns_h)
+    up = dpnet.wait_for(lambda: not d.alive() or all(
+        run(["ip", "link", "show", x], ns=ns_h, check=False).returncode == 0
+        for x in (tap, exc)), 30)
+    if not res.check("tcp: port53d up with its taps", d.alive() and up, d.tail()):
+        return
+    for i in range(10, 17):
+        dpnet.addr_add(ns_h, tap, "192.0.2.%d/24" % i)
+    run(["ip", "link", "set", tap, "up"], ns=ns_h)
+    run(["ip", "link", "set", exc, "netns", ns_k], ns=ns_h)
+    dpnet.addr_add(ns_k, exc, SVC + "/24")
+    run(["ip", "link", "set", exc, "up"], ns=ns_k)
+    dpnet.wait_for(lambda: "LISTEN" in run(["ss", "-ltnH"], ns=ns_k, check=False).stdout, 5)
+
+    def connect(src):
+        with dpnet.InNetns(ns_h):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.settimeout(3)
+        s.bind((src, 0))
+        s.connect((SVC, 53))
+        return s
+
+    def ask(src):
+        try:
+            s = connect(src)
+            s.sendall(L.frame("www.big.test."))
+            buf = b""
+            while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
+                d_ = s.recv(65536)
+                if not d_:
+                    return False
+                buf += d_
+            s.close()
+            return bool(dns.message.from_wire(buf[2:]).answer)
+        except OSError:
+            return False
+
+    ok = dpnet.wait_for(lambda: ask("192.0.2.10"), 10, 0.3)
+    if not res.check("tcp: port53d answers over TCP", ok, d.tail()):
+        return
+    wire = L.frame("www.big.test.")
+    bad = []
+    for _ in range(40):
+        try:
+            s = connect("192.0.2.11")
+            s.send(wire[:1])
+            bad.append(s)
+        except OSError:
+            pass
+    time.sleep(0.5)
+    held = [s for s in bad if not L.is_closed(s)]
+    res.check("tcp: one source holds at most 16 connections (%d of 40)" % len(held),
+              len(held) <= 16)
+    t0, asked, answered, pos, gone = time.monotonic(), 0, 0, 1, {}
+    while time.monotonic() - t0 < 8.0:
+        for s in held:
+            if s in gone:
+                continue
+            try:
+                s.send(wire[pos:pos + 1])
+            except OSError:
+                gone[s] = time.monotonic() - t0
+                continue
+            if L.is_closed(s):
+                gone[s] = time.monotonic() - t0
+        pos = min(pos + 1, len(wire) - 1)
+        for _ in range(3):
+            asked += 1
+            answered += ask("192.0.2.10")
+            time.sleep(0.2)
+    res.check("tcp: another source answered during the slowloris (%d of %d)" %
+              (answered, asked), asked >= 10 and answered == asked)
+    res.check("tcp: dribbling connections closed by the message deadline (%d of %d)" %
+              (len(gone), len(held)), held and len(gone) == len(held) and
+              max(gone.values()) < 7.5)
+    for s in bad:
+        s.close()
+    # Pipelining without reading, from five sources.
+    pid = d.proc.pid
+    base = L.rss_kb(pid)
+    q = L.frame("txt.big.test.", "TXT") * 512
+    conns = [connect("192.0.2.%d" % (12 + i // 10)) for i in range(50)]
+    for s in conns:
+        s.setblocking(False)
+    sent, peak, t0 = 0, base, time.monotonic()
+    while time.monotonic() - t0 < 3.0:
+        for s in conns:
+            try:
+                sent += s.send(q)
+            except OSError:
+                pass
+        peak = max(peak, L.rss_kb(pid))
+        time.sleep(0.02)
+    print("tcp: %.1f MB pipelined by 50 clients that never read; port53d RSS %.1f -> %.1f MB"
+          % (sent / 1e6, base / 1024, peak / 1024))
+    res.check("tcp: port53d memory bounded (+%.1f MB, limit 96)" % ((peak - base) / 1024),
+              sent > 2e6 and (peak - base) / 1024 < 96)
+    res.check("tcp: another source answered while they do not read", ask("192.0.2.10"))
+    closed = L.wait_for(lambda: all(L.peer_gone(s) for s in conns), 12)
+    res.check("tcp: connections that never read closed by the deadline", closed)
+    for s in conns:
+        s.close()
+    rc = d.stop()
+    res.check("tcp: port53d exits 0 on SIGTERM", rc == 0, d.tail())
+
+
+def body_all(res, cleanup, work, tools):
+    body(res, cleanup, work, tools)
+    tcp_abuse(res, cleanup, work, tools)
+
+
 def main():
-    return dpnet.run_dp_test("p53dl-", body, tools=("port53d", "port53"))
+    return dpnet.run_dp_test("p53dl-", body_all, tools=("port53d", "port53"))
 
 
 if __name__ == "__main__":
