@@ -685,7 +685,7 @@ static void test_round_trip_generated(void)
 	for (size_t t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
 		const struct rrtype_info *ti = rrtype_get(types[t]);
 
-		for (int iter = 0; iter < 3000; iter++) {
+		for (int iter = 0; iter < 1000; iter++) {
 			size_t n = ti ? gen_layout(ti->layout, wire) : 0;
 			struct p53_err err = {0};
 
@@ -714,7 +714,7 @@ static void test_round_trip_generated(void)
 		}
 	}
 	CHECK_EQ(bad, 0);
-	CHECK(fielded > 30000); /* most generated rdata printed by fields */
+	CHECK(fielded > 10000); /* most generated rdata printed by fields */
 }
 
 /* ---- $INCLUDE ------------------------------------------------------------ */
@@ -849,7 +849,7 @@ static void test_large_file(void)
 	FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	struct coll c;
 	struct p53_err err = {0};
-	const long n = 200000;
+	const long n = 50000;
 
 	if (!f) {
 		CHECK(0);
