@@ -14,6 +14,7 @@
  * maps it like any file.
  */
 #include "api.h"
+#include "console.h"
 
 #include "zones/answer/fw.h"
 
@@ -83,6 +84,7 @@ struct api {
 	bool watching;
 	atomic_bool stop_watch;
 	uint64_t header_timeouts;
+	struct console *console; /* the web console and its sampler */
 };
 
 enum route { R_STATUS, R_STATS, R_SNAPSHOT, R_RELOAD, R_METRICS, R_HEALTH, R_HEALTH_REPORTS };
@@ -831,7 +833,17 @@ static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, 
 				  const char *method, void **con_cls)
 {
 	struct api *a = l->api;
-	if (l->need_token && !token_ok(a, c))
+	/* Reading is open on TCP too (the console, status, metrics); every
+	 * change needs the token. */
+	bool read_only = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	if (console_owns(url) && a->console) {
+		if (!read_only)
+			return refuse(
+			    c, con_cls, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, "GET",
+			    "%s not allowed on %s (the console is read-only)", method, url);
+		return console_handle(a->console, c, url);
+	}
+	if (l->need_token && !read_only && !token_ok(a, c))
 		return refuse(c, con_cls, MHD_HTTP_UNAUTHORIZED, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
 			      "Bearer realm=\"port53\"",
 			      "missing or wrong bearer token (Authorization: Bearer ...)");
@@ -841,7 +853,7 @@ static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, 
 	if (m == -1)
 		return refuse(c, con_cls, MHD_HTTP_NOT_FOUND, NULL, NULL,
 			      "no such endpoint: %s (try /v1/status, /v1/stats, "
-			      "/v1/snapshot, /v1/reload, /v1/health, /metrics)",
+			      "/v1/snapshot, /v1/reload, /v1/health, /metrics, /console/)",
 			      url);
 	if (m == -2)
 		return refuse(c, con_cls, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
@@ -1208,6 +1220,11 @@ struct api *api_start(const struct api_cfg *cfg, struct p53_err *err)
 	a->lt = (struct listener){.api = a, .need_token = true, .name = "tcp"};
 	if (cfg->tcp_listen && read_token(a, cfg->token_file, err) != 0)
 		goto fail;
+	a->console = console_new(&a->cfg, NULL, NULL);
+	if (a->console == NULL) {
+		p53_err_set(err, P53_ENOMEM, "cannot start the web console's sampler");
+		goto fail;
+	}
 	if (cfg->unix_path) {
 		int fd = open_unix(cfg->unix_path, err);
 		if (fd < 0)
@@ -1260,6 +1277,7 @@ void api_stop(struct api *a)
 	}
 	if (a->lt.d)
 		MHD_stop_daemon(a->lt.d);
+	console_free(a->console); /* after the handlers that use it */
 	if (a->unix_path) {
 		unlink(a->unix_path);
 		free(a->unix_path);

@@ -15,6 +15,7 @@
 #include "dp/worker.h"
 #include "dp/xport.h"
 #include "ctrl/api.h"
+#include "ctrl/conf.h"
 #include "ctrl/control.h"
 #include "ctrl/qlog.h"
 #include "ctrl/qsbr_dpdk.h"
@@ -50,6 +51,8 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "p53_version.h"
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
 #define MAX_KEYS     8	 /* --require-signature keys */
@@ -114,7 +117,11 @@ static void usage(FILE *out)
 {
 	fprintf(
 	    out,
-	    "usage: port53d [EAL options] -- -s SNAPSHOT -a ADDR [options]\n"
+	    "usage: port53d [--config FILE] [EAL options] [-- [options]]\n"
+	    "       port53d --version | --help\n"
+	    "      --config FILE         settings and EAL options from a port53.yaml(5)\n"
+	    "                            file; EAL options and options given here\n"
+	    "                            override the file's\n"
 	    "  -s, --snapshot PATH       compiled snapshot (port53 compile -o ...)\n"
 	    "  -a, --addr ADDR           service address, IPv4 or IPv6; repeat for more\n"
 	    "  -m, --mac MAC             answer with this MAC (default: the port's)\n"
@@ -176,6 +183,42 @@ static void usage(FILE *out)
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
 	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
+}
+
+static void conf_to_stderr(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
+}
+
+/* Before EAL sees argv: --version, --help, and --config, whose settings
+ * become options ahead of the user's (ctrl/conf.h). 1: exit with *rc. */
+static int early_args(int *argc, char ***argv, struct conf **conf, int *rc)
+{
+	*rc = 0;
+	if (*argc > 1 && !strcmp((*argv)[1], "--version")) {
+		printf("port53d (port53) %s\n", P53_VERSION);
+		return 1;
+	}
+	if (*argc > 1 && !strcmp((*argv)[1], "--help")) {
+		usage(stdout);
+		return 1;
+	}
+	bool bad;
+	const char *path = conf_take_path(argc, *argv, false, &bad);
+	*rc = 2;
+	if (bad) {
+		fprintf(stderr, "port53d: --config needs a FILE\n");
+		return 1;
+	}
+	if (path == NULL)
+		return 0;
+	*rc = 1;
+	*conf = conf_load(path, conf_to_stderr, NULL, NULL);
+	if (*conf == NULL)
+		return 1;
+	*argc = conf_argv(*conf, CONF_PORT53D, *argc, *argv, argv);
+	return *argc < 0;
 }
 
 static int parse_mac(const char *s, uint8_t mac[6])
@@ -490,7 +533,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		}
 		continue;
 	bad:
-		fprintf(stderr, "port53d: bad option value: %s\n", optarg);
+		for (const struct option *x = lo; x->name; x++)
+			if (x->val == c)
+				fprintf(stderr, "port53d: --%s: bad value '%s'\n", x->name, optarg);
 		return -1;
 	}
 	if (optind != argc) {
@@ -963,6 +1008,9 @@ int main(int argc, char **argv)
 {
 	static struct daemon d; /* big (per-port svc bitmaps): keep it off the stack */
 	int rc = 1;
+	struct conf *conf = NULL;
+	if (early_args(&argc, &argv, &conf, &rc))
+		return rc;
 
 	/* Blocked here, inherited by every EAL thread: only the control thread
 	 * takes signals, with sigtimedwait, so no handler runs on a worker. */
@@ -1026,5 +1074,6 @@ out_ports:
 	rte_mempool_free(d.pool);
 out_eal:
 	rte_eal_cleanup();
+	conf_free(conf);
 	return rc;
 }

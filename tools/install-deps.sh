@@ -8,10 +8,11 @@ build-essential pkg-config meson ninja-build clang llvm lld libclang-rt-14-dev
 libdpdk-dev dpdk libbpf-dev libxdp-dev libpcap-dev libnuma-dev
 libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
-libmaxminddb-dev libknot-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
+libmaxminddb-dev libknot-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
 nsd knot knot-dnsutils bind9-dnsutils dnsperf
 golang-go golang-github-lucas-clemente-quic-go-dev openssl
+scdoc debhelper dpkg-dev systemd chromium libjs-chart.js
 "
 
 missing=""

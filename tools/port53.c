@@ -1,17 +1,12 @@
 /* port53: the offline and kernel-socket command line.
  *
- *   port53 compile -o OUT.p53 [--serial N] [--sign-key KEY.pem] ZONE...
- *   port53 check ZONE...
- *   port53 dump SNAPSHOT [ZONE]
- *   port53 info SNAPSHOT
- *   port53 keygen NAME                 writes NAME.key and NAME.pub
- *   port53 sign -k KEY.pem SNAPSHOT [-o OUT.p53]
- *   port53 fw-compile -o OUT.p53fw RULES.json   DNS Firewall (docs/firewall.md)
- *   port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--firewall FILE.p53fw] [options]
- *
- * ZONE is ORIGIN=FILE, or FILE named ORIGIN.zone.
+ * One function per subcommand (commands[] at the end lists them with their
+ * usage); `port53 CMD --help` prints that command's usage only. Exit
+ * status: 0 success, 1 failure, 2 usage error (tools/cli.h).
  */
+#include "ctrl/conf.h"
 #include "ctrl/ksock.h"
+#include "tools/cli.h"
 #include "zones/compile/compile.h"
 #include "zones/answer/fw.h"
 #include "zones/compile/fwcompile.h"
@@ -19,7 +14,6 @@
 #include "zones/answer/sign.h"
 #include "zones/answer/snapshot.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <libgen.h>
@@ -29,51 +23,64 @@
 #include <time.h>
 #include <unistd.h>
 
-static void usage(FILE *f)
+#define PROG "port53"
+
+/* One entry per subcommand: its synopsis and options for `port53 CMD --help`. */
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+static const struct command *find_command(const char *name);
+static int cmd_compile(int argc, char **argv);
+static int cmd_check(int argc, char **argv);
+static int cmd_diff(int argc, char **argv);
+
+static const char zone_help[] =
+    "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
+    "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
+    "JSON (record sets, change batches), read in order (docs/route53.md).\n";
+
+/* Prints the usage of one command, or the list of commands. */
+static void usage_of(const char *cmd, FILE *f)
 {
-	fputs(
-	    "usage:\n"
-	    "  port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY]\n"
-	    "                 [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
-	    "  port53 check [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
-	    "  port53 diff [compile options] SNAPSHOT ZONE...   (exit 1 when sets change)\n"
-	    "  port53 compile --dry-run -o SNAPSHOT ZONE...     (prints the diff, writes nothing)\n"
-	    "  port53 export --format route53|route53-changes|zone SNAPSHOT ZONE\n"
-	    "  port53 dump SNAPSHOT [ZONE]\n"
-	    "  port53 info SNAPSHOT\n"
-	    "  port53 keygen NAME          (writes NAME.key, mode 0600, and NAME.pub)\n"
-	    "  port53 sign -k KEY SNAPSHOT [-o OUT]\n"
-	    "  port53 fw-compile -o OUT.p53fw [--serial N] RULES.json  (docs/firewall.md)\n"
-	    "  port53 serve -s SNAPSHOT [-l ADDR:PORT]... [--identity NAME] [--version TEXT]\n"
-	    "               [--firewall FILE.p53fw]\n"
-	    "               [--query-log FILE.jsonl] [--query-log-dnstap FILE.fstrm]\n"
-	    "               [--query-log-sample N]\n"
-	    "               [--edns-size N] [--tcp-max-conns N] [--tcp-idle-ms N]\n"
-	    "               [--tcp-per-source N] [--tcp-msg-ms N] [--tcp-lifetime-ms N]\n"
-	    "               [--tcp-out-max BYTES]\n"
-	    "               [--reload-dir DIR] [--watch-dir DIR] [--snapshot-max-bytes N]\n"
-	    "               [--api-max-conns N] [--api-per-source N] [--api-timeout-s N]\n"
-	    "               [--api-header-ms N]\n"
-	    "               [--control-socket PATH] [--control-listen ADDR:PORT\n"
-	    "                --control-token-file FILE] [--push-max-bytes N]\n"
-	    "               [--require-signature PUBKEY.pem]...\n"
-	    "               [--health-checks FILE [--health-quorum SHARE]]\n"
-	    "               [--rrl-rate N] [--rrl-slip N] [--rrl-ipv4-prefix N]\n"
-	    "               [--rrl-ipv6-prefix N] [--rrl-table-size N] [--rrl-exempt LIST]\n"
-	    "               [--cookies on|off] [--cookie-secret-file F] [--cookie-rotate S]\n"
-	    "               [--drop-ports LIST]   (docs/abuse.md)\n"
-	    "ZONE is ORIGIN=FILE (example.com=db.example), or FILE named ORIGIN.zone or\n"
-	    "ORIGIN.json; FILE may be a comma-separated list of zone files and Route 53\n"
-	    "JSON (record sets, change batches), read in order (docs/route53.md).\n"
-	    "compile --geo FILE.csv adds a geo database (prefix,continent,country,\n"
-	    "subdivision,latitude,longitude), or --geo FILE.mmdb a MaxMind DB;\n"
-	    "--latency FILE.csv a latency table\n"
-	    "(prefix,region,ms); --regions FILE.csv region coordinates (region,lat,lon);\n"
-	    "--health-checks FILE the Route 53 health checks HealthCheckIds may name;\n"
-	    "--alias-map FILE records for aliases to AWS resources (CloudFront, ELB, ...).\n"
-	    "serve listens on 127.0.0.1:5353 unless -l is given; SIGHUP reloads;\n"
-	    "port53ctl talks to the control socket (docs/control.md).\n",
-	    f);
+	const struct command *c = cmd ? find_command(cmd) : NULL;
+	if (c) {
+		fprintf(f, "usage: %s", c->usage);
+		if (c->run == cmd_compile || c->run == cmd_check || c->run == cmd_diff)
+			fputs(zone_help, f);
+		return;
+	}
+	fputs("usage: port53 COMMAND [OPTIONS] [ARGS]\n"
+	      "       port53 COMMAND --help    the options of one command\n"
+	      "       port53 --version\n\ncommands:\n",
+	      f);
+	for (const struct command *k = find_command(NULL); k->name; k++)
+		fprintf(f, "  %-12s %s\n", k->name, k->summary);
+	fputs("\nexit status: 0 success, 1 failure (bad input, I/O), 2 usage error.\n"
+	      "See port53(1).\n",
+	      f);
+}
+
+static int usage_error(const char *cmd, const char *fmt, const char *arg)
+{
+	return cli_usage_error(PROG, cmd, fmt, arg);
+}
+
+/* The optstring of every getopt_long call here starts with ':' so a
+ * missing value and an unknown option can be told apart. */
+static int getopt_fail(const char *cmd, int c, char **argv)
+{
+	return cli_getopt_error(PROG, cmd, c, argv);
+}
+
+static void json_print(json_t *j)
+{
+	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	putchar('\n');
+	json_decref(j);
 }
 
 /* Zone arguments: "origin=path", or a path whose file name is origin.zone. */
@@ -96,13 +103,13 @@ static int parse_zones(int argc, char **argv, struct p53_zone_input **out)
 		if (bl > 5 && strcmp(base + bl - 5, ".json") == 0)
 			memcpy(base + bl - 5, ".zone", 5); /* ORIGIN.json, as ORIGIN.zone */
 		if (bl <= 5 || strcmp(base + bl - 5, ".zone") != 0) {
-			fprintf(stderr, "port53: %s: give the zone as ORIGIN=FILE\n", argv[i]);
+			cli_usage_error(PROG, NULL, "%s: give the zone as ORIGIN=FILE", argv[i]);
 			free(copy);
 			free(z);
 			return -1;
 		}
 		base[bl - 5] = 0;
-		z[i].origin = strdup(base); /* lives until exit */
+		z[i].origin = strdup(base); /* freed by the caller */
 		z[i].path = argv[i];
 		free(copy);
 	}
@@ -199,7 +206,48 @@ static int diff_against(const char *old_path, const struct p53_zone_input *zones
 	return tot[0] + tot[1] + tot[2] ? 1 : 0;
 }
 
-static int cmd_compile(int argc, char **argv, bool check_only)
+static void apex_text(const uint8_t *apex, char *name, size_t cap)
+{
+	char *o = name;
+	name[0] = 0;
+	for (const uint8_t *p = apex; *p && (size_t)(o - name) < cap; p += *p + 1)
+		o += snprintf(o, cap - (size_t)(o - name), "%.*s.", *p, (const char *)p + 1);
+	if (*apex == 0)
+		snprintf(name, cap, ".");
+}
+
+/* What `info --json` and `check --json` report about a snapshot. */
+static json_t *snapshot_json(const struct p53_snapshot *s)
+{
+	struct p53_snapshot_info in;
+	p53_snapshot_info(s, &in);
+	char hash[65], when[64], name[1024];
+	for (int i = 0; i < 32; i++)
+		snprintf(hash + 2 * i, 3, "%02x", in.hash[i]);
+	time_t t = (time_t)in.created;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+	json_t *zones = json_array();
+	for (uint32_t i = 0; i < in.zones; i++) {
+		uint32_t serial;
+		apex_text(p53_snapshot_zone(s, i, &serial), name, sizeof(name));
+		json_array_append_new(
+		    zones, json_pack("{s:s,s:I}", "name", name, "serial", (json_int_t)serial));
+	}
+	uint8_t kid[P53_KEY_ID_LEN];
+	char idt[17];
+	json_t *signer = json_null();
+	if (p53_sig_present(s, kid)) {
+		p53_key_id_text(kid, idt);
+		signer = json_string(idt);
+	}
+	return json_pack("{s:I,s:I,s:s,s:i,s:I,s:s,s:i,s:i,s:o,s:o}", "serial",
+			 (json_int_t)in.serial, "created", (json_int_t)in.created, "created_iso",
+			 when, "format", (int)in.version, "size", (json_int_t)in.size, "hash", hash,
+			 "names", (int)in.nodes, "rrsets", (int)in.rrsets, "zones", zones,
+			 "signed_by", signer);
+}
+
+static int compile_main(int argc, char **argv, bool check_only)
 {
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
 					   {"serial", required_argument, NULL, 'S'},
@@ -208,29 +256,33 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 					   {"geo", required_argument, NULL, 'G'},
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
+					   {"json", no_argument, NULL, 'j'},
 					   {"health-checks", required_argument, NULL, 'H'},
-					   {"alias-map", required_argument, NULL, 'A'},
+					   {"alias-map", required_argument, NULL, 'M'},
 					   {"no-include", no_argument, NULL, 'I'},
 					   {"include-dir", required_argument, NULL, 'D'},
 					   {"quiet", no_argument, NULL, 'q'},
 					   {"dry-run", no_argument, NULL, 'N'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
+	bool is_diff = check_only && argc > 0 && strcmp(argv[0], "diff") == 0;
+	const char *cmd = is_diff ? "diff" : check_only ? "check" : "compile";
 	struct p53_compile_opts o = {0};
-	bool dry = false, is_diff = check_only && argc > 0 && strcmp(argv[0], "diff") == 0;
+	bool dry = false, quiet = false;
 	struct p53_compile_stats stats = {0};
 	struct progress pr = {.start = now_s()};
-	bool quiet = false;
 	o.stats = &stats;
 	const char *outp = NULL, *sign_key = NULL;
+	bool json = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'o':
 			outp = optarg;
 			break;
 		case 'S':
-			o.serial = strtoull(optarg, NULL, 10);
+			if (cli_u64(PROG, cmd, "--serial", optarg, 0, UINT64_MAX, &o.serial))
+				return CLI_USAGE;
 			break;
 		case 'P':
 			o.no_prerender = true;
@@ -250,7 +302,7 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		case 'H':
 			o.health_checks = optarg;
 			break;
-		case 'A':
+		case 'M':
 			o.alias_map = optarg;
 			break;
 		case 'I':
@@ -266,40 +318,47 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		case 'N':
 			dry = true;
 			break;
+		case 'j':
+			json = true;
+			break;
 		case 'h':
-			usage(stdout);
+			usage_of(cmd, stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return getopt_fail(cmd, c, argv);
 		}
 	}
 	if (is_diff) {
 		/* diff SNAPSHOT ZONE...: the snapshot is the first operand. */
-		if (optind + 1 >= argc) {
-			usage(stderr);
-			return 2;
-		}
+		if (optind >= argc)
+			return usage_error(cmd, "no SNAPSHOT given%s", "");
 		outp = argv[optind++];
 		dry = true;
 	}
-	if ((!check_only && outp == NULL) || optind >= argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (!check_only && outp == NULL)
+		return usage_error(cmd, "missing -o OUT.p53 (where to write the snapshot)%s", "");
+	if (optind >= argc)
+		return usage_error(cmd, "no ZONE given (ORIGIN=FILE or FILE named ORIGIN.zone)%s",
+				   "");
+	if (check_only && sign_key)
+		return usage_error(cmd, "--sign-key is for compile: check writes nothing%s", "");
 	struct p53_zone_input *zones;
 	int n = parse_zones(argc - optind, argv + optind, &zones);
 	if (n < 0)
-		return 2;
+		return CLI_USAGE;
 	struct p53_err err = {0};
 	int rc;
+	json_t *report = NULL;
 	if (dry) {
 		/* Nothing is written: what the compile would change in outp. */
 		rc = diff_against(outp, zones, (size_t)n, &o);
+		for (int i = 0; i < n; i++)
+			if (zones[i].origin != argv[optind + i])
+				free((char *)zones[i].origin);
 		free(zones);
 		return rc < 0 ? 2 : is_diff ? rc : 0;
 	}
-	if (!quiet && isatty(2)) {
+	if (!quiet && !json && isatty(2)) {
 		o.progress = show_progress;
 		o.progress_arg = &pr;
 	}
@@ -307,8 +366,15 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 		uint8_t *img;
 		size_t len;
 		rc = p53_compile(zones, (size_t)n, &o, &img, &len, &err);
-		if (rc == 0)
+		if (rc == 0) {
+			struct p53_snapshot *s =
+			    json ? p53_snapshot_from_mem(img, len, &err) : NULL;
+			if (s) {
+				report = snapshot_json(s);
+				p53_snapshot_free(s);
+			}
 			free(img);
+		}
 	} else if (sign_key) {
 		/* Sign in memory, then write once: the file never exists
 		 * unsigned. */
@@ -324,29 +390,76 @@ static int cmd_compile(int argc, char **argv, bool check_only)
 	} else {
 		rc = p53_compile_file(zones, (size_t)n, &o, outp, &err);
 	}
+	/* Origins taken from file names were copied; ORIGIN=FILE ones point
+	 * into argv. */
+	for (int i = 0; i < n; i++)
+		if (zones[i].origin != argv[optind + i])
+			free((char *)zones[i].origin);
 	free(zones);
 	if (pr.shown)
 		fputs("\r\033[K", stderr);
-	if (rc) {
-		fprintf(stderr, "%s\n", err.msg[0] ? err.msg : p53_strerror(rc));
-		return 1;
-	}
-	if (!quiet)
+	const char *msg = rc ? (err.msg[0] ? err.msg : p53_strerror(rc)) : NULL;
+	if (rc == 0 && !quiet && !json)
 		fprintf(stderr, "%s: %zu zone%s, %llu records, %llu bytes, %.2f s\n",
 			check_only ? "checked" : "compiled", stats.zones,
 			stats.zones == 1 ? "" : "s", (unsigned long long)stats.records,
 			(unsigned long long)stats.bytes, now_s() - pr.start);
-	return 0;
+	if (json && check_only) {
+		json_t *j = json_pack("{s:b}", "ok", rc == 0);
+		if (rc)
+			json_object_set_new(j, "error", json_string(msg));
+		else if (report)
+			json_object_set_new(j, "snapshot", report);
+		json_print(j);
+	} else if (rc) {
+		fprintf(stderr, "%s\n", msg);
+	}
+	return rc ? CLI_FAIL : 0;
 }
 
-static struct p53_snapshot *load_arg(int argc, char **argv)
+static int cmd_compile(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return NULL;
+	return compile_main(argc, argv, false);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	return compile_main(argc, argv, true);
+}
+
+/* argv[0] is "diff": compile_main tells it from check by that. */
+static int cmd_diff(int argc, char **argv)
+{
+	return compile_main(argc, argv, true);
+}
+
+/* For the commands whose only option is --help (and --json where json is
+ * not NULL): returns -1 to go on, else the exit status. */
+static int simple_opts(const char *cmd, int argc, char **argv, bool *json)
+{
+	static const struct option lo[] = {
+	    {"json", no_argument, NULL, 'j'}, {"help", no_argument, NULL, 'h'}, {0}};
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (c == 'h') {
+			usage_of(cmd, stdout);
+			return 0;
+		}
+		if (c == 'j' && json) {
+			*json = true;
+			continue;
+		}
+		if (c == 'j')
+			return usage_error(cmd, "%s has no --json output", cmd);
+		return getopt_fail(cmd, c, argv);
 	}
+	return -1;
+}
+
+static struct p53_snapshot *load_snapshot(const char *path)
+{
 	struct p53_err err = {0};
-	struct p53_snapshot *s = p53_snapshot_load(argv[1], &err);
+	struct p53_snapshot *s = p53_snapshot_load(path, &err);
 	if (s == NULL)
 		fprintf(stderr, "%s\n", err.msg);
 	return s;
@@ -354,76 +467,98 @@ static struct p53_snapshot *load_arg(int argc, char **argv)
 
 static int cmd_dump(int argc, char **argv)
 {
-	struct p53_snapshot *s = load_arg(argc, argv);
+	int rc = simple_opts("dump", argc, argv, NULL);
+	if (rc >= 0)
+		return rc;
+	int nargs = argc - optind;
+	if (nargs < 1)
+		return usage_error("dump", "no SNAPSHOT given%s", "");
+	if (nargs > 2)
+		return usage_error("dump", "unexpected argument '%s'", argv[optind + 2]);
+	const char *path = argv[optind], *zone = nargs == 2 ? argv[optind + 1] : NULL;
+	struct p53_snapshot *s = load_snapshot(path);
 	if (s == NULL)
-		return 1;
-	int rc = argc > 2 ? p53_dump_zone(s, argv[2], stdout) : p53_dump(s, stdout);
+		return CLI_FAIL;
+	rc = zone ? p53_dump_zone(s, zone, stdout) : p53_dump(s, stdout);
 	if (rc == P53_EINVAL)
-		fprintf(stderr, "port53: zone %s is not in %s\n", argv[2], argv[1]);
+		fprintf(stderr, "port53 dump: zone %s is not in %s\n", zone, path);
 	p53_snapshot_free(s);
-	return rc ? 1 : 0;
+	return rc ? CLI_FAIL : 0;
 }
 
 static int cmd_info(int argc, char **argv)
 {
-	struct p53_snapshot *s = load_arg(argc, argv);
+	bool json = false;
+	int rc = simple_opts("info", argc, argv, &json);
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc)
+		return usage_error("info", "no SNAPSHOT given%s", "");
+	if (argc - optind > 1)
+		return usage_error("info", "unexpected argument '%s'", argv[optind + 1]);
+	struct p53_snapshot *s = load_snapshot(argv[optind]);
 	if (s == NULL)
-		return 1;
-	struct p53_snapshot_info in;
-	p53_snapshot_info(s, &in);
-	char hash[65];
-	for (int i = 0; i < 32; i++)
-		snprintf(hash + 2 * i, 3, "%02x", in.hash[i]);
-	time_t t = (time_t)in.created;
-	char when[64];
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-	printf("serial:   %llu\ncreated:  %s\nformat:   %u\nsize:     %llu bytes\n"
-	       "hash:     %s\nnames:    %u\nrrsets:   %u\nzones:    %u\n",
-	       (unsigned long long)in.serial, when, in.version, (unsigned long long)in.size, hash,
-	       in.nodes, in.rrsets, in.zones);
-	uint8_t kid[P53_KEY_ID_LEN];
-	if (p53_sig_present(s, kid)) {
-		char idt[17];
-		p53_key_id_text(kid, idt);
-		printf("signed:   ed25519 key %s (not verified here)\n", idt);
-	}
-	for (uint32_t i = 0; i < in.zones; i++) {
-		uint32_t serial;
-		const uint8_t *apex = p53_snapshot_zone(s, i, &serial);
-		char name[1024] = "", *o = name;
-		for (const uint8_t *p = apex; *p; p += *p + 1)
-			o += snprintf(o, sizeof(name) - (size_t)(o - name), "%.*s.", *p,
-				      (const char *)p + 1);
-		printf("  %s serial %u\n", *apex ? name : ".", serial);
-	}
+		return CLI_FAIL;
+	json_t *j = snapshot_json(s);
 	p53_snapshot_free(s);
+	if (json) {
+		json_print(j);
+		return 0;
+	}
+	printf("serial:   %" JSON_INTEGER_FORMAT "\ncreated:  %s\nformat:   %d\n"
+	       "size:     %" JSON_INTEGER_FORMAT " bytes\nhash:     %s\nnames:    %d\n"
+	       "rrsets:   %d\nzones:    %zu\n",
+	       json_integer_value(json_object_get(j, "serial")),
+	       json_string_value(json_object_get(j, "created_iso")),
+	       (int)json_integer_value(json_object_get(j, "format")),
+	       json_integer_value(json_object_get(j, "size")),
+	       json_string_value(json_object_get(j, "hash")),
+	       (int)json_integer_value(json_object_get(j, "names")),
+	       (int)json_integer_value(json_object_get(j, "rrsets")),
+	       json_array_size(json_object_get(j, "zones")));
+	json_t *signer = json_object_get(j, "signed_by");
+	if (json_is_string(signer))
+		printf("signed:   ed25519 key %s (not verified here)\n", json_string_value(signer));
+	size_t i;
+	json_t *z;
+	json_array_foreach(json_object_get(j, "zones"), i, z)
+	{
+		printf("  %s serial %" JSON_INTEGER_FORMAT "\n",
+		       json_string_value(json_object_get(z, "name")),
+		       json_integer_value(json_object_get(z, "serial")));
+	}
+	json_decref(j);
 	return 0;
 }
 
 static int cmd_keygen(int argc, char **argv)
 {
-	if (argc != 2 || argv[1][0] == '-') {
-		usage(stderr);
-		return 2;
-	}
-	size_t n = strlen(argv[1]) + 5;
+	int rc = simple_opts("keygen", argc, argv, NULL);
+	if (rc >= 0)
+		return rc;
+	if (optind >= argc)
+		return usage_error("keygen", "no NAME given (writes NAME.key and NAME.pub)%s", "");
+	if (argc - optind > 1)
+		return usage_error("keygen", "unexpected argument '%s'", argv[optind + 1]);
+	const char *base = argv[optind];
+	size_t n = strlen(base) + 5;
 	char *priv = malloc(n), *pub = malloc(n);
 	if (priv == NULL || pub == NULL) {
 		free(priv);
 		free(pub);
-		return 1;
+		return CLI_FAIL;
 	}
-	snprintf(priv, n, "%s.key", argv[1]);
-	snprintf(pub, n, "%s.pub", argv[1]);
+	snprintf(priv, n, "%s.key", base);
+	snprintf(pub, n, "%s.pub", base);
 	struct p53_err err = {0};
-	int rc = p53_keygen(priv, pub, &err);
+	rc = p53_keygen(priv, pub, &err);
 	if (rc)
-		fprintf(stderr, "port53: keygen: %s\n", err.msg);
+		fprintf(stderr, "port53 keygen: %s\n", err.msg);
 	else
 		printf("private key: %s (keep it off the servers)\npublic key:  %s\n", priv, pub);
 	free(priv);
 	free(pub);
-	return rc ? 1 : 0;
+	return rc ? CLI_FAIL : 0;
 }
 
 static int cmd_sign(int argc, char **argv)
@@ -434,7 +569,7 @@ static int cmd_sign(int argc, char **argv)
 					   {0}};
 	const char *key = NULL, *outp = NULL;
 	int c;
-	while ((c = getopt_long(argc, argv, "k:o:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":k:o:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			key = optarg;
@@ -443,21 +578,22 @@ static int cmd_sign(int argc, char **argv)
 			outp = optarg;
 			break;
 		case 'h':
-			usage(stdout);
+			usage_of("sign", stdout);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return getopt_fail("sign", c, argv);
 		}
 	}
-	if (key == NULL || optind != argc - 1) {
-		usage(stderr);
-		return 2;
-	}
+	if (key == NULL)
+		return usage_error("sign", "missing -k KEY (the private key, PEM)%s", "");
+	if (optind >= argc)
+		return usage_error("sign", "no SNAPSHOT given%s", "");
+	if (optind != argc - 1)
+		return usage_error("sign", "unexpected argument '%s'", argv[optind + 1]);
 	struct p53_err err = {0};
 	if (p53_sign_file(argv[optind], key, outp ? outp : argv[optind], &err) != 0) {
-		fprintf(stderr, "port53: sign: %s\n", err.msg);
-		return 1;
+		fprintf(stderr, "port53 sign: %s\n", err.msg);
+		return CLI_FAIL;
 	}
 	return 0;
 }
@@ -465,7 +601,7 @@ static int cmd_sign(int argc, char **argv)
 static void fw_warn(void *arg, const char *msg)
 {
 	(void)arg;
-	fprintf(stderr, "port53: warning: %s\n", msg);
+	fprintf(stderr, "port53 fw-compile: warning: %s\n", msg);
 }
 
 /* DNS Firewall rules and lists -> one verified, mmap-able file. */
@@ -473,47 +609,71 @@ static int cmd_fw_compile(int argc, char **argv)
 {
 	static const struct option lo[] = {{"output", required_argument, NULL, 'o'},
 					   {"serial", required_argument, NULL, 'S'},
+					   {"json", no_argument, NULL, 'j'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	struct p53_fw_compile_opts o = {.warn = fw_warn};
 	const char *outp = NULL;
+	bool json = false;
 	int c;
-	while ((c = getopt_long(argc, argv, "o:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":o:h", lo, NULL)) != -1) {
 		if (c == 'o') {
 			outp = optarg;
 		} else if (c == 'S') {
-			o.serial = strtoull(optarg, NULL, 10);
+			if (cli_u64(PROG, "fw-compile", "--serial", optarg, 0, UINT64_MAX,
+				    &o.serial))
+				return CLI_USAGE;
+		} else if (c == 'j') {
+			json = true;
+		} else if (c == 'h') {
+			usage_of("fw-compile", stdout);
+			return 0;
 		} else {
-			usage(c == 'h' ? stdout : stderr);
-			return c == 'h' ? 0 : 2;
+			return getopt_fail("fw-compile", c, argv);
 		}
 	}
-	if (outp == NULL || optind + 1 != argc) {
-		usage(stderr);
-		return 2;
-	}
+	if (outp == NULL)
+		return usage_error("fw-compile", "missing -o OUT.p53fw%s", "");
+	if (optind >= argc)
+		return usage_error("fw-compile", "no RULES.json given%s", "");
+	if (optind + 1 != argc)
+		return usage_error("fw-compile", "unexpected argument '%s'", argv[optind + 1]);
 	struct p53_err err = {0};
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	if (p53_fw_compile_file(argv[optind], &o, outp, &err) != 0) {
-		fprintf(stderr, "port53: %s\n", err.msg);
-		return 1;
+	struct p53_fw *fw = NULL;
+	if (p53_fw_compile_file(argv[optind], &o, outp, &err) == 0) {
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		/* Load it back: what is written is what a server will accept. */
+		fw = p53_fw_load(outp, 1, &err);
 	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	/* Load it back: what is written is what a server will accept. */
-	struct p53_fw *fw = p53_fw_load(outp, 1, &err);
 	if (fw == NULL) {
-		fprintf(stderr, "port53: %s\n", err.msg);
-		return 1;
+		if (json)
+			json_print(json_pack("{s:b,s:s}", "ok", 0, "error", err.msg));
+		else
+			fprintf(stderr, "port53 fw-compile: %s\n", err.msg);
+		return CLI_FAIL;
 	}
 	struct p53_fw_info in;
 	p53_fw_info(fw, &in);
-	printf("%s: %u rules, %u domains, %u patterns, %llu bytes, serial %llu, %.2f s\n", outp,
-	       in.rules, in.domains, in.patterns, (unsigned long long)in.size,
-	       (unsigned long long)in.serial,
-	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (json)
+		json_print(json_pack("{s:b,s:s,s:i,s:i,s:i,s:I,s:I,s:f}", "ok", 1, "output", outp,
+				     "rules", (int)in.rules, "domains", (int)in.domains, "patterns",
+				     (int)in.patterns, "size", (json_int_t)in.size, "serial",
+				     (json_int_t)in.serial, "seconds", secs));
+	else
+		printf("%s: %u rules, %u domains, %u patterns, %llu bytes, serial %llu, %.2f s\n",
+		       outp, in.rules, in.domains, in.patterns, (unsigned long long)in.size,
+		       (unsigned long long)in.serial, secs);
 	p53_fw_free(fw);
 	return 0;
+}
+
+static void conf_to_stderr(void *arg, const char *msg)
+{
+	(void)arg;
+	fprintf(stderr, "%s\n", msg);
 }
 
 static int cmd_serve(int argc, char **argv)
@@ -559,6 +719,23 @@ static int cmd_serve(int argc, char **argv)
 					   {"cookies", required_argument, NULL, 'A'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
+	/* The file's settings come first as options, so the command line
+	 * overrides them (ctrl/conf.h). */
+	bool bad;
+	const char *conf_path = conf_take_path(&argc, argv, true, &bad);
+	if (bad)
+		return usage_error("serve", "--config needs a FILE%s", "");
+	struct conf *conf = NULL;
+	if (conf_path) {
+		conf = conf_load(conf_path, conf_to_stderr, NULL, NULL);
+		if (conf == NULL)
+			return CLI_FAIL;
+		argc = conf_argv(conf, CONF_SERVE, argc, argv, &argv);
+		if (argc < 0) {
+			conf_free(conf);
+			return CLI_FAIL;
+		}
+	}
 	struct ksock_cfg cfg;
 	ksock_cfg_default(&cfg);
 	const char **listen = calloc((size_t)argc, sizeof(char *));
@@ -566,21 +743,24 @@ static int cmd_serve(int argc, char **argv)
 	/* Only --require-signature fills it: at most argc entries. */
 	const char **keys = calloc((size_t)argc, sizeof(char *));
 	size_t nkeys = 0;
-	int c, li = 0;
-	long v;
+	int c, rc = CLI_USAGE;
+	uint64_t v;
+	int li = 0;
 	char why[160];
-	while ((c = getopt_long(argc, argv, "s:l:h", lo, &li)) != -1) {
+	while ((c = getopt_long(argc, argv, ":s:l:h", lo, &li)) != -1) {
+		if (c == 'A') { /* the abuse controls' options, shared with port53d */
+			if (p53_abuse_cfg_set(&cfg.abuse, lo[li].name, optarg, why, sizeof(why))) {
+				usage_error("serve", "%s", why);
+				goto out;
+			}
+			continue;
+		}
 		switch (c) {
 		case 's':
 			cfg.snapshot_path = optarg;
 			break;
-		case 'A': /* the abuse controls' options, shared with port53d */
-			if (p53_abuse_cfg_set(&cfg.abuse, lo[li].name, optarg, why, sizeof(why))) {
-				fprintf(stderr, "port53: %s\n", why);
-				free(listen);
-				free(keys);
-				return 2;
-			}
+		case 'W':
+			cfg.firewall_path = optarg;
 			break;
 		case 'P':
 			cfg.drop_ports = optarg;
@@ -589,17 +769,10 @@ static int cmd_serve(int argc, char **argv)
 			cfg.cookie_secret_file = optarg;
 			break;
 		case 'O':
-			v = strtol(optarg, NULL, 10);
-			if (v < 60 || v > 365L * 86400) {
-				fprintf(stderr, "port53: --cookie-rotate must be 60..31536000 s\n");
-				free(listen);
-				free(keys);
-				return 2;
-			}
+			if (cli_u64(PROG, "serve", "--cookie-rotate", optarg, 60, 365ULL * 86400,
+				    &v))
+				goto out;
 			cfg.cookie_rotate_s = (unsigned)v;
-			break;
-		case 'W':
-			cfg.firewall_path = optarg;
 			break;
 		case 'q':
 			cfg.query_log = optarg;
@@ -608,14 +781,8 @@ static int cmd_serve(int argc, char **argv)
 			cfg.query_log_dnstap = optarg;
 			break;
 		case 'S':
-			v = strtol(optarg, NULL, 10);
-			if (v < 1 || v > 1000000000) {
-				fprintf(stderr,
-					"port53: --query-log-sample must be 1..1000000000\n");
-				free(listen);
-				free(keys);
-				return 2;
-			}
+			if (cli_u64(PROG, "serve", "--query-log-sample", optarg, 1, 1000000000, &v))
+				goto out;
 			cfg.query_log_sample = (unsigned)v;
 			break;
 		case 'l':
@@ -628,12 +795,8 @@ static int cmd_serve(int argc, char **argv)
 			cfg.answer.version = optarg;
 			break;
 		case 'E':
-			v = strtol(optarg, NULL, 10);
-			if (v < 512 || v > 65535) {
-				fprintf(stderr, "port53: --edns-size must be 512..65535\n");
-				free(listen);
-				return 2;
-			}
+			if (cli_u64(PROG, "serve", "--edns-size", optarg, 512, 65535, &v))
+				goto out;
 			cfg.answer.edns_udp_max = (uint16_t)v;
 			break;
 		case 'C':
@@ -647,18 +810,14 @@ static int cmd_serve(int argc, char **argv)
 		case 264:
 		case 265:
 		case 266: {
-			char *end;
-			errno = 0;
-			unsigned long long n = strtoull(optarg, &end, 10);
-			unsigned long long hi = c == 259 || c == 262 ? (1ULL << 40) : 100000000ULL;
-			if (errno || *end || end == optarg || n < 1 || n > hi) {
-				fprintf(stderr, "port53: bad value for a limit: %s (1..%llu)\n",
-					optarg, hi);
-				free(listen);
-				free(keys);
-				return 2;
-			}
-			unsigned u = (unsigned)n;
+			uint64_t hi = c == 259 || c == 262 ? (1ULL << 40) : 100000000ULL;
+			char name[40] = "";
+			for (const struct option *x = lo; x->name; x++)
+				if (x->val == c)
+					snprintf(name, sizeof(name), "--%s", x->name);
+			if (cli_u64(PROG, "serve", name, optarg, 1, hi, &v))
+				goto out;
+			unsigned u = (unsigned)v;
 			switch (c) {
 			case 'C':
 				cfg.tcp.max_conns = u;
@@ -676,16 +835,19 @@ static int cmd_serve(int argc, char **argv)
 				cfg.tcp.lifetime_ms = u;
 				break;
 			case 259:
-				cfg.tcp.out_max = (size_t)n;
+				cfg.tcp.out_max = (size_t)v;
 				break;
 			case 262:
-				cfg.snapshot_max_bytes = n;
+				cfg.snapshot_max_bytes = v;
 				break;
 			case 263:
 				cfg.api_limits.max_conns = u;
 				break;
 			case 264:
 				cfg.api_limits.per_source = u;
+				break;
+			case 266:
+				cfg.api_limits.header_ms = u;
 				break;
 			default:
 				cfg.api_limits.timeout_s = u;
@@ -705,11 +867,11 @@ static int cmd_serve(int argc, char **argv)
 		case 'Q': {
 			char *end;
 			double q = strtod(optarg, &end);
-			if (*end || !(q >= 0 && q < 1)) {
-				fprintf(stderr, "port53: --health-quorum must be 0 <= share < 1\n");
-				free(listen);
-				free(keys);
-				return 2;
+			if (end == optarg || *end || !(q >= 0 && q < 1)) {
+				usage_error("serve",
+					    "--health-quorum must be 0 <= SHARE < 1, not '%s'",
+					    optarg);
+				goto out;
 			}
 			/* 0 means "the default" in ksock_cfg: a tiny share
 			 * still needs one vote, as 0 would. */
@@ -729,107 +891,275 @@ static int cmd_serve(int argc, char **argv)
 			keys[nkeys++] = optarg;
 			break;
 		case 'M':
-			cfg.push_max_bytes = (size_t)strtoull(optarg, NULL, 10);
+			if (cli_u64(PROG, "serve", "--push-max-bytes", optarg, 1024, UINT64_MAX,
+				    &v))
+				goto out;
+			cfg.push_max_bytes = (size_t)v;
 			break;
 		case 'h':
-			usage(stdout);
-			free(listen);
-			free(keys);
-			return 0;
+			usage_of("serve", stdout);
+			rc = 0;
+			goto out;
 		default:
-			usage(stderr);
-			free(listen);
-			free(keys);
-			return 2;
+			getopt_fail("serve", c, argv);
+			goto out;
 		}
 	}
-	if (cfg.snapshot_path == NULL || optind != argc) {
-		usage(stderr);
-		free(listen);
-		free(keys);
-		return 2;
+	if (cfg.snapshot_path == NULL) {
+		usage_error(
+		    "serve",
+		    "no snapshot: give -s SNAPSHOT, or snapshot.path in the --config file%s", "");
+		goto out;
+	}
+	if (optind != argc) {
+		usage_error("serve", "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	if (cfg.control_listen && cfg.control_token_file == NULL) {
+		usage_error("serve", "--control-listen needs --control-token-file%s", "");
+		goto out;
 	}
 	cfg.listen = listen;
 	cfg.nlisten = nlisten;
 	cfg.trusted_keys = keys;
 	cfg.ntrusted = nkeys;
 	struct p53_err err = {0};
-	int rc = ksock_run(&cfg, &err);
+	rc = ksock_run(&cfg, &err) ? CLI_FAIL : 0;
+	if (rc)
+		fprintf(stderr, "port53 serve: %s\n", err.msg);
+out:
 	free(listen);
 	free(keys);
-	if (rc) {
-		fprintf(stderr, "port53: %s\n", err.msg);
-		return 1;
-	}
-	return 0;
+	conf_free(conf);
+	return rc;
 }
 
 /* export --format route53|zone SNAPSHOT ZONE: a served zone back to Route 53
  * JSON or to zone-file text, for migration in either direction. */
 static int cmd_export(int argc, char **argv)
 {
+	static const struct option lo[] = {
+	    {"format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'}, {0}};
 	const char *fmt = "route53";
-	int i = 1;
-	if (i + 1 < argc && strcmp(argv[i], "--format") == 0) {
-		fmt = argv[i + 1];
-		i += 2;
-	} else if (i < argc && strncmp(argv[i], "--format=", 9) == 0) {
-		fmt = argv[i] + 9;
-		i++;
+	int c;
+	while ((c = getopt_long(argc, argv, ":f:h", lo, NULL)) != -1) {
+		if (c == 'f') {
+			fmt = optarg;
+		} else if (c == 'h') {
+			usage_of("export", stdout);
+			return 0;
+		} else {
+			return getopt_fail("export", c, argv);
+		}
 	}
-	if (argc - i != 2 ||
-	    (strcmp(fmt, "route53") && strcmp(fmt, "zone") && strcmp(fmt, "route53-changes"))) {
-		usage(stderr);
-		return 2;
-	}
-	struct p53_err err = {0};
-	struct p53_snapshot *s = p53_snapshot_load(argv[i], &err);
-	if (s == NULL) {
-		fprintf(stderr, "%s\n", err.msg);
-		return 1;
-	}
-	int rc = strcmp(fmt, "zone") == 0 ? r53_export_zone(s, argv[i + 1], stdout)
+	if (strcmp(fmt, "route53") && strcmp(fmt, "zone") && strcmp(fmt, "route53-changes"))
+		return usage_error(
+		    "export", "--format must be route53, route53-changes or zone, not '%s'", fmt);
+	if (argc - optind < 2)
+		return usage_error("export", "give SNAPSHOT and ZONE%s", "");
+	if (argc - optind > 2)
+		return usage_error("export", "unexpected argument '%s'", argv[optind + 2]);
+	const char *path = argv[optind], *zone = argv[optind + 1];
+	struct p53_snapshot *s = load_snapshot(path);
+	if (s == NULL)
+		return CLI_FAIL;
+	int rc = strcmp(fmt, "zone") == 0 ? p53_dump_zone(s, zone, stdout)
 		 : strcmp(fmt, "route53") == 0
-		     ? r53_export_json(s, argv[i + 1], stdout)
-		     : r53_export_fmt(s, argv[i + 1], R53_EXPORT_CHANGES, stdout);
+		     ? r53_export_json(s, zone, stdout)
+		     : r53_export_fmt(s, zone, R53_EXPORT_CHANGES, stdout);
 	if (rc == P53_EINVAL)
-		fprintf(stderr, "port53: zone %s is not in %s\n", argv[i + 1], argv[i]);
+		fprintf(stderr, "port53 export: zone %s is not in %s\n", zone, path);
 	p53_snapshot_free(s);
-	return rc ? 1 : 0;
+	return rc ? CLI_FAIL : 0;
+}
+
+static void conf_collect(void *arg, const char *msg)
+{
+	json_array_append_new(arg, json_string(msg));
+}
+
+/* conf-check: every problem of a configuration file, each with its place. */
+static int cmd_conf_check(int argc, char **argv)
+{
+	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+					   {"args", required_argument, NULL, 'a'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	bool json = false;
+	const char *args_for = NULL;
+	int c;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (c == 'j') {
+			json = true;
+		} else if (c == 'a') {
+			args_for = optarg;
+		} else if (c == 'h') {
+			usage_of("conf-check", stdout);
+			return 0;
+		} else {
+			return getopt_fail("conf-check", c, argv);
+		}
+	}
+	if (args_for && strcmp(args_for, "serve") && strcmp(args_for, "port53d"))
+		return usage_error("conf-check", "--args must be serve or port53d, not '%s'",
+				   args_for);
+	if (optind >= argc)
+		return usage_error("conf-check", "no FILE given%s", "");
+	if (argc - optind > 1)
+		return usage_error("conf-check", "unexpected argument '%s'", argv[optind + 1]);
+	const char *path = argv[optind];
+	json_t *errors = json_array();
+	struct conf *conf = conf_load(path, json ? conf_collect : conf_to_stderr,
+				      json ? (void *)errors : NULL, NULL);
+	json_t *out_args = json_array();
+	if (conf && args_for) {
+		bool d = strcmp(args_for, "port53d") == 0;
+		char *av[] = {d ? "port53d" : "serve", NULL};
+		char **nv;
+		int n = conf_argv(conf, d ? CONF_PORT53D : CONF_SERVE, 1, av, &nv);
+		for (int i = 1; i < n; i++) {
+			if (!json)
+				printf("%s\n", nv[i]);
+			json_array_append_new(out_args, json_string(nv[i]));
+		}
+	}
+	if (json) {
+		json_t *j =
+		    json_pack("{s:s,s:b,s:o}", "file", path, "ok", conf != NULL, "errors", errors);
+		if (args_for)
+			json_object_set(j, "args", out_args);
+		json_print(j);
+	} else {
+		json_decref(errors);
+		if (conf && !args_for)
+			printf("%s: ok\n", path);
+	}
+	json_decref(out_args);
+	int rc = conf ? 0 : CLI_FAIL;
+	conf_free(conf);
+	return rc;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+	if (argc > 1 && find_command(argv[1]) == NULL)
+		return usage_error(NULL, "no command '%s'", argv[1]);
+	usage_of(argc > 1 ? argv[1] : NULL, stdout);
+	return 0;
+}
+
+static const struct command commands[] = {
+    {"compile", cmd_compile, "compile zones into a snapshot",
+     "port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY.pem]\n"
+     "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
+     "                      [--regions FILE.csv] [--health-checks FILE]\n"
+     "                      [--no-include | --include-dir DIR] [--quiet] [--dry-run] ZONE...\n"
+     "  -o, --output FILE     the snapshot to write (atomically)\n"
+     "      --serial N        snapshot serial (default: the current unix time)\n"
+     "      --no-prerender    leave out pre-rendered answers\n"
+     "      --sign-key KEY    sign with this Ed25519 private key (port53 keygen)\n"
+     "      --geo FILE        geo database: CSV (prefix,continent,country,subdivision,\n"
+     "                        latitude,longitude) or a MaxMind DB (.mmdb)\n"
+     "      --latency FILE    latency table, CSV (prefix,region,ms)\n"
+     "      --regions FILE    region coordinates, CSV (region,lat,lon)\n"
+     "      --health-checks FILE  the Route 53 health checks HealthCheckIds may name\n"
+     "      --alias-map FILE  records for aliases to AWS resources (CloudFront, ELB, ...)\n"
+     "      --no-include      refuse $INCLUDE; --include-dir DIR: only files inside DIR\n"
+     "      --quiet           no progress line and no summary on stderr\n"
+     "      --dry-run         print what would change in OUT.p53, write nothing\n"},
+    {"check", cmd_check, "check zones; write nothing",
+     "port53 check [--json] [--geo FILE] [--latency FILE] [--regions FILE]\n"
+     "                    [--health-checks FILE] ZONE...\n"
+     "      --json            {\"ok\": ..., \"error\" or \"snapshot\": ...} on stdout\n"},
+    {"diff", cmd_diff, "what compiling zones would change against a snapshot",
+     "port53 diff [compile options] SNAPSHOT ZONE...\n"
+     "  record set by record set, zone by zone; exit 0 no change, 1 changes,\n"
+     "  2 error (as diff(1)). compile --dry-run -o SNAPSHOT prints the same.\n"},
+    {"info", cmd_info, "serial, hash, size and zones of a snapshot",
+     "port53 info [--json] SNAPSHOT\n"},
+    {"dump", cmd_dump, "a snapshot back to zone-file text", "port53 dump SNAPSHOT [ZONE]\n"},
+    {"export", cmd_export, "one zone as Route 53 JSON or zone-file text",
+     "port53 export [--format route53|route53-changes|zone] SNAPSHOT ZONE\n"},
+    {"keygen", cmd_keygen, "make an Ed25519 key pair for signing snapshots",
+     "port53 keygen NAME        writes NAME.key (mode 0600) and NAME.pub\n"},
+    {"sign", cmd_sign, "sign a snapshot",
+     "port53 sign -k KEY.pem SNAPSHOT [-o OUT.p53]\n"
+     "  -k, --key KEY         Ed25519 private key (PEM)\n"
+     "  -o, --output FILE     write here (default: sign SNAPSHOT in place)\n"},
+    {"fw-compile", cmd_fw_compile, "compile DNS Firewall rules (docs/firewall.md)",
+     "port53 fw-compile -o OUT.p53fw [--serial N] [--json] RULES.json\n"},
+    {"serve", cmd_serve, "serve a snapshot over kernel sockets (UDP and TCP)",
+     "port53 serve [-c CONFIG] [-s SNAPSHOT] [-l ADDR:PORT]... [options]\n"
+     "  -c, --config FILE          settings from a port53.yaml(5) file; options given\n"
+     "                             here override it\n"
+     "  -s, --snapshot FILE        the snapshot to serve (reloaded on SIGHUP)\n"
+     "  -l, --listen ADDR:PORT     UDP and TCP address; repeat (default 127.0.0.1:5353)\n"
+     "      --identity NAME        CH TXT id.server / hostname.bind answer\n"
+     "      --version TEXT         CH TXT version.bind answer\n"
+     "      --edns-size N          our EDNS UDP payload size (512..65535, default 1232)\n"
+     "      --tcp-max-conns N      open TCP connections (default 256)\n"
+     "      --tcp-idle-ms N        idle TCP timeout (default 10000)\n"
+     "      --tcp-per-source N     TCP connections per client address\n"
+     "      --tcp-msg-ms N         time to read one TCP message\n"
+     "      --tcp-lifetime-ms N    longest TCP connection\n"
+     "      --tcp-out-max BYTES    unsent replies buffered per TCP connection\n"
+     "      --reload-dir DIR       POST /v1/reload {\"path\"} only inside DIR\n"
+     "      --watch-dir DIR        load every *.p53 written or moved into DIR\n"
+     "      --snapshot-max-bytes N largest snapshot loaded from a path\n"
+     "      --api-max-conns N      control API connections (default 64)\n"
+     "      --api-per-source N     control API connections per client on TCP\n"
+     "      --api-timeout-s N      idle control API connections closed after N s\n"
+     "      --api-header-ms N      TCP API request headers due within N ms\n"
+     "      --firewall FILE        DNS Firewall rules, compiled by fw-compile\n"
+     "      --query-log FILE       log queries as JSON lines\n"
+     "      --query-log-dnstap F   log queries as dnstap\n"
+     "      --query-log-sample N   log one query in N\n"
+     "      --control-socket PATH  control API on a unix socket (mode 0600)\n"
+     "      --control-listen A:P   control API and web console on TCP (needs the token)\n"
+     "      --control-token-file F the bearer token for --control-listen\n"
+     "      --push-max-bytes N     largest pushed snapshot (default 256 MiB)\n"
+     "      --require-signature K  accept only snapshots signed by public key K; repeat\n"
+     "      --health-checks FILE   Route 53 health checks (JSON)\n"
+     "      --health-quorum SHARE  healthy when more than SHARE of checkers say so\n"
+     "      --rrl-rate N, --rrl-slip N, --rrl-ipv4-prefix N, --rrl-ipv6-prefix N,\n"
+     "      --rrl-table-size N, --rrl-exempt LIST   response rate limiting\n"
+     "      --cookies on|off, --cookie-secret-file F, --cookie-rotate S   DNS Cookies\n"
+     "      --drop-ports LIST      source ports never answered (docs/abuse.md)\n"
+     "signals: HUP reloads the snapshot and firewall, TERM and INT stop.\n"},
+    {"conf-check", cmd_conf_check, "check a configuration file (port53.yaml(5))",
+     "port53 conf-check [--json] [--args serve|port53d] FILE\n"
+     "      --json            {\"file\", \"ok\", \"errors\": [\"FILE:LINE:COL: ...\"]}\n"
+     "      --args PROG       print the options the file gives PROG, one a line\n"},
+    {"help", cmd_help, "the options of a command", "port53 help [COMMAND]\n"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const struct command *find_command(const char *name)
+{
+	if (name == NULL)
+		return commands;
+	for (const struct command *c = commands; c->name; c++)
+		if (strcmp(c->name, name) == 0)
+			return c;
+	return NULL;
 }
 
 int main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
+	if (argc < 2)
+		return usage_error(NULL, "no command given%s", "");
 	const char *cmd = argv[1];
-	argc--;
-	argv++;
-	if (!strcmp(cmd, "compile"))
-		return cmd_compile(argc, argv, false);
-	if (!strcmp(cmd, "check") || !strcmp(cmd, "diff"))
-		return cmd_compile(argc, argv, true);
-	if (!strcmp(cmd, "dump"))
-		return cmd_dump(argc, argv);
-	if (!strcmp(cmd, "export"))
-		return cmd_export(argc, argv);
-	if (!strcmp(cmd, "info"))
-		return cmd_info(argc, argv);
-	if (!strcmp(cmd, "serve"))
-		return cmd_serve(argc, argv);
-	if (!strcmp(cmd, "fw-compile"))
-		return cmd_fw_compile(argc, argv);
-	if (!strcmp(cmd, "keygen"))
-		return cmd_keygen(argc, argv);
-	if (!strcmp(cmd, "sign"))
-		return cmd_sign(argc, argv);
-	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
-		usage(stdout);
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help")) {
+		usage_of(NULL, stdout);
 		return 0;
 	}
-	fprintf(stderr, "port53: unknown command '%s'\n", cmd);
-	usage(stderr);
-	return 2;
+	if (!strcmp(cmd, "--version") || !strcmp(cmd, "version")) {
+		cli_version(PROG);
+		return 0;
+	}
+	const struct command *c = find_command(cmd);
+	if (c == NULL)
+		return usage_error(NULL, "unknown command '%s'", cmd);
+	opterr = 0; /* getopt_fail says what was wrong, naming the command */
+	return c->run(argc - 1, argv + 1);
 }

@@ -10,9 +10,12 @@
  *     reload [PATH]     have the server reload from disk
  *
  * Tables for people by default; --json prints the API's JSON untouched for
- * scripts. Exit status: 0 success, 1 the server refused (reason on stderr),
- * 2 usage, 3 the server could not be reached.
+ * scripts (after the command too: `port53ctl status --json`). Exit status:
+ * 0 success, 1 the server refused (reason on stderr), 2 usage, 3 the server
+ * could not be reached (tools/cli.h).
  */
+#include "tools/cli.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
@@ -54,20 +57,55 @@ static size_t on_data(char *data, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-static void usage(FILE *f)
+#define PROG "port53ctl"
+
+struct command {
+	const char *name;
+	int minargs, maxargs;
+	const char *args, *summary;
+};
+
+static const struct command commands[] = {
+    {"status", 0, 0, "", "live snapshot, zones, swaps, last error"},
+    {"stats", 0, 0, "", "counters, total and per worker"},
+    {"firewall", 0, 0, "", "DNS Firewall hits per rule"},
+    {"health", 0, 0, "", "Route 53 health checks: state, last result, last change"},
+    {"metrics", 0, 0, "", "Prometheus text, as scraped"},
+    {"push", 1, 1, " [--allow-older] FILE",
+     "upload a compiled snapshot and make it live; one older than the live one\n"
+     "                   (by serial) only with --allow-older"},
+    {"reload", 0, 1, " [PATH]", "have the server reload from disk"},
+    {NULL, 0, 0, NULL, NULL},
+};
+
+static const char common_opts[] =
+    "  -s, --socket PATH    control socket (default $PORT53_CONTROL_SOCKET or\n"
+    "                       " DEFAULT_SOCKET ")\n"
+    "  -u, --url URL        control API over TCP, e.g. http://127.0.0.1:8053\n"
+    "      --token-file F   bearer token for --url\n"
+    "      --json           print the API's JSON instead of tables\n"
+    "  -t, --timeout S      give up after S seconds (default 60)\n";
+
+static void usage(FILE *f, const char *cmd)
 {
+	for (const struct command *c = commands; cmd && c->name; c++) {
+		if (strcmp(c->name, cmd) == 0) {
+			fprintf(f, "usage: port53ctl [options] %s%s [--json]\n  %s\noptions:\n%s",
+				c->name, c->args, c->summary, common_opts);
+			return;
+		}
+	}
 	fputs("usage: port53ctl [-s SOCKET | -u URL [--token-file FILE]] [--json] [-t SECONDS]\n"
-	      "                 status | stats | firewall | metrics | health |\n"
-	      "                 push [--allow-older] FILE | reload [PATH]\n"
-	      "  push refuses a snapshot older than the live one (by serial) unless\n"
-	      "  --allow-older says the rollback is meant\n"
-	      "  -s, --socket PATH    control socket (default $PORT53_CONTROL_SOCKET or\n"
-	      "                       " DEFAULT_SOCKET ")\n"
-	      "  -u, --url URL        control API over TCP, e.g. http://127.0.0.1:8053\n"
-	      "      --token-file F   bearer token for --url\n"
-	      "      --json           print the API's JSON instead of tables\n"
-	      "  -t, --timeout S      give up after S seconds (default 60)\n",
+	      "                 COMMAND [ARGS]\n"
+	      "       port53ctl COMMAND --help | --version\ncommands:\n",
 	      f);
+	for (const struct command *c = commands; c->name; c++)
+		fprintf(f, "  %-16s %s\n", c->name, c->summary);
+	fprintf(f,
+		"options:\n%s"
+		"exit status: 0 success, 1 the server refused, 2 usage error,\n"
+		"3 the server could not be reached. See port53ctl(1).\n",
+		common_opts);
 }
 
 static int read_token(struct opts *o)
@@ -300,7 +338,7 @@ static void print_push(json_t *o)
 static int finish(const struct opts *o, long status, struct buf *b, void (*pretty)(json_t *))
 {
 	if (status < 0)
-		return 3;
+		return CLI_UNREACHABLE;
 	if (o->json || pretty == NULL) {
 		fwrite(b->p ? b->p : "", 1, b->n, stdout);
 		return status >= 200 && status < 300 ? 0 : 1;
@@ -325,6 +363,43 @@ static int finish(const struct opts *o, long status, struct buf *b, void (*prett
 static int run(struct opts *o, int argc, char **argv)
 {
 	const char *cmd = argv[0];
+	const struct command *k = commands;
+	while (k->name && strcmp(k->name, cmd) != 0)
+		k++;
+	if (k->name == NULL)
+		return cli_usage_error(PROG, NULL, "unknown command '%s'", cmd);
+	/* Options after the command: --json and --help. */
+	static const struct option lo[] = {{"json", no_argument, NULL, 'j'},
+					   {"allow-older", no_argument, NULL, 'A'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	bool allow_older = false;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+		if (c == 'A' && strcmp(cmd, "push") == 0) {
+			allow_older = true;
+		} else if (c == 'j') {
+			o->json = true;
+		} else if (c == 'h') {
+			usage(stdout, cmd);
+			return 0;
+		} else {
+			return cli_getopt_error(PROG, cmd, c, argv);
+		}
+	}
+	int nargs = argc - optind;
+	if (nargs < k->minargs)
+		return cli_usage_error(PROG, cmd, "missing%s", k->args);
+	if (nargs > k->maxargs)
+		return cli_usage_error(PROG, cmd, "unexpected argument '%s'",
+				       argv[optind + k->maxargs]);
+	/* From here argv[1..] are the command's arguments. */
+	argv[optind - 1] = (char *)cmd;
+	argv += optind - 1;
+	argc = nargs + 1;
+	if (o->token_file && read_token(o) != 0)
+		return CLI_USAGE;
 	struct buf b = {0};
 	long st;
 	int rc;
@@ -343,9 +418,8 @@ static int run(struct opts *o, int argc, char **argv)
 	} else if (!strcmp(cmd, "metrics") && argc == 1) {
 		st = request(o, "GET", "/metrics", NULL, 0, NULL, &b);
 		rc = finish(o, st, &b, NULL);
-	} else if (!strcmp(cmd, "push") &&
-		   (argc == 2 || (argc == 3 && !strcmp(argv[1], "--allow-older")))) {
-		const char *file = argv[argc - 1];
+	} else if (!strcmp(cmd, "push") && argc == 2) {
+		const char *file = argv[1];
 		FILE *f = fopen(file, "rb");
 		struct stat sb;
 		if (f == NULL || fstat(fileno(f), &sb) != 0) {
@@ -354,8 +428,8 @@ static int run(struct opts *o, int argc, char **argv)
 				fclose(f);
 			return 1;
 		}
-		st = request(o, "PUT", argc == 3 ? "/v1/snapshot?allow_older=1" : "/v1/snapshot", f,
-			     (long long)sb.st_size, NULL, &b);
+		st = request(o, "PUT", allow_older ? "/v1/snapshot?allow_older=1" : "/v1/snapshot",
+			     f, (long long)sb.st_size, NULL, &b);
 		fclose(f);
 		rc = finish(o, st, &b, print_push);
 	} else if (!strcmp(cmd, "reload") && argc <= 2) {
@@ -369,8 +443,7 @@ static int run(struct opts *o, int argc, char **argv)
 		free(body);
 		rc = finish(o, st, &b, print_push);
 	} else {
-		usage(stderr);
-		return 2;
+		rc = cli_usage_error(PROG, cmd, "internal: no handler");
 	}
 	free(b.p);
 	return rc;
@@ -378,19 +451,17 @@ static int run(struct opts *o, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct option lo[] = {{"socket", required_argument, NULL, 's'},
-					   {"url", required_argument, NULL, 'u'},
-					   {"token-file", required_argument, NULL, 'T'},
-					   {"json", no_argument, NULL, 'j'},
-					   {"timeout", required_argument, NULL, 't'},
-					   {"help", no_argument, NULL, 'h'},
-					   {0}};
+	static const struct option lo[] = {
+	    {"socket", required_argument, NULL, 's'},	  {"url", required_argument, NULL, 'u'},
+	    {"token-file", required_argument, NULL, 'T'}, {"json", no_argument, NULL, 'j'},
+	    {"timeout", required_argument, NULL, 't'},	  {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},	  {0}};
 	struct opts o = {.timeout = 60};
 	o.sock = getenv("PORT53_CONTROL_SOCKET");
 	if (o.sock == NULL || !*o.sock)
 		o.sock = DEFAULT_SOCKET;
 	int c;
-	while ((c = getopt_long(argc, argv, "+s:u:t:h", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+:s:u:t:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			o.sock = optarg;
@@ -404,27 +475,25 @@ int main(int argc, char **argv)
 		case 'j':
 			o.json = true;
 			break;
-		case 't':
-			o.timeout = strtol(optarg, NULL, 10);
-			if (o.timeout <= 0) {
-				fprintf(stderr, "port53ctl: bad timeout '%s'\n", optarg);
-				return 2;
-			}
+		case 't': {
+			uint64_t t;
+			if (cli_u64(PROG, NULL, "--timeout", optarg, 1, 86400, &t))
+				return CLI_USAGE;
+			o.timeout = (long)t;
 			break;
+		}
+		case 'V':
+			cli_version(PROG);
+			return 0;
 		case 'h':
-			usage(stdout);
+			usage(stdout, NULL);
 			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			return cli_getopt_error(PROG, NULL, c, argv);
 		}
 	}
-	if (optind >= argc) {
-		usage(stderr);
-		return 2;
-	}
-	if (o.token_file && read_token(&o) != 0)
-		return 2;
+	if (optind >= argc)
+		return cli_usage_error(PROG, NULL, "no command given");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 3;
 	int rc = run(&o, argc - optind, argv + optind);
