@@ -390,7 +390,7 @@ static int run(struct opts *o, int argc, char **argv)
 	}
 	int nargs = argc - optind;
 	if (nargs < k->minargs)
-		return cli_usage_error(PROG, cmd, "missing%s", k->args);
+		return cli_usage_error(PROG, cmd, "missing %s", strrchr(k->args, ' ') + 1);
 	if (nargs > k->maxargs)
 		return cli_usage_error(PROG, cmd, "unexpected argument '%s'",
 				       argv[optind + k->maxargs]);
