@@ -963,7 +963,7 @@ static int cmd_export(int argc, char **argv)
 	struct p53_snapshot *s = load_snapshot(path);
 	if (s == NULL)
 		return CLI_FAIL;
-	int rc = strcmp(fmt, "zone") == 0 ? p53_dump_zone(s, zone, stdout)
+	int rc = strcmp(fmt, "zone") == 0 ? r53_export_zone(s, zone, stdout)
 		 : strcmp(fmt, "route53") == 0
 		     ? r53_export_json(s, zone, stdout)
 		     : r53_export_fmt(s, zone, R53_EXPORT_CHANGES, stdout);
