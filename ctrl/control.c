@@ -30,6 +30,7 @@ struct control {
 	struct control_cfg cfg;
 	pthread_t thread;
 	atomic_bool quit;
+	bool quiesced; /* control_quiesce() ran */
 	/* start-up hand-shake with control_start() */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -432,11 +433,21 @@ struct control *control_start(const struct control_cfg *cfg, struct p53_err *err
 	return c;
 }
 
+void control_quiesce(struct control *c)
+{
+	if (c == NULL || c->quiesced)
+		return;
+	atomic_store(&c->quit, true);
+	pthread_join(c->thread, NULL);
+	api_stop(c->api); /* its console sampler reads the front end's counters */
+	c->api = NULL;
+	c->quiesced = true;
+}
+
 void control_stop(struct control *c)
 {
 	if (c == NULL)
 		return;
-	atomic_store(&c->quit, true);
-	pthread_join(c->thread, NULL);
+	control_quiesce(c);
 	teardown(c);
 }

@@ -114,6 +114,10 @@ void control_counters(struct control *c, api_emit_fn emit, void *sink);
  * negative code. From any thread that is not an online reader. */
 int control_reload(struct control *c, struct p53_err *err);
 
+/* Stops the control thread and the API (and with it everything that reads
+ * the front end's counters), leaving the snapshot manager serving: call
+ * before stopping the answering threads, whose counters the API reads. */
+void control_quiesce(struct control *c);
 /* Stops the API, the watcher and the control thread, then the query log
  * and the checker, and frees the snapshot manager: call after the
  * answering threads have stopped. */

@@ -378,6 +378,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	serve_udp(sv);
 	fprintf(stderr, "port53: shutting down\n");
 out:
+	control_quiesce(sv->ctl); /* no counter reader outlives the TCP server */
 	tcpsrv_stop(sv->tcp);
 	for (size_t i = 0; i < ntfds; i++)
 		close(tfds[i]);

@@ -1063,6 +1063,7 @@ int main(int argc, char **argv)
 		print_rate(&d);
 	rc = 0;
 out_ports:
+	control_quiesce(d.ctl); /* the API reads the transports' counters */
 	dp_xport_stop(d.xport); /* readers of the snapshot manager too */
 	control_stop(d.ctl);	/* after the workers: nothing reads the snapshot */
 	qsbr_destroy(d.qsbr);

@@ -63,6 +63,27 @@ def tcp_exchange(port, wires, half_close=False, timeout=3.0):
         s.close()
 
 
+def server_holds_closed(port):
+    """True while the server still holds connections its peers have closed
+    (CLOSE_WAIT on the server's port): they occupy slots until it reads EOF."""
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(path).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if f[3] == "08" and int(f[1].rsplit(":", 1)[1], 16) == port:
+                return True
+    return False
+
+
+def wait_released(port, deadline_s=5.0):
+    end = time.time() + deadline_s
+    while server_holds_closed(port) and time.time() < end:
+        time.sleep(0.02)
+
+
 def main():
     binary = common.default_port53()
     zdir = os.path.join(common.ROOT, "tests", "zones")
@@ -138,6 +159,7 @@ def main():
             check(evicted, "the connection idle longest was closed")
             for c in conns:
                 c.close()
+            wait_released(port)
             # With every slot busy (a message in progress on each), the
             # fifth is refused (closed at once) and the others go on.
             conns = [socket.create_connection((common.HOST, port), timeout=2) for _ in range(4)]
