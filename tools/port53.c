@@ -1069,8 +1069,10 @@ static const struct command commands[] = {
      "      --dry-run         print what would change in OUT.p53, write nothing\n"},
     {"check", cmd_check, "check zones; write nothing",
      "port53 check [--json] [--geo FILE] [--latency FILE] [--regions FILE]\n"
-     "                    [--health-checks FILE] ZONE...\n"
-     "      --json            {\"ok\": ..., \"error\" or \"snapshot\": ...} on stdout\n"},
+     "                    [--health-checks FILE] [--alias-map FILE]\n"
+     "                    [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
+     "      --json            {\"ok\": ..., \"error\" or \"snapshot\": ...} on stdout\n"
+     "  the other options as compile's (port53 compile --help)\n"},
     {"diff", cmd_diff, "what compiling zones would change against a snapshot",
      "port53 diff [compile options] SNAPSHOT ZONE...\n"
      "  record set by record set, zone by zone; exit 0 no change, 1 changes,\n"
@@ -1087,7 +1089,10 @@ static const struct command commands[] = {
      "  -k, --key KEY         Ed25519 private key (PEM)\n"
      "  -o, --output FILE     write here (default: sign SNAPSHOT in place)\n"},
     {"fw-compile", cmd_fw_compile, "compile DNS Firewall rules (docs/firewall.md)",
-     "port53 fw-compile -o OUT.p53fw [--serial N] [--json] RULES.json\n"},
+     "port53 fw-compile -o OUT.p53fw [--serial N] [--json] RULES.json\n"
+     "  -o, --output FILE     the compiled rules to write\n"
+     "      --serial N        rules serial (default: the current unix time)\n"
+     "      --json            {\"ok\", \"output\", counts, \"size\", \"serial\", ...} on stdout\n"},
     {"serve", cmd_serve, "serve a snapshot over kernel sockets (UDP and TCP)",
      "port53 serve [-c CONFIG] [-s SNAPSHOT] [-l ADDR:PORT]... [options]\n"
      "  -c, --config FILE          settings from a port53.yaml(5) file; options given\n"
@@ -1099,31 +1104,33 @@ static const struct command commands[] = {
      "      --edns-size N          our EDNS UDP payload size (512..65535, default 1232)\n"
      "      --tcp-max-conns N      open TCP connections (default 256)\n"
      "      --tcp-idle-ms N        idle TCP timeout (default 10000)\n"
-     "      --tcp-per-source N     TCP connections per client address\n"
-     "      --tcp-msg-ms N         time to read one TCP message\n"
-     "      --tcp-lifetime-ms N    longest TCP connection\n"
-     "      --tcp-out-max BYTES    unsent replies buffered per TCP connection\n"
+     "      --tcp-per-source N     TCP connections per client address (16)\n"
+     "      --tcp-msg-ms N         time to read one TCP message (5000)\n"
+     "      --tcp-lifetime-ms N    longest TCP connection (120000)\n"
+     "      --tcp-out-max BYTES    unsent replies buffered per TCP connection (65536)\n"
      "      --reload-dir DIR       POST /v1/reload {\"path\"} only inside DIR\n"
      "      --watch-dir DIR        load every *.p53 written or moved into DIR\n"
-     "      --snapshot-max-bytes N largest snapshot loaded from a path\n"
+     "      --snapshot-max-bytes N largest snapshot loaded from a path (4 GiB)\n"
      "      --api-max-conns N      control API connections (default 64)\n"
-     "      --api-per-source N     control API connections per client on TCP\n"
-     "      --api-timeout-s N      idle control API connections closed after N s\n"
-     "      --api-header-ms N      TCP API request headers due within N ms\n"
+     "      --api-per-source N     control API connections per client on TCP (4)\n"
+     "      --api-timeout-s N      idle API connections closed after N s (10)\n"
+     "      --api-header-ms N      TCP API request headers due within N ms (5000)\n"
      "      --firewall FILE        DNS Firewall rules, compiled by fw-compile\n"
      "      --query-log FILE       log queries as JSON lines\n"
      "      --query-log-dnstap F   log queries as dnstap\n"
-     "      --query-log-sample N   log one query in N\n"
+     "      --query-log-sample N   log one query in N (default 1: all)\n"
      "      --control-socket PATH  control API on a unix socket (mode 0600)\n"
      "      --control-listen A:P   control API and web console on TCP (needs the token)\n"
      "      --control-token-file F the bearer token for --control-listen\n"
      "      --push-max-bytes N     largest pushed snapshot (default 256 MiB)\n"
      "      --require-signature K  accept only snapshots signed by public key K; repeat\n"
      "      --health-checks FILE   Route 53 health checks (JSON)\n"
-     "      --health-quorum SHARE  healthy when more than SHARE of checkers say so\n"
+     "      --health-quorum SHARE  healthy when more than SHARE of checkers say so (0.18)\n"
      "      --rrl-rate N, --rrl-slip N, --rrl-ipv4-prefix N, --rrl-ipv6-prefix N,\n"
-     "      --rrl-table-size N, --rrl-exempt LIST   response rate limiting\n"
+     "      --rrl-table-size N, --rrl-exempt LIST   response rate limiting (defaults\n"
+     "                             200/s, slip 2, /24, /56, 131072 buckets; rate 0: off)\n"
      "      --cookies on|off, --cookie-secret-file F, --cookie-rotate S   DNS Cookies\n"
+     "                             (default on, random secret rotated every 93600 s)\n"
      "      --drop-ports LIST      source ports never answered (docs/abuse.md)\n"
      "signals: HUP reloads the snapshot and firewall, TERM and INT stop.\n"},
     {"conf-check", cmd_conf_check, "check a configuration file (port53.yaml(5))",

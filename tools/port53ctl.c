@@ -72,8 +72,7 @@ static const struct command commands[] = {
     {"health", 0, 0, "", "Route 53 health checks: state, last result, last change"},
     {"metrics", 0, 0, "", "Prometheus text, as scraped"},
     {"push", 1, 1, " [--allow-older] FILE",
-     "upload a compiled snapshot and make it live; one older than the live one\n"
-     "                   (by serial) only with --allow-older"},
+     "make a snapshot live (an older serial only with --allow-older)"},
     {"reload", 0, 1, " [PATH]", "have the server reload from disk"},
     {NULL, 0, 0, NULL, NULL},
 };
