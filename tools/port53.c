@@ -1072,7 +1072,7 @@ static const struct command commands[] = {
      "                    [--health-checks FILE] [--alias-map FILE]\n"
      "                    [--no-include | --include-dir DIR] [--quiet] ZONE...\n"
      "      --json            {\"ok\": ..., \"error\" or \"snapshot\": ...} on stdout\n"
-     "  the other options as compile's (port53 compile --help)\n"},
+     "  and the other options of compile, as in port53(1)\n"},
     {"diff", cmd_diff, "what compiling zones would change against a snapshot",
      "port53 diff [compile options] SNAPSHOT ZONE...\n"
      "  record set by record set, zone by zone; exit 0 no change, 1 changes,\n"
