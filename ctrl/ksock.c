@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,23 +121,25 @@ static void client_from(const struct sockaddr_storage *ss, struct p53_client *c)
 	}
 }
 
-static int open_udp(const char *spec, struct p53_err *err)
+int ksock_open(const char *spec, int type, struct p53_err *err)
 {
 	struct sockaddr_storage ss;
 	unsigned len;
 	if (ksock_parse_addr(spec, &ss, &len) != 0)
 		return p53_err_set(err, P53_EINVAL, "bad listen address '%s'", spec);
-	int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return p53_err_set(err, P53_EIO, "socket: %s", strerror(errno));
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
+	bool stream = type == SOCK_STREAM;
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || (stream && listen(fd, 128) != 0)) {
 		int e = errno;
 		close(fd);
-		return p53_err_set(err, P53_EIO, "bind %s (udp): %s", spec, strerror(e));
+		return p53_err_set(err, P53_EIO, "%s %s (%s): %s", stream ? "listen" : "bind", spec,
+				   stream ? "tcp" : "udp", strerror(e));
 	}
 	return fd;
 }
@@ -301,7 +304,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	epoll_ctl(sv->ep, EPOLL_CTL_ADD, sv->stop_fd, &se);
 	/* Sockets first: a busy port fails start-up before any load. */
 	for (size_t i = 0; i < nl; i++) {
-		int fd = open_udp(ls[i], err);
+		int fd = ksock_open(ls[i], SOCK_DGRAM, err);
 		if (fd < 0) {
 			rc = fd;
 			goto out;
@@ -309,7 +312,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		sv->udp[sv->nudp++] = fd;
 		struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
 		epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &e);
-		if ((tfds[ntfds] = tcpsrv_listen(ls[i], err)) < 0) {
+		if ((tfds[ntfds] = ksock_open(ls[i], SOCK_STREAM, err)) < 0) {
 			rc = tfds[ntfds];
 			goto out;
 		}

@@ -58,4 +58,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err);
 struct sockaddr_storage;
 int ksock_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len);
 
+/* Opens a non-blocking socket of type (SOCK_DGRAM: bound; SOCK_STREAM: bound
+ * and listening) on spec (as ksock_parse_addr). Returns the fd, or a negative
+ * code with err set. */
+int ksock_open(const char *spec, int type, struct p53_err *err);
+
 #endif

@@ -142,27 +142,6 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-int tcpsrv_listen(const char *spec, struct p53_err *err)
-{
-	struct sockaddr_storage ss;
-	unsigned len;
-	if (ksock_parse_addr(spec, &ss, &len) != 0)
-		return p53_err_set(err, P53_EINVAL, "bad listen address '%s'", spec);
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return p53_err_set(err, P53_EIO, "socket: %s", strerror(errno));
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
-		int e = errno;
-		close(fd);
-		return p53_err_set(err, P53_EIO, "listen %s (tcp): %s", spec, strerror(e));
-	}
-	return fd;
-}
-
 static void client_from(const struct sockaddr_storage *ss, struct conn *c)
 {
 	memset(&c->client, 0, sizeof(c->client));

@@ -100,8 +100,4 @@ void tcpsrv_stop(struct tcpsrv *t);
 void tcpsrv_counters(const struct tcpsrv *t, api_emit_fn emit, void *sink);
 uint64_t tcpsrv_ctr(const struct tcpsrv *t, enum tcpsrv_ctr c);
 
-/* Opens a non-blocking TCP listener on "addr:port" ("[v6]:port"); the fd
- * or a negative code with err set. */
-int tcpsrv_listen(const char *spec, struct p53_err *err);
-
 #endif
