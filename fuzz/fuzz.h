@@ -29,6 +29,14 @@ const char *fuzz_put(const char *name, const void *data, size_t len);
 struct p53_snapshot *fuzz_snapshot(const char *const *zones, const char *geo, const char *latency,
 				   int no_prerender, uint8_t **img, size_t *len);
 
+/* Writes data to name in fuzz_tmpdir() and compiles it as zone
+ * "example.com." with o. Returns the loaded snapshot, or NULL when the
+ * compiler refused it (with a message: a silent refusal aborts); aborts when
+ * the loader refuses what the compiler built. */
+struct p53_compile_opts;
+struct p53_snapshot *fuzz_compile_input(const char *name, const uint8_t *data, size_t size,
+					const struct p53_compile_opts *o);
+
 /* Recomputes every section checksum and the content hash of a (mutated)
  * snapshot image, so that the loader's structural checks, not its hashes,
  * decide. Touches only what lies inside the image: sections whose

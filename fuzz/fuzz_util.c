@@ -114,6 +114,32 @@ struct p53_snapshot *fuzz_snapshot(const char *const *zones, const char *geo, co
 	return s;
 }
 
+struct p53_snapshot *fuzz_compile_input(const char *name, const uint8_t *data, size_t size,
+					const struct p53_compile_opts *o)
+{
+	const char *path = fuzz_put(name, data, size);
+	if (path == NULL)
+		abort();
+	char p[512];
+	snprintf(p, sizeof(p), "%s", path);
+	struct p53_zone_input in = {"example.com.", p};
+	uint8_t *img;
+	size_t len;
+	struct p53_err err = {0};
+	if (p53_compile(&in, 1, o, &img, &len, &err) != 0) {
+		if (err.msg[0] == 0)
+			abort(); /* a refusal always says why */
+		return NULL;
+	}
+	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
+	free(img);
+	if (s == NULL) {
+		fprintf(stderr, "compiled snapshot refused by the loader: %s\n", err.msg);
+		abort();
+	}
+	return s;
+}
+
 uint32_t fuzz_seed(const uint8_t *data, size_t size)
 {
 	uint32_t h = 2166136261u;
