@@ -472,6 +472,47 @@ static void report_diag(struct parse *p, struct diag_buf *d)
 		p->report(p->arg, d->text);
 }
 
+/* Finds the first byte of f that is not part of well-formed UTF-8 (no
+ * overlong forms, surrogates or code points past U+10FFFF); true and its
+ * line and column (1-based) when there is one. libfyaml 0.8 (Debian 12)
+ * never returns from a directive line holding such bytes (found by
+ * fuzz/fuzz_conf.c), and YAML 1.2 files are Unicode anyway. */
+static bool bad_utf8(FILE *f, int *line, int *col)
+{
+	int c, need = 0;
+	unsigned lo = 0x80, hi = 0xbf;
+	*line = 1;
+	*col = 0;
+	while ((c = getc(f)) != EOF) {
+		(*col)++;
+		if (need) {
+			if ((unsigned)c < lo || (unsigned)c > hi)
+				return true;
+			need--;
+			lo = 0x80;
+			hi = 0xbf;
+			continue;
+		}
+		if (c == '\n') {
+			(*line)++;
+			*col = 0;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			need = 1;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			need = 2;
+			lo = c == 0xe0 ? 0xa0 : 0x80;
+			hi = c == 0xed ? 0x9f : 0xbf;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			need = 3;
+			lo = c == 0xf0 ? 0x90 : 0x80;
+			hi = c == 0xf4 ? 0x8f : 0xbf;
+		} else if (c >= 0x80) {
+			return true;
+		}
+	}
+	return need != 0;
+}
+
 struct conf *conf_load(const char *path, conf_report_fn report, void *arg, unsigned *nerr)
 {
 	struct parse p = {.path = path, .report = report, .arg = arg};
@@ -499,7 +540,19 @@ struct conf *conf_load(const char *path, conf_report_fn report, void *arg, unsig
 		fy_diag_destroy(diag);
 		return NULL;
 	}
+	int bl, bc;
+	bool bad = bad_utf8(f, &bl, &bc);
 	fclose(f);
+	if (bad) {
+		char msg[600];
+		snprintf(msg, sizeof(msg), "%s:%d:%d: not UTF-8 text", path, bl, bc);
+		if (report)
+			report(arg, msg);
+		if (nerr)
+			*nerr = 1;
+		fy_diag_destroy(diag);
+		return NULL;
+	}
 	struct fy_document *doc = fy_document_build_from_file(&pc, path);
 	p.c = calloc(1, sizeof(*p.c));
 	if (doc == NULL) {
