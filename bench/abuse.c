@@ -24,7 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define MAX_PASSES 4000
 #define COOKIE_T   1700000000u /* the simulated wall clock for cookies */
@@ -53,19 +52,6 @@ static double ms_per_query;
  * of the minima is the least noisy figure. */
 static uint64_t *chunk_min;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 enum conf { C_ENGINE, C_RRL, C_COOKIES, C__COUNT };
 static const char *const conf_names[C__COUNT] = {"engine", "rrl", "cookies"};
 
@@ -87,7 +73,7 @@ static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
 	double t0 = (double)st->pass * (double)nq * ms_per_query;
 	bool ck = c == C_COOKIES;
 	ctx->cookies = ck;
-	uint64_t start = now_ns();
+	uint64_t start = bsh_now_ns();
 	for (size_t i0 = b; i0 < e; i0 += BURST) {
 		size_t n = e - i0 < BURST ? e - i0 : BURST;
 		for (size_t j = 0; j < n; j++) {
@@ -112,7 +98,7 @@ static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
 			total += rlen[j];
 	}
 	sink = total;
-	return now_ns() - start;
+	return bsh_now_ns() - start;
 }
 
 /* One pass over the capture for every configuration, interleaved chunk by
@@ -288,14 +274,14 @@ int main(int argc, char **argv)
 	uint64_t warm[C__COUNT];
 	one_round(&st, warm);
 	memset(st.ab.stats, 0, sizeof(st.ab.stats));
-	uint64_t t_end = now_ns() + (uint64_t)(secs * C__COUNT * 1e9);
+	uint64_t t_end = bsh_now_ns() + (uint64_t)(secs * C__COUNT * 1e9);
 	do {
 		uint64_t r[C__COUNT];
 		one_round(&st, r);
 		for (int k = 0; k < C__COUNT; k++)
 			ns[k][np] = r[k];
 		np++;
-	} while (np < MAX_PASSES && (np < 5 || now_ns() < t_end));
+	} while (np < MAX_PASSES && (np < 5 || bsh_now_ns() < t_end));
 	uint64_t limited = st.ab.stats[P53_AB_RRL_DROPPED] + st.ab.stats[P53_AB_RRL_SLIPPED] +
 			   st.ab.stats[P53_AB_RRL_BADCOOKIE];
 	fprintf(stderr,
@@ -305,7 +291,7 @@ int main(int argc, char **argv)
 		(unsigned long long)st.ab.stats[P53_AB_COOKIE_VALID]);
 	double med[C__COUNT], best[C__COUNT];
 	for (int k = 0; k < C__COUNT; k++) {
-		qsort(ns[k], np, sizeof(ns[k][0]), cmp_u64);
+		qsort(ns[k], np, sizeof(ns[k][0]), bsh_cmp_u64);
 		med[k] = (double)ns[k][np / 2] / (double)nq;
 		uint64_t sum = 0;
 		for (size_t ci = 0; ci < (nq + CHUNK - 1) / CHUNK; ci++)

@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
@@ -52,19 +51,6 @@ struct query {
 	uint16_t pl_len;
 	struct p53_client client;
 };
-
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
 
 struct pass {
 	uint64_t ns, cyc;
@@ -131,16 +117,16 @@ static void pass_dp(void)
 static size_t run(void (*fn)(void), double secs, size_t min_passes, struct pass *ps)
 {
 	size_t n = 0;
-	uint64_t start = now_ns(), limit = (uint64_t)(secs * 1e9);
+	uint64_t start = bsh_now_ns(), limit = (uint64_t)(secs * 1e9);
 	fn(); /* warm-up: page in the capture and the snapshot */
 	do {
-		uint64_t t0 = now_ns(), c0 = cycles();
+		uint64_t t0 = bsh_now_ns(), c0 = cycles();
 		fn();
-		uint64_t c1 = cycles(), t1 = now_ns();
+		uint64_t c1 = cycles(), t1 = bsh_now_ns();
 		ps[n].ns = t1 - t0;
 		ps[n].cyc = c1 - c0;
 		n++;
-	} while (n < MAX_PASSES && (n < min_passes || now_ns() - start < limit));
+	} while (n < MAX_PASSES && (n < min_passes || bsh_now_ns() - start < limit));
 	return n;
 }
 
@@ -156,8 +142,8 @@ static struct result summarise(struct pass *ps, size_t n)
 		ns[i] = ps[i].ns;
 		cy[i] = ps[i].cyc;
 	}
-	qsort(ns, n, sizeof(ns[0]), cmp_u64);
-	qsort(cy, n, sizeof(cy[0]), cmp_u64);
+	qsort(ns, n, sizeof(ns[0]), bsh_cmp_u64);
+	qsort(cy, n, sizeof(cy[0]), bsh_cmp_u64);
 	struct result r;
 	r.passes = n;
 	r.ns_q = (double)ns[n / 2] / (double)nq;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* One zone with a name for each answer kind the micro-benchmarks time. */
@@ -362,4 +363,17 @@ size_t bsh_dp_answer(const struct bsh_dp *d, struct bsh_engine *e, uint8_t *f, s
 	if (n == 0)
 		return 0;
 	return dp_reply_dns(&d->svc, f, &p, n, 0);
+}
+
+uint64_t bsh_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int bsh_cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
 }

@@ -37,6 +37,11 @@ void bsh_engine_free(struct bsh_engine *e);
 /* Why the last constructor returned NULL. */
 const char *bsh_error(void);
 
+/* CLOCK_MONOTONIC in nanoseconds. */
+uint64_t bsh_now_ns(void);
+/* qsort comparator for uint64_t. */
+int bsh_cmp_u64(const void *a, const void *b);
+
 /* Query for name (presentation form) and type into buf; edns: 0 none,
  * 1 EDNS, 2 EDNS+DO, 3 EDNS+ECS (IPv4 /24). Returns length, 0 on error. */
 size_t bsh_query(uint8_t *buf, size_t cap, const char *name, uint16_t qtype, int edns);
