@@ -164,6 +164,18 @@ static uint64_t rate_milli(uint64_t now, uint64_t before, double dt)
 	return now > before ? (uint64_t)((double)(now - before) * 1000.0 / dt + 0.5) : 0;
 }
 
+/* Claims the next slot of a ring of cap entries (head: oldest, n: in use),
+ * dropping the oldest when it is full; returns the slot's index. */
+static unsigned ring_push(unsigned *head, unsigned *n, unsigned cap)
+{
+	unsigned i = (*head + *n) % cap;
+	if (*n == cap)
+		*head = (*head + 1) % cap;
+	else
+		(*n)++;
+	return i;
+}
+
 static void sample_counters(struct console *c, double t)
 {
 	struct reading r;
@@ -172,11 +184,7 @@ static void sample_counters(struct console *c, double t)
 	pthread_mutex_lock(&c->mu);
 	if (c->have_last && t > c->last_t) {
 		double dt = t - c->last_t;
-		struct sample *s = &c->s[(c->sh + c->ns) % SAMPLES];
-		if (c->ns == SAMPLES)
-			c->sh = (c->sh + 1) % SAMPLES;
-		else
-			c->ns++;
+		struct sample *s = &c->s[ring_push(&c->sh, &c->ns, SAMPLES)];
 		memset(s, 0, sizeof(*s));
 		s->t = t;
 		for (unsigned i = 0; i < r.nrcode; i++) {
@@ -289,11 +297,7 @@ static void on_snapshot(void *arg, const struct snapmgr_live *live, const struct
 	}
 	const struct generation *newest = c->ng ? &c->g[(c->gh + c->ng - 1) % GENERATIONS] : NULL;
 	if (live && (newest == NULL || newest->generation != live->generation)) {
-		struct generation *g = &c->g[(c->gh + c->ng) % GENERATIONS];
-		if (c->ng == GENERATIONS)
-			c->gh = (c->gh + 1) % GENERATIONS;
-		else
-			c->ng++;
+		struct generation *g = &c->g[ring_push(&c->gh, &c->ng, GENERATIONS)];
 		memset(g, 0, sizeof(*g));
 		struct p53_snapshot_info in;
 		p53_snapshot_info(live->snap, &in);

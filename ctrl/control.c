@@ -47,14 +47,21 @@ struct control {
 	time_t abuse_tick;	/* second of the last cookie and RRL log tick */
 };
 
+/* The signals the control thread takes with sigtimedwait; every other
+ * thread blocks them. */
+static void control_sigset(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGHUP);
+}
+
 void control_block_signals(void)
 {
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGHUP);
+	control_sigset(&set);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
@@ -336,11 +343,7 @@ static void *control_main(void *arg)
 		return NULL;
 
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGHUP);
+	control_sigset(&set);
 	struct timespec tick = {.tv_sec = 0, .tv_nsec = TICK_MS * 1000000L};
 	while (!atomic_load(&c->quit)) {
 		int sig = sigtimedwait(&set, NULL, &tick);
