@@ -251,6 +251,35 @@ static double arc(float x1, float y1, float z1, float x2, float y2, float z2)
 	return 2 * asin(chord > 2 ? 1 : chord / 2);
 }
 
+/* The lowest-cost member seen so far, and the lowest-cost healthy one:
+ * nothing healthy falls back to the former. closest_offer records i as a
+ * candidate and says whether it would beat the healthy best, so that the
+ * caller checks health only then. */
+struct closest {
+	int best, any;
+	double bd, bd_any;
+};
+
+static bool closest_offer(struct closest *c, int i, double d)
+{
+	if (c->any < 0 || d < c->bd_any) {
+		c->any = i;
+		c->bd_any = d;
+	}
+	return c->best < 0 || d < c->bd;
+}
+
+static void closest_take(struct closest *c, int i, double d)
+{
+	c->best = i;
+	c->bd = d;
+}
+
+static unsigned closest_pick(const struct closest *c)
+{
+	return (unsigned)(c->best >= 0 ? c->best : c->any < 0 ? 0 : c->any);
+}
+
 /* Latency (by distance to the region) and geoproximity (biased distance):
  * the nearest healthy member; nothing healthy: the nearest. */
 static unsigned pick_nearest(const struct p53_snapshot *s, const struct snap_group *g,
@@ -258,8 +287,7 @@ static unsigned pick_nearest(const struct p53_snapshot *s, const struct snap_gro
 {
 	const struct snap_geoloc *L = locate(s, sel);
 	scope_geo(sel);
-	int best = -1, best_any = -1;
-	double bd = 0, bd_any = 0;
+	struct closest cl = {-1, -1, 0, 0};
 	for (uint16_t i = 0; i < g->nmembers && i < SCAN_MAX; i++) {
 		const struct snap_member *m = &s->members[g->member + i];
 		double d = L ? arc(L->x, L->y, L->z, m->x, m->y, m->z) : 0;
@@ -267,16 +295,10 @@ static unsigned pick_nearest(const struct p53_snapshot *s, const struct snap_gro
 			d *= 1 - m->bias / 100.0;
 		else if (biased && m->bias < 0)
 			d /= 1 + m->bias / 100.0;
-		if (best_any < 0 || d < bd_any) {
-			best_any = i;
-			bd_any = d;
-		}
-		if ((best < 0 || d < bd) && member_ok(s, g, m, sel, depth)) {
-			best = i;
-			bd = d;
-		}
+		if (closest_offer(&cl, i, d) && member_ok(s, g, m, sel, depth))
+			closest_take(&cl, i, d);
 	}
-	return (unsigned)(best >= 0 ? best : best_any < 0 ? 0 : best_any);
+	return closest_pick(&cl);
 }
 
 /* The latency table's row for the client's address (one binary search, the
@@ -328,8 +350,7 @@ static unsigned pick_latency(const struct p53_snapshot *s, const struct snap_gro
 	const struct snap_latrow *row = lat_row(s, sel, &plen);
 	if (row == NULL)
 		return pick_nearest(s, g, sel, depth, false);
-	int best = -1, best_any = -1;
-	double bd = 0, bd_any = 0;
+	struct closest cl = {-1, -1, 0, 0};
 	for (uint16_t i = 0; i < g->nmembers && i < SCAN_MAX; i++) {
 		const struct snap_member *m = &s->members[g->member + i];
 		double d = -1;
@@ -341,21 +362,15 @@ static unsigned pick_latency(const struct p53_snapshot *s, const struct snap_gro
 			const struct snap_geoloc *L = locate(s, sel);
 			d = 1e12 + (L ? arc(L->x, L->y, L->z, m->x, m->y, m->z) : 0);
 		}
-		if (best_any < 0 || d < bd_any) {
-			best_any = i;
-			bd_any = d;
-		}
-		if ((best < 0 || d < bd) && member_ok(s, g, m, sel, depth)) {
-			best = i;
-			bd = d;
-		}
+		if (closest_offer(&cl, i, d) && member_ok(s, g, m, sel, depth))
+			closest_take(&cl, i, d);
 	}
 	/* The table's prefix decided; distance too if an unmeasured region won. */
 	if (plen > sel->scope)
 		sel->scope = plen;
-	if ((best >= 0 ? bd : bd_any) >= 1e12)
+	if ((cl.best >= 0 ? cl.bd : cl.bd_any) >= 1e12)
 		scope_geo(sel);
-	return (unsigned)(best >= 0 ? best : best_any < 0 ? 0 : best_any);
+	return closest_pick(&cl);
 }
 
 static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
