@@ -170,7 +170,66 @@ def run(cmd, timeout=60):
                           text=True, timeout=timeout)
 
 
-class Port53:
+class Checks:
+    """Pass/fail bookkeeping every e2e test shares: check(cond, what) counts
+    and reports a failure (every result when verbose); finish() prints the
+    closing line and returns the exit code meson reads."""
+
+    def __init__(self, label="", verbose=False):
+        self.label = label
+        self.verbose = verbose
+        self.passed = 0
+        self.failed = 0
+        self.skipped = 0
+
+    def __call__(self, cond, what, detail=""):
+        shown = "" if detail is None or detail == "" else ": %s" % (detail,)
+        if cond:
+            self.passed += 1
+            if self.verbose:
+                print("ok - %s" % what, flush=True)
+        else:
+            self.failed += 1
+            print("FAIL - %s%s" % (what, shown), flush=True)
+        return cond
+
+    def skip(self, what, why=""):
+        self.skipped += 1
+        print("skip - %s%s" % (what, (": " + why) if why else ""), flush=True)
+
+    def finish(self):
+        line = "%d passed, %d failed" % (self.passed, self.failed)
+        if self.skipped:
+            line += ", %d skipped" % self.skipped
+        print((self.label + ": " if self.label else "") + line, flush=True)
+        return 1 if self.failed else 0
+
+
+class _Server:
+    """What every reference server we start shares: a bounded stop that
+    also closes its log, and the tails of its log files for a failure."""
+
+    logs = ()
+
+    def stop(self):
+        rc = stop(self.proc)
+        if getattr(self, "logf", None):
+            self.logf.close()
+            self.logf = None
+        return rc
+
+    def read_log(self):
+        out = ""
+        for fn in self.logs:
+            try:
+                with open(os.path.join(self.workdir, fn)) as f:
+                    out += f.read()[-3000:]
+            except OSError:
+                pass
+        return out
+
+
+class Port53(_Server):
     """Compile zones into a snapshot and run `port53 serve` on a free port."""
 
     def __init__(self, binary, zdir, workdir, extra=(), port=None):
@@ -209,13 +268,6 @@ class Port53:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
-
-    def stop(self):
-        rc = stop(self.proc)
-        if getattr(self, "logf", None):
-            self.logf.close()
-            self.logf = None
-        return rc
 
     def read_log(self):
         try:
@@ -259,8 +311,10 @@ remote-control:
 """
 
 
-class Nsd:
+class Nsd(_Server):
     """Run Debian's NSD on a free loopback port with a generated config."""
+
+    logs = ("nsd.log", "nsd.stderr")
 
     def __init__(self, binary, zdir, workdir, port=None):
         self.binary = binary
@@ -293,22 +347,6 @@ class Nsd:
             raise RuntimeError("nsd did not come up (rc=%s):\n%s" % (rc, self.read_log()))
         return self
 
-    def stop(self):
-        rc = stop(self.proc)
-        if getattr(self, "logf", None):
-            self.logf.close()
-            self.logf = None
-        return rc
-
-    def read_log(self):
-        out = ""
-        for fn in ("nsd.log", "nsd.stderr"):
-            try:
-                with open(os.path.join(self.workdir, fn)) as f:
-                    out += f.read()[-3000:]
-            except OSError:
-                pass
-        return out
 
 
 def die(msg, code=2):
@@ -341,9 +379,11 @@ template:
 """
 
 
-class Knot:
+class Knot(_Server):
     """Run Debian's Knot DNS on a free loopback port, with its own config,
     rundir and database in workdir. zones is [(origin, path)]."""
+
+    logs = ("knot.log", "knot.stderr")
 
     def __init__(self, binary, zones, workdir, port=None):
         self.binary = binary
@@ -382,20 +422,3 @@ class Knot:
             rc = self.stop()
             raise RuntimeError("knotd did not load %s (rc=%s):\n%s" % (pending, rc, self.read_log()))
         return self
-
-    def stop(self):
-        rc = stop(self.proc)
-        if getattr(self, "logf", None):
-            self.logf.close()
-            self.logf = None
-        return rc
-
-    def read_log(self):
-        out = ""
-        for fn in ("knot.log", "knot.stderr"):
-            try:
-                with open(os.path.join(self.workdir, fn)) as f:
-                    out += f.read()[-3000:]
-            except OSError:
-                pass
-        return out

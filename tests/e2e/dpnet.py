@@ -18,7 +18,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import time
 
 import dns.exception
 import dns.flags
@@ -26,6 +25,8 @@ import dns.message
 import dns.query
 import dns.rcode
 import dns.rdatatype
+
+import common
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ZONE = os.path.join(ROOT, "tests", "zones", "example.com.zone")
@@ -57,33 +58,15 @@ def run(cmd, timeout=30, check=True, ns=None):
     return r
 
 
-class Results:
-    """ok/fail bookkeeping with the closing line the CI reads."""
+class Results(common.Checks):
+    """common.Checks, every result shown, with the name first as the
+    data-plane tests call it."""
 
     def __init__(self):
-        self.passed = 0
-        self.failed = 0
-        self.skipped = 0
+        super().__init__(verbose=True)
 
     def check(self, name, cond, detail=""):
-        if cond:
-            self.passed += 1
-            print("ok - %s" % name, flush=True)
-        else:
-            self.failed += 1
-            print("FAIL - %s%s" % (name, (": " + detail) if detail else ""), flush=True)
-        return cond
-
-    def skip(self, name, why):
-        self.skipped += 1
-        print("skip - %s: %s" % (name, why), flush=True)
-
-    def finish(self):
-        line = "%d passed, %d failed" % (self.passed, self.failed)
-        if self.skipped:
-            line += ", %d skipped" % self.skipped
-        print(line, flush=True)
-        return 1 if self.failed else 0
+        return self(cond, name, detail)
 
 
 class Cleanup:
@@ -188,13 +171,9 @@ class InNetns:
 
 
 def wait_for(pred, deadline, step=0.1):
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        v = pred()
-        if v:
-            return v
-        time.sleep(step)
-    return pred()
+    """common.wait_for with a coarser step: predicates here often run a
+    command in a namespace."""
+    return common.wait_for(pred, deadline, step)
 
 
 # --- DNS ---------------------------------------------------------------------

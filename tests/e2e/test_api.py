@@ -38,7 +38,6 @@ import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
-PASSED = FAILED = 0
 NVARIANTS = 55          # snapshots pushed under load (>= 50)
 LOAD_MIN_QUERIES = 3000  # the client keeps going at least this long
 LOAD_MAX_QUERIES = 20000
@@ -46,14 +45,7 @@ PUSH_LIMIT = 300000      # --push-max-bytes for the main server
 TOKEN = "test-token-0123456789abcdef"
 
 
-def check(cond, what, detail=""):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what, detail)
-    return cond
+check = common.Checks()
 
 
 # ---- HTTP over a unix socket or TCP ------------------------------------------
@@ -664,8 +656,7 @@ def main():
         base_signed = build(binary, work, 0, key=key)
         test_signatures(binary, ctl, work, base_signed, key, os.path.join(work, "other.key"),
                         pub, variants)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

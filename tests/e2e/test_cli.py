@@ -22,20 +22,13 @@ import dns.message  # noqa: E402
 import dns.rdatatype  # noqa: E402
 import dns.zone  # noqa: E402
 
-PASSED = FAILED = SKIPPED = 0
 PORT53 = common.default_port53()
 PORT53CTL = os.environ.get("PORT53CTL") or os.path.join(os.path.dirname(PORT53), "port53ctl")
 BUILD = os.path.dirname(os.path.dirname(PORT53))
 PORT53D = os.path.join(BUILD, "dp", "port53d")
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
+check = common.Checks()
 
 
 def project_version():
@@ -215,9 +208,8 @@ def test_serve_config(tmp):
 
 
 def test_port53d_config(tmp):
-    global SKIPPED
     if not os.access(PORT53D, os.X_OK) or os.geteuid() != 0:
-        SKIPPED += 1
+        check.skipped += 1
         print("SKIP: port53d --config (needs port53d and root)")
         return
     zfile = os.path.join(common.DEFAULT_ZONES, "example.com.zone")
@@ -258,8 +250,7 @@ def main():
         test_conf_check(tmp)
         test_serve_config(tmp)
         test_port53d_config(tmp)
-    print("%d passed, %d failed, %d skipped" % (PASSED, FAILED, SKIPPED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -31,17 +31,9 @@ import dns.message  # noqa: E402
 import dns.rdatatype  # noqa: E402
 import dns.zone  # noqa: E402
 
-PASSED = FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
-    return cond
+check = common.Checks()
 
 
 def sh(cmd, timeout=120, **kw):
@@ -187,8 +179,7 @@ def main():
             sh(["apt-get", "purge", "-y", "port53"], timeout=300,
                env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         shutil.rmtree(work, ignore_errors=True)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -22,14 +22,7 @@ import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
-failures = 0
-
-
-def check(cond, what):
-    global failures
-    print("%s: %s" % ("ok" if cond else "FAIL", what))
-    if not cond:
-        failures += 1
+check = common.Checks(verbose=True)
 
 
 def ask(name, qtype, port, timeout=1.0, retries=2):
@@ -214,10 +207,9 @@ def main():
         finally:
             rc = srv.stop()
             check(rc == 0, "clean shutdown (rc=%s)" % rc)
-            if failures:
+            if check.failed:
                 print(srv.read_log())
-    print("%d failures" % failures)
-    return 1 if failures else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -18,16 +18,9 @@ import common  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 
-PASSED = FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
+check = common.Checks()
 
 
 def ask(msg, port, tcp=False):
@@ -231,8 +224,7 @@ def main():
         finally:
             rc = srv.stop()
         check(rc == 0, "clean exit on SIGTERM (rc=%s)" % rc)
-    print("%d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -24,11 +24,11 @@ import dns.query
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+import common  # noqa: E402
 import mmdb_write  # noqa: E402
 
 PORT53 = os.environ.get("PORT53", "port53")
 ZONE = "example.com=" + os.path.join(HERE, "r53", "example.json")
-PASSED = FAILED = 0
 
 # prefix, continent, country, subdivision, latitude, longitude; IPv4 then
 # IPv6, each in address order, so the CSV lists them in the order the tree
@@ -54,13 +54,7 @@ NETS = [
 BARE = ("10.9.9.0/24", {"registered_country": {"iso_code": "NL"}})
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
+check = common.Checks("mmdb")
 
 
 def free_port():
@@ -249,8 +243,7 @@ def main():
     r = compile_snap(os.path.join(tmp, "absent.mmdb"), os.path.join(tmp, "never.p53"))
     check(r.returncode != 0 and "absent.mmdb: cannot open" in r.stderr, "absent: %s" % r.stderr)
 
-    print("mmdb: %d checks, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

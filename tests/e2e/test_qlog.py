@@ -20,16 +20,9 @@ import dns.edns  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 
-PASSED = FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
+check = common.Checks("qlog")
 
 
 def ask(name, rtype, port, tcp=False, ecs=None):
@@ -180,8 +173,7 @@ def main():
         print("sampling 1 in 4: %d of %d logged" % (len(got), sent))
         check(45 <= len(got) <= 55, "sampled %d of %d, want about 50" % (len(got), sent))
 
-    print("qlog: %d passed, %d failed" % (PASSED, FAILED))
-    if FAILED:
+    if check.finish():
         return 1
     if not dnstap:
         # A missing prerequisite is a skip, never a silent pass.

@@ -22,18 +22,14 @@ import dns.query
 import http.client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import common  # noqa: E402
+
 PORT53 = os.environ.get("PORT53", "port53")
 PORT53CTL = os.environ.get("PORT53CTL", "port53ctl")
-PASSED = FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
+check = common.Checks("test_r53")
 
 
 def free_port():
@@ -270,8 +266,7 @@ def main():
     e1, e2 = norm(json.loads(out1)), norm(json.loads(out2))
     check(e1 == e2, "export round trip")
     check(e1 == norm(zone), "export equals the input: %s" % (e1 ^ norm(zone)))
-    print("test_r53: %d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -27,16 +27,9 @@ import common  # noqa: E402
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIX = os.path.join(HERE, "r53")
 PORT53 = common.default_port53()
-PASSED = FAILED = 0
 
 
-def check(cond, what):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what)
+check = common.Checks("test_r53_import")
 
 
 def ask(port, name, rdtype, subnet=None):
@@ -333,8 +326,7 @@ def main():
               "bad $ROUTE53 line refused with file:line: " + r.stderr)
         refusals(tmp)
         tf_refusals(tmp)
-    print("test_r53_import: %d passed, %d failed" % (PASSED, FAILED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

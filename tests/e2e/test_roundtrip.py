@@ -29,17 +29,9 @@ import dns.rdataclass  # noqa: E402
 import dns.rdatatype  # noqa: E402
 import dns.zone  # noqa: E402
 
-PASSED = FAILED = 0
 
 
-def check(cond, what, detail=""):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL: %s%s" % (what, ("\n" + detail) if detail else ""))
-    return cond
+check = common.Checks()
 
 
 def rrsets(path, origin):
@@ -126,8 +118,8 @@ def main():
         for origin, path in second:
             compare("dump of the recompiled dump of %s" % origin, want[origin],
                     rrsets(path, origin))
-    print("round trip of %d zones: %d passed, %d failed" % (len(inputs), PASSED, FAILED))
-    return 1 if FAILED else 0
+    check.label = "round trip of %d zones" % len(inputs)
+    return check.finish()
 
 
 if __name__ == "__main__":

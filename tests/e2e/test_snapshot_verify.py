@@ -33,14 +33,7 @@ T_A, T_NS, T_CNAME, T_SOA, T_MX, T_DNAME = 1, 2, 5, 6, 15, 39
 N_APEX, N_DELEG, N_OCCLUDED, N_CNAME, N_DNAME, N_WILD, N_ENT = (1 << i for i in range(7))
 M_ALIAS = 1 << 4
 
-failures = 0
-
-
-def check(ok, what, detail=""):
-    global failures
-    print(("ok:   " if ok else "FAIL: ") + what + ("" if ok else "  %s" % (detail,)))
-    if not ok:
-        failures += 1
+check = common.Checks(verbose=True)
 
 
 class Snap:
@@ -412,8 +405,7 @@ def main():
         zone_cases(work)
         policy_cases(work)
         alias_graph_cases(work)
-    print("%d failed" % failures)
-    return 1 if failures else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

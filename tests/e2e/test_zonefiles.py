@@ -35,16 +35,7 @@ CORPUS = os.path.join(common.ROOT, "tests", "zones", "corpus")
 REV6 = "0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
 REV6_RECORDS = 20000
 
-passed = failed = 0
-
-
-def check(ok, what, detail=""):
-    global passed, failed
-    if ok:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: %s %s" % (what, detail))
+check = common.Checks()
 
 
 def write_rev6(path):
@@ -247,8 +238,7 @@ def main():
         r = common.run([a.port53, "check", "--quiet", "--include-dir", incdir, "e.=" + zf])
         check(r.returncode == 0, "--include-dir allows a file inside", r.stderr)
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return check.finish()
 
 
 if __name__ == "__main__":
