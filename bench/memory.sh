@@ -21,6 +21,7 @@ while [ $# -gt 0 ]; do
 	esac
 done
 PORT53=$BUILD/tools/port53
+. "$SRC/bench/lib.sh"
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/p53mem.XXXXXX)
 SPID=
@@ -31,17 +32,7 @@ cleanup() {
 trap cleanup EXIT
 PORT=$((20000 + RANDOM % 20000))
 
-pss_tree() { # PSS (kB) of $1 and its descendants
-	local todo=("$1") p t=0 v
-	while [ ${#todo[@]} -gt 0 ]; do
-		p=${todo[0]}
-		todo=("${todo[@]:1}")
-		v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
-		t=$((t + ${v:-0}))
-		todo+=($(pgrep -P "$p" 2>/dev/null || true))
-	done
-	echo $t
-}
+pss_tree() { bench_pss_kb "$1"; } # PSS (kB) of $1 and its descendants
 
 # Runs "$@" in the background, waits until the zone answers, prints PSS kB
 # and seconds to ready.
@@ -86,49 +77,12 @@ for n in $SIZES; do
 	done
 
 	mkdir -p "$W/knot-run" "$W/knot-db"
-	cat >"$W/knot.conf" <<-EOF
-		server:
-		    rundir: "$W/knot-run"
-		    user: root:root
-		    listen: 127.0.0.1@$PORT
-		    udp-workers: 1
-		    tcp-workers: 1
-		    background-workers: 1
-		database:
-		    storage: "$W/knot-db"
-		log:
-		  - target: stderr
-		    any: warning
-		template:
-		  - id: default
-		    storage: "$W"
-		    zonefile-sync: -1
-		    journal-content: none
-		    semantic-checks: off
-		zone:
-		  - domain: bench.test
-		    file: "$W/bench.test.zone"
-	EOF
+	bench_knot_conf 127.0.0.1@$PORT bench.test "$W/bench.test.zone" "" "semantic-checks: off" \
+		>"$W/knot.conf"
 	read -r pss ready < <(measure knotd -c "$W/knot.conf")
 	printf '%s\tknotd\t%s\t%s\t%s\t-\t-\t-\n' "$n" "$pss" "$ready" "$((${pss/-/0} * 1024 / n))" >>"$TSV"
 
-	cat >"$W/nsd.conf" <<-EOF
-		server:
-		    ip-address: 127.0.0.1@$PORT
-		    server-count: 1
-		    username: ""
-		    zonesdir: "$W"
-		    database: ""
-		    pidfile: "$W/nsd.pid"
-		    xfrdfile: "$W/xfrd.state"
-		    zonelistfile: "$W/zone.list"
-		    rrl-ratelimit: 0
-		remote-control:
-		    control-enable: no
-		zone:
-		    name: bench.test
-		    zonefile: bench.test.zone
-	EOF
+	bench_nsd_conf bench.test bench.test.zone "ip-address: 127.0.0.1@$PORT" >"$W/nsd.conf"
 	read -r pss ready < <(measure nsd -d -c "$W/nsd.conf")
 	printf '%s\tnsd\t%s\t%s\t%s\t-\t-\t-\n' "$n" "$pss" "$ready" "$((${pss/-/0} * 1024 / n))" >>"$TSV"
 done

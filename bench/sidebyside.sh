@@ -59,43 +59,17 @@ QGEN=$BUILD/pcap/p53-querygen
 NS_S=p53sb-s NS_C=p53sb-c DEV_S=p53sbs DEV_C=p53sbc
 SVC=10.53.0.1 CLI=10.53.0.2
 SRV_CPU=1 GEN_CPU=0
+DPDK_PREFIX=p53sb
+. "$SRC/bench/lib.sh"
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/p53sb-work.XXXXXX)
 PIDS=()
 
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	sleep 0.5
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	ip netns exec $NS_S ip link set dev $DEV_S xdp off 2>/dev/null || true
-	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
-	ip netns del $NS_S 2>/dev/null || true
-	ip netns del $NS_C 2>/dev/null || true
-	rm -rf "$W" /var/run/dpdk/p53sb 2>/dev/null || true
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 log() { echo "sidebyside: $*" >&2; }
 
 # --- network: two namespaces joined by a veth, static neighbours ---
-ip netns del $NS_S 2>/dev/null || true
-ip netns del $NS_C 2>/dev/null || true
-ip netns add $NS_S
-ip netns add $NS_C
-ip link add $DEV_S netns $NS_S type veth peer name $DEV_C netns $NS_C
-ip -n $NS_S addr add $SVC/24 dev $DEV_S
-ip -n $NS_C addr add $CLI/24 dev $DEV_C
-ip -n $NS_S link set lo up
-ip -n $NS_C link set lo up
-ip -n $NS_S link set $DEV_S up
-ip -n $NS_C link set $DEV_C up
-# Kernel-sent UDP over veth has partial checksums an AF_XDP reader sees as
-# bad (docs/af_xdp.md); kxdpgun writes full ones, dnsperf/kdig go through the
-# kernel, so checksum offload is off on the client side.
-ip netns exec $NS_C ethtool -K $DEV_C tx off >/dev/null
-MAC_S=$(ip netns exec $NS_S cat /sys/class/net/$DEV_S/address)
-MAC_C=$(ip netns exec $NS_C cat /sys/class/net/$DEV_C/address)
-ip -n $NS_C neigh replace $SVC lladdr "$MAC_S" dev $DEV_C nud permanent
-ip -n $NS_S neigh replace $CLI lladdr "$MAC_C" dev $DEV_S nud permanent
+bench_netns_up
 
 # --- data: zone, snapshot, query list ---
 ZONE=$OUT/z$RECORDS.zone
@@ -111,59 +85,13 @@ chmod 644 "$W"/*
 
 # --- servers ---
 knot_conf() { # $1 = xdp or udp
-	cat <<-EOF
-		server:
-		    rundir: "$W/knot-run"
-		    user: root:root
-		    listen: $SVC@53
-		    udp-workers: 1
-		    tcp-workers: 1
-		    background-workers: 1
-	EOF
-	[ "$1" = xdp ] && cat <<-EOF
-		xdp:
-		    listen: $DEV_S@53
-		    udp: on
-	EOF
-	cat <<-EOF
-		database:
-		    storage: "$W/knot-db"
-		log:
-		  - target: stderr
-		    any: warning
-		template:
-		  - id: default
-		    storage: "$W"
-		    zonefile-sync: -1
-		    zonefile-load: whole
-		    journal-content: none
-		    semantic-checks: off
-		zone:
-		  - domain: bench.test
-		    file: "$W/bench.test.zone"
-	EOF
+	bench_knot_conf $SVC@53 bench.test "$W/bench.test.zone" "$([ "$1" = xdp ] && echo udp)" \
+		"zonefile-load: whole" "semantic-checks: off"
 }
 
 nsd_conf() {
-	cat <<-EOF
-		server:
-		    ip-address: $SVC@53
-		    server-count: 1
-		    username: ""
-		    zonesdir: "$W"
-		    database: ""
-		    pidfile: "$W/nsd.pid"
-		    xfrdfile: "$W/xfrd.state"
-		    zonelistfile: "$W/zone.list"
-		    rrl-ratelimit: 0
-		    verbosity: 0
-		    hide-version: no
-		remote-control:
-		    control-enable: no
-		zone:
-		    name: bench.test
-		    zonefile: bench.test.zone
-	EOF
+	bench_nsd_conf bench.test bench.test.zone "ip-address: $SVC@53" "verbosity: 0" \
+		"hide-version: no"
 }
 
 # Starts server $1 in the server namespace; sets SPID (main process).
@@ -204,47 +132,15 @@ start_server() {
 	return 1
 }
 
-# All processes of the server: the main one and its descendants (nsd's
-# server process is a grandchild).
-server_pids() {
-	local todo=("$SPID") p
-	while [ ${#todo[@]} -gt 0 ]; do
-		p=${todo[0]}
-		todo=("${todo[@]:1}")
-		echo "$p"
-		todo+=($(pgrep -P "$p" 2>/dev/null || true))
-	done
-}
+# All processes of the server: the main one and its descendants.
+server_pids() { bench_tree_pids "$SPID"; }
 pin_server() {
 	for p in $(server_pids); do taskset -a -p -c $SRV_CPU "$p" >/dev/null 2>&1 || true; done
 }
 # Sum of on-CPU nanoseconds over every thread of every server process.
-server_cpu_ns() {
-	local t=0
-	for p in $(server_pids); do
-		for f in /proc/"$p"/task/*/schedstat; do
-			[ -r "$f" ] && t=$((t + $(cut -d' ' -f1 "$f" 2>/dev/null || echo 0)))
-		done
-	done
-	echo $t
-}
-server_pss_kb() {
-	local t=0
-	for p in $(server_pids); do
-		v=$(awk '/^Pss:/ {print $2}' /proc/"$p"/smaps_rollup 2>/dev/null || echo 0)
-		t=$((t + ${v:-0}))
-	done
-	echo $t
-}
-stop_server() {
-	kill "$SPID" 2>/dev/null || true
-	for _ in $(seq 1 40); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.25; done
-	kill -9 "$SPID" 2>/dev/null || true
-	wait "$SPID" 2>/dev/null || true
-	ip netns exec $NS_S ip link set dev $DEV_S xdp off 2>/dev/null || true
-	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
-	rm -rf /var/run/dpdk/p53sb
-}
+server_cpu_ns() { bench_cpu_ns "$SPID"; }
+server_pss_kb() { bench_pss_kb "$SPID"; }
+stop_server() { bench_stop_server; }
 
 # One kxdpgun run; prints "sent answered cpu_ns wall_ns". The server's CPU
 # time is taken over the whole kxdpgun run (its start-up included), so it is

@@ -51,38 +51,16 @@ PORT53D=$BUILD/dp/port53d
 XDPOBJ=$BUILD/dp/p53_xdp.bpf.o
 NS_S=p53tb-s NS_C=p53tb-c DEV_S=p53tbs DEV_C=p53tbc
 SVC=10.53.1.1 CLI=10.53.1.2
+DPDK_PREFIX=p53tb
+. "$SRC/bench/lib.sh"
 mkdir -p "$OUT"
 W=$(mktemp -d /tmp/p53tb-work.XXXXXX)
 PIDS=()
 
-cleanup() {
-	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	sleep 0.5
-	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	ip netns exec $NS_S ip link set dev $DEV_S xdp off 2>/dev/null || true
-	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
-	ip netns del $NS_S 2>/dev/null || true
-	ip netns del $NS_C 2>/dev/null || true
-	rm -rf "$W" /var/run/dpdk/p53tb 2>/dev/null || true
-}
-trap cleanup EXIT
+trap bench_cleanup EXIT
 log() { echo "transports: $*" >&2; }
 
-ip netns del $NS_S 2>/dev/null || true
-ip netns del $NS_C 2>/dev/null || true
-ip netns add $NS_S
-ip netns add $NS_C
-ip link add $DEV_S netns $NS_S type veth peer name $DEV_C netns $NS_C
-ip -n $NS_S addr add $SVC/24 dev $DEV_S
-ip -n $NS_C addr add $CLI/24 dev $DEV_C
-for ns in $NS_S $NS_C; do ip -n $ns link set lo up; done
-ip -n $NS_S link set $DEV_S up
-ip -n $NS_C link set $DEV_C up
-ip netns exec $NS_C ethtool -K $DEV_C tx off >/dev/null
-MAC_S=$(ip netns exec $NS_S cat /sys/class/net/$DEV_S/address)
-MAC_C=$(ip netns exec $NS_C cat /sys/class/net/$DEV_C/address)
-ip -n $NS_C neigh replace $SVC lladdr "$MAC_S" dev $DEV_C nud permanent
-ip -n $NS_S neigh replace $CLI lladdr "$MAC_C" dev $DEV_S nud permanent
+bench_netns_up
 # kxdpgun's TCP queries come from 10.53.1.128/25: one host per source as the
 # servers see it, since every server caps connections per source address.
 for i in $(seq 128 255); do
@@ -103,63 +81,14 @@ chmod 755 "$W"
 chmod 644 "$W"/*
 
 knot_conf() { # $1 = xdp or udp
-	cat <<-EOF
-		server:
-		    rundir: "$W/knot-run"
-		    user: root:root
-		    listen: $SVC@53
-		    udp-workers: 1
-		    tcp-workers: 1
-		    background-workers: 1
-	EOF
-	[ "$1" = xdp ] && cat <<-EOF
-		xdp:
-		    listen: $DEV_S@53
-		    udp: on
-		    tcp: on
-	EOF
-	cat <<-EOF
-		database:
-		    storage: "$W/knot-db"
-		log:
-		  - target: stderr
-		    any: warning
-		template:
-		  - id: default
-		    storage: "$W"
-		    zonefile-sync: -1
-		    zonefile-load: whole
-		    journal-content: none
-		zone:
-		  - domain: example.com
-		    file: "$W/example.com.zone"
-	EOF
+	bench_knot_conf $SVC@53 example.com "$W/example.com.zone" \
+		"$([ "$1" = xdp ] && echo udp tcp)" "zonefile-load: whole"
 }
 
 nsd_conf() {
-	cat <<-EOF
-		server:
-		    ip-address: $SVC@53
-		    ip-address: $SVC@853
-		    tls-port: 853
-		    tls-service-key: "$W/key.pem"
-		    tls-service-pem: "$W/cert.pem"
-		    server-count: 1
-		    tcp-count: 512
-		    username: ""
-		    zonesdir: "$W"
-		    database: ""
-		    pidfile: "$W/nsd.pid"
-		    xfrdfile: "$W/xfrd.state"
-		    zonelistfile: "$W/zone.list"
-		    rrl-ratelimit: 0
-		    verbosity: 0
-		remote-control:
-		    control-enable: no
-		zone:
-		    name: example.com
-		    zonefile: example.com.zone
-	EOF
+	bench_nsd_conf example.com example.com.zone "ip-address: $SVC@53" "ip-address: $SVC@853" \
+		"tls-port: 853" "tls-service-key: \"$W/key.pem\"" "tls-service-pem: \"$W/cert.pem\"" \
+		"tcp-count: 512" "verbosity: 0"
 }
 
 # start_server NAME WORKER_CPU: port53d's worker (or the whole server) there.
@@ -195,15 +124,7 @@ start_server() {
 	return 1
 }
 
-server_pids() {
-	local todo=("$SPID") p
-	while [ ${#todo[@]} -gt 0 ]; do
-		p=${todo[0]}
-		todo=("${todo[@]:1}")
-		echo "$p"
-		todo+=($(pgrep -P "$p" 2>/dev/null || true))
-	done
-}
+server_pids() { bench_tree_pids "$SPID"; }
 # pin NAME CPU: every thread of Knot or NSD on CPU; port53d's transport
 # threads (p53-tcp, p53-quic) on CPU, its worker left where EAL put it.
 pin() {
@@ -221,26 +142,13 @@ pin() {
 }
 # On-CPU ns of the answering threads (port53d: the TCP thread only).
 answer_cpu_ns() {
-	local t=0
-	for p in $(server_pids); do
-		for d in /proc/"$p"/task/*; do
-			if [ "$1" = port53d ]; then
-				case $(cat "$d/comm" 2>/dev/null) in p53-tcp*) ;; *) continue ;; esac
-			fi
-			[ -r "$d/schedstat" ] && t=$((t + $(cut -d' ' -f1 "$d/schedstat" 2>/dev/null || echo 0)))
-		done
-	done
-	echo $t
+	if [ "$1" = port53d ]; then
+		bench_cpu_ns "$SPID" p53-tcp
+	else
+		bench_cpu_ns "$SPID"
+	fi
 }
-stop_server() {
-	kill "$SPID" 2>/dev/null || true
-	for _ in $(seq 1 40); do kill -0 "$SPID" 2>/dev/null || break; sleep 0.25; done
-	kill -9 "$SPID" 2>/dev/null || true
-	wait "$SPID" 2>/dev/null || true
-	ip netns exec $NS_S ip link set dev $DEV_S xdp off 2>/dev/null || true
-	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
-	rm -rf /var/run/dpdk/p53tb
-}
+stop_server() { bench_stop_server; }
 
 # kxdpgun MODE(udp|tcp) QPS -> "sent answered"
 gun() {
