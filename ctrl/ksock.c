@@ -158,6 +158,14 @@ static void log_query(struct server *sv, const uint8_t *q, size_t qlen, size_t r
 
 static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 {
+	/* The clocks are read once per batch, not per query: RRL counts in
+	 * milliseconds and cookies in seconds, far coarser than a batch. */
+	struct timespec mono, wall;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &mono);
+	clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+	uint32_t now_ms =
+	    (uint32_t)((uint64_t)mono.tv_sec * 1000 + (uint64_t)mono.tv_nsec / 1000000);
+	uint32_t now_s = (uint32_t)wall.tv_sec;
 	/* Bounded so one busy socket cannot starve the others, and a swap
 	 * waits for at most this many answers. */
 	for (int i = 0; i < 256; i++) {
@@ -178,16 +186,9 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 		    p53_answer(snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
 		if (logq)
 			log_query(sv, sv->buf, (size_t)n, r, &c);
-		if (r) {
-			struct timespec mono, wall;
-			clock_gettime(CLOCK_MONOTONIC_COARSE, &mono);
-			clock_gettime(CLOCK_REALTIME_COARSE, &wall);
+		if (r)
 			r = p53_abuse_apply(&sv->abuse, &sv->ctx.last, &c, sv->resp, r,
-					    sizeof(sv->resp),
-					    (uint32_t)((uint64_t)mono.tv_sec * 1000 +
-						       (uint64_t)mono.tv_nsec / 1000000),
-					    (uint32_t)wall.tv_sec);
-		}
+					    sizeof(sv->resp), now_ms, now_s);
 		if (r)
 			sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
 	}

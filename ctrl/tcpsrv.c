@@ -89,6 +89,7 @@ struct tcpsrv {
 	struct conn *conns;
 	struct p53_ctx ctx;
 	struct p53_abuse abuse; /* cookies only: no rate limiter */
+	uint32_t now_s;		/* wall-clock seconds, read once per epoll batch */
 	uint64_t c[TCPSRV_C__COUNT];
 	uint8_t resp[P53_MSG_MAX];
 };
@@ -396,7 +397,7 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 			log_query(t, c, q, ml, r);
 		if (r && t->abuse.secret)
 			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, t->resp, r,
-					    sizeof(t->resp), (uint32_t)now, (uint32_t)time(NULL));
+					    sizeof(t->resp), (uint32_t)now, t->now_s);
 		off += 2 + ml;
 		if (r == 0) {
 			/* Not a query: nothing can follow it on this stream,
@@ -529,6 +530,7 @@ static void *tcp_main(void *arg)
 		/* Deadlines are checked every 100 ms at worst. */
 		int n = epoll_wait(t->ep, evs, 64, 100);
 		uint64_t now = now_ms();
+		t->now_s = (uint32_t)time(NULL);
 		qsbr_online(t->cfg.qsbr, t->cfg.reader_id);
 		const struct snapmgr_live *live = snapmgr_current(t->cfg.mgr);
 		sync_load(t, live);
