@@ -20,7 +20,6 @@ Loopback only (127.0.0.0/8 sources); every wait is bounded.
 import os
 import re
 import socket
-import subprocess
 import sys
 import time
 
@@ -32,19 +31,11 @@ import test_api  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rcode  # noqa: E402
 
-PASSED = FAILED = SKIPPED = 0
 RATE = 20
 NAME = "www.example.com."
 
 
-def check(cond, what, detail=""):
-    global PASSED, FAILED
-    if cond:
-        PASSED += 1
-    else:
-        FAILED += 1
-        print("FAIL:", what, detail)
-    return cond
+check = common.Checks("abuse")
 
 
 def metrics(sock):
@@ -123,9 +114,7 @@ def test_flood(srv, ctl):
                 buf = buf[2 + ln:]
         check(got == n, "TCP answered in full, never limited", "%d/%d" % (got, n))
     # The log says which prefix was limited, once per episode.
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline and "127.1.1.0/24 positive" not in srv.read_log():
-        time.sleep(0.1)
+    common.wait_for(lambda: "127.1.1.0/24 positive" in srv.read_log(), 3, 0.1)
     check("rrl: limiting 127.1.1.0/24 positive responses" in srv.read_log(),
           "limited prefix logged", srv.read_log()[-500:])
     check(srv.read_log().count("127.1.1.0/24 positive") == 1, "logged once per episode")
@@ -203,9 +192,7 @@ def test_cookies(srv, secret, secret_path):
     for tool, args in (("dig", ["+cookie", "+norec"]), ("kdig", ["+cookie", "+norec"])):
         path = "/usr/bin/" + tool
         if not os.access(path, os.X_OK):
-            global SKIPPED
-            SKIPPED += 1
-            print("SKIP: %s not installed" % tool)
+            check.skip(tool, "not installed")
             continue
         r = common.run([path, "-b", "127.6.6.1", "@" + common.HOST, "-p", str(port)] + args +
                        [NAME, "A"], timeout=10)
@@ -248,10 +235,8 @@ def test_cookies(srv, secret, secret_path):
 
 
 def test_ports(srv, ctl):
-    global SKIPPED
     if os.geteuid() != 0:
-        SKIPPED += 1
-        print("SKIP: source ports below 1024 need root")
+        check.skip("source ports below 1024", "need root")
         return
     before = metrics(ctl).get(("drops", "src_port"), 0)
     for p in (7, 19, 123):
@@ -281,10 +266,10 @@ def main():
             "--cookie-secret-file", secret_path, "--control-socket", ctl])
         srv.start()
         try:
-            deadline = time.monotonic() + 5
-            while not os.path.exists(ctl) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(1.1)  # wait_answering's queries: let their buckets refill
+            common.wait_for(lambda: os.path.exists(ctl), 5)
+            # By design, not a wait for an event: the buckets wait_answering's
+            # queries drew on refill in one second.
+            time.sleep(1.1)
             test_flood(srv, ctl)
             test_cookies(srv, secret, secret_path)
             test_ports(srv, ctl)
@@ -304,8 +289,7 @@ def main():
                         common.free_port(), "--cookie-secret-file", secret_path], timeout=10)
         check(r.returncode != 0 and "32 hex digits" in r.stderr and "not hex" not in r.stderr,
               "bad secret file refused without echoing it", r.stderr)
-    print("abuse: %d passed, %d failed, %d skipped" % (PASSED, FAILED, SKIPPED))
-    return 1 if FAILED else 0
+    return check.finish()
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ def body(res, cleanup, work, tools):
     first = dpnet.dns_query(NS, SVC, NAME, "A", timeout=2, tries=5)
     if not res.check("worker answers", first is not None and first.answer, d.tail()):
         return
-    time.sleep(1.1)  # the first query's bucket refills
+    time.sleep(1.1)  # by design: the first query's bucket refills in one second
     target = (SVC, 53)
 
     attackers, legit, exempt = socks(ATTACK), socks([LEGIT]), socks([EXEMPT])
@@ -123,7 +123,7 @@ def body(res, cleanup, work, tools):
     s.close()
     if opt:
         holder, client_only = socks([CLI]), socks([ATTACK[0]])
-        time.sleep(1.1)
+        time.sleep(1.1)  # by design: the cookie query's bucket refills in one second
         r = al.flood(target, {
             "holder": (holder, RATE * 10, lambda i: al.qid_wire(NAME, i, opt)),
             "client": (client_only, RATE * 10, lambda i: al.qid_wire(NAME, i, cc)),

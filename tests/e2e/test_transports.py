@@ -304,13 +304,15 @@ def check_push_under_load(res, ns, bdir, work, ctl_sock, doqclient, port53ctl):
         t.start()
     acks = []
     try:
-        time.sleep(0.5)
+        # Every transport answers before the first push, so each one sees
+        # the swaps happen under it.
+        dpnet.wait_for(lambda: all(logs.values()), 10)
         for g in range(10, 15):
             r = subprocess.run([port53ctl, "-s", ctl_sock, "push", snaps[g]],
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                timeout=60)
             acks.append((g, time.monotonic(), r.returncode, r.stdout))
-            time.sleep(0.7)
+            time.sleep(0.7)  # paces the pushes so each generation serves some load
     finally:
         stop.set()
         for t in threads:
