@@ -148,8 +148,8 @@ def api_starvation(res, cport):
 
 def body(res, cleanup, work, tools):
     zf = os.path.join(work, "big.test.zone")
-    r = run(["/usr/bin/python3", os.path.join(dpnet.ROOT, "tools", "gen-zone.py"),
-             "--origin", "big.test.", "-o", zf, "300000"], timeout=120)
+    run(["/usr/bin/python3", os.path.join(dpnet.ROOT, "tools", "gen-zone.py"),
+         "--origin", "big.test.", "-o", zf, "300000"], timeout=120)
     rdir = os.path.join(work, "reloads")
     os.mkdir(rdir)
     snap = os.path.join(rdir, "big.p53")

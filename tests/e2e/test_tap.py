@@ -28,7 +28,6 @@ import os
 import signal
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dns.rcode  # noqa: E402
