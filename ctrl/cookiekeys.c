@@ -38,11 +38,6 @@ static int publish(struct cookie_keys *k, const struct p53_cookie_secret *sec)
 	return 0;
 }
 
-int cookie_keys_set(struct cookie_keys *k, const struct p53_cookie_secret *sec)
-{
-	return publish(k, sec);
-}
-
 static int rotate_random(struct cookie_keys *k, struct p53_err *err)
 {
 	struct p53_cookie_secret s = {0};

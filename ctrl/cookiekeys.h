@@ -41,7 +41,4 @@ const p53_cookie_live *cookie_keys_live(struct cookie_keys *k);
  * could not be used (the secret in use stays). */
 int cookie_keys_tick(struct cookie_keys *k, time_t now, struct p53_err *err);
 
-/* Replaces the secret now (tests, and an operator's explicit request). */
-int cookie_keys_set(struct cookie_keys *k, const struct p53_cookie_secret *sec);
-
 #endif

@@ -121,11 +121,6 @@ static const char *const ctr_names[DOQ_C__COUNT] = {
     [DOQ_VERSION_NEGOTIATIONS] = "version_negotiations",
 };
 
-const char *doq_ctr_name(enum doq_ctr c)
-{
-	return c < DOQ_C__COUNT ? ctr_names[c] : "?";
-}
-
 static void bump(struct doq *q, enum doq_ctr c)
 {
 	__atomic_store_n(&q->c[c], q->c[c] + 1, __ATOMIC_RELAXED);

@@ -35,8 +35,6 @@ enum doq_ctr {
 	DOQ_VERSION_NEGOTIATIONS,
 	DOQ_C__COUNT
 };
-const char *doq_ctr_name(enum doq_ctr c);
-
 struct doq_cfg {
 	const int *fds; /* bound UDP sockets, taken over */
 	size_t nfds;

@@ -184,11 +184,6 @@ void dot_conn_free(struct dot_conn *c)
 	free(c);
 }
 
-bool dot_established(const struct dot_conn *c)
-{
-	return c->done;
-}
-
 /* Maps an SSL_read/SSL_write result onto the recv()/send() convention. */
 static ssize_t result(struct dot_conn *c, int n, unsigned *want)
 {

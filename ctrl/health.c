@@ -614,21 +614,6 @@ void p53_health_each(struct p53_health *h, p53_health_each_fn fn, void *arg)
 	pthread_mutex_unlock(&h->lock);
 }
 
-static void dump_one(void *arg, const struct p53_health_state *st)
-{
-	char when[32];
-	struct tm tm;
-	gmtime_r(&st->changed, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	fprintf(arg, "%s %s %s last=\"%s\" changed=%s\n", st->id, st->type,
-		st->healthy ? "healthy" : "unhealthy", st->last, when);
-}
-
-void p53_health_dump(struct p53_health *h, FILE *out)
-{
-	p53_health_each(h, dump_one, out);
-}
-
 void p53_health_set_quorum(struct p53_health *h, double share)
 {
 	pthread_mutex_lock(&h->lock);

@@ -38,9 +38,6 @@ void p53_health_release(struct p53_health *h, const uint8_t *arr);
  * its next call. *n is the number of entries. */
 const uint8_t *p53_health_view(struct p53_health *h, const struct p53_snapshot *snap, uint32_t *n);
 
-/* One line per check: id, type, state, last result, last change. */
-void p53_health_dump(struct p53_health *h, FILE *out);
-
 /* One check as the control API shows it; strings live until fn returns. */
 struct p53_health_state {
 	const char *id, *type, *last;

@@ -732,11 +732,6 @@ struct qlog_ring *qlog_ring(struct qlog *q, unsigned worker)
 	return q && worker < q->nworkers ? &q->rings[worker] : NULL;
 }
 
-unsigned qlog_nworkers(const struct qlog *q)
-{
-	return q ? q->nworkers : 0;
-}
-
 void qlog_reopen(struct qlog *q)
 {
 	if (q)

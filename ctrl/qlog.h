@@ -154,6 +154,4 @@ struct qlog_stats {
 /* Totals when worker < 0, else that worker's ring counters (written,
  * write_errors and reopens are then 0). Relaxed reads. */
 void qlog_stats(struct qlog *q, int worker, struct qlog_stats *st);
-unsigned qlog_nworkers(const struct qlog *q);
-
 #endif

@@ -108,11 +108,6 @@ static const char *const ctr_names[TCPSRV_C__COUNT] = {
     [TCPSRV_ACCEPT_ERRORS] = "accept_errors",
 };
 
-const char *tcpsrv_ctr_name(enum tcpsrv_ctr c)
-{
-	return c < TCPSRV_C__COUNT ? ctr_names[c] : "?";
-}
-
 void tcpsrv_limits_default(struct tcpsrv_limits *l)
 {
 	*l = (struct tcpsrv_limits){

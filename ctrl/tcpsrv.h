@@ -61,8 +61,6 @@ enum tcpsrv_ctr {
 	TCPSRV_ACCEPT_ERRORS,  /* EMFILE, ENFILE, ENOBUFS, ENOMEM */
 	TCPSRV_C__COUNT
 };
-const char *tcpsrv_ctr_name(enum tcpsrv_ctr c);
-
 struct tcpsrv_cfg {
 	const int *fds; /* listening sockets, taken over */
 	size_t nfds;

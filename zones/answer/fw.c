@@ -75,22 +75,6 @@ void fw_seal(uint8_t *image)
 	SHA256((const uint8_t *)&c, sizeof(c), h->hash);
 }
 
-const char *p53_fw_action_name(enum p53_fw_action a)
-{
-	static const char *const n[P53_FW__ACTIONS] = {
-	    [P53_FW_NONE] = "NONE",
-	    [P53_FW_ALLOW] = "ALLOW",
-	    [P53_FW_ALERT] = "ALERT",
-	    [P53_FW_BLOCK_NXDOMAIN] = "BLOCK_NXDOMAIN",
-	    [P53_FW_BLOCK_NODATA] = "BLOCK_NODATA",
-	    [P53_FW_BLOCK_OVERRIDE] = "BLOCK_OVERRIDE",
-	    [P53_FW_REFUSED] = "REFUSED",
-	    [P53_FW_DROP] = "DROP",
-	    [P53_FW_FAIL] = "FAIL",
-	};
-	return (unsigned)a < P53_FW__ACTIONS ? n[a] : "?";
-}
-
 /* ---- the hot path ------------------------------------------------------ */
 
 static inline bool rule_applies(const struct p53_fw *fw, uint32_t r, uint16_t qtype)

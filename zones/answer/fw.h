@@ -93,6 +93,4 @@ bool p53_fw_rule(const struct p53_fw *fw, uint32_t i, struct p53_fw_rule_info *i
 uint64_t p53_fw_hits(const struct p53_fw *fw, uint32_t i);
 /* Times the firewall could not decide (Hyperscan errors, bad worker index). */
 uint64_t p53_fw_errors(const struct p53_fw *fw);
-const char *p53_fw_action_name(enum p53_fw_action a);
-
 #endif
