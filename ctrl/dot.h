@@ -55,9 +55,8 @@ enum { DOT_WANT_READ = 1, DOT_WANT_WRITE = 2 };
  * a failed session (handshake refused, protocol error). The handshake runs
  * inside the first calls. */
 ssize_t dot_read(struct dot_conn *c, void *buf, size_t len, unsigned *want);
-ssize_t dot_write(
-    struct dot_conn *c, const void *buf, size_t len,
-    unsigned *want); /* Sends close_notify, best effort, before the caller closes the socket. */
+ssize_t dot_write(struct dot_conn *c, const void *buf, size_t len, unsigned *want);
+/* Sends close_notify, best effort, before the caller closes the socket. */
 void dot_shutdown(struct dot_conn *c);
 
 #endif
