@@ -49,6 +49,8 @@ build() {
 # the kernel: the same findings, several times the executions per second.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1:malloc_context_size=4:quarantine_size_mb=16:allocator_release_to_os_interval_ms=-1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+# Leaks inside libraries we cannot mend are listed, with why, in fuzz/lsan.supp.
+export LSAN_OPTIONS="suppressions=$PWD/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
 
 # run WORK TARGET [libFuzzer args]: the work corpus first (libFuzzer adds
 # to it), then the seeds.
