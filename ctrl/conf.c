@@ -11,7 +11,7 @@
  */
 #include "ctrl/conf.h"
 
-#include "ctrl/ksock.h"
+#include "ctrl/net/ksock.h"
 #include "zones/answer/abuse.h"
 
 #include <arpa/inet.h>

@@ -6,10 +6,10 @@
  * watched directory between them. Loads from paths are done here or on an
  * API thread, both control threads.
  */
-#include "control.h"
+#include "ctrl/control.h"
 
-#include "health.h"
-#include "qlog.h"
+#include "ctrl/health/health.h"
+#include "ctrl/qlog/qlog.h"
 #include "zones/answer/fw.h"
 
 #include <errno.h>

@@ -19,10 +19,10 @@
 #ifndef P53_CONTROL_H
 #define P53_CONTROL_H
 
-#include "api.h"
-#include "cookiekeys.h"
-#include "qsbr.h"
-#include "snapmgr.h"
+#include "ctrl/api/api.h"
+#include "ctrl/snap/cookiekeys.h"
+#include "ctrl/snap/qsbr.h"
+#include "ctrl/snap/snapmgr.h"
 #include "zones/common/err.h"
 
 #include <pthread.h>

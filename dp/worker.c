@@ -14,9 +14,9 @@
 #include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 
-#include "ctrl/qlog.h"
+#include "ctrl/qlog/qlog.h"
 #include "ctrl/control.h"
-#include "ctrl/snapmgr.h"
+#include "ctrl/snap/snapmgr.h"
 
 #include <string.h>
 

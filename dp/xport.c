@@ -3,10 +3,10 @@
  * firewall) the workers use. */
 #include "dp/xport.h"
 
-#include "ctrl/doq.h"
-#include "ctrl/dot.h"
-#include "ctrl/tcpsrv.h"
-#include "ctrl/xlisten.h"
+#include "ctrl/net/doq.h"
+#include "ctrl/net/dot.h"
+#include "ctrl/net/tcpsrv.h"
+#include "ctrl/net/xlisten.h"
 
 #include <stdio.h>
 #include <stdlib.h>

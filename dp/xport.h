@@ -10,11 +10,11 @@
 #ifndef DP_XPORT_H
 #define DP_XPORT_H
 
-#include "ctrl/api.h"
+#include "ctrl/api/api.h"
 #include "ctrl/control.h"
-#include "ctrl/qsbr.h"
-#include "ctrl/tcpsrv.h"
-#include "ctrl/snapmgr.h"
+#include "ctrl/snap/qsbr.h"
+#include "ctrl/net/tcpsrv.h"
+#include "ctrl/snap/snapmgr.h"
 #include "dp/pkt.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"

@@ -5,7 +5,7 @@
  * status: 0 success, 1 failure, 2 usage error (tools/cli.h).
  */
 #include "ctrl/conf.h"
-#include "ctrl/ksock.h"
+#include "ctrl/net/ksock.h"
 #include "tools/cli.h"
 #include "zones/compile/compile.h"
 #include "zones/answer/fw.h"

@@ -192,7 +192,7 @@ def main():
             "control:\n  socket: %s/ctl.sock\n  listen: 127.0.0.1:%d\n  token-file: %s/token\n"
             "health:\n  checks: %s/checks.json\nfirewall:\n  rules: %s\n"
             % (snap, port, tmp, cport, tmp, tmp, fw))
-        env = dict(os.environ, PORT53_CONSOLE_DIR=os.path.join(common.ROOT, "ctrl", "console"))
+        env = dict(os.environ, PORT53_CONSOLE_DIR=os.path.join(common.ROOT, "ctrl", "api", "console"))
         proc = subprocess.Popen([PORT53, "serve", "--config", conf], env=env,
                                 stderr=subprocess.PIPE)
         base = "http://127.0.0.1:%d" % cport

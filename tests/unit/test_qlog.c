@@ -3,7 +3,7 @@
  * JSON formatting, and the logger end to end into a file. */
 #include "check.h"
 
-#include "ctrl/qlog.h"
+#include "ctrl/qlog/qlog.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -5,13 +5,13 @@
  * use after free). Failed loads change nothing; a reader that never reports
  * makes the swap defer the free instead of freeing under it. Runs with the
  * portable QSBR and, when built with DPDK, with rte_rcu_qsbr. */
-#include "ctrl/qsbr.h"
-#include "ctrl/snapmgr.h"
+#include "ctrl/snap/qsbr.h"
+#include "ctrl/snap/snapmgr.h"
 #include "tests/unit/check.h"
 #include "zones/answer/answer.h"
 #include "zones/compile/compile.h"
 #ifdef P53_TEST_DPDK
-#include "ctrl/qsbr_dpdk.h"
+#include "ctrl/snap/qsbr_dpdk.h"
 #endif
 
 #include <pthread.h>

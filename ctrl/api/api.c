@@ -13,12 +13,12 @@
  * temporary file: nothing to clean up after a crash, and the snapshot loader
  * maps it like any file.
  */
-#include "api.h"
-#include "console.h"
+#include "ctrl/api/api.h"
+#include "ctrl/api/console.h"
 
 #include "zones/answer/fw.h"
 
-#include "ksock.h"
+#include "ctrl/net/ksock.h"
 #include "zones/common/name.h"
 
 #include <errno.h>

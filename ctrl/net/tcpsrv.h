@@ -19,9 +19,9 @@
 #ifndef P53_TCPSRV_H
 #define P53_TCPSRV_H
 
-#include "api.h"
-#include "qsbr.h"
-#include "snapmgr.h"
+#include "ctrl/api/api.h"
+#include "ctrl/snap/qsbr.h"
+#include "ctrl/snap/snapmgr.h"
 #include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"

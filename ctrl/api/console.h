@@ -18,7 +18,7 @@
 #ifndef P53_CONSOLE_H
 #define P53_CONSOLE_H
 
-#include "api.h"
+#include "ctrl/api/api.h"
 
 #include <microhttpd.h>
 #include <stdbool.h>

@@ -7,7 +7,7 @@
 #ifndef P53_QSBR_DPDK_H
 #define P53_QSBR_DPDK_H
 
-#include "qsbr.h"
+#include "ctrl/snap/qsbr.h"
 
 struct rte_rcu_qsbr;
 

@@ -14,7 +14,7 @@
  * snapshot cannot be freed safely; it goes on a retired list that the next
  * successful grace period frees. Leaking beats a use-after-free.
  */
-#include "snapmgr.h"
+#include "ctrl/snap/snapmgr.h"
 
 #include <errno.h>
 #include <fcntl.h>

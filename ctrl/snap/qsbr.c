@@ -11,7 +11,7 @@
  * could free what it is about to read. The reader cost is one load and, at
  * most once per grace period, one store: negligible beside a loop iteration.
  */
-#include "qsbr.h"
+#include "ctrl/snap/qsbr.h"
 
 #include <stdatomic.h>
 #include <stdint.h>

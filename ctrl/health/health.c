@@ -6,9 +6,9 @@
  * CALCULATED checks are recomputed from their children after every round.
  * Thousands of checks cost one thread and one multi handle.
  */
-#include "health.h"
+#include "ctrl/health/health.h"
 
-#include "api.h"
+#include "ctrl/api/api.h"
 
 #include "zones/compile/r53hc.h"
 

@@ -1,6 +1,6 @@
 /* Sockets in another network namespace: setns() moves only the calling
  * thread, which goes back to its own namespace before returning. */
-#include "xlisten.h"
+#include "ctrl/net/xlisten.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -6,7 +6,7 @@
  * a bounded ring of each. One mutex guards the rings; the sampler holds it
  * only to append, the handlers only to copy out.
  */
-#include "console.h"
+#include "ctrl/api/console.h"
 
 #include "zones/answer/snapshot.h"
 #include "zones/compile/r53json.h"

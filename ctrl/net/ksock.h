@@ -6,8 +6,8 @@
 #ifndef P53_KSOCK_H
 #define P53_KSOCK_H
 
-#include "api.h"
-#include "tcpsrv.h"
+#include "ctrl/api/api.h"
+#include "ctrl/net/tcpsrv.h"
 #include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"

@@ -1,6 +1,6 @@
-#include "ctrl/cookiekeys.h"
+#include "ctrl/snap/cookiekeys.h"
 
-#include "ctrl/qsbr.h"
+#include "ctrl/snap/qsbr.h"
 
 #include <errno.h>
 #include <fcntl.h>

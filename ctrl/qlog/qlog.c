@@ -1,6 +1,6 @@
 /* Query logging: SPSC rings, record extraction, JSON lines and dnstap output,
  * and the drain thread. See qlog.h for the design. */
-#include "qlog.h"
+#include "ctrl/qlog/qlog.h"
 
 #include "zones/common/name.h"
 #include "zones/common/rrtype.h"

@@ -11,9 +11,9 @@
  * closing period: the peer's retransmissions then meet no state and are
  * ignored, which costs the peer a timeout only after an error.
  */
-#include "doq.h"
+#include "ctrl/net/doq.h"
 
-#include "qlog.h"
+#include "ctrl/qlog/qlog.h"
 
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>

@@ -18,13 +18,13 @@
  * buffer and the kernel's), so a client that never reads costs out_max plus
  * one message, not what it asked for.
  */
-#include "tcpsrv.h"
+#include "ctrl/net/tcpsrv.h"
 
-#include "control.h"
-#include "dot.h"
-#include "keepalive.h"
-#include "ksock.h"
-#include "qlog.h"
+#include "ctrl/control.h"
+#include "ctrl/net/dot.h"
+#include "ctrl/net/keepalive.h"
+#include "ctrl/net/ksock.h"
+#include "ctrl/qlog/qlog.h"
 
 #include <errno.h>
 #include <netinet/in.h>

@@ -24,7 +24,7 @@
 #ifndef P53_API_H
 #define P53_API_H
 
-#include "snapmgr.h"
+#include "ctrl/snap/snapmgr.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"
 

@@ -4,7 +4,7 @@
  * offers only other protocols gets the no_application_protocol alert, as RFC
  * 7301 section 3.2 asks).
  */
-#include "dot.h"
+#include "ctrl/net/dot.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>

@@ -5,7 +5,7 @@
  * (leak it) and report, rather than hang the control plane. Hence start +
  * non-blocking check in a loop with a deadline.
  */
-#include "qsbr_dpdk.h"
+#include "ctrl/snap/qsbr_dpdk.h"
 
 #include <rte_common.h>
 #include <rte_rcu_qsbr.h>

@@ -1,6 +1,6 @@
 /* EDNS TCP keepalive (see keepalive.h): a small wire walk to the OPT record
  * of a query and of its answer. */
-#include "keepalive.h"
+#include "ctrl/net/keepalive.h"
 
 #include <stdbool.h>
 #include <string.h>

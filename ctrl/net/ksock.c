@@ -8,13 +8,13 @@
  * waits at most for the iteration in progress here (a bounded batch of
  * datagrams), so answering never pauses for a reload.
  */
-#include "ksock.h"
+#include "ctrl/net/ksock.h"
 
-#include "control.h"
-#include "qlog.h"
-#include "qsbr.h"
-#include "snapmgr.h"
-#include "tcpsrv.h"
+#include "ctrl/control.h"
+#include "ctrl/qlog/qlog.h"
+#include "ctrl/snap/qsbr.h"
+#include "ctrl/snap/snapmgr.h"
+#include "ctrl/net/tcpsrv.h"
 #include "zones/common/portset.h"
 
 #include <arpa/inet.h>

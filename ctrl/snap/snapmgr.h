@@ -14,7 +14,7 @@
 #ifndef P53_SNAPMGR_H
 #define P53_SNAPMGR_H
 
-#include "qsbr.h"
+#include "ctrl/snap/qsbr.h"
 #include "zones/common/err.h"
 #include "zones/answer/sign.h"
 #include "zones/answer/snapshot.h"
