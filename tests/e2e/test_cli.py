@@ -12,6 +12,7 @@ root). Loopback only; bounded waits; every process started is stopped.
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 
@@ -201,6 +202,32 @@ def test_serve_config(tmp):
         check(txt == ['"flag-ident"'], "--identity overrides the file: %s" % txt)
     finally:
         common.stop(proc)
+    # dataplane.drop-ports applies to port53 serve as well: a query from a
+    # listed source port gets no answer, one from another port does.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.settimeout(0.5)
+        src = s.getsockname()[1]
+        write(conf, "snapshot:\n  path: %s\nkernel:\n  listen: [\"127.0.0.1:%d\"]\n"
+              "dataplane:\n  drop-ports: \"7,19,%d\"\n" % (snap, p1, src))
+        r = common.run([PORT53, "conf-check", "--args", "serve", conf])
+        check("--drop-ports=7,19,%d" % src in r.stdout.split(),
+              "conf-check --args serve carries drop-ports: %r" % r.stdout)
+        proc = subprocess.Popen([PORT53, "serve", "--config", conf], stderr=subprocess.PIPE)
+        try:
+            check(common.wait_answering(p1, proc), "serve answers with a drop list")
+            got = None
+            for _ in range(3):
+                s.sendto(ident.to_wire(), ("127.0.0.1", p1))
+                try:
+                    got = s.recv(4096)
+                    break
+                except socket.timeout:
+                    pass
+            check(got is None, "no answer to a source port on the file's drop list")
+            check(common.query(ident, p1) is not None, "other source ports are answered")
+        finally:
+            common.stop(proc)
     write(conf, "snapshot:\n  path: %s\nkernel:\n  listen: [nowhere]\n" % snap)
     r = common.run([PORT53, "serve", "--config", conf])
     check(r.returncode == 1 and (conf + ":4:") in r.stderr, "serve refuses a bad file: %r"
@@ -209,8 +236,7 @@ def test_serve_config(tmp):
 
 def test_port53d_config(tmp):
     if not os.access(PORT53D, os.X_OK) or os.geteuid() != 0:
-        check.skipped += 1
-        print("SKIP: port53d --config (needs port53d and root)")
+        check.skip("port53d --config", "needs port53d and root")
         return
     zfile = os.path.join(common.DEFAULT_ZONES, "example.com.zone")
     snap = os.path.join(tmp, "d.p53")
