@@ -12,7 +12,7 @@ libmaxminddb-dev libknot-dev libfyaml-dev libbenchmark-dev libfstrm-dev libproto
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
 nsd knot knot-dnsutils bind9-dnsutils dnsperf
 golang-go golang-github-lucas-clemente-quic-go-dev openssl
-scdoc debhelper dpkg-dev systemd chromium libjs-chart.js iso-codes
+scdoc debhelper dpkg-dev systemd systemd-container chromium libjs-chart.js iso-codes
 "
 
 missing=""
