@@ -261,6 +261,7 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"alias-map", required_argument, NULL, 'M'},
 					   {"no-include", no_argument, NULL, 'I'},
 					   {"include-dir", required_argument, NULL, 'D'},
+					   {"max-generate", required_argument, NULL, 'g'},
 					   {"quiet", no_argument, NULL, 'q'},
 					   {"dry-run", no_argument, NULL, 'N'},
 					   {"help", no_argument, NULL, 'h'},
@@ -312,6 +313,13 @@ static int compile_main(int argc, char **argv, bool check_only)
 			o.include = ZPARSE_INCLUDE_CONFINE;
 			o.include_dir = optarg;
 			break;
+		case 'g': {
+			uint64_t n;
+			if (cli_u64(PROG, cmd, "--max-generate", optarg, 0, UINT32_MAX - 1, &n))
+				return CLI_USAGE;
+			o.max_generate = n ? (uint32_t)n : ZPARSE_GENERATE_FORBID;
+			break;
+		}
 		case 'q':
 			quiet = true;
 			break;
@@ -1053,7 +1061,8 @@ static const struct command commands[] = {
      "port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY.pem]\n"
      "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
      "                      [--regions FILE.csv] [--health-checks FILE]\n"
-     "                      [--no-include | --include-dir DIR] [--quiet] [--dry-run] ZONE...\n"
+     "                      [--no-include | --include-dir DIR] [--max-generate N]\n"
+     "                      [--quiet] [--dry-run] ZONE...\n"
      "  -o, --output FILE     the snapshot to write (atomically)\n"
      "      --serial N        snapshot serial (default: the current unix time)\n"
      "      --no-prerender    leave out pre-rendered answers\n"
@@ -1065,6 +1074,7 @@ static const struct command commands[] = {
      "      --health-checks FILE  the Route 53 health checks HealthCheckIds may name\n"
      "      --alias-map FILE  records for aliases to AWS resources (CloudFront, ELB, ...)\n"
      "      --no-include      refuse $INCLUDE; --include-dir DIR: only files inside DIR\n"
+     "      --max-generate N  records $GENERATE may make per zone (default 65536; 0: none)\n"
      "      --quiet           no progress line and no summary on stderr\n"
      "      --dry-run         print what would change in OUT.p53, write nothing\n"},
     {"check", cmd_check, "check zones; write nothing",

@@ -351,7 +351,7 @@ static const struct bad_case bad_cases[] = {
     {"$FOO x\n", P53_EINVAL, "t.zone:1: ", "invalid directive"},
     {"$ORIGIN\n", P53_EINVAL, "t.zone:1: ", "invalid FQDN zone origin"},
     {"$ORIGIN a..b\n", P53_EINVAL, "t.zone:1: ", "unexpected data"},
-    {"$GENERATE 1-2 a$ A 1.2.3.$\n", P53_EINVAL, "t.zone:1: ", "invalid directive"},
+    {"$GENERATEX 1-2 a$ A 1.2.3.$\n", P53_EINVAL, "t.zone:1: ", "invalid directive"},
     {"$INCLUDE\n", P53_EINVAL, "t.zone:1: ", "general scanner error"},
     {"$INCLUDE /nonexistent/port53.zone\n", P53_EIO,
      "t.zone:1: ", "cannot open '/nonexistent/port53.zone'"},
@@ -841,6 +841,114 @@ static void test_include(void)
 	rmdir(tmpdir);
 }
 
+/* $GENERATE (BIND's ARM): expansion, modifiers, owner and TTL rules,
+ * file:line on every error, the cap. */
+static void test_generate(void)
+{
+	struct coll c;
+	struct p53_err err;
+
+	CHECK_EQ(parse_text("$TTL 300\n"
+			    "www A 192.0.2.1\n"
+			    "$GENERATE 1-3/2 host$ A 192.0.2.$\n"
+			    "   TXT \"after\"\n"
+			    "$generate 250-251 ${0,7,n}.r 60 IN PTR n${-250,3}.\n"
+			    "$GENERATE 10-10 x${1,4,X} IN 120 MX \"10 mx$$-$\"\n"
+			    "last A 192.0.2.5\n",
+			    &c, &err, 0),
+		 P53_EINVAL); /* "mx$-10": the scanner takes no bare '$' in a name */
+	CHECK(strstr(err.msg, "t.zone:6: $GENERATE: ") != NULL);
+
+	CHECK_EQ(parse_text("$TTL 300\n"
+			    "www A 192.0.2.1\n"
+			    "$GENERATE 1-3/2 host$ A 192.0.2.$\n"
+			    "   TXT \"after\"\n"
+			    "$generate 250-251 ${0,7,n}.r 60 IN PTR n${-250,3}.\n"
+			    "$GENERATE 10-10 x${1,4,X} IN 120 MX \"10 mx-$\"\n"
+			    "$GENERATE 8-8 o${0,0,o} TXT \"\\\"a $$ $\\\" b\" ; comment\n"
+			    "multi TXT ( a\n"
+			    "$GENERATE )\n"
+			    "last A 192.0.2.5\n",
+			    &c, &err, 0),
+		 0);
+	if (err.code)
+		fprintf(stderr, "%s\n", err.msg);
+	CHECK_EQ(c.n, 10);
+	CHECK_STR(c.r[1].owner, "host1.example.com.");
+	CHECK_STR(rdata_hex(&c.r[1]), "c0000201");
+	CHECK_EQ(c.r[1].line, 3);
+	CHECK_STR(c.r[2].owner, "host3.example.com.");
+	CHECK_STR(rdata_hex(&c.r[2]), "c0000203");
+	/* A record without an owner after the directive takes the owner
+	 * before it. */
+	CHECK_STR(c.r[3].owner, "www.example.com.");
+	CHECK_EQ(c.r[3].line, 4);
+	/* Nibbles, lowest first, width counting the dots. */
+	CHECK_STR(c.r[4].owner, "a.f.0.0.r.example.com.");
+	CHECK_EQ(c.r[4].ttl, 60);
+	CHECK_STR(rdata_hex(&c.r[4]), "046e30303000"); /* n000. */
+	CHECK_STR(c.r[5].owner, "b.f.0.0.r.example.com.");
+	CHECK_EQ(c.r[5].line, 5);
+	CHECK_STR(c.r[6].owner, "x000B.example.com.");
+	CHECK_EQ(c.r[6].ttl, 120);
+	CHECK_STR(rdata_hex(&c.r[6]), "000a056d782d3130076578616d706c6503636f6d00");
+	CHECK_STR(c.r[7].owner, "o10.example.com.");
+	CHECK_EQ(c.r[7].ttl, 300);
+	CHECK_STR(rdata_hex(&c.r[7]), "0561202420380162"); /* "a $ 8" "b" */
+	/* A $GENERATE inside parentheses is rdata, not a directive. */
+	CHECK_STR(c.r[8].owner, "multi.example.com.");
+	CHECK_STR(rdata_hex(&c.r[8]), "01610924474"
+				      "54e4552415445");
+	CHECK_EQ(c.r[8].line, 8);
+	CHECK_STR(c.r[9].owner, "last.example.com.");
+	CHECK_EQ(c.r[9].line, 10);
+
+	/* Errors, each at the directive's line. */
+	static const struct {
+		const char *line, *msg;
+	} bad[] = {
+	    {"$GENERATE 5-1 h$ A 192.0.2.1", "range must be start-stop[/step]"},
+	    {"$GENERATE 1-2/0 h$ A 192.0.2.1", "range must be start-stop[/step]"},
+	    {"$GENERATE 1-2 h$ A", "needs a range, an owner, a type and rdata"},
+	    {"$GENERATE 1-2 h$ A 192.0.2.1 extra", "extra text after the rdata"},
+	    {"$GENERATE 1-2 h${1,2,q} A 192.0.2.1", "bad ${offset,width,base} modifier"},
+	    {"$GENERATE 1-2 h${1,999} A 192.0.2.1", "bad ${offset,width,base} modifier"},
+	    {"$GENERATE 1-2 h${1 A 192.0.2.1", "bad ${offset,width,base} modifier"},
+	    {"$GENERATE 1-2 h${-5,0,x} A 192.0.2.1", "negative value"},
+	    {"$GENERATE 1-2 h$ CH A 192.0.2.1", "only IN"},
+	    {"$GENERATE 250-256 h$ A 192.0.2.$", "invalid IPv4 address (iteration 256)"},
+	    {"$GENERATE 1-2 h$ TXT \"open", "unterminated quoted string"},
+	    {"$GENERATE 1-2 $$x A 192.0.2.1", "owner may not be empty or start with '$'"},
+	    {"$GENERATE 1-2 h$ A \"192.0.2.1 192.0.2.2\"", "(iteration 1)"},
+	    {"$GENERATE 0-65536 h$ TXT x", "would make 65537 records"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[300], want[200];
+		snprintf(text, sizeof(text), "$TTL 300\nwww A 192.0.2.1\n%s\nx A 192.0.2.1\n",
+			 bad[i].line);
+		CHECK(parse_text(text, &c, &err, 0) < 0);
+		snprintf(want, sizeof(want), "t.zone:3: $GENERATE");
+		if (strncmp(err.msg, want, strlen(want)) != 0 || !strstr(err.msg, bad[i].msg)) {
+			fprintf(stderr, "%s -> %s\n", bad[i].line, err.msg);
+			CHECK(0);
+		}
+	}
+
+	/* The cap counts every directive of the zone; 0 forbids. */
+	struct zparse_opts o = {.origin = origin, .max_generate = 5};
+	const char *two = "$TTL 1\n$GENERATE 1-3 a$ A 192.0.2.1\n$GENERATE 1-3 b$ A 192.0.2.1\n";
+	memset(&c, 0, sizeof(c));
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(zparse_string("t.zone", two, strlen(two), &o, collect, &c, &err), P53_ERANGE);
+	CHECK(strstr(err.msg, "t.zone:3: $GENERATE would make 3 records, more than the 2 left") !=
+	      NULL);
+	CHECK_EQ(c.total, 3);
+	o.max_generate = ZPARSE_GENERATE_FORBID;
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(zparse_string("t.zone", two, strlen(two), &o, collect, &c, &err), P53_EINVAL);
+	CHECK(strstr(err.msg, "t.zone:2: $GENERATE is not allowed here") != NULL);
+}
+
 /* A large zone through the file reader, which refills its buffer mid-entry. */
 static void test_large_file(void)
 {
@@ -880,6 +988,7 @@ int main(void)
 	test_printer();
 	test_round_trip_generated();
 	test_include();
+	test_generate();
 	test_large_file();
 	return check_report("zparse");
 }

@@ -1572,7 +1572,8 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 		struct zparse_opts po = {.origin = c.zones[z].apex,
 					 .default_ttl = o->default_ttl ? o->default_ttl : 3600,
 					 .include = o->include,
-					 .include_dir = o->include_dir};
+					 .include_dir = o->include_dir,
+					 .max_generate = o->max_generate};
 		c.cur_zone = (uint32_t)z;
 		size_t before = c.nrecs;
 		rc = read_zone(&c, zin[z].path, &po, o);

@@ -49,6 +49,7 @@ struct p53_compile_opts {
 	const char *alias_map;	   /* records for aliases to AWS resources (AliasMappings) */
 	enum zparse_include include; /* $INCLUDE policy for zone text from others */
 	const char *include_dir;     /* with ZPARSE_INCLUDE_CONFINE */
+	uint32_t max_generate;	     /* zparse_opts.max_generate: 0 default, FORBID */
 	/* Called now and then (every 64K records, and at each phase); NULL
 	 * for none. */
 	void (*progress)(const struct p53_compile_progress *p, void *arg);

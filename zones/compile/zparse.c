@@ -6,11 +6,17 @@
  * our own words only; the scanner's copy of the offending line is never
  * printed, so a $INCLUDE of a file that is not a zone file (a key, a password
  * file) cannot leak its content through an error.
+ *
+ * $GENERATE (BIND's directive; libzscanner 3.2 rejects it) is expanded here:
+ * a file that has one is fed to the scanner in pieces, the text between
+ * directive lines as is, and each directive as the records it stands for,
+ * one line per record, all reported at the directive's line.
  */
 #include "zones/compile/zparse.h"
 
 #include "zones/common/rrtype.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <libzscanner/scanner.h>
 #include <limits.h>
@@ -44,7 +50,8 @@ struct parser {
 	struct p53_err *err;
 	uint32_t last_ttl; /* RFC 1035: the TTL of the last record that gave one */
 	unsigned depth, max_depth;
-	char confine[PATH_MAX]; /* resolved include_dir, with a trailing '/' */
+	uint64_t generated, max_generate; /* records made by $GENERATE so far, and the cap */
+	char confine[PATH_MAX];		  /* resolved include_dir, with a trailing '/' */
 };
 
 __attribute__((format(printf, 5, 6))) static int
@@ -152,19 +159,33 @@ static int on_data(struct parser *ps, zs_scanner_t *s, const char *name, const s
 }
 
 static int parse_scanner(struct parser *ps, zs_scanner_t *s, const char *name,
-			 const struct incl *chain);
+			 const struct incl *chain, const char *text, size_t len);
+
+/* Whether text holds "$GENERATE" anywhere (cheap; where it really is a
+ * directive is decided by find_generate). */
+static bool has_generate(const char *t, size_t n)
+{
+	const char *p = t, *end = t + n;
+	while ((p = memchr(p, '$', (size_t)(end - p))) != NULL) {
+		if ((size_t)(end - p) >= 9 && strncasecmp(p, "$GENERATE", 9) == 0)
+			return true;
+		p++;
+	}
+	return false;
+}
 
 /* The scanner refuses CR LF line ends; files written on Windows are read
- * with each CR LF turned into LF (line numbers stay). Files without a CR,
- * nearly all, are mapped by the scanner itself. *text is set when a copy
- * was made (the caller frees it after parsing). */
-static int set_input(zs_scanner_t *s, const char *path, char **text)
+ * with each CR LF turned into LF (line numbers stay). A file with $GENERATE
+ * is read into memory too, to be fed in pieces. Other files, nearly all, are
+ * mapped by the scanner itself. *text is set when a copy was made (the
+ * caller frees it after parsing), with its length in *len. */
+static int set_input(zs_scanner_t *s, const char *path, char **text, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
-	bool cr = false;
 
 	*text = NULL;
+	*len = 0;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		if (fd >= 0)
 			close(fd);
@@ -173,8 +194,9 @@ static int set_input(zs_scanner_t *s, const char *path, char **text)
 	if (st.st_size > 0) {
 		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (m != MAP_FAILED) {
-			cr = memchr(m, '\r', (size_t)st.st_size) != NULL;
-			if (cr && (*text = malloc((size_t)st.st_size)) != NULL) {
+			bool cr = memchr(m, '\r', (size_t)st.st_size) != NULL;
+			bool gen = has_generate(m, (size_t)st.st_size);
+			if ((cr || gen) && (*text = malloc((size_t)st.st_size)) != NULL) {
 				const char *p = m;
 				size_t n = 0;
 				for (off_t i = 0; i < st.st_size; i++)
@@ -183,6 +205,7 @@ static int set_input(zs_scanner_t *s, const char *path, char **text)
 						(*text)[n++] = p[i];
 				munmap(m, (size_t)st.st_size);
 				close(fd);
+				*len = n;
 				char real[PATH_MAX];
 				if (zs_set_input_string(s, *text, n) != 0)
 					return -1;
@@ -250,14 +273,15 @@ static int do_include(struct parser *ps, zs_scanner_t *s, const char *name,
 		return rc;
 	}
 	char *copy = NULL;
-	if (set_input(child, path, &copy) != 0) {
+	size_t copy_len;
+	if (set_input(child, path, &copy, &copy_len) != 0) {
 		rc = fail(ps->err, P53_EIO, name, line, "cannot open '%s': %s", path,
 			  zs_strerror(child->error.code));
 	} else {
 		struct incl me = {.dev = st.st_dev, .ino = st.st_ino, .parent = chain};
 		char *child_name = strdup(path);
 		ps->depth++;
-		rc = child_name ? parse_scanner(ps, child, child_name, &me)
+		rc = child_name ? parse_scanner(ps, child, child_name, &me, copy, copy_len)
 				: fail(ps->err, P53_ENOMEM, name, line, "out of memory");
 		ps->depth--;
 		free(child_name);
@@ -271,10 +295,11 @@ static int do_include(struct parser *ps, zs_scanner_t *s, const char *name,
 	return rc;
 }
 
-static int parse_scanner(struct parser *ps, zs_scanner_t *s, const char *name,
-			 const struct incl *chain)
+/* Runs the scanner to the end of its current input. */
+static int scan_input(struct parser *ps, zs_scanner_t *s, const char *name,
+		      const struct incl *chain)
 {
-	struct mark m = {.base = s->input.start, .pos = s->input.start, .line = 1};
+	struct mark m = {.base = s->input.start, .pos = s->input.start, .line = s->line_counter};
 
 	for (;;) {
 		int rc;
@@ -303,6 +328,428 @@ static int parse_scanner(struct parser *ps, zs_scanner_t *s, const char *name,
 	}
 }
 
+/* ---- $GENERATE ---------------------------------------------------------
+ *
+ * BIND's syntax (ARM, "The $GENERATE Directive"):
+ *   $GENERATE start-stop[/step] lhs [ttl] [class] type rhs
+ * TTL and class in either order. In lhs and rhs, "$" is the iterator,
+ * "${offset[,width[,base]]}" the iterator plus offset, zero-padded to width,
+ * in base d, o, x, X, or n/N (nibbles, low first, dot-separated, as for
+ * ip6.arpa, width counting the dots); "$$" is a literal "$"; any other
+ * backslash escape is passed on to the record's own parser. rhs is one
+ * token, quoted when it holds blanks ("10 mx$"); inside quotes \" is a quote.
+ */
+
+#define GEN_TOKENS    8
+#define GEN_WIDTH_MAX 255
+
+struct gen_tok {
+	char *s; /* NUL-terminated, escapes kept except \" in a quoted token */
+	bool quoted;
+};
+
+/* Finds the next $GENERATE directive line at or after from, which must be
+ * the start of a line outside parentheses. *line is the line number at
+ * from on entry and of the directive on return; *start and *eol delimit the
+ * directive line (*eol past its newline). The rules are the scanner's:
+ * comments to the end of the line, quoted strings within a line, escapes. */
+static bool find_generate(const char *t, size_t n, size_t from, unsigned *line, size_t *start,
+			  size_t *eol)
+{
+	unsigned depth = 0;
+	bool bol = true, quote = false;
+
+	for (size_t i = from; i < n; i++) {
+		char c = t[i];
+		if (bol && depth == 0 && c == '$' && n - i >= 9 &&
+		    strncasecmp(t + i, "$GENERATE", 9) == 0 &&
+		    (n - i == 9 || strchr(" \t\n;", t[i + 9]) != NULL)) {
+			const char *nl = memchr(t + i, '\n', n - i);
+			*start = i;
+			*eol = nl ? (size_t)(nl - t) + 1 : n;
+			return true;
+		}
+		bol = false;
+		if (c == '\n') {
+			(*line)++;
+			bol = true;
+			quote = false;
+		} else if (c == '\\' && i + 1 < n && t[i + 1] != '\n') {
+			i++;
+		} else if (quote) {
+			quote = c != '"';
+		} else if (c == '"') {
+			quote = true;
+		} else if (c == ';') {
+			while (i + 1 < n && t[i + 1] != '\n')
+				i++;
+		} else if (c == '(') {
+			depth++;
+		} else if (c == ')' && depth > 0) {
+			depth--;
+		}
+	}
+	return false;
+}
+
+/* Splits the directive's arguments into tokens. Returns the count, or -1
+ * for an unterminated quoted string, -2 for too many tokens. */
+static int gen_split(char *buf, const char *p, const char *end, struct gen_tok *tok)
+{
+	int n = 0;
+	char *o = buf;
+
+	for (;;) {
+		while (p < end && (*p == ' ' || *p == '\t'))
+			p++;
+		if (p >= end || *p == '\n' || *p == ';')
+			return n;
+		if (n == GEN_TOKENS)
+			return -2;
+		tok[n].s = o;
+		tok[n].quoted = *p == '"';
+		if (tok[n].quoted) {
+			for (p++;; p++) {
+				if (p >= end || *p == '\n')
+					return -1;
+				if (*p == '"')
+					break;
+				if (*p == '\\' && p + 1 < end && p[1] != '\n') {
+					if (p[1] != '"')
+						*o++ = *p;
+					p++;
+				}
+				*o++ = *p;
+			}
+			p++;
+		} else {
+			while (p < end && !strchr(" \t\n;", *p)) {
+				if (*p == '\\' && p + 1 < end && p[1] != '\n')
+					*o++ = *p++;
+				*o++ = *p++;
+			}
+		}
+		*o++ = '\0';
+		n++;
+	}
+}
+
+/* Decimal integer within [0, max]; the whole text must be the number. */
+static bool gen_uint(const char *p, const char *end, long long max, long long *out)
+{
+	long long v = 0;
+	if (p == end)
+		return false;
+	for (; p < end; p++) {
+		if (!isdigit((unsigned char)*p))
+			return false;
+		v = v * 10 + (*p - '0');
+		if (v > max)
+			return false;
+	}
+	*out = v;
+	return true;
+}
+
+static bool gen_range(const char *r, long long *start, long long *stop, long long *step)
+{
+	const char *dash = strchr(r, '-'), *slash = strchr(r, '/'), *end = r + strlen(r);
+	if (!dash || (slash && slash < dash))
+		return false;
+	*step = 1;
+	if (!gen_uint(r, dash, INT_MAX, start) ||
+	    !gen_uint(dash + 1, slash ? slash : end, INT_MAX, stop))
+		return false;
+	if (slash && (!gen_uint(slash + 1, end, INT_MAX, step) || *step < 1))
+		return false;
+	return *start <= *stop;
+}
+
+struct gen_out {
+	char *p, *end;
+};
+
+static bool gen_put(struct gen_out *o, const char *s, size_t n)
+{
+	if ((size_t)(o->end - o->p) < n)
+		return false;
+	memcpy(o->p, s, n);
+	o->p += n;
+	return true;
+}
+
+/* Nibbles of v, lowest first, separated by dots, continued with zeros and
+ * dots until width characters are written. */
+static bool gen_nibbles(struct gen_out *o, unsigned long long v, unsigned width, bool upper)
+{
+	const char *digits = upper ? "0123456789ABCDEF" : "0123456789abcdef";
+	do {
+		if (!gen_put(o, &digits[v & 15], 1))
+			return false;
+		v >>= 4;
+		width = width ? width - 1 : 0;
+		if (width > 0 || v != 0) {
+			if (!gen_put(o, ".", 1))
+				return false;
+			width = width ? width - 1 : 0;
+		}
+	} while (v != 0 || width > 0);
+	return true;
+}
+
+/* Writes pattern with the iterator it substituted. Returns NULL on success,
+ * else the reason. */
+static const char *gen_subst(struct gen_out *o, const char *pat, long long it)
+{
+	/* An offset stays in effect for the later "$"s of the same field,
+	 * as in BIND, so that files written for it expand the same. */
+	long long offset = 0;
+
+	for (const char *p = pat; *p;) {
+		if (*p == '\\') {
+			size_t n = p[1] ? 2 : 1;
+			if (!gen_put(o, p, n))
+				return "generated text too long";
+			p += n;
+			continue;
+		}
+		if (*p != '$') {
+			if (!gen_put(o, p++, 1))
+				return "generated text too long";
+			continue;
+		}
+		p++;
+		if (*p == '$') {
+			if (!gen_put(o, p++, 1))
+				return "generated text too long";
+			continue;
+		}
+		unsigned width = 0;
+		char base = 'd';
+		if (*p == '{') {
+			char *e;
+			errno = 0;
+			offset = strtoll(p + 1, &e, 10);
+			if (e == p + 1 || errno || offset < INT_MIN || offset > INT_MAX)
+				return "bad ${offset,width,base} modifier";
+			p = e;
+			if (*p == ',') {
+				unsigned long w = strtoul(p + 1, &e, 10);
+				if (e == p + 1 || !isdigit((unsigned char)p[1]) ||
+				    w > GEN_WIDTH_MAX)
+					return "bad ${offset,width,base} modifier (width 0 to 255)";
+				width = (unsigned)w;
+				p = e;
+				if (*p == ',') {
+					if (!p[1] || !strchr("doxXnN", p[1]))
+						return "bad ${offset,width,base} modifier (base d, "
+						       "o, "
+						       "x, X, n or N)";
+					base = p[1];
+					p += 2;
+				}
+			}
+			if (*p++ != '}')
+				return "bad ${offset,width,base} modifier";
+		}
+		long long v = it + offset;
+		if (v > INT_MAX)
+			return "iterator plus offset out of range";
+		if (v < 0 && base != 'd')
+			return "negative value in a base other than d";
+		char num[GEN_WIDTH_MAX + 32];
+		int n = 0;
+		if (base == 'n' || base == 'N') {
+			if (!gen_nibbles(o, (unsigned long long)v, width, base == 'N'))
+				return "generated text too long";
+			continue;
+		}
+		const char *fmt = base == 'o'	? "%0*llo"
+				  : base == 'x' ? "%0*llx"
+				  : base == 'X' ? "%0*llX"
+						: "%0*lld";
+		n = snprintf(num, sizeof(num), fmt, (int)width, v);
+		if (n < 0 || !gen_put(o, num, (size_t)n))
+			return "generated text too long";
+	}
+	return NULL;
+}
+
+static bool gen_is_class(const char *t)
+{
+	static const char *const names[] = {"IN", "CH", "CS", "HS", "NONE", "ANY"};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcasecmp(t, names[i]) == 0)
+			return true;
+	return strncasecmp(t, "CLASS", 5) == 0 && isdigit((unsigned char)t[5]);
+}
+
+/* Expands one $GENERATE line (directive text p..p+n, at line) into records
+ * read by the scanner s in place of the line. */
+static int generate(struct parser *ps, zs_scanner_t *s, const char *name, const char *p, size_t n,
+		    unsigned line)
+{
+	struct gen_tok tok[GEN_TOKENS];
+	const char *why = NULL;
+	int rc = 0;
+
+	if (ps->max_generate == 0)
+		return fail(ps->err, P53_EINVAL, name, line, "$GENERATE is not allowed here");
+	char *buf = malloc(n + 1);
+	/* The most one directive's pattern can grow to: a "$" becomes at most
+	 * 11 characters, a "${...}" of at least 8 characters at most 255. */
+	size_t cap = 40 * n + 64;
+	char *line_buf = malloc(cap);
+	if (!buf || !line_buf) {
+		rc = fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+		goto out;
+	}
+	int nt = gen_split(buf, p + 9, p + n, tok);
+	if (nt < 0) {
+		rc = fail(ps->err, P53_EINVAL, name, line, "$GENERATE: %s",
+			  nt == -1 ? "unterminated quoted string" : "too many fields");
+		goto out;
+	}
+	int i = 2;
+	const char *ttl = NULL, *type, *rhs;
+	bool have_class = false;
+	for (int k = 0; k < 2 && i < nt; k++) {
+		if (!have_class && !tok[i].quoted && gen_is_class(tok[i].s)) {
+			if (strcasecmp(tok[i].s, "IN") != 0 &&
+			    strcasecmp(tok[i].s, "CLASS1") != 0) {
+				rc = fail(ps->err, P53_EINVAL, name, line,
+					  "$GENERATE: class not supported in zone data (only IN)");
+				goto out;
+			}
+			have_class = true;
+			i++;
+		} else if (!ttl && !tok[i].quoted && isdigit((unsigned char)tok[i].s[0])) {
+			ttl = tok[i++].s;
+		}
+	}
+	if (nt != i + 2) {
+		rc = fail(ps->err, P53_EINVAL, name, line, "%s",
+			  nt < i + 2 ? "$GENERATE needs a range, an owner, a type and rdata"
+				     : "$GENERATE: extra text after the rdata (quote rdata that "
+				       "holds blanks)");
+		goto out;
+	}
+	type = tok[i].s;
+	rhs = tok[i + 1].s;
+	long long start, stop, step;
+	if (tok[0].quoted || !gen_range(tok[0].s, &start, &stop, &step)) {
+		rc = fail(ps->err, P53_EINVAL, name, line,
+			  "$GENERATE: range must be start-stop[/step], 0 <= start <= stop < 2^31, "
+			  "step >= 1");
+		goto out;
+	}
+	uint64_t count = (uint64_t)((stop - start) / step) + 1;
+	if (count > ps->max_generate - ps->generated) {
+		rc = fail(ps->err, P53_ERANGE, name, line,
+			  "$GENERATE would make %llu records, more than the %llu left of "
+			  "the zone's limit (--max-generate)",
+			  (unsigned long long)count,
+			  (unsigned long long)(ps->max_generate - ps->generated));
+		goto out;
+	}
+	ps->generated += count;
+
+	/* Records after the directive without an owner of their own take
+	 * the owner before it, as in BIND: the directive is not an owner. */
+	uint8_t saved_owner[sizeof(s->r_owner)];
+	uint32_t saved_len = s->r_owner_length;
+	memcpy(saved_owner, s->r_owner, sizeof(saved_owner));
+	for (long long it = start; it <= stop; it += step) {
+		struct gen_out o = {line_buf, line_buf + cap};
+		if ((why = gen_subst(&o, tok[1].s, it)) != NULL)
+			break;
+		if (o.p == line_buf || *line_buf == '$') {
+			why = "the owner may not be empty or start with '$'";
+			break;
+		}
+		if (!gen_put(&o, " ", 1) ||
+		    (ttl && (!gen_put(&o, ttl, strlen(ttl)) || !gen_put(&o, " ", 1))) ||
+		    !gen_put(&o, "IN ", 3) || !gen_put(&o, type, strlen(type)) ||
+		    !gen_put(&o, " ", 1)) {
+			why = "generated text too long";
+			break;
+		}
+		if ((why = gen_subst(&o, rhs, it)) != NULL)
+			break;
+		if (!gen_put(&o, "\n", 1)) {
+			why = "generated text too long";
+			break;
+		}
+		if (zs_set_input_string(s, line_buf, (size_t)(o.p - line_buf)) != 0) {
+			rc = fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+			goto out;
+		}
+		s->line_counter = line;
+		struct mark m = {.base = s->input.start, .pos = s->input.start, .line = line};
+		for (int records = 0;;) {
+			zs_parse_record(s);
+			if (s->state == ZS_STATE_EOF)
+				break;
+			if (s->state == ZS_STATE_ERROR) {
+				rc = fail(ps->err, P53_EINVAL, name, line,
+					  "$GENERATE: %s (iteration %lld)",
+					  zs_strerror(s->error.code), it);
+				goto out;
+			}
+			if (s->state != ZS_STATE_DATA || ++records > 1) {
+				rc = fail(ps->err, P53_EINVAL, name, line,
+					  "$GENERATE: rdata must make exactly one record "
+					  "(iteration %lld)",
+					  it);
+				goto out;
+			}
+			if ((rc = on_data(ps, s, name, &m)) < 0)
+				goto out;
+		}
+	}
+	if (why) {
+		rc = fail(ps->err, P53_EINVAL, name, line, "$GENERATE: %s", why);
+		goto out;
+	}
+	memcpy(s->r_owner, saved_owner, sizeof(saved_owner));
+	s->r_owner_length = saved_len;
+out:
+	free(buf);
+	free(line_buf);
+	return rc;
+}
+
+/* Parses the scanner's input. text (its copy, or NULL when the scanner
+ * mapped the file itself) is fed in pieces when it holds $GENERATE. */
+static int parse_scanner(struct parser *ps, zs_scanner_t *s, const char *name,
+			 const struct incl *chain, const char *text, size_t len)
+{
+	if (!text || !has_generate(text, len))
+		return scan_input(ps, s, name, chain);
+	size_t pos = 0;
+	unsigned line = 1;
+	for (;;) {
+		size_t g = len, eol = len;
+		unsigned gl = line;
+		bool found = find_generate(text, len, pos, &gl, &g, &eol);
+		if (g > pos) {
+			if (zs_set_input_string(s, text + pos, g - pos) != 0)
+				return fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+			s->line_counter = line;
+			int rc = scan_input(ps, s, name, chain);
+			if (rc < 0)
+				return rc;
+		}
+		if (!found)
+			return 0;
+		int rc = generate(ps, s, name, text + g, eol - g, gl);
+		if (rc < 0)
+			return rc;
+		pos = eol;
+		line = gl + 1;
+	}
+}
+
 static int parser_init(struct parser *ps, const struct zparse_opts *opts, zparse_cb cb, void *ctx,
 		       struct p53_err *err)
 {
@@ -315,6 +762,9 @@ static int parser_init(struct parser *ps, const struct zparse_opts *opts, zparse
 	ps->err = err;
 	ps->last_ttl = opts->default_ttl;
 	ps->max_depth = opts->max_include_depth ? opts->max_include_depth : DEPTH_DEFAULT;
+	ps->max_generate = opts->max_generate == ZPARSE_GENERATE_FORBID ? 0
+			   : opts->max_generate				? opts->max_generate
+									: ZPARSE_GENERATE_DEFAULT;
 	if (opts->include == ZPARSE_INCLUDE_CONFINE) {
 		if (!opts->include_dir || realpath(opts->include_dir, ps->confine) == NULL)
 			return p53_err_set(err, P53_EIO, "include directory '%s': %s",
@@ -371,12 +821,13 @@ int zparse_file(const char *path, const struct zparse_opts *opts, zparse_cb cb, 
 	if (s == NULL)
 		return err && err->code ? err->code : P53_ENOMEM;
 	char *copy = NULL;
-	if (set_input(s, path, &copy) != 0) {
+	size_t copy_len;
+	if (set_input(s, path, &copy, &copy_len) != 0) {
 		rc = p53_err_set(err, P53_EIO, "cannot open '%s': %s", path,
 				 zs_strerror(s->error.code));
 	} else {
 		struct incl me = {.dev = st.st_dev, .ino = st.st_ino};
-		rc = parse_scanner(&ps, s, path, &me);
+		rc = parse_scanner(&ps, s, path, &me, copy, copy_len);
 	}
 	scanner_free(s);
 	free(copy);
@@ -406,7 +857,7 @@ int zparse_string(const char *name, const char *text, size_t len, const struct z
 	if (zs_set_input_string(s, text, len) != 0)
 		rc = p53_err_set(err, P53_ENOMEM, "zparse: %s", zs_strerror(s->error.code));
 	else
-		rc = parse_scanner(&ps, s, name ? name : "-", NULL);
+		rc = parse_scanner(&ps, s, name ? name : "-", NULL, text, len);
 	scanner_free(s);
 	free(copy);
 	return rc;

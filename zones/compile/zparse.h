@@ -3,7 +3,8 @@
  * libzscanner owns the syntax ($ORIGIN, $TTL, "@", relative names, omitted
  * owner/TTL, parentheses, comments, quoted strings, escapes, TTL units, the
  * presentation form of every registered type, RFC 3597 "\# len hex"); this
- * module adds port53's rules on top: $INCLUDE policy (allowed, forbidden, or
+ * module adds BIND's $GENERATE (expanded here, before the scanner sees the
+ * records) and port53's rules on top: $INCLUDE policy (allowed, forbidden, or
  * confined to a directory), nesting depth and loops, RFC 1035's "last TTL"
  * before any $TTL, TTLs within RFC 2181, rdata that fits its type's layout
  * (RFC 3597 input included), and "file:line: reason" messages that never
@@ -49,7 +50,14 @@ struct zparse_opts {
 	unsigned max_include_depth; /* 0 means the default, 8 */
 	enum zparse_include include;
 	const char *include_dir; /* for ZPARSE_INCLUDE_CONFINE */
+	/* Records $GENERATE may make, all directives of the zone together
+	 * (included files too): 0 means the default, 65536;
+	 * ZPARSE_GENERATE_FORBID makes any $GENERATE an error. */
+	uint32_t max_generate;
 };
+
+#define ZPARSE_GENERATE_DEFAULT 65536u
+#define ZPARSE_GENERATE_FORBID	UINT32_MAX
 
 /* Parses path. On error returns a negative code and err->msg reads
  * "file:line: reason". */
