@@ -13,6 +13,8 @@
  */
 #include "ctrl/net/doq.h"
 
+#include "ctrl/net/keepalive.h"
+
 #include "ctrl/qlog/qlog.h"
 
 #include <gnutls/crypto.h>
@@ -321,8 +323,9 @@ static bool answer_stream(struct qconn *c, struct stream *s, size_t ml)
 {
 	struct doq *q = c->q;
 	const uint8_t *msg = s->in + 2;
-	/* RFC 9250 4.2.1: the Message ID is 0 on DoQ. */
-	if (ml < 12 || msg[0] != 0 || msg[1] != 0)
+	/* RFC 9250 4.2.1: the Message ID is 0 on DoQ; 5.5.2: the TCP
+	 * keepalive option has no meaning on QUIC and is an error. */
+	if (ml < 12 || msg[0] != 0 || msg[1] != 0 || keepalive_asked(msg, ml))
 		return false;
 	s->answered = true;
 	struct p53_client cl;

@@ -59,26 +59,40 @@ static bool find_opt(const uint8_t *m, size_t len, size_t *rr)
 	return false;
 }
 
-static bool has_option(const uint8_t *m, size_t rr, uint16_t code)
+/* The length of option code in the OPT record at rr, or -1 when absent. */
+static int option_len(const uint8_t *m, size_t rr, uint16_t code)
 {
 	size_t pos = rr + 10, end = pos + rd16(m + rr + 8);
 	while (pos + 4 <= end) {
 		size_t ol = rd16(m + pos + 2);
 		if (rd16(m + pos) == code)
-			return true;
+			return (int)ol;
 		pos += 4 + ol;
 	}
-	return false;
+	return -1;
+}
+
+bool keepalive_asked(const uint8_t *query, size_t qlen)
+{
+	size_t rr;
+	return find_opt(query, qlen, &rr) && option_len(query, rr, KEEPALIVE_OPT) >= 0;
+}
+
+uint16_t keepalive_timeout(unsigned idle_ms, unsigned conns, unsigned max_conns)
+{
+	if ((uint64_t)conns * 4 >= (uint64_t)max_conns * 3)
+		return 0;
+	return idle_ms >= 6553500 ? 65535 : (uint16_t)(idle_ms / 100);
 }
 
 size_t keepalive_add(const uint8_t *query, size_t qlen, uint8_t *resp, size_t rlen, size_t cap,
 		     uint16_t timeout)
 {
 	size_t qrr, rrr;
-	if (!find_opt(query, qlen, &qrr) || !has_option(query, qrr, KEEPALIVE_OPT))
+	if (!find_opt(query, qlen, &qrr) || option_len(query, qrr, KEEPALIVE_OPT) != 0)
 		return rlen;
-	if (!find_opt(resp, rlen, &rrr) || has_option(resp, rrr, KEEPALIVE_OPT) || rlen + 6 > cap ||
-	    rlen + 6 > 65535)
+	if (!find_opt(resp, rlen, &rrr) || option_len(resp, rrr, KEEPALIVE_OPT) >= 0 ||
+	    rlen + 6 > cap || rlen + 6 > 65535)
 		return rlen;
 	size_t rdlen = rd16(resp + rrr + 8);
 	if (rdlen + 6 > 65535)

@@ -5,7 +5,8 @@
  * bad message, end of input or the lifetime; queued answers are sent first)
  * and LINGER (our side shut down, the client's leftovers read and dropped
  * for a moment so that closing does not reset the connection under answers
- * the client has not read yet).
+ * the client has not read yet; a client that has sent its FIN has no
+ * leftovers, so its connection is closed once its answers are written).
  *
  * Timers are deadlines, not idle clocks that any byte resets: a message
  * started must be complete within msg_ms, queued output must drain within
@@ -383,10 +384,9 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		size_t r = p53_answer(snap, q, ml, &c->client, &t->ctx, t->resp, sizeof(t->resp));
 		/* RFC 7828: the idle timeout, for clients that ask. */
 		if (r)
-			r = keepalive_add(q, ml, t->resp, r, sizeof(t->resp),
-					  t->cfg.lim.idle_ms >= 6553500
-					      ? 65535
-					      : (uint16_t)(t->cfg.lim.idle_ms / 100));
+			r = keepalive_add(
+			    q, ml, t->resp, r, sizeof(t->resp),
+			    keepalive_timeout(t->cfg.lim.idle_ms, t->nconns, t->cfg.lim.max_conns));
 		bump(t, TCPSRV_QUERIES);
 		if (logq)
 			log_query(t, c, q, ml, r);
@@ -456,7 +456,8 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 	return true;
 }
 
-/* After any event or timer: finish draining connections, re-arm epoll. */
+/* After any event or timer: finish draining connections, re-arm epoll.
+ * false: close now. */
 static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 {
 	/* Input ended and every complete query is answered. */
@@ -465,6 +466,11 @@ static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 	if (c->state == C_DRAIN && c->outoff == c->outlen) {
 		if (c->tls)
 			dot_shutdown(c->tls); /* close_notify before the FIN */
+		/* The client has sent its FIN and everything before it was
+		 * read: closing cannot reset the stream under our answers, so
+		 * there is nothing to linger for. */
+		if (c->eof)
+			return false;
 		shutdown(c->fd, SHUT_WR);
 		c->state = C_LINGER;
 		c->linger_until = now + LINGER_MS;
@@ -497,7 +503,10 @@ static void timers(struct tcpsrv *t, uint64_t now)
 			/* Stop reading; what is queued is still sent. */
 			bump(t, TCPSRV_CLOSED_LIFETIME);
 			c->state = C_DRAIN;
-			settle(t, c, now);
+			if (!settle(t, c, now)) {
+				conn_close(t, c);
+				continue;
+			}
 		}
 		if (why != TCPSRV_C__COUNT) {
 			bump(t, why);

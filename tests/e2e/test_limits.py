@@ -2,6 +2,9 @@
 """Reliability under abuse, against `port53 serve` with its default limits
 (docs/hardening.md), each part with counted outcomes:
 
+  keepalive   RFC 7828 on TCP: the idle timeout announced when asked, never
+              over UDP; a query sending a TIMEOUT is FORMERR over TCP and
+              ignored over UDP; 0 announced near the connection limit
   slowloris   one source dribbles bytes on many TCP connections while another
               source's TCP queries are all answered; the dribbling connections
               are closed by the per-message deadline although bytes keep coming
@@ -151,7 +154,7 @@ def start(binary, work, name, extra=(), snapshot=None, preexec=None):
     return srv
 
 
-# ---- slowloris -------------------------------------------------------------
+# ---- keepalive, slowloris ---------------------------------------------------
 
 
 def keepalive_of(r):
@@ -159,20 +162,49 @@ def keepalive_of(r):
     return opts[0].to_wire() if opts else None
 
 
-def part_keepalive(port):
-    """RFC 7828 over TCP: asked, the idle timeout in 100 ms units; never over
-    UDP, never unasked."""
-    ka = [dns.edns.GenericOption(11, b"")]
-    q = dns.message.make_query("www.big.test.", "A", use_edns=0, options=ka)
-    r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
-    check(keepalive_of(r) == struct.pack("!H", 100) and r.answer,
-          "edns-tcp-keepalive over TCP carries the 10 s idle timeout",
-          r.options if r else None)
-    r = dns.query.udp(q, common.HOST, port=port, timeout=3)
-    check(r.answer and keepalive_of(r) is None, "no edns-tcp-keepalive over UDP")
-    q = dns.message.make_query("www.big.test.", "A", use_edns=0)
-    r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
-    check(r.answer and keepalive_of(r) is None, "no edns-tcp-keepalive when not asked")
+def part_keepalive(binary, work):
+    """RFC 7828 over TCP: asked, the idle timeout in 100 ms units (3.2.3);
+    never over UDP, never unasked; a query that sends a TIMEOUT is FORMERR
+    over TCP (3.2.1) and the option ignored over UDP (3.2.2); with the
+    connections at 3/4 of --tcp-max-conns the timeout announced is 0."""
+    srv = start(binary, work, "keepalive", extra=["--tcp-max-conns", "8"])
+    try:
+        port = srv.port
+        ka = [dns.edns.GenericOption(11, b"")]
+        q = dns.message.make_query("www.big.test.", "A", use_edns=0, options=ka)
+        r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
+        check(keepalive_of(r) == struct.pack("!H", 100) and r.answer,
+              "edns-tcp-keepalive over TCP carries the 10 s idle timeout",
+              r.options if r else None)
+        r = dns.query.udp(q, common.HOST, port=port, timeout=3)
+        check(r.answer and keepalive_of(r) is None, "no edns-tcp-keepalive over UDP")
+        q = dns.message.make_query("www.big.test.", "A", use_edns=0)
+        r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
+        check(r.answer and keepalive_of(r) is None, "no edns-tcp-keepalive when not asked")
+        timed = [dns.edns.GenericOption(11, struct.pack("!H", 50))]
+        q = dns.message.make_query("www.big.test.", "A", use_edns=0, options=timed)
+        r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
+        check(r.rcode() == dns.rcode.FORMERR and r.edns == 0 and not r.answer
+              and keepalive_of(r) is None,
+              "a TCP query whose keepalive option has a TIMEOUT: FORMERR, with an OPT",
+              (dns.rcode.to_text(r.rcode()), r.edns, r.options))
+        r = dns.query.udp(q, common.HOST, port=port, timeout=3)
+        check(r.rcode() == dns.rcode.NOERROR and r.answer and keepalive_of(r) is None,
+              "the same over UDP: the option is ignored, answered NOERROR",
+              dns.rcode.to_text(r.rcode()))
+        # Five idle connections plus the asking one: 6 of 8.
+        idle = [socket.create_connection((common.HOST, port), timeout=3) for _ in range(5)]
+        try:
+            q = dns.message.make_query("www.big.test.", "A", use_edns=0, options=ka)
+            r = dns.query.tcp(q, common.HOST, port=port, timeout=3)
+            check(keepalive_of(r) == struct.pack("!H", 0) and r.answer,
+                  "with 6 of 8 connections open the keepalive timeout announced is 0",
+                  r.options)
+        finally:
+            for s in idle:
+                s.close()
+    finally:
+        srv.stop()
 
 
 def part_bad_message(port):
@@ -210,7 +242,6 @@ def part_slowloris(binary, work):
     srv = start(binary, work, "slowloris")
     try:
         port = srv.port
-        part_keepalive(port)
         part_bad_message(port)
         wire = frame("www.big.test.")
         bad = []
@@ -684,7 +715,7 @@ def part_api(binary, work):
 
 def main():
     binary = common.default_port53()
-    parts = {"slowloris": part_slowloris, "pipeline": part_pipeline, "reload": part_reload,
+    parts = {"keepalive": part_keepalive, "slowloris": part_slowloris, "pipeline": part_pipeline, "reload": part_reload,
              "fds": part_fds, "api": part_api}
     only = sys.argv[1:] or list(parts)
     with common.tempdir() as work:

@@ -20,11 +20,14 @@ kdig +tcp, dnspython), TLS (kdig +tls, kdig +tls-ca strict, Python ssl) and
 QUIC answer from the same snapshot (whoami.example.com TXT says which
 snapshot answered), v4 and v6; a truncated UDP answer retried over TCP by
 dig is whole; 20 queries pipelined on one TCP connection are all answered
-(matched by ID, any order); RFC 7828 keepalive over TCP, never over UDP;
+(matched by ID, any order); RFC 7828 keepalive over TCP and TLS, never over
+UDP, a query sending a TIMEOUT FORMERR over TCP and TLS and the option
+ignored over UDP;
 TLS: ALPN "dot" selected, no ALPN accepted, ALPN "h2" only refused with
 no_application_protocol; DoQ: several streams on one connection, a large
 answer whole, a non-zero Message ID is a DOQ_PROTOCOL_ERROR (RFC 9250
-4.2.1), ALPN "dot" refused (0x178).
+4.2.1), so does a query with the keepalive option (5.5.2), ALPN "dot"
+refused (0x178).
 TAP part also: the certificate replaced by an expired one and SIGHUP: strict
 clients (kdig +tls-ca, Python with the CA) refuse, opportunistic kdig +tls
 still answers (RFC 8310), then the valid one again, without a restart; a
@@ -117,6 +120,13 @@ def check_doq(res, mode, ns, doqclient, certs, gen):
     res.check("%s DoQ: Message ID 7 closes with DOQ_PROTOCOL_ERROR (0x2)" % mode,
               out is not None and out[0].startswith("ERROR") and "0x2" in out[0],
               err or repr(out))
+    q = xport.query_wire("www.example.com.", "A")
+    q.use_edns(0, options=[dns.edns.GenericOption(11, b"")])
+    out, err = xport.doq(doqclient, ns, SVC4, [q])
+    res.check("%s DoQ: a query with edns-tcp-keepalive closes with DOQ_PROTOCOL_ERROR "
+              "(RFC 9250 5.5.2)" % mode,
+              out is not None and out[0].startswith("ERROR") and "0x2" in out[0],
+              err or repr(out))
     out, err = xport.doq(doqclient, ns, SVC4, [xport.query_wire("www.example.com.", "A")],
                          alpn="dot")
     res.check("%s DoQ: ALPN 'dot' refused with no_application_protocol (0x178)" % mode,
@@ -178,6 +188,30 @@ def check_tcp(res, mode, ns, gen):
     res.check("%s UDP answer has no keepalive option" % mode,
               isinstance(m, dns.message.Message) and all(o.otype != 11 for o in m.options),
               repr(m)[:200])
+    # RFC 7828 3.2.1: only servers send a TIMEOUT; a query with one is
+    # FORMERR over TCP (with an OPT), and over UDP the option is ignored.
+    q = dns.message.make_query("www.example.com.", "A", use_edns=0,
+                               options=[dns.edns.GenericOption(11, b"\x00\x32")])
+    m = ask_tcp(ns, q, SVC4)
+    res.check("%s TCP query with a keepalive TIMEOUT: FORMERR with an OPT" % mode,
+              isinstance(m, dns.message.Message) and m.rcode() == dns.rcode.FORMERR
+              and m.edns == 0 and not m.answer, repr(m)[:200])
+    with dpnet.InNetns(ns):
+        try:
+            m = dns.query.udp(q, SVC4, timeout=2)
+        except Exception as e:  # reported below
+            m = e
+    res.check("%s the same over UDP: option ignored, answered" % mode,
+              isinstance(m, dns.message.Message) and m.rcode() == dns.rcode.NOERROR
+              and xport.rrset_texts(m, "A") == {"192.0.2.10"}, repr(m)[:200])
+
+
+def ask_tcp(ns, q, svc):
+    with dpnet.InNetns(ns):
+        try:
+            return dns.query.tcp(q, svc, timeout=3)
+        except Exception as e:  # reported by the caller
+            return e
 
 
 def check_tls(res, mode, ns, certs, gen):
@@ -200,6 +234,14 @@ def check_tls(res, mode, ns, certs, gen):
     res.check("%s TLS without ALPN is served (RFC 7858 predates ALPN)" % mode,
               isinstance(m, dns.message.Message)
               and xport.rrset_texts(m, "AAAA") == {"2001:db8::10"}, repr(m)[:200])
+    m = xport.tls_query(ns, SVC4, "www.example.com.", "A", keepalive=b"\x00\x32")
+    res.check("%s TLS query with a keepalive TIMEOUT: FORMERR (RFC 7828 3.2.1)" % mode,
+              isinstance(m, dns.message.Message) and m.rcode() == dns.rcode.FORMERR
+              and m.edns == 0, repr(m)[:200])
+    m = xport.tls_query(ns, SVC4, "www.example.com.", "A", keepalive=b"")
+    ka = [o for o in m.options if o.otype == 11] if isinstance(m, dns.message.Message) else []
+    res.check("%s TLS answer carries edns-tcp-keepalive 10 s when asked" % mode,
+              len(ka) == 1 and ka[0].to_wire() == b"\x00\x64", repr(m)[:200])
     m = xport.tls_query(ns, SVC4, "www.example.com.", "A", alpn=("h2",))
     res.check("%s TLS with ALPN h2 only: refused with no_application_protocol" % mode,
               isinstance(m, ssl.SSLError) and "no application protocol" in str(m).lower(),

@@ -12,6 +12,7 @@ import socket
 import ssl
 import struct
 
+import dns.edns
 import dns.message
 import dns.query
 import dns.rdatatype
@@ -120,14 +121,18 @@ def tls_connect(ns, server, alpn=None, cafile=None, timeout=3.0):
         raise
 
 
-def tls_query(ns, server, qname, qtype, alpn=("dot",), cafile=None):
-    """One query over DNS over TLS; the answer or the exception raised."""
+def tls_query(ns, server, qname, qtype, alpn=("dot",), cafile=None, keepalive=None):
+    """One query over DNS over TLS; the answer or the exception raised.
+    keepalive: the edns-tcp-keepalive option's data to send (b"" = ask)."""
     try:
         s = tls_connect(ns, server, alpn=list(alpn) if alpn else None, cafile=cafile)
     except (ssl.SSLError, OSError) as e:
         return e
     try:
-        w = query_wire(qname, qtype, qid=4242).to_wire()
+        q = query_wire(qname, qtype, qid=4242)
+        if keepalive is not None:
+            q.use_edns(0, options=[dns.edns.GenericOption(11, keepalive)])
+        w = q.to_wire()
         s.sendall(struct.pack("!H", len(w)) + w)
         buf = b""
         while len(buf) < 2 or len(buf) < 2 + struct.unpack("!H", buf[:2])[0]:

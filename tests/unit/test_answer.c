@@ -554,6 +554,29 @@ static void test_opt_on_errors(void)
 	CHECK(parse_resp(out, n, &r) && r.rcode == 4 && !r.opt);
 }
 
+/* RFC 7828: a query's edns-tcp-keepalive must be empty (3.2.1); one with a
+ * TIMEOUT is FORMERR over TCP, with an OPT, and ignored over UDP (3.2.2). */
+static void test_keepalive_option(void)
+{
+	uint8_t q[600], out[P53_MSG_MAX];
+	struct resp r;
+	for (int len = 0; len <= 2; len += 2) {
+		size_t ql = mkquery(q, "www.example.", RR_A, CLASS_IN, 1232);
+		/* the OPT's RDLENGTH, then option 11 with len bytes of TIMEOUT */
+		q[ql - 1] = (uint8_t)(4 + len);
+		const uint8_t ka[6] = {0, 11, 0, (uint8_t)len, 0, 100};
+		memcpy(q + ql, ka, 4 + (size_t)len);
+		ql += 4 + (size_t)len;
+		size_t n = ask_raw(q, ql, out, P53_TCP);
+		CHECK(parse_resp(out, n, &r) && r.opt);
+		CHECK_EQ(r.rcode, len ? 1 : 0);
+		CHECK(len || has_rr(&r, 1, "www.example.", RR_A));
+		n = ask_raw(q, ql, out, P53_UDP);
+		CHECK(parse_resp(out, n, &r) && r.opt && r.rcode == 0 &&
+		      has_rr(&r, 1, "www.example.", RR_A));
+	}
+}
+
 /* RFC 4035 3.1.6: CD is copied from the query into the response. */
 static void test_cd_copied(void)
 {
@@ -811,6 +834,7 @@ int main(void)
 		test_edns();
 		test_edns_size_cap();
 		test_opt_on_errors();
+		test_keepalive_option();
 		test_cd_copied();
 		test_bad_input();
 		test_fuzz();

@@ -95,6 +95,9 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 		return ans_reply_empty(qmsg, q, ctx, r, RCODE_FORMERR);
 	if (q->edns && q->edns_version != 0)
 		return ans_reply_empty(qmsg, q, ctx, r, RCODE_BADVERS);
+	/* Over UDP the option is ignored (RFC 7828 3.2.2). */
+	if (q->keepalive_timeout && client && client->transport == P53_TCP)
+		return ans_reply_empty(qmsg, q, ctx, r, RCODE_FORMERR);
 	if (q->qclass == CLASS_CH)
 		return ans_reply_chaos(qmsg, q, ctx, r, limit);
 	if (q->qclass != CLASS_IN && q->qclass != CLASS_ANY)

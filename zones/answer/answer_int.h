@@ -103,8 +103,12 @@ struct query {
 	/* DNS COOKIE option (RFC 7873), pointing into the query; 0 = none */
 	const uint8_t *cookie;
 	uint8_t cookie_len;
+	/* edns-tcp-keepalive (RFC 7828) sent with a TIMEOUT: only servers
+	 * send one, so over TCP the query is FORMERR (3.2.1, 3.2.2) */
+	bool keepalive_timeout;
 };
-#define EDNS_OPT_ECS 8
+#define EDNS_OPT_ECS	   8
+#define EDNS_OPT_KEEPALIVE 11
 
 static inline size_t ans_ecs_opt_len(const struct query *q)
 {

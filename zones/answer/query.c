@@ -118,6 +118,8 @@ static enum parse_result parse_additional(const uint8_t *m, size_t len, size_t p
 				uint16_t code = rd16(m + o), olen = rd16(m + o + 2);
 				if (code == EDNS_OPT_ECS && !parse_ecs(m + o + 4, olen, q))
 					return PARSE_FORMERR;
+				if (code == EDNS_OPT_KEEPALIVE && olen != 0)
+					q->keepalive_timeout = true;
 				/* RFC 7873 5.2.2: a malformed COOKIE is FORMERR;
 				 * the first one counts. */
 				if (code == P53_COOKIE_OPT) {
@@ -146,6 +148,7 @@ static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct qu
 	q->edns = false;
 	q->ecs = false;
 	q->cookie_len = 0;
+	q->keepalive_timeout = false;
 	uint16_t qd = rd16(m + 4), an = rd16(m + 6), ns = rd16(m + 8), ar = rd16(m + 10);
 	bool have_q = qd == 1 && parse_qname(m, len, q) && q->qend + 4 <= len;
 	if (have_q) {
