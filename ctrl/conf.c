@@ -6,7 +6,7 @@
  * own option handling stays the single authority, and a flag on the command
  * line overrides the file because it comes later.
  *
- * A later setting (xfr, resolver) is one row in keys[] naming the option it
+ * A later setting (resolver) is one row in keys[] naming the option it
  * becomes.
  */
 #include "ctrl/conf.h"
@@ -105,12 +105,20 @@ static const struct key keys[] = {
     {"log", "queries", K_STR, false, 0, 0, "query-log", 0, "query-log", 0},
     {"log", "dnstap", K_STR, false, 0, 0, "query-log-dnstap", 0, "query-log-dnstap", 0},
     {"log", "sample", K_INT, false, 1, 1e9, "query-log-sample", 0, "query-log-sample", 0},
+    {"xfr", "tsig-key", K_STR, true, 0, 0, "tsig-key", 0, "tsig-key", 0},
+    {"xfr", "allow", K_STR, true, 0, 0, "xfr-allow", 0, "xfr-allow", 0},
+    {"xfr", "notify", K_STR, true, 0, 0, "notify", 0, "notify", 0},
+    {"xfr", "ixfr-depth", K_INT, false, 1, 10000, "ixfr-depth", 0, "ixfr-depth", 0},
+    {"secondary", "zone", K_STR, true, 0, 0, "secondary", 0, "secondary", 0},
+    {"secondary", "local-zone", K_STR, true, 0, 0, "zone", 0, "zone", 0},
+    {"secondary", "dir", K_STR, false, 0, 0, "secondary-dir", 0, "secondary-dir", 0},
+    {"secondary", "notify-allow", K_STR, true, 0, 0, "notify-allow", 0, "notify-allow", 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* Sections that later work fills; named so a file written for a newer
  * port53 fails with a reason rather than "unknown section". */
-static const char *const reserved[] = {"xfr", "resolver"};
+static const char *const reserved[] = {"resolver"};
 
 struct value {
 	char **v;

@@ -10,6 +10,9 @@
 
 #include "ctrl/health/health.h"
 #include "ctrl/qlog/qlog.h"
+#include "ctrl/xfr/tsig.h"
+#include "ctrl/xfr/xfr.h"
+#include "ctrl/xfr/xfrout.h"
 #include "zones/answer/fw.h"
 
 #include <errno.h>
@@ -45,6 +48,8 @@ struct control {
 	int watch_fd;
 	struct cookie_keys *ck; /* NULL: cookies off */
 	time_t abuse_tick;	/* second of the last cookie and RRL log tick */
+	struct tsig_keys keys;
+	struct xfrout *xfrout;
 };
 
 /* The signals the control thread takes with sigtimedwait; every other
@@ -97,6 +102,25 @@ static void destroy_load(void *arg, void *state)
 	free(ld);
 }
 
+/* snapmgr's after-swap hook: transfers answer from the new generation. */
+static void published(void *arg, const struct snapmgr_live *live)
+{
+	struct control *c = arg;
+	if (c->xfrout)
+		xfrout_publish(c->xfrout, live->snap);
+}
+
+struct xfrout *control_xfrout(struct control *c)
+{
+	return c->xfrout;
+}
+
+struct xfrin *control_xfrin(struct control *c)
+{
+	(void)c;
+	return NULL;
+}
+
 struct snapmgr *control_mgr(struct control *c)
 {
 	return c->mgr;
@@ -131,6 +155,8 @@ void control_counters(struct control *c, api_emit_fn emit, void *sink)
 	 * swap cannot free it meanwhile. */
 	struct emit_to e = {emit, sink};
 	snapmgr_view(c->mgr, fw_counters, &e);
+	if (c->xfrout)
+		xfrout_counters(c->xfrout, emit, sink);
 	if (c->qlog == NULL)
 		return;
 	for (unsigned i = 0; i < c->cfg.nworkers; i++) {
@@ -262,6 +288,33 @@ static void abuse_tick(struct control *c)
 		    (unsigned long long)(n - (n > RRL_LOG_PER_TICK ? RRL_LOG_PER_TICK : n) + lost));
 }
 
+/* TSIG keys, transfers out, and the secondary service, which compiles
+ * the first snapshot from its zones before anything is loaded. */
+static int xfr_setup(struct control *c, struct p53_err *err)
+{
+	const struct xfr_cfg *x = c->cfg.xfr;
+	if (!xfr_cfg_any(x))
+		return 0;
+	for (size_t i = 0; i < x->nkeys; i++)
+		if (tsig_keys_add(&c->keys, x->keys[i], err) != 0)
+			return err->code;
+	if (x->nallow || x->nnotify) {
+		struct xfrout_cfg oc = {
+		    .keys = &c->keys,
+		    .allow = x->allow,
+		    .nallow = x->nallow,
+		    .notify = x->notify,
+		    .nnotify = x->nnotify,
+		    .ixfr_depth = x->ixfr_depth,
+		    .name = c->cfg.name,
+		    .spawn = c->cfg.spawn,
+		};
+		if ((c->xfrout = xfrout_new(&oc, err)) == NULL)
+			return err->code ? err->code : P53_EINVAL;
+	}
+	return 0;
+}
+
 static int setup(struct control *c, struct p53_err *err)
 {
 	const struct control_cfg *cfg = &c->cfg;
@@ -281,14 +334,18 @@ static int setup(struct control *c, struct p53_err *err)
 	    .ntrusted = cfg->ntrusted,
 	    .build = build_load,
 	    .destroy = destroy_load,
+	    .published = published,
 	    .arg = c,
 	    .max_bytes = cfg->snapshot_max_bytes,
 	};
 	if ((c->mgr = snapmgr_new(&mc, err)) == NULL)
 		return err->code ? err->code : P53_ENOMEM;
-	int rc = snapmgr_load(c->mgr, cfg->snapshot_path, NULL, NULL, err);
+	int rc = xfr_setup(c, err);
 	if (rc)
 		return rc;
+	if ((rc = snapmgr_load(c->mgr, cfg->snapshot_path, NULL, NULL, err)) != 0)
+		return rc;
+
 	if (cfg->query_log || cfg->query_log_dnstap) {
 		struct qlog_cfg qc = {.json_path = cfg->query_log,
 				      .dnstap_path = cfg->query_log_dnstap,
@@ -389,7 +446,9 @@ static void teardown(struct control *c)
 	if (c->watch_fd >= 0)
 		close(c->watch_fd);
 	qlog_stop(c->qlog);
-	snapmgr_free(c->mgr); /* destroys loads: before the checker they use */
+	snapmgr_free(c->mgr);	/* destroys loads: before the checker they use */
+	xfrout_free(c->xfrout); /* the TCP servers have stopped */
+	tsig_keys_free(&c->keys);
 	p53_health_stop(c->health);
 	cookie_keys_free(c->ck); /* the answering threads have stopped */
 	pthread_mutex_destroy(&c->mu);

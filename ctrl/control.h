@@ -32,6 +32,9 @@
 
 struct p53_fw;
 struct qlog_ring;
+struct xfr_cfg;
+struct xfrout;
+struct xfrin;
 
 /* Built per snapshot load, published with the snapshot, freed after the
  * grace period: answering threads copy these into their p53_ctx once per
@@ -86,6 +89,9 @@ struct control_cfg {
 	/* Answering thread i's rate limiter (NULL: none), whose events the
 	 * control thread logs, a few lines a second at most; NULL = none. */
 	struct p53_rrl *(*rrl_of)(void *arg, unsigned worker);
+	/* Zone transfers in and out, NOTIFY, TSIG (docs/transfers.md); NULL
+	 * or empty = none. */
+	const struct xfr_cfg *xfr;
 };
 
 struct control;
@@ -105,6 +111,11 @@ struct snapmgr *control_mgr(struct control *c);
 const p53_cookie_live *control_cookies(struct control *c);
 /* Worker i's query-log ring; NULL when the log is off. */
 struct qlog_ring *control_qlog_ring(struct control *c, unsigned worker);
+
+/* Transfers out, for the TCP servers (NULL when off); the secondary
+ * service, for NOTIFY received by a front end (NULL when off). */
+struct xfrout *control_xfrout(struct control *c);
+struct xfrin *control_xfrin(struct control *c);
 
 /* Emits the firewall's per-rule hits and the query log's counters; for the
  * front end's counters callback. */

@@ -20,6 +20,7 @@
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/snap/qsbr_dpdk.h"
 #include "ctrl/snap/snapmgr.h"
+#include "ctrl/xfr/xfr.h"
 #include "zones/answer/answer.h"
 #include "zones/answer/fw.h"
 #include "zones/answer/snapshot.h"
@@ -86,6 +87,7 @@ struct opts {
 	const char *cookie_secret_file;
 	unsigned cookie_rotate_s;
 	struct dp_xport_cfg xport; /* TCP, TLS, QUIC (dp/xport.h) */
+	struct xfr_cfg xfr;	   /* zone transfers (docs/transfers.md) */
 };
 
 struct service_port {
@@ -180,9 +182,11 @@ static void usage(FILE *out)
 	    "      --transport-netns NS  open the TCP/TLS/QUIC listeners in network\n"
 	    "                            namespace NS (/run/netns/NS or a path),\n"
 	    "                            where the exception path's kernel side is\n"
+	    "zone transfers (docs/transfers.md; on the TCP and TLS listeners):\n"
+	    "%s"
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
-	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS);
+	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS, xfr_cfg_usage);
 }
 
 static void conf_to_stderr(void *arg, const char *msg)
@@ -287,7 +291,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_API_HEADER,
 		O_ABUSE,
 		O_CKFILE,
-		O_CKROT
+		O_CKROT,
+		O_XFR
 	};
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
@@ -339,6 +344,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"cookies", required_argument, NULL, O_ABUSE},
 	    {"cookie-secret-file", required_argument, NULL, O_CKFILE},
 	    {"cookie-rotate", required_argument, NULL, O_CKROT},
+	    {"tsig-key", required_argument, NULL, O_XFR},
+	    {"xfr-allow", required_argument, NULL, O_XFR},
+	    {"notify", required_argument, NULL, O_XFR},
+	    {"ixfr-depth", required_argument, NULL, O_XFR},
+	    {"secondary", required_argument, NULL, O_XFR},
+	    {"zone", required_argument, NULL, O_XFR},
+	    {"secondary-dir", required_argument, NULL, O_XFR},
+	    {"notify-allow", required_argument, NULL, O_XFR},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -355,6 +368,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		switch (c) {
 		case O_ABUSE: /* the same options as port53 serve's */
 			if (p53_abuse_cfg_set(&o->abuse, lo[li].name, optarg, why, sizeof(why))) {
+				fprintf(stderr, "port53d: %s\n", why);
+				return -1;
+			}
+			break;
+		case O_XFR: /* the same options as port53 serve's */
+			if (xfr_cfg_set(&o->xfr, lo[li].name, optarg, why, sizeof(why))) {
 				fprintf(stderr, "port53d: %s\n", why);
 				return -1;
 			}
@@ -976,6 +995,7 @@ static int start_control(struct daemon *d)
 	    .cookie_secret_file = d->o.cookie_secret_file,
 	    .cookie_rotate_s = d->o.cookie_rotate_s,
 	    .rrl_of = rrl_of,
+	    .xfr = &d->o.xfr,
 	};
 	if (start_abuse(d) != 0)
 		return -1;

@@ -102,6 +102,7 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		    .lim = cfg->tcp_lim,
 		    .name = "port53d",
 		    .spawn = cfg->spawn,
+		    .xfr = control_xfrout(cfg->ctl),
 		};
 		if ((x->tcp = tcpsrv_start(&tc, err)) == NULL)
 			goto fail;

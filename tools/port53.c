@@ -725,6 +725,14 @@ static int cmd_serve(int argc, char **argv)
 					   {"rrl-table-size", required_argument, NULL, 'A'},
 					   {"rrl-exempt", required_argument, NULL, 'A'},
 					   {"cookies", required_argument, NULL, 'A'},
+					   {"tsig-key", required_argument, NULL, 'X'},
+					   {"xfr-allow", required_argument, NULL, 'X'},
+					   {"notify", required_argument, NULL, 'X'},
+					   {"ixfr-depth", required_argument, NULL, 'X'},
+					   {"secondary", required_argument, NULL, 'X'},
+					   {"zone", required_argument, NULL, 'X'},
+					   {"secondary-dir", required_argument, NULL, 'X'},
+					   {"notify-allow", required_argument, NULL, 'X'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	/* The file's settings come first as options, so the command line
@@ -758,6 +766,13 @@ static int cmd_serve(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":s:l:h", lo, &li)) != -1) {
 		if (c == 'A') { /* the abuse controls' options, shared with port53d */
 			if (p53_abuse_cfg_set(&cfg.abuse, lo[li].name, optarg, why, sizeof(why))) {
+				usage_error("serve", "%s", why);
+				goto out;
+			}
+			continue;
+		}
+		if (c == 'X') { /* zone transfers, shared with port53d */
+			if (xfr_cfg_set(&cfg.xfr, lo[li].name, optarg, why, sizeof(why))) {
 				usage_error("serve", "%s", why);
 				goto out;
 			}
@@ -936,6 +951,7 @@ static int cmd_serve(int argc, char **argv)
 	if (rc)
 		fprintf(stderr, "port53 serve: %s\n", err.msg);
 out:
+	xfr_cfg_free(&cfg.xfr);
 	free(listen);
 	free(keys);
 	conf_free(conf);
@@ -1142,6 +1158,15 @@ static const struct command commands[] = {
      "      --cookies on|off, --cookie-secret-file F, --cookie-rotate S   DNS Cookies\n"
      "                             (default on, random secret rotated every 93600 s)\n"
      "      --drop-ports LIST      source ports never answered (docs/abuse.md)\n"
+     "zone transfers (docs/transfers.md):\n"
+     "      --tsig-key [ALG:]NAME:SECRET  a TSIG key; repeat (hmac-sha256 by default)\n"
+     "      --xfr-allow 'PREFIX [key NAME]'  who may AXFR/IXFR (TCP, TLS); repeat\n"
+     "      --notify 'ADDR[:PORT] [key NAME]'  NOTIFY sent when a zone changes; repeat\n"
+     "      --ixfr-depth N         zone differences kept for IXFR (16)\n"
+     "      --secondary 'ORIGIN PRIMARY[:PORT] [key NAME]'  transfer ORIGIN in; repeat\n"
+     "      --zone ORIGIN=PATH     compiled into one snapshot with the transferred zones\n"
+     "      --secondary-dir DIR    where transferred zones are kept\n"
+     "      --notify-allow 'PREFIX [key NAME]'  NOTIFY senders beside the primaries\n"
      "signals: HUP reloads the snapshot and firewall, TERM and INT stop.\n"},
     {"conf-check", cmd_conf_check, "check a configuration file (port53.yaml(5))",
      "port53 conf-check [--json] [--args serve|port53d] FILE\n"

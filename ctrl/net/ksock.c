@@ -349,6 +349,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .cookie_secret_file = cfg->cookie_secret_file,
 	    .cookie_rotate_s = cfg->cookie_rotate_s,
 	    .rrl_of = rrl_of,
+	    .xfr = &cfg->xfr,
 	};
 	if ((rc = abuse_start(sv, err)) != 0)
 		goto out;
@@ -371,6 +372,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .lim = cfg->tcp,
 	    .name = "port53",
 	    .cookies = control_cookies(sv->ctl),
+	    .xfr = control_xfrout(sv->ctl),
 	};
 	ntfds = 0; /* tcpsrv owns them now, even when it fails */
 	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {

@@ -8,6 +8,7 @@
 
 #include "ctrl/api/api.h"
 #include "ctrl/net/tcpsrv.h"
+#include "ctrl/xfr/xfr.h"
 #include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 #include "zones/common/err.h"
@@ -44,6 +45,7 @@ struct ksock_cfg {
 	const char *cookie_secret_file; /* shared with a fleet; NULL = random */
 	unsigned cookie_rotate_s;	/* random secret's lifetime; 0 = default */
 	const char *drop_ports;		/* UDP source ports never answered; NULL = default */
+	struct xfr_cfg xfr;		/* zone transfers (ctrl/xfr/xfr.h); zeros = none */
 };
 
 void ksock_cfg_default(struct ksock_cfg *cfg);

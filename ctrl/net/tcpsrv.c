@@ -26,6 +26,7 @@
 #include "ctrl/net/keepalive.h"
 #include "ctrl/net/ksock.h"
 #include "ctrl/qlog/qlog.h"
+#include "ctrl/xfr/xfrout.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -62,10 +63,11 @@ struct conn {
 	struct tag tag;
 	int fd;
 	enum conn_state state;
-	bool paused;	      /* output over out_max: not reading */
-	bool eof;	      /* the client has shut down its side */
-	struct dot_conn *tls; /* DNS over TLS, or NULL for plain TCP */
-	unsigned tls_want;    /* DOT_WANT_*: what the TLS session waits for */
+	bool paused;		/* output over out_max: not reading */
+	bool eof;		/* the client has shut down its side */
+	struct dot_conn *tls;	/* DNS over TLS, or NULL for plain TCP */
+	struct xfrout_job *job; /* a zone transfer being sent */
+	unsigned tls_want;	/* DOT_WANT_*: what the TLS session waits for */
 	struct p53_client client;
 	uint8_t src[8]; /* per-source key: IPv4 address or IPv6 /64 */
 	uint64_t born, idle_since, msg_since, out_since, linger_until;
@@ -184,6 +186,7 @@ static void conn_close(struct tcpsrv *t, struct conn *c)
 {
 	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	dot_conn_free(c->tls);
+	xfrout_job_free(c->job);
 	close(c->fd);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -364,13 +367,32 @@ static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t
 	qlog_push(t->cfg.qlog, &rec);
 }
 
+/* Queues a transfer's next messages while the backlog allows; false:
+ * close now. The queries behind it wait, answers stay in order. */
+static bool pump(struct tcpsrv *t, struct conn *c, uint64_t now)
+{
+	while (c->job && c->outlen - c->outoff <= t->cfg.lim.out_max) {
+		size_t r = xfrout_next(c->job, t->resp, sizeof(t->resp));
+		if (r == 0) {
+			xfrout_job_free(c->job);
+			c->job = NULL;
+			break;
+		}
+		if (!queue(t, c, r, now) || !flush(c, now))
+			return false;
+	}
+	return true;
+}
+
 /* Answers complete messages in the input buffer while the backlog allows. */
 static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_snapshot *snap,
 			    uint64_t now)
 {
 	size_t off = 0;
 	while (c->state == C_OPEN && c->inlen - off >= 2) {
-		if (c->outlen - c->outoff > t->cfg.lim.out_max) {
+		if (c->job && !pump(t, c, now))
+			return false;
+		if (c->job || c->outlen - c->outoff > t->cfg.lim.out_max) {
 			if (!c->paused)
 				bump(t, TCPSRV_BACKLOG_PAUSES);
 			c->paused = true;
@@ -381,7 +403,18 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 			break;
 		const uint8_t *q = c->in + off + 2;
 		bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
-		size_t r = p53_answer(snap, q, ml, &c->client, &t->ctx, t->resp, sizeof(t->resp));
+		size_t r = 0;
+		enum xfrout_rc xr = xfrout_query(t->cfg.xfr, q, ml, &c->client, t->resp,
+						 sizeof(t->resp), &r, &c->job);
+		if (xr != XFROUT_PASS) {
+			bump(t, TCPSRV_QUERIES);
+			off += 2 + ml;
+			c->idle_since = now;
+			if (xr == XFROUT_ANSWER && r && (!queue(t, c, r, now) || !flush(c, now)))
+				return false;
+			continue;
+		}
+		r = p53_answer(snap, q, ml, &c->client, &t->ctx, t->resp, sizeof(t->resp));
 		/* RFC 7828: the idle timeout, for clients that ask. */
 		if (r)
 			r = keepalive_add(
@@ -407,7 +440,9 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		if (!flush(c, now))
 			return false;
 	}
-	if (c->outlen - c->outoff <= t->cfg.lim.out_max)
+	if (c->job && !pump(t, c, now))
+		return false;
+	if (c->job == NULL && c->outlen - c->outoff <= t->cfg.lim.out_max)
 		c->paused = false;
 	memmove(c->in, c->in + off, c->inlen - off);
 	c->inlen -= off;
@@ -430,6 +465,8 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 		return n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR));
 	}
 	if ((events & EPOLLOUT) && !flush(c, now))
+		return false;
+	if (c->job && !pump(t, c, now))
 		return false;
 	/* A TLS session may want the socket writable to go on reading (its
 	 * handshake flight did not fit), and may hold decrypted records the
@@ -463,7 +500,7 @@ static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 	/* Input ended and every complete query is answered. */
 	if (c->state == C_OPEN && c->eof && !c->paused)
 		c->state = C_DRAIN;
-	if (c->state == C_DRAIN && c->outoff == c->outlen) {
+	if (c->state == C_DRAIN && c->outoff == c->outlen && c->job == NULL) {
 		if (c->tls)
 			dot_shutdown(c->tls); /* close_notify before the FIN */
 		/* The client has sent its FIN and everything before it was

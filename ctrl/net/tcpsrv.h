@@ -14,7 +14,9 @@
  *   - the limits below (tcpsrv_limits_default() fills the documented
  *     defaults, docs/hardening.md).
  * The answer path allocates only when a connection's output buffer grows,
- * up to out_max plus one message.
+ * up to out_max plus one message. A zone transfer is one answer of many
+ * messages: they are made one at a time while the connection's unsent
+ * output is under out_max, so a transfer costs a connection no more.
  */
 #ifndef P53_TCPSRV_H
 #define P53_TCPSRV_H
@@ -32,6 +34,7 @@
 
 struct qlog_ring;
 struct dot_tls;
+struct xfrout;
 
 struct tcpsrv_limits {
 	unsigned max_conns;	    /* all sources together (256) */
@@ -80,6 +83,9 @@ struct tcpsrv_cfg {
 	/* DNS Cookies on TCP answers (control_cookies()); NULL = off. TCP is
 	 * never rate limited: its source address is not spoofed. */
 	const p53_cookie_live *cookies;
+	/* Zone transfers (ctrl/xfr/xfrout.h): AXFR and IXFR are answered
+	 * there and streamed within out_max; NULL = REFUSED as before. */
+	struct xfrout *xfr;
 	/* Starts the thread; NULL = pthread_create. port53d passes one that
 	 * calls rte_ctrl_thread_create, keeping it off the workers' cores. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);

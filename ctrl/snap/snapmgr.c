@@ -295,6 +295,8 @@ int snapmgr_load_flags(struct snapmgr *m, const char *path, const char *source, 
 	}
 	m->st.last_verify_ns = sw.verify_ns;
 	pthread_mutex_unlock(&m->vlock);
+	if (m->cfg.published)
+		m->cfg.published(m->cfg.arg, l);
 	pthread_mutex_unlock(&m->lock);
 	if (out)
 		*out = sw;

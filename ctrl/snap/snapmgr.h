@@ -44,6 +44,10 @@ struct snapmgr_cfg {
 	 * build failure rejects the snapshot. */
 	int (*build)(void *arg, const struct p53_snapshot *snap, void **state, struct p53_err *err);
 	void (*destroy)(void *arg, void *state);
+	/* After a swap, still serialised against other loads, so live and
+	 * its snapshot stay valid during the call (zone transfers take their
+	 * images and send NOTIFY here). NULL = none. */
+	void (*published)(void *arg, const struct snapmgr_live *live);
 	void *arg;
 	unsigned sync_timeout_ms; /* default 10000 */
 	/* Largest snapshot loaded from a path; 0 = 4 GiB. Only regular files

@@ -8,6 +8,7 @@
  * worker does per query.
  */
 #include "zones/compile/compile.h"
+#include "zones/compile/zwalk.h"
 
 #include "zones/common/fileio.h"
 #include "zones/answer/answer_pvt.h"
@@ -1742,24 +1743,7 @@ static void dump_rrset(const struct p53_snapshot *s, const uint8_t *owner,
 	}
 }
 
-/* The served zone just above zone z (holding its apex's parent name), or
- * SNAP_NONE. */
-static uint32_t zone_above(const struct p53_snapshot *s, uint32_t z)
-{
-	const uint8_t *name = s->names + s->zones[z].name;
-	size_t len = name_len(name);
-	if (name[0] == 0)
-		return SNAP_NONE;
-	for (size_t off = (size_t)name[0] + 1;; off += (size_t)name[off] + 1) {
-		uint32_t id = snap_find(s, name + off, len - off, name_hash(name + off, len - off));
-		if (id != SNAP_NONE)
-			return s->nodes[id].zone;
-		if (name[off] == 0)
-			return SNAP_NONE;
-	}
-}
-
-/* above: zone_above() of every zone. */
+/* above: p53_zone_above() of every zone. */
 static void dump_one(const struct p53_snapshot *s, const uint32_t *above, uint32_t z, FILE *out,
 		     char *txt, size_t cap)
 {
@@ -1771,7 +1755,7 @@ static void dump_one(const struct p53_snapshot *s, const uint32_t *above, uint32
 	/* The DS set at a served child's apex is kept on the child's apex
 	 * node but is the parent's data (RFC 4035 3.1.4.1): it is written
 	 * with the parent. */
-	bool parent_served = above[z] != SNAP_NONE;
+	bool parent_served = above[z] != P53_ZONE_NONE;
 	for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++) {
 		const struct snap_node *n = &s->nodes[i];
 		for (uint16_t k = 0; k < n->nrrsets; k++) {
@@ -1804,7 +1788,7 @@ static int dump(const struct p53_snapshot *s, uint32_t z, FILE *out)
 		return P53_ENOMEM;
 	}
 	for (uint32_t i = 0; i < s->nzones; i++)
-		above[i] = zone_above(s, i);
+		above[i] = p53_zone_above(s, i);
 	for (uint32_t i = 0; i < s->nzones; i++) {
 		if (z != SNAP_NONE && i != z)
 			continue;
