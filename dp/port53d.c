@@ -618,6 +618,9 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 		for (int a = 0; a < P53_AB__COUNT; a++)
 			emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)a),
 			     i, __atomic_load_n(&d->w[i].abuse.stats[a], __ATOMIC_RELAXED));
+		api_emit_latency(
+		    emit, sink, i, &st->lat,
+		    lathist_ns(__atomic_load_n(&st->busy_tsc, __ATOMIC_RELAXED), d->sh.ns_mul));
 	}
 }
 
@@ -669,6 +672,7 @@ static int start_abuse(struct daemon *d)
 {
 	d->sh.tsc0 = rte_rdtsc();
 	d->sh.tsc_per_ms = rte_get_tsc_hz() / 1000 ? rte_get_tsc_hz() / 1000 : 1;
+	d->sh.ns_mul = lathist_ns_mul(rte_get_tsc_hz());
 	atomic_store(&d->sh.unix_s, (uint32_t)time(NULL));
 	for (unsigned i = 0; i < d->nw; i++) {
 		uint8_t seed[16];

@@ -9,6 +9,7 @@
 #ifndef DP_STATS_H
 #define DP_STATS_H
 
+#include "ctrl/api/lathist.h"
 #include "dp/pkt.h"
 #include "zones/answer/answer.h"
 
@@ -39,6 +40,8 @@ struct dp_stats {
 	uint64_t rcode[16];	      /* answered, by RCODE in the response header */
 	uint64_t first_rx_tsc;	      /* 0 until the first frame */
 	uint64_t last_rx_tsc;
+	uint64_t busy_tsc;  /* cycles in polls that received frames */
+	struct lathist lat; /* answers by the time their burst took */
 };
 
 const char *dp_ctr_name(enum dp_ctr c);

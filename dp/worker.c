@@ -215,17 +215,20 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 {
 	struct rte_mbuf *pkts[DP_BURST];
 	struct burst_out o;
+	/* Read before the poll so that the busy time and the burst's time in
+	 * the server include receiving it; an empty poll pays only this. */
+	uint64_t now = rte_rdtsc();
 	uint16_t n = rte_eth_rx_burst(wq->port, wq->queue, pkts, DP_BURST);
+	uint16_t got = n;
 
+	o.ntx = o.nexc = o.ndrop = o.ndns = 0;
 	if (n) {
-		uint64_t now = rte_rdtsc();
 		if (unlikely(!w->stats.first_rx_tsc))
 			w->stats.first_rx_tsc = now;
 		w->stats.last_rx_tsc = now;
 		w->now_ms = (uint32_t)((now - w->sh->tsc0) / w->sh->tsc_per_ms);
 		w->now_s = atomic_load_explicit(&w->sh->unix_s, memory_order_relaxed);
 		w->stats.c[DP_C_RX] += n;
-		o.ntx = o.nexc = o.ndrop = o.ndns = 0;
 		/* Classify the burst, let the engine prefetch what the DNS
 		 * queries among it will look up, then answer them. */
 		struct dp_pkt pk[DP_BURST];
@@ -272,7 +275,14 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 			    tx_all(wq->port, wq->queue, pkts, n, &w->stats.c[DP_C_TX_FULL]);
 			w->stats.c[DP_C_FROM_KERNEL] += sent;
 			w->stats.c[DP_C_TX] += sent;
+			got += n;
 		}
+	}
+	if (got) {
+		uint64_t took = rte_rdtsc() - now;
+		w->stats.busy_tsc += took;
+		if (o.ndns)
+			lathist_add(&w->stats.lat, lathist_ns(took, w->sh->ns_mul), o.ndns);
 	}
 }
 

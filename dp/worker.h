@@ -34,6 +34,7 @@ struct dp_shared {
 	 * tsc0; the wall clock's seconds kept current by the control thread
 	 * (cookie timestamps, which a fleet must agree on). */
 	uint64_t tsc0, tsc_per_ms;
+	uint64_t ns_mul; /* lathist_ns_mul(TSC hz) */
 	_Atomic uint32_t unix_s;
 };
 

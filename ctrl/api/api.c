@@ -14,6 +14,7 @@
  * maps it like any file.
  */
 #include "ctrl/api/api.h"
+#include "ctrl/api/lathist.h"
 #include "ctrl/api/console.h"
 
 #include "zones/answer/fw.h"
@@ -337,6 +338,17 @@ void api_emit_engine(api_emit_fn e, void *sink, unsigned worker,
 	e(sink, "queries", NULL, NULL, worker, answered + dropped);
 }
 
+void api_emit_latency(api_emit_fn e, void *sink, unsigned worker, const struct lathist *h,
+		      uint64_t busy_ns)
+{
+	for (unsigned k = 0; k < LATHIST_BUCKETS; k++) {
+		char le[24];
+		snprintf(le, sizeof(le), "%llu", 2ull << k);
+		e(sink, "latency_answers", "le_ns", le, worker, load64(&h->b[k]));
+	}
+	e(sink, "busy_ns", NULL, NULL, worker, busy_ns);
+}
+
 /* Families in order of first appearance, each an object of label values or
  * a number. */
 static json_t *counters_obj(const struct ctrs *cs, bool all, unsigned worker)
@@ -418,6 +430,10 @@ static const char *family_help(const char *family)
 	    {"drops", "Queries dropped without a response, by reason."},
 	    {"edns_queries", "Queries carrying an EDNS OPT record."},
 	    {"abuse", "Response rate limiting and DNS Cookie outcomes (docs/abuse.md)."},
+	    {"latency_answers", "Answers by time spent in the server, in buckets of "
+				"[le_ns/2, le_ns) nanoseconds (not cumulative)."},
+	    {"busy_ns", "Nanoseconds an answering thread spent on work; its rate is the "
+			"busy fraction."},
 	};
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
 		if (strcmp(help[i][0], family) == 0)

@@ -95,6 +95,13 @@ void api_stop(struct api *a);
  * edns_queries, queries. Reads with relaxed atomic loads. */
 void api_emit_engine(api_emit_fn emit, void *sink, unsigned worker,
 		     const uint64_t stats[P53_STAT__COUNT]);
+struct lathist;
+/* Emits an answering thread's time in the server (lathist.h) as
+ * latency_answers{le_ns="2^(k+1)"}, answers per bucket (not cumulative),
+ * and busy_ns, the nanoseconds it spent on work rather than waiting: its
+ * rate over a second is the thread's busy fraction. */
+void api_emit_latency(api_emit_fn emit, void *sink, unsigned worker, const struct lathist *h,
+		      uint64_t busy_ns);
 struct p53_fw;
 /* Emits the DNS Firewall's per-rule hits as firewall_hits{rule="group/name"}
  * (summed over workers, reported as worker 0); fw may be NULL. */

@@ -7,6 +7,7 @@
  * only to append, the handlers only to copy out.
  */
 #include "ctrl/api/console.h"
+#include "ctrl/api/lathist.h"
 
 #include "zones/answer/snapshot.h"
 #include "zones/compile/r53json.h"
@@ -47,6 +48,9 @@ struct reading {
 	unsigned nfw;
 	uint64_t worker[MAX_WORKERS];
 	unsigned nworker;
+	uint64_t lat[LATHIST_BUCKETS]; /* every answering thread's, summed */
+	uint64_t busy_ns[MAX_WORKERS];
+	unsigned nbusy;
 };
 
 /* Per-second rates between two readings. */
@@ -58,6 +62,12 @@ struct sample {
 	unsigned nfw;
 	uint64_t worker[MAX_WORKERS];
 	unsigned nworker;
+	/* Time in the server of the answers between the two readings: upper
+	 * bounds of the buckets holding the median and the 99th percentile,
+	 * in microseconds; 0 when nothing was answered. */
+	double p50_us, p99_us;
+	double busy[MAX_WORKERS]; /* fraction of the interval each worked */
+	unsigned nbusy;
 };
 
 struct check_event {
@@ -148,7 +158,38 @@ static void on_counter(void *sink, const char *family, const char *label, const 
 		}
 	} else if (strcmp(family, "firewall_hits") == 0 && value) {
 		add_named(r->fw, &r->nfw, value, v);
+	} else if (strcmp(family, "latency_answers") == 0 && value) {
+		/* le_ns is 2^(k+1) for bucket k (api_emit_latency). */
+		unsigned long long le = strtoull(value, NULL, 10);
+		unsigned k = le > 1 ? 62u - (unsigned)__builtin_clzll(le) : 0;
+		if (k < LATHIST_BUCKETS)
+			r->lat[k] += v;
+	} else if (strcmp(family, "busy_ns") == 0 && worker < MAX_WORKERS) {
+		r->busy_ns[worker] += v;
+		if (worker + 1 > r->nbusy)
+			r->nbusy = worker + 1;
 	}
+}
+
+/* The upper bound, in microseconds, of the bucket where the q-quantile of
+ * the answers counted between two readings falls. */
+static double quantile_us(const uint64_t *now, const uint64_t *before, double q)
+{
+	uint64_t d[LATHIST_BUCKETS], total = 0;
+	for (unsigned k = 0; k < LATHIST_BUCKETS; k++) {
+		d[k] = now[k] > before[k] ? now[k] - before[k] : 0;
+		total += d[k];
+	}
+	if (total == 0)
+		return 0;
+	uint64_t want = (uint64_t)((double)total * q + 0.999999), seen = 0;
+	unsigned k = 0;
+	for (; k < LATHIST_BUCKETS - 1; k++) {
+		seen += d[k];
+		if (seen >= want)
+			break;
+	}
+	return (double)(2ull << k) / 1000.0;
 }
 
 static uint64_t value_of(const struct named *arr, unsigned n, const char *name)
@@ -203,6 +244,15 @@ static void sample_counters(struct console *c, double t)
 		for (unsigned w = 0; w < r.nworker; w++)
 			s->worker[w] = rate_milli(r.worker[w], c->last.worker[w], dt);
 		s->nworker = r.nworker;
+		s->p50_us = quantile_us(r.lat, c->last.lat, 0.50);
+		s->p99_us = quantile_us(r.lat, c->last.lat, 0.99);
+		for (unsigned w = 0; w < r.nbusy; w++) {
+			uint64_t b = r.busy_ns[w] > c->last.busy_ns[w]
+					 ? r.busy_ns[w] - c->last.busy_ns[w]
+					 : 0;
+			s->busy[w] = (double)b / (dt * 1e9);
+		}
+		s->nbusy = r.nbusy;
 	}
 	c->last = r;
 	c->last_t = t;
@@ -356,12 +406,16 @@ static json_t *series_json(struct console *c)
 	pthread_mutex_lock(&c->mu);
 	for (unsigned i = 0; i < c->ns; i++) {
 		const struct sample *s = &c->s[(c->sh + i) % SAMPLES];
-		json_t *w = json_array();
+		json_t *w = json_array(), *busy = json_array();
 		for (unsigned k = 0; k < s->nworker; k++)
 			json_array_append_new(w, json_real((double)s->worker[k] / 1000.0));
-		json_array_append_new(arr, json_pack("{s:f,s:o,s:o,s:o}", "t", s->t, "rcode",
-						     named_obj(s->rcode, s->nrcode), "workers", w,
-						     "firewall", named_obj(s->fw, s->nfw)));
+		for (unsigned k = 0; k < s->nbusy; k++)
+			json_array_append_new(busy, json_real(s->busy[k]));
+		json_array_append_new(arr,
+				      json_pack("{s:f,s:o,s:o,s:o,s:f,s:f,s:o}", "t", s->t, "rcode",
+						named_obj(s->rcode, s->nrcode), "workers", w,
+						"firewall", named_obj(s->fw, s->nfw), "p50_us",
+						s->p50_us, "p99_us", s->p99_us, "busy", busy));
 	}
 	pthread_mutex_unlock(&c->mu);
 	return json_pack("{s:i,s:o}", "interval_s", 1, "samples", arr);

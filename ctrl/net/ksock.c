@@ -9,6 +9,7 @@
  * datagrams), so answering never pauses for a reload.
  */
 #include "ctrl/net/ksock.h"
+#include "ctrl/api/lathist.h"
 
 #include "ctrl/control.h"
 #include "ctrl/qlog/qlog.h"
@@ -44,8 +45,10 @@ struct server {
 	struct tcpsrv *tcp;
 	struct qlog_ring *qring; /* UDP's ring; NULL = off */
 	struct p53_ctx ctx;
-	uint64_t udp_queries;	 /* read by the API thread */
-	uint64_t udp_bad_port;	 /* from a reflection source port: dropped */
+	uint64_t udp_queries;  /* read by the API thread */
+	uint64_t udp_bad_port; /* from a reflection source port: dropped */
+	uint64_t udp_busy_ns;  /* read by the API thread, as lat */
+	struct lathist lat;
 	struct p53_abuse abuse;	 /* RRL and cookies after each UDP answer */
 	struct p53_portset drop; /* reflection source ports */
 	int ep, stop_fd;
@@ -156,6 +159,13 @@ static void log_query(struct server *sv, const uint8_t *q, size_t qlen, size_t r
 	qlog_push(sv->qring, &rec);
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 {
 	/* The clocks are read once per batch, not per query: RRL counts in
@@ -166,6 +176,9 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 	uint32_t now_ms =
 	    (uint32_t)((uint64_t)mono.tv_sec * 1000 + (uint64_t)mono.tv_nsec / 1000000);
 	uint32_t now_s = (uint32_t)wall.tv_sec;
+	/* One precise clock read per query: the time from the end of the
+	 * previous send to the end of this one, receiving included. */
+	uint64_t t0 = mono_ns(), t = t0;
 	/* Bounded so one busy socket cannot starve the others, and a swap
 	 * waits for at most this many answers. */
 	for (int i = 0; i < 256; i++) {
@@ -173,12 +186,13 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 		socklen_t sl = sizeof(ss);
 		ssize_t n = recvfrom(fd, sv->buf, sizeof(sv->buf), 0, (struct sockaddr *)&ss, &sl);
 		if (n < 0)
-			return;
+			break;
 		struct p53_client c;
 		client_from(&ss, &c);
 		__atomic_store_n(&sv->udp_queries, sv->udp_queries + 1, __ATOMIC_RELAXED);
 		if (c.port == 0 || p53_portset_has(&sv->drop, c.port)) {
 			__atomic_store_n(&sv->udp_bad_port, sv->udp_bad_port + 1, __ATOMIC_RELAXED);
+			t = mono_ns(); /* not an answer: not timed */
 			continue;
 		}
 		bool logq = sv->qring && qlog_sampled(sv->qring);
@@ -191,7 +205,11 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 					    sizeof(sv->resp), now_ms, now_s);
 		if (r)
 			sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
+		uint64_t done = mono_ns();
+		lathist_add(&sv->lat, done - t, 1);
+		t = done;
 	}
+	__atomic_store_n(&sv->udp_busy_ns, sv->udp_busy_ns + (mono_ns() - t0), __ATOMIC_RELAXED);
 }
 
 static void counters(void *arg, api_emit_fn emit, void *sink)
@@ -202,6 +220,8 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 	     __atomic_load_n(&sv->udp_queries, __ATOMIC_RELAXED));
 	emit(sink, "drops", "reason", "src_port", UDP_READER,
 	     __atomic_load_n(&sv->udp_bad_port, __ATOMIC_RELAXED));
+	api_emit_latency(emit, sink, UDP_READER, &sv->lat,
+			 __atomic_load_n(&sv->udp_busy_ns, __ATOMIC_RELAXED));
 	for (unsigned i = 0; i < P53_AB__COUNT; i++)
 		emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)i),
 		     UDP_READER, __atomic_load_n(&sv->abuse.stats[i], __ATOMIC_RELAXED));

@@ -104,17 +104,22 @@ def http(method, url, token=None):
 
 
 class Traffic:
-    """Queries, each answer's rcode counted as dnspython read it."""
+    """Queries, each answer's rcode counted as dnspython read it, and the
+    round trip the client measured."""
 
     def __init__(self, port):
         self.port = port
         self.rcodes = collections.Counter()
         self.sent = collections.Counter()
+        self.rtt_us = []
 
     def ask(self, name, qtype="A"):
+        t0 = time.perf_counter()
         raw = common.query(dns.message.make_query(name, qtype), self.port, retries=0)
+        rtt = (time.perf_counter() - t0) * 1e6
         self.sent[name] += 1
         if raw is not None:
+            self.rtt_us.append(rtt)
             self.rcodes[dns.rcode.to_text(dns.message.from_wire(raw).rcode())] += 1
         return raw
 
@@ -320,8 +325,24 @@ def main():
                       for e in d.having("data-rcode")}
             for rc, n in t.rcodes.items():
                 check(totals.get(rc) == n, "%s answers: page %s, client %d" % (rc, totals.get(rc), n))
-            check(d.find(id="rcodeChart") and d.find(id="workerChart") and d.find(id="swapChart"),
+            check(d.find(id="rcodeChart") and d.find(id="workerChart") and d.find(id="swapChart")
+                  and d.find(id="latencyChart") and d.find(id="busyChart"),
                   "traffic charts present")
+            # Time in the server: one histogram entry per answer the client
+            # got, and no answer can have spent longer in the server than its
+            # round trip took (the median bucket's bound is at most twice the
+            # true value, so it stays under twice the client's median).
+            stats = json.loads(http("GET", base + "/v1/stats")[1])
+            hist = stats["total"].get("latency_answers", {})
+            check(sum(hist.values()) == sum(t.rcodes.values()),
+                  "latency histogram counts every answer: %d, client %d"
+                  % (sum(hist.values()), sum(t.rcodes.values())))
+            lat = d.find(id="latencyNow")
+            p50 = float(lat[0]["attrs"].get("data-p50") or 0) if lat else 0
+            rtt = sorted(t.rtt_us)[len(t.rtt_us) // 2] if t.rtt_us else 0
+            check(0 < p50 <= 2 * rtt, "median time in the server %.1f us within twice the "
+                  "client's median round trip %.1f us" % (p50, rtt))
+            check(stats["total"].get("busy_ns", 0) > 0, "busy time counted")
 
             # Firewall: hits per rule as sent.
             d = doms["firewall"]

@@ -64,14 +64,16 @@ function done(page) { document.body.dataset.ready = page; }
 
 function destroyCharts() { charts.forEach(c => c.destroy()); charts = []; }
 
-function lineChart(canvas, labels, datasets, ytitle) {
+function lineChart(canvas, labels, datasets, ytitle, log) {
+  const y = log ? {type: 'logarithmic', title: {display: true, text: ytitle}}
+                : {beginAtZero: true, title: {display: true, text: ytitle}};
   const c = new Chart(canvas, {
     type: 'line',
     data: {labels, datasets},
     options: {animation: false, responsive: true, maintainAspectRatio: false,
                interaction: {mode: 'index', intersect: false},
                elements: {point: {radius: 0}, line: {borderWidth: 2, tension: 0.2}},
-               scales: {y: {beginAtZero: true, title: {display: true, text: ytitle}},
+               scales: {y,
                         x: {ticks: {maxTicksLimit: 8}}},
                plugins: {legend: {position: 'bottom'}}}});
   charts.push(c);
@@ -355,11 +357,24 @@ async function pageTraffic(main) {
   const last = s.length ? s[s.length - 1] : {rcode: {}, workers: []};
   const totals = (stats.total || {}).responses || {};
   const c1 = el('canvas', {id: 'rcodeChart'}), c2 = el('canvas', {id: 'workerChart'}),
-        c3 = el('canvas', {id: 'swapChart'});
+        c3 = el('canvas', {id: 'swapChart'}), c4 = el('canvas', {id: 'latencyChart'}),
+        c5 = el('canvas', {id: 'busyChart'});
+  const nbusy = Math.max(0, ...s.map(x => (x.busy || []).length));
+  const answered = s.filter(x => x.p50_us > 0), lastLat = answered[answered.length - 1];
   main.append(el('h1', {}, 'Traffic & latency'),
     el('div', {class: 'grid'},
       panel('Answers per second by rcode', el('div', {class: 'chartbox'}, c1)),
       panel('Answers per second by worker', el('div', {class: 'chartbox'}, c2))),
+    el('div', {class: 'grid'},
+      panel('Time in the server per answer (at most, µs; power-of-two buckets)',
+        el('div', {class: 'chartbox'}, c4),
+        el('p', {id: 'latencyNow', 'data-p50': lastLat ? lastLat.p50_us : '',
+                 'data-p99': lastLat ? lastLat.p99_us : ''},
+          lastLat ? 'last second with answers: median ≤ ' + fmt(lastLat.p50_us, 1) +
+                    ' µs, 99th percentile ≤ ' + fmt(lastLat.p99_us, 1) + ' µs'
+                  : 'no answers yet')),
+      panel('Busy fraction by worker (time spent on frames, not waiting)',
+        el('div', {class: 'chartbox'}, c5))),
     el('div', {class: 'grid'},
       panel('Now',
         table('rates', ['Rcode', 'per second#', 'total#'], Object.keys(totals).map(r =>
@@ -374,6 +389,14 @@ async function pageTraffic(main) {
   lineChart(c2, labels, Array.from({length: nworkers}, (_, w) => ({label: 'worker ' + w,
     data: s.map(x => x.workers[w] || 0), borderColor: COLORS[w % COLORS.length],
     backgroundColor: COLORS[w % COLORS.length]})), 'answers/s');
+  lineChart(c4, labels, [
+    {label: 'median', data: s.map(x => x.p50_us || null), borderColor: COLORS[0],
+     backgroundColor: COLORS[0]},
+    {label: '99th percentile', data: s.map(x => x.p99_us || null), borderColor: COLORS[1],
+     backgroundColor: COLORS[1]}], 'µs (log scale)', true);
+  lineChart(c5, labels, Array.from({length: nbusy}, (_, w) => ({label: 'worker ' + w,
+    data: s.map(x => 100 * ((x.busy || [])[w] || 0)), borderColor: COLORS[w % COLORS.length],
+    backgroundColor: COLORS[w % COLORS.length]})), '% busy');
   const gens = snaps.generations.filter(g => g.generation > 1);
   barChart(c3, gens.map(g => 'gen ' + g.generation + ' (serial ' + g.serial + ')'),
            gens.map(g => g.swap_us), 'µs', '#8e44ad');
