@@ -12,6 +12,7 @@
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/xfr/tsig.h"
 #include "ctrl/xfr/xfr.h"
+#include "ctrl/xfr/xfrin.h"
 #include "ctrl/xfr/xfrout.h"
 #include "zones/answer/fw.h"
 
@@ -50,6 +51,8 @@ struct control {
 	time_t abuse_tick;	/* second of the last cookie and RRL log tick */
 	struct tsig_keys keys;
 	struct xfrout *xfrout;
+	struct xfrin *xfrin;
+	char secondary_snapshot[4096]; /* the default snapshot path of a secondary */
 };
 
 /* The signals the control thread takes with sigtimedwait; every other
@@ -117,8 +120,7 @@ struct xfrout *control_xfrout(struct control *c)
 
 struct xfrin *control_xfrin(struct control *c)
 {
-	(void)c;
-	return NULL;
+	return c->xfrin;
 }
 
 struct snapmgr *control_mgr(struct control *c)
@@ -157,6 +159,8 @@ void control_counters(struct control *c, api_emit_fn emit, void *sink)
 	snapmgr_view(c->mgr, fw_counters, &e);
 	if (c->xfrout)
 		xfrout_counters(c->xfrout, emit, sink);
+	if (c->xfrin)
+		xfrin_counters(c->xfrin, emit, sink);
 	if (c->qlog == NULL)
 		return;
 	for (unsigned i = 0; i < c->cfg.nworkers; i++) {
@@ -312,6 +316,18 @@ static int xfr_setup(struct control *c, struct p53_err *err)
 		if ((c->xfrout = xfrout_new(&oc, err)) == NULL)
 			return err->code ? err->code : P53_EINVAL;
 	}
+	if (x->nsecondary) {
+		struct xfrin_cfg ic = {
+		    .xfr = x,
+		    .keys = &c->keys,
+		    .mgr = c->mgr,
+		    .snapshot_path = c->cfg.snapshot_path,
+		    .name = c->cfg.name,
+		    .spawn = c->cfg.spawn,
+		};
+		if ((c->xfrin = xfrin_new(&ic, err)) == NULL)
+			return err->code ? err->code : P53_EINVAL;
+	}
 	return 0;
 }
 
@@ -344,6 +360,8 @@ static int setup(struct control *c, struct p53_err *err)
 	if (rc)
 		return rc;
 	if ((rc = snapmgr_load(c->mgr, cfg->snapshot_path, NULL, NULL, err)) != 0)
+		return rc;
+	if (c->xfrin && (rc = xfrin_start(c->xfrin, err)) != 0)
 		return rc;
 
 	if (cfg->query_log || cfg->query_log_dnstap) {
@@ -448,6 +466,7 @@ static void teardown(struct control *c)
 	qlog_stop(c->qlog);
 	snapmgr_free(c->mgr);	/* destroys loads: before the checker they use */
 	xfrout_free(c->xfrout); /* the TCP servers have stopped */
+	xfrin_free(c->xfrin);
 	tsig_keys_free(&c->keys);
 	p53_health_stop(c->health);
 	cookie_keys_free(c->ck); /* the answering threads have stopped */
@@ -458,7 +477,8 @@ static void teardown(struct control *c)
 
 struct control *control_start(const struct control_cfg *cfg, struct p53_err *err)
 {
-	if (cfg->qsbr == NULL || cfg->snapshot_path == NULL || cfg->nworkers == 0) {
+	bool secondary = cfg->xfr && cfg->xfr->nsecondary && cfg->xfr->dir;
+	if (cfg->qsbr == NULL || (cfg->snapshot_path == NULL && !secondary) || cfg->nworkers == 0) {
 		p53_err_set(err, P53_EINVAL, "control side needs a QSBR, a snapshot and workers");
 		return NULL;
 	}
@@ -470,6 +490,12 @@ struct control *control_start(const struct control_cfg *cfg, struct p53_err *err
 	c->cfg = *cfg;
 	if (c->cfg.name == NULL)
 		c->cfg.name = "port53";
+	if (c->cfg.snapshot_path == NULL) {
+		/* A secondary writes the snapshot it serves itself. */
+		snprintf(c->secondary_snapshot, sizeof(c->secondary_snapshot), "%s/serving.p53",
+			 cfg->xfr->dir);
+		c->cfg.snapshot_path = c->secondary_snapshot;
+	}
 	c->watch_fd = -1;
 	atomic_init(&c->quit, false);
 	pthread_mutex_init(&c->mu, NULL);
@@ -501,7 +527,8 @@ void control_quiesce(struct control *c)
 		return;
 	atomic_store(&c->quit, true);
 	pthread_join(c->thread, NULL);
-	api_stop(c->api); /* its console sampler reads the front end's counters */
+	xfrin_stop(c->xfrin); /* it loads snapshots */
+	api_stop(c->api);     /* its console sampler reads the front end's counters */
 	c->api = NULL;
 	c->quiesced = true;
 }

@@ -561,8 +561,10 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "port53d: unexpected argument: %s\n", argv[optind]);
 		return -1;
 	}
-	if (!o->snapshot || (o->svc.n4 == 0 && o->svc.n6 == 0)) {
-		fprintf(stderr, "port53d: need --snapshot and at least one --addr\n");
+	bool secondary = o->xfr.nsecondary && o->xfr.dir; /* writes its own snapshot */
+	if ((!o->snapshot && !secondary) || (o->svc.n4 == 0 && o->svc.n6 == 0)) {
+		fprintf(stderr, "port53d: need --snapshot (or --secondary and --secondary-dir) "
+				"and at least one --addr\n");
 		usage(stderr);
 		return -1;
 	}

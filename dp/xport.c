@@ -103,6 +103,7 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		    .name = "port53d",
 		    .spawn = cfg->spawn,
 		    .xfr = control_xfrout(cfg->ctl),
+		    .notify = control_xfrin(cfg->ctl),
 		};
 		if ((x->tcp = tcpsrv_start(&tc, err)) == NULL)
 			goto fail;

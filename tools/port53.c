@@ -928,10 +928,11 @@ static int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cfg.snapshot_path == NULL) {
-		usage_error(
-		    "serve",
-		    "no snapshot: give -s SNAPSHOT, or snapshot.path in the --config file%s", "");
+	if (cfg.snapshot_path == NULL && !(cfg.xfr.nsecondary && cfg.xfr.dir)) {
+		usage_error("serve",
+			    "no snapshot: give -s SNAPSHOT, or snapshot.path in the --config file "
+			    "(a secondary writes its own in --secondary-dir)%s",
+			    "");
 		goto out;
 	}
 	if (optind != argc) {

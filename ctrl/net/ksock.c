@@ -16,6 +16,7 @@
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
 #include "ctrl/net/tcpsrv.h"
+#include "ctrl/xfr/xfrin.h"
 #include "zones/common/portset.h"
 
 #include <arpa/inet.h>
@@ -42,6 +43,7 @@ struct server {
 	const struct ksock_cfg *cfg;
 	struct qsbr *qsbr;
 	struct control *ctl;
+	struct xfrin *xfrin; /* NOTIFY for secondary zones; NULL = none */
 	struct tcpsrv *tcp;
 	struct qlog_ring *qring; /* UDP's ring; NULL = off */
 	struct p53_ctx ctx;
@@ -195,9 +197,17 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 			t = mono_ns(); /* not an answer: not timed */
 			continue;
 		}
+		size_t r;
+		/* NOTIFY to a secondary zone (opcode 4 only, never a query). */
+		if (sv->xfrin && (sv->buf[2] & 0x78) == 0x20 &&
+		    xfrin_notify(sv->xfrin, sv->buf, (size_t)n, &c, sv->resp, sizeof(sv->resp),
+				 &r)) {
+			if (r)
+				sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
+			continue;
+		}
 		bool logq = sv->qring && qlog_sampled(sv->qring);
-		size_t r =
-		    p53_answer(snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
+		r = p53_answer(snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
 		if (logq)
 			log_query(sv, sv->buf, (size_t)n, r, &c);
 		if (r)
@@ -378,6 +388,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		goto out;
 	}
 	sv->abuse.secret = control_cookies(sv->ctl);
+	sv->xfrin = control_xfrin(sv->ctl);
 	sv->ctx.cookies = sv->abuse.secret != NULL;
 	sv->qring = control_qlog_ring(sv->ctl, UDP_READER);
 	struct tcpsrv_cfg tc = {
@@ -393,6 +404,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .name = "port53",
 	    .cookies = control_cookies(sv->ctl),
 	    .xfr = control_xfrout(sv->ctl),
+	    .notify = control_xfrin(sv->ctl),
 	};
 	ntfds = 0; /* tcpsrv owns them now, even when it fails */
 	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {

@@ -26,6 +26,7 @@
 #include "ctrl/net/keepalive.h"
 #include "ctrl/net/ksock.h"
 #include "ctrl/qlog/qlog.h"
+#include "ctrl/xfr/xfrin.h"
 #include "ctrl/xfr/xfrout.h"
 
 #include <errno.h>
@@ -406,6 +407,10 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		size_t r = 0;
 		enum xfrout_rc xr = xfrout_query(t->cfg.xfr, q, ml, &c->client, t->resp,
 						 sizeof(t->resp), &r, &c->job);
+		/* NOTIFY (opcode 4) to a secondary zone: one answer. */
+		if (xr == XFROUT_PASS && t->cfg.notify && ml >= 12 && (q[2] & 0x78) == 0x20 &&
+		    xfrin_notify(t->cfg.notify, q, ml, &c->client, t->resp, sizeof(t->resp), &r))
+			xr = XFROUT_ANSWER;
 		if (xr != XFROUT_PASS) {
 			bump(t, TCPSRV_QUERIES);
 			off += 2 + ml;

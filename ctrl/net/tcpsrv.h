@@ -35,6 +35,7 @@
 struct qlog_ring;
 struct dot_tls;
 struct xfrout;
+struct xfrin;
 
 struct tcpsrv_limits {
 	unsigned max_conns;	    /* all sources together (256) */
@@ -86,6 +87,8 @@ struct tcpsrv_cfg {
 	/* Zone transfers (ctrl/xfr/xfrout.h): AXFR and IXFR are answered
 	 * there and streamed within out_max; NULL = REFUSED as before. */
 	struct xfrout *xfr;
+	/* NOTIFY for secondary zones (ctrl/xfr/xfrin.h); NULL = NOTIMP. */
+	struct xfrin *notify;
 	/* Starts the thread; NULL = pthread_create. port53d passes one that
 	 * calls rte_ctrl_thread_create, keeping it off the workers' cores. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);

@@ -128,7 +128,8 @@ static void xzone_clear(struct xzone *z)
 static struct xzone *find_zone(struct xfrout *x, const uint8_t *apex, size_t len)
 {
 	for (size_t i = 0; i < x->nz; i++)
-		if (x->z[i].cur->apex_len == len && memcmp(x->z[i].cur->apex, apex, len) == 0)
+		if (x->z[i].cur && x->z[i].cur->apex_len == len &&
+		    memcmp(x->z[i].cur->apex, apex, len) == 0)
 			return &x->z[i];
 	return NULL;
 }

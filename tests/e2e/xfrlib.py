@@ -26,14 +26,14 @@ BAD_KEYRING = dns.tsigkeyring.from_text({KEY_NAME: ("hmac-sha256", BAD_SECRET)})
 KEY_ARG = "hmac-sha256:%s:%s" % (KEY_NAME.rstrip("."), KEY_SECRET)
 
 
-def zone_text(origin, serial, n, variant=0):
+def zone_text(origin, serial, n, variant=0, expire=600):
     """A zone of about n A records: big enough for several AXFR messages.
     variant 1 removes some names, adds others and changes a TTL, so the
     difference between versions has deletions, additions and a TTL change."""
     lines = [
         "$ORIGIN %s" % origin,
         "$TTL 300",
-        "@ 3600 IN SOA ns1.%s hostmaster.%s %d 2 2 600 60" % (origin, origin, serial),
+        "@ 3600 IN SOA ns1.%s hostmaster.%s %d 2 2 %d 60" % (origin, origin, serial, expire),
         "@ IN NS ns1",
         "ns1 IN A 192.0.2.53",
         "@ IN TXT \"serial %d\"" % serial,
@@ -53,9 +53,9 @@ def zone_text(origin, serial, n, variant=0):
     return "\n".join(lines) + "\n"
 
 
-def write_zone(path, origin, serial, n, variant=0):
+def write_zone(path, origin, serial, n, variant=0, expire=600):
     with open(path, "w") as f:
-        f.write(zone_text(origin, serial, n, variant))
+        f.write(zone_text(origin, serial, n, variant, expire))
     return path
 
 
@@ -157,6 +157,7 @@ class KnotPeer(common._Server):
         self.conf = os.path.join(workdir, "knot.conf")
 
     def write_conf(self):
+        os.makedirs(os.path.join(self.workdir, "db"), exist_ok=True)
         text = KNOT_BASE.format(d=self.workdir, host=common.HOST, port=self.port,
                                 key=KEY_NAME.rstrip("."), secret=KEY_SECRET, peer=self.peer_port)
         text += "zone:\n"
