@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""$GENERATE against BIND, the directive's origin.
+"""$GENERATE, HIP and AMTRELAY against BIND.
 
 The same zone files, full of $GENERATE directives (ranges with steps,
 ${offset,width,base} in every base including nibbles for ip6.arpa, TTL and
@@ -7,7 +7,10 @@ class in either order, quoted rdata, "$$", directives in an $INCLUDEd file,
 records without an owner after a directive, the last-TTL rule without
 $TTL), are expanded by BIND's named-compilezone (Debian bind9-utils) and
 compiled by port53. dnspython reads BIND's output and port53's dump: they
-must hold the same RRsets (names, types, TTLs, rdata in canonical form).
+must hold the same RRsets (names, types, TTLs, rdata in canonical form),
+and BIND must read port53's dump back into the same zone. A zone of HIP
+(RFC 8005) and AMTRELAY (RFC 8777) records in presentation form, which
+neither Knot DNS 3.2 nor NSD 4.6 reads, goes through the same comparison.
 Then `port53 serve` answers a sample of BIND's RRsets over the wire, and the
 limits reject with file:line.
 
@@ -81,6 +84,28 @@ c A 192.0.2.3
 """
 
 
+# HIP and AMTRELAY in presentation form (RFC 8005 5, RFC 8777 4.2), one HIP
+# spread over lines, a relay of every type, and RFC 3597 forms beside them.
+HIPZONE = """$ORIGIN hip.example.
+$TTL 600
+@ SOA ns hostmaster 1 7200 3600 1209600 300
+@ NS ns
+ns A 192.0.2.1
+www HIP ( 2 200100107B1A74DF365639CC39F1D578
+        AwEAAbdxyhNuSutc5EMzxTs9LBPCIkOFH8cIvM4p9+LrV4e19WzK00+CI6zBCQTdtWsuxKbWIy87UOoJTwkUs7lBu+Upr1gsNrut79ryra+bSRGQb1slImA8YVJyuIDsj7kwzG7jnERNqnWxZ48AWkskmdHaVDP4BcelrTI3rMXdXF5D
+        rvs1.example.com.
+        rvs2 )
+    AMTRELAY 10 0 1 203.0.113.15
+nohost 60 HIP 2 0a 3q2+7w==
+am AMTRELAY 128 1 3 amtrelays
+am AMTRELAY 0 0 0 .
+am AMTRELAY 10 1 2 2001:db8::15
+generic TYPE55 \\# 9 010200040adeadbeef
+generic TYPE260 \\# 6 0a01cb00710f
+$GENERATE 1-3 g$ AMTRELAY "$ 0 1 198.51.100.$"
+"""
+
+
 def rrsets(zone):
     return {(n, r.rdtype): (r.ttl, sorted(x.to_digestable(zone.origin) for x in r))
             for n, r in zone.iterate_rdatasets()}
@@ -103,7 +128,7 @@ def main():
         with open(inc, "w") as f:
             f.write(INCLUDED)
         files = {"gen.example.": MAIN.replace("{include}", inc),
-                 REV6: REVERSE, "nottl.example.": NOTTL}
+                 REV6: REVERSE, "nottl.example.": NOTTL, "hip.example.": HIPZONE}
         for origin, text in files.items():
             with open(os.path.join(zdir, origin + "zone"), "w") as f:
                 f.write(text)
@@ -133,6 +158,21 @@ def main():
             check(not missing and not extra and not differ,
                   "%s: port53 has BIND's %d RRsets" % (origin, len(w)),
                   "missing %s extra %s differ %s" % (missing[:5], extra[:5], differ[:5]))
+            if origin == "hip.example.":
+                check("\tHIP\t2 200100107B1A74DF365639CC39F1D578 AwEAAbdx" in r.stdout and
+                      "\tAMTRELAY\t128 1 3 amtrelays.hip.example." in r.stdout and
+                      "TYPE55" not in r.stdout and "TYPE260" not in r.stdout,
+                      "HIP and AMTRELAY dumped in presentation form", r.stdout)
+            # BIND reads port53's dump back into the same zone.
+            dumped = os.path.join(d, origin + "dump")
+            with open(dumped, "w") as f:
+                f.write(r.stdout)
+            back = os.path.join(d, origin + "back")
+            rb = common.run([a.named_compilezone, "-q", "-k", "ignore", "-i", "none",
+                             "-o", back, origin, dumped])
+            check(rb.returncode == 0 and
+                  rrsets(dns.zone.from_file(back, origin, relativize=False)) == w,
+                  "%s: BIND reads port53's dump back" % origin, rb.stdout + rb.stderr)
 
         # Answers over the wire, for a sample of BIND's RRsets.
         p53.start()

@@ -168,6 +168,21 @@ static const struct type_case type_cases[] = {
      "mbox.Example.com. txt.example.com."},
     {RR_KX, "10 kx", "000a026b78076578616d706c6503636f6d00", "10 kx.example.com."},
     {RR_EUI48, "00-00-5e-00-53-2a", "00005e00532a", "00-00-5E-00-53-2A"},
+    /* HIP and AMTRELAY, which the scanner does not know (zparse reads
+     * them); wire as dnspython makes it from the same text. */
+    {RR_HIP, "2 200100107B1A74DF365639CC39F1D578 AwEAAbdx rvs1 rvs2.example.net.",
+     "10020006200100107b1a74df365639cc39f1d57803010001b7710472767331076578616d706c6503636f6d"
+     "000472767332076578616d706c65036e657400",
+     "2 200100107B1A74DF365639CC39F1D578 AwEAAbdx rvs1.example.com. rvs2.example.net."},
+    {RR_HIP, "2 0a 3q2+7w==", "010200040adeadbeef", "2 0A 3q2+7w=="},
+    {RR_HIP, "\\# 4 01020001", "01020001", "\\# 4 01020001"},
+    {RR_AMTRELAY, "10 0 1 203.0.113.15", "0a01cb00710f", "10 0 1 203.0.113.15"},
+    {RR_AMTRELAY, "128 1 3 relay", "80830572656c6179076578616d706c6503636f6d00",
+     "128 1 3 relay.example.com."},
+    {RR_AMTRELAY, "0 0 0 .", "0000", "0 0 0 ."},
+    {RR_AMTRELAY, "10 0 2 2001:db8::15", "0a0220010db8000000000000000000000015",
+     "10 0 2 2001:db8::15"},
+    {RR_AMTRELAY, "\\# 3 0a0400", "0a0400", "\\# 3 0A0400"},
 };
 
 static void test_types(void)
@@ -949,6 +964,96 @@ static void test_generate(void)
 	CHECK(strstr(err.msg, "t.zone:2: $GENERATE is not allowed here") != NULL);
 }
 
+/* HIP and AMTRELAY entries in a zone: the scanner stops at them and zparse
+ * reads them, in files it maps and in strings, inside $GENERATE, with
+ * owner, TTL and line rules kept. */
+static void test_hip_amtrelay(void)
+{
+	struct coll c;
+	struct p53_err err;
+	static const char zone[] = "$TTL 300\n"
+				   "www A 192.0.2.1\n"
+				   "hip 60 IN HIP ( 2 200100107B1A74DF365639CC39F1D578 ; HIT\n"
+				   "\tAwEAAbdx\n"
+				   "\trvs1 )\n"
+				   "\tAMTRELAY 10 0 1 203.0.113.15\n"
+				   "$ORIGIN sub.example.com.\n"
+				   "am IN amtrelay 128 1 3 relay\n"
+				   "\tA 192.0.2.2\n"
+				   "$GENERATE 1-2 g$ AMTRELAY \"$ 0 1 192.0.2.$\"\n"
+				   "last TYPE55 \\# 4 01020001\n";
+
+	CHECK_EQ(parse_text(zone, &c, &err, 0), 0);
+	if (err.code)
+		fprintf(stderr, "%s\n", err.msg);
+	CHECK_EQ(c.n, 8);
+	CHECK_STR(c.r[1].owner, "hip.example.com.");
+	CHECK_EQ(c.r[1].type, RR_HIP);
+	CHECK_EQ(c.r[1].ttl, 60);
+	CHECK_EQ(c.r[1].line, 3);
+	CHECK_STR(rdata_hex(&c.r[1]),
+		  "10020006200100107b1a74df365639cc39f1d57803010001b7710472767331"
+		  "076578616d706c6503636f6d00");
+	/* No owner: the HIP entry's. */
+	CHECK_STR(c.r[2].owner, "hip.example.com.");
+	CHECK_EQ(c.r[2].type, RR_AMTRELAY);
+	CHECK_EQ(c.r[2].ttl, 300);
+	CHECK_EQ(c.r[2].line, 6);
+	CHECK_STR(c.r[3].owner, "am.sub.example.com.");
+	CHECK_STR(rdata_hex(&c.r[3]), "80830572656c617903737562076578616d706c6503636f6d00");
+	CHECK_EQ(c.r[3].line, 8);
+	CHECK_STR(c.r[4].owner, "am.sub.example.com.");
+	CHECK_EQ(c.r[4].type, RR_A);
+	CHECK_EQ(c.r[4].line, 9);
+	CHECK_STR(c.r[5].owner, "g1.sub.example.com.");
+	CHECK_STR(rdata_hex(&c.r[5]), "0101c0000201");
+	CHECK_EQ(c.r[6].line, 10);
+	CHECK_STR(c.r[7].owner, "last.sub.example.com.");
+	CHECK_EQ(c.r[7].line, 11);
+
+	/* Through a file the scanner maps itself. */
+	char path[] = "/tmp/zparse-hip-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd >= 0) {
+		CHECK_EQ(write(fd, zone, sizeof(zone) - 1), (long)sizeof(zone) - 1);
+		close(fd);
+		struct zparse_opts o = {.origin = origin};
+		memset(&c, 0, sizeof(c));
+		memset(&err, 0, sizeof(err));
+		CHECK_EQ(zparse_file(path, &o, collect, &c, &err), 0);
+		CHECK_EQ(c.n, 8);
+		CHECK_EQ(c.r[7].line, 11);
+		CHECK_STR(rdata_hex(&c.r[3]), "80830572656c617903737562076578616d706c6503636f6d00");
+		unlink(path);
+	}
+
+	static const struct {
+		const char *text, *msg;
+	} bad[] = {
+	    {"x HIP 2 0a\n", "t.zone:2: HIP needs an algorithm, a HIT and a public key"},
+	    {"x HIP 256 0a AQ==\n", "t.zone:2: HIP algorithm must be 0 to 255"},
+	    {"x HIP 2 0g AQ==\n", "t.zone:2: HIP HIT must be 1 to 255 bytes of hex"},
+	    {"x HIP 2 0a !!\n", "t.zone:2: HIP public key: "},
+	    {"x HIP 2 0a AQ== bad..name\n", "t.zone:2: "},
+	    {"x AMTRELAY 1 0 1 192.0.2\n", "t.zone:2: AMTRELAY relay is not an IPv4 address"},
+	    {"x AMTRELAY 1 2 1 192.0.2.1\n", "t.zone:2: AMTRELAY precedence must be"},
+	    {"x AMTRELAY 1 0 0 x\n", "t.zone:2: AMTRELAY relay of type 0 must be \".\""},
+	    {"x AMTRELAY 1 0 4 x\n", "type 0 to 3 (others in RFC 3597 form)"},
+	    {"x AMTRELAY 1 0 1\n", "t.zone:2: AMTRELAY needs precedence, D-bit, type and relay"},
+	    {"x HIP 2 0a \"AQ==\"\n", "t.zone:2: unexpected quoted string in HIP rdata"},
+	    {"x NOSUCH 1\n", "t.zone:2: "},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char text[200];
+		snprintf(text, sizeof(text), "$TTL 1\n%sy A 192.0.2.1\n", bad[i].text);
+		CHECK(parse_text(text, &c, &err, 0) < 0);
+		if (!strstr(err.msg, bad[i].msg)) {
+			fprintf(stderr, "%s -> %s\n", bad[i].text, err.msg);
+			CHECK(0);
+		}
+	}
+}
+
 /* A large zone through the file reader, which refills its buffer mid-entry. */
 static void test_large_file(void)
 {
@@ -989,6 +1094,7 @@ int main(void)
 	test_round_trip_generated();
 	test_include();
 	test_generate();
+	test_hip_amtrelay();
 	test_large_file();
 	return check_report("zparse");
 }

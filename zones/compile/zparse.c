@@ -10,13 +10,16 @@
  * $GENERATE (BIND's directive; libzscanner 3.2 rejects it) is expanded here:
  * a file that has one is fed to the scanner in pieces, the text between
  * directive lines as is, and each directive as the records it stands for,
- * one line per record, all reported at the directive's line.
+ * one line per record, all reported at the directive's line. HIP and
+ * AMTRELAY entries, which the scanner does not know, are read the same way
+ * when it stops at one.
  */
 #include "zones/compile/zparse.h"
 
 #include "zones/common/rrtype.h"
 
 #include <ctype.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <libzscanner/scanner.h>
 #include <limits.h>
@@ -174,6 +177,12 @@ static bool has_generate(const char *t, size_t n)
 	return false;
 }
 
+/* strchr() finds the terminating NUL too; input bytes may be NUL. */
+static bool in_set(char c, const char *set)
+{
+	return c != '\0' && strchr(set, c) != NULL;
+}
+
 /* The scanner refuses CR LF line ends; files written on Windows are read
  * with each CR LF turned into LF (line numbers stay). A file with $GENERATE
  * is read into memory too, to be fed in pieces. Other files, nearly all, are
@@ -295,9 +304,44 @@ static int do_include(struct parser *ps, zs_scanner_t *s, const char *name,
 	return rc;
 }
 
-/* Runs the scanner to the end of its current input. */
+/* The scanner's machine between entries, to start it again clean on new
+ * input after it stopped with an error at an entry we read ourselves. */
+struct clean {
+	int cs, top;
+	int stack[ZS_RAGEL_STACK_SIZE];
+};
+
+static void clean_save(struct clean *c, const zs_scanner_t *s)
+{
+	c->cs = s->cs;
+	c->top = s->top;
+	memcpy(c->stack, s->stack, sizeof(c->stack));
+}
+
+static void clean_restore(zs_scanner_t *s, const struct clean *c)
+{
+	s->cs = c->cs;
+	s->top = c->top;
+	memcpy(s->stack, c->stack, sizeof(c->stack));
+	s->multiline = false;
+	s->error.code = ZS_OK;
+	s->error.fatal = false;
+}
+
+/* Where scan_input stopped for an entry of a type the scanner does not
+ * know (HIP, AMTRELAY): the entry's first byte and line. */
+struct stop {
+	const char *at;
+	unsigned line;
+};
+
+static uint16_t special_type(const char *p, size_t n);
+static int special_find(const zs_scanner_t *s, const struct mark *m, struct stop *st);
+
+/* Runs the scanner to the end of its current input. Returns 1, with *st
+ * set, when it stopped at an entry of a type read here instead. */
 static int scan_input(struct parser *ps, zs_scanner_t *s, const char *name,
-		      const struct incl *chain)
+		      const struct incl *chain, struct stop *st)
 {
 	struct mark m = {.base = s->input.start, .pos = s->input.start, .line = s->line_counter};
 
@@ -313,6 +357,8 @@ static int scan_input(struct parser *ps, zs_scanner_t *s, const char *name,
 			rc = do_include(ps, s, name, chain);
 			break;
 		case ZS_STATE_ERROR:
+			if (s->error.code == ZS_UNSUPPORTED_TYPE && special_find(s, &m, st) == 0)
+				return 1;
 			return scan_error(ps, s, name);
 		case ZS_STATE_EOF:
 		case ZS_STATE_STOP:
@@ -326,6 +372,422 @@ static int scan_input(struct parser *ps, zs_scanner_t *s, const char *name,
 		m = (struct mark){
 		    .base = s->input.start, .pos = s->input.current, .line = s->line_counter};
 	}
+}
+
+/* ---- HIP and AMTRELAY ---------------------------------------------------
+ *
+ * libzscanner 3.2 knows neither type (RFC 8005, RFC 8777): their mnemonic
+ * stops it with "unsupported record type". The entry is then read here:
+ * its rdata, in presentation form or RFC 3597's, becomes "TYPEnnn \# len
+ * hex", which the scanner reads with the owner, TTL and class as written,
+ * and the input goes on from the next entry. Files without these types pay
+ * nothing for it.
+ */
+
+#define ENTRY_TOKENS 72
+
+struct etok {
+	const char *p;
+	size_t n;
+};
+
+/* Splits the entry starting at t[i] into tokens, up to the newline that
+ * ends it outside parentheses. Comments, parentheses and newlines inside
+ * parentheses separate tokens; a quoted string is one token, quotes
+ * included. Returns the offset past the entry; *ntok is the token count, -1
+ * when there are more than max; *nl counts newlines inside the entry. */
+static size_t entry_scan(const char *t, size_t n, size_t i, struct etok *tok, int max, int *ntok,
+			 unsigned *nl)
+{
+	unsigned depth = 0;
+	int k = 0;
+
+	*nl = 0;
+	while (i < n) {
+		char c = t[i];
+		if (c == '\n') {
+			i++;
+			if (depth == 0)
+				break;
+			(*nl)++;
+		} else if (c == ' ' || c == '\t' || c == '\r') {
+			i++;
+		} else if (c == ';') {
+			while (i < n && t[i] != '\n')
+				i++;
+		} else if (c == '(' || c == ')') {
+			if (c == '(')
+				depth++;
+			else if (depth > 0)
+				depth--;
+			i++;
+		} else {
+			size_t st = i;
+			if (c == '"') {
+				for (i++; i < n && t[i] != '"' && t[i] != '\n'; i++)
+					if (t[i] == '\\' && i + 1 < n && t[i + 1] != '\n')
+						i++;
+				if (i < n && t[i] == '"')
+					i++;
+			} else {
+				for (; i < n && !in_set(t[i], " \t\r\n;()\""); i++)
+					if (t[i] == '\\' && i + 1 < n && t[i + 1] != '\n')
+						i++;
+			}
+			if (k < max)
+				tok[k] = (struct etok){t + st, i - st};
+			k++;
+		}
+	}
+	*ntok = k > max ? -1 : k;
+	return i;
+}
+
+static bool tok_is(const struct etok *t, const char *s)
+{
+	return t->n == strlen(s) && strncasecmp(t->p, s, t->n) == 0;
+}
+
+static uint16_t special_type(const char *p, size_t n)
+{
+	struct etok t = {p, n};
+	return tok_is(&t, "HIP") ? RR_HIP : tok_is(&t, "AMTRELAY") ? RR_AMTRELAY : 0;
+}
+
+/* The index of the type token: after the owner (when the entry does not
+ * start with a blank) and at most a TTL and a class, in either order. */
+static int entry_type_index(const struct etok *tok, int nt, bool owner)
+{
+	int i = owner ? 1 : 0;
+	bool ttl = false, cls = false;
+
+	while (i < nt && tok[i].p[0] != '"') {
+		char c0 = tok[i].p[0];
+		if (!ttl && c0 >= '0' && c0 <= '9')
+			ttl = true;
+		else if (!cls && (tok_is(&tok[i], "IN") || tok_is(&tok[i], "CH") ||
+				  tok_is(&tok[i], "HS") || tok_is(&tok[i], "CS") ||
+				  tok_is(&tok[i], "NONE") || tok_is(&tok[i], "ANY") ||
+				  (tok[i].n > 5 && strncasecmp(tok[i].p, "CLASS", 5) == 0)))
+			cls = true;
+		else
+			break;
+		i++;
+	}
+	return i < nt ? i : -1;
+}
+
+/* Finds the entry the scanner stopped in: the first one after the mark
+ * (blank lines, comments and directive lines, which the scanner has
+ * already read, skipped). 0 when it is a HIP or AMTRELAY entry. */
+static int special_find(const zs_scanner_t *s, const struct mark *m, struct stop *st)
+{
+	if (!st || m->base != s->input.start || m->pos < s->input.start || m->pos > s->input.end)
+		return -1;
+	const char *t = s->input.start, *p = m->pos, *end = s->input.end;
+	const char *ls = p;
+	unsigned line = m->line > UINT_MAX ? UINT_MAX : (unsigned)m->line;
+	bool bol = p == t || p[-1] == '\n';
+	while (p < end) {
+		if (*p == '\n') {
+			line++;
+			ls = ++p;
+			bol = true;
+		} else if (*p == ' ' || *p == '\t' || *p == '\r') {
+			bol = false;
+			p++;
+		} else if (*p == ';' || (*p == '$' && bol)) {
+			while (p < end && *p != '\n')
+				p++;
+		} else {
+			break;
+		}
+	}
+	if (p >= end)
+		return -1;
+	struct etok tok[8];
+	int nt;
+	unsigned nl;
+	entry_scan(t, (size_t)(end - t), (size_t)(ls - t), tok, 8, &nt, &nl);
+	if (nt < 0)
+		nt = 8;
+	int ti = entry_type_index(tok, nt, ls == p);
+	if (ti < 0 || !special_type(tok[ti].p, tok[ti].n))
+		return -1;
+	st->at = ls;
+	st->line = line;
+	return 0;
+}
+
+static bool tok_u8(const struct etok *t, unsigned max, unsigned *v)
+{
+	unsigned x = 0;
+	if (t->n == 0 || t->n > 3)
+		return false;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->p[i] < '0' || t->p[i] > '9')
+			return false;
+		x = x * 10 + (unsigned)(t->p[i] - '0');
+	}
+	*v = x;
+	return x <= max;
+}
+
+static int hexval(char c)
+{
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+				      : -1;
+}
+
+/* One domain name, relative to origin, through the scanner's own reader. */
+static int tok_name(const struct etok *t, const uint8_t *origin, uint8_t *out, size_t cap,
+		    char *why, size_t wcap)
+{
+	struct p53_err e = {0};
+	int n = zparse_rdata(RR_NS, t->p, t->n, origin, out, cap, &e);
+	if (n < 0)
+		snprintf(why, wcap, "%.200s", e.msg);
+	return n;
+}
+
+/* HIP (RFC 8005 5): pk-algorithm HIT(hex) public-key(base64)
+ * [rendezvous-server...]. */
+static int rdata_hip(const struct etok *t, int n, const uint8_t *origin, uint8_t *out, size_t cap,
+		     char *why, size_t wcap)
+{
+	unsigned alg;
+	if (n < 3) {
+		snprintf(why, wcap, "HIP needs an algorithm, a HIT and a public key");
+		return -1;
+	}
+	if (!tok_u8(&t[0], 255, &alg)) {
+		snprintf(why, wcap, "HIP algorithm must be 0 to 255");
+		return -1;
+	}
+	size_t hl = t[1].n / 2;
+	if (t[1].n % 2 || hl == 0 || hl > 255 || 4 + hl > cap) {
+		snprintf(why, wcap, "HIP HIT must be 1 to 255 bytes of hex");
+		return -1;
+	}
+	for (size_t i = 0; i < hl; i++) {
+		int a = hexval(t[1].p[2 * i]), b = hexval(t[1].p[2 * i + 1]);
+		if (a < 0 || b < 0) {
+			snprintf(why, wcap, "HIP HIT must be 1 to 255 bytes of hex");
+			return -1;
+		}
+		out[4 + i] = (uint8_t)(a << 4 | b);
+	}
+	struct p53_err e = {0};
+	int pl = zparse_rdata(RR_OPENPGPKEY, t[2].p, t[2].n, NULL, out + 4 + hl, cap - 4 - hl, &e);
+	if (pl <= 0) {
+		snprintf(why, wcap, "HIP public key: %.200s", pl == 0 ? "empty" : e.msg);
+		return -1;
+	}
+	out[0] = (uint8_t)hl;
+	out[1] = (uint8_t)alg;
+	out[2] = (uint8_t)(pl >> 8);
+	out[3] = (uint8_t)pl;
+	size_t pos = 4 + hl + (size_t)pl;
+	for (int i = 3; i < n; i++) {
+		int l = tok_name(&t[i], origin, out + pos, cap - pos, why, wcap);
+		if (l < 0)
+			return -1;
+		pos += (size_t)l;
+	}
+	return (int)pos;
+}
+
+/* AMTRELAY (RFC 8777 4.2): precedence D-bit type relay, the relay "." for
+ * type 0, an IPv4 address, an IPv6 address or a name for types 1 to 3. */
+static int rdata_amtrelay(const struct etok *t, int n, const uint8_t *origin, uint8_t *out,
+			  size_t cap, char *why, size_t wcap)
+{
+	unsigned prec, d, type;
+	if (n != 4) {
+		snprintf(why, wcap, "AMTRELAY needs precedence, D-bit, type and relay");
+		return -1;
+	}
+	if (!tok_u8(&t[0], 255, &prec) || !tok_u8(&t[1], 1, &d) || !tok_u8(&t[2], 3, &type)) {
+		snprintf(why, wcap,
+			 "AMTRELAY precedence must be 0 to 255, D-bit 0 or 1, type 0 to 3 "
+			 "(others in RFC 3597 form)");
+		return -1;
+	}
+	if (cap < 18)
+		return -1;
+	out[0] = (uint8_t)prec;
+	out[1] = (uint8_t)(d << 7 | type);
+	char addr[48];
+	if (type == 1 || type == 2) {
+		if (t[3].n >= sizeof(addr)) {
+			snprintf(why, wcap, "AMTRELAY relay is not an IPv%c address",
+				 type == 1 ? '4' : '6');
+			return -1;
+		}
+		memcpy(addr, t[3].p, t[3].n);
+		addr[t[3].n] = 0;
+		if (inet_pton(type == 1 ? AF_INET : AF_INET6, addr, out + 2) != 1) {
+			snprintf(why, wcap, "AMTRELAY relay is not an IPv%c address",
+				 type == 1 ? '4' : '6');
+			return -1;
+		}
+		return type == 1 ? 6 : 18;
+	}
+	if (type == 0) {
+		if (!(t[3].n == 1 && t[3].p[0] == '.')) {
+			snprintf(why, wcap, "AMTRELAY relay of type 0 must be \".\"");
+			return -1;
+		}
+		return 2;
+	}
+	int l = tok_name(&t[3], origin, out + 2, cap - 2, why, wcap);
+	return l < 0 ? -1 : 2 + l;
+}
+
+static int special_rdata(uint16_t type, const struct etok *t, int n, const uint8_t *origin,
+			 uint8_t *out, size_t cap, char *why, size_t wcap)
+{
+	for (int i = 0; i < n; i++)
+		if (t[i].p[0] == '"') {
+			snprintf(why, wcap, "unexpected quoted string in %s rdata",
+				 type == RR_HIP ? "HIP" : "AMTRELAY");
+			return -1;
+		}
+	return type == RR_HIP ? rdata_hip(t, n, origin, out, cap, why, wcap)
+			      : rdata_amtrelay(t, n, origin, out, cap, why, wcap);
+}
+
+/* The entry t[0..n) of a HIP or AMTRELAY record, as one line the scanner
+ * reads: owner, TTL and class as written, then "TYPEnnn \# len hex".
+ * Returns a malloc'd line (length in *outlen) or NULL with why set. */
+static char *special_line(const char *t, size_t n, const uint8_t *origin, size_t *outlen, char *why,
+			  size_t wcap)
+{
+	struct etok tok[ENTRY_TOKENS];
+	int nt;
+	unsigned nl;
+	uint8_t *wire = NULL;
+	char *line = NULL;
+
+	entry_scan(t, n, 0, tok, ENTRY_TOKENS, &nt, &nl);
+	if (nt < 0) {
+		snprintf(why, wcap, "more than %d fields in one record", ENTRY_TOKENS);
+		return NULL;
+	}
+	bool owner = n > 0 && t[0] != ' ' && t[0] != '\t';
+	int ti = entry_type_index(tok, nt, owner);
+	uint16_t type = ti >= 0 ? special_type(tok[ti].p, tok[ti].n) : 0;
+	if (!type) {
+		snprintf(why, wcap, "unsupported record type");
+		return NULL;
+	}
+	size_t cap = 128;
+	for (int i = 0; i < nt; i++)
+		cap += tok[i].n + 1;
+	bool generic = ti + 1 < nt && tok_is(&tok[ti + 1], "\\#");
+	int wl = 0;
+	if (!generic) {
+		wire = malloc(65535);
+		if (!wire) {
+			snprintf(why, wcap, "out of memory");
+			return NULL;
+		}
+		wl = special_rdata(type, tok + ti + 1, nt - ti - 1, origin, wire, 65535, why, wcap);
+		if (wl < 0) {
+			free(wire);
+			return NULL;
+		}
+		cap += 2 * (size_t)wl + 16;
+	}
+	line = malloc(cap);
+	if (!line) {
+		snprintf(why, wcap, "out of memory");
+		free(wire);
+		return NULL;
+	}
+	size_t o = 0;
+	if (!owner)
+		line[o++] = ' ';
+	for (int i = 0; i < ti; i++) {
+		memcpy(line + o, tok[i].p, tok[i].n);
+		o += tok[i].n;
+		line[o++] = ' ';
+	}
+	o += (size_t)snprintf(line + o, cap - o, "TYPE%u", type);
+	if (generic) {
+		for (int i = ti + 1; i < nt; i++) {
+			line[o++] = ' ';
+			memcpy(line + o, tok[i].p, tok[i].n);
+			o += tok[i].n;
+		}
+	} else {
+		o += (size_t)snprintf(line + o, cap - o, " \\# %d ", wl);
+		for (int i = 0; i < wl; i++)
+			o += (size_t)snprintf(line + o, cap - o, "%02x", wire[i]);
+	}
+	line[o++] = '\n';
+	free(wire);
+	*outlen = o;
+	return line;
+}
+
+/* Reads one line made by special_line (or $GENERATE) through the scanner:
+ * exactly one record, reported at line. */
+static int feed_line(struct parser *ps, zs_scanner_t *s, const char *name, const char *text,
+		     size_t n, unsigned line, const char *what, long long it)
+{
+	if (zs_set_input_string(s, text, n) != 0)
+		return fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+	s->line_counter = line;
+	struct mark m = {.base = s->input.start, .pos = s->input.start, .line = line};
+	for (int records = 0;;) {
+		zs_parse_record(s);
+		if (s->state == ZS_STATE_EOF)
+			return 0;
+		if (s->state == ZS_STATE_ERROR) {
+			if (it >= 0)
+				return fail(ps->err, P53_EINVAL, name, line,
+					    "%s%s (iteration %lld)", what,
+					    zs_strerror(s->error.code), it);
+			return fail(ps->err, P53_EINVAL, name, line, "%s%s", what,
+				    zs_strerror(s->error.code));
+		}
+		if (s->state != ZS_STATE_DATA || ++records > 1) {
+			if (it >= 0)
+				return fail(ps->err, P53_EINVAL, name, line,
+					    "%srdata must make exactly one record (iteration %lld)",
+					    what, it);
+			return fail(ps->err, P53_EINVAL, name, line,
+				    "%srdata must make exactly one record", what);
+		}
+		int rc = on_data(ps, s, name, &m);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Reads the HIP or AMTRELAY entry at text[*pos] (line *line) and moves
+ * both past it. */
+static int special_entry(struct parser *ps, zs_scanner_t *s, const char *name, const char *text,
+			 size_t len, size_t *pos, unsigned *line, const struct clean *cl)
+{
+	struct etok tok[1];
+	int nt;
+	unsigned nl;
+	char why[300];
+	size_t ll;
+	size_t end = entry_scan(text, len, *pos, tok, 0, &nt, &nl);
+	char *l = special_line(text + *pos, end - *pos, s->zone_origin, &ll, why, sizeof(why));
+	if (!l)
+		return fail(ps->err, P53_EINVAL, name, *line, "%s", why);
+	clean_restore(s, cl);
+	int rc = feed_line(ps, s, name, l, ll, *line, "", -1);
+	free(l);
+	*pos = end;
+	*line += nl + 1;
+	return rc;
 }
 
 /* ---- $GENERATE ---------------------------------------------------------
@@ -363,7 +825,7 @@ static bool find_generate(const char *t, size_t n, size_t from, unsigned *line, 
 		char c = t[i];
 		if (bol && depth == 0 && c == '$' && n - i >= 9 &&
 		    strncasecmp(t + i, "$GENERATE", 9) == 0 &&
-		    (n - i == 9 || strchr(" \t\n;", t[i + 9]) != NULL)) {
+		    (n - i == 9 || in_set(t[i + 9], " \t\n;"))) {
 			const char *nl = memchr(t + i, '\n', n - i);
 			*start = i;
 			*eol = nl ? (size_t)(nl - t) + 1 : n;
@@ -423,7 +885,7 @@ static int gen_split(char *buf, const char *p, const char *end, struct gen_tok *
 			}
 			p++;
 		} else {
-			while (p < end && !strchr(" \t\n;", *p)) {
+			while (p < end && !in_set(*p, " \t\n;")) {
 				if (*p == '\\' && p + 1 < end && p[1] != '\n')
 					*o++ = *p++;
 				*o++ = *p++;
@@ -636,6 +1098,7 @@ static int generate(struct parser *ps, zs_scanner_t *s, const char *name, const 
 	}
 	type = tok[i].s;
 	rhs = tok[i + 1].s;
+	bool special = special_type(type, strlen(type)) != 0;
 	long long start, stop, step;
 	if (tok[0].quoted || !gen_range(tok[0].s, &start, &stop, &step)) {
 		rc = fail(ps->err, P53_EINVAL, name, line,
@@ -680,32 +1143,24 @@ static int generate(struct parser *ps, zs_scanner_t *s, const char *name, const 
 			why = "generated text too long";
 			break;
 		}
-		if (zs_set_input_string(s, line_buf, (size_t)(o.p - line_buf)) != 0) {
-			rc = fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+		if (special) {
+			char w2[300];
+			size_t ll;
+			char *sl = special_line(line_buf, (size_t)(o.p - line_buf), s->zone_origin,
+						&ll, w2, sizeof(w2));
+			if (!sl) {
+				rc = fail(ps->err, P53_EINVAL, name, line,
+					  "$GENERATE: %s (iteration %lld)", w2, it);
+				goto out;
+			}
+			rc = feed_line(ps, s, name, sl, ll, line, "$GENERATE: ", it);
+			free(sl);
+		} else {
+			rc = feed_line(ps, s, name, line_buf, (size_t)(o.p - line_buf), line,
+				       "$GENERATE: ", it);
+		}
+		if (rc < 0)
 			goto out;
-		}
-		s->line_counter = line;
-		struct mark m = {.base = s->input.start, .pos = s->input.start, .line = line};
-		for (int records = 0;;) {
-			zs_parse_record(s);
-			if (s->state == ZS_STATE_EOF)
-				break;
-			if (s->state == ZS_STATE_ERROR) {
-				rc = fail(ps->err, P53_EINVAL, name, line,
-					  "$GENERATE: %s (iteration %lld)",
-					  zs_strerror(s->error.code), it);
-				goto out;
-			}
-			if (s->state != ZS_STATE_DATA || ++records > 1) {
-				rc = fail(ps->err, P53_EINVAL, name, line,
-					  "$GENERATE: rdata must make exactly one record "
-					  "(iteration %lld)",
-					  it);
-				goto out;
-			}
-			if ((rc = on_data(ps, s, name, &m)) < 0)
-				goto out;
-		}
 	}
 	if (why) {
 		rc = fail(ps->err, P53_EINVAL, name, line, "$GENERATE: %s", why);
@@ -719,35 +1174,80 @@ out:
 	return rc;
 }
 
-/* Parses the scanner's input. text (its copy, or NULL when the scanner
- * mapped the file itself) is fed in pieces when it holds $GENERATE. */
+/* Parses the scanner's input. text is its copy (or the caller's string),
+ * or NULL when the scanner mapped the file itself. The input is fed in
+ * pieces when it holds $GENERATE or an entry the scanner does not know. */
 static int parse_scanner(struct parser *ps, zs_scanner_t *s, const char *name,
 			 const struct incl *chain, const char *text, size_t len)
 {
-	if (!text || !has_generate(text, len))
-		return scan_input(ps, s, name, chain);
-	size_t pos = 0;
+	struct clean cl;
+	struct stop st;
+	void *owned = NULL;
+	size_t owned_len = 0, pos = 0;
 	unsigned line = 1;
+	bool special = false, gen = text && has_generate(text, len);
+	int rc;
+
+	clean_save(&cl, s);
+	if (!gen) {
+		rc = scan_input(ps, s, name, chain, &st);
+		if (rc != 1)
+			return rc;
+		if (!text) {
+			/* The scanner's own mapping: kept (and unmapped here)
+			 * past its switch to the pieces. */
+			text = s->input.start;
+			len = (size_t)(s->input.end - s->input.start);
+			if (s->file.descriptor != -1 && s->input.mmaped) {
+				owned = (void *)text;
+				owned_len = len;
+				s->input.start = NULL;
+			}
+		}
+		pos = (size_t)(st.at - text);
+		line = st.line;
+		special = true;
+	}
 	for (;;) {
+		if (special) {
+			rc = special_entry(ps, s, name, text, len, &pos, &line, &cl);
+			if (rc < 0)
+				goto out;
+			special = false;
+		}
 		size_t g = len, eol = len;
 		unsigned gl = line;
-		bool found = find_generate(text, len, pos, &gl, &g, &eol);
+		bool found = gen && find_generate(text, len, pos, &gl, &g, &eol);
 		if (g > pos) {
-			if (zs_set_input_string(s, text + pos, g - pos) != 0)
-				return fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+			if (zs_set_input_string(s, text + pos, g - pos) != 0) {
+				rc = fail(ps->err, P53_ENOMEM, name, line, "out of memory");
+				goto out;
+			}
 			s->line_counter = line;
-			int rc = scan_input(ps, s, name, chain);
+			rc = scan_input(ps, s, name, chain, &st);
 			if (rc < 0)
-				return rc;
+				goto out;
+			if (rc == 1) {
+				pos = (size_t)(st.at - text);
+				line = st.line;
+				special = true;
+				continue;
+			}
 		}
-		if (!found)
-			return 0;
-		int rc = generate(ps, s, name, text + g, eol - g, gl);
+		if (!found) {
+			rc = 0;
+			goto out;
+		}
+		rc = generate(ps, s, name, text + g, eol - g, gl);
 		if (rc < 0)
-			return rc;
+			goto out;
 		pos = eol;
 		line = gl + 1;
 	}
+out:
+	if (owned)
+		munmap(owned, owned_len);
+	return rc;
 }
 
 static int parser_init(struct parser *ps, const struct zparse_opts *opts, zparse_cb cb, void *ctx,
@@ -883,6 +1383,35 @@ int zparse_rdata(uint16_t type, const char *text, size_t len, const uint8_t *ori
 	}
 	if (!origin)
 		origin = root;
+	/* Types the scanner does not know: presentation form read here, the
+	 * RFC 3597 form by the scanner under the generic type name. */
+	bool generic = false;
+	if (type == RR_HIP || type == RR_AMTRELAY) {
+		struct etok tok[ENTRY_TOKENS];
+		int nt;
+		unsigned nl;
+		char why[300];
+		entry_scan(text, len, 0, tok, ENTRY_TOKENS, &nt, &nl);
+		generic = nt > 0 && tok_is(&tok[0], "\\#");
+		if (!generic) {
+			uint8_t *wire = malloc(65535);
+			if (!wire)
+				return p53_err_set(err, P53_ENOMEM, "out of memory");
+			rc = nt < 0 ? -1
+				    : special_rdata(type, tok, nt, origin, wire, 65535, why,
+						    sizeof(why));
+			if (rc < 0)
+				rc = p53_err_set(err, P53_EINVAL, "%s",
+						 nt < 0 ? "too many fields" : why);
+			else if ((size_t)rc > cap)
+				rc = p53_err_set(err, P53_ERANGE,
+						 "rdata of %d bytes does not fit in %zu", rc, cap);
+			else
+				memcpy(out, wire, (size_t)rc);
+			free(wire);
+			return rc;
+		}
+	}
 	size_t olen = name_len(origin);
 	memcpy(s->zone_origin, origin, olen);
 	s->zone_origin_length = (uint32_t)olen;
@@ -892,7 +1421,8 @@ int zparse_rdata(uint16_t type, const char *text, size_t len, const uint8_t *ori
 	s->error.code = 0;
 	s->state = ZS_STATE_NONE;
 	/* "@ TYPE" and the text, as one entry; a newline closes it. */
-	int hl = snprintf(head, sizeof(head), "@ %s ", rrtype_to_text(type, tb));
+	int hl = generic ? snprintf(head, sizeof(head), "@ TYPE%u ", type)
+			 : snprintf(head, sizeof(head), "@ %s ", rrtype_to_text(type, tb));
 	char *buf = malloc((size_t)hl + len + 2);
 	if (buf == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
