@@ -24,7 +24,13 @@
 # the generators; Knot runs on CPU 1. Raw generator output is kept in
 # OUTDIR (kxdpgun.log, dnsperf.log).
 #
-# usage: bench/transports.sh [-b BUILD] [-o OUTDIR] [-t SECONDS] [-r ROUNDS]
+# usage: bench/transports.sh [-b BUILD] [-B BASE_BUILD] [-o OUTDIR] [-t SECONDS]
+#                             [-r ROUNDS] [-T "tcp tls udp"] [-p]
+#   -B  also measure port53d from another build (port53d-base), e.g. the
+#       tree before a change, in the same rounds (TCP and TLS)
+#   -T  which of the three tests to run (default all)
+#   -p  perf record -g each server's answering threads during the TCP test
+#       (OUTDIR/perf-SERVER-ROUND.data; perf report -i FILE --no-children)
 # Needs root; creates namespaces p53tb-s / p53tb-c and removes them on exit.
 set -euo pipefail
 
@@ -33,15 +39,22 @@ BUILD=${P53_BUILD:-$SRC/build}
 OUT=/tmp/p53tb
 DUR=5
 ROUNDS=2
+BASE=
+TESTS="tcp tls udp"
+PERF=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) BUILD=$2; shift 2 ;;
+	-B) BASE=$2; shift 2 ;;
 	-o) OUT=$2; shift 2 ;;
 	-t) DUR=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
-	*) sed -n '2,28p' "$0"; exit 2 ;;
+	-T) TESTS=$2; shift 2 ;;
+	-p) PERF=1; shift ;;
+	*) sed -n '2,36p' "$0"; exit 2 ;;
 	esac
 done
+want() { case " $TESTS " in *" $1 "*) return 0 ;; esac; return 1; }
 [ "$(id -u)" = 0 ] || { echo "transports.sh: needs root" >&2; exit 1; }
 for t in kxdpgun knotd nsd dnsperf ip taskset ethtool openssl; do
 	command -v $t >/dev/null || { echo "transports.sh: $t not installed" >&2; exit 1; }
@@ -95,11 +108,17 @@ nsd_conf() {
 start_server() {
 	SPID=
 	case $1 in
-	port53d)
-		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l "$2" --file-prefix p53tb \
+	port53d | port53d-base)
+		local d=$PORT53D
+		[ $1 = port53d-base ] && d=$BASE/dp/port53d
+		ip netns exec $NS_S "$d" --no-huge -m 512 --no-pci -l "$2" --file-prefix p53tb \
 			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
 			-- --snapshot "$W/z.p53" --addr $SVC --tcp --tls --tls-cert "$W/cert.pem" \
 			--tls-key "$W/key.pem" --rrl-rate 0 >"$W/$1.log" 2>&1 &
+		SPID=$! ;;
+	port53-serve)
+		ip netns exec $NS_S taskset -c "$2" "$PORT53" serve -s "$W/z.p53" -l $SVC:53 \
+			--rrl-rate 0 >"$W/$1.log" 2>&1 &
 		SPID=$! ;;
 	knot-udp | knot-xdp)
 		rm -rf "$W/knot-run" "$W/knot-db"
@@ -129,7 +148,7 @@ server_pids() { bench_tree_pids "$SPID"; }
 # threads (p53-tcp, p53-quic) on CPU, its worker left where EAL put it.
 pin() {
 	for p in $(server_pids); do
-		if [ "$1" = port53d ]; then
+		if [ "${1%-base}" = port53d ]; then
 			for t in /proc/"$p"/task/*; do
 				case $(cat "$t/comm" 2>/dev/null) in
 				p53-tcp* | p53-quic*) taskset -p -c "$2" "${t##*/}" >/dev/null 2>&1 || true ;;
@@ -142,19 +161,40 @@ pin() {
 }
 # On-CPU ns of the answering threads (port53d: the TCP thread only).
 answer_cpu_ns() {
-	if [ "$1" = port53d ]; then
+	if [ "${1%-base}" = port53d ]; then
 		bench_cpu_ns "$SPID" p53-tcp
 	else
 		bench_cpu_ns "$SPID"
 	fi
 }
 stop_server() { bench_stop_server; }
+# perf_start NAME ROUND: samples the answering threads for the TCP run.
+perf_start() {
+	PERFPID=
+	[ -n "$PERF" ] || return 0
+	local tids=() p t
+	for p in $(server_pids); do
+		for t in /proc/"$p"/task/*; do
+			if [ "${1%-base}" != port53d ] || [ "$(cat "$t/comm")" = p53-tcp ]; then
+				tids+=("${t##*/}")
+			fi
+		done
+	done
+	command perf record -q -g -F 2000 -t "$(IFS=,; echo "${tids[*]}")" -o "$OUT/perf-$1-$2.data" \
+		>/dev/null 2>&1 &
+	PERFPID=$!
+}
+perf_stop() {
+	[ -n "$PERFPID" ] || return 0
+	kill -INT "$PERFPID" 2>/dev/null || true
+	wait "$PERFPID" 2>/dev/null || true
+}
 
 # kxdpgun MODE(udp|tcp) QPS -> "sent answered"
 gun() {
 	local flag=
 	[ "$1" = tcp ] && flag="-T -l 10.53.1.128/25"
-	ip netns exec $NS_C kxdpgun $flag -t "$DUR" -Q "$2" -F 0 -I $DEV_C -i "$W/queries.txt" $SVC \
+	ip netns exec $NS_C taskset -c 0 kxdpgun $flag -t "$DUR" -Q "$2" -F 0 -I $DEV_C -i "$W/queries.txt" $SVC \
 		>"$W/gun.out" 2>&1 || true
 	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
 	cat "$W/gun.out" >>"$OUT/kxdpgun.log"
@@ -184,21 +224,28 @@ printf 'round\ttest\tserver\tsent\tanswered\tseconds\tanswer_cpu_ns\n' >"$RES"
 log "$(nproc) CPUs:$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2); $DUR s per run, $ROUNDS rounds"
 for r in $(seq 1 "$ROUNDS"); do
 	# (1) TCP and (2) TLS.
-	for s in port53d knot-udp nsd; do
+	servers="port53d port53-serve knot-udp nsd"
+	[ -n "$BASE" ] && servers="port53d-base $servers"
+	want tcp || want tls || servers=
+	for s in $servers; do
 		wcpu=1
-		[ $s = port53d ] && wcpu=0
+		[ "${s%-base}" = port53d ] && wcpu=0
 		if ! start_server $s $wcpu; then
 			log "$s did not start: $(tail -c 300 "$W/$s.log" | tr '\n' ' ')"
 			stop_server
 			continue
 		fi
 		pin $s 1
-		c0=$(answer_cpu_ns $s)
-		read -r sent ans < <(gun tcp 300000)
-		c1=$(answer_cpu_ns $s)
-		printf '%s\ttcp\t%s\t%s\t%s\t%s\t%s\n' "$r" $s "$sent" "$ans" "$DUR" $((c1 - c0)) >>"$RES"
-		log "round $r tcp $s: sent $sent answered $ans cpu $(((c1 - c0) / 1000000)) ms"
-		if [ $s != knot-udp ]; then
+		if want tcp; then
+			perf_start $s "$r"
+			c0=$(answer_cpu_ns $s)
+			read -r sent ans < <(gun tcp 300000)
+			c1=$(answer_cpu_ns $s)
+			perf_stop
+			printf '%s\ttcp\t%s\t%s\t%s\t%s\t%s\n' "$r" $s "$sent" "$ans" "$DUR" $((c1 - c0)) >>"$RES"
+			log "round $r tcp $s: sent $sent answered $ans cpu $(((c1 - c0) / 1000000)) ms"
+		fi
+		if want tls && [ $s != knot-udp ] && [ $s != port53-serve ]; then
 			c0=$(answer_cpu_ns $s)
 			ans=$(perf dot 8 "$DUR")
 			c1=$(answer_cpu_ns $s)
@@ -209,6 +256,7 @@ for r in $(seq 1 "$ROUNDS"); do
 	done
 	# (3) UDP alone, then UDP during a TCP flood: dnsperf at a fixed UDP
 	# rate (answered and latency), kxdpgun -T flooding from 128 sources.
+	want udp || continue
 	for s in port53d knot-xdp; do
 		if ! start_server $s 1; then
 			log "$s did not start: $(tail -c 300 "$W/$s.log" | tr '\n' ' ')"

@@ -46,6 +46,14 @@
 #define LINGER_MS    1000
 #define ACCEPT_BURST 64
 #define LOG_EVERY_MS 10000
+#define IN_CAP	     (2 + P53_MSG_MAX)
+/* Input bytes a connection holds without a separate buffer: queries are
+ * small, and allocating (and zeroing) 64 KiB per connection was most of
+ * the cost of a short connection. A longer message gets IN_CAP. */
+#define IN_INLINE 768
+/* Reads per event before the other connections get a turn (a TLS record
+ * is at most 16 KiB). */
+#define READS_MAX 8
 
 enum conn_state { C_OPEN, C_DRAIN, C_LINGER };
 enum tag_kind { T_LISTEN, T_LISTEN_TLS, T_CONN, T_WAKE };
@@ -55,10 +63,6 @@ struct tag {
 	int fd;
 	struct conn *conn;
 };
-
-/* TLS records a connection may decrypt per event before the others get a
- * turn (each at most 16 KiB). */
-#define TLS_READS 8
 
 struct conn {
 	struct tag tag;
@@ -71,12 +75,14 @@ struct conn {
 	unsigned tls_want;	/* DOT_WANT_*: what the TLS session waits for */
 	struct p53_client client;
 	uint8_t src[8]; /* per-source key: IPv4 address or IPv6 /64 */
+	uint32_t ev;	/* the events epoll waits for */
 	uint64_t born, idle_since, msg_since, out_since, linger_until;
 	uint8_t *out;
 	size_t outlen, outoff, outcap;
-	size_t inlen;
+	uint8_t *in; /* inbuf, or IN_CAP bytes once a long message came */
+	size_t inlen, incap;
 	struct conn *next, *prev;
-	uint8_t in[2 + P53_MSG_MAX];
+	uint8_t inbuf[IN_INLINE];
 };
 
 struct tcpsrv {
@@ -95,7 +101,9 @@ struct tcpsrv {
 	struct p53_abuse abuse; /* cookies only: no rate limiter */
 	uint32_t now_s;		/* wall-clock seconds, read once per epoll batch */
 	uint64_t c[TCPSRV_C__COUNT];
-	uint8_t resp[P53_MSG_MAX];
+	/* An answer with its two-byte length in front, sent from here when
+	 * nothing is queued before it. */
+	uint8_t frame[2 + P53_MSG_MAX];
 };
 
 static const char *const ctr_names[TCPSRV_C__COUNT] = {
@@ -179,13 +187,17 @@ static void set_events(struct tcpsrv *t, struct conn *c)
 		if (c->tls_want & DOT_WANT_WRITE)
 			ev |= EPOLLOUT;
 	}
+	if (ev == c->ev)
+		return;
 	struct epoll_event e = {.events = ev, .data.ptr = &c->tag};
 	epoll_ctl(t->ep, EPOLL_CTL_MOD, c->fd, &e);
+	c->ev = ev;
 }
 
 static void conn_close(struct tcpsrv *t, struct conn *c)
 {
-	epoll_ctl(t->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	/* close() takes the descriptor out of the epoll set: it is never
+	 * duplicated. */
 	dot_conn_free(c->tls);
 	xfrout_job_free(c->job);
 	close(c->fd);
@@ -196,6 +208,8 @@ static void conn_close(struct tcpsrv *t, struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	free(c->out);
+	if (c->in != c->inbuf)
+		free(c->in);
 	free(c);
 	t->nconns--;
 }
@@ -242,7 +256,12 @@ static unsigned source_count(struct tcpsrv *t, const uint8_t src[8])
 	return n;
 }
 
-static void on_accept(struct tcpsrv *t, int lfd, bool tls, uint64_t now)
+static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
+		    const struct p53_snapshot *snap, uint64_t now);
+static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now);
+
+static void on_accept(struct tcpsrv *t, int lfd, bool tls, const struct p53_snapshot *snap,
+		      uint64_t now)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage ss;
@@ -266,6 +285,8 @@ static void on_accept(struct tcpsrv *t, int lfd, bool tls, uint64_t now)
 			close(fd);
 			continue;
 		}
+		c->in = c->inbuf;
+		c->incap = sizeof(c->inbuf);
 		client_from(&ss, c);
 		if (source_count(t, c->src) >= t->cfg.lim.per_source) {
 			bump(t, TCPSRV_REFUSED_SOURCE);
@@ -294,7 +315,8 @@ static void on_accept(struct tcpsrv *t, int lfd, bool tls, uint64_t now)
 			close(fd);
 			continue;
 		}
-		struct epoll_event e = {.events = EPOLLIN, .data.ptr = &c->tag};
+		c->ev = EPOLLIN;
+		struct epoll_event e = {.events = c->ev, .data.ptr = &c->tag};
 		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
 			dot_conn_free(c->tls);
 			free(c);
@@ -307,9 +329,23 @@ static void on_accept(struct tcpsrv *t, int lfd, bool tls, uint64_t now)
 		t->conns = c;
 		t->nconns++;
 		bump(t, TCPSRV_ACCEPTED);
+		/* A client's first query often arrives with the handshake's
+		 * last ACK: read it now rather than after another epoll round
+		 * (an empty socket costs one EAGAIN). */
+		if (!tls && (!on_conn(t, c, EPOLLIN, snap, now) || !settle(t, c, now)))
+			conn_close(t, c);
 	}
 }
 
+/* Writes the two-byte length of the len-byte message in t->frame. */
+static void set_len(struct tcpsrv *t, size_t len)
+{
+	t->frame[0] = (uint8_t)(len >> 8);
+	t->frame[1] = (uint8_t)len;
+}
+
+/* Appends the answer in t->frame (len bytes after its length) to c's
+ * output. */
 static bool queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
 {
 	if (c->outlen + 2 + len > c->outcap) {
@@ -324,9 +360,7 @@ static bool queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
 	}
 	if (c->outoff == c->outlen)
 		c->out_since = now;
-	c->out[c->outlen] = (uint8_t)(len >> 8);
-	c->out[c->outlen + 1] = (uint8_t)len;
-	memcpy(c->out + c->outlen + 2, t->resp, len);
+	memcpy(c->out + c->outlen, t->frame, 2 + len);
 	c->outlen += 2 + len;
 	return true;
 }
@@ -346,13 +380,18 @@ static ssize_t conn_send(struct conn *c, const void *buf, size_t len)
 	return send(c->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
+static bool would_block(void)
+{
+	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+}
+
 /* false: close now. */
 static bool flush(struct conn *c, uint64_t now)
 {
 	while (c->outoff < c->outlen) {
 		ssize_t n = conn_send(c, c->out + c->outoff, c->outlen - c->outoff);
 		if (n < 0)
-			return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
+			return would_block();
 		c->outoff += (size_t)n;
 		c->out_since = now; /* progress */
 	}
@@ -360,10 +399,32 @@ static bool flush(struct conn *c, uint64_t now)
 	return true;
 }
 
+/* Sends the answer in t->frame straight from there when nothing is queued
+ * (the common case: one query, one answer, no copy); what the socket does
+ * not take is queued. false: close now. */
+static bool send_or_queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
+{
+	if (c->outoff < c->outlen)
+		return queue(t, c, len, now);
+	c->outoff = c->outlen = 0;
+	ssize_t n = conn_send(c, t->frame, 2 + len);
+	if (n < 0) {
+		if (!would_block())
+			return false;
+		n = 0;
+	}
+	if ((size_t)n == 2 + len)
+		return true;
+	if (!queue(t, c, len, now))
+		return false;
+	c->outoff = (size_t)n;
+	return true;
+}
+
 static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t qlen, size_t r)
 {
 	struct qlog_rec rec;
-	qlog_rec_from(q, qlen, t->resp, r, &c->client, &rec);
+	qlog_rec_from(q, qlen, t->frame + 2, r, &c->client, &rec);
 	rec.fw_rule = t->ctx.fw_rule;
 	qlog_push(t->cfg.qlog, &rec);
 }
@@ -373,22 +434,37 @@ static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t
 static bool pump(struct tcpsrv *t, struct conn *c, uint64_t now)
 {
 	while (c->job && c->outlen - c->outoff <= t->cfg.lim.out_max) {
-		size_t r = xfrout_next(c->job, t->resp, sizeof(t->resp));
+		size_t r = xfrout_next(c->job, t->frame + 2, sizeof(t->frame) - 2);
 		if (r == 0) {
 			xfrout_job_free(c->job);
 			c->job = NULL;
 			break;
 		}
+		set_len(t, r);
 		if (!queue(t, c, r, now) || !flush(c, now))
 			return false;
 	}
 	return true;
 }
 
-/* Answers complete messages in the input buffer while the backlog allows. */
+/* Whether another complete message follows the one at off. */
+static bool more_buffered(const struct conn *c, size_t off)
+{
+	if (c->inlen - off < 2)
+		return false;
+	size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
+	return c->inlen - off - 2 >= ml;
+}
+
+/* Answers complete messages in the input buffer while the backlog allows.
+ * Answers to pipelined queries are gathered and written together; the
+ * last (or only) one goes out from the frame buffer when nothing is
+ * queued. */
 static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_snapshot *snap,
 			    uint64_t now)
 {
+	uint8_t *resp = t->frame + 2;
+	const size_t cap = sizeof(t->frame) - 2;
 	size_t off = 0;
 	while (c->state == C_OPEN && c->inlen - off >= 2) {
 		if (c->job && !pump(t, c, now))
@@ -405,32 +481,33 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		const uint8_t *q = c->in + off + 2;
 		bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
 		size_t r = 0;
-		enum xfrout_rc xr = xfrout_query(t->cfg.xfr, q, ml, &c->client, t->resp,
-						 sizeof(t->resp), &r, &c->job);
+		enum xfrout_rc xr =
+		    xfrout_query(t->cfg.xfr, q, ml, &c->client, resp, cap, &r, &c->job);
 		/* NOTIFY (opcode 4) to a secondary zone: one answer. */
 		if (xr == XFROUT_PASS && t->cfg.notify && ml >= 12 && (q[2] & 0x78) == 0x20 &&
-		    xfrin_notify(t->cfg.notify, q, ml, &c->client, t->resp, sizeof(t->resp), &r))
+		    xfrin_notify(t->cfg.notify, q, ml, &c->client, resp, cap, &r))
 			xr = XFROUT_ANSWER;
 		if (xr != XFROUT_PASS) {
 			bump(t, TCPSRV_QUERIES);
 			off += 2 + ml;
 			c->idle_since = now;
-			if (xr == XFROUT_ANSWER && r && (!queue(t, c, r, now) || !flush(c, now)))
+			set_len(t, r);
+			if (xr == XFROUT_ANSWER && r && !queue(t, c, r, now))
 				return false;
 			continue;
 		}
-		r = p53_answer(snap, q, ml, &c->client, &t->ctx, t->resp, sizeof(t->resp));
+		r = p53_answer(snap, q, ml, &c->client, &t->ctx, resp, cap);
 		/* RFC 7828: the idle timeout, for clients that ask. */
 		if (r)
 			r = keepalive_add(
-			    q, ml, t->resp, r, sizeof(t->resp),
+			    q, ml, resp, r, cap,
 			    keepalive_timeout(t->cfg.lim.idle_ms, t->nconns, t->cfg.lim.max_conns));
 		bump(t, TCPSRV_QUERIES);
 		if (logq)
 			log_query(t, c, q, ml, r);
 		if (r && t->abuse.secret)
-			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, t->resp, r,
-					    sizeof(t->resp), (uint32_t)now, t->now_s);
+			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, resp, r, cap,
+					    (uint32_t)now, t->now_s);
 		off += 2 + ml;
 		if (r == 0) {
 			/* Not a query: nothing can follow it on this stream,
@@ -439,12 +516,13 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 			c->state = C_DRAIN;
 			break;
 		}
-		if (!queue(t, c, r, now))
-			return false;
+		set_len(t, r);
 		c->idle_since = now;
-		if (!flush(c, now))
+		if (more_buffered(c, off) ? !queue(t, c, r, now) : !send_or_queue(t, c, r, now))
 			return false;
 	}
+	if (!flush(c, now))
+		return false;
 	if (c->job && !pump(t, c, now))
 		return false;
 	if (c->job == NULL && c->outlen - c->outoff <= t->cfg.lim.out_max)
@@ -455,6 +533,16 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		c->msg_since = 0;
 	else if (off || c->msg_since == 0)
 		c->msg_since = now; /* a new message started */
+	/* A message longer than the inline buffer: give it room. */
+	if (c->in == c->inbuf && c->inlen >= 2 &&
+	    2 + ((size_t)c->in[0] << 8 | c->in[1]) > sizeof(c->inbuf)) {
+		uint8_t *p = malloc(IN_CAP);
+		if (p == NULL)
+			return false;
+		memcpy(p, c->in, c->inlen);
+		c->in = p;
+		c->incap = IN_CAP;
+	}
 	return true;
 }
 
@@ -475,13 +563,15 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 		return false;
 	/* A TLS session may want the socket writable to go on reading (its
 	 * handshake flight did not fit), and may hold decrypted records the
-	 * socket no longer signals: read again while it yields bytes. */
+	 * socket no longer signals: read again while it yields bytes. Plain
+	 * TCP reads again only while reads fill the buffer. */
 	bool readable =
 	    (events & EPOLLIN) || (c->tls && (c->tls_want & DOT_WANT_WRITE) && (events & EPOLLOUT));
-	for (int i = 0; readable && i < (c->tls ? TLS_READS : 1); i++) {
-		if (c->state != C_OPEN || c->paused || c->eof || c->inlen >= sizeof(c->in))
+	for (int i = 0; readable && i < READS_MAX; i++) {
+		if (c->state != C_OPEN || c->paused || c->eof || c->inlen >= c->incap)
 			break;
-		ssize_t n = conn_recv(c, c->in + c->inlen, sizeof(c->in) - c->inlen);
+		size_t want = c->incap - c->inlen;
+		ssize_t n = conn_recv(c, c->in + c->inlen, want);
 		if (n > 0)
 			c->inlen += (size_t)n;
 		else if (n == 0)
@@ -492,6 +582,8 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 			break;
 		if (!answer_buffered(t, c, snap, now))
 			return false;
+		if (!c->tls && (size_t)n < want)
+			break;
 	}
 	if (c->state == C_OPEN && !answer_buffered(t, c, snap, now))
 		return false;
@@ -607,7 +699,7 @@ static void *tcp_main(void *arg)
 			}
 		}
 		for (int i = 0; i < nl; i++)
-			on_accept(t, lfds[i], ltls[i], now);
+			on_accept(t, lfds[i], ltls[i], snap, now);
 		if (now - last_timers >= 100 || n == 0) {
 			timers(t, now);
 			last_timers = now;
