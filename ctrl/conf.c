@@ -75,6 +75,8 @@ static const struct key keys[] = {
     {"dataplane", "mac", K_MAC, false, 0, 0, NULL, 0, "mac", 'm'},
     {"dataplane", "exception", K_EXC, false, 0, 0, NULL, 0, "exception", 'e'},
     {"dataplane", "mtu", K_INT, false, 576, 9000, NULL, 0, "mtu", 0},
+    {"dataplane", "idle-after-us", K_INT, false, 0, 10000000, NULL, 0, "idle-after-us", 0},
+    {"dataplane", "idle-sleep-us", K_INT, false, 0, 100000, NULL, 0, "idle-sleep-us", 0},
     {"dataplane", "drop-ports", K_PORTS, false, 0, 0, "drop-ports", 0, "drop-ports", 0},
     {"control", "socket", K_STR, false, 0, 0, "control-socket", 0, "control-socket", 0},
     {"control", "listen", K_ADDRPORT, false, 0, 0, "control-listen", 0, "control-listen", 0},

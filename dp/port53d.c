@@ -56,7 +56,12 @@
 #include "p53_version.h"
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
-#define MAX_KEYS     8	 /* --require-signature keys */
+/* An idle worker naps after 200 us of empty polls, 20 us at a time: the first
+ * frame after a quiet spell waits at most a nap plus a wake-up, and an idle
+ * core stays mostly free (docs/dataplane.md, "Idle workers"). */
+#define DEFAULT_IDLE_AFTER_US 200
+#define DEFAULT_IDLE_SLEEP_US 20
+#define MAX_KEYS	      8 /* --require-signature keys */
 
 struct opts {
 	const char *snapshot;
@@ -65,7 +70,8 @@ struct opts {
 	const char *version;
 	bool have_mac;
 	uint8_t mac[6];
-	long idle_ms; /* -1: default for the port type */
+	long idle_ms;			   /* -1: default for the port type */
+	long idle_after_us, idle_sleep_us; /* an idle worker's naps (dp/worker.c) */
 	unsigned edns;
 	struct dp_svc svc; /* addresses, drop list, MTU; MAC filled per port */
 	const char *control_socket;
@@ -134,6 +140,9 @@ static void usage(FILE *out)
 	    "      --version-string STR  CH TXT version.bind answer\n"
 	    "      --drop-ports LIST     source ports never answered (default %s)\n"
 	    "      --mtu N               L3 MTU bounding responses (default %u)\n"
+	    "      --idle-after-us N     a worker whose queues stayed empty for N us\n"
+	    "                            starts napping (default %u)\n"
+	    "      --idle-sleep-us N     each nap, in us; 0 busy-polls always (default %u)\n"
 	    "      --exit-when-idle MS   exit when no frame arrived for MS (since start or\n"
 	    "                            the last frame)\n"
 	    "                            (default %u for net_pcap ports, else off)\n"
@@ -186,7 +195,8 @@ static void usage(FILE *out)
 	    "%s"
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
-	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, PCAP_IDLE_MS, xfr_cfg_usage);
+	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, DEFAULT_IDLE_AFTER_US, DEFAULT_IDLE_SLEEP_US,
+	    PCAP_IDLE_MS, xfr_cfg_usage);
 }
 
 static void conf_to_stderr(void *arg, const char *msg)
@@ -259,6 +269,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_DROP,
 		O_MTU,
 		O_IDLE,
+		O_IDLE_AFTER,
+		O_IDLE_SLEEP,
 		O_CSOCK,
 		O_CLISTEN,
 		O_CTOKEN,
@@ -305,6 +317,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"drop-ports", required_argument, NULL, O_DROP},
 	    {"mtu", required_argument, NULL, O_MTU},
 	    {"exit-when-idle", required_argument, NULL, O_IDLE},
+	    {"idle-after-us", required_argument, NULL, O_IDLE_AFTER},
+	    {"idle-sleep-us", required_argument, NULL, O_IDLE_SLEEP},
 	    {"control-socket", required_argument, NULL, O_CSOCK},
 	    {"control-listen", required_argument, NULL, O_CLISTEN},
 	    {"control-token-file", required_argument, NULL, O_CTOKEN},
@@ -362,6 +376,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	dp_svc_init(&o->svc);
 	p53_abuse_cfg_default(&o->abuse);
 	o->idle_ms = -1;
+	o->idle_after_us = DEFAULT_IDLE_AFTER_US;
+	o->idle_sleep_us = DEFAULT_IDLE_SLEEP_US;
 	o->edns = 1232;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:a:m:e:h", lo, &li)) != -1) {
@@ -430,6 +446,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			if (parse_num(optarg, 0, 86400000, &v) != 0)
 				goto bad;
 			o->idle_ms = v;
+			break;
+		case O_IDLE_AFTER:
+			if (parse_num(optarg, 0, 10000000, &o->idle_after_us) != 0)
+				goto bad;
+			break;
+		case O_IDLE_SLEEP:
+			if (parse_num(optarg, 0, 100000, &o->idle_sleep_us) != 0)
+				goto bad;
 			break;
 		case O_CSOCK:
 			o->control_socket = optarg;
@@ -675,6 +699,8 @@ static int start_abuse(struct daemon *d)
 	d->sh.tsc0 = rte_rdtsc();
 	d->sh.tsc_per_ms = rte_get_tsc_hz() / 1000 ? rte_get_tsc_hz() / 1000 : 1;
 	d->sh.ns_mul = lathist_ns_mul(rte_get_tsc_hz());
+	d->sh.idle_after_tsc = (uint64_t)d->o.idle_after_us * rte_get_tsc_hz() / 1000000;
+	d->sh.idle_sleep_ns = d->o.idle_sleep_us * 1000;
 	atomic_store(&d->sh.unix_s, (uint32_t)time(NULL));
 	for (unsigned i = 0; i < d->nw; i++) {
 		uint8_t seed[16];

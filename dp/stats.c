@@ -16,6 +16,7 @@ static const char *const ctr_names[DP_C__COUNT] = {
     [DP_C_TO_KERNEL] = "to_kernel",
     [DP_C_FROM_KERNEL] = "from_kernel",
     [DP_C_KERNEL_DROP] = "drop_no_exception",
+    [DP_C_IDLE_SLEEPS] = "idle_sleeps",
 };
 
 static const char *const rcode_names[16] = {

@@ -31,6 +31,7 @@ enum dp_ctr {
 	DP_C_TO_KERNEL,	  /* frames handed to the exception port */
 	DP_C_FROM_KERNEL, /* frames the kernel sent, forwarded to the service port */
 	DP_C_KERNEL_DROP, /* kernel-bound with no exception path, or its queue full */
+	DP_C_IDLE_SLEEPS, /* sleeps taken after idle_after of empty polls */
 	DP_C__COUNT
 };
 

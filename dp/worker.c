@@ -19,6 +19,8 @@
 #include "ctrl/snap/snapmgr.h"
 
 #include <string.h>
+#include <sys/prctl.h>
+#include <time.h>
 
 /* A DNS query answered by the engine, waiting for the abuse controls: the
  * whole burst is answered first, so that its rate-limit buckets can be
@@ -210,7 +212,8 @@ static inline uint16_t tx_all(uint16_t port, uint16_t queue, struct rte_mbuf **p
 	return sent;
 }
 
-static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
+/* Returns whether the poll received anything. */
+static inline bool poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 			      const struct p53_snapshot *snap)
 {
 	struct rte_mbuf *pkts[DP_BURST];
@@ -284,6 +287,30 @@ static inline void poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 		if (o.ndns)
 			lathist_add(&w->stats.lat, lathist_ns(took, w->sh->ns_mul), o.ndns);
 	}
+	return got != 0;
+}
+
+/* An idle worker gives its core back: once its queues have been empty for
+ * idle_after, it sleeps in short naps until a poll finds work. The nap
+ * bounds how late the first frame after a quiet spell is seen; under load
+ * polls are never empty for that long, so nothing changes. Offline while
+ * asleep, so that a snapshot swap never waits for a nap. The system call
+ * is on the idle path only. */
+static void idle(struct dp_worker *w, uint64_t *since)
+{
+	const struct dp_shared *sh = w->sh;
+	uint64_t now = rte_rdtsc();
+	if (*since == 0) {
+		*since = now;
+		return;
+	}
+	if (now - *since < sh->idle_after_tsc)
+		return;
+	struct timespec ts = {.tv_sec = 0, .tv_nsec = sh->idle_sleep_ns};
+	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
+	nanosleep(&ts, NULL);
+	rte_rcu_qsbr_thread_online(sh->qsbr, w->idx);
+	w->stats.c[DP_C_IDLE_SLEEPS]++;
 }
 
 int dp_worker_main(void *arg)
@@ -291,6 +318,12 @@ int dp_worker_main(void *arg)
 	struct dp_worker *w = arg;
 	struct dp_shared *sh = w->sh;
 
+	uint64_t idle_since = 0;
+
+	/* Naps are short: the kernel's default 50 us timer slack would more
+	 * than double them. */
+	if (sh->idle_sleep_ns)
+		prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0);
 	rte_rcu_qsbr_thread_register(sh->qsbr, w->idx);
 	rte_rcu_qsbr_thread_online(sh->qsbr, w->idx);
 	while (!atomic_load_explicit(&sh->quit, memory_order_relaxed)) {
@@ -303,9 +336,15 @@ int dp_worker_main(void *arg)
 		w->ctx.health = ld ? ld->health : NULL;
 		w->ctx.nhealth = ld ? ld->nhealth : 0;
 		w->ctx.fw = ld ? ld->fw : NULL;
+		bool busy = false;
 		for (unsigned i = 0; i < w->nq; i++)
-			poll_queue(w, &w->q[i], snap);
+			busy |= poll_queue(w, &w->q[i], snap);
+		/* snap is not used past this point: idle() may go offline. */
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
+		if (busy || !sh->idle_sleep_ns)
+			idle_since = 0;
+		else
+			idle(w, &idle_since);
 	}
 	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
 	rte_rcu_qsbr_thread_unregister(sh->qsbr, w->idx);

@@ -35,6 +35,10 @@ struct dp_shared {
 	 * (cookie timestamps, which a fleet must agree on). */
 	uint64_t tsc0, tsc_per_ms;
 	uint64_t ns_mul; /* lathist_ns_mul(TSC hz) */
+	/* Idle: after idle_after_tsc of empty polls a worker sleeps
+	 * idle_sleep_ns at a time (0: it busy-polls always). */
+	uint64_t idle_after_tsc;
+	long idle_sleep_ns;
 	_Atomic uint32_t unix_s;
 };
 

@@ -17,7 +17,8 @@ snapshot says "dataplane" at whoami.example.com, the kernel's says "kernel");
 ARP and ND for the service addresses answered by port53d itself (K's kernel
 cannot see H's solicitations except through port53d, and the answer carries
 the port's MAC); TCP/53 crosses the exception path to the kernel server;
-ping reaches K's kernel; SIGUSR1 keeps it running, SIGTERM exits 0.
+ping reaches K's kernel; SIGUSR1 keeps it running; an idle worker naps and
+answers the first query after a quiet spell; SIGTERM exits 0.
 
 Needs root and a build with port53d and port53:
     sudo /usr/bin/python3 tests/e2e/test_tap.py [BUILD_DIR]
@@ -164,6 +165,20 @@ def body(res, cleanup, work, port53d, port53, bdir):
     res.check("SIGUSR1 prints the counters",
               dpnet.wait_for(lambda: d.tail(1 << 20).count("port53d counters") > printed, 10))
     res.check("port53d alive after SIGUSR1", d.alive(), d.tail())
+
+    # An idle worker naps (dp/worker.c) and still answers the first query
+    # after a quiet spell.
+    def sleeps():
+        n = d.tail(1 << 20).count("port53d counters")
+        d.signal(signal.SIGUSR1)
+        dpnet.wait_for(lambda: d.tail(1 << 20).count("port53d counters") > n, 5)
+        return final_counters(d.tail(1 << 20)).get("idle_sleeps", 0)
+    before = sleeps()
+    napped = dpnet.wait_for(lambda: sleeps() > before, 10, 0.5)
+    res.check("an idle worker naps (idle_sleeps %d -> %d)" % (before, sleeps()), napped)
+    m = dns_query(NS_H, SVC4, "www.example.com.", "A", timeout=2, tries=1)
+    check_answer(res, "the first query after a quiet spell is answered", m, "A",
+                 {"192.0.2.10"})
     rc = d.stop()
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
     res.check("taps removed on exit", not link_exists(NS_H, TAP) and not link_exists(NS_K, EXC))

@@ -1,0 +1,185 @@
+#!/bin/bash
+# An idle node and a lightly loaded one: port53d napping when idle (the
+# default), port53d busy-polling (--idle-sleep-us 0) and Knot DNS in XDP
+# mode, one at a time, pinned to one core, over the veth of sidebyside.sh.
+#
+# Reported per server:
+#   idle_cpu   share of its core used over -t seconds with no traffic
+#   sparse     round trips of -n single queries sent 10 ms apart from the
+#              client namespace (min / median / p99, microseconds): the
+#              first frame after a quiet spell, what napping costs
+#   100k       answers/s and answers per CPU-second with kxdpgun offering
+#              -Q queries/s (default 100k), the light-load efficiency
+# Rounds alternate the servers; medians over rounds; one table on stdout
+# and $OUT/idle.txt.
+#
+# usage: bench/idle.sh [-b BUILD] [-o OUTDIR] [-t SECONDS] [-r ROUNDS]
+#           [-n QUERIES] [-Q QPS] [-S "servers"]
+#   servers: any of port53d-nap port53d-spin knot-xdp
+# Needs root. Creates namespaces p53id-s / p53id-c and removes them on exit.
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${P53_BUILD:-$SRC/build}
+OUT=/tmp/p53idle
+DUR=5
+ROUNDS=3
+NQ=300
+QPS=100000
+SERVERS="port53d-nap port53d-spin knot-xdp"
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-b) BUILD=$2; shift 2 ;;
+	-o) OUT=$2; shift 2 ;;
+	-t) DUR=$2; shift 2 ;;
+	-r) ROUNDS=$2; shift 2 ;;
+	-n) NQ=$2; shift 2 ;;
+	-Q) QPS=$2; shift 2 ;;
+	-S) SERVERS=$2; shift 2 ;;
+	*) sed -n '2,20p' "$0"; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "idle.sh: needs root" >&2; exit 1; }
+for t in kxdpgun knotd ip taskset ethtool; do
+	command -v $t >/dev/null || { echo "idle.sh: $t not installed" >&2; exit 1; }
+done
+PORT53=$BUILD/tools/port53
+PORT53D=$BUILD/dp/port53d
+XDPOBJ=$BUILD/dp/p53_xdp.bpf.o
+
+NS_S=p53id-s NS_C=p53id-c DEV_S=p53ids DEV_C=p53idc
+SVC=10.53.1.1 CLI=10.53.1.2
+SRV_CPU=1 GEN_CPU=0
+DPDK_PREFIX=p53id
+. "$SRC/bench/lib.sh"
+mkdir -p "$OUT"
+W=$(mktemp -d /tmp/p53id-work.XXXXXX)
+PIDS=()
+trap bench_cleanup EXIT
+log() { echo "idle: $*" >&2; }
+
+bench_netns_up
+ZONE=$W/bench.test.zone
+/usr/bin/python3 "$SRC/tools/gen-zone.py" 1000 -o "$ZONE"
+SNAP=$W/bench.p53
+"$PORT53" compile -o "$SNAP" bench.test="$ZONE" 2>/dev/null
+"$BUILD/pcap/p53-querygen" -n 20000 -s 1 -l "$W/q.txt" bench.test="$ZONE"
+QNAME=$(awk 'NR == 1 {print $1}' "$W/q.txt")
+chmod 755 "$W"
+chmod 644 "$W"/*
+
+start_server() {
+	SPID=
+	case $1 in
+	port53d-nap | port53d-spin)
+		local nap=20
+		[ "$1" = port53d-spin ] && nap=0
+		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
+			--file-prefix $DPDK_PREFIX \
+			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
+			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 --idle-sleep-us $nap \
+			>"$W/$1.log" 2>&1 &
+		SPID=$! ;;
+	knot-xdp)
+		mkdir -p "$W/knot-run" "$W/knot-db"
+		bench_knot_conf $SVC@53 bench.test "$ZONE" udp "zonefile-load: whole" \
+			"semantic-checks: off" >"$W/knot.conf"
+		ip netns exec $NS_S taskset -c $SRV_CPU knotd -c "$W/knot.conf" >"$W/$1.log" 2>&1 &
+		SPID=$! ;;
+	esac
+	PIDS+=("$SPID")
+	for _ in $(seq 1 120); do
+		kill -0 "$SPID" 2>/dev/null || return 1
+		if ip netns exec $NS_C kdig +retry=0 +timeout=1 @$SVC bench.test SOA 2>/dev/null |
+			grep -q 'status: NOERROR'; then
+			for p in $(bench_tree_pids "$SPID"); do
+				taskset -a -p -c $SRV_CPU "$p" >/dev/null 2>&1 || true
+			done
+			return 0
+		fi
+		sleep 0.5
+	done
+	return 1
+}
+
+# Round trips of single queries 10 ms apart: "min median p99" in us.
+sparse() {
+	ip netns exec $NS_C taskset -c $GEN_CPU /usr/bin/python3 - "$SVC" "$NQ" "$QNAME" <<-'PY'
+		import socket, sys, time
+		import dns.message
+		svc, n = sys.argv[1], int(sys.argv[2])
+		wire = dns.message.make_query(sys.argv[3], "A").to_wire()
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		s.settimeout(0.5)
+		rtt = []
+		for i in range(n):
+		    time.sleep(0.01)
+		    t0 = time.perf_counter()
+		    s.sendto(wire, (svc, 53))
+		    try:
+		        s.recv(4096)
+		    except socket.timeout:
+		        continue
+		    rtt.append((time.perf_counter() - t0) * 1e6)
+		rtt.sort()
+		if not rtt:
+		    print("nan nan nan 0")
+		else:
+		    print("%.0f %.0f %.0f %d" % (rtt[0], rtt[len(rtt) // 2],
+		                                 rtt[min(len(rtt) - 1, int(len(rtt) * 0.99))], len(rtt)))
+	PY
+}
+
+RES=$W/results.txt
+: >"$RES"
+for r in $(seq 1 "$ROUNDS"); do
+	for s in $SERVERS; do
+		if ! start_server "$s"; then
+			log "$s did not start (round $r)"; tail -5 "$W/$s.log" >&2 || true
+			bench_stop_server; continue
+		fi
+		sleep 1
+		c0=$(bench_cpu_ns "$SPID"); t0=$(date +%s%N)
+		sleep "$DUR"
+		c1=$(bench_cpu_ns "$SPID"); t1=$(date +%s%N)
+		idle=$(echo "scale=4; ($c1 - $c0) / ($t1 - $t0)" | bc)
+		read -r mn md p99 got < <(sparse)
+		c0=$(bench_cpu_ns "$SPID")
+		out=$(ip netns exec $NS_C kxdpgun -t "$DUR" -Q "$QPS" -F $GEN_CPU -I $DEV_C \
+			-i "$W/q.txt" $SVC 2>&1 || true)
+		c1=$(bench_cpu_ns "$SPID")
+		ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+		ans=$(echo "$out" | awk '/total replies:/ {print $3; exit}')
+		ans=${ans:-0}
+		cpu=$(echo "scale=6; ($c1 - $c0) / 1000000000" | bc)
+		echo "$s $r $idle $mn $md $p99 $got $ans $cpu" >>"$RES"
+		log "$s round $r: idle cpu $idle, sparse rtt $mn/$md/$p99 us ($got), $ans replies, cpu $cpu s"
+		bench_stop_server
+	done
+done
+
+/usr/bin/python3 - "$RES" "$DUR" "$QPS" <<-'PY' | tee "$OUT/idle.txt"
+	import statistics, sys
+	rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+	dur, qps = float(sys.argv[2]), int(sys.argv[3])
+	by = {}
+	for r in rows:
+	    by.setdefault(r[0], []).append(r)
+	print("%-14s %9s %21s %12s %14s" % ("server", "idle CPU", "sparse RTT us min/med/p99",
+	                                    "answers/s", "answers/CPU-s"))
+	agg = {}
+	for s, rs in by.items():
+	    med = lambda i: statistics.median(float(x[i]) for x in rs)
+	    ans = med(7) / dur
+	    cpu = med(8)
+	    per = med(7) / cpu if cpu > 0 else float("nan")
+	    agg[s] = per
+	    print("%-14s %8.1f%% %9.0f/%5.0f/%5.0f %12.0f %14.0f" % (
+	        s, 100 * med(2), med(3), med(4), med(5), ans, per))
+	if "knot-xdp" in agg:
+	    for s in agg:
+	        if s != "knot-xdp" and agg["knot-xdp"] > 0:
+	            print("%s answers per CPU-second at %d/s offered: %.2fx knot-xdp" % (
+	                s, qps, agg[s] / agg["knot-xdp"]))
+	print("(medians over %d rounds)" % max(len(v) for v in by.values()))
+PY
