@@ -15,7 +15,8 @@
 #
 # usage: bench/idle.sh [-b BUILD] [-o OUTDIR] [-t SECONDS] [-r ROUNDS]
 #           [-n QUERIES] [-Q QPS] [-S "servers"]
-#   servers: any of port53d-nap port53d-spin knot-xdp
+#   servers: any of port53d-nap (default naps), port53d-napN (N us naps),
+#            port53d-spin (--idle-sleep-us 0), knot-xdp
 # Needs root. Creates namespaces p53id-s / p53id-c and removes them on exit.
 set -euo pipefail
 
@@ -36,7 +37,7 @@ while [ $# -gt 0 ]; do
 	-n) NQ=$2; shift 2 ;;
 	-Q) QPS=$2; shift 2 ;;
 	-S) SERVERS=$2; shift 2 ;;
-	*) sed -n '2,20p' "$0"; exit 2 ;;
+	*) sed -n '2,21p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "idle.sh: needs root" >&2; exit 1; }
@@ -71,13 +72,17 @@ chmod 644 "$W"/*
 start_server() {
 	SPID=
 	case $1 in
-	port53d-nap | port53d-spin)
-		local nap=20
-		[ "$1" = port53d-spin ] && nap=0
+	port53d-nap* | port53d-spin)
+		# port53d-nap: the default nap; port53d-napN: N us; spin: none.
+		local nap=
+		case $1 in
+		port53d-spin) nap="--idle-sleep-us 0" ;;
+		port53d-nap[0-9]*) nap="--idle-sleep-us ${1#port53d-nap}" ;;
+		esac
 		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
 			--file-prefix $DPDK_PREFIX \
 			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
-			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 --idle-sleep-us $nap \
+			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 $nap \
 			>"$W/$1.log" 2>&1 &
 		SPID=$! ;;
 	knot-xdp)
