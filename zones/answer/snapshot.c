@@ -186,7 +186,12 @@ static int verify_padding(const struct p53_snapshot *s, struct p53_err *err)
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < h->nsect && n < SECT__MAX; i++) {
 		uint32_t k = n++;
-		for (; k > 0 && order[k - 1]->off > h->sect[i].off; k--)
+		/* At one offset, empty sections first: one may sit where the
+		 * next section starts. */
+		for (; k > 0 && (order[k - 1]->off > h->sect[i].off ||
+				 (order[k - 1]->off == h->sect[i].off &&
+				  order[k - 1]->len > h->sect[i].len));
+		     k--)
 			order[k] = order[k - 1];
 		order[k] = &h->sect[i];
 	}

@@ -25,11 +25,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---- growable buffers ------------------------------------------------- */
+
+/* First touches of fresh memory are a large part of a big compile (on a VM
+ * each 4 KB page fault may also fault in the host): large working arrays ask
+ * for transparent huge pages, one fault per 2 MB, where the kernel allows
+ * them on request. */
+static void *big_hint(void *p, size_t n)
+{
+	enum { HUGE = 2u << 20 };
+	if (p && n >= 2 * HUGE) {
+		uintptr_t a = ((uintptr_t)p + HUGE - 1) & ~(uintptr_t)(HUGE - 1);
+		uintptr_t e = ((uintptr_t)p + n) & ~(uintptr_t)(HUGE - 1);
+		if (e > a)
+			madvise((void *)a, e - a, MADV_HUGEPAGE);
+	}
+	return p;
+}
 
 struct buf {
 	uint8_t *p;
@@ -43,7 +61,7 @@ static int buf_reserve(struct buf *b, size_t more)
 	size_t cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + more)
 		cap *= 2;
-	uint8_t *p = realloc(b->p, cap);
+	uint8_t *p = big_hint(realloc(b->p, cap), cap);
 	if (p == NULL)
 		return P53_ENOMEM;
 	b->p = p;
@@ -83,7 +101,7 @@ static int64_t buf_align(struct buf *b, size_t a)
 static int vec_grow(void **arr, size_t *cap, size_t size)
 {
 	size_t ncap = *cap ? *cap * 2 : 1024;
-	void *p = realloc(*arr, ncap * size);
+	void *p = big_hint(realloc(*arr, ncap * size), ncap * size);
 	if (p == NULL)
 		return P53_ENOMEM;
 	*arr = p;
@@ -98,7 +116,6 @@ struct crec {
 	uint32_t name;	/* offset in names */
 	uint32_t rdata; /* offset in rdata */
 	uint32_t ttl;
-	uint32_t node;
 	uint32_t file;
 	uint32_t line;
 	uint32_t grp; /* policy-group marker: group index + 1 (no rdata) */
@@ -130,6 +147,7 @@ struct cnode {
 	uint32_t zone;
 	uint32_t name;
 	uint8_t name_len;
+	uint8_t depth; /* labels below the apex */
 	uint16_t flags;
 	uint32_t cut, wild;
 	uint32_t rec, nrec; /* records sorted by node: [rec, rec + nrec) */
@@ -146,13 +164,6 @@ struct czone {
 	uint32_t first_node, nnodes;
 };
 
-/* Name -> index map, open addressing; used for nodes and zone apexes. */
-struct nmap {
-	uint32_t *slot; /* index + 1 */
-	uint32_t mask;
-	size_t count;
-};
-
 struct cc {
 	struct p53_err *err;
 	const struct p53_compile_opts *opts;
@@ -167,7 +178,6 @@ struct cc {
 	size_t nzones;
 	char **files;
 	size_t nfiles, capfiles;
-	struct nmap nodemap;
 	struct cgroup *groups;
 	size_t ngroups, capgroups;
 	struct cmember *members;
@@ -188,64 +198,6 @@ struct cc {
 static const uint8_t *cc_name(const struct cc *c, uint32_t off)
 {
 	return c->names.p + off;
-}
-
-static int nmap_init(struct nmap *m, size_t n)
-{
-	size_t size = 16;
-	while (size < 2 * n)
-		size *= 2;
-	free(m->slot);
-	m->slot = calloc(size, sizeof(uint32_t));
-	m->mask = (uint32_t)(size - 1);
-	m->count = 0;
-	return m->slot ? 0 : P53_ENOMEM;
-}
-
-/* Finds name among nodes; returns the node index or SNAP_NONE. */
-static uint32_t nmap_find(const struct cc *c, const uint8_t *name, size_t len)
-{
-	uint32_t i = name_hash(name, len) & c->nodemap.mask;
-	for (; c->nodemap.slot[i]; i = (i + 1) & c->nodemap.mask) {
-		const struct cnode *n = &c->nodes[c->nodemap.slot[i] - 1];
-		if (n->name_len == len && memcmp(cc_name(c, n->name), name, len) == 0)
-			return c->nodemap.slot[i] - 1;
-	}
-	return SNAP_NONE;
-}
-
-static void nmap_insert(struct cc *c, uint32_t node)
-{
-	const struct cnode *n = &c->nodes[node];
-	uint32_t i = name_hash(cc_name(c, n->name), n->name_len) & c->nodemap.mask;
-	while (c->nodemap.slot[i])
-		i = (i + 1) & c->nodemap.mask;
-	c->nodemap.slot[i] = node + 1;
-	c->nodemap.count++;
-}
-
-/* Keeps the table at most half full however many names arrive (empty
- * non-terminals are only known while they are added), so probes end. */
-static int nmap_put(struct cc *c, uint32_t node)
-{
-	struct nmap *m = &c->nodemap;
-	if ((m->count + 1) * 2 > (size_t)m->mask + 1) {
-		size_t size = ((size_t)m->mask + 1) * 2;
-		uint32_t *old = m->slot;
-		size_t oldsize = (size_t)m->mask + 1;
-		if (size > UINT32_MAX || (m->slot = calloc(size, sizeof(uint32_t))) == NULL) {
-			m->slot = old;
-			return P53_ENOMEM;
-		}
-		m->mask = (uint32_t)(size - 1);
-		m->count = 0;
-		for (size_t i = 0; i < oldsize; i++)
-			if (old[i])
-				nmap_insert(c, old[i] - 1);
-		free(old);
-	}
-	nmap_insert(c, node);
-	return 0;
 }
 
 static const char *rec_file(const struct cc *c, const struct crec *r)
@@ -304,7 +256,13 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 		}
 		c->last_file = rr->file;
 	}
-	int64_t no = buf_add(&c->names, owner, rr->owner_len);
+	/* Records of one owner usually follow each other: they share its
+	 * bytes, which also lets the sort tell them equal at once. */
+	const struct crec *prev = c->nrecs ? &c->recs[c->nrecs - 1] : NULL;
+	int64_t no = prev && prev->name_len == rr->owner_len &&
+			     memcmp(cc_name(c, prev->name), owner, rr->owner_len) == 0
+			 ? (int64_t)prev->name
+			 : buf_add(&c->names, owner, rr->owner_len);
 	int64_t ro = buf_add(&c->rdata, rr->rdata, rr->rdlen);
 	if (no < 0 || ro < 0 || no > UINT32_MAX || ro > UINT32_MAX)
 		return p53_err_set(err, P53_ENOMEM, "out of memory (zone too large)");
@@ -340,76 +298,191 @@ static void phase(struct cc *c, const char *what)
 
 /* ---- checks and tree facts -------------------------------------------- */
 
-static const struct cc *sort_cc; /* qsort has no context argument in C11 */
+/* Canonical order (RFC 4034 6.1) is the compiler's largest single cost on
+ * big zones when every comparison walks two names label by label from the
+ * right. Each record gets a 16-byte key instead: the labels below its zone's
+ * apex, rightmost first, lower-cased, each followed by a 0 byte (bytes 0 and
+ * 1 escaped as 1 1 and 1 2, so the terminator stays smallest). Comparing keys
+ * as integers is comparing names in canonical order, as far as the key goes;
+ * only names whose keys are equal and do not both fit are compared in full. */
+struct skey {
+	uint64_t k0, k1; /* the key's bytes 0-7 and 8-15, big-endian */
+	uint32_t zone;
+	uint32_t rec; /* index in recs */
+	uint16_t type;
+	uint8_t full; /* the whole name fits: equal keys mean equal names */
+	uint8_t pad[5];
+};
 
-static int rec_cmp(const void *a, const void *b)
+static void name_key(const uint8_t *name, size_t len, size_t apex_len, struct skey *k)
 {
-	const struct crec *x = a, *y = b;
-	if (x->zone != y->zone)
-		return x->zone < y->zone ? -1 : 1;
-	int c = name_cmp_canonical(cc_name(sort_cc, x->name), cc_name(sort_cc, y->name));
-	if (c)
-		return c;
+	uint8_t off[P53_LABELS_MAX], b[17];
+	unsigned n = 0, o = 0;
+	for (size_t p = 0; p + apex_len < len && n < P53_LABELS_MAX; p += name[p] + 1u)
+		off[n++] = (uint8_t)p;
+	for (unsigned i = n; i-- > 0 && o <= 16;) {
+		const uint8_t *l = name + off[i];
+		for (unsigned j = 1; j <= l[0] && o <= 16; j++) {
+			uint8_t ch = l[j] >= 'A' && l[j] <= 'Z' ? (uint8_t)(l[j] + 32) : l[j];
+			if (ch <= 1) {
+				b[o++] = 1;
+				if (o <= 16)
+					b[o++] = (uint8_t)(ch + 1);
+			} else {
+				b[o++] = ch;
+			}
+		}
+		if (o <= 16)
+			b[o++] = 0;
+	}
+	k->full = o <= 16;
+	for (; o < 16; o++)
+		b[o] = 0;
+	uint64_t x = 0, y = 0;
+	for (int i = 0; i < 8; i++) {
+		x = x << 8 | b[i];
+		y = y << 8 | b[8 + i];
+	}
+	k->k0 = x;
+	k->k1 = y;
+}
+
+/* What follows the name in the order: type, then a group's marker (mem 0)
+ * before its members, then canonical rdata (RFC 4034 6.2, so records that
+ * differ only in the case of a name inside rdata sort together and merge),
+ * then where the record was written. */
+static int rec_cmp_rest(const struct cc *c, const struct crec *x, const struct crec *y)
+{
 	if (x->type != y->type)
 		return x->type < y->type ? -1 : 1;
-	if (x->mem != y->mem) /* a group's marker (mem 0) first, then members */
+	if (x->mem != y->mem)
 		return x->mem < y->mem ? -1 : 1;
-	/* Canonical form (RFC 4034 6.2), so records that differ only in the
-	 * case of a name inside rdata sort together and merge. */
-	c = rrtype_rdata_cmp(x->type, sort_cc->rdata.p + x->rdata, x->rdlen,
-			     sort_cc->rdata.p + y->rdata, y->rdlen);
-	if (c)
-		return c;
-	return x->line < y->line ? -1 : x->line > y->line;
+	int r = rrtype_rdata_cmp(x->type, c->rdata.p + x->rdata, x->rdlen, c->rdata.p + y->rdata,
+				 y->rdlen);
+	if (r)
+		return r;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->file < y->file ? -1 : x->file > y->file;
+}
+
+static inline int skey_cmp(const struct cc *c, const struct skey *a, const struct skey *b)
+{
+	if (a->zone != b->zone)
+		return a->zone < b->zone ? -1 : 1;
+	if (a->k0 != b->k0)
+		return a->k0 < b->k0 ? -1 : 1;
+	if (a->k1 != b->k1)
+		return a->k1 < b->k1 ? -1 : 1;
+	const struct crec *x = &c->recs[a->rec], *y = &c->recs[b->rec];
+	if (!(a->full && b->full) && x->name != y->name) {
+		int r = name_cmp_canonical(cc_name(c, x->name), cc_name(c, y->name));
+		if (r)
+			return r;
+	}
+	if (a->type != b->type)
+		return a->type < b->type ? -1 : 1;
+	int r = rec_cmp_rest(c, x, y);
+	return r ? r : (a->rec < b->rec ? -1 : a->rec > b->rec);
+}
+
+static void skey_merge(const struct cc *c, const struct skey *a, size_t na, const struct skey *b,
+		       size_t nb, struct skey *out)
+{
+	size_t i = 0, j = 0, k = 0;
+	while (i < na && j < nb)
+		out[k++] = skey_cmp(c, &b[j], &a[i]) < 0 ? b[j++] : a[i++];
+	while (i < na)
+		out[k++] = a[i++];
+	while (j < nb)
+		out[k++] = b[j++];
+}
+
+/* Sorts a[0, n) using tmp[0, n); the result is in a. */
+static void skey_sort(const struct cc *c, struct skey *a, struct skey *tmp, size_t n)
+{
+	if (n <= 16) {
+		for (size_t i = 1; i < n; i++) {
+			struct skey x = a[i];
+			size_t j = i;
+			for (; j > 0 && skey_cmp(c, &x, &a[j - 1]) < 0; j--)
+				a[j] = a[j - 1];
+			a[j] = x;
+		}
+		return;
+	}
+	size_t h = n / 2;
+	skey_sort(c, a, tmp, h);
+	skey_sort(c, a + h, tmp + h, n - h);
+	if (skey_cmp(c, &a[h], &a[h - 1]) >= 0)
+		return; /* already in order: common in zone files written sorted */
+	memcpy(tmp, a, h * sizeof(*a));
+	skey_merge(c, tmp, h, a + h, n - h, a);
 }
 
 struct sort_half {
-	struct crec *p;
+	const struct cc *c;
+	struct skey *a, *tmp;
 	size_t n;
 };
 
 static void *sort_half_run(void *arg)
 {
 	struct sort_half *h = arg;
-	qsort(h->p, h->n, sizeof(*h->p), rec_cmp);
+	skey_sort(h->c, h->a, h->tmp, h->n);
 	return NULL;
 }
 
-/* Canonical sorting is the compiler's largest single cost on big zones:
- * the two halves are sorted on two threads and merged. Falls back to one
- * qsort when a thread or the merge buffer cannot be had. */
-static void sort_recs(struct cc *c)
+/* Sorts the records by (zone, canonical name, type, member, rdata, line):
+ * keys are made and sorted in two halves on two threads, merged, and the
+ * records moved into that order once. */
+static int sort_recs(struct cc *c)
 {
-	sort_cc = c;
-	size_t n = c->nrecs, h = n / 2;
-	struct crec *tmp = n >= 65536 ? malloc(n * sizeof(*tmp)) : NULL;
-	pthread_t t;
-	struct sort_half hi = {c->recs + h, n - h};
-	if (tmp == NULL || pthread_create(&t, NULL, sort_half_run, &hi) != 0) {
-		free(tmp);
-		qsort(c->recs, n, sizeof(*c->recs), rec_cmp);
-		return;
+	size_t n = c->nrecs;
+	struct skey *k = big_hint(malloc((n ? n : 1) * sizeof(*k)), n * sizeof(*k));
+	struct skey *tmp = big_hint(malloc((n ? n : 1) * sizeof(*tmp)), n * sizeof(*tmp));
+	struct crec *out = NULL;
+	if (k == NULL || tmp == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const struct crec *r = &c->recs[i];
+		k[i].zone = r->zone;
+		k[i].rec = (uint32_t)i;
+		k[i].type = r->type;
+		name_key(cc_name(c, r->name), r->name_len, c->zones[r->zone].apex_len, &k[i]);
 	}
-	qsort(c->recs, h, sizeof(*c->recs), rec_cmp);
-	pthread_join(t, NULL);
-	size_t i = 0, j = h, k = 0;
-	while (i < h && j < n)
-		tmp[k++] = rec_cmp(&c->recs[j], &c->recs[i]) < 0 ? c->recs[j++] : c->recs[i++];
-	while (i < h)
-		tmp[k++] = c->recs[i++];
-	while (j < n)
-		tmp[k++] = c->recs[j++];
+	size_t h = n / 2;
+	struct sort_half hi = {c, k + h, tmp + h, n - h};
+	pthread_t t;
+	if (n < 65536 || pthread_create(&t, NULL, sort_half_run, &hi) != 0) {
+		skey_sort(c, k, tmp, n);
+	} else {
+		skey_sort(c, k, tmp, h);
+		pthread_join(t, NULL);
+		skey_merge(c, k, h, k + h, n - h, tmp);
+		struct skey *x = k;
+		k = tmp;
+		tmp = x;
+	}
+	free(tmp);
+	tmp = NULL;
+	out = big_hint(malloc((n ? n : 1) * sizeof(*out)), n * sizeof(*out));
+	if (out == NULL)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (i + 16 < n)
+			__builtin_prefetch(&c->recs[k[i + 16].rec]);
+		out[i] = c->recs[k[i].rec];
+	}
+	free(k);
 	free(c->recs);
-	c->recs = tmp;
+	c->recs = out;
 	c->caprecs = n;
-}
-
-static int node_cmp(const void *a, const void *b)
-{
-	const struct cnode *x = a, *y = b;
-	if (x->zone != y->zone)
-		return x->zone < y->zone ? -1 : 1;
-	return name_cmp_canonical(cc_name(sort_cc, x->name), cc_name(sort_cc, y->name));
+	return 0;
+nomem:
+	free(k);
+	free(tmp);
+	return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 }
 
 /* Zone that a name belongs to: the served zone with the longest apex at or
@@ -427,10 +500,36 @@ static uint32_t owning_zone(const struct cc *c, const uint8_t *name, size_t len)
 	return best;
 }
 
-static uint32_t add_node(struct cc *c, uint32_t zone, uint32_t name, uint8_t len)
+/* The node named name, or SNAP_NONE: a binary search among the nodes of the
+ * zone that would hold it (a zone's nodes are in canonical order). */
+static uint32_t node_find(const struct cc *c, const uint8_t *name, size_t len)
 {
-	struct cnode n = {
-	    .zone = zone, .name = name, .name_len = len, .cut = SNAP_NONE, .wild = SNAP_NONE};
+	uint32_t z = owning_zone(c, name, len);
+	if (z == SNAP_NONE || c->zones[z].nnodes == 0)
+		return SNAP_NONE;
+	size_t lo = c->zones[z].first_node, hi = lo + c->zones[z].nnodes;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct cnode *n = &c->nodes[mid];
+		int r = name_cmp_canonical(cc_name(c, n->name), name);
+		if (r == 0)
+			return n->name_len == len ? (uint32_t)mid : SNAP_NONE;
+		if (r < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SNAP_NONE;
+}
+
+static uint32_t add_node(struct cc *c, uint32_t zone, uint32_t name, uint8_t len, uint8_t depth)
+{
+	struct cnode n = {.zone = zone,
+			  .name = name,
+			  .name_len = len,
+			  .depth = depth,
+			  .cut = SNAP_NONE,
+			  .wild = SNAP_NONE};
 	if (VEC_PUSH(c->nodes, c->nnodes, c->capnodes, n) != 0)
 		return SNAP_NONE;
 	return (uint32_t)(c->nnodes - 1);
@@ -444,82 +543,88 @@ static bool has_type(const struct cc *c, const struct cnode *n, uint16_t type)
 	return false;
 }
 
+static bool same_owner(const struct cc *c, const struct crec *a, const struct crec *b)
+{
+	return a->zone == b->zone && a->name_len == b->name_len &&
+	       (a->name == b->name ||
+		memcmp(cc_name(c, a->name), cc_name(c, b->name), a->name_len) == 0);
+}
+
+/* Nodes in canonical order straight from the sorted records. Every name
+ * between an owner and its apex exists (RFC 4592 2.2.2, which is what blocks
+ * wildcards), and in canonical order a name comes right before the first of
+ * its descendants: so the missing ancestors of an owner are exactly those
+ * not on the path to the owner before it, and are added there as empty
+ * non-terminals, already in place. */
 static int build_nodes(struct cc *c)
 {
-	/* Records are sorted by (zone, name, type, rdata): group them. */
-	for (size_t i = 0; i < c->nrecs;) {
-		size_t j = i;
-		while (j < c->nrecs && c->recs[j].zone == c->recs[i].zone &&
-		       c->recs[j].name_len == c->recs[i].name_len &&
-		       memcmp(cc_name(c, c->recs[j].name), cc_name(c, c->recs[i].name),
-			      c->recs[i].name_len) == 0)
-			j++;
-		if (add_node(c, c->recs[i].zone, c->recs[i].name, c->recs[i].name_len) == SNAP_NONE)
-			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-		i = j;
-	}
-	/* Apexes and empty non-terminals: every name between an owner and its
-	 * apex exists (RFC 4592 2.2.2), which is what blocks wildcards. */
-	if (nmap_init(&c->nodemap, c->nnodes * 2 + c->nzones) != 0)
-		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-	for (uint32_t i = 0; i < c->nnodes; i++)
-		if (nmap_put(c, i) != 0)
-			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-	size_t owners = c->nnodes;
-	for (size_t z = 0; z < c->nzones; z++) {
-		const struct czone *zn = &c->zones[z];
-		if (nmap_find(c, zn->apex, zn->apex_len) != SNAP_NONE)
-			continue;
-		int64_t off = buf_add(&c->names, zn->apex, zn->apex_len);
-		uint32_t id = off < 0
-				  ? SNAP_NONE
-				  : add_node(c, (uint32_t)z, (uint32_t)off, (uint8_t)zn->apex_len);
-		if (id == SNAP_NONE || nmap_put(c, id) != 0)
-			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-	}
-	for (size_t i = 0; i < owners; i++) {
-		uint32_t zone = c->nodes[i].zone;
-		size_t alen = c->zones[zone].apex_len;
-		uint32_t off = c->nodes[i].name;
-		uint8_t len = c->nodes[i].name_len;
-		while (len > alen) {
-			uint8_t l = c->names.p[off];
-			off += l + 1u;
-			len = (uint8_t)(len - l - 1);
-			if (nmap_find(c, cc_name(c, off), len) != SNAP_NONE)
-				break;
-			uint32_t id = add_node(c, zone, off, len);
-			if (id == SNAP_NONE || nmap_put(c, id) != 0)
-				return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-		}
-	}
-	/* Canonical order within each zone, then index again. */
-	sort_cc = c;
-	qsort(c->nodes, c->nnodes, sizeof(*c->nodes), node_cmp);
-	if (nmap_init(&c->nodemap, c->nnodes) != 0)
-		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-	for (uint32_t i = 0; i < c->nnodes; i++) {
-		nmap_insert(c, i);
-		c->nodes[i].rec = 0;
-		c->nodes[i].nrec = 0;
-	}
-	for (size_t i = 0; i < c->nrecs; i++) {
-		struct crec *r = &c->recs[i];
-		r->node = nmap_find(c, cc_name(c, r->name), r->name_len);
-		struct cnode *n = &c->nodes[r->node];
-		if (n->nrec == 0)
-			n->rec = (uint32_t)i;
-		n->nrec++;
-	}
-	for (size_t z = 0; z < c->nzones; z++) {
+	uint32_t path[P53_LABELS_MAX + 1]; /* path[d]: the node d labels below the apex */
+	size_t i = 0;
+	for (uint32_t z = 0; z < c->nzones; z++) {
 		struct czone *zn = &c->zones[z];
-		zn->apex_node = nmap_find(c, zn->apex, zn->apex_len);
-	}
-	for (uint32_t i = 0; i < c->nnodes; i++) {
-		uint32_t z = c->nodes[i].zone;
-		if (c->zones[z].nnodes == 0)
-			c->zones[z].first_node = i;
-		c->zones[z].nnodes++;
+		uint8_t alen = (uint8_t)zn->apex_len;
+		zn->first_node = (uint32_t)c->nnodes;
+		unsigned top = 0; /* nodes on the path: path[0, top] */
+		bool apex_recs =
+		    i < c->nrecs && c->recs[i].zone == z && c->recs[i].name_len == alen;
+		uint32_t apex_name;
+		if (apex_recs) {
+			apex_name = c->recs[i].name;
+		} else {
+			int64_t off = buf_add(&c->names, zn->apex, alen);
+			if (off < 0 || off > UINT32_MAX)
+				return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+			apex_name = (uint32_t)off;
+		}
+		path[0] = add_node(c, z, apex_name, alen, 0);
+		if (path[0] == SNAP_NONE)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		zn->apex_node = path[0];
+		while (i < c->nrecs && c->recs[i].zone == z) {
+			size_t j = i + 1;
+			while (j < c->nrecs && same_owner(c, &c->recs[i], &c->recs[j]))
+				j++;
+			const struct crec *r = &c->recs[i];
+			const uint8_t *nm = cc_name(c, r->name);
+			uint32_t id;
+			if (r->name_len == alen) {
+				id = path[0];
+			} else {
+				/* Label offsets below the apex, leftmost first. */
+				uint8_t off[P53_LABELS_MAX];
+				unsigned n = 0;
+				for (unsigned p = 0; p + alen < r->name_len && n < P53_LABELS_MAX;
+				     p += nm[p] + 1u)
+					off[n++] = (uint8_t)p;
+				/* Ancestor d labels below the apex starts at off[n - d]. */
+				unsigned d = 1;
+				for (; d < n && d <= top; d++) {
+					const struct cnode *a = &c->nodes[path[d]];
+					if (a->name_len != r->name_len - off[n - d] ||
+					    memcmp(cc_name(c, a->name), nm + off[n - d],
+						   a->name_len))
+						break;
+				}
+				for (; d < n; d++) {
+					uint32_t e = add_node(c, z, r->name + off[n - d],
+							      (uint8_t)(r->name_len - off[n - d]),
+							      (uint8_t)d);
+					if (e == SNAP_NONE)
+						return p53_err_set(c->err, P53_ENOMEM,
+								   "out of memory");
+					path[d] = e;
+				}
+				id = add_node(c, z, r->name, r->name_len, (uint8_t)n);
+				if (id == SNAP_NONE)
+					return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+				path[n] = id;
+				top = n;
+			}
+			c->nodes[id].rec = (uint32_t)i;
+			c->nodes[id].nrec = (uint32_t)(j - i);
+			i = j;
+		}
+		zn->nnodes = (uint32_t)c->nnodes - zn->first_node;
 	}
 	return 0;
 }
@@ -569,31 +674,31 @@ static int check_node(struct cc *c, uint32_t id)
 }
 
 /* The highest cut at or above each node, wildcard children, and the rules
- * that need ancestors: nothing below a DNAME. */
+ * that need ancestors: nothing below a DNAME. Nodes are in canonical order,
+ * so a node's ancestors are the path of nodes last seen at each depth. */
 static int link_tree(struct cc *c)
 {
+	uint32_t path[P53_LABELS_MAX + 1];
+	uint32_t cut[P53_LABELS_MAX + 1]; /* highest cut on the path down to depth d */
+	bool dname[P53_LABELS_MAX + 1];	  /* a DNAME on the path down to depth d */
 	for (uint32_t i = 0; i < c->nnodes; i++) {
 		struct cnode *n = &c->nodes[i];
-		size_t alen = c->zones[n->zone].apex_len;
-		uint32_t off = n->name;
-		uint8_t len = n->name_len;
-		if (n->flags & NODE_WILDCARD) {
-			uint32_t parent = nmap_find(c, cc_name(c, off + 2), (size_t)len - 2);
-			if (parent != SNAP_NONE)
-				c->nodes[parent].wild = i;
+		unsigned d = n->depth;
+		path[d] = i;
+		if (d == 0) {
+			cut[0] = SNAP_NONE;
+			dname[0] = (n->flags & NODE_DNAME) != 0;
+			continue;
 		}
-		for (uint32_t id = i; len > alen;) {
-			const struct cnode *a = &c->nodes[id];
-			if (a->flags & NODE_DELEG)
-				n->cut = id;
-			if ((a->flags & NODE_DNAME) && id != i && n->nrec)
-				return rec_fail(c, &c->recs[n->rec],
-						"data below a DNAME (RFC 6672 2.3)");
-			uint8_t l = c->names.p[off];
-			off += l + 1u;
-			len = (uint8_t)(len - l - 1);
-			id = nmap_find(c, cc_name(c, off), len);
-		}
+		if ((n->flags & NODE_WILDCARD))
+			c->nodes[path[d - 1]].wild = i;
+		if (dname[d - 1] && n->nrec)
+			return rec_fail(c, &c->recs[n->rec], "data below a DNAME (RFC 6672 2.3)");
+		cut[d] = cut[d - 1] != SNAP_NONE   ? cut[d - 1]
+			 : (n->flags & NODE_DELEG) ? i
+						   : SNAP_NONE;
+		dname[d] = dname[d - 1] || (n->flags & NODE_DNAME);
+		n->cut = cut[d];
 		if (n->cut != SNAP_NONE && n->cut != i)
 			n->flags |= NODE_OCCLUDED;
 	}
@@ -617,7 +722,7 @@ static int check_glue(struct cc *c)
 			name_lower(t, tl);
 			if (!name_is_below_or_at(t, tl, cc_name(c, n->name), n->name_len))
 				continue;
-			uint32_t g = nmap_find(c, t, tl);
+			uint32_t g = node_find(c, t, tl);
 			if (g == SNAP_NONE || (!has_type(c, &c->nodes[g], RR_A) &&
 					       !has_type(c, &c->nodes[g], RR_AAAA))) {
 				char tn[1024], why[1100];
@@ -993,7 +1098,7 @@ static int layout_groups(struct cc *c, size_t node_sets, struct snap_group *grou
 {
 	for (size_t i = 0; i < c->ngroups; i++) {
 		const struct cgroup *g = &c->groups[i];
-		uint32_t node = nmap_find(c, cc_name(c, g->name), g->name_len);
+		uint32_t node = node_find(c, cc_name(c, g->name), g->name_len);
 		if (node == SNAP_NONE)
 			return P53_EINVAL;
 		groups[i] = (struct snap_group){.member = g->first,
@@ -1009,7 +1114,7 @@ static int layout_groups(struct cc *c, size_t node_sets, struct snap_group *grou
 		if (cm->m.rrset != SNAP_NONE)
 			members[i].rrset = (uint32_t)(node_sets + cm->m.rrset);
 		if (cm->m.flags & MEM_ALIAS) {
-			members[i].alias = nmap_find(c, cc_name(c, cm->target), cm->target_len);
+			members[i].alias = node_find(c, cc_name(c, cm->target), cm->target_len);
 			if (members[i].alias == SNAP_NONE)
 				return P53_EINVAL;
 		}
@@ -1019,76 +1124,166 @@ static int layout_groups(struct cc *c, size_t node_sets, struct snap_group *grou
 
 /* ---- layout ----------------------------------------------------------- */
 
+/* The snapshot is laid out once, in its final place: a mapping of the file
+ * being written when compiling to a file (nothing is copied to be written),
+ * a heap block otherwise. Every section's size is known before a byte of it
+ * is written except BLOBS, known once the answers are rendered, which comes
+ * last. Sections are in the file in the order of the section table. */
 struct image {
-	struct buf b;
+	uint8_t *p;
+	size_t len; /* bytes laid out */
+	size_t cap; /* bytes allocated or mapped */
+	int fd;	    /* the file behind the mapping, or -1 */
 	struct snap_hdr hdr;
 };
 
-static int sect_begin(struct image *im, uint32_t id, uint64_t *off)
+static int image_reserve(struct image *im, size_t size)
 {
-	if (buf_align(&im->b, SNAP_ALIGN) < 0)
-		return P53_ENOMEM;
-	*off = im->b.len;
-	im->hdr.sect[id - 1].id = id;
-	im->hdr.sect[id - 1].off = im->b.len;
+	if (size <= im->cap)
+		return 0;
+	void *p;
+	if (im->fd < 0) {
+		if ((p = realloc(im->p, size)) == NULL)
+			return P53_ENOMEM;
+		memset((uint8_t *)p + im->cap, 0, size - im->cap);
+	} else {
+		/* A file grown by ftruncate reads as zeros: the padding
+		 * between sections needs no writing. */
+		if (ftruncate(im->fd, (off_t)size) != 0)
+			return P53_EIO;
+		p = im->p ? mremap(im->p, im->cap, size, MREMAP_MAYMOVE)
+			  : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, im->fd, 0);
+		if (p == MAP_FAILED)
+			return P53_ENOMEM;
+	}
+	im->p = p;
+	im->cap = size;
 	return 0;
 }
 
-static void sect_end(struct image *im, uint32_t id)
+static void image_release(struct image *im)
 {
-	im->hdr.sect[id - 1].len = im->b.len - im->hdr.sect[id - 1].off;
+	if (im->fd < 0)
+		free(im->p);
+	else if (im->p)
+		munmap(im->p, im->cap);
+	im->p = NULL;
+	im->cap = 0;
 }
 
-static int put_sect(struct image *im, uint32_t id, const void *data, size_t len)
+/* Places section id of len bytes at the next aligned offset. */
+static uint64_t sect_place(struct image *im, uint32_t id, size_t len)
 {
-	uint64_t off;
-	if (sect_begin(im, id, &off) != 0 || buf_add(&im->b, data, len) < 0)
-		return P53_ENOMEM;
-	sect_end(im, id);
-	return 0;
+	uint64_t off = (im->len + SNAP_ALIGN - 1) / SNAP_ALIGN * SNAP_ALIGN;
+	im->hdr.sect[id - 1] = (struct snap_sect){.id = id, .off = off, .len = len};
+	im->len = off + len;
+	return off;
 }
 
-/* Writes the whole image from the compiler state; ans and blobs may be empty
- * (first pass, before pre-rendering). */
-static int build_image(struct cc *c, const struct p53_compile_opts *o, struct image *im,
-		       const struct snap_ans *ans, size_t nans, const struct buf *blobs)
+static void *sect_ptr(struct image *im, uint32_t id)
 {
-	memset(im, 0, sizeof(*im));
-	memcpy(im->hdr.magic, SNAP_MAGIC, sizeof(SNAP_MAGIC));
-	im->hdr.version = SNAP_VERSION;
-	im->hdr.nsect = SECT__MAX;
-	im->hdr.serial = o->serial ? o->serial : (uint64_t)time(NULL);
-	im->hdr.created = (uint64_t)time(NULL);
-	if (buf_add(&im->b, NULL, sizeof(im->hdr)) < 0)
-		return P53_ENOMEM;
+	return im->p + im->hdr.sect[id - 1].off;
+}
 
-	struct buf names = {0}, rdata = {0};
-	struct snap_node *nodes = calloc(c->nnodes ? c->nnodes : 1, sizeof(*nodes));
-	struct snap_rrset *sets = NULL, *msets = NULL;
-	size_t nsets = 0, capsets = 0, nmsets = 0, capmsets = 0;
-	struct snap_group *groups = NULL;
-	struct snap_member *members = NULL;
-	struct snap_zone *zones = calloc(c->nzones, sizeof(*zones));
-	int rc = P53_ENOMEM;
-	if (nodes == NULL || zones == NULL)
-		goto out;
+static void sect_put(struct image *im, uint32_t id, const void *data)
+{
+	if (im->hdr.sect[id - 1].len)
+		memcpy(sect_ptr(im, id), data, im->hdr.sect[id - 1].len);
+}
+
+/* The header as it stands, so the engine can read the image. */
+static void image_header(struct image *im)
+{
+	im->hdr.size = im->len;
+	memcpy(im->p, &im->hdr, sizeof(im->hdr));
+}
+
+/* The query types each node gets a pre-rendered answer for: every type it
+ * holds, ANY, A and AAAA behind a CNAME, DS at a cut or an apex (which may
+ * be answered from the parent zone, not as the apex answers other absent
+ * types). Returns the count. */
+static unsigned answer_types(const struct snap_rrset *sets, const struct snap_node *sn, uint32_t i,
+			     uint16_t types[64])
+{
+	unsigned nt = 0;
+	if (sn->cut != SNAP_NONE) {
+		if (sn->cut == i)
+			types[nt++] = RR_DS;
+		return nt;
+	}
+	bool ds = false;
+	for (uint16_t k = 0; k < sn->nrrsets; k++) {
+		ds = ds || sets[sn->rrset + k].type == RR_DS;
+		if (nt < 60)
+			types[nt++] = sets[sn->rrset + k].type;
+	}
+	if (sn->nrrsets)
+		types[nt++] = RR_ANY;
+	if (sn->flags & NODE_CNAME) {
+		types[nt++] = RR_A;
+		types[nt++] = RR_AAAA;
+	}
+	if ((sn->flags & NODE_APEX) && !(sn->flags & NODE_CNAME) && !ds)
+		types[nt++] = RR_DS;
+	return nt;
+}
+
+/* Counts what the node walk of lay_records writes. */
+static void count_records(const struct cc *c, size_t *nsets, size_t *nmsets, size_t *names,
+			  size_t *rdata)
+{
+	*nsets = *nmsets = *names = *rdata = 0;
+	for (uint32_t i = 0; i < c->nnodes; i++) {
+		const struct cnode *cn = &c->nodes[i];
+		*names += cn->name_len;
+		for (uint32_t k = 0; k < cn->nrec; k++) {
+			const struct crec *r = &c->recs[cn->rec + k];
+			const struct crec *p = k ? r - 1 : NULL;
+			if (r->grp)
+				(*nsets)++;
+			else if (r->mem && (p == NULL || p->mem != r->mem || p->type != r->type))
+				(*nmsets)++;
+			else if (!r->mem && (p == NULL || p->type != r->type))
+				(*nsets)++;
+			if (!r->grp)
+				*rdata += 2u + r->rdlen;
+		}
+	}
+}
+
+static uint8_t *put_rdata(uint8_t *o, const struct cc *c, const struct crec *x)
+{
+	o[0] = (uint8_t)(x->rdlen >> 8);
+	o[1] = (uint8_t)x->rdlen;
+	memcpy(o + 2, c->rdata.p + x->rdata, x->rdlen);
+	return o + 2 + x->rdlen;
+}
+
+/* Nodes, names, RRsets and rdata, written in place in one walk over the
+ * nodes; member RRsets of policy groups go after every node's (snapfmt.h).
+ * Each node's answer range is assigned on the way. Returns the number of
+ * answer entries. */
+static size_t lay_records(struct cc *c, struct image *im, size_t node_sets)
+{
+	struct snap_node *nodes = sect_ptr(im, SECT_NODES);
+	struct snap_rrset *sets = sect_ptr(im, SECT_RRSETS);
+	uint8_t *names = sect_ptr(im, SECT_NAMES), *rd0 = sect_ptr(im, SECT_RDATA), *rd = rd0;
+	size_t nsets = 0, nmsets = 0, nname = 0, nans = 0;
 	for (size_t i = 0; i < c->nmembers; i++)
 		c->members[i].m.rrset = SNAP_NONE;
 	for (uint32_t i = 0; i < c->nnodes; i++) {
 		struct cnode *cn = &c->nodes[i];
-		int64_t no = buf_add(&names, cc_name(c, cn->name), cn->name_len);
-		if (no < 0)
-			goto out;
+		const uint8_t *nm = cc_name(c, cn->name);
+		memcpy(names + nname, nm, cn->name_len);
 		cn->rrset = (uint32_t)nsets;
 		for (uint32_t k = 0; k < cn->nrec;) {
 			const struct crec *r = &c->recs[cn->rec + k];
 			if (r->grp) {
 				/* A policy group: a placeholder here, the members'
-				 * RRsets after every node's (snapfmt.h). */
-				struct snap_rrset ph = {.type = r->type, .rdata = r->grp - 1};
-				if (VEC_PUSH(sets, nsets, capsets, ph) != 0)
-					goto out;
-				for (k++; k < cn->nrec && c->recs[cn->rec + k].type == ph.type;) {
+				 * RRsets after every node's. */
+				sets[nsets++] =
+				    (struct snap_rrset){.type = r->type, .rdata = r->grp - 1};
+				for (k++; k < cn->nrec && c->recs[cn->rec + k].type == r->type;) {
 					const struct crec *m = &c->recs[cn->rec + k];
 					if (m->mem == 0) { /* cannot happen: validated */
 						k++;
@@ -1096,67 +1291,146 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 					}
 					struct snap_rrset ms = {.type = m->type,
 								.ttl = m->ttl,
-								.rdata = (uint32_t)rdata.len};
+								.rdata = (uint32_t)(rd - rd0)};
 					for (; k < cn->nrec && c->recs[cn->rec + k].mem == m->mem &&
-					       c->recs[cn->rec + k].type == ph.type;
+					       c->recs[cn->rec + k].type == r->type;
 					     k++) {
-						const struct crec *x = &c->recs[cn->rec + k];
-						uint8_t l[2] = {(uint8_t)(x->rdlen >> 8),
-								(uint8_t)x->rdlen};
-						if (buf_add(&rdata, l, 2) < 0 ||
-						    buf_add(&rdata, c->rdata.p + x->rdata,
-							    x->rdlen) < 0)
-							goto out;
+						rd = put_rdata(rd, c, &c->recs[cn->rec + k]);
 						ms.count++;
 					}
-					ms.len = (uint32_t)(rdata.len - ms.rdata);
+					ms.len = (uint32_t)(rd - rd0) - ms.rdata;
 					c->members[m->mem - 1].m.rrset = (uint32_t)nmsets;
-					if (VEC_PUSH(msets, nmsets, capmsets, ms) != 0)
-						goto out;
+					sets[node_sets + nmsets++] = ms;
 				}
 				continue;
 			}
 			struct snap_rrset s = {
-			    .type = r->type, .ttl = r->ttl, .rdata = (uint32_t)rdata.len};
+			    .type = r->type, .ttl = r->ttl, .rdata = (uint32_t)(rd - rd0)};
 			for (; k < cn->nrec && c->recs[cn->rec + k].type == s.type; k++) {
-				const struct crec *x = &c->recs[cn->rec + k];
-				uint8_t l[2] = {(uint8_t)(x->rdlen >> 8), (uint8_t)x->rdlen};
-				if (buf_add(&rdata, l, 2) < 0 ||
-				    buf_add(&rdata, c->rdata.p + x->rdata, x->rdlen) < 0)
-					goto out;
+				rd = put_rdata(rd, c, &c->recs[cn->rec + k]);
 				s.count++;
 			}
-			s.len = (uint32_t)(rdata.len - s.rdata);
-			if (VEC_PUSH(sets, nsets, capsets, s) != 0)
-				goto out;
+			s.len = (uint32_t)(rd - rd0) - s.rdata;
+			sets[nsets++] = s;
 		}
 		cn->nrrsets = (uint32_t)nsets - cn->rrset;
-		nodes[i] = (struct snap_node){
-		    .name = (uint32_t)no,
+		struct snap_node *sn = &nodes[i];
+		*sn = (struct snap_node){
+		    .name = (uint32_t)nname,
 		    .name_len = cn->name_len,
-		    .labels = (uint8_t)name_labels(cc_name(c, cn->name)),
+		    .labels = (uint8_t)name_labels(nm),
 		    .flags = cn->flags,
 		    .zone = cn->zone,
 		    .cut = cn->cut,
 		    .wild = cn->wild,
 		    .rrset = cn->rrset,
 		    .nrrsets = (uint16_t)cn->nrrsets,
-		    .nans = (uint16_t)cn->nans,
-		    .ans = cn->ans,
-		    .other_blob = cn->other_blob,
 		};
+		nname += cn->name_len;
+		uint16_t types[64];
+		cn->ans = (uint32_t)nans;
+		cn->nans = answer_types(sets, sn, i, types);
+		nans += cn->nans;
 	}
-	/* Member RRsets follow the node ranges; alias members have none. */
-	size_t node_sets = nsets;
-	for (size_t i = 0; i < nmsets; i++)
-		if (VEC_PUSH(sets, nsets, capsets, msets[i]) != 0)
-			goto out;
-	groups = calloc(c->ngroups ? c->ngroups : 1, sizeof(*groups));
-	members = calloc(c->nmembers ? c->nmembers : 1, sizeof(*members));
-	if (groups == NULL || members == NULL)
+	return nans;
+}
+
+/* The name index, filled in slot order: the (slot, node) pairs are sorted
+ * by home slot with a radix sort first, so the table is written front to
+ * back instead of at random (a cache miss per node on large zones). */
+static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
+{
+	struct snap_hash_hdr *hh = sect_ptr(im, SECT_HASH);
+	struct snap_hash_ent *ht = (struct snap_hash_ent *)(hh + 1);
+	const struct snap_node *nodes = sect_ptr(im, SECT_NODES);
+	const uint8_t *names = sect_ptr(im, SECT_NAMES);
+	size_t n = c->nnodes;
+	hh->mask = mask;
+	memset(ht, 0, ((size_t)mask + 1) * sizeof(*ht));
+	uint64_t *a = big_hint(malloc((n ? n : 1) * sizeof(*a)), n * sizeof(*a));
+	uint64_t *b = big_hint(malloc((n ? n : 1) * sizeof(*b)), n * sizeof(*b));
+	if (a == NULL || b == NULL) {
+		free(a);
+		free(b);
+		return P53_ENOMEM;
+	}
+	/* hash << 32 | node: the home slot is hash & mask. */
+	for (size_t i = 0; i < n; i++)
+		a[i] = (uint64_t)name_hash(names + nodes[i].name, nodes[i].name_len) << 32 | i;
+	unsigned bits = 0;
+	while (bits < 32 && (1ull << bits) <= mask)
+		bits++;
+	for (unsigned shift = 0; shift < bits; shift += 11) {
+		size_t cnt[2048] = {0};
+		for (size_t i = 0; i < n; i++)
+			cnt[(a[i] >> (32 + shift)) & 2047]++;
+		for (size_t i = 0, sum = 0; i < 2048; i++) {
+			size_t t = cnt[i];
+			cnt[i] = sum;
+			sum += t;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[cnt[(a[i] >> (32 + shift)) & 2047]++] = a[i];
+		uint64_t *t = a;
+		a = b;
+		b = t;
+	}
+	for (size_t i = 0; i < n; i++) {
+		uint32_t h = (uint32_t)(a[i] >> 32), k = h & mask;
+		while (ht[k].node)
+			k = (k + 1) & mask;
+		ht[k] = (struct snap_hash_ent){h, (uint32_t)a[i] + 1};
+	}
+	free(a);
+	free(b);
+	return 0;
+}
+
+/* Lays out everything but the pre-rendered answers: BLOBS is placed empty
+ * at the end, ANS sized for every node's answer types (zero until
+ * rendered); nodes point at no answers yet, so the engine renders from the
+ * records alone. */
+static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct image *im)
+{
+	memcpy(im->hdr.magic, SNAP_MAGIC, sizeof(SNAP_MAGIC));
+	im->hdr.version = SNAP_VERSION;
+	im->hdr.nsect = SECT__MAX;
+	im->hdr.serial = o->serial ? o->serial : (uint64_t)time(NULL);
+	im->hdr.created = (uint64_t)time(NULL);
+	im->len = sizeof(im->hdr);
+	size_t nsets, nmsets, names, rdata;
+	count_records(c, &nsets, &nmsets, &names, &rdata);
+	if (rdata > UINT32_MAX || names > UINT32_MAX)
+		return p53_err_set(c->err, P53_ERANGE, "zones too large for one snapshot");
+	size_t hsize = 16;
+	while (hsize < 2 * ((size_t)c->nnodes + 1))
+		hsize *= 2;
+	sect_place(im, SECT_ZONES, c->nzones * sizeof(struct snap_zone));
+	sect_place(im, SECT_NODES, c->nnodes * sizeof(struct snap_node));
+	sect_place(im, SECT_RRSETS, (nsets + nmsets) * sizeof(struct snap_rrset));
+	sect_place(im, SECT_HASH,
+		   sizeof(struct snap_hash_hdr) + hsize * sizeof(struct snap_hash_ent));
+	sect_place(im, SECT_NAMES, names);
+	sect_place(im, SECT_RDATA, rdata);
+	uint64_t ans_at = sect_place(im, SECT_ANS, 0);
+	/* Sized below, once the nodes' answer types are known; what comes
+	 * after moves with it. */
+	size_t before_ans = im->len;
+	int rc = image_reserve(im, before_ans);
+	if (rc)
+		return p53_err_set(c->err, rc, "cannot lay out the snapshot: %s",
+				   rc == P53_EIO ? strerror(errno) : "out of memory");
+	size_t nans = lay_records(c, im, nsets);
+	struct snap_group *groups = calloc(c->ngroups ? c->ngroups : 1, sizeof(*groups));
+	struct snap_member *members = calloc(c->nmembers ? c->nmembers : 1, sizeof(*members));
+	struct snap_zone *zones = calloc(c->nzones, sizeof(*zones));
+	rc = P53_ENOMEM;
+	if (groups == NULL || members == NULL || zones == NULL)
 		goto out;
-	if (layout_groups(c, node_sets, groups, members) != 0)
+	if ((rc = layout_groups(c, nsets, groups, members)) != 0)
 		goto out;
+	const struct snap_node *nodes = sect_ptr(im, SECT_NODES);
+	const struct snap_rrset *sets = sect_ptr(im, SECT_RRSETS);
 	for (size_t z = 0; z < c->nzones; z++) {
 		const struct czone *zn = &c->zones[z];
 		const struct cnode *apex = &c->nodes[zn->apex_node];
@@ -1177,69 +1451,47 @@ static int build_image(struct cc *c, const struct p53_compile_opts *o, struct im
 		    .nodes = zn->nnodes,
 		};
 	}
-	size_t hsize = 16;
-	while (hsize < 2 * ((size_t)c->nnodes + 1))
-		hsize *= 2;
-	struct snap_hash_hdr hh = {.mask = (uint32_t)(hsize - 1)};
-	uint64_t hoff;
-	if (put_sect(im, SECT_ZONES, zones, c->nzones * sizeof(*zones)) ||
-	    put_sect(im, SECT_NODES, nodes, c->nnodes * sizeof(*nodes)) ||
-	    put_sect(im, SECT_RRSETS, sets, nsets * sizeof(*sets)) ||
-	    sect_begin(im, SECT_HASH, &hoff) || buf_add(&im->b, &hh, sizeof(hh)) < 0 ||
-	    buf_add(&im->b, NULL, hsize * sizeof(struct snap_hash_ent)) < 0)
+	sect_put(im, SECT_ZONES, zones);
+	if ((rc = lay_hash(c, im, (uint32_t)(hsize - 1))) != 0)
 		goto out;
-	struct snap_hash_ent *ht = (void *)(im->b.p + hoff + sizeof(hh));
-	for (uint32_t i = 0; i < c->nnodes; i++) {
-		uint32_t h = name_hash(cc_name(c, c->nodes[i].name), c->nodes[i].name_len);
-		uint32_t k = h & hh.mask;
-		while (ht[k].node)
-			k = (k + 1) & hh.mask;
-		ht[k] = (struct snap_hash_ent){h, i + 1};
-	}
-	sect_end(im, SECT_HASH);
-	if (put_sect(im, SECT_NAMES, names.p, names.len) ||
-	    put_sect(im, SECT_RDATA, rdata.p, rdata.len) ||
-	    put_sect(im, SECT_ANS, ans, nans * sizeof(*ans)) ||
-	    put_sect(im, SECT_BLOBS, blobs->p, blobs->len) ||
-	    put_sect(im, SECT_GROUPS, groups, c->ngroups * sizeof(*groups)) ||
-	    put_sect(im, SECT_MEMBERS, members, c->nmembers * sizeof(*members)) ||
-	    put_sect(im, SECT_STRINGS, c->strings.p, c->strings.len) ||
-	    put_sect(im, SECT_HCHECKS, c->hchecks, c->nhchecks * sizeof(uint32_t)) ||
-	    put_sect(im, SECT_GEO4, c->geo.v4, c->geo.n4 * sizeof(struct snap_geo4)) ||
-	    put_sect(im, SECT_GEO6, c->geo.v6, c->geo.n6 * sizeof(struct snap_geo6)) ||
-	    put_sect(im, SECT_GEOLOC, c->geo.locs, c->geo.nlocs * sizeof(struct snap_geoloc)) ||
-	    put_sect(im, SECT_CIDR, c->cidrs, c->ncidrs * sizeof(struct snap_cidr)) ||
-	    put_sect(im, SECT_LAT4, c->lat.v4, c->lat.n4 * sizeof(struct snap_geo4)) ||
-	    put_sect(im, SECT_LAT6, c->lat.v6, c->lat.n6 * sizeof(struct snap_geo6)) ||
-	    put_sect(im, SECT_LATROW, c->lat.rows, c->lat.nrows * sizeof(struct snap_latrow)) ||
-	    put_sect(im, SECT_LATENT, c->latents, c->lat.nents * sizeof(struct snap_latent)) ||
-	    buf_align(&im->b, SNAP_ALIGN) < 0)
+	/* ANS, then the Route 53 and geo sections, then BLOBS. */
+	im->len = ans_at;
+	sect_place(im, SECT_ANS, o->no_prerender ? 0 : nans * sizeof(struct snap_ans));
+	const struct {
+		uint32_t id;
+		const void *p;
+		size_t len;
+	} rest[] = {
+	    {SECT_GROUPS, groups, c->ngroups * sizeof(*groups)},
+	    {SECT_MEMBERS, members, c->nmembers * sizeof(*members)},
+	    {SECT_STRINGS, c->strings.p, c->strings.len},
+	    {SECT_HCHECKS, c->hchecks, c->nhchecks * sizeof(uint32_t)},
+	    {SECT_GEO4, c->geo.v4, c->geo.n4 * sizeof(struct snap_geo4)},
+	    {SECT_GEO6, c->geo.v6, c->geo.n6 * sizeof(struct snap_geo6)},
+	    {SECT_GEOLOC, c->geo.locs, c->geo.nlocs * sizeof(struct snap_geoloc)},
+	    {SECT_CIDR, c->cidrs, c->ncidrs * sizeof(struct snap_cidr)},
+	    {SECT_LAT4, c->lat.v4, c->lat.n4 * sizeof(struct snap_geo4)},
+	    {SECT_LAT6, c->lat.v6, c->lat.n6 * sizeof(struct snap_geo6)},
+	    {SECT_LATROW, c->lat.rows, c->lat.nrows * sizeof(struct snap_latrow)},
+	    {SECT_LATENT, c->latents, c->lat.nents * sizeof(struct snap_latent)},
+	};
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+		sect_place(im, rest[i].id, rest[i].len);
+	sect_place(im, SECT_BLOBS, 0);
+	if ((rc = image_reserve(im, im->len)) != 0)
 		goto out;
-	im->hdr.size = im->b.len;
-	memcpy(im->b.p, &im->hdr, sizeof(im->hdr));
-	if (o->no_prerender) /* else sealed once the answers are in */
-		snap_seal(im->b.p, im->b.len);
+	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
+		sect_put(im, rest[i].id, rest[i].p);
+	image_header(im);
 	rc = 0;
 out:
-	free(names.p);
-	free(rdata.p);
-	free(nodes);
-	free(sets);
-	free(msets);
 	free(groups);
 	free(members);
 	free(zones);
-	if (rc)
-		free(im->b.p);
-	return rc ? p53_err_set(c->err, rc, "out of memory") : 0;
-}
-
-static bool snap_node_has(const struct p53_snapshot *s, const struct snap_node *n, uint16_t type)
-{
-	for (uint16_t k = 0; k < n->nrrsets; k++)
-		if (s->rrsets[n->rrset + k].type == type)
-			return true;
-	return false;
+	return rc ? p53_err_set(c->err, rc, "%s",
+				rc == P53_EINVAL ? "policy group or alias target without a node"
+						 : "out of memory")
+		  : 0;
 }
 
 /* A type the node does not hold, to render the answer every absent type
@@ -1255,57 +1507,52 @@ static uint16_t absent_type(const struct p53_snapshot *s, const struct snap_node
 	return t;
 }
 
-struct prerender_part {
-	struct cc *c;
-	const struct p53_snapshot *s;
-	uint32_t from, to; /* nodes [from, to) */
-	struct snap_ans *ans;
-	size_t nans;
-	struct buf blobs;
-	int rc;
-};
-
-/* Asks the engine for every answer of nodes [from, to) that depends only on
- * name and type; answer indexes and blob offsets are local to the part. */
 /* Identical blobs are stored once: the answer for absent types (NODATA with
  * the SOA) depends only on the shape of the name, so most nodes of a zone
  * share a handful of them. */
+struct blobent {
+	uint32_t hash;
+	uint32_t off; /* blob offset + 1; 0 = empty */
+};
+
 struct blobtab {
-	uint32_t *slot; /* blob offset + 1 */
-	uint32_t *hash;
+	struct blobent *e;
 	size_t mask, count;
 };
 
+/* Eight bytes at a time: a blob is hashed once per rendered answer. */
 static uint32_t blob_hash(const uint8_t *p, size_t n)
 {
-	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
-	for (size_t i = 0; i < n; i++)
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, p + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++)
 		h = (h ^ p[i]) * 0x100000001b3ull;
+	h ^= h >> 29;
+	h *= 0xc4ceb9fe1a85ec53ull;
 	return (uint32_t)(h ^ h >> 32);
 }
 
 static int blobtab_grow(struct blobtab *t)
 {
-	size_t size = t->slot ? (t->mask + 1) * 2 : 4096;
-	uint32_t *slot = calloc(size, sizeof(*slot)), *hash = calloc(size, sizeof(*hash));
-	if (slot == NULL || hash == NULL) {
-		free(slot);
-		free(hash);
+	size_t size = t->e ? (t->mask + 1) * 2 : 4096;
+	struct blobent *e = calloc(size, sizeof(*e));
+	if (e == NULL)
 		return P53_ENOMEM;
-	}
-	for (size_t i = 0; t->slot && i <= t->mask; i++) {
-		if (!t->slot[i])
+	for (size_t i = 0; t->e && i <= t->mask; i++) {
+		if (!t->e[i].off)
 			continue;
-		size_t k = t->hash[i] & (size - 1);
-		while (slot[k])
+		size_t k = t->e[i].hash & (size - 1);
+		while (e[k].off)
 			k = (k + 1) & (size - 1);
-		slot[k] = t->slot[i];
-		hash[k] = t->hash[i];
+		e[k] = t->e[i];
 	}
-	free(t->slot);
-	free(t->hash);
-	t->slot = slot;
-	t->hash = hash;
+	free(t->e);
+	t->e = e;
 	t->mask = size - 1;
 	return 0;
 }
@@ -1314,81 +1561,71 @@ static int blobtab_grow(struct blobtab *t)
  * when there is none; -1 when out of memory. */
 static int64_t blob_put(struct blobtab *t, struct buf *blobs, const uint8_t *p, size_t n)
 {
-	if ((t->count + 1) * 2 > (t->slot ? t->mask + 1 : 0) && blobtab_grow(t) != 0)
+	if ((t->count + 1) * 2 > (t->e ? t->mask + 1 : 0) && blobtab_grow(t) != 0)
 		return -1;
 	uint32_t h = blob_hash(p, n);
 	size_t k = h & t->mask;
-	for (; t->slot[k]; k = (k + 1) & t->mask) {
-		uint32_t off = t->slot[k] - 1;
+	for (; t->e[k].off; k = (k + 1) & t->mask) {
+		uint32_t off = t->e[k].off - 1;
 		/* A blob starts with its own length and counts, so equal
 		 * bytes over n mean the same blob. */
-		if (t->hash[k] == h && blobs->len - off >= n && memcmp(blobs->p + off, p, n) == 0)
+		if (t->e[k].hash == h && blobs->len - off >= n && memcmp(blobs->p + off, p, n) == 0)
 			return off;
 	}
 	int64_t off;
 	if (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, p, n)) < 0 || off >= UINT32_MAX)
 		return -1;
-	t->slot[k] = (uint32_t)off + 1;
-	t->hash[k] = h;
+	t->e[k] = (struct blobent){h, (uint32_t)off + 1};
 	t->count++;
 	return off;
 }
 
-static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t from, uint32_t to,
-			   struct snap_ans **ans_out, size_t *nans_out, struct buf *blobs)
+struct prerender_part {
+	struct cc *c;
+	const struct p53_snapshot *s;
+	struct snap_ans *ans; /* the image's ANS section */
+	uint32_t from, to;    /* nodes [from, to) */
+	struct buf blobs;     /* offsets local to the part */
+	int rc;
+};
+
+/* Asks the engine for every answer of the part's nodes that depends only on
+ * name and type. */
+static int prerender_range(struct prerender_part *p)
 {
 	enum { BLOB_CAP = 65536 + 16 + 8 * 128 };
+	struct cc *c = p->c;
+	const struct p53_snapshot *s = p->s;
 	uint8_t *tmp = malloc(BLOB_CAP);
-	struct snap_ans *ans = NULL;
-	size_t nans = 0, capans = 0;
 	struct blobtab bt = {0};
 	if (tmp == NULL)
 		return P53_ENOMEM;
-	for (uint32_t i = from; i < to; i++) {
+	for (uint32_t i = p->from; i < p->to; i++) {
 		struct cnode *cn = &c->nodes[i];
 		const struct snap_node *sn = &s->nodes[i];
 		uint16_t types[64];
-		unsigned nt = 0;
-		bool cut = sn->cut != SNAP_NONE;
-		if (cut) {
-			if (sn->cut == i)
-				types[nt++] = RR_DS;
-		} else {
-			for (uint16_t k = 0; k < sn->nrrsets && nt < 60; k++)
-				types[nt++] = s->rrsets[sn->rrset + k].type;
-			if (sn->nrrsets)
-				types[nt++] = RR_ANY;
-			if (sn->flags & NODE_CNAME) {
-				types[nt++] = RR_A;
-				types[nt++] = RR_AAAA;
-			}
-			/* DS at an apex may be answered from the parent zone:
-			 * not the answer the apex gives for other absent types. */
-			if ((sn->flags & NODE_APEX) && !(sn->flags & NODE_CNAME) &&
-			    !snap_node_has(s, sn, RR_DS))
-				types[nt++] = RR_DS;
+		/* The engine starts by looking the name up: on a large zone a
+		 * cache miss in the index, unless fetched a few nodes ahead. */
+		if (i + 8 < p->to) {
+			const struct snap_node *ahead = &s->nodes[i + 8];
+			uint32_t h = name_hash(snap_node_name(s, ahead), ahead->name_len);
+			__builtin_prefetch(&s->ht[h & s->hmask]);
 		}
-		cn->ans = (uint32_t)nans;
-		cn->nans = 0;
+		unsigned nt = answer_types(s->rrsets, sn, i, types);
+		struct snap_ans *ans = p->ans + cn->ans;
 		for (unsigned k = 0; k < nt; k++) {
 			size_t n = answer_prerender(s, i, types[k], tmp, BLOB_CAP);
 			if (n == 0) {
 				/* Decided per query (a routing policy on the way,
 				 * or too large): the other-types blob must not
 				 * answer for it. */
-				struct snap_ans d = {.qtype = types[k], .flags = ANS_DYNAMIC};
-				if (VEC_PUSH(ans, nans, capans, d) != 0)
-					goto nomem;
-				cn->nans++;
+				ans[k] = (struct snap_ans){.qtype = types[k], .flags = ANS_DYNAMIC};
 				continue;
 			}
-			int64_t off;
-			if ((off = blob_put(&bt, blobs, tmp, n)) < 0 || off > UINT32_MAX)
+			int64_t off = blob_put(&bt, &p->blobs, tmp, n);
+			if (off < 0)
 				goto nomem;
-			struct snap_ans a = {.qtype = types[k], .blob = (uint32_t)off};
-			if (VEC_PUSH(ans, nans, capans, a) != 0)
-				goto nomem;
-			cn->nans++;
+			ans[k] = (struct snap_ans){.qtype = types[k], .blob = (uint32_t)off};
 		}
 		/* Other types: a CNAME's answer depends on the target's type,
 		 * so only non-CNAME nodes have one answer for all the rest. */
@@ -1399,104 +1636,91 @@ static int prerender_range(struct cc *c, const struct p53_snapshot *s, uint32_t 
 		if (!(sn->flags & (NODE_CNAME | NODE_ENT))) {
 			size_t n = answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
-			if (n && (off = blob_put(&bt, blobs, tmp, n)) < 0)
+			if (n && (off = blob_put(&bt, &p->blobs, tmp, n)) < 0)
 				goto nomem;
 			if (n)
 				cn->other_blob = (uint32_t)off + 1;
 		}
 	}
 	free(tmp);
-	free(bt.slot);
-	free(bt.hash);
-	*ans_out = ans;
-	*nans_out = nans;
+	free(bt.e);
 	return 0;
 nomem:
 	free(tmp);
-	free(bt.slot);
-	free(bt.hash);
-	free(ans);
+	free(bt.e);
 	return P53_ENOMEM;
 }
 
 static void *prerender_run(void *arg)
 {
 	struct prerender_part *p = arg;
-	p->rc = prerender_range(p->c, p->s, p->from, p->to, &p->ans, &p->nans, &p->blobs);
+	p->rc = prerender_range(p);
 	return NULL;
 }
 
-/* Pre-rendering is independent per node and the engine only reads the
- * snapshot, so the nodes are split between two threads; the second part's
- * answer indexes and blob offsets are then moved behind the first's. */
-static int prerender(struct cc *c, const struct p53_snapshot *s, struct snap_ans **ans_out,
-		     size_t *nans_out, struct buf *blobs)
+/* Renders every node's answers from the image as laid out, writing ANS in
+ * place, and adds BLOBS at the end. Pre-rendering is independent per node
+ * and the engine only reads the image, so the nodes are split between two
+ * threads; the second part's blobs then go behind the first's. The nodes
+ * learn their answers only at the end, so the engine never reads an answer
+ * while answers are being rendered. */
+static int prerender(struct cc *c, struct image *im)
 {
-	uint32_t half = c->nnodes / 2;
-	struct prerender_part hi = {.c = c, .s = s, .from = half, .to = (uint32_t)c->nnodes};
+	struct p53_snapshot view = {.base = im->p, .size = im->len};
+	int rc = snap_map_views(&view, c->err);
+	if (rc)
+		return rc;
+	uint32_t n = (uint32_t)c->nnodes, half = n < 4096 ? n : n / 2;
+	struct snap_ans *ans = sect_ptr(im, SECT_ANS);
+	struct prerender_part lo = {.c = c, .s = &view, .ans = ans, .from = 0, .to = half};
+	struct prerender_part hi = {.c = c, .s = &view, .ans = ans, .from = half, .to = n};
 	pthread_t t;
-	if (c->nnodes < 4096 || pthread_create(&t, NULL, prerender_run, &hi) != 0)
-		return prerender_range(c, s, 0, (uint32_t)c->nnodes, ans_out, nans_out, blobs);
-	int rc = prerender_range(c, s, 0, half, ans_out, nans_out, blobs);
-	pthread_join(t, NULL);
+	bool threaded = half < n && pthread_create(&t, NULL, prerender_run, &hi) == 0;
+	rc = prerender_range(&lo);
+	if (threaded)
+		pthread_join(t, NULL);
+	else if (half < n && rc == 0)
+		rc = prerender_range(&hi);
 	if (rc == 0)
 		rc = hi.rc;
-	int64_t base = rc == 0 ? buf_align(blobs, 4) : -1;
-	if (rc == 0 &&
-	    (base < 0 || buf_add(blobs, hi.blobs.p, hi.blobs.len) < 0 || blobs->len > UINT32_MAX))
-		rc = P53_ENOMEM;
-	struct snap_ans *all = NULL;
-	if (rc == 0 && (all = realloc(*ans_out, (*nans_out + hi.nans + 1) * sizeof(*all))) == NULL)
-		rc = P53_ENOMEM;
+	size_t base = (lo.blobs.len + 3) & ~(size_t)3, total = base + hi.blobs.len;
+	if (rc == 0 && total > UINT32_MAX)
+		rc = P53_ERANGE;
+	uint64_t boff = 0;
 	if (rc == 0) {
-		uint32_t b = (uint32_t)blobs->len - (uint32_t)hi.blobs.len;
-		for (size_t k = 0; k < hi.nans; k++) {
-			all[*nans_out + k] = hi.ans[k];
-			if (!(hi.ans[k].flags & ANS_DYNAMIC))
-				all[*nans_out + k].blob += b;
-		}
-		for (uint32_t i = half; i < c->nnodes; i++) {
-			c->nodes[i].ans += (uint32_t)*nans_out;
-			if (c->nodes[i].other_blob)
-				c->nodes[i].other_blob += b;
-		}
-		*ans_out = all;
-		*nans_out += hi.nans;
+		im->len = im->hdr.sect[SECT_BLOBS - 1].off;
+		boff = sect_place(im, SECT_BLOBS, total);
+		im->len = (im->len + SNAP_ALIGN - 1) / SNAP_ALIGN * SNAP_ALIGN;
+		rc = image_reserve(im, im->len);
 	}
-	free(hi.ans);
+	if (rc == 0) {
+		if (lo.blobs.len)
+			memcpy(im->p + boff, lo.blobs.p, lo.blobs.len);
+		if (hi.blobs.len)
+			memcpy(im->p + boff + base, hi.blobs.p, hi.blobs.len);
+		ans = sect_ptr(im, SECT_ANS);
+		struct snap_node *nodes = sect_ptr(im, SECT_NODES);
+		for (uint32_t i = 0; i < n; i++) {
+			struct cnode *cn = &c->nodes[i];
+			if (i >= half) {
+				for (uint32_t k = 0; k < cn->nans; k++)
+					if (!(ans[cn->ans + k].flags & ANS_DYNAMIC))
+						ans[cn->ans + k].blob += (uint32_t)base;
+				if (cn->other_blob)
+					cn->other_blob += (uint32_t)base;
+			}
+			nodes[i].ans = cn->ans;
+			nodes[i].nans = (uint16_t)cn->nans;
+			nodes[i].other_blob = cn->other_blob;
+		}
+	}
+	free(lo.blobs.p);
 	free(hi.blobs.p);
-	return rc;
-}
-
-/* Adds the pre-rendered answers to the image the engine rendered them from,
- * instead of laying the whole image out again: the nodes learn their answers
- * in place, and ANS and BLOBS (empty so far) move to the end. */
-static int add_answers(struct cc *c, struct image *im, const struct snap_ans *ans, size_t nans,
-		       const struct buf *blobs)
-{
-	struct snap_hdr *h = (struct snap_hdr *)im->b.p;
-	uint64_t noff = h->sect[SECT_NODES - 1].off;
-	uint64_t aoff, boff;
-	/* Zero-length sections sit at the old end; one aligned gap of padding
-	 * keeps ANS from starting at the same offset. */
-	if (buf_add(&im->b, NULL, SNAP_ALIGN) < 0 || sect_begin(im, SECT_ANS, &aoff) != 0 ||
-	    buf_add(&im->b, ans, nans * sizeof(*ans)) < 0)
-		return P53_ENOMEM;
-	sect_end(im, SECT_ANS);
-	if (sect_begin(im, SECT_BLOBS, &boff) != 0 || buf_add(&im->b, blobs->p, blobs->len) < 0)
-		return P53_ENOMEM;
-	sect_end(im, SECT_BLOBS);
-	if (buf_align(&im->b, SNAP_ALIGN) < 0)
-		return P53_ENOMEM;
-	struct snap_node *nodes = (struct snap_node *)(im->b.p + noff);
-	for (uint32_t i = 0; i < c->nnodes; i++) {
-		nodes[i].ans = c->nodes[i].ans;
-		nodes[i].nans = (uint16_t)c->nodes[i].nans;
-		nodes[i].other_blob = c->nodes[i].other_blob;
-	}
-	im->hdr.size = im->b.len;
-	memcpy(im->b.p, &im->hdr, sizeof(im->hdr));
-	snap_seal(im->b.p, im->b.len);
+	if (rc)
+		return p53_err_set(c->err, rc, "%s",
+				   rc == P53_ERANGE ? "pre-rendered answers exceed 4 GB"
+				   : rc == P53_EIO  ? strerror(errno)
+						    : "out of memory");
 	return 0;
 }
 
@@ -1510,7 +1734,6 @@ static void cc_free(struct cc *c)
 	for (size_t i = 0; i < c->nfiles; i++)
 		free(c->files[i]);
 	free(c->files);
-	free(c->nodemap.slot);
 	free(c->groups);
 	free(c->members);
 	free(c->strings.p);
@@ -1522,9 +1745,10 @@ static void cc_free(struct cc *c)
 	r53_regions_reset();
 }
 
-int p53_compile(const struct p53_zone_input *zin, size_t nzones,
-		const struct p53_compile_opts *opts, uint8_t **out, size_t *outlen,
-		struct p53_err *err)
+/* Compiles into im, laid out and sealed, and verified as the loader
+ * would. */
+static int compile_into(const struct p53_zone_input *zin, size_t nzones,
+			const struct p53_compile_opts *opts, struct image *im, struct p53_err *err)
 {
 	struct p53_compile_opts defaults = {0};
 	const struct p53_compile_opts *o = opts ? opts : &defaults;
@@ -1630,8 +1854,11 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 			r->dead = true;
 	}
 	phase(&c, "checking");
-	sort_recs(&c);
-	if ((rc = normalise_rrsets(&c)) != 0 || (rc = build_nodes(&c)) != 0)
+	if ((rc = sort_recs(&c)) != 0)
+		goto fail;
+	if ((rc = normalise_rrsets(&c)) != 0)
+		goto fail;
+	if ((rc = build_nodes(&c)) != 0)
 		goto fail;
 	for (uint32_t i = 0; i < c.nnodes; i++)
 		if ((rc = check_node(&c, i)) != 0)
@@ -1640,9 +1867,7 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 		goto fail;
 
 	phase(&c, "laying out");
-	struct image im;
-	struct buf noblobs = {0};
-	if ((rc = build_image(&c, o, &im, NULL, 0, &noblobs)) != 0)
+	if ((rc = lay_image(&c, o, im)) != 0)
 		goto fail;
 	/* The image holds its own names, rdata and records now; letting the
 	 * compiler's copies go before the answers are rendered keeps the peak
@@ -1650,45 +1875,29 @@ int p53_compile(const struct p53_zone_input *zin, size_t nzones,
 	free(c.recs);
 	free(c.rdata.p);
 	free(c.names.p);
-	free(c.nodemap.slot);
 	c.recs = NULL;
 	c.rdata.p = NULL;
 	c.names.p = NULL;
-	c.nodemap.slot = NULL;
 	if (!o->no_prerender) {
 		phase(&c, "pre-rendering");
-		struct p53_snapshot view = {.base = im.b.p, .size = im.b.len};
-		struct snap_ans *ans = NULL;
-		size_t nans = 0;
-		struct buf blobs = {0};
-		rc = snap_map_views(&view, err);
-		if (rc == 0 && (rc = prerender(&c, &view, &ans, &nans, &blobs)) != 0)
-			p53_err_set(err, rc, "out of memory");
-		if (rc == 0 && (rc = add_answers(&c, &im, ans, nans, &blobs)) != 0)
-			p53_err_set(err, rc, "out of memory");
-		free(ans);
-		free(blobs.p);
-		if (rc) {
-			free(im.b.p);
+		if ((rc = prerender(&c, im)) != 0)
 			goto fail;
-		}
 	}
+	image_header(im);
+	snap_seal(im->p, im->len);
 	/* What the loader would refuse is never written: the structural
 	 * checks catch what the input checks above allow but the engine
 	 * cannot serve (an alias chain that loops, say). */
 	phase(&c, "verifying");
 	struct p53_err verr = {0};
-	if (snap_verify_image(im.b.p, im.b.len, &verr) != 0) {
-		free(im.b.p);
+	if (snap_verify_image(im->p, im->len, &verr) != 0) {
 		rc = p53_err_set(err, P53_EINVAL, "the compiled zones fail verification: %s",
 				 verr.msg);
 		goto fail;
 	}
-	*out = im.b.p;
-	*outlen = im.b.len;
 	if (o->stats)
 		*o->stats = (struct p53_compile_stats){
-		    .zones = nzones, .records = c.nrecs, .bytes = im.b.len};
+		    .zones = nzones, .records = c.nrecs, .bytes = im->len};
 	cc_free(&c);
 	return 0;
 fail:
@@ -1696,16 +1905,48 @@ fail:
 	return rc ? rc : P53_EINVAL;
 }
 
+int p53_compile(const struct p53_zone_input *zin, size_t nzones,
+		const struct p53_compile_opts *opts, uint8_t **out, size_t *outlen,
+		struct p53_err *err)
+{
+	struct image im = {.fd = -1};
+	int rc = compile_into(zin, nzones, opts, &im, err);
+	if (rc) {
+		image_release(&im);
+		return rc;
+	}
+	*out = im.p;
+	*outlen = im.len;
+	return 0;
+}
+
+/* The image is laid out in a mapping of a temporary file beside path, which
+ * is synced and renamed into place: a reader never sees half a file, and a
+ * failed compile leaves the old one. */
 int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 		     const struct p53_compile_opts *opts, const char *path, struct p53_err *err)
 {
-	uint8_t *img;
-	size_t len;
-	int rc = p53_compile(zones, nzones, opts, &img, &len, err);
-	if (rc)
+	char tmp[4096];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+		return p53_err_set(err, P53_EINVAL, "%s: path too long", path);
+	struct image im = {.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
+	if (im.fd < 0)
+		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
+	int rc = compile_into(zones, nzones, opts, &im, err);
+	if (rc == 0) {
+		size_t len = im.len;
+		image_release(&im);
+		bool ok = ftruncate(im.fd, (off_t)len) == 0 && fsync(im.fd) == 0;
+		ok = close(im.fd) == 0 && ok;
+		if (!ok || rename(tmp, path) != 0) {
+			rc = p53_err_set(err, P53_EIO, "%s: %s", path, strerror(errno));
+			unlink(tmp);
+		}
 		return rc;
-	rc = p53_file_write_atomic(path, img, len, NULL, 0, err);
-	free(img);
+	}
+	image_release(&im);
+	close(im.fd);
+	unlink(tmp);
 	return rc;
 }
 

@@ -2,8 +2,9 @@
  *
  * Offline and thorough: every record is checked against the rules in
  * docs/zone-files.md, and the first violation is reported as "file:line:
- * reason" with nothing written. The output is built in memory and written
- * to a temporary file renamed into place, so a reader never sees half a file.
+ * reason" with nothing written. The output is laid out once, in place: in a
+ * mapping of a temporary file that is synced and renamed into place (so a
+ * reader never sees half a file), or in memory.
  */
 #ifndef P53_COMPILE_H
 #define P53_COMPILE_H
