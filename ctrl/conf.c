@@ -104,6 +104,7 @@ static const struct key keys[] = {
     {"health", "checks", K_STR, false, 0, 0, "health-checks", 0, "health-checks", 0},
     {"health", "quorum", K_SHARE, false, 0, 1, "health-quorum", 0, "health-quorum", 0},
     {"firewall", "rules", K_STR, false, 0, 0, "firewall", 0, "firewall", 0},
+    {"resolver", "config", K_STR, false, 0, 0, "resolver", 0, NULL, 0},
     {"log", "queries", K_STR, false, 0, 0, "query-log", 0, "query-log", 0},
     {"log", "dnstap", K_STR, false, 0, 0, "query-log-dnstap", 0, "query-log-dnstap", 0},
     {"log", "sample", K_INT, false, 1, 1e9, "query-log-sample", 0, "query-log-sample", 0},
@@ -117,10 +118,6 @@ static const struct key keys[] = {
     {"secondary", "notify-allow", K_STR, true, 0, 0, "notify-allow", 0, "notify-allow", 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
-
-/* Sections that later work fills; named so a file written for a newer
- * port53 fails with a reason rather than "unknown section". */
-static const char *const reserved[] = {"resolver"};
 
 struct value {
 	char **v;
@@ -436,17 +433,18 @@ static void take_root(struct parse *p, struct fy_node *root)
 			take_section(p, sec, kn, fy_node_pair_value(pr));
 			continue;
 		}
-		bool later = false;
-		for (size_t i = 0; i < sizeof(reserved) / sizeof(reserved[0]); i++)
-			later |= strcmp(reserved[i], sec) == 0;
-		if (later)
-			problem(p, kn, "section '%s' is not supported by this version of port53",
-				sec);
-		else
-			problem(p, kn,
-				"unknown section '%s' (known: server, snapshot, kernel, tcp, "
-				"dataplane, tls, control, rrl, cookies, health, firewall, log)",
-				sec);
+		/* The known sections, each once, in the order of keys[]. */
+		char names[512] = "";
+		size_t o = 0;
+		for (size_t i = 0; i < NKEYS && o < sizeof(names); i++) {
+			bool seen = false;
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = strcmp(keys[j].section, keys[i].section) == 0;
+			if (!seen)
+				o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s",
+						      o ? ", " : "", keys[i].section);
+		}
+		problem(p, kn, "unknown section '%s' (known: %s)", sec, names);
 	}
 }
 

@@ -8,9 +8,9 @@ build-essential pkg-config meson ninja-build clang llvm lld libclang-rt-14-dev
 libdpdk-dev dpdk libbpf-dev libxdp-dev libpcap-dev libnuma-dev
 libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
-libmaxminddb-dev libknot-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
+libmaxminddb-dev libknot-dev libunbound-dev libevent-dev libldns-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
-nsd knot knot-dnsutils bind9-dnsutils bind9-utils dnsperf
+nsd knot knot-dnsutils bind9-dnsutils bind9-utils dnsperf unbound ldnsutils
 golang-go golang-github-lucas-clemente-quic-go-dev openssl
 scdoc debhelper dpkg-dev systemd systemd-container chromium libjs-chart.js iso-codes
 "
@@ -27,9 +27,9 @@ done
 echo "install-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nsd and knot on install; port53's tests start their own instances.
+# Debian starts nsd, knot and unbound on install; port53's tests start their own instances.
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-for svc in nsd knot; do
+for svc in nsd knot unbound; do
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	fi

@@ -701,6 +701,7 @@ static int cmd_serve(int argc, char **argv)
 					   {"require-signature", required_argument, NULL, 'R'},
 					   {"push-max-bytes", required_argument, NULL, 'M'},
 					   {"firewall", required_argument, NULL, 'W'},
+					   {"resolver", required_argument, NULL, 267},
 					   {"query-log", required_argument, NULL, 'q'},
 					   {"query-log-dnstap", required_argument, NULL, 'D'},
 					   {"query-log-sample", required_argument, NULL, 'S'},
@@ -784,6 +785,9 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 'W':
 			cfg.firewall_path = optarg;
+			break;
+		case 267:
+			cfg.resolver_path = optarg;
 			break;
 		case 'P':
 			cfg.drop_ports = optarg;
@@ -1143,6 +1147,7 @@ static const struct command commands[] = {
      "      --api-timeout-s N      idle API connections closed after N s (10)\n"
      "      --api-header-ms N      TCP API request headers due within N ms (5000)\n"
      "      --firewall FILE        DNS Firewall rules, compiled by fw-compile\n"
+     "      --resolver FILE        views, Resolver rules, recursion (docs/resolver.md)\n"
      "      --query-log FILE       log queries as JSON lines\n"
      "      --query-log-dnstap F   log queries as dnstap\n"
      "      --query-log-sample N   log one query in N (default 1: all)\n"

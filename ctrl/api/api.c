@@ -434,6 +434,8 @@ static const char *family_help(const char *family)
 				"[le_ns/2, le_ns) nanoseconds (not cumulative)."},
 	    {"busy_ns", "Nanoseconds an answering thread spent on work; its rate is the "
 			"busy fraction."},
+	    {"resolver", "Resolver outcomes: hand-offs, cache hits, upstream queries, "
+			 "failovers, validation failures (docs/resolver.md)."},
 	};
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
 		if (strcmp(help[i][0], family) == 0)

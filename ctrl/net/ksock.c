@@ -13,10 +13,13 @@
 
 #include "ctrl/control.h"
 #include "ctrl/qlog/qlog.h"
+#include "ctrl/resolv/rconf.h"
+#include "ctrl/resolv/resolver.h"
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
 #include "ctrl/net/tcpsrv.h"
 #include "ctrl/xfr/xfrin.h"
+#include "zones/answer/fw.h"
 #include "zones/common/portset.h"
 
 #include <arpa/inet.h>
@@ -35,9 +38,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LISTEN_MAX 64
-#define UDP_READER 0 /* QSBR reader ids and worker numbers */
-#define TCP_READER 1
+#define LISTEN_MAX   64
+#define UDP_READER   0 /* QSBR reader ids and worker numbers */
+#define TCP_READER   1
+#define RES_READER   2	  /* the resolver thread, when there is one */
+#define VIEW_UNKNOWN (-2) /* not looked up yet (rconf_view_of: -1 = none) */
 
 struct server {
 	const struct ksock_cfg *cfg;
@@ -56,6 +61,13 @@ struct server {
 	int ep, stop_fd;
 	unsigned nudp;
 	int udp[LISTEN_MAX];
+	struct sockaddr_storage udp_addr[LISTEN_MAX]; /* for views by listener */
+	struct rconf *rconf;			      /* NULL: authoritative only */
+	struct resolver *res;
+	bool private;		     /* some view has private zones */
+	struct resolver_job job;     /* the one being handed over (UDP thread) */
+	struct resolver_job tcp_job; /* the TCP thread's */
+	struct tcpsrv_route route;
 	uint8_t buf[P53_MSG_MAX];
 	uint8_t resp[P53_MSG_MAX];
 };
@@ -161,6 +173,92 @@ static void log_query(struct server *sv, const uint8_t *q, size_t qlen, size_t r
 	qlog_push(sv->qring, &rec);
 }
 
+/* A query the engine is not authoritative for, from a client in a view,
+ * goes to the resolver thread instead of the engine's REFUSED or referral;
+ * 1 when it was handed over (the resolver answers it), 0 when it is not
+ * for the resolver, -1 when the resolver's ring is full. Runs only for
+ * such answers, so authoritative answering pays one test of the header.
+ * j is the calling thread's own job buffer, with the reply fields set. */
+static int hand_over(struct server *sv, unsigned producer, struct resolver_job *j, int v,
+		     const struct sockaddr_storage *local, const uint8_t *q, size_t qlen,
+		     const struct p53_client *c, uint32_t fw_rule, const struct p53_fw *fw)
+{
+	/* RD clear: the authoritative answer. Only standard IN queries with
+	 * one question are resolved; the rest keep the engine's answer. */
+	if (qlen > RESOLVER_QMAX || qlen < 12 || !(q[2] & 1) || ((q[2] >> 3) & 15) != 0 ||
+	    q[4] != 0 || q[5] != 1)
+		return 0;
+	size_t o = 12;
+	while (o < qlen && q[o] != 0 && q[o] < 64)
+		o += (size_t)q[o] + 1;
+	if (o + 5 > qlen || q[o] != 0)
+		return 0;
+	uint16_t qtype = (uint16_t)(q[o + 1] << 8 | q[o + 2]);
+	if ((q[o + 3] << 8 | q[o + 4]) != 1 || qtype == 251 || qtype == 252)
+		return 0;
+	if (v == VIEW_UNKNOWN)
+		v = rconf_view_of(sv->rconf, c->family, c->addr, local);
+	if (v < 0)
+		return 0;
+	if (fw_rule != UINT32_MAX && fw) {
+		/* The engine's firewall refused the name itself. */
+		struct p53_fw_rule_info ri;
+		if (p53_fw_rule(fw, fw_rule, &ri) && ri.action == P53_FW_REFUSED)
+			return 0;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	j->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+	j->client = *c;
+	j->view = (uint16_t)v;
+	j->fw_rule = fw_rule;
+	j->qlen = (uint16_t)qlen;
+	memcpy(j->q, q, qlen);
+	return resolver_submit(sv->res, producer, j) ? 1 : -1;
+}
+
+/* TCP and TLS (tcpsrv's route hooks), on the TCP thread. */
+static const struct p53_snapshot *tcp_pick(void *arg, const struct p53_client *c,
+					   const struct sockaddr_storage *local, const uint8_t *q,
+					   size_t qlen, const struct p53_snapshot *pub, int *view)
+{
+	struct server *sv = arg;
+	*view = VIEW_UNKNOWN;
+	if (!sv->private)
+		return pub;
+	*view = rconf_view_of(sv->rconf, c->family, c->addr, local);
+	return resolver_pick(sv->res, *view, q, qlen, pub);
+}
+
+static void tcp_reply(void *ctx, uint64_t token, const uint8_t *resp, size_t len)
+{
+	tcpsrv_deliver(ctx, token, resp, len);
+}
+
+static bool tcp_hand_over(void *arg, int view, const struct p53_client *c,
+			  const struct sockaddr_storage *local, const uint8_t *q, size_t qlen,
+			  const uint8_t *resp, size_t rlen, uint32_t fw_rule, struct tcpsrv *t,
+			  uint64_t token)
+{
+	struct server *sv = arg;
+	if (!resolver_wants(resp, rlen))
+		return false;
+	/* The TCP thread is an online reader here: the live firewall holds. */
+	const struct snapmgr_live *live = snapmgr_current(control_mgr(sv->ctl));
+	const struct control_load *ld = live ? live->state : NULL;
+	struct resolver_job *j = &sv->tcp_job;
+	j->fd = -1;
+	j->reply = tcp_reply;
+	j->reply_ctx = t;
+	j->token = token;
+	/* A full ring leaves the engine's answer (REFUSED) on TCP: a stream
+	 * cannot drop one query. */
+	if (hand_over(sv, TCP_READER, j, view, local, q, qlen, c, fw_rule, ld ? ld->fw : NULL) != 1)
+		return false;
+	resolver_kick(sv->res);
+	return true;
+}
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -168,8 +266,10 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
+static void on_udp(struct server *sv, const struct p53_snapshot *snap, unsigned li)
 {
+	int fd = sv->udp[li];
+	bool kick = false;
 	/* The clocks are read once per batch, not per query: RRL counts in
 	 * milliseconds and cookies in seconds, far coarser than a batch. */
 	struct timespec mono, wall;
@@ -206,8 +306,37 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 				sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);
 			continue;
 		}
+		/* Private zones: the view is found first, and a private
+		 * snapshot holding the name answers instead of the public one
+		 * (its health checks are not tracked: all healthy). */
+		int v = VIEW_UNKNOWN;
+		const struct p53_snapshot *use = snap;
+		if (sv->private) {
+			v = rconf_view_of(sv->rconf, c.family, c.addr, &sv->udp_addr[li]);
+			use = resolver_pick(sv->res, v, sv->buf, (size_t)n, snap);
+		}
+		const uint8_t *health = sv->ctx.health;
+		if (use != snap)
+			sv->ctx.health = NULL;
+		r = p53_answer(use, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
+		sv->ctx.health = health;
+		if (sv->res && resolver_wants(sv->resp, r)) {
+			struct resolver_job *j = &sv->job;
+			j->fd = fd;
+			j->peer = ss;
+			j->peer_len = sl;
+			j->reply = NULL;
+			int h = hand_over(sv, UDP_READER, j, v, &sv->udp_addr[li], sv->buf,
+					  (size_t)n, &c, sv->ctx.fw_rule, sv->ctx.fw);
+			if (h != 0) {
+				/* Handed over (timed by the resolver, not here), or
+				 * dropped on a full ring: the client retries. */
+				kick |= h > 0;
+				t = mono_ns();
+				continue;
+			}
+		}
 		bool logq = sv->qring && qlog_sampled(sv->qring);
-		r = p53_answer(snap, sv->buf, (size_t)n, &c, &sv->ctx, sv->resp, sizeof(sv->resp));
 		if (logq)
 			log_query(sv, sv->buf, (size_t)n, r, &c);
 		if (r)
@@ -220,6 +349,8 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, int fd)
 		t = done;
 	}
 	__atomic_store_n(&sv->udp_busy_ns, sv->udp_busy_ns + (mono_ns() - t0), __ATOMIC_RELAXED);
+	if (kick)
+		resolver_kick(sv->res);
 }
 
 static void counters(void *arg, api_emit_fn emit, void *sink)
@@ -235,6 +366,7 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 	for (unsigned i = 0; i < P53_AB__COUNT; i++)
 		emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)i),
 		     UDP_READER, __atomic_load_n(&sv->abuse.stats[i], __ATOMIC_RELAXED));
+	resolver_counters(sv->res, emit, sink);
 	if (sv->tcp) {
 		emit(sink, "transport_queries", "transport", "tcp", TCP_READER,
 		     tcpsrv_ctr(sv->tcp, TCPSRV_QUERIES));
@@ -262,6 +394,16 @@ static int abuse_start(struct server *sv, struct p53_err *err)
 	if (p53_abuse_init(&sv->abuse, &cfg->abuse, NULL, seed) != 0)
 		return p53_err_set(err, P53_ENOMEM, "rate limiting: out of memory");
 	return 0;
+}
+
+/* SIGHUP: the views' private snapshots are reloaded with the public one. */
+static void on_hup(void *arg)
+{
+	struct server *sv = arg;
+	struct p53_err err = {0};
+	if (sv->res && resolver_reload(sv->res, &err) != 0)
+		fprintf(stderr, "port53: private zones not reloaded, the old ones serve: %s\n",
+			err.msg);
 }
 
 static void on_stop(void *arg)
@@ -292,11 +434,11 @@ static void serve_udp(struct server *sv)
 		sv->ctx.nhealth = ld ? ld->nhealth : 0;
 		sv->ctx.fw = ld ? ld->fw : NULL;
 		for (int i = 0; i < n; i++) {
-			int fd = evs[i].data.fd;
-			if (fd == sv->stop_fd)
+			uint64_t tag = evs[i].data.u64;
+			if (tag == UINT64_MAX)
 				running = false;
 			else
-				on_udp(sv, live->snap, fd);
+				on_udp(sv, live->snap, (unsigned)tag);
 		}
 		sv->ctx.health = NULL;
 		sv->ctx.fw = NULL;
@@ -325,13 +467,17 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	sv->ctx.worker = UDP_READER;
 	sv->ep = epoll_create1(EPOLL_CLOEXEC);
 	sv->stop_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	sv->qsbr = qsbr_simple_new(2);
+	if (cfg->resolver_path && (sv->rconf = rconf_load(cfg->resolver_path, err)) == NULL) {
+		rc = err->code ? err->code : P53_EINVAL;
+		goto out;
+	}
+	sv->qsbr = qsbr_simple_new(sv->rconf ? 3 : 2);
 	if (sv->ep < 0 || sv->stop_fd < 0 || sv->qsbr == NULL ||
 	    qsbr_reader_register(sv->qsbr, UDP_READER) != 0) {
 		rc = p53_err_set(err, P53_EIO, "epoll/eventfd/qsbr: %s", strerror(errno));
 		goto out;
 	}
-	struct epoll_event se = {.events = EPOLLIN, .data.fd = sv->stop_fd};
+	struct epoll_event se = {.events = EPOLLIN, .data.u64 = UINT64_MAX};
 	epoll_ctl(sv->ep, EPOLL_CTL_ADD, sv->stop_fd, &se);
 	/* Sockets first: a busy port fails start-up before any load. */
 	for (size_t i = 0; i < nl; i++) {
@@ -340,8 +486,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 			rc = fd;
 			goto out;
 		}
+		ksock_parse_addr(ls[i], &sv->udp_addr[sv->nudp], &(unsigned){0});
+		struct epoll_event e = {.events = EPOLLIN, .data.u64 = sv->nudp};
 		sv->udp[sv->nudp++] = fd;
-		struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
 		epoll_ctl(sv->ep, EPOLL_CTL_ADD, fd, &e);
 		if ((tfds[ntfds] = ksock_open(ls[i], SOCK_STREAM, err)) < 0) {
 			rc = tfds[ntfds];
@@ -369,11 +516,12 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .query_log = cfg->query_log,
 	    .query_log_dnstap = cfg->query_log_dnstap,
 	    .query_log_sample = cfg->query_log_sample,
-	    .nworkers = 2,
+	    .nworkers = sv->rconf ? 3 : 2,
 	    .qsbr = sv->qsbr,
 	    .counters = counters,
 	    .counters_arg = sv,
 	    .on_stop = on_stop,
+	    .on_hup = on_hup,
 	    .arg = sv,
 	    .cookies = cfg->abuse.cookies,
 	    .cookie_secret_file = cfg->cookie_secret_file,
@@ -391,6 +539,27 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	sv->xfrin = control_xfrin(sv->ctl);
 	sv->ctx.cookies = sv->abuse.secret != NULL;
 	sv->qring = control_qlog_ring(sv->ctl, UDP_READER);
+	if (sv->rconf) {
+		struct resolver_cfg rcfg = {
+		    .rc = sv->rconf,
+		    .mgr = control_mgr(sv->ctl),
+		    .qsbr = sv->qsbr,
+		    .reader = RES_READER,
+		    .fw_worker = RES_READER,
+		    .qlog = control_qlog_ring(sv->ctl, RES_READER),
+		    .edns_udp_max = cfg->answer.edns_udp_max,
+		    .producers = 2, /* the UDP and the TCP thread */
+		    .name = "port53",
+		};
+		if ((sv->res = resolver_start(&rcfg, err)) == NULL) {
+			rc = err->code ? err->code : P53_EIO;
+			goto out;
+		}
+		sv->private = resolver_has_private(sv->res);
+		sv->route = (struct tcpsrv_route){tcp_pick, tcp_hand_over, sv};
+		fprintf(stderr, "port53: resolver: %u views, %u rules%s\n", sv->rconf->nviews,
+			sv->rconf->nrules, sv->private ? ", private zones" : "");
+	}
 	struct tcpsrv_cfg tc = {
 	    .fds = tfds,
 	    .nfds = ntfds,
@@ -405,6 +574,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .cookies = control_cookies(sv->ctl),
 	    .xfr = control_xfrout(sv->ctl),
 	    .notify = control_xfrin(sv->ctl),
+	    .route = sv->res ? &sv->route : NULL,
 	};
 	ntfds = 0; /* tcpsrv owns them now, even when it fails */
 	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {
@@ -417,7 +587,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	fprintf(stderr, "port53: shutting down\n");
 out:
 	control_quiesce(sv->ctl); /* no counter reader outlives the TCP server */
+	resolver_halt(sv->res);	  /* no answer leaves after this */
 	tcpsrv_stop(sv->tcp);
+	resolver_stop(sv->res); /* after the TCP thread, which submits */
 	for (size_t i = 0; i < ntfds; i++)
 		close(tfds[i]);
 	/* After the readers: the API may be loading until it stops. */
@@ -430,6 +602,7 @@ out:
 		close(sv->ep);
 	qsbr_destroy(sv->qsbr);
 	p53_abuse_fini(&sv->abuse);
+	rconf_free(sv->rconf);
 	free(sv);
 	return rc;
 }

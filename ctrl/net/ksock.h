@@ -21,6 +21,7 @@ struct ksock_cfg {
 	const char *snapshot_path; /* reloaded on SIGHUP */
 	const char
 	    *firewall_path; /* DNS Firewall (.p53fw), loaded with every snapshot; NULL = none */
+	const char *resolver_path; /* views and rules (ctrl/resolv/rconf.h); NULL = authoritative only */
 	const char *health_checks; /* Route 53 health checks (JSON, ctrl/health.h); NULL = none */
 	double health_quorum;	   /* voting share, 0..1; 0 = the default 0.18 */
 	struct p53_answer_cfg answer;

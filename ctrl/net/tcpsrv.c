@@ -64,6 +64,14 @@ struct tag {
 	struct conn *conn;
 };
 
+/* A resolver's response on its way back to a connection. */
+struct reply {
+	struct reply *next;
+	uint64_t token;
+	size_t len;
+	uint8_t data[];
+};
+
 struct conn {
 	struct tag tag;
 	int fd;
@@ -74,8 +82,11 @@ struct conn {
 	struct xfrout_job *job; /* a zone transfer being sent */
 	unsigned tls_want;	/* DOT_WANT_*: what the TLS session waits for */
 	struct p53_client client;
-	uint8_t src[8]; /* per-source key: IPv4 address or IPv6 /64 */
-	uint32_t ev;	/* the events epoll waits for */
+	uint8_t src[8];	  /* per-source key: IPv4 address or IPv6 /64 */
+	uint32_t ev;	  /* the events epoll waits for */
+	uint64_t id;	  /* the token of handed-over queries */
+	unsigned pending; /* handed over, not answered yet */
+	unsigned lidx;	  /* listener it was accepted on */
 	uint64_t born, idle_since, msg_since, out_since, linger_until;
 	uint8_t *out;
 	size_t outlen, outoff, outcap;
@@ -100,6 +111,11 @@ struct tcpsrv {
 	struct p53_ctx ctx;
 	struct p53_abuse abuse; /* cookies only: no rate limiter */
 	uint32_t now_s;		/* wall-clock seconds, read once per epoll batch */
+	uint64_t next_id;
+	struct sockaddr_storage laddr[LISTEN_MAX]; /* by tag index (views by listener) */
+	pthread_mutex_t inbox_lock;
+	struct reply *inbox, **inbox_tail;
+	_Atomic(bool) inbox_ready;
 	uint64_t c[TCPSRV_C__COUNT];
 	/* An answer with its two-byte length in front, sent from here when
 	 * nothing is queued before it. */
@@ -242,7 +258,7 @@ static struct conn *oldest_idle(struct tcpsrv *t)
 {
 	struct conn *best = NULL;
 	for (struct conn *c = t->conns; c; c = c->next)
-		if (c->state == C_OPEN && c->inlen == 0 && c->outlen == 0 &&
+		if (c->state == C_OPEN && c->inlen == 0 && c->outlen == 0 && c->pending == 0 &&
 		    (best == NULL || c->idle_since < best->idle_since))
 			best = c;
 	return best;
@@ -260,8 +276,8 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 		    const struct p53_snapshot *snap, uint64_t now);
 static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now);
 
-static void on_accept(struct tcpsrv *t, int lfd, bool tls, const struct p53_snapshot *snap,
-		      uint64_t now)
+static void on_accept(struct tcpsrv *t, int lfd, unsigned lidx, bool tls,
+		      const struct p53_snapshot *snap, uint64_t now)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage ss;
@@ -306,6 +322,8 @@ static void on_accept(struct tcpsrv *t, int lfd, bool tls, const struct p53_snap
 			conn_close(t, victim);
 		}
 		c->fd = fd;
+		c->id = ++t->next_id;
+		c->lidx = lidx;
 		c->born = c->idle_since = now;
 		c->tag = (struct tag){T_CONN, fd, c};
 		/* The handshake runs in the first reads; until it is done the
@@ -496,7 +514,27 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 				return false;
 			continue;
 		}
-		r = p53_answer(snap, q, ml, &c->client, &t->ctx, resp, cap);
+		const struct tcpsrv_route *rt = t->cfg.route;
+		const struct p53_snapshot *use = snap;
+		int view = -1;
+		if (rt && rt->pick)
+			use = rt->pick(rt->arg, &c->client, &t->laddr[c->lidx], q, ml, snap, &view);
+		/* A private snapshot's health checks are not tracked: all healthy. */
+		const uint8_t *health = t->ctx.health;
+		if (use != snap)
+			t->ctx.health = NULL;
+		r = p53_answer(use, q, ml, &c->client, &t->ctx, resp, cap);
+		t->ctx.health = health;
+		if (r && rt && rt->hand_over &&
+		    rt->hand_over(rt->arg, view, &c->client, &t->laddr[c->lidx], q, ml, resp, r,
+				  t->ctx.fw_rule, t, c->id)) {
+			/* The resolver answers it later (tcpsrv_deliver) and logs it. */
+			bump(t, TCPSRV_QUERIES);
+			c->pending++;
+			c->idle_since = now;
+			off += 2 + ml;
+			continue;
+		}
 		/* RFC 7828: the idle timeout, for clients that ask. */
 		if (r)
 			r = keepalive_add(
@@ -597,7 +635,7 @@ static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 	/* Input ended and every complete query is answered. */
 	if (c->state == C_OPEN && c->eof && !c->paused)
 		c->state = C_DRAIN;
-	if (c->state == C_DRAIN && c->outoff == c->outlen && c->job == NULL) {
+	if (c->state == C_DRAIN && c->outoff == c->outlen && c->job == NULL && c->pending == 0) {
 		if (c->tls)
 			dot_shutdown(c->tls); /* close_notify before the FIN */
 		/* The client has sent its FIN and everything before it was
@@ -630,7 +668,7 @@ static void timers(struct tcpsrv *t, uint64_t now)
 		} else if (c->state == C_OPEN && !c->paused && c->msg_since &&
 			   now - c->msg_since > l->msg_ms) {
 			why = TCPSRV_CLOSED_DEADLINE;
-		} else if (c->state == C_OPEN && !pending_out && c->inlen == 0 &&
+		} else if (c->state == C_OPEN && !pending_out && c->inlen == 0 && c->pending == 0 &&
 			   now - c->idle_since > l->idle_ms) {
 			why = TCPSRV_CLOSED_IDLE;
 		} else if (c->state == C_OPEN && now - c->born > l->lifetime_ms) {
@@ -649,6 +687,59 @@ static void timers(struct tcpsrv *t, uint64_t now)
 	}
 	if (t->listen_paused && now >= t->listen_resume)
 		listeners_enable(t, true);
+}
+
+void tcpsrv_deliver(struct tcpsrv *t, uint64_t token, const uint8_t *resp, size_t len)
+{
+	struct reply *rp = malloc(sizeof(*rp) + len);
+	if (rp == NULL)
+		return; /* the connection's deadlines close it */
+	rp->next = NULL;
+	rp->token = token;
+	rp->len = len;
+	if (len)
+		memcpy(rp->data, resp, len);
+	pthread_mutex_lock(&t->inbox_lock);
+	*t->inbox_tail = rp;
+	t->inbox_tail = &rp->next;
+	atomic_store_explicit(&t->inbox_ready, true, memory_order_release);
+	pthread_mutex_unlock(&t->inbox_lock);
+	uint64_t one = 1;
+	if (write(t->wake, &one, sizeof(one)) < 0) {
+		/* the 100 ms tick drains it too */
+	}
+}
+
+/* Queues the resolver's responses on their connections. */
+static void drain_inbox(struct tcpsrv *t, uint64_t now)
+{
+	if (!atomic_load_explicit(&t->inbox_ready, memory_order_acquire))
+		return;
+	pthread_mutex_lock(&t->inbox_lock);
+	struct reply *rp = t->inbox;
+	t->inbox = NULL;
+	t->inbox_tail = &t->inbox;
+	atomic_store_explicit(&t->inbox_ready, false, memory_order_relaxed);
+	pthread_mutex_unlock(&t->inbox_lock);
+	while (rp) {
+		struct reply *next = rp->next;
+		struct conn *c = t->conns;
+		while (c && c->id != rp->token)
+			c = c->next;
+		if (c && c->pending) {
+			c->pending--;
+			bool ok = true;
+			if (rp->len && rp->len <= sizeof(t->frame) - 2 && c->state != C_LINGER) {
+				memcpy(t->frame + 2, rp->data, rp->len);
+				set_len(t, rp->len);
+				ok = queue(t, c, rp->len, now) && flush(c, now);
+			}
+			if (!ok || !settle(t, c, now))
+				conn_close(t, c);
+		}
+		free(rp);
+		rp = next;
+	}
 }
 
 static void sync_load(struct tcpsrv *t, const struct snapmgr_live *live)
@@ -682,11 +773,13 @@ static void *tcp_main(void *arg)
 		 * later start. */
 		int lfds[64];
 		bool ltls[64];
+		unsigned lidx[64];
 		int nl = 0;
 		for (int i = 0; i < n && snap; i++) {
 			struct tag *g = evs[i].data.ptr;
 			if (g->kind == T_LISTEN || g->kind == T_LISTEN_TLS) {
 				ltls[nl] = g->kind == T_LISTEN_TLS;
+				lidx[nl] = (unsigned)(g - t->tags);
 				lfds[nl++] = g->fd;
 			} else if (g->kind == T_CONN) {
 				struct conn *c = g->conn;
@@ -699,7 +792,8 @@ static void *tcp_main(void *arg)
 			}
 		}
 		for (int i = 0; i < nl; i++)
-			on_accept(t, lfds[i], ltls[i], snap, now);
+			on_accept(t, lfds[i], lidx[i], ltls[i], snap, now);
+		drain_inbox(t, now);
 		if (now - last_timers >= 100 || n == 0) {
 			timers(t, now);
 			last_timers = now;
@@ -721,6 +815,11 @@ static void free_all(struct tcpsrv *t)
 {
 	while (t->conns)
 		conn_close(t, t->conns);
+	while (t->inbox) {
+		struct reply *next = t->inbox->next;
+		free(t->inbox);
+		t->inbox = next;
+	}
 	for (unsigned i = 0; i < t->ntags; i++)
 		close(t->tags[i].fd);
 	if (t->ep >= 0)
@@ -742,6 +841,8 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 		return NULL;
 	}
 	t->cfg = *cfg;
+	t->inbox_tail = &t->inbox;
+	pthread_mutex_init(&t->inbox_lock, NULL);
 	t->cfg.fds = NULL;
 	t->cfg.tls_fds = NULL;
 	if (t->cfg.name == NULL)
@@ -773,6 +874,11 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 		t->tags[t->ntags++] = (struct tag){T_LISTEN, cfg->fds[i], NULL};
 	for (size_t i = 0; i < cfg->ntls_fds; i++)
 		t->tags[t->ntags++] = (struct tag){T_LISTEN_TLS, cfg->tls_fds[i], NULL};
+	for (unsigned i = 0; i < t->ntags; i++) {
+		socklen_t sl = sizeof(t->laddr[i]);
+		if (getsockname(t->tags[i].fd, (struct sockaddr *)&t->laddr[i], &sl) != 0)
+			memset(&t->laddr[i], 0, sizeof(t->laddr[i]));
+	}
 	if (t->wake >= 0)
 		t->tags[t->ntags++] = (struct tag){T_WAKE, t->wake, NULL};
 	if (t->ep < 0 || t->wake < 0) {

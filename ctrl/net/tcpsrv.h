@@ -36,6 +36,26 @@ struct qlog_ring;
 struct dot_tls;
 struct xfrout;
 struct xfrin;
+struct tcpsrv;
+struct sockaddr_storage;
+
+/* Views and the resolver (ctrl/resolv, docs/resolver.md), supplied by the
+ * front end; NULL = authoritative answers only. */
+struct tcpsrv_route {
+	/* Before answering: the snapshot the query is answered from (a view's
+	 * private zones, else pub); *view is the client's view (-1: none). */
+	const struct p53_snapshot *(*pick)(void *arg, const struct p53_client *c,
+					   const struct sockaddr_storage *local, const uint8_t *q,
+					   size_t qlen, const struct p53_snapshot *pub, int *view);
+	/* After answering: true when the resolver took the query instead of
+	 * the engine's answer resp; its response comes back later through
+	 * tcpsrv_deliver(t, token, ...), on any thread. */
+	bool (*hand_over)(void *arg, int view, const struct p53_client *c,
+			  const struct sockaddr_storage *local, const uint8_t *q, size_t qlen,
+			  const uint8_t *resp, size_t rlen, uint32_t fw_rule, struct tcpsrv *t,
+			  uint64_t token);
+	void *arg;
+};
 
 struct tcpsrv_limits {
 	unsigned max_conns;	    /* all sources together (256) */
@@ -89,6 +109,7 @@ struct tcpsrv_cfg {
 	struct xfrout *xfr;
 	/* NOTIFY for secondary zones (ctrl/xfr/xfrin.h); NULL = NOTIMP. */
 	struct xfrin *notify;
+	const struct tcpsrv_route *route; /* NULL = none */
 	/* Starts the thread; NULL = pthread_create. port53d passes one that
 	 * calls rte_ctrl_thread_create, keeping it off the workers' cores. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
@@ -101,6 +122,11 @@ struct tcpsrv;
 struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err);
 /* Stops the thread, closes every connection and listener. */
 void tcpsrv_stop(struct tcpsrv *t);
+
+/* A response to a query handed over by route->hand_over (len 0: none, the
+ * query is dropped). From any thread; the connection may be gone by then,
+ * and the response with it. */
+void tcpsrv_deliver(struct tcpsrv *t, uint64_t token, const uint8_t *resp, size_t len);
 
 /* Emits the engine's counters and the TCP counters (tcp{event}) as worker
  * cfg.worker; for the control API's counters callback. */

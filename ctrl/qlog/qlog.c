@@ -161,6 +161,7 @@ int qlog_rec_query(struct qlog_rec *rec, const uint8_t *q, size_t qlen,
 		   const struct p53_client *client)
 {
 	memset(rec, 0, offsetof(struct qlog_rec, qname));
+	rec->res = 0; /* the resolver's fields are read only when it is set */
 	rec->fw_rule = QLOG_RULE_NONE;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts); /* vDSO: no system call */
@@ -358,9 +359,37 @@ size_t qlog_format_json(const struct qlog_rec *rec, char *buf, size_t cap)
 	     QLOG_AA(rec) ? "true" : "false", QLOG_TC(rec) ? "true" : "false", rec->resp_len,
 	     rec->worker);
 	if (rec->fw_rule == QLOG_RULE_NONE)
-		puts_(&o, "null}\n");
+		puts_(&o, "null");
 	else
-		putf(&o, "%u}\n", rec->fw_rule);
+		putf(&o, "%u", rec->fw_rule);
+	if (rec->res & QLOG_RES_ON) {
+		static const char *const act[] = {
+		    "NONE",    "ALLOW", "ALERT", "BLOCK_NXDOMAIN", "BLOCK_NODATA", "BLOCK_OVERRIDE",
+		    "REFUSED", "DROP",	"FAIL"};
+		puts_(&o, ",\"resolver\":{\"view\":");
+		put_jstr(&o, rec->view);
+		puts_(&o, ",\"rule\":");
+		if (rec->rule[0])
+			put_jstr(&o, rec->rule);
+		else
+			puts_(&o, "null");
+		puts_(&o, ",\"upstream\":");
+		if (rec->upstream[0])
+			put_jstr(&o, rec->upstream);
+		else
+			puts_(&o, "null");
+		putf(&o,
+		     ",\"firewall_action\":\"%s\",\"firewall_chain\":%s,\"cache_hit\":%s,"
+		     "\"forwarded\":%s,\"dnssec\":\"%s\"}",
+		     rec->fw_action < sizeof(act) / sizeof(act[0]) ? act[rec->fw_action] : "?",
+		     rec->res & QLOG_RES_FW_CHAIN ? "true" : "false",
+		     rec->res & QLOG_RES_CACHE ? "true" : "false",
+		     rec->res & QLOG_RES_FORWARDED ? "true" : "false",
+		     rec->res & QLOG_RES_BOGUS	  ? "bogus"
+		     : rec->res & QLOG_RES_SECURE ? "secure"
+						  : "insecure");
+	}
+	puts_(&o, "}\n");
 	return o.over ? 0 : o.len;
 }
 

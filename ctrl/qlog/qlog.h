@@ -51,7 +51,20 @@ struct qlog_rec {
 	uint8_t addr[16];     /* client address, IPv4 in the first 4 bytes */
 	uint8_t ecs_addr[16]; /* ECS address, zero-padded */
 	uint8_t qname[255];   /* the question name as sent (case kept), uncompressed */
+	/* Resolver path (ctrl/resolv/resolver.h); res == 0 on the
+	 * authoritative path, and the fields below are then not written. */
+	uint8_t res;	   /* QLOG_RES_* flags */
+	uint8_t fw_action; /* enum p53_fw_action of fw_rule */
+	char view[64];	   /* the client's view */
+	char rule[64];	   /* the Resolver rule that decided; "" = recursion */
+	char upstream[48]; /* FORWARD target used ("addr@port"); "" = none */
 };
+#define QLOG_RES_ON	   1  /* answered by the resolver */
+#define QLOG_RES_CACHE	   2  /* from the resolver's answer cache */
+#define QLOG_RES_SECURE	   4  /* DNSSEC-validated */
+#define QLOG_RES_BOGUS	   8  /* failed validation: SERVFAIL */
+#define QLOG_RES_FW_CHAIN  16 /* the firewall decided on a CNAME/DNAME target */
+#define QLOG_RES_FORWARDED 32 /* through a FORWARD rule */
 
 #define QLOG_RCODE(rec) ((rec)->rflags & 15)
 #define QLOG_AA(rec)	(((rec)->rflags >> 10) & 1)

@@ -143,8 +143,8 @@ def test_conf_check(tmp):
         "  listen: [127.0.0.1:70000]",   # 6  bad port
         "control:",                      # 7
         "  socket: [a, b]",              # 8  list where one value goes
-        "resolver:",                     # 9  not supported yet
-        "  rate: 5",                     # 10
+        "resolvr:",                      # 9  unknown section
+        "  config: /x",                  # 10
         "dataplane:",                    # 11
         "  addresses: [192.0.2.300]",    # 12 not an address
     ]
@@ -154,7 +154,7 @@ def test_conf_check(tmp):
     errs = j.get("errors", [])
     check(r.returncode == 1 and j.get("ok") is False, "bad config: exit 1, ok false")
     for line, word in ((2, "edns-size"), (4, "pth"), (6, "listen"), (8, "socket"),
-                       (9, "resolver"), (12, "addresses")):
+                       (9, "resolvr"), (12, "addresses")):
         hit = [e for e in errs if e.startswith("%s:%d:" % (bad, line)) and word in e]
         check(len(hit) == 1, "error at line %d naming %s: %s" % (line, word, errs))
     check(len(errs) == 6, "exactly the six problems: %s" % errs)

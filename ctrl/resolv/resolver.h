@@ -1,0 +1,104 @@
+/* The resolver (docs/resolver.md): recursion, Route 53 Resolver FORWARD and
+ * SYSTEM rules, caching and DNSSEC validation through libunbound, the DNS
+ * Firewall on the resolved CNAME/DNAME chain, Extended DNS Errors.
+ *
+ * Answering threads never wait for it. A query the engine is not
+ * authoritative for, from a client in a view, is copied into the answering
+ * thread's own single-producer ring (resolver_submit) and the thread goes
+ * on; the resolver thread answers it from its cache or asks libunbound
+ * asynchronously, and sends the response itself on the UDP socket the query
+ * came in on, or hands it back to the TCP/TLS server (job.reply). The resolver thread is a QSBR reader of its own (it reads the live
+ * firewall) and has its own firewall scratch and query-log ring.
+ */
+#ifndef P53_RESOLVER_H
+#define P53_RESOLVER_H
+
+#include "ctrl/api/api.h"
+#include "ctrl/resolv/rconf.h"
+#include "ctrl/snap/qsbr.h"
+#include "ctrl/snap/snapmgr.h"
+#include "zones/answer/answer.h"
+#include "zones/common/err.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct qlog_ring;
+
+#define RESOLVER_QMAX 1232 /* larger queries are not handed over */
+
+/* One query handed over, with what is needed to answer it later. */
+struct resolver_job {
+	uint64_t time_ns;
+	int fd; /* UDP socket the query came in on; the answer leaves by it */
+	/* Streams (TCP, TLS): the response goes to reply(reply_ctx, token,
+	 * ...) instead, also with len 0 when there is none. NULL for UDP. */
+	void (*reply)(void *ctx, uint64_t token, const uint8_t *resp, size_t len);
+	void *reply_ctx;
+	uint64_t token;
+	socklen_t peer_len;
+	struct sockaddr_storage peer;
+	struct p53_client client;
+	uint16_t view;
+	uint16_t qlen;
+	uint32_t fw_rule; /* the engine's verdict on the query name; UINT32_MAX = none */
+	uint8_t q[RESOLVER_QMAX];
+};
+
+struct resolver_cfg {
+	const struct rconf *rc; /* not owned; lives until resolver_stop */
+	struct snapmgr *mgr;	/* for the live firewall (struct control_load) */
+	struct qsbr *qsbr;
+	unsigned reader;	/* the resolver thread's QSBR reader id */
+	unsigned fw_worker;	/* its firewall scratch index */
+	struct qlog_ring *qlog; /* NULL = off */
+	uint16_t edns_udp_max;	/* our advertised EDNS size */
+	unsigned ring_size;	/* jobs in each hand-off ring; 0 = 1024 */
+	unsigned producers;	/* answering threads, one ring each (1..4) */
+	unsigned cache_entries; /* answer cache slots; 0 = 65536 */
+	const char *name;	/* log prefix */
+};
+
+struct resolver;
+
+/* Builds the libunbound contexts (recursion and one per FORWARD target),
+ * the ring and the cache, and starts the resolver thread. NULL with err set
+ * when libunbound refuses a setting (root hints, trust anchor). */
+struct resolver *resolver_start(const struct resolver_cfg *cfg, struct p53_err *err);
+/* Stops the resolver thread: nothing is answered or delivered after it,
+ * while submits still land harmlessly (call before stopping the threads
+ * that submit and receive replies). resolver_stop then frees. */
+void resolver_halt(struct resolver *r);
+void resolver_stop(struct resolver *r);
+
+/* Answering thread number producer (< cfg.producers; one thread each):
+ * copies the job into its ring. False when the ring is full (counted; a
+ * UDP query is dropped and the client retries). */
+bool resolver_submit(struct resolver *r, unsigned producer, const struct resolver_job *job);
+/* Wakes the resolver thread after one or more submits (once per batch). */
+void resolver_kick(struct resolver *r);
+
+/* The engine's response resp (n bytes) to a query says the name is outside
+ * every served zone or below a delegation: what a resolver answers instead. */
+bool resolver_wants(const uint8_t *resp, size_t n);
+
+/* Private zones (a view's zones:, docs/resolver.md). True when some view
+ * has any: the answering thread then finds the client's view before
+ * answering. */
+bool resolver_has_private(const struct resolver *r);
+/* The snapshot to answer the query q (qlen bytes) from, for a client of
+ * view v: the view's private snapshot holding the most specific zone at or
+ * above the query name, else pub. For online QSBR readers; the result
+ * lives until the reader's next quiescent state. */
+const struct p53_snapshot *resolver_pick(struct resolver *r, int v, const uint8_t *q, size_t qlen,
+					 const struct p53_snapshot *pub);
+/* Loads every view's private snapshots anew and swaps them in after the
+ * readers' grace period (SIGHUP, on the control thread). A snapshot that
+ * fails to load keeps the old set serving; a negative code with err set. */
+int resolver_reload(struct resolver *r, struct p53_err *err);
+
+/* Counters for the API's metrics. */
+void resolver_counters(struct resolver *r, api_emit_fn emit, void *sink);
+
+#endif
