@@ -98,6 +98,8 @@ static const struct key keys[] = {
     {"dataplane", "tcp", K_BOOL, false, 0, 0, NULL, 0, "tcp", 0},
     {"tls", "enabled", K_BOOL, false, 0, 0, NULL, 0, "tls", 0},
     {"tls", "quic", K_BOOL, false, 0, 0, NULL, 0, "quic", 0},
+    {"tls", "quic-retry", K_BOOL, false, 0, 0, NULL, 0, "quic-retry", 0},
+    {"tls", "quic-idle-ms", K_INT, false, 1, 100000000, NULL, 0, "quic-idle-ms", 0},
     {"tls", "cert", K_STR, false, 0, 0, NULL, 0, "tls-cert", 0},
     {"tls", "key", K_STR, false, 0, 0, NULL, 0, "tls-key", 0},
     {"dataplane", "transport-netns", K_STR, false, 0, 0, NULL, 0, "transport-netns", 0},

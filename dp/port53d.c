@@ -186,6 +186,9 @@ static void usage(FILE *out)
 	    "                            256, 16, 10000, 5000, 120000, 65536; docs/hardening.md)\n"
 	    "      --tls                 DNS over TLS on port 853 (with --tls-cert)\n"
 	    "      --quic                DNS over QUIC on UDP 853 (with --tls-cert)\n"
+	    "      --quic-retry          validate every QUIC client's address with a Retry\n"
+	    "                            (default: only with half the 256 slots taken)\n"
+	    "      --quic-idle-ms N      QUIC idle timeout (default 10000)\n"
 	    "      --tls-cert FILE       certificate chain (PEM) for TLS and QUIC\n"
 	    "      --tls-key FILE        its private key (PEM); both reloaded on HUP\n"
 	    "      --transport-netns NS  open the TCP/TLS/QUIC listeners in network\n"
@@ -283,6 +286,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_QUORUM,
 		O_WATCH,
 		O_QUIC,
+		O_QUIC_RETRY,
+		O_QUIC_IDLE,
 		O_TCP,
 		O_TCP_MAX,
 		O_TCP_PER_SRC,
@@ -331,6 +336,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"health-quorum", required_argument, NULL, O_QUORUM},
 	    {"watch-dir", required_argument, NULL, O_WATCH},
 	    {"quic", no_argument, NULL, O_QUIC},
+	    {"quic-retry", no_argument, NULL, O_QUIC_RETRY},
+	    {"quic-idle-ms", required_argument, NULL, O_QUIC_IDLE},
 	    {"tcp", no_argument, NULL, O_TCP},
 	    {"tcp-max-conns", required_argument, NULL, O_TCP_MAX},
 	    {"tcp-per-source", required_argument, NULL, O_TCP_PER_SRC},
@@ -483,6 +490,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_QUIC:
 			o->xport.quic = true;
+			break;
+		case O_QUIC_RETRY:
+			o->xport.quic_retry = true;
+			break;
+		case O_QUIC_IDLE:
+			if (parse_num(optarg, 1, 100000000, &v) != 0)
+				goto bad;
+			o->xport.quic_idle_ms = (unsigned)v;
 			break;
 		case O_TCP:
 			o->xport.tcp = true;

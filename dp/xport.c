@@ -124,6 +124,8 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		    .worker = cfg->nworkers + DP_XPORT_QUIC,
 		    .bind = bind_load,
 		    .qlog = control_qlog_ring(cfg->ctl, cfg->nworkers + DP_XPORT_QUIC),
+		    .idle_ms = cfg->quic_idle_ms,
+		    .retry_always = cfg->quic_retry,
 		    .name = "port53d",
 		    .spawn = cfg->spawn,
 		};

@@ -30,6 +30,8 @@ struct dp_xport_cfg {
 	bool tcp;			/* DNS over TCP on port 53 */
 	bool tls;			/* DNS over TLS on port 853 (needs the certificate) */
 	bool quic;			/* DNS over QUIC on UDP 853 (needs the certificate) */
+	bool quic_retry;		/* Retry every new QUIC connection (doq.h) */
+	unsigned quic_idle_ms;		/* QUIC idle timeout; 0: 10000 */
 	const char *tls_cert, *tls_key; /* PEM files for TLS and QUIC */
 	struct tcpsrv_limits tcp_lim;	/* zeros: the defaults */
 	const char *netns;		/* where the listeners live; NULL: port53d's own */

@@ -6,10 +6,12 @@
  * writes what ngtcp2 has to send. Stream data handed to ngtcp2 is not copied
  * by it, so an answer stays allocated until its stream is closed.
  *
- * Connections are few (max_conns) and short-lived, so lookups scan a list;
- * a closing connection is dropped at once rather than kept through a
- * closing period: the peer's retransmissions then meet no state and are
- * ignored, which costs the peer a timeout only after an error.
+ * Connections are few (max_conns) and short-lived, so lookups scan a list.
+ * A connection that ends is kept, without its ngtcp2 state, for three PTOs
+ * and at least a second (RFC 9000 10.2): closing after our CONNECTION_CLOSE, whose packet is sent
+ * again to the packets that keep coming (to the 1st, 2nd, 4th, 8th ..., so
+ * a peer cannot make us send more than it does), or draining after the
+ * peer's, silent. Either way its slot stays counted until then.
  */
 #include "ctrl/net/doq.h"
 
@@ -43,6 +45,11 @@
 #define TX_MAX	  1452
 #define WRITE_MAX 256 /* packets per connection per write round */
 #define MSG_CAP	  (2 + P53_MSG_MAX)
+#define TOKEN_TTL (10 * NGTCP2_SECONDS) /* a Retry token is good this long */
+/* The closing and draining periods last three PTOs (RFC 9000 10.2) and at
+ * least this: on a short path three PTOs are a few tens of milliseconds,
+ * less than a peer's late packets may take to arrive. */
+#define END_MIN (1 * NGTCP2_SECONDS)
 
 /* RFC 9250 section 4.3 error codes. */
 #define DOQ_NO_ERROR	      0x0
@@ -87,6 +94,12 @@ struct qconn {
 	struct qconn *next, *prev;
 	uint64_t app_error; /* set with app_close by a callback */
 	bool app_close, handshake_done;
+	/* RFC 9000 10.2: after the end, only these are used. */
+	enum { Q_OPEN, Q_CLOSING, Q_DRAINING } phase;
+	uint64_t end_until; /* ns: the state goes then */
+	uint8_t *close_pkt; /* closing: our CONNECTION_CLOSE */
+	size_t close_len;
+	unsigned end_rx, end_next; /* packets since the end; next to answer */
 };
 
 struct doq {
@@ -104,6 +117,7 @@ struct doq {
 	_Atomic(struct creds *) next;
 	char *cert, *key;
 	uint8_t secret[32];		 /* stateless reset tokens */
+	uint8_t token_key[32];		 /* Retry tokens */
 	const struct p53_snapshot *snap; /* live for the current iteration only */
 	struct p53_ctx ctx;
 	uint64_t c[DOQ_C__COUNT];
@@ -119,8 +133,12 @@ static const char *const ctr_names[DOQ_C__COUNT] = {
     [DOQ_REFUSED_LIMIT] = "refused_conn_limit",
     [DOQ_CLOSED_IDLE] = "closed_idle",
     [DOQ_CLOSED_ERROR] = "closed_error",
+    [DOQ_CLOSED_PEER] = "closed_by_peer",
     [DOQ_PROTOCOL_ERRORS] = "protocol_errors",
     [DOQ_VERSION_NEGOTIATIONS] = "version_negotiations",
+    [DOQ_RETRIES] = "retries",
+    [DOQ_INVALID_TOKENS] = "invalid_tokens",
+    [DOQ_CLOSE_RESENT] = "close_resent",
 };
 
 static void bump(struct doq *q, enum doq_ctr c)
@@ -219,6 +237,24 @@ static void stream_free(struct stream *s)
 	free(s);
 }
 
+/* Drops the QUIC and TLS state and the streams; what a closing or
+ * draining connection keeps is the rest. */
+static void conn_release(struct qconn *c)
+{
+	ngtcp2_conn_del(c->conn);
+	c->conn = NULL;
+	if (c->tls)
+		gnutls_deinit(c->tls);
+	c->tls = NULL;
+	creds_put(c->cr);
+	c->cr = NULL;
+	while (c->streams) {
+		struct stream *s = c->streams;
+		c->streams = s->next;
+		stream_free(s);
+	}
+}
+
 static void conn_free(struct doq *q, struct qconn *c)
 {
 	if (c->prev)
@@ -228,15 +264,8 @@ static void conn_free(struct doq *q, struct qconn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	q->nconns--;
-	ngtcp2_conn_del(c->conn);
-	if (c->tls)
-		gnutls_deinit(c->tls);
-	creds_put(c->cr);
-	while (c->streams) {
-		struct stream *s = c->streams;
-		c->streams = s->next;
-		stream_free(s);
-	}
+	conn_release(c);
+	free(c->close_pkt);
 	free(c);
 }
 
@@ -498,19 +527,35 @@ static int conn_write(struct doq *q, struct qconn *c, uint64_t ts)
 	return 0;
 }
 
+/* Keeps c for three PTOs without its QUIC state (RFC 9000 10.2). */
+static void conn_end(struct qconn *c, int phase, uint64_t ts)
+{
+	c->phase = phase;
+	uint64_t period = 3 * ngtcp2_conn_get_pto(c->conn);
+	c->end_until = ts + (period > END_MIN ? period : END_MIN);
+	c->end_rx = 0;
+	c->end_next = 1;
+	conn_release(c);
+}
+
 /* Ends a connection after an ngtcp2 error: silently when QUIC says so,
- * otherwise with a CONNECTION_CLOSE that says why. */
+ * otherwise with a CONNECTION_CLOSE that says why, kept for the closing
+ * period. */
 static void conn_fail(struct doq *q, struct qconn *c, int rv, uint64_t ts)
 {
 	if (rv == NGTCP2_ERR_IDLE_CLOSE) {
-		bump(q, DOQ_CLOSED_IDLE);
+		bump(q, DOQ_CLOSED_IDLE); /* RFC 9000 10.1: nothing is sent */
 		conn_free(q, c);
 		return;
 	}
+	if (rv == NGTCP2_ERR_DRAINING || ngtcp2_conn_is_in_draining_period(c->conn)) {
+		bump(q, DOQ_CLOSED_PEER);
+		conn_end(c, Q_DRAINING, ts);
+		return;
+	}
 	bump(q, DOQ_CLOSED_ERROR);
-	if (rv == NGTCP2_ERR_DRAINING || rv == NGTCP2_ERR_DROP_CONN || rv == NGTCP2_ERR_CLOSING ||
-	    ngtcp2_conn_is_in_closing_period(c->conn) ||
-	    ngtcp2_conn_is_in_draining_period(c->conn)) {
+	if (rv == NGTCP2_ERR_DROP_CONN || rv == NGTCP2_ERR_CLOSING ||
+	    ngtcp2_conn_is_in_closing_period(c->conn)) {
 		conn_free(q, c);
 		return;
 	}
@@ -528,14 +573,35 @@ static void conn_fail(struct doq *q, struct qconn *c, int rv, uint64_t ts)
 	ngtcp2_pkt_info pi;
 	ngtcp2_ssize w = ngtcp2_conn_write_connection_close(c->conn, &ps.path, &pi, q->tx,
 							    sizeof(q->tx), &ccerr, ts);
-	if (w > 0)
-		send_to(q, c->sock, q->tx, (size_t)w, (const struct sockaddr *)ps.path.remote.addr,
-			(socklen_t)ps.path.remote.addrlen);
-	conn_free(q, c);
+	if (w <= 0 || (c->close_pkt = malloc((size_t)w)) == NULL) {
+		conn_free(q, c);
+		return;
+	}
+	memcpy(c->close_pkt, q->tx, (size_t)w);
+	c->close_len = (size_t)w;
+	send_to(q, c->sock, c->close_pkt, c->close_len, (const struct sockaddr *)&c->remote,
+		c->rlen);
+	conn_end(c, Q_CLOSING, ts);
 }
 
+/* A packet for a connection that has ended: the closing period answers
+ * with the CONNECTION_CLOSE again, at a rate that halves as packets keep
+ * coming (RFC 9000 10.2.1); the draining period says nothing. */
+static void ended_rx(struct doq *q, struct qconn *c)
+{
+	if (c->phase != Q_CLOSING || ++c->end_rx < c->end_next)
+		return;
+	c->end_next *= 2;
+	bump(q, DOQ_CLOSE_RESENT);
+	send_to(q, c->sock, c->close_pkt, c->close_len, (const struct sockaddr *)&c->remote,
+		c->rlen);
+}
+
+/* odcid: the client's first Destination Connection ID, from its Retry
+ * token, or NULL when it sent none (hd's is the first then). */
 static struct qconn *conn_new(struct doq *q, unsigned sock, const ngtcp2_pkt_hd *hd,
-			      const struct sockaddr_storage *from, socklen_t fl, uint64_t ts)
+			      const ngtcp2_cid *odcid, const struct sockaddr_storage *from,
+			      socklen_t fl, uint64_t ts)
 {
 	struct qconn *c = calloc(1, sizeof(*c));
 	if (c == NULL)
@@ -581,6 +647,14 @@ static struct qconn *conn_new(struct doq *q, unsigned sock, const ngtcp2_pkt_hd 
 	p.initial_max_data = 1u << 20;
 	p.max_idle_timeout = (uint64_t)q->cfg.idle_ms * NGTCP2_MILLISECONDS;
 	p.original_dcid = hd->dcid;
+	if (odcid) {
+		/* RFC 9000 7.3: both IDs of the Retry exchange are proved
+		 * to the client in the transport parameters. */
+		p.original_dcid = *odcid;
+		p.retry_scid = hd->dcid;
+		p.retry_scid_present = 1;
+		st.token = hd->token;
+	}
 	p.stateless_reset_token_present = 1;
 	if (ngtcp2_crypto_generate_stateless_reset_token(p.stateless_reset_token, q->secret,
 							 sizeof(q->secret), &scid) != 0)
@@ -639,6 +713,70 @@ static void version_negotiation(struct doq *q, unsigned sock, const ngtcp2_versi
 	}
 }
 
+/* Address validation (RFC 9000 8.1.2): a Retry whose token carries the
+ * client's address, its first DCID and the time, sealed with token_key. */
+static void send_retry(struct doq *q, unsigned sock, const ngtcp2_pkt_hd *hd,
+		       const struct sockaddr_storage *from, socklen_t fl, uint64_t ts)
+{
+	uint8_t token[NGTCP2_CRYPTO_MAX_RETRY_TOKENLEN];
+	ngtcp2_cid scid;
+	scid.datalen = SCID_LEN;
+	if (gnutls_rnd(GNUTLS_RND_NONCE, scid.data, SCID_LEN) < 0)
+		return;
+	ngtcp2_ssize tl = ngtcp2_crypto_generate_retry_token(
+	    token, q->token_key, sizeof(q->token_key), hd->version, (const ngtcp2_sockaddr *)from,
+	    fl, &scid, &hd->dcid, ts);
+	if (tl < 0)
+		return;
+	ngtcp2_ssize w = ngtcp2_crypto_write_retry(q->tx, sizeof(q->tx), hd->version, &hd->scid,
+						   &scid, &hd->dcid, token, (size_t)tl);
+	if (w > 0) {
+		bump(q, DOQ_RETRIES);
+		send_to(q, sock, q->tx, (size_t)w, (const struct sockaddr *)from, fl);
+	}
+}
+
+/* A client Initial for no known connection: validate its address when the
+ * policy asks, then start the connection. NULL when none was made. */
+static struct qconn *accept_initial(struct doq *q, unsigned sock, size_t n,
+				    const struct sockaddr_storage *from, socklen_t fl, uint64_t ts)
+{
+	ngtcp2_pkt_hd hd;
+	if (ngtcp2_accept(&hd, q->rx, n) != 0)
+		return NULL; /* not a client Initial: nothing to say to it */
+	if (q->nconns >= q->cfg.max_conns) {
+		bump(q, DOQ_REFUSED_LIMIT);
+		return NULL;
+	}
+	bool validate = q->cfg.retry_always || q->nconns >= q->cfg.max_conns / 2;
+	ngtcp2_cid odcid;
+	bool have_odcid = false;
+	if (hd.type == NGTCP2_PKT_INITIAL && hd.token.len &&
+	    hd.token.base[0] == NGTCP2_CRYPTO_TOKEN_MAGIC_RETRY) {
+		/* Our token came back: it must be ours, for this address and
+		 * recent, or the client is told INVALID_TOKEN (8.1.3). */
+		if (ngtcp2_crypto_verify_retry_token(&odcid, hd.token.base, hd.token.len,
+						     q->token_key, sizeof(q->token_key), hd.version,
+						     (const ngtcp2_sockaddr *)from, fl, &hd.dcid,
+						     TOKEN_TTL, ts) != 0) {
+			bump(q, DOQ_INVALID_TOKENS);
+			ngtcp2_ssize w = ngtcp2_crypto_write_connection_close(
+			    q->tx, sizeof(q->tx), hd.version, &hd.scid, &hd.dcid,
+			    NGTCP2_INVALID_TOKEN, NULL, 0);
+			if (w > 0)
+				send_to(q, sock, q->tx, (size_t)w, (const struct sockaddr *)from,
+					fl);
+			return NULL;
+		}
+		have_odcid = true;
+	} else if (validate) {
+		if (hd.type == NGTCP2_PKT_INITIAL)
+			send_retry(q, sock, &hd, from, fl, ts);
+		return NULL; /* 0-RTT before validation: dropped */
+	}
+	return conn_new(q, sock, &hd, have_odcid ? &odcid : NULL, from, fl, ts);
+}
+
 static void on_datagram(struct doq *q, unsigned sock, size_t n, const struct sockaddr_storage *from,
 			socklen_t fl, uint64_t ts)
 {
@@ -651,17 +789,12 @@ static void on_datagram(struct doq *q, unsigned sock, size_t n, const struct soc
 	if (rv != 0)
 		return;
 	struct qconn *c = find_conn(q, vc.dcid, vc.dcidlen);
-	if (c == NULL) {
-		ngtcp2_pkt_hd hd;
-		if (ngtcp2_accept(&hd, q->rx, n) != 0)
-			return; /* not a client Initial: nothing to say to it */
-		if (q->nconns >= q->cfg.max_conns) {
-			bump(q, DOQ_REFUSED_LIMIT);
-			return;
-		}
-		if ((c = conn_new(q, sock, &hd, from, fl, ts)) == NULL)
-			return;
+	if (c && c->phase != Q_OPEN) {
+		ended_rx(q, c);
+		return;
 	}
+	if (c == NULL && (c = accept_initial(q, sock, n, from, fl, ts)) == NULL)
+		return;
 	ngtcp2_path path = {
 	    .local = {(ngtcp2_sockaddr *)&q->local[sock], q->llen[sock]},
 	    .remote = {(ngtcp2_sockaddr *)from, fl},
@@ -692,6 +825,13 @@ static int timers(struct doq *q, uint64_t ts)
 	uint64_t next = ts + 100 * NGTCP2_MILLISECONDS;
 	for (struct qconn *c = q->conns, *nx; c; c = nx) {
 		nx = c->next;
+		if (c->phase != Q_OPEN) {
+			if (c->end_until <= ts)
+				conn_free(q, c);
+			else if (c->end_until < next)
+				next = c->end_until;
+			continue;
+		}
 		uint64_t exp = ngtcp2_conn_get_expiry(c->conn);
 		if (exp <= ts) {
 			int rv = ngtcp2_conn_handle_expiry(c->conn, ts);
@@ -800,7 +940,8 @@ struct doq *doq_start(const struct doq_cfg *cfg, struct p53_err *err)
 	}
 	if ((q->cur = creds_load(cfg->cert, cfg->key, err)) == NULL)
 		goto fail;
-	if (gnutls_rnd(GNUTLS_RND_KEY, q->secret, sizeof(q->secret)) < 0) {
+	if (gnutls_rnd(GNUTLS_RND_KEY, q->secret, sizeof(q->secret)) < 0 ||
+	    gnutls_rnd(GNUTLS_RND_KEY, q->token_key, sizeof(q->token_key)) < 0) {
 		p53_err_set(err, P53_EIO, "QUIC: no randomness");
 		goto fail;
 	}

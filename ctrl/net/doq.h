@@ -6,6 +6,14 @@
  * prefix, Message ID 0) and gets one answer, after which the server closes
  * its side of the stream.
  *
+ * Address validation uses Retry tokens (RFC 9000 8.1.2) made and checked
+ * by ngtcp2_crypto with a key drawn at start; a connection that ends keeps
+ * a closing period (after our CONNECTION_CLOSE, which is sent again to
+ * the packets that still arrive) or a draining period (after the client's)
+ * of three PTOs and at least a second, RFC 9000 10.2, before its state is
+ * dropped. An idle
+ * timeout drops it silently (10.1).
+ *
  * Like the TCP thread, it is a reader of the snapshot manager under its own
  * QSBR reader id: it takes the live snapshot once per loop iteration and is
  * offline while it sleeps, so every transport answers from the generation
@@ -21,6 +29,7 @@
 #include "zones/common/err.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,8 +40,12 @@ enum doq_ctr {
 	DOQ_REFUSED_LIMIT, /* max_conns reached */
 	DOQ_CLOSED_IDLE,
 	DOQ_CLOSED_ERROR,    /* transport, TLS or DoQ protocol error */
+	DOQ_CLOSED_PEER,     /* the client closed: draining */
 	DOQ_PROTOCOL_ERRORS, /* Message ID not 0, message over a stream's end */
 	DOQ_VERSION_NEGOTIATIONS,
+	DOQ_RETRIES,	    /* Retry packets sent (address validation) */
+	DOQ_INVALID_TOKENS, /* Initials with a bad or expired Retry token */
+	DOQ_CLOSE_RESENT,   /* CONNECTION_CLOSE sent again in a closing period */
 	DOQ_C__COUNT
 };
 struct doq_cfg {
@@ -50,7 +63,11 @@ struct doq_cfg {
 	struct qlog_ring *qlog; /* NULL: no query log */
 	unsigned max_conns;	/* 0 = 256 */
 	unsigned idle_ms;	/* QUIC max_idle_timeout; 0 = 10000 */
-	const char *name;	/* log prefix */
+	/* Address validation (RFC 9000 8.1): a client Initial without a
+	 * valid token gets a Retry. always: every new connection; otherwise
+	 * only once half of max_conns are taken. */
+	bool retry_always;
+	const char *name; /* log prefix */
 	/* NULL = pthread_create. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
 };

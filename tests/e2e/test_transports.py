@@ -28,6 +28,11 @@ no_application_protocol; DoQ: several streams on one connection, a large
 answer whole, a non-zero Message ID is a DOQ_PROTOCOL_ERROR (RFC 9250
 4.2.1), so does a query with the keepalive option (5.5.2), ALPN "dot"
 refused (0x178).
+DoQ lifecycle (RFC 9000): Retry with --quic-retry on the TAP, none for a
+lone client on AF_XDP; on the TAP (--quic-idle-ms 2000) a connection idle
+0.5 s answers, one idle 3.5 s is gone (closed_idle counted), a client
+close is counted closed_by_peer, and after a protocol error the client's
+last packet replayed through a UDP relay gets the same CONNECTION_CLOSE.
 TAP part also: the certificate replaced by an expired one and SIGHUP: strict
 clients (kdig +tls-ca, Python with the CA) refuse, opportunistic kdig +tls
 still answers (RFC 8310), then the valid one again, without a restart; a
@@ -44,6 +49,7 @@ doqclient:
 """
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -135,6 +141,73 @@ def check_doq(res, mode, ns, doqclient, certs, gen):
                          ca=certs["ca.pem"])
     res.check("%s DoQ: certificate verified against the test CA" % mode,
               out is not None and isinstance(out[0], dns.message.Message), err or repr(out))
+
+
+def quic_counter(port53ctl, ctl_sock, event):
+    """port53d's quic{event} counter from /metrics, or None."""
+    r = subprocess.run([port53ctl, "-s", ctl_sock, "metrics"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=10)
+    m = re.search(r'^port53_quic_total\{worker="\d+",event="%s"\} (\d+)$' % event, r.stdout,
+                  re.M)
+    return int(m.group(1)) if m else None
+
+
+def check_doq_retry(res, mode, ns, doqclient, expect):
+    """RFC 9000 8.1.2: with --quic-retry every new connection is sent a
+    Retry first (quic-go's tracer sees it) and is answered after it;
+    without, a lone client is not (Retry only with half the slots taken)."""
+    notes = []
+    out, err = xport.doq(doqclient, ns, SVC4, [xport.query_wire("www.example.com.", "A")],
+                         notes=notes)
+    ok = (out is not None and isinstance(out[0], dns.message.Message)
+          and xport.rrset_texts(out[0], "A") == {"192.0.2.10"})
+    res.check("%s DoQ: %s, then answered" % (mode, "Retry received (address validation)"
+                                             if expect else "no Retry for a lone client"),
+              ok and ("retry" in notes) == expect, "%s %s %s" % (notes, err, out))
+
+
+def check_doq_lifecycle(res, ns, doqclient, ctl_sock, port53ctl):
+    """With --quic-idle-ms 2000: a connection idle 0.5 s still answers, one
+    idle 3.5 s has been dropped by the server (RFC 9000 10.1: silently, so
+    the client's query times out) and counted closed_idle. A protocol error
+    puts the connection in its closing period: the client's last packet
+    sent again (through a relay) gets the same CONNECTION_CLOSE back
+    (10.2.1). A client that closes leaves a draining connection, counted
+    closed_by_peer."""
+    q = xport.query_wire("www.example.com.", "A")
+    out, err = xport.doq(doqclient, ns, SVC4, [q], wait=0.5, timeout=10)
+    res.check("tap: DoQ connection idle 0.5 s (of 2 s) still answers",
+              out is not None and len(out) == 2 and isinstance(out[1], dns.message.Message),
+              err or repr(out))
+    idle0 = quic_counter(port53ctl, ctl_sock, "closed_idle") or 0
+    out, err = xport.doq(doqclient, ns, SVC4, [q], wait=3.5, timeout=15)
+    res.check("tap: DoQ connection idle 3.5 s: dropped by the server, the query after it "
+              "gets no answer",
+              out is not None and len(out) == 2 and isinstance(out[0], dns.message.Message)
+              and isinstance(out[1], str) and out[1].startswith("ERROR"), err or repr(out))
+    res.check("tap: quic closed_idle counted",
+              dpnet.wait_for(lambda: (quic_counter(port53ctl, ctl_sock, "closed_idle") or 0)
+                             > idle0, 5))
+    peer0 = quic_counter(port53ctl, ctl_sock, "closed_by_peer") or 0
+    out, err = xport.doq(doqclient, ns, SVC4, [q])
+    res.check("tap: DoQ client closing after its answer: counted closed_by_peer (draining)",
+              out is not None and dpnet.wait_for(
+                  lambda: (quic_counter(port53ctl, ctl_sock, "closed_by_peer") or 0) > peer0,
+                  5), err or repr(out))
+    relay = xport.UdpRelay(ns, SVC4)
+    try:
+        out, err = xport.doq(doqclient, ns, "127.0.0.1",
+                             [xport.query_wire("www.example.com.", "A", qid=7)],
+                             port=relay.port)
+        relay.pause()
+        closed = out is not None and out[0].startswith("ERROR") and "0x2" in out[0]
+        again = relay.replay() if closed and relay.last_up else None
+        res.check("tap: DoQ closing period: the client's last packet sent again gets the "
+                  "same CONNECTION_CLOSE (RFC 9000 10.2.1)",
+                  closed and again is not None and again == relay.last_down,
+                  "%s %s replay %s" % (err, out, again and again.hex()[:60]))
+    finally:
+        relay.close()
 
 
 def check_tcp(res, mode, ns, gen):
@@ -400,7 +473,7 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
         "--", "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
         "--exception", "tap:" + exc_prefix, "--transport-netns", ns_k,
         "--tcp", "--tls", "--quic", "--tls-cert", live["cert"], "--tls-key", live["key"],
-        "--control-socket", ctl_sock,
+        "--quic-retry", "--quic-idle-ms", "2000", "--control-socket", ctl_sock,
     ]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-tap.log"), ns=ns_h)
@@ -428,6 +501,8 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
     check_tcp(res, "tap", ns_h, 1)
     check_tls(res, "tap", ns_h, certs, 1)
     check_doq(res, "tap", ns_h, doqclient, certs, 1)
+    check_doq_retry(res, "tap", ns_h, doqclient, True)
+    check_doq_lifecycle(res, ns_h, doqclient, ctl_sock, os.path.join(bdir, "tools", "port53ctl"))
     check_reload_expired(res, d, ns_h, certs, live)
     check_push_under_load(res, ns_h, bdir, work, ctl_sock, doqclient,
                           os.path.join(bdir, "tools", "port53ctl"))
@@ -482,6 +557,7 @@ def part_afxdp_body(res, cleanup, work, bdir, certs, doqclient):
     check_tcp(res, "afxdp", ns_c, 2)
     check_tls(res, "afxdp", ns_c, certs, 2)
     check_doq(res, "afxdp", ns_c, doqclient, certs, 2)
+    check_doq_retry(res, "afxdp", ns_c, doqclient, False)
     check_differential(res, ns_c)
     rc = d.stop()
     res.check("afxdp: port53d exits 0 on SIGTERM", rc == 0, d.tail())

@@ -48,16 +48,27 @@ def query_wire(qname, qtype, qid=0, payload=1232):
     return q
 
 
-def doq(doqclient, ns, server, queries, alpn="doq", ca=None, timeout=5):
+def doq(doqclient, ns, server, queries, alpn="doq", ca=None, timeout=5, port=853, wait=None,
+        notes=None):
     """Sends each dns.message query on its own stream of one DoQ
     connection. Returns (list of dns.message or 'RESET n' / 'ERROR ...'
-    strings, None) or (None, error text) when the connection failed."""
+    strings, None) or (None, error text) when the connection failed.
+    wait: ask the first query again on the same connection that many
+    seconds after the answers (one more entry in the list). notes: a list
+    that gets the client's report of the handshake ('retry' when the
+    server sent a Retry)."""
     host = "[%s]" % server if ":" in server else server
-    cmd = [doqclient, "-s", "%s:853" % host, "-alpn", alpn, "-t", "%ds" % timeout]
+    cmd = [doqclient, "-s", "%s:%d" % (host, port), "-alpn", alpn, "-t", "%ds" % timeout]
     if ca:
         cmd += ["-ca", ca, "-sni", "dns.example.test"]
+    if wait is not None:
+        cmd += ["-wait", "%dms" % int(wait * 1000)]
+    if notes is not None:
+        cmd += ["-v"]
     cmd += [q.to_wire().hex() for q in queries]
     r = run(cmd, ns=ns, check=False, timeout=timeout + 10)
+    if notes is not None:
+        notes.extend(x.strip() for x in r.stderr.splitlines() if x.strip() == "retry")
     if r.returncode != 0:
         return None, (r.stderr or r.stdout).strip()
     out = []
@@ -163,3 +174,61 @@ def kdig_tls(ns, server, qname, qtype, ca=None, pin=None):
 
 def rrset_texts(msg, rdtype):
     return dpnet.rrset_texts(msg, "answer", dns.rdatatype.from_text(rdtype))
+
+
+class UdpRelay:
+    """A UDP relay inside NS between a local port and SERVER:853: what the
+    client sends goes to the server from one socket, what comes back goes
+    to the client. Keeps the last datagram each way, so a test can send
+    the client's last one again (replay) as the server saw it."""
+
+    def __init__(self, ns, server, port=853):
+        fam = socket.AF_INET6 if ":" in server else socket.AF_INET
+        with InNetns(ns):
+            self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self.back = socket.socket(fam, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.port = self.front.getsockname()[1]
+        self.server = (server, port)
+        self.client = None
+        self.last_up = self.last_down = None
+        self.stop = False
+        import threading
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        import select
+        for _ in range(1000000):  # bounded; close() ends it
+            if self.stop:
+                return
+            r, _, _ = select.select([self.front, self.back], [], [], 0.05)
+            for sk in r:
+                try:
+                    d, a = sk.recvfrom(65535)
+                except OSError:
+                    return
+                if sk is self.front:
+                    self.client, self.last_up = a, d
+                    self.back.sendto(d, self.server)
+                elif self.client is not None:
+                    self.last_down = d
+                    self.front.sendto(d, self.client)
+
+    def pause(self):
+        self.stop = True
+        self.thread.join(5)
+
+    def replay(self, timeout=1.0):
+        """Sends the client's last datagram again; the server's reply or None."""
+        self.back.settimeout(timeout)
+        self.back.sendto(self.last_up, self.server)
+        try:
+            return self.back.recv(65535)
+        except socket.timeout:
+            return None
+
+    def close(self):
+        self.pause()
+        self.front.close()
+        self.back.close()
