@@ -115,6 +115,29 @@ def traffic_flow(port):
           "traffic-flow geo rule: EU -> cloudfront endpoint through the alias map")
     check(rdatas(ask(port, "tfgeo.example.org", "A", ("192.168.1.0", 24)), "A") == ["192.0.2.122"],
           "traffic-flow geo rule: default location")
+    # Nested rules: geo -> (US) weighted 100/0 -> failover whose primary's
+    # check fails (a closed port); (EU) failover with a healthy primary;
+    # the default location an endpoint.
+    us, eu, other = ("10.1.2.0", 24), ("10.3.2.0", 24), ("192.168.1.0", 24)
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 8 and \
+            rdatas(ask(port, "tfnest.example.org", "A", us), "A") != ["192.0.2.132"]:
+        time.sleep(0.2)
+    check(all(rdatas(ask(port, "tfnest.example.org", "A", us), "A") == ["192.0.2.132"]
+              for _ in range(20)),
+          "nested: US -> weighted (100 to the failover rule, 0 to 192.0.2.130) -> failover "
+          "to the secondary, the primary's check failing")
+    r = ask(port, "tfnest.example.org", "A", us)
+    check(r.answer and r.answer[0].ttl == 60 and
+          any(o.otype == dns.edns.ECS and o.scopelen == 16 for o in r.options),
+          "nested: TTL of the endpoint, ECS scope of the geo range: %s" % r)
+    check(all(rdatas(ask(port, "tfnest.example.org", "A", eu), "A") == ["192.0.2.133"]
+              for _ in range(10)), "nested: EU -> failover, healthy primary")
+    check(rdatas(ask(port, "tfnest.example.org", "A", other), "A") == ["192.0.2.135"],
+          "nested: default location -> endpoint")
+    check(rdatas(ask(port, "tfnest.example.org", "AAAA", us), "AAAA") == [] and
+          ask(port, "tfnest.example.org", "AAAA", us).rcode() == 0,
+          "nested: another type is NODATA")
 
 
 def tf_refusals(tmp):
@@ -134,13 +157,35 @@ def tf_refusals(tmp):
     bad(lambda d: d["TrafficPolicyInstances"][0].update(TrafficPolicyVersion=3),
         ["TrafficPolicyInstances[0]", "NoSuchTrafficPolicy"])
 
-    def nested(d):
-        g = json.loads(d["TrafficPolicies"][2]["Document"])
-        g["Rules"]["inner"] = {"RuleType": "weighted", "Items": [
-            {"EndpointReference": "us", "Weight": "1"}]}
-        g["Rules"]["by_country"]["Locations"][0] = {"RuleReference": "inner", "Country": "US"}
-        d["TrafficPolicies"][2]["Document"] = json.dumps(g)
-    bad(nested, ["InvalidTrafficPolicyDocument", "nested rule"])
+    def loop(d):
+        g = json.loads(d["TrafficPolicies"][3]["Document"])
+        g["Rules"]["us_switch"]["Secondary"] = {"RuleReference": "mix"}
+        d["TrafficPolicies"][3]["Document"] = json.dumps(g)
+    bad(loop, ["TrafficPolicyInstances[2]", "InvalidTrafficPolicyDocument",
+               "a rule refers to itself through RuleReference"])
+
+    def deep(d):
+        g = json.loads(d["TrafficPolicies"][3]["Document"])
+        for k in range(6):
+            g["Rules"]["w%d" % k] = {"RuleType": "weighted", "Items": [
+                {"RuleReference": "w%d" % (k + 1), "Weight": "1"}]}
+        g["Rules"]["w6"] = {"RuleType": "weighted", "Items": [
+            {"EndpointReference": "p", "Weight": "1"}]}
+        g["Rules"]["by_country"]["Locations"][0] = {"RuleReference": "w0", "Country": "US"}
+        d["TrafficPolicies"][3]["Document"] = json.dumps(g)
+    bad(deep, ["InvalidTrafficPolicyDocument", "rules nested more than 4 levels"])
+
+    def mv(d):
+        g = json.loads(d["TrafficPolicies"][3]["Document"])
+        g["Rules"]["mix"]["RuleType"] = "multivalue"
+        d["TrafficPolicies"][3]["Document"] = json.dumps(g)
+    bad(mv, ["InvalidTrafficPolicyDocument", "a multivalue rule's items are endpoints"])
+
+    def nohc(d):
+        g = json.loads(d["TrafficPolicies"][3]["Document"])
+        g["Rules"]["us_switch"]["Primary"]["HealthCheck"] = "no-such-check"
+        d["TrafficPolicies"][3]["Document"] = json.dumps(g)
+    bad(nohc, ["geo-0/weighted-0/failover-0", "NoSuchHealthCheck"])
 
     def country(d):
         g = json.loads(d["TrafficPolicies"][2]["Document"])

@@ -86,8 +86,8 @@ class Snap:
 
     def group(self, i):
         o = self.off(GROUPS) + 20 * i
-        mem, nm, pol, _, node, coll, t = struct.unpack_from("<IHBBIIH", self.b, o)
-        return dict(o=o, member=mem, nmembers=nm, policy=pol, node=node, type=t)
+        mem, nm, pol, flags, node, coll, t = struct.unpack_from("<IHBBIIH", self.b, o)
+        return dict(o=o, member=mem, nmembers=nm, policy=pol, flags=flags, node=node, type=t)
 
     def member(self, i):
         o = self.off(MEMBERS) + 64 * i
@@ -397,6 +397,93 @@ def alias_graph_cases(work):
           "compile refuses an alias chain deeper than the engine follows", r.stderr)
 
 
+def nested_group_cases(work):
+    """Traffic-flow rules inside rules: a member that is a nested group
+    (MEM_GROUP, its alias field a GROUPS index) and groups held by no node
+    (GRP_NESTED). A snapshot with valid checksums must not loop the engine
+    or send it outside the tables."""
+    records = [
+        {"Name": "example.com.", "Type": "SOA", "TTL": 900, "ResourceRecords": [
+            {"Value": "ns1.example.com. hostmaster.example.com. 1 7200 900 1209600 86400"}]},
+        {"Name": "example.com.", "Type": "NS", "TTL": 900,
+         "ResourceRecords": [{"Value": "ns1.example.com."}]},
+        {"Name": "ns1.example.com.", "Type": "A", "TTL": 900,
+         "ResourceRecords": [{"Value": "192.0.2.1"}]},
+    ]
+
+    def ep(sid, value, **kw):
+        d = {"Name": "t.example.com.", "Type": "A", "SetIdentifier": sid, "TTL": 60,
+             "ResourceRecords": [{"Value": value}]}
+        d.update(kw)
+        return d
+    inner = [ep("n2a", "192.0.2.21", Weight=1), ep("n2b", "192.0.2.22", Weight=1)]
+    mid = [{"Name": "t.example.com.", "Type": "A", "SetIdentifier": "n1p", "Failover": "PRIMARY",
+            "P53NestedRule": inner}, ep("n1s", "192.0.2.12", Failover="SECONDARY")]
+    top = [{"Name": "t.example.com.", "Type": "A", "SetIdentifier": "top", "Weight": 1,
+            "P53NestedRule": mid}, ep("other", "192.0.2.2", Weight=0)]
+    path = os.path.join(work, "nested.json")
+    with open(path, "w") as f:
+        json.dump({"ResourceRecordSets": records + top}, f)
+    base = compile_snapshot(work, "nested", ["example.com=" + path])
+    s = Snap(base)
+    t = s.find_node("t.example.com.")
+    gt = s.group(s.group_of(t, T_A))
+    def nested_member(g):
+        return next(s.member(g["member"] + k) for k in range(g["nmembers"])
+                    if s.member(g["member"] + k)["flags"] & 0x80)
+    top_m = nested_member(gt)
+    check(top_m["rrset"] == 0xffffffff, "a member of the top group is a nested group", top_m)
+    g1 = s.group(top_m["alias"])
+    g1_m = nested_member(g1)
+    g2 = s.group(g1_m["alias"])
+    check(g1["flags"] == 1 and g2["flags"] == 1 and gt["flags"] == 0 and g2["nmembers"] == 2,
+          "nested groups flagged nested, held by no node", (gt, g1, g2))
+
+    def loop(x):  # the innermost group's first member points back at the middle one
+        o = x.member(g2["member"])["o"]
+        x.put32(o, 0xffffffff)
+        x.put32(o + 4, top_m["alias"])
+        x.b[o + 26] |= 0x80
+    refused(work, base, loop, "nested-loop", "alias chain loops")
+
+    def not_nested(x):  # a member leading to the top group, which a node holds
+        x.put32(g1_m["o"] + 4, s.group_of(t, T_A))
+    refused(work, base, not_nested, "nested-not-nested", "nested group not nested")
+
+    def out_of_range(x):
+        x.put32(top_m["o"] + 4, 0x00ffffff)
+    refused(work, base, out_of_range, "nested-range", "nested group out of range")
+
+    def group_flags(x):
+        x.b[g1["o"] + 7] = 0x3
+    refused(work, base, group_flags, "group-flags", "unknown flags")
+
+    def unflag(x):  # a group no node holds that does not say it is nested
+        x.b[g1["o"] + 7] = 0
+    refused(work, base, unflag, "nested-unflagged", "nested group not nested")
+
+    def both(x):  # MEM_GROUP and MEM_ALIAS on one member
+        x.b[top_m["o"] + 26] |= 0x10
+    refused(work, base, both, "nested-and-alias", "alias flag disagrees")
+
+    def other_type(x):
+        x.put16(g1["o"] + 16, 28)
+    refused(work, base, other_type, "nested-type", "of another type or owner")
+
+    # Five nested groups in a row: deeper than the engine follows; the
+    # compiler refuses it before the loader would.
+    sets = ep("leaf", "192.0.2.9", Weight=1)
+    for k in range(5):
+        sets = {"Name": "t.example.com.", "Type": "A", "SetIdentifier": "l%d" % k, "Weight": 1,
+                "P53NestedRule": [sets]}
+    with open(path, "w") as f:
+        json.dump({"ResourceRecordSets": records + [sets]}, f)
+    r = subprocess.run([PORT53, "compile", "-o", os.path.join(work, "deep.p53"),
+                        "example.com=" + path], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 1 and "nested more than 4 levels" in r.stderr,
+          "compile refuses rules nested deeper than the engine follows", r.stderr)
+
+
 def main():
     if not os.access(PORT53, os.X_OK):
         print("port53 binary not found:", PORT53)
@@ -405,6 +492,7 @@ def main():
         zone_cases(work)
         policy_cases(work)
         alias_graph_cases(work)
+        nested_group_cases(work)
     return check.finish()
 
 

@@ -3,7 +3,9 @@
  * The general loop: pick a record by the policy; if it is unhealthy, pick
  * again by the same criteria among the rest; if no record of the group is
  * healthy, all count as healthy. Aliases resolve to their target's RRset
- * (which may itself be a group), at most ALIAS_DEPTH deep.
+ * (which may itself be a group), and a member may be a nested group (a
+ * traffic-flow rule inside a rule): at most ALIAS_DEPTH links deep, counting
+ * both.
  */
 #include "zones/answer/policy.h"
 
@@ -64,6 +66,11 @@ static bool member_ok(const struct p53_snapshot *s, const struct snap_group *g,
 {
 	if (!check_ok(sel, m->health))
 		return false;
+	/* A nested rule is healthy when any of its members is, as Route 53
+	 * evaluates a rule inside a traffic policy. */
+	if (m->flags & MEM_GROUP)
+		return depth < ALIAS_DEPTH &&
+		       group_any_healthy(s, &s->groups[m->alias], sel, depth + 1);
 	if ((m->flags & MEM_ALIAS) && (m->flags & MEM_EVAL_TARGET)) {
 		const struct snap_rrset *t = type_set(s, m->alias, g->type);
 		if (t == NULL)
@@ -434,6 +441,10 @@ static unsigned member_sets(const struct p53_snapshot *s, const struct snap_grou
 		out[0] = &s->rrsets[m->rrset];
 		return 1;
 	}
+	if (m->flags & MEM_GROUP)
+		return depth < ALIAS_DEPTH
+			   ? select_group(s, &s->groups[m->alias], sel, out, depth + 1)
+			   : 0;
 	const struct snap_rrset *t = type_set(s, m->alias, g->type);
 	if (t == NULL)
 		return 0;

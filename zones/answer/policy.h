@@ -11,8 +11,9 @@
 #include <stdint.h>
 
 #define POLICY_OUT_MAX 8 /* multivalue answers: up to 8 records */
-/* Alias links followed from a group; the loader refuses deeper or looping
- * alias graphs (snapr53.c), so on a loaded snapshot the bound never cuts. */
+/* Links followed from a group, aliases and nested groups together; the
+ * loader refuses deeper or looping graphs (snapr53.c), so on a loaded
+ * snapshot the bound never cuts. */
 #define POLICY_ALIAS_DEPTH 4
 /* Members a group may have (the compiler allows 100); the loader refuses more. */
 #define POLICY_MEMBERS_MAX 256

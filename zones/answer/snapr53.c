@@ -43,18 +43,29 @@ static const char *member_check(const struct p53_snapshot *s, const struct snap_
 	 * is flagged one. */
 	if ((m->rrset == SNAP_NONE) == (m->alias == SNAP_NONE))
 		return "neither an RRset nor an alias, or both";
-	if (((m->flags & MEM_ALIAS) != 0) != (m->alias != SNAP_NONE))
+	if (((m->flags & (MEM_ALIAS | MEM_GROUP)) != 0) != (m->alias != SNAP_NONE) ||
+	    ((m->flags & MEM_ALIAS) && (m->flags & MEM_GROUP)))
 		return "alias flag disagrees with its alias target";
 	if ((m->flags & MEM_EVAL_TARGET) && !(m->flags & MEM_ALIAS))
 		return "EvaluateTargetHealth on a member that is not an alias";
 	if (m->flags & ~(MEM_PRIMARY | MEM_SECONDARY | MEM_EVAL_TARGET | MEM_MV_TRUE | MEM_ALIAS |
-			 MEM_COORDS | MEM_LOCALZONE) ||
+			 MEM_COORDS | MEM_LOCALZONE | MEM_GROUP) ||
 	    (m->flags & MEM_PRIMARY && m->flags & MEM_SECONDARY))
 		return "unknown or contradictory flags";
+	/* A nested group is reached through this member only: nested, of
+	 * the same type and owner, and no AWS-resource alias besides. */
+	if (m->flags & MEM_GROUP) {
+		if (m->alias >= s->ngroups)
+			return "nested group out of range";
+		const struct snap_group *t = &s->groups[m->alias];
+		if (!(t->flags & GRP_NESTED) || t->type != g->type || t->node != g->node ||
+		    m->ext_alias)
+			return "nested group not nested, or of another type or owner";
+	}
 	if (m->rrset != SNAP_NONE && (m->rrset >= s->nrrsets || s->rrsets[m->rrset].count == 0 ||
 				      s->rrsets[m->rrset].type != g->type))
 		return "RRset out of range, a placeholder, or of another type";
-	if (m->alias != SNAP_NONE && m->alias >= s->nnodes)
+	if ((m->flags & MEM_ALIAS) && m->alias >= s->nnodes)
 		return "alias target out of range";
 	if (m->health != SNAP_NONE && m->health >= s->nhchecks)
 		return "health check out of range";
@@ -69,21 +80,23 @@ static const char *member_check(const struct p53_snapshot *s, const struct snap_
 }
 
 /* The alias graph: a group reaches the group behind each alias member's
- * target. policy.c follows it at most POLICY_ALIAS_DEPTH links deep and,
- * for health, member by member; so the graph must be acyclic, no deeper
- * than that, and the members one query may visit bounded. depth[] and
- * cost[] memoise per group (0 = not yet seen, UINT32_MAX = on the path). */
+ * target, and the nested group of each MEM_GROUP member. policy.c follows it at most
+ * POLICY_ALIAS_DEPTH links deep and, for health, member by member; so the graph must be acyclic, no
+ * deeper than that, and the members one query may visit bounded. depth[] and cost[] memoise per
+ * group (0 = not yet seen, UINT32_MAX = on the path). */
 #define POLICY_VISIT_MAX 65536
 
 static int walk_group(const struct p53_snapshot *s, uint32_t gi, unsigned level, uint32_t *depth,
 		      uint32_t *cost, struct p53_err *err)
 {
 	if (depth[gi] == UINT32_MAX)
-		return bad(err, "routing-policy group", gi, "alias chain loops");
+		return bad(err, "routing-policy group", gi,
+			   "alias chain loops (through aliases or nested rules)");
 	if (depth[gi])
 		return 0;
 	if (level > POLICY_ALIAS_DEPTH)
-		return bad(err, "routing-policy group", gi, "alias chain deeper than 4 links");
+		return bad(err, "routing-policy group", gi,
+			   "alias chain deeper than 4 links (aliases and nested rules together)");
 	depth[gi] = UINT32_MAX;
 	const struct snap_group *g = &s->groups[gi];
 	uint32_t d = 1, c = 0;
@@ -92,19 +105,24 @@ static int walk_group(const struct p53_snapshot *s, uint32_t gi, unsigned level,
 		c++;
 		if (m->alias == SNAP_NONE)
 			continue;
-		const struct snap_rrset *t = node_set(s, m->alias, g->type);
-		if (t == NULL || t->count)
-			continue;
-		int rc = walk_group(s, t->rdata, level + 1, depth, cost, err);
+		uint32_t next = m->alias; /* a nested group, or the group behind an alias */
+		if (!(m->flags & MEM_GROUP)) {
+			const struct snap_rrset *t = node_set(s, m->alias, g->type);
+			if (t == NULL || t->count)
+				continue;
+			next = t->rdata;
+		}
+		int rc = walk_group(s, next, level + 1, depth, cost, err);
 		if (rc)
 			return rc;
-		d = depth[t->rdata] + 1 > d ? depth[t->rdata] + 1 : d;
-		c += cost[t->rdata];
+		d = depth[next] + 1 > d ? depth[next] + 1 : d;
+		c += cost[next];
 		if (c > POLICY_VISIT_MAX)
 			break;
 	}
 	if (d > POLICY_ALIAS_DEPTH + 1)
-		return bad(err, "routing-policy group", gi, "alias chain deeper than 4 links");
+		return bad(err, "routing-policy group", gi,
+			   "alias chain deeper than 4 links (aliases and nested rules together)");
 	if (c > POLICY_VISIT_MAX)
 		return bad(err, "routing-policy group", gi, "aliases fan out to too many members");
 	depth[gi] = d;
@@ -162,9 +180,13 @@ int snap_verify_r53(const struct p53_snapshot *s, struct p53_err *err)
 		if (g->node >= s->nnodes || !opt_str_ok(s, g->cidr_coll))
 			return bad(err, "routing-policy group", i,
 				   "owner or CIDR collection out of range");
+		if (g->flags & ~GRP_NESTED)
+			return bad(err, "routing-policy group", i, "unknown flags");
 		const struct snap_rrset *ph = node_set(s, g->node, g->type);
-		if (ph == NULL || ph->count != 0 || ph->rdata != i)
+		if (!(g->flags & GRP_NESTED) && (ph == NULL || ph->count != 0 || ph->rdata != i))
 			return bad(err, "routing-policy group", i, "its owner does not hold it");
+		if ((g->flags & GRP_NESTED) && ph != NULL && ph->count == 0 && ph->rdata == i)
+			return bad(err, "routing-policy group", i, "a nested group held by a node");
 		for (uint16_t k = 0; k < g->nmembers; k++) {
 			const struct snap_member *m = &s->members[g->member + k];
 			const char *why = member_check(s, g, m);

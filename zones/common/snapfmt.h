@@ -137,11 +137,16 @@ enum snap_policy {
 	POL__MAX = 7
 };
 
+/* A nested group (a traffic-flow rule inside another rule) is held by no
+ * node: only a MEM_GROUP member of another group reaches it. Its node is
+ * the owner of the policy record it belongs to. */
+enum snap_group_flags { GRP_NESTED = 1 << 0 };
+
 struct snap_group {
 	uint32_t member; /* first member index */
 	uint16_t nmembers;
-	uint8_t policy; /* enum snap_policy */
-	uint8_t reserved;
+	uint8_t policy;	    /* enum snap_policy */
+	uint8_t flags;	    /* enum snap_group_flags */
 	uint32_t node;	    /* owner node */
 	uint32_t cidr_coll; /* CIDR groups: STRINGS offset of CollectionId */
 	uint16_t type;
@@ -156,14 +161,15 @@ enum snap_member_flags {
 	MEM_ALIAS = 1 << 4,
 	MEM_COORDS = 1 << 5,	/* geoproximity by Coordinates (lat/lon below) */
 	MEM_LOCALZONE = 1 << 6, /* geoproximity by LocalZoneGroup (region holds it) */
+	MEM_GROUP = 1 << 7,	/* a nested group: alias holds its GROUPS index */
 };
 
 /* Geolocation levels, most specific last; GEO_DEFAULT is CountryCode "*". */
 enum { GEO_DEFAULT = 0, GEO_CONTINENT = 1, GEO_COUNTRY = 2, GEO_SUBDIV = 3 };
 
 struct snap_member {
-	uint32_t rrset;	   /* member RRset; SNAP_NONE for an alias */
-	uint32_t alias;	   /* alias target node, or SNAP_NONE */
+	uint32_t rrset;	   /* member RRset; SNAP_NONE for an alias or a nested group */
+	uint32_t alias;	   /* alias target node; with MEM_GROUP a group; or SNAP_NONE */
 	uint32_t setid;	   /* STRINGS offset of SetIdentifier, or SNAP_NONE */
 	uint32_t health;   /* check number (HCHECKS index), or SNAP_NONE */
 	uint32_t region;   /* STRINGS offset: Region / AWSRegion / LocalZoneGroup, or SNAP_NONE */

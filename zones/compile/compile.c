@@ -135,6 +135,7 @@ struct cgroup {
 	uint16_t type;
 	uint32_t first, n; /* members [first, first + n) */
 	uint32_t cidr_coll;
+	bool nested; /* a traffic-flow rule inside another: held by no node */
 };
 
 struct cmember {
@@ -951,6 +952,59 @@ static int lower_member(struct cc *c, const struct r53_set *s, struct cmember *c
 	return 0;
 }
 
+/* One policy group from the sets sharing a name and type (or a nested
+ * rule's sets): the members first, contiguous, then the groups of members
+ * that hold nested rules. *gi_out gets the group's index. */
+static int lower_group(struct cc *c, struct r53_set *const *sets, size_t n, bool nested,
+		       uint32_t *gi_out)
+{
+	const struct r53_set *s0 = sets[0];
+	int rc;
+	struct cgroup g = {.zone = c->cur_zone,
+			   .name_len = (uint8_t)s0->name_len,
+			   .policy = (uint8_t)s0->policy,
+			   .type = s0->type,
+			   .first = (uint32_t)c->nmembers,
+			   .n = (uint32_t)n,
+			   .cidr_coll = s0->cidr_coll ? str_add(c, s0->cidr_coll) : SNAP_NONE,
+			   .nested = nested};
+	int64_t off = buf_add(&c->names, s0->name, s0->name_len);
+	if (off < 0 || VEC_PUSH(c->groups, c->ngroups, c->capgroups, g) != 0)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	c->groups[c->ngroups - 1].name = (uint32_t)off;
+	uint32_t gi = (uint32_t)c->ngroups;
+	if (gi_out)
+		*gi_out = gi - 1;
+	/* A nested group has no placeholder: only its parent's member
+	 * leads to it. */
+	if (!nested && (rc = add_crec(c, s0->name, s0->name_len, s0->type, 0, NULL, 0, gi, 0)) != 0)
+		return rc;
+	for (size_t k = 0; k < n; k++) {
+		const struct r53_set *s = sets[k];
+		struct cmember cm;
+		if (lower_member(c, s, &cm) != 0 ||
+		    VEC_PUSH(c->members, c->nmembers, c->capmembers, cm) != 0)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		uint32_t mi = (uint32_t)c->nmembers;
+		for (size_t v = 0; v < s->nvals; v++)
+			if ((rc =
+				 add_crec(c, s->name, s->name_len, s->type, s->has_ttl ? s->ttl : 0,
+					  s->vals[v].rd, s->vals[v].len, 0, mi)) != 0)
+				return rc;
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (sets[k]->nsub == 0)
+			continue;
+		uint32_t sub;
+		if ((rc = lower_group(c, sets[k]->sub, sets[k]->nsub, true, &sub)) != 0)
+			return rc;
+		struct snap_member *m = &c->members[g.first + k].m;
+		m->alias = sub;
+		m->flags |= MEM_GROUP;
+	}
+	return 0;
+}
+
 /* Lowers a zone gathered as record sets into records, groups and members. */
 static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 {
@@ -984,34 +1038,8 @@ static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 			i = j;
 			continue;
 		}
-		struct cgroup g = {.zone = c->cur_zone,
-				   .name_len = (uint8_t)s0->name_len,
-				   .policy = (uint8_t)s0->policy,
-				   .type = s0->type,
-				   .first = (uint32_t)c->nmembers,
-				   .n = (uint32_t)(j - i),
-				   .cidr_coll =
-				       s0->cidr_coll ? str_add(c, s0->cidr_coll) : SNAP_NONE};
-		int64_t off = buf_add(&c->names, s0->name, s0->name_len);
-		if (off < 0 || VEC_PUSH(c->groups, c->ngroups, c->capgroups, g) != 0)
-			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-		c->groups[c->ngroups - 1].name = (uint32_t)off;
-		uint32_t gi = (uint32_t)c->ngroups;
-		if ((rc = add_crec(c, s0->name, s0->name_len, s0->type, 0, NULL, 0, gi, 0)) != 0)
+		if ((rc = lower_group(c, z->sets + i, j - i, false, NULL)) != 0)
 			return rc;
-		for (size_t k = i; k < j; k++) {
-			const struct r53_set *s = z->sets[k];
-			struct cmember cm;
-			if (lower_member(c, s, &cm) != 0 ||
-			    VEC_PUSH(c->members, c->nmembers, c->capmembers, cm) != 0)
-				return p53_err_set(c->err, P53_ENOMEM, "out of memory");
-			uint32_t mi = (uint32_t)c->nmembers;
-			for (size_t v = 0; v < s->nvals; v++)
-				if ((rc = add_crec(c, s->name, s->name_len, s->type,
-						   s->has_ttl ? s->ttl : 0, s->vals[v].rd,
-						   s->vals[v].len, 0, mi)) != 0)
-					return rc;
-		}
 		i = j;
 	}
 	for (size_t i = 0; i < z->ncidr; i++) {
@@ -1104,6 +1132,7 @@ static int layout_groups(struct cc *c, size_t node_sets, struct snap_group *grou
 		groups[i] = (struct snap_group){.member = g->first,
 						.nmembers = (uint16_t)g->n,
 						.policy = g->policy,
+						.flags = g->nested ? GRP_NESTED : 0,
 						.node = node,
 						.cidr_coll = g->cidr_coll,
 						.type = g->type};

@@ -53,6 +53,9 @@ static void set_free(struct r53_set *s)
 	free(s->cidr_coll);
 	free(s->cidr_loc);
 	free(s->where);
+	for (size_t i = 0; i < s->nsub; i++)
+		set_free(s->sub[i]);
+	free(s->sub);
 	free(s);
 }
 
@@ -154,11 +157,16 @@ static bool same_set(const struct r53_set *a, const struct r53_set *b)
 	    !str_eq(a->health, b->health) || a->alias != b->alias ||
 	    a->target_len != b->target_len || memcmp(a->target, b->target, a->target_len) ||
 	    a->eval_target != b->eval_target || !str_eq(a->cidr_coll, b->cidr_coll) ||
-	    !str_eq(a->cidr_loc, b->cidr_loc) || a->nvals != b->nvals)
+	    !str_eq(a->cidr_loc, b->cidr_loc) || a->nvals != b->nvals || a->nsub != b->nsub)
 		return false;
 	for (size_t i = 0; i < a->nvals; i++)
 		if (a->vals[i].len != b->vals[i].len ||
 		    memcmp(a->vals[i].rd, b->vals[i].rd, a->vals[i].len) != 0)
+			return false;
+	/* Nested rules: the same sets in the same order (both were read from
+	 * JSON in document order). */
+	for (size_t i = 0; i < a->nsub; i++)
+		if (!same_set(a->sub[i], b->sub[i]))
 			return false;
 	return true;
 }
@@ -410,6 +418,7 @@ struct rd_ctx {
 	const struct r53_zone *z;
 	struct p53_err *err;
 	const char *where; /* "file: JSON path" of the set being read */
+	unsigned nest;	   /* P53NestedRule levels above the set being read */
 };
 
 #define FAIL(rule)		 return set_fail(c->err, c->file, s, rule)
@@ -430,6 +439,7 @@ static const char *const set_keys[] = {"Name",
 				       "HealthCheckId",
 				       "TrafficPolicyInstanceId",
 				       "CidrRoutingConfig",
+				       "P53NestedRule",
 				       NULL};
 static const char *const geo_keys[] = {"ContinentCode", "CountryCode", "SubdivisionCode", NULL};
 static const char *const gp_keys[] = {"AWSRegion", "LocalZoneGroup", "Coordinates", "Bias", NULL};
@@ -631,6 +641,50 @@ static int read_values(struct rd_ctx *c, struct r53_set *s, json_t *rr)
 }
 
 /* Reads one ResourceRecordSet object into a new set (*out). */
+static int check_group(const char *file, struct r53_set **g, size_t n, struct p53_err *err);
+static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out);
+
+/* A traffic-flow rule nested in another (P53NestedRule: the nested rule's
+ * sets, as a traffic policy document compiles to them, docs/route53.md). */
+static int read_nested(struct rd_ctx *c, struct r53_set *s, json_t *arr)
+{
+	if (!json_is_array(arr) || json_array_size(arr) == 0)
+		return set_fail(c->err, c->file, s, "P53NestedRule must be a non-empty array");
+	if (c->nest >= R53_NEST_MAX)
+		return set_fail(c->err, c->file, s,
+				"rules nested more than 4 levels deep (P53NestedRule)");
+	s->sub = calloc(json_array_size(arr), sizeof(*s->sub));
+	if (s->sub == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	size_t i;
+	json_t *o;
+	int rc = 0;
+	c->nest++;
+	json_array_foreach(arr, i, o)
+	{
+		struct r53_set *k;
+		if ((rc = read_set(c, o, &k)) != 0)
+			break;
+		s->sub[s->nsub++] = k;
+		if (k->name_len != s->name_len || memcmp(k->name, s->name, s->name_len) ||
+		    k->type != s->type) {
+			rc = set_fail(c->err, c->file, k,
+				      "a nested rule's records have the name and type of the "
+				      "record that holds them");
+			break;
+		}
+		if (k->policy == R53_PLAIN || k->policy == POL_SIMPLE) {
+			rc = set_fail(c->err, c->file, k,
+				      "a nested rule's records need a routing policy");
+			break;
+		}
+	}
+	c->nest--;
+	if (rc == 0)
+		rc = check_group(c->file, s->sub, s->nsub, c->err);
+	return rc;
+}
+
 static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 {
 	struct r53_set *s = calloc(1, sizeof(*s));
@@ -784,7 +838,7 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 		s->health = dup_str(v);
 	}
 	json_t *ttl = json_object_get(o, "TTL"), *rrs = json_object_get(o, "ResourceRecords"),
-	       *al = json_object_get(o, "AliasTarget");
+	       *al = json_object_get(o, "AliasTarget"), *nr = json_object_get(o, "P53NestedRule");
 	if (ttl) {
 		if (!json_is_integer(ttl) || json_integer_value(ttl) < 0 ||
 		    json_integer_value(ttl) > 2147483647)
@@ -792,7 +846,16 @@ static int read_set(struct rd_ctx *c, json_t *o, struct r53_set **out)
 		s->has_ttl = true;
 		s->ttl = (uint32_t)json_integer_value(ttl);
 	}
-	if (al) {
+	if (nr) {
+		if (ttl || rrs || al)
+			FAIL("a record holding a nested rule has no TTL, ResourceRecords or "
+			     "AliasTarget");
+		if (s->policy == R53_PLAIN || s->policy == POL_MULTIVALUE)
+			FAIL("a nested rule sits in a failover, geo, latency, geoproximity or "
+			     "weighted rule");
+		if ((rc = read_nested(c, s, nr)) != 0)
+			goto out;
+	} else if (al) {
 		if (ttl)
 			FAIL("an alias record has no TTL");
 		if (rrs)
@@ -906,7 +969,8 @@ static int check_group(const char *file, struct r53_set **g, size_t n, struct p5
 				return set_fail(err, file, s,
 						"CIDR records of one name and type must use one "
 						"collection");
-			if (s->policy == POL_WEIGHTED && !s->alias && !o->alias && s->ttl != o->ttl)
+			if (s->policy == POL_WEIGHTED && !s->alias && !o->alias && !s->nsub &&
+			    !o->nsub && s->ttl != o->ttl)
 				return set_fail(err, file, s,
 						"every record of a weighted set must have the same "
 						"TTL");
@@ -982,12 +1046,18 @@ static const struct r53_set *find_type(struct r53_set *const *sets, size_t n, co
 	return NULL;
 }
 
-/* Alias rules that need the whole zone. */
+/* Alias rules that need the whole zone; sub are the sets to check (the
+ * zone's, or a nested rule's), sets the zone's. */
 static int check_aliases(const char *file, const struct r53_zone *z, struct r53_set *const *sets,
-			 size_t n, struct p53_err *err)
+			 size_t n, struct r53_set *const *sub, size_t nsub, struct p53_err *err)
 {
-	for (size_t i = 0; i < n; i++) {
-		const struct r53_set *s = sets[i];
+	for (size_t i = 0; i < nsub; i++) {
+		const struct r53_set *s = sub[i];
+		if (s->nsub) {
+			int rc = check_aliases(file, z, sets, n, s->sub, s->nsub, err);
+			if (rc)
+				return rc;
+		}
 		if (!s->alias || s->ext)
 			continue;
 		bool apex =
@@ -1015,16 +1085,21 @@ int r53_zone_validate(const struct r53_zone *z, const char *file, struct p53_err
 		memcpy(tmp, z->sets, z->nsets * sizeof(*tmp));
 	int rc = check_sets(file, z, tmp, z->nsets, err);
 	if (rc == 0)
-		rc = check_aliases(file, z, tmp, z->nsets, err);
+		rc = check_aliases(file, z, tmp, z->nsets, tmp, z->nsets, err);
 	free(tmp);
 	return rc;
 }
 
-int r53_zone_check_refs(const struct r53_zone *z, struct p53_err *err)
+static int check_refs(const struct r53_zone *z, struct r53_set *const *sets, size_t n,
+		      struct p53_err *err)
 {
-	int rc = r53_hc_finish(&z->hcs, "health checks", err);
-	for (size_t i = 0; rc == 0 && i < z->nsets; i++) {
-		const struct r53_set *s = z->sets[i];
+	for (size_t i = 0; i < n; i++) {
+		const struct r53_set *s = sets[i];
+		if (s->nsub) {
+			int rc = check_refs(z, s->sub, s->nsub, err);
+			if (rc)
+				return rc;
+		}
 		const char *f = s->where ? s->where : "";
 		if (s->health && !r53_hc_find(&z->hcs, s->health)) {
 			char rule[160];
@@ -1051,7 +1126,13 @@ int r53_zone_check_refs(const struct r53_zone *z, struct p53_err *err)
 					   "NoSuchCidrLocationException",
 					   "the CIDR collection has no location of this name");
 	}
-	return rc;
+	return 0;
+}
+
+int r53_zone_check_refs(const struct r53_zone *z, struct p53_err *err)
+{
+	int rc = r53_hc_finish(&z->hcs, "health checks", err);
+	return rc ? rc : check_refs(z, z->sets, z->nsets, err);
 }
 
 /* ---- CIDR collections -------------------------------------------------- */
@@ -1214,10 +1295,15 @@ static int read_alias_map(struct r53_zone *z, const char *file, json_t *arr, str
 	return 0;
 }
 
-int r53_zone_resolve_ext(struct r53_zone *z, struct p53_err *err)
+static int resolve_ext(struct r53_zone *z, struct r53_set **sets, size_t n, struct p53_err *err)
 {
-	for (size_t i = 0; i < z->nsets; i++) {
-		struct r53_set *s = z->sets[i];
+	for (size_t i = 0; i < n; i++) {
+		struct r53_set *s = sets[i];
+		if (s->nsub) {
+			int rc = resolve_ext(z, s->sub, s->nsub, err);
+			if (rc)
+				return rc;
+		}
 		if (!s->ext || s->nvals)
 			continue;
 		const struct r53_set *m = NULL;
@@ -1251,6 +1337,11 @@ int r53_zone_resolve_ext(struct r53_zone *z, struct p53_err *err)
 		s->ttl = m->ttl;
 	}
 	return 0;
+}
+
+int r53_zone_resolve_ext(struct r53_zone *z, struct p53_err *err)
+{
+	return resolve_ext(z, z->sets, z->nsets, err);
 }
 
 int r53_zone_add_alias_map(struct r53_zone *z, const char *path, struct p53_err *err)
@@ -1295,42 +1386,33 @@ static json_t *tf_endpoint_set(json_t *doc, const char *ref, const char *name, j
 	return s;
 }
 
-/* The sets a policy record stands for: a start endpoint is one plain set; a
- * start rule is one policy group whose members are the rule's items. */
-static json_t *tf_sets(json_t *doc, const char *name, json_int_t ttl, const char **why)
+/* The sets of one rule, sr: one per item, each an endpoint's set or (for a
+ * RuleReference) a set holding the nested rule's sets. path holds the rules
+ * above, to refuse a rule that reaches itself. */
+static json_t *tf_rule(json_t *doc, const char *sr, const char *name, json_int_t ttl,
+		       const char *prefix, unsigned depth, const char **path, const char **why)
 {
-	const char *ver = json_string_value(json_object_get(doc, "AWSPolicyFormatVersion"));
-	if (!ver || (strcmp(ver, "2015-10-01") && strcmp(ver, "2023-05-09"))) {
-		*why = "AWSPolicyFormatVersion must be 2015-10-01 or 2023-05-09";
-		return NULL;
-	}
-	if (!json_is_string(json_object_get(doc, "RecordType"))) {
-		*why = "RecordType is required";
-		return NULL;
-	}
-	const char *se = json_string_value(json_object_get(doc, "StartEndpoint")),
-		   *sr = json_string_value(json_object_get(doc, "StartRule"));
-	if (!!se == !!sr) {
-		*why = "give exactly one of StartEndpoint and StartRule";
-		return NULL;
-	}
 	json_t *out = json_array();
-	if (se) {
-		json_t *s = tf_endpoint_set(doc, se, name, ttl, why);
-		if (s == NULL) {
-			json_decref(out);
-			return NULL;
-		}
-		json_array_append_new(out, s);
-		return out;
-	}
 	json_t *rule = json_object_get(json_object_get(doc, "Rules"), sr);
 	const char *rt = json_string_value(json_object_get(rule, "RuleType"));
 	if (!json_is_object(rule) || !rt) {
-		*why = "StartRule names no rule with a RuleType";
+		*why = depth ? "RuleReference names no rule with a RuleType"
+			     : "StartRule names no rule with a RuleType";
 		json_decref(out);
 		return NULL;
 	}
+	for (unsigned d = 0; d < depth; d++)
+		if (strcmp(path[d], sr) == 0) {
+			*why = "a rule refers to itself through RuleReference";
+			json_decref(out);
+			return NULL;
+		}
+	if (depth > R53_NEST_MAX) {
+		*why = "rules nested more than 4 levels below the start rule";
+		json_decref(out);
+		return NULL;
+	}
+	path[depth] = sr;
 	json_t *items = json_array();
 	if (strcmp(rt, "failover") == 0) {
 		json_t *p = json_object_get(rule, "Primary"),
@@ -1359,21 +1441,30 @@ static json_t *tf_sets(json_t *doc, const char *name, json_int_t ttl, const char
 	json_t *it;
 	json_array_foreach(items, i, it)
 	{
-		const char *ep = json_string_value(json_object_get(it, "EndpointReference"));
-		if (json_object_get(it, "RuleReference")) {
-			*why =
-			    "a RuleReference (a nested rule): port53 compiles one level of rules";
+		const char *ep = json_string_value(json_object_get(it, "EndpointReference")),
+			   *rr = json_string_value(json_object_get(it, "RuleReference"));
+		if (!!ep == !!rr) {
+			*why = "every item needs an EndpointReference or a RuleReference";
 			goto fail;
 		}
-		if (!ep) {
-			*why = "every item needs an EndpointReference";
+		if (rr && !strcmp(rt, "multivalue")) {
+			*why = "a multivalue rule's items are endpoints, not rules";
 			goto fail;
 		}
-		json_t *s = tf_endpoint_set(doc, ep, name, ttl, why);
+		char sid[128];
+		snprintf(sid, sizeof(sid), "%s%s%s-%zu", prefix, *prefix ? "/" : "", rt, i);
+		json_t *s;
+		if (rr) {
+			json_t *sub = tf_rule(doc, rr, name, ttl, sid, depth + 1, path, why);
+			if (sub == NULL)
+				goto fail;
+			s = json_pack("{s:s,s:O,s:o}", "Name", name, "Type",
+				      json_object_get(doc, "RecordType"), "P53NestedRule", sub);
+		} else {
+			s = tf_endpoint_set(doc, ep, name, ttl, why);
+		}
 		if (s == NULL)
 			goto fail;
-		char sid[40];
-		snprintf(sid, sizeof(sid), "%s-%zu", rt, i);
 		json_object_set_new(s, "SetIdentifier", json_string(sid));
 		json_t *hc = json_object_get(it, "HealthCheck"),
 		       *et = json_object_get(it, "EvaluateTargetHealth");
@@ -1438,6 +1529,41 @@ fail:
 	json_decref(items);
 	json_decref(out);
 	return NULL;
+}
+
+/* The sets a policy record stands for: a start endpoint is one plain set; a
+ * start rule is one policy group whose members are the rule's items, a
+ * nested rule a member holding its own group (P53NestedRule). */
+static json_t *tf_sets(json_t *doc, const char *name, json_int_t ttl, const char **why)
+{
+	const char *ver = json_string_value(json_object_get(doc, "AWSPolicyFormatVersion"));
+	if (!ver || (strcmp(ver, "2015-10-01") && strcmp(ver, "2023-05-09"))) {
+		*why = "AWSPolicyFormatVersion must be 2015-10-01 or 2023-05-09";
+		return NULL;
+	}
+	if (!json_is_string(json_object_get(doc, "RecordType"))) {
+		*why = "RecordType is required";
+		return NULL;
+	}
+	const char *se = json_string_value(json_object_get(doc, "StartEndpoint")),
+		   *sr = json_string_value(json_object_get(doc, "StartRule"));
+	if (!!se == !!sr) {
+		*why = "give exactly one of StartEndpoint and StartRule";
+		return NULL;
+	}
+	json_t *out = json_array();
+	if (se) {
+		json_t *s = tf_endpoint_set(doc, se, name, ttl, why);
+		if (s == NULL) {
+			json_decref(out);
+			return NULL;
+		}
+		json_array_append_new(out, s);
+		return out;
+	}
+	json_decref(out);
+	const char *path[R53_NEST_MAX + 2];
+	return tf_rule(doc, sr, name, ttl, "", 0, path, why);
 }
 
 /* TrafficPolicies (each Id and Version kept; Document a JSON string, as the

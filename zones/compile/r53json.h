@@ -60,7 +60,15 @@ struct r53_set {
 	bool mark;   /* scratch while a batch commits */
 	char *where; /* "file: JSON path" of the set, for messages; NULL for zone files */
 	bool ext;    /* alias to a name outside the zone: served from the alias map */
+	/* A traffic-flow rule inside another rule: this member stands for
+	 * the nested rule's sets (same name and type, one policy). */
+	struct r53_set **sub;
+	size_t nsub;
 };
+
+/* Rules nested in rules: at most this many levels below a policy record's
+ * start rule (the engine follows 4 links from a group, aliases included). */
+#define R53_NEST_MAX 4
 
 struct r53_cidr_block {
 	char *coll, *loc;

@@ -569,6 +569,15 @@ static json_t *member_json(const struct p53_snapshot *s, const struct snap_group
 					    json_pack("{s:s,s:s,s:b}", "HostedZoneId", t, "DNSName",
 						      tn, "EvaluateTargetHealth", *ev == '1'));
 		}
+	} else if (m->flags & MEM_GROUP) {
+		/* A traffic-flow rule inside this one: its own sets (port53's
+		 * P53NestedRule, read back by the importer). */
+		const struct snap_group *ng = &s->groups[m->alias];
+		json_t *sub = json_array();
+		for (uint16_t k = 0; k < ng->nmembers; k++)
+			json_array_append_new(
+			    sub, member_json(s, ng, &s->members[ng->member + k], owner, txt, cap));
+		json_object_set_new(o, "P53NestedRule", sub);
 	} else if (m->flags & MEM_ALIAS) {
 		char tn[4200];
 		r53_name_text(s->names + s->nodes[m->alias].name, tn, sizeof(tn));
