@@ -35,6 +35,7 @@ enum kind {
 	K_EXC,	    /* none | tap[:PREFIX] | vdev:DEVARGS */
 	K_ABUSE,    /* checked by the abuse controls' own parser (abuse.h) */
 	K_BOOL,	    /* true/false: the option without a value when true */
+	K_URL,	    /* http:// or https:// */
 };
 
 struct key {
@@ -118,6 +119,20 @@ static const struct key keys[] = {
     {"secondary", "local-zone", K_STR, true, 0, 0, "zone", 0, "zone", 0},
     {"secondary", "dir", K_STR, false, 0, 0, "secondary-dir", 0, "secondary-dir", 0},
     {"secondary", "notify-allow", K_STR, true, 0, 0, "notify-allow", 0, "notify-allow", 0},
+    {"origin", "url", K_URL, false, 0, 0, "origin-url", 0, "origin-url", 0},
+    {"origin", "dir", K_STR, false, 0, 0, "origin-dir", 0, "origin-dir", 0},
+    {"origin", "interval-ms", K_INT, false, 100, 86400000, "origin-interval-ms", 0,
+     "origin-interval-ms", 0},
+    {"origin", "timeout-ms", K_INT, false, 100, 3600000, "origin-timeout-ms", 0,
+     "origin-timeout-ms", 0},
+    {"origin", "ca-file", K_STR, false, 0, 0, "origin-ca-file", 0, "origin-ca-file", 0},
+    {"origin", "header-file", K_STR, false, 0, 0, "origin-header-file", 0, "origin-header-file", 0},
+    {"node", "max-snapshot-age-s", K_INT, false, 0, 31536000, "node-max-snapshot-age-s", 0,
+     "node-max-snapshot-age-s", 0},
+    {"node", "max-origin-silence-s", K_INT, false, 0, 31536000, "node-max-origin-silence-s", 0,
+     "node-max-origin-silence-s", 0},
+    {"node", "worker-stall-ms", K_INT, false, 100, 3600000, "node-worker-stall-ms", 0,
+     "node-worker-stall-ms", 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -278,6 +293,11 @@ static const char *check_scalar(const struct key *k, const char *s, char *why, s
 		    !strcmp(s, "no") || !strcmp(s, "on") || !strcmp(s, "off"))
 			return NULL;
 		snprintf(why, cap, "must be true or false, not '%s'", s);
+		return why;
+	case K_URL:
+		if (strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0)
+			return NULL;
+		snprintf(why, cap, "'%s' is not an http:// or https:// URL", s);
 		return why;
 	case K_ABUSE: {
 		struct p53_abuse_cfg scratch;

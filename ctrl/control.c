@@ -16,6 +16,8 @@
 #include "ctrl/xfr/xfrout.h"
 #include "zones/answer/fw.h"
 
+#include <jansson.h>
+
 #include <errno.h>
 #include <inttypes.h>
 #include <signal.h>
@@ -28,7 +30,8 @@
 #include <unistd.h>
 
 #define TICK_MS		 20
-#define RRL_LOG_PER_TICK 8 /* rate limiter log lines per second */
+#define RRL_LOG_PER_TICK 8   /* rate limiter log lines per second */
+#define BEAT_MS		 100 /* heartbeat sampling for node health */
 
 struct control {
 	struct control_cfg cfg;
@@ -53,6 +56,10 @@ struct control {
 	struct xfrout *xfrout;
 	struct xfrin *xfrin;
 	char secondary_snapshot[4096]; /* the default snapshot path of a secondary */
+	struct nodehealth *node;
+	struct follow *origin; /* NULL: not following one */
+	uint64_t *beats;       /* nworkers sampling buffer */
+	struct timespec beat_at;
 };
 
 /* The signals the control thread takes with sigtimedwait; every other
@@ -126,6 +133,41 @@ struct xfrin *control_xfrin(struct control *c)
 struct snapmgr *control_mgr(struct control *c)
 {
 	return c->mgr;
+}
+
+struct nodehealth *control_nodehealth(struct control *c)
+{
+	return c->node;
+}
+
+static json_t *node_json(void *arg, bool *healthy)
+{
+	struct control *c = arg;
+	struct nodehealth_report r;
+	nodehealth_eval(c->node, c->mgr, c->origin, &r);
+	*healthy = r.healthy;
+	return nodehealth_json(&r, c->origin);
+}
+
+static void node_metrics(void *arg, FILE *f)
+{
+	struct control *c = arg;
+	struct nodehealth_report r;
+	nodehealth_eval(c->node, c->mgr, c->origin, &r);
+	nodehealth_metrics(f, &r, c->origin);
+}
+
+static void beat_tick(struct control *c)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	int64_t ms = (int64_t)(now.tv_sec - c->beat_at.tv_sec) * 1000 +
+		     (now.tv_nsec - c->beat_at.tv_nsec) / 1000000;
+	if (c->cfg.beats == NULL || ms < BEAT_MS)
+		return;
+	c->beat_at = now;
+	unsigned n = c->cfg.beats(c->cfg.arg, c->beats, c->cfg.nworkers);
+	nodehealth_beat(c->node, c->beats, n);
 }
 
 const p53_cookie_live *control_cookies(struct control *c)
@@ -364,6 +406,30 @@ static int setup(struct control *c, struct p53_err *err)
 	if (c->xfrin && (rc = xfrin_start(c->xfrin, err)) != 0)
 		return rc;
 
+	c->node = nodehealth_new(&cfg->node, cfg->nworkers);
+	c->beats = calloc(cfg->nworkers, sizeof(*c->beats));
+	if (c->node == NULL || c->beats == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	if (cfg->origin.url) {
+		struct follow_cfg fc = cfg->origin;
+		fc.keys_configured = cfg->ntrusted > 0;
+		char dir[4096];
+		if (fc.dir == NULL) { /* beside the snapshot, which may be origin.p53 */
+			snprintf(dir, sizeof(dir), "%s", cfg->snapshot_path);
+			char *slash = strrchr(dir, '/');
+			if (slash == NULL)
+				snprintf(dir, sizeof(dir), ".");
+			else if (slash == dir)
+				dir[1] = 0;
+			else
+				*slash = 0;
+			fc.dir = dir;
+		}
+		if (fc.max_bytes == 0)
+			fc.max_bytes = cfg->snapshot_max_bytes;
+		if ((c->origin = follow_start(&fc, c->mgr, cfg->name, err)) == NULL)
+			return err->code ? err->code : P53_EINVAL;
+	}
 	if (cfg->query_log || cfg->query_log_dnstap) {
 		struct qlog_cfg qc = {.json_path = cfg->query_log,
 				      .dnstap_path = cfg->query_log_dnstap,
@@ -391,6 +457,9 @@ static int setup(struct control *c, struct p53_err *err)
 		    .counters = api_counters,
 		    .counters_arg = c,
 		    .server_name = cfg->server_name,
+		    .node = node_json,
+		    .metrics = node_metrics,
+		    .node_arg = c,
 		};
 		if (c->health)
 			p53_health_api(c->health, &ac);
@@ -425,6 +494,7 @@ static void *control_main(void *arg)
 		if (c->watch_fd >= 0)
 			watch_poll(c);
 		abuse_tick(c);
+		beat_tick(c);
 		switch (sig) {
 		case SIGINT:
 		case SIGTERM:
@@ -439,6 +509,7 @@ static void *control_main(void *arg)
 			struct p53_err err = {0};
 			qlog_reopen(c->qlog); /* log rotation */
 			control_reload(c, &err);
+			follow_kick(c->origin);
 			if (c->cfg.on_hup)
 				c->cfg.on_hup(c->cfg.arg);
 			break;
@@ -461,6 +532,7 @@ static int spawn_default(pthread_t *t, const char *name, void *(*fn)(void *), vo
 static void teardown(struct control *c)
 {
 	api_stop(c->api);
+	follow_stop(c->origin); /* it loads into the manager freed below */
 	if (c->watch_fd >= 0)
 		close(c->watch_fd);
 	qlog_stop(c->qlog);
@@ -469,6 +541,8 @@ static void teardown(struct control *c)
 	xfrin_free(c->xfrin);
 	tsig_keys_free(&c->keys);
 	p53_health_stop(c->health);
+	nodehealth_free(c->node);
+	free(c->beats);
 	cookie_keys_free(c->ck); /* the answering threads have stopped */
 	pthread_mutex_destroy(&c->mu);
 	pthread_cond_destroy(&c->cv);
@@ -530,6 +604,10 @@ void control_quiesce(struct control *c)
 	xfrin_stop(c->xfrin); /* it loads snapshots */
 	api_stop(c->api);     /* its console sampler reads the front end's counters */
 	c->api = NULL;
+	/* Its loads wait for the answering threads' quiescence: stopped
+	 * while they still run. */
+	follow_stop(c->origin);
+	c->origin = NULL;
 	c->quiesced = true;
 }
 

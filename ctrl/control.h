@@ -20,6 +20,8 @@
 #define P53_CONTROL_H
 
 #include "ctrl/api/api.h"
+#include "ctrl/fleet/follow.h"
+#include "ctrl/fleet/nodehealth.h"
 #include "ctrl/snap/cookiekeys.h"
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
@@ -92,6 +94,13 @@ struct control_cfg {
 	/* Zone transfers in and out, NOTIFY, TSIG (docs/transfers.md); NULL
 	 * or empty = none. */
 	const struct xfr_cfg *xfr;
+	/* A fleet node (docs/anycast.md): the origin followed (origin.url
+	 * NULL: none) and the node-health thresholds. */
+	struct follow_cfg origin;
+	struct nodehealth_cfg node;
+	/* Fills up to max answering threads' loop counters, returns how many;
+	 * sampled by the control thread for node health. NULL: not tracked. */
+	unsigned (*beats)(void *arg, uint64_t *out, unsigned max);
 };
 
 struct control;
@@ -107,6 +116,8 @@ void control_block_signals(void);
 struct control *control_start(const struct control_cfg *cfg, struct p53_err *err);
 
 struct snapmgr *control_mgr(struct control *c);
+/* The node's health, for the zone-transfer side's expired zones. */
+struct nodehealth *control_nodehealth(struct control *c);
 /* The cookie secret for p53_abuse_init; NULL when cookies are off. */
 const p53_cookie_live *control_cookies(struct control *c);
 /* Worker i's query-log ring; NULL when the log is off. */

@@ -17,6 +17,7 @@
 #include "ctrl/api/api.h"
 #include "ctrl/conf.h"
 #include "ctrl/control.h"
+#include "ctrl/fleet/fleetopt.h"
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/snap/qsbr_dpdk.h"
 #include "ctrl/snap/snapmgr.h"
@@ -94,6 +95,8 @@ struct opts {
 	unsigned cookie_rotate_s;
 	struct dp_xport_cfg xport; /* TCP, TLS, QUIC (dp/xport.h) */
 	struct xfr_cfg xfr;	   /* zone transfers (docs/transfers.md) */
+	struct follow_cfg origin;  /* following an origin (docs/anycast.md) */
+	struct nodehealth_cfg node;
 };
 
 struct service_port {
@@ -156,6 +159,11 @@ static void usage(FILE *out)
 	    "      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
 	    "                            checkers say so (default 0.18)\n"
 	    "      --watch-dir DIR       load every *.p53 written or moved into DIR\n"
+	    "      --origin-url URL      follow an origin (needs --require-signature);\n"
+	    "      --origin-dir, --origin-interval-ms, --origin-timeout-ms,\n"
+	    "      --origin-ca-file, --origin-header-file, --node-max-snapshot-age-s,\n"
+	    "      --node-max-origin-silence-s, --node-worker-stall-ms: as port53 serve's\n"
+	    "                            (docs/anycast.md)\n"
 	    "      --reload-dir DIR      POST /v1/reload {\"path\"} only inside DIR (else "
 	    "refused)\n"
 	    "      --snapshot-max-bytes N  largest snapshot loaded from a path (default 4 GiB)\n"
@@ -309,7 +317,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_ABUSE,
 		O_CKFILE,
 		O_CKROT,
-		O_XFR
+		O_XFR,
+		O_FLEET
 	};
 	static const struct option lo[] = {
 	    {"snapshot", required_argument, NULL, 's'},
@@ -373,6 +382,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"zone", required_argument, NULL, O_XFR},
 	    {"secondary-dir", required_argument, NULL, O_XFR},
 	    {"notify-allow", required_argument, NULL, O_XFR},
+	    FLEETOPT_LONG(O_FLEET),
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -382,6 +392,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 
 	dp_svc_init(&o->svc);
 	p53_abuse_cfg_default(&o->abuse);
+	follow_cfg_default(&o->origin);
 	o->idle_ms = -1;
 	o->idle_after_us = DEFAULT_IDLE_AFTER_US;
 	o->idle_sleep_us = DEFAULT_IDLE_SLEEP_US;
@@ -389,6 +400,13 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:a:m:e:h", lo, &li)) != -1) {
 		switch (c) {
+		case O_FLEET: /* the same options as port53 serve's */
+			if (fleetopt_set(&o->origin, &o->node, lo[li].name, optarg, why,
+					 sizeof(why))) {
+				fprintf(stderr, "port53d: %s\n", why);
+				return -1;
+			}
+			break;
 		case O_ABUSE: /* the same options as port53 serve's */
 			if (p53_abuse_cfg_set(&o->abuse, lo[li].name, optarg, why, sizeof(why))) {
 				fprintf(stderr, "port53d: %s\n", why);
@@ -684,6 +702,17 @@ static void on_stop(void *arg)
 static void on_usr1(void *arg)
 {
 	print_stats(arg, stdout);
+}
+
+/* Node health's heartbeat: each worker's poll-loop count, which a worker
+ * that spins idle still advances. */
+static unsigned beats(void *arg, uint64_t *out, unsigned max)
+{
+	struct daemon *d = arg;
+	unsigned n = d->nw < max ? d->nw : max;
+	for (unsigned i = 0; i < n; i++)
+		out[i] = __atomic_load_n(&d->w[i].stats.loops, __ATOMIC_RELAXED);
+	return n;
 }
 
 static void on_hup(void *arg)
@@ -1043,6 +1072,9 @@ static int start_control(struct daemon *d)
 	    .cookie_rotate_s = d->o.cookie_rotate_s,
 	    .rrl_of = rrl_of,
 	    .xfr = &d->o.xfr,
+	    .origin = d->o.origin,
+	    .node = d->o.node,
+	    .beats = beats,
 	};
 	if (start_abuse(d) != 0)
 		return -1;

@@ -38,6 +38,7 @@ enum dp_ctr {
 struct dp_stats {
 	_Alignas(DP_CACHE_LINE) uint64_t c[DP_C__COUNT];
 	uint64_t reason[DP_R__COUNT]; /* classification outcome, see pkt.h */
+	uint64_t loops;		      /* poll loops: node health's heartbeat */
 	uint64_t rcode[16];	      /* answered, by RCODE in the response header */
 	uint64_t first_rx_tsc;	      /* 0 until the first frame */
 	uint64_t last_rx_tsc;

@@ -341,6 +341,7 @@ int dp_worker_main(void *arg)
 			busy |= poll_queue(w, &w->q[i], snap);
 		/* snap is not used past this point: idle() may go offline. */
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
+		__atomic_store_n(&w->stats.loops, w->stats.loops + 1, __ATOMIC_RELAXED);
 		if (busy || !sh->idle_sleep_ns)
 			idle_since = 0;
 		else

@@ -10,7 +10,7 @@ libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-de
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libmaxminddb-dev libknot-dev libunbound-dev libevent-dev libldns-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
-nsd knot knot-dnsutils bind9-dnsutils bind9-utils dnsperf unbound ldnsutils
+nsd knot knot-dnsutils bind9-dnsutils bind9-utils dnsperf unbound ldnsutils nginx-light bird2 curl
 golang-go golang-github-lucas-clemente-quic-go-dev openssl
 scdoc debhelper dpkg-dev systemd systemd-container chromium libjs-chart.js iso-codes
 "
@@ -27,9 +27,9 @@ done
 echo "install-deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# Debian starts nsd, knot and unbound on install; port53's tests start their own instances.
+# Debian starts nsd, knot, unbound, nginx and bird on install; port53's tests start their own instances.
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
-for svc in nsd knot unbound; do
+for svc in nsd knot unbound nginx bird; do
 	if command -v systemctl >/dev/null 2>&1; then
 		systemctl disable --now "$svc" >/dev/null 2>&1 || true
 	fi

@@ -5,8 +5,10 @@
  * status: 0 success, 1 failure, 2 usage error (tools/cli.h).
  */
 #include "ctrl/conf.h"
+#include "ctrl/fleet/fleetopt.h"
 #include "ctrl/net/ksock.h"
 #include "tools/cli.h"
+#include "tools/publish.h"
 #include "zones/compile/compile.h"
 #include "zones/answer/fw.h"
 #include "zones/compile/fwcompile.h"
@@ -606,6 +608,65 @@ static int cmd_sign(int argc, char **argv)
 	return 0;
 }
 
+/* publish SNAPSHOT DEST: to a fleet's origin (tools/publish.h). */
+static int cmd_publish(int argc, char **argv)
+{
+	static const struct option lo[] = {{"key", required_argument, NULL, 'k'},
+					   {"name", required_argument, NULL, 'n'},
+					   {"header-file", required_argument, NULL, 'H'},
+					   {"timeout-ms", required_argument, NULL, 'T'},
+					   {"unsigned", no_argument, NULL, 'U'},
+					   {"quiet", no_argument, NULL, 'q'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct publish_cfg cfg = {0};
+	bool quiet = false;
+	uint64_t v;
+	int c;
+	while ((c = getopt_long(argc, argv, ":k:n:qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			cfg.key = optarg;
+			break;
+		case 'n':
+			cfg.name = optarg;
+			break;
+		case 'H':
+			cfg.header_file = optarg;
+			break;
+		case 'T':
+			if (cli_u64(PROG, "publish", "--timeout-ms", optarg, 100, 3600000, &v))
+				return CLI_USAGE;
+			cfg.timeout_ms = (unsigned)v;
+			break;
+		case 'U':
+			cfg.allow_unsigned = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'h':
+			usage_of("publish", stdout);
+			return 0;
+		default:
+			return getopt_fail("publish", c, argv);
+		}
+	}
+	if (argc - optind < 2)
+		return usage_error("publish", "give SNAPSHOT and DEST (a directory or a URL)%s",
+				   "");
+	if (argc - optind > 2)
+		return usage_error("publish", "unexpected argument '%s'", argv[optind + 2]);
+	cfg.snapshot = argv[optind];
+	cfg.dest = argv[optind + 1];
+	struct p53_err err = {0};
+	if (publish_run(&cfg, quiet, &err) != 0) {
+		fprintf(stderr, "port53 publish: %s\n", err.msg);
+		return CLI_FAIL;
+	}
+	return 0;
+}
+
 static void fw_warn(void *arg, const char *msg)
 {
 	(void)arg;
@@ -734,6 +795,7 @@ static int cmd_serve(int argc, char **argv)
 					   {"zone", required_argument, NULL, 'X'},
 					   {"secondary-dir", required_argument, NULL, 'X'},
 					   {"notify-allow", required_argument, NULL, 'X'},
+					   FLEETOPT_LONG('G'),
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	/* The file's settings come first as options, so the command line
@@ -774,6 +836,14 @@ static int cmd_serve(int argc, char **argv)
 		}
 		if (c == 'X') { /* zone transfers, shared with port53d */
 			if (xfr_cfg_set(&cfg.xfr, lo[li].name, optarg, why, sizeof(why))) {
+				usage_error("serve", "%s", why);
+				goto out;
+			}
+			continue;
+		}
+		if (c == 'G') { /* following an origin, node health (docs/anycast.md) */
+			if (fleetopt_set(&cfg.origin, &cfg.node, lo[li].name, optarg, why,
+					 sizeof(why))) {
 				usage_error("serve", "%s", why);
 				goto out;
 			}
@@ -1115,6 +1185,18 @@ static const struct command commands[] = {
      "port53 export [--format route53|route53-changes|zone] SNAPSHOT ZONE\n"},
     {"keygen", cmd_keygen, "make an Ed25519 key pair for signing snapshots",
      "port53 keygen NAME        writes NAME.key (mode 0600) and NAME.pub\n"},
+    {"publish", cmd_publish, "put a signed snapshot where a fleet follows it",
+     "port53 publish [--key KEY.pem] [--name NAME] [--header-file F] [--unsigned]\n"
+     "                      [--timeout-ms N] [--quiet] SNAPSHOT DEST\n"
+     "  DEST is a directory a web server serves, or an http(s):// URL taking PUT\n"
+     "  (ending in '/': NAME is appended). The object replaces the old one in\n"
+     "  one step, so followers never see half a publish (docs/anycast.md).\n"
+     "  -k, --key KEY         sign with this private key first\n"
+     "  -n, --name NAME       object name (default: SNAPSHOT's base name)\n"
+     "      --header-file F   one extra HTTP request header, e.g. Authorization\n"
+     "      --unsigned        publish even without a signature (followers refuse it)\n"
+     "      --timeout-ms N    HTTP request timeout (60000)\n"
+     "  -q, --quiet           print nothing on success\n"},
     {"sign", cmd_sign, "sign a snapshot",
      "port53 sign -k KEY.pem SNAPSHOT [-o OUT.p53]\n"
      "  -k, --key KEY         Ed25519 private key (PEM)\n"
@@ -1142,6 +1224,17 @@ static const struct command commands[] = {
      "      --reload-dir DIR       POST /v1/reload {\"path\"} only inside DIR\n"
      "      --watch-dir DIR        load every *.p53 written or moved into DIR\n"
      "      --snapshot-max-bytes N largest snapshot loaded from a path (4 GiB)\n"
+     "      --origin-url URL       follow an origin: poll URL for signed snapshots\n"
+     "                             (needs --require-signature; docs/anycast.md)\n"
+     "      --origin-dir DIR       where downloads and origin.p53 go (the snapshot's)\n"
+     "      --origin-interval-ms N between polls (2000)\n"
+     "      --origin-timeout-ms N  one request, download included (30000)\n"
+     "      --origin-ca-file F     HTTPS trust anchors (the system's)\n"
+     "      --origin-header-file F one request header, e.g. Authorization: ...\n"
+     "      --node-max-snapshot-age-s N   unhealthy once the snapshot was last known\n"
+     "                             current N s ago (0: no limit)\n"
+     "      --node-max-origin-silence-s N unhealthy when the origin is silent N s (0: off)\n"
+     "      --node-worker-stall-ms N      an answering thread stuck N ms is unhealthy (3000)\n"
      "      --api-max-conns N      control API connections (default 64)\n"
      "      --api-per-source N     control API connections per client on TCP (4)\n"
      "      --api-timeout-s N      idle API connections closed after N s (10)\n"

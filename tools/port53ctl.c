@@ -8,12 +8,16 @@
  *     push FILE         upload a compiled snapshot and make it live
  *                       (--allow-older: accept a serial below the live one)
  *     reload [PATH]     have the server reload from disk
+ *     node              the node's own health and its origin (exit 1 unhealthy)
+ *     anycast [OPTIONS] announce the node's prefixes through BIRD while it is
+ *                       healthy, withdraw them while not (tools/anycast.h)
  *
  * Tables for people by default; --json prints the API's JSON untouched for
  * scripts (after the command too: `port53ctl status --json`). Exit status:
  * 0 success, 1 the server refused (reason on stderr), 2 usage, 3 the server
  * could not be reached (tools/cli.h).
  */
+#include "tools/anycast.h"
 #include "tools/cli.h"
 
 #include <curl/curl.h>
@@ -35,6 +39,9 @@ struct opts {
 	const char *token_file;
 	bool json;
 	long timeout;
+	long timeout_ms; /* overrides timeout when set (anycast) */
+	bool quiet;	 /* unreachable: reason in err, not on stderr (anycast) */
+	char err[256];
 	char auth[600];
 };
 
@@ -74,6 +81,11 @@ static const struct command commands[] = {
     {"push", 1, 1, " [--allow-older] FILE",
      "make a snapshot live (an older serial only with --allow-older)"},
     {"reload", 0, 1, " [PATH]", "have the server reload from disk"},
+    {"node", 0, 0, "", "the node's own health and its origin (exit 1 when unhealthy)"},
+    {"anycast", 0, 0,
+     " [--bird-socket PATH] [--protocol NAME] [--interval-ms N] [--fall N] [--rise N] "
+     "[--reassert-s N] [--once]",
+     "announce the node's prefixes through BIRD while healthy, withdraw while not"},
     {NULL, 0, 0, NULL, NULL},
 };
 
@@ -126,7 +138,7 @@ static int read_token(struct opts *o)
 
 /* One request; returns the HTTP status, or -1 when the server is
  * unreachable (reported). body gets the response. */
-static long request(const struct opts *o, const char *method, const char *path, FILE *upload,
+static long request(struct opts *o, const char *method, const char *path, FILE *upload,
 		    long long upload_len, const char *json_body, struct buf *body)
 {
 	CURL *c = curl_easy_init();
@@ -145,7 +157,10 @@ static long request(const struct opts *o, const char *method, const char *path, 
 		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, o->sock);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout);
+	if (o->timeout_ms)
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, o->timeout_ms);
+	else
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, o->timeout);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	if (upload) {
@@ -162,9 +177,11 @@ static long request(const struct opts *o, const char *method, const char *path, 
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
 	CURLcode rc = curl_easy_perform(c);
 	long status = -1;
-	if (rc != CURLE_OK)
+	if (rc != CURLE_OK && !o->quiet)
 		fprintf(stderr, "port53ctl: %s: %s\n", o->url ? o->url : o->sock,
 			curl_easy_strerror(rc));
+	if (rc != CURLE_OK)
+		snprintf(o->err, sizeof(o->err), "%s", curl_easy_strerror(rc));
 	else
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(hdr);
@@ -333,6 +350,140 @@ static void print_push(json_t *o)
 		   : "");
 }
 
+static void print_check(json_t *checks, const char *name, const char *detail)
+{
+	json_t *c = json_object_get(checks, name);
+	printf("  %-14s %s%s\n", name,
+	       json_is_null(c) || c == NULL		? "-"
+	       : json_is_true(json_object_get(c, "ok")) ? "ok"
+							: "FAILING",
+	       detail);
+}
+
+static void print_node(json_t *o)
+{
+	json_t *ck = json_object_get(o, "checks");
+	bool ok = json_is_true(json_object_get(o, "healthy"));
+	printf("node           %s%s%s\n", ok ? "healthy" : "UNHEALTHY", ok ? "" : ": ",
+	       ok ? "" : str_of(o, "reasons", ""));
+	printf("serial         %lld\nchecks\n", int_of(o, "serial"));
+	char d[160];
+	json_t *w = json_object_get(ck, "workers");
+	snprintf(d, sizeof(d), " (%lld of %lld answering threads moving)", int_of(w, "answering"),
+		 int_of(w, "of"));
+	print_check(ck, "workers", d);
+	json_t *sa = json_object_get(ck, "snapshot_age");
+	snprintf(d, sizeof(d), " (last known current %.1f s ago, loaded %.1f s ago)",
+		 num_of(sa, "seconds"), num_of(sa, "since_load"));
+	print_check(ck, "snapshot_age", d);
+	json_t *og = json_object_get(ck, "origin");
+	snprintf(d, sizeof(d), json_is_object(og) ? " (silent %.1f s)" : " (no origin)",
+		 num_of(og, "silent_seconds"));
+	print_check(ck, "origin", d);
+	print_check(ck, "zones_expired", "");
+	json_t *f = json_object_get(o, "origin");
+	if (!json_is_object(f))
+		return;
+	printf("origin         polls %lld: %lld not modified, %lld fetched (%lld loaded, %lld "
+	       "unchanged, %lld refused), %lld errors (%lld in a row)\n",
+	       int_of(f, "polls"), int_of(f, "not_modified"), int_of(f, "fetched"),
+	       int_of(f, "loaded"), int_of(f, "unchanged"), int_of(f, "rejected"),
+	       int_of(f, "errors"), int_of(f, "consecutive_errors"));
+	printf("etag           %s%s\n", str_of(f, "etag", ""),
+	       json_is_true(json_object_get(f, "origin_rejected")) ? " (refused)" : "");
+	if (*str_of(f, "last_error", ""))
+		printf("last error     %s\n", str_of(f, "last_error", ""));
+}
+
+/* 1 healthy, 0 unhealthy, -1 unreachable: the announcer's verdict. */
+static long request(struct opts *o, const char *method, const char *path, FILE *upload,
+		    long long upload_len, const char *json_body, struct buf *body);
+
+static int node_check(void *arg, unsigned timeout_ms, char *why, size_t cap)
+{
+	struct opts *o = arg;
+	struct buf b = {0};
+	o->timeout_ms = timeout_ms;
+	o->quiet = true;
+	long st = request(o, "GET", "/v1/node", NULL, 0, NULL, &b);
+	int v = -1;
+	json_t *doc = b.p ? json_loadb(b.p, b.n, 0, NULL) : NULL;
+	if (st < 0) {
+		snprintf(why, cap, "no answer from the server within %u ms: %s", timeout_ms,
+			 o->err);
+	} else if (doc == NULL || !json_is_boolean(json_object_get(doc, "healthy"))) {
+		snprintf(why, cap, "GET /v1/node: HTTP %ld without a verdict", st);
+	} else {
+		v = json_is_true(json_object_get(doc, "healthy")) && st == 200;
+		snprintf(why, cap, "%s", str_of(doc, "reasons", ""));
+	}
+	json_decref(doc);
+	free(b.p);
+	return v;
+}
+
+static int cmd_anycast(struct opts *o, int argc, char **argv)
+{
+	static const struct option lo[] = {{"bird-socket", required_argument, NULL, 'b'},
+					   {"protocol", required_argument, NULL, 'p'},
+					   {"interval-ms", required_argument, NULL, 'i'},
+					   {"fall", required_argument, NULL, 'f'},
+					   {"rise", required_argument, NULL, 'r'},
+					   {"reassert-s", required_argument, NULL, 'R'},
+					   {"once", no_argument, NULL, 'o'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct anycast_cfg cfg;
+	anycast_cfg_default(&cfg);
+	uint64_t v;
+	int c, li = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", lo, &li)) != -1) {
+		switch (c) {
+		case 'b':
+			cfg.bird_socket = optarg;
+			break;
+		case 'p':
+			cfg.protocol = optarg;
+			break;
+		case 'o':
+			cfg.once = true;
+			break;
+		case 'i':
+		case 'f':
+		case 'r':
+		case 'R': {
+			char name[32];
+			snprintf(name, sizeof(name), "--%s", lo[li].name);
+			if (cli_u64(PROG, "anycast", name, optarg, c == 'i' ? 50 : 1,
+				    c == 'i' ? 600000 : 3600, &v))
+				return CLI_USAGE;
+			if (c == 'i')
+				cfg.interval_ms = (unsigned)v;
+			else if (c == 'f')
+				cfg.fall = (unsigned)v;
+			else if (c == 'r')
+				cfg.rise = (unsigned)v;
+			else
+				cfg.reassert_s = (unsigned)v;
+			break;
+		}
+		case 'h':
+			usage(stdout, "anycast");
+			return 0;
+		default:
+			return cli_getopt_error(PROG, "anycast", c, argv);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error(PROG, "anycast", "unexpected argument '%s'", argv[optind]);
+	if (o->token_file && read_token(o) != 0)
+		return CLI_USAGE;
+	cfg.check = node_check;
+	cfg.check_arg = o;
+	return anycast_run(&cfg);
+}
+
 /* Prints the reply; returns the exit status. */
 static int finish(const struct opts *o, long status, struct buf *b, void (*pretty)(json_t *))
 {
@@ -417,6 +568,12 @@ static int run(struct opts *o, int argc, char **argv)
 	} else if (!strcmp(cmd, "metrics") && argc == 1) {
 		st = request(o, "GET", "/metrics", NULL, 0, NULL, &b);
 		rc = finish(o, st, &b, NULL);
+	} else if (!strcmp(cmd, "node") && argc == 1) {
+		/* 503 is the unhealthy verdict, still a report to print. */
+		st = request(o, "GET", "/v1/node", NULL, 0, NULL, &b);
+		rc = finish(o, st == 503 ? 200 : st, &b, print_node);
+		if (st == 503)
+			rc = 1;
 	} else if (!strcmp(cmd, "push") && argc == 2) {
 		const char *file = argv[1];
 		FILE *f = fopen(file, "rb");
@@ -495,7 +652,9 @@ int main(int argc, char **argv)
 		return cli_usage_error(PROG, NULL, "no command given");
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
 		return 3;
-	int rc = run(&o, argc - optind, argv + optind);
+	int rc = strcmp(argv[optind], "anycast") == 0
+		     ? cmd_anycast(&o, argc - optind, argv + optind)
+		     : run(&o, argc - optind, argv + optind);
 	curl_global_cleanup();
 	return rc;
 }

@@ -88,7 +88,16 @@ struct api {
 	struct console *console; /* the web console and its sampler */
 };
 
-enum route { R_STATUS, R_STATS, R_SNAPSHOT, R_RELOAD, R_METRICS, R_HEALTH, R_HEALTH_REPORTS };
+enum route {
+	R_STATUS,
+	R_STATS,
+	R_SNAPSHOT,
+	R_RELOAD,
+	R_METRICS,
+	R_HEALTH,
+	R_HEALTH_REPORTS,
+	R_NODE,
+};
 
 struct req {
 	enum route route;
@@ -511,6 +520,8 @@ static enum MHD_Result do_metrics(struct api *a, struct MHD_Connection *c)
 		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
 	struct metrics_view mv = {f};
 	snapmgr_view(a->cfg.mgr, metrics_view, &mv);
+	if (a->cfg.metrics)
+		a->cfg.metrics(a->cfg.node_arg, f);
 	struct ctrs cs;
 	collect(a, &cs);
 	/* One HELP/TYPE block per family, its samples together, as the text
@@ -761,6 +772,21 @@ out:
 	return ret;
 }
 
+/* ---- node health ---------------------------------------------------------- */
+
+/* 503 when unhealthy, so a plain HTTP check (curl -f, a load balancer)
+ * reads the verdict from the status alone. */
+static enum MHD_Result do_node(struct api *a, struct MHD_Connection *c)
+{
+	if (a->cfg.node == NULL)
+		return send_error(c, MHD_HTTP_NOT_FOUND, "this server reports no node health");
+	bool healthy = false;
+	json_t *o = a->cfg.node(a->cfg.node_arg, &healthy);
+	if (o == NULL)
+		return send_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+	return send_json(c, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static bool token_ok(struct api *a, struct MHD_Connection *c)
@@ -790,6 +816,7 @@ static int route_of(const char *url, const char *method, enum route *rt, const c
 	    {"/metrics", R_METRICS, "GET"},
 	    {"/v1/health", R_HEALTH, "GET"},
 	    {"/v1/health/reports", R_HEALTH_REPORTS, "POST"},
+	    {"/v1/node", R_NODE, "GET"},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].url) != 0)
@@ -871,7 +898,8 @@ static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, 
 	if (m == -1)
 		return refuse(c, con_cls, MHD_HTTP_NOT_FOUND, NULL, NULL,
 			      "no such endpoint: %s (try /v1/status, /v1/stats, "
-			      "/v1/snapshot, /v1/reload, /v1/health, /metrics, /console/)",
+			      "/v1/snapshot, /v1/reload, /v1/health, /v1/node, /metrics, "
+			      "/console/)",
 			      url);
 	if (m == -2)
 		return refuse(c, con_cls, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
@@ -1085,6 +1113,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return do_health(l->api, c);
 	case R_HEALTH_REPORTS:
 		return do_health_report(l->api, c, r);
+	case R_NODE:
+		return do_node(l->api, c);
 	}
 	return MHD_NO;
 }

@@ -8,6 +8,8 @@
  *   GET  /metrics       Prometheus text format
  *   GET  /v1/health     Route 53 health checks: state, last result, last change
  *   POST /v1/health/reports  another checker's results, for voting
+ *   GET  /v1/node       the node's own health and its origin (200 healthy,
+ *                       503 not; ctrl/fleet/nodehealth.h)
  *
  * The unix socket is created mode 0600 and needs no token: its permissions
  * are the authentication. The TCP listener is off unless configured, and
@@ -31,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Counter emission: family is a metric name ("responses"), label/value an
  * optional label ("rcode", "NXDOMAIN"; both NULL for none), worker the
@@ -81,6 +84,11 @@ struct api_cfg {
 	api_health_fn health;	 /* NULL: no health checks (404 on /v1/health) */
 	api_health_report_fn health_report;
 	void *health_arg;
+	/* GET /v1/node's body (a json_t *) and verdict; NULL: 404. */
+	struct json_t *(*node)(void *arg, bool *healthy);
+	/* More /metrics text (node health, origin); NULL: none. */
+	void (*metrics)(void *arg, FILE *f);
+	void *node_arg;
 };
 
 struct api;

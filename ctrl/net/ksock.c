@@ -56,6 +56,7 @@ struct server {
 	uint64_t udp_bad_port; /* from a reflection source port: dropped */
 	uint64_t udp_busy_ns;  /* read by the API thread, as lat */
 	struct lathist lat;
+	uint64_t udp_loops;	 /* node health's heartbeat, read by the control thread */
 	struct p53_abuse abuse;	 /* RRL and cookies after each UDP answer */
 	struct p53_portset drop; /* reflection source ports */
 	int ep, stop_fd;
@@ -420,6 +421,18 @@ void ksock_cfg_default(struct ksock_cfg *cfg)
 	p53_answer_cfg_default(&cfg->answer);
 	p53_abuse_cfg_default(&cfg->abuse);
 	tcpsrv_limits_default(&cfg->tcp);
+	follow_cfg_default(&cfg->origin);
+}
+
+/* The UDP loop wakes at least once a second (epoll_wait's timeout), so a
+ * counter that stops moving means the loop is stuck. */
+static unsigned beats(void *arg, uint64_t *out, unsigned max)
+{
+	struct server *sv = arg;
+	if (max == 0)
+		return 0;
+	out[0] = __atomic_load_n(&sv->udp_loops, __ATOMIC_RELAXED);
+	return 1;
 }
 
 static void serve_udp(struct server *sv)
@@ -427,6 +440,7 @@ static void serve_udp(struct server *sv)
 	for (bool running = true; running;) {
 		struct epoll_event evs[64];
 		int n = epoll_wait(sv->ep, evs, 64, 1000);
+		__atomic_store_n(&sv->udp_loops, sv->udp_loops + 1, __ATOMIC_RELAXED);
 		qsbr_online(sv->qsbr, UDP_READER);
 		const struct snapmgr_live *live = snapmgr_current(control_mgr(sv->ctl));
 		const struct control_load *ld = live->state;
@@ -528,6 +542,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .cookie_rotate_s = cfg->cookie_rotate_s,
 	    .rrl_of = rrl_of,
 	    .xfr = &cfg->xfr,
+	    .origin = cfg->origin,
+	    .node = cfg->node,
+	    .beats = beats,
 	};
 	if ((rc = abuse_start(sv, err)) != 0)
 		goto out;

@@ -7,6 +7,8 @@
 #define P53_KSOCK_H
 
 #include "ctrl/api/api.h"
+#include "ctrl/fleet/follow.h"
+#include "ctrl/fleet/nodehealth.h"
 #include "ctrl/net/tcpsrv.h"
 #include "ctrl/xfr/xfr.h"
 #include "zones/answer/abuse.h"
@@ -47,6 +49,9 @@ struct ksock_cfg {
 	unsigned cookie_rotate_s;	/* random secret's lifetime; 0 = default */
 	const char *drop_ports;		/* UDP source ports never answered; NULL = default */
 	struct xfr_cfg xfr;		/* zone transfers (ctrl/xfr/xfr.h); zeros = none */
+	/* A fleet node (docs/anycast.md): the origin followed, node health. */
+	struct follow_cfg origin;
+	struct nodehealth_cfg node;
 };
 
 void ksock_cfg_default(struct ksock_cfg *cfg);

@@ -234,6 +234,25 @@ int snapmgr_load_flags(struct snapmgr *m, const char *path, const char *source, 
 		return err->code ? err->code : P53_ECORRUPT;
 	}
 	const struct snapmgr_live *cur = atomic_load(&m->live);
+	if (cur && (flags & SNAPMGR_NEWER_ONLY)) {
+		struct p53_snapshot_info a, b;
+		p53_snapshot_info(cur->snap, &a);
+		p53_snapshot_info(l->snap, &b);
+		if (a.serial == b.serial && memcmp(a.hash, b.hash, sizeof(a.hash)) == 0) {
+			live_free(m, l);
+			pthread_mutex_unlock(&m->lock);
+			return SNAPMGR_UNCHANGED;
+		}
+		if (l->serial <= cur->serial) {
+			p53_err_set(err, P53_EINVAL,
+				    "snapshot serial %llu is not above the live serial %llu",
+				    (unsigned long long)l->serial, (unsigned long long)cur->serial);
+			live_free(m, l);
+			record_failure(m, path, source, err);
+			pthread_mutex_unlock(&m->lock);
+			return err->code;
+		}
+	}
 	if (cur && l->serial < cur->serial && !(flags & SNAPMGR_ALLOW_OLDER)) {
 		p53_err_set(err, P53_EINVAL,
 			    "snapshot serial %llu is older than the live serial %llu "

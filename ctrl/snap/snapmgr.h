@@ -91,7 +91,15 @@ int snapmgr_load(struct snapmgr *m, const char *path, const char *source, struct
 /* A snapshot whose serial is below the live one's is refused (an old signed
  * file must not be replayed) unless the loader says so: an operator's
  * explicit rollback. snapmgr_load() passes no flags. */
-enum { SNAPMGR_ALLOW_OLDER = 1 << 0 };
+enum {
+	SNAPMGR_ALLOW_OLDER = 1 << 0,
+	/* An origin's copy (ctrl/fleet/follow.h): a file identical to the
+	 * live one (same content hash) changes nothing and returns
+	 * SNAPMGR_UNCHANGED; any other serial must be above the live one, so
+	 * a replayed or re-sealed file with the live serial is refused too. */
+	SNAPMGR_NEWER_ONLY = 1 << 1,
+};
+#define SNAPMGR_UNCHANGED 1
 int snapmgr_load_flags(struct snapmgr *m, const char *path, const char *source, unsigned flags,
 		       struct snapmgr_swap *out, struct p53_err *err);
 

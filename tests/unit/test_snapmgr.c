@@ -275,6 +275,52 @@ static void test_older_serial(void)
 	qsbr_destroy(q);
 }
 
+/* An origin's copy: an identical file changes nothing, any other must
+ * carry a higher serial, so neither a replay nor a file re-made with the
+ * live serial gets in. */
+static void test_newer_only(void)
+{
+	char zp[160], other[160];
+	snprintf(zp, sizeof(zp), "%s/other.zone", dir);
+	snprintf(other, sizeof(other), "%s/other101.p53", dir);
+	FILE *f = fopen(zp, "w");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fputs("$ORIGIN example.com.\n$TTL 300\n@ SOA ns hostmaster 1 3600 600 86400 300\n"
+	      "@ NS ns\nns A 192.0.2.1\nwww A 192.0.2.99\n",
+	      f);
+	fclose(f);
+	struct p53_zone_input zi = {"example.com.", zp};
+	struct p53_compile_opts o = {.serial = 101};
+	struct p53_err err = {0};
+	CHECK_EQ(p53_compile_file(&zi, 1, &o, other, &err), 0);
+
+	struct qsbr *q = qsbr_simple_new(1);
+	struct snapmgr_cfg mc = {.qsbr = q};
+	struct snapmgr *m = snapmgr_new(&mc, &err);
+	CHECK(m != NULL);
+	if (m == NULL)
+		return;
+	CHECK_EQ(snapmgr_load(m, paths[0], NULL, NULL, &err), 0);
+	uint64_t gen = snapmgr_current(m)->generation;
+	CHECK_EQ(snapmgr_load_flags(m, paths[0], NULL, SNAPMGR_NEWER_ONLY, NULL, &err),
+		 SNAPMGR_UNCHANGED);
+	CHECK_EQ(snapmgr_current(m)->generation, gen);
+	CHECK_EQ(snapmgr_load_flags(m, paths[1], NULL, SNAPMGR_NEWER_ONLY, NULL, &err), 0);
+	CHECK_EQ(snapmgr_current(m)->serial, 101);
+	struct p53_err e1 = {0}, e2 = {0};
+	CHECK(snapmgr_load_flags(m, paths[0], NULL, SNAPMGR_NEWER_ONLY, NULL, &e1) < 0);
+	CHECK(strstr(e1.msg, "serial 100 is not above the live serial 101") != NULL);
+	CHECK(snapmgr_load_flags(m, other, NULL, SNAPMGR_NEWER_ONLY, NULL, &e2) < 0);
+	CHECK(strstr(e2.msg, "serial 101 is not above the live serial 101") != NULL);
+	CHECK_EQ(snapmgr_current(m)->generation, gen + 1);
+	snapmgr_free(m);
+	qsbr_destroy(q);
+	unlink(zp);
+	unlink(other);
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/p53-test-snapmgr-XXXXXX");
@@ -326,6 +372,7 @@ int main(void)
 #endif
 	test_signature_required();
 	test_older_serial();
+	test_newer_only();
 	for (int i = 0; i < 2; i++)
 		unlink(paths[i]);
 	unlink(bad_path);

@@ -1,0 +1,234 @@
+"""BGP withdrawal of an unhealthy node, end to end (docs/anycast.md).
+
+Two network namespaces joined by a veth link, each running Debian's BIRD 2:
+the node (a static protocol `p53_anycast` holding the service prefix
+192.0.2.53/32, exported over BGP) and its upstream router (importing it).
+`port53 serve` runs in the node namespace with node-health thresholds, and
+`port53ctl anycast` enables or disables the static protocol through BIRD's
+control socket as the node's GET /v1/node says.
+
+The router's own BIRD is asked (birdc, independent of port53) whether the
+route is there:
+- present while the node is healthy;
+- gone after port53 serve stops answering (SIGSTOP), back after SIGCONT;
+- gone after its snapshot grows older than the limit, back after a push;
+- gone after port53 serve is killed, back after it restarts;
+- gone when the announcer itself is stopped.
+Each time from the event to the route's change at the router is measured and
+printed. Needs root, bird and birdc; exits 77 (skip) without them.
+Run with /usr/bin/python3.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import common
+import dpnet
+
+PREFIX = "192.0.2.53/32"
+INTERVAL_MS = 200
+MAX_AGE_S = 8
+DEADLINE = 20.0
+
+NODE_BIRD = """router id 198.51.100.2;
+log "{d}/bird-node.log" all;
+protocol device {{ }}
+protocol static p53_anycast {{
+    disabled;                       # announced only once port53ctl anycast says so
+    ipv4;
+    route {prefix} unreachable;
+}}
+protocol bgp upstream {{
+    local 198.51.100.2 as 64512;
+    neighbor 198.51.100.1 as 64500;
+    connect retry time 1;
+    ipv4 {{ import none; export where proto = "p53_anycast"; next hop self; }};
+}}
+"""
+
+ROUTER_BIRD = """router id 198.51.100.1;
+log "{d}/bird-router.log" all;
+protocol device {{ }}
+protocol bgp node {{
+    local 198.51.100.1 as 64500;
+    neighbor 198.51.100.2 as 64512;
+    connect retry time 1;
+    ipv4 {{ import all; export none; }};
+}}
+"""
+
+
+def have(tool):
+    return subprocess.run(["sh", "-c", "command -v " + tool],
+                          stdout=subprocess.DEVNULL).returncode == 0
+
+
+class Bird:
+    def __init__(self, cl, d, name, ns, conf):
+        self.sock = os.path.join(d, "bird-%s.ctl" % name)
+        path = os.path.join(d, "bird-%s.conf" % name)
+        with open(path, "w") as f:
+            f.write(conf.format(d=d, prefix=PREFIX))
+        self.proc = subprocess.Popen(["ip", "netns", "exec", ns, "bird", "-f", "-c", path, "-s",
+                                      self.sock, "-P", os.path.join(d, "bird-%s.pid" % name)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cl.push(common.stop, self.proc)
+
+    def cmd(self, *args):
+        r = subprocess.run(["birdc", "-s", self.sock] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=10)
+        return r.stdout
+
+    def has_route(self):
+        out = self.cmd("show", "route", PREFIX)
+        return PREFIX in out and "unicast" in out or (PREFIX in out and "[node" in out)
+
+    def established(self, proto):
+        return "Established" in self.cmd("show", "protocols", proto)
+
+
+def timed(pred, deadline=DEADLINE):
+    """(became true?, seconds it took)."""
+    t0 = time.monotonic()
+    ok = common.wait_for(pred, deadline, 0.02)
+    return bool(ok), time.monotonic() - t0
+
+
+def main():
+    port53 = common.default_port53()
+    ctl = os.environ.get("PORT53CTL") or os.path.join(os.path.dirname(port53), "port53ctl")
+    if os.geteuid() != 0:
+        print("skip: needs root for network namespaces")
+        return 77
+    for tool in ("bird", "birdc", "ip"):
+        if not have(tool):
+            print("skip: %s not installed (tools/install-deps.sh: bird2)" % tool)
+            return 77
+    ck = common.Checks("anycast", verbose=True)
+    cl = dpnet.Cleanup()
+    with common.tempdir("p53any-") as d:
+        try:
+            run_test(ck, cl, d, port53, ctl)
+        finally:
+            cl.run()
+            for fn in ("announcer.log", "serve.log", "bird-node.log"):
+                p = os.path.join(d, fn)
+                if (ck.failed or fn == "announcer.log") and os.path.exists(p):
+                    with open(p) as f:
+                        print("--- %s\n%s" % (fn, f.read()[-2500:]))
+    return ck.finish()
+
+
+def run_test(ck, cl, d, port53, ctl):
+    pid = os.getpid()
+    ns_node, ns_rtr = "p53bn-%d" % pid, "p53br-%d" % pid
+    dpnet.netns_add(cl, ns_node)
+    dpnet.netns_add(cl, ns_rtr)
+    a, b = ("bn%d" % pid)[:15], ("br%d" % pid)[:15]
+    dpnet.veth_pair(cl, a, ns_node, b, ns_rtr)
+    dpnet.addr_add(ns_node, a, "198.51.100.2/30")
+    dpnet.addr_add(ns_rtr, b, "198.51.100.1/30")
+
+    node_bird = Bird(cl, d, "node", ns_node, NODE_BIRD)
+    router = Bird(cl, d, "router", ns_rtr, ROUTER_BIRD)
+    ok, _ = timed(lambda: router.established("node"), 30)
+    if not ck(ok, "BGP session between node and router established",
+              router.cmd("show", "protocols", "all", "node")[-800:]):
+        return
+    ck(not router.has_route(), "no route at the router before anything is announced")
+
+    zone = os.path.join(d, "z.zone")
+    with open(zone, "w") as f:
+        f.write("$ORIGIN example.com.\n$TTL 60\n@ SOA ns1 host 1 3600 600 86400 60\n"
+                "@ NS ns1\nns1 A 192.0.2.1\n")
+    snap = os.path.join(d, "zones.p53")
+
+    def compile_fresh():
+        r = common.run([port53, "compile", "--quiet", "-o", snap, "example.com=" + zone])
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+    compile_fresh()
+    sock = os.path.join(d, "control.sock")
+    serve_log = open(os.path.join(d, "serve.log"), "a")
+    serve_cmd = ["ip", "netns", "exec", ns_node, port53, "serve", "-s", snap, "-l",
+                 "127.0.0.1:5353", "--control-socket", sock,
+                 "--node-max-snapshot-age-s", str(MAX_AGE_S), "--node-worker-stall-ms", "3000"]
+
+    def start_serve():
+        p = subprocess.Popen(serve_cmd, stdout=serve_log, stderr=serve_log)
+        cl.push(common.stop, p)
+        common.wait_for(lambda: os.path.exists(sock), 10)
+        return p
+    serve = start_serve()
+    ann_log = open(os.path.join(d, "announcer.log"), "a")
+    ann = subprocess.Popen([ctl, "-s", sock, "anycast", "--bird-socket", node_bird.sock,
+                            "--protocol", "p53_anycast", "--interval-ms", str(INTERVAL_MS),
+                            "--fall", "2", "--rise", "2"], stdout=ann_log, stderr=ann_log)
+    cl.push(common.stop, ann)
+    ok, t = timed(router.has_route)
+    ck(ok, "route present at the router while the node is healthy (%.0f ms)" % (t * 1e3))
+    times = {}
+
+    def push_fresh():
+        compile_fresh()
+        r = common.run([ctl, "-s", sock, "push", snap])
+        return r.returncode == 0
+
+    # 1. Stops answering: the process is frozen, its API with it.
+    ck(push_fresh(), "fresh snapshot pushed")
+    serve.send_signal(signal.SIGSTOP)
+    ok, t = timed(lambda: not router.has_route())
+    ck(ok, "route withdrawn after port53 serve stops answering (SIGSTOP): %.0f ms" % (t * 1e3))
+    times["stopped answering"] = t
+    serve.send_signal(signal.SIGCONT)
+    ok, t = timed(router.has_route)
+    ck(ok, "route back after it answers again (SIGCONT): %.0f ms" % (t * 1e3))
+
+    # 2. The snapshot grows too old.
+    ck(push_fresh(), "fresh snapshot pushed")
+    r = common.run([ctl, "-s", sock, "node", "--json"])
+    ck(r.returncode == 0, "port53ctl node: healthy", r.stdout)
+    r = common.run([ctl, "-s", sock, "status", "--json"])
+    loaded = json.loads(r.stdout)["loaded_at"]  # wall clock, as the node's age counts
+    ck(router.has_route(), "route present with a fresh snapshot")
+    ok, _ = timed(lambda: not router.has_route(), MAX_AGE_S + DEADLINE)
+    t = time.time() - (loaded + MAX_AGE_S)
+    ck(ok, "route withdrawn after the snapshot is older than %d s: %.0f ms past the limit"
+       % (MAX_AGE_S, t * 1e3))
+    times["snapshot too old"] = t
+    r = common.run([ctl, "-s", sock, "node"])
+    ck(r.returncode == 1 and "snapshot last known current" in r.stdout,
+       "port53ctl node says why (exit 1)", r.stdout + r.stderr)
+    t0 = time.monotonic()
+    ck(push_fresh(), "fresh snapshot pushed")
+    ok, _ = timed(router.has_route)
+    ck(ok, "route back after a fresh snapshot: %.0f ms" % ((time.monotonic() - t0) * 1e3))
+
+    # 3. The server dies.
+    serve.kill()
+    serve.wait()
+    ok, t = timed(lambda: not router.has_route())
+    ck(ok, "route withdrawn after port53 serve is killed: %.0f ms" % (t * 1e3))
+    times["killed"] = t
+    t0 = time.monotonic()
+    serve = start_serve()
+    ok, _ = timed(router.has_route)
+    ck(ok, "route back after port53 serve restarts: %.0f ms" % ((time.monotonic() - t0) * 1e3))
+
+    # 4. The announcer stops: nothing may stay announced without it.
+    ann.send_signal(signal.SIGTERM)
+    ok, t = timed(lambda: not router.has_route())
+    ck(ok and ann.wait(10) == 0, "route withdrawn when the announcer stops: %.0f ms" % (t * 1e3))
+    print("unhealthy to withdrawn at the router (interval %d ms, fall 2): %s" % (
+        INTERVAL_MS, ", ".join("%s %.0f ms" % (k, v * 1e3) for k, v in times.items())),
+        flush=True)
+    ann_log.close()
+    serve_log.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
