@@ -395,6 +395,12 @@ class Knot(_Server):
 
     def write_conf(self):
         text = KNOT_CONF.format(host=HOST, port=self.port, d=self.workdir)
+        if getattr(self, "hide_chaos", False):
+            # CHAOS version.bind and id.server REFUSED, as NSD's
+            # hide-version/hide-identity and port53 without --version.
+            text = text.replace("    background-workers: 1\n",
+                                "    background-workers: 1\n    identity: \"\"\n"
+                                "    version: \"\"\n", 1)
         text += "zone:\n"
         for origin, path in self.zones:
             text += '  - domain: "%s"\n    file: "%s"\n' % (origin, path)

@@ -292,10 +292,49 @@ def cname_links(msg):
 CHAIN_MAX = 8  # CNAME/DNAME links port53 follows (zones/answer/answer_int.h CHAIN_MAX)
 
 
+def chain_end(msg, qname):
+    """Where the CNAME/DNAME chain of an answer ends (lower-case text):
+    qname followed through the CNAMEs in the answer (DNAMEs come with their
+    synthesised CNAME)."""
+    cn = {}
+    for rrset in msg.answer:
+        if rrset.rdtype == dns.rdatatype.CNAME:
+            for rd in rrset:
+                cn[rrset.name.to_text().lower()] = rd.target.to_text().lower()
+    n, seen = qname.lower(), set()
+    while n in cn and n not in seen:
+        seen.add(n)
+        n = cn[n]
+    return n
+
+
+def dname_overflows(msg, qname):
+    """A DNAME in the answer whose substitution of qname passes 255 octets."""
+    q = dns.name.from_text(qname)
+    for rrset in msg.answer:
+        if rrset.rdtype == dns.rdatatype.DNAME and q.is_subdomain(rrset.name):
+            for rd in rrset:
+                keep = len(q.to_wire()) - len(rrset.name.to_wire())
+                if keep + len(rd.target.to_wire()) > 255:
+                    return True
+    return False
+
+
+SVCB_TYPES = (dns.rdatatype.SVCB, dns.rdatatype.HTTPS)
+
+
+def svcb_targets(msg):
+    """TargetNames of SVCB/HTTPS records in the answer (lower-case text)."""
+    return set(rd.target.to_text().lower() for rrset in msg.answer if rrset.rdtype in SVCB_TYPES
+               for rd in rrset)
+
+
 class Differ:
-    def __init__(self, ref_port, ref_full_port, test_port, timeout, self_check=False):
+    def __init__(self, ref_port, ref_full_port, test_port, timeout, self_check=False,
+                 knot=False):
         self.ref_port, self.full_port, self.test_port = ref_port, ref_full_port, test_port
         self.self_check = self_check
+        self.knot = knot  # the reference is Knot DNS (normalisations K1-K4)
         self.timeout = timeout
         self.full_cache = {}
         self.auth_cache = {}
@@ -369,6 +408,113 @@ class Differ:
         sizes = [2 + 10 + (4 if r[2] == "A" else 16) for r in missing if r[2] in ("A", "AAAA")]
         return len(sizes) == len(missing) and got_len + max(sizes) > self.limit(case)
 
+    def knot_differs(self, case, mr, mg, got, diffs):
+        """Where Knot DNS 3.2 and port53 legitimately differ (each a
+        normalisation K1, K2, K4 in docs/differential-testing.md). Returns
+        True when the case was compared here in full; differences go to
+        diffs."""
+        ra, ga = rr_tuples(mr.answer), rr_tuples(mg.answer)
+        rauth, gauth = rr_tuples(mr.authority), rr_tuples(mg.authority)
+        gtc, rtc = bool(mg.flags & dns.flags.TC), bool(mr.flags & dns.flags.TC)
+
+        def chk(what, a, b):
+            if a != b:
+                diffs.append("%s: knot=%s port53=%s" % (what, a, b))
+
+        if (mr.rcode() == dns.rcode.NXDOMAIN and mg.rcode() == dns.rcode.YXDOMAIN
+                and dname_overflows(mr, case.qname)):
+            # NORMALISATION K4: a DNAME whose substitution passes 255
+            # octets is YXDOMAIN (RFC 6672 2.2), as port53 and NSD answer;
+            # Knot 3.2 answers NXDOMAIN with the SOA. port53's answer must be
+            # Knot's DNAME record alone, the authority section empty.
+            self.note("K4")
+            chk("answer (DNAME overflow)", sorted(r for r in ra if r[2] == "DNAME"), sorted(ga))
+            chk("authority (DNAME overflow)", [], sorted(gauth))
+            chk("flags (DNAME overflow)", dns.flags.to_text(mr.flags & ~dns.flags.TC),
+                dns.flags.to_text(mg.flags & ~dns.flags.TC & ~(dns.flags.CD if case.cd else 0)))
+            return True
+        if gtc and not rtc and ra == ga and not rauth and mr.rcode() == mg.rcode():
+            # NORMALISATION K2: a negative answer whose SOA does not fit
+            # (the long DNAME chains without EDNS): Knot leaves the SOA
+            # out, port53 sets TC (the SOA belongs in the reply, RFC 2308
+            # 3, and RFC 2181 9 asks for TC when needed data is cut).
+            # The answer must be the same; the case is asked again over
+            # TCP and compared in full.
+            self.note("K2")
+            return True
+        if (case.qtype in ("RRSIG", "NSEC") and mr.rcode() == dns.rcode.NOERROR and not ra
+                and mg.answer and mg.answer[0].rdtype == dns.rdatatype.CNAME
+                and mg.answer[0].name.to_text().lower() == case.qname.lower()):
+            # NORMALISATION K5: asked for RRSIG or NSEC at a name that
+            # has a CNAME, Knot answers NODATA; port53, as NSD, answers the
+            # CNAME and follows it (RFC 1034 4.3.2). The CNAME must be the
+            # one Knot holds; the rest of the chain is what port53 and NSD
+            # agree on in the NSD run.
+            self.note("K5")
+            t = Case(case.qname, "CNAME", "edns4096", tcp=True)
+            raw = common.query(t.message(), self.ref_port, tcp=True, timeout=self.timeout)
+            mc = dns.message.from_wire(raw) if raw else None
+            chk("CNAME (knot's)", sorted(rr_tuples(mc.answer)) if mc else None,
+                sorted(r for r in ga if r[0] == case.qname.lower() and r[2] == "CNAME"))
+            return True
+        if (case.qclass == "ANY" and mr.flags & dns.flags.AA and not mg.flags & dns.flags.AA
+                and ra == ga):
+            # NORMALISATION K6: QCLASS * (RFC 1035 3.2.5): Knot sets AA;
+            # port53, as NSD, does not, since it answers for class IN only.
+            # The rest is compared as usual.
+            self.note("K6")
+            mr.flags &= ~dns.flags.AA
+            return False
+        end = chain_end(mr, case.qname)
+        if (mr.answer and end != case.qname.lower() and ra < ga or
+                (mr.answer and end != case.qname.lower() and ra == ga and rauth != gauth
+                 and not rauth)):
+            # NORMALISATION K1: Knot ends a CNAME/DNAME chain at the edge
+            # of the zone (and after 5 links); port53, as NSD, follows it
+            # on through the zones it serves, up to 8 links. port53's reply
+            # must be Knot's answer, then exactly what Knot answers for the
+            # name where its chain ended (or the first links of it, when
+            # port53 reached its 8-link bound).
+            self.note("K1")
+            if gtc:
+                return True  # compared over TCP
+            # Knot's answers, name after name, until a chain ends.
+            want, final, seen = set(ra), None, {case.qname.lower()}
+            while end not in seen and len(seen) <= CHAIN_MAX + 1:
+                seen.add(end)
+                t = Case(end, case.qtype, case.mode, case.rd, case.cd, case.tcp, case.why,
+                         case.qclass)
+                raw = common.query(t.message(), self.ref_port, tcp=case.tcp,
+                                   timeout=self.timeout)
+                final = dns.message.from_wire(raw) if raw else None
+                if final is None:
+                    diffs.append("knot did not answer %s" % end)
+                    return True
+                want |= rr_tuples(final.answer)
+                end = chain_end(final, end)
+            if ga == want and final is not None:
+                chk("rcode (knot at the chain's end)", dns.rcode.to_text(final.rcode()),
+                    dns.rcode.to_text(mg.rcode()))
+                chk("authority (knot at the chain's end)", sorted(rr_tuples(final.authority)),
+                    sorted(gauth))
+                extra = rr_tuples(mg.additional) - rr_tuples(mr.additional) - rr_tuples(
+                    final.additional)
+                extra = self.cross_zone_extra(extra, answer_targets(mg) | ns_targets(mg))
+                chk("additional (beyond knot's chain)", [], sorted(extra))
+            else:
+                # port53 stopped at its bound: the first links of the chain
+                chk("answer beyond knot's chain (not in knot's answers along it)", [],
+                    sorted(ga - want))
+                chk("CNAME links (chain cut)", CHAIN_MAX, cname_links(mg))
+                chk("rcode (chain cut)", "NOERROR", dns.rcode.to_text(mg.rcode()))
+                chk("authority (chain cut)", [], sorted(gauth))
+            gflags = mg.flags & ~(dns.flags.CD if case.cd else 0)
+            chk("flags", dns.flags.to_text(mr.flags), dns.flags.to_text(gflags))
+            chk("question", [r.to_text() for r in mr.question], [r.to_text() for r in mg.question])
+            chk("edns", mr.edns, mg.edns)
+            return True
+        return False
+
     def compare(self, case):
         """Returns (ok, detail lines)."""
         q = case.message()
@@ -414,6 +560,9 @@ class Differ:
             chk("sections (TYPE0 FORMERR)", counts(got)[1:3], (0, 0))
             # RFC 6891 6.1.1, 7: the FORMERR carries an OPT when the query did
             chk("edns (TYPE0 FORMERR)", q.edns, mg.edns)
+            return done()
+
+        if self.knot and self.knot_differs(case, mr, mg, got, diffs):
             return done()
 
         chk("rcode", dns.rcode.to_text(mr.rcode()), dns.rcode.to_text(mg.rcode()))
@@ -557,6 +706,15 @@ class Differ:
                 self.note(8)
             chk("additional (referral)", sorted(missing), sorted(extra))
         else:
+            if self.knot and svcb_targets(mr):
+                # NORMALISATION K3: Knot adds the addresses (and SVCB
+                # records) of SVCB/HTTPS TargetNames to the additional
+                # section; port53 does additional-section processing for
+                # NS, MX and SRV targets only. Those records are not
+                # required of port53; anything port53 adds is still compared.
+                self.note("K3")
+                tg = svcb_targets(mr)
+                radd = set(r for r in radd if r[0] not in tg)
             extra = gadd - radd
             if extra and not self.self_check:
                 # NORMALISATION 8 also covers a CNAME into a delegation
@@ -576,6 +734,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[1])
     ap.add_argument("--port53", default=common.default_port53())
     ap.add_argument("--nsd", default="/usr/sbin/nsd")
+    ap.add_argument("--ref", choices=("nsd", "knot"), default="nsd",
+                    help="the reference server: NSD (default) or Knot DNS")
+    ap.add_argument("--knotd", default="/usr/sbin/knotd")
     ap.add_argument("--zones", default=common.DEFAULT_ZONES)
     ap.add_argument("--seed", type=int, default=53)
     ap.add_argument("--verbose", "-v", action="store_true")
@@ -599,12 +760,20 @@ def main():
             os.makedirs(os.path.join(d, "nsd"))
             os.makedirs(os.path.join(d, "nsdfull"))
             os.makedirs(os.path.join(d, "port53"))
-            ref = common.Nsd(args.nsd, args.zones, os.path.join(d, "nsd"))
-            servers.append(ref)
-            ref.start()
-            full = common.Nsd(args.nsd, args.zones, os.path.join(d, "nsdfull"))
-            servers.append(full)
-            full.start(minimal=False)
+            if args.ref == "knot":
+                ref = common.Knot(args.knotd, common.zone_files(args.zones),
+                                  os.path.join(d, "nsd"))
+                ref.hide_chaos = True
+                servers.append(ref)
+                ref.start()
+                full = ref
+            else:
+                ref = common.Nsd(args.nsd, args.zones, os.path.join(d, "nsd"))
+                servers.append(ref)
+                ref.start()
+                full = common.Nsd(args.nsd, args.zones, os.path.join(d, "nsdfull"))
+                servers.append(full)
+                full.start(minimal=False)
             if args.nsd_vs_nsd:
                 test = common.Nsd(args.nsd, args.zones, os.path.join(d, "port53"))
                 servers.append(test)
@@ -613,7 +782,8 @@ def main():
                 test = common.Port53(args.port53, args.zones, os.path.join(d, "port53"))
                 servers.append(test)
                 test.start()
-            differ = Differ(ref.port, full.port, test.port, args.timeout, args.nsd_vs_nsd)
+            differ = Differ(ref.port, full.port, test.port, args.timeout, args.nsd_vs_nsd,
+                            knot=args.ref == "knot")
 
             t0 = time.monotonic()
             matched = 0
@@ -646,7 +816,7 @@ def main():
                 len(todo), matched, len(failed), sum(1 for c in todo if c.tcp), elapsed))
             if differ.used:
                 print("normalisations applied: " + ", ".join(
-                    "%d: %d cases" % kv for kv in sorted(differ.used.items())))
+                    "%s: %d cases" % kv for kv in sorted(differ.used.items(), key=str)))
             if failed:
                 print("\nfirst differences:")
                 for c, detail in failed[:args.max_diffs]:
