@@ -763,6 +763,9 @@ static int cmd_serve(int argc, char **argv)
 					   {"push-max-bytes", required_argument, NULL, 'M'},
 					   {"firewall", required_argument, NULL, 'W'},
 					   {"resolver", required_argument, NULL, 267},
+					   {"tls-listen", required_argument, NULL, 268},
+					   {"tls-cert", required_argument, NULL, 269},
+					   {"tls-key", required_argument, NULL, 270},
 					   {"query-log", required_argument, NULL, 'q'},
 					   {"query-log-dnstap", required_argument, NULL, 'D'},
 					   {"query-log-sample", required_argument, NULL, 'S'},
@@ -819,6 +822,8 @@ static int cmd_serve(int argc, char **argv)
 	ksock_cfg_default(&cfg);
 	const char **listen = calloc((size_t)argc, sizeof(char *));
 	size_t nlisten = 0;
+	const char **tls_listen = calloc((size_t)argc, sizeof(char *));
+	size_t ntls = 0;
 	/* Only --require-signature fills it: at most argc entries. */
 	const char **keys = calloc((size_t)argc, sizeof(char *));
 	size_t nkeys = 0;
@@ -858,6 +863,15 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 267:
 			cfg.resolver_path = optarg;
+			break;
+		case 268:
+			tls_listen[ntls++] = optarg;
+			break;
+		case 269:
+			cfg.tls_cert = optarg;
+			break;
+		case 270:
+			cfg.tls_key = optarg;
 			break;
 		case 'P':
 			cfg.drop_ports = optarg;
@@ -1017,8 +1031,14 @@ static int cmd_serve(int argc, char **argv)
 		usage_error("serve", "--control-listen needs --control-token-file%s", "");
 		goto out;
 	}
+	if (ntls && (cfg.tls_cert == NULL || cfg.tls_key == NULL)) {
+		usage_error("serve", "--tls-listen needs --tls-cert and --tls-key%s", "");
+		goto out;
+	}
 	cfg.listen = listen;
 	cfg.nlisten = nlisten;
+	cfg.tls_listen = tls_listen;
+	cfg.ntls_listen = ntls;
 	cfg.trusted_keys = keys;
 	cfg.ntrusted = nkeys;
 	struct p53_err err = {0};
@@ -1028,6 +1048,7 @@ static int cmd_serve(int argc, char **argv)
 out:
 	xfr_cfg_free(&cfg.xfr);
 	free(listen);
+	free(tls_listen);
 	free(keys);
 	conf_free(conf);
 	return rc;
@@ -1241,6 +1262,8 @@ static const struct command commands[] = {
      "      --api-header-ms N      TCP API request headers due within N ms (5000)\n"
      "      --firewall FILE        DNS Firewall rules, compiled by fw-compile\n"
      "      --resolver FILE        views, Resolver rules, recursion (docs/resolver.md)\n"
+     "      --tls-listen A:P       DNS over TLS there too (repeat); needs --tls-cert, --tls-key\n"
+     "      --tls-cert F, --tls-key F  PEM certificate chain and key, reread on SIGHUP\n"
      "      --query-log FILE       log queries as JSON lines\n"
      "      --query-log-dnstap F   log queries as dnstap\n"
      "      --query-log-sample N   log one query in N (default 1: all)\n"

@@ -17,6 +17,7 @@
 #include "ctrl/resolv/resolver.h"
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
+#include "ctrl/net/dot.h"
 #include "ctrl/net/tcpsrv.h"
 #include "ctrl/xfr/xfrin.h"
 #include "zones/answer/fw.h"
@@ -65,6 +66,7 @@ struct server {
 	struct sockaddr_storage udp_addr[LISTEN_MAX]; /* for views by listener */
 	struct rconf *rconf;			      /* NULL: authoritative only */
 	struct resolver *res;
+	struct dot_tls *tls;	     /* DNS over TLS; NULL = none */
 	bool private;		     /* some view has private zones */
 	struct resolver_job job;     /* the one being handed over (UDP thread) */
 	struct resolver_job tcp_job; /* the TCP thread's */
@@ -402,6 +404,11 @@ static void on_hup(void *arg)
 {
 	struct server *sv = arg;
 	struct p53_err err = {0};
+	char warn[512] = "";
+	if (sv->tls && dot_tls_reload(sv->tls, warn, sizeof(warn), &err) != 0)
+		fprintf(stderr, "port53: TLS certificate not reloaded, the old one serves: %s\n",
+			err.msg);
+	memset(&err, 0, sizeof(err));
 	if (sv->res && resolver_reload(sv->res, &err) != 0)
 		fprintf(stderr, "port53: private zones not reloaded, the old ones serve: %s\n",
 			err.msg);
@@ -465,10 +472,10 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	static const char *const default_listen[] = {"127.0.0.1:5353"};
 	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
 	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
-	int tfds[LISTEN_MAX];
-	size_t ntfds = 0;
+	int tfds[LISTEN_MAX], sfds[LISTEN_MAX];
+	size_t ntfds = 0, nsfds = 0;
 	int rc = 0;
-	if (nl > LISTEN_MAX)
+	if (nl > LISTEN_MAX || cfg->ntls_listen > LISTEN_MAX)
 		return p53_err_set(err, P53_EINVAL, "more than %d listen addresses", LISTEN_MAX);
 	struct server *sv = calloc(1, sizeof(*sv));
 	if (sv == NULL)
@@ -509,6 +516,24 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 			goto out;
 		}
 		ntfds++;
+	}
+	/* DNS over TLS: the same answers (and views, by listener) on tcpsrv. */
+	for (size_t i = 0; i < cfg->ntls_listen && i < LISTEN_MAX; i++) {
+		if ((sfds[nsfds] = ksock_open(cfg->tls_listen[i], SOCK_STREAM, err)) < 0) {
+			rc = sfds[nsfds];
+			goto out;
+		}
+		nsfds++;
+	}
+	if (nsfds) {
+		char warn[512] = "";
+		if ((sv->tls = dot_tls_new(cfg->tls_cert, cfg->tls_key, warn, sizeof(warn), err)) ==
+		    NULL) {
+			rc = err->code ? err->code : P53_EINVAL;
+			goto out;
+		}
+		if (warn[0])
+			fprintf(stderr, "port53: warning: %s\n", warn);
 	}
 	struct control_cfg cc = {
 	    .name = "port53",
@@ -580,6 +605,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	struct tcpsrv_cfg tc = {
 	    .fds = tfds,
 	    .nfds = ntfds,
+	    .tls_fds = sfds,
+	    .ntls_fds = nsfds,
+	    .tls = sv->tls,
 	    .mgr = control_mgr(sv->ctl),
 	    .qsbr = sv->qsbr,
 	    .reader_id = TCP_READER,
@@ -593,13 +621,15 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .notify = control_xfrin(sv->ctl),
 	    .route = sv->res ? &sv->route : NULL,
 	};
-	ntfds = 0; /* tcpsrv owns them now, even when it fails */
+	ntfds = nsfds = 0; /* tcpsrv owns them now, even when it fails */
 	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {
 		rc = err->code ? err->code : P53_EIO;
 		goto out;
 	}
 	for (size_t i = 0; i < nl; i++)
 		fprintf(stderr, "port53: serving %s (udp, tcp)\n", ls[i]);
+	for (size_t i = 0; i < cfg->ntls_listen; i++)
+		fprintf(stderr, "port53: serving %s (tls)\n", cfg->tls_listen[i]);
 	serve_udp(sv);
 	fprintf(stderr, "port53: shutting down\n");
 out:
@@ -609,6 +639,9 @@ out:
 	resolver_stop(sv->res); /* after the TCP thread, which submits */
 	for (size_t i = 0; i < ntfds; i++)
 		close(tfds[i]);
+	for (size_t i = 0; i < nsfds; i++)
+		close(sfds[i]);
+	dot_tls_free(sv->tls); /* after the TCP thread: its sessions use it */
 	/* After the readers: the API may be loading until it stops. */
 	control_stop(sv->ctl);
 	for (unsigned i = 0; i < sv->nudp; i++)

@@ -23,6 +23,9 @@ struct ksock_cfg {
 	const char *snapshot_path; /* reloaded on SIGHUP */
 	const char
 	    *firewall_path; /* DNS Firewall (.p53fw), loaded with every snapshot; NULL = none */
+	const char *const *tls_listen; /* DNS over TLS listeners, "addr:port" */
+	size_t ntls_listen;
+	const char *tls_cert, *tls_key; /* PEM; reread on SIGHUP */
 	const char *resolver_path; /* views and rules (ctrl/resolv/rconf.h); NULL = authoritative only */
 	const char *health_checks; /* Route 53 health checks (JSON, ctrl/health.h); NULL = none */
 	double health_quorum;	   /* voting share, 0..1; 0 = the default 0.18 */

@@ -31,6 +31,7 @@ import dns.rdatatype  # noqa: E402
 VIEW_ADDR = "127.53.0.53"
 AUTH_ADDR = "127.53.0.54"
 LAB_ADDR = "127.53.0.55"
+TLS_PORT = 8853
 PORT = 5353
 
 check = common.Checks(label="resolver", verbose=True)
@@ -145,7 +146,7 @@ rules:
 views:
   - name: inside
     sources: [127.0.0.0/8]
-    listen: ["{view}:{port}"]
+    listen: ["{view}:{port}", "{view}:{tls}"]
     zones: [inside.p53]
   - name: lab
     sources: [127.0.0.0/8]
@@ -153,11 +154,22 @@ views:
     zones: [lab.p53]
     rules: []
 """.format(hints=hints, anchor=anchor, fwd=dnstree.FWD_NS, fport=dnstree.FWD_PORT,
-           view=VIEW_ADDR, lab=LAB_ADDR, port=PORT))
+           view=VIEW_ADDR, lab=LAB_ADDR, port=PORT, tls=TLS_PORT))
+        # DNS over TLS on the view's address: a certificate made here.
+        self.cert = os.path.join(wd, "tls.crt")
+        self.key = os.path.join(wd, "tls.key")
+        r = common.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                        "/CN=resolver.test", "-keyout", self.key, "-out", self.cert])
+        if r.returncode:
+            raise RuntimeError("openssl: " + r.stderr)
         self.qlog = os.path.join(wd, "queries.jsonl")
         self.log = open(os.path.join(wd, "port53.log"), "w")
         self.args = [binary, "serve", "-s", self.snap, "-l", "%s:%d" % (VIEW_ADDR, PORT),
                      "-l", "%s:%d" % (AUTH_ADDR, PORT), "-l", "%s:%d" % (LAB_ADDR, PORT),
+                     "--tls-listen", "%s:%d" % (VIEW_ADDR, TLS_PORT),
+                     "--tls-listen", "%s:%d" % (AUTH_ADDR, TLS_PORT),
+                     "--tls-cert", self.cert, "--tls-key", self.key,
                      "--resolver", self.conf,
                      "--firewall", self.fw, "--query-log", self.qlog, "--rrl-rate", "0",
                      "--control-socket", self.sock]
@@ -295,6 +307,22 @@ def run_cases(srv, tree):
     r = ask("www.leaf.tree.", where=AUTH_ADDR, tcp=True)
     check(r is not None and r.rcode() == dns.rcode.REFUSED,
           "TCP: outside every view, REFUSED", r)
+
+    # DNS over TLS (RFC 7858) with kdig +tls, as a client would ask.
+    def kdig(name, where, qtype="A"):
+        r = common.run(["kdig", "@%s" % where, "-p", str(TLS_PORT), "+tls", "+short",
+                        "+timeout=5", "+retry=0", name, qtype], timeout=30)
+        return r.returncode, r.stdout.split()
+    rc, out = kdig("www.leaf.tree.", VIEW_ADDR)
+    check(rc == 0 and out == ["192.0.2.1"], "DoT (kdig +tls): recursion", (rc, out))
+    rc, out = kdig("www.own.example.", VIEW_ADDR)
+    check(rc == 0 and out == ["10.0.0.80"], "DoT: the view's private zone", (rc, out))
+    rc, out = kdig("www.own.example.", AUTH_ADDR)
+    check(rc == 0 and out == ["192.0.2.80"], "DoT outside every view: the public zone",
+          (rc, out))
+    r = common.run(["kdig", "@%s" % AUTH_ADDR, "-p", str(TLS_PORT), "+tls", "+timeout=5",
+                    "+retry=0", "www.leaf.tree.", "A"], timeout=30)
+    check("status: REFUSED" in r.stdout, "DoT outside every view: REFUSED", r.stdout[-300:])
 
     # Cache: the tree's servers stop; cached names still answer.
     before = metric(srv, "cache_hit")
