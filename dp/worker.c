@@ -23,13 +23,15 @@
 #include <time.h>
 
 /* A DNS query answered by the engine, waiting for the abuse controls: the
- * whole burst is answered first, so that its rate-limit buckets can be
- * prefetched together. */
+ * whole burst is answered first, each answer's rate-limit bucket located as
+ * it is made, so that the buckets load while the rest of the burst is
+ * answered. */
 struct dns_pend {
 	struct rte_mbuf *m;
 	struct dp_pkt p;
 	struct p53_client cl;
 	struct p53_answer_info info;
+	struct p53_rrl_slot slot;
 	size_t n, room;
 };
 
@@ -103,6 +105,7 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	d->p = *p;
 	d->cl = cl;
 	d->info = w->ctx.last;
+	p53_abuse_locate(&w->abuse, &d->info, &cl, &d->slot);
 	d->n = n;
 	d->room = room;
 	return true;
@@ -116,8 +119,8 @@ static inline bool finish_dns(struct dp_worker *w, const struct dp_wq *wq, struc
 	const struct dp_pkt *p = &d->p;
 	uint8_t *f = rte_pktmbuf_mtod(m, uint8_t *);
 	uint8_t *dns = f + p->pl_off;
-	size_t n =
-	    p53_abuse_apply(&w->abuse, &d->info, &d->cl, dns, d->n, d->room, w->now_ms, w->now_s);
+	size_t n = p53_abuse_apply(&w->abuse, &d->info, &d->cl, &d->slot, dns, d->n, d->room,
+				   w->now_ms, w->now_s);
 	if (unlikely(n == 0))
 		return false;
 	w->stats.rcode[dns[3] & 15]++;
@@ -251,10 +254,7 @@ static inline bool poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 			p53_prefetch_burst(snap, dq, dl, nd);
 		for (uint16_t i = 0; i < n; i++)
 			handle(w, wq, snap, pkts[i], &pk[i], &o);
-		/* The burst's rate-limit buckets, prefetched together, then
-		 * cookies and RRL on each answer. */
-		for (uint16_t i = 0; i < o.ndns; i++)
-			p53_abuse_prefetch(&w->abuse, &o.dns[i].info, &o.dns[i].cl);
+		/* Cookies and RRL on each answer, their buckets loaded. */
 		for (uint16_t i = 0; i < o.ndns; i++) {
 			if (likely(finish_dns(w, wq, &o.dns[i])))
 				o.tx[o.ntx++] = o.dns[i].m;

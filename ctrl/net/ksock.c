@@ -343,7 +343,7 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, unsigned 
 		if (logq)
 			log_query(sv, sv->buf, (size_t)n, r, &c);
 		if (r)
-			r = p53_abuse_apply(&sv->abuse, &sv->ctx.last, &c, sv->resp, r,
+			r = p53_abuse_apply(&sv->abuse, &sv->ctx.last, &c, NULL, sv->resp, r,
 					    sizeof(sv->resp), now_ms, now_s);
 		if (r)
 			sendto(fd, sv->resp, r, 0, (struct sockaddr *)&ss, sl);

@@ -544,7 +544,7 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		if (logq)
 			log_query(t, c, q, ml, r);
 		if (r && t->abuse.secret)
-			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, resp, r, cap,
+			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, NULL, resp, r, cap,
 					    (uint32_t)now, t->now_s);
 		off += 2 + ml;
 		if (r == 0) {

@@ -348,10 +348,10 @@ static void test_apply(void)
 	size_t n = make_response(r, &in.qend, &in.opt_len), full = n;
 
 	/* No cookie, first response: untouched. */
-	CHECK_EQ(p53_abuse_apply(&a, &in, &c, r, n, sizeof(r), 0, 1559731985), full);
+	CHECK_EQ(p53_abuse_apply(&a, &in, &c, NULL, r, n, sizeof(r), 0, 1559731985), full);
 	/* Over the limit, slip 1: the header, question and OPT, with TC. */
-	n = p53_abuse_apply(&a, &in, &c, r, make_response(r, &in.qend, &in.opt_len), sizeof(r), 0,
-			    1559731985);
+	n = p53_abuse_apply(&a, &in, &c, NULL, r, make_response(r, &in.qend, &in.opt_len),
+			    sizeof(r), 0, 1559731985);
 	CHECK_EQ(n, in.qend + 11u);
 	CHECK(r[2] & 0x02);
 	CHECK_EQ(r[7], 0);
@@ -362,8 +362,8 @@ static void test_apply(void)
 	/* With a client cookie (RFC 9018 A.1's): limited, so BADCOOKIE with our
 	 * server cookie, which is A.1's. */
 	in.cookie_len = (uint8_t)unhex("2464c4abcf10c957", in.cookie);
-	n = p53_abuse_apply(&a, &in, &c, r, make_response(r, &in.qend, &in.opt_len), sizeof(r), 0,
-			    1559731985);
+	n = p53_abuse_apply(&a, &in, &c, NULL, r, make_response(r, &in.qend, &in.opt_len),
+			    sizeof(r), 0, 1559731985);
 	CHECK_EQ(n, in.qend + 11u + 28u);
 	CHECK_EQ(r[3] & 15, 23 & 15);
 	CHECK_EQ(r[in.qend + 5], 1); /* extended RCODE: 23 >> 4 */
@@ -379,7 +379,7 @@ static void test_apply(void)
 	in.cookie_len =
 	    (uint8_t)unhex("2464c4abcf10c957010000005cf79f111f8130c3eee29480", in.cookie);
 	for (int i = 0; i < 5; i++) {
-		n = p53_abuse_apply(&a, &in, &c, r, make_response(r, &in.qend, &in.opt_len),
+		n = p53_abuse_apply(&a, &in, &c, NULL, r, make_response(r, &in.qend, &in.opt_len),
 				    sizeof(r), 0, 1559734385);
 		CHECK_EQ(n, full + 28);
 		CHECK_EQ(r[7], 1);
@@ -393,19 +393,20 @@ static void test_apply(void)
 	c.transport = P53_TCP;
 	in.cookie_len = 8;
 	for (int i = 0; i < 3; i++)
-		CHECK_EQ(p53_abuse_apply(&a, &in, &c, r, make_response(r, &in.qend, &in.opt_len),
-					 sizeof(r), 0, 1559731985),
+		CHECK_EQ(p53_abuse_apply(&a, &in, &c, NULL, r,
+					 make_response(r, &in.qend, &in.opt_len), sizeof(r), 0,
+					 1559731985),
 			 full + 28);
 	/* No room for the cookie: the answer goes without it. */
-	CHECK_EQ(p53_abuse_apply(&a, &in, &c, r, make_response(r, &in.qend, &in.opt_len), full + 10,
-				 0, 1559731985),
+	CHECK_EQ(p53_abuse_apply(&a, &in, &c, NULL, r, make_response(r, &in.qend, &in.opt_len),
+				 full + 10, 0, 1559731985),
 		 full);
 	/* Cookies off: nothing added, no secret read. */
 	p53_abuse_fini(&a);
 	cfg.cookies = false;
 	CHECK_EQ(p53_abuse_init(&a, &cfg, &live, seed), 0);
-	CHECK_EQ(p53_abuse_apply(&a, &in, &c, r, make_response(r, &in.qend, &in.opt_len), sizeof(r),
-				 0, 1559731985),
+	CHECK_EQ(p53_abuse_apply(&a, &in, &c, NULL, r, make_response(r, &in.qend, &in.opt_len),
+				 sizeof(r), 0, 1559731985),
 		 full);
 	p53_abuse_fini(&a);
 }

@@ -155,8 +155,8 @@ static size_t add_cookie(const struct p53_answer_info *in, const struct p53_cook
 }
 
 size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
-		       const struct p53_client *c, uint8_t *r, size_t len, size_t cap,
-		       uint32_t now_ms, uint32_t now_s)
+		       const struct p53_client *c, const struct p53_rrl_slot *slot, uint8_t *r,
+		       size_t len, size_t cap, uint32_t now_ms, uint32_t now_s)
 {
 	if (len < 12 || in->qend < 12 || (size_t)in->qend + in->opt_len > len)
 		return len;
@@ -171,14 +171,18 @@ size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
 			 : cv == P53_COOKIE_BAD ? P53_AB_COOKIE_BAD
 						: P53_AB_COOKIE_CLIENT]++;
 	}
-	if (a->rrl && known && c->transport == P53_UDP) {
+	if (p53_abuse_limits(a, c)) {
 		if (cv == P53_COOKIE_VALID) {
 			/* A valid server cookie proves the address: no spoof. */
 			a->stats[P53_AB_RRL_COOKIE_EXEMPT]++;
 		} else {
-			switch (p53_rrl_check(a->rrl, c->family, c->addr,
-					      (enum p53_rrl_class)in->rrl_class, in->rrl_key,
-					      now_ms)) {
+			struct p53_rrl_slot s;
+			if (slot && slot->tag)
+				s = *slot;
+			else
+				p53_abuse_locate(a, in, c, &s);
+			switch (p53_rrl_account(a->rrl, s, c->family, c->addr,
+						(enum p53_rrl_class)in->rrl_class, now_ms)) {
 			case P53_RRL_PASS:
 				break;
 			case P53_RRL_EXEMPT:

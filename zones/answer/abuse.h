@@ -67,23 +67,34 @@ int p53_abuse_init(struct p53_abuse *a, const struct p53_abuse_cfg *cfg,
 		   const p53_cookie_live *secret, const uint8_t seed[16]);
 void p53_abuse_fini(struct p53_abuse *a);
 
+/* Whether the answer is rate limited at all: UDP, a known family, RRL on. */
+static inline bool p53_abuse_limits(const struct p53_abuse *a, const struct p53_client *c)
+{
+	return a->rrl && c->transport == P53_UDP && (c->family == 4 || c->family == 6);
+}
+
+/* Hashes the answer's rate-limit bucket once and starts loading it
+ * (p53_rrl_locate), for p53_abuse_apply: a front end calls it as each
+ * answer of a burst is made, so the table's cache misses overlap with the
+ * rest of the burst. slot->tag is 0 when the answer is not rate limited. */
+static inline void p53_abuse_locate(const struct p53_abuse *a, const struct p53_answer_info *in,
+				    const struct p53_client *c, struct p53_rrl_slot *slot)
+{
+	if (p53_abuse_limits(a, c))
+		*slot = p53_rrl_locate(a->rrl, c->family, c->addr,
+				       (enum p53_rrl_class)in->rrl_class, in->rrl_key);
+	else
+		*slot = (struct p53_rrl_slot){0, 0};
+}
+
 /* Applies cookies and RRL to the response of len bytes in resp (cap bytes of
  * room) that p53_answer wrote for client, with ctx->last its account of it.
+ * slot is what p53_abuse_locate gave for it, or NULL to locate it here.
  * now_ms is any monotonic millisecond clock, now_s the time in seconds since
  * the epoch (cookies; fleet members must agree on it). Returns the length to
  * send, 0 to send nothing. */
 size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
-		       const struct p53_client *client, uint8_t *resp, size_t len, size_t cap,
-		       uint32_t now_ms, uint32_t now_s);
-
-/* A hint before p53_abuse_apply for the same answer: starts loading its
- * rate-limit bucket (p53_rrl_prefetch). Answers are the same without it. */
-static inline void p53_abuse_prefetch(const struct p53_abuse *a, const struct p53_answer_info *in,
-				      const struct p53_client *c)
-{
-	if (a->rrl && c->transport == P53_UDP && (c->family == 4 || c->family == 6))
-		p53_rrl_prefetch(a->rrl, c->family, c->addr, (enum p53_rrl_class)in->rrl_class,
-				 in->rrl_key);
-}
+		       const struct p53_client *client, const struct p53_rrl_slot *slot,
+		       uint8_t *resp, size_t len, size_t cap, uint32_t now_ms, uint32_t now_s);
 
 #endif

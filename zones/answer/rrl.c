@@ -142,12 +142,19 @@ int p53_rrl_cfg_exempt(struct p53_rrl_cfg *cfg, const char *list)
 	return 0;
 }
 
-static uint64_t be64(const uint8_t *p)
+/* One unaligned load each: the address sits in a packet or a client struct. */
+static inline uint64_t be64(const uint8_t *p)
 {
-	uint64_t v = 0;
-	for (unsigned i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
+}
+
+static inline uint32_t be32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return __builtin_bswap32(v);
 }
 
 /* A keyed multiply-xorshift hash of three words: one multiplication per
@@ -238,72 +245,30 @@ static void queue_event(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 	atomic_store_explicit(&r->head, h + 1, memory_order_release);
 }
 
-static inline uint64_t key_hash(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
-				enum p53_rrl_class cls, uint32_t key)
+struct p53_rrl_slot p53_rrl_locate(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+				   enum p53_rrl_class cls, uint32_t key)
 {
-	uint64_t hi, lo;
+	uint64_t hi, lo = 0;
 	if (family == 4) {
 		/* Four bytes: the caller's buffer may hold no more. */
-		hi = ((uint64_t)addr[0] << 24 | (uint64_t)addr[1] << 16 | (uint64_t)addr[2] << 8 |
-		      addr[3]) &
-		     r->v4mask;
-		lo = 0;
+		hi = be32(addr) & r->v4mask;
 	} else {
 		hi = be64(addr) & r->v6mask_hi;
 		lo = be64(addr + 8) & r->v6mask_lo;
 	}
 	uint64_t rest =
 	    (uint64_t)(cls == P53_RRL_ERROR ? 0 : key) << 16 | (uint64_t)family << 8 | cls;
-	return keyed_hash(r->key, hi, lo, rest);
+	uint64_t h = keyed_hash(r->key, hi, lo, rest);
+	struct p53_rrl_slot s = {.group = (uint32_t)h & r->mask, .tag = (uint32_t)(h >> 32) | 1};
+	__builtin_prefetch(&r->b[(size_t)s.group * GROUP], 1);
+	return s;
 }
 
-void p53_rrl_prefetch(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
-		      enum p53_rrl_class cls, uint32_t key)
+/* Over the limit, or exempt: rare, so kept out of the path every answer
+ * takes. */
+static enum p53_rrl_verdict limited(struct p53_rrl *r, struct bucket *b, uint8_t family,
+				    const uint8_t *addr, enum p53_rrl_class cls)
 {
-	uint64_t h = key_hash(r, family, addr, cls, key);
-	__builtin_prefetch(&r->b[(size_t)((uint32_t)h & r->mask) * GROUP], 1);
-}
-
-enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
-				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms)
-{
-	uint64_t h = key_hash(r, family, addr, cls, key);
-	uint32_t tag = (uint32_t)(h >> 32) | 1;
-	struct bucket *g = &r->b[(size_t)((uint32_t)h & r->mask) * GROUP];
-	struct bucket *b = NULL, *victim = NULL;
-	for (unsigned i = 0; i < GROUP; i++) {
-		if (g[i].tag == tag) {
-			b = &g[i];
-			break;
-		}
-		/* Prefer a free bucket, else the least recently used. */
-		if (victim == NULL ||
-		    (victim->tag != 0 &&
-		     (g[i].tag == 0 || (int32_t)(g[i].stamp - victim->stamp) < 0)))
-			victim = &g[i];
-	}
-	int32_t full = (int32_t)(r->rate * TOKEN);
-	if (b == NULL) {
-		b = victim;
-		*b = (struct bucket){.tag = tag, .stamp = now_ms, .tokens = full};
-	} else {
-		uint32_t dt = now_ms - b->stamp;
-		if (dt >= REFILL_FULL) {
-			/* A limited episode ends when the flood stops for a
-			 * second; one at twice the rate, which passes every
-			 * other response, stays one episode: one log line. */
-			b->tokens = full;
-			b->nlimited = 0;
-		} else if (dt) {
-			int64_t t = (int64_t)b->tokens + (int64_t)dt * r->rate;
-			b->tokens = t > full ? full : (int32_t)t;
-		}
-		b->stamp = now_ms;
-	}
-	if (b->tokens >= TOKEN) {
-		b->tokens -= TOKEN;
-		return P53_RRL_PASS;
-	}
 	if (r->nexempt && exempt(r, family, addr))
 		return P53_RRL_EXEMPT;
 	if (b->nlimited++ == 0)
@@ -311,6 +276,54 @@ enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint
 	if (r->slip && b->nlimited % r->slip == 0)
 		return P53_RRL_SLIP;
 	return P53_RRL_DROP;
+}
+
+/* Normal traffic mostly meets buckets it has never used or not used for a
+ * second, in no order a branch predictor can learn, so the lookup picks its
+ * bucket and refill with selects rather than branches (they cost more than
+ * the rest of the lookup when mispredicted). */
+enum p53_rrl_verdict p53_rrl_account(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
+				     const uint8_t *addr, enum p53_rrl_class cls, uint32_t now_ms)
+{
+	struct bucket *g = &r->b[(size_t)s.group * GROUP];
+	/* The bucket with our tag, else a free one, else the least
+	 * recently used: the largest age, free ones counting as oldest. */
+	unsigned match = 0, victim = 0;
+	uint64_t oldest = 0;
+	for (unsigned i = 0; i < GROUP; i++) {
+		match |= (unsigned)(g[i].tag == s.tag) << i;
+		uint64_t age = g[i].tag == 0 ? UINT64_MAX : (uint32_t)(now_ms - g[i].stamp);
+		bool older = age > oldest;
+		victim = older ? i : victim;
+		oldest = older ? age : oldest;
+	}
+	bool hit = match != 0;
+	unsigned pick = hit ? (unsigned)__builtin_ctz(match) : victim;
+	struct bucket *b = &g[pick];
+	int32_t full = (int32_t)(r->rate * TOKEN);
+	uint32_t dt = now_ms - b->stamp;
+	int64_t t = (int64_t)b->tokens + (int64_t)dt * r->rate;
+	/* A limited episode ends when the flood stops for a second; one at
+	 * twice the rate, which passes every other response, stays one
+	 * episode: one log line. */
+	bool fresh = !hit || dt >= REFILL_FULL;
+	int32_t tokens = fresh || t > full ? full : (int32_t)t;
+	b->nlimited = fresh ? 0 : b->nlimited;
+	b->tag = s.tag;
+	b->stamp = now_ms;
+	if (__builtin_expect(tokens >= TOKEN, 1)) {
+		b->tokens = tokens - TOKEN;
+		return P53_RRL_PASS;
+	}
+	b->tokens = tokens;
+	return limited(r, b, family, addr, cls);
+}
+
+enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms)
+{
+	return p53_rrl_account(r, p53_rrl_locate(r, family, addr, cls, key), family, addr, cls,
+			       now_ms);
 }
 
 uint64_t p53_rrl_drain(struct p53_rrl *r, p53_rrl_event_fn fn, void *arg)

@@ -85,18 +85,29 @@ struct p53_rrl;
 struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16]);
 void p53_rrl_free(struct p53_rrl *r);
 
-/* Accounts one response of class cls about the name identified by key
- * (any 32-bit value the engine gives that name, ignored for errors) to
- * the client at (family, addr), at now_ms (any monotonic millisecond clock,
- * it may wrap). */
+/* Where a response's bucket lies: its group and tag in the table. */
+struct p53_rrl_slot {
+	uint32_t group;
+	uint32_t tag; /* never 0 */
+};
+
+/* Finds the bucket for one response of class cls about the name identified
+ * by key (any 32-bit value the engine gives that name, ignored for errors)
+ * to the client at (family, addr), and starts loading it: a front end holding
+ * a burst of answers locates each as it is answered, so the table's cache
+ * misses overlap with the rest of the burst, and hashes each response once. */
+struct p53_rrl_slot p53_rrl_locate(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
+				   enum p53_rrl_class cls, uint32_t key);
+
+/* Accounts that response, at now_ms (any monotonic millisecond clock, it
+ * may wrap), in the bucket s that p53_rrl_locate gave for the same
+ * arguments; family, addr and cls are read only when it is over the limit. */
+enum p53_rrl_verdict p53_rrl_account(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
+				     const uint8_t *addr, enum p53_rrl_class cls, uint32_t now_ms);
+
+/* Both in one call. */
 enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 				   enum p53_rrl_class cls, uint32_t key, uint32_t now_ms);
-
-/* Starts loading the bucket p53_rrl_check will use for the same arguments:
- * a front end holding a burst of answers prefetches them all first, so the
- * table's cache misses overlap instead of following each other. */
-void p53_rrl_prefetch(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
-		      enum p53_rrl_class cls, uint32_t key);
 
 /* Events queued since the last call (any thread, one at a time): calls fn
  * for each and returns how many were lost to a full ring since. */
