@@ -157,17 +157,35 @@ static void node_metrics(void *arg, FILE *f)
 	nodehealth_metrics(f, &r, c->origin);
 }
 
+/* Sums the secondary's per-zone expired flags out of its counters. */
+static void count_expired(void *sink, const char *family, const char *label, const char *value,
+			  unsigned worker, uint64_t v)
+{
+	(void)label, (void)value, (void)worker;
+	if (strcmp(family, "secondary_expired") == 0)
+		*(unsigned *)sink += v != 0;
+}
+
+/* Node health's inputs: the answering threads' heartbeats and the
+ * secondary's expired zones. */
 static void beat_tick(struct control *c)
 {
 	struct timespec now;
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	int64_t ms = (int64_t)(now.tv_sec - c->beat_at.tv_sec) * 1000 +
 		     (now.tv_nsec - c->beat_at.tv_nsec) / 1000000;
-	if (c->cfg.beats == NULL || ms < BEAT_MS)
+	if (ms < BEAT_MS)
 		return;
 	c->beat_at = now;
-	unsigned n = c->cfg.beats(c->cfg.arg, c->beats, c->cfg.nworkers);
-	nodehealth_beat(c->node, c->beats, n);
+	if (c->cfg.beats) {
+		unsigned n = c->cfg.beats(c->cfg.arg, c->beats, c->cfg.nworkers);
+		nodehealth_beat(c->node, c->beats, n);
+	}
+	if (c->xfrin) {
+		unsigned expired = 0;
+		xfrin_counters(c->xfrin, count_expired, &expired);
+		nodehealth_set_expired(c->node, expired);
+	}
 }
 
 const p53_cookie_live *control_cookies(struct control *c)

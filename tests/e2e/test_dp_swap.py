@@ -191,6 +191,16 @@ def body(res, cleanup, work, tools):
         return subprocess.run([tools["port53ctl"], "-s", ctl_sock] + list(args),
                               capture_output=True, text=True, timeout=30)
 
+    # Node health (docs/anycast.md): each DPDK worker's poll loop is seen moving.
+    r = ctl("node", "--json")
+    try:
+        w = json.loads(r.stdout)["checks"]["workers"]
+    except (ValueError, KeyError, TypeError):
+        w = {}
+    res.check("GET /v1/node: healthy, every DPDK worker's loop moving",
+              r.returncode == 0 and w.get("of", 0) >= 1 and w.get("answering") == w.get("of"),
+              r.stdout + r.stderr)
+
     load = Load()
     th = threading.Thread(target=load.run)
     th.start()

@@ -182,6 +182,10 @@ def main():
                   "past the SOA expire time the zone is marked expired", p53.read_log())
             check(common.wait_for(lambda: not served(pport, NZONE), 10),
                   "an expired zone is no longer answered from its old data")
+            r = common.run([ctl, "-s", sock, "node"])
+            check(r.returncode == 1 and "1 zones past their expire time" in r.stdout,
+                  "the node reports itself unhealthy while a zone is expired (GET /v1/node)",
+                  r.stdout + r.stderr)
             check(served(pport, KZONE), "the other zones are unaffected")
             nsd = xfrlib.NsdPeer(nd, "primary", [(NZONE, nfile)], pport, port=nsd.port)
             nsd.start()
@@ -189,6 +193,8 @@ def main():
             check(common.wait_for(lambda: served(pport, NZONE), 30),
                   "the zone comes back with its primary", p53.read_log())
             check(metric(ctl, sock, "secondary_expired", NZONE) == 0, "and is no longer expired")
+            check(common.wait_for(lambda: common.run([ctl, "-s", sock, "node"]).returncode == 0,
+                                  5), "and the node is healthy again (GET /v1/node)")
             check(p53.alive(), "port53 still runs", p53.read_log())
         except Exception as e:
             check(False, "test ran to the end", "%r\n%s" % (e, p53.read_log() if p53 else ""))
