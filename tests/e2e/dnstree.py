@@ -8,7 +8,8 @@ root KSK's DS) pointing at them:
 
     .            NSD  127.53.0.1  signed
     tree.        Knot 127.53.0.2  signed (pre-signed here, served as is)
-    leaf.tree.   NSD  127.53.0.3  signed       www A 192.0.2.1, go CNAME bad.evil.tree.
+    leaf.tree.   NSD  127.53.0.3  signed       www A 192.0.2.1, go CNAME bad.evil.tree.,
+                                               *.wild A 192.0.2.9
     bogus.tree.  NSD  127.53.0.3  signed, then www's address changed: bogus
     evil.tree.   NSD  127.53.0.3  unsigned     bad A 192.0.2.13
     fwd.tree.    NSD  127.53.0.3  unsigned     www A 192.0.2.1, www.sys A 192.0.2.2
@@ -52,7 +53,8 @@ ZONES = {
                    "www 300 IN A 192.0.2.1\n"
                    "www 300 IN AAAA 2001:db8::1\n"
                    "go 300 IN CNAME bad.evil.tree.\n"
-                   "ok 300 IN CNAME www.leaf.tree.\n"),
+                   "ok 300 IN CNAME www.leaf.tree.\n"
+                   "*.wild 300 IN A 192.0.2.9\n"),
     "bogus.tree.": ("$ORIGIN bogus.tree.\n" + SOA.format(z="leaf.tree.") +
                     "@ 3600 IN NS ns.leaf.tree.\n"
                     "www 300 IN A 192.0.2.7\n"),

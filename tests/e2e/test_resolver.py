@@ -15,7 +15,6 @@ resolver fields, and cache hits answered with the tree's servers stopped.
 import json
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
