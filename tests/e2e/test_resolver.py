@@ -14,6 +14,7 @@ resolver fields, and cache hits answered with the tree's servers stopped.
 
 import json
 import os
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -172,7 +173,6 @@ views:
                      "--resolver", self.conf,
                      "--firewall", self.fw, "--query-log", self.qlog, "--rrl-rate", "0",
                      "--control-socket", self.sock]
-        import subprocess
         self.proc = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         ok = common.wait_for(lambda: self.proc.poll() is None and
                              ask("www.own.example.", where=AUTH_ADDR, rd=False,
