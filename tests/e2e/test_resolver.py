@@ -14,6 +14,7 @@ resolver fields, and cache hits answered with the tree's servers stopped.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -307,6 +308,26 @@ def run_cases(srv, tree):
     check(r is not None and r.rcode() == dns.rcode.REFUSED,
           "TCP: outside every view, REFUSED", r)
 
+    # SIGHUP reloads the private zones; a broken one keeps the old serving.
+    inside = os.path.join(srv.wd, "inside.p53")
+    r = common.run([os.environ.get("PORT53", "port53"), "compile", "-o", inside + ".new",
+                    "own.example.=" + write(os.path.join(srv.wd, "own2.zone"),
+                                            "$ORIGIN own.example.\n"
+                                            "@ 3600 IN SOA ns hm 8 1800 900 604800 300\n"
+                                            "@ 3600 IN NS ns\nns 3600 IN A 10.0.0.53\n"
+                                            "www 300 IN A 10.0.0.81\n")])
+    os.rename(inside + ".new", inside)
+    srv.proc.send_signal(signal.SIGHUP)
+    check(common.wait_for(lambda: addrs(ask("www.own.example.", timeout=0.5)) == {"10.0.0.81"},
+                          10), "SIGHUP: the view's private zone reloaded")
+    # Replaced by rename, as snapshots are (the live one is mapped).
+    os.rename(write(inside + ".bad", "not a snapshot"), inside)
+    srv.proc.send_signal(signal.SIGHUP)
+    common.wait_for(lambda: "private zones not reloaded" in srv.read_log(), 10)
+    check("private zones not reloaded" in srv.read_log() and
+          addrs(ask("www.own.example.")) == {"10.0.0.81"},
+          "SIGHUP with a broken private snapshot: the old one serves", srv.read_log()[-300:])
+
     # DNS over TLS (RFC 7858) with kdig +tls, as a client would ask.
     def kdig(name, where, qtype="A"):
         r = common.run(["kdig", "@%s" % where, "-p", str(TLS_PORT), "+tls", "+short",
@@ -315,7 +336,8 @@ def run_cases(srv, tree):
     rc, out = kdig("www.leaf.tree.", VIEW_ADDR)
     check(rc == 0 and out == ["192.0.2.1"], "DoT (kdig +tls): recursion", (rc, out))
     rc, out = kdig("www.own.example.", VIEW_ADDR)
-    check(rc == 0 and out == ["10.0.0.80"], "DoT: the view's private zone", (rc, out))
+    check(rc == 0 and out == ["10.0.0.81"], "DoT: the view's private zone (as reloaded)",
+          (rc, out))
     rc, out = kdig("www.own.example.", AUTH_ADDR)
     check(rc == 0 and out == ["192.0.2.80"], "DoT outside every view: the public zone",
           (rc, out))
