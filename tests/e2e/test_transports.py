@@ -246,6 +246,10 @@ def check_tcp(res, mode, ns, gen):
     ok = got.get(1000) is not None and xport.rrset_texts(got[1000], "A") == {"192.0.2.10"} \
         and got.get(1019) is not None and whoami_txt(got[1019]) == "gen%d" % gen
     res.check("%s pipelined answers match their queries" % mode, ok)
+    got = xport.tcp_pipelined(ns, SVC4, qs, piece=5)
+    ok = len(got) == 20 and all(got[q.id].question == q.question for q in qs)
+    res.check("%s 20 pipelined TCP queries written 5 bytes at a time (messages across "
+              "segments), all answered" % mode, ok, "got %d answers" % len(got))
     # RFC 7828: keepalive over TCP (the idle timeout, 10 s), never over UDP.
     r = run(["dig", "+tcp", "+keepalive", "+time=3", "+tries=1", "@" + SVC4, "example.com",
              "SOA"], ns=ns, check=False, timeout=20)

@@ -11,6 +11,7 @@ import os
 import socket
 import ssl
 import struct
+import time
 
 import dns.edns
 import dns.message
@@ -80,9 +81,10 @@ def doq(doqclient, ns, server, queries, alpn="doq", ca=None, timeout=5, port=853
     return out, None
 
 
-def tcp_pipelined(ns, server, queries, port=53, timeout=3.0, raw=False):
-    """Writes every query on one TCP connection in one send, then reads as
-    many answers; returns {id: dns.message} (answers may come in any order,
+def tcp_pipelined(ns, server, queries, port=53, timeout=3.0, raw=False, piece=None):
+    """Writes every query on one TCP connection in one send (or in writes
+    of piece bytes, so messages straddle segments), then reads as many
+    answers; returns {id: dns.message} (answers may come in any order,
     RFC 7766 6.2.1.1), or {id: wire bytes} with raw."""
     fam = socket.AF_INET6 if ":" in server else socket.AF_INET
     with InNetns(ns):
@@ -91,7 +93,13 @@ def tcp_pipelined(ns, server, queries, port=53, timeout=3.0, raw=False):
     try:
         s.connect((server, port))
         blob = b"".join(struct.pack("!H", len(w)) + w for w in (q.to_wire() for q in queries))
-        s.sendall(blob)
+        if piece:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            for i in range(0, len(blob), piece):
+                s.sendall(blob[i:i + piece])
+                time.sleep(0.002)  # paces the writes so each is its own segment
+        else:
+            s.sendall(blob)
         got = {}
         buf = b""
         while len(got) < len(queries):
