@@ -276,21 +276,37 @@ def run_fleet(ck, cl, d, port53):
                    key, snap, "http://127.0.0.1:8080/fleet/zones.p53"]
         t0 = time.monotonic()
         r = common.run(cmd)
-        t1 = time.monotonic()
         ok = r.returncode == 0 and wait_all(fleet, serial)
         t2 = time.monotonic()
         how = "directory" if rnd % 2 == 0 else "HTTP PUT"
         ck(ok, "publish serial %d (%s) reaches all %d nodes" % (serial, how, NODES),
            r.stderr + fleet.node_log(0))
         if ok:
-            times.append((t2 - t0, t2 - t1))
+            times.append((t2 - t0,))
     if times:
-        for label, k in (("publish start", 0), ("object replaced", 1)):
-            v = [t[k] for t in times]
-            print("%s to all %d nodes answering it (poll interval %d ms): median %.0f ms, "
-                  "max %.0f ms over %d publishes" % (label, NODES, POLL_MS,
-                                                     statistics.median(v) * 1e3,
-                                                     max(v) * 1e3, len(v)), flush=True)
+        v = [t[0] for t in times]
+        print("port53 publish start to all %d nodes answering it (poll interval %d ms): "
+              "median %.0f ms, max %.0f ms over %d publishes" % (
+                  NODES, POLL_MS, statistics.median(v) * 1e3, max(v) * 1e3, len(v)),
+              flush=True)
+    # Propagation alone: the signed object renamed into place here, as
+    # publish does, timed from the rename to every node answering it.
+    prop = []
+    for rnd in range(5):
+        serial += 1
+        snap = compile_snap(port53, d, serial, key)
+        with open(snap, "rb") as f:
+            data = f.read()
+        raw_publish(fleet, data)
+        t_rep = time.monotonic()
+        ok = wait_all(fleet, serial)
+        ck(ok, "serial %d renamed into the origin reaches all %d nodes" % (serial, NODES))
+        if ok:
+            prop.append(time.monotonic() - t_rep)
+    if prop:
+        print("object replaced to all %d nodes answering it (poll interval %d ms): median %.0f "
+              "ms, max %.0f ms over %d publishes" % (NODES, POLL_MS, statistics.median(prop) * 1e3,
+                                                   max(prop) * 1e3, len(prop)), flush=True)
 
     # Bad publishes reach no node.
     good = serial
