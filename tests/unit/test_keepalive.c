@@ -26,7 +26,8 @@ static size_t msg(uint8_t *m, bool resp, unsigned ancount, const uint8_t *opts, 
 	const uint8_t opt[] = {0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, (uint8_t)optlen};
 	memcpy(m + p, opt, sizeof(opt));
 	p += sizeof(opt);
-	memcpy(m + p, opts, optlen);
+	if (optlen)
+		memcpy(m + p, opts, optlen);
 	return p + optlen;
 }
 
