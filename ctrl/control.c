@@ -15,6 +15,7 @@
 #include "ctrl/xfr/xfrin.h"
 #include "ctrl/xfr/xfrout.h"
 #include "zones/answer/fw.h"
+#include "zones/common/name.h"
 
 #include <jansson.h>
 
@@ -80,6 +81,29 @@ void control_block_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
+static void destroy_load(void *arg, void *state);
+
+/* Secondary zones past their expire time answer SERVFAIL: the array is
+ * built only when one is, so answering threads check nothing otherwise. */
+static int mark_expired(struct control *c, const struct p53_snapshot *snap, struct control_load *ld)
+{
+	struct p53_snapshot_info in;
+	p53_snapshot_info(snap, &in);
+	uint8_t *dead = NULL;
+	for (uint32_t i = 0; i < in.zones; i++) {
+		uint32_t serial;
+		const uint8_t *apex = p53_snapshot_zone(snap, i, &serial);
+		if (!xfrin_expired(c->xfrin, apex, name_len(apex)))
+			continue;
+		if (dead == NULL && (dead = calloc(in.zones, 1)) == NULL)
+			return P53_ENOMEM;
+		dead[i] = 1;
+	}
+	ld->zone_dead = dead;
+	ld->nzone_dead = dead ? in.zones : 0;
+	return 0;
+}
+
 /* snapmgr's per-load hook: everything answering threads need beside the
  * snapshot, built before it is published so no answering thread allocates
  * or waits. */
@@ -99,6 +123,10 @@ static int build_load(void *arg, const struct p53_snapshot *snap, void **state, 
 		free(ld);
 		return err->code ? err->code : P53_EINVAL;
 	}
+	if (c->xfrin && mark_expired(c, snap, ld) != 0) {
+		destroy_load(c, ld);
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	}
 	*state = ld;
 	return 0;
 }
@@ -109,6 +137,7 @@ static void destroy_load(void *arg, void *state)
 	struct control_load *ld = state;
 	p53_health_release(c->health, ld->health);
 	p53_fw_free((struct p53_fw *)ld->fw);
+	free((uint8_t *)ld->zone_dead);
 	free(ld);
 }
 

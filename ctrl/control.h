@@ -45,6 +45,8 @@ struct control_load {
 	const uint8_t *health; /* by the snapshot's check numbers; NULL = all healthy */
 	uint32_t nhealth;
 	const struct p53_fw *fw; /* NULL = no firewall */
+	const uint8_t *zone_dead; /* by zone index: expired secondary zones; NULL = none */
+	uint32_t nzone_dead;
 };
 
 struct control_cfg {

@@ -335,6 +335,8 @@ int dp_worker_main(void *arg)
 		const struct control_load *ld = live ? live->state : NULL;
 		w->ctx.health = ld ? ld->health : NULL;
 		w->ctx.nhealth = ld ? ld->nhealth : 0;
+		w->ctx.zone_dead = ld ? ld->zone_dead : NULL;
+		w->ctx.nzone_dead = ld ? ld->nzone_dead : 0;
 		w->ctx.fw = ld ? ld->fw : NULL;
 		bool busy = false;
 		for (unsigned i = 0; i < w->nq; i++)

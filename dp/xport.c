@@ -33,6 +33,8 @@ static void bind_load(const void *state, struct p53_ctx *ctx)
 	const struct control_load *ld = state;
 	ctx->health = ld ? ld->health : NULL;
 	ctx->nhealth = ld ? ld->nhealth : 0;
+	ctx->zone_dead = ld ? ld->zone_dead : NULL;
+	ctx->nzone_dead = ld ? ld->nzone_dead : 0;
 	ctx->fw = ld ? ld->fw : NULL;
 }
 

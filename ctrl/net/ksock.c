@@ -453,6 +453,8 @@ static void serve_udp(struct server *sv)
 		const struct control_load *ld = live->state;
 		sv->ctx.health = ld ? ld->health : NULL;
 		sv->ctx.nhealth = ld ? ld->nhealth : 0;
+		sv->ctx.zone_dead = ld ? ld->zone_dead : NULL;
+		sv->ctx.nzone_dead = ld ? ld->nzone_dead : 0;
 		sv->ctx.fw = ld ? ld->fw : NULL;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
@@ -463,6 +465,7 @@ static void serve_udp(struct server *sv)
 		}
 		sv->ctx.health = NULL;
 		sv->ctx.fw = NULL;
+		sv->ctx.zone_dead = NULL;
 		qsbr_offline(sv->qsbr, UDP_READER);
 	}
 }

@@ -747,6 +747,8 @@ static void sync_load(struct tcpsrv *t, const struct snapmgr_live *live)
 	const struct control_load *ld = live ? live->state : NULL;
 	t->ctx.health = ld ? ld->health : NULL;
 	t->ctx.nhealth = ld ? ld->nhealth : 0;
+	t->ctx.zone_dead = ld ? ld->zone_dead : NULL;
+	t->ctx.nzone_dead = ld ? ld->nzone_dead : 0;
 	t->ctx.fw = ld ? ld->fw : NULL;
 }
 
@@ -800,6 +802,7 @@ static void *tcp_main(void *arg)
 		}
 		t->ctx.health = NULL;
 		t->ctx.fw = NULL;
+		t->ctx.zone_dead = NULL;
 		qsbr_offline(t->cfg.qsbr, t->cfg.reader_id);
 	}
 	return NULL;

@@ -504,7 +504,7 @@ static int rebuild(struct xfrin *x, const struct szone *with, const char *candid
 		const struct szone *z = &x->z[i];
 		if (z == with)
 			in[n++] = (struct p53_zone_input){z->origin, candidate};
-		else if (z->img && !z->expired)
+		else if (z->img)
 			in[n++] = (struct p53_zone_input){z->origin, z->path};
 	}
 	pthread_mutex_unlock(&x->mu);
@@ -583,7 +583,8 @@ static void refresh(struct xfrin *x, struct szone *z)
 		pthread_mutex_unlock(&x->mu);
 		zimage_unref(cur);
 		/* The zone comes back even without a new serial. */
-		if (was_expired && rebuild(x, NULL, NULL, "secondary zone refreshed", &err) != 0)
+		if (was_expired && snapmgr_load(x->cfg.mgr, x->cfg.snapshot_path,
+						"secondary zone refreshed", NULL, &err) != 0)
 			fprintf(stderr, "%s: secondary %s: %s\n", x->cfg.name, z->origin, err.msg);
 		return;
 	}
@@ -633,7 +634,8 @@ static void refresh(struct xfrin *x, struct szone *z)
 	if (rc == 0 && was_expired && got == NULL) {
 		/* The zone comes back even without a new serial. */
 		struct p53_err e2 = {0};
-		rebuild(x, NULL, NULL, "secondary zone no longer expired", &e2);
+		snapmgr_load(x->cfg.mgr, x->cfg.snapshot_path, "secondary zone refreshed", NULL,
+			     &e2);
 	}
 	zimage_unref(got);
 	zimage_unref(cur);
@@ -669,8 +671,10 @@ static void *xfrin_main(void *arg)
 			pthread_mutex_unlock(&x->mu);
 			struct p53_err err = {0};
 			/* The answering threads read the expired state with the
-			 * next snapshot load. */
-			rebuild(x, NULL, NULL, "secondary zone expired", &err);
+			 * next load of the snapshot: the same file again. */
+			if (snapmgr_load(x->cfg.mgr, x->cfg.snapshot_path, "secondary zone expired",
+					 NULL, &err) != 0)
+				fprintf(stderr, "%s: secondary: %s\n", x->cfg.name, err.msg);
 			pthread_mutex_lock(&x->mu);
 		}
 		uint64_t now = mono_ms(), next = now + 1000;

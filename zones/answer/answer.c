@@ -129,6 +129,20 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 		if (a == P53_FW_NONE || !fc.v.trust)
 			fcp = &fc;
 	}
+	/* RFC 1034 4.3.5: a secondary zone past its expire time is not
+	 * answered from. The closest existing name's zone is the answer's. */
+	if (ctx->zone_dead) {
+		for (unsigned i = 0; i < sf.n; i++) {
+			uint32_t id = snap_find(s, q->qname + sf.off[i], q->qname_len - sf.off[i],
+						sf.hash[i]);
+			if (id == SNAP_NONE)
+				continue;
+			uint32_t z = s->nodes[id].zone;
+			if (z < ctx->nzone_dead && ctx->zone_dead[z])
+				return ans_reply_empty(qmsg, q, ctx, r, RCODE_SERVFAIL);
+			break;
+		}
+	}
 	uint32_t node;
 	uint32_t blob = ans_find_blob(s, q, &sf, &node);
 	if (node != SNAP_NONE) {

@@ -82,6 +82,10 @@ struct p53_ctx {
 	 * checker thread with atomic byte stores. */
 	const uint8_t *health;
 	uint32_t nhealth;
+	/* Zones that must answer SERVFAIL, by zone index, 1 = so (a secondary
+	 * zone past its SOA expire time, ctrl/xfr/xfrin.h); NULL = none. */
+	const uint8_t *zone_dead;
+	uint32_t nzone_dead;
 	uint64_t stats[P53_STAT__COUNT];
 	/* DNS Firewall, or NULL; worker is this core's index into its
 	 * per-worker scratch and counters (p53_fw_load's nworkers). */
