@@ -421,6 +421,16 @@ static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 	for (size_t k = 1; k <= slots && rc == 0; k++) {
 		size_t i = (start + k) & s->hmask;
 		const struct snap_hash_ent *e = &s->ht[i];
+		/* Slots name nodes in no order, so on a large zone each node
+		 * and its name is a cache miss: fetched some slots ahead (the
+		 * node first, its name once the node has arrived), the misses
+		 * overlap instead of following one another. */
+		uint32_t far = s->ht[(i + 32) & s->hmask].node;
+		uint32_t near = s->ht[(i + 16) & s->hmask].node;
+		if (far && far - 1 < s->nnodes)
+			__builtin_prefetch(&s->nodes[far - 1]);
+		if (near && near - 1 < s->nnodes && s->nodes[near - 1].name < s->names_len)
+			__builtin_prefetch(s->names + s->nodes[near - 1].name);
 		if (e->node == 0) {
 			run = 0;
 			continue;

@@ -1536,17 +1536,22 @@ static uint16_t absent_type(const struct p53_snapshot *s, const struct snap_node
 	return t;
 }
 
-/* Identical blobs are stored once: the answer for absent types (NODATA with
- * the SOA) depends only on the shape of the name, so most nodes of a zone
- * share a handful of them. */
+/* Identical blobs are stored once, as far as a cache of recent blobs finds
+ * them: the answer for absent types (NODATA with the SOA) depends only on
+ * the shape of the name, so most nodes of a zone share a handful of them,
+ * and ANY at a node with one RRset repeats that RRset's answer. The cache is
+ * direct-mapped and small, so it stays in the CPU's caches (a table of every
+ * blob of a large zone costs a cache miss per answer); a duplicate it does
+ * not find is stored twice, which changes no answer. */
 struct blobent {
 	uint32_t hash;
 	uint32_t off; /* blob offset + 1; 0 = empty */
 };
 
+#define BLOBCACHE_SLOTS (1u << 16)
+
 struct blobtab {
-	struct blobent *e;
-	size_t mask, count;
+	struct blobent *e; /* BLOBCACHE_SLOTS entries */
 };
 
 /* Eight bytes at a time: a blob is hashed once per rendered answer. */
@@ -1566,46 +1571,23 @@ static uint32_t blob_hash(const uint8_t *p, size_t n)
 	return (uint32_t)(h ^ h >> 32);
 }
 
-static int blobtab_grow(struct blobtab *t)
-{
-	size_t size = t->e ? (t->mask + 1) * 2 : 4096;
-	struct blobent *e = calloc(size, sizeof(*e));
-	if (e == NULL)
-		return P53_ENOMEM;
-	for (size_t i = 0; t->e && i <= t->mask; i++) {
-		if (!t->e[i].off)
-			continue;
-		size_t k = t->e[i].hash & (size - 1);
-		while (e[k].off)
-			k = (k + 1) & (size - 1);
-		e[k] = t->e[i];
-	}
-	free(t->e);
-	t->e = e;
-	t->mask = size - 1;
-	return 0;
-}
-
 /* Returns the offset of a blob equal to p[0..n) in blobs, adding it first
- * when there is none; -1 when out of memory. */
+ * when the cache knows none; -1 when out of memory. */
 static int64_t blob_put(struct blobtab *t, struct buf *blobs, const uint8_t *p, size_t n)
 {
-	if ((t->count + 1) * 2 > (t->e ? t->mask + 1 : 0) && blobtab_grow(t) != 0)
+	if (t->e == NULL && (t->e = calloc(BLOBCACHE_SLOTS, sizeof(*t->e))) == NULL)
 		return -1;
 	uint32_t h = blob_hash(p, n);
-	size_t k = h & t->mask;
-	for (; t->e[k].off; k = (k + 1) & t->mask) {
-		uint32_t off = t->e[k].off - 1;
-		/* A blob starts with its own length and counts, so equal
-		 * bytes over n mean the same blob. */
-		if (t->e[k].hash == h && blobs->len - off >= n && memcmp(blobs->p + off, p, n) == 0)
-			return off;
-	}
+	struct blobent *e = &t->e[h & (BLOBCACHE_SLOTS - 1)];
+	/* A blob starts with its own length and counts, so equal bytes over
+	 * n mean the same blob. */
+	if (e->off && e->hash == h && blobs->len - (e->off - 1) >= n &&
+	    memcmp(blobs->p + e->off - 1, p, n) == 0)
+		return e->off - 1;
 	int64_t off;
 	if (buf_align(blobs, 4) < 0 || (off = buf_add(blobs, p, n)) < 0 || off >= UINT32_MAX)
 		return -1;
-	t->e[k] = (struct blobent){h, (uint32_t)off + 1};
-	t->count++;
+	*e = (struct blobent){h, (uint32_t)off + 1};
 	return off;
 }
 
