@@ -13,7 +13,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${P53_FUZZ_BUILD:-build-fuzz}
-TARGETS="answer pkt zone r53json fwcompile snapshot conf r53hc aliasmap trafficpolicy"
+TARGETS="answer pkt zone r53json fwcompile snapshot conf r53hc aliasmap trafficpolicy tcpframe"
 
 # Executions per target in CI: a few seconds each on one core.
 ci_runs() {
@@ -28,6 +28,7 @@ ci_runs() {
 	r53hc) echo 20000 ;;
 	aliasmap) echo 1500 ;;
 	trafficpolicy) echo 1500 ;;
+	tcpframe) echo 50000 ;;
 	esac
 }
 

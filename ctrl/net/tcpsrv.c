@@ -25,6 +25,7 @@
 #include "ctrl/net/dot.h"
 #include "ctrl/net/keepalive.h"
 #include "ctrl/net/ksock.h"
+#include "ctrl/net/tcpframe.h"
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/xfr/xfrin.h"
 #include "ctrl/xfr/xfrout.h"
@@ -88,8 +89,7 @@ struct conn {
 	unsigned pending; /* handed over, not answered yet */
 	unsigned lidx;	  /* listener it was accepted on */
 	uint64_t born, idle_since, msg_since, out_since, linger_until;
-	uint8_t *out;
-	size_t outlen, outoff, outcap;
+	struct tcpframe_out out;
 	uint8_t *in; /* inbuf, or IN_CAP bytes once a long message came */
 	size_t inlen, incap;
 	struct conn *next, *prev;
@@ -193,7 +193,7 @@ static void set_events(struct tcpsrv *t, struct conn *c)
 	uint32_t ev = 0;
 	if (c->state == C_LINGER || (c->state == C_OPEN && !c->paused && !c->eof))
 		ev |= EPOLLIN;
-	if (c->outoff < c->outlen)
+	if (tcpframe_pending(&c->out))
 		ev |= EPOLLOUT;
 	if (c->tls && c->state != C_LINGER) {
 		/* A handshake or a record in progress, whatever the DNS
@@ -223,7 +223,7 @@ static void conn_close(struct tcpsrv *t, struct conn *c)
 		t->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	free(c->out);
+	tcpframe_out_free(&c->out);
 	if (c->in != c->inbuf)
 		free(c->in);
 	free(c);
@@ -258,8 +258,8 @@ static struct conn *oldest_idle(struct tcpsrv *t)
 {
 	struct conn *best = NULL;
 	for (struct conn *c = t->conns; c; c = c->next)
-		if (c->state == C_OPEN && c->inlen == 0 && c->outlen == 0 && c->pending == 0 &&
-		    (best == NULL || c->idle_since < best->idle_since))
+		if (c->state == C_OPEN && c->inlen == 0 && tcpframe_pending(&c->out) == 0 &&
+		    c->pending == 0 && (best == NULL || c->idle_since < best->idle_since))
 			best = c;
 	return best;
 }
@@ -362,25 +362,13 @@ static void set_len(struct tcpsrv *t, size_t len)
 	t->frame[1] = (uint8_t)len;
 }
 
-/* Appends the answer in t->frame (len bytes after its length) to c's
+/* Appends the message in t->frame (len bytes after its length) to c's
  * output. */
 static bool queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
 {
-	if (c->outlen + 2 + len > c->outcap) {
-		size_t cap = c->outcap ? c->outcap : 4096;
-		while (cap < c->outlen + 2 + len)
-			cap *= 2;
-		uint8_t *p = realloc(c->out, cap);
-		if (p == NULL)
-			return false;
-		c->out = p;
-		c->outcap = cap;
-	}
-	if (c->outoff == c->outlen)
+	if (tcpframe_pending(&c->out) == 0)
 		c->out_since = now;
-	memcpy(c->out + c->outlen, t->frame, 2 + len);
-	c->outlen += 2 + len;
-	return true;
+	return tcpframe_push(&c->out, t->frame, 2 + len) == 0;
 }
 
 /* recv() and send(), or the same through the TLS session. */
@@ -403,40 +391,36 @@ static bool would_block(void)
 	return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR;
 }
 
+/* The framing (tcpframe.c) calls back for each message, for the transfer
+ * in progress and to send. */
+struct frame_arg {
+	struct tcpsrv *t;
+	struct conn *c;
+	const struct p53_snapshot *snap;
+	uint64_t now;
+};
+
+static ssize_t frame_send(void *arg, const uint8_t *buf, size_t len)
+{
+	struct frame_arg *a = arg;
+	ssize_t n = conn_send(a->c, buf, len);
+	if (n < 0)
+		return would_block() ? 0 : -1;
+	a->c->out_since = a->now; /* progress */
+	return n;
+}
+
+static int frame_pump(void *arg, struct tcpframe_out *o, size_t out_max);
+static enum tcpframe_verdict frame_answer(void *arg, const uint8_t *q, size_t ml, uint8_t *resp,
+					  size_t cap, size_t *rlen);
+static const struct tcpframe_ops frame_ops = {
+    .pump = frame_pump, .answer = frame_answer, .send = frame_send};
+
 /* false: close now. */
 static bool flush(struct conn *c, uint64_t now)
 {
-	while (c->outoff < c->outlen) {
-		ssize_t n = conn_send(c, c->out + c->outoff, c->outlen - c->outoff);
-		if (n < 0)
-			return would_block();
-		c->outoff += (size_t)n;
-		c->out_since = now; /* progress */
-	}
-	c->outoff = c->outlen = 0;
-	return true;
-}
-
-/* Sends the answer in t->frame straight from there when nothing is queued
- * (the common case: one query, one answer, no copy); what the socket does
- * not take is queued. false: close now. */
-static bool send_or_queue(struct tcpsrv *t, struct conn *c, size_t len, uint64_t now)
-{
-	if (c->outoff < c->outlen)
-		return queue(t, c, len, now);
-	c->outoff = c->outlen = 0;
-	ssize_t n = conn_send(c, t->frame, 2 + len);
-	if (n < 0) {
-		if (!would_block())
-			return false;
-		n = 0;
-	}
-	if ((size_t)n == 2 + len)
-		return true;
-	if (!queue(t, c, len, now))
-		return false;
-	c->outoff = (size_t)n;
-	return true;
+	struct frame_arg a = {.c = c, .now = now};
+	return tcpframe_flush(&c->out, &frame_ops, &a);
 }
 
 static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t qlen, size_t r)
@@ -451,7 +435,7 @@ static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t
  * close now. The queries behind it wait, answers stay in order. */
 static bool pump(struct tcpsrv *t, struct conn *c, uint64_t now)
 {
-	while (c->job && c->outlen - c->outoff <= t->cfg.lim.out_max) {
+	while (c->job && tcpframe_pending(&c->out) <= t->cfg.lim.out_max) {
 		size_t r = xfrout_next(c->job, t->frame + 2, sizeof(t->frame) - 2);
 		if (r == 0) {
 			xfrout_job_free(c->job);
@@ -465,63 +449,44 @@ static bool pump(struct tcpsrv *t, struct conn *c, uint64_t now)
 	return true;
 }
 
-/* Whether another complete message follows the one at off. */
-static bool more_buffered(const struct conn *c, size_t off)
+static int frame_pump(void *arg, struct tcpframe_out *o, size_t out_max)
 {
-	if (c->inlen - off < 2)
-		return false;
-	size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
-	return c->inlen - off - 2 >= ml;
+	struct frame_arg *a = arg;
+	(void)o;
+	(void)out_max;
+	if (a->c->job && !pump(a->t, a->c, a->now))
+		return -1;
+	return a->c->job != NULL;
 }
 
-/* Answers complete messages in the input buffer while the backlog allows.
- * Answers to pipelined queries are gathered and written together; the
- * last (or only) one goes out from the frame buffer when nothing is
- * queued. */
-static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_snapshot *snap,
-			    uint64_t now)
+static enum tcpframe_verdict frame_answer(void *arg, const uint8_t *q, size_t ml, uint8_t *resp,
+					  size_t cap, size_t *rlen)
 {
-	uint8_t *resp = t->frame + 2;
-	const size_t cap = sizeof(t->frame) - 2;
-	size_t off = 0;
-	while (c->state == C_OPEN && c->inlen - off >= 2) {
-		if (c->job && !pump(t, c, now))
-			return false;
-		if (c->job || c->outlen - c->outoff > t->cfg.lim.out_max) {
-			if (!c->paused)
-				bump(t, TCPSRV_BACKLOG_PAUSES);
-			c->paused = true;
-			break;
-		}
-		size_t ml = (size_t)c->in[off] << 8 | c->in[off + 1];
-		if (c->inlen - off - 2 < ml)
-			break;
-		const uint8_t *q = c->in + off + 2;
-		bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
-		size_t r = 0;
-		enum xfrout_rc xr =
-		    xfrout_query(t->cfg.xfr, q, ml, &c->client, resp, cap, &r, &c->job);
-		/* NOTIFY (opcode 4) to a secondary zone: one answer. */
-		if (xr == XFROUT_PASS && t->cfg.notify && ml >= 12 && (q[2] & 0x78) == 0x20 &&
-		    xfrin_notify(t->cfg.notify, q, ml, &c->client, resp, cap, &r))
-			xr = XFROUT_ANSWER;
-		if (xr != XFROUT_PASS) {
-			bump(t, TCPSRV_QUERIES);
-			off += 2 + ml;
-			c->idle_since = now;
-			set_len(t, r);
-			if (xr == XFROUT_ANSWER && r && !queue(t, c, r, now))
-				return false;
-			continue;
-		}
+	struct frame_arg *a = arg;
+	struct tcpsrv *t = a->t;
+	struct conn *c = a->c;
+	bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
+	size_t r = 0;
+	enum xfrout_rc xr = xfrout_query(t->cfg.xfr, q, ml, &c->client, resp, cap, &r, &c->job);
+	/* NOTIFY (opcode 4) to a secondary zone: one answer. */
+	if (xr == XFROUT_PASS && t->cfg.notify && ml >= 12 && (q[2] & 0x78) == 0x20 &&
+	    xfrin_notify(t->cfg.notify, q, ml, &c->client, resp, cap, &r))
+		xr = XFROUT_ANSWER;
+	bump(t, TCPSRV_QUERIES);
+	if (xr != XFROUT_PASS) {
+		c->idle_since = a->now;
+		if (xr != XFROUT_ANSWER || r == 0)
+			return TCPFRAME_SILENT;
+	} else {
 		const struct tcpsrv_route *rt = t->cfg.route;
-		const struct p53_snapshot *use = snap;
+		const struct p53_snapshot *use = a->snap;
 		int view = -1;
 		if (rt && rt->pick)
-			use = rt->pick(rt->arg, &c->client, &t->laddr[c->lidx], q, ml, snap, &view);
+			use = rt->pick(rt->arg, &c->client, &t->laddr[c->lidx], q, ml, a->snap,
+				       &view);
 		/* A private snapshot's health checks are not tracked: all healthy. */
 		const uint8_t *health = t->ctx.health;
-		if (use != snap)
+		if (use != a->snap)
 			t->ctx.health = NULL;
 		r = p53_answer(use, q, ml, &c->client, &t->ctx, resp, cap);
 		t->ctx.health = health;
@@ -529,41 +494,64 @@ static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_s
 		    rt->hand_over(rt->arg, view, &c->client, &t->laddr[c->lidx], q, ml, resp, r,
 				  t->ctx.fw_rule, t, c->id)) {
 			/* The resolver answers it later (tcpsrv_deliver) and logs it. */
-			bump(t, TCPSRV_QUERIES);
 			c->pending++;
-			c->idle_since = now;
-			off += 2 + ml;
-			continue;
+			c->idle_since = a->now;
+			return TCPFRAME_SILENT;
 		}
 		/* RFC 7828: the idle timeout, for clients that ask. */
 		if (r)
 			r = keepalive_add(
 			    q, ml, resp, r, cap,
 			    keepalive_timeout(t->cfg.lim.idle_ms, t->nconns, t->cfg.lim.max_conns));
-		bump(t, TCPSRV_QUERIES);
 		if (logq)
 			log_query(t, c, q, ml, r);
 		if (r && t->abuse.secret)
 			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, NULL, resp, r, cap,
-					    (uint32_t)now, t->now_s);
-		off += 2 + ml;
-		if (r == 0) {
-			/* Not a query: nothing can follow it on this stream,
-			 * but what was answered before it still goes out. */
+					    (uint32_t)a->now, t->now_s);
+		/* Not a query: nothing can follow it on this stream, but
+		 * what was answered before it still goes out. */
+		if (r == 0)
+			return TCPFRAME_BAD;
+		c->idle_since = a->now;
+	}
+	if (tcpframe_pending(&c->out) == 0)
+		c->out_since = a->now;
+	*rlen = r;
+	return TCPFRAME_ANSWER;
+}
+
+/* Answers complete messages in the input buffer while the backlog allows
+ * (tcpframe_run): answers to pipelined queries are gathered and written
+ * together; the last (or only) one goes out from the frame buffer when
+ * nothing is queued. */
+static bool answer_buffered(struct tcpsrv *t, struct conn *c, const struct p53_snapshot *snap,
+			    uint64_t now)
+{
+	size_t off = 0;
+	if (c->state == C_OPEN) {
+		struct frame_arg a = {t, c, snap, now};
+		switch (tcpframe_run(&c->out, t->frame, sizeof(t->frame), c->in, c->inlen,
+				     t->cfg.lim.out_max, &frame_ops, &a, &off)) {
+		case TCPFRAME_CLOSE:
+			return false;
+		case TCPFRAME_BACKLOG:
+			if (!c->paused)
+				bump(t, TCPSRV_BACKLOG_PAUSES);
+			c->paused = true;
+			break;
+		case TCPFRAME_STOP_BAD:
 			bump(t, TCPSRV_CLOSED_BAD);
 			c->state = C_DRAIN;
 			break;
+		case TCPFRAME_MORE:
+			break;
 		}
-		set_len(t, r);
-		c->idle_since = now;
-		if (more_buffered(c, off) ? !queue(t, c, r, now) : !send_or_queue(t, c, r, now))
-			return false;
-	}
-	if (!flush(c, now))
+	} else if (!flush(c, now)) {
 		return false;
+	}
 	if (c->job && !pump(t, c, now))
 		return false;
-	if (c->job == NULL && c->outlen - c->outoff <= t->cfg.lim.out_max)
+	if (c->job == NULL && tcpframe_pending(&c->out) <= t->cfg.lim.out_max)
 		c->paused = false;
 	memmove(c->in, c->in + off, c->inlen - off);
 	c->inlen -= off;
@@ -635,7 +623,8 @@ static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 	/* Input ended and every complete query is answered. */
 	if (c->state == C_OPEN && c->eof && !c->paused)
 		c->state = C_DRAIN;
-	if (c->state == C_DRAIN && c->outoff == c->outlen && c->job == NULL && c->pending == 0) {
+	if (c->state == C_DRAIN && tcpframe_pending(&c->out) == 0 && c->job == NULL &&
+	    c->pending == 0) {
 		if (c->tls)
 			dot_shutdown(c->tls); /* close_notify before the FIN */
 		/* The client has sent its FIN and everything before it was
@@ -657,7 +646,7 @@ static void timers(struct tcpsrv *t, uint64_t now)
 	for (struct conn *c = t->conns, *next; c; c = next) {
 		next = c->next;
 		enum tcpsrv_ctr why = TCPSRV_C__COUNT;
-		bool pending_out = c->outoff < c->outlen;
+		bool pending_out = tcpframe_pending(&c->out) != 0;
 		if (c->state == C_LINGER) {
 			if (now >= c->linger_until) {
 				conn_close(t, c);
