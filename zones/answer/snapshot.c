@@ -146,9 +146,18 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];
 	s->hmask = hh->mask;
 	s->ht = (const void *)(ptr[SECT_HASH] + sizeof(*hh));
-	if ((hh->mask & (hh->mask + 1)) != 0 ||
-	    ((size_t)hh->mask + 1) * sizeof(struct snap_hash_ent) != len[SECT_HASH] - sizeof(*hh) ||
-	    (size_t)hh->mask + 1 < (size_t)s->nnodes + 1)
+	s->hlen = len[SECT_HASH];
+	return 0;
+}
+
+/* After the checksums, so that a damaged file is reported as damaged rather
+ * than by whichever structure the damage happened to hit. */
+static int check_hash_index(const struct p53_snapshot *s, struct p53_err *err)
+{
+	if ((s->hmask & (s->hmask + 1)) != 0 ||
+	    ((size_t)s->hmask + 1) * sizeof(struct snap_hash_ent) !=
+		s->hlen - sizeof(struct snap_hash_hdr) ||
+	    (size_t)s->hmask + 1 < (size_t)s->nnodes + 1)
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");
 	return 0;
 }
@@ -281,7 +290,8 @@ static int verify_hashes(const struct p53_snapshot *s, struct p53_err *err)
 static struct p53_snapshot *finish(struct p53_snapshot *s, struct p53_err *err)
 {
 	if (snap_map_views(s, err) == 0 && check_trailer(s, err) == 0 &&
-	    verify_hashes(s, err) == 0 && snap_verify_structure(s, err) == 0)
+	    verify_hashes(s, err) == 0 && check_hash_index(s, err) == 0 &&
+	    snap_verify_structure(s, err) == 0)
 		return s;
 	p53_snapshot_free(s);
 	return NULL;
@@ -335,6 +345,8 @@ int snap_verify_image(const uint8_t *image, size_t len, struct p53_err *err)
 {
 	struct p53_snapshot view = {.base = image, .size = len};
 	int rc = snap_map_views(&view, err);
+	if (rc == 0)
+		rc = check_hash_index(&view, err);
 	return rc ? rc : snap_verify_structure(&view, err);
 }
 

@@ -20,6 +20,7 @@ struct p53_snapshot {
 	uint32_t nrrsets;
 	uint32_t hmask;
 	const struct snap_hash_ent *ht;
+	size_t hlen; /* the hash section's bytes, header included */
 	const uint8_t *names;
 	size_t names_len;
 	const uint8_t *rdata;
