@@ -389,7 +389,7 @@ static int primary_serial(struct szone *z, uint32_t *serial, struct p53_err *err
 	uint8_t q[1024], m[65536];
 	struct tsig_stream ts;
 	uint16_t id = new_id();
-	size_t ql = build_query(z, KNOT_RRTYPE_SOA, id, q, sizeof(q), &ts), ml;
+	size_t ql = build_query(z, KNOT_RRTYPE_SOA, id, q, sizeof(q), &ts), ml = 0;
 	if (ql == 0)
 		return p53_err_set(err, P53_EINVAL, "cannot build the SOA query");
 	int fd = tcp_connect(z, err);
@@ -426,7 +426,7 @@ static int transfer(struct szone *z, uint16_t qtype, struct zimage *base, struct
 	struct tsig_stream ts;
 	uint16_t id = new_id();
 	*out = NULL;
-	size_t ql = build_query(z, qtype, id, q, sizeof(q), &ts), ml;
+	size_t ql = build_query(z, qtype, id, q, sizeof(q), &ts), ml = 0;
 	if (ql == 0) {
 		free(m);
 		return p53_err_set(err, P53_EINVAL, "cannot build the transfer query");

@@ -1452,7 +1452,11 @@ static json_t *tf_rule(json_t *doc, const char *sr, const char *name, json_int_t
 			goto fail;
 		}
 		char sid[128];
-		snprintf(sid, sizeof(sid), "%s%s%s-%zu", prefix, *prefix ? "/" : "", rt, i);
+		int n = snprintf(sid, sizeof(sid), "%s%s%s-%zu", prefix, *prefix ? "/" : "", rt, i);
+		if (n < 0 || (size_t)n >= sizeof(sid)) {
+			*why = "rule names nested too long for a set identifier";
+			goto fail;
+		}
 		json_t *s;
 		if (rr) {
 			json_t *sub = tf_rule(doc, rr, name, ttl, sid, depth + 1, path, why);
