@@ -214,8 +214,9 @@ static void ask(const struct p53_snapshot *s, struct p53_ctx *ctx, const uint8_t
 void fuzz_walk_snapshot(const struct p53_snapshot *s, const uint8_t *health, uint32_t nhealth,
 			uint32_t seed)
 {
-	static const uint16_t types[] = {RR_A,	 RR_AAAA, RR_NS,  RR_CNAME, RR_SOA, RR_MX,
-					 RR_TXT, RR_DS,	  RR_ANY, RR_SRV,   99};
+	static const uint16_t types[] = {RR_A,	RR_AAAA,   RR_NS,   RR_CNAME, RR_SOA,
+					 RR_MX, RR_TXT,	   RR_DS,   RR_ANY,   RR_SRV,
+					 99,	RR_DNSKEY, RR_NSEC, RR_RRSIG};
 	enum { NTYPES = sizeof(types) / sizeof(types[0]), WINDOW = 48, PER_NODE = 3 };
 	struct p53_answer_cfg cfg;
 	p53_answer_cfg_default(&cfg);

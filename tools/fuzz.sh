@@ -82,6 +82,16 @@ seeds() {
 	"$B/tools/port53" compile --serial 1 -o "$d/seed-net" example.net="$z/example.net.zone" >/dev/null
 	"$B/tools/port53" compile --serial 1 -o "$d/seed-r53" --geo tests/e2e/r53/geo.csv \
 		--latency fuzz/data/latency.csv example.com=tests/e2e/r53/example.json >/dev/null
+	# DNSSEC: signed zones (NSEC chain, RRSIGs, DO=1 answers), with fresh keys.
+	k=$(mktemp -d)
+	"$B/tools/port53" dnssec-keygen -K "$k" --ksk example.org >/dev/null
+	"$B/tools/port53" dnssec-keygen -K "$k" --zsk -a 15 example.org >/dev/null
+	"$B/tools/port53" dnssec-keygen -K "$k" example >/dev/null
+	"$B/tools/port53" compile --serial 1 --dnssec-keys "$k" -o "$d/seed-dnssec" \
+		example.org="$z/example.org.zone" example="$z/example.zone" >/dev/null
+	"$B/tools/port53" compile --serial 1 --no-prerender --dnssec-keys "$k" \
+		-o "$d/seed-dnssec-noprerender" example="$z/example.zone" >/dev/null
+	rm -rf "$k"
 }
 
 case ${1:-} in

@@ -9,6 +9,7 @@
 #include "ctrl/net/ksock.h"
 #include "tools/cli.h"
 #include "tools/publish.h"
+#include "tools/dnssec_cmd.h"
 #include "zones/compile/compile.h"
 #include "zones/answer/fw.h"
 #include "zones/compile/fwcompile.h"
@@ -255,6 +256,9 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"serial", required_argument, NULL, 'S'},
 					   {"no-prerender", no_argument, NULL, 'P'},
 					   {"sign-key", required_argument, NULL, 'K'},
+					   {"dnssec-keys", required_argument, NULL, 'k'},
+					   {"sig-validity", required_argument, NULL, 'V'},
+					   {"sig-time", required_argument, NULL, 'T'},
 					   {"geo", required_argument, NULL, 'G'},
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
@@ -292,6 +296,20 @@ static int compile_main(int argc, char **argv, bool check_only)
 			break;
 		case 'K':
 			sign_key = optarg;
+			break;
+		case 'k':
+			o.dnssec_keys = optarg;
+			break;
+		case 'V': {
+			uint64_t days;
+			if (cli_u64(PROG, cmd, "--sig-validity", optarg, 1, 365, &days))
+				return CLI_USAGE;
+			o.sig_validity = (uint32_t)(days * 86400);
+			break;
+		}
+		case 'T':
+			if (cli_u64(PROG, cmd, "--sig-time", optarg, 1, UINT32_MAX, &o.sig_now))
+				return CLI_USAGE;
 			break;
 		case 'G':
 			o.geo_csv = optarg;
@@ -1171,6 +1189,7 @@ static int cmd_help(int argc, char **argv)
 static const struct command commands[] = {
     {"compile", cmd_compile, "compile zones into a snapshot",
      "port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY.pem]\n"
+     "                      [--dnssec-keys DIR [--sig-validity DAYS]]\n"
      "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
      "                      [--regions FILE.csv] [--health-checks FILE]\n"
      "                      [--no-include | --include-dir DIR] [--max-generate N]\n"
@@ -1179,6 +1198,9 @@ static const struct command commands[] = {
      "      --serial N        snapshot serial (default: the current unix time)\n"
      "      --no-prerender    leave out pre-rendered answers\n"
      "      --sign-key KEY    sign with this Ed25519 private key (port53 keygen)\n"
+     "      --dnssec-keys DIR DNSSEC-sign each zone with keys in DIR (docs/dnssec.md)\n"
+     "      --sig-validity D  RRSIG lifetime in days (default 14)\n"
+     "      --sig-time T      sign as if the time were T (unix seconds; tests)\n"
      "      --geo FILE        geo database: CSV (prefix,continent,country,subdivision,\n"
      "                        latitude,longitude) or a MaxMind DB (.mmdb)\n"
      "      --latency FILE    latency table, CSV (prefix,region,ms)\n"
@@ -1218,6 +1240,9 @@ static const struct command commands[] = {
      "      --unsigned        publish even without a signature (followers refuse it)\n"
      "      --timeout-ms N    HTTP request timeout (60000)\n"
      "  -q, --quiet           print nothing on success\n"},
+    {"dnssec-keygen", dnssec_cmd_keygen, "make a DNSSEC key for a zone (docs/dnssec.md)",
+     DNSSEC_CMD_KEYGEN_USAGE},
+    {"ds", dnssec_cmd_ds, "the DS records of a zone's DNSSEC keys", DNSSEC_CMD_DS_USAGE},
     {"sign", cmd_sign, "sign a snapshot",
      "port53 sign -k KEY.pem SNAPSHOT [-o OUT.p53]\n"
      "  -k, --key KEY         Ed25519 private key (PEM)\n"

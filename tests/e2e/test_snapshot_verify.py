@@ -27,7 +27,8 @@ PORT53 = os.environ.get("PORT53") or common.default_port53()
 
 HDR = 96
 SECT = 40
-NSECT = 20
+NSECT = 23
+NODESEC, ANSDO, DOBLOBS = 21, 22, 23
 ZONES, NODES, RRSETS, HASH, NAMES, RDATA, ANS, BLOBS, GROUPS, MEMBERS = range(1, 11)
 T_A, T_NS, T_CNAME, T_SOA, T_MX, T_DNAME = 1, 2, 5, 6, 15, 39
 N_APEX, N_DELEG, N_OCCLUDED, N_CNAME, N_DNAME, N_WILD, N_ENT = (1 << i for i in range(7))
@@ -482,6 +483,48 @@ def nested_group_cases(work):
                         "example.com=" + path], capture_output=True, text=True, timeout=60)
     check(r.returncode == 1 and "nested more than 4 levels" in r.stderr,
           "compile refuses rules nested deeper than the engine follows", r.stderr)
+def dnssec_cases(work):
+    """The DNSSEC sections (docs/dnssec.md): an NSEC node outside the zone,
+    a DO=1 answer outside DOBLOBS, a NODESEC of the wrong size."""
+    keys = os.path.join(work, "keys")
+    os.makedirs(keys, exist_ok=True)
+    r = subprocess.run([PORT53, "dnssec-keygen", "-K", keys, "example.com"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise SystemExit("dnssec-keygen: %s" % r.stderr)
+    base = compile_snapshot(work, "signed", ["example.com=" + os.path.join(ROOT, "tests", "zones",
+                                                                         "example.com.zone")],
+                            ["--dnssec-keys", keys])
+    rc, msg, _ = info(work, Snap(base).seal(), "signed-resealed")
+    check(rc == 0, "the compiled signed snapshot, resealed here, loads", msg)
+    s = Snap(base)
+    www = s.find_node("www.example.com.")
+    check(s.count(NODESEC, 8) == s.count(NODES, 36) and s.sect[DOBLOBS][2] > 0,
+          "a signed snapshot has NODESEC and DO=1 answers")
+
+    def nsec_node(x):
+        x.put32(x.off(NODESEC) + 8 * www, 0x7ffffff0)
+    refused(work, base, nsec_node, "nsec-node", "NSEC node outside its zone")
+
+    def other_do(x):
+        x.put32(x.off(NODESEC) + 8 * www + 4, 0x7ffffff0)
+    refused(work, base, other_do, "other-do", "outside DOBLOBS")
+
+    def ans_do(x):
+        n = x.node(www)
+        k = next(i for i in range(n["nans"])
+                 if struct.unpack_from("<I", x.b, x.off(ANSDO) + 4 * (n["ans"] + i))[0] not in
+                 (0, 0xffffffff))
+        x.put32(x.off(ANSDO) + 4 * (n["ans"] + k), 3)  # misaligned
+        return k
+    refused(work, base, ans_do, "ans-do", "outside DOBLOBS")
+
+    def nodesec_size(x):
+        i, off, ln = x.sect[NODESEC]
+        struct.pack_into("<Q", x.b, HDR + SECT * i + 16, ln - 8)
+        x.sect[NODESEC] = (i, off, ln - 8)
+        x.b[off + ln - 8:off + ln] = bytes(8)  # padding now: zero
+    refused(work, base, nodesec_size, "nodesec-size", "NODESEC does not match NODES")
 
 
 def main():
@@ -493,6 +536,7 @@ def main():
         policy_cases(work)
         alias_graph_cases(work)
         nested_group_cases(work)
+        dnssec_cases(work)
     return check.finish()
 
 

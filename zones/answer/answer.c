@@ -42,10 +42,12 @@ static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdi
 	p.rcode = v->action == P53_FW_BLOCK_NXDOMAIN ? RCODE_NXDOMAIN : RCODE_NOERROR;
 	p.aa = fw_zone(s, q, &zone); /* as an answer from that zone would be */
 	p.referral = false;
-	p.nan = p.nns = p.nar = 0;
+	p.dnssec = false; /* a block is not signed data */
+	p.nan = p.nns = p.nar = p.nproof = 0;
 	p.fwc = NULL;
 	if (v->action == P53_FW_BLOCK_OVERRIDE)
-		p.an[p.nan++] = (struct pent){q->qname, NULL, v->override_ttl, v->override_name};
+		p.an[p.nan++] =
+		    (struct pent){q->qname, NULL, v->override_ttl, v->override_name, SNAP_NONE, 0};
 	else if (p.aa)
 		ans_add_soa(s, zone, &p);
 	return ans_emit_plan(s, &p, qmsg, q, ctx, r, limit);
@@ -143,21 +145,27 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 			break;
 		}
 	}
+	/* DO=1 (RFC 3225) matters only when the snapshot holds DNSSEC data. */
+	bool dnssec = q->edns && (q->edns_flags & EDNS_DO) && s->nodesec;
 	uint32_t node;
-	uint32_t blob = ans_find_blob(s, q, &sf, &node);
+	const uint8_t *bbase;
+	uint32_t blob = ans_find_blob(s, q, &sf, dnssec, &bbase, &node);
 	if (node != SNAP_NONE) {
 		k->zone = s->nodes[node].zone;
 		k->cut = s->nodes[node].cut;
 	}
 	/* Class ANY is answered from IN data, never authoritatively. */
 	if (blob && q->qclass == CLASS_IN && !(fcp && fw_may_redirect(s, node)))
-		return ans_emit_blob(s, blob - 1, qmsg, q, ctx, r, limit);
+		return ans_emit_blob(bbase, blob - 1, qmsg, q, ctx, r, limit);
 	struct plan p;
 	struct p53_sel sel;
 	ans_sel_init(&sel, q, client, ctx);
 	p.sel = &sel;
 	p.fwc = fcp;
+	p.dnssec = dnssec;
 	ans_decide(s, q->qname, q->qname_len, &sf, q->qtype, &p);
+	if (p.dnssec)
+		ans_secure_plan(s, &p);
 	if (p.nns && !p.referral)
 		k->zone = p.soa_zone;
 	k->cut = p.referral ? p.ref_cut : SNAP_NONE;
@@ -166,7 +174,7 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 	 * none of it: the pre-rendered answer is the same, and far cheaper
 	 * than rendering the plan. */
 	if (blob && q->qclass == CLASS_IN && fcp && !fcp->blocked)
-		return ans_emit_blob(s, blob - 1, qmsg, q, ctx, r, limit);
+		return ans_emit_blob(bbase, blob - 1, qmsg, q, ctx, r, limit);
 	if (q->qclass == CLASS_ANY)
 		p.aa = false;
 	q->ecs_scope = sel.scope;

@@ -9,6 +9,8 @@
  *             RRsets go into which section, under which owner);
  *   encode.c  the plan into wire form with name compression, RRset by RRset,
  *             truncating at the last RRset that fits; error and CH replies;
+ *   secure.c  DNSSEC (DO=1): RRSIGs beside each RRset of a plan, and the
+ *             NSEC records that prove what decide() found absent;
  *   blob.c    pre-rendered answers: the compiler runs decide and encode for
  *             every answer that depends on nothing but (name, type) and
  *             stores the bytes with their cut points (answer_prerender); at
@@ -34,9 +36,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#define CHAIN_MAX 8 /* CNAME/DNAME links followed, as resolvers do */
-#define AN_MAX	  (2 * CHAIN_MAX + 2)
-#define AR_MAX	  32
+#define CHAIN_MAX 8		      /* CNAME/DNAME links followed, as resolvers do */
+#define AN_MAX	  (4 * CHAIN_MAX + 4) /* each RRset may bring its RRSIGs */
+#define NS_MAX	  12		      /* SOA or NS, DS, NSECs, and their RRSIGs */
+#define AR_MAX	  48
+#define PROOF_MAX (CHAIN_MAX + 2)
 #define COMP_MAX  64 /* compression targets remembered while encoding */
 #define CUT_MAX	  128
 
@@ -129,20 +133,39 @@ struct pent {
 	const struct snap_rrset *set; /* NULL for a synthesised CNAME */
 	uint32_t ttl;
 	const uint8_t *synth; /* synthesised CNAME target (DNAME) */
+	uint32_t node;	      /* the node holding set (its RRSIGs), or SNAP_NONE */
+	uint16_t covered;     /* set is an RRSIG set: only the records covering this */
+};
+
+/* What a DO=1 answer must prove absent (secure.c), noted by decide(). */
+enum proof_kind {
+	PROOF_NODATA,	  /* node exists without the type: the NSEC at (or before) node */
+	PROOF_NOTNAME,	  /* name does not exist: the NSEC covering it */
+	PROOF_NOWILD,	  /* and no wildcard at its closest encloser node */
+	PROOF_DELEG_NODS, /* an unsigned delegation at node: its NSEC */
+};
+
+struct proof {
+	uint8_t kind;
+	uint8_t name_len;
+	uint32_t node;	     /* the node, or the closest encloser */
+	const uint8_t *name; /* PROOF_NOTNAME: the name */
 };
 
 struct plan {
 	uint8_t rcode;
 	bool aa;
 	bool referral;
-	unsigned nan, nns, nar;
+	bool dnssec; /* DO=1: add RRSIGs and proofs (set by the caller) */
+	unsigned nan, nns, nar, nproof;
 	uint32_t soa_zone;   /* zone whose SOA is in authority, if any */
 	uint32_t ref_cut;    /* the zone cut of a referral */
 	uint32_t wild;	     /* the wildcard that answered the query name, or SNAP_NONE */
 	struct p53_sel *sel; /* client, RNG and health for routing policies */
 	struct pent an[AN_MAX];
-	struct pent ns[1];
+	struct pent ns[NS_MAX];
 	struct pent ar[AR_MAX];
+	struct proof proof[PROOF_MAX];
 	uint8_t names[CHAIN_MAX + 1][P53_NAME_MAX]; /* chain names, canonical */
 	struct fw_chain *fwc;			    /* DNS Firewall chain inspection, or NULL */
 };
@@ -241,6 +264,10 @@ static inline void put_header(uint8_t *r, const uint8_t *qmsg, const struct quer
 	r[3] = (uint8_t)((q->hdr3 & HDR_CD) | (rcode & 0xf));
 }
 
+/* secure.c */
+static void ans_secure_plan(const struct p53_snapshot *s, struct plan *p);
+static uint16_t pent_count(const struct p53_snapshot *s, const struct pent *e);
+
 /* encode.c */
 static void ans_comp_add_question(struct wr *w, size_t qname_len, size_t skip);
 static size_t ans_question_skip(const struct p53_snapshot *s, const struct plan *p,
@@ -260,8 +287,9 @@ static size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, 
 
 /* blob.c: pre-rendered answers */
 static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
-			      const struct suffixes *sf, uint32_t *node);
-static size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
+			      const struct suffixes *sf, bool dnssec, const uint8_t **base,
+			      uint32_t *node);
+static size_t ans_emit_blob(const uint8_t *base, uint32_t off, const uint8_t *qmsg,
 			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit);
 /* The node whose "other types" blob holds this plan's answer for a longer
  * query name (the zone apex for an SOA-only answer, the cut for a

@@ -12,4 +12,9 @@
 size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qtype, uint8_t *out,
 			size_t cap);
 
+/* The same for a query with DO=1 (RRSIGs and denial proofs added); 0 also
+ * when the snapshot has no DNSSEC facts (SECT_NODESEC). */
+size_t answer_prerender_do(const struct p53_snapshot *s, uint32_t node, uint16_t qtype,
+			   uint8_t *out, size_t cap);
+
 #endif

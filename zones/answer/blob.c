@@ -9,10 +9,10 @@
 
 /* Copies a pre-rendered blob after the question, cut at the last RRset
  * boundary that fits. */
-static size_t ans_emit_blob(const struct p53_snapshot *s, uint32_t off, const uint8_t *qmsg,
+static size_t ans_emit_blob(const uint8_t *base, uint32_t off, const uint8_t *qmsg,
 			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
 {
-	const struct snap_blob *b = (const void *)(s->blobs + off);
+	const struct snap_blob *b = (const void *)(base + off);
 	const struct snap_cut *cuts = (const void *)(b + 1);
 	const uint8_t *data = (const uint8_t *)(cuts + b->ncut);
 	size_t room = limit - q->qend;
@@ -97,7 +97,8 @@ static bool reloc_rrs(uint8_t *b, size_t len, unsigned n, size_t d)
  * pointer by d makes them right. Returns 0 to fall back to encoding. */
 static uint32_t ans_plan_base(const struct p53_snapshot *s, const struct plan *p)
 {
-	if (p->nan != 0)
+	/* DO=1 answers are never relocated: their proofs name the query. */
+	if (p->nan != 0 || p->dnssec)
 		return SNAP_NONE;
 	if (p->referral)
 		return p->ref_cut;
@@ -141,10 +142,15 @@ static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan
 
 /* Also returns the query name's node in *node (SNAP_NONE if none), so the
  * firewall's redirection test needs no second lookup. */
+/* A DO=1 query takes the DO=1 form (SECT_ANSDO, nodesec's other_do): in
+ * DOBLOBS, the DO=0 blob when they are the same, or rendered. *base says
+ * which section the returned offset (+1) is in. */
 static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *q,
-			      const struct suffixes *sf, uint32_t *node)
+			      const struct suffixes *sf, bool dnssec, const uint8_t **base,
+			      uint32_t *node)
 {
 	*node = SNAP_NONE;
+	*base = s->blobs;
 	if (sf->n == 0)
 		return 0;
 	uint32_t id = snap_find(s, q->qname, q->qname_len, sf->hash[0]);
@@ -153,14 +159,29 @@ static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *
 		return 0;
 	const struct snap_node *n = &s->nodes[id];
 	const struct snap_ans *a = &s->ans[n->ans];
-	for (uint16_t i = 0; i < n->nans; i++)
-		if (a[i].qtype == q->qtype)
-			return (a[i].flags & ANS_DYNAMIC) ? 0 : a[i].blob + 1;
-	return n->other_blob;
+	uint32_t v = SNAP_DO_SAME, blob = n->other_blob;
+	uint16_t i = 0;
+	for (; i < n->nans; i++)
+		if (a[i].qtype == q->qtype) {
+			if (a[i].flags & ANS_DYNAMIC)
+				return 0;
+			blob = a[i].blob + 1;
+			break;
+		}
+	if (!dnssec)
+		return blob;
+	if (i < n->nans)
+		v = s->ansdo ? s->ansdo[n->ans + i] : SNAP_DO_RENDER;
+	else
+		v = s->nodesec[id].other_do;
+	if (v == SNAP_DO_SAME)
+		return blob;
+	*base = s->doblobs;
+	return v;
 }
 
-size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qtype, uint8_t *out,
-			size_t cap)
+static size_t prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qtype, bool dnssec,
+			uint8_t *out, size_t cap)
 {
 	/* The blob must not depend on anything but the name and type: the
 	 * decision does not look at the client, and the encoding starts from a
@@ -189,9 +210,12 @@ size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	struct p53_sel sel;
 	ans_sel_init(&sel, &q, NULL, &pctx);
 	p.sel = &sel;
+	p.dnssec = dnssec;
 	ans_decide(s, q.qname, q.qname_len, &sf, qtype, &p);
 	if (sel.dynamic)
 		return 0;
+	if (p.dnssec)
+		ans_secure_plan(s, &p);
 	struct wr w;
 	ans_wr_init(&w, msg, sizeof(msg), q.qend);
 	ans_comp_add_question(&w, q.qname_len, ans_question_skip(s, &p, q.qname, q.qname_len));
@@ -211,4 +235,16 @@ size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	memcpy(out + sizeof(b), w.cuts, w.ncut * sizeof(struct snap_cut));
 	memcpy(out + sizeof(b) + w.ncut * sizeof(struct snap_cut), msg + q.qend, len);
 	return need;
+}
+
+size_t answer_prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qtype, uint8_t *out,
+			size_t cap)
+{
+	return prerender(s, node, qtype, false, out, cap);
+}
+
+size_t answer_prerender_do(const struct p53_snapshot *s, uint32_t node, uint16_t qtype,
+			   uint8_t *out, size_t cap)
+{
+	return s->nodesec ? prerender(s, node, qtype, true, out, cap) : 0;
 }

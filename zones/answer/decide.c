@@ -44,12 +44,14 @@ static const uint8_t *first_rdata(const struct p53_snapshot *s, const struct sna
 static void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p)
 {
 	const struct snap_zone *z = &s->zones[zone];
-	p->ns[0] = (struct pent){s->names + z->name, &s->rrsets[z->soa], z->neg_ttl, NULL};
+	p->ns[0] =
+	    (struct pent){s->names + z->name, &s->rrsets[z->soa], z->neg_ttl, NULL, z->apex, 0};
 	p->nns = 1;
 	p->soa_zone = zone;
 }
 
-static void add_ar_set(struct plan *p, const uint8_t *owner, const struct snap_rrset *set)
+static void add_ar_set(struct plan *p, const uint8_t *owner, const struct snap_rrset *set,
+		       uint32_t node)
 {
 	/* A routing-policy group (count 0) is left out of the additional
 	 * section: it is optional data, and keeps such answers pre-rendered. */
@@ -58,7 +60,7 @@ static void add_ar_set(struct plan *p, const uint8_t *owner, const struct snap_r
 	for (unsigned i = 0; i < p->nar; i++)
 		if (p->ar[i].set == set)
 			return;
-	p->ar[p->nar++] = (struct pent){owner, set, set->ttl, NULL};
+	p->ar[p->nar++] = (struct pent){owner, set, set->ttl, NULL, node, 0};
 }
 
 /* Offset of the name that additional-section processing follows, or -1. */
@@ -101,8 +103,8 @@ static void add_additional(const struct p53_snapshot *s, const struct snap_rrset
 		const struct snap_node *n = &s->nodes[id];
 		if ((n->flags & NODE_OCCLUDED) && !glue)
 			continue;
-		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_A));
-		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_AAAA));
+		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_A), id);
+		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_AAAA), id);
 	}
 }
 
@@ -114,7 +116,7 @@ static void add_referral(const struct p53_snapshot *s, uint32_t cut, struct plan
 	p->ref_cut = cut;
 	if (ns == NULL)
 		return;
-	p->ns[0] = (struct pent){snap_node_name(s, c), ns, ns->ttl, NULL};
+	p->ns[0] = (struct pent){snap_node_name(s, c), ns, ns->ttl, NULL, cut, 0};
 	p->nns = 1;
 	add_additional(s, ns, p, true);
 }
@@ -144,7 +146,8 @@ static bool ds_from_parent(const struct p53_snapshot *s, const struct snap_node 
 	}
 	const struct snap_rrset *ds = find_rrset(s, apex, RR_DS);
 	if (ds && p->nan < AN_MAX)
-		p->an[p->nan++] = (struct pent){name, ds, ds->ttl, NULL};
+		p->an[p->nan++] =
+		    (struct pent){name, ds, ds->ttl, NULL, (uint32_t)(apex - s->nodes), 0};
 	else if (ds == NULL)
 		ans_add_soa(s, up->zone, p);
 	return true;
@@ -179,9 +182,18 @@ static void add_policy(const struct p53_snapshot *s, struct plan *p, uint32_t zo
 	for (unsigned i = 1; i < n; i++)
 		ttl = out[i]->ttl < ttl ? out[i]->ttl : ttl;
 	for (unsigned i = 0; i < n && p->nan < AN_MAX; i++) {
-		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL};
+		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL, SNAP_NONE, 0};
 		add_additional(s, out[i], p, false);
 	}
+}
+
+/* What a DO=1 answer will have to prove (secure.c); nothing otherwise. */
+static void note_proof(struct plan *p, enum proof_kind kind, uint32_t node, const uint8_t *name,
+		       size_t len)
+{
+	if (!p->dnssec || p->nproof >= PROOF_MAX)
+		return;
+	p->proof[p->nproof++] = (struct proof){(uint8_t)kind, (uint8_t)len, node, name};
 }
 
 static bool seen_in_chain(const struct plan *p, unsigned depth, const uint8_t *name, size_t len)
@@ -239,7 +251,7 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 	p->aa = true;
 	p->referral = false;
 	p->wild = SNAP_NONE;
-	p->nan = p->nns = p->nar = 0;
+	p->nan = p->nns = p->nar = p->nproof = 0;
 
 	for (unsigned depth = 0;; depth++) {
 		bool exact;
@@ -278,14 +290,15 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 				if (p->nan + 2 > AN_MAX || depth + 1 > CHAIN_MAX)
 					return;
 				p->an[p->nan++] =
-				    (struct pent){snap_node_name(s, n), dn, dn->ttl, NULL};
+				    (struct pent){snap_node_name(s, n), dn, dn->ttl, NULL, id, 0};
 				uint8_t *next = p->names[depth];
 				size_t nl = dname_subst(name, nlen, n->name_len, target, next);
 				if (nl == 0) {
 					p->rcode = RCODE_YXDOMAIN;
 					return;
 				}
-				p->an[p->nan++] = (struct pent){name, NULL, dn->ttl, next};
+				p->an[p->nan++] =
+				    (struct pent){name, NULL, dn->ttl, next, SNAP_NONE, 0};
 				/* The synthesised CNAME answers a CNAME query. */
 				if (qtype == RR_CNAME || seen_in_chain(p, depth, next, nl) ||
 				    fw_chain_blocks(p, next, nl))
@@ -297,11 +310,17 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 			if (n->wild == SNAP_NONE) {
 				p->rcode = RCODE_NXDOMAIN;
 				ans_add_soa(s, n->zone, p);
+				note_proof(p, PROOF_NOTNAME, id, name, nlen);
+				note_proof(p, PROOF_NOWILD, id, NULL, 0);
 				return;
 			}
 			if (depth == 0)
 				p->wild = n->wild;
-			n = &s->nodes[n->wild];
+			/* The name is absent: a DO=1 answer from the wildcard
+			 * proves it (RFC 4035 3.1.3.3). */
+			note_proof(p, PROOF_NOTNAME, id, name, nlen);
+			id = n->wild;
+			n = &s->nodes[id];
 		}
 		const struct snap_rrset *set = NULL;
 		if (qtype == RR_ANY) {
@@ -317,12 +336,13 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 		}
 		if (set) {
 			if (p->nan < AN_MAX)
-				p->an[p->nan++] = (struct pent){name, set, set->ttl, NULL};
+				p->an[p->nan++] = (struct pent){name, set, set->ttl, NULL, id, 0};
 			add_additional(s, set, p, false);
 			return;
 		}
 		if (n->flags & NODE_CNAME) {
 			const struct snap_rrset *cn = find_rrset(s, n, RR_CNAME);
+			uint32_t cnode = id;
 			if (cn->count == 0) { /* a CNAME with a routing policy */
 				const struct snap_rrset *out[POLICY_OUT_MAX];
 				if (policy_select(s, cn, p->sel, out) == 0) {
@@ -330,10 +350,11 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 					return;
 				}
 				cn = out[0];
+				cnode = SNAP_NONE;
 			}
 			if (p->nan >= AN_MAX || depth + 1 > CHAIN_MAX)
 				return;
-			p->an[p->nan++] = (struct pent){name, cn, cn->ttl, NULL};
+			p->an[p->nan++] = (struct pent){name, cn, cn->ttl, NULL, cnode, 0};
 			uint16_t tl;
 			const uint8_t *t = first_rdata(s, cn, &tl);
 			size_t nl = name_len(t);
@@ -350,6 +371,7 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 			continue;
 		}
 		ans_add_soa(s, n->zone, p); /* NODATA */
+		note_proof(p, PROOF_NODATA, id, NULL, 0);
 		return;
 	}
 }

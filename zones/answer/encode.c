@@ -173,9 +173,13 @@ static bool put_set(struct wr *w, const struct p53_snapshot *s, unsigned sect, c
 		const uint8_t *rd = s->rdata + e->set->rdata, *end = rd + e->set->len;
 		while (ok && rd < end) {
 			uint16_t l = rd16(rd);
-			ok = put_rr(w, e->owner, e->set->type, CLASS_IN, e->ttl, rd + 2, l);
+			/* An RRSIG set is written only as far as it covers
+			 * the RRset it follows (secure.c). */
+			if (!e->covered || (l >= 2 && rd16(rd + 2) == e->covered)) {
+				ok = put_rr(w, e->owner, e->set->type, CLASS_IN, e->ttl, rd + 2, l);
+				n++;
+			}
 			rd += 2 + l;
-			n++;
 		}
 	}
 	if (!ok || w->cnt[sect] + n > 0xffff) {
@@ -318,12 +322,14 @@ static size_t ans_emit_plan(const struct p53_snapshot *s, const struct plan *p, 
 	ans_comp_add_question(&w, q->qname_len, ans_question_skip(s, p, q->qname, q->qname_len));
 	ans_encode_plan(&w, s, p);
 	uint16_t an_all = 0;
-	uint32_t ar_all = 0;
+	uint32_t ar_all = 0, ns_all = 0;
 	for (unsigned i = 0; i < p->nan; i++)
-		an_all = (uint16_t)(an_all + (p->an[i].set ? p->an[i].set->count : 1));
+		an_all = (uint16_t)(an_all + pent_count(s, &p->an[i]));
+	for (unsigned i = 0; i < p->nns; i++)
+		ns_all += pent_count(s, &p->ns[i]);
 	for (unsigned i = 0; i < p->nar; i++)
-		ar_all += p->ar[i].set->count;
-	bool tc = w.cnt[0] < an_all || w.cnt[1] < p->nns ||
+		ar_all += pent_count(s, &p->ar[i]);
+	bool tc = w.cnt[0] < an_all || w.cnt[1] < ns_all ||
 		  referral_glue_cut(p->rcode, p->aa, p->nan, w.cnt[2], ar_all);
 	if (tc)
 		r[2] |= HDR_TC;

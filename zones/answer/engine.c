@@ -12,6 +12,8 @@
 
 #include "zones/answer/decide.c"
 
+#include "zones/answer/secure.c"
+
 #include "zones/answer/encode.c"
 
 #include "zones/answer/blob.c"

@@ -141,6 +141,12 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	s->nlatrows = (uint32_t)(len[SECT_LATROW] / sizeof(struct snap_latrow));
 	s->latents = (const void *)ptr[SECT_LATENT];
 	s->nlatents = (uint32_t)(len[SECT_LATENT] / sizeof(struct snap_latent));
+	s->nnodesec = (uint32_t)(len[SECT_NODESEC] / sizeof(struct snap_nodesec));
+	s->nodesec = s->nnodesec ? (const void *)ptr[SECT_NODESEC] : NULL;
+	s->nansdo = (uint32_t)(len[SECT_ANSDO] / sizeof(uint32_t));
+	s->ansdo = s->nansdo ? (const void *)ptr[SECT_ANSDO] : NULL;
+	s->doblobs = ptr[SECT_DOBLOBS];
+	s->doblobs_len = len[SECT_DOBLOBS];
 	if (len[SECT_HASH] < sizeof(struct snap_hash_hdr))
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index missing");
 	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];

@@ -54,6 +54,13 @@ struct p53_snapshot {
 	uint32_t nlatrows;
 	const struct snap_latent *latents;
 	uint32_t nlatents;
+	/* DNSSEC (snapfmt.h); NULL / 0 when the snapshot has none */
+	const struct snap_nodesec *nodesec;
+	uint32_t nnodesec;
+	const uint32_t *ansdo;
+	uint32_t nansdo;
+	const uint8_t *doblobs;
+	size_t doblobs_len;
 };
 
 static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)

@@ -204,14 +204,15 @@ static bool blob_rr(const uint8_t *d, size_t len, size_t *pos, size_t msg)
  * from {0, 0, 0, 0} to {len, an, ns, ar}, never decreasing, each on a record
  * boundary, and bytes that parse as exactly an + ns + ar records whose
  * pointers lead backwards. */
-static const char *blob_check(const struct p53_snapshot *s, uint32_t off, size_t nlen)
+static const char *blob_check_in(const uint8_t *blobs, size_t blobs_len, uint32_t off, size_t nlen,
+				 const char *outside)
 {
-	if (off % 4 || off > s->blobs_len || s->blobs_len - off < sizeof(struct snap_blob))
-		return "pre-rendered answer outside BLOBS";
-	const struct snap_blob *b = (const void *)(s->blobs + off);
+	if (off % 4 || off > blobs_len || blobs_len - off < sizeof(struct snap_blob))
+		return outside;
+	const struct snap_blob *b = (const void *)(blobs + off);
 	size_t need = sizeof(*b) + (size_t)b->ncut * sizeof(struct snap_cut) + b->len;
-	if (need > s->blobs_len - off || b->ncut == 0)
-		return "pre-rendered answer outside BLOBS";
+	if (need > blobs_len - off || b->ncut == 0)
+		return outside;
 	if (b->flags & ~BLOB_AA || b->rcode > 15)
 		return "pre-rendered answer with unknown flags or rcode";
 	const struct snap_cut *c = (const void *)(b + 1);
@@ -243,6 +244,22 @@ static const char *blob_check(const struct p53_snapshot *s, uint32_t off, size_t
 	if (pos != b->len || k != b->ncut)
 		return "pre-rendered answer does not parse";
 	return NULL;
+}
+
+static const char *blob_check(const struct p53_snapshot *s, uint32_t off, size_t nlen)
+{
+	return blob_check_in(s->blobs, s->blobs_len, off, nlen,
+			     "pre-rendered answer outside BLOBS");
+}
+
+/* A DO=1 answer reference (snapfmt.h): render, the DO=0 answer, or a blob
+ * in DOBLOBS checked as BLOBS' are. */
+static const char *do_check(const struct p53_snapshot *s, uint32_t v, size_t nlen)
+{
+	if (v == SNAP_DO_RENDER || v == SNAP_DO_SAME)
+		return NULL;
+	return blob_check_in(s->doblobs, s->doblobs_len, v - 1, nlen,
+			     "pre-rendered DO=1 answer outside DOBLOBS");
 }
 
 /* ---- zones and nodes ----------------------------------------------------- */
@@ -334,6 +351,29 @@ static int verify_node_self(const struct p53_snapshot *s, uint32_t i, struct p53
 	return 0;
 }
 
+/* DNSSEC facts (snapfmt.h): the NSEC node a denial reads lies in the same
+ * zone (the engine copies its NSEC set, if it has one, as opaque records);
+ * the DO=1 answers are render, same, or valid blobs. */
+static int verify_node_dnssec(const struct p53_snapshot *s, uint32_t i, struct p53_err *err)
+{
+	const struct snap_node *n = &s->nodes[i];
+	if (s->nodesec) {
+		const struct snap_nodesec *d = &s->nodesec[i];
+		if (d->nsec != SNAP_NONE &&
+		    (d->nsec >= s->nnodes || s->nodes[d->nsec].zone != n->zone))
+			return bad_node(s, i, err, "NSEC node outside its zone");
+		const char *why = do_check(s, d->other_do, n->name_len);
+		if (why)
+			return bad_node(s, i, err, why);
+	}
+	for (uint16_t k = 0; s->ansdo && k < n->nans; k++) {
+		const char *why = do_check(s, s->ansdo[n->ans + k], n->name_len);
+		if (why)
+			return bad_node(s, i, err, why);
+	}
+	return 0;
+}
+
 static int verify_node(const struct p53_snapshot *s, uint32_t i, struct p53_err *err)
 {
 	const struct snap_node *n = &s->nodes[i];
@@ -390,7 +430,7 @@ static int verify_node(const struct p53_snapshot *s, uint32_t i, struct p53_err 
 		if (why)
 			return bad_node(s, i, err, why);
 	}
-	return 0;
+	return verify_node_dnssec(s, i, err);
 }
 
 /* ---- the name index ------------------------------------------------------ */
@@ -456,14 +496,23 @@ static int verify_sizes(const struct p53_snapshot *s, struct p53_err *err)
 		uint32_t id;
 		size_t size;
 	} el[] = {
-	    {SECT_ZONES, sizeof(struct snap_zone)},    {SECT_NODES, sizeof(struct snap_node)},
-	    {SECT_RRSETS, sizeof(struct snap_rrset)},  {SECT_ANS, sizeof(struct snap_ans)},
-	    {SECT_GROUPS, sizeof(struct snap_group)},  {SECT_MEMBERS, sizeof(struct snap_member)},
-	    {SECT_HCHECKS, sizeof(uint32_t)},	       {SECT_GEO4, sizeof(struct snap_geo4)},
-	    {SECT_GEO6, sizeof(struct snap_geo6)},     {SECT_GEOLOC, sizeof(struct snap_geoloc)},
-	    {SECT_CIDR, sizeof(struct snap_cidr)},     {SECT_LAT4, sizeof(struct snap_geo4)},
-	    {SECT_LAT6, sizeof(struct snap_geo6)},     {SECT_LATROW, sizeof(struct snap_latrow)},
+	    {SECT_ZONES, sizeof(struct snap_zone)},
+	    {SECT_NODES, sizeof(struct snap_node)},
+	    {SECT_RRSETS, sizeof(struct snap_rrset)},
+	    {SECT_ANS, sizeof(struct snap_ans)},
+	    {SECT_GROUPS, sizeof(struct snap_group)},
+	    {SECT_MEMBERS, sizeof(struct snap_member)},
+	    {SECT_HCHECKS, sizeof(uint32_t)},
+	    {SECT_GEO4, sizeof(struct snap_geo4)},
+	    {SECT_GEO6, sizeof(struct snap_geo6)},
+	    {SECT_GEOLOC, sizeof(struct snap_geoloc)},
+	    {SECT_CIDR, sizeof(struct snap_cidr)},
+	    {SECT_LAT4, sizeof(struct snap_geo4)},
+	    {SECT_LAT6, sizeof(struct snap_geo6)},
+	    {SECT_LATROW, sizeof(struct snap_latrow)},
 	    {SECT_LATENT, sizeof(struct snap_latent)},
+	    {SECT_NODESEC, sizeof(struct snap_nodesec)},
+	    {SECT_ANSDO, sizeof(uint32_t)},
 	};
 	const struct snap_hdr *h = s->hdr;
 	for (size_t k = 0; k < sizeof(el) / sizeof(el[0]); k++)
@@ -474,6 +523,11 @@ static int verify_sizes(const struct p53_snapshot *s, struct p53_err *err)
 						   "snapshot section %u is not a whole number "
 						   "of entries",
 						   el[k].id);
+	/* One entry per node, and one per answer, or none at all. */
+	if (s->nnodesec && s->nnodesec != s->nnodes)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot NODESEC does not match NODES");
+	if (s->nansdo && s->nansdo != s->nans)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot ANSDO does not match ANS");
 	return 0;
 }
 

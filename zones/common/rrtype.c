@@ -272,3 +272,44 @@ int rrtype_rdata_cmp(uint16_t type, const uint8_t *a, size_t alen, const uint8_t
 	}
 	return alen < blen ? -1 : alen > blen;
 }
+
+void rrtype_rdata_canon(uint16_t type, uint8_t *p, size_t len)
+{
+	const struct rrtype_info *ti = rrtype_get(type);
+	if (ti == NULL || !(ti->flags & RRT_CANON))
+		return;
+	size_t pos = 0;
+	for (const char *l = ti->layout; *l && pos < len; l++) {
+		size_t end;
+		switch (*l) {
+		case 'N':
+		case 'n':
+			end = pos;
+			if (!wire_name_ok(p, len, &end))
+				return;
+			for (; pos < end; pos++)
+				p[pos] = lc(p[pos]);
+			continue;
+		case '1':
+			end = pos + 1;
+			break;
+		case '2':
+			end = pos + 2;
+			break;
+		case '4':
+		case 'T':
+		case 'a':
+			end = pos + 4;
+			break;
+		case '6':
+			end = pos + 16;
+			break;
+		case 's':
+			end = pos + 1 + p[pos];
+			break;
+		default:
+			return;
+		}
+		pos = end;
+	}
+}

@@ -132,5 +132,8 @@ int rrtype_rdata_fits(const char *layout, const uint8_t *p, size_t len);
 /* Compares two rdata of one type in canonical form (names of RRT_CANON types
  * case-insensitively, RFC 4034 6.2), as memcmp does, shorter first on a tie. */
 int rrtype_rdata_cmp(uint16_t type, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+/* Lower-cases in place the names of RRT_CANON rdata: its canonical form
+ * (RFC 4034 6.2), which DNSSEC signatures cover. */
+void rrtype_rdata_canon(uint16_t type, uint8_t *p, size_t len);
 
 #endif

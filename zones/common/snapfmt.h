@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 3
+#define SNAP_VERSION 4
 #define SNAP_ALIGN   64
 #define SNAP_NONE    UINT32_MAX
 
@@ -48,7 +48,11 @@ enum snap_sect_id {
 	SECT_LAT6 = 18,	  /* struct snap_geo6[], likewise */
 	SECT_LATROW = 19, /* struct snap_latrow[]: one per prefix */
 	SECT_LATENT = 20, /* struct snap_latent[]: grouped by row */
-	SECT__MAX = 20
+	/* DNSSEC (docs/dnssec.md); empty in snapshots without DNSSEC data. */
+	SECT_NODESEC = 21, /* struct snap_nodesec[]: one per node */
+	SECT_ANSDO = 22,   /* u32 per ANS entry: its DO=1 answer (SNAP_DO_*) */
+	SECT_DOBLOBS = 23, /* pre-rendered DO=1 answers, laid out as in BLOBS */
+	SECT__MAX = 23
 };
 
 struct snap_sect {
@@ -230,6 +234,20 @@ struct snap_latent {
 	uint32_t us;	 /* latency in microseconds */
 };
 
+/* DNSSEC facts per node. The NSEC that proves a name absent is the one of
+ * the last node at or before it in canonical order that has an NSEC RRset:
+ * kept here, so a denial costs a binary search and no walk. A DO=1 answer
+ * (other_do, and each SECT_ANSDO entry) is a DOBLOBS offset + 1, 0 when it
+ * is rendered per query, or SNAP_DO_SAME when it equals the DO=0 answer
+ * (an unsigned zone). */
+struct snap_nodesec {
+	uint32_t nsec; /* node holding that NSEC, or SNAP_NONE */
+	uint32_t other_do;
+};
+
+#define SNAP_DO_RENDER 0u
+#define SNAP_DO_SAME   UINT32_MAX
+
 struct snap_hash_hdr {
 	uint32_t mask; /* table size - 1, a power of two minus one */
 	uint32_t reserved;
@@ -272,5 +290,6 @@ _Static_assert(sizeof(struct snap_geoloc) == 28, "snap_geoloc layout");
 _Static_assert(sizeof(struct snap_cidr) == 28, "snap_cidr layout");
 _Static_assert(sizeof(struct snap_latrow) == 8, "snap_latrow layout");
 _Static_assert(sizeof(struct snap_latent) == 8, "snap_latent layout");
+_Static_assert(sizeof(struct snap_nodesec) == 8, "snap_nodesec layout");
 
 #endif

@@ -9,6 +9,7 @@
  */
 #include "zones/compile/compile.h"
 #include "zones/compile/zwalk.h"
+#include "zones/compile/dnssec.h"
 
 #include "zones/common/fileio.h"
 #include "zones/answer/answer_pvt.h"
@@ -866,6 +867,127 @@ static int add_crec(struct cc *c, const uint8_t *owner, size_t olen, uint16_t ty
 	return 0;
 }
 
+/* ---- DNSSEC signing (zones/compile/dnssec.c) ---------------------------- */
+
+/* A record the signer made: its node, and its rdata in sig_out's buffer
+ * until the signing of the zone is over (adding records moves rdata). */
+struct sig_rec {
+	uint32_t node, rdata, ttl;
+	uint16_t type, rdlen;
+};
+
+struct sig_out {
+	struct cc *c;
+	uint32_t first_node;
+	struct buf rdata;
+	struct sig_rec *recs;
+	size_t n, cap;
+};
+
+static int sig_emit(void *arg, uint32_t node, uint16_t type, uint32_t ttl, const uint8_t *rd,
+		    uint16_t rdlen)
+{
+	struct sig_out *so = arg;
+	int64_t off = buf_add(&so->rdata, rd, rdlen);
+	struct sig_rec r = {so->first_node + node, (uint32_t)off, ttl, type, rdlen};
+	if (off < 0 || off > UINT32_MAX || VEC_PUSH(so->recs, so->n, so->cap, r) != 0)
+		return p53_err_set(so->c->err, P53_ENOMEM, "out of memory");
+	return 0;
+}
+
+/* Records sorted again after signing added some: each node's range anew
+ * (the nodes themselves do not change). */
+static int reindex_records(struct cc *c)
+{
+	int rc = sort_recs(c);
+	if (rc)
+		return rc;
+	for (uint32_t i = 0; i < c->nnodes; i++)
+		c->nodes[i].rec = c->nodes[i].nrec = 0;
+	for (size_t i = 0; i < c->nrecs;) {
+		size_t j = i + 1;
+		while (j < c->nrecs && same_owner(c, &c->recs[i], &c->recs[j]))
+			j++;
+		uint32_t id = node_find(c, cc_name(c, c->recs[i].name), c->recs[i].name_len);
+		if (id == SNAP_NONE) /* cannot happen: signing adds no names */
+			return p53_err_set(c->err, P53_EINVAL, "signed record without a node");
+		c->nodes[id].rec = (uint32_t)i;
+		c->nodes[id].nrec = (uint32_t)(j - i);
+		i = j;
+	}
+	return 0;
+}
+
+/* Signs every zone that has keys in the key directory: TTLs capped at a
+ * week, then the signer's records added to the zone. */
+static int sign_zones(struct cc *c)
+{
+	struct dnssec_opts so_opts = {.now = c->opts->sig_now, .validity = c->opts->sig_validity};
+	bool any = false;
+	int rc = 0;
+	for (uint32_t z = 0; z < c->nzones && rc == 0; z++) {
+		struct czone *zn = &c->zones[z];
+		struct dnskey *keys = NULL;
+		size_t nkeys = 0;
+		if ((rc = dnskey_load_dir(c->opts->dnssec_keys, zn->apex, zn->apex_len, &keys,
+					  &nkeys, c->err)) != 0)
+			break;
+		if (nkeys == 0)
+			continue; /* served unsigned */
+		for (uint32_t i = 0; i < zn->nnodes; i++) {
+			const struct cnode *n = &c->nodes[zn->first_node + i];
+			for (uint32_t k = 0; k < n->nrec; k++)
+				if (c->recs[n->rec + k].ttl > DNSSEC_TTL_MAX)
+					c->recs[n->rec + k].ttl = DNSSEC_TTL_MAX;
+		}
+		struct dnssec_node *dn = calloc(zn->nnodes, sizeof(*dn));
+		struct dnssec_rec *dr = calloc(c->nrecs ? c->nrecs : 1, sizeof(*dr));
+		struct sig_out so = {.c = c, .first_node = zn->first_node};
+		size_t nr = 0;
+		if (dn == NULL || dr == NULL)
+			rc = p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		for (uint32_t i = 0; i < zn->nnodes && rc == 0; i++) {
+			const struct cnode *n = &c->nodes[zn->first_node + i];
+			dn[i] = (struct dnssec_node){.name = cc_name(c, n->name),
+						     .name_len = n->name_len,
+						     .flags = n->flags,
+						     .rec = dr + nr};
+			for (uint32_t k = 0; k < n->nrec; k++) {
+				const struct crec *r = &c->recs[n->rec + k];
+				if (r->mem)
+					continue; /* the group's marker stands for it */
+				dr[nr++] =
+				    (struct dnssec_rec){r->type, r->rdlen, r->ttl,
+							r->grp ? NULL : c->rdata.p + r->rdata};
+				dn[i].nrec++;
+			}
+		}
+		const struct crec *soa = &c->recs[zn->soa_rec];
+		const uint8_t *t = c->rdata.p + soa->rdata + soa->rdlen - 4;
+		uint32_t minimum = (uint32_t)t[0] << 24 | t[1] << 16 | t[2] << 8 | t[3];
+		if (rc == 0)
+			rc = dnssec_sign_zone(&so_opts, keys, nkeys, dn, zn->nnodes, soa->ttl,
+					      soa->ttl < minimum ? soa->ttl : minimum, sig_emit,
+					      &so, c->err);
+		c->cur_zone = z;
+		for (size_t i = 0; i < so.n && rc == 0; i++) {
+			const struct cnode *n = &c->nodes[so.recs[i].node];
+			rc = add_crec(c, cc_name(c, n->name), n->name_len, so.recs[i].type,
+				      so.recs[i].ttl, so.rdata.p + so.recs[i].rdata,
+				      so.recs[i].rdlen, 0, 0);
+		}
+		any = true;
+		free(dn);
+		free(dr);
+		free(so.rdata.p);
+		free(so.recs);
+		dnskey_free_all(keys, nkeys);
+	}
+	if (rc == 0 && any)
+		rc = reindex_records(c);
+	return rc;
+}
+
 static int r53_key_cmp(const void *x, const void *y)
 {
 	const struct r53_set *a = *(struct r53_set *const *)x, *b = *(struct r53_set *const *)y;
@@ -1506,6 +1628,10 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 	};
 	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
 		sect_place(im, rest[i].id, rest[i].len);
+	/* DNSSEC sections stay empty until add_dnssec places them. */
+	sect_place(im, SECT_NODESEC, 0);
+	sect_place(im, SECT_ANSDO, 0);
+	sect_place(im, SECT_DOBLOBS, 0);
 	sect_place(im, SECT_BLOBS, 0);
 	if ((rc = image_reserve(im, im->len)) != 0)
 		goto out;
@@ -1758,6 +1884,52 @@ static void cc_free(struct cc *c)
 
 /* Compiles into im, laid out and sealed, and verified as the loader
  * would. */
+/* The DNSSEC sections (dnssec.c) after everything else, once the image is
+ * whole: NODESEC first, since rendering the DO=1 answers reads it. Nothing
+ * to do for zones without signatures. */
+static int add_dnssec(struct cc *c, const struct p53_compile_opts *o, struct image *im)
+{
+	struct p53_snapshot v = {.base = im->p, .size = im->len};
+	int rc = snap_map_views(&v, c->err);
+	if (rc || !dnssec_present(&v))
+		return rc;
+	struct snap_nodesec *ns;
+	uint32_t *ansdo = NULL;
+	uint8_t *blobs = NULL;
+	size_t nblobs = 0, nnodes = v.nnodes, nans = v.nans;
+	if ((rc = dnssec_nodesec(&v, &ns)) != 0)
+		return p53_err_set(c->err, rc, "out of memory");
+	sect_place(im, SECT_NODESEC, nnodes * sizeof(*ns));
+	if ((rc = image_reserve(im, im->len)) == 0) {
+		sect_put(im, SECT_NODESEC, ns);
+		image_header(im);
+	}
+	free(ns);
+	if (rc == 0 && !o->no_prerender && nans) {
+		v = (struct p53_snapshot){.base = im->p, .size = im->len};
+		if ((rc = snap_map_views(&v, c->err)) != 0)
+			return rc;
+		rc = dnssec_do_answers(&v, sect_ptr(im, SECT_NODESEC), &ansdo, &blobs, &nblobs);
+		if (rc == 0) {
+			sect_place(im, SECT_ANSDO, nans * sizeof(*ansdo));
+			sect_place(im, SECT_DOBLOBS, nblobs);
+			rc = image_reserve(im, im->len);
+		}
+		if (rc == 0) {
+			sect_put(im, SECT_ANSDO, ansdo);
+			sect_put(im, SECT_DOBLOBS, blobs);
+		}
+		free(ansdo);
+		free(blobs);
+	}
+	if (rc)
+		return p53_err_set(c->err, rc, "cannot add the DNSSEC answers: %s",
+				   rc == P53_EIO ? strerror(errno) : "out of memory");
+	image_header(im);
+	snap_seal(im->p, im->len);
+	return 0;
+}
+
 static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 			const struct p53_compile_opts *opts, struct image *im, struct p53_err *err)
 {
@@ -1876,6 +2048,11 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 			goto fail;
 	if ((rc = check_zones(&c)) != 0 || (rc = link_tree(&c)) != 0 || (rc = check_glue(&c)) != 0)
 		goto fail;
+	if (o->dnssec_keys) {
+		phase(&c, "signing");
+		if ((rc = sign_zones(&c)) != 0)
+			goto fail;
+	}
 
 	phase(&c, "laying out");
 	if ((rc = lay_image(&c, o, im)) != 0)
@@ -1896,6 +2073,10 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 	}
 	image_header(im);
 	snap_seal(im->p, im->len);
+	/* DNSSEC facts and DO=1 answers, when the zones hold signatures. */
+	phase(&c, "DNSSEC answers");
+	if ((rc = add_dnssec(&c, o, im)) != 0)
+		goto fail;
 	/* What the loader would refuse is never written: the structural
 	 * checks catch what the input checks above allow but the engine
 	 * cannot serve (an alias chain that loops, say). */

@@ -48,6 +48,12 @@ struct p53_compile_opts {
 	const char *regions_csv;   /* region coordinates: region,lat,lon (override built-ins) */
 	const char *health_checks; /* Route 53 health checks every HealthCheckId must name */
 	const char *alias_map;	   /* records for aliases to AWS resources (AliasMappings) */
+	/* DNSSEC (docs/dnssec.md): zones with keys in this directory are
+	 * signed; sig_validity in seconds (0: 14 days); sig_now fixes the
+	 * signing time (0: now). */
+	const char *dnssec_keys;
+	uint32_t sig_validity;
+	uint64_t sig_now;
 	enum zparse_include include; /* $INCLUDE policy for zone text from others */
 	const char *include_dir;     /* with ZPARSE_INCLUDE_CONFINE */
 	uint32_t max_generate;	     /* zparse_opts.max_generate: 0 default, FORBID */

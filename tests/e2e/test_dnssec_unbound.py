@@ -1,0 +1,195 @@
+#!/usr/bin/python3
+"""A validating resolver through a signed parent and child served by port53
+(docs/dnssec.md): Debian's unbound, its trust anchor the parent's KSK,
+resolves through two `port53 serve` instances in a network namespace this
+test creates (so both can own port 53 on their own addresses): the parent
+example. (signed) delegates sub.example. (signed, DS in the parent),
+insec.example. (unsigned, no DS) and bad.example. (signed, but the parent's
+DS names another key). Expected: AD on answers and denials below secure
+delegations, no AD but answers for the insecure child, SERVFAIL for the
+bogus one; a large signed answer through unbound (TC, then TCP).
+
+Needs root (ip netns) and unbound; exits 77 (skip) without them. The
+namespace and every process are removed at the end.
+"""
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+check = common.Checks("dnssec-unbound")
+PORT53 = common.default_port53()
+NS = "p53dnssec%d" % os.getpid()
+PARENT, CHILD, RESOLVER = "10.53.0.1", "10.53.0.2", "10.53.0.3"
+
+PARENT_ZONE = """$ORIGIN example.
+$TTL 300
+@ SOA ns1 hostmaster 1 7200 3600 1209600 60
+@ NS ns1
+ns1 A {parent}
+www A 192.0.2.10
+sub NS ns.sub
+ns.sub A {child}
+{sub_ds}
+insec NS ns.insec
+ns.insec A {child}
+bad NS ns.bad
+ns.bad A {child}
+bad DS {bad_ds}
+"""
+CHILD_ZONE = """$ORIGIN {origin}
+$TTL 300
+@ SOA ns hostmaster 1 7200 3600 1209600 60
+@ NS ns
+ns A {child}
+www A 192.0.2.20
+*.wild TXT "wildcard"
+alias CNAME www
+"""
+BIG = "".join('big TXT "%s"\n' % ("%02d" % i * 100) for i in range(15))
+
+UNBOUND_CONF = """server:
+    interface: {resolver}
+    port: 53
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{d}"
+    pidfile: "{d}/unbound.pid"
+    logfile: "{d}/unbound.log"
+    use-syslog: no
+    verbosity: 1
+    val-log-level: 2
+    do-ip6: no
+    access-control: 10.0.0.0/8 allow
+    trust-anchor-file: "{d}/anchor"
+    module-config: "validator iterator"
+    qname-minimisation: no
+    cache-max-ttl: 0
+    edns-buffer-size: 1232
+    harden-dnssec-stripped: yes
+remote-control:
+    control-enable: no
+stub-zone:
+    name: "example."
+    stub-addr: {parent}
+"""
+
+
+def sh(*args, timeout=60, check_rc=True):
+    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
+    if check_rc and r.returncode != 0:
+        raise RuntimeError("%s: %s" % (" ".join(args), r.stderr))
+    return r
+
+
+def nsx(*args):
+    return ["ip", "netns", "exec", NS] + list(args)
+
+
+def dig(name, rdtype, tcp=False):
+    args = nsx("dig", "@" + RESOLVER, "+dnssec", "+time=5", "+tries=1", name, rdtype)
+    if tcp:
+        args.append("+tcp")
+    r = sh(*args, timeout=30, check_rc=False)
+    out = r.stdout
+    status = out.split("status: ")[1].split(",")[0] if "status: " in out else "none"
+    flags = out.split("flags: ")[1].split(";")[0].split() if "flags: " in out else []
+    return status, "ad" in flags, out
+
+
+def main():
+    if os.geteuid() != 0:
+        print("skip: needs root for ip netns")
+        return 77
+    for tool in ("unbound", "dig", "ip"):
+        if shutil.which(tool) is None:
+            print("skip: %s not installed" % tool)
+            return 77
+    procs = []
+    with common.tempdir("p53unbound-") as d:
+        try:
+            sh("ip", "netns", "add", NS)
+            sh(*nsx("ip", "link", "set", "lo", "up"))
+            for a in (PARENT, CHILD, RESOLVER):
+                sh(*nsx("ip", "addr", "add", a + "/32", "dev", "lo"))
+            keys = os.path.join(d, "keys")
+            os.makedirs(keys)
+            sh(PORT53, "dnssec-keygen", "-K", keys, "--ksk", "example.")
+            sh(PORT53, "dnssec-keygen", "-K", keys, "--zsk", "-a", "15", "example.")
+            sh(PORT53, "dnssec-keygen", "-K", keys, "sub.example.")
+            sh(PORT53, "dnssec-keygen", "-K", keys, "bad.example.")
+            sub_ds = sh(PORT53, "ds", "-K", keys, "sub.example.").stdout.strip()
+            # A DS that matches no key of bad.example.: a validator must
+            # call that child bogus.
+            bad_ds = "4711 13 2 " + "AB" * 32
+            zp = os.path.join(d, "parent.zone")
+            with open(zp, "w") as f:
+                f.write(PARENT_ZONE.format(parent=PARENT, child=CHILD, sub_ds=sub_ds,
+                                           bad_ds=bad_ds))
+            zones = []
+            for origin in ("sub.example.", "insec.example.", "bad.example."):
+                p = os.path.join(d, origin + "zone")
+                with open(p, "w") as f:
+                    f.write(CHILD_ZONE.format(origin=origin, child=CHILD) + BIG)
+                zones.append(origin + "=" + p)
+            snap_p = os.path.join(d, "parent.p53")
+            snap_c = os.path.join(d, "child.p53")
+            sh(PORT53, "compile", "--quiet", "--dnssec-keys", keys, "-o", snap_p, "example.=" + zp)
+            sh(PORT53, "compile", "--quiet", "--dnssec-keys", keys, "-o", snap_c, *zones)
+            for snap, addr in ((snap_p, PARENT), (snap_c, CHILD)):
+                log = open(os.path.join(d, addr + ".log"), "w")
+                procs.append(subprocess.Popen(
+                    nsx(PORT53, "serve", "-s", snap, "-l", addr + ":53", "--rrl-rate", "0"),
+                    stdout=log, stderr=subprocess.STDOUT))
+            with open(os.path.join(d, "anchor"), "w") as f:
+                r = sh(PORT53, "ds", "-K", keys, "example.")
+                f.write(r.stdout)
+            conf = os.path.join(d, "unbound.conf")
+            with open(conf, "w") as f:
+                f.write(UNBOUND_CONF.format(resolver=RESOLVER, parent=PARENT, d=d))
+            procs.append(subprocess.Popen(nsx("unbound", "-d", "-c", conf),
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            up = common.wait_for(lambda: dig("ns1.example.", "A")[0] == "NOERROR", deadline=15)
+            check(up, "unbound answers through port53", open(os.path.join(d, "unbound.log")).read()
+                  if os.path.exists(os.path.join(d, "unbound.log")) else "")
+
+            cases = [
+                ("www.example.", "A", "NOERROR", True),
+                ("nx.example.", "A", "NXDOMAIN", True),
+                ("www.example.", "TXT", "NOERROR", True),
+                ("www.sub.example.", "A", "NOERROR", True),
+                ("x.wild.sub.example.", "TXT", "NOERROR", True),
+                ("x.wild.sub.example.", "A", "NOERROR", True),
+                ("nx.sub.example.", "A", "NXDOMAIN", True),
+                ("alias.sub.example.", "A", "NOERROR", True),
+                ("www.insec.example.", "A", "NOERROR", False),
+                ("nx.insec.example.", "A", "NXDOMAIN", False),
+                ("www.bad.example.", "A", "SERVFAIL", False),
+            ]
+            for name, rdtype, want, ad in cases:
+                status, got_ad, out = dig(name, rdtype)
+                check(status == want and got_ad == ad,
+                      "unbound: %s %s is %s%s" % (name, rdtype, want, " with AD" if ad else ""),
+                      out)
+            # The answer is too large for 1232 bytes with its signatures:
+            # unbound gets TC from port53 and asks again over TCP.
+            status, ad, out = dig("big.sub.example.", "TXT", tcp=True)
+            check(status == "NOERROR" and ad and out.count("\tTXT\t") == 15,
+                  "unbound: a large signed answer validates (TC, then TCP)", out)
+        finally:
+            for p in reversed(procs):
+                common.stop(p)
+            subprocess.run(["ip", "netns", "del", NS], capture_output=True, timeout=30)
+    return check.finish()
+
+
+if __name__ == "__main__":
+    t0 = time.time()
+    rc = main()
+    print("took %.1f s" % (time.time() - t0))
+    sys.exit(rc)

@@ -1,0 +1,84 @@
+/* DNSSEC keys: generation, the files they live in, signatures, DS digests.
+ *
+ * Algorithms 8 (RSA/SHA-256), 13 (ECDSA P-256/SHA-256, the default) and 15
+ * (Ed25519), all through OpenSSL. A key lives in BIND's pair of files
+ * (Kzone.+AAA+TTTTT.key with the DNSKEY record, .private with the private
+ * fields), or in a PEM file (PKCS#8) named ZONE.ksk.pem, ZONE.zsk.pem or
+ * ZONE.csk.pem, whose name gives the role. docs/dnssec.md describes both.
+ */
+#ifndef P53_DNSKEY_H
+#define P53_DNSKEY_H
+
+#include "zones/common/err.h"
+#include "zones/common/name.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+	DNSKEY_ALG_RSASHA256 = 8,
+	DNSKEY_ALG_ECDSAP256 = 13,
+	DNSKEY_ALG_ED25519 = 15,
+};
+
+/* DNSKEY flags (RFC 4034 2.1.1): ZONE, and SEP for key-signing keys. */
+enum { DNSKEY_ZSK = 256, DNSKEY_KSK = 257 };
+
+#define DNSKEY_RDATA_MAX 1024 /* RSA up to 4096 bits */
+#define DNSKEY_SIG_MAX	 512
+
+struct dnskey {
+	void *pkey; /* EVP_PKEY */
+	uint8_t alg;
+	uint16_t flags;
+	uint16_t tag;
+	uint8_t owner[P53_NAME_MAX]; /* canonical */
+	size_t owner_len;
+	uint8_t rdata[DNSKEY_RDATA_MAX]; /* the DNSKEY record's rdata */
+	uint16_t rdlen;
+	char file[256]; /* where it was read from, for messages */
+};
+
+/* Algorithm number from "13", "ECDSAP256SHA256", "ed25519", "rsasha256";
+ * 0 when not one of the three. */
+uint8_t dnskey_alg_from_text(const char *s);
+const char *dnskey_alg_name(uint8_t alg);
+
+/* A new key for owner. rsa_bits only for algorithm 8 (2048 when 0). */
+int dnskey_generate(struct dnskey *k, const uint8_t *owner, size_t owner_len, uint8_t alg,
+		    uint16_t flags, unsigned rsa_bits, struct p53_err *err);
+/* Writes dir/Kzone.+AAA+TTTTT.key and .private (mode 0600); the base path
+ * (without extension) goes to base. */
+int dnskey_write_bind(const struct dnskey *k, const char *dir, char *base, size_t cap,
+		      struct p53_err *err);
+/* Writes the private key as PKCS#8 PEM (mode 0600). */
+int dnskey_write_pem(const struct dnskey *k, const char *path, struct p53_err *err);
+
+/* Reads a BIND key: path is the .key, the .private or their common base.
+ * The two files must agree (owner, algorithm, public key). */
+int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err);
+/* Reads a PEM private key for owner with the given flags. */
+int dnskey_load_pem(const char *path, const uint8_t *owner, size_t owner_len, uint16_t flags,
+		    struct dnskey *k, struct p53_err *err);
+/* Every key of zone owner in dir (BIND pairs and ZONE.{ksk,zsk,csk}.pem),
+ * in a malloc'd array (dnskey_free_all). None found is not an error. */
+int dnskey_load_dir(const char *dir, const uint8_t *owner, size_t owner_len, struct dnskey **keys,
+		    size_t *nkeys, struct p53_err *err);
+void dnskey_free(struct dnskey *k);
+void dnskey_free_all(struct dnskey *keys, size_t n);
+
+/* Signs msg as RRSIG wants it (RFC 5702, 6605, 8080 wire forms). Returns
+ * the signature length, or 0 on failure. Safe to call from several threads
+ * on one key. */
+size_t dnskey_sign(const struct dnskey *k, const uint8_t *msg, size_t len,
+		   uint8_t sig[DNSKEY_SIG_MAX]);
+/* The key tag of DNSKEY rdata (RFC 4034 appendix B). */
+uint16_t dnskey_tag(const uint8_t *rdata, size_t len);
+/* DS rdata for the key, digest 2 (SHA-256) or 4 (SHA-384); returns its
+ * length, 0 for another digest type. */
+size_t dnskey_ds(const struct dnskey *k, uint8_t digest, uint8_t out[64]);
+/* CDNSKEY / DNSKEY presentation of the public key (base64) into buf. */
+int dnskey_pub_base64(const struct dnskey *k, char *buf, size_t cap);
+
+#endif

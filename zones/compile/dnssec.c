@@ -1,0 +1,566 @@
+/* DNSSEC signing at compile time (dnssec.h).
+ *
+ * Signing follows RFC 4034 and 4035: an RRSIG over each authoritative
+ * RRset in canonical form (names lower-cased, records in canonical order,
+ * the original TTL), none over delegation NS sets or glue; the NSEC chain
+ * links every name that holds authoritative data or a delegation, in
+ * canonical order, and wraps to the apex. Key roles: key-signing keys (SEP
+ * flag) sign DNSKEY, CDS and CDNSKEY; zone-signing keys sign everything
+ * else; a zone with SEP keys only signs everything with them (CSK).
+ */
+#include "zones/compile/dnssec.h"
+
+#include "zones/answer/answer_pvt.h"
+#include "zones/common/rrtype.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- canonical RRsets and their signatures ---------------------------- */
+
+struct canon_rr {
+	uint8_t *rd; /* canonical copy */
+	uint16_t len;
+};
+
+static int canon_cmp(const void *a, const void *b)
+{
+	const struct canon_rr *x = a, *y = b;
+	size_t m = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->rd, y->rd, m);
+	return c ? c : (x->len < y->len ? -1 : x->len > y->len);
+}
+
+struct sbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+static int sb_add(struct sbuf *b, const void *d, size_t n)
+{
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + n)
+			cap *= 2;
+		uint8_t *p = realloc(b->p, cap);
+		if (p == NULL)
+			return P53_ENOMEM;
+		b->p = p;
+		b->cap = cap;
+	}
+	if (d)
+		memcpy(b->p + b->len, d, n);
+	else
+		memset(b->p + b->len, 0, n);
+	b->len += n;
+	return 0;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+struct signer {
+	const struct dnssec_opts *o;
+	const struct dnskey *keys;
+	size_t nkeys;
+	bool split; /* some key lacks SEP: KSKs sign the key sets only */
+	const uint8_t *apex;
+	size_t apex_len;
+	uint32_t inception, expiration;
+	dnssec_emit_fn emit;
+	void *arg;
+	struct p53_err *err;
+	struct sbuf data; /* what one signature covers */
+	struct canon_rr *rr;
+	size_t caprr;
+};
+
+static bool key_set_type(uint16_t t)
+{
+	return t == RR_DNSKEY || t == RR_CDS || t == RR_CDNSKEY;
+}
+
+/* Signs the RRset (owner, type, ttl) of n records, emitting one RRSIG per
+ * key of the right role at node. */
+static int sign_set(struct signer *g, uint32_t node, const uint8_t *owner, size_t olen,
+		    uint16_t type, uint32_t ttl, const uint8_t *const *rd, const uint16_t *rdlen,
+		    size_t n)
+{
+	if (n > g->caprr) {
+		struct canon_rr *v = realloc(g->rr, n * sizeof(*v));
+		if (v == NULL)
+			return p53_err_set(g->err, P53_ENOMEM, "out of memory");
+		g->rr = v;
+		g->caprr = n;
+	}
+	struct sbuf cr = {0};
+	size_t total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += rdlen[i];
+	if (sb_add(&cr, NULL, total ? total : 1) != 0)
+		return p53_err_set(g->err, P53_ENOMEM, "out of memory");
+	size_t off = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(cr.p + off, rd[i], rdlen[i]);
+		rrtype_rdata_canon(type, cr.p + off, rdlen[i]);
+		g->rr[i] = (struct canon_rr){cr.p + off, rdlen[i]};
+		off += rdlen[i];
+	}
+	qsort(g->rr, n, sizeof(*g->rr), canon_cmp);
+	/* RFC 4034 3.1.3: labels without the root and without a leading "*". */
+	unsigned labels = name_labels(owner);
+	if (olen > 2 && owner[0] == 1 && owner[1] == '*')
+		labels--;
+	int rc = 0;
+	bool ksk_set = key_set_type(type);
+	for (size_t k = 0; k < g->nkeys && rc == 0; k++) {
+		const struct dnskey *key = &g->keys[k];
+		if (g->split && ((key->flags & 1) != 0) != ksk_set)
+			continue;
+		uint8_t head[18];
+		put16(head, type);
+		head[2] = key->alg;
+		head[3] = (uint8_t)labels;
+		put32(head + 4, ttl);
+		put32(head + 8, g->expiration);
+		put32(head + 12, g->inception);
+		put16(head + 16, key->tag);
+		g->data.len = 0;
+		if (sb_add(&g->data, head, sizeof(head)) ||
+		    sb_add(&g->data, g->apex, g->apex_len)) {
+			rc = p53_err_set(g->err, P53_ENOMEM, "out of memory");
+			break;
+		}
+		size_t sig_start = g->data.len;
+		for (size_t i = 0; i < n; i++) {
+			uint8_t f[10];
+			put16(f, type);
+			put16(f + 2, CLASS_IN);
+			put32(f + 4, ttl);
+			put16(f + 8, g->rr[i].len);
+			if (sb_add(&g->data, owner, olen) || sb_add(&g->data, f, 10) ||
+			    sb_add(&g->data, g->rr[i].rd, g->rr[i].len)) {
+				rc = p53_err_set(g->err, P53_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		if (rc)
+			break;
+		uint8_t sig[DNSKEY_SIG_MAX];
+		size_t sl = dnskey_sign(key, g->data.p, g->data.len, sig);
+		if (sl == 0) {
+			rc = p53_err_set(g->err, P53_EIO, "%s: signing failed", key->file);
+			break;
+		}
+		/* The RRSIG rdata is the signed prefix and the signature. */
+		g->data.len = sig_start;
+		if (sb_add(&g->data, sig, sl) || g->data.len > UINT16_MAX) {
+			rc = p53_err_set(g->err, P53_ENOMEM, "RRSIG too large");
+			break;
+		}
+		rc = g->emit(g->arg, node, RR_RRSIG, ttl, g->data.p, (uint16_t)g->data.len);
+	}
+	free(cr.p);
+	return rc;
+}
+
+/* ---- NSEC --------------------------------------------------------------- */
+
+/* RFC 4034 4.1.2 type bitmap of the sorted, distinct types t[0..n). */
+static size_t type_bitmap(const uint16_t *t, size_t n, uint8_t *out)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < n;) {
+		uint8_t win = (uint8_t)(t[i] >> 8), bits[32] = {0};
+		size_t top = 0;
+		for (; i < n && (t[i] >> 8) == win; i++) {
+			uint8_t lo = (uint8_t)t[i];
+			bits[lo / 8] |= (uint8_t)(0x80 >> (lo % 8));
+			top = lo / 8u + 1;
+		}
+		out[len++] = win;
+		out[len++] = (uint8_t)top;
+		memcpy(out + len, bits, top);
+		len += top;
+	}
+	return len;
+}
+
+static bool in_chain(const struct dnssec_node *n)
+{
+	return !(n->flags & (NODE_OCCLUDED | NODE_ENT)) && n->nrec > 0;
+}
+
+/* Does node (not the apex) hold authoritative data of type? At a delegation
+ * only DS is the parent's (RFC 4035 2.2). */
+static bool signed_here(const struct dnssec_node *n, bool apex, uint16_t type)
+{
+	if (n->flags & NODE_OCCLUDED)
+		return false;
+	if (apex)
+		return type != RR_DS; /* the parent's data, when kept here */
+	if (n->flags & NODE_DELEG)
+		return type == RR_DS;
+	return true;
+}
+
+static int add_type(uint16_t *t, size_t *n, uint16_t type)
+{
+	size_t i = 0;
+	while (i < *n && t[i] < type)
+		i++;
+	if (i < *n && t[i] == type)
+		return 0;
+	memmove(t + i + 1, t + i, (*n - i) * sizeof(*t));
+	t[i] = type;
+	(*n)++;
+	return 0;
+}
+
+int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, size_t nkeys,
+		     const struct dnssec_node *nodes, uint32_t nnodes, uint32_t soa_ttl,
+		     uint32_t nsec_ttl, dnssec_emit_fn emit, void *arg, struct p53_err *err)
+{
+	char zn[1024];
+	name_to_text(nodes[0].name, zn, sizeof(zn));
+	if (nkeys == 0)
+		return p53_err_set(err, P53_EINVAL, "zone %s: no keys", zn);
+	uint64_t now = o->now ? o->now : (uint64_t)time(NULL);
+	struct signer g = {
+	    .o = o,
+	    .keys = keys,
+	    .nkeys = nkeys,
+	    .apex = nodes[0].name,
+	    .apex_len = nodes[0].name_len,
+	    .inception = (uint32_t)(now - DNSSEC_INCEPTION_LAG),
+	    .expiration = (uint32_t)(now + (o->validity ? o->validity : DNSSEC_VALIDITY_DEF)),
+	    .emit = emit,
+	    .arg = arg,
+	    .err = err,
+	};
+	bool any_ksk = false;
+	for (size_t k = 0; k < nkeys; k++) {
+		g.split |= !(keys[k].flags & 1);
+		any_ksk |= (keys[k].flags & 1) != 0;
+	}
+	if (g.split && !any_ksk)
+		return p53_err_set(err, P53_EINVAL,
+				   "zone %s: zone-signing keys but no key-signing key (SEP flag)",
+				   zn);
+	for (uint32_t i = 0; i < nnodes; i++)
+		for (uint32_t k = 0; k < nodes[i].nrec; k++) {
+			uint16_t t = nodes[i].rec[k].type;
+			if (t == RR_RRSIG || t == RR_NSEC || t == RR_NSEC3 || t == RR_NSEC3PARAM)
+				return p53_err_set(err, P53_EINVAL,
+						   "zone %s is already signed (it holds RRSIG or "
+						   "NSEC records): serve it as it is, without keys",
+						   zn);
+		}
+
+	/* The key sets at the apex: the zone's own DNSKEY records (a standby
+	 * key, say) and ours; CDS and CDNSKEY of the SEP keys unless the zone
+	 * file publishes its own (RFC 7344). */
+	const struct dnssec_node *apex = &nodes[0];
+	bool have_cds = false, have_cdnskey = false;
+	size_t nk = 0;
+	const uint8_t *krd[64 + 64];
+	uint16_t klen[64 + 64];
+	for (uint32_t k = 0; k < apex->nrec; k++) {
+		const struct dnssec_rec *r = &apex->rec[k];
+		have_cds |= r->type == RR_CDS;
+		have_cdnskey |= r->type == RR_CDNSKEY;
+		if (r->type == RR_DNSKEY && nk < 64) {
+			krd[nk] = r->rdata;
+			klen[nk++] = r->rdlen;
+		}
+	}
+	int rc = 0;
+	size_t zone_keys = nk;
+	for (size_t k = 0; k < nkeys && nk < 128 && rc == 0; k++) {
+		bool dup = false;
+		for (size_t j = 0; j < zone_keys; j++)
+			dup |= klen[j] == keys[k].rdlen && !memcmp(krd[j], keys[k].rdata, klen[j]);
+		if (dup)
+			continue;
+		krd[nk] = keys[k].rdata;
+		klen[nk++] = keys[k].rdlen;
+		rc = emit(arg, 0, RR_DNSKEY, soa_ttl, keys[k].rdata, keys[k].rdlen);
+	}
+	uint8_t cds[64][64];
+	const uint8_t *cdsrd[64], *cdnrd[64];
+	uint16_t cdslen[64], cdnlen[64];
+	size_t ncds = 0, ncdn = 0;
+	for (size_t k = 0; k < nkeys && ncds < 64 && rc == 0; k++) {
+		if (!(keys[k].flags & 1))
+			continue;
+		if (!have_cds) {
+			cdslen[ncds] = (uint16_t)dnskey_ds(&keys[k], 2, cds[ncds]);
+			cdsrd[ncds] = cds[ncds];
+			rc = emit(arg, 0, RR_CDS, soa_ttl, cdsrd[ncds], cdslen[ncds]);
+			ncds++;
+		}
+		if (!have_cdnskey && rc == 0) {
+			cdnrd[ncdn] = keys[k].rdata;
+			cdnlen[ncdn] = keys[k].rdlen;
+			rc = emit(arg, 0, RR_CDNSKEY, soa_ttl, cdnrd[ncdn], cdnlen[ncdn]);
+			ncdn++;
+		}
+	}
+	if (rc == 0)
+		rc = sign_set(&g, 0, g.apex, g.apex_len, RR_DNSKEY, soa_ttl, krd, klen, nk);
+	if (rc == 0 && ncds)
+		rc = sign_set(&g, 0, g.apex, g.apex_len, RR_CDS, soa_ttl, cdsrd, cdslen, ncds);
+	if (rc == 0 && ncdn)
+		rc = sign_set(&g, 0, g.apex, g.apex_len, RR_CDNSKEY, soa_ttl, cdnrd, cdnlen, ncdn);
+
+	/* Every other RRset, and the NSEC chain. */
+	const uint8_t **rd = NULL;
+	uint16_t *rl = NULL;
+	size_t caprd = 0;
+	uint32_t first = 0;
+	while (first < nnodes && !in_chain(&nodes[first]))
+		first++;
+	for (uint32_t i = 0; i < nnodes && rc == 0; i++) {
+		const struct dnssec_node *n = &nodes[i];
+		bool is_apex = i == 0;
+		for (uint32_t k = 0; k < n->nrec && rc == 0;) {
+			uint32_t j = k;
+			while (j < n->nrec && n->rec[j].type == n->rec[k].type)
+				j++;
+			uint16_t type = n->rec[k].type;
+			bool done_above =
+			    is_apex && (key_set_type(type) &&
+					(type == RR_DNSKEY || (type == RR_CDS && have_cds) ||
+					 (type == RR_CDNSKEY && have_cdnskey)));
+			if (n->rec[k].rdata && !done_above && signed_here(n, is_apex, type)) {
+				if (j - k > caprd) {
+					caprd = j - k;
+					const uint8_t **a = realloc(rd, caprd * sizeof(*rd));
+					uint16_t *b = a ? realloc(rl, caprd * sizeof(*rl)) : NULL;
+					if (a)
+						rd = a;
+					if (b)
+						rl = b;
+					if (a == NULL || b == NULL) {
+						rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+						break;
+					}
+				}
+				for (uint32_t x = k; x < j; x++) {
+					rd[x - k] = n->rec[x].rdata;
+					rl[x - k] = n->rec[x].rdlen;
+				}
+				rc = sign_set(&g, i, n->name, n->name_len, type, n->rec[k].ttl, rd,
+					      rl, j - k);
+			}
+			k = j;
+		}
+		if (rc || !in_chain(n))
+			continue;
+		uint32_t next = i + 1;
+		while (next < nnodes && !in_chain(&nodes[next]))
+			next++;
+		if (next >= nnodes)
+			next = first;
+		uint16_t types[1024];
+		size_t nt = 0;
+		for (uint32_t k = 0; k < n->nrec && nt < 1000; k++) {
+			uint16_t t = n->rec[k].type;
+			if ((is_apex && t == RR_DS) ||
+			    ((n->flags & NODE_DELEG) && t != RR_NS && t != RR_DS))
+				continue;
+			add_type(types, &nt, t);
+		}
+		if (is_apex) {
+			add_type(types, &nt, RR_DNSKEY);
+			if (ncds || have_cds)
+				add_type(types, &nt, RR_CDS);
+			if (ncdn || have_cdnskey)
+				add_type(types, &nt, RR_CDNSKEY);
+		}
+		add_type(types, &nt, RR_RRSIG);
+		add_type(types, &nt, RR_NSEC);
+		uint8_t nsec[P53_NAME_MAX + 8192];
+		memcpy(nsec, nodes[next].name, nodes[next].name_len);
+		size_t l =
+		    nodes[next].name_len + type_bitmap(types, nt, nsec + nodes[next].name_len);
+		rc = emit(arg, i, RR_NSEC, nsec_ttl, nsec, (uint16_t)l);
+		const uint8_t *np = nsec;
+		uint16_t nl = (uint16_t)l;
+		if (rc == 0)
+			rc = sign_set(&g, i, n->name, n->name_len, RR_NSEC, nsec_ttl, &np, &nl, 1);
+	}
+	free(rd);
+	free(rl);
+	free(g.data.p);
+	free(g.rr);
+	return rc;
+}
+
+/* ---- the DNSSEC sections of an image ------------------------------------ */
+
+static uint16_t absent_type(const struct p53_snapshot *s, const struct snap_node *n)
+{
+	uint16_t t = 65280;
+	for (uint16_t k = 0; k < n->nrrsets; k++)
+		if (s->rrsets[n->rrset + k].type == t) {
+			t++;
+			k = (uint16_t)-1;
+		}
+	return t;
+}
+
+/* DO=1 blobs, each stored once. */
+struct dotab {
+	struct sbuf blobs;
+	uint32_t *slot; /* offset + 1 */
+	size_t mask, count;
+};
+
+static uint64_t fnv(const uint8_t *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static int64_t dotab_put(struct dotab *t, const uint8_t *p, size_t n)
+{
+	if ((t->count + 1) * 2 > (t->slot ? t->mask + 1 : 0)) {
+		size_t size = t->slot ? (t->mask + 1) * 2 : 1024;
+		uint32_t *ns = calloc(size, sizeof(*ns));
+		if (ns == NULL)
+			return -1;
+		for (size_t i = 0; t->slot && i <= t->mask; i++) {
+			if (!t->slot[i])
+				continue;
+			const struct snap_blob *b = (const void *)(t->blobs.p + t->slot[i] - 1);
+			size_t bl = sizeof(*b) + b->ncut * sizeof(struct snap_cut) + b->len;
+			size_t k = fnv(t->blobs.p + t->slot[i] - 1, bl) & (size - 1);
+			while (ns[k])
+				k = (k + 1) & (size - 1);
+			ns[k] = t->slot[i];
+		}
+		free(t->slot);
+		t->slot = ns;
+		t->mask = size - 1;
+	}
+	size_t k = fnv(p, n) & t->mask;
+	for (; t->slot[k]; k = (k + 1) & t->mask) {
+		uint32_t off = t->slot[k] - 1;
+		if (t->blobs.len - off >= n && memcmp(t->blobs.p + off, p, n) == 0)
+			return off;
+	}
+	size_t pad = (4 - t->blobs.len % 4) % 4;
+	if (sb_add(&t->blobs, NULL, pad) || sb_add(&t->blobs, p, n) ||
+	    t->blobs.len >= UINT32_MAX - 1)
+		return -1;
+	int64_t off = (int64_t)(t->blobs.len - n);
+	t->slot[k] = (uint32_t)off + 1;
+	t->count++;
+	return off;
+}
+
+/* The DO=1 answer reference for a node and type whose DO=0 blob (or 0) is
+ * given. */
+static int do_ref(const struct p53_snapshot *s, struct dotab *t, uint8_t *tmp, size_t cap,
+		  uint32_t node, uint16_t qtype, const uint8_t *blob0, uint32_t *out)
+{
+	size_t n = answer_prerender_do(s, node, qtype, tmp, cap);
+	if (n == 0) {
+		*out = SNAP_DO_RENDER;
+		return 0;
+	}
+	if (blob0) {
+		const struct snap_blob *b = (const void *)blob0;
+		size_t bl = sizeof(*b) + b->ncut * sizeof(struct snap_cut) + b->len;
+		if (bl == n && memcmp(blob0, tmp, n) == 0) {
+			*out = SNAP_DO_SAME;
+			return 0;
+		}
+	}
+	int64_t off = dotab_put(t, tmp, n);
+	if (off < 0)
+		return P53_ENOMEM;
+	*out = (uint32_t)off + 1;
+	return 0;
+}
+
+bool dnssec_present(const struct p53_snapshot *s)
+{
+	for (uint32_t i = 0; i < s->nrrsets; i++)
+		if (s->rrsets[i].type == RR_NSEC || s->rrsets[i].type == RR_RRSIG)
+			return true;
+	return false;
+}
+
+int dnssec_nodesec(const struct p53_snapshot *s, struct snap_nodesec **out)
+{
+	struct snap_nodesec *ns = calloc(s->nnodes ? s->nnodes : 1, sizeof(*ns));
+	if (ns == NULL)
+		return P53_ENOMEM;
+	for (uint32_t z = 0; z < s->nzones; z++) {
+		uint32_t last = SNAP_NONE;
+		for (uint32_t i = s->zones[z].apex; i < s->zones[z].apex + s->zones[z].nodes; i++) {
+			const struct snap_node *n = &s->nodes[i];
+			for (uint16_t k = 0; k < n->nrrsets; k++)
+				if (s->rrsets[n->rrset + k].type == RR_NSEC &&
+				    !(n->flags & NODE_OCCLUDED))
+					last = i;
+			ns[i] = (struct snap_nodesec){last, SNAP_DO_RENDER};
+		}
+	}
+	*out = ns;
+	return 0;
+}
+
+int dnssec_do_answers(const struct p53_snapshot *s, struct snap_nodesec *ns, uint32_t **ansdo_out,
+		      uint8_t **blobs, size_t *blobs_len)
+{
+	enum { CAP = 65536 + 16 + 8 * 128 };
+	struct dotab t = {0};
+	uint8_t *tmp = malloc(CAP);
+	uint32_t *ansdo = calloc(s->nans ? s->nans : 1, sizeof(*ansdo));
+	int rc = P53_ENOMEM;
+	if (tmp == NULL || ansdo == NULL)
+		goto out;
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		const struct snap_node *n = &s->nodes[i];
+		for (uint16_t k = 0; k < n->nans; k++) {
+			const struct snap_ans *a = &s->ans[n->ans + k];
+			if (a->flags & ANS_DYNAMIC)
+				continue;
+			if (do_ref(s, &t, tmp, CAP, i, a->qtype, s->blobs + a->blob,
+				   &ansdo[n->ans + k]) != 0)
+				goto out;
+		}
+		if (n->other_blob && do_ref(s, &t, tmp, CAP, i, absent_type(s, n),
+					    s->blobs + n->other_blob - 1, &ns[i].other_do) != 0)
+			goto out;
+	}
+	*ansdo_out = ansdo;
+	*blobs = t.blobs.p;
+	*blobs_len = t.blobs.len;
+	ansdo = NULL;
+	t.blobs.p = NULL;
+	rc = 0;
+out:
+	free(tmp);
+	free(ansdo);
+	free(t.blobs.p);
+	free(t.slot);
+	return rc;
+}

@@ -1,0 +1,75 @@
+/* DNSSEC signing at compile time (docs/dnssec.md).
+ *
+ * The compiler hands each zone to be signed over as its nodes in canonical
+ * order with their records; the signer adds the DNSKEY, CDS and CDNSKEY
+ * sets at the apex, an NSEC chain (RFC 4034 4) and the RRSIGs of every
+ * authoritative RRset, and gives the new records back through a callback.
+ * Once the snapshot image is laid out, the compiler adds what the
+ * engine needs to answer DO=1 queries quickly: the NSEC node of each node
+ * and the pre-rendered DO=1 answers (snapfmt.h SECT_NODESEC, SECT_ANSDO,
+ * SECT_DOBLOBS). Pre-signed zones (RRSIG and NSEC in the zone file) get the
+ * second step only.
+ */
+#ifndef P53_DNSSEC_H
+#define P53_DNSSEC_H
+
+#include "zones/common/err.h"
+#include "zones/compile/dnskey.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DNSSEC_TTL_MAX	     604800u	    /* one week: signed zones cap TTLs */
+#define DNSSEC_VALIDITY_DEF  (14u * 86400u) /* signature lifetime */
+#define DNSSEC_INCEPTION_LAG 3600u	    /* inception this far back, for skewed clocks */
+
+struct dnssec_rec {
+	uint16_t type;
+	uint16_t rdlen;
+	uint32_t ttl;
+	const uint8_t *rdata; /* NULL: a routing-policy group, listed in NSEC, unsigned */
+};
+
+struct dnssec_node {
+	const uint8_t *name; /* canonical */
+	uint8_t name_len;
+	uint16_t flags;		      /* snapfmt.h NODE_* */
+	const struct dnssec_rec *rec; /* sorted by type */
+	uint32_t nrec;
+};
+
+struct dnssec_opts {
+	uint64_t now;	   /* unix seconds; 0 = the current time */
+	uint32_t validity; /* seconds; 0 = DNSSEC_VALIDITY_DEF */
+};
+
+/* A new record at node index: the signer's output. */
+typedef int (*dnssec_emit_fn)(void *arg, uint32_t node, uint16_t type, uint32_t ttl,
+			      const uint8_t *rdata, uint16_t rdlen);
+
+/* Signs one zone: nodes[0] is its apex. soa_ttl is the TTL given to the
+ * DNSKEY, CDS and CDNSKEY sets, nsec_ttl the NSEC records' (RFC 9077: the
+ * SOA's negative TTL). Keys with the SEP flag sign the key sets; the others
+ * sign the rest, or every key signs everything when none lacks the flag
+ * (a CSK). */
+int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, size_t nkeys,
+		     const struct dnssec_node *nodes, uint32_t nnodes, uint32_t soa_ttl,
+		     uint32_t nsec_ttl, dnssec_emit_fn emit, void *arg, struct p53_err *err);
+
+struct p53_snapshot;
+struct snap_nodesec;
+
+/* Whether an image (its views) holds NSEC or RRSIG records: then it gets
+ * the DNSSEC sections. */
+bool dnssec_present(const struct p53_snapshot *s);
+/* SECT_NODESEC for the image, malloc'd, one entry per node; the DO=1
+ * answers for other types are left to render. */
+int dnssec_nodesec(const struct p53_snapshot *s, struct snap_nodesec **out);
+/* The DO=1 answers of an image whose NODESEC is in place (ns, written
+ * with each node's other-types answer): SECT_ANSDO and SECT_DOBLOBS,
+ * malloc'd. */
+int dnssec_do_answers(const struct p53_snapshot *s, struct snap_nodesec *ns, uint32_t **ansdo,
+		      uint8_t **blobs, size_t *blobs_len);
+
+#endif
