@@ -4,6 +4,7 @@
 #include "check.h"
 #include "zones/answer/answer.h"
 #include "zones/compile/compile.h"
+#include "zones/compile/dnskey.h"
 #include "zones/common/name.h"
 #include "zones/common/rrtype.h"
 
@@ -84,17 +85,18 @@ static void write_file(char *path, const char *text)
 	close(fd);
 }
 
-static struct p53_snapshot *build(bool prerender, const char *extra)
+/* keys: a DNSSEC key directory (signed at a fixed time), or NULL. */
+static struct p53_snapshot *build(bool prerender, const char *keys)
 {
 	struct p53_zone_input z[4] = {{"example.", path1},
 				      {"example2.", path2},
 				      {"child.example.", path3},
 				      {"nods.example.", path4}};
-	struct p53_compile_opts o = {.serial = 1, .no_prerender = !prerender};
+	struct p53_compile_opts o = {
+	    .serial = 1, .no_prerender = !prerender, .dnssec_keys = keys, .sig_now = 1760000000};
 	struct p53_err err = {0};
 	uint8_t *img;
 	size_t len;
-	(void)extra;
 	if (p53_compile(z, 4, &o, &img, &len, &err) != 0) {
 		fprintf(stderr, "compile: %s\n", err.msg);
 		return NULL;
@@ -716,6 +718,74 @@ static void test_fuzz(void)
 	CHECK_EQ(bad, 0);
 }
 
+/* DNSSEC (docs/dnssec.md): the same property for DO=1 answers from a signed
+ * snapshot, and what they hold beside DO=0 ones. Ed25519 signs
+ * deterministically, so both compiles hold the same signatures. */
+static void test_signed(void)
+{
+	char dir[] = "/tmp/p53_keys_XXXXXX", base[512], path[600];
+	CHECK(mkdtemp(dir) != NULL);
+	struct dnskey k;
+	struct p53_err err = {0};
+	static const uint8_t owner[] = "\7example";
+	CHECK_EQ(dnskey_generate(&k, owner, sizeof(owner), DNSKEY_ALG_ED25519, DNSKEY_KSK, 0, &err),
+		 0);
+	CHECK_EQ(dnskey_write_bind(&k, dir, base, sizeof(base), &err), 0);
+	dnskey_free(&k);
+	struct p53_snapshot *pre = snap_pre, *dyn = snap_dyn;
+	snap_pre = build(true, dir);
+	snap_dyn = build(false, dir);
+	CHECK(snap_pre && snap_dyn);
+	static const char *const names[] = {
+	    "example.",		  "www.example.",	   "Www.Example.",     "alias.example.",
+	    "chain1.example.",	  "nope.example.",	   "x.wild.example.",  "a.b.wild.example.",
+	    "wild.example.",	  "deleg.example.",	   "a.deleg.example.", "sibling.example.",
+	    "a.sibling.example.", "www.dn.example.",	   "mx.example.",      "srv.example.",
+	    "child.example.",	  "nods.example.",	   "loop1.example.",   "dead.example.",
+	    "x.blocked.example.", "node.blocked.example.", "ns.deleg.example."};
+	static const uint16_t types[] = {RR_A,	   RR_AAAA,  RR_NS,  RR_SOA,	RR_MX,
+					 RR_TXT,   RR_DS,    RR_ANY, RR_DNSKEY, RR_NSEC,
+					 RR_RRSIG, RR_CNAME, RR_CDS};
+	for (unsigned i = 0; snap_pre && snap_dyn && i < sizeof(names) / sizeof(names[0]); i++)
+		for (unsigned t = 0; t < sizeof(types) / sizeof(types[0]); t++) {
+			ask(names[i], types[t], 1232);
+			ask(names[i], types[t], 512);
+			ask(names[i], types[t], 0);
+		}
+	if (snap_pre && snap_dyn) {
+		struct resp r = ask("www.example.", RR_A, 1232);
+		CHECK(has_rr(&r, 1, "www.example.", RR_A) &&
+		      has_rr(&r, 1, "www.example.", RR_RRSIG));
+		r = ask("www.example.", RR_A, 0);
+		CHECK(has_rr(&r, 1, "www.example.", RR_A) &&
+		      !has_rr(&r, 1, "www.example.", RR_RRSIG));
+		r = ask("nope.example.", RR_A, 1232);
+		CHECK(r.rcode == 3 && has_rr(&r, 2, "example.", RR_RRSIG) &&
+		      has_rr(&r, 2, "mx.example.", RR_NSEC) && has_rr(&r, 2, "example.", RR_NSEC));
+		r = ask("x.wild.example.", RR_A, 1232);
+		CHECK(has_rr(&r, 1, "x.wild.example.", RR_RRSIG) &&
+		      has_rr(&r, 2, "*.wild.example.", RR_NSEC));
+		r = ask("a.deleg.example.", RR_A, 1232);
+		CHECK(!r.aa && has_rr(&r, 2, "deleg.example.", RR_DS) &&
+		      has_rr(&r, 2, "deleg.example.", RR_RRSIG));
+		r = ask("a.sibling.example.", RR_A, 1232);
+		CHECK(has_rr(&r, 2, "sibling.example.", RR_NSEC) &&
+		      !has_rr(&r, 2, "sibling.example.", RR_DS));
+		r = ask("example.", RR_DNSKEY, 1232);
+		CHECK(has_rr(&r, 1, "example.", RR_DNSKEY) && has_rr(&r, 1, "example.", RR_RRSIG));
+		test_fuzz();
+	}
+	p53_snapshot_free(snap_pre);
+	p53_snapshot_free(snap_dyn);
+	snap_pre = pre;
+	snap_dyn = dyn;
+	snprintf(path, sizeof(path), "%s.key", base);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s.private", base);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void test_in_place(void)
 {
 	uint8_t q[P53_MSG_MAX], out[P53_MSG_MAX];
@@ -842,6 +912,7 @@ int main(void)
 		test_compile_errors();
 		test_snapshot_corruption();
 		test_big_rrset();
+		test_signed();
 		CHECK(ctx.stats[P53_STAT_PRERENDERED] > 0);
 	}
 	p53_snapshot_free(snap_pre);
