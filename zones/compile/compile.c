@@ -972,9 +972,12 @@ static int sign_zones(struct cc *c)
 		c->cur_zone = z;
 		for (size_t i = 0; i < so.n && rc == 0; i++) {
 			const struct cnode *n = &c->nodes[so.recs[i].node];
-			rc = add_crec(c, cc_name(c, n->name), n->name_len, so.recs[i].type,
-				      so.recs[i].ttl, so.rdata.p + so.recs[i].rdata,
-				      so.recs[i].rdlen, 0, 0);
+			/* add_crec appends the owner to the names it lives in:
+			 * copied first, since that may move them. */
+			uint8_t owner[P53_NAME_MAX];
+			memcpy(owner, cc_name(c, n->name), n->name_len);
+			rc = add_crec(c, owner, n->name_len, so.recs[i].type, so.recs[i].ttl,
+				      so.rdata.p + so.recs[i].rdata, so.recs[i].rdlen, 0, 0);
 		}
 		any = true;
 		free(dn);
