@@ -73,7 +73,7 @@ int dnssec_cmd_keygen(int argc, char **argv)
 	if (argc - optind > 1)
 		return cli_usage_error(PROG, cmd, "unexpected argument '%s'", argv[optind + 1]);
 	uint8_t owner[P53_NAME_MAX];
-	size_t olen;
+	size_t olen = 0;
 	if (owner_of(cmd, argv[optind], owner, &olen))
 		return CLI_USAGE;
 	struct dnskey k;
@@ -161,7 +161,7 @@ int dnssec_cmd_ds(int argc, char **argv)
 	if (argc - optind > 1)
 		return cli_usage_error(PROG, cmd, "unexpected argument '%s'", argv[optind + 1]);
 	uint8_t owner[P53_NAME_MAX];
-	size_t olen;
+	size_t olen = 0;
 	if (owner_of(cmd, a, owner, &olen))
 		return CLI_USAGE;
 	struct dnskey *keys;
