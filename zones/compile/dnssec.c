@@ -39,6 +39,8 @@ struct sbuf {
 
 static int sb_add(struct sbuf *b, const void *d, size_t n)
 {
+	if (n == 0) /* an empty buffer has no storage to copy into */
+		return 0;
 	if (b->len + n > b->cap) {
 		size_t cap = b->cap ? b->cap : 4096;
 		while (cap < b->len + n)
