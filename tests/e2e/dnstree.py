@@ -21,6 +21,8 @@ import os
 import subprocess
 import time
 
+import common  # noqa: E402  (beside this file; test scripts put it on the path)
+
 import dns.message
 import dns.query
 
@@ -96,25 +98,6 @@ remote-control:
     control-enable: no
 """
 
-KNOT_CONF = """server:
-    rundir: "{d}"
-    listen: {ip}@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "{d}/db"
-log:
-  - target: "{d}/knot.log"
-    any: info
-template:
-  - id: default
-    storage: "{d}"
-    semantic-checks: off
-    zonefile-sync: -1
-    zonefile-load: whole
-    journal-content: none
-"""
 
 
 def _fname(origin):
@@ -211,7 +194,7 @@ class Tree:
     def _knot(self, name, ip, port, zones):
         wd = os.path.join(self.d, name)
         os.makedirs(wd, exist_ok=True)
-        text = KNOT_CONF.format(ip=ip, port=port, d=wd) + "zone:\n"
+        text = common.KNOT_CONF.format(host=ip, port=port, d=wd) + "zone:\n"
         for origin, path in zones:
             text += '  - domain: "%s"\n    file: "%s"\n' % (origin, path)
         conf = os.path.join(wd, "knot.conf")
