@@ -11,6 +11,8 @@
  */
 #include "ctrl/conf.h"
 
+#include "ctrl/yamlfile.h"
+
 #include "ctrl/net/ksock.h"
 #include "zones/answer/abuse.h"
 
@@ -165,12 +167,7 @@ static void problem(struct parse *p, struct fy_node *at, const char *fmt, ...)
 {
 	char msg[768];
 	int line = 0, col = 0;
-	struct fy_token *t = at ? fy_node_get_scalar_token(at) : NULL;
-	const struct fy_mark *m = t ? fy_token_start_mark(t) : NULL;
-	if (m) {
-		line = m->line + 1;
-		col = m->column + 1;
-	}
+	yamlfile_place(at, &line, &col);
 	int off = line ? snprintf(msg, sizeof(msg), "%s:%d:%d: ", p->path, line, col)
 		       : snprintf(msg, sizeof(msg), "%s: ", p->path);
 	va_list ap;
@@ -471,129 +468,22 @@ static void take_root(struct parse *p, struct fy_node *root)
 	}
 }
 
-/* libfyaml's own diagnostics (syntax errors) come here, already with
- * file:line:col; one message may arrive in several pieces. */
-struct diag_buf {
-	char text[1024];
-	size_t n;
-};
-
-static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-	(void)diag;
-	struct diag_buf *d = user;
-	size_t room = sizeof(d->text) - 1 - d->n;
-	if (len > room)
-		len = room;
-	memcpy(d->text + d->n, buf, len);
-	d->n += len;
-	d->text[d->n] = 0;
-}
-
-static void report_diag(struct parse *p, struct diag_buf *d)
-{
-	/* First line only: the rest is the source line and a caret. */
-	char *nl = strchr(d->text, '\n');
-	if (nl)
-		*nl = 0;
-	if (d->text[0] == 0)
-		snprintf(d->text, sizeof(d->text), "%s: cannot be read or is not YAML", p->path);
-	p->nerr++;
-	if (p->report)
-		p->report(p->arg, d->text);
-}
-
-/* Finds the first byte of f that is not part of well-formed UTF-8 (no
- * overlong forms, surrogates or code points past U+10FFFF); true and its
- * line and column (1-based) when there is one. libfyaml 0.8 (Debian 12)
- * never returns from a directive line holding such bytes (found by
- * fuzz/fuzz_conf.c), and YAML 1.2 files are Unicode anyway. */
-static bool bad_utf8(FILE *f, int *line, int *col)
-{
-	int c, need = 0;
-	unsigned lo = 0x80, hi = 0xbf;
-	*line = 1;
-	*col = 0;
-	while ((c = getc(f)) != EOF) {
-		(*col)++;
-		if (need) {
-			if ((unsigned)c < lo || (unsigned)c > hi)
-				return true;
-			need--;
-			lo = 0x80;
-			hi = 0xbf;
-			continue;
-		}
-		if (c == '\n') {
-			(*line)++;
-			*col = 0;
-		} else if (c >= 0xc2 && c <= 0xdf) {
-			need = 1;
-		} else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			lo = c == 0xe0 ? 0xa0 : 0x80;
-			hi = c == 0xed ? 0x9f : 0xbf;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			lo = c == 0xf0 ? 0x90 : 0x80;
-			hi = c == 0xf4 ? 0x8f : 0xbf;
-		} else if (c >= 0x80) {
-			return true;
-		}
-	}
-	return need != 0;
-}
-
 struct conf *conf_load(const char *path, conf_report_fn report, void *arg, unsigned *nerr)
 {
 	struct parse p = {.path = path, .report = report, .arg = arg};
-	struct diag_buf db = {0};
-	struct fy_diag_cfg dc;
-	fy_diag_cfg_default(&dc);
-	dc.fp = NULL;
-	dc.output_fn = diag_out;
-	dc.user = &db;
-	dc.colorize = false;
-	dc.show_source = false;
-	dc.show_type = false;
-	dc.show_module = false;
-	dc.show_position = true;
-	struct fy_diag *diag = fy_diag_create(&dc);
-	struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "%s: %s", path, strerror(errno));
-		if (report)
-			report(arg, msg);
-		if (nerr)
-			*nerr = 1;
-		fy_diag_destroy(diag);
-		return NULL;
-	}
-	int bl, bc;
-	bool bad = bad_utf8(f, &bl, &bc);
-	fclose(f);
-	if (bad) {
-		char msg[600];
-		snprintf(msg, sizeof(msg), "%s:%d:%d: not UTF-8 text", path, bl, bc);
-		if (report)
-			report(arg, msg);
-		if (nerr)
-			*nerr = 1;
-		fy_diag_destroy(diag);
-		return NULL;
-	}
-	struct fy_document *doc = fy_document_build_from_file(&pc, path);
-	p.c = calloc(1, sizeof(*p.c));
+	char msg[600];
+	struct fy_document *doc = yamlfile_load(path, msg, sizeof(msg));
 	if (doc == NULL) {
-		report_diag(&p, &db);
-	} else if (p.c) {
-		take_root(&p, fy_document_root(doc));
+		if (report)
+			report(arg, msg);
+		if (nerr)
+			*nerr = 1;
+		return NULL;
 	}
-	if (doc)
-		fy_document_destroy(doc);
-	fy_diag_destroy(diag);
+	p.c = calloc(1, sizeof(*p.c));
+	if (p.c)
+		take_root(&p, fy_document_root(doc));
+	fy_document_destroy(doc);
 	if (nerr)
 		*nerr = p.nerr + (p.c == NULL);
 	if (p.nerr || p.c == NULL) {

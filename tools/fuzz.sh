@@ -13,7 +13,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${P53_FUZZ_BUILD:-build-fuzz}
-TARGETS="answer pkt zone r53json fwcompile snapshot conf r53hc aliasmap trafficpolicy tcpframe"
+TARGETS="answer pkt zone r53json fwcompile snapshot conf rconf r53hc aliasmap trafficpolicy tcpframe"
 
 # Executions per target in CI: a few seconds each on one core.
 ci_runs() {
@@ -25,6 +25,7 @@ ci_runs() {
 	fwcompile) echo 300 ;;
 	snapshot) echo 2000 ;;
 	conf) echo 20000 ;;
+	rconf) echo 20000 ;;
 	r53hc) echo 20000 ;;
 	aliasmap) echo 1500 ;;
 	trafficpolicy) echo 1500 ;;

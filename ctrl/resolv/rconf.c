@@ -5,6 +5,7 @@
 #include "ctrl/resolv/rconf.h"
 
 #include "ctrl/net/ksock.h"
+#include "ctrl/yamlfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,22 +30,9 @@ static int bad(struct rp *p, struct fy_node *at, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	/* A mapping or sequence has no token of its own: its first key or
-	 * item names the place. */
-	while (at && !fy_node_is_scalar(at)) {
-		void *it = NULL;
-		if (fy_node_is_mapping(at)) {
-			struct fy_node_pair *pr = fy_node_mapping_iterate(at, &it);
-			at = pr ? fy_node_pair_key(pr) : NULL;
-		} else {
-			at = fy_node_sequence_iterate(at, &it);
-		}
-	}
-	struct fy_token *tk = at ? fy_node_get_scalar_token(at) : NULL;
-	const struct fy_mark *m = tk ? fy_token_start_mark(tk) : NULL;
-	if (m)
-		return p53_err_set(p->err, P53_EINVAL, "%s:%d:%d: %s", p->path, m->line + 1,
-				   m->column + 1, msg);
+	int line, col;
+	if (yamlfile_place(at, &line, &col))
+		return p53_err_set(p->err, P53_EINVAL, "%s:%d:%d: %s", p->path, line, col, msg);
 	return p53_err_set(p->err, P53_EINVAL, "%s: %s", p->path, msg);
 }
 
@@ -437,25 +425,6 @@ static int take_root(struct rp *p, struct fy_node *root)
 	return each(p, n, "views", take_view, NULL);
 }
 
-/* libfyaml's own messages (syntax errors, with line and column) are kept
- * for the error instead of going to stderr. */
-struct diag_text {
-	char text[300];
-	size_t n;
-};
-
-static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t len)
-{
-	(void)diag;
-	struct diag_text *d = user;
-	size_t room = sizeof(d->text) - 1 - d->n;
-	if (len > room)
-		len = room;
-	memcpy(d->text + d->n, buf, len);
-	d->n += len;
-	d->text[d->n] = 0;
-}
-
 struct rconf *rconf_load(const char *path, struct p53_err *err)
 {
 	struct rp p = {.path = path, .err = err};
@@ -470,32 +439,15 @@ struct rconf *rconf_load(const char *path, struct p53_err *err)
 		p53_err_set(err, P53_EINVAL, "%s: empty file: at least one view is needed", path);
 		return NULL;
 	}
-	struct diag_text dt = {{0}, 0};
-	struct fy_diag_cfg dc;
-	fy_diag_cfg_default(&dc);
-	dc.fp = NULL;
-	dc.output_fn = diag_out;
-	dc.user = &dt;
-	dc.colorize = false;
-	dc.show_source = false;
-	dc.show_type = false;
-	dc.show_module = false;
-	dc.show_position = true;
-	struct fy_diag *diag = fy_diag_create(&dc);
-	struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
-	struct fy_document *doc = fy_document_build_from_file(&pc, path);
+	char msg[600];
+	struct fy_document *doc = yamlfile_load(path, msg, sizeof(msg));
 	if (doc == NULL) {
-		char *nl = strchr(dt.text, '\n');
-		if (nl)
-			*nl = 0;
-		p53_err_set(err, P53_EINVAL, "%s: not YAML: %s", path, dt.text);
-		fy_diag_destroy(diag);
+		p53_err_set(err, P53_EINVAL, "%s", msg);
 		return NULL;
 	}
 	p.rc = calloc(1, sizeof(*p.rc));
 	if (p.rc == NULL) {
 		fy_document_destroy(doc);
-		fy_diag_destroy(diag);
 		p53_err_set(err, P53_ENOMEM, "out of memory");
 		return NULL;
 	}
@@ -507,7 +459,6 @@ struct rconf *rconf_load(const char *path, struct p53_err *err)
 	p.rc->forward_timeout_ms = 800;
 	int r = take_root(&p, fy_document_root(doc));
 	fy_document_destroy(doc);
-	fy_diag_destroy(diag);
 	if (r != 0) {
 		rconf_free(p.rc);
 		return NULL;
