@@ -345,24 +345,60 @@ int bsh_dp_classify(const struct bsh_dp *d, const uint8_t *frame, size_t len)
 	return dp_classify(&d->svc, frame, len, 0, &p) == DP_ACT_DNS;
 }
 
-/* What dp/worker.c does per DNS frame, minus the mbuf bookkeeping. */
+/* What dp/worker.c does per DNS frame once classified, minus the mbuf
+ * bookkeeping. */
+static size_t dp_answer_one(const struct bsh_dp *d, struct bsh_engine *e, uint8_t *f,
+			    const struct dp_pkt *p, size_t bufcap)
+{
+	struct p53_client cl = {.family = p->family, .transport = P53_UDP, .port = p->sport};
+	if (p->family == 4)
+		memcpy(cl.addr, f + p->l3_off + 12, 4);
+	else
+		memcpy(cl.addr, f + p->l3_off + 8, 16);
+	size_t room = dp_dns_room(&d->svc, p, bufcap);
+	uint8_t *dns = f + p->pl_off;
+	size_t n = p53_answer(e->snap, dns, p->pl_len, &cl, &e->ctx, dns, room);
+	if (n == 0)
+		return 0;
+	return dp_reply_dns(&d->svc, f, p, n, 0);
+}
+
 size_t bsh_dp_answer(const struct bsh_dp *d, struct bsh_engine *e, uint8_t *f, size_t len,
 		     size_t bufcap)
 {
 	struct dp_pkt p;
 	if (dp_classify(&d->svc, f, len, 0, &p) != DP_ACT_DNS)
 		return 0;
-	struct p53_client cl = {.family = p.family, .transport = P53_UDP, .port = p.sport};
-	if (p.family == 4)
-		memcpy(cl.addr, f + p.l3_off + 12, 4);
-	else
-		memcpy(cl.addr, f + p.l3_off + 8, 16);
-	size_t room = dp_dns_room(&d->svc, &p, bufcap);
-	uint8_t *dns = f + p.pl_off;
-	size_t n = p53_answer(e->snap, dns, p.pl_len, &cl, &e->ctx, dns, room);
-	if (n == 0)
-		return 0;
-	return dp_reply_dns(&d->svc, f, &p, n, 0);
+	return dp_answer_one(d, e, f, &p, bufcap);
+}
+
+size_t bsh_dp_answer_burst(const struct bsh_dp *d, struct bsh_engine *e, uint8_t *const *frame,
+			   const size_t *len, unsigned n, size_t bufcap, int prefetch, size_t *out)
+{
+	struct dp_pkt p[BSH_DP_BURST];
+	bool dns[BSH_DP_BURST];
+	const uint8_t *dq[BSH_DP_BURST];
+	size_t dl[BSH_DP_BURST];
+	unsigned nd = 0;
+	if (n > BSH_DP_BURST)
+		n = BSH_DP_BURST;
+	for (unsigned i = 0; i < n; i++) {
+		if (i + 1 < n)
+			__builtin_prefetch(frame[i + 1]);
+		dns[i] = dp_classify(&d->svc, frame[i], len[i], 0, &p[i]) == DP_ACT_DNS;
+		if (dns[i]) {
+			dq[nd] = frame[i] + p[i].pl_off;
+			dl[nd++] = p[i].pl_len;
+		}
+	}
+	if (nd && prefetch)
+		p53_prefetch_burst(e->snap, dq, dl, nd);
+	size_t total = 0;
+	for (unsigned i = 0; i < n; i++) {
+		out[i] = dns[i] ? dp_answer_one(d, e, frame[i], &p[i], bufcap) : 0;
+		total += out[i];
+	}
+	return total;
 }
 
 uint64_t bsh_now_ns(void)

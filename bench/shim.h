@@ -84,6 +84,14 @@ int bsh_dp_classify(const struct bsh_dp *d, const uint8_t *frame, size_t len);
  * length, 0 when dropped or sent to the kernel. */
 size_t bsh_dp_answer(const struct bsh_dp *d, struct bsh_engine *e, uint8_t *frame, size_t len,
 		     size_t bufcap);
+/* The same over a burst of n frames (at most BSH_DP_BURST), as a worker
+ * handles an rx burst: every frame classified, the engine's lookups
+ * prefetched over the burst's queries (prefetch false: not), then each
+ * answered. out[i] is frame i's reply length, 0 when dropped; returns the
+ * sum. */
+#define BSH_DP_BURST 32
+size_t bsh_dp_answer_burst(const struct bsh_dp *d, struct bsh_engine *e, uint8_t *const *frame,
+			   const size_t *len, unsigned n, size_t bufcap, int prefetch, size_t *out);
 
 #ifdef __cplusplus
 }
