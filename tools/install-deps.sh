@@ -5,7 +5,7 @@ set -eu
 
 PKGS="
 build-essential pkg-config meson ninja-build clang llvm lld libclang-rt-14-dev
-libdpdk-dev dpdk libbpf-dev libxdp-dev libpcap-dev libnuma-dev
+libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev libpcap-dev libnuma-dev
 libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libmaxminddb-dev libknot-dev libunbound-dev libevent-dev libldns-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler

@@ -1,0 +1,195 @@
+#!/bin/bash
+# port53d's data plane without the kernel: dpdk-testpmd (Debian dpdk-dev)
+# replays a query capture from net_pcap (infinite_rx) into net_memif with io
+# forwarding on CPU 0; port53d holds the other end of the memif, parses
+# L2-L4, answers and transmits on its worker(s); its answers come back
+# through testpmd and are dropped there. No NIC, no kernel, no syscalls on
+# either side once running.
+#
+# One generator core cannot saturate a worker on a small zone, so the figure
+# is the worker's capacity: answers/s divided by its busy fraction (the TSC
+# share of polls that received frames, busy_ns in /v1/stats), i.e. the
+# answers/s it would give with its core all to itself. Also reported:
+# offered frames/s, answers/s, busy fraction, ns per answer at capacity,
+# and for two workers the scaling factor (capacity of two / of one).
+#
+# usage: bench/memif.sh [-b BUILD] [-o OUTDIR] [-s "SIZES"] [-w "WORKERS"]
+#          [-t SECONDS] [-r ROUNDS] [-n QUERIES]
+#   SIZES    zone sizes in records (default "1000 1000000")
+#   WORKERS  worker counts (default "1 2"); two workers on this 2-core VM
+#            share their cores with the generator, so only their capacity,
+#            not their answers/s, says what two cores would do
+#   QUERIES  capture length (default 200000; distinct names on big zones)
+# Writes $OUT/memif.txt (table), $OUT/memif.dat and $OUT/memif.png (gnuplot).
+# Needs root (DPDK's runtime directory).
+set -euo pipefail
+
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=${P53_BUILD:-$SRC/build}
+OUT=/tmp/p53memif
+SIZES="1000 1000000"
+WORKERS="1 2"
+DUR=5
+ROUNDS=3
+NQ=200000
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-b) BUILD=$2; shift 2 ;;
+	-o) OUT=$2; shift 2 ;;
+	-s) SIZES=$2; shift 2 ;;
+	-w) WORKERS=$2; shift 2 ;;
+	-t) DUR=$2; shift 2 ;;
+	-r) ROUNDS=$2; shift 2 ;;
+	-n) NQ=$2; shift 2 ;;
+	*) sed -n '2,24p' "$0"; exit 2 ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
+for t in dpdk-testpmd curl; do
+	command -v $t >/dev/null || { echo "memif.sh: $t not installed (tools/install-deps.sh)" >&2; exit 1; }
+done
+PORT53=$BUILD/tools/port53
+PORT53D=$BUILD/dp/port53d
+MAC=02:53:00:00:00:01
+W=$(mktemp -d /tmp/p53mf-work.XXXXXX)
+PIDS=()
+cleanup() {
+	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+	sleep 0.5
+	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+	rm -rf "$W" /var/run/dpdk/p53mf-d /var/run/dpdk/p53mf-g
+}
+trap cleanup EXIT
+log() { echo "memif: $*" >&2; }
+mkdir -p "$OUT"
+
+stats() { # answers (frames sent) and busy_ns per worker, one line
+	curl -s --max-time 5 --unix-socket "$W/ctl.sock" http://port53d/v1/stats |
+		/usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(d["total"]["dataplane"]["tx"], d["total"]["dataplane"]["rx"],
+      " ".join(str(w["counters"]["busy_ns"]) for w in d["per_worker"]))'
+}
+
+wait_for() { # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.2
+	done
+}
+
+RES=$W/results.txt
+: >"$RES"
+for size in $SIZES; do
+	ZONE=$W/bench.test.zone
+	/usr/bin/python3 "$SRC/tools/gen-zone.py" "$size" -o "$ZONE" >/dev/null
+	"$PORT53" compile -o "$W/z.p53" bench.test="$ZONE" >/dev/null
+	"$BUILD/pcap/p53-querygen" -n "$NQ" -s 1 --dst-mac $MAC -o "$W/q.pcap" \
+		bench.test="$ZONE" >/dev/null
+	rm -f "$ZONE"
+	for nw in $WORKERS; do
+		lcores=1
+		[ "$nw" = 2 ] && lcores=1,0
+		# net_pcap keeps the capture in mbufs per rx queue (infinite_rx).
+		mem=$(((NQ * nw * 2304 + 256 * 1024 * 1024) / 1048576))
+		rxp="rx_pcap=$W/q.pcap"
+		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
+		for r in $(seq 1 "$ROUNDS"); do
+			rm -f "$W/memif.sock" "$W/ctl.sock"
+			"$PORT53D" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
+				--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
+				-- --snapshot "$W/z.p53" --addr 192.0.2.53 --addr 2001:db8::53 \
+				--rrl-rate 0 --idle-sleep-us 0 --control-socket "$W/ctl.sock" \
+				>"$W/port53d.log" 2>&1 &
+			DPID=$!
+			PIDS+=("$DPID")
+			if ! wait_for 120 stats; then
+				log "port53d did not start"; tail -5 "$W/port53d.log" >&2; exit 1
+			fi
+			dpdk-testpmd --no-huge -m "$mem" --no-pci -l 0,1 --main-lcore 1 \
+				--file-prefix p53mf-g \
+				--vdev "net_pcap0,$rxp,infinite_rx=1" \
+				--vdev net_memif0,role=client,socket=$W/memif.sock \
+				-- --forward-mode=io --auto-start --no-lsc-interrupt \
+				--rxq="$nw" --txq="$nw" --nb-cores=1 \
+				--total-num-mbufs=$((NQ * nw + 32768)) \
+				--stats-period 1 >"$W/testpmd.log" 2>&1 &
+			GPID=$!
+			PIDS+=("$GPID")
+			# Warm: answers flowing (the capture is loaded first).
+			if ! wait_for 300 sh -c "[ \$(curl -s --unix-socket $W/ctl.sock http://p/v1/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"dataplane\"][\"tx\"])') -gt 100000 ]"; then
+				log "no answers flowing"; tail -5 "$W/testpmd.log" >&2; exit 1
+			fi
+			sleep 1
+			read -r -a s0 < <(stats)
+			t0=$(date +%s%N)
+			sleep "$DUR"
+			read -r -a s1 < <(stats)
+			t1=$(date +%s%N)
+			# The pcap port's receive rate: what the generator offers.
+			offered=$(awk '/NIC statistics for port/ {p = $(NF - 1)}
+				/Rx-pps:/ && p == 0 {v = $2} END {print v + 0}' "$W/testpmd.log")
+			busy=""
+			for ((i = 2; i < ${#s1[@]}; i++)); do
+				busy="$busy $(echo "scale=6; (${s1[$i]} - ${s0[$i]}) / ($t1 - $t0)" | bc)"
+			done
+			ans=$(echo "scale=1; (${s1[0]} - ${s0[0]}) * 1000000000 / ($t1 - $t0)" | bc)
+			rx=$(echo "scale=1; (${s1[1]} - ${s0[1]}) * 1000000000 / ($t1 - $t0)" | bc)
+			echo "$size $nw $r $offered $rx $ans$busy" >>"$RES"
+			log "$size records, $nw worker(s), round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy"
+			kill "$GPID" 2>/dev/null || true
+			wait "$GPID" 2>/dev/null || true
+			kill "$DPID" 2>/dev/null || true
+			wait "$DPID" 2>/dev/null || true
+		done
+	done
+done
+
+/usr/bin/python3 - "$RES" "$OUT" <<-'PY' | tee "$OUT/memif.txt"
+	import statistics, sys
+	rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+	out = sys.argv[2]
+	cells = {}
+	for r in rows:
+	    size, nw = int(r[0]), int(r[1])
+	    ans = float(r[5])
+	    busy = [float(x) for x in r[6:]]
+	    # Each worker's capacity is its share of the answers over its busy
+	    # fraction; with one queue per worker the answers split evenly.
+	    cap = sum((ans / len(busy)) / b for b in busy if b > 0)
+	    cells.setdefault((size, nw), []).append((float(r[3]), float(r[4]), ans, busy, cap))
+	print("%-10s %2s %12s %12s %12s %-13s %14s %9s" % (
+	    "records", "w", "offered/s", "rx/s", "answers/s", "busy", "capacity/s", "ns/answer"))
+	dat = open(out + "/memif.dat", "w")
+	for (size, nw), v in sorted(cells.items()):
+	    caps = sorted(x[4] for x in v)
+	    med = statistics.median
+	    busy = [med(x[3][i] for x in v) for i in range(nw)]
+	    c = med(caps)
+	    print("%-10d %2d %12.0f %12.0f %12.0f %-13s %14.0f %9.1f  (capacity min/max %.0f/%.0f)" % (
+	        size, nw, med(x[0] for x in v), med(x[1] for x in v), med(x[2] for x in v),
+	        "/".join("%.2f" % b for b in busy), c, 1e9 * nw / c if c else 0, caps[0], caps[-1]))
+	    dat.write("%d %d %.0f %.0f %.0f\n" % (size, nw, c, caps[0], caps[-1]))
+	for size in sorted({k[0] for k in cells}):
+	    if (size, 1) in cells and (size, 2) in cells:
+	        one = statistics.median(x[4] for x in cells[(size, 1)])
+	        two = statistics.median(x[4] for x in cells[(size, 2)])
+	        print("%d records: two workers' capacity / one worker's = %.2f" % (size, two / one))
+	print("(medians over %d rounds; capacity = answers/s / busy fraction, summed over workers)"
+	      % max(len(v) for v in cells.values()))
+PY
+if command -v gnuplot >/dev/null; then
+	gnuplot <<-EOF || true
+		set terminal pngcairo size 800,500
+		set output "$OUT/memif.png"
+		set logscale x
+		set xlabel "zone records"
+		set ylabel "capacity, M answers/s"
+		set title "port53d over net_memif: capacity (answers/s / busy fraction)"
+		plot "$OUT/memif.dat" using 1:(\$2 == 1 ? \$3 / 1e6 : 1/0):(\$4 / 1e6):(\$5 / 1e6) with yerrorlines title "1 worker", \
+		     "$OUT/memif.dat" using 1:(\$2 == 2 ? \$3 / 1e6 : 1/0):(\$4 / 1e6):(\$5 / 1e6) with yerrorlines title "2 workers"
+	EOF
+fi
