@@ -110,7 +110,7 @@ static const struct key keys[] = {
     {"health", "checks", K_STR, false, 0, 0, "health-checks", 0, "health-checks", 0},
     {"health", "quorum", K_SHARE, false, 0, 1, "health-quorum", 0, "health-quorum", 0},
     {"firewall", "rules", K_STR, false, 0, 0, "firewall", 0, "firewall", 0},
-    {"resolver", "config", K_STR, false, 0, 0, "resolver", 0, NULL, 0},
+    {"resolver", "config", K_STR, false, 0, 0, "resolver", 0, "resolver", 0},
     {"log", "queries", K_STR, false, 0, 0, "query-log", 0, "query-log", 0},
     {"log", "dnstap", K_STR, false, 0, 0, "query-log-dnstap", 0, "query-log-dnstap", 0},
     {"log", "sample", K_INT, false, 1, 1e9, "query-log-sample", 0, "query-log-sample", 0},

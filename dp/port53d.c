@@ -11,6 +11,7 @@
 #include "dp/excp.h"
 #include "dp/pkt.h"
 #include "dp/port.h"
+#include "dp/rdp.h"
 #include "dp/stats.h"
 #include "dp/worker.h"
 #include "dp/xport.h"
@@ -19,6 +20,8 @@
 #include "ctrl/control.h"
 #include "ctrl/fleet/fleetopt.h"
 #include "ctrl/qlog/qlog.h"
+#include "ctrl/resolv/rconf.h"
+#include "ctrl/resolv/resolver.h"
 #include "ctrl/snap/qsbr_dpdk.h"
 #include "ctrl/snap/snapmgr.h"
 #include "ctrl/xfr/xfr.h"
@@ -82,6 +85,7 @@ struct opts {
 	unsigned ntrusted;
 	const char *health_checks;
 	const char *firewall;
+	const char *resolver; /* views, rules, recursion (docs/resolver.md) */
 	const char *query_log, *query_log_dnstap;
 	unsigned query_log_sample;
 	double health_quorum; /* 0: the default */
@@ -119,7 +123,10 @@ struct daemon {
 	struct qsbr *qsbr;	/* d->sh.qsbr behind the snapmgr's interface */
 	struct control *ctl;	/* the control side shared with port53 serve */
 	struct dp_xport *xport; /* TCP, TLS and QUIC threads */
-	long idle_ms;		/* --exit-when-idle in effect; 0 = off */
+	struct rconf *rconf;	/* NULL: authoritative only */
+	struct resolver *res;
+	struct dp_rdp *rdp;
+	long idle_ms; /* --exit-when-idle in effect; 0 = off */
 	uint64_t start_tsc;
 	bool replay; /* exits when idle: the rate over the run means something */
 };
@@ -156,6 +163,9 @@ static void usage(FILE *out)
 	    "                            (PEM; repeat for several keys)\n"
 	    "      --health-checks FILE  Route 53 health checks (JSON, docs/route53.md)\n"
 	    "      --firewall FILE       DNS Firewall rules (port53 fw-compile output)\n"
+	    "      --resolver FILE       views, Resolver rules, recursion, private zones\n"
+	    "                            (docs/resolver.md); a resolver thread on a\n"
+	    "                            control core answers the views' clients\n"
 	    "      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
 	    "                            checkers say so (default 0.18)\n"
 	    "      --watch-dir DIR       load every *.p53 written or moved into DIR\n"
@@ -288,6 +298,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_SIG,
 		O_HEALTH,
 		O_FW,
+		O_RESOLVER,
 		O_QLOG,
 		O_QLOG_TAP,
 		O_QLOG_SAMPLE,
@@ -339,6 +350,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"require-signature", required_argument, NULL, O_SIG},
 	    {"health-checks", required_argument, NULL, O_HEALTH},
 	    {"firewall", required_argument, NULL, O_FW},
+	    {"resolver", required_argument, NULL, O_RESOLVER},
 	    {"query-log", required_argument, NULL, O_QLOG},
 	    {"query-log-dnstap", required_argument, NULL, O_QLOG_TAP},
 	    {"query-log-sample", required_argument, NULL, O_QLOG_SAMPLE},
@@ -499,6 +511,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_FW:
 			o->firewall = optarg;
+			break;
+		case O_RESOLVER:
+			o->resolver = optarg;
 			break;
 		case O_QLOG:
 			o->query_log = optarg;
@@ -665,6 +680,8 @@ static void counters(void *arg, api_emit_fn emit, void *sink)
 {
 	struct daemon *d = arg;
 	dp_xport_counters(d->xport, emit, sink);
+	resolver_counters(d->res, emit, sink);
+	dp_rdp_counters(d->rdp, emit, sink);
 	for (unsigned i = 0; i < d->nw; i++) {
 		const struct dp_stats *st = &d->w[i].stats;
 		api_emit_engine(emit, sink, i, d->w[i].ctx.stats);
@@ -719,6 +736,10 @@ static void on_hup(void *arg)
 {
 	struct daemon *d = arg;
 	dp_xport_reload(d->xport);
+	struct p53_err err = {0};
+	if (d->res && resolver_reload(d->res, &err) != 0)
+		fprintf(stderr, "port53d: private zones not reloaded, the old ones serve: %s\n",
+			err.msg);
 }
 
 /* pcap replay: stop once the input ran dry. Also keeps the workers' wall
@@ -835,6 +856,8 @@ static int setup_ports(struct daemon *d)
 	}
 	unsigned per_q = 2 * 1024 + 2 * DP_BURST;
 	unsigned nmbuf = n * (d->o.exception ? 2 : 1) * d->nw * per_q + d->nw * 512 + 4096;
+	if (d->o.resolver)
+		nmbuf += d->nw * DP_RDP_RING; /* responses waiting in the return rings */
 	d->pool = rte_pktmbuf_pool_create("p53_mbufs", nmbuf, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					  (int)rte_socket_id());
 	if (!d->pool) {
@@ -909,8 +932,9 @@ static void close_ports(struct daemon *d)
 
 static int setup_workers(struct daemon *d)
 {
-	/* Readers: the workers, then the transport threads (dp/xport.h). */
-	unsigned nreaders = d->nw + DP_XPORT_READERS;
+	/* Readers: the workers, then the transport threads (dp/xport.h),
+	 * then the resolver thread. */
+	unsigned nreaders = d->nw + DP_XPORT_READERS + 1;
 	size_t qs = rte_rcu_qsbr_get_memsize(nreaders);
 	d->sh.qsbr = rte_zmalloc("p53_qsbr", qs, RTE_CACHE_LINE_SIZE);
 	d->w = rte_zmalloc("p53_workers", sizeof(*d->w) * d->nw, RTE_CACHE_LINE_SIZE);
@@ -935,6 +959,7 @@ static int setup_workers(struct daemon *d)
 			q->tx_flags = sp->port.tx_flags;
 			q->has_exc = sp->has_exc && i < sp->exc_nq;
 			q->exc_port = sp->exc_id;
+			q->sp = (uint16_t)p;
 		}
 	}
 	return 0;
@@ -1017,6 +1042,56 @@ static void register_telemetry(struct daemon *d)
 				   "port53 live snapshot: serial, zones, creation time");
 }
 
+/* The resolver (docs/resolver.md) on a control thread, its hand-off rings
+ * (one per worker, one for the TCP/TLS thread) and the workers' return
+ * rings (dp/rdp.h). */
+static int start_resolver(struct daemon *d, struct p53_err *err)
+{
+	if ((d->rconf = rconf_load(d->o.resolver, err)) == NULL)
+		return -1;
+	unsigned rid = d->nw + DP_XPORT_READERS;
+	struct resolver_cfg rcfg = {
+	    .rc = d->rconf,
+	    .mgr = control_mgr(d->ctl),
+	    .qsbr = d->qsbr,
+	    .reader = rid,
+	    .fw_worker = rid,
+	    .qlog = control_qlog_ring(d->ctl, rid),
+	    .edns_udp_max = (uint16_t)d->o.edns,
+	    .producers = d->nw + 2, /* the workers, the TCP/TLS thread, QUIC's */
+	    .name = "port53d",
+	    .spawn = spawn_ctrl,
+	};
+	if ((d->res = resolver_start(&rcfg, err)) == NULL)
+		return -1;
+	struct dp_rdp_cfg xc = {
+	    .rc = d->rconf,
+	    .res = d->res,
+	    .mgr = control_mgr(d->ctl),
+	    .pool = d->pool,
+	    .nw = d->nw,
+	    .tcp = d->nw,
+	    .quic = d->nw + 1,
+	    .nsp = d->nsp,
+	};
+	for (unsigned i = 0; i < d->nsp; i++) {
+		xc.svc[i] = &d->sp[i].svc;
+		xc.port[i] = d->sp[i].port.id;
+	}
+	char msg[256];
+	if ((d->rdp = dp_rdp_new(&xc, msg, sizeof(msg))) == NULL) {
+		p53_err_set(err, P53_ENOMEM, "%s", msg);
+		return -1;
+	}
+	for (unsigned i = 0; i < d->nw; i++) {
+		d->w[i].rdp = d->rdp;
+		d->w[i].ret = d->rdp->ret[i];
+	}
+	printf("port53d: resolver: %u views, %u rules%s, on a control thread\n", d->rconf->nviews,
+	       d->rconf->nrules, d->rdp->private ? ", private zones" : "");
+	return 0;
+}
+
 /* The shared control side over the workers' QSBR variable: the first
  * snapshot, health checker, query log, API and watcher. Workers are not
  * running yet: the first load publishes with nobody to wait for. */
@@ -1056,8 +1131,9 @@ static int start_control(struct daemon *d)
 	    .query_log = d->o.query_log,
 	    .query_log_dnstap = d->o.query_log_dnstap,
 	    .query_log_sample = d->o.query_log_sample,
-	    /* Firewall scratches and log rings: workers, then transports. */
-	    .nworkers = d->nw + DP_XPORT_READERS,
+	    /* Firewall scratches and log rings: workers, then transports,
+	     * then the resolver. */
+	    .nworkers = d->nw + DP_XPORT_READERS + 1,
 	    .qsbr = d->qsbr,
 	    .counters = counters,
 	    .counters_arg = d,
@@ -1089,7 +1165,13 @@ static int start_control(struct daemon *d)
 	d->sh.mgr = control_mgr(d->ctl);
 	for (unsigned i = 0; i < d->nw; i++)
 		d->w[i].qlog = control_qlog_ring(d->ctl, i);
+	if (d->o.resolver && start_resolver(d, &err) != 0) {
+		fprintf(stderr, "port53d: %s\n", err.msg);
+		return -1;
+	}
 	struct dp_xport_cfg xc = d->o.xport;
+	xc.route = d->rdp ? &d->rdp->route : NULL;
+	xc.quic_route = d->rdp ? &d->rdp->quic_route : NULL;
 	xc.svc = &d->o.svc;
 	xc.ctl = d->ctl;
 	xc.qsbr = d->qsbr;
@@ -1163,8 +1245,12 @@ int main(int argc, char **argv)
 	rc = 0;
 out_ports:
 	control_quiesce(d.ctl); /* the API reads the transports' counters */
+	resolver_halt(d.res);	/* no response is built after this */
 	dp_xport_stop(d.xport); /* readers of the snapshot manager too */
+	resolver_stop(d.res);	/* after the TCP thread, which submits */
+	dp_rdp_free(d.rdp);	/* the mbufs left in the return rings */
 	control_stop(d.ctl);	/* after the workers: nothing reads the snapshot */
+	rconf_free(d.rconf);
 	qsbr_destroy(d.qsbr);
 	for (unsigned k = 0; d.w && k < d.nw; k++)
 		p53_abuse_fini(&d.w[k].abuse);

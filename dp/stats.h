@@ -19,19 +19,22 @@
 #define DP_CACHE_LINE 64
 
 enum dp_ctr {
-	DP_C_RX,	  /* frames received from service ports */
-	DP_C_TX,	  /* frames sent on service ports (replies + from kernel) */
-	DP_C_TX_FULL,	  /* replies tx_burst did not take: freed */
-	DP_C_ANSWERED,	  /* DNS responses built by p53_answer */
-	DP_C_ENGINE_DROP, /* p53_answer returned 0 */
-	DP_C_NO_SNAPSHOT, /* DNS with no snapshot loaded: dropped */
-	DP_C_MULTISEG,	  /* chained mbufs: dropped (we never enable scatter) */
-	DP_C_ARP_REPLY,	  /* ARP replies sent */
-	DP_C_NA_REPLY,	  /* neighbour advertisements sent */
-	DP_C_TO_KERNEL,	  /* frames handed to the exception port */
-	DP_C_FROM_KERNEL, /* frames the kernel sent, forwarded to the service port */
-	DP_C_KERNEL_DROP, /* kernel-bound with no exception path, or its queue full */
-	DP_C_IDLE_SLEEPS, /* sleeps taken after idle_after of empty polls */
+	DP_C_RX,	    /* frames received from service ports */
+	DP_C_TX,	    /* frames sent on service ports (replies + from kernel) */
+	DP_C_TX_FULL,	    /* replies tx_burst did not take: freed */
+	DP_C_ANSWERED,	    /* DNS responses built by p53_answer */
+	DP_C_ENGINE_DROP,   /* p53_answer returned 0 */
+	DP_C_NO_SNAPSHOT,   /* DNS with no snapshot loaded: dropped */
+	DP_C_MULTISEG,	    /* chained mbufs: dropped (we never enable scatter) */
+	DP_C_ARP_REPLY,	    /* ARP replies sent */
+	DP_C_NA_REPLY,	    /* neighbour advertisements sent */
+	DP_C_TO_KERNEL,	    /* frames handed to the exception port */
+	DP_C_FROM_KERNEL,   /* frames the kernel sent, forwarded to the service port */
+	DP_C_KERNEL_DROP,   /* kernel-bound with no exception path, or its queue full */
+	DP_C_IDLE_SLEEPS,   /* sleeps taken after idle_after of empty polls */
+	DP_C_RES_HANDED,    /* queries handed to the resolver thread */
+	DP_C_RES_RING_FULL, /* for the resolver, its ring full: dropped (the client retries) */
+	DP_C_RES_TX,	    /* resolver responses sent on the service port */
 	DP_C__COUNT
 };
 

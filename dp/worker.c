@@ -16,7 +16,11 @@
 
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/control.h"
+#include "ctrl/resolv/resolver.h"
 #include "ctrl/snap/snapmgr.h"
+#include "dp/rdp.h"
+
+#include <rte_ring.h>
 
 #include <string.h>
 #include <sys/prctl.h>
@@ -85,12 +89,48 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	size_t bufcap = (size_t)m->buf_len - m->data_off;
 	size_t room = dp_dns_room(wq->svc, p, bufcap);
 	uint8_t *dns = f + p->pl_off;
+	/* The resolver path: a query the resolver could take, from a client
+	 * in a view, is copied into a free slot of this worker's ring before
+	 * it is answered in place, and handed over if the engine says the
+	 * name is not ours. Clients of views with private zones are answered
+	 * from them. */
+	const struct p53_snapshot *use = snap;
+	struct resolver_job *job = NULL;
+	int view = -1;
+	bool cand = false;
+	if (unlikely(w->rdp != NULL)) {
+		cand = p->pl_off <= DP_RDP_HDR_MAX && resolver_takes(dns, p->pl_len);
+		if (cand || w->rdp->private)
+			view = dp_rdp_view(w->rdp, f, p, &cl);
+		if (view >= 0 && w->rdp->private)
+			use = resolver_pick(w->rdp->cfg.res, view, dns, p->pl_len, snap);
+		if (cand && view >= 0 && (job = resolver_slot(w->rdp->cfg.res, w->idx)) != NULL)
+			memcpy(job->q, dns, p->pl_len);
+	}
 	/* Query log: the question is read before it is answered in place. */
 	struct qlog_rec qr;
 	bool logq = w->qlog && qlog_sampled(w->qlog);
 	if (unlikely(logq))
 		logq = qlog_rec_query(&qr, dns, p->pl_len, &cl) == 0;
-	size_t n = p53_answer(snap, dns, p->pl_len, &cl, &w->ctx, dns, room);
+	const uint8_t *health = w->ctx.health;
+	if (unlikely(use != snap))
+		w->ctx.health = NULL; /* a private snapshot's checks are not tracked */
+	size_t n = p53_answer(use, dns, p->pl_len, &cl, &w->ctx, dns, room);
+	w->ctx.health = health;
+	if (unlikely(cand && view >= 0) && resolver_wants(dns, n) &&
+	    !dp_rdp_fw_refused(w->ctx.fw, w->ctx.fw_rule)) {
+		/* The resolver answers (and logs) it; the frame is freed. */
+		if (job) {
+			dp_rdp_fill(w->rdp, job, w->idx, wq->sp, f, p, &cl, view, w->ctx.fw_rule);
+			resolver_commit(w->rdp->cfg.res, w->idx);
+			w->stats.c[DP_C_RES_HANDED]++;
+			w->kick = true;
+		} else {
+			w->stats.c[DP_C_RES_RING_FULL]++;
+			resolver_ring_full(w->rdp->cfg.res);
+		}
+		return false;
+	}
 	if (unlikely(logq)) {
 		qlog_rec_response(&qr, dns, n);
 		qr.worker = (uint16_t)w->idx;
@@ -290,6 +330,32 @@ static inline bool poll_queue(struct dp_worker *w, const struct dp_wq *wq,
 	return got != 0;
 }
 
+/* Responses of the resolver thread, built into frames there: out on this
+ * worker's queue of the port each query came in on. */
+static bool send_resolved(struct dp_worker *w)
+{
+	struct rte_mbuf *pkts[DP_BURST], *out[DP_BURST];
+	unsigned n = rte_ring_sc_dequeue_burst(w->ret, (void **)pkts, DP_BURST, NULL);
+	if (n == 0)
+		return false;
+	for (unsigned i = 0; i < w->nq; i++) {
+		const struct dp_wq *wq = &w->q[i];
+		uint16_t k = 0;
+		for (unsigned j = 0; j < n; j++)
+			if (pkts[j] && pkts[j]->port == wq->port) {
+				out[k++] = pkts[j];
+				pkts[j] = NULL;
+			}
+		uint16_t sent = tx_all(wq->port, wq->queue, out, k, &w->stats.c[DP_C_TX_FULL]);
+		w->stats.c[DP_C_TX] += sent;
+		w->stats.c[DP_C_RES_TX] += sent;
+	}
+	for (unsigned j = 0; j < n; j++)
+		if (pkts[j])
+			rte_pktmbuf_free(pkts[j]); /* a port this worker does not poll */
+	return true;
+}
+
 /* An idle worker gives its core back: once its queues have been empty for
  * idle_after, it sleeps in short naps until a poll finds work. The nap
  * bounds how late the first frame after a quiet spell is seen; under load
@@ -341,6 +407,15 @@ int dp_worker_main(void *arg)
 		bool busy = false;
 		for (unsigned i = 0; i < w->nq; i++)
 			busy |= poll_queue(w, &w->q[i], snap);
+		if (w->rdp) {
+			/* One wake-up per loop, and a system call only when the
+			 * resolver thread sleeps. */
+			if (w->kick) {
+				resolver_nudge(w->rdp->cfg.res);
+				w->kick = false;
+			}
+			busy |= send_resolved(w);
+		}
 		/* snap is not used past this point: idle() may go offline. */
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
 		__atomic_store_n(&w->stats.loops, w->stats.loops + 1, __ATOMIC_RELAXED);

@@ -24,6 +24,8 @@ struct rte_rcu_qsbr;
 struct snapmgr;
 struct p53_fw;
 struct qlog_ring;
+struct dp_rdp;
+struct rte_ring;
 
 /* State shared by all workers and the control thread. */
 struct dp_shared {
@@ -48,6 +50,7 @@ struct dp_wq {
 	uint16_t port;
 	uint16_t queue;
 	uint16_t exc_port; /* valid when has_exc */
+	uint16_t sp;	   /* service port index (the resolver path's frames) */
 	bool has_exc;
 	unsigned tx_flags; /* DP_TX_CSUM_OFFLOAD when the port does checksums */
 };
@@ -58,6 +61,11 @@ struct dp_worker {
 	struct dp_shared *sh;
 	struct qlog_ring *qlog; /* query log ring; NULL = off */
 	struct p53_abuse abuse; /* RRL table and cookie counters of this worker */
+	/* The resolver path (dp/rdp.h); NULL = authoritative only. ret is
+	 * this worker's return ring, kick set when a job awaits a nudge. */
+	struct dp_rdp *rdp;
+	struct rte_ring *ret;
+	bool kick;
 	uint32_t now_ms, now_s; /* the abuse controls' clocks, set per burst */
 	unsigned idx;		/* worker number: queue id and QSBR thread id */
 	unsigned nq;

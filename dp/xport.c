@@ -106,6 +106,7 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		    .spawn = cfg->spawn,
 		    .xfr = control_xfrout(cfg->ctl),
 		    .notify = control_xfrin(cfg->ctl),
+		    .route = cfg->route,
 		};
 		if ((x->tcp = tcpsrv_start(&tc, err)) == NULL)
 			goto fail;
@@ -128,6 +129,7 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		    .qlog = control_qlog_ring(cfg->ctl, cfg->nworkers + DP_XPORT_QUIC),
 		    .idle_ms = cfg->quic_idle_ms,
 		    .retry_always = cfg->quic_retry,
+		    .route = cfg->quic_route,
 		    .name = "port53d",
 		    .spawn = cfg->spawn,
 		};

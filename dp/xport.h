@@ -13,6 +13,7 @@
 #include "ctrl/api/api.h"
 #include "ctrl/control.h"
 #include "ctrl/snap/qsbr.h"
+#include "ctrl/net/doq.h"
 #include "ctrl/net/tcpsrv.h"
 #include "ctrl/snap/snapmgr.h"
 #include "dp/pkt.h"
@@ -41,6 +42,9 @@ struct dp_xport_cfg {
 	unsigned nworkers; /* first reader id / firewall scratch index */
 	const struct p53_answer_cfg *answer;
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
+	/* Views and the resolver for TCP and TLS (dp/rdp.h); NULL = none. */
+	const struct tcpsrv_route *route;
+	const struct doq_route *quic_route;
 };
 
 struct dp_xport;

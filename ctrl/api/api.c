@@ -445,6 +445,9 @@ static const char *family_help(const char *family)
 			"busy fraction."},
 	    {"resolver", "Resolver outcomes: hand-offs, cache hits, upstream queries, "
 			 "failovers, validation failures (docs/resolver.md)."},
+	    {"resolver_view", "Resolver responses sent, by view."},
+	    {"resolver_queue", "Resolver queue depth (a level, not a count): jobs waiting in "
+			       "each answering thread's ring, and queries in flight."},
 	};
 	for (size_t i = 0; i < sizeof(help) / sizeof(help[0]); i++)
 		if (strcmp(help[i][0], family) == 0)

@@ -81,6 +81,7 @@ struct stream {
 
 struct qconn {
 	struct doq *q;
+	uint32_t serial; /* names it in a resolver's token */
 	ngtcp2_conn *conn;
 	gnutls_session_t tls;
 	struct creds *cr;
@@ -102,8 +103,19 @@ struct qconn {
 	unsigned end_rx, end_next; /* packets since the end; next to answer */
 };
 
+/* A resolver's response on its way back to a stream. */
+struct reply {
+	struct reply *next;
+	uint64_t token; /* connection serial << 32 | stream id / 4 */
+	size_t len;
+	uint8_t data[];
+};
+
 struct doq {
 	struct doq_cfg cfg;
+	uint32_t next_serial;
+	pthread_mutex_t inbox_lock;
+	struct reply *inbox;
 	pthread_t thread;
 	bool running;
 	int ep, wake;
@@ -360,9 +372,22 @@ static bool answer_stream(struct qconn *c, struct stream *s, size_t ml)
 	struct p53_client cl;
 	client_of(c, &cl);
 	bool logq = q->cfg.qlog && qlog_sampled(q->cfg.qlog);
-	size_t r =
-	    q->snap ? p53_answer(q->snap, msg, ml, &cl, &q->ctx, q->resp, sizeof(q->resp)) : 0;
+	const struct doq_route *rt = q->cfg.route;
+	const struct p53_snapshot *use = q->snap;
+	int view = -1;
+	if (rt && rt->pick && use)
+		use = rt->pick(rt->arg, &cl, &q->local[c->sock], msg, ml, q->snap, &view);
+	/* A private snapshot's health checks are not tracked: all healthy. */
+	const uint8_t *health = q->ctx.health;
+	if (use != q->snap)
+		q->ctx.health = NULL;
+	size_t r = use ? p53_answer(use, msg, ml, &cl, &q->ctx, q->resp, sizeof(q->resp)) : 0;
+	q->ctx.health = health;
 	bump(q, DOQ_QUERIES);
+	if (r && rt && rt->hand_over && s->id >= 0 &&
+	    rt->hand_over(rt->arg, view, &cl, msg, ml, q->resp, r, q->ctx.fw_rule, q,
+			  (uint64_t)c->serial << 32 | (uint64_t)s->id >> 2))
+		return true; /* the resolver answers (doq_deliver) and logs it */
 	if (logq) {
 		struct qlog_rec rec;
 		qlog_rec_from(msg, ml, q->resp, r, &cl, &rec);
@@ -607,6 +632,7 @@ static struct qconn *conn_new(struct doq *q, unsigned sock, const ngtcp2_pkt_hd 
 	if (c == NULL)
 		return NULL;
 	c->q = q;
+	c->serial = ++q->next_serial;
 	c->sock = sock;
 	memcpy(&c->remote, from, fl);
 	c->rlen = fl;
@@ -851,6 +877,61 @@ static int timers(struct doq *q, uint64_t ts)
 	return (int)((next - ts + NGTCP2_MILLISECONDS - 1) / NGTCP2_MILLISECONDS);
 }
 
+void doq_deliver(struct doq *q, uint64_t token, const uint8_t *resp, size_t len)
+{
+	struct reply *rp = malloc(sizeof(*rp) + len);
+	if (rp == NULL)
+		return; /* the client's own timeout ends the stream */
+	rp->token = token;
+	rp->len = len;
+	if (len)
+		memcpy(rp->data, resp, len);
+	pthread_mutex_lock(&q->inbox_lock);
+	rp->next = q->inbox;
+	q->inbox = rp;
+	pthread_mutex_unlock(&q->inbox_lock);
+	uint64_t one = 1;
+	if (write(q->wake, &one, sizeof(one)) < 0) {
+		/* the 100 ms tick drains it too */
+	}
+}
+
+/* The resolver's responses onto their streams, if they are still there. */
+static void drain_inbox(struct doq *q, uint64_t ts)
+{
+	pthread_mutex_lock(&q->inbox_lock);
+	struct reply *list = q->inbox;
+	q->inbox = NULL;
+	pthread_mutex_unlock(&q->inbox_lock);
+	while (list) {
+		struct reply *rp = list;
+		list = rp->next;
+		uint32_t serial = (uint32_t)(rp->token >> 32);
+		int64_t sid = (int64_t)(rp->token & 0xffffffffu) << 2;
+		struct qconn *c = q->conns;
+		while (c && c->serial != serial)
+			c = c->next;
+		struct stream *s = NULL;
+		if (c && c->phase == Q_OPEN)
+			for (s = c->streams; s && s->id != sid; s = s->next)
+				;
+		if (s && s->answered && s->out == NULL && !s->cancel) {
+			if (rp->len == 0 || (s->out = malloc(2 + rp->len)) == NULL) {
+				s->cancel = true;
+			} else {
+				s->out[0] = (uint8_t)(rp->len >> 8);
+				s->out[1] = (uint8_t)rp->len;
+				memcpy(s->out + 2, rp->data, rp->len);
+				s->outlen = 2 + rp->len;
+			}
+			int rv = conn_write(q, c, ts);
+			if (rv != 0)
+				conn_fail(q, c, rv, ts);
+		}
+		free(rp);
+	}
+}
+
 static void *doq_main(void *arg)
 {
 	struct doq *q = arg;
@@ -874,6 +955,8 @@ static void *doq_main(void *arg)
 				on_socket(q, tag);
 			}
 		}
+		if (q->cfg.route)
+			drain_inbox(q, now_ns());
 		wait_ms = timers(q, now_ns());
 		q->snap = NULL;
 		q->ctx.health = NULL;
@@ -902,6 +985,12 @@ static void free_all(struct doq *q)
 		close(q->wake);
 	creds_put(atomic_exchange(&q->next, NULL));
 	creds_put(q->cur);
+	while (q->inbox) {
+		struct reply *rp = q->inbox;
+		q->inbox = rp->next;
+		free(rp);
+	}
+	pthread_mutex_destroy(&q->inbox_lock);
 	free(q->cert);
 	free(q->key);
 	free(q);
@@ -920,6 +1009,7 @@ struct doq *doq_start(const struct doq_cfg *cfg, struct p53_err *err)
 	q->cfg = *cfg;
 	q->cfg.fds = NULL;
 	q->ep = q->wake = -1;
+	pthread_mutex_init(&q->inbox_lock, NULL);
 	for (size_t i = 0; i < cfg->nfds; i++) {
 		q->fds[q->nfds] = cfg->fds[i];
 		q->llen[q->nfds] = sizeof(q->local[0]);

@@ -48,6 +48,23 @@ enum doq_ctr {
 	DOQ_CLOSE_RESENT,   /* CONNECTION_CLOSE sent again in a closing period */
 	DOQ_C__COUNT
 };
+struct doq;
+struct sockaddr_storage;
+
+/* Views and the resolver (ctrl/resolv, docs/resolver.md), as tcpsrv's
+ * route: pick before answering, hand_over after; the resolver's response
+ * comes back through doq_deliver(d, token, ...). NULL = authoritative
+ * answers only. */
+struct doq_route {
+	const struct p53_snapshot *(*pick)(void *arg, const struct p53_client *c,
+					   const struct sockaddr_storage *local, const uint8_t *q,
+					   size_t qlen, const struct p53_snapshot *pub, int *view);
+	bool (*hand_over)(void *arg, int view, const struct p53_client *c, const uint8_t *q,
+			  size_t qlen, const uint8_t *resp, size_t rlen, uint32_t fw_rule,
+			  struct doq *d, uint64_t token);
+	void *arg;
+};
+
 struct doq_cfg {
 	const int *fds; /* bound UDP sockets, taken over */
 	size_t nfds;
@@ -67,7 +84,8 @@ struct doq_cfg {
 	 * valid token gets a Retry. always: every new connection; otherwise
 	 * only once half of max_conns are taken. */
 	bool retry_always;
-	const char *name; /* log prefix */
+	const char *name;	       /* log prefix */
+	const struct doq_route *route; /* NULL = none */
 	/* NULL = pthread_create. */
 	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
 };
@@ -82,6 +100,9 @@ void doq_stop(struct doq *q);
  * keep theirs. 0, or a negative code with the old files still in use. */
 int doq_reload_tls(struct doq *q, struct p53_err *err);
 uint64_t doq_ctr(const struct doq *q, enum doq_ctr c);
+/* A response to a query handed over by route->hand_over (len 0: none, the
+ * stream is cancelled). From any thread; the stream may be gone by then. */
+void doq_deliver(struct doq *q, uint64_t token, const uint8_t *resp, size_t len);
 /* The engine's and the QUIC counters, as worker cfg.worker. */
 void doq_counters(const struct doq *q, api_emit_fn emit, void *sink);
 

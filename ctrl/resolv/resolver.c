@@ -115,6 +115,11 @@ struct resolver {
 	unsigned mask, nrings;
 	struct ring *rings;
 	alignas(64) _Atomic uint64_t stats[RS__COUNT];
+	_Atomic uint64_t view_answers[RCONF_MAX_VIEWS];
+	_Atomic uint64_t ninflight;
+	/* True while the thread waits in epoll_wait: only then does a
+	 * producer's resolver_nudge make the system call that wakes it. */
+	alignas(64) atomic_bool sleeping;
 	struct centry *cache;
 	unsigned cmask;
 	const struct p53_fw *fw; /* live while this thread is online */
@@ -145,6 +150,7 @@ static struct pending *pending_new(struct resolver *r)
 	if (pd == NULL)
 		return NULL;
 	pd->r = r;
+	atomic_fetch_add_explicit(&r->ninflight, 1, memory_order_relaxed);
 	pd->next = r->inflight;
 	if (r->inflight)
 		r->inflight->prev = pd;
@@ -160,6 +166,7 @@ static void pending_free(struct pending *pd)
 		pd->r->inflight = pd->next;
 	if (pd->next)
 		pd->next->prev = pd->prev;
+	atomic_fetch_sub_explicit(&pd->r->ninflight, 1, memory_order_relaxed);
 	free(pd);
 }
 
@@ -209,6 +216,51 @@ bool resolver_submit(struct resolver *r, unsigned producer, const struct resolve
 	atomic_store_explicit(&rg->head, h + 1, memory_order_release);
 	bump(r, RS_SUBMITTED);
 	return true;
+}
+
+struct resolver_job *resolver_slot(struct resolver *r, unsigned producer)
+{
+	struct ring *rg = &r->rings[producer < r->nrings ? producer : 0];
+	uint64_t h = atomic_load_explicit(&rg->head, memory_order_relaxed);
+	uint64_t t = atomic_load_explicit(&rg->tail, memory_order_acquire);
+	return h - t > r->mask ? NULL : &rg->slots[h & r->mask];
+}
+
+void resolver_commit(struct resolver *r, unsigned producer)
+{
+	struct ring *rg = &r->rings[producer < r->nrings ? producer : 0];
+	uint64_t h = atomic_load_explicit(&rg->head, memory_order_relaxed);
+	atomic_store_explicit(&rg->head, h + 1, memory_order_release);
+	bump(r, RS_SUBMITTED);
+}
+
+void resolver_ring_full(struct resolver *r)
+{
+	bump(r, RS_RING_FULL);
+}
+
+void resolver_nudge(struct resolver *r)
+{
+	/* Pairs with the fence in thread_main: either this sees the thread
+	 * asleep and wakes it, or the thread sees the new head before it
+	 * sleeps. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&r->sleeping, memory_order_relaxed))
+		resolver_kick(r);
+}
+
+bool resolver_takes(const uint8_t *q, size_t qlen)
+{
+	if (qlen > RESOLVER_QMAX || qlen < 12 || !(q[2] & 1) || ((q[2] >> 3) & 15) != 0 ||
+	    q[4] != 0 || q[5] != 1)
+		return false;
+	size_t o = 12;
+	while (o < qlen && q[o] != 0 && q[o] < 64)
+		o += (size_t)q[o] + 1;
+	if (o + 5 > qlen || q[o] != 0)
+		return false;
+	uint16_t qtype = (uint16_t)(q[o + 1] << 8 | q[o + 2]);
+	return (q[o + 3] << 8 | q[o + 4]) == 1 && qtype != 251 && qtype != 252;
 }
 
 void resolver_kick(struct resolver *r)
@@ -421,13 +473,20 @@ static size_t compose(struct resolver *r, const struct pending *pd, const ldns_p
 static void deliver(struct resolver *r, struct pending *pd, size_t n, const struct outcome *o,
 		    int rule)
 {
-	if (pd->job.reply)
+	if (pd->job.reply_job) {
+		if (n)
+			pd->job.reply_job(pd->job.reply_ctx, &pd->job, r->out, n);
+	} else if (pd->job.reply) {
 		pd->job.reply(pd->job.reply_ctx, pd->job.token, r->out, n);
+	}
 	if (n) {
-		if (pd->job.reply == NULL)
+		if (pd->job.reply == NULL && pd->job.reply_job == NULL)
 			sendto(pd->job.fd, r->out, n, 0, (const struct sockaddr *)&pd->job.peer,
 			       pd->job.peer_len);
 		bump(r, RS_ANSWERED);
+		if (pd->job.view < RCONF_MAX_VIEWS)
+			atomic_fetch_add_explicit(&r->view_answers[pd->job.view], 1,
+						  memory_order_relaxed);
 		if (o->rcode == LDNS_RCODE_SERVFAIL)
 			bump(r, RS_SERVFAIL);
 	}
@@ -763,12 +822,27 @@ static void drain(struct resolver *r)
 	}
 }
 
+static bool rings_empty(struct resolver *r)
+{
+	for (unsigned i = 0; i < r->nrings; i++)
+		if (atomic_load_explicit(&r->rings[i].head, memory_order_acquire) !=
+		    atomic_load_explicit(&r->rings[i].tail, memory_order_relaxed))
+			return false;
+	return true;
+}
+
 static void *thread_main(void *arg)
 {
 	struct resolver *r = arg;
 	for (;;) {
 		struct epoll_event evs[16];
-		int n = epoll_wait(r->ep, evs, 16, r->inflight ? 50 : 1000);
+		/* Asleep only with every ring empty, checked after saying so
+		 * (resolver_nudge's fence pairs with this one). */
+		atomic_store_explicit(&r->sleeping, true, memory_order_relaxed);
+		atomic_thread_fence(memory_order_seq_cst);
+		int wait = rings_empty(r) ? (r->inflight ? 50 : 1000) : 0;
+		int n = epoll_wait(r->ep, evs, 16, wait);
+		atomic_store_explicit(&r->sleeping, false, memory_order_relaxed);
 		qsbr_online(r->cfg.qsbr, r->cfg.reader);
 		const struct snapmgr_live *live = snapmgr_current(r->cfg.mgr);
 		const struct control_load *ld = live ? live->state : NULL;
@@ -992,8 +1066,8 @@ struct resolver *resolver_start(const struct resolver_cfg *cfg, struct p53_err *
 	r->cmask = cs - 1;
 	const struct rconf *rc = cfg->rc;
 	r->nrings = cfg->producers ? cfg->producers : 1;
-	if (r->nrings > 4)
-		r->nrings = 4;
+	if (r->nrings > RESOLVER_MAX_PRODUCERS)
+		r->nrings = RESOLVER_MAX_PRODUCERS;
 	r->rings = calloc(r->nrings, sizeof(*r->rings));
 	for (unsigned i = 0; r->rings && i < r->nrings; i++)
 		if ((r->rings[i].slots = calloc(rs, sizeof(struct resolver_job))) == NULL) {
@@ -1042,7 +1116,9 @@ struct resolver *resolver_start(const struct resolver_cfg *cfg, struct p53_err *
 		goto fail;
 	}
 	qsbr_offline(cfg->qsbr, cfg->reader);
-	if ((errno = pthread_create(&r->thread, NULL, thread_main, r)) != 0) {
+	errno = cfg->spawn ? cfg->spawn(&r->thread, "p53-resolver", thread_main, r)
+			   : pthread_create(&r->thread, NULL, thread_main, r);
+	if (errno != 0) {
 		p53_err_set(err, P53_EIO, "resolver: thread: %s", strerror(errno));
 		qsbr_reader_unregister(cfg->qsbr, cfg->reader);
 		goto fail;
@@ -1110,4 +1186,16 @@ void resolver_counters(struct resolver *r, api_emit_fn emit, void *sink)
 	for (unsigned i = 0; i < RS__COUNT; i++)
 		emit(sink, "resolver", "outcome", rstat_names[i], r->cfg.fw_worker,
 		     atomic_load_explicit(&r->stats[i], memory_order_relaxed));
+	for (unsigned v = 0; v < r->cfg.rc->nviews && v < RCONF_MAX_VIEWS; v++)
+		emit(sink, "resolver_view", "view", r->cfg.rc->views[v].name, r->cfg.fw_worker,
+		     atomic_load_explicit(&r->view_answers[v], memory_order_relaxed));
+	/* Levels, not counts: jobs waiting in each producer's ring, and
+	 * queries at libunbound. */
+	for (unsigned i = 0; i < r->nrings; i++) {
+		uint64_t h = atomic_load_explicit(&r->rings[i].head, memory_order_acquire);
+		uint64_t t = atomic_load_explicit(&r->rings[i].tail, memory_order_acquire);
+		emit(sink, "resolver_queue", "state", "ring", i, h >= t ? h - t : 0);
+	}
+	emit(sink, "resolver_queue", "state", "inflight", r->cfg.fw_worker,
+	     atomic_load_explicit(&r->ninflight, memory_order_relaxed));
 }

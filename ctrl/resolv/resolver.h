@@ -7,8 +7,9 @@
  * thread's own single-producer ring (resolver_submit) and the thread goes
  * on; the resolver thread answers it from its cache or asks libunbound
  * asynchronously, and sends the response itself on the UDP socket the query
- * came in on, or hands it back to the TCP/TLS server (job.reply). The resolver thread is a QSBR reader of its own (it reads the live
- * firewall) and has its own firewall scratch and query-log ring.
+ * came in on, or hands it back to the TCP/TLS server (job.reply). The resolver thread is a QSBR
+ * reader of its own (it reads the live firewall) and has its own firewall scratch and query-log
+ * ring.
  */
 #ifndef P53_RESOLVER_H
 #define P53_RESOLVER_H
@@ -21,12 +22,15 @@
 #include "zones/common/err.h"
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 struct qlog_ring;
 
-#define RESOLVER_QMAX 1232 /* larger queries are not handed over */
+#define RESOLVER_QMAX	       1232 /* larger queries are not handed over */
+#define RESOLVER_LINK_MAX      192  /* a front end's own data carried with a job */
+#define RESOLVER_MAX_PRODUCERS 256  /* answering threads (port53d: workers + 2) */
 
 /* One query handed over, with what is needed to answer it later. */
 struct resolver_job {
@@ -37,6 +41,12 @@ struct resolver_job {
 	void (*reply)(void *ctx, uint64_t token, const uint8_t *resp, size_t len);
 	void *reply_ctx;
 	uint64_t token;
+	/* Frames (port53d's workers): when set, the response (never len 0)
+	 * goes to reply_job(reply_ctx, job, ...) instead, with link, what the
+	 * front end stored at submit (the query frame's headers), intact. */
+	void (*reply_job)(void *ctx, const struct resolver_job *job, const uint8_t *resp,
+			  size_t len);
+	uint8_t link[RESOLVER_LINK_MAX];
 	socklen_t peer_len;
 	struct sockaddr_storage peer;
 	struct p53_client client;
@@ -55,9 +65,13 @@ struct resolver_cfg {
 	struct qlog_ring *qlog; /* NULL = off */
 	uint16_t edns_udp_max;	/* our advertised EDNS size */
 	unsigned ring_size;	/* jobs in each hand-off ring; 0 = 1024 */
-	unsigned producers;	/* answering threads, one ring each (1..4) */
+	unsigned producers;	/* answering threads, one ring each (1..RESOLVER_MAX_PRODUCERS) */
 	unsigned cache_entries; /* answer cache slots; 0 = 65536 */
 	const char *name;	/* log prefix */
+	/* Starts the resolver thread; NULL = pthread_create. port53d passes
+	 * one on rte_ctrl_thread_create: never on a worker's core (and
+	 * libunbound's threads, started from it, inherit its CPU set). */
+	int (*spawn)(pthread_t *t, const char *name, void *(*fn)(void *), void *arg);
 };
 
 struct resolver;
@@ -78,6 +92,23 @@ void resolver_stop(struct resolver *r);
 bool resolver_submit(struct resolver *r, unsigned producer, const struct resolver_job *job);
 /* Wakes the resolver thread after one or more submits (once per batch). */
 void resolver_kick(struct resolver *r);
+
+/* Without a copy, for threads that must not make system calls (port53d's
+ * workers): resolver_slot gives producer's next free ring slot (NULL when
+ * the ring is full), which the caller fills (the query in q, qlen, the
+ * rest of the job) and publishes with resolver_commit, or abandons by not
+ * committing. resolver_nudge wakes the resolver thread only when it sleeps
+ * (one system call then; none while it is busy). resolver_ring_full counts
+ * a query dropped on a full ring. */
+struct resolver_job *resolver_slot(struct resolver *r, unsigned producer);
+void resolver_commit(struct resolver *r, unsigned producer);
+void resolver_nudge(struct resolver *r);
+void resolver_ring_full(struct resolver *r);
+
+/* The query q (qlen bytes) is one the resolver may take: a standard query
+ * with RD set and one IN question that is not a zone transfer, small enough
+ * to hand over. */
+bool resolver_takes(const uint8_t *q, size_t qlen);
 
 /* The engine's response resp (n bytes) to a query says the name is outside
  * every served zone or below a delegation: what a resolver answers instead. */
