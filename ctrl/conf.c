@@ -136,6 +136,8 @@ static const struct key keys[] = {
      "node-max-origin-silence-s", 0},
     {"node", "worker-stall-ms", K_INT, false, 100, 3600000, "node-worker-stall-ms", 0,
      "node-worker-stall-ms", 0},
+    {"node", "min-signature-validity-s", K_INT, false, 0, 31536000, "node-min-signature-validity-s",
+     0, "node-min-signature-validity-s", 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

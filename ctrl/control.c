@@ -127,6 +127,16 @@ static int build_load(void *arg, const struct p53_snapshot *snap, void **state, 
 		destroy_load(c, ld);
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	}
+	/* A scan of every RRSIG, once per load and off the answering path. */
+	struct p53_snapshot_info in;
+	p53_snapshot_info(snap, &in);
+	if (in.zones && (ld->sigs = calloc(in.zones, sizeof(*ld->sigs))) == NULL) {
+		destroy_load(c, ld);
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	}
+	ld->nsigs = in.zones;
+	for (uint32_t i = 0; i < in.zones; i++)
+		p53_snapshot_zone_sigs(snap, i, (int64_t)time(NULL), &ld->sigs[i]);
 	*state = ld;
 	return 0;
 }
@@ -138,6 +148,7 @@ static void destroy_load(void *arg, void *state)
 	p53_health_release(c->health, ld->health);
 	p53_fw_free((struct p53_fw *)ld->fw);
 	free((uint8_t *)ld->zone_dead);
+	free(ld->sigs);
 	free(ld);
 }
 
@@ -145,6 +156,16 @@ static void destroy_load(void *arg, void *state)
 static void published(void *arg, const struct snapmgr_live *live)
 {
 	struct control *c = arg;
+	const struct control_load *ld = live->state;
+	unsigned nsigned = 0;
+	int64_t earliest = 0;
+	for (uint32_t i = 0; ld && i < ld->nsigs; i++) {
+		if (ld->sigs[i].count == 0)
+			continue;
+		if (nsigned++ == 0 || ld->sigs[i].earliest_expiry < earliest)
+			earliest = ld->sigs[i].earliest_expiry;
+	}
+	nodehealth_set_signatures(c->node, nsigned, earliest);
 	if (c->xfrout)
 		xfrout_publish(c->xfrout, live->snap);
 }
@@ -178,12 +199,42 @@ static json_t *node_json(void *arg, bool *healthy)
 	return nodehealth_json(&r, c->origin);
 }
 
+/* Each signed zone's signature window, from the live load. */
+static void zone_sig_metrics(void *arg, const struct snapmgr_live *live,
+			     const struct snapmgr_stats *st)
+{
+	FILE *f = arg;
+	(void)st;
+	const struct control_load *ld = live ? live->state : NULL;
+	bool head = false;
+	for (uint32_t i = 0; ld && i < ld->nsigs; i++) {
+		char name[1100];
+		const uint8_t *apex = p53_snapshot_zone(live->snap, i, NULL);
+		if (ld->sigs[i].count == 0 || apex == NULL ||
+		    name_to_text(apex, name, sizeof(name)) < 0)
+			continue;
+		if (!head) {
+			fputs(
+			    "# HELP port53_zone_signature_expiry_timestamp_seconds Earliest RRSIG "
+			    "expiration of the zone (unix time).\n"
+			    "# TYPE port53_zone_signature_expiry_timestamp_seconds gauge\n",
+			    f);
+			head = true;
+		}
+		fputs("port53_zone_signature_expiry_timestamp_seconds{zone=\"", f);
+		for (const char *p = name; *p; p++) /* the text format's label escapes */
+			fprintf(f, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+		fprintf(f, "\"} %lld\n", (long long)ld->sigs[i].earliest_expiry);
+	}
+}
+
 static void node_metrics(void *arg, FILE *f)
 {
 	struct control *c = arg;
 	struct nodehealth_report r;
 	nodehealth_eval(c->node, c->mgr, c->origin, &r);
 	nodehealth_metrics(f, &r, c->origin);
+	snapmgr_view(c->mgr, zone_sig_metrics, f);
 }
 
 /* Sums the secondary's per-zone expired flags out of its counters. */
@@ -433,6 +484,11 @@ static int setup(struct control *c, struct p53_err *err)
 		return err->code ? err->code : P53_EIO;
 	if (c->health && cfg->health_quorum > 0)
 		p53_health_set_quorum(c->health, cfg->health_quorum);
+	/* Before the first load: each load reports its signatures to it. */
+	c->node = nodehealth_new(&cfg->node, cfg->nworkers);
+	c->beats = calloc(cfg->nworkers, sizeof(*c->beats));
+	if (c->node == NULL || c->beats == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	struct snapmgr_cfg mc = {
 	    .qsbr = cfg->qsbr,
 	    .trusted_keys = cfg->trusted_keys,
@@ -453,10 +509,6 @@ static int setup(struct control *c, struct p53_err *err)
 	if (c->xfrin && (rc = xfrin_start(c->xfrin, err)) != 0)
 		return rc;
 
-	c->node = nodehealth_new(&cfg->node, cfg->nworkers);
-	c->beats = calloc(cfg->nworkers, sizeof(*c->beats));
-	if (c->node == NULL || c->beats == NULL)
-		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	if (cfg->origin.url) {
 		struct follow_cfg fc = cfg->origin;
 		fc.keys_configured = cfg->ntrusted > 0;

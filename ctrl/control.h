@@ -44,9 +44,13 @@ struct xfrin;
 struct control_load {
 	const uint8_t *health; /* by the snapshot's check numbers; NULL = all healthy */
 	uint32_t nhealth;
-	const struct p53_fw *fw; /* NULL = no firewall */
+	const struct p53_fw *fw;  /* NULL = no firewall */
 	const uint8_t *zone_dead; /* by zone index: expired secondary zones; NULL = none */
 	uint32_t nzone_dead;
+	/* By zone index: its signatures' window (control side only: metrics
+	 * and node health); NULL when the snapshot has no zones. */
+	struct p53_zone_sigs *sigs;
+	uint32_t nsigs;
 };
 
 struct control_cfg {

@@ -1281,6 +1281,8 @@ static const struct command commands[] = {
      "                             current N s ago (0: no limit)\n"
      "      --node-max-origin-silence-s N unhealthy when the origin is silent N s (0: off)\n"
      "      --node-worker-stall-ms N      an answering thread stuck N ms is unhealthy (3000)\n"
+     "      --node-min-signature-validity-s N  unhealthy once the earliest RRSIG expires\n"
+     "                             within N s (0: reported only)\n"
      "      --api-max-conns N      control API connections (default 64)\n"
      "      --api-per-source N     control API connections per client on TCP (4)\n"
      "      --api-timeout-s N      idle API connections closed after N s (10)\n"

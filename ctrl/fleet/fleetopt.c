@@ -54,6 +54,8 @@ int fleetopt_set(struct follow_cfg *o, struct nodehealth_cfg *n, const char *nam
 		return number(name, value, 0, 31536000, &n->max_snapshot_age_s, why, cap);
 	else if (strcmp(name, "node-max-origin-silence-s") == 0)
 		return number(name, value, 0, 31536000, &n->origin_max_silence_s, why, cap);
+	else if (strcmp(name, "node-min-signature-validity-s") == 0)
+		return number(name, value, 0, 31536000, &n->min_signature_validity_s, why, cap);
 	else if (strcmp(name, "node-worker-stall-ms") == 0)
 		return number(name, value, 100, 3600000, &n->worker_stall_ms, why, cap);
 	else {

@@ -20,6 +20,7 @@
 	    {"origin-header-file", required_argument, NULL, (val)},                                \
 	    {"node-max-snapshot-age-s", required_argument, NULL, (val)},                           \
 	    {"node-max-origin-silence-s", required_argument, NULL, (val)},                         \
+	    {"node-min-signature-validity-s", required_argument, NULL, (val)},                     \
 	{                                                                                          \
 		"node-worker-stall-ms", required_argument, NULL, (val)                             \
 	}

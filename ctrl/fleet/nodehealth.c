@@ -23,6 +23,8 @@ struct nodehealth {
 	unsigned nbeat;	   /* threads the front end reports; 0 = none yet */
 	bool zones_tracked;
 	unsigned zones_expired;
+	unsigned signed_zones;
+	int64_t earliest_expiry; /* Unix seconds */
 };
 
 static int64_t clock_ns(clockid_t id)
@@ -88,6 +90,14 @@ void nodehealth_set_expired(struct nodehealth *h, unsigned nexpired)
 	pthread_mutex_unlock(&h->mu);
 }
 
+void nodehealth_set_signatures(struct nodehealth *h, unsigned signed_zones, int64_t earliest)
+{
+	pthread_mutex_lock(&h->mu);
+	h->signed_zones = signed_zones;
+	h->earliest_expiry = earliest;
+	pthread_mutex_unlock(&h->mu);
+}
+
 struct live_view {
 	bool have;
 	int64_t loaded_at;
@@ -134,6 +144,8 @@ void nodehealth_eval(struct nodehealth *h, struct snapmgr *mgr, struct follow *f
 			r->workers_answering++;
 	r->zones_tracked = h->zones_tracked;
 	r->zones_expired = h->zones_expired;
+	r->signed_zones = h->signed_zones;
+	r->signature_validity_s = (double)h->earliest_expiry - (double)now / 1e9;
 	pthread_mutex_unlock(&h->mu);
 	r->workers_ok = r->workers_answering == r->workers;
 	if (!r->workers_ok)
@@ -178,7 +190,13 @@ void nodehealth_eval(struct nodehealth *h, struct snapmgr *mgr, struct follow *f
 	r->zones_ok = r->zones_expired == 0;
 	if (!r->zones_ok)
 		reason(r, "%u zones past their expire time", r->zones_expired);
-	r->healthy = r->workers_ok && r->snapshot_ok && r->origin_ok && r->zones_ok;
+	r->signatures_ok = r->signed_zones == 0 || h->cfg.min_signature_validity_s == 0 ||
+			   r->signature_validity_s >= (double)h->cfg.min_signature_validity_s;
+	if (!r->signatures_ok)
+		reason(r, "earliest signature expires in %.0f s, limit %u s",
+		       r->signature_validity_s, h->cfg.min_signature_validity_s);
+	r->healthy =
+	    r->workers_ok && r->snapshot_ok && r->origin_ok && r->zones_ok && r->signatures_ok;
 }
 
 static json_t *real_or_null(double v)
@@ -214,6 +232,11 @@ json_t *nodehealth_json(const struct nodehealth_report *r, struct follow *fol)
 			    r->zones_tracked ? json_pack("{s:b, s:i}", "ok", r->zones_ok, "count",
 							 (int)r->zones_expired)
 					     : json_null());
+	json_object_set_new(ck, "signatures",
+			    r->signed_zones ? json_pack("{s:b, s:i, s:f}", "ok", r->signatures_ok,
+							"signed_zones", (int)r->signed_zones,
+							"validity_seconds", r->signature_validity_s)
+					    : json_null());
 	json_object_set_new(o, "checks", ck);
 	if (fol == NULL) {
 		json_object_set_new(o, "origin", json_null());
@@ -256,8 +279,14 @@ void nodehealth_metrics(FILE *f, const struct nodehealth_report *r, struct follo
 		fprintf(f, "port53_node_check{check=\"origin\"} %d\n", r->origin_ok);
 	if (r->zones_tracked)
 		fprintf(f, "port53_node_check{check=\"zones_expired\"} %d\n", r->zones_ok);
+	if (r->signed_zones)
+		fprintf(f, "port53_node_check{check=\"signatures\"} %d\n", r->signatures_ok);
 	g(f, "port53_node_workers_answering", "Answering threads that made progress lately.",
 	  "gauge", r->workers_answering);
+	if (r->signed_zones)
+		g(f, "port53_node_signature_validity_seconds",
+		  "Seconds until the earliest RRSIG of the signed zones served expires.", "gauge",
+		  r->signature_validity_s);
 	if (r->snapshot_age_s >= 0)
 		g(f, "port53_node_snapshot_age_seconds",
 		  "Seconds since the node last knew its snapshot current.", "gauge",

@@ -13,7 +13,12 @@
  *    origin down takes every node's freshness with it, so this is off by
  *    default and reported only);
  *  - zones expired: none (a secondary's zone past its SOA expire), once the
- *    zone-transfer side reports them through nodehealth_set_expired().
+ *    zone-transfer side reports them through nodehealth_set_expired();
+ *  - signatures: the earliest RRSIG expiration of the signed zones served
+ *    lies at least min_signature_validity_s ahead (when set: one snapshot
+ *    feeds every node, so all would leave together; off by default and
+ *    reported only), once the control side reports it for each load
+ *    through nodehealth_set_signatures().
  *
  * The control thread samples the heartbeats; the API evaluates on demand.
  */
@@ -28,9 +33,10 @@
 #include <stdio.h>
 
 struct nodehealth_cfg {
-	unsigned max_snapshot_age_s;   /* 0 = no limit */
-	unsigned origin_max_silence_s; /* 0 = reported, never unhealthy */
-	unsigned worker_stall_ms;      /* [3000] */
+	unsigned max_snapshot_age_s;	   /* 0 = no limit */
+	unsigned origin_max_silence_s;	   /* 0 = reported, never unhealthy */
+	unsigned worker_stall_ms;	   /* [3000] */
+	unsigned min_signature_validity_s; /* 0 = reported, never unhealthy */
 };
 
 struct nodehealth_report {
@@ -47,6 +53,9 @@ struct nodehealth_report {
 	bool zones_tracked;
 	unsigned zones_expired;
 	bool zones_ok;
+	unsigned signed_zones;	     /* 0: nothing signed, check not applied */
+	double signature_validity_s; /* earliest expiration - now */
+	bool signatures_ok;
 	char reasons[768]; /* "; "-separated, "" when healthy */
 };
 
@@ -59,6 +68,9 @@ void nodehealth_free(struct nodehealth *h);
 void nodehealth_beat(struct nodehealth *h, const uint64_t *beats, unsigned n);
 /* The zone-transfer side: how many served zones are past their expire. */
 void nodehealth_set_expired(struct nodehealth *h, unsigned nexpired);
+/* The control side, per load: how many zones carry signatures and the
+ * earliest expiration among them (Unix time). */
+void nodehealth_set_signatures(struct nodehealth *h, unsigned signed_zones, int64_t earliest);
 
 /* Evaluates every check now; fol may be NULL (no origin). */
 void nodehealth_eval(struct nodehealth *h, struct snapmgr *mgr, struct follow *fol,

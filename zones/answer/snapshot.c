@@ -10,6 +10,7 @@
 
 #include "zones/common/fileio.h"
 #include "zones/common/name.h"
+#include "zones/common/rrtype.h"
 #include "zones/answer/sign.h"
 
 #include <openssl/sha.h>
@@ -387,4 +388,48 @@ const uint8_t *p53_snapshot_zone(const struct p53_snapshot *s, uint32_t i, uint3
 	if (soa_serial)
 		*soa_serial = s->zones[i].serial;
 	return s->names + s->zones[i].name;
+}
+
+static uint32_t rd32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int64_t serial_time(uint32_t t, int64_t now)
+{
+	return now + (int32_t)(t - (uint32_t)now);
+}
+
+void p53_snapshot_zone_sigs(const struct p53_snapshot *s, uint32_t i, int64_t now,
+			    struct p53_zone_sigs *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (i >= s->nzones)
+		return;
+	const struct snap_zone *z = &s->zones[i];
+	for (uint32_t n = z->apex; n < z->apex + z->nodes; n++) {
+		const struct snap_node *nd = &s->nodes[n];
+		for (uint32_t k = nd->rrset; k < nd->rrset + nd->nrrsets; k++) {
+			const struct snap_rrset *rs = &s->rrsets[k];
+			if (rs->type != RR_RRSIG)
+				continue;
+			const uint8_t *p = s->rdata + rs->rdata, *end = p + rs->len;
+			for (uint16_t r = 0; r < rs->count && end - p >= 2; r++) {
+				size_t len = (size_t)p[0] << 8 | p[1];
+				p += 2;
+				if ((size_t)(end - p) < len)
+					break;
+				if (len >= 18) { /* type, alg, labels, TTL, expiration, inception */
+					int64_t exp = serial_time(rd32(p + 8), now);
+					int64_t inc = serial_time(rd32(p + 12), now);
+					if (out->count == 0 || exp < out->earliest_expiry)
+						out->earliest_expiry = exp;
+					if (out->count == 0 || inc > out->latest_inception)
+						out->latest_inception = inc;
+					out->count++;
+				}
+				p += len;
+			}
+		}
+	}
 }

@@ -35,6 +35,19 @@ struct p53_snapshot_info {
 void p53_snapshot_info(const struct p53_snapshot *snap, struct p53_snapshot_info *info);
 /* Apex of zone i (canonical wire form) and its SOA serial. */
 const uint8_t *p53_snapshot_zone(const struct p53_snapshot *snap, uint32_t i, uint32_t *soa_serial);
+
+/* The signatures of zone i (its RRSIG records, compile-time or pre-signed):
+ * how many, the earliest expiration and the latest inception among them,
+ * as Unix times. RRSIG times are 32-bit serial numbers (RFC 4034 3.1.5),
+ * read as the instant nearest to now. A scan of the zone's records, for
+ * the control side once per load, never per query. */
+struct p53_zone_sigs {
+	uint64_t count;
+	int64_t earliest_expiry;
+	int64_t latest_inception;
+};
+void p53_snapshot_zone_sigs(const struct p53_snapshot *snap, uint32_t i, int64_t now,
+			    struct p53_zone_sigs *out);
 /* Route 53 health checks the snapshot refers to: their number, and the
  * HealthCheckId of check i (NULL past the end). */
 uint32_t p53_snapshot_nhealth(const struct p53_snapshot *snap);
