@@ -959,6 +959,7 @@ static int setup_workers(struct daemon *d)
 			q->queue = (uint16_t)i;
 			q->tx_flags = sp->port.tx_flags;
 			q->has_exc = sp->has_exc && i < sp->exc_nq;
+			q->notify_exc = q->has_exc && d->o.xfr.nsecondary > 0;
 			q->exc_port = sp->exc_id;
 			q->sp = (uint16_t)p;
 		}

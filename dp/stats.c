@@ -20,6 +20,7 @@ static const char *const ctr_names[DP_C__COUNT] = {
     [DP_C_RES_HANDED] = "resolver_handed",
     [DP_C_RES_RING_FULL] = "drop_resolver_ring_full",
     [DP_C_RES_TX] = "resolver_tx",
+    [DP_C_NOTIFY_KERNEL] = "notify_to_kernel",
 };
 
 static const char *const rcode_names[16] = {

@@ -35,6 +35,7 @@ enum dp_ctr {
 	DP_C_RES_HANDED,    /* queries handed to the resolver thread */
 	DP_C_RES_RING_FULL, /* for the resolver, its ring full: dropped (the client retries) */
 	DP_C_RES_TX,	    /* resolver responses sent on the service port */
+	DP_C_NOTIFY_KERNEL, /* NOTIFY handed to the kernel for the secondary */
 	DP_C__COUNT
 };
 

@@ -206,6 +206,15 @@ static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
 
 	switch ((enum dp_action)p.action) {
 	case DP_ACT_DNS:
+		/* NOTIFY (QR 0, opcode 4) is the secondary's, on the control
+		 * side: over the exception path to its UDP listener
+		 * (ctrl/xfr/notifyd.c). classify_udp checked pl_len fits. */
+		if (unlikely(wq->notify_exc && p.pl_len >= 12 &&
+			     (f[p.pl_off + 2] & 0xf8) == 0x20)) {
+			w->stats.c[DP_C_NOTIFY_KERNEL]++;
+			o->exc[o->nexc++] = m;
+			return;
+		}
 		if (likely(answer_dns(w, wq, snap, m, f, &p, &o->dns[o->ndns]))) {
 			o->ndns++;
 			return;

@@ -52,6 +52,7 @@ struct dp_wq {
 	uint16_t exc_port; /* valid when has_exc */
 	uint16_t sp;	   /* service port index (the resolver path's frames) */
 	bool has_exc;
+	bool notify_exc;   /* NOTIFY to the kernel (a secondary with an exception path) */
 	unsigned tx_flags; /* DP_TX_CSUM_OFFLOAD when the port does checksums */
 };
 

@@ -7,6 +7,7 @@
 #include "ctrl/net/dot.h"
 #include "ctrl/net/tcpsrv.h"
 #include "ctrl/net/xlisten.h"
+#include "ctrl/xfr/notifyd.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ struct dp_xport {
 	struct dp_xport_cfg cfg;
 	struct dot_tls *tls;
 	struct tcpsrv *tcp;
+	struct notifyd *notify;
 #ifdef P53_HAVE_DOQ
 	struct doq *doq;
 #endif
@@ -111,6 +113,21 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		if ((x->tcp = tcpsrv_start(&tc, err)) == NULL)
 			goto fail;
 	}
+	/* A secondary takes NOTIFY over UDP: the workers hand it to the
+	 * kernel (worker.c), which delivers it here. */
+	if (control_xfrin(cfg->ctl)) {
+		if (xlisten_open(cfg->netns, addrs, na, DNS_PORT, SOCK_DGRAM, fds, err) != 0)
+			goto fail;
+		struct notifyd_cfg nc = {
+		    .fds = fds,
+		    .nfds = na,
+		    .xfrin = control_xfrin(cfg->ctl),
+		    .name = "port53d",
+		    .spawn = cfg->spawn,
+		};
+		if ((x->notify = notifyd_start(&nc, err)) == NULL)
+			goto fail;
+	}
 	if (cfg->quic) {
 #ifdef P53_HAVE_DOQ
 		if (xlisten_open(cfg->netns, addrs, na, DOT_PORT, SOCK_DGRAM, fds, err) != 0)
@@ -178,6 +195,7 @@ void dp_xport_counters(const struct dp_xport *x, api_emit_fn emit, void *sink)
 		return;
 	if (x->tcp)
 		tcpsrv_counters(x->tcp, emit, sink);
+	notifyd_counters(x->notify, emit, sink);
 	if (x->tls) {
 		struct dot_stats st;
 		dot_tls_stats(x->tls, &st);
@@ -200,6 +218,7 @@ void dp_xport_stop(struct dp_xport *x)
 	if (x == NULL)
 		return;
 	tcpsrv_stop(x->tcp);
+	notifyd_stop(x->notify);
 #ifdef P53_HAVE_DOQ
 	doq_stop(x->doq);
 #endif

@@ -226,7 +226,36 @@ int tsig_sign_request(struct tsig_stream *s, uint8_t *msg, size_t *len, size_t c
 	s->maclen = dl;
 	s->signed_msgs = 0;
 	s->time_signed = 0;
+	s->pend_len = 0;
+	s->unsigned_run = 0;
 	return 0;
+}
+
+/* Keeps an unsigned message (or the signed one that closes a run) for the
+ * MAC of the next signed message. */
+static int pend_add(struct tsig_stream *s, const uint8_t *m, size_t len)
+{
+	if (s->pend_len + len > s->pend_cap) {
+		size_t cap = s->pend_cap ? s->pend_cap : 65536;
+		while (cap < s->pend_len + len)
+			cap *= 2;
+		uint8_t *b = realloc(s->pend, cap);
+		if (b == NULL)
+			return P53_ENOMEM;
+		s->pend = b;
+		s->pend_cap = cap;
+	}
+	memcpy(s->pend + s->pend_len, m, len);
+	s->pend_len += len;
+	return 0;
+}
+
+void tsig_stream_clear(struct tsig_stream *s)
+{
+	free(s->pend);
+	s->pend = NULL;
+	s->pend_len = s->pend_cap = 0;
+	s->unsigned_run = 0;
 }
 
 int tsig_check_answer(struct tsig_stream *s, const uint8_t *msg, size_t len, struct p53_err *err)
@@ -244,22 +273,47 @@ int tsig_check_answer(struct tsig_stream *s, const uint8_t *msg, size_t len, str
 		return p53_err_set(err, P53_EINVAL, "malformed answer: %s", knot_strerror(rc));
 	}
 	const knot_rrset_t *t = p->tsig_rr;
+	unsigned at = s->signed_msgs + s->unsigned_run + 1; /* for messages: 1-based */
 	if (t == NULL) {
 		knot_pkt_free(p);
-		return p53_err_set(err, P53_EINVAL,
-				   "answer message %u is not signed with key %s (TSIG required on "
-				   "every message)",
-				   s->signed_msgs + 1, s->key->name);
+		/* RFC 8945 5.3.1: the first message is signed, and at most 99
+		 * follow unsigned; the next MAC covers them as they came. */
+		if (s->signed_msgs == 0)
+			return p53_err_set(err, P53_EINVAL,
+					   "answer message 1 is not signed with key %s",
+					   s->key->name);
+		if (s->unsigned_run >= TSIG_UNSIGNED_MAX)
+			return p53_err_set(err, P53_EINVAL,
+					   "answer message %u: more than %d unsigned messages in a "
+					   "row (key %s)",
+					   at, TSIG_UNSIGNED_MAX, s->key->name);
+		if (pend_add(s, msg, len) != 0)
+			return p53_err_set(err, P53_ENOMEM, "out of memory");
+		s->unsigned_run++;
+		return 0;
+	}
+	/* libknot stripped the TSIG from p's wire: what the MAC covers. */
+	const uint8_t *cover = p->wire;
+	size_t clen = p->size;
+	if (s->unsigned_run > 0) {
+		if (pend_add(s, p->wire, p->size) != 0) {
+			knot_pkt_free(p);
+			return p53_err_set(err, P53_ENOMEM, "out of memory");
+		}
+		cover = s->pend;
+		clen = s->pend_len;
 	}
 	if (s->signed_msgs == 0)
-		rc = knot_tsig_client_check(t, p->wire, p->size, s->mac, s->maclen, &s->key->k, 0);
+		rc = knot_tsig_client_check(t, cover, clen, s->mac, s->maclen, &s->key->k, 0);
 	else
-		rc = knot_tsig_client_check_next(t, p->wire, p->size, s->mac, s->maclen, &s->key->k,
+		rc = knot_tsig_client_check_next(t, cover, clen, s->mac, s->maclen, &s->key->k,
 						 s->time_signed);
+	s->pend_len = 0;
+	s->unsigned_run = 0;
 	if (rc != KNOT_EOK) {
 		knot_pkt_free(p);
-		return p53_err_set(err, P53_EINVAL, "TSIG of answer message %u (key %s): %s",
-				   s->signed_msgs + 1, s->key->name, knot_strerror(rc));
+		return p53_err_set(err, P53_EINVAL, "TSIG of answer message %u (key %s): %s", at,
+				   s->key->name, knot_strerror(rc));
 	}
 	size_t ml = knot_tsig_rdata_mac_length(t);
 	if (ml > sizeof(s->mac))
@@ -270,4 +324,16 @@ int tsig_check_answer(struct tsig_stream *s, const uint8_t *msg, size_t len, str
 	s->signed_msgs++;
 	knot_pkt_free(p);
 	return 0;
+}
+
+int tsig_stream_complete(const struct tsig_stream *s, struct p53_err *err)
+{
+	if (s->key == NULL || (s->signed_msgs > 0 && s->unsigned_run == 0))
+		return 0;
+	if (s->signed_msgs == 0)
+		return p53_err_set(err, P53_EINVAL, "answer not signed with key %s", s->key->name);
+	return p53_err_set(err, P53_EINVAL,
+			   "the last %u answer messages are not signed with key %s (the last "
+			   "message must be)",
+			   s->unsigned_run, s->key->name);
 }

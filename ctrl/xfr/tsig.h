@@ -7,8 +7,10 @@
  *
  * A signed multi-message answer (AXFR, IXFR) is signed message by message:
  * the first with the request's MAC, each later one with the MAC before it
- * (RFC 8945 5.3.1). Received streams must carry a TSIG on every message;
- * a primary that signs only every Nth message is refused (docs/transfers.md).
+ * (RFC 8945 5.3.1). A received stream may leave up to 99 messages unsigned
+ * between signed ones (NSD signs every 100th): they are kept until the next
+ * signed message, whose MAC covers them all; the first and the last message
+ * must be signed.
  */
 #ifndef P53_XFR_TSIG_H
 #define P53_XFR_TSIG_H
@@ -57,6 +59,9 @@ struct tsig_req {
 int tsig_check_request(const struct tsig_keys *ks, const uint8_t *msg, size_t len,
 		       struct tsig_req *out);
 
+/* RFC 8945 5.3.1: at most this many unsigned messages in a row. */
+#define TSIG_UNSIGNED_MAX 99
+
 /* Signing state of one answer stream. */
 struct tsig_stream {
 	const struct tsig_key *key;
@@ -64,8 +69,15 @@ struct tsig_stream {
 	size_t maclen;
 	uint64_t time_signed;
 	unsigned signed_msgs;
+	/* Client side: the unsigned messages since the last signed one, as
+	 * received, which the next MAC covers. */
+	uint8_t *pend;
+	size_t pend_len, pend_cap;
+	unsigned unsigned_run;
 };
 void tsig_stream_server(struct tsig_stream *s, const struct tsig_req *req);
+/* Frees what tsig_check_answer kept; the stream may be reused. */
+void tsig_stream_clear(struct tsig_stream *s);
 
 /* Appends our TSIG to msg (*len bytes, cap at most): the first message of
  * an answer covers the request MAC, later ones the previous MAC. For an
@@ -76,8 +88,12 @@ int tsig_sign_answer(struct tsig_stream *s, uint8_t *msg, size_t *len, size_t ca
 int tsig_answer_error(const struct tsig_req *req, uint8_t *msg, size_t *len, size_t cap);
 
 /* Client side: signs a request (s->key set by the caller) and checks the
- * answer's messages in order. 0, or a negative code with a reason. */
+ * answer's messages in order. 0, or a negative code with a reason. An
+ * unsigned message is accepted after a signed one and kept for the next
+ * MAC; tsig_stream_complete() says whether the stream so far ends on a
+ * verified message (a transfer must). */
 int tsig_sign_request(struct tsig_stream *s, uint8_t *msg, size_t *len, size_t cap);
 int tsig_check_answer(struct tsig_stream *s, const uint8_t *msg, size_t len, struct p53_err *err);
+int tsig_stream_complete(const struct tsig_stream *s, struct p53_err *err);
 
 #endif

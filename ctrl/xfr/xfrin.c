@@ -7,13 +7,15 @@
  * thread.
  *
  * Received messages are parsed by libknot (names decompressed, owner case
- * kept and lowered by the zone image); TSIG is checked on every message
- * when the zone has a key.
+ * kept and lowered by the zone image). When the zone has a key, the first
+ * and last messages must be signed and no more than 99 in a row unsigned
+ * (RFC 8945 5.3.1; tsig.c keeps the unsigned ones for the next MAC).
  */
 #include "ctrl/xfr/xfrin.h"
 
 #include "ctrl/net/ksock.h"
 #include "ctrl/xfr/acl.h"
+#include "ctrl/xfr/xmsg.h"
 #include "ctrl/xfr/zimage.h"
 #include "zones/common/name.h"
 #include "zones/common/rrtype.h"
@@ -30,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -79,20 +80,9 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static bool serial_gt(uint32_t a, uint32_t b)
-{
-	return a != b && (uint32_t)(a - b) < 0x80000000u;
-}
-
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
 }
 
 /* SOA timers of an image: refresh, retry, expire (seconds). */
@@ -168,7 +158,7 @@ static int send_msg(int fd, const uint8_t *m, size_t len, uint64_t deadline, str
 	uint8_t buf[2 + 1024];
 	if (len > sizeof(buf) - 2)
 		return p53_err_set(err, P53_EINVAL, "query too long");
-	put16(buf, (uint16_t)len);
+	xmsg_put16(buf, (uint16_t)len);
 	memcpy(buf + 2, m, len);
 	return io_full(fd, buf, len + 2, true, deadline, err);
 }
@@ -192,12 +182,12 @@ static size_t build_query(const struct szone *z, uint16_t qtype, uint16_t id, ui
 {
 	size_t len = 12;
 	memset(m, 0, 12);
-	put16(m, id);
-	put16(m + 4, 1);
+	xmsg_put16(m, id);
+	xmsg_put16(m + 4, 1);
 	memcpy(m + len, z->apex, z->apex_len);
 	len += z->apex_len;
-	put16(m + len, qtype);
-	put16(m + len + 2, 1);
+	xmsg_put16(m + len, qtype);
+	xmsg_put16(m + len + 2, 1);
 	len += 4;
 	if (qtype == QTYPE_IXFR) {
 		const uint8_t *soa;
@@ -206,7 +196,7 @@ static size_t build_query(const struct szone *z, uint16_t qtype, uint16_t id, ui
 			return 0;
 		memcpy(m + len, soa, sl);
 		len += sl;
-		put16(m + 8, 1);
+		xmsg_put16(m + 8, 1);
 	}
 	memset(ts, 0, sizeof(*ts));
 	ts->key = z->key;
@@ -375,20 +365,12 @@ static int take_msg(struct xread *x, const uint8_t *m, size_t len, uint16_t id, 
 	return rc;
 }
 
-static uint16_t new_id(void)
-{
-	uint16_t id;
-	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-		id = (uint16_t)mono_ms();
-	return id;
-}
-
 /* The primary's SOA serial, over TCP. */
 static int primary_serial(struct szone *z, uint32_t *serial, struct p53_err *err)
 {
 	uint8_t q[1024], m[65536];
 	struct tsig_stream ts;
-	uint16_t id = new_id();
+	uint16_t id = xmsg_new_id();
 	size_t ql = build_query(z, KNOT_RRTYPE_SOA, id, q, sizeof(q), &ts), ml = 0;
 	if (ql == 0)
 		return p53_err_set(err, P53_EINVAL, "cannot build the SOA query");
@@ -403,11 +385,11 @@ static int primary_serial(struct szone *z, uint32_t *serial, struct p53_err *err
 	if (rc)
 		return rc;
 	struct xread x = {.z = z};
-	if ((rc = take_msg(&x, m, ml, id, KNOT_RRTYPE_SOA, &ts, err)) != 0) {
-		zimage_unref(x.full);
-		return rc;
-	}
+	rc = take_msg(&x, m, ml, id, KNOT_RRTYPE_SOA, &ts, err);
+	tsig_stream_clear(&ts);
 	zimage_unref(x.full);
+	if (rc)
+		return rc;
 	if (x.nrr == 0)
 		return p53_err_set(err, P53_EINVAL, "no SOA in the primary's answer");
 	*serial = x.newest;
@@ -424,7 +406,7 @@ static int transfer(struct szone *z, uint16_t qtype, struct zimage *base, struct
 	if (m == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	struct tsig_stream ts;
-	uint16_t id = new_id();
+	uint16_t id = xmsg_new_id();
 	*out = NULL;
 	size_t ql = build_query(z, qtype, id, q, sizeof(q), &ts), ml = 0;
 	if (ql == 0) {
@@ -452,8 +434,11 @@ static int transfer(struct szone *z, uint16_t qtype, struct zimage *base, struct
 		}
 	}
 	close(fd);
+	if (rc == 0)
+		rc = tsig_stream_complete(&ts, err);
+	tsig_stream_clear(&ts);
 	if (rc == 0 && x.uptodate) {
-		if (serial_gt(x.newest, x.ours))
+		if (xmsg_serial_gt(x.newest, x.ours))
 			rc = p53_err_set(err, P53_EINVAL, "IXFR answer ended after its first SOA");
 	} else if (rc == 0 && x.incr) {
 		*out = zimage_ref(x.base); /* incremental */
@@ -575,7 +560,7 @@ static void refresh(struct xfrin *x, struct szone *z)
 	uint32_t serial = 0;
 	int rc = 0;
 	if (cur && (rc = primary_serial(z, &serial, &err)) == 0 &&
-	    !serial_gt(serial, cur->serial)) {
+	    !xmsg_serial_gt(serial, cur->serial)) {
 		pthread_mutex_lock(&x->mu);
 		schedule(x, z, true, NULL);
 		bool was_expired = z->expired;
@@ -710,26 +695,6 @@ static void *xfrin_main(void *arg)
 
 /* ---- NOTIFY ------------------------------------------------------------- */
 
-static size_t parse_qname(const uint8_t *q, size_t qlen, uint8_t *name, uint16_t *qtype)
-{
-	size_t off = 12, n = 0;
-	while (off < qlen) {
-		uint8_t l = q[off];
-		if (l > 63 || off + 1 + l > qlen || n + 1 + l > 255)
-			return 0;
-		memcpy(name + n, q + off, 1 + (size_t)l);
-		n += 1 + (size_t)l;
-		off += 1 + (size_t)l;
-		if (l == 0)
-			break;
-	}
-	if (n == 0 || name[n - 1] != 0 || off + 4 > qlen)
-		return 0;
-	name_lower(name, n);
-	*qtype = (uint16_t)(q[off] << 8 | q[off + 1]);
-	return n;
-}
-
 static bool from_primary(const struct szone *z, const struct p53_client *c)
 {
 	if (z->primary.ss_family == AF_INET)
@@ -750,26 +715,17 @@ bool xfrin_notify(struct xfrin *x, const uint8_t *q, size_t qlen, const struct p
 	if (x == NULL || qlen < 12 || (q[2] & 0x80) || ((q[2] >> 3) & 0xf) != 4)
 		return false;
 	uint8_t name[256];
+	size_t nl = 0;
 	uint16_t qtype = 0;
-	size_t nl = q[4] == 0 && q[5] == 1 ? parse_qname(q, qlen, name, &qtype) : 0;
-	size_t qend = nl ? 12 + nl + 4 : 12;
-	if (qend > cap || qend > qlen)
-		return true; /* dropped */
-	memcpy(resp, q, qend);
-	resp[2] = (uint8_t)(0x80 | (q[2] & 0x79)); /* QR, opcode NOTIFY */
-	put16(resp + 4, nl ? 1 : 0);
-	memset(resp + 6, 0, 6);
-	*rlen = qend;
+	size_t qend = q[4] == 0 && q[5] == 1 ? xmsg_question(q, qlen, name, &nl, &qtype) : 0;
 	struct tsig_req tr;
-	if (nl == 0 || qtype != KNOT_RRTYPE_SOA ||
+	if (qend == 0 || qtype != KNOT_RRTYPE_SOA ||
 	    tsig_check_request(x->cfg.keys, q, qlen, &tr) != 0) {
-		resp[3] = 1; /* FORMERR */
+		*rlen = xmsg_answer(q, qend ? qend : 12, 1 /* FORMERR */, false, NULL, resp, cap);
 		return true;
 	}
 	if (tr.present && tr.error) {
-		resp[3] = 9; /* NOTAUTH */
-		if (tsig_answer_error(&tr, resp, rlen, cap) != 0)
-			*rlen = qend;
+		*rlen = xmsg_answer(q, qend, 9 /* NOTAUTH */, false, &tr, resp, cap);
 		return true;
 	}
 	uint8_t rcode = 9; /* NOTAUTH: not a zone we are secondary for */
@@ -791,14 +747,7 @@ bool xfrin_notify(struct xfrin *x, const uint8_t *q, size_t qlen, const struct p
 		break;
 	}
 	pthread_mutex_unlock(&x->mu);
-	resp[2] |= 0x04; /* AA */
-	resp[3] = rcode;
-	if (tr.present && tr.key) {
-		struct tsig_stream ts;
-		tsig_stream_server(&ts, &tr);
-		if (tsig_sign_answer(&ts, resp, rlen, cap) != 0)
-			*rlen = qend;
-	}
+	*rlen = xmsg_answer(q, qend, rcode, true, &tr, resp, cap);
 	return true;
 }
 

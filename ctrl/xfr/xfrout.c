@@ -10,6 +10,7 @@
 #include "ctrl/xfr/xfrout.h"
 
 #include "ctrl/net/ksock.h"
+#include "ctrl/xfr/xmsg.h"
 #include "ctrl/xfr/zimage.h"
 #include "zones/common/name.h"
 #include "zones/common/rrtype.h"
@@ -21,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -134,12 +134,6 @@ static struct xzone *find_zone(struct xfrout *x, const uint8_t *apex, size_t len
 	return NULL;
 }
 
-/* RFC 1982: a is newer than b. */
-static bool serial_gt(uint32_t a, uint32_t b)
-{
-	return a != b && (uint32_t)(a - b) < 0x80000000u;
-}
-
 static void queue_notify(struct xfrout *x, struct zimage *img)
 {
 	if (x->ntargets == 0 || !x->thread_on)
@@ -187,7 +181,7 @@ void xfrout_publish(struct xfrout *x, const struct p53_snapshot *snap)
 			old->cur = NULL;
 			old->d = NULL;
 			old->nd = 0;
-		} else if (old && serial_gt(cur->serial, old->cur->serial)) {
+		} else if (old && xmsg_serial_gt(cur->serial, old->cur->serial)) {
 			struct zimage *del, *add;
 			z.d = old->d;
 			z.nd = old->nd;
@@ -235,62 +229,6 @@ out:
 }
 
 /* ---- answering ---------------------------------------------------------- */
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-/* A header-and-question answer with rcode, signed or with the TSIG error. */
-static size_t answer_rcode(const uint8_t *q, size_t qend, uint8_t rcode, const struct tsig_req *tr,
-			   uint8_t *resp, size_t cap)
-{
-	if (qend > cap)
-		return 0;
-	memcpy(resp, q, qend);
-	resp[2] = (uint8_t)(0x80 | (q[2] & 0x79)); /* QR, opcode, RD */
-	resp[3] = rcode;
-	put16(resp + 4, qend > 12 ? 1 : 0);
-	memset(resp + 6, 0, 6);
-	size_t len = qend;
-	if (tr && tr->present) {
-		if (tr->error) {
-			if (tsig_answer_error(tr, resp, &len, cap) != 0)
-				len = qend;
-		} else if (tr->key) {
-			struct tsig_stream ts;
-			tsig_stream_server(&ts, tr);
-			if (tsig_sign_answer(&ts, resp, &len, cap) != 0)
-				len = qend;
-		}
-	}
-	return len;
-}
-
-/* Parses the question: where it ends (0 if malformed), the type and the
- * canonical name. */
-static size_t parse_question(const uint8_t *q, size_t qlen, uint16_t *qtype, uint8_t *name,
-			     size_t *nlen)
-{
-	size_t off = 12, n = 0;
-	while (off < qlen) {
-		uint8_t l = q[off];
-		if (l > 63 || off + 1 + l > qlen || n + 1 + l > 255)
-			return 0;
-		memcpy(name + n, q + off, 1 + (size_t)l);
-		n += 1 + (size_t)l;
-		off += 1 + (size_t)l;
-		if (l == 0)
-			break;
-	}
-	if (n == 0 || name[n - 1] != 0 || off + 4 > qlen)
-		return 0;
-	name_lower(name, n);
-	*nlen = n;
-	*qtype = (uint16_t)(q[off] << 8 | q[off + 1]);
-	return off + 4;
-}
 
 /* The serial of the SOA in an IXFR request's authority section. */
 static bool ixfr_serial(const uint8_t *q, size_t qlen, size_t off, uint32_t *serial)
@@ -397,33 +335,33 @@ enum xfrout_rc xfrout_query(struct xfrout *x, const uint8_t *q, size_t qlen,
 	uint16_t qtype;
 	uint8_t name[256];
 	size_t nlen;
-	size_t qend = parse_question(q, qlen, &qtype, name, &nlen);
+	size_t qend = xmsg_question(q, qlen, name, &nlen, &qtype);
 	if (qend == 0 || (qtype != QTYPE_AXFR && qtype != QTYPE_IXFR))
 		return XFROUT_PASS;
 	struct tsig_req tr;
 	if (tsig_check_request(x->cfg.keys, q, qlen, &tr) != 0) {
-		*rlen = answer_rcode(q, qend, 1 /* FORMERR */, NULL, resp, cap);
+		*rlen = xmsg_answer(q, qend, 1 /* FORMERR */, false, NULL, resp, cap);
 		return XFROUT_ANSWER;
 	}
 	if (tr.present && tr.error) {
 		bump(x, XO_NOTAUTH);
-		*rlen = answer_rcode(q, qend, 9 /* NOTAUTH */, &tr, resp, cap);
+		*rlen = xmsg_answer(q, qend, 9 /* NOTAUTH */, false, &tr, resp, cap);
 		return XFROUT_ANSWER;
 	}
 	if (!acl_allows(&x->allow, c, tr.key)) {
 		bump(x, XO_REFUSED);
-		*rlen = answer_rcode(q, qend, 5 /* REFUSED */, &tr, resp, cap);
+		*rlen = xmsg_answer(q, qend, 5 /* REFUSED */, false, &tr, resp, cap);
 		return XFROUT_ANSWER;
 	}
 	uint32_t serial = 0;
 	bool ixfr = qtype == QTYPE_IXFR;
 	if (ixfr && !ixfr_serial(q, qlen, qend, &serial)) {
-		*rlen = answer_rcode(q, qend, 1 /* FORMERR */, &tr, resp, cap);
+		*rlen = xmsg_answer(q, qend, 1 /* FORMERR */, false, &tr, resp, cap);
 		return XFROUT_ANSWER;
 	}
 	struct xfrout_job *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		*rlen = answer_rcode(q, qend, 2 /* SERVFAIL */, &tr, resp, cap);
+		*rlen = xmsg_answer(q, qend, 2 /* SERVFAIL */, false, &tr, resp, cap);
 		return XFROUT_ANSWER;
 	}
 	j->x = x;
@@ -436,7 +374,7 @@ enum xfrout_rc xfrout_query(struct xfrout *x, const uint8_t *q, size_t qlen,
 	struct xzone *z = find_zone(x, name, nlen);
 	int rc = 0;
 	bool uptodate = false;
-	if (z && ixfr && !serial_gt(z->cur->serial, serial)) {
+	if (z && ixfr && !xmsg_serial_gt(z->cur->serial, serial)) {
 		/* RFC 1995 2: the client is current; one SOA says so. */
 		uptodate = true;
 		rc = add_seg(j, z->cur, 0, 1);
@@ -450,7 +388,8 @@ enum xfrout_rc xfrout_query(struct xfrout *x, const uint8_t *q, size_t qlen,
 		xfrout_job_free(j);
 		if (z == NULL)
 			bump(x, XO_NOTZONE);
-		*rlen = answer_rcode(q, qend, z == NULL ? 9 /* NOTAUTH */ : 2, &tr, resp, cap);
+		*rlen =
+		    xmsg_answer(q, qend, z == NULL ? 9 /* NOTAUTH */ : 2, false, &tr, resp, cap);
 		return XFROUT_ANSWER;
 	}
 	j->sign = tr.present && tr.key;
@@ -472,7 +411,7 @@ size_t xfrout_next(struct xfrout_job *j, uint8_t *buf, size_t cap)
 	size_t limit = cap - TSIG_RESERVE;
 	memcpy(buf, j->hdr, 4);
 	bool first = !j->started;
-	put16(buf + 4, first ? 1 : 0);
+	xmsg_put16(buf + 4, first ? 1 : 0);
 	memset(buf + 6, 0, 6);
 	size_t len = 12;
 	if (first) {
@@ -500,7 +439,7 @@ size_t xfrout_next(struct xfrout_job *j, uint8_t *buf, size_t cap)
 	}
 	if (an == 0)
 		return 0; /* a record larger than a message: cannot be sent */
-	put16(buf + 6, (uint16_t)an);
+	xmsg_put16(buf + 6, (uint16_t)an);
 	if (j->sign && tsig_sign_answer(&j->ts, buf, &len, cap) != 0)
 		return 0;
 	bump(j->x, XO_MESSAGES);
@@ -515,17 +454,17 @@ static size_t build_notify(const struct zimage *img, uint16_t id, uint8_t *m, si
 	size_t sl = zimage_rr(img, 0, &soa);
 	if (12 + img->apex_len + 4 + sl > cap)
 		return 0;
-	put16(m, id);
+	xmsg_put16(m, id);
 	m[2] = (uint8_t)(4 << 3 | 0x04); /* NOTIFY, AA */
 	m[3] = 0;
-	put16(m + 4, 1);
-	put16(m + 6, 1);
+	xmsg_put16(m + 4, 1);
+	xmsg_put16(m + 6, 1);
 	memset(m + 8, 0, 4);
 	size_t len = 12;
 	memcpy(m + len, img->apex, img->apex_len);
 	len += img->apex_len;
-	put16(m + len, RR_SOA);
-	put16(m + len + 2, 1);
+	xmsg_put16(m + len, RR_SOA);
+	xmsg_put16(m + len + 2, 1);
 	len += 4;
 	memcpy(m + len, soa, sl); /* the new SOA, RFC 1996 3.7 */
 	return len + sl;
@@ -534,9 +473,7 @@ static size_t build_notify(const struct zimage *img, uint16_t id, uint8_t *m, si
 static bool notify_one(struct xfrout *x, const struct target *t, const struct zimage *img)
 {
 	uint8_t m[1024], r[4096];
-	uint16_t id;
-	if (getrandom(&id, sizeof(id), 0) != sizeof(id))
-		id = (uint16_t)time(NULL);
+	uint16_t id = xmsg_new_id();
 	size_t len = build_notify(img, id, m, sizeof(m));
 	struct tsig_stream ts = {.key = t->key};
 	if (len == 0 || (t->key && tsig_sign_request(&ts, m, &len, sizeof(m)) != 0))

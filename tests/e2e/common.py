@@ -379,6 +379,17 @@ template:
 """
 
 
+def knot_conf(host, port, d, extra="", server=""):
+    """KNOT_CONF for a server on host@port in directory d, with an extra
+    block (keys, remotes, ACLs) before the zones the caller appends, and
+    extra lines for its server section."""
+    text = KNOT_CONF.format(host=host, port=port, d=d)
+    if server:
+        text = text.replace("    background-workers: 1\n",
+                            "    background-workers: 1\n" + server, 1)
+    return text + extra
+
+
 class Knot(_Server):
     """Run Debian's Knot DNS on a free loopback port, with its own config,
     rundir and database in workdir. zones is [(origin, path)]."""

@@ -11,6 +11,8 @@ import time
 
 import common
 
+import dns.exception
+import dns.message
 import dns.name
 import dns.query
 import dns.rdatatype
@@ -53,9 +55,15 @@ def zone_text(origin, serial, n, variant=0, expire=600):
     return "\n".join(lines) + "\n"
 
 
-def write_zone(path, origin, serial, n, variant=0, expire=600):
+def write_zone(path, origin, serial, n, variant=0, expire=600, txt=False):
+    """The zone of zone_text(); with txt, each h-name also has a 64-byte
+    TXT, so that n names make a transfer of many 16 KB messages."""
+    text = zone_text(origin, serial, n, variant, expire)
+    if txt:
+        text += "".join('h%d IN TXT "%s"\n' % (i, ("%08x" % (i * 2654435761 % (1 << 32))) * 8)
+                        for i in range(n) if not (variant and i < 10))
     with open(path, "w") as f:
-        f.write(zone_text(origin, serial, n, variant, expire))
+        f.write(text)
     return path
 
 
@@ -99,43 +107,23 @@ def wait_serial(port, origin, serial, deadline=20.0):
     return time.monotonic() - t0 if ok else None
 
 
-KNOT_BASE = """server:
-    rundir: "{d}"
-    listen: {host}@{port}
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-
-database:
-    storage: "{d}/db"
-
-log:
-  - target: "{d}/knot.log"
-    any: info
-
-key:
+# Knot's TSIG key, the port53 peer and who may transfer and notify: the
+# block common.knot_conf() adds to the shared configuration.
+KNOT_PEER = """key:
   - id: {key}
     algorithm: hmac-sha256
     secret: {secret}
 
 remote:
   - id: peer
-    address: {host}@{peer}
+    address: {peer_host}@{peer}
     key: {key}
 
 acl:
   - id: peer_acl
-    address: {host}
+    address: {acl}
     key: {key}
     action: [transfer, notify]
-
-template:
-  - id: default
-    storage: "{d}"
-    semantic-checks: off
-    zonefile-sync: -1
-    journal-content: changes
-    serial-policy: increment
 
 """
 
@@ -146,23 +134,31 @@ class KnotPeer(common._Server):
 
     logs = ("knot.log", "knot.stderr")
 
-    def __init__(self, workdir, role, zones, peer_port, port=None):
+    def __init__(self, workdir, role, zones, peer_port, port=None, host=common.HOST,
+                 peer_host=common.HOST, acl=common.HOST):
         self.binary = "/usr/sbin/knotd"
         self.workdir = workdir
         self.role = role
         self.zones = zones  # [(origin, path or None)]
         self.peer_port = peer_port
         self.port = port or common.free_port()
+        self.host, self.peer_host, self.acl = host, peer_host, acl
         self.proc = None
         self.conf = os.path.join(workdir, "knot.conf")
 
     def write_conf(self):
         os.makedirs(os.path.join(self.workdir, "db"), exist_ok=True)
-        text = KNOT_BASE.format(d=self.workdir, host=common.HOST, port=self.port,
-                                key=KEY_NAME.rstrip("."), secret=KEY_SECRET, peer=self.peer_port)
+        extra = KNOT_PEER.format(key=KEY_NAME.rstrip("."), secret=KEY_SECRET,
+                                 peer_host=self.peer_host, peer=self.peer_port, acl=self.acl)
+        # A transfer to a slow reader (dnspython under load) is not cut
+        # after Knot's default 500 ms of waiting to send.
+        text = common.knot_conf(self.host, self.port, self.workdir, extra,
+                                server="    tcp-io-timeout: 20000\n")
         text += "zone:\n"
         for origin, path in self.zones:
             text += '  - domain: "%s"\n' % origin
+            # Differences kept, so Knot answers IXFR (and takes it).
+            text += "    journal-content: changes\n"
             if self.role == "primary":
                 text += '    file: "%s"\n    notify: peer\n    acl: peer_acl\n' % path
                 text += "    zonefile-load: difference\n"
@@ -180,7 +176,8 @@ class KnotPeer(common._Server):
         ok = common.wait_for(lambda: self.proc.poll() is not None or
                              os.path.exists(os.path.join(self.workdir, "knot.sock")) or
                              common.send_udp(dns.message.make_query("version.server", "TXT", "CH")
-                                             .to_wire(), self.port, 0.2) is not None,
+                                             .to_wire(), self.port, 0.2, host=self.host)
+                             is not None,
                              deadline)
         if not ok or self.proc.poll() is not None:
             rc = self.stop()
@@ -230,30 +227,32 @@ class NsdPeer(common._Server):
 
     logs = ("nsd.log", "nsd.stderr")
 
-    def __init__(self, workdir, role, zones, peer_port, port=None):
+    def __init__(self, workdir, role, zones, peer_port, port=None, host=common.HOST,
+                 peer_host=common.HOST, acl=common.HOST):
         self.binary = "/usr/sbin/nsd"
         self.workdir = workdir
         self.role = role
         self.zones = zones
         self.peer_port = peer_port
         self.port = port or common.free_port()
+        self.host, self.peer_host, self.acl = host, peer_host, acl
         self.proc = None
         self.conf = os.path.join(workdir, "nsd.conf")
 
     def write_conf(self):
         key = KEY_NAME.rstrip(".")
-        text = NSD_BASE.format(d=self.workdir, host=common.HOST, port=self.port, key=key,
+        text = NSD_BASE.format(d=self.workdir, host=self.host, port=self.port, key=key,
                                secret=KEY_SECRET)
-        peer = "%s@%d" % (common.HOST, self.peer_port)
+        peer = "%s@%d" % (self.peer_host, self.peer_port)
         for origin, path in self.zones:
             text += 'zone:\n    name: "%s"\n' % origin
             if self.role == "primary":
                 text += '    zonefile: "%s"\n' % path
-                text += "    notify: %s %s\n    provide-xfr: %s %s\n" % (peer, key, common.HOST, key)
+                text += "    notify: %s %s\n    provide-xfr: %s %s\n" % (peer, key, self.acl, key)
             else:
                 text += '    zonefile: "%s.zone"\n' % origin
-                text += "    request-xfr: %s %s\n    allow-notify: %s %s\n" % (peer, key, common.HOST, key)
-                text += "    provide-xfr: %s %s\n" % (common.HOST, key)
+                text += "    request-xfr: %s %s\n    allow-notify: %s %s\n" % (peer, key, self.acl, key)
+                text += "    provide-xfr: %s %s\n" % (self.acl, key)
             text += "\n"
         with open(self.conf, "w") as f:
             f.write(text)
@@ -268,7 +267,8 @@ class NsdPeer(common._Server):
                                      stdout=self.logf, stderr=subprocess.STDOUT)
         ok = common.wait_for(lambda: self.proc.poll() is not None or
                              common.send_udp(dns.message.make_query("example.invalid", "A")
-                                             .to_wire(), self.port, 0.2) is not None,
+                                             .to_wire(), self.port, 0.2, host=self.host)
+                             is not None,
                              deadline)
         if not ok or self.proc.poll() is not None:
             rc = self.stop()
@@ -282,3 +282,118 @@ class NsdPeer(common._Server):
 
 def have_reference_servers():
     return os.access("/usr/sbin/knotd", os.X_OK) and os.access("/usr/sbin/nsd", os.X_OK)
+
+
+class PyPrimary:
+    """A primary made of dnspython, which signs only some messages of a
+    transfer as RFC 8945 5.3.1 allows: the first, the last and every
+    sign_every-th; the MAC of each signed message covers the unsigned ones
+    before it (dnspython's TSIG context, fed their wire). Answers SOA,
+    AXFR, and IXFR with the whole zone. Faults for the negative checks:
+    tamper changes a byte of the second (unsigned) message after it was
+    digested; drop_last_sig leaves the last message unsigned.
+
+    One connection at a time on a thread; loopback; every read bounded."""
+
+    def __init__(self, origin, text, sign_every=100, per_msg=20):
+        import socket
+        import threading
+        self.origin = dns.name.from_text(origin)
+        self.set_zone(text)
+        self.sign_every, self.per_msg = sign_every, per_msg
+        self.tamper = self.drop_last_sig = False
+        self.transfers = []  # (messages, unsigned) per transfer sent
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((common.HOST, 0))
+        self.sock.listen(8)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def set_zone(self, text):
+        z = dns.zone.from_text(text, self.origin, relativize=False)
+        soa = z.find_rrset(self.origin, "SOA")
+        rrs = []
+        for name, ttl, rd in z.iterate_rdatas():
+            if rd.rdtype != dns.rdatatype.SOA:
+                rrs.append((name, ttl, rd))
+        self.soa, self.rrs = soa, rrs
+
+    def stop(self):
+        self.stopping = True
+        self.thread.join(5)
+        self.sock.close()
+
+    def _serve(self):
+        import socket
+        while not self.stopping:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            c.settimeout(5)
+            try:
+                self._conn(c)
+            except (OSError, EOFError, dns.exception.DNSException):
+                pass
+            finally:
+                c.close()
+
+    def _read(self, c):
+        import struct
+        hdr = common._recv_exact(c, 2)
+        if not hdr:
+            raise EOFError
+        return common._recv_exact(c, struct.unpack("!H", hdr)[0])
+
+    def _send(self, c, wire):
+        import struct
+        c.sendall(struct.pack("!H", len(wire)) + wire)
+
+    def _conn(self, c):
+        import dns.rrset
+        while True:
+            q = dns.message.from_wire(self._read(c), keyring=KEYRING)
+            qtype = q.question[0].rdtype
+            if qtype == dns.rdatatype.SOA:
+                r = dns.message.make_response(q)
+                r.answer.append(self.soa)
+                self._send(c, r.to_wire())
+                continue
+            if qtype not in (dns.rdatatype.AXFR, dns.rdatatype.IXFR):
+                return
+            soa_rr = (self.origin, self.soa.ttl, self.soa[0])
+            stream = [soa_rr] + self.rrs + [soa_rr]
+            chunks = [stream[i:i + self.per_msg] for i in range(0, len(stream), self.per_msg)]
+            ctx = None
+            unsigned = 0
+            for i, chunk in enumerate(chunks):
+                r = dns.message.make_response(q)
+                if i:
+                    r.question = []
+                for name, ttl, rd in chunk:
+                    rs = dns.rrset.RRset(name, rd.rdclass, rd.rdtype)
+                    rs.add(rd, ttl)
+                    r.answer.append(rs)
+                last = i == len(chunks) - 1
+                sign = i == 0 or i % self.sign_every == 0 or (last and not self.drop_last_sig)
+                if sign:
+                    wire = r.to_wire(multi=True, tsig_ctx=ctx)
+                    ctx = r.tsig_ctx
+                else:
+                    r.keyring = None
+                    r.tsig = None
+                    wire = r.to_wire()
+                    ctx.update(wire)
+                    unsigned += 1
+                    if self.tamper and i == 1:
+                        b = bytearray(wire)
+                        b[-1] ^= 1  # the last byte of the last record's rdata
+                        wire = bytes(b)
+                self._send(c, wire)
+            self.transfers.append((len(chunks), unsigned))

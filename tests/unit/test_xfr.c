@@ -3,12 +3,14 @@
  * AXFR/IXFR answer stream cut into messages. Expected counts are worked out
  * by hand from the two small zones below. */
 #include "ctrl/xfr/acl.h"
+#include "ctrl/xfr/tsig.h"
 #include "ctrl/xfr/xfrout.h"
 #include "ctrl/xfr/zimage.h"
 #include "tests/unit/check.h"
 #include "zones/answer/snapshot.h"
 #include "zones/compile/compile.h"
 
+#include <libknot/libknot.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +197,124 @@ static void test_stream(struct p53_snapshot *s1, struct p53_snapshot *s2)
 	xfrout_free(x);
 }
 
+/* A message of the answer stream: header and question, told apart by id
+ * byte 0 (same for all) and the qname's first letter. */
+static size_t tmsg(uint8_t *m, char letter)
+{
+	static const uint8_t q[] = {1, 't', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0, 0, 252, 0, 1};
+	memset(m, 0, 12);
+	m[0] = 0x12;
+	m[1] = 0x34;
+	m[2] = 0x84;
+	m[5] = 1;
+	memcpy(m + 12, q, sizeof(q));
+	m[13] = (uint8_t)letter;
+	return 12 + sizeof(q);
+}
+
+/* Signs a stream as a primary that skips messages would (RFC 8945 5.3.1):
+ * each signed message's MAC covers the previous MAC, every unsigned message
+ * since then as sent, and itself. signed_at[i] says which are signed. */
+static void sign_stream(const knot_tsig_key_t *k, const uint8_t *reqmac, size_t reqmac_len,
+			uint8_t msgs[][512], size_t *lens, const bool *signed_at, size_t n)
+{
+	uint8_t mac[64], run[8 * 512];
+	size_t maclen = 0, runlen = 0;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(run + runlen, msgs[i], lens[i]);
+		runlen += lens[i];
+		if (!signed_at[i])
+			continue;
+		size_t dl = sizeof(mac);
+		int rc = i == 0 ? knot_tsig_sign(msgs[i], &lens[i], 512, reqmac, reqmac_len, mac,
+						 &dl, k, 0, 0)
+				: knot_tsig_sign_next(msgs[i], &lens[i], 512, mac, maclen, mac, &dl,
+						      k, run, runlen);
+		CHECK_EQ(rc, KNOT_EOK);
+		maclen = dl;
+		runlen = 0;
+	}
+}
+
+/* Checks a stream as a secondary does; the index of the first message
+ * refused, n when all pass, n + 1 when the stream ends unsigned. */
+static size_t check_stream(const struct tsig_key *key, const uint8_t *reqmac, size_t reqmac_len,
+			   uint8_t msgs[][512], const size_t *lens, size_t n)
+{
+	struct tsig_stream s = {.key = key};
+	memcpy(s.mac, reqmac, reqmac_len);
+	s.maclen = reqmac_len;
+	struct p53_err err = {0};
+	size_t i = 0;
+	for (; i < n; i++)
+		if (tsig_check_answer(&s, msgs[i], lens[i], &err) != 0)
+			break;
+	if (i == n && tsig_stream_complete(&s, &err) != 0)
+		i = n + 1;
+	tsig_stream_clear(&s);
+	return i;
+}
+
+static void test_tsig_unsigned(void)
+{
+	struct tsig_keys keys = {0};
+	struct p53_err err = {0};
+	static const char spec[] = "hmac-sha256:k1:cG9ydDUzLXRyYW5zZmVyLXRlc3Qta2V5LTMyYnl0ZXM=";
+	CHECK_EQ(tsig_keys_add(&keys, spec, &err), 0);
+	const struct tsig_key *key = tsig_keys_find(&keys, "k1");
+	knot_tsig_key_t k;
+	CHECK_EQ(knot_tsig_key_init_str(&k, spec), KNOT_EOK);
+	uint8_t reqmac[32];
+	memset(reqmac, 0xa5, sizeof(reqmac));
+	enum { N = 6 };
+	uint8_t m[N][512];
+	size_t len[N];
+	/* Signed, two unsigned, signed, unsigned, signed. */
+	bool sig[N] = {true, false, false, true, false, true};
+	for (int i = 0; i < N; i++)
+		len[i] = tmsg(m[i], (char)('a' + i));
+	sign_stream(&k, reqmac, sizeof(reqmac), m, len, sig, N);
+	CHECK_EQ(check_stream(key, reqmac, sizeof(reqmac), m, len, N), (size_t)N);
+	/* An unsigned message changed in transit: the next MAC fails. */
+	m[2][13] ^= 1;
+	CHECK_EQ(check_stream(key, reqmac, sizeof(reqmac), m, len, N), (size_t)3);
+	m[2][13] ^= 1;
+	/* Dropped: the same. */
+	uint8_t d[N - 1][512];
+	size_t dlen[N - 1];
+	for (int i = 0, j = 0; i < N; i++)
+		if (i != 1) {
+			memcpy(d[j], m[i], len[i]);
+			dlen[j++] = len[i];
+		}
+	CHECK_EQ(check_stream(key, reqmac, sizeof(reqmac), d, dlen, N - 1), (size_t)2);
+	/* Ends on an unsigned message: every message passes, the stream
+	 * does not. */
+	CHECK_EQ(check_stream(key, reqmac, sizeof(reqmac), m, len, N - 1), (size_t)N);
+	/* The first message unsigned. */
+	bool sig2[N] = {false, true, true, true, true, true};
+	for (int i = 0; i < N; i++)
+		len[i] = tmsg(m[i], (char)('a' + i));
+	sign_stream(&k, reqmac, sizeof(reqmac), m, len, sig2, N);
+	CHECK_EQ(check_stream(key, reqmac, sizeof(reqmac), m, len, N), (size_t)0);
+	/* 99 unsigned in a row pass, a 100th does not (fed one by one). */
+	struct tsig_stream s = {.key = key};
+	memcpy(s.mac, reqmac, sizeof(reqmac));
+	s.maclen = sizeof(reqmac);
+	bool one[1] = {true};
+	len[0] = tmsg(m[0], 'a');
+	sign_stream(&k, reqmac, sizeof(reqmac), m, len, one, 1);
+	CHECK_EQ(tsig_check_answer(&s, m[0], len[0], &err), 0);
+	len[1] = tmsg(m[1], 'b');
+	for (int i = 0; i < TSIG_UNSIGNED_MAX; i++)
+		CHECK_EQ(tsig_check_answer(&s, m[1], len[1], &err), 0);
+	CHECK(tsig_check_answer(&s, m[1], len[1], &err) != 0);
+	CHECK(strstr(err.msg, "unsigned") != NULL);
+	tsig_stream_clear(&s);
+	knot_tsig_key_deinit(&k);
+	tsig_keys_free(&keys);
+}
+
 int main(void)
 {
 	char dir[] = "/tmp/p53xfrXXXXXX";
@@ -208,6 +328,7 @@ int main(void)
 		test_stream(s1, s2);
 	}
 	test_acl();
+	test_tsig_unsigned();
 	p53_snapshot_free(s1);
 	p53_snapshot_free(s2);
 	char path[256];
