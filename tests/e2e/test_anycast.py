@@ -5,17 +5,22 @@ the node (a static protocol `p53_anycast` holding the service prefix
 192.0.2.53/32, exported over BGP) and its upstream router (importing it).
 `port53 serve` runs in the node namespace with node-health thresholds, and
 `port53ctl anycast` enables or disables the static protocol through BIRD's
-control socket as the node's GET /v1/node says.
+control socket as the node's GET /v1/node says. With --dp the node is
+port53d instead (DPDK, its service port a net_tap in the node namespace,
+answering 192.0.2.53), and the test also asks it over that port whether it
+answers.
 
 The router's own BIRD is asked (birdc, independent of port53) whether the
 route is there:
 - present while the node is healthy;
-- gone after port53 serve stops answering (SIGSTOP), back after SIGCONT;
+- gone after the server stops answering (SIGSTOP), back after SIGCONT;
 - gone after its snapshot grows older than the limit, back after a push;
-- gone after port53 serve is killed, back after it restarts;
+- gone after the server is killed, back after it restarts;
 - gone when the announcer itself is stopped.
-Each time from the event to the route's change at the router is measured and
-printed. Needs root, bird and birdc; exits 77 (skip) without them.
+Each time from the event to the route's change at the router, and from each
+recovery to the route's return, is measured and printed. Needs root, bird
+and birdc (and for --dp a build with port53d); exits 77 (skip) without
+them.
 Run with /usr/bin/python3.
 """
 
@@ -62,6 +67,11 @@ protocol bgp node {{
 """
 
 
+def port53d_path(port53):
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(port53))), "dp",
+                        "port53d")
+
+
 def have(tool):
     return subprocess.run(["sh", "-c", "command -v " + tool],
                           stdout=subprocess.DEVNULL).returncode == 0
@@ -98,9 +108,16 @@ def timed(pred, deadline=DEADLINE):
     return bool(ok), time.monotonic() - t0
 
 
+DP = "--dp" in sys.argv[1:]
+SVC, CLI = "192.0.2.53", "192.0.2.10"  # port53d's service address, the tap's kernel side
+
+
 def main():
     port53 = common.default_port53()
     ctl = os.environ.get("PORT53CTL") or os.path.join(os.path.dirname(port53), "port53ctl")
+    if DP and not os.access(port53d_path(port53), os.X_OK):
+        print("skip: no port53d in this build")
+        return 77
     if os.geteuid() != 0:
         print("skip: needs root for network namespaces")
         return 77
@@ -108,14 +125,14 @@ def main():
         if not have(tool):
             print("skip: %s not installed (tools/install-deps.sh: bird2)" % tool)
             return 77
-    ck = common.Checks("anycast", verbose=True)
+    ck = common.Checks("anycast-dp" if DP else "anycast", verbose=True)
     cl = dpnet.Cleanup()
     with common.tempdir("p53any-") as d:
         try:
             run_test(ck, cl, d, port53, ctl)
         finally:
             cl.run()
-            for fn in ("announcer.log", "serve.log", "bird-node.log"):
+            for fn in ("announcer.log", "serve.log", "bird-node.log", "port53d.log"):
                 p = os.path.join(d, fn)
                 if (ck.failed or fn == "announcer.log") and os.path.exists(p):
                     with open(p) as f:
@@ -153,15 +170,45 @@ def run_test(ck, cl, d, port53, ctl):
             raise RuntimeError(r.stderr)
     compile_fresh()
     sock = os.path.join(d, "control.sock")
-    serve_log = open(os.path.join(d, "serve.log"), "a")
+    serve_log = open(os.path.join(d, "port53d.log" if DP else "serve.log"), "a")
+    health = ["--control-socket", sock, "--node-max-snapshot-age-s", str(MAX_AGE_S),
+              "--node-worker-stall-ms", "3000"]
     serve_cmd = ["ip", "netns", "exec", ns_node, port53, "serve", "-s", snap, "-l",
-                 "127.0.0.1:5353", "--control-socket", sock,
-                 "--node-max-snapshot-age-s", str(MAX_AGE_S), "--node-worker-stall-ms", "3000"]
+                 "127.0.0.1:5353"] + health
+    tap = ("bt%d" % pid)[:15]
+    starts = [0]
+
+    def dp_cmd():
+        # A file prefix per start: a killed port53d leaves its runtime
+        # directory behind.
+        starts[0] += 1
+        prefix = "p53any%d-%d" % (pid, starts[0])
+        cl.push(dpnet.rm_eal_runtime, prefix)
+        eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0-1").split()
+        return ["ip", "netns", "exec", ns_node, port53d_path(port53)] + eal + [
+            "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % tap, "--",
+            "--snapshot", snap, "--addr", SVC] + health
+
+    def dp_answers():
+        """The DPDK worker answers over the node's tap (dnspython)."""
+        m = dpnet.dns_query(ns_node, SVC, "example.com.", "SOA", timeout=0.3, tries=1)
+        return m is not None and bool(m.answer)
 
     def start_serve():
-        p = subprocess.Popen(serve_cmd, stdout=serve_log, stderr=serve_log)
+        if os.path.exists(sock):
+            os.unlink(sock)
+        p = subprocess.Popen(dp_cmd() if DP else serve_cmd, stdout=serve_log,
+                             stderr=serve_log)
         cl.push(common.stop, p)
-        common.wait_for(lambda: os.path.exists(sock), 10)
+        common.wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 60)
+        if DP:
+            # The tap is port53d's, made at each start: its kernel side
+            # gets the client address.
+            common.wait_for(lambda: dpnet.run(["ip", "link", "show", tap], ns=ns_node,
+                                              check=False).returncode == 0, 30)
+            dpnet.addr_add(ns_node, tap, CLI + "/24")
+            dpnet.run(["ip", "link", "set", tap, "up"], ns=ns_node)
+            ck(common.wait_for(dp_answers, 30), "port53d answers over its tap (DPDK worker)")
         return p
     serve = start_serve()
     ann_log = open(os.path.join(d, "announcer.log"), "a")
@@ -172,6 +219,8 @@ def run_test(ck, cl, d, port53, ctl):
     ok, t = timed(router.has_route)
     ck(ok, "route present at the router while the node is healthy (%.0f ms)" % (t * 1e3))
     times = {}
+    back = {}
+    what = "port53d" if DP else "port53 serve"
 
     def push_fresh():
         compile_fresh()
@@ -182,11 +231,16 @@ def run_test(ck, cl, d, port53, ctl):
     ck(push_fresh(), "fresh snapshot pushed")
     serve.send_signal(signal.SIGSTOP)
     ok, t = timed(lambda: not router.has_route())
-    ck(ok, "route withdrawn after port53 serve stops answering (SIGSTOP): %.0f ms" % (t * 1e3))
+    ck(ok, "route withdrawn after %s stops answering (SIGSTOP): %.0f ms" % (what, t * 1e3))
     times["stopped answering"] = t
+    if DP:
+        ck(not dp_answers(), "port53d's worker is not answering while stopped")
     serve.send_signal(signal.SIGCONT)
     ok, t = timed(router.has_route)
     ck(ok, "route back after it answers again (SIGCONT): %.0f ms" % (t * 1e3))
+    back["answering again"] = t
+    if DP:
+        ck(dp_answers(), "port53d's worker answers again")
 
     # 2. The snapshot grows too old.
     ck(push_fresh(), "fresh snapshot pushed")
@@ -206,26 +260,31 @@ def run_test(ck, cl, d, port53, ctl):
     t0 = time.monotonic()
     ck(push_fresh(), "fresh snapshot pushed")
     ok, _ = timed(router.has_route)
-    ck(ok, "route back after a fresh snapshot: %.0f ms" % ((time.monotonic() - t0) * 1e3))
+    back["fresh snapshot"] = time.monotonic() - t0
+    ck(ok, "route back after a fresh snapshot: %.0f ms" % (back["fresh snapshot"] * 1e3))
 
     # 3. The server dies.
     serve.kill()
     serve.wait()
     ok, t = timed(lambda: not router.has_route())
-    ck(ok, "route withdrawn after port53 serve is killed: %.0f ms" % (t * 1e3))
+    ck(ok, "route withdrawn after %s is killed: %.0f ms" % (what, t * 1e3))
     times["killed"] = t
     t0 = time.monotonic()
     serve = start_serve()
     ok, _ = timed(router.has_route)
-    ck(ok, "route back after port53 serve restarts: %.0f ms" % ((time.monotonic() - t0) * 1e3))
+    back["restarted"] = time.monotonic() - t0
+    ck(ok, "route back after %s restarts: %.0f ms (from the start command)" % (
+        what, back["restarted"] * 1e3))
 
     # 4. The announcer stops: nothing may stay announced without it.
     ann.send_signal(signal.SIGTERM)
     ok, t = timed(lambda: not router.has_route())
     ck(ok and ann.wait(10) == 0, "route withdrawn when the announcer stops: %.0f ms" % (t * 1e3))
-    print("unhealthy to withdrawn at the router (interval %d ms, fall 2): %s" % (
-        INTERVAL_MS, ", ".join("%s %.0f ms" % (k, v * 1e3) for k, v in times.items())),
+    print("%s: unhealthy to withdrawn at the router (interval %d ms, fall 2): %s" % (
+        what, INTERVAL_MS, ", ".join("%s %.0f ms" % (k, v * 1e3) for k, v in times.items())),
         flush=True)
+    print("%s: recovery to announced at the router (rise 2): %s" % (
+        what, ", ".join("%s %.0f ms" % (k, v * 1e3) for k, v in back.items())), flush=True)
     ann_log.close()
     serve_log.close()
 
