@@ -13,6 +13,7 @@
 
 #include "ctrl/yamlfile.h"
 
+#include "ctrl/net/doh.h"
 #include "ctrl/net/ksock.h"
 #include "zones/answer/abuse.h"
 
@@ -38,6 +39,7 @@ enum kind {
 	K_ABUSE,    /* checked by the abuse controls' own parser (abuse.h) */
 	K_BOOL,	    /* true/false: the option without a value when true */
 	K_URL,	    /* http:// or https:// */
+	K_HTTPPATH, /* an HTTP path for DNS over HTTPS ("/dns-query") */
 };
 
 struct key {
@@ -106,6 +108,13 @@ static const struct key keys[] = {
     {"tls", "quic-idle-ms", K_INT, false, 1, 100000000, NULL, 0, "quic-idle-ms", 0},
     {"tls", "cert", K_STR, false, 0, 0, "tls-cert", 0, "tls-cert", 0},
     {"tls", "key", K_STR, false, 0, 0, "tls-key", 0, "tls-key", 0},
+    {"doh", "listen", K_ADDRPORT, true, 0, 0, "doh-listen", 0, NULL, 0},
+    {"doh", "enabled", K_BOOL, false, 0, 0, NULL, 0, "doh", 0},
+    {"doh", "port", K_INT, false, 1, 65535, NULL, 0, "doh-port", 0},
+    {"doh", "cert", K_STR, false, 0, 0, "doh-cert", 0, "doh-cert", 0},
+    {"doh", "key", K_STR, false, 0, 0, "doh-key", 0, "doh-key", 0},
+    {"doh", "path", K_HTTPPATH, false, 0, 0, "doh-path", 0, "doh-path", 0},
+    {"doh", "max-streams", K_INT, false, 1, 10000, "doh-max-streams", 0, "doh-max-streams", 0},
     {"dataplane", "transport-netns", K_STR, false, 0, 0, NULL, 0, "transport-netns", 0},
     {"health", "checks", K_STR, false, 0, 0, "health-checks", 0, "health-checks", 0},
     {"health", "quorum", K_SHARE, false, 0, 1, "health-quorum", 0, "health-quorum", 0},
@@ -251,6 +260,9 @@ static const char *check_scalar(const struct key *k, const char *s, char *why, s
 	switch (k->kind) {
 	case K_STR:
 		return *s ? NULL : "must not be empty";
+	case K_HTTPPATH:
+		return doh_path_valid(s) ? NULL
+					 : "must be a path: '/' first, no '?', '#' or spaces";
 	case K_INT:
 		if (valid_int(s, k->lo, k->hi))
 			return NULL;

@@ -210,6 +210,11 @@ static void usage(FILE *out)
 	    "      --quic-idle-ms N      QUIC idle timeout (default 10000)\n"
 	    "      --tls-cert FILE       certificate chain (PEM) for TLS and QUIC\n"
 	    "      --tls-key FILE        its private key (PEM); both reloaded on HUP\n"
+	    "      --doh                 DNS over HTTPS (HTTP/2) on port 443 (RFC 8484)\n"
+	    "      --doh-port N          its port instead of 443\n"
+	    "      --doh-cert F, --doh-key F  its certificate (default: --tls-cert, --tls-key)\n"
+	    "      --doh-path PATH       its path (default /dns-query)\n"
+	    "      --doh-max-streams N   HTTP/2 streams per connection (default 100)\n"
 	    "      --transport-netns NS  open the TCP/TLS/QUIC listeners in network\n"
 	    "                            namespace NS (/run/netns/NS or a path),\n"
 	    "                            where the exception path's kernel side is\n"
@@ -318,6 +323,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_TLS,
 		O_TLS_CERT,
 		O_TLS_KEY,
+		O_DOH,
+		O_DOH_PORT,
+		O_DOH_CERT,
+		O_DOH_KEY,
+		O_DOH_PATH,
+		O_DOH_STREAMS,
 		O_XNETNS,
 		O_RELOAD_DIR,
 		O_SNAP_MAX,
@@ -370,6 +381,12 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"tls", no_argument, NULL, O_TLS},
 	    {"tls-cert", required_argument, NULL, O_TLS_CERT},
 	    {"tls-key", required_argument, NULL, O_TLS_KEY},
+	    {"doh", no_argument, NULL, O_DOH},
+	    {"doh-port", required_argument, NULL, O_DOH_PORT},
+	    {"doh-cert", required_argument, NULL, O_DOH_CERT},
+	    {"doh-key", required_argument, NULL, O_DOH_KEY},
+	    {"doh-path", required_argument, NULL, O_DOH_PATH},
+	    {"doh-max-streams", required_argument, NULL, O_DOH_STREAMS},
 	    {"transport-netns", required_argument, NULL, O_XNETNS},
 	    {"reload-dir", required_argument, NULL, O_RELOAD_DIR},
 	    {"snapshot-max-bytes", required_argument, NULL, O_SNAP_MAX},
@@ -566,6 +583,30 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_TLS_KEY:
 			o->xport.tls_key = optarg;
+			break;
+		case O_DOH:
+			o->xport.doh = true;
+			break;
+		case O_DOH_PORT:
+			if (parse_num(optarg, 1, 65535, &v) != 0)
+				goto bad;
+			o->xport.doh_port = (unsigned)v;
+			break;
+		case O_DOH_CERT:
+			o->xport.doh_cert = optarg;
+			break;
+		case O_DOH_KEY:
+			o->xport.doh_key = optarg;
+			break;
+		case O_DOH_PATH:
+			if (!doh_path_valid(optarg))
+				goto bad;
+			o->xport.doh_lim.path = optarg;
+			break;
+		case O_DOH_STREAMS:
+			if (parse_num(optarg, 1, 10000, &v) != 0)
+				goto bad;
+			o->xport.doh_lim.max_streams = (unsigned)v;
 			break;
 		case O_XNETNS:
 			o->xport.netns = optarg;

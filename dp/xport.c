@@ -17,11 +17,13 @@
 
 #define DNS_PORT   53
 #define DOT_PORT   853
+#define DOH_PORT   443
 #define MAX_LISTEN (2 * DP_MAX_ADDRS)
 
 struct dp_xport {
 	struct dp_xport_cfg cfg;
 	struct dot_tls *tls;
+	struct dot_tls *doh_tls;
 	struct tcpsrv *tcp;
 	struct notifyd *notify;
 #ifdef P53_HAVE_DOQ
@@ -64,7 +66,9 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 	x->cfg = *cfg;
 	struct xlisten_addr addrs[MAX_LISTEN];
 	size_t na = svc_addrs(cfg->svc, addrs);
-	int fds[MAX_LISTEN], tfds[MAX_LISTEN];
+	int fds[MAX_LISTEN], tfds[MAX_LISTEN], hfds[MAX_LISTEN];
+	const char *hcert = cfg->doh_cert ? cfg->doh_cert : cfg->tls_cert;
+	const char *hkey = cfg->doh_key ? cfg->doh_key : cfg->tls_key;
 
 	if ((cfg->tls || cfg->quic) && (!cfg->tls_cert || !cfg->tls_key)) {
 		p53_err_set(err, P53_EINVAL, "TLS and QUIC need --tls-cert and --tls-key");
@@ -78,8 +82,21 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 		if (warn[0])
 			fprintf(stderr, "port53d: warning: %s\n", warn);
 	}
-	if (cfg->tcp || cfg->tls) {
-		size_t nt = 0, ns = 0;
+	if (cfg->doh && (!hcert || !hkey)) {
+		p53_err_set(err, P53_EINVAL,
+			    "DoH needs --doh-cert and --doh-key (or --tls-cert, --tls-key)");
+		goto fail;
+	}
+	if (cfg->doh) {
+		char warn[512];
+		if ((x->doh_tls = dot_tls_new_alpn(hcert, hkey, "h2", warn, sizeof(warn), err)) ==
+		    NULL)
+			goto fail;
+		if (warn[0])
+			fprintf(stderr, "port53d: warning: %s\n", warn);
+	}
+	if (cfg->tcp || cfg->tls || cfg->doh) {
+		size_t nt = 0, ns = 0, nh = 0;
 		if (cfg->tcp &&
 		    xlisten_open(cfg->netns, addrs, na, DNS_PORT, SOCK_STREAM, fds, err) != 0)
 			goto fail;
@@ -91,12 +108,26 @@ struct dp_xport *dp_xport_start(const struct dp_xport_cfg *cfg, struct p53_err *
 			goto fail;
 		}
 		ns = cfg->tls ? na : 0;
+		if (cfg->doh &&
+		    xlisten_open(cfg->netns, addrs, na, cfg->doh_port ? cfg->doh_port : DOH_PORT,
+				 SOCK_STREAM, hfds, err) != 0) {
+			for (size_t i = 0; i < nt; i++)
+				close(fds[i]);
+			for (size_t i = 0; i < ns; i++)
+				close(tfds[i]);
+			goto fail;
+		}
+		nh = cfg->doh ? na : 0;
 		struct tcpsrv_cfg tc = {
 		    .fds = fds,
 		    .nfds = nt,
 		    .tls_fds = tfds,
 		    .ntls_fds = ns,
 		    .tls = x->tls,
+		    .doh_fds = hfds,
+		    .ndoh_fds = nh,
+		    .doh_tls = x->doh_tls,
+		    .doh = cfg->doh_lim,
 		    .mgr = control_mgr(cfg->ctl),
 		    .qsbr = cfg->qsbr,
 		    .reader_id = cfg->nworkers + DP_XPORT_TCP,
@@ -178,6 +209,14 @@ void dp_xport_reload(struct dp_xport *x)
 			fprintf(stderr, "port53d: TLS certificate reloaded%s%s\n",
 				warn[0] ? ": " : "", warn);
 	}
+	if (x->doh_tls) {
+		struct p53_err err = {0};
+		char warn[512];
+		if (dot_tls_reload(x->doh_tls, warn, sizeof(warn), &err) != 0)
+			fprintf(stderr,
+				"port53d: DoH certificate reload failed, old one stays: %s\n",
+				err.msg);
+	}
 #ifdef P53_HAVE_DOQ
 	if (x->doq) {
 		struct p53_err err = {0};
@@ -223,5 +262,6 @@ void dp_xport_stop(struct dp_xport *x)
 	doq_stop(x->doq);
 #endif
 	dot_tls_free(x->tls); /* after the TCP thread: its sessions use it */
+	dot_tls_free(x->doh_tls);
 	free(x);
 }

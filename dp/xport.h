@@ -1,5 +1,5 @@
 /* port53d's transports beside UDP (docs/transports.md): DNS over TCP (53),
- * TLS (853) and QUIC (UDP 853), answered by in-process control threads from
+ * TLS (853), HTTPS (443, HTTP/2) and QUIC (UDP 853), answered by in-process control threads from
  * the workers' snapshot manager, each a reader of the same QSBR variable.
  *
  * The packets reach the kernel through the exception path (TAP or
@@ -34,6 +34,10 @@ struct dp_xport_cfg {
 	bool quic_retry;		/* Retry every new QUIC connection (doq.h) */
 	unsigned quic_idle_ms;		/* QUIC idle timeout; 0: 10000 */
 	const char *tls_cert, *tls_key; /* PEM files for TLS and QUIC */
+	bool doh;			/* DNS over HTTPS on doh_port (needs a certificate) */
+	unsigned doh_port;		/* 0: 443 */
+	const char *doh_cert, *doh_key; /* PEM for DoH; NULL: tls_cert, tls_key */
+	struct doh_limits doh_lim;	/* path, streams; zeros: defaults */
 	struct tcpsrv_limits tcp_lim;	/* zeros: the defaults */
 	const char *netns;		/* where the listeners live; NULL: port53d's own */
 	const struct dp_svc *svc;	/* the service addresses */

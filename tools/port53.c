@@ -784,6 +784,11 @@ static int cmd_serve(int argc, char **argv)
 					   {"tls-listen", required_argument, NULL, 268},
 					   {"tls-cert", required_argument, NULL, 269},
 					   {"tls-key", required_argument, NULL, 270},
+					   {"doh-listen", required_argument, NULL, 271},
+					   {"doh-cert", required_argument, NULL, 272},
+					   {"doh-key", required_argument, NULL, 273},
+					   {"doh-path", required_argument, NULL, 274},
+					   {"doh-max-streams", required_argument, NULL, 275},
 					   {"query-log", required_argument, NULL, 'q'},
 					   {"query-log-dnstap", required_argument, NULL, 'D'},
 					   {"query-log-sample", required_argument, NULL, 'S'},
@@ -842,6 +847,8 @@ static int cmd_serve(int argc, char **argv)
 	size_t nlisten = 0;
 	const char **tls_listen = calloc((size_t)argc, sizeof(char *));
 	size_t ntls = 0;
+	const char **doh_listen = calloc((size_t)argc, sizeof(char *));
+	size_t ndoh = 0;
 	/* Only --require-signature fills it: at most argc entries. */
 	const char **keys = calloc((size_t)argc, sizeof(char *));
 	size_t nkeys = 0;
@@ -890,6 +897,30 @@ static int cmd_serve(int argc, char **argv)
 			break;
 		case 270:
 			cfg.tls_key = optarg;
+			break;
+		case 271:
+			doh_listen[ndoh++] = optarg;
+			break;
+		case 272:
+			cfg.doh_cert = optarg;
+			break;
+		case 273:
+			cfg.doh_key = optarg;
+			break;
+		case 274:
+			if (!doh_path_valid(optarg)) {
+				usage_error("serve",
+					    "--doh-path: '%s' is not a path (starts with '/', no "
+					    "'?', '#' or spaces)",
+					    optarg);
+				goto out;
+			}
+			cfg.doh.path = optarg;
+			break;
+		case 275:
+			if (cli_u64(PROG, "serve", "--doh-max-streams", optarg, 1, 10000, &v))
+				goto out;
+			cfg.doh.max_streams = (unsigned)v;
 			break;
 		case 'P':
 			cfg.drop_ports = optarg;
@@ -1053,10 +1084,18 @@ static int cmd_serve(int argc, char **argv)
 		usage_error("serve", "--tls-listen needs --tls-cert and --tls-key%s", "");
 		goto out;
 	}
+	if (ndoh && ((cfg.doh_cert ? cfg.doh_cert : cfg.tls_cert) == NULL ||
+		     (cfg.doh_key ? cfg.doh_key : cfg.tls_key) == NULL)) {
+		usage_error("serve", "--doh-listen needs --doh-cert and --doh-key%s",
+			    " (or --tls-cert and --tls-key)");
+		goto out;
+	}
 	cfg.listen = listen;
 	cfg.nlisten = nlisten;
 	cfg.tls_listen = tls_listen;
 	cfg.ntls_listen = ntls;
+	cfg.doh_listen = doh_listen;
+	cfg.ndoh_listen = ndoh;
 	cfg.trusted_keys = keys;
 	cfg.ntrusted = nkeys;
 	struct p53_err err = {0};
@@ -1067,6 +1106,7 @@ out:
 	xfr_cfg_free(&cfg.xfr);
 	free(listen);
 	free(tls_listen);
+	free(doh_listen);
 	free(keys);
 	conf_free(conf);
 	return rc;
@@ -1291,6 +1331,10 @@ static const struct command commands[] = {
      "      --resolver FILE        views, Resolver rules, recursion (docs/resolver.md)\n"
      "      --tls-listen A:P       DNS over TLS there too (repeat); needs --tls-cert, --tls-key\n"
      "      --tls-cert F, --tls-key F  PEM certificate chain and key, reread on SIGHUP\n"
+     "      --doh-listen A:P       DNS over HTTPS (HTTP/2) there (repeat); certificate from\n"
+     "                             --doh-cert, --doh-key, else --tls-cert, --tls-key\n"
+     "      --doh-path PATH        the DoH path (default /dns-query)\n"
+     "      --doh-max-streams N    concurrent HTTP/2 streams per connection (100)\n"
      "      --query-log FILE       log queries as JSON lines\n"
      "      --query-log-dnstap F   log queries as dnstap\n"
      "      --query-log-sample N   log one query in N (default 1: all)\n"

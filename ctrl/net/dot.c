@@ -19,6 +19,8 @@
 
 struct dot_tls {
 	char *cert, *key;
+	unsigned char alpn[16]; /* wire format: length, protocol */
+	unsigned alpnlen;
 	SSL_CTX *ctx;		 /* new connections take this one (accepting thread) */
 	_Atomic(SSL_CTX *) next; /* reloaded, waiting for dot_tls_adopt */
 	_Atomic unsigned long long handshakes, failures, alpn_refused;
@@ -31,15 +33,13 @@ struct dot_conn {
 	bool failed;
 };
 
-static const unsigned char alpn_dot[] = {3, 'd', 'o', 't'};
-
 static int alpn_select(SSL *s, const unsigned char **out, unsigned char *outlen,
 		       const unsigned char *in, unsigned inlen, void *arg)
 {
 	struct dot_tls *t = arg;
 	unsigned char *sel = NULL;
 	(void)s;
-	if (SSL_select_next_proto(&sel, outlen, alpn_dot, sizeof(alpn_dot), in, inlen) ==
+	if (SSL_select_next_proto(&sel, outlen, t->alpn, t->alpnlen, in, inlen) ==
 	    OPENSSL_NPN_NEGOTIATED) {
 		*out = sel;
 		return SSL_TLSEXT_ERR_OK;
@@ -105,12 +105,27 @@ fail:
 struct dot_tls *dot_tls_new(const char *cert, const char *key, char *warn, size_t warnlen,
 			    struct p53_err *err)
 {
+	return dot_tls_new_alpn(cert, key, "dot", warn, warnlen, err);
+}
+
+struct dot_tls *dot_tls_new_alpn(const char *cert, const char *key, const char *alpn, char *warn,
+				 size_t warnlen, struct p53_err *err)
+{
+	size_t al = strlen(alpn);
 	struct dot_tls *t = calloc(1, sizeof(*t));
+	if (al == 0 || al + 1 > sizeof(t->alpn)) {
+		free(t);
+		p53_err_set(err, P53_EINVAL, "TLS: bad ALPN protocol '%s'", alpn);
+		return NULL;
+	}
 	if (t == NULL || (t->cert = strdup(cert)) == NULL || (t->key = strdup(key)) == NULL) {
 		p53_err_set(err, P53_ENOMEM, "out of memory");
 		dot_tls_free(t);
 		return NULL;
 	}
+	t->alpn[0] = (unsigned char)al;
+	memcpy(t->alpn + 1, alpn, al);
+	t->alpnlen = (unsigned)al + 1;
 	atomic_init(&t->next, NULL);
 	if ((t->ctx = build(t, warn, warnlen, err)) == NULL) {
 		dot_tls_free(t);

@@ -29,6 +29,10 @@ struct dot_conn;
  * opportunistic clients (RFC 8310 section 5) still get privacy from it. */
 struct dot_tls *dot_tls_new(const char *cert, const char *key, char *warn, size_t warnlen,
 			    struct p53_err *err);
+/* The same for another protocol over TLS: alpn is the one protocol
+ * selected (DNS over HTTPS: "h2"). */
+struct dot_tls *dot_tls_new_alpn(const char *cert, const char *key, const char *alpn, char *warn,
+				 size_t warnlen, struct p53_err *err);
 void dot_tls_free(struct dot_tls *t);
 /* Reloads the files (any thread). 0 once the new configuration is ready for
  * dot_tls_adopt(); a negative code, the old one unchanged, otherwise. */

@@ -67,6 +67,7 @@ struct server {
 	struct rconf *rconf;			      /* NULL: authoritative only */
 	struct resolver *res;
 	struct dot_tls *tls;	     /* DNS over TLS; NULL = none */
+	struct dot_tls *doh_tls;     /* DNS over HTTPS (ALPN h2); NULL = none */
 	bool private;		     /* some view has private zones */
 	struct resolver_job job;     /* the one being handed over (UDP thread) */
 	struct resolver_job tcp_job; /* the TCP thread's */
@@ -409,6 +410,10 @@ static void on_hup(void *arg)
 		fprintf(stderr, "port53: TLS certificate not reloaded, the old one serves: %s\n",
 			err.msg);
 	memset(&err, 0, sizeof(err));
+	if (sv->doh_tls && dot_tls_reload(sv->doh_tls, warn, sizeof(warn), &err) != 0)
+		fprintf(stderr, "port53: DoH certificate not reloaded, the old one serves: %s\n",
+			err.msg);
+	memset(&err, 0, sizeof(err));
 	if (sv->res && resolver_reload(sv->res, &err) != 0)
 		fprintf(stderr, "port53: private zones not reloaded, the old ones serve: %s\n",
 			err.msg);
@@ -428,6 +433,9 @@ void ksock_cfg_default(struct ksock_cfg *cfg)
 	p53_answer_cfg_default(&cfg->answer);
 	p53_abuse_cfg_default(&cfg->abuse);
 	tcpsrv_limits_default(&cfg->tcp);
+	doh_limits_default(&cfg->doh);
+	cfg->doh.msg_ms = 0; /* the TCP limits' */
+	cfg->doh.out_max = 0;
 	follow_cfg_default(&cfg->origin);
 }
 
@@ -475,10 +483,10 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	static const char *const default_listen[] = {"127.0.0.1:5353"};
 	const char *const *ls = cfg->nlisten ? cfg->listen : default_listen;
 	size_t nl = cfg->nlisten ? cfg->nlisten : 1;
-	int tfds[LISTEN_MAX], sfds[LISTEN_MAX];
-	size_t ntfds = 0, nsfds = 0;
+	int tfds[LISTEN_MAX], sfds[LISTEN_MAX], hfds[LISTEN_MAX];
+	size_t ntfds = 0, nsfds = 0, nhfds = 0;
 	int rc = 0;
-	if (nl > LISTEN_MAX || cfg->ntls_listen > LISTEN_MAX)
+	if (nl > LISTEN_MAX || cfg->ntls_listen > LISTEN_MAX || cfg->ndoh_listen > LISTEN_MAX)
 		return p53_err_set(err, P53_EINVAL, "more than %d listen addresses", LISTEN_MAX);
 	struct server *sv = calloc(1, sizeof(*sv));
 	if (sv == NULL)
@@ -531,6 +539,31 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	if (nsfds) {
 		char warn[512] = "";
 		if ((sv->tls = dot_tls_new(cfg->tls_cert, cfg->tls_key, warn, sizeof(warn), err)) ==
+		    NULL) {
+			rc = err->code ? err->code : P53_EINVAL;
+			goto out;
+		}
+		if (warn[0])
+			fprintf(stderr, "port53: warning: %s\n", warn);
+	}
+	/* DNS over HTTPS: the same answers and views, HTTP/2 on tcpsrv. */
+	for (size_t i = 0; i < cfg->ndoh_listen && i < LISTEN_MAX; i++) {
+		if ((hfds[nhfds] = ksock_open(cfg->doh_listen[i], SOCK_STREAM, err)) < 0) {
+			rc = hfds[nhfds];
+			goto out;
+		}
+		nhfds++;
+	}
+	if (nhfds) {
+		char warn[512] = "";
+		const char *cert = cfg->doh_cert ? cfg->doh_cert : cfg->tls_cert;
+		const char *key = cfg->doh_key ? cfg->doh_key : cfg->tls_key;
+		if (cert == NULL || key == NULL) {
+			rc = p53_err_set(err, P53_EINVAL,
+					 "DNS over HTTPS needs a certificate and key");
+			goto out;
+		}
+		if ((sv->doh_tls = dot_tls_new_alpn(cert, key, "h2", warn, sizeof(warn), err)) ==
 		    NULL) {
 			rc = err->code ? err->code : P53_EINVAL;
 			goto out;
@@ -611,6 +644,10 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .tls_fds = sfds,
 	    .ntls_fds = nsfds,
 	    .tls = sv->tls,
+	    .doh_fds = hfds,
+	    .ndoh_fds = nhfds,
+	    .doh_tls = sv->doh_tls,
+	    .doh = cfg->doh,
 	    .mgr = control_mgr(sv->ctl),
 	    .qsbr = sv->qsbr,
 	    .reader_id = TCP_READER,
@@ -624,7 +661,7 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .notify = control_xfrin(sv->ctl),
 	    .route = sv->res ? &sv->route : NULL,
 	};
-	ntfds = nsfds = 0; /* tcpsrv owns them now, even when it fails */
+	ntfds = nsfds = nhfds = 0; /* tcpsrv owns them now, even when it fails */
 	if ((sv->tcp = tcpsrv_start(&tc, err)) == NULL) {
 		rc = err->code ? err->code : P53_EIO;
 		goto out;
@@ -633,6 +670,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 		fprintf(stderr, "port53: serving %s (udp, tcp)\n", ls[i]);
 	for (size_t i = 0; i < cfg->ntls_listen; i++)
 		fprintf(stderr, "port53: serving %s (tls)\n", cfg->tls_listen[i]);
+	for (size_t i = 0; i < cfg->ndoh_listen; i++)
+		fprintf(stderr, "port53: serving https://%s%s (doh)\n", cfg->doh_listen[i],
+			cfg->doh.path ? cfg->doh.path : DOH_PATH_DEFAULT);
 	serve_udp(sv);
 	fprintf(stderr, "port53: shutting down\n");
 out:
@@ -644,7 +684,10 @@ out:
 		close(tfds[i]);
 	for (size_t i = 0; i < nsfds; i++)
 		close(sfds[i]);
+	for (size_t i = 0; i < nhfds; i++)
+		close(hfds[i]);
 	dot_tls_free(sv->tls); /* after the TCP thread: its sessions use it */
+	dot_tls_free(sv->doh_tls);
 	/* After the readers: the API may be loading until it stops. */
 	control_stop(sv->ctl);
 	for (unsigned i = 0; i < sv->nudp; i++)

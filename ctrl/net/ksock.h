@@ -26,7 +26,12 @@ struct ksock_cfg {
 	const char *const *tls_listen; /* DNS over TLS listeners, "addr:port" */
 	size_t ntls_listen;
 	const char *tls_cert, *tls_key; /* PEM; reread on SIGHUP */
-	const char *resolver_path; /* views and rules (ctrl/resolv/rconf.h); NULL = authoritative only */
+	const char *const *doh_listen;	/* DNS over HTTPS listeners, "addr:port" */
+	size_t ndoh_listen;
+	const char *doh_cert, *doh_key; /* PEM for DoH; NULL: tls_cert, tls_key */
+	struct doh_limits doh;		/* path, streams; zeros: defaults */
+	const char
+	    *resolver_path; /* views and rules (ctrl/resolv/rconf.h); NULL = authoritative only */
 	const char *health_checks; /* Route 53 health checks (JSON, ctrl/health.h); NULL = none */
 	double health_quorum;	   /* voting share, 0..1; 0 = the default 0.18 */
 	struct p53_answer_cfg answer;

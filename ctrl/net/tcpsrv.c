@@ -22,6 +22,7 @@
 #include "ctrl/net/tcpsrv.h"
 
 #include "ctrl/control.h"
+#include "ctrl/net/doh.h"
 #include "ctrl/net/dot.h"
 #include "ctrl/net/keepalive.h"
 #include "ctrl/net/ksock.h"
@@ -57,7 +58,10 @@
 #define READS_MAX 8
 
 enum conn_state { C_OPEN, C_DRAIN, C_LINGER };
-enum tag_kind { T_LISTEN, T_LISTEN_TLS, T_CONN, T_WAKE };
+enum tag_kind { T_LISTEN, T_LISTEN_TLS, T_LISTEN_DOH, T_CONN, T_WAKE };
+/* A DoH stream's token for the resolver: the connection's id (its low 32
+ * bits) and the stream id, marked apart from a plain connection's id. */
+#define DOH_TOKEN (1ull << 63)
 
 struct tag {
 	enum tag_kind kind;
@@ -75,11 +79,13 @@ struct reply {
 
 struct conn {
 	struct tag tag;
+	struct tcpsrv *srv;
 	int fd;
 	enum conn_state state;
 	bool paused;		/* output over out_max: not reading */
 	bool eof;		/* the client has shut down its side */
 	struct dot_conn *tls;	/* DNS over TLS, or NULL for plain TCP */
+	struct doh_sess *h2;	/* DNS over HTTPS (over tls), or NULL */
 	struct xfrout_job *job; /* a zone transfer being sent */
 	unsigned tls_want;	/* DOT_WANT_*: what the TLS session waits for */
 	struct p53_client client;
@@ -109,14 +115,20 @@ struct tcpsrv {
 	unsigned nconns;
 	struct conn *conns;
 	struct p53_ctx ctx;
-	struct p53_abuse abuse; /* cookies only: no rate limiter */
-	uint32_t now_s;		/* wall-clock seconds, read once per epoll batch */
+	struct p53_abuse abuse;		 /* cookies only: no rate limiter */
+	uint32_t now_s;			 /* wall-clock seconds, read once per epoll batch */
+	uint64_t now;			 /* monotonic ms of this batch (DoH's callbacks) */
+	const struct p53_snapshot *snap; /* this batch's (DoH's callbacks) */
 	uint64_t next_id;
 	struct sockaddr_storage laddr[LISTEN_MAX]; /* by tag index (views by listener) */
 	pthread_mutex_t inbox_lock;
 	struct reply *inbox, **inbox_tail;
 	_Atomic(bool) inbox_ready;
 	uint64_t c[TCPSRV_C__COUNT];
+	struct doh_stats doh;
+	uint64_t doh_queries;
+	uint8_t doh_scratch[2 * P53_MSG_MAX]; /* DoH: a decoded query, its answer */
+	uint8_t rbuf[16384];		      /* DoH reads (a TLS record at most) */
 	/* An answer with its two-byte length in front, sent from here when
 	 * nothing is queued before it. */
 	uint8_t frame[2 + P53_MSG_MAX];
@@ -159,6 +171,11 @@ uint64_t tcpsrv_ctr(const struct tcpsrv *t, enum tcpsrv_ctr c)
 	return __atomic_load_n(&t->c[c], __ATOMIC_RELAXED);
 }
 
+uint64_t tcpsrv_doh_queries(const struct tcpsrv *t)
+{
+	return __atomic_load_n(&t->doh_queries, __ATOMIC_RELAXED);
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -188,12 +205,23 @@ static void client_from(const struct sockaddr_storage *ss, struct conn *c)
 	}
 }
 
+static size_t conn_pending(const struct conn *c)
+{
+	return c->h2 ? doh_pending(c->h2) : tcpframe_pending(&c->out);
+}
+
 static void set_events(struct tcpsrv *t, struct conn *c)
 {
 	uint32_t ev = 0;
-	if (c->state == C_LINGER || (c->state == C_OPEN && !c->paused && !c->eof))
+	if (c->h2) {
+		/* HTTP/2 is read while draining too: the client's window
+		 * updates and the rest of its requests. */
+		if (!doh_paused(c->h2) && !c->eof)
+			ev |= EPOLLIN;
+	} else if (c->state == C_LINGER || (c->state == C_OPEN && !c->paused && !c->eof)) {
 		ev |= EPOLLIN;
-	if (tcpframe_pending(&c->out))
+	}
+	if (conn_pending(c))
 		ev |= EPOLLOUT;
 	if (c->tls && c->state != C_LINGER) {
 		/* A handshake or a record in progress, whatever the DNS
@@ -214,6 +242,7 @@ static void conn_close(struct tcpsrv *t, struct conn *c)
 {
 	/* close() takes the descriptor out of the epoll set: it is never
 	 * duplicated. */
+	doh_sess_free(c->h2);
 	dot_conn_free(c->tls);
 	xfrout_job_free(c->job);
 	close(c->fd);
@@ -245,7 +274,8 @@ static void log_limited(struct tcpsrv *t, const char *what, int e)
 static void listeners_enable(struct tcpsrv *t, bool on)
 {
 	for (unsigned i = 0; i < t->ntags; i++) {
-		if (t->tags[i].kind != T_LISTEN && t->tags[i].kind != T_LISTEN_TLS)
+		if (t->tags[i].kind != T_LISTEN && t->tags[i].kind != T_LISTEN_TLS &&
+		    t->tags[i].kind != T_LISTEN_DOH)
 			continue;
 		struct epoll_event e = {.events = on ? EPOLLIN : 0, .data.ptr = &t->tags[i]};
 		epoll_ctl(t->ep, EPOLL_CTL_MOD, t->tags[i].fd, &e);
@@ -258,8 +288,9 @@ static struct conn *oldest_idle(struct tcpsrv *t)
 {
 	struct conn *best = NULL;
 	for (struct conn *c = t->conns; c; c = c->next)
-		if (c->state == C_OPEN && c->inlen == 0 && tcpframe_pending(&c->out) == 0 &&
-		    c->pending == 0 && (best == NULL || c->idle_since < best->idle_since))
+		if (c->state == C_OPEN && c->inlen == 0 && conn_pending(c) == 0 &&
+		    c->pending == 0 && (c->h2 == NULL || doh_streams(c->h2) == 0) &&
+		    (best == NULL || c->idle_since < best->idle_since))
 			best = c;
 	return best;
 }
@@ -276,7 +307,9 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 		    const struct p53_snapshot *snap, uint64_t now);
 static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now);
 
-static void on_accept(struct tcpsrv *t, int lfd, unsigned lidx, bool tls,
+static const struct doh_ops doh_ops;
+
+static void on_accept(struct tcpsrv *t, int lfd, unsigned lidx, enum tag_kind kind,
 		      const struct p53_snapshot *snap, uint64_t now)
 {
 	for (int i = 0; i < ACCEPT_BURST; i++) {
@@ -322,13 +355,26 @@ static void on_accept(struct tcpsrv *t, int lfd, unsigned lidx, bool tls,
 			conn_close(t, victim);
 		}
 		c->fd = fd;
+		c->srv = t;
 		c->id = ++t->next_id;
 		c->lidx = lidx;
 		c->born = c->idle_since = now;
 		c->tag = (struct tag){T_CONN, fd, c};
 		/* The handshake runs in the first reads; until it is done the
 		 * idle deadline bounds how long it may take. */
-		if (tls && (c->tls = dot_conn_new(t->cfg.tls, fd)) == NULL) {
+		bool tls = kind != T_LISTEN;
+		if (tls && (c->tls = dot_conn_new(
+				kind == T_LISTEN_DOH ? t->cfg.doh_tls : t->cfg.tls, fd)) == NULL) {
+			free(c);
+			close(fd);
+			continue;
+		}
+		/* HTTP/2's SETTINGS go out with the first write, which
+		 * finishes the handshake. */
+		if (kind == T_LISTEN_DOH &&
+		    (c->h2 = doh_sess_new(&t->cfg.doh, &doh_ops, c, &t->doh, t->doh_scratch,
+					  sizeof(t->doh_scratch))) == NULL) {
+			dot_conn_free(c->tls);
 			free(c);
 			close(fd);
 			continue;
@@ -336,6 +382,7 @@ static void on_accept(struct tcpsrv *t, int lfd, unsigned lidx, bool tls,
 		c->ev = EPOLLIN;
 		struct epoll_event e = {.events = c->ev, .data.ptr = &c->tag};
 		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
+			doh_sess_free(c->h2);
 			dot_conn_free(c->tls);
 			free(c);
 			close(fd);
@@ -423,10 +470,11 @@ static bool flush(struct conn *c, uint64_t now)
 	return tcpframe_flush(&c->out, &frame_ops, &a);
 }
 
-static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t qlen, size_t r)
+static void log_query(struct tcpsrv *t, struct conn *c, const uint8_t *q, size_t qlen,
+		      const uint8_t *resp, size_t r)
 {
 	struct qlog_rec rec;
-	qlog_rec_from(q, qlen, t->frame + 2, r, &c->client, &rec);
+	qlog_rec_from(q, qlen, resp, r, &c->client, &rec);
 	rec.fw_rule = t->ctx.fw_rule;
 	qlog_push(t->cfg.qlog, &rec);
 }
@@ -459,6 +507,34 @@ static int frame_pump(void *arg, struct tcpframe_out *o, size_t out_max)
 	return a->c->job != NULL;
 }
 
+/* The engine's answer to q from the snapshot the client's view picks; 0
+ * with *later set when the resolver took the query instead (it answers
+ * through tcpsrv_deliver with token, and logs it). */
+static size_t engine_answer(struct tcpsrv *t, struct conn *c, const struct p53_snapshot *snap,
+			    const uint8_t *q, size_t ml, uint8_t *resp, size_t cap, uint64_t token,
+			    bool *later)
+{
+	const struct tcpsrv_route *rt = t->cfg.route;
+	const struct p53_snapshot *use = snap;
+	int view = -1;
+	if (rt && rt->pick)
+		use = rt->pick(rt->arg, &c->client, &t->laddr[c->lidx], q, ml, snap, &view);
+	/* A private snapshot's health checks are not tracked: all healthy. */
+	const uint8_t *health = t->ctx.health;
+	if (use != snap)
+		t->ctx.health = NULL;
+	size_t r = p53_answer(use, q, ml, &c->client, &t->ctx, resp, cap);
+	t->ctx.health = health;
+	if (r && rt && rt->hand_over &&
+	    rt->hand_over(rt->arg, view, &c->client, &t->laddr[c->lidx], q, ml, resp, r,
+			  t->ctx.fw_rule, t, token)) {
+		c->pending++;
+		*later = true;
+		return 0;
+	}
+	return r;
+}
+
 static enum tcpframe_verdict frame_answer(void *arg, const uint8_t *q, size_t ml, uint8_t *resp,
 					  size_t cap, size_t *rlen)
 {
@@ -478,23 +554,10 @@ static enum tcpframe_verdict frame_answer(void *arg, const uint8_t *q, size_t ml
 		if (xr != XFROUT_ANSWER || r == 0)
 			return TCPFRAME_SILENT;
 	} else {
-		const struct tcpsrv_route *rt = t->cfg.route;
-		const struct p53_snapshot *use = a->snap;
-		int view = -1;
-		if (rt && rt->pick)
-			use = rt->pick(rt->arg, &c->client, &t->laddr[c->lidx], q, ml, a->snap,
-				       &view);
-		/* A private snapshot's health checks are not tracked: all healthy. */
-		const uint8_t *health = t->ctx.health;
-		if (use != a->snap)
-			t->ctx.health = NULL;
-		r = p53_answer(use, q, ml, &c->client, &t->ctx, resp, cap);
-		t->ctx.health = health;
-		if (r && rt && rt->hand_over &&
-		    rt->hand_over(rt->arg, view, &c->client, &t->laddr[c->lidx], q, ml, resp, r,
-				  t->ctx.fw_rule, t, c->id)) {
+		bool later = false;
+		r = engine_answer(t, c, a->snap, q, ml, resp, cap, c->id, &later);
+		if (later) {
 			/* The resolver answers it later (tcpsrv_deliver) and logs it. */
-			c->pending++;
 			c->idle_since = a->now;
 			return TCPFRAME_SILENT;
 		}
@@ -504,7 +567,7 @@ static enum tcpframe_verdict frame_answer(void *arg, const uint8_t *q, size_t ml
 			    q, ml, resp, r, cap,
 			    keepalive_timeout(t->cfg.lim.idle_ms, t->nconns, t->cfg.lim.max_conns));
 		if (logq)
-			log_query(t, c, q, ml, r);
+			log_query(t, c, q, ml, resp, r);
 		if (r && t->abuse.secret)
 			r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, NULL, resp, r, cap,
 					    (uint32_t)a->now, t->now_s);
@@ -616,10 +679,103 @@ static bool on_conn(struct tcpsrv *t, struct conn *c, uint32_t events,
 	return true;
 }
 
+/* DNS over HTTPS: doh.c runs HTTP/2 and calls back here. */
+static enum doh_verdict doh_answer(void *arg, int32_t sid, const uint8_t *q, size_t ml,
+				   uint8_t *resp, size_t cap, size_t *rlen)
+{
+	struct conn *c = arg;
+	struct tcpsrv *t = c->srv;
+	if (t->snap == NULL)
+		return DOH_DROP;
+	bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
+	__atomic_store_n(&t->doh_queries, t->doh_queries + 1, __ATOMIC_RELAXED);
+	c->idle_since = t->now;
+	bool later = false;
+	uint64_t token = DOH_TOKEN | (c->id & 0xffffffffu) << 31 | (uint32_t)sid;
+	size_t r = engine_answer(t, c, t->snap, q, ml, resp, cap, token, &later);
+	if (later)
+		return DOH_LATER;
+	if (logq)
+		log_query(t, c, q, ml, resp, r);
+	if (r && t->abuse.secret)
+		r = p53_abuse_apply(&t->abuse, &t->ctx.last, &c->client, NULL, resp, r, cap,
+				    (uint32_t)t->now, t->now_s);
+	if (r == 0) /* a firewall DROP has no answer; anything else was no query */
+		return t->ctx.fw_rule != UINT32_MAX ? DOH_DROP : DOH_BAD;
+	*rlen = r;
+	return DOH_ANSWER;
+}
+
+static ssize_t doh_send(void *arg, const uint8_t *buf, size_t len)
+{
+	struct conn *c = arg;
+	ssize_t n = conn_send(c, buf, len);
+	if (n < 0)
+		return would_block() ? 0 : -1;
+	c->out_since = c->srv->now; /* progress */
+	return n;
+}
+
+static const struct doh_ops doh_ops = {.answer = doh_answer, .send = doh_send};
+
+/* Answers what is ready and writes; false: close now. */
+static bool doh_pump(struct conn *c, uint64_t now)
+{
+	bool was = doh_pending(c->h2) != 0;
+	if (!doh_flush(c->h2, now))
+		return false;
+	if (!was && doh_pending(c->h2))
+		c->out_since = now; /* the output deadline starts */
+	return true;
+}
+
+/* false: close now. */
+static bool on_doh(struct tcpsrv *t, struct conn *c, uint32_t events, uint64_t now)
+{
+	if ((events & (EPOLLERR | EPOLLHUP)) && !(events & EPOLLIN))
+		return false;
+	/* Output first: it may lift a pause on reading. TLS may hold
+	 * decrypted bytes the socket no longer signals, so reading is tried
+	 * whatever the event (an empty socket costs one EAGAIN). */
+	if (!doh_pump(c, now))
+		return false;
+	for (int i = 0; i < READS_MAX && !c->eof && !doh_paused(c->h2); i++) {
+		ssize_t n = conn_recv(c, t->rbuf, sizeof(t->rbuf));
+		if (n == 0) {
+			c->eof = true;
+			break;
+		}
+		if (n < 0) {
+			if (would_block())
+				break;
+			return false;
+		}
+		if (!doh_feed(c->h2, t->rbuf, (size_t)n, now)) {
+			doh_pump(c, now); /* nghttp2's GOAWAY, best effort */
+			return false;
+		}
+	}
+	if (doh_streams(c->h2))
+		c->idle_since = now;
+	return doh_pump(c, now);
+}
+
 /* After any event or timer: finish draining connections, re-arm epoll.
  * false: close now. */
 static bool settle(struct tcpsrv *t, struct conn *c, uint64_t now)
 {
+	if (c->h2) {
+		if (c->eof && c->state == C_OPEN)
+			c->state = C_DRAIN;
+		bool quiet = doh_pending(c->h2) == 0 && c->pending == 0;
+		if ((quiet && doh_finished(c->h2)) || (quiet && c->eof) ||
+		    (quiet && c->state == C_DRAIN && doh_streams(c->h2) == 0)) {
+			dot_shutdown(c->tls);
+			return false;
+		}
+		set_events(t, c);
+		return true;
+	}
 	/* Input ended and every complete query is answered. */
 	if (c->state == C_OPEN && c->eof && !c->paused)
 		c->state = C_DRAIN;
@@ -646,7 +802,31 @@ static void timers(struct tcpsrv *t, uint64_t now)
 	for (struct conn *c = t->conns, *next; c; c = next) {
 		next = c->next;
 		enum tcpsrv_ctr why = TCPSRV_C__COUNT;
-		bool pending_out = tcpframe_pending(&c->out) != 0;
+		bool pending_out = conn_pending(c) != 0;
+		if (c->h2) {
+			if (pending_out && now - c->out_since > l->msg_ms) {
+				why = TCPSRV_CLOSED_DEADLINE;
+			} else if (c->state == C_OPEN && !pending_out && c->pending == 0 &&
+				   doh_streams(c->h2) == 0 && now - c->idle_since > l->idle_ms) {
+				why = TCPSRV_CLOSED_IDLE;
+				doh_goaway(c->h2); /* RFC 9113 6.8, best effort */
+				doh_pump(c, now);
+			} else {
+				if (c->state == C_OPEN && now - c->born > l->lifetime_ms) {
+					/* No new stream; the open ones finish. */
+					bump(t, TCPSRV_CLOSED_LIFETIME);
+					c->state = C_DRAIN;
+					doh_goaway(c->h2);
+				}
+				doh_expire(c->h2, now);
+				if (!doh_pump(c, now) || !settle(t, c, now))
+					conn_close(t, c);
+				continue;
+			}
+			bump(t, why);
+			conn_close(t, c);
+			continue;
+		}
 		if (c->state == C_LINGER) {
 			if (now >= c->linger_until) {
 				conn_close(t, c);
@@ -713,6 +893,21 @@ static void drain_inbox(struct tcpsrv *t, uint64_t now)
 	while (rp) {
 		struct reply *next = rp->next;
 		struct conn *c = t->conns;
+		if (rp->token & DOH_TOKEN) {
+			uint32_t cid = (uint32_t)(rp->token >> 31);
+			while (c && (c->h2 == NULL || (uint32_t)c->id != cid))
+				c = c->next;
+			if (c && c->pending) {
+				c->pending--;
+				doh_deliver(c->h2, (int32_t)(rp->token & 0x7fffffff), rp->data,
+					    rp->len, now);
+				if (!doh_pump(c, now) || !settle(t, c, now))
+					conn_close(t, c);
+			}
+			free(rp);
+			rp = next;
+			continue;
+		}
 		while (c && c->id != rp->token)
 			c = c->next;
 		if (c && c->pending) {
@@ -757,24 +952,31 @@ static void *tcp_main(void *arg)
 		if (t->cfg.tls)
 			dot_tls_adopt(t->cfg.tls); /* a reloaded certificate */
 		const struct p53_snapshot *snap = live ? live->snap : NULL;
+		if (t->cfg.doh_tls)
+			dot_tls_adopt(t->cfg.doh_tls);
+		t->now = now;
+		t->snap = snap;
 		/* Connections first: accepting may close an idle connection
 		 * whose event is still in this batch (and a closed one's tag is
 		 * gone, so listeners are noted before anything closes). Every
 		 * time here is the one read at wake-up, so no timer sees a
 		 * later start. */
 		int lfds[64];
-		bool ltls[64];
+		enum tag_kind ltls[64];
 		unsigned lidx[64];
 		int nl = 0;
 		for (int i = 0; i < n && snap; i++) {
 			struct tag *g = evs[i].data.ptr;
-			if (g->kind == T_LISTEN || g->kind == T_LISTEN_TLS) {
-				ltls[nl] = g->kind == T_LISTEN_TLS;
+			if (g->kind == T_LISTEN || g->kind == T_LISTEN_TLS ||
+			    g->kind == T_LISTEN_DOH) {
+				ltls[nl] = g->kind;
 				lidx[nl] = (unsigned)(g - t->tags);
 				lfds[nl++] = g->fd;
 			} else if (g->kind == T_CONN) {
 				struct conn *c = g->conn;
-				if (!on_conn(t, c, evs[i].events, snap, now) || !settle(t, c, now))
+				bool ok = c->h2 ? on_doh(t, c, evs[i].events, now)
+						: on_conn(t, c, evs[i].events, snap, now);
+				if (!ok || !settle(t, c, now))
 					conn_close(t, c);
 			} else {
 				uint64_t v;
@@ -792,6 +994,7 @@ static void *tcp_main(void *arg)
 		t->ctx.health = NULL;
 		t->ctx.fw = NULL;
 		t->ctx.zone_dead = NULL;
+		t->snap = NULL;
 		qsbr_offline(t->cfg.qsbr, t->cfg.reader_id);
 	}
 	return NULL;
@@ -822,12 +1025,14 @@ static void free_all(struct tcpsrv *t)
 struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 {
 	struct tcpsrv *t = calloc(1, sizeof(*t));
-	if (t == NULL || cfg->nfds + cfg->ntls_fds + 1 > LISTEN_MAX ||
-	    (cfg->ntls_fds && cfg->tls == NULL)) {
+	if (t == NULL || cfg->nfds + cfg->ntls_fds + cfg->ndoh_fds + 1 > LISTEN_MAX ||
+	    (cfg->ntls_fds && cfg->tls == NULL) || (cfg->ndoh_fds && cfg->doh_tls == NULL)) {
 		for (size_t i = 0; i < cfg->nfds; i++)
 			close(cfg->fds[i]);
 		for (size_t i = 0; i < cfg->ntls_fds; i++)
 			close(cfg->tls_fds[i]);
+		for (size_t i = 0; i < cfg->ndoh_fds; i++)
+			close(cfg->doh_fds[i]);
 		free(t);
 		p53_err_set(err, P53_ENOMEM, "tcp: out of memory or too many listeners");
 		return NULL;
@@ -837,6 +1042,7 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 	pthread_mutex_init(&t->inbox_lock, NULL);
 	t->cfg.fds = NULL;
 	t->cfg.tls_fds = NULL;
+	t->cfg.doh_fds = NULL;
 	if (t->cfg.name == NULL)
 		t->cfg.name = "port53";
 	struct tcpsrv_limits def;
@@ -856,6 +1062,10 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 		l->out_max = def.out_max;
 	if (!l->accept_backoff_ms)
 		l->accept_backoff_ms = def.accept_backoff_ms;
+	if (!t->cfg.doh.msg_ms)
+		t->cfg.doh.msg_ms = l->msg_ms;
+	if (!t->cfg.doh.out_max)
+		t->cfg.doh.out_max = l->out_max;
 	p53_ctx_init(&t->ctx, cfg->answer, now_ms() ^ 0x5bd1e995u);
 	t->ctx.worker = cfg->worker;
 	t->abuse.secret = cfg->cookies;
@@ -866,6 +1076,8 @@ struct tcpsrv *tcpsrv_start(const struct tcpsrv_cfg *cfg, struct p53_err *err)
 		t->tags[t->ntags++] = (struct tag){T_LISTEN, cfg->fds[i], NULL};
 	for (size_t i = 0; i < cfg->ntls_fds; i++)
 		t->tags[t->ntags++] = (struct tag){T_LISTEN_TLS, cfg->tls_fds[i], NULL};
+	for (size_t i = 0; i < cfg->ndoh_fds; i++)
+		t->tags[t->ntags++] = (struct tag){T_LISTEN_DOH, cfg->doh_fds[i], NULL};
 	for (unsigned i = 0; i < t->ntags; i++) {
 		socklen_t sl = sizeof(t->laddr[i]);
 		if (getsockname(t->tags[i].fd, (struct sockaddr *)&t->laddr[i], &sl) != 0)
@@ -922,6 +1134,18 @@ void tcpsrv_counters(const struct tcpsrv *t, api_emit_fn emit, void *sink)
 	for (int i = 0; i < TCPSRV_C__COUNT; i++)
 		emit(sink, "tcp", "event", ctr_names[i], t->cfg.worker,
 		     tcpsrv_ctr(t, (enum tcpsrv_ctr)i));
+	if (t->cfg.doh_tls) {
+		emit(sink, "transport_queries", "transport", "doh", t->cfg.worker,
+		     tcpsrv_doh_queries(t));
+		for (int i = 0; i < DOH_C__COUNT; i++)
+			emit(sink, "doh", "event", doh_ctr_name((enum doh_ctr)i), t->cfg.worker,
+			     __atomic_load_n(&t->doh.c[i], __ATOMIC_RELAXED));
+		struct dot_stats st;
+		dot_tls_stats(t->cfg.doh_tls, &st);
+		emit(sink, "doh", "event", "handshakes", t->cfg.worker, st.handshakes);
+		emit(sink, "doh", "event", "handshake_failures", t->cfg.worker, st.failures);
+		emit(sink, "doh", "event", "alpn_refused", t->cfg.worker, st.alpn_refused);
+	}
 	if (t->abuse.secret) /* cookies on TCP; never rate limited */
 		for (int i = P53_AB_COOKIE_CLIENT; i <= P53_AB_COOKIE_BAD; i++)
 			emit(sink, "abuse", "outcome", p53_abuse_stat_name((enum p53_abuse_stat)i),

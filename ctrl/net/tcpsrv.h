@@ -22,6 +22,7 @@
 #define P53_TCPSRV_H
 
 #include "ctrl/api/api.h"
+#include "ctrl/net/doh.h"
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
 #include "zones/answer/abuse.h"
@@ -93,6 +94,14 @@ struct tcpsrv_cfg {
 	const int *tls_fds;
 	size_t ntls_fds;
 	struct dot_tls *tls;
+	/* DNS over HTTPS (doh.h): connections accepted on doh_fds (taken
+	 * over) run TLS through doh_tls (ALPN h2) and HTTP/2 with doh's
+	 * limits; msg_ms, idle_ms, lifetime_ms, out_max and the connection
+	 * caps above apply to them too. */
+	const int *doh_fds;
+	size_t ndoh_fds;
+	struct dot_tls *doh_tls;
+	struct doh_limits doh;
 	struct snapmgr *mgr;
 	struct qsbr *qsbr;
 	unsigned reader_id;
@@ -128,9 +137,13 @@ void tcpsrv_stop(struct tcpsrv *t);
  * and the response with it. */
 void tcpsrv_deliver(struct tcpsrv *t, uint64_t token, const uint8_t *resp, size_t len);
 
-/* Emits the engine's counters and the TCP counters (tcp{event}) as worker
- * cfg.worker; for the control API's counters callback. */
+/* Emits the engine's counters, the TCP counters (tcp{event}) and with DoH
+ * listeners the DoH ones (doh{event}, tls handshakes of DoH as
+ * doh_tls{event}) as worker cfg.worker; for the control API's counters
+ * callback. */
 void tcpsrv_counters(const struct tcpsrv *t, api_emit_fn emit, void *sink);
 uint64_t tcpsrv_ctr(const struct tcpsrv *t, enum tcpsrv_ctr c);
+/* DNS messages answered (or handed over) over DoH. */
+uint64_t tcpsrv_doh_queries(const struct tcpsrv *t);
 
 #endif

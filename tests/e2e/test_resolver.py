@@ -33,6 +33,7 @@ VIEW_ADDR = "127.53.0.53"
 AUTH_ADDR = "127.53.0.54"
 LAB_ADDR = "127.53.0.55"
 TLS_PORT = 8853
+DOH_PORT = 8443
 PORT = 5353
 
 check = common.Checks(label="resolver", verbose=True)
@@ -147,7 +148,7 @@ rules:
 views:
   - name: inside
     sources: [127.0.0.0/8]
-    listen: ["{view}:{port}", "{view}:{tls}"]
+    listen: ["{view}:{port}", "{view}:{tls}", "{view}:{doh}"]
     zones: [inside.p53]
   - name: lab
     sources: [127.0.0.0/8]
@@ -155,7 +156,7 @@ views:
     zones: [lab.p53]
     rules: []
 """.format(hints=hints, anchor=anchor, fwd=dnstree.FWD_NS, fport=dnstree.FWD_PORT,
-           view=VIEW_ADDR, lab=LAB_ADDR, port=PORT, tls=TLS_PORT))
+           view=VIEW_ADDR, lab=LAB_ADDR, port=PORT, tls=TLS_PORT, doh=DOH_PORT))
         # DNS over TLS on the view's address: a certificate made here.
         self.cert = os.path.join(wd, "tls.crt")
         self.key = os.path.join(wd, "tls.key")
@@ -171,6 +172,8 @@ views:
                      "--tls-listen", "%s:%d" % (VIEW_ADDR, TLS_PORT),
                      "--tls-listen", "%s:%d" % (AUTH_ADDR, TLS_PORT),
                      "--tls-cert", self.cert, "--tls-key", self.key,
+                     "--doh-listen", "%s:%d" % (VIEW_ADDR, DOH_PORT),
+                     "--doh-listen", "%s:%d" % (AUTH_ADDR, DOH_PORT),
                      "--resolver", self.conf,
                      "--firewall", self.fw, "--query-log", self.qlog, "--rrl-rate", "0",
                      "--control-socket", self.sock]
@@ -344,6 +347,37 @@ def run_cases(srv, tree):
     r = common.run(["kdig", "@%s" % AUTH_ADDR, "-p", str(TLS_PORT), "+tls", "+timeout=5",
                     "+retry=0", "www.leaf.tree.", "A"], timeout=30)
     check("status: REFUSED" in r.stdout, "DoT outside every view: REFUSED", r.stdout[-300:])
+
+    # DNS over HTTPS (RFC 8484) with kdig +https (POST) and +https-get:
+    # the same views and resolver path as DoT, the firewall included.
+    def kdig_doh(name, where, mode="+https", qtype="A"):
+        r = common.run(["kdig", "@%s" % where, "-p", str(DOH_PORT), mode, "+timeout=5",
+                        "+retry=0", name, qtype], timeout=30)
+        try:
+            wire_text = r.stdout
+            ans = [ln.split()[-1] for ln in wire_text.splitlines()
+                   if ln and not ln.startswith(";") and len(ln.split()) >= 5 and
+                   ln.split()[3] == qtype]
+        except IndexError:
+            ans = []
+        return r.stdout, ans
+    for mode in ("+https", "+https-get"):
+        out, ans = kdig_doh("www.leaf.tree.", VIEW_ADDR, mode)
+        check("status: 200" in out and "status: NOERROR" in out and ans == ["192.0.2.1"] and
+              " ra" in out and " aa" not in out.split("Flags:")[1].split(";")[0],
+              "DoH (kdig %s): recursion to a leaf" % mode, out[-500:])
+    out, ans = kdig_doh("www.own.example.", VIEW_ADDR)
+    check(ans == ["10.0.0.81"], "DoH: the view's private zone", out[-400:])
+    out, ans = kdig_doh("www.fwd.tree.", VIEW_ADDR, "+https-get")
+    check(ans == ["192.0.2.100"], "DoH: a FORWARD rule's answer", out[-400:])
+    out, ans = kdig_doh("go.leaf.tree.", VIEW_ADDR)
+    check("status: NXDOMAIN" in out and "EDE: 15" in out and not ans,
+          "DoH: firewall BLOCK reached through the resolved CNAME (EDE 15)", out[-500:])
+    out, ans = kdig_doh("www.own.example.", AUTH_ADDR)
+    check(ans == ["192.0.2.80"], "DoH outside every view: the public zone", out[-400:])
+    out, ans = kdig_doh("www.leaf.tree.", AUTH_ADDR)
+    check("status: 200" in out and "status: REFUSED" in out,
+          "DoH outside every view: REFUSED", out[-400:])
 
     # Cache: the tree's servers stop; cached names still answer.
     before = metric(srv, "cache_hit")
