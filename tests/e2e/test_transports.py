@@ -57,6 +57,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import base64
 import threading
 import time
 
@@ -325,6 +326,46 @@ def check_tls(res, mode, ns, certs, gen):
               repr(m))
 
 
+def check_doh(res, mode, ns, certs, work, gen):
+    """DNS over HTTPS (RFC 8484) on TCP/443: kdig +https (POST) and
+    +https-get, strict with the test CA too, and curl --http2 for the
+    headers and an HTTP error; answers parsed with dnspython."""
+    for svc in (SVC4, SVC6):
+        for mode_arg in ("+https", "+https-get"):
+            r = run(["kdig", "+short", "+timeout=3", "+retry=0", mode_arg, "@" + svc,
+                     "whoami.example.com", "TXT"], ns=ns, check=False, timeout=20)
+            res.check("%s kdig %s %s: answered from the workers' snapshot (gen%d)"
+                      % (mode, mode_arg, svc, gen),
+                      r.stdout.split() == ['"gen%d"' % gen], (r.stdout + r.stderr)[-300:])
+        r = run(["kdig", "+short", "+timeout=3", "+retry=0", "+https",
+                 "+tls-ca=%s" % certs["ca.pem"], "+tls-hostname=dns.example.test", "@" + svc,
+                 "www.example.com", "A"], ns=ns, check=False, timeout=20)
+        res.check("%s kdig +https +tls-ca %s (strict, test CA)" % (mode, svc),
+                  r.stdout.split() == ["192.0.2.10"], (r.stdout + r.stderr)[-300:])
+    q = dns.message.make_query("www.example.com.", "AAAA")
+    q.id = 0
+    url = "https://%s/dns-query?dns=%s" % (
+        SVC4, base64.urlsafe_b64encode(q.to_wire()).decode().rstrip("="))
+    body = os.path.join(work, "doh-%s.bin" % mode)
+    r = run(["curl", "-sk", "--http2", "--max-time", "5", "-D", "-", "-o", body, url], ns=ns,
+            check=False, timeout=20)
+    try:
+        with open(body, "rb") as f:
+            m = dns.message.from_wire(f.read())
+    except Exception as e:  # reported below
+        m = e
+    head = r.stdout.lower()
+    res.check("%s curl --http2 GET: 200, application/dns-message, max-age=3600" % mode,
+              head.startswith("http/2 200") and "content-type: application/dns-message" in head
+              and "cache-control: max-age=3600" in head and isinstance(m, dns.message.Message)
+              and m.id == 0 and xport.rrset_texts(m, "AAAA") == {"2001:db8::10"},
+              (head[:300], repr(m)[:200]))
+    r = run(["curl", "-sk", "--http2", "--max-time", "5", "-o", "/dev/null", "-w",
+             "%{http_code}", "-H", "content-type: text/plain", "--data-binary", "x" * 20,
+             "https://[%s]/dns-query" % SVC6], ns=ns, check=False, timeout=20)
+    res.check("%s curl POST as text/plain: 415" % mode, r.stdout == "415", r.stdout + r.stderr)
+
+
 def check_udp(res, mode, ns, gen):
     for svc in (SVC4, SVC6):
         m = dpnet.dns_query(ns, svc, "whoami.example.com.", "TXT", timeout=2, tries=5)
@@ -476,7 +517,7 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
         "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % tap,
         "--", "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
         "--exception", "tap:" + exc_prefix, "--transport-netns", ns_k,
-        "--tcp", "--tls", "--quic", "--tls-cert", live["cert"], "--tls-key", live["key"],
+        "--tcp", "--tls", "--quic", "--doh", "--tls-cert", live["cert"], "--tls-key", live["key"],
         "--quic-retry", "--quic-idle-ms", "2000", "--control-socket", ctl_sock,
     ]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
@@ -498,12 +539,13 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
     run(["ip", "link", "set", exc, "up"], ns=ns_k)
     listening = dpnet.wait_for(
         lambda: ":853" in run(["ss", "-lunH"], ns=ns_k, check=False).stdout
-        and run(["ss", "-ltnH"], ns=ns_k, check=False).stdout.count("LISTEN") == 4, 5)
-    res.check("tap: TCP/53, TCP/853, UDP/853 listeners open in the exception namespace",
+        and run(["ss", "-ltnH"], ns=ns_k, check=False).stdout.count("LISTEN") == 6, 5)
+    res.check("tap: TCP/53, TCP/853, TCP/443, UDP/853 listeners open in the exception namespace",
               listening, run(["ss", "-ltunp"], ns=ns_k, check=False).stdout)
     check_udp(res, "tap", ns_h, 1)
     check_tcp(res, "tap", ns_h, 1)
     check_tls(res, "tap", ns_h, certs, 1)
+    check_doh(res, "tap", ns_h, certs, work, 1)
     check_doq(res, "tap", ns_h, doqclient, certs, 1)
     check_doq_retry(res, "tap", ns_h, doqclient, True)
     check_doq_lifecycle(res, ns_h, doqclient, ctl_sock, os.path.join(bdir, "tools", "port53ctl"))
@@ -550,7 +592,8 @@ def part_afxdp_body(res, cleanup, work, bdir, certs, doqclient):
         "--file-prefix", prefix,
         "--vdev", "net_af_xdp0,iface=%s,queue_count=1,xdp_prog=%s" % (dev_s, obj),
         "--", "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
-        "--tcp", "--tls", "--quic", "--tls-cert", certs["srv.pem"], "--tls-key", certs["srv.key"],
+        "--tcp", "--tls", "--quic", "--doh", "--tls-cert", certs["srv.pem"],
+        "--tls-key", certs["srv.key"],
     ]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-xdp.log"), ns=ns_s)
@@ -560,6 +603,7 @@ def part_afxdp_body(res, cleanup, work, bdir, certs, doqclient):
     check_udp(res, "afxdp", ns_c, 2)
     check_tcp(res, "afxdp", ns_c, 2)
     check_tls(res, "afxdp", ns_c, certs, 2)
+    check_doh(res, "afxdp", ns_c, certs, work, 2)
     check_doq(res, "afxdp", ns_c, doqclient, certs, 2)
     check_doq_retry(res, "afxdp", ns_c, doqclient, False)
     check_differential(res, ns_c)
