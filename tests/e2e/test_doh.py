@@ -226,7 +226,7 @@ def cases_main(binary, wd, zone, cert, key, snap):
     sock = os.path.join(wd, "ctl.sock")
     proc, log = start_server(binary, wd, snap, [
         "--doh-listen", "%s:%d" % (HOST, doh_port), "--tls-cert", cert, "--tls-key", key,
-        "--control-socket", sock])
+        "--control-socket", sock, "--tcp-per-source", "6"])
     url = "https://%s:%d/dns-query" % (HOST, doh_port)
     try:
         check(wait_port(doh_port), "DoH listener up")
@@ -351,6 +351,25 @@ def cases_main(binary, wd, zone, cert, key, snap):
               "60 requests multiplexed on one connection, every answer right",
               (codes.count("200"), conns, ok))
 
+        # Per-source cap (--tcp-per-source 6), shared with TCP and TLS.
+        held, refused = [], 0
+        for _ in range(8):
+            try:
+                c = h2_connect(doh_port, timeout=3)
+                c.settimeout(0.5)
+                try:
+                    if c.recv(1) == b"":
+                        raise OSError("closed")
+                except socket.timeout:
+                    pass
+                held.append(c)
+            except (OSError, ssl.SSLError):
+                refused += 1
+        check(len(held) == 6 and refused == 2, "per-source cap: 6 connections, 2 refused",
+              (len(held), refused))
+        for c in held:
+            c.close()
+
         # Counters in /metrics.
         text = metrics(os.environ.get("PORT53CTL", "port53ctl"), sock)
         q = metric_value(text, "port53_transport_queries", 'transport="doh"')
@@ -372,8 +391,8 @@ def cases_main(binary, wd, zone, cert, key, snap):
 
 
 def raw_frames(port, path):
-    """Raw HTTP/2 frames against a server with 5 streams, 6 connections per
-    source, 1.5 s idle and per-message deadlines."""
+    """Raw HTTP/2 frames against a server with 5 streams, 1.5 s idle and
+    per-message deadlines."""
     def burst(s, first, n):
         s.sendall(b"".join(frame(1, 0x5, first + 2 * i, headers_block(
             "GET", path + "?dns=" + b64(wire("www.doh.test.", "A", i)))) for i in range(n)))
@@ -439,25 +458,6 @@ def raw_frames(port, path):
     check(code == 1, "6 streams at once with a limit of 5: GOAWAY PROTOCOL_ERROR", code)
     s.close()
 
-    # Per-source cap (tcp.per-source 6), shared with TCP and TLS.
-    held, refused = [], 0
-    for _ in range(8):
-        try:
-            c = h2_connect(port, timeout=3)
-            c.settimeout(0.5)
-            try:
-                if c.recv(1) == b"":
-                    raise OSError("closed")
-            except socket.timeout:
-                pass
-            held.append(c)
-        except (OSError, ssl.SSLError):
-            refused += 1
-    check(len(held) == 6 and refused == 2, "per-source cap: 6 connections, 2 refused",
-          (len(held), refused))
-    for c in held:
-        c.close()
-
 
 def cases_conf(binary, wd, zone, cert, key, snap):
     """The doh: section of the configuration file, with another path."""
@@ -466,7 +466,7 @@ def cases_conf(binary, wd, zone, cert, key, snap):
     with open(conf, "w") as f:
         f.write("snapshot:\n  path: %s\nkernel:\n  listen: [\"%s:%d\"]\n"
                 "doh:\n  listen: [\"%s:%d\"]\n  cert: %s\n  key: %s\n  path: /q\n"
-                "  max-streams: 5\ntcp:\n  per-source: 6\n  idle-ms: 1500\n  msg-ms: 1500\n"
+                "  max-streams: 5\ntcp:\n  idle-ms: 1500\n  msg-ms: 1500\n"
                 "rrl:\n  rate: 0\n" % (snap, HOST, port, HOST, doh_port, cert, key))
     r = common.run([binary, "conf-check", "--args", "serve", conf])
     check(r.returncode == 0 and "--doh-listen=%s:%d" % (HOST, doh_port) in r.stdout and
