@@ -18,7 +18,7 @@ Views: "inside" = source 192.0.2.10/32 on 192.0.2.53 port 53 and 853,
 with a private zone corp.internal; "v6" = source 2001:db8::/64 on
 [2001:db8::53]:53, no private zone. 192.0.2.11 is in no view.
 
-Checked with dnspython (and kdig for DoT) against the tree's data:
+Checked with dnspython (and kdig for DoT and DoH) against the tree's data:
 recursion to a leaf (validated: AD), a FORWARD rule to the "corporate"
 forwarder, the private zone answered in its view and recursed (NXDOMAIN)
 in the other, REFUSED outside every view, a firewall BLOCK reached only
@@ -146,7 +146,7 @@ rules:
 views:
   - name: inside
     sources: [{cli}/32]
-    listen: ["{svc}:53", "{svc}:853"]
+    listen: ["{svc}:53", "{svc}:853", "{svc}:443"]
     zones: [inside.p53]
   - name: v6
     sources: ["2001:db8::/64"]
@@ -178,7 +178,7 @@ def body(res, cleanup, work, bdir, tree):
         "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % TAP, "--",
         "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
         "--exception", "tap:" + EXC_PREFIX, "--transport-netns", NS_K,
-        "--tls", "--quic", "--tls-cert", certs["crt"], "--tls-key", certs["key"],
+        "--tls", "--quic", "--doh", "--tls-cert", certs["crt"], "--tls-key", certs["key"],
         "--resolver", conf, "--firewall", fw, "--rrl-rate", "0", "--control-socket", sock]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"))
@@ -275,6 +275,25 @@ def body(res, cleanup, work, bdir, tree):
         k = run(["kdig", "@" + SVC4, "-b", OUT4, "+tls", "+timeout=5", "+retry=1",
                  "www.leaf.tree.", "A"], check=False, timeout=30)
         res.check("DoT outside every view: REFUSED", "status: REFUSED" in k.stdout,
+                  k.stdout[-400:] + k.stderr)
+        # DNS over HTTPS (RFC 8484) to port53d: the same thread, the same hand-off.
+        for mode in ("+https", "+https-get"):
+            k = run(["kdig", "@" + SVC4, "-b", CLI4, mode, "+short", "+timeout=5",
+                     "+retry=1", "www.leaf.tree.", "A"], check=False, timeout=30)
+            res.check("DoH (kdig %s) in the view: recursion" % mode,
+                      k.stdout.split() == ["192.0.2.1"], k.stdout + k.stderr)
+        k = run(["kdig", "@" + SVC4, "-b", CLI4, "+https", "+short", "+timeout=5", "+retry=1",
+                 "www.corp.internal.", "A"], check=False, timeout=30)
+        res.check("DoH in the view: the private zone", k.stdout.split() == ["10.0.0.5"],
+                  k.stdout + k.stderr)
+        k = run(["kdig", "@" + SVC4, "-b", CLI4, "+https", "+timeout=5", "+retry=1",
+                 "go.leaf.tree.", "A"], check=False, timeout=30)
+        res.check("DoH in the view: firewall BLOCK through a CNAME (NXDOMAIN, EDE 15)",
+                  "status: NXDOMAIN" in k.stdout and "EDE: 15" in k.stdout,
+                  k.stdout[-500:] + k.stderr)
+        k = run(["kdig", "@" + SVC4, "-b", OUT4, "+https", "+timeout=5", "+retry=1",
+                 "www.leaf.tree.", "A"], check=False, timeout=30)
+        res.check("DoH outside every view: REFUSED", "status: REFUSED" in k.stdout,
                   k.stdout[-400:] + k.stderr)
     else:
         res.check("kdig installed (tools/install-deps.sh)", False)
