@@ -25,6 +25,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -183,11 +184,40 @@ static bool in_set(char c, const char *set)
 	return c != '\0' && strchr(set, c) != NULL;
 }
 
+/* Feeds the scanner from text (n bytes, ours to free), with CR LF turned
+ * into LF in place (line numbers stay). */
+static int set_text(zs_scanner_t *s, const char *path, char *text, size_t n, char **out,
+		    size_t *len)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(text[i] == '\r' && i + 1 < n && text[i + 1] == '\n'))
+			text[k++] = text[i];
+	*out = text;
+	*len = k;
+	char real[PATH_MAX];
+	if (zs_set_input_string(s, text, k) != 0)
+		return -1;
+	/* Relative $INCLUDEs resolve from the file's directory. */
+	if (realpath(path, real) != NULL) {
+		char *dir = strdup(dirname(real));
+		if (dir) {
+			free(s->path);
+			s->path = dir;
+		}
+	}
+	return 0;
+}
+
+/* Files up to this size are read rather than mapped: mapping and unmapping
+ * (twice: here, then by the scanner) cost more than a small zone's parse. */
+#define SMALL_FILE (256 * 1024)
+
 /* The scanner refuses CR LF line ends; files written on Windows are read
- * with each CR LF turned into LF (line numbers stay). A file with $GENERATE
- * is read into memory too, to be fed in pieces. Other files, nearly all, are
- * mapped by the scanner itself. *text is set when a copy was made (the
- * caller frees it after parsing), with its length in *len. */
+ * with each CR LF turned into LF. A file with $GENERATE is read into memory
+ * too, to be fed in pieces, and so is a small file. Other files are mapped
+ * by the scanner itself. *text is set when a copy was made (the caller frees
+ * it after parsing), with its length in *len. */
 static int set_input(zs_scanner_t *s, const char *path, char **text, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -200,35 +230,34 @@ static int set_input(zs_scanner_t *s, const char *path, char **text, size_t *len
 			close(fd);
 		return zs_set_input_file(s, path);
 	}
-	if (st.st_size > 0) {
+	if (st.st_size > 0 && st.st_size <= SMALL_FILE) {
+		size_t n = (size_t)st.st_size, got = 0;
+		char *buf = malloc(n);
+		while (buf && got < n) {
+			ssize_t r = read(fd, buf + got, n - got);
+			if (r <= 0)
+				break;
+			got += (size_t)r;
+		}
+		if (buf && got == n) {
+			close(fd);
+			return set_text(s, path, buf, n, text, len);
+		}
+		free(buf); /* changed under us, or no memory: the scanner maps it */
+	} else if (st.st_size > 0) {
 		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (m != MAP_FAILED) {
-			bool cr = memchr(m, '\r', (size_t)st.st_size) != NULL;
-			bool gen = has_generate(m, (size_t)st.st_size);
-			if ((cr || gen) && (*text = malloc((size_t)st.st_size)) != NULL) {
-				const char *p = m;
-				size_t n = 0;
-				for (off_t i = 0; i < st.st_size; i++)
-					if (!(p[i] == '\r' && i + 1 < st.st_size &&
-					      p[i + 1] == '\n'))
-						(*text)[n++] = p[i];
-				munmap(m, (size_t)st.st_size);
+			size_t n = (size_t)st.st_size;
+			bool cr = memchr(m, '\r', n) != NULL;
+			bool gen = has_generate(m, n);
+			char *buf = cr || gen ? malloc(n) : NULL;
+			if (buf) {
+				memcpy(buf, m, n);
+				munmap(m, n);
 				close(fd);
-				*len = n;
-				char real[PATH_MAX];
-				if (zs_set_input_string(s, *text, n) != 0)
-					return -1;
-				/* Relative $INCLUDEs resolve from the file's directory. */
-				if (realpath(path, real) != NULL) {
-					char *dir = strdup(dirname(real));
-					if (dir) {
-						free(s->path);
-						s->path = dir;
-					}
-				}
-				return 0;
+				return set_text(s, path, buf, n, text, len);
 			}
-			munmap(m, (size_t)st.st_size);
+			munmap(m, n);
 		}
 	}
 	close(fd);
@@ -1279,10 +1308,30 @@ static int parser_init(struct parser *ps, const struct zparse_opts *opts, zparse
 	return 0;
 }
 
+/* A scanner is 200 KB that zs_init clears whole: allocated afresh for every
+ * file, its pages were faulted in and unmapped again each time, which cost
+ * more than parsing a small zone. One freed scanner is kept for the next
+ * file, whichever thread compiles it (zs_init resets all of it). */
+static _Atomic(zs_scanner_t *) spare_scanner;
+
+static zs_scanner_t *scanner_alloc(void)
+{
+	zs_scanner_t *s = atomic_exchange(&spare_scanner, NULL);
+	return s ? s : malloc(sizeof(*s));
+}
+
+/* Takes a scanner zs_deinit has released (or that zs_init refused). */
+static void scanner_release(zs_scanner_t *s)
+{
+	zs_scanner_t *none = NULL;
+	if (!atomic_compare_exchange_strong(&spare_scanner, &none, s))
+		free(s);
+}
+
 static zs_scanner_t *scanner_new(const uint8_t *origin, struct p53_err *err)
 {
 	char text[1100];
-	zs_scanner_t *s = malloc(sizeof(*s));
+	zs_scanner_t *s = scanner_alloc();
 
 	if (s == NULL) {
 		p53_err_set(err, P53_ENOMEM, "zparse: out of memory");
@@ -1292,7 +1341,7 @@ static zs_scanner_t *scanner_new(const uint8_t *origin, struct p53_err *err)
 	if (zs_init(s, text, CLASS_IN, TTL_UNSET) != 0) {
 		p53_err_set(err, P53_EINVAL, "zparse: bad origin '%s'", text);
 		zs_deinit(s);
-		free(s);
+		scanner_release(s);
 		return NULL;
 	}
 	return s;
@@ -1301,7 +1350,7 @@ static zs_scanner_t *scanner_new(const uint8_t *origin, struct p53_err *err)
 static void scanner_free(zs_scanner_t *s)
 {
 	zs_deinit(s);
-	free(s);
+	scanner_release(s);
 }
 
 int zparse_file(const char *path, const struct zparse_opts *opts, zparse_cb cb, void *ctx,
