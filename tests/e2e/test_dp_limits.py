@@ -19,6 +19,7 @@ Needs root and a build with port53d and port53:
 """
 
 import os
+import resource
 import signal
 import socket
 import sys
@@ -30,6 +31,7 @@ import dns.message  # noqa: E402
 import dpnet  # noqa: E402
 from dpnet import run  # noqa: E402
 import test_limits as L  # noqa: E402
+import test_snapshot_verify as tsv  # noqa: E402
 
 PID = os.getpid()
 NS = "p53l-%d" % PID
@@ -236,6 +238,7 @@ def body(res, cleanup, work, tools):
         res.check("POST /v1/reload of a FIFO refused at once",
                   b" 422 " in reply.split(b"\r\n")[0] and b"not a regular file" in reply,
                   reply[:200])
+        crafted_reload(res, sock, rdir, work, tools, cl)
         res.check("no query to the worker lost (%d)" % cl.lost, cl.lost == 0)
     finally:
         cl.stop = True
@@ -245,51 +248,60 @@ def body(res, cleanup, work, tools):
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
 
 
-def tcp_abuse(res, cleanup, work, tools):
-    """port53d's own TCP listener (--tcp, in the exception path's namespace,
-    the layout of test_transports.py) with the default limits."""
-    ns_h, ns_k = "p53lh-%d" % PID, "p53lk-%d" % PID
-    tap, exc_prefix = "plh%d" % (PID % 100000), "plk%d_" % (PID % 10000)
-    exc = exc_prefix + "0"
-    dpnet.netns_add(cleanup, ns_h)
-    dpnet.netns_add(cleanup, ns_k)
-    zf = os.path.join(work, "small.zone")
-    with open(zf, "w") as f:
-        f.write(L.ZONE)
-    snap = os.path.join(work, "small.p53")
-    run([tools["port53"], "compile", "-o", snap, "big.test.=" + zf], timeout=60)
-    eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
-    prefix = "p53lt%d" % PID
-    cmd = [tools["port53d"]] + eal + [
-        "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % tap,
-        "--", "--snapshot", snap, "--addr", SVC, "--exception", "tap:" + exc_prefix,
-        "--transport-netns", ns_k, "--tcp"]
-    cleanup.push(dpnet.rm_eal_runtime, prefix)
-    d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-tcp.log"), ns=ns_h)
-    up = dpnet.wait_for(lambda: not d.alive() or all(
-        run(["ip", "link", "show", x], ns=ns_h, check=False).returncode == 0
-        for x in (tap, exc)), 30)
-    if not res.check("tcp: port53d up with its taps", d.alive() and up, d.tail()):
-        return
-    for i in range(10, 17):
-        dpnet.addr_add(ns_h, tap, "192.0.2.%d/24" % i)
-    run(["ip", "link", "set", tap, "up"], ns=ns_h)
-    run(["ip", "link", "set", exc, "netns", ns_k], ns=ns_h)
-    dpnet.addr_add(ns_k, exc, SVC + "/24")
-    run(["ip", "link", "set", exc, "up"], ns=ns_k)
-    dpnet.wait_for(lambda: "LISTEN" in run(["ss", "-ltnH"], ns=ns_k, check=False).stdout, 5)
+class TcpDp:
+    """port53d with its own TCP listener (--tcp, in the exception path's
+    namespace, the layout of test_transports.py), clients on the TAP side
+    from 192.0.2.10-16."""
 
-    def connect(src):
-        with dpnet.InNetns(ns_h):
+    def __init__(self, res, cleanup, work, tools, tag, extra=()):
+        self.ok = False
+        ns_h, ns_k = "p53l%sh-%d" % (tag, PID), "p53l%sk-%d" % (tag, PID)
+        tap, exc_prefix = "pl%sh%d" % (tag, PID % 10000), "pl%sk%d_" % (tag, PID % 1000)
+        exc = exc_prefix + "0"
+        self.ns_h = ns_h
+        dpnet.netns_add(cleanup, ns_h)
+        dpnet.netns_add(cleanup, ns_k)
+        zf = os.path.join(work, "small-%s.zone" % tag)
+        with open(zf, "w") as f:
+            f.write(L.ZONE)
+        snap = os.path.join(work, "small-%s.p53" % tag)
+        run([tools["port53"], "compile", "-o", snap, "big.test.=" + zf], timeout=60)
+        eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
+        prefix = "p53l%s%d" % (tag, PID)
+        cmd = [tools["port53d"]] + eal + [
+            "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % tap,
+            "--", "--snapshot", snap, "--addr", SVC, "--exception", "tap:" + exc_prefix,
+            "--transport-netns", ns_k, "--tcp"] + list(extra)
+        cleanup.push(dpnet.rm_eal_runtime, prefix)
+        self.log = os.path.join(work, "port53d-%s.log" % tag)
+        d = self.d = dpnet.Proc(cleanup, cmd, self.log, ns=ns_h)
+        up = dpnet.wait_for(lambda: not d.alive() or all(
+            run(["ip", "link", "show", x], ns=ns_h, check=False).returncode == 0
+            for x in (tap, exc)), 30)
+        if not res.check("tcp %s: port53d up with its taps" % tag, d.alive() and up, d.tail()):
+            return
+        for i in range(10, 17):
+            dpnet.addr_add(ns_h, tap, "192.0.2.%d/24" % i)
+        run(["ip", "link", "set", tap, "up"], ns=ns_h)
+        run(["ip", "link", "set", exc, "netns", ns_k], ns=ns_h)
+        dpnet.addr_add(ns_k, exc, SVC + "/24")
+        run(["ip", "link", "set", exc, "up"], ns=ns_k)
+        dpnet.wait_for(lambda: "LISTEN" in run(["ss", "-ltnH"], ns=ns_k, check=False).stdout, 5)
+        self.ok = res.check("tcp %s: port53d answers over TCP" % tag,
+                            dpnet.wait_for(lambda: self.ask("192.0.2.10"), 10, 0.3), d.tail())
+
+    def connect(self, src):
+        with dpnet.InNetns(self.ns_h):
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         s.settimeout(3)
         s.bind((src, 0))
         s.connect((SVC, 53))
         return s
 
-    def ask(src):
+    def ask(self, src, timeout=3.0):
         try:
-            s = connect(src)
+            s = self.connect(src)
+            s.settimeout(timeout)
             s.sendall(L.frame("www.big.test."))
             buf = b""
             while len(buf) < 2 or len(buf) < 2 + int.from_bytes(buf[:2], "big"):
@@ -302,9 +314,13 @@ def tcp_abuse(res, cleanup, work, tools):
         except OSError:
             return False
 
-    ok = dpnet.wait_for(lambda: ask("192.0.2.10"), 10, 0.3)
-    if not res.check("tcp: port53d answers over TCP", ok, d.tail()):
+
+def tcp_abuse(res, cleanup, work, tools):
+    """port53d's own TCP listener with the default limits."""
+    t = TcpDp(res, cleanup, work, tools, "t")
+    if not t.ok:
         return
+    d, connect, ask = t.d, t.connect, t.ask
     wire = L.frame("www.big.test.")
     bad = []
     for _ in range(40):
@@ -372,9 +388,141 @@ def tcp_abuse(res, cleanup, work, tools):
     res.check("tcp: port53d exits 0 on SIGTERM", rc == 0, d.tail())
 
 
+def tcp_fds(res, cleanup, work, tools):
+    """Descriptor exhaustion on port53d's TCP listener, as test_limits.py's
+    part_fds does for port53 serve: the limit is lowered (prlimit) once
+    port53d is up, then TCP connections from several sources use up what is
+    left. The listener must say so in a rate-limited log line, not spin, and
+    serve TCP again once they close; the DPDK worker answers UDP meanwhile."""
+    t = TcpDp(res, cleanup, work, tools, "f",
+              ["--tcp-per-source", "1000", "--tcp-idle-ms", "60000", "--tcp-msg-ms", "60000"])
+    if not t.ok:
+        return
+    pid = t.d.proc.pid
+    nfd = len(os.listdir("/proc/%d/fd" % pid))
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (nfd + 24, nfd + 24))
+    conns = []
+    try:
+        for i in range(90):  # more than port53d has descriptors left
+            try:
+                conns.append(t.connect("192.0.2.%d" % (11 + i % 6)))
+            except OSError:
+                pass
+        ok = common.wait_for(lambda: any("pausing accepts" in x for x in log_lines(t.log)), 5)
+        res.check("fds: EMFILE reported in port53d's log", ok, t.d.tail())
+        print("fds: %d connections made, %d descriptors open in port53d (limit %d)" %
+              (len(conns), len(os.listdir("/proc/%d/fd" % pid)), nfd + 24))
+        ctl = control_cpu(pid, 3.0)
+        print("fds: control threads' CPU while out of descriptors: %.1f%%" % (ctl * 100))
+        res.check("fds: the TCP listener does not spin without descriptors (control "
+                  "threads %.1f%% CPU)" % (ctl * 100), ctl < 0.25)
+        nlog = len([x for x in log_lines(t.log) if "pausing accepts" in x])
+        res.check("fds: the EMFILE log line is rate-limited (%d lines)" % nlog, 1 <= nlog <= 3)
+        r = dpnet.dns_query(t.ns_h, SVC, "www.big.test.", "A", timeout=2, tries=3)
+        res.check("fds: the worker answers UDP while TCP is out of descriptors",
+                  r is not None and r.answer)
+        for c in conns:
+            c.close()
+        conns = []
+        ok = common.wait_for(lambda: t.ask("192.0.2.16", timeout=1.0), 15, 0.2)
+        res.check("fds: TCP served again once connections close", ok, t.d.tail())
+    finally:
+        for c in conns:
+            c.close()
+    rc = t.d.stop()
+    res.check("fds: port53d exits 0 on SIGTERM", rc == 0, t.d.tail())
+
+
+def control_cpu(pid, window):
+    """CPU share over window seconds of every thread of pid but the main
+    one (the DPDK worker, lcore 0, which polls at 100% by design)."""
+    def total():
+        n = 0.0
+        for tid in os.listdir("/proc/%d/task" % pid):
+            if int(tid) == pid:
+                continue
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    st = f.read().rsplit(")", 1)[1].split()
+                n += (int(st[11]) + int(st[12])) / os.sysconf("SC_CLK_TCK")
+            except (OSError, IndexError, ValueError):
+                pass
+        return n
+    a, t0 = total(), time.monotonic()
+    time.sleep(window)  # the window the CPU share is measured over, not a wait
+    return (total() - a) / (time.monotonic() - t0)
+
+
+def crafted(work, tools, name):
+    """A snapshot of the test zones with one node flagged DNAME without DNAME
+    records, every checksum recomputed (test_snapshot_verify.py's case, from
+    the format page): only the structural checks can refuse it."""
+    tsv.PORT53 = tools["port53"]
+    z = os.path.join(dpnet.ROOT, "tests", "zones")
+    base = tsv.compile_snapshot(work, name + "-base",
+                                ["example.net=" + os.path.join(z, "example.net.zone")])
+    s = tsv.Snap(base)
+    n = s.node(s.find_node("www.example.net."))
+    s.put16(n["o"] + 6, n["flags"] | tsv.N_DNAME)
+    return base, s.seal()
+
+
+def crafted_reload(res, sock, rdir, work, tools, cl):
+    """POST /v1/reload of a crafted snapshot: refused with the fault named,
+    the worker answering from the snapshot it had."""
+    _, bad = crafted(work, tools, "crafted")
+    path = os.path.join(rdir, "crafted.p53")
+    with open(path, "wb") as f:
+        f.write(bad)
+    t0 = time.monotonic()
+    reply = L.api_reload(sock, path)
+    res.check("POST /v1/reload of a crafted snapshot refused with the fault named",
+              b" 422 " in reply.split(b"\r\n")[0] and b"DNAME flag" in reply, reply[:300])
+    common.wait_for(lambda: len(cl.between(t0, time.monotonic())) >= 10, 5)
+    r = dpnet.dns_query(NS, SVC, "big.test.", "SOA", timeout=2, tries=3)
+    res.check("the worker still answers from the snapshot it had",
+              r is not None and r.answer and "big.test." in r.answer[0].to_text())
+
+
+def crafted_start(res, cleanup, work, tools):
+    """port53d must not start on a crafted snapshot, and say why; the same
+    file unchanged but for the seal starts (so the refusal is the change's)."""
+    base, bad = crafted(work, tools, "start")
+    ns = "p53lc-%d" % PID
+    dpnet.netns_add(cleanup, ns)
+    eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
+    for tag, data in (("good", tsv.Snap(base).seal()), ("bad", bad)):
+        path = os.path.join(work, "start-%s.p53" % tag)
+        with open(path, "wb") as f:
+            f.write(data)
+        prefix = "p53lc%s%d" % (tag, PID)
+        cleanup.push(dpnet.rm_eal_runtime, prefix)
+        cmd = [tools["port53d"]] + eal + [
+            "--file-prefix", prefix, "--vdev", "net_tap0,iface=plc%s%d" % (tag, PID % 10000),
+            "--", "--snapshot", path, "--addr", SVC]
+        d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d-start-%s.log" % tag), ns=ns)
+        if tag == "good":
+            up = dpnet.wait_for(lambda: not d.alive() or run(
+                ["ip", "link", "show", "plc%s%d" % (tag, PID % 10000)], ns=ns,
+                check=False).returncode == 0, 30)
+            res.check("port53d starts on the resealed, unchanged snapshot",
+                      up and d.alive(), d.tail())
+            d.stop()
+        else:
+            gone = dpnet.wait_for(lambda: not d.alive(), 60)
+            rc = d.proc.returncode if gone else None
+            res.check("port53d refuses to start on a crafted snapshot (exit %s), naming "
+                      "the fault" % rc, gone and rc not in (0, None) and rc > 0 and
+                      "DNAME flag" in d.tail(), d.tail())
+            if not gone:
+                d.stop()
+
+
 def body_all(res, cleanup, work, tools):
     body(res, cleanup, work, tools)
     tcp_abuse(res, cleanup, work, tools)
+    tcp_fds(res, cleanup, work, tools)
+    crafted_start(res, cleanup, work, tools)
 
 
 def main():

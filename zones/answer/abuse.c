@@ -2,6 +2,7 @@
  * with its OPT record and tells us where the question ends, so a truncated
  * or BADCOOKIE reply is the header, the question and the OPT moved up. */
 #include "zones/answer/abuse.h"
+#include "zones/answer/rrl_pvt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,8 +182,8 @@ size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
 				s = *slot;
 			else
 				p53_abuse_locate(a, in, c, &s);
-			switch (p53_rrl_account(a->rrl, s, c->family, c->addr,
-						(enum p53_rrl_class)in->rrl_class, now_ms)) {
+			switch (p53_rrl_account_inline(a->rrl, s, c->family, c->addr,
+						       (enum p53_rrl_class)in->rrl_class, now_ms)) {
 			case P53_RRL_PASS:
 				break;
 			case P53_RRL_EXEMPT:

@@ -10,6 +10,7 @@
  * a flood cannot be aimed at one group.
  */
 #include "zones/answer/rrl.h"
+#include "zones/answer/rrl_pvt.h"
 
 #include "zones/common/siphash.h"
 
@@ -17,37 +18,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define GROUP	    4
-#define TOKEN	    1000 /* one response */
-#define RATE_MAX    1000000
-#define TABLE_MIN   64
-#define TABLE_MAX   (1u << 26)
-#define REFILL_FULL 1000 /* ms after which any bucket is full */
-
-struct bucket {
-	uint32_t tag;	   /* high half of the key's hash, never 0; 0 = free */
-	uint32_t stamp;	   /* ms of the last use */
-	int32_t tokens;	   /* thousandths of a response */
-	uint32_t nlimited; /* limited responses in this episode; 0 = not limited */
-};
-
-struct p53_rrl {
-	struct bucket *b;
-	uint32_t mask; /* groups - 1 */
-	uint32_t rate;
-	uint32_t slip;
-	uint64_t v4mask, v6mask_hi, v6mask_lo;
-	uint8_t v4len, v6len;
-	uint64_t key[4]; /* the hash key, from the seed */
-	unsigned nexempt;
-	struct p53_prefix exempt[P53_RRL_EXEMPT_MAX];
-	/* Event ring: the worker writes head, the drainer tail. */
-	_Alignas(64) _Atomic uint32_t head;
-	_Atomic uint64_t lost;
-	_Alignas(64) _Atomic uint32_t tail;
-	struct p53_rrl_event ev[P53_RRL_EVENTS];
-};
+#define RATE_MAX  1000000
+#define TABLE_MIN 64
+#define TABLE_MAX (1u << 26)
 
 static const char *const class_names[P53_RRL_CLASS__COUNT] = {
     [P53_RRL_POSITIVE] = "positive", [P53_RRL_NODATA] = "nodata",
@@ -173,6 +148,42 @@ static uint64_t top_bits(unsigned n)
 	return n == 0 ? 0 : n >= 64 ? ~0ULL : ~0ULL << (64 - n);
 }
 
+#define HUGE_PAGE (2u << 20)
+
+/* Every answer touches a random line of the table, which the prefetch a
+ * burst ahead hides only when the page walk is cheap: a table of 2 MiB or
+ * more is mapped on 2 MiB boundaries and asked to be backed by transparent
+ * huge pages, so the default table needs one TLB entry instead of 512.
+ * Where the kernel gives none, it is an ordinary mapping. The memory comes
+ * zeroed: every bucket free. */
+static int table_alloc(struct p53_rrl *r, size_t len)
+{
+	if (len >= HUGE_PAGE) {
+		size_t map = len + HUGE_PAGE;
+		uint8_t *m =
+		    mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (m != MAP_FAILED) {
+			uint8_t *a = (uint8_t *)(((uintptr_t)m + HUGE_PAGE - 1) &
+						 ~(uintptr_t)(HUGE_PAGE - 1));
+			if (a > m)
+				munmap(m, (size_t)(a - m));
+			if (a + len < m + map)
+				munmap(a + len, (size_t)(m + map - (a + len)));
+#ifdef MADV_HUGEPAGE
+			madvise(a, len, MADV_HUGEPAGE);
+#endif
+			r->b = (struct p53_rrl_bucket *)a;
+			r->map_len = len;
+			return 0;
+		}
+	}
+	r->b = aligned_alloc(64, len);
+	if (r->b == NULL)
+		return -1;
+	memset(r->b, 0, len);
+	return 0;
+}
+
 struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16])
 {
 	if (cfg->rate == 0 || cfg->rate > RATE_MAX || cfg->v4_prefix > 32 || cfg->v6_prefix > 128 ||
@@ -185,13 +196,11 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 	if (r == NULL)
 		return NULL;
 	memset(r, 0, sizeof(*r));
-	r->b = aligned_alloc(64, (size_t)n * sizeof(struct bucket));
-	if (r->b == NULL) {
+	if (table_alloc(r, (size_t)n * sizeof(struct p53_rrl_bucket)) != 0) {
 		free(r);
 		return NULL;
 	}
-	memset(r->b, 0, (size_t)n * sizeof(struct bucket));
-	r->mask = n / GROUP - 1;
+	r->mask = n / RRL_GROUP - 1;
 	r->rate = cfg->rate;
 	r->slip = cfg->slip;
 	r->v4len = cfg->v4_prefix;
@@ -214,7 +223,10 @@ void p53_rrl_free(struct p53_rrl *r)
 {
 	if (r == NULL)
 		return;
-	free(r->b);
+	if (r->map_len)
+		munmap(r->b, r->map_len);
+	else
+		free(r->b);
 	free(r);
 }
 
@@ -260,14 +272,14 @@ struct p53_rrl_slot p53_rrl_locate(const struct p53_rrl *r, uint8_t family, cons
 	    (uint64_t)(cls == P53_RRL_ERROR ? 0 : key) << 16 | (uint64_t)family << 8 | cls;
 	uint64_t h = keyed_hash(r->key, hi, lo, rest);
 	struct p53_rrl_slot s = {.group = (uint32_t)h & r->mask, .tag = (uint32_t)(h >> 32) | 1};
-	__builtin_prefetch(&r->b[(size_t)s.group * GROUP], 1);
+	__builtin_prefetch(&r->b[(size_t)s.group * RRL_GROUP], 1);
 	return s;
 }
 
 /* Over the limit, or exempt: rare, so kept out of the path every answer
- * takes. */
-static enum p53_rrl_verdict limited(struct p53_rrl *r, struct bucket *b, uint8_t family,
-				    const uint8_t *addr, enum p53_rrl_class cls)
+ * takes (rrl_pvt.h). */
+enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_bucket *b, uint8_t family,
+				  const uint8_t *addr, enum p53_rrl_class cls)
 {
 	if (r->nexempt && exempt(r, family, addr))
 		return P53_RRL_EXEMPT;
@@ -278,45 +290,10 @@ static enum p53_rrl_verdict limited(struct p53_rrl *r, struct bucket *b, uint8_t
 	return P53_RRL_DROP;
 }
 
-/* Normal traffic mostly meets buckets it has never used or not used for a
- * second, in no order a branch predictor can learn, so the lookup picks its
- * bucket and refill with selects rather than branches (they cost more than
- * the rest of the lookup when mispredicted). */
 enum p53_rrl_verdict p53_rrl_account(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
 				     const uint8_t *addr, enum p53_rrl_class cls, uint32_t now_ms)
 {
-	struct bucket *g = &r->b[(size_t)s.group * GROUP];
-	/* The bucket with our tag, else a free one, else the least
-	 * recently used: the largest age, free ones counting as oldest. */
-	unsigned match = 0, victim = 0;
-	uint64_t oldest = 0;
-	for (unsigned i = 0; i < GROUP; i++) {
-		match |= (unsigned)(g[i].tag == s.tag) << i;
-		uint64_t age = g[i].tag == 0 ? UINT64_MAX : (uint32_t)(now_ms - g[i].stamp);
-		bool older = age > oldest;
-		victim = older ? i : victim;
-		oldest = older ? age : oldest;
-	}
-	bool hit = match != 0;
-	unsigned pick = hit ? (unsigned)__builtin_ctz(match) : victim;
-	struct bucket *b = &g[pick];
-	int32_t full = (int32_t)(r->rate * TOKEN);
-	uint32_t dt = now_ms - b->stamp;
-	int64_t t = (int64_t)b->tokens + (int64_t)dt * r->rate;
-	/* A limited episode ends when the flood stops for a second; one at
-	 * twice the rate, which passes every other response, stays one
-	 * episode: one log line. */
-	bool fresh = !hit || dt >= REFILL_FULL;
-	int32_t tokens = fresh || t > full ? full : (int32_t)t;
-	b->nlimited = fresh ? 0 : b->nlimited;
-	b->tag = s.tag;
-	b->stamp = now_ms;
-	if (__builtin_expect(tokens >= TOKEN, 1)) {
-		b->tokens = tokens - TOKEN;
-		return P53_RRL_PASS;
-	}
-	b->tokens = tokens;
-	return limited(r, b, family, addr, cls);
+	return p53_rrl_account_inline(r, s, family, addr, cls, now_ms);
 }
 
 enum p53_rrl_verdict p53_rrl_check(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
