@@ -172,15 +172,15 @@ static int table_alloc(struct p53_rrl *r, size_t len)
 #ifdef MADV_HUGEPAGE
 			madvise(a, len, MADV_HUGEPAGE);
 #endif
-			r->b = (struct p53_rrl_bucket *)a;
+			r->g = (struct p53_rrl_group *)a;
 			r->map_len = len;
 			return 0;
 		}
 	}
-	r->b = aligned_alloc(64, len);
-	if (r->b == NULL)
+	r->g = aligned_alloc(64, len);
+	if (r->g == NULL)
 		return -1;
-	memset(r->b, 0, len);
+	memset(r->g, 0, len);
 	return 0;
 }
 
@@ -196,7 +196,7 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 	if (r == NULL)
 		return NULL;
 	memset(r, 0, sizeof(*r));
-	if (table_alloc(r, (size_t)n * sizeof(struct p53_rrl_bucket)) != 0) {
+	if (table_alloc(r, (size_t)n / RRL_GROUP * sizeof(struct p53_rrl_group)) != 0) {
 		free(r);
 		return NULL;
 	}
@@ -224,9 +224,9 @@ void p53_rrl_free(struct p53_rrl *r)
 	if (r == NULL)
 		return;
 	if (r->map_len)
-		munmap(r->b, r->map_len);
+		munmap(r->g, r->map_len);
 	else
-		free(r->b);
+		free(r->g);
 	free(r);
 }
 
@@ -272,22 +272,38 @@ struct p53_rrl_slot p53_rrl_locate(const struct p53_rrl *r, uint8_t family, cons
 	    (uint64_t)(cls == P53_RRL_ERROR ? 0 : key) << 16 | (uint64_t)family << 8 | cls;
 	uint64_t h = keyed_hash(r->key, hi, lo, rest);
 	struct p53_rrl_slot s = {.group = (uint32_t)h & r->mask, .tag = (uint32_t)(h >> 32) | 1};
-	__builtin_prefetch(&r->b[(size_t)s.group * RRL_GROUP], 1);
+	__builtin_prefetch(&r->g[s.group], 1);
 	return s;
 }
 
 /* Over the limit, or exempt: rare, so kept out of the path every answer
  * takes (rrl_pvt.h). */
-enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_bucket *b, uint8_t family,
-				  const uint8_t *addr, enum p53_rrl_class cls)
+enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_group *g, unsigned i,
+				  uint8_t family, const uint8_t *addr, enum p53_rrl_class cls)
 {
 	if (r->nexempt && exempt(r, family, addr))
 		return P53_RRL_EXEMPT;
-	if (b->nlimited++ == 0)
+	if (g->nlimited[i]++ == 0)
 		queue_event(r, family, addr, cls);
-	if (r->slip && b->nlimited % r->slip == 0)
+	if (r->slip && g->nlimited[i] % r->slip == 0)
 		return P53_RRL_SLIP;
 	return P53_RRL_DROP;
+}
+
+/* The least recently used bucket of a group none of whose buckets is free
+ * or idle. */
+unsigned p53_rrl_lru(const struct p53_rrl_group *g, uint32_t now_ms)
+{
+	unsigned victim = 0;
+	uint32_t oldest = 0;
+	for (unsigned i = 0; i < RRL_GROUP; i++) {
+		uint32_t age = now_ms - g->stamp[i];
+		if (age > oldest) {
+			oldest = age;
+			victim = i;
+		}
+	}
+	return victim;
 }
 
 enum p53_rrl_verdict p53_rrl_account(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
