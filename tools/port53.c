@@ -1353,7 +1353,7 @@ static const struct command commands[] = {
      "      --drop-ports LIST      source ports never answered (docs/abuse.md)\n"
      "zone transfers (docs/transfers.md):\n"
      "      --tsig-key [ALG:]NAME:SECRET  a TSIG key; repeat (hmac-sha256 by default)\n"
-     "      --xfr-allow 'PREFIX [key NAME]'  who may AXFR/IXFR (TCP, TLS); repeat\n"
+     "      --xfr-allow 'PREFIX [key NAME] [tls]'  who may AXFR/IXFR (TCP, TLS); repeat\n"
      "      --notify 'ADDR[:PORT] [key NAME]'  NOTIFY sent when a zone changes; repeat\n"
      "      --ixfr-depth N         zone differences kept for IXFR (16)\n"
      "      --secondary 'ORIGIN PRIMARY[:PORT] [key NAME]'  transfer ORIGIN in; repeat\n"

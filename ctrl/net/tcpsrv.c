@@ -543,7 +543,8 @@ static enum tcpframe_verdict frame_answer(void *arg, const uint8_t *q, size_t ml
 	struct conn *c = a->c;
 	bool logq = t->cfg.qlog && qlog_sampled(t->cfg.qlog);
 	size_t r = 0;
-	enum xfrout_rc xr = xfrout_query(t->cfg.xfr, q, ml, &c->client, resp, cap, &r, &c->job);
+	enum xfrout_rc xr =
+	    xfrout_query(t->cfg.xfr, q, ml, &c->client, c->tls != NULL, resp, cap, &r, &c->job);
 	/* NOTIFY (opcode 4) to a secondary zone: one answer. */
 	if (xr == XFROUT_PASS && t->cfg.notify && ml >= 12 && (q[2] & 0x78) == 0x20 &&
 	    xfrin_notify(t->cfg.notify, q, ml, &c->client, resp, cap, &r))

@@ -8,16 +8,20 @@
 
 int acl_add(struct acl *a, const char *spec, const struct tsig_keys *keys, struct p53_err *err)
 {
-	char addr[128], kw[16], kname[256];
+	char addr[128], w2[16], w3[256], w4[16], w5[2];
 	struct acl_rule r = {0};
-	int n = sscanf(spec, "%127s %15s %255s", addr, kw, kname);
-	if (n != 1 && !(n == 3 && strcmp(kw, "key") == 0))
-		return p53_err_set(err, P53_EINVAL,
-				   "rule '%s': expected PREFIX[/LEN] [key NAME] or any [key NAME]",
-				   spec);
-	if (n == 3 && (r.key = tsig_keys_find(keys, kname)) == NULL)
-		return p53_err_set(err, P53_EINVAL, "rule '%s': no TSIG key named '%s'", spec,
-				   kname);
+	int n = sscanf(spec, "%127s %15s %255s %15s %1s", addr, w2, w3, w4, w5);
+	/* PREFIX, then "key NAME" and "tls" in this order, each optional. */
+	bool key = n >= 3 && strcmp(w2, "key") == 0;
+	const char *last = n == 2 ? w2 : n == 4 && key ? w4 : NULL;
+	r.tls = last && strcmp(last, "tls") == 0;
+	if (n < 1 || n > 4 || (n == 2 && !r.tls) || (n == 3 && !key) || (n == 4 && !(key && r.tls)))
+		return p53_err_set(
+		    err, P53_EINVAL,
+		    "rule '%s': expected PREFIX[/LEN] [key NAME] [tls] or any [key NAME] [tls]",
+		    spec);
+	if (key && (r.key = tsig_keys_find(keys, w3)) == NULL)
+		return p53_err_set(err, P53_EINVAL, "rule '%s': no TSIG key named '%s'", spec, w3);
 	if (strcmp(addr, "any") != 0) {
 		char *slash = strchr(addr, '/');
 		long plen = -1;
@@ -68,11 +72,12 @@ bool acl_rule_match_addr(const struct acl_rule *r, uint8_t family, const uint8_t
 	return (r->addr[full] & mask) == (addr[full] & mask);
 }
 
-bool acl_allows(const struct acl *a, const struct p53_client *c, const struct tsig_key *key)
+bool acl_allows(const struct acl *a, const struct p53_client *c, const struct tsig_key *key,
+		bool tls)
 {
 	for (size_t i = 0; i < a->n; i++) {
 		const struct acl_rule *r = &a->v[i];
-		if (!acl_rule_match_addr(r, c->family, c->addr))
+		if (!acl_rule_match_addr(r, c->family, c->addr) || (r->tls && !tls))
 			continue;
 		if (r->key == NULL || r->key == key)
 			return true;

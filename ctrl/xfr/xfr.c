@@ -7,7 +7,7 @@
 
 const char xfr_cfg_usage[] =
     "      --tsig-key [ALG:]NAME:SECRET  a TSIG key (repeatable; hmac-sha256 default)\n"
-    "      --xfr-allow 'PREFIX [key NAME]'  who may transfer zones out (repeatable)\n"
+    "      --xfr-allow 'PREFIX [key NAME] [tls]'  who may transfer zones out (repeatable)\n"
     "      --notify 'ADDR[:PORT] [key NAME]'  sent NOTIFY when a zone changes\n"
     "      --ixfr-depth N         zone differences kept for IXFR (16)\n"
     "      --secondary 'ORIGIN PRIMARY[:PORT] [key NAME]'  transfer ORIGIN in\n"

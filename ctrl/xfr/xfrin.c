@@ -734,7 +734,7 @@ bool xfrin_notify(struct xfrin *x, const uint8_t *q, size_t qlen, const struct p
 		struct szone *z = &x->z[i];
 		if (z->apex_len != nl || memcmp(z->apex, name, nl) != 0)
 			continue;
-		bool who = from_primary(z, c) || acl_allows(&x->notify_allow, c, tr.key);
+		bool who = from_primary(z, c) || acl_allows(&x->notify_allow, c, tr.key, false);
 		/* A zone with a key takes signed NOTIFYs only (RFC 1996 and 8945). */
 		if (!who || (z->key && tr.key != z->key)) {
 			rcode = 5;
@@ -855,9 +855,16 @@ struct xfrin *xfrin_new(const struct xfrin_cfg *cfg, struct p53_err *err)
 				    xc->zones[i]);
 			goto fail;
 		}
-	for (size_t i = 0; i < xc->nnotify_allow; i++)
+	for (size_t i = 0; i < xc->nnotify_allow; i++) {
 		if (acl_add(&x->notify_allow, xc->notify_allow[i], cfg->keys, err) != 0)
 			goto fail;
+		/* NOTIFY is taken over UDP and TCP alike: "tls" has no use. */
+		if (x->notify_allow.v[x->notify_allow.n - 1].tls) {
+			p53_err_set(err, P53_EINVAL, "notify-allow '%s': \"tls\" is for xfr-allow",
+				    xc->notify_allow[i]);
+			goto fail;
+		}
+	}
 	for (size_t i = 0; i < xc->nsecondary; i++) {
 		if (parse_zone(x, &x->z[i], xc->secondary[i], err) != 0)
 			goto fail;

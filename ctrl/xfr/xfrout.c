@@ -324,8 +324,8 @@ static int build_job(struct xfrout *x, struct xfrout_job *j, struct xzone *z, bo
 }
 
 enum xfrout_rc xfrout_query(struct xfrout *x, const uint8_t *q, size_t qlen,
-			    const struct p53_client *c, uint8_t *resp, size_t cap, size_t *rlen,
-			    struct xfrout_job **job)
+			    const struct p53_client *c, bool tls, uint8_t *resp, size_t cap,
+			    size_t *rlen, struct xfrout_job **job)
 {
 	*job = NULL;
 	*rlen = 0;
@@ -348,7 +348,7 @@ enum xfrout_rc xfrout_query(struct xfrout *x, const uint8_t *q, size_t qlen,
 		*rlen = xmsg_answer(q, qend, 9 /* NOTAUTH */, false, &tr, resp, cap);
 		return XFROUT_ANSWER;
 	}
-	if (!acl_allows(&x->allow, c, tr.key)) {
+	if (!acl_allows(&x->allow, c, tr.key, tls)) {
 		bump(x, XO_REFUSED);
 		*rlen = xmsg_answer(q, qend, 5 /* REFUSED */, false, &tr, resp, cap);
 		return XFROUT_ANSWER;

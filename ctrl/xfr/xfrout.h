@@ -52,9 +52,10 @@ enum xfrout_rc {
 	XFROUT_ANSWER, /* one message in resp (an error, or an up-to-date IXFR) */
 	XFROUT_STREAM, /* *job holds the answer's messages */
 };
+/* tls: the query came over TLS (rules with "tls" allow only those). */
 enum xfrout_rc xfrout_query(struct xfrout *x, const uint8_t *q, size_t qlen,
-			    const struct p53_client *c, uint8_t *resp, size_t cap, size_t *rlen,
-			    struct xfrout_job **job);
+			    const struct p53_client *c, bool tls, uint8_t *resp, size_t cap,
+			    size_t *rlen, struct xfrout_job **job);
 /* The answer's next message into buf; 0 when all were given. */
 size_t xfrout_next(struct xfrout_job *j, uint8_t *buf, size_t cap);
 void xfrout_job_free(struct xfrout_job *j);

@@ -11,6 +11,11 @@ port53 compiled, parsed by dnspython itself.
     NSD fetch it by IXFR (port53's counters say so) within a bounded time,
     and hold the new zone; dnspython's IXFR from the old serial gives it too
   - an IXFR from a serial the journal does not hold gets the whole zone
+  - XoT (RFC 9103): AXFR over the TLS listener (ALPN "dot", the server's
+    certificate verified against the test CA) gives the zone file's
+    records; the same address/key rules apply there (no key: REFUSED);
+    a rule marked "tls" allows its key over TLS and refuses it over plain
+    TCP
 
 Loopback only; every wait is bounded; every server is stopped.
 """
@@ -28,6 +33,8 @@ import dns.exception  # noqa: E402
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 import dns.rcode  # noqa: E402
+import dns.rdatatype  # noqa: E402
+import dns.tsigkeyring  # noqa: E402
 import dns.xfr  # noqa: E402
 import dns.zone  # noqa: E402
 
@@ -54,6 +61,63 @@ def refused(port, keyring, expect):
     return False, "transfer succeeded"
 
 
+XOT_SECRET = "eG90LW9ubHkta2V5LWZvci1wb3J0NTMtdGVzdHMtMzI="
+XOT_KEYRING = dns.tsigkeyring.from_text({"xot.": ("hmac-sha256", XOT_SECRET)})
+
+
+def make_certs(d):
+    """A test CA and a server certificate for dns.example.test (openssl)."""
+    ca_key, ca, key, csr, crt, ext = (os.path.join(d, x) for x in (
+        "ca.key", "ca.pem", "srv.key", "srv.csr", "srv.pem", "san.ext"))
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    with open(ext, "w") as f:
+        f.write("subjectAltName=DNS:dns.example.test\n")
+    for cmd in (["openssl", "req", "-x509"] + ec + ["-days", "2", "-subj", "/CN=xot test CA",
+                                                   "-keyout", ca_key, "-out", ca],
+                ["openssl", "req", "-new"] + ec + ["-subj", "/CN=dns.example.test",
+                                                   "-keyout", key, "-out", csr],
+                ["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key,
+                 "-CAcreateserial", "-days", "2", "-extfile", ext, "-out", crt]):
+        r = common.run(cmd)
+        if r.returncode != 0:
+            raise RuntimeError(r.stderr)
+    return ca, crt, key
+
+
+def axfr_tls(port, ca, keyring, keyname, timeout=10.0):
+    """AXFR over TLS (RFC 9103: ALPN "dot", the certificate verified), the
+    messages read and their TSIG chain checked by dnspython as dns.query.xfr
+    does over TCP. Returns (records, messages, ALPN, TLS version) or raises
+    with the rcode."""
+    import socket
+    import ssl
+    import struct
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.set_alpn_protocols(["dot"])
+    q = dns.message.make_query(ORIGIN, "AXFR")
+    if keyring is not None:
+        q.use_tsig(keyring, keyname=keyname)
+    wire = q.to_wire()
+    msgs = []
+    with socket.create_connection((common.HOST, port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname="dns.example.test") as s:
+            alpn, version = s.selected_alpn_protocol(), s.version()
+            s.sendall(struct.pack("!H", len(wire)) + wire)
+            tsig_ctx, soas = None, 0
+            while soas < 2:
+                n = struct.unpack("!H", common._recv_exact(s, 2))[0]
+                r = dns.message.from_wire(common._recv_exact(s, n), keyring=q.keyring,
+                                          request_mac=q.mac, xfr=True, origin=q.origin,
+                                          tsig_ctx=tsig_ctx, multi=True,
+                                          one_rr_per_rrset=True)
+                if r.rcode() != dns.rcode.NOERROR:
+                    raise RuntimeError("rcode %s" % dns.rcode.to_text(r.rcode()))
+                tsig_ctx = r.tsig_ctx
+                msgs.append(r)
+                soas += sum(1 for rr in r.answer if rr.rdtype == dns.rdatatype.SOA)
+    return xfrlib.records(dns.zone.from_xfr(msgs, relativize=False)), len(msgs), alpn, version
+
+
 def main():
     if not xfrlib.have_reference_servers():
         print("skip: knotd or nsd not installed")
@@ -74,6 +138,8 @@ def main():
             print(r.stdout + r.stderr)
             return 1
         pport = common.free_port()
+        tport = common.free_port()
+        ca, crt, key = make_certs(pd)
         knot = xfrlib.KnotPeer(kd, "secondary", [(ORIGIN, None)], pport)
         nsd = xfrlib.NsdPeer(nd, "secondary", [(ORIGIN, None)], pport)
         sock = os.path.join(pd, "ctl.sock")
@@ -81,7 +147,10 @@ def main():
             "--control-socket", sock,
             "--tsig-key", xfrlib.KEY_ARG,
             "--tsig-key", "hmac-sha256:other:" + xfrlib.BAD_SECRET,
+            "--tsig-key", "hmac-sha256:xot:" + XOT_SECRET,
             "--xfr-allow", "127.0.0.1 key k1",
+            "--xfr-allow", "127.0.0.1 key xot tls",
+            "--tls-listen", "%s:%d" % (common.HOST, tport), "--tls-cert", crt, "--tls-key", key,
             "--notify", "127.0.0.1:%d key k1" % knot.port,
             "--notify", "127.0.0.1:%d key k1" % nsd.port,
         ])
@@ -119,6 +188,39 @@ def main():
                 check(False, "AXFR of a zone not served is refused")
             except Exception as e:
                 check("NOTAUTH" in str(e), "AXFR of a zone not served is NOTAUTH", repr(e))
+
+            # XoT: the same zone over the TLS listener, the same rules.
+            try:
+                got, nmsg, alpn, ver = axfr_tls(tport, ca, xfrlib.KEYRING, xfrlib.KEY_NAME)
+                check(got == want1 and nmsg > 3, "AXFR over TLS with TSIG gives the zone file's "
+                      "records (%d messages, ALPN %s, %s)" % (nmsg, alpn, ver),
+                      "missing %d, extra %d" % (len(want1 - got), len(got - want1)))
+                check(alpn == "dot", "ALPN dot negotiated (RFC 9103)", repr(alpn))
+            except Exception as e:
+                check(False, "AXFR over TLS with TSIG", repr(e))
+            for what, kr, kn in (("without a key", None, None),
+                                 ("signed with a key no rule names for it",
+                                  dns.tsigkeyring.from_text({"other.": ("hmac-sha256",
+                                                                         xfrlib.BAD_SECRET)}),
+                                  "other.")):
+                try:
+                    axfr_tls(tport, ca, kr, kn, timeout=5)
+                    check(False, "AXFR over TLS %s is refused" % what)
+                except Exception as e:
+                    check("REFUSED" in str(e), "AXFR over TLS %s is refused as over TCP" % what,
+                          repr(e))
+            try:
+                got, _, _, _ = axfr_tls(tport, ca, XOT_KEYRING, "xot.")
+                check(got == want1, "the key of a \"tls\" rule is allowed over TLS")
+            except Exception as e:
+                check(False, "the key of a \"tls\" rule is allowed over TLS", repr(e))
+            try:
+                dns.zone.from_xfr(dns.query.xfr(common.HOST, ORIGIN, port=pport,
+                                                keyring=XOT_KEYRING, keyname="xot.",
+                                                timeout=5), relativize=False)
+                check(False, "and refused over plain TCP")
+            except Exception as e:
+                check("REFUSED" in str(e), "and refused over plain TCP", repr(e))
 
             knot.start()
             servers.append(knot)

@@ -88,14 +88,29 @@ static void test_acl(void)
 	CHECK(acl_add(&a, "192.0.2.0/33", &keys, &err) != 0);
 	CHECK(acl_add(&a, "any key nokey", &keys, &err) != 0);
 	CHECK(acl_add(&a, "host.example", &keys, &err) != 0);
+	CHECK(acl_add(&a, "192.0.2.1 tls key k1", &keys, &err) != 0); /* order */
+	CHECK(acl_add(&a, "192.0.2.1 key k1 tls more", &keys, &err) != 0);
+	CHECK(acl_add(&a, "192.0.2.1 key", &keys, &err) != 0);
 	struct p53_client c = {.family = 4, .addr = {192, 0, 2, 127}};
-	CHECK(acl_allows(&a, &c, NULL));
+	CHECK(acl_allows(&a, &c, NULL, false));
 	c.addr[3] = 128;
-	CHECK(!acl_allows(&a, &c, k1));
+	CHECK(!acl_allows(&a, &c, k1, false));
 	struct p53_client c6 = {.family = 6, .addr = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1}};
-	CHECK(!acl_allows(&a, &c6, NULL));
-	CHECK(acl_allows(&a, &c6, k1));
+	CHECK(!acl_allows(&a, &c6, NULL, false));
+	CHECK(acl_allows(&a, &c6, k1, false));
 	acl_free(&a);
+	/* "tls": over TLS only, with or without a key. */
+	struct acl t = {0};
+	CHECK_EQ(acl_add(&t, "198.51.100.0/24 key k1 tls", &keys, &err), 0);
+	CHECK_EQ(acl_add(&t, "203.0.113.1 tls", &keys, &err), 0);
+	struct p53_client d = {.family = 4, .addr = {198, 51, 100, 7}};
+	CHECK(!acl_allows(&t, &d, k1, false));
+	CHECK(acl_allows(&t, &d, k1, true));
+	CHECK(!acl_allows(&t, &d, NULL, true));
+	struct p53_client e = {.family = 4, .addr = {203, 0, 113, 1}};
+	CHECK(!acl_allows(&t, &e, NULL, false));
+	CHECK(acl_allows(&t, &e, NULL, true));
+	acl_free(&t);
 	tsig_keys_free(&keys);
 }
 
@@ -142,7 +157,7 @@ static unsigned stream(struct xfrout *x, uint16_t type, uint32_t serial, unsigne
 	struct p53_client c = {.family = 4, .addr = {127, 0, 0, 1}};
 	*records = 0;
 	*rcode = 0xff;
-	enum xfrout_rc rc = xfrout_query(x, q, ql, &c, r, sizeof(r), &rl, &j);
+	enum xfrout_rc rc = xfrout_query(x, q, ql, &c, false, r, sizeof(r), &rl, &j);
 	if (rc == XFROUT_ANSWER) {
 		*rcode = r[3] & 15;
 		return 1;
