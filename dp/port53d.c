@@ -859,6 +859,14 @@ static int fill_xdp_addrs(const struct daemon *d, const struct service_port *sp)
 		rc = dp_xdp_add_addr(&x, AF_INET, d->o.svc.v4[i]);
 	for (unsigned i = 0; i < d->o.svc.n6 && rc == 0; i++)
 		rc = dp_xdp_add_addr(&x, AF_INET6, d->o.svc.v6[i]);
+	/* A secondary takes NOTIFY on a kernel socket (dp/xport.c). */
+	if (rc == 0 && d->o.xfr.nsecondary > 0) {
+		uint16_t port;
+		uint32_t flags;
+		rc = dp_xdp_get_config(&x, &port, &flags);
+		if (rc == 0)
+			rc = dp_xdp_set_config(&x, port, flags | P53_XDP_F_PASS_NOTIFY);
+	}
 	dp_xdp_close(&x);
 	if (rc != 0) {
 		fprintf(stderr, "port53d: %s: filling the XDP address map: %s\n", ifname,

@@ -385,6 +385,7 @@ const char *dp_xdp_stat_name(unsigned int idx)
 	    [P53_XDP_PASS_FRAG] = "pass_frag",
 	    [P53_XDP_PASS_EXTHDR] = "pass_exthdr",
 	    [P53_XDP_PASS_MALFORMED] = "pass_malformed",
+	    [P53_XDP_PASS_NOTIFY] = "pass_notify",
 	};
 
 	return idx < P53_XDP_STAT_MAX ? names[idx] : "?";

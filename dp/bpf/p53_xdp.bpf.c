@@ -115,6 +115,17 @@ static __always_inline int count(__u32 idx, int action)
 	return action;
 }
 
+/* A NOTIFY request, when the secondary wants them: the DNS header's third
+ * byte holds QR and the opcode. */
+static __always_inline int is_notify(const struct udphdr *udp, void *end, __u32 flags)
+{
+	const __u8 *dns = (const __u8 *)(udp + 1);
+
+	if (!(flags & P53_XDP_F_PASS_NOTIFY) || (void *)(dns + 3) > end)
+		return 0;
+	return (dns[2] & 0xf8) == 0x20;
+}
+
 static __always_inline int to_socket(struct xdp_md *ctx)
 {
 	/* The low bits of the flags are what the helper returns when no socket
@@ -189,6 +200,8 @@ int p53_xdp(struct xdp_md *ctx)
 			if (!bpf_map_lookup_elem(&p53_svc4, &daddr))
 				return count(P53_XDP_PASS_ADDR, XDP_PASS);
 		}
+		if (is_notify(udp, end, flags))
+			return count(P53_XDP_PASS_NOTIFY, XDP_PASS);
 		return to_socket(ctx);
 	}
 
@@ -240,6 +253,8 @@ int p53_xdp(struct xdp_md *ctx)
 			if (!bpf_map_lookup_elem(&p53_svc6, &daddr))
 				return count(P53_XDP_PASS_ADDR, XDP_PASS);
 		}
+		if (is_notify(udp, end, flags))
+			return count(P53_XDP_PASS_NOTIFY, XDP_PASS);
 		return to_socket(ctx);
 	}
 

@@ -29,6 +29,9 @@
 /* p53_cfg flags */
 /* Redirect UDP to the service port whatever the destination address. */
 #define P53_XDP_F_ANY_ADDR 0x1u
+/* Pass NOTIFY (QR clear, opcode 4) to the kernel, where a secondary's
+ * control side takes it (ctrl/xfr/notifyd.c). */
+#define P53_XDP_F_PASS_NOTIFY 0x2u
 
 /* Value of the single p53_cfg entry (key 0). All zero means "port 53, match
  * the address maps", so a program whose config was never written behaves. */
@@ -54,6 +57,7 @@ enum p53_xdp_stat {
 	P53_XDP_PASS_FRAG,	/* IP fragments: the kernel reassembles them */
 	P53_XDP_PASS_EXTHDR,	/* IPv6 extension chain too long to walk: passed */
 	P53_XDP_PASS_MALFORMED, /* truncated or inconsistent headers: passed */
+	P53_XDP_PASS_NOTIFY,	/* NOTIFY for the secondary (P53_XDP_F_PASS_NOTIFY) */
 	P53_XDP_STAT_MAX,
 };
 
