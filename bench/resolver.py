@@ -12,8 +12,15 @@ Measures, alternating the two servers, RUNS times each:
   - the cost of the resolver on authoritative answering: dnsperf on
     port53's own zone from a client in no view, with and without
     --resolver.
+With PORT53D set (a port53d binary), the same for port53d on a net_tap
+port in the namespace (worker on CPU 1, -l 1; its control threads, the
+resolver's among them, share CPU 0 with dnsperf on this 2-core layout),
+the client on the TAP's kernel side: cache hits and latency through the
+worker and the resolver thread, and authoritative q/s from a client in
+the view (the worst case: the query is copied to the ring slot before it
+is answered) with and without --resolver.
 Prints medians and the port53/unbound ratio. Every address is on the
-namespace's loopback; every loop is bounded.
+namespace's loopback or its TAP; every loop is bounded.
 """
 
 import os
@@ -31,6 +38,8 @@ import dns.message  # noqa: E402
 import dns.query  # noqa: E402
 
 PORT53 = os.environ.get("PORT53", os.path.join(HERE, "..", "build", "tools", "port53"))
+PORT53D = os.environ.get("PORT53D")  # unset: port53d is not measured
+DP_SVC, DP_CLI, DP_TAP = ("192.0.2.53", 53), "192.0.2.10", "p53btap%d" % (os.getpid() % 10000)
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = int(os.environ.get("SECS", "5"))
 P53 = ("127.53.0.53", 5353)
@@ -121,6 +130,31 @@ forward-zone:
         pin(p, 1)
         return p
 
+    def port53d(self, resolver=True):
+        """port53d on a TAP whose kernel side is the client; worker on CPU 1."""
+        if not hasattr(self, "dconf"):
+            self.dconf = write(os.path.join(self.wd, "resolver-dp.yaml"), open(
+                self.rconf).read().replace('["%s:%d"]' % P53, '["%s:53"]' % DP_SVC).replace(
+                    "127.0.0.0/8", DP_CLI + "/32"))
+        self.prefix = "p53bres%d" % os.getpid()
+        args = [PORT53D, "--no-huge", "-m", "512", "--no-pci", "-l", "1", "--file-prefix",
+                self.prefix, "--vdev", "net_tap0,iface=" + DP_TAP, "--", "-s", self.snap,
+                "--addr", DP_SVC[0], "--rrl-rate", "0", "--cookies", "off"]
+        if resolver:
+            args += ["--resolver", self.dconf]
+        p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        end = time.monotonic() + 30
+        while time.monotonic() < end and p.poll() is None and subprocess.run(
+                ["ip", "link", "show", DP_TAP], stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL).returncode != 0:
+            time.sleep(0.1)
+        subprocess.run(["ip", "addr", "add", DP_CLI + "/24", "dev", DP_TAP])
+        subprocess.run(["ip", "link", "set", DP_TAP, "up"], check=True)
+        if not wait_up(DP_SVC, p, 30):
+            stop(p)
+            raise RuntimeError("port53d did not start")
+        return p
+
     def unbound(self):
         p = subprocess.Popen(["unbound", "-d", "-c", self.uconf], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
@@ -137,6 +171,11 @@ def stop(p):
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait(10)
+
+
+def stop_dp(srv, p):
+    stop(p)
+    subprocess.run(["rm", "-rf", "/var/run/dpdk/" + srv.prefix, "/run/dpdk/" + srv.prefix])
 
 
 def dnsperf(addr, qfile):
@@ -177,7 +216,8 @@ def main():
     qhit = write(os.path.join(wd, "hit.txt"), "\n".join(NAMES) + "\n")
     qauth = write(os.path.join(wd, "auth.txt"), "www.own.example. A\n")
     res = {"p53_hit": [], "unb_hit": [], "p53_cold": [], "unb_cold": [], "p53_leaf": [],
-           "unb_leaf": [], "auth_off": [], "auth_on": []}
+           "unb_leaf": [], "auth_off": [], "auth_on": [], "dp_hit": [], "dp_cold": [],
+           "dp_leaf": [], "dp_auth_off": [], "dp_auth_on": []}
     try:
         for run in range(RUNS):
             for which in ("port53", "unbound"):
@@ -201,10 +241,28 @@ def main():
                     res["auth_on" if on else "auth_off"].append(dnsperf(P53_AUTH, qauth))
                 finally:
                     stop(p)
+            if PORT53D:
+                p = srv.port53d()
+                try:
+                    cold, leaf = latency(DP_SVC)
+                    res["dp_cold"].append(cold)
+                    res["dp_leaf"].append(leaf)
+                    for n in NAMES:
+                        name, qt = n.split()
+                        dns.query.udp(dns.message.make_query(name, qt), DP_SVC[0], timeout=10)
+                    res["dp_hit"].append(dnsperf(DP_SVC, qhit))
+                    res["dp_auth_on"].append(dnsperf(DP_SVC, qauth))
+                finally:
+                    stop_dp(srv, p)
+                p = srv.port53d(resolver=False)
+                try:
+                    res["dp_auth_off"].append(dnsperf(DP_SVC, qauth))
+                finally:
+                    stop_dp(srv, p)
             print("run %d done" % (run + 1), flush=True)
     finally:
         tree.stop()
-    m = {k: statistics.median(v) for k, v in res.items()}
+    m = {k: statistics.median(v) for k, v in res.items() if v}
     print("\nresolver benchmark, %d runs of %d s, medians (dnsperf -c 4 -q 64 on CPU 0, "
           "server on CPU 1)" % (RUNS, SECS))
     print("%-44s %12s %12s %8s" % ("", "port53", "unbound", "ratio"))
@@ -217,6 +275,18 @@ def main():
     print("%-44s %12.0f %12.0f %8.3f" % ("port53 authoritative q/s: resolver off / on",
                                           m["auth_off"], m["auth_on"],
                                           m["auth_on"] / m["auth_off"]))
+    if PORT53D:
+        print("\nport53d on TAP (worker on CPU 1; resolver thread and dnsperf on CPU 0)")
+        print("%-44s %12s %12s %8s" % ("", "port53d", "unbound", "ratio"))
+        print("%-44s %12.0f %12.0f %8.2f" % ("cache-hit answers/s", m["dp_hit"], m["unb_hit"],
+                                              m["dp_hit"] / m["unb_hit"]))
+        print("%-44s %12.2f %12.2f %8.2f" % ("cold recursion to a leaf, ms", m["dp_cold"],
+                                              m["unb_cold"], m["dp_cold"] / m["unb_cold"]))
+        print("%-44s %12.2f %12.2f %8.2f" % ("leaf name, delegations cached, ms", m["dp_leaf"],
+                                              m["unb_leaf"], m["dp_leaf"] / m["unb_leaf"]))
+        print("%-44s %12.0f %12.0f %8.3f" % ("port53d authoritative q/s, in a view: off / on",
+                                              m["dp_auth_off"], m["dp_auth_on"],
+                                              m["dp_auth_on"] / m["dp_auth_off"]))
     print("raw:", {k: [round(x, 2) for x in v] for k, v in res.items()})
     return 0
 

@@ -179,7 +179,8 @@ def body(res, cleanup, work, bdir, tree):
         "--snapshot", snap, "--addr", SVC4, "--addr", SVC6,
         "--exception", "tap:" + EXC_PREFIX, "--transport-netns", NS_K,
         "--tls", "--quic", "--doh", "--tls-cert", certs["crt"], "--tls-key", certs["key"],
-        "--resolver", conf, "--firewall", fw, "--rrl-rate", "0", "--control-socket", sock]
+        "--resolver", conf, "--firewall", fw, "--rrl-rate", "0", "--control-socket", sock,
+        "--query-log", os.path.join(work, "queries.jsonl")]
     cleanup.push(dpnet.rm_eal_runtime, prefix)
     d = dpnet.Proc(cleanup, cmd, os.path.join(work, "port53d.log"))
 
@@ -344,6 +345,24 @@ def body(res, cleanup, work, bdir, tree):
     res.check("authoritative answers unaffected after", addrs(r) == {"192.0.2.10"}, show(r))
     after = total(metrics(ctl, sock), "port53_resolver_total", "cache_hit")
     res.check("cache hits counted", after >= before + 2, (before, after))
+
+    # The query log: the resolver thread logs what the workers handed over.
+    def logged():
+        try:
+            with open(os.path.join(work, "queries.jsonl")) as f:
+                return [json.loads(x) for x in f if x.strip()]
+        except (OSError, ValueError):
+            return []
+    dpnet.wait_for(lambda: any("resolver" in x for x in logged()), 5)
+    lines = logged()
+    fwd = [x for x in lines if x.get("query_name") == "www.fwd.tree." and "resolver" in x]
+    res.check("query log: the forwarded query with its view, rule and upstream",
+              any(x["resolver"]["view"] == "inside" and x["resolver"]["rule"] == "corp" and
+                  x["resolver"]["upstream"] == "%s@%d" % (dnstree.FWD_NS, dnstree.FWD_PORT)
+                  for x in fwd), fwd)
+    auth = [x for x in lines if x.get("query_name") == "www.example.com."]
+    res.check("query log: authoritative answers logged by the worker, without resolver fields",
+              auth and all("resolver" not in x for x in auth), auth[:2])
 
     rc = d.stop()
     res.check("port53d exits 0 on SIGTERM", rc == 0, d.tail())
