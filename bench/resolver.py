@@ -134,7 +134,7 @@ forward-zone:
         """port53d on a TAP whose kernel side is the client; worker on CPU 1."""
         if not hasattr(self, "dconf"):
             self.dconf = write(os.path.join(self.wd, "resolver-dp.yaml"), open(
-                self.rconf).read().replace('["%s:%d"]' % P53, '["%s:53"]' % DP_SVC).replace(
+                self.rconf).read().replace('["%s:%d"]' % P53, '["%s:53"]' % DP_SVC[0]).replace(
                     "127.0.0.0/8", DP_CLI + "/32"))
         self.prefix = "p53bres%d" % os.getpid()
         args = [PORT53D, "--no-huge", "-m", "512", "--no-pci", "-l", "1", "--file-prefix",

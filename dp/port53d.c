@@ -1112,6 +1112,7 @@ static int start_resolver(struct daemon *d, struct p53_err *err)
 	    .producers = d->nw + 2, /* the workers, the TCP/TLS thread, QUIC's */
 	    .name = "port53d",
 	    .spawn = spawn_ctrl,
+	    .share = true, /* cache hits served by the workers */
 	};
 	if ((d->res = resolver_start(&rcfg, err)) == NULL)
 		return -1;

@@ -230,6 +230,7 @@ struct dp_rdp *dp_rdp_new(const struct dp_rdp_cfg *cfg, char *err, size_t errlen
 	}
 	x->cfg = *cfg;
 	x->private = resolver_has_private(cfg->res);
+	x->share = resolver_share(cfg->res);
 	x->route = (struct tcpsrv_route){tcp_pick, tcp_hand_over, x};
 	x->quic_route = (struct doq_route){tcp_pick, quic_hand_over, x};
 	for (unsigned i = 0; i < cfg->nw; i++) {

@@ -72,7 +72,8 @@ enum dp_rdp_ctr {
 
 struct dp_rdp {
 	struct dp_rdp_cfg cfg;
-	bool private; /* some view has private zones: views are found first */
+	bool private;		    /* some view has private zones: views are found first */
+	const struct rshare *share; /* resolver answers the workers serve themselves */
 	struct tcpsrv_route route;
 	struct doq_route quic_route;
 	_Atomic uint64_t ctr[DP_RDP__COUNT];

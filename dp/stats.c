@@ -21,6 +21,7 @@ static const char *const ctr_names[DP_C__COUNT] = {
     [DP_C_RES_RING_FULL] = "drop_resolver_ring_full",
     [DP_C_RES_TX] = "resolver_tx",
     [DP_C_NOTIFY_KERNEL] = "notify_to_kernel",
+    [DP_C_RES_CACHE_HIT] = "resolver_cache_hit",
 };
 
 static const char *const rcode_names[16] = {

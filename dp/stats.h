@@ -36,6 +36,7 @@ enum dp_ctr {
 	DP_C_RES_RING_FULL, /* for the resolver, its ring full: dropped (the client retries) */
 	DP_C_RES_TX,	    /* resolver responses sent on the service port */
 	DP_C_NOTIFY_KERNEL, /* NOTIFY handed to the kernel for the secondary */
+	DP_C_RES_CACHE_HIT, /* resolver answers served by the worker from the shared cache */
 	DP_C__COUNT
 };
 

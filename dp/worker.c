@@ -16,12 +16,15 @@
 
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/control.h"
+#include "ctrl/resolv/rconf.h"
 #include "ctrl/resolv/resolver.h"
+#include "ctrl/resolv/rshare.h"
 #include "ctrl/snap/snapmgr.h"
 #include "dp/rdp.h"
 
 #include <rte_ring.h>
 
+#include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <time.h>
@@ -70,15 +73,57 @@ static inline void set_len(struct rte_mbuf *m, size_t len)
 	m->pkt_len = (uint32_t)len;
 }
 
-/* Answers one DNS query in place, leaving it in d for finish_dns; false
- * means drop. */
-static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
-			      const struct p53_snapshot *snap, struct rte_mbuf *m, uint8_t *f,
-			      const struct dp_pkt *p, struct dns_pend *d)
+/* What answer_dns did with a query. */
+enum dns_fate {
+	DNS_DROP, /* free the frame */
+	DNS_PEND, /* answered in d: cookies and RRL in finish_dns, then sent */
+	DNS_SENT, /* the frame is a finished reply: send it */
+};
+
+/* The DNS response (n bytes at p->pl_off) into a reply frame. */
+static inline void reply_frame(const struct dp_wq *wq, struct rte_mbuf *m, uint8_t *f,
+			       const struct dp_pkt *p, size_t n)
+{
+	set_len(m, dp_reply_dns(wq->svc, f, p, n, wq->tx_flags));
+	m->ol_flags = 0;
+	if (wq->tx_flags & DP_TX_CSUM_OFFLOAD) {
+		m->l2_len = p->l3_off;
+		if (p->family == 4) {
+			m->l3_len = DP_IP4_HLEN;
+			m->ol_flags =
+			    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
+		} else {
+			m->l3_len = DP_IP6_HLEN;
+			m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+		}
+	}
+}
+
+/* A query for the resolver that it already answered for this view: the
+ * shared answer (ctrl/resolv/rshare.h) into dns; its length, 0 on a miss.
+ * q is the query's copy in the ring slot. */
+static inline size_t cache_hit(struct dp_worker *w, int view, const uint8_t *q, size_t qlen,
+			       uint8_t *dns, size_t room, struct rshare_hit *hit)
+{
+	const struct rshare *sh = w->rdp->share;
+	struct rshare_key k;
+	if (sh == NULL || w->ctx.fw_rule != UINT32_MAX || !rshare_key_of(q, qlen, &k))
+		return 0;
+	k.view = (uint16_t)view;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts); /* vDSO: no system call */
+	return rshare_get(sh, &k, q, w->gen, (uint32_t)ts.tv_sec, dns, room, hit);
+}
+
+/* Answers one DNS query in place, leaving it in d for finish_dns, or
+ * making the frame the reply itself. */
+static inline enum dns_fate answer_dns(struct dp_worker *w, const struct dp_wq *wq,
+				       const struct p53_snapshot *snap, struct rte_mbuf *m,
+				       uint8_t *f, const struct dp_pkt *p, struct dns_pend *d)
 {
 	if (unlikely(!snap)) {
 		w->stats.c[DP_C_NO_SNAPSHOT]++;
-		return false;
+		return DNS_DROP;
 	}
 	struct p53_client cl = {.family = p->family, .transport = P53_UDP, .port = p->sport};
 	if (p->family == 4)
@@ -119,6 +164,30 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	w->ctx.health = health;
 	if (unlikely(cand && view >= 0) && resolver_wants(dns, n) &&
 	    !dp_rdp_fw_refused(w->ctx.fw, w->ctx.fw_rule)) {
+		/* Answered before: the shared answer, sent as it is (the
+		 * resolver's answers are not rate limited). */
+		struct rshare_hit hit;
+		size_t h = job ? cache_hit(w, view, job->q, p->pl_len, dns, room, &hit) : 0;
+		if (h) {
+			w->stats.c[DP_C_RES_CACHE_HIT]++;
+			w->stats.rcode[dns[3] & 15]++;
+			if (unlikely(logq)) {
+				qlog_rec_response(&qr, dns, h);
+				qr.worker = (uint16_t)w->idx;
+				const struct rconf *rc = w->rdp->cfg.rc;
+				bool fwd =
+				    hit.rule >= 0 && rc->rules[hit.rule].type == RCONF_FORWARD;
+				qr.res = QLOG_RES_ON | QLOG_RES_CACHE |
+					 (hit.secure ? QLOG_RES_SECURE : 0) |
+					 (fwd ? QLOG_RES_FORWARDED : 0);
+				snprintf(qr.view, sizeof(qr.view), "%s", rc->views[view].name);
+				snprintf(qr.rule, sizeof(qr.rule), "%s",
+					 hit.rule >= 0 ? rc->rules[hit.rule].name : "");
+				qlog_push(w->qlog, &qr);
+			}
+			reply_frame(wq, m, f, p, h);
+			return DNS_SENT;
+		}
 		/* The resolver answers (and logs) it; the frame is freed. */
 		if (job) {
 			dp_rdp_fill(w->rdp, job, w->idx, wq->sp, f, p, &cl, view, w->ctx.fw_rule);
@@ -129,7 +198,7 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 			w->stats.c[DP_C_RES_RING_FULL]++;
 			resolver_ring_full(w->rdp->cfg.res);
 		}
-		return false;
+		return DNS_DROP;
 	}
 	if (unlikely(logq)) {
 		qlog_rec_response(&qr, dns, n);
@@ -139,7 +208,7 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	}
 	if (unlikely(n == 0)) {
 		w->stats.c[DP_C_ENGINE_DROP]++;
-		return false;
+		return DNS_DROP;
 	}
 	d->m = m;
 	d->p = *p;
@@ -148,7 +217,7 @@ static inline bool answer_dns(struct dp_worker *w, const struct dp_wq *wq,
 	p53_abuse_locate(&w->abuse, &d->info, &cl, &d->slot);
 	d->n = n;
 	d->room = room;
-	return true;
+	return DNS_PEND;
 }
 
 /* Cookies and rate limiting on an answer of the burst (a limited one is
@@ -165,19 +234,7 @@ static inline bool finish_dns(struct dp_worker *w, const struct dp_wq *wq, struc
 		return false;
 	w->stats.rcode[dns[3] & 15]++;
 	w->stats.c[DP_C_ANSWERED]++;
-	set_len(m, dp_reply_dns(wq->svc, f, p, n, wq->tx_flags));
-	m->ol_flags = 0;
-	if (wq->tx_flags & DP_TX_CSUM_OFFLOAD) {
-		m->l2_len = p->l3_off;
-		if (p->family == 4) {
-			m->l3_len = DP_IP4_HLEN;
-			m->ol_flags =
-			    RTE_MBUF_F_TX_IPV4 | RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_UDP_CKSUM;
-		} else {
-			m->l3_len = DP_IP6_HLEN;
-			m->ol_flags = RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
-		}
-	}
+	reply_frame(wq, m, f, p, n);
 	return true;
 }
 
@@ -215,9 +272,15 @@ static inline void handle(struct dp_worker *w, const struct dp_wq *wq,
 			o->exc[o->nexc++] = m;
 			return;
 		}
-		if (likely(answer_dns(w, wq, snap, m, f, &p, &o->dns[o->ndns]))) {
+		switch (answer_dns(w, wq, snap, m, f, &p, &o->dns[o->ndns])) {
+		case DNS_PEND:
 			o->ndns++;
 			return;
+		case DNS_SENT:
+			o->tx[o->ntx++] = m;
+			return;
+		case DNS_DROP:
+			break;
 		}
 		break;
 	case DP_ACT_ARP:
@@ -408,6 +471,7 @@ int dp_worker_main(void *arg)
 		const struct snapmgr_live *live = snapmgr_current(sh->mgr);
 		const struct p53_snapshot *snap = live ? live->snap : NULL;
 		const struct control_load *ld = live ? live->state : NULL;
+		w->gen = live ? live->generation : 0;
 		w->ctx.health = ld ? ld->health : NULL;
 		w->ctx.nhealth = ld ? ld->nhealth : 0;
 		w->ctx.zone_dead = ld ? ld->zone_dead : NULL;

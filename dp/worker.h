@@ -67,6 +67,7 @@ struct dp_worker {
 	struct dp_rdp *rdp;
 	struct rte_ring *ret;
 	bool kick;
+	uint64_t gen;		/* the live snapshot's generation, read once per loop */
 	uint32_t now_ms, now_s; /* the abuse controls' clocks, set per burst */
 	unsigned idx;		/* worker number: queue id and QSBR thread id */
 	unsigned nq;

@@ -123,6 +123,8 @@ struct resolver {
 	struct centry *cache;
 	unsigned cmask;
 	const struct p53_fw *fw; /* live while this thread is online */
+	uint64_t gen;		 /* the live snapshot's generation, with fw */
+	struct rshare *share;	 /* NULL: cfg.share off */
 	struct pending *inflight;
 	uint8_t out[P53_MSG_MAX];
 };
@@ -478,6 +480,17 @@ static void deliver(struct resolver *r, struct pending *pd, size_t n, const stru
 			pd->job.reply_job(pd->job.reply_ctx, &pd->job, r->out, n);
 	} else if (pd->job.reply) {
 		pd->job.reply(pd->job.reply_ctx, pd->job.token, r->out, n);
+	}
+	if (n && r->share && pd->job.client.transport == P53_UDP && pd->job.fw_rule == UINT32_MAX &&
+	    !o->fw_set && o->ede == EDE_NONE && !o->bogus) {
+		/* Answering threads serve the next one themselves
+		 * (rshare_put refuses what must not be shared). */
+		struct rshare_key k;
+		if (rshare_key_of(pd->job.q, pd->job.qlen, &k)) {
+			k.view = pd->job.view;
+			rshare_put(r->share, &k, r->out, n, r->gen, (uint32_t)time(NULL),
+				   r->cfg.rc->cache_max_ttl, rule, o->secure);
+		}
 	}
 	if (n) {
 		if (pd->job.reply == NULL && pd->job.reply_job == NULL)
@@ -847,6 +860,7 @@ static void *thread_main(void *arg)
 		const struct snapmgr_live *live = snapmgr_current(r->cfg.mgr);
 		const struct control_load *ld = live ? live->state : NULL;
 		r->fw = ld ? ld->fw : NULL;
+		r->gen = live ? live->generation : 0;
 		bool stop = false;
 		for (int i = 0; i < n; i++) {
 			uint64_t v;
@@ -865,6 +879,8 @@ static void *thread_main(void *arg)
 		check_deadlines(r);
 		r->fw = NULL;
 		qsbr_offline(r->cfg.qsbr, r->cfg.reader);
+		if (r->share)
+			rshare_reclaim(r->share, r->cfg.qsbr, (uint32_t)time(NULL));
 		if (stop)
 			break;
 	}
@@ -1075,6 +1091,11 @@ struct resolver *resolver_start(const struct resolver_cfg *cfg, struct p53_err *
 			goto fail;
 		}
 	r->cache = calloc(cs, sizeof(*r->cache));
+	if (cfg->share &&
+	    (r->share = rshare_new(cfg->share_entries ? cfg->share_entries : 16384)) == NULL) {
+		p53_err_set(err, P53_ENOMEM, "out of memory");
+		goto fail;
+	}
 	r->fwd = calloc(rc->nrules ? rc->nrules : 1, sizeof(*r->fwd));
 	r->ep = epoll_create1(EPOLL_CLOEXEC);
 	r->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -1166,6 +1187,7 @@ void resolver_stop(struct resolver *r)
 		pending_free(r->inflight);
 	for (unsigned i = 0; r->cache && i <= r->cmask; i++)
 		free(r->cache[i].pkt);
+	rshare_free(r->share);
 	free(r->cache);
 	for (unsigned i = 0; r->rings && i < r->nrings; i++)
 		free(r->rings[i].slots);
@@ -1177,6 +1199,11 @@ void resolver_stop(struct resolver *r)
 	if (r->stop_fd >= 0)
 		close(r->stop_fd);
 	free(r);
+}
+
+const struct rshare *resolver_share(const struct resolver *r)
+{
+	return r ? r->share : NULL;
 }
 
 void resolver_counters(struct resolver *r, api_emit_fn emit, void *sink)

@@ -16,6 +16,7 @@
 
 #include "ctrl/api/api.h"
 #include "ctrl/resolv/rconf.h"
+#include "ctrl/resolv/rshare.h"
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
 #include "zones/answer/answer.h"
@@ -67,7 +68,11 @@ struct resolver_cfg {
 	unsigned ring_size;	/* jobs in each hand-off ring; 0 = 1024 */
 	unsigned producers;	/* answering threads, one ring each (1..RESOLVER_MAX_PRODUCERS) */
 	unsigned cache_entries; /* answer cache slots; 0 = 65536 */
-	const char *name;	/* log prefix */
+	/* Publish UDP responses for the answering threads to serve cache hits
+	 * themselves (rshare.h); share_entries slots, 0 = 16384. */
+	bool share;
+	unsigned share_entries;
+	const char *name; /* log prefix */
 	/* Starts the resolver thread; NULL = pthread_create. port53d passes
 	 * one on rte_ctrl_thread_create: never on a worker's core (and
 	 * libunbound's threads, started from it, inherit its CPU set). */
@@ -128,6 +133,9 @@ const struct p53_snapshot *resolver_pick(struct resolver *r, int v, const uint8_
  * readers' grace period (SIGHUP, on the control thread). A snapshot that
  * fails to load keeps the old set serving; a negative code with err set. */
 int resolver_reload(struct resolver *r, struct p53_err *err);
+
+/* The answers shared with the answering threads; NULL unless cfg.share. */
+const struct rshare *resolver_share(const struct resolver *r);
 
 /* Counters for the API's metrics. */
 void resolver_counters(struct resolver *r, api_emit_fn emit, void *sink);

@@ -222,6 +222,32 @@ def body(res, cleanup, work, bdir, tree):
     r = ask("www.leaf.tree.", "AAAA", where=SVC6, source=CLI6, timeout=3)
     res.check("recursion over IPv6 in the other view", addrs(r, "AAAA") == {"2001:db8::1"},
               show(r))
+    # Cache hits on the worker (the resolver's shared answers): the same
+    # question again, in the asker's case, DO clear this time, TTLs counted
+    # down; the worker answers without the resolver thread.
+    ctl = os.path.join(bdir, "tools", "port53ctl")
+    hits0 = total(metrics(ctl, sock), "port53_dataplane_total", "resolver_cache_hit")
+    r1 = ask("www.leaf.tree.", dnssec=True)
+    r = ask("WwW.LeAf.TrEe.")
+    res.check("worker cache hit: the asker's case, no RRSIG or AD without DO",
+              r is not None and addrs(r) == {"192.0.2.1"} and
+              r.question[0].name.to_text() == "WwW.LeAf.TrEe." and
+              not any(x.rdtype == dns.rdatatype.RRSIG for x in r.answer) and
+              not r.flags & dns.flags.AD and bool(r.flags & dns.flags.RA), show(r))
+    ttl0 = r1.answer[0].ttl if r1 is not None and r1.answer else None
+    later = []
+
+    def counted_down():
+        x = ask("www.leaf.tree.", dnssec=True)
+        later[:] = [x]
+        return x is not None and x.answer and ttl0 is not None and x.answer[0].ttl < ttl0
+    res.check("worker cache hit: TTLs counted down, RRSIG with DO",
+              dpnet.wait_for(counted_down, 4) and
+              any(x.rdtype == dns.rdatatype.RRSIG for x in later[0].answer) and
+              bool(later[0].flags & dns.flags.AD), (ttl0, show(later[0] if later else None)))
+    hits1 = total(metrics(ctl, sock), "port53_dataplane_total", "resolver_cache_hit")
+    res.check("worker cache hits counted", hits1 >= hits0 + 3, (hits0, hits1))
+
     r = ask("nope.leaf.tree.")
     res.check("NXDOMAIN from the tree", r is not None and r.rcode() == dns.rcode.NXDOMAIN,
               show(r))
@@ -319,7 +345,6 @@ def body(res, cleanup, work, bdir, tree):
         print("skip - DoQ: %s not built (needs Go and quic-go)" % doqclient)
 
     # Counters: handed over by the worker, sent by the worker, per view.
-    ctl = os.path.join(bdir, "tools", "port53ctl")
     m = metrics(ctl, sock)
     res.check("metrics: queries handed over by the worker",
               total(m, "port53_dataplane_total", "resolver_handed") >= 8, m)
@@ -333,8 +358,10 @@ def body(res, cleanup, work, bdir, tree):
               total(m, "port53_dataplane_total", "drop_resolver_ring_full") == 0 and
               total(m, "port53_resolver_total", "ring_full") == 0, m)
 
-    # Cache hits: the tree's servers stop, the cached names still answer.
-    before = total(m, "port53_resolver_total", "cache_hit")
+    # Cache hits: the tree's servers stop, the cached names still answer,
+    # from the worker's shared answers or the resolver thread's cache.
+    before = total(m, "port53_resolver_total", "cache_hit") + total(
+        m, "port53_dataplane_total", "resolver_cache_hit")
     tree.stop_authorities()
     r = ask("www.leaf.tree.", dnssec=True)
     res.check("cache hit with every authority stopped", addrs(r) == {"192.0.2.1"} and
@@ -343,7 +370,9 @@ def body(res, cleanup, work, bdir, tree):
     res.check("forwarded answer from the cache", addrs(r) == {"192.0.2.100"}, show(r))
     r = ask("www.example.com.")
     res.check("authoritative answers unaffected after", addrs(r) == {"192.0.2.10"}, show(r))
-    after = total(metrics(ctl, sock), "port53_resolver_total", "cache_hit")
+    m = metrics(ctl, sock)
+    after = total(m, "port53_resolver_total", "cache_hit") + total(
+        m, "port53_dataplane_total", "resolver_cache_hit")
     res.check("cache hits counted", after >= before + 2, (before, after))
 
     # The query log: the resolver thread logs what the workers handed over.
