@@ -19,6 +19,12 @@ the client on the TAP's kernel side: cache hits and latency through the
 worker and the resolver thread, and authoritative q/s from a client in
 the view (the worst case: the query is copied to the ring slot before it
 is answered) with and without --resolver.
+With PORT53D set, also per worker core without the TAP: port53d replays a
+capture (net_pcap, one worker) of PCAP_N queries from a client in the
+view, once for port53's own name (authoritative answers) and once for
+names under the FORWARD rule (resolver cache hits, served by the worker
+from the shared answers after the first of each), and reports answers/s
+over each replay.
 Prints medians and the port53/unbound ratio. Every address is on the
 namespace's loopback or its TAP; every loop is bounded.
 """
@@ -39,6 +45,7 @@ import dns.query  # noqa: E402
 
 PORT53 = os.environ.get("PORT53", os.path.join(HERE, "..", "build", "tools", "port53"))
 PORT53D = os.environ.get("PORT53D")  # unset: port53d is not measured
+PCAP_N = int(os.environ.get("PCAP_N", "500000"))
 DP_SVC, DP_CLI, DP_TAP = ("192.0.2.53", 53), "192.0.2.10", "p53btap%d" % (os.getpid() % 10000)
 RUNS = int(os.environ.get("RUNS", "3"))
 SECS = int(os.environ.get("SECS", "5"))
@@ -173,6 +180,43 @@ def stop(p):
         p.wait(10)
 
 
+def pcap_replay(srv, names, tag):
+    """Replays PCAP_N queries for names (cycled, varying ID and source
+    port) through one port53d worker with the resolver; returns
+    (answers/s, counters)."""
+    import pcapgen as g
+    our, cli = "02:00:00:00:53:01", "02:00:00:00:00:10"
+    frames = []
+    for i in range(512):
+        name, qt = names[i % len(names)]
+        q = dns.message.make_query(name, qt, use_edns=0 if i % 2 else None)
+        q.id = i
+        frames.append(g.udp4_frame(g.mac(our), g.mac(cli), DP_CLI, DP_SVC[0], 1024 + i, 53,
+                                   q.to_wire()))
+    inp = os.path.join(srv.wd, "%s.pcap" % tag)
+    g.write_pcap(inp, [frames[i % len(frames)] for i in range(PCAP_N)])
+    prefix = "p53bpc%d" % os.getpid()
+    r = subprocess.run([PORT53D, "--no-huge", "-m", "512", "--no-pci",
+                        "-l", "1", "--file-prefix", prefix, "--log-level", "warning",
+                        "--vdev", "net_pcap0,rx_pcap=%s,tx_pcap=/dev/null" % inp, "--",
+                        "-s", srv.snap, "--addr", DP_SVC[0], "--mac", our, "--rrl-rate", "0",
+                        "--cookies", "off", "--resolver", srv.dconf], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=600)
+    subprocess.run(["rm", "-rf", "/var/run/dpdk/" + prefix, "/run/dpdk/" + prefix])
+    os.unlink(inp)
+    ctr = {}
+    rate = None
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[1].isdigit():
+            ctr[parts[0]] = int(parts[1])
+        if "answers/s" in line:
+            rate = float(line.split()[-2])
+    if rate is None:
+        raise RuntimeError("port53d replay: " + r.stdout[-1500:])
+    return rate, ctr
+
+
 def stop_dp(srv, p):
     stop(p)
     subprocess.run(["rm", "-rf", "/var/run/dpdk/" + srv.prefix, "/run/dpdk/" + srv.prefix])
@@ -217,7 +261,8 @@ def main():
     qauth = write(os.path.join(wd, "auth.txt"), "www.own.example. A\n")
     res = {"p53_hit": [], "unb_hit": [], "p53_cold": [], "unb_cold": [], "p53_leaf": [],
            "unb_leaf": [], "auth_off": [], "auth_on": [], "dp_hit": [], "dp_cold": [],
-           "dp_leaf": [], "dp_auth_off": [], "dp_auth_on": []}
+           "dp_leaf": [], "dp_auth_off": [], "dp_auth_on": [], "pc_auth": [], "pc_hit": [],
+           "pc_hit_share": []}
     try:
         for run in range(RUNS):
             for which in ("port53", "unbound"):
@@ -259,6 +304,13 @@ def main():
                     res["dp_auth_off"].append(dnsperf(DP_SVC, qauth))
                 finally:
                     stop_dp(srv, p)
+                rate, _ = pcap_replay(srv, [("www.own.example.", "A")], "auth")
+                res["pc_auth"].append(rate)
+                rate, ctr = pcap_replay(srv, [("www.fwd.tree.", "A"), ("ns.fwd.tree.", "A"),
+                                              ("www.fwd.tree.", "AAAA"),
+                                              ("nope.fwd.tree.", "A")], "hit")
+                res["pc_hit"].append(rate)
+                res["pc_hit_share"].append(100.0 * ctr.get("resolver_cache_hit", 0) / PCAP_N)
             print("run %d done" % (run + 1), flush=True)
     finally:
         tree.stop()
@@ -287,6 +339,13 @@ def main():
         print("%-44s %12.0f %12.0f %8.3f" % ("port53d authoritative q/s, in a view: off / on",
                                               m["dp_auth_off"], m["dp_auth_on"],
                                               m["dp_auth_on"] / m["dp_auth_off"]))
+    if PORT53D:
+        print("\nport53d, one worker core (CPU 1), %d queries replayed from a capture "
+              "(net_pcap), resolver on:" % PCAP_N)
+        print("%-44s %12.0f" % ("authoritative answers/s (own zone)", m["pc_auth"]))
+        print("%-44s %12.0f   (%.1f%% of the queries hit on the worker)" % (
+            "resolver cache-hit answers/s", m["pc_hit"], m["pc_hit_share"]))
+        print("%-44s %12.2f" % ("ratio cache hit / authoritative", m["pc_hit"] / m["pc_auth"]))
     print("raw:", {k: [round(x, 2) for x in v] for k, v in res.items()})
     return 0
 

@@ -706,7 +706,8 @@ static void print_rate(struct daemon *d)
 		if (s->last_rx_tsc > last)
 			last = s->last_rx_tsc;
 		rx += s->c[DP_C_RX];
-		ans += s->c[DP_C_ANSWERED];
+		/* Every response sent: the engine's and the resolver's. */
+		ans += s->c[DP_C_ANSWERED] + s->c[DP_C_RES_CACHE_HIT] + s->c[DP_C_RES_TX];
 	}
 	if (!rx || last <= first)
 		return;

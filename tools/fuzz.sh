@@ -13,7 +13,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${P53_FUZZ_BUILD:-build-fuzz}
-TARGETS="answer pkt zone r53json fwcompile snapshot conf rconf r53hc aliasmap trafficpolicy tcpframe doh"
+TARGETS="answer pkt zone r53json fwcompile snapshot conf rconf r53hc aliasmap trafficpolicy tcpframe doh rshare"
 
 # Executions per target in CI: a few seconds each on one core.
 ci_runs() {
@@ -31,6 +31,7 @@ ci_runs() {
 	trafficpolicy) echo 1500 ;;
 	tcpframe) echo 50000 ;;
 	doh) echo 20000 ;;
+	rshare) echo 100000 ;;
 	esac
 }
 
