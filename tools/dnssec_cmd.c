@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #define PROG "port53"
 
@@ -183,4 +185,256 @@ int dnssec_cmd_ds(int argc, char **argv)
 		return CLI_FAIL;
 	}
 	return 0;
+}
+
+/* Loads the zone's keys from dir for a key-management command. */
+static int zone_keys(const char *cmd, const char *dir, const char *zone, uint8_t *owner,
+		     size_t *olen, struct dnskey **keys, size_t *n)
+{
+	if (owner_of(cmd, zone, owner, olen))
+		return CLI_USAGE;
+	struct p53_err err = {0};
+	if (dnskey_load_dir(dir, owner, *olen, keys, n, &err) != 0) {
+		fprintf(stderr, "port53 %s: %s\n", cmd, err.msg);
+		return CLI_FAIL;
+	}
+	if (*n == 0) {
+		fprintf(stderr, "port53 %s: no keys for %s in %s\n", cmd, zone, dir);
+		return CLI_FAIL;
+	}
+	return 0;
+}
+
+static void print_time(const char *label, int64_t t)
+{
+	if (t == 0)
+		return;
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char s[32];
+	gmtime_r(&tt, &tm);
+	strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	printf(" %s=%s", label, s);
+}
+
+static const char *role_of(const struct dnskey *k, bool split)
+{
+	return !(k->flags & 1) ? "ZSK" : split ? "KSK" : "CSK";
+}
+
+static bool zone_split(const struct dnskey *keys, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!(keys[i].flags & 1))
+			return true;
+	return false;
+}
+
+static void print_key(const struct dnskey *k, bool split, int64_t at)
+{
+	const char *state = dnskey_active(k, at)	     ? "active"
+			    : dnskey_published(k, at)	     ? "published"
+			    : (k->remove && k->remove <= at) ? "removed"
+							     : "future";
+	printf("%s %u alg %u %s%s", role_of(k, split), k->tag, k->alg, state,
+	       dnskey_synced(k, at) ? " cds" : "");
+	print_time("publish", k->publish);
+	print_time("activate", k->activate);
+	print_time("inactive", k->inactive);
+	print_time("delete", k->remove);
+	print_time("sync-publish", k->sync_publish);
+	print_time("sync-delete", k->sync_delete);
+	printf("  %s\n", k->file);
+}
+
+int dnssec_cmd_status(int argc, char **argv)
+{
+	static const struct option lo[] = {{"dir", required_argument, NULL, 'K'},
+					   {"at", required_argument, NULL, 't'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	const char *cmd = "dnssec-status", *dir = ".";
+	uint64_t at = (uint64_t)time(NULL);
+	int c;
+	while ((c = getopt_long(argc, argv, ":K:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'K':
+			dir = optarg;
+			break;
+		case 't':
+			if (cli_u64(PROG, cmd, "--at", optarg, 1, UINT32_MAX, &at))
+				return CLI_USAGE;
+			break;
+		case 'h':
+			fputs("usage: " DNSSEC_CMD_STATUS_USAGE, stdout);
+			return 0;
+		default:
+			return cli_getopt_error(PROG, cmd, c, argv);
+		}
+	}
+	if (argc - optind != 1)
+		return cli_usage_error(PROG, cmd, "give one ZONE%s", "");
+	uint8_t owner[P53_NAME_MAX];
+	size_t olen = 0;
+	struct dnskey *keys;
+	size_t n;
+	int rc = zone_keys(cmd, dir, argv[optind], owner, &olen, &keys, &n);
+	if (rc)
+		return rc;
+	bool split = zone_split(keys, n);
+	int64_t next = 0;
+	for (size_t i = 0; i < n; i++) {
+		print_key(&keys[i], split, (int64_t)at);
+		const int64_t t[] = {keys[i].publish, keys[i].activate,	    keys[i].inactive,
+				     keys[i].remove,  keys[i].sync_publish, keys[i].sync_delete};
+		for (size_t j = 0; j < sizeof(t) / sizeof(t[0]); j++)
+			if (t[j] > (int64_t)at && (next == 0 || t[j] < next))
+				next = t[j];
+	}
+	printf("next key event:");
+	if (next)
+		print_time("at", next);
+	else
+		printf(" none");
+	printf("\n");
+	dnskey_free_all(keys, n);
+	return 0;
+}
+
+/* RFC 7583: a ZSK by pre-publication (3.3.1: the successor is in the DNSKEY
+ * set for prepublish seconds before it signs; the old key stays published
+ * retire seconds after it stops, while its signatures may be cached), a
+ * KSK by double-DS (3.3.2: the successor's CDS/CDNSKEY go out at once so
+ * the parent adds its DS; after ds-wait the DNSKEY sets swap; the old CDS
+ * goes retire seconds later, when no cache holds the old DNSKEY set, so
+ * the parent can drop the old DS). Each step happens at a recompile at or
+ * after its time: the times go into the keys' files. */
+int dnssec_cmd_rollover(int argc, char **argv)
+{
+	static const struct option lo[] = {{"zsk", no_argument, NULL, 'z'},
+					   {"ksk", no_argument, NULL, 'k'},
+					   {"dir", required_argument, NULL, 'K'},
+					   {"at", required_argument, NULL, 't'},
+					   {"prepublish", required_argument, NULL, 'p'},
+					   {"retire", required_argument, NULL, 'r'},
+					   {"ds-wait", required_argument, NULL, 'd'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	const char *cmd = "dnssec-rollover", *dir = ".";
+	char which = 0;
+	/* Defaults from the signed zones' limits: TTLs are capped at a week,
+	 * DNSKEY sets take the SOA TTL (at most that), plus an hour's margin. */
+	uint64_t at = (uint64_t)time(NULL), prepublish = 25 * 3600, retire = 7 * 86400 + 3600,
+		 ds_wait = 2 * 86400;
+	int c;
+	while ((c = getopt_long(argc, argv, ":K:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'z':
+		case 'k':
+			which = (char)c;
+			break;
+		case 'K':
+			dir = optarg;
+			break;
+		case 't':
+			if (cli_u64(PROG, cmd, "--at", optarg, 1, UINT32_MAX, &at))
+				return CLI_USAGE;
+			break;
+		case 'p':
+			if (cli_u64(PROG, cmd, "--prepublish", optarg, 0, 365 * 86400, &prepublish))
+				return CLI_USAGE;
+			break;
+		case 'r':
+			if (cli_u64(PROG, cmd, "--retire", optarg, 0, 365 * 86400, &retire))
+				return CLI_USAGE;
+			break;
+		case 'd':
+			if (cli_u64(PROG, cmd, "--ds-wait", optarg, 0, 365 * 86400, &ds_wait))
+				return CLI_USAGE;
+			break;
+		case 'h':
+			fputs("usage: " DNSSEC_CMD_ROLLOVER_USAGE, stdout);
+			return 0;
+		default:
+			return cli_getopt_error(PROG, cmd, c, argv);
+		}
+	}
+	if (which == 0)
+		return cli_usage_error(PROG, cmd, "give --zsk or --ksk%s", "");
+	if (argc - optind != 1)
+		return cli_usage_error(PROG, cmd, "give one ZONE%s", "");
+	uint8_t owner[P53_NAME_MAX];
+	size_t olen = 0;
+	struct dnskey *keys;
+	size_t n;
+	int rc = zone_keys(cmd, dir, argv[optind], owner, &olen, &keys, &n);
+	if (rc)
+		return rc;
+	bool split = zone_split(keys, n);
+	uint16_t flags = which == 'z' ? DNSKEY_ZSK : DNSKEY_KSK;
+	const int64_t t = (int64_t)at;
+	struct dnskey *old = NULL;
+	const char *why = NULL;
+	for (size_t i = 0; i < n && why == NULL; i++) {
+		struct dnskey *k = &keys[i];
+		if (k->flags != flags || (k->remove && k->remove <= t))
+			continue;
+		/* A key of this role still to come, or one already leaving:
+		 * a rollover is under way. */
+		if (!dnskey_published(k, t) || k->inactive || k->remove)
+			why = "a rollover of this role is under way (see port53 dnssec-status)";
+		else if (dnskey_active(k, t) && old == NULL)
+			old = k;
+		else if (dnskey_active(k, t))
+			why = "two keys of this role are active: roll them by hand";
+	}
+	if (why == NULL && old == NULL)
+		why = which == 'z' ? "no active zone-signing key" : "no active key-signing key";
+	if (why == NULL && which == 'k' && !split)
+		why = "the zone has one combined key (CSK): double-DS needs a separate ZSK; "
+		      "add one (dnssec-keygen --zsk) and let it sign first";
+	if (why == NULL && old->file[0] == 0)
+		why = "the active key is a PEM file, which has no timing: use BIND key files";
+	if (why) {
+		fprintf(stderr, "port53 %s: %s: %s\n", cmd, argv[optind], why);
+		dnskey_free_all(keys, n);
+		return CLI_FAIL;
+	}
+	struct dnskey nk;
+	struct p53_err err = {0};
+	if ((rc = dnskey_generate(&nk, owner, olen, old->alg, flags, 0, &err)) != 0) {
+		fprintf(stderr, "port53 %s: %s\n", cmd, err.msg);
+		dnskey_free_all(keys, n);
+		return CLI_FAIL;
+	}
+	if (which == 'z') {
+		nk.publish = t;
+		nk.activate = t + (int64_t)prepublish;
+		old->inactive = nk.activate;
+		old->remove = nk.activate + (int64_t)retire;
+	} else {
+		nk.sync_publish = t;
+		nk.publish = nk.activate = t + (int64_t)ds_wait;
+		old->inactive = old->remove = nk.publish;
+		old->sync_delete = nk.publish + (int64_t)retire;
+	}
+	char base[sizeof(nk.file) - 8];
+	rc = dnskey_write_bind(&nk, dir, base, sizeof(base), &err);
+	if (rc == 0 && (rc = dnskey_save_timing(old, &err)) != 0) {
+		char p[sizeof(base) + 8];
+		snprintf(p, sizeof(p), "%s.key", base);
+		unlink(p);
+		snprintf(p, sizeof(p), "%s.private", base);
+		unlink(p);
+	}
+	if (rc == 0) {
+		snprintf(nk.file, sizeof(nk.file), "%s.private", base);
+		print_key(old, split, t);
+		print_key(&nk, split, t);
+	} else {
+		fprintf(stderr, "port53 %s: %s\n", cmd, err.msg);
+	}
+	dnskey_free(&nk);
+	dnskey_free_all(keys, n);
+	return rc ? CLI_FAIL : 0;
 }

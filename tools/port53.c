@@ -1283,6 +1283,10 @@ static const struct command commands[] = {
     {"dnssec-keygen", dnssec_cmd_keygen, "make a DNSSEC key for a zone (docs/dnssec.md)",
      DNSSEC_CMD_KEYGEN_USAGE},
     {"ds", dnssec_cmd_ds, "the DS records of a zone's DNSSEC keys", DNSSEC_CMD_DS_USAGE},
+    {"dnssec-status", dnssec_cmd_status, "a zone's DNSSEC keys, their state and timing",
+     DNSSEC_CMD_STATUS_USAGE},
+    {"dnssec-rollover", dnssec_cmd_rollover, "start a ZSK or KSK rollover (RFC 7583)",
+     DNSSEC_CMD_ROLLOVER_USAGE},
     {"sign", cmd_sign, "sign a snapshot",
      "port53 sign -k KEY.pem SNAPSHOT [-o OUT.p53]\n"
      "  -k, --key KEY         Ed25519 private key (PEM)\n"

@@ -15,6 +15,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,6 +316,94 @@ static int add_bn(char *t, size_t cap, const char *field, EVP_PKEY *pk, const ch
 	return rc;
 }
 
+/* BIND's timing fields, in .private order, and their dnskey members. */
+static const struct {
+	const char *name;
+	size_t off;
+} timing_fields[] = {
+    {"Publish", offsetof(struct dnskey, publish)},
+    {"Activate", offsetof(struct dnskey, activate)},
+    {"Inactive", offsetof(struct dnskey, inactive)},
+    {"Delete", offsetof(struct dnskey, remove)},
+    {"SyncPublish", offsetof(struct dnskey, sync_publish)},
+    {"SyncDelete", offsetof(struct dnskey, sync_delete)},
+};
+#define NTIMING (sizeof(timing_fields) / sizeof(timing_fields[0]))
+
+static int64_t *timing_of(struct dnskey *k, size_t i)
+{
+	return (int64_t *)((char *)k + timing_fields[i].off);
+}
+
+/* "Field: YYYYMMDDHHMMSS" lines (UTC) for the timing k has set. */
+static void timing_lines(const struct dnskey *k, char *out, size_t cap)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (size_t i = 0; i < NTIMING; i++) {
+		int64_t v = *timing_of((struct dnskey *)k, i);
+		if (v == 0)
+			continue;
+		time_t t = (time_t)v;
+		struct tm tm;
+		char when[32];
+		gmtime_r(&t, &tm);
+		strftime(when, sizeof(when), "%Y%m%d%H%M%S", &tm);
+		int n = snprintf(out + used, cap - used, "%s: %s\n", timing_fields[i].name, when);
+		if (n < 0 || (size_t)n >= cap - used)
+			return;
+		used += (size_t)n;
+	}
+}
+
+/* BIND's YYYYMMDDHHMMSS (UTC); 0 when malformed. */
+static int64_t timing_parse(const char *s)
+{
+	if (strlen(s) != 14 || strspn(s, "0123456789") != 14)
+		return 0;
+	int v[6], w[6] = {4, 2, 2, 2, 2, 2};
+	for (int i = 0, o = 0; i < 6; o += w[i++]) {
+		v[i] = 0;
+		for (int j = 0; j < w[i]; j++)
+			v[i] = v[i] * 10 + (s[o + j] - '0');
+	}
+	int y = v[0], m = v[1], d = v[2];
+	if (y < 1970 || m < 1 || m > 12 || d < 1 || d > 31 || v[3] > 23 || v[4] > 59 || v[5] > 60)
+		return 0;
+	/* Days from 1970-01-01 to the civil date (proleptic Gregorian). */
+	y -= m <= 2;
+	int64_t era = y / 400, yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	int64_t days = era * 146097 + doe - 719468;
+	return days * 86400 + v[3] * 3600 + v[4] * 60 + v[5];
+}
+
+bool dnskey_published(const struct dnskey *k, int64_t now)
+{
+	int64_t from = k->publish ? k->publish : k->activate;
+	return (from == 0 || from <= now) && (k->remove == 0 || now < k->remove);
+}
+
+bool dnskey_active(const struct dnskey *k, int64_t now)
+{
+	return dnskey_published(k, now) && (k->activate == 0 || k->activate <= now) &&
+	       (k->inactive == 0 || now < k->inactive);
+}
+
+bool dnskey_synced(const struct dnskey *k, int64_t now)
+{
+	if (!(k->flags & 1))
+		return false;
+	int64_t from = k->sync_publish ? k->sync_publish : k->activate ? k->activate : k->publish;
+	if (from && now < from)
+		return false;
+	if (k->sync_delete)
+		return now < k->sync_delete;
+	/* Without SyncDelete, the CDS goes with the key's signing. */
+	return !((k->inactive && now >= k->inactive) || (k->remove && now >= k->remove));
+}
+
 int dnskey_write_bind(const struct dnskey *k, const char *dir, char *base, size_t cap,
 		      struct p53_err *err)
 {
@@ -361,8 +450,14 @@ int dnskey_write_bind(const struct dnskey *k, const char *dir, char *base, size_
 	if (rc != 0)
 		return p53_err_set(err, P53_EIO, "cannot export the private key");
 	size_t used = strlen(priv);
-	snprintf(priv + used, sizeof(priv) - used, "Created: %s\nPublish: %s\nActivate: %s\n", tm,
-		 tm, tm);
+	snprintf(priv + used, sizeof(priv) - used, "Created: %s\n", tm);
+	struct dnskey tk = *k;
+	if (tk.publish == 0)
+		tk.publish = now;
+	if (tk.activate == 0)
+		tk.activate = now;
+	used = strlen(priv);
+	timing_lines(&tk, priv + used, sizeof(priv) - used);
 	if (dnskey_pub_base64(k, pub, sizeof(pub)) != 0)
 		return p53_err_set(err, P53_ERANGE, "public key too long");
 	static char keytext[8192];
@@ -599,6 +694,15 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err)
 		rc = p53_err_set(err, P53_EINVAL, "%s: private key does not match %s", pp, kp);
 		goto out;
 	}
+	for (size_t i = 0; i < NTIMING; i++) {
+		if (field(pt, timing_fields[i].name, v, sizeof(v)) == NULL)
+			continue;
+		if ((*timing_of(k, i) = timing_parse(v)) == 0) {
+			rc = p53_err_set(err, P53_EINVAL, "%s: %s: not a YYYYMMDDHHMMSS time", pp,
+					 timing_fields[i].name);
+			goto out;
+		}
+	}
 	rc = 0;
 out:
 	if (pt)
@@ -607,6 +711,48 @@ out:
 	free(pt);
 	if (rc)
 		dnskey_free(k);
+	return rc;
+}
+
+int dnskey_save_timing(const struct dnskey *k, struct p53_err *err)
+{
+	size_t fl = strlen(k->file);
+	if (fl < 8 || strcmp(k->file + fl - 8, ".private") != 0 || fl + 1 >= sizeof(k->file))
+		return p53_err_set(err, P53_EINVAL, "%s: not a BIND key pair read from its files",
+				   k->file);
+	char *text = slurp(k->file, err);
+	if (text == NULL)
+		return err->code;
+	/* Every line kept but the timing ones, which are written anew. */
+	static char out[65536 + 512];
+	size_t used = 0;
+	for (const char *l = text; *l;) {
+		size_t n = strcspn(l, "\n");
+		bool timing = false;
+		for (size_t i = 0; i < NTIMING && !timing; i++) {
+			size_t nl = strlen(timing_fields[i].name);
+			timing =
+			    n > nl && strncmp(l, timing_fields[i].name, nl) == 0 && l[nl] == ':';
+		}
+		if (!timing && used + n + 1 < sizeof(out)) {
+			memcpy(out + used, l, n);
+			out[used + n] = '\n';
+			used += n + 1;
+		}
+		l += n + (l[n] == '\n');
+	}
+	OPENSSL_cleanse(text, strlen(text));
+	free(text);
+	timing_lines(k, out + used, sizeof(out) - used);
+	char tmp[300];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", k->file);
+	unlink(tmp);
+	int rc = write_file(tmp, out, 0600, err);
+	OPENSSL_cleanse(out, sizeof(out));
+	if (rc == 0 && rename(tmp, k->file) != 0) {
+		rc = p53_err_set(err, P53_EIO, "%s: %s", k->file, strerror(errno));
+		unlink(tmp);
+	}
 	return rc;
 }
 

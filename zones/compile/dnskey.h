@@ -38,7 +38,23 @@ struct dnskey {
 	uint8_t rdata[DNSKEY_RDATA_MAX]; /* the DNSKEY record's rdata */
 	uint16_t rdlen;
 	char file[256]; /* where it was read from, for messages */
+	/* BIND's timing metadata (.private fields Publish, Activate, Inactive,
+	 * Delete, SyncPublish, SyncDelete; Unix seconds, 0 = not set): the
+	 * key is in the DNSKEY set from publish until remove, signs from
+	 * activate until inactive, and has CDS/CDNSKEY records from
+	 * sync_publish (or, unset, while it signs) until sync_delete. A PEM
+	 * key has none: always published and signing. */
+	int64_t publish, activate, inactive, remove, sync_publish, sync_delete;
 };
+
+/* The key's state at time now under its timing metadata. */
+bool dnskey_published(const struct dnskey *k, int64_t now);
+bool dnskey_active(const struct dnskey *k, int64_t now);
+bool dnskey_synced(const struct dnskey *k, int64_t now);
+
+/* Rewrites the timing fields of the BIND key pair k was read from (its
+ * .private; the .key's comment lines are BIND's and left alone). */
+int dnskey_save_timing(const struct dnskey *k, struct p53_err *err);
 
 /* Algorithm number from "13", "ECDSAP256SHA256", "ed25519", "rsasha256";
  * 0 when not one of the three. */
@@ -48,8 +64,9 @@ const char *dnskey_alg_name(uint8_t alg);
 /* A new key for owner. rsa_bits only for algorithm 8 (2048 when 0). */
 int dnskey_generate(struct dnskey *k, const uint8_t *owner, size_t owner_len, uint8_t alg,
 		    uint16_t flags, unsigned rsa_bits, struct p53_err *err);
-/* Writes dir/Kzone.+AAA+TTTTT.key and .private (mode 0600); the base path
- * (without extension) goes to base. */
+/* Writes dir/Kzone.+AAA+TTTTT.key and .private (mode 0600), with k's
+ * timing (Publish and Activate now when unset); the base path (without
+ * extension) goes to base. */
 int dnskey_write_bind(const struct dnskey *k, const char *dir, char *base, size_t cap,
 		      struct p53_err *err);
 /* Writes the private key as PKCS#8 PEM (mode 0600). */

@@ -231,6 +231,11 @@ static int add_type(uint16_t *t, size_t *n, uint16_t type)
 	return 0;
 }
 
+static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const struct dnskey *keys,
+			    size_t nkeys, const struct dnskey *active, size_t nactive,
+			    const struct dnssec_node *nodes, uint32_t nnodes, uint32_t soa_ttl,
+			    uint32_t nsec_ttl, dnssec_emit_fn emit, void *arg, struct p53_err *err);
+
 int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, size_t nkeys,
 		     const struct dnssec_node *nodes, uint32_t nnodes, uint32_t soa_ttl,
 		     uint32_t nsec_ttl, dnssec_emit_fn emit, void *arg, struct p53_err *err)
@@ -240,10 +245,38 @@ int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, siz
 	if (nkeys == 0)
 		return p53_err_set(err, P53_EINVAL, "zone %s: no keys", zn);
 	uint64_t now = o->now ? o->now : (uint64_t)time(NULL);
+	/* The keys' timing at now (RFC 7583 rollovers): the published ones
+	 * make the DNSKEY set, the active ones sign, the synced KSKs have
+	 * CDS and CDNSKEY records. */
+	struct dnskey *active = malloc(nkeys * sizeof(*active));
+	if (active == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	size_t nactive = 0;
+	for (size_t k = 0; k < nkeys; k++)
+		if (dnskey_active(&keys[k], (int64_t)now))
+			active[nactive++] = keys[k]; /* shares the key, never freed here */
+	int rc = dnssec_sign_keys(o, now, keys, nkeys, active, nactive, nodes, nnodes, soa_ttl,
+				  nsec_ttl, emit, arg, err);
+	free(active);
+	return rc;
+}
+
+static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const struct dnskey *keys,
+			    size_t nkeys, const struct dnskey *active, size_t nactive,
+			    const struct dnssec_node *nodes, uint32_t nnodes, uint32_t soa_ttl,
+			    uint32_t nsec_ttl, dnssec_emit_fn emit, void *arg, struct p53_err *err)
+{
+	char zn[1024];
+	name_to_text(nodes[0].name, zn, sizeof(zn));
+	if (nactive == 0)
+		return p53_err_set(err, P53_EINVAL,
+				   "zone %s: no key is active at %llu (their Activate, Inactive "
+				   "and Delete times)",
+				   zn, (unsigned long long)now);
 	struct signer g = {
 	    .o = o,
-	    .keys = keys,
-	    .nkeys = nkeys,
+	    .keys = active,
+	    .nkeys = nactive,
 	    .apex = nodes[0].name,
 	    .apex_len = nodes[0].name_len,
 	    .inception = (uint32_t)(now - DNSSEC_INCEPTION_LAG),
@@ -253,14 +286,15 @@ int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, siz
 	    .err = err,
 	};
 	bool any_ksk = false;
-	for (size_t k = 0; k < nkeys; k++) {
-		g.split |= !(keys[k].flags & 1);
-		any_ksk |= (keys[k].flags & 1) != 0;
+	for (size_t k = 0; k < nactive; k++) {
+		g.split |= !(active[k].flags & 1);
+		any_ksk |= (active[k].flags & 1) != 0;
 	}
 	if (g.split && !any_ksk)
 		return p53_err_set(err, P53_EINVAL,
-				   "zone %s: zone-signing keys but no key-signing key (SEP flag)",
-				   zn);
+				   "zone %s: zone-signing keys but no key-signing key (SEP flag) "
+				   "active at %llu",
+				   zn, (unsigned long long)now);
 	for (uint32_t i = 0; i < nnodes; i++)
 		for (uint32_t k = 0; k < nodes[i].nrec; k++) {
 			uint16_t t = nodes[i].rec[k].type;
@@ -291,6 +325,8 @@ int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, siz
 	int rc = 0;
 	size_t zone_keys = nk;
 	for (size_t k = 0; k < nkeys && nk < 128 && rc == 0; k++) {
+		if (!dnskey_published(&keys[k], (int64_t)now))
+			continue;
 		bool dup = false;
 		for (size_t j = 0; j < zone_keys; j++)
 			dup |= klen[j] == keys[k].rdlen && !memcmp(krd[j], keys[k].rdata, klen[j]);
@@ -305,7 +341,7 @@ int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, siz
 	uint16_t cdslen[64], cdnlen[64];
 	size_t ncds = 0, ncdn = 0;
 	for (size_t k = 0; k < nkeys && ncds < 64 && rc == 0; k++) {
-		if (!(keys[k].flags & 1))
+		if (!dnskey_synced(&keys[k], (int64_t)now))
 			continue;
 		if (!have_cds) {
 			cdslen[ncds] = (uint16_t)dnskey_ds(&keys[k], 2, cds[ncds]);

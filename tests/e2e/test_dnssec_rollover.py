@@ -1,0 +1,260 @@
+#!/usr/bin/python3
+"""Key rollovers (docs/dnssec.md, RFC 7583): a ZSK by pre-publication and a
+KSK by double-DS, started with `port53 dnssec-rollover` and carried out by
+compiling at each step's time (`--sig-time`), checked by dnspython's
+dns.dnssec as a validating resolver would see the zone across the steps.
+
+The test plays the parent too: its DS set follows the zone's CDS records
+one step late (a parent polling CDS, RFC 7344). Steps are 1800 s apart and
+every TTL is 1800 s, so what a resolver cached at one step is still live at
+the next and gone at the one after: the cross-checks between consecutive
+steps (old DNSKEY set with new data, new DNSKEY set with old data, cached
+DS with the new DNSKEY set and the reverse) are every mix a cache can hold.
+A rollover that swaps keys without waiting (--prepublish 0 --retire 0) is
+run too and must break one of them, so the checks can fail.
+
+Loopback only; every wait is bounded; servers are always stopped.
+"""
+import os
+import re
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+import dns.dnssec  # noqa: E402
+import dns.message  # noqa: E402
+import dns.name  # noqa: E402
+import dns.rdataset  # noqa: E402
+import dns.rdatatype as T  # noqa: E402
+
+check = common.Checks("dnssec-rollover")
+PORT53 = common.default_port53()
+ORIGIN = dns.name.from_text("roll.example.")
+STEP = 1800
+ZONE = """$ORIGIN roll.example.
+$TTL 1800
+@    1800 SOA ns1 hostmaster 1 7200 3600 1209600 1800
+@    NS  ns1
+ns1  A   192.0.2.1
+www  A   192.0.2.10
+"""
+QUESTIONS = (("roll.example.", "SOA"), ("www.roll.example.", "A"),
+             ("nope.roll.example.", "A"))
+
+
+class View:
+    """The zone as served at time t: its DNSKEY and CDS sets with their
+    signatures, and the signed RRsets of a few answers."""
+
+    def __init__(self, t, port):
+        self.t = t
+        self.dnskey = self._get(port, "roll.example.", "DNSKEY")
+        self.cds = self._get(port, "roll.example.", "CDS")
+        self.data = []
+        for name, rdtype in QUESTIONS:
+            q = dns.message.make_query(name, rdtype, want_dnssec=True, use_edns=0,
+                                       payload=4096)
+            raw = common.query(q, port, tcp=True)
+            r = dns.message.from_wire(raw)
+            for sec in (r.answer, r.authority):
+                sigs = {(s.name, s.covers): s for s in sec if s.rdtype == T.RRSIG}
+                for s in sec:
+                    if s.rdtype != T.RRSIG:
+                        self.data.append((s, sigs.get((s.name, s.rdtype))))
+
+    @staticmethod
+    def _get(port, name, rdtype):
+        q = dns.message.make_query(name, rdtype, want_dnssec=True, use_edns=0, payload=4096)
+        r = dns.message.from_wire(common.query(q, port, tcp=True))
+        rr = [s for s in r.answer if s.rdtype == dns.rdatatype.from_text(rdtype)]
+        sig = [s for s in r.answer if s.rdtype == T.RRSIG]
+        return (rr[0], sig[0] if sig else None) if rr else (None, None)
+
+    def tags(self, which):
+        """Key tags of the DNSKEY set, or those the CDS set names."""
+        rr, _ = getattr(self, which)
+        if rr is None:
+            return []
+        if which == "dnskey":
+            return sorted(dns.dnssec.key_id(k) for k in rr)
+        return sorted(c.key_tag for c in rr)
+
+    def signer_tags(self):
+        return sorted({rr.key_tag for _, sig in self.data if sig for rr in sig})
+
+
+def validates(rrset, sig, keyset, now):
+    if rrset is None or sig is None or keyset is None:
+        return False
+    try:
+        dns.dnssec.validate(rrset, sig, {ORIGIN: keyset}, now=now)
+        return True
+    except dns.dnssec.ValidationFailure:
+        return False
+
+
+def dnskey_ok(view, ds, now):
+    """The DNSKEY set is signed by a key the parent's DS set names."""
+    rr, sig = view.dnskey
+    if rr is None:
+        return False
+    anchored = [k for k in rr if dns.dnssec.make_ds(ORIGIN, k, "SHA256").to_text() in ds]
+    if not anchored:
+        return False
+    keyset = dns.rdataset.from_rdata_list(rr.ttl, anchored)
+    return validates(rr, sig, keyset, now)
+
+
+def data_ok(data, dnskey, now):
+    rr, _ = dnskey
+    return all(validates(s, sig, rr, now) for s, sig in data)
+
+
+def serve_view(d, kdir, t, tag):
+    zf = os.path.join(d, "roll.zone")
+    if not os.path.exists(zf):
+        with open(zf, "w") as f:
+            f.write(ZONE)
+    snap = os.path.join(d, "%s-%d.p53" % (tag, t))
+    r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "--sig-time", str(t),
+                    "-o", snap, "roll.example.=" + zf])
+    if r.returncode != 0:
+        raise RuntimeError("compile at %d: %s" % (t, r.stderr))
+    wd = os.path.join(d, "srv-%s-%d" % (tag, t))
+    os.makedirs(wd)
+    s = common.Port53(PORT53, None, wd)
+    s.snapshot = snap
+    s.start()
+    try:
+        return View(t, s.port)
+    finally:
+        s.stop()
+
+
+def walk(d, kdir, t0, steps, tag, ds):
+    """Views at t0 + i * STEP; returns them and the cross-step failures."""
+    views, dss, bad = [], [], []
+    for i in range(steps):
+        v = serve_view(d, kdir, t0 + i * STEP, tag)
+        if views:  # the parent adopts the CDS it saw a step ago
+            cds_rr, _ = views[-1].cds
+            if cds_rr is not None:
+                ds = {c.to_text() for c in cds_rr}
+        views.append(v)
+        dss.append(ds)
+        now = v.t
+        if not dnskey_ok(v, ds, now):
+            bad.append("step %d: DNSKEY set not anchored in the parent's DS" % i)
+        if not data_ok(v.data, v.dnskey, now):
+            bad.append("step %d: answers do not validate with the DNSKEY set" % i)
+        if i == 0:
+            continue
+        p = views[i - 1]
+        if not data_ok(v.data, p.dnskey, now):
+            bad.append("step %d: new answers with the DNSKEY set cached a step ago" % i)
+        if not data_ok(p.data, v.dnskey, now):
+            bad.append("step %d: answers cached a step ago with the new DNSKEY set" % i)
+        if not dnskey_ok(v, dss[i - 1], now):
+            bad.append("step %d: new DNSKEY set with the DS cached a step ago" % i)
+        if not dnskey_ok(p, ds, now):
+            bad.append("step %d: DNSKEY set cached a step ago with the new DS" % i)
+    return views, bad
+
+
+def keygen(kdir, role):
+    r = common.run([PORT53, "dnssec-keygen", "-K", kdir, role, "roll.example."])
+    if r.returncode != 0:
+        raise RuntimeError(r.stderr)
+
+
+def initial_ds(kdir):
+    r = common.run([PORT53, "ds", "-K", kdir, "roll.example."])
+    # "roll.example. IN DS tag alg digest HEX" -> DS rdata text as dnspython prints it
+    out = set()
+    for line in r.stdout.splitlines():
+        f = line.split()
+        out.add("%s %s %s %s" % (f[3], f[4], f[5], f[6].lower()))
+    return out
+
+
+def rollover(kdir, t0, *args):
+    r = common.run([PORT53, "dnssec-rollover", "-K", kdir, "--at", str(t0)] + list(args) +
+                   ["roll.example."])
+    check(r.returncode == 0, "dnssec-rollover %s" % " ".join(args), r.stderr)
+    return r
+
+
+def main():
+    t0 = int(time.time()) + 3600  # every key file made below exists by then
+    with tempfile.TemporaryDirectory() as d:
+        # --- ZSK by pre-publication: publish at t0, sign from t0 + 2 steps,
+        # the old key gone 2 steps after that.
+        kdir = os.path.join(d, "zsk")
+        os.makedirs(kdir)
+        keygen(kdir, "--ksk")
+        keygen(kdir, "--zsk")
+        ds = initial_ds(kdir)
+        check(len(ds) == 1, "one DS for the KSK: %s" % ds)
+        before = serve_view(d, kdir, t0 - STEP, "zsk0")
+        old_zsk = [t for t in before.tags("dnskey") if t not in
+                   [dns.dnssec.key_id(k) for k in before.dnskey[0] if k.flags & 1]]
+        rollover(kdir, t0, "--zsk", "--prepublish", str(2 * STEP), "--retire", str(2 * STEP))
+        r = common.run([PORT53, "dnssec-status", "-K", kdir, "--at", str(t0), "roll.example."])
+        check(r.returncode == 0 and r.stdout.count("ZSK") == 2 and " published " in r.stdout
+              and "next key event: at=" in r.stdout, "dnssec-status shows the rollover",
+              r.stdout + r.stderr)
+        views, bad = walk(d, kdir, t0 - STEP, 7, "zsk", ds)
+        check(not bad, "ZSK rollover: validation unbroken at every step and across steps",
+              "; ".join(bad))
+        sizes = [len(v.tags("dnskey")) for v in views]
+        signers = [v.signer_tags() for v in views]
+        check(sizes == [2, 3, 3, 3, 3, 2, 2], "DNSKEY set sizes by step: %s" % sizes)
+        new_zsk = [t for t in views[1].tags("dnskey") if t not in views[0].tags("dnskey")]
+        ksk = [t for t in views[0].tags("dnskey") if t not in old_zsk]
+        check(len(new_zsk) == 1 and signers[2] == sorted(old_zsk) and
+              signers[3] == sorted(new_zsk), "signing moves to the new ZSK at t0 + 2 steps: %s"
+              % signers)
+        check(views[6].tags("dnskey") == sorted(ksk + new_zsk), "old ZSK removed at the end")
+
+        # --- KSK by double-DS: CDS for the new KSK at t0; DNSKEY sets swap
+        # at t0 + 3 steps (the parent adds the DS a step after seeing the
+        # CDS, and DS caches from before then are gone); the old CDS goes a
+        # step after the swap, the old DS a step after that.
+        kdir = os.path.join(d, "ksk")
+        os.makedirs(kdir)
+        keygen(kdir, "--ksk")
+        keygen(kdir, "--zsk")
+        ds = initial_ds(kdir)
+        rollover(kdir, t0, "--ksk", "--ds-wait", str(3 * STEP), "--retire", str(STEP))
+        views, bad = walk(d, kdir, t0 - STEP, 8, "ksk", ds)
+        check(not bad, "KSK rollover: validation unbroken at every step and across steps",
+              "; ".join(bad))
+        cds = [len(v.tags("cds")) for v in views]
+        check(cds == [1, 2, 2, 2, 2, 1, 1, 1], "CDS set sizes by step: %s" % cds)
+        ksks = [sorted(dns.dnssec.key_id(k) for k in v.dnskey[0] if k.flags & 1) for v in views]
+        check(ksks[3] == ksks[0] and ksks[4] != ksks[0] and len(ksks[4]) == 1,
+              "the DNSKEY set swaps KSKs at t0 + 3 steps: %s" % ksks)
+        keysig = [sorted(r.key_tag for r in v.dnskey[1]) for v in views]
+        check(keysig[4] == ksks[4], "the new KSK signs the DNSKEY set after the swap")
+
+        # --- Control: a ZSK swapped at once breaks a cache's view, and the
+        # checks above see it.
+        kdir = os.path.join(d, "naive")
+        os.makedirs(kdir)
+        keygen(kdir, "--ksk")
+        keygen(kdir, "--zsk")
+        ds = initial_ds(kdir)
+        rollover(kdir, t0, "--zsk", "--prepublish", "0", "--retire", "0")
+        _, bad = walk(d, kdir, t0 - STEP, 2, "naive", ds)
+        check(any("cached a step ago" in b for b in bad),
+              "a rollover without pre-publication is caught: %s" % bad)
+        check(not any(re.match(r"step \d+: (DNSKEY set not|answers do not)", b) for b in bad),
+              "... while each step alone validates")
+    return check.finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
