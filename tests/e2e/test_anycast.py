@@ -24,6 +24,7 @@ them.
 Run with /usr/bin/python3.
 """
 
+import ctypes
 import json
 import os
 import signal
@@ -72,6 +73,46 @@ def port53d_path(port53):
                         "port53d")
 
 
+class ThreadStopped:
+    """One thread of another process stopped with ptrace (PTRACE_SEIZE, then
+    PTRACE_INTERRUPT) while its other threads run on: a stalled worker with
+    a live control side, which no signal can make. Detached on exit."""
+
+    def __init__(self, tid):
+        self.tid = tid
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p,
+                                     ctypes.c_void_p]
+
+    def __enter__(self):
+        if self.libc.ptrace(0x4206, self.tid, None, None) != 0:  # PTRACE_SEIZE
+            raise OSError(ctypes.get_errno(), "PTRACE_SEIZE %d" % self.tid)
+        if self.libc.ptrace(0x4207, self.tid, None, None) != 0:  # PTRACE_INTERRUPT
+            e = ctypes.get_errno()
+            self.libc.ptrace(17, self.tid, None, None)
+            raise OSError(e, "PTRACE_INTERRUPT %d" % self.tid)
+        os.waitpid(self.tid, 0x40000000)  # __WALL: the thread is stopped
+        return self
+
+    def __exit__(self, *exc):
+        self.libc.ptrace(17, self.tid, None, None)  # PTRACE_DETACH: it runs again
+        return False
+
+
+def worker_tids(pid):
+    """port53d's DPDK worker threads on lcores other than the main one (EAL
+    names them rte-worker-N, lcore-worker-N in later DPDK)."""
+    out = []
+    for t in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/comm" % (pid, t)) as f:
+                if f.read().startswith(("rte-worker", "lcore-worker")):
+                    out.append(int(t))
+        except OSError:
+            pass
+    return sorted(out)
+
+
 def have(tool):
     return subprocess.run(["sh", "-c", "command -v " + tool],
                           stdout=subprocess.DEVNULL).returncode == 0
@@ -109,6 +150,7 @@ def timed(pred, deadline=DEADLINE):
 
 
 DP = "--dp" in sys.argv[1:]
+STALL_MS = 1000  # port53d: a worker whose loop has not moved for this long is stalled
 SVC, CLI = "192.0.2.53", "192.0.2.10"  # port53d's service address, the tap's kernel side
 
 
@@ -172,7 +214,7 @@ def run_test(ck, cl, d, port53, ctl):
     sock = os.path.join(d, "control.sock")
     serve_log = open(os.path.join(d, "port53d.log" if DP else "serve.log"), "a")
     health = ["--control-socket", sock, "--node-max-snapshot-age-s", str(MAX_AGE_S),
-              "--node-worker-stall-ms", "3000"]
+              "--node-worker-stall-ms", str(STALL_MS if DP else 3000)]
     serve_cmd = ["ip", "netns", "exec", ns_node, port53, "serve", "-s", snap, "-l",
                  "127.0.0.1:5353"] + health
     tap = ("bt%d" % pid)[:15]
@@ -241,6 +283,25 @@ def run_test(ck, cl, d, port53, ctl):
     back["answering again"] = t
     if DP:
         ck(dp_answers(), "port53d's worker answers again")
+
+    # 1b. port53d: one DPDK worker stalls while the rest of the process,
+    # its API included, runs on; only the workers' heartbeat can tell.
+    if DP:
+        tids = worker_tids(serve.pid)
+        if ck(bool(tids), "port53d's worker threads found", os.listdir("/proc/%d/task" %
+                                                                         serve.pid)):
+            with ThreadStopped(tids[0]):
+                ok, t = timed(lambda: not router.has_route())
+                ck(ok, "route withdrawn after a DPDK worker stalls (its thread stopped, the "
+                   "control side running; stall limit %d ms): %.0f ms" % (STALL_MS, t * 1e3))
+                times["worker stalled"] = t
+                r = common.run([ctl, "-s", sock, "node"])
+                ck(r.returncode == 1 and "worker" in r.stdout,
+                   "port53ctl node answers and says a worker stalled (exit 1)",
+                   r.stdout + r.stderr)
+            ok, t = timed(router.has_route)
+            ck(ok, "route back after the worker runs again: %.0f ms" % (t * 1e3))
+            back["worker running again"] = t
 
     # 2. The snapshot grows too old.
     ck(push_fresh(), "fresh snapshot pushed")
