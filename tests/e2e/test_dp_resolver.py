@@ -34,6 +34,7 @@ and cache hits answered after the tree's servers were stopped.
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 
@@ -247,6 +248,34 @@ def body(res, cleanup, work, bdir, tree):
               bool(later[0].flags & dns.flags.AD), (ttl0, show(later[0] if later else None)))
     hits1 = total(metrics(ctl, sock), "port53_dataplane_total", "resolver_cache_hit")
     res.check("worker cache hits counted", hits1 >= hits0 + 3, (hits0, hits1))
+
+    # A new snapshot (SIGHUP) makes every shared answer stale: the next
+    # query goes to the resolver thread again, the one after is a worker hit.
+    def swaps():
+        r = run([ctl, "-s", sock, "metrics"], check=False).stdout
+        for line in r.splitlines():
+            if line.startswith("port53_snapshot_swaps_total "):
+                return int(float(line.split()[-1]))
+        return -1
+    s0 = swaps()
+    d.signal(signal.SIGHUP)
+    swapped = dpnet.wait_for(lambda: swaps() > s0, 10)
+    m0 = metrics(ctl, sock)
+    r = ask("www.leaf.tree.", dnssec=True)
+    m1 = metrics(ctl, sock)
+    r2 = ask("www.leaf.tree.", dnssec=True)
+    m2 = metrics(ctl, sock)
+
+    def delta(a, b, label):
+        return total(b, "port53_dataplane_total", label) - total(a, "port53_dataplane_total",
+                                                                 label)
+    res.check("after a snapshot swap: handed to the resolver thread, then a worker hit again",
+              swapped and addrs(r) == {"192.0.2.1"} and addrs(r2) == {"192.0.2.1"} and
+              delta(m0, m1, "resolver_handed") == 1 and
+              delta(m0, m1, "resolver_cache_hit") == 0 and
+              delta(m1, m2, "resolver_cache_hit") == 1,
+              (swapped, delta(m0, m1, "resolver_handed"), delta(m0, m1, "resolver_cache_hit"),
+               delta(m1, m2, "resolver_cache_hit")))
 
     r = ask("nope.leaf.tree.")
     res.check("NXDOMAIN from the tree", r is not None and r.rcode() == dns.rcode.NXDOMAIN,
