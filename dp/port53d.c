@@ -1099,6 +1099,11 @@ static void register_telemetry(struct daemon *d)
  * rings (dp/rdp.h). */
 static int start_resolver(struct daemon *d, struct p53_err *err)
 {
+	if (d->nw + 2 > RESOLVER_MAX_PRODUCERS) {
+		p53_err_set(err, P53_EINVAL, "--resolver: at most %u workers",
+			    RESOLVER_MAX_PRODUCERS - 2);
+		return -1;
+	}
 	if ((d->rconf = rconf_load(d->o.resolver, err)) == NULL)
 		return -1;
 	unsigned rid = d->nw + DP_XPORT_READERS;
