@@ -339,8 +339,8 @@ class PyPrimary:
             c.settimeout(5)
             try:
                 self._conn(c)
-            except (OSError, EOFError, dns.exception.DNSException):
-                pass
+            except (OSError, EOFError, TypeError, dns.exception.DNSException):
+                pass  # the client went away (TypeError: a short read)
             finally:
                 c.close()
 
