@@ -269,13 +269,14 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"include-dir", required_argument, NULL, 'D'},
 					   {"max-generate", required_argument, NULL, 'g'},
 					   {"quiet", no_argument, NULL, 'q'},
+					   {"timings", no_argument, NULL, 't'},
 					   {"dry-run", no_argument, NULL, 'N'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	bool is_diff = check_only && argc > 0 && strcmp(argv[0], "diff") == 0;
 	const char *cmd = is_diff ? "diff" : check_only ? "check" : "compile";
 	struct p53_compile_opts o = {0};
-	bool dry = false, quiet = false;
+	bool dry = false, quiet = false, timings = false;
 	struct p53_compile_stats stats = {0};
 	struct progress pr = {.start = now_s()};
 	o.stats = &stats;
@@ -342,6 +343,9 @@ static int compile_main(int argc, char **argv, bool check_only)
 		}
 		case 'q':
 			quiet = true;
+			break;
+		case 't':
+			timings = true;
 			break;
 		case 'N':
 			dry = true;
@@ -432,6 +436,9 @@ static int compile_main(int argc, char **argv, bool check_only)
 			check_only ? "checked" : "compiled", stats.zones,
 			stats.zones == 1 ? "" : "s", (unsigned long long)stats.records,
 			(unsigned long long)stats.bytes, now_s() - pr.start);
+	for (unsigned i = 0; rc == 0 && timings && i < stats.nphases; i++)
+		fprintf(stderr, "phase %-16s %7.2f s wall %7.2f s CPU\n", stats.phase[i].name,
+			stats.phase[i].wall, stats.phase[i].cpu);
 	if (json && check_only) {
 		json_t *j = json_pack("{s:b}", "ok", rc == 0);
 		if (rc)
@@ -1233,7 +1240,7 @@ static const struct command commands[] = {
      "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
      "                      [--regions FILE.csv] [--health-checks FILE]\n"
      "                      [--no-include | --include-dir DIR] [--max-generate N]\n"
-     "                      [--quiet] [--dry-run] ZONE...\n"
+     "                      [--quiet] [--timings] [--dry-run] ZONE...\n"
      "  -o, --output FILE     the snapshot to write (atomically)\n"
      "      --serial N        snapshot serial (default: the current unix time)\n"
      "      --no-prerender    leave out pre-rendered answers\n"
@@ -1250,6 +1257,7 @@ static const struct command commands[] = {
      "      --no-include      refuse $INCLUDE; --include-dir DIR: only files inside DIR\n"
      "      --max-generate N  records $GENERATE may make per zone (default 65536; 0: none)\n"
      "      --quiet           no progress line and no summary on stderr\n"
+     "      --timings         wall and CPU seconds of each phase on stderr\n"
      "      --dry-run         print what would change in OUT.p53, write nothing\n"},
     {"check", cmd_check, "check zones; write nothing",
      "port53 check [--json] [--geo FILE] [--latency FILE] [--regions FILE]\n"

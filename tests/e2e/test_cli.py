@@ -110,6 +110,14 @@ def test_json(tmp):
     check(info.get("zones") == [{"name": "example.com.", "serial": soa.serial}],
           "info --json zones against dnspython: %s" % info.get("zones"))
     check(info.get("size") == os.path.getsize(snap), "info --json size is the file's")
+    # --timings: one line per phase, in the order docs/zone-files.md gives,
+    # even with --quiet (which drops only the progress line and summary).
+    r = common.run([PORT53, "compile", "--quiet", "--timings", "-o", snap, zfile])
+    phases = re.findall(r"^phase (.+?)\s+([0-9.]+) s wall\s+([0-9.]+) s CPU$", r.stderr, re.M)
+    check(r.returncode == 0 and [p[0] for p in phases] ==
+          ["read", "sort", "nodes and checks", "layout", "pre-render", "seal", "verify",
+           "write"] and "compiled:" not in r.stderr,
+          "compile --timings lists the phases: %r" % r.stderr)
     r = common.run([PORT53, "check", "--json", zfile])
     j = json.loads(r.stdout) if r.returncode == 0 else {}
     check(j.get("ok") is True and j["snapshot"]["zones"][0]["serial"] == soa.serial,

@@ -163,7 +163,7 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 	p.sel = &sel;
 	p.fwc = fcp;
 	p.dnssec = dnssec;
-	ans_decide(s, q->qname, q->qname_len, &sf, q->qtype, &p);
+	ans_decide(s, q->qname, q->qname_len, &sf, q->qtype, node, &p);
 	if (p.dnssec)
 		ans_secure_plan(s, &p);
 	if (p.nns && !p.referral)

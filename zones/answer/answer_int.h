@@ -208,7 +208,7 @@ static inline bool referral_glue_cut(uint8_t rcode, bool aa, unsigned an, uint16
 
 /* decide.c */
 static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_t qlen,
-		       const struct suffixes *qsf, uint16_t qtype, struct plan *p);
+		       const struct suffixes *qsf, uint16_t qtype, uint32_t qnode, struct plan *p);
 static void ans_add_soa(const struct p53_snapshot *s, uint32_t zone, struct plan *p);
 static void ans_fw_count(struct p53_ctx *ctx, const struct p53_fw_verdict *v);
 static void ans_sel_init(struct p53_sel *sel, const struct query *q, const struct p53_client *c,

@@ -99,6 +99,22 @@ static int64_t buf_align(struct buf *b, size_t a)
 	     ? ((arr)[(n)++] = (item), 0)                                                          \
 	     : P53_ENOMEM)
 
+/* Sets aside room for n items at once, where the final size can be guessed:
+ * growing a large array by doubling copies it and faults its pages in again
+ * each time. Room never used costs address space only (glibc maps large
+ * blocks, and untouched pages are not resident). */
+static int vec_reserve(void **arr, size_t *cap, size_t size, size_t n)
+{
+	if (n <= *cap)
+		return 0;
+	void *p = big_hint(realloc(*arr, n * size), n * size);
+	if (p == NULL)
+		return P53_ENOMEM;
+	*arr = p;
+	*cap = n;
+	return 0;
+}
+
 static int vec_grow(void **arr, size_t *cap, size_t size)
 {
 	size_t ncap = *cap ? *cap * 2 : 1024;
@@ -195,6 +211,8 @@ struct cc {
 	uint32_t cur_zone;
 	const char *last_file;
 	uint32_t last_file_idx;
+	struct p53_compile_stats times; /* phases so far */
+	double mark_wall, mark_cpu;
 };
 
 static const uint8_t *cc_name(const struct cc *c, uint32_t off)
@@ -287,6 +305,29 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 		c->opts->progress(&c->prog, c->opts->progress_arg);
 	}
 	return 0;
+}
+
+static double clock_s(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ends the phase called name: its wall and CPU seconds since the last
+ * mark. */
+static void stats_phase(struct p53_compile_stats *st, const char *name, double *wall, double *cpu)
+{
+	double w = clock_s(CLOCK_MONOTONIC), u = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	if (st->nphases < P53_COMPILE_PHASES)
+		st->phase[st->nphases++] = (struct p53_compile_phase){name, w - *wall, u - *cpu};
+	*wall = w;
+	*cpu = u;
+}
+
+static void mark(struct cc *c, const char *name)
+{
+	stats_phase(&c->times, name, &c->mark_wall, &c->mark_cpu);
 }
 
 static void phase(struct cc *c, const char *what)
@@ -562,6 +603,9 @@ static int build_nodes(struct cc *c)
 {
 	uint32_t path[P53_LABELS_MAX + 1]; /* path[d]: the node d labels below the apex */
 	size_t i = 0;
+	/* A node per owner, plus the apexes and a few empty non-terminals. */
+	if (vec_reserve((void **)&c->nodes, &c->capnodes, sizeof(*c->nodes), c->nrecs + 1024))
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 	for (uint32_t z = 0; z < c->nzones; z++) {
 		struct czone *zn = &c->zones[z];
 		uint8_t alen = (uint8_t)zn->apex_len;
@@ -1729,6 +1773,68 @@ struct prerender_part {
 	int rc;
 };
 
+/* A CNAME node's answers for A and AAAA follow it to its target: on a large
+ * zone the target's index slot, node, name, RRsets and rdata are each a
+ * cache miss, one after the other, and cost more than the rendering. They
+ * are fetched in stages over the nodes ahead (the slot 16 nodes ahead, the
+ * node 8 ahead, its name and RRsets 4 ahead, its first rdata 2 ahead), so
+ * the misses of several nodes overlap. */
+#define FETCH_RING 32 /* > the farthest stage */
+
+struct fetch_ring {
+	uint32_t hash[FETCH_RING];
+	bool on[FETCH_RING];
+};
+
+static void fetch_target(const struct p53_snapshot *s, struct fetch_ring *f, uint32_t j)
+{
+	const struct snap_node *n = &s->nodes[j];
+	uint32_t r = j % FETCH_RING;
+	f->on[r] = false;
+	if (!(n->flags & NODE_CNAME))
+		return;
+	for (uint16_t k = 0; k < n->nrrsets; k++) {
+		const struct snap_rrset *set = &s->rrsets[n->rrset + k];
+		if (set->type != RR_CNAME || set->count == 0)
+			continue;
+		uint8_t t[P53_NAME_MAX];
+		const uint8_t *rd = s->rdata + set->rdata + 2;
+		size_t len = name_len(rd);
+		memcpy(t, rd, len);
+		name_lower(t, len);
+		f->hash[r] = name_hash(t, len);
+		f->on[r] = true;
+		__builtin_prefetch(&s->ht[f->hash[r] & s->hmask]);
+		return;
+	}
+}
+
+static const struct snap_node *fetched_node(const struct p53_snapshot *s,
+					    const struct fetch_ring *f, uint32_t j)
+{
+	uint32_t r = j % FETCH_RING;
+	if (!f->on[r])
+		return NULL;
+	const struct snap_hash_ent *e = &s->ht[f->hash[r] & s->hmask];
+	return e->node && e->hash == f->hash[r] ? &s->nodes[e->node - 1] : NULL;
+}
+
+static void fetch_stages(const struct p53_snapshot *s, struct fetch_ring *f, uint32_t i,
+			 uint32_t to)
+{
+	const struct snap_node *n;
+	if (i + 16 < to)
+		fetch_target(s, f, i + 16);
+	if (i + 8 < to && (n = fetched_node(s, f, i + 8)) != NULL)
+		__builtin_prefetch(n);
+	if (i + 4 < to && (n = fetched_node(s, f, i + 4)) != NULL) {
+		__builtin_prefetch(s->names + n->name);
+		__builtin_prefetch(&s->rrsets[n->rrset]);
+	}
+	if (i + 2 < to && (n = fetched_node(s, f, i + 2)) != NULL && n->nrrsets)
+		__builtin_prefetch(s->rdata + s->rrsets[n->rrset].rdata);
+}
+
 /* Asks the engine for every answer of the part's nodes that depends only on
  * name and type. */
 static int prerender_range(struct prerender_part *p)
@@ -1738,19 +1844,19 @@ static int prerender_range(struct prerender_part *p)
 	const struct p53_snapshot *s = p->s;
 	uint8_t *tmp = malloc(BLOB_CAP);
 	struct blobtab bt = {0};
-	if (tmp == NULL)
+	/* Blobs take some 80 bytes per node on ordinary zones. */
+	if (tmp == NULL || buf_reserve(&p->blobs, (size_t)(p->to - p->from) * 160) != 0) {
+		free(tmp);
 		return P53_ENOMEM;
+	}
+	struct fetch_ring ring;
+	for (uint32_t j = p->from; j < p->from + 16 && j < p->to; j++)
+		fetch_target(s, &ring, j);
 	for (uint32_t i = p->from; i < p->to; i++) {
 		struct cnode *cn = &c->nodes[i];
 		const struct snap_node *sn = &s->nodes[i];
 		uint16_t types[64];
-		/* The engine starts by looking the name up: on a large zone a
-		 * cache miss in the index, unless fetched a few nodes ahead. */
-		if (i + 8 < p->to) {
-			const struct snap_node *ahead = &s->nodes[i + 8];
-			uint32_t h = name_hash(snap_node_name(s, ahead), ahead->name_len);
-			__builtin_prefetch(&s->ht[h & s->hmask]);
-		}
+		fetch_stages(s, &ring, i, p->to);
 		unsigned nt = answer_types(s->rrsets, sn, i, types);
 		struct snap_ans *ans = p->ans + cn->ans;
 		for (unsigned k = 0; k < nt; k++) {
@@ -1938,7 +2044,11 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 {
 	struct p53_compile_opts defaults = {0};
 	const struct p53_compile_opts *o = opts ? opts : &defaults;
-	struct cc c = {.err = err, .opts = o, .prog = {.phase = "reading"}};
+	struct cc c = {.err = err,
+		       .opts = o,
+		       .prog = {.phase = "reading"},
+		       .mark_wall = clock_s(CLOCK_MONOTONIC),
+		       .mark_cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID)};
 	int rc;
 	if (nzones == 0)
 		return p53_err_set(err, P53_EINVAL, "no zones given");
@@ -1969,7 +2079,7 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 				goto fail;
 			}
 	}
-	for (size_t z = 0; z < nzones && o->progress; z++) {
+	for (size_t z = 0; z < nzones; z++) {
 		char *list = strdup(zin[z].path), *save = NULL;
 		for (char *p = list ? strtok_r(list, ",", &save) : NULL; p;
 		     p = strtok_r(NULL, ",", &save)) {
@@ -1978,6 +2088,16 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 				c.prog.bytes_total += (uint64_t)st.st_size;
 		}
 		free(list);
+	}
+	/* A master-file record takes 20-30 bytes of text: room for one per
+	 * 12 bytes, and as many owner and rdata bytes as there is text, is
+	 * enough for most zones (the arrays still grow past it). */
+	uint64_t guess = c.prog.bytes_total;
+	if (guess > (1u << 20) &&
+	    (vec_reserve((void **)&c.recs, &c.caprecs, sizeof(*c.recs), guess / 12) != 0 ||
+	     buf_reserve(&c.names, guess) != 0 || buf_reserve(&c.rdata, guess) != 0)) {
+		rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+		goto fail;
 	}
 	for (size_t z = 0; z < nzones; z++) {
 		struct zparse_opts po = {.origin = c.zones[z].apex,
@@ -2039,9 +2159,11 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 		else
 			r->dead = true;
 	}
+	mark(&c, "read");
 	phase(&c, "checking");
 	if ((rc = sort_recs(&c)) != 0)
 		goto fail;
+	mark(&c, "sort");
 	if ((rc = normalise_rrsets(&c)) != 0)
 		goto fail;
 	if ((rc = build_nodes(&c)) != 0)
@@ -2051,15 +2173,18 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 			goto fail;
 	if ((rc = check_zones(&c)) != 0 || (rc = link_tree(&c)) != 0 || (rc = check_glue(&c)) != 0)
 		goto fail;
+	mark(&c, "nodes and checks");
 	if (o->dnssec_keys) {
 		phase(&c, "signing");
 		if ((rc = sign_zones(&c)) != 0)
 			goto fail;
+		mark(&c, "sign");
 	}
 
 	phase(&c, "laying out");
 	if ((rc = lay_image(&c, o, im)) != 0)
 		goto fail;
+	mark(&c, "layout");
 	/* The image holds its own names, rdata and records now; letting the
 	 * compiler's copies go before the answers are rendered keeps the peak
 	 * near the snapshot's size. */
@@ -2073,13 +2198,17 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 		phase(&c, "pre-rendering");
 		if ((rc = prerender(&c, im)) != 0)
 			goto fail;
+		mark(&c, "pre-render");
 	}
 	image_header(im);
 	snap_seal(im->p, im->len);
+	mark(&c, "seal");
 	/* DNSSEC facts and DO=1 answers, when the zones hold signatures. */
 	phase(&c, "DNSSEC answers");
 	if ((rc = add_dnssec(&c, o, im)) != 0)
 		goto fail;
+	if (o->dnssec_keys)
+		mark(&c, "DNSSEC answers");
 	/* What the loader would refuse is never written: the structural
 	 * checks catch what the input checks above allow but the engine
 	 * cannot serve (an alias chain that loops, say). */
@@ -2090,9 +2219,13 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 				 verr.msg);
 		goto fail;
 	}
-	if (o->stats)
-		*o->stats = (struct p53_compile_stats){
-		    .zones = nzones, .records = c.nrecs, .bytes = im->len};
+	mark(&c, "verify");
+	if (o->stats) {
+		*o->stats = c.times;
+		o->stats->zones = nzones;
+		o->stats->records = c.nrecs;
+		o->stats->bytes = im->len;
+	}
 	cc_free(&c);
 	return 0;
 fail:
@@ -2127,6 +2260,7 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 	struct image im = {.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
 	if (im.fd < 0)
 		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
+	double wall = clock_s(CLOCK_MONOTONIC), cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID);
 	int rc = compile_into(zones, nzones, opts, &im, err);
 	if (rc == 0) {
 		size_t len = im.len;
@@ -2136,6 +2270,15 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 		if (!ok || rename(tmp, path) != 0) {
 			rc = p53_err_set(err, P53_EIO, "%s: %s", path, strerror(errno));
 			unlink(tmp);
+		}
+		if (rc == 0 && opts && opts->stats) {
+			/* The phases before cover up to here. */
+			struct p53_compile_stats *st = opts->stats;
+			for (unsigned i = 0; i < st->nphases; i++) {
+				wall += st->phase[i].wall;
+				cpu += st->phase[i].cpu;
+			}
+			stats_phase(st, "write", &wall, &cpu);
 		}
 		return rc;
 	}

@@ -32,11 +32,22 @@ struct p53_compile_progress {
 	uint64_t bytes_total; /* size of all input files */
 };
 
+#define P53_COMPILE_PHASES 12
+
+struct p53_compile_phase {
+	const char *name;
+	double wall, cpu; /* seconds; CPU of the whole process, all threads */
+};
+
 /* Filled in by a successful compile. */
 struct p53_compile_stats {
 	size_t zones;
 	uint64_t records; /* records in the snapshot, after merging duplicates */
 	uint64_t bytes;	  /* snapshot size */
+	/* Where the time went (port53 compile --timings), in the order the
+	 * phases ran. */
+	unsigned nphases;
+	struct p53_compile_phase phase[P53_COMPILE_PHASES];
 };
 
 struct p53_compile_opts {
