@@ -20,7 +20,7 @@ ci_runs() {
 	case $1 in
 	answer) echo 60000 ;;
 	pkt) echo 100000 ;;
-	zone) echo 2000 ;;
+	zone) echo 10000 ;;
 	r53json) echo 1500 ;;
 	fwcompile) echo 300 ;;
 	snapshot) echo 2000 ;;
@@ -28,7 +28,7 @@ ci_runs() {
 	rconf) echo 20000 ;;
 	r53hc) echo 20000 ;;
 	aliasmap) echo 1500 ;;
-	trafficpolicy) echo 1500 ;;
+	trafficpolicy) echo 3500 ;;
 	tcpframe) echo 50000 ;;
 	doh) echo 20000 ;;
 	rshare) echo 100000 ;;

@@ -3,7 +3,7 @@
 # query generator (each preset, pcap and list, same seed gives same bytes),
 # the replay benchmark through bench/replay.sh (engine and dp paths, answers
 # compared with a running `port53 serve`), the Google Benchmark
-# micro-benchmarks (when built) and a syntax check of the side-by-side script
+# micro-benchmarks (when built), the abuse-controls benchmark and a syntax check of the side-by-side script
 # (which needs root, namespaces and minutes, so CI does not run it).
 #
 # usage: tests/e2e/test_bench_smoke.sh [BUILD_DIR]     (or P53_BUILD=...)
@@ -59,6 +59,17 @@ if [ -x "$MICRO" ]; then
 else
 	step "micro-benchmarks not built (no Google Benchmark): skipped"
 fi
+
+step "abuse controls (engine, rrl, cookies, dp, dp+rrl in one run)"
+"$BUILD/tools/port53" compile -o "$W/z300.p53" bench.test="$W/z300.zone" >/dev/null 2>&1 ||
+	fail "port53 compile z300"
+"$BUILD/bench/p53-bench-abuse" -s "$W/z300.p53" -r "$W/default.pcap" --seconds 0.05 \
+	>"$W/abuse.out" 2>"$W/abuse.err" || { cat "$W/abuse.err"; fail "p53-bench-abuse"; }
+for c in engine rrl cookies dp dp+rrl; do
+	grep -q "^$c " "$W/abuse.out" || { cat "$W/abuse.out"; fail "abuse: $c missing"; }
+done
+# Normal traffic: no answer may be rate limited, or the cost measured is not RRL's on it.
+grep -q 'limited 0.0000%' "$W/abuse.err" || { cat "$W/abuse.err"; fail "abuse: answers limited"; }
 
 step "sidebyside.sh syntax"
 bash -n "$SRC/bench/sidebyside.sh" || fail "sidebyside.sh syntax"
