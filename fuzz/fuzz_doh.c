@@ -65,6 +65,8 @@ static ssize_t sim_send(void *arg, const uint8_t *buf, size_t len)
 {
 	struct sim *s = arg;
 	size_t n = len < s->take ? len : s->take;
+	if (n == 0)
+		return 0; /* nothing taken: s->out may still be NULL */
 	s->take -= n;
 	if (s->nout + n > s->outcap) {
 		s->outcap = (s->nout + n) * 2;
