@@ -33,6 +33,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -379,6 +380,10 @@ static void on_accept(struct tcpsrv *t, int lfd, unsigned lidx, enum tag_kind ki
 			close(fd);
 			continue;
 		}
+		/* HTTP/2 multiplexes: an answer must not wait behind an
+		 * unacknowledged one (Nagle and the client's delayed ACK). */
+		if (kind == T_LISTEN_DOH)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		c->ev = EPOLLIN;
 		struct epoll_event e = {.events = c->ev, .data.ptr = &c->tag};
 		if (epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &e) != 0) {
