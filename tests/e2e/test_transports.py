@@ -366,6 +366,23 @@ def check_doh(res, mode, ns, certs, work, gen):
     res.check("%s curl POST as text/plain: 415" % mode, r.stdout == "415", r.stdout + r.stderr)
 
 
+def check_doh_metrics(res, ctl_sock, port53ctl):
+    """The DoH counters of port53d in /metrics (after check_doh: 7 answers
+    with status 200 and one 415)."""
+    r = subprocess.run([port53ctl, "-s", ctl_sock, "metrics"], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, text=True, timeout=10)
+
+    def value(pattern):
+        m = re.search(pattern, r.stdout, re.M)
+        return int(m.group(1)) if m else None
+    q = value(r'^port53_transport_queries_total\{worker="\d+",transport="doh"\} (\d+)$')
+    ok = value(r'^port53_doh_total\{worker="\d+",event="status_200"\} (\d+)$')
+    bad = value(r'^port53_doh_total\{worker="\d+",event="status_415"\} (\d+)$')
+    res.check("tap: port53d's /metrics: transport_queries{doh}, doh{status_200, status_415}",
+              q is not None and q >= 7 and ok is not None and ok >= 7 and bad == 1,
+              (q, ok, bad))
+
+
 def check_udp(res, mode, ns, gen):
     for svc in (SVC4, SVC6):
         m = dpnet.dns_query(ns, svc, "whoami.example.com.", "TXT", timeout=2, tries=5)
@@ -546,6 +563,7 @@ def part_tap(res, cleanup, work, bdir, certs, doqclient):
     check_tcp(res, "tap", ns_h, 1)
     check_tls(res, "tap", ns_h, certs, 1)
     check_doh(res, "tap", ns_h, certs, work, 1)
+    check_doh_metrics(res, ctl_sock, os.path.join(bdir, "tools", "port53ctl"))
     check_doq(res, "tap", ns_h, doqclient, certs, 1)
     check_doq_retry(res, "tap", ns_h, doqclient, True)
     check_doq_lifecycle(res, ns_h, doqclient, ctl_sock, os.path.join(bdir, "tools", "port53ctl"))
