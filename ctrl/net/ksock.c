@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -495,6 +496,9 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	sv->stop_fd = -1;
 	/* Before any thread starts, so only the control thread takes them. */
 	control_block_signals();
+	/* OpenSSL writes TLS (DoT, DoH) with write(2): a client that hangs
+	 * up under an answer must cost an EPIPE, not the process. */
+	signal(SIGPIPE, SIG_IGN);
 	p53_ctx_init(&sv->ctx, &cfg->answer, (uint64_t)time(NULL));
 	sv->ctx.worker = UDP_READER;
 	sv->ep = epoll_create1(EPOLL_CLOEXEC);

@@ -11,6 +11,8 @@ the TTLs of that zone.
 """
 import base64
 import os
+import shutil
+import signal
 import socket
 import ssl
 import struct
@@ -147,6 +149,7 @@ class FrameReader:
     def __init__(self, s):
         self.s = s
         self.buf = b""
+        self.eof = False
 
     def next(self, deadline):
         """The next frame (type, flags, sid, payload), or None at EOF or
@@ -166,9 +169,13 @@ class FrameReader:
             self.s.settimeout(left)
             try:
                 chunk = self.s.recv(65536)
-            except (socket.timeout, ssl.SSLError, OSError):
+            except socket.timeout:
+                return None
+            except (ssl.SSLError, OSError):
+                self.eof = True
                 return None
             if not chunk:
+                self.eof = True
                 return None
             self.buf += chunk
 
@@ -184,6 +191,47 @@ def settle_settings(s, rd, deadline):
             s.sendall(frame(4, 1, 0))
             return {struct.unpack("!H", p[i:i + 2])[0]: struct.unpack("!I", p[i + 2:i + 6])[0]
                     for i in range(0, len(p) - 5, 6)}
+
+
+def lifetime(port, path):
+    """A connection never idle: requests every 0.3 s. At the lifetime
+    (4 s) the server sends GOAWAY NO_ERROR, answers what it took, and
+    ends the connection."""
+    s = h2_connect(port)
+    rd = FrameReader(s)
+    settle_settings(s, rd, time.monotonic() + 5)
+    t0 = time.monotonic()
+    sid, sent, answered, goaway, last, eof = 1, set(), set(), None, None, False
+    while time.monotonic() - t0 < 9:
+        if goaway is None:
+            try:
+                s.sendall(frame(1, 0x5, sid, headers_block(
+                    "GET", path + "?dns=" + b64(wire("www.doh.test.", "A", sid)))))
+                sent.add(sid)
+                sid += 2
+            except OSError:
+                break
+        end = time.monotonic() + 0.3
+        while True:
+            f = rd.next(end)
+            if f is None:
+                eof = rd.eof
+                break
+            if f[0] == 1 and f[3][:1] == b"\x88":
+                answered.add(f[2])
+            elif f[0] == 7:
+                goaway = struct.unpack("!I", f[3][4:8])[0]
+                last = struct.unpack("!I", f[3][:4])[0] & 0x7fffffff
+                t_goaway = time.monotonic() - t0
+        if eof:
+            break
+    s.close()
+    check(goaway == 0 and 3.0 <= t_goaway <= 7.5,
+          "lifetime (4 s): GOAWAY NO_ERROR on a busy connection", (goaway, last))
+    taken = {x for x in sent if last is not None and x <= last}
+    check(eof and taken and taken <= answered,
+          "after the lifetime GOAWAY: every stream it took answered, then closed",
+          (eof, len(taken), len(answered & taken)))
 
 
 def start_server(binary, wd, snap, extra):
@@ -221,12 +269,69 @@ def metric_value(text, name, label):
     return total
 
 
+def make_cert(wd, name):
+    cert, key = os.path.join(wd, name + ".pem"), os.path.join(wd, name + ".key")
+    r = common.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-days", "2", "-subj",
+                    "/CN=" + name, "-keyout", key, "-out", cert])
+    if r.returncode:
+        raise RuntimeError("openssl: " + r.stderr)
+    return cert, key
+
+
+def served_cert(port):
+    """The DER certificate a new DoH connection is offered, or None."""
+    try:
+        s = h2_connect(port, timeout=3)
+        der = s.getpeercert(binary_form=True)
+        s.close()
+        return der
+    except (OSError, ssl.SSLError):
+        return None
+
+
+def pem_der(path):
+    with open(path) as f:
+        return ssl.PEM_cert_to_DER_cert(f.read())
+
+
+def cases_reload(proc, wd, port, live_cert, live_key, log_path):
+    """SIGHUP: a new DoH certificate for new connections; a broken one
+    leaves the old serving."""
+    new_cert, new_key = make_cert(wd, "reloaded")
+    with open(new_cert, "rb") as f:
+        data_c = f.read()
+    with open(new_key, "rb") as f:
+        data_k = f.read()
+    with open(live_cert, "wb") as f:
+        f.write(data_c)
+    with open(live_key, "wb") as f:
+        f.write(data_k)
+    proc.send_signal(signal.SIGHUP)
+    want = pem_der(new_cert)
+    check(common.wait_for(lambda: served_cert(port) == want, 10),
+          "SIGHUP: new DoH connections get the new certificate")
+    with open(live_key, "w") as f:
+        f.write("not a key\n")
+    proc.send_signal(signal.SIGHUP)
+
+    def logged():
+        with open(log_path) as f:
+            return "DoH certificate not reloaded" in f.read()
+    check(common.wait_for(logged, 10) and served_cert(port) == want,
+          "SIGHUP with a broken key: reported, the loaded certificate keeps serving")
+
+
 def cases_main(binary, wd, zone, cert, key, snap):
     doh_port = common.free_port()
     sock = os.path.join(wd, "ctl.sock")
+    # Copies the reload case replaces under the running server.
+    live_cert, live_key = os.path.join(wd, "live.pem"), os.path.join(wd, "live.key")
+    shutil.copy(cert, live_cert)
+    shutil.copy(key, live_key)
     proc, log = start_server(binary, wd, snap, [
-        "--doh-listen", "%s:%d" % (HOST, doh_port), "--tls-cert", cert, "--tls-key", key,
-        "--control-socket", sock, "--tcp-per-source", "6"])
+        "--doh-listen", "%s:%d" % (HOST, doh_port), "--tls-cert", live_cert,
+        "--tls-key", live_key, "--control-socket", sock, "--tcp-per-source", "6"])
     url = "https://%s:%d/dns-query" % (HOST, doh_port)
     try:
         check(wait_port(doh_port), "DoH listener up")
@@ -384,6 +489,7 @@ def cases_main(binary, wd, zone, cert, key, snap):
         r = common.run([os.environ.get("PORT53CTL", "port53ctl"), "-s", sock, "stats"])
         check("doh{status_200}" in r.stdout and "transport_queries{doh}" in r.stdout,
               "/v1/stats carries the DoH counters", r.stdout[-600:])
+        cases_reload(proc, wd, doh_port, live_cert, live_key, log.name)
     finally:
         rc = common.stop(proc)
         log.close()
@@ -466,7 +572,7 @@ def cases_conf(binary, wd, zone, cert, key, snap):
     with open(conf, "w") as f:
         f.write("snapshot:\n  path: %s\nkernel:\n  listen: [\"%s:%d\"]\n"
                 "doh:\n  listen: [\"%s:%d\"]\n  cert: %s\n  key: %s\n  path: /q\n"
-                "  max-streams: 5\ntcp:\n  idle-ms: 1500\n  msg-ms: 1500\n"
+                "  max-streams: 5\ntcp:\n  idle-ms: 1500\n  msg-ms: 1500\n  lifetime-ms: 4000\n"
                 "rrl:\n  rate: 0\n" % (snap, HOST, port, HOST, doh_port, cert, key))
     r = common.run([binary, "conf-check", "--args", "serve", conf])
     check(r.returncode == 0 and "--doh-listen=%s:%d" % (HOST, doh_port) in r.stdout and
@@ -491,6 +597,7 @@ def cases_conf(binary, wd, zone, cert, key, snap):
         check(curl_status(url + "/dns-query?dns=" + b64(wire("www.doh.test.", "A"))) == "404",
               "the default path is not served then (404)")
         raw_frames(doh_port, "/q")
+        lifetime(doh_port, "/q")
         # ALPN: a client offering only http/1.1 is refused.
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
