@@ -20,7 +20,8 @@ with a private zone corp.internal; "v6" = source 2001:db8::/64 on
 
 Checked with dnspython (and kdig for DoT and DoH) against the tree's data:
 recursion to a leaf (validated: AD), a FORWARD rule to the "corporate"
-forwarder, the private zone answered in its view and recursed (NXDOMAIN)
+forwarder, a SYSTEM rule beneath it, split horizon (view v6's own
+example.com beside the public one), the private zone answered in its view and recursed (NXDOMAIN)
 in the other, REFUSED outside every view, a firewall BLOCK reached only
 through a CNAME (NXDOMAIN, EDE 15), a bogus signature (SERVFAIL with a
 DNSSEC EDE), authoritative answers unchanged (AA, the snapshot's data,
@@ -129,6 +130,13 @@ def setup_files(work, bdir, hints, anchor):
                                    "@ 3600 IN SOA ns hm 1 1800 900 604800 300\n"
                                    "@ 3600 IN NS ns\nns 3600 IN A 10.0.0.53\n"
                                    "www 300 IN A 10.0.0.5\n")], timeout=60)
+    # Split horizon: view v6 has its own example.com.
+    run([port53, "compile", "-o", os.path.join(work, "v6.p53"),
+         "example.com.=" + write(os.path.join(work, "v6.zone"),
+                                 "$ORIGIN example.com.\n"
+                                 "@ 3600 IN SOA ns hm 1 1800 900 604800 300\n"
+                                 "@ 3600 IN NS ns\nns 3600 IN A 10.6.0.53\n"
+                                 "www 300 IN A 10.6.0.80\n")], timeout=60)
     fw_src = write(os.path.join(work, "fw.json"), json.dumps({
         "rule_groups": [{"name": "g", "priority": 10, "rules": [
             {"name": "evil", "priority": 1, "action": "BLOCK",
@@ -144,6 +152,9 @@ rules:
     domain: fwd.tree
     type: FORWARD
     targets: ["{fwd}:{fport}"]
+  - name: corp-system
+    domain: sys.fwd.tree
+    type: SYSTEM
 views:
   - name: inside
     sources: [{cli}/32]
@@ -152,6 +163,7 @@ views:
   - name: v6
     sources: ["2001:db8::/64"]
     listen: ["[{svc6}]:53"]
+    zones: [v6.p53]
 """.format(hints=hints, anchor=anchor, fwd=dnstree.FWD_NS, fport=dnstree.FWD_PORT, cli=CLI4,
            svc=SVC4, svc6=SVC6))
     certs = {"crt": os.path.join(work, "tls.crt"), "key": os.path.join(work, "tls.key")}
@@ -198,7 +210,7 @@ def body(res, cleanup, work, bdir, tree):
     run(["ip", "link", "set", EXC, "netns", NS_K])
     dpnet.addr_add(NS_K, EXC, SVC4 + "/24")
     run(["ip", "link", "set", EXC, "up"], ns=NS_K)
-    line = "resolver: 2 views, 1 rules, private zones, on a control thread"
+    line = "resolver: 2 views, 2 rules, private zones, on a control thread"
     res.check("port53d says the resolver runs on a control thread",
               dpnet.wait_for(lambda: line in d.tail(), 10), d.tail())
 
@@ -284,6 +296,18 @@ def body(res, cleanup, work, bdir, tree):
     # A FORWARD rule: the forwarder's data, not the tree's.
     r = ask("www.fwd.tree.")
     res.check("FORWARD rule: answer from the forwarder", addrs(r) == {"192.0.2.100"}, show(r))
+    r = ask("www.sys.fwd.tree.")
+    res.check("SYSTEM rule beneath the FORWARD rule: the tree's answer, not the forwarder's",
+              addrs(r) == {"192.0.2.2"}, show(r))
+
+    # Split horizon: the same name, another zone in view v6 than the public one.
+    r = ask("www.example.com.", where=SVC6, source=CLI6)
+    res.check("split horizon: view v6 gets its private example.com (AA)",
+              r is not None and addrs(r) == {"10.6.0.80"} and bool(r.flags & dns.flags.AA),
+              show(r))
+    r = ask("www.example.com.")
+    res.check("split horizon: view inside gets the public example.com",
+              addrs(r) == {"192.0.2.10"}, show(r))
 
     # A private zone seen by its view only.
     r = ask("www.corp.internal.")
