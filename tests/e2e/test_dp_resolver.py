@@ -16,7 +16,8 @@ the service address, where port53d's TCP/TLS listeners live
 
 Views: "inside" = source 192.0.2.10/32 on 192.0.2.53 port 53 and 853,
 with a private zone corp.internal; "v6" = source 2001:db8::/64 on
-[2001:db8::53]:53, no private zone. 192.0.2.11 is in no view.
+[2001:db8::53]:53, with its own example.com (split horizon). 192.0.2.11 is
+in no view.
 
 Checked with dnspython (and kdig for DoT and DoH) against the tree's data:
 recursion to a leaf (validated: AD), a FORWARD rule to the "corporate"
