@@ -451,13 +451,10 @@ int dnskey_write_bind(const struct dnskey *k, const char *dir, char *base, size_
 		return p53_err_set(err, P53_EIO, "cannot export the private key");
 	size_t used = strlen(priv);
 	snprintf(priv + used, sizeof(priv) - used, "Created: %s\n", tm);
-	struct dnskey tk = *k;
-	if (tk.publish == 0)
-		tk.publish = now;
-	if (tk.activate == 0)
-		tk.activate = now;
+	/* Only the timing the key has: a key without any is published and
+	 * signs at every signing time, past ones included (--sig-time). */
 	used = strlen(priv);
-	timing_lines(&tk, priv + used, sizeof(priv) - used);
+	timing_lines(k, priv + used, sizeof(priv) - used);
 	if (dnskey_pub_base64(k, pub, sizeof(pub)) != 0)
 		return p53_err_set(err, P53_ERANGE, "public key too long");
 	static char keytext[8192];

@@ -64,9 +64,8 @@ const char *dnskey_alg_name(uint8_t alg);
 /* A new key for owner. rsa_bits only for algorithm 8 (2048 when 0). */
 int dnskey_generate(struct dnskey *k, const uint8_t *owner, size_t owner_len, uint8_t alg,
 		    uint16_t flags, unsigned rsa_bits, struct p53_err *err);
-/* Writes dir/Kzone.+AAA+TTTTT.key and .private (mode 0600), with k's
- * timing (Publish and Activate now when unset); the base path (without
- * extension) goes to base. */
+/* Writes dir/Kzone.+AAA+TTTTT.key and .private (mode 0600), with the
+ * timing k has set; the base path (without extension) goes to base. */
 int dnskey_write_bind(const struct dnskey *k, const char *dir, char *base, size_t cap,
 		      struct p53_err *err);
 /* Writes the private key as PKCS#8 PEM (mode 0600). */
