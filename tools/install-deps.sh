@@ -11,6 +11,7 @@ libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libmaxminddb-dev libknot-dev libunbound-dev libevent-dev libldns-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
 python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
 nsd knot knot-dnsutils bind9-dnsutils bind9-utils dnsperf unbound ldnsutils nginx-light bird2 curl python3-cryptography
+softhsm2 libengine-pkcs11-openssl opensc
 golang-go golang-github-lucas-clemente-quic-go-dev openssl
 scdoc debhelper dpkg-dev systemd systemd-container chromium libjs-chart.js iso-codes
 "

@@ -809,6 +809,9 @@ int dnskey_load_dir(const char *dir, const uint8_t *owner, size_t owner_len, str
 		bool pem = l == zl + 7 && !strncasecmp(n, zone, zl) &&
 			   (!strcmp(n + zl, "ksk.pem") || !strcmp(n + zl, "zsk.pem") ||
 			    !strcmp(n + zl, "csk.pem"));
+		pem |= l == zl + 10 && !strncasecmp(n, zone, zl) &&
+		       (!strcmp(n + zl, "ksk.pkcs11") || !strcmp(n + zl, "zsk.pkcs11") ||
+			!strcmp(n + zl, "csk.pkcs11"));
 		if (!bind && !pem)
 			continue;
 		char **nv = realloc(names, (nn + 1) * sizeof(*names));
@@ -840,6 +843,10 @@ int dnskey_load_dir(const char *dir, const uint8_t *owner, size_t owner_len, str
 			bool ksk = names[i][zl] != 'z';
 			rc = dnskey_load_pem(path, owner, owner_len, ksk ? DNSKEY_KSK : DNSKEY_ZSK,
 					     &v[nk], err);
+		} else if (l > 7 && !strcmp(names[i] + l - 7, ".pkcs11")) {
+			bool ksk = names[i][zl] != 'z';
+			rc = dnskey_load_pkcs11(path, owner, owner_len,
+						ksk ? DNSKEY_KSK : DNSKEY_ZSK, &v[nk], err);
 		} else {
 			rc = dnskey_load_bind(path, &v[nk], err);
 			if (rc == 0 && (v[nk].owner_len != owner_len ||

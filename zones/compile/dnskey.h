@@ -77,7 +77,14 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err);
 /* Reads a PEM private key for owner with the given flags. */
 int dnskey_load_pem(const char *path, const uint8_t *owner, size_t owner_len, uint16_t flags,
 		    struct dnskey *k, struct p53_err *err);
-/* Every key of zone owner in dir (BIND pairs and ZONE.{ksk,zsk,csk}.pem),
+/* A key held in a PKCS#11 token: path is a file whose first line is its
+ * RFC 7512 URI (module-path in its query names the module; pin-value or
+ * pin-source the PIN). Signing goes through the token; algorithms 13 and
+ * 8 (libp11 0.4 has no Ed25519). */
+int dnskey_load_pkcs11(const char *path, const uint8_t *owner, size_t owner_len, uint16_t flags,
+		       struct dnskey *k, struct p53_err *err);
+/* Every key of zone owner in dir (BIND pairs, ZONE.{ksk,zsk,csk}.pem and
+ * ZONE.{ksk,zsk,csk}.pkcs11),
  * in a malloc'd array (dnskey_free_all). None found is not an error. */
 int dnskey_load_dir(const char *dir, const uint8_t *owner, size_t owner_len, struct dnskey **keys,
 		    size_t *nkeys, struct p53_err *err);
