@@ -15,6 +15,8 @@
  */
 #include "ctrl/net/doq.h"
 
+#include "ctrl/net/ksock.h"
+
 #include "ctrl/net/keepalive.h"
 
 #include "ctrl/qlog/qlog.h"
@@ -342,20 +344,8 @@ static void protocol_error(struct qconn *c)
 
 static void client_of(const struct qconn *c, struct p53_client *cl)
 {
-	memset(cl, 0, sizeof(*cl));
 	/* The engine's TCP size rule: a stream answer is never truncated. */
-	cl->transport = P53_TCP;
-	if (c->remote.ss_family == AF_INET) {
-		const struct sockaddr_in *v4 = (const void *)&c->remote;
-		cl->family = 4;
-		cl->port = ntohs(v4->sin_port);
-		memcpy(cl->addr, &v4->sin_addr, 4);
-	} else {
-		const struct sockaddr_in6 *v6 = (const void *)&c->remote;
-		cl->family = 6;
-		cl->port = ntohs(v6->sin6_port);
-		memcpy(cl->addr, &v6->sin6_addr, 16);
-	}
+	ksock_client(&c->remote, P53_TCP, cl);
 }
 
 /* A whole message arrived on s: answer it. Returns false on a protocol

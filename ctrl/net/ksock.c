@@ -126,10 +126,10 @@ int ksock_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len)
 	return -1;
 }
 
-static void client_from(const struct sockaddr_storage *ss, struct p53_client *c)
+void ksock_client(const struct sockaddr_storage *ss, uint8_t transport, struct p53_client *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->transport = P53_UDP;
+	c->transport = transport;
 	if (ss->ss_family == AF_INET) {
 		const struct sockaddr_in *v4 = (const void *)ss;
 		c->family = 4;
@@ -295,7 +295,7 @@ static void on_udp(struct server *sv, const struct p53_snapshot *snap, unsigned 
 		if (n < 0)
 			break;
 		struct p53_client c;
-		client_from(&ss, &c);
+		ksock_client(&ss, P53_UDP, &c);
 		__atomic_store_n(&sv->udp_queries, sv->udp_queries + 1, __ATOMIC_RELAXED);
 		if (c.port == 0 || p53_portset_has(&sv->drop, c.port)) {
 			__atomic_store_n(&sv->udp_bad_port, sv->udp_bad_port + 1, __ATOMIC_RELAXED);

@@ -74,6 +74,11 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err);
 struct sockaddr_storage;
 int ksock_parse_addr(const char *s, struct sockaddr_storage *ss, unsigned *len);
 
+/* The engine's view of a peer at ss over transport (P53_UDP, P53_TCP):
+ * every listener describes its clients this way. */
+struct p53_client;
+void ksock_client(const struct sockaddr_storage *ss, uint8_t transport, struct p53_client *c);
+
 /* Opens a non-blocking socket of type (SOCK_DGRAM: bound; SOCK_STREAM: bound
  * and listening) on spec (as ksock_parse_addr). Returns the fd, or a negative
  * code with err set. */

@@ -186,23 +186,14 @@ static uint64_t now_ms(void)
 
 static void client_from(const struct sockaddr_storage *ss, struct conn *c)
 {
-	memset(&c->client, 0, sizeof(c->client));
-	c->client.transport = P53_TCP;
+	ksock_client(ss, P53_TCP, &c->client);
 	memset(c->src, 0, sizeof(c->src));
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *v4 = (const void *)ss;
-		c->client.family = 4;
-		c->client.port = ntohs(v4->sin_port);
-		memcpy(c->client.addr, &v4->sin_addr, 4);
-		memcpy(c->src, &v4->sin_addr, 4);
+	if (c->client.family == 4) {
+		memcpy(c->src, c->client.addr, 4);
 		c->src[7] = 4;
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *v6 = (const void *)ss;
-		c->client.family = 6;
-		c->client.port = ntohs(v6->sin6_port);
-		memcpy(c->client.addr, &v6->sin6_addr, 16);
+	} else if (c->client.family == 6) {
 		/* One host usually has a /64: count by it. */
-		memcpy(c->src, &v6->sin6_addr, 8);
+		memcpy(c->src, c->client.addr, 8);
 	}
 }
 

@@ -3,6 +3,8 @@
  * time is enough. */
 #include "ctrl/xfr/notifyd.h"
 
+#include "ctrl/net/ksock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,23 +26,6 @@ struct notifyd {
 	uint64_t received, answered, not_notify;
 };
 
-static void client_of(const struct sockaddr_storage *ss, struct p53_client *c)
-{
-	memset(c, 0, sizeof(*c));
-	c->transport = P53_UDP;
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *v4 = (const void *)ss;
-		c->family = 4;
-		c->port = ntohs(v4->sin_port);
-		memcpy(c->addr, &v4->sin_addr, 4);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *v6 = (const void *)ss;
-		c->family = 6;
-		c->port = ntohs(v6->sin6_port);
-		memcpy(c->addr, &v6->sin6_addr, 16);
-	}
-}
-
 static void take(struct notifyd *n, int fd)
 {
 	uint8_t q[65535], r[4096];
@@ -51,7 +36,7 @@ static void take(struct notifyd *n, int fd)
 		return;
 	__atomic_add_fetch(&n->received, 1, __ATOMIC_RELAXED);
 	struct p53_client c;
-	client_of(&ss, &c);
+	ksock_client(&ss, P53_UDP, &c);
 	size_t rl = 0;
 	/* xfrin_notify answers opcode NOTIFY requests only. */
 	if (c.port == 0 || !xfrin_notify(n->cfg.xfrin, q, (size_t)len, &c, r, sizeof(r), &rl)) {
