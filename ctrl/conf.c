@@ -120,6 +120,7 @@ static const struct key keys[] = {
     {"health", "quorum", K_SHARE, false, 0, 1, "health-quorum", 0, "health-quorum", 0},
     {"firewall", "rules", K_STR, false, 0, 0, "firewall", 0, "firewall", 0},
     {"resolver", "config", K_STR, false, 0, 0, "resolver", 0, "resolver", 0},
+    {"dnssec", "keys", K_STR, false, 0, 0, "dnssec-keys", 0, "dnssec-keys", 0},
     {"log", "queries", K_STR, false, 0, 0, "query-log", 0, "query-log", 0},
     {"log", "dnstap", K_STR, false, 0, 0, "query-log-dnstap", 0, "query-log-dnstap", 0},
     {"log", "sample", K_INT, false, 1, 1e9, "query-log-sample", 0, "query-log-sample", 0},

@@ -9,6 +9,7 @@
 #include "ctrl/control.h"
 
 #include "ctrl/health/health.h"
+#include "ctrl/snap/osignload.h"
 #include "ctrl/qlog/qlog.h"
 #include "ctrl/xfr/tsig.h"
 #include "ctrl/xfr/xfr.h"
@@ -58,8 +59,9 @@ struct control {
 	struct xfrin *xfrin;
 	char secondary_snapshot[4096]; /* the default snapshot path of a secondary */
 	struct nodehealth *node;
-	struct follow *origin; /* NULL: not following one */
-	uint64_t *beats;       /* nworkers sampling buffer */
+	struct p53_osign_clock clock; /* online signing's time, set every tick */
+	struct follow *origin;	      /* NULL: not following one */
+	uint64_t *beats;	      /* nworkers sampling buffer */
 	struct timespec beat_at;
 };
 
@@ -104,6 +106,12 @@ static int mark_expired(struct control *c, const struct p53_snapshot *snap, stru
 	return 0;
 }
 
+static void osign_note(void *arg, const char *text)
+{
+	const struct control *c = arg;
+	fprintf(stderr, "%s: %s\n", c->cfg.name, text);
+}
+
 /* snapmgr's per-load hook: everything answering threads need beside the
  * snapshot, built before it is published so no answering thread allocates
  * or waits. */
@@ -137,6 +145,17 @@ static int build_load(void *arg, const struct p53_snapshot *snap, void **state, 
 	ld->nsigs = in.zones;
 	for (uint32_t i = 0; i < in.zones; i++)
 		p53_snapshot_zone_sigs(snap, i, (int64_t)time(NULL), &ld->sigs[i]);
+	if (c->cfg.dnssec_keys) {
+		struct p53_osign_cfg oc = c->cfg.osign;
+		oc.clock = &c->clock;
+		p53_osign_clock_set(&c->clock, (int64_t)time(NULL));
+		ld->osign = osignload_build(c->cfg.dnssec_keys, snap, &oc, c->cfg.nworkers,
+					    osign_note, c, err);
+		if (ld->osign == NULL && err->code) {
+			destroy_load(c, ld);
+			return err->code;
+		}
+	}
 	*state = ld;
 	return 0;
 }
@@ -147,6 +166,7 @@ static void destroy_load(void *arg, void *state)
 	struct control_load *ld = state;
 	p53_health_release(c->health, ld->health);
 	p53_fw_free((struct p53_fw *)ld->fw);
+	p53_osign_free((struct p53_osign *)ld->osign);
 	free((uint8_t *)ld->zone_dead);
 	free(ld->sigs);
 	free(ld);
@@ -410,6 +430,7 @@ static void rrl_log(void *arg, const struct p53_rrl_event *ev)
 static void abuse_tick(struct control *c)
 {
 	time_t now = time(NULL);
+	p53_osign_clock_set(&c->clock, (int64_t)now);
 	if (now == c->abuse_tick)
 		return;
 	c->abuse_tick = now;

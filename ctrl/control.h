@@ -25,6 +25,7 @@
 #include "ctrl/snap/cookiekeys.h"
 #include "ctrl/snap/qsbr.h"
 #include "ctrl/snap/snapmgr.h"
+#include "zones/answer/osign.h"
 #include "zones/common/err.h"
 
 #include <pthread.h>
@@ -51,6 +52,7 @@ struct control_load {
 	 * and node health); NULL when the snapshot has no zones. */
 	struct p53_zone_sigs *sigs;
 	uint32_t nsigs;
+	const struct p53_osign *osign; /* online DNSSEC signing keys; NULL = none */
 };
 
 struct control_cfg {
@@ -58,6 +60,11 @@ struct control_cfg {
 	const char *server_name;   /* the API's "server" field */
 	const char *snapshot_path; /* loaded at start and on SIGHUP */
 	const char *firewall_path; /* .p53fw, loaded with every snapshot; NULL = none */
+	/* Online DNSSEC signing (docs/dnssec.md): the zone-signing keys in this
+	 * directory, read with every snapshot load; NULL = none. osign's clock
+	 * is the control side's. */
+	const char *dnssec_keys;
+	struct p53_osign_cfg osign;
 	const char *health_checks; /* Route 53 health checks JSON; NULL = none */
 	double health_quorum;	   /* 0 = default */
 	const char *const *trusted_keys;

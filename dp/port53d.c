@@ -86,6 +86,8 @@ struct opts {
 	const char *health_checks;
 	const char *firewall;
 	const char *resolver; /* views, rules, recursion (docs/resolver.md) */
+	const char *dnssec_keys; /* online DNSSEC signing keys; NULL = none */
+	int64_t dnssec_sig_time; /* 0 = the clock */
 	const char *query_log, *query_log_dnstap;
 	unsigned query_log_sample;
 	double health_quorum; /* 0: the default */
@@ -166,6 +168,9 @@ static void usage(FILE *out)
 	    "      --resolver FILE       views, Resolver rules, recursion, private zones\n"
 	    "                            (docs/resolver.md); a resolver thread on a\n"
 	    "                            control core answers the views' clients\n"
+	    "      --dnssec-keys DIR     zone-signing keys: sign answers that depend on\n"
+	    "                            the query online (docs/dnssec.md)\n"
+	    "      --dnssec-sig-time T   sign online as if the time were T (unix s; tests)\n"
 	    "      --health-quorum SHARE healthy when more than SHARE of the reporting\n"
 	    "                            checkers say so (default 0.18)\n"
 	    "      --watch-dir DIR       load every *.p53 written or moved into DIR\n"
@@ -305,6 +310,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_HEALTH,
 		O_FW,
 		O_RESOLVER,
+		O_DNSSEC_KEYS,
+		O_DNSSEC_TIME,
 		O_QLOG,
 		O_QLOG_TAP,
 		O_QLOG_SAMPLE,
@@ -363,6 +370,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"health-checks", required_argument, NULL, O_HEALTH},
 	    {"firewall", required_argument, NULL, O_FW},
 	    {"resolver", required_argument, NULL, O_RESOLVER},
+	    {"dnssec-keys", required_argument, NULL, O_DNSSEC_KEYS},
+	    {"dnssec-sig-time", required_argument, NULL, O_DNSSEC_TIME},
 	    {"query-log", required_argument, NULL, O_QLOG},
 	    {"query-log-dnstap", required_argument, NULL, O_QLOG_TAP},
 	    {"query-log-sample", required_argument, NULL, O_QLOG_SAMPLE},
@@ -533,6 +542,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		case O_RESOLVER:
 			o->resolver = optarg;
 			break;
+		case O_DNSSEC_KEYS:
+			o->dnssec_keys = optarg;
+			break;
+		case O_DNSSEC_TIME: {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (errno || *end || end == optarg || n < 1 || n > UINT32_MAX)
+				goto bad;
+			o->dnssec_sig_time = (int64_t)n;
+			break;
+		}
 		case O_QLOG:
 			o->query_log = optarg;
 			break;
@@ -1174,6 +1195,8 @@ static int start_control(struct daemon *d)
 	    .server_name = "port53d",
 	    .snapshot_path = d->o.snapshot,
 	    .firewall_path = d->o.firewall,
+	    .dnssec_keys = d->o.dnssec_keys,
+	    .osign = {.fixed_now = d->o.dnssec_sig_time},
 	    .health_checks = d->o.health_checks,
 	    .health_quorum = d->o.health_quorum,
 	    .trusted_keys = d->o.trusted,

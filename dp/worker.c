@@ -477,6 +477,7 @@ int dp_worker_main(void *arg)
 		w->ctx.zone_dead = ld ? ld->zone_dead : NULL;
 		w->ctx.nzone_dead = ld ? ld->nzone_dead : 0;
 		w->ctx.fw = ld ? ld->fw : NULL;
+		w->ctx.osign = ld ? ld->osign : NULL;
 		bool busy = false;
 		for (unsigned i = 0; i < w->nq; i++)
 			busy |= poll_queue(w, &w->q[i], snap);

@@ -40,6 +40,7 @@ static void bind_load(const void *state, struct p53_ctx *ctx)
 	ctx->zone_dead = ld ? ld->zone_dead : NULL;
 	ctx->nzone_dead = ld ? ld->nzone_dead : 0;
 	ctx->fw = ld ? ld->fw : NULL;
+	ctx->osign = ld ? ld->osign : NULL;
 }
 
 static size_t svc_addrs(const struct dp_svc *svc, struct xlisten_addr *out)

@@ -259,6 +259,7 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"dnssec-keys", required_argument, NULL, 'k'},
 					   {"sig-validity", required_argument, NULL, 'V'},
 					   {"sig-time", required_argument, NULL, 'T'},
+					   {"compact-denial", required_argument, NULL, 'C'},
 					   {"geo", required_argument, NULL, 'G'},
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
@@ -276,6 +277,7 @@ static int compile_main(int argc, char **argv, bool check_only)
 	bool is_diff = check_only && argc > 0 && strcmp(argv[0], "diff") == 0;
 	const char *cmd = is_diff ? "diff" : check_only ? "check" : "compile";
 	struct p53_compile_opts o = {0};
+	const char *compact[P53_COMPACT_MAX];
 	bool dry = false, quiet = false, timings = false;
 	struct p53_compile_stats stats = {0};
 	struct progress pr = {.start = now_s()};
@@ -311,6 +313,15 @@ static int compile_main(int argc, char **argv, bool check_only)
 		case 'T':
 			if (cli_u64(PROG, cmd, "--sig-time", optarg, 1, UINT32_MAX, &o.sig_now))
 				return CLI_USAGE;
+			break;
+		case 'C':
+			if (o.ncompact >= P53_COMPACT_MAX) {
+				fprintf(stderr, "%s %s: at most %d --compact-denial zones\n", PROG,
+					cmd, P53_COMPACT_MAX);
+				return CLI_USAGE;
+			}
+			compact[o.ncompact++] = optarg;
+			o.compact_zones = compact;
 			break;
 		case 'G':
 			o.geo_csv = optarg;
@@ -796,6 +807,8 @@ static int cmd_serve(int argc, char **argv)
 					   {"doh-key", required_argument, NULL, 273},
 					   {"doh-path", required_argument, NULL, 274},
 					   {"doh-max-streams", required_argument, NULL, 275},
+					   {"dnssec-keys", required_argument, NULL, 290},
+					   {"dnssec-sig-time", required_argument, NULL, 291},
 					   {"query-log", required_argument, NULL, 'q'},
 					   {"query-log-dnstap", required_argument, NULL, 'D'},
 					   {"query-log-sample", required_argument, NULL, 'S'},
@@ -902,6 +915,16 @@ static int cmd_serve(int argc, char **argv)
 		case 269:
 			cfg.tls_cert = optarg;
 			break;
+		case 290:
+			cfg.dnssec_keys = optarg;
+			break;
+		case 291: {
+			uint64_t t;
+			if (cli_u64(PROG, "serve", "--dnssec-sig-time", optarg, 1, UINT32_MAX, &t))
+				return CLI_USAGE;
+			cfg.dnssec_sig_time = (int64_t)t;
+			break;
+		}
 		case 270:
 			cfg.tls_key = optarg;
 			break;
@@ -1236,7 +1259,8 @@ static int cmd_help(int argc, char **argv)
 static const struct command commands[] = {
     {"compile", cmd_compile, "compile zones into a snapshot",
      "port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY.pem]\n"
-     "                      [--dnssec-keys DIR [--sig-validity DAYS]]\n"
+     "                      [--dnssec-keys DIR [--sig-validity DAYS]\n"
+     "                       [--compact-denial ZONE]...]\n"
      "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
      "                      [--regions FILE.csv] [--health-checks FILE]\n"
      "                      [--no-include | --include-dir DIR] [--max-generate N]\n"
@@ -1248,6 +1272,8 @@ static const struct command commands[] = {
      "      --dnssec-keys DIR DNSSEC-sign each zone with keys in DIR (docs/dnssec.md)\n"
      "      --sig-validity D  RRSIG lifetime in days (default 14)\n"
      "      --sig-time T      sign as if the time were T (unix seconds; tests)\n"
+     "      --compact-denial Z  no NSEC chain for zone Z: denials are made and signed\n"
+     "                        per query by the server's online key (RFC 9824)\n"
      "      --geo FILE        geo database: CSV (prefix,continent,country,subdivision,\n"
      "                        latitude,longitude) or a MaxMind DB (.mmdb)\n"
      "      --latency FILE    latency table, CSV (prefix,region,ms)\n"
@@ -1340,6 +1366,9 @@ static const struct command commands[] = {
      "      --api-timeout-s N      idle API connections closed after N s (10)\n"
      "      --api-header-ms N      TCP API request headers due within N ms (5000)\n"
      "      --firewall FILE        DNS Firewall rules, compiled by fw-compile\n"
+     "      --dnssec-keys DIR      zone-signing keys: sign answers that depend on the\n"
+     "                             query online (docs/dnssec.md)\n"
+     "      --dnssec-sig-time T    sign online as if the time were T (unix s; tests)\n"
      "      --resolver FILE        views, Resolver rules, recursion (docs/resolver.md)\n"
      "      --tls-listen A:P       DNS over TLS there too (repeat); needs --tls-cert, --tls-key\n"
      "      --tls-cert F, --tls-key F  PEM certificate chain and key, reread on SIGHUP\n"

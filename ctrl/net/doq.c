@@ -951,6 +951,7 @@ static void *doq_main(void *arg)
 		q->snap = NULL;
 		q->ctx.health = NULL;
 		q->ctx.fw = NULL;
+		q->ctx.osign = NULL;
 		q->ctx.zone_dead = NULL;
 		qsbr_offline(q->cfg.qsbr, q->cfg.reader_id);
 	}

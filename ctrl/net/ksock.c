@@ -465,6 +465,7 @@ static void serve_udp(struct server *sv)
 		sv->ctx.zone_dead = ld ? ld->zone_dead : NULL;
 		sv->ctx.nzone_dead = ld ? ld->nzone_dead : 0;
 		sv->ctx.fw = ld ? ld->fw : NULL;
+		sv->ctx.osign = ld ? ld->osign : NULL;
 		for (int i = 0; i < n; i++) {
 			uint64_t tag = evs[i].data.u64;
 			if (tag == UINT64_MAX)
@@ -474,6 +475,7 @@ static void serve_udp(struct server *sv)
 		}
 		sv->ctx.health = NULL;
 		sv->ctx.fw = NULL;
+		sv->ctx.osign = NULL;
 		sv->ctx.zone_dead = NULL;
 		qsbr_offline(sv->qsbr, UDP_READER);
 	}
@@ -580,6 +582,8 @@ int ksock_run(const struct ksock_cfg *cfg, struct p53_err *err)
 	    .server_name = "port53 serve",
 	    .snapshot_path = cfg->snapshot_path,
 	    .firewall_path = cfg->firewall_path,
+	    .dnssec_keys = cfg->dnssec_keys,
+	    .osign = {.fixed_now = cfg->dnssec_sig_time},
 	    .health_checks = cfg->health_checks,
 	    .health_quorum = cfg->health_quorum,
 	    .trusted_keys = cfg->trusted_keys,

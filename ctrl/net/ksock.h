@@ -23,6 +23,10 @@ struct ksock_cfg {
 	const char *snapshot_path; /* reloaded on SIGHUP */
 	const char
 	    *firewall_path; /* DNS Firewall (.p53fw), loaded with every snapshot; NULL = none */
+	/* Online DNSSEC signing (docs/dnssec.md): key directory, NULL = none;
+	 * dnssec_sig_time pins the signing time (0 = the clock). */
+	const char *dnssec_keys;
+	int64_t dnssec_sig_time;
 	const char *const *tls_listen; /* DNS over TLS listeners, "addr:port" */
 	size_t ntls_listen;
 	const char *tls_cert, *tls_key; /* PEM; reread on SIGHUP */

@@ -931,6 +931,7 @@ static void sync_load(struct tcpsrv *t, const struct snapmgr_live *live)
 	t->ctx.zone_dead = ld ? ld->zone_dead : NULL;
 	t->ctx.nzone_dead = ld ? ld->nzone_dead : 0;
 	t->ctx.fw = ld ? ld->fw : NULL;
+	t->ctx.osign = ld ? ld->osign : NULL;
 }
 
 static void *tcp_main(void *arg)
@@ -990,6 +991,7 @@ static void *tcp_main(void *arg)
 		}
 		t->ctx.health = NULL;
 		t->ctx.fw = NULL;
+		t->ctx.osign = NULL;
 		t->ctx.zone_dead = NULL;
 		t->snap = NULL;
 		qsbr_offline(t->cfg.qsbr, t->cfg.reader_id);

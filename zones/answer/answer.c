@@ -104,7 +104,8 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 		return ans_reply_chaos(qmsg, q, ctx, r, limit);
 	if (q->qclass != CLASS_IN && q->qclass != CLASS_ANY)
 		return ans_reply_empty(qmsg, q, ctx, r, RCODE_REFUSED);
-	if (q->qtype == RR_OPT || q->qtype == 0)
+	/* RFC 9824 3.5: NXNAME is only ever in a compact denial's bitmap. */
+	if (q->qtype == RR_OPT || q->qtype == 0 || q->qtype == RR_NXNAME)
 		return ans_reply_empty(qmsg, q, ctx, r, RCODE_FORMERR);
 	if (q->qtype == RR_AXFR || q->qtype == RR_IXFR)
 		return ans_reply_empty(qmsg, q, ctx, r, RCODE_REFUSED); /* no transfers */
@@ -163,6 +164,8 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 	p.sel = &sel;
 	p.fwc = fcp;
 	p.dnssec = dnssec;
+	p.osign = ctx->osign;
+	p.worker = ctx->worker;
 	ans_decide(s, q->qname, q->qname_len, &sf, q->qtype, node, &p);
 	if (p.dnssec)
 		ans_secure_plan(s, &p);

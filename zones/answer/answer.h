@@ -15,7 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct p53_fw; /* zones/answer/fw.h */
+struct p53_fw;	  /* zones/answer/fw.h */
+struct p53_osign; /* zones/answer/osign.h */
 
 enum p53_transport { P53_UDP = 0, P53_TCP = 1 };
 
@@ -97,6 +98,10 @@ struct p53_ctx {
 	/* When set, a query with a COOKIE option leaves room for ours in its
 	 * answer (abuse.h adds it). */
 	bool cookies;
+	/* Online DNSSEC signing (osign.h): keys and per-thread state published
+	 * with the snapshot; NULL = DO=1 answers carry only the snapshot's
+	 * signatures. */
+	const struct p53_osign *osign;
 	struct p53_answer_info last;
 };
 void p53_ctx_init(struct p53_ctx *ctx, const struct p53_answer_cfg *cfg, uint64_t seed);

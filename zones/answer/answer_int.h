@@ -26,6 +26,7 @@
 #include "zones/answer/answer.h"
 #include "zones/answer/cookie.h"
 #include "zones/answer/fw.h"
+#include "zones/answer/osign.h"
 #include "zones/answer/policy.h"
 #include "zones/answer/snapshot_pvt.h"
 #include "zones/common/name.h"
@@ -43,6 +44,8 @@
 #define PROOF_MAX (CHAIN_MAX + 2)
 #define COMP_MAX  64 /* compression targets remembered while encoding */
 #define CUT_MAX	  128
+#define OBUF_MAX  3072 /* records made per query (online RRSIG, NSEC) */
+#define RR_NXNAME 128  /* RFC 9824 meta-type, only in compact NSEC bitmaps */
 
 enum {
 	RCODE_NOERROR = 0,
@@ -130,11 +133,18 @@ static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct qu
 
 struct pent {
 	const uint8_t *owner;	      /* canonical wire name */
-	const struct snap_rrset *set; /* NULL for a synthesised CNAME */
+	const struct snap_rrset *set; /* NULL: a synthesised CNAME, or records made per query */
 	uint32_t ttl;
 	const uint8_t *synth; /* synthesised CNAME target (DNAME) */
 	uint32_t node;	      /* the node holding set (its RRSIGs), or SNAP_NONE */
 	uint16_t covered;     /* set is an RRSIG set: only the records covering this */
+	/* A routing-policy pick (node is the policy's node): no RRSIG in the
+	 * snapshot covers it, so a DO=1 answer signs it per query. */
+	bool online;
+	/* Records made per query (set and synth NULL): rdn records of type
+	 * rtype laid out as (u16 length, rdata) at rd, in the plan's obuf. */
+	uint16_t rtype, rdn;
+	const uint8_t *rd;
 };
 
 /* What a DO=1 answer must prove absent (secure.c), noted by decide(). */
@@ -143,13 +153,15 @@ enum proof_kind {
 	PROOF_NOTNAME,	  /* name does not exist: the NSEC covering it */
 	PROOF_NOWILD,	  /* and no wildcard at its closest encloser node */
 	PROOF_DELEG_NODS, /* an unsigned delegation at node: its NSEC */
+	PROOF_NOTYPE,	  /* a policy at node picked nothing for this client: type absent */
 };
 
 struct proof {
 	uint8_t kind;
 	uint8_t name_len;
 	uint32_t node;	     /* the node, or the closest encloser */
-	const uint8_t *name; /* PROOF_NOTNAME: the name */
+	const uint8_t *name; /* PROOF_NOTNAME, NODATA, NOTYPE: the name */
+	uint16_t type;	     /* PROOF_NOTYPE: the policy's type */
 };
 
 struct plan {
@@ -168,6 +180,14 @@ struct plan {
 	struct proof proof[PROOF_MAX];
 	uint8_t names[CHAIN_MAX + 1][P53_NAME_MAX]; /* chain names, canonical */
 	struct fw_chain *fwc;			    /* DNS Firewall chain inspection, or NULL */
+	/* Online signing (secure.c, osign.h): the keys and this thread's slot,
+	 * or NULL; online is set when the DO=1 answer needs it (so it is
+	 * never pre-rendered); records made per query go to obuf. */
+	const struct p53_osign *osign;
+	unsigned worker;
+	bool online;
+	size_t oused;
+	uint8_t obuf[OBUF_MAX];
 };
 
 /* A name's suffixes with their hashes, longest first: computed once per

@@ -214,8 +214,12 @@ static size_t prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	ans_decide(s, q.qname, q.qname_len, &sf, qtype, node, &p);
 	if (sel.dynamic)
 		return 0;
-	if (p.dnssec)
+	p.osign = NULL;
+	if (p.dnssec) {
 		ans_secure_plan(s, &p);
+		if (p.online)
+			return 0; /* signed per query */
+	}
 	struct wr w;
 	ans_wr_init(&w, msg, sizeof(msg), q.qend);
 	ans_comp_add_question(&w, q.qname_len, ans_question_skip(s, &p, q.qname, q.qname_len));

@@ -167,33 +167,37 @@ static size_t dname_subst(const uint8_t *name, size_t nlen, size_t owner_len, co
 	return prefix + tlen;
 }
 
-/* A routing-policy group: the records its policy picks for this client, under
- * the query's name, with one TTL (RFC 2181 5.2); none picked is NODATA. */
-static void add_policy(const struct p53_snapshot *s, struct plan *p, uint32_t zone,
-		       const uint8_t *name, const struct snap_rrset *ph)
-{
-	const struct snap_rrset *out[POLICY_OUT_MAX];
-	unsigned n = policy_select(s, ph, p->sel, out);
-	if (n == 0) {
-		ans_add_soa(s, zone, p);
-		return;
-	}
-	uint32_t ttl = out[0]->ttl;
-	for (unsigned i = 1; i < n; i++)
-		ttl = out[i]->ttl < ttl ? out[i]->ttl : ttl;
-	for (unsigned i = 0; i < n && p->nan < AN_MAX; i++) {
-		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL, SNAP_NONE, 0};
-		add_additional(s, out[i], p, false);
-	}
-}
-
 /* What a DO=1 answer will have to prove (secure.c); nothing otherwise. */
 static void note_proof(struct plan *p, enum proof_kind kind, uint32_t node, const uint8_t *name,
 		       size_t len)
 {
 	if (!p->dnssec || p->nproof >= PROOF_MAX)
 		return;
-	p->proof[p->nproof++] = (struct proof){(uint8_t)kind, (uint8_t)len, node, name};
+	p->proof[p->nproof++] = (struct proof){(uint8_t)kind, (uint8_t)len, node, name, 0};
+}
+
+/* A routing-policy group at node id: the records its policy picks for this
+ * client, under the query's name, with one TTL (RFC 2181 5.2), signed per
+ * query for DO=1; none picked is NODATA. */
+static void add_policy(const struct p53_snapshot *s, struct plan *p, uint32_t id,
+		       const uint8_t *name, size_t nlen, const struct snap_rrset *ph)
+{
+	const struct snap_rrset *out[POLICY_OUT_MAX];
+	unsigned n = policy_select(s, ph, p->sel, out);
+	if (n == 0) {
+		ans_add_soa(s, s->nodes[id].zone, p);
+		note_proof(p, PROOF_NOTYPE, id, name, nlen);
+		if (p->dnssec && p->nproof)
+			p->proof[p->nproof - 1].type = ph->type;
+		return;
+	}
+	uint32_t ttl = out[0]->ttl;
+	for (unsigned i = 1; i < n; i++)
+		ttl = out[i]->ttl < ttl ? out[i]->ttl : ttl;
+	for (unsigned i = 0; i < n && p->nan < AN_MAX; i++) {
+		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL, id, 0, .online = true};
+		add_additional(s, out[i], p, false);
+	}
 }
 
 static bool seen_in_chain(const struct plan *p, unsigned depth, const uint8_t *name, size_t len)
@@ -339,7 +343,7 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 			set = find_rrset(s, n, qtype);
 		}
 		if (set && set->count == 0) {
-			add_policy(s, p, n->zone, name, set);
+			add_policy(s, p, id, name, nlen, set);
 			return;
 		}
 		if (set) {
@@ -351,18 +355,23 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 		if (n->flags & NODE_CNAME) {
 			const struct snap_rrset *cn = find_rrset(s, n, RR_CNAME);
 			uint32_t cnode = id;
+			bool online = false;
 			if (cn->count == 0) { /* a CNAME with a routing policy */
 				const struct snap_rrset *out[POLICY_OUT_MAX];
 				if (policy_select(s, cn, p->sel, out) == 0) {
 					ans_add_soa(s, n->zone, p);
+					note_proof(p, PROOF_NOTYPE, id, name, nlen);
+					if (p->dnssec && p->nproof)
+						p->proof[p->nproof - 1].type = RR_CNAME;
 					return;
 				}
 				cn = out[0];
-				cnode = SNAP_NONE;
+				online = true;
 			}
 			if (p->nan >= AN_MAX || depth + 1 > CHAIN_MAX)
 				return;
-			p->an[p->nan++] = (struct pent){name, cn, cn->ttl, NULL, cnode, 0};
+			p->an[p->nan++] =
+			    (struct pent){name, cn, cn->ttl, NULL, cnode, 0, .online = online};
 			uint16_t tl;
 			const uint8_t *t = first_rdata(s, cn, &tl);
 			size_t nl = name_len(t);
@@ -379,7 +388,7 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 			continue;
 		}
 		ans_add_soa(s, n->zone, p); /* NODATA */
-		note_proof(p, PROOF_NODATA, id, NULL, 0);
+		note_proof(p, PROOF_NODATA, id, name, nlen);
 		return;
 	}
 }

@@ -166,9 +166,16 @@ static bool put_set(struct wr *w, const struct p53_snapshot *s, unsigned sect, c
 	unsigned ncomp0 = w->ncomp;
 	uint16_t n = 0;
 	bool ok = true;
-	if (e->set == NULL) {
+	if (e->set == NULL && e->synth) {
 		ok = put_rr(w, e->owner, RR_CNAME, CLASS_IN, e->ttl, e->synth, name_len(e->synth));
 		n = 1;
+	} else if (e->set == NULL) { /* records made per query (secure.c) */
+		const uint8_t *rd = e->rd;
+		for (uint16_t i = 0; ok && i < e->rdn; i++) {
+			ok = put_rr(w, e->owner, e->rtype, CLASS_IN, e->ttl, rd + 2, rd16(rd));
+			rd += 2 + rd16(rd);
+			n++;
+		}
 	} else {
 		const uint8_t *rd = s->rdata + e->set->rdata, *end = rd + e->set->len;
 		while (ok && rd < end) {

@@ -3,9 +3,13 @@
  * records (with their RRSIGs) that prove what decide() found absent: the
  * name (NXDOMAIN, or the name a wildcard answered), a wildcard at the
  * closest encloser, the type at a node (NODATA), the DS set at a delegation
- * (RFC 4035 3.1.3). Everything comes from the snapshot as the compiler
- * signed it, or as a pre-signed zone file held it; nothing is signed here.
- * A DO=1 answer for a zone without signatures gets nothing added.
+ * (RFC 4035 3.1.3). What the compiler signed comes from the snapshot (or as
+ * a pre-signed zone file held it). What depends on the query is signed here
+ * with the zone's online key (osign.h): routing-policy picks, an NSEC
+ * showing a policy's type absent when it picked nothing, and in zones
+ * compiled with compact denial (RFC 9824) wildcard expansions, signed under
+ * the query name, and every denial, one NSEC at the name itself. A DO=1
+ * answer for a zone without signatures gets nothing added.
  */
 #include "zones/answer/answer_int.h"
 
@@ -28,7 +32,7 @@ static uint16_t sigs_covering(const struct p53_snapshot *s, const struct snap_rr
 static uint16_t pent_count(const struct p53_snapshot *s, const struct pent *e)
 {
 	if (e->set == NULL)
-		return 1;
+		return e->synth ? 1 : e->rdn;
 	if (e->covered == 0)
 		return e->set->count;
 	return sigs_covering(s, e->set, e->covered);
@@ -41,7 +45,7 @@ static void add_signed(const struct p53_snapshot *s, struct pent *arr, unsigned 
 	if (*n >= max)
 		return;
 	arr[(*n)++] = *e;
-	if (e->set == NULL || e->set->count == 0 || e->node == SNAP_NONE || *n >= max)
+	if (e->set == NULL || e->set->count == 0 || e->node == SNAP_NONE || e->online || *n >= max)
 		return;
 	const struct snap_rrset *sig = find_rrset(s, &s->nodes[e->node], RR_RRSIG);
 	if (sig == NULL || e->set->type == RR_RRSIG || sigs_covering(s, sig, e->set->type) == 0)
@@ -66,10 +70,90 @@ static uint32_t node_before(const struct p53_snapshot *s, uint32_t zone, const u
 	return lo;
 }
 
+static bool zone_compact(const struct p53_snapshot *s, uint32_t zone)
+{
+	return s->nodesec[s->zones[zone].apex].nsec == SNAP_NSEC_COMPACT;
+}
+
+static bool same_name(const uint8_t *a, const uint8_t *b)
+{
+	size_t l = name_len(a);
+	return a == b || (l == name_len(b) && memcmp(a, b, l) == 0);
+}
+
+/* Signs records rr[0..n) (one RRset) per query and appends their RRSIGs to
+ * arr. Marks the plan as needing online signing even when no key is there
+ * (pre-rendering then leaves the answer to run time). */
+static void add_online_sigs(struct plan *p, struct pent *arr, unsigned *cnt, unsigned max,
+			    uint32_t zone, const uint8_t *owner, uint16_t type, uint32_t ttl,
+			    const struct p53_osign_rr *rr, unsigned n)
+{
+	p->online = true;
+	if (p->osign == NULL || *cnt >= max || n == 0)
+		return;
+	size_t at = p->oused;
+	unsigned m = p53_osign_rrset(p->osign, p->worker, zone, owner, name_len(owner), type, ttl,
+				     rr, n, p->obuf, sizeof(p->obuf), &p->oused);
+	if (m)
+		arr[(*cnt)++] = (struct pent){owner, NULL,  ttl,      NULL,	   SNAP_NONE,
+					      0,     false, RR_RRSIG, (uint16_t)m, p->obuf + at};
+}
+
+/* The zone an entry is signed per query for, or SNAP_NONE when the
+ * snapshot's signatures cover it: a policy pick, or a wildcard expansion
+ * in a compact zone (signed under the query name, so no NSEC has to show
+ * the name absent). */
+static uint32_t online_zone(const struct p53_snapshot *s, const struct pent *e)
+{
+	if (e->set == NULL || e->node == SNAP_NONE || e->set->type == RR_RRSIG)
+		return SNAP_NONE;
+	const struct snap_node *n = &s->nodes[e->node];
+	if (e->online)
+		return n->zone;
+	if ((n->flags & NODE_WILDCARD) && zone_compact(s, n->zone) &&
+	    !same_name(e->owner, snap_node_name(s, n)))
+		return n->zone;
+	return SNAP_NONE;
+}
+
+/* Rebuilds one section with the signatures of each RRset after it. */
+static void secure_section(const struct p53_snapshot *s, struct plan *p, struct pent *arr,
+			   unsigned *cnt, unsigned max)
+{
+	struct pent old[AN_MAX > AR_MAX ? AN_MAX : AR_MAX];
+	unsigned n = *cnt;
+	memcpy(old, arr, n * sizeof(old[0]));
+	*cnt = 0;
+	for (unsigned i = 0; i < n;) {
+		const struct pent *e = &old[i];
+		uint32_t zone = online_zone(s, e);
+		if (zone == SNAP_NONE) {
+			add_signed(s, arr, cnt, max, e);
+			i++;
+			continue;
+		}
+		/* A multivalue answer is several picks of one RRset. */
+		struct p53_osign_rr rr[P53_OSIGN_RRS_MAX];
+		unsigned nrr = 0, j = i;
+		for (; j < n && online_zone(s, &old[j]) == zone &&
+		       old[j].set->type == e->set->type && same_name(old[j].owner, e->owner);
+		     j++) {
+			if (*cnt < max)
+				arr[(*cnt)++] = old[j];
+			const uint8_t *rd = s->rdata + old[j].set->rdata,
+				      *end = rd + old[j].set->len;
+			for (; rd < end && nrr < P53_OSIGN_RRS_MAX; rd += 2 + rd16(rd))
+				rr[nrr++] = (struct p53_osign_rr){rd + 2, rd16(rd)};
+		}
+		add_online_sigs(p, arr, cnt, max, zone, e->owner, e->set->type, e->ttl, rr, nrr);
+		i = j;
+	}
+}
+
 /* Adds the NSEC RRset of node (and its RRSIGs) once. */
 static void add_nsec(const struct p53_snapshot *s, struct plan *p, uint32_t node)
 {
-	if (node == SNAP_NONE)
+	if (node == SNAP_NONE || node == SNAP_NSEC_COMPACT)
 		return;
 	for (unsigned i = 0; i < p->nns; i++)
 		if (p->ns[i].node == node && p->ns[i].set && p->ns[i].set->type == RR_NSEC)
@@ -82,13 +166,166 @@ static void add_nsec(const struct p53_snapshot *s, struct plan *p, uint32_t node
 	add_signed(s, p->ns, &p->nns, NS_MAX, &e);
 }
 
-static void add_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr)
+/* RFC 4034 4.1.2: the type bitmap of sorted, distinct types. */
+static size_t put_bitmap(const uint16_t *t, unsigned n, uint8_t *out)
+{
+	size_t len = 0;
+	for (unsigned i = 0; i < n;) {
+		uint8_t win = (uint8_t)(t[i] >> 8), top = 0;
+		uint8_t *bits = out + len + 2;
+		memset(bits, 0, 32);
+		for (; i < n && (t[i] >> 8) == win; i++) {
+			uint8_t lo = (uint8_t)t[i];
+			bits[lo / 8] |= (uint8_t)(0x80 >> (lo % 8));
+			top = (uint8_t)(lo / 8 + 1);
+		}
+		out[len] = win;
+		out[len + 1] = top;
+		len += 2u + top;
+	}
+	return len;
+}
+
+static void add_type(uint16_t *t, unsigned *n, uint16_t type)
+{
+	unsigned i = 0;
+	while (i < *n && t[i] < type)
+		i++;
+	if (i < *n && t[i] == type)
+		return;
+	memmove(t + i + 1, t + i, (*n - i) * sizeof(*t));
+	t[i] = type;
+	(*n)++;
+}
+
+#define TYPES_MAX 256
+
+/* The types an NSEC at node lists, with RRSIG and NSEC, without skip: at a
+ * delegation only NS and DS are the zone's (RFC 4035 2.3), and DS at an
+ * apex is the parent's. */
+static unsigned node_types(const struct p53_snapshot *s, uint32_t node, uint16_t skip,
+			   uint16_t t[TYPES_MAX])
+{
+	const struct snap_node *n = &s->nodes[node];
+	unsigned k = 0;
+	for (uint16_t i = 0; i < n->nrrsets && k < TYPES_MAX - 3; i++) {
+		uint16_t type = s->rrsets[n->rrset + i].type;
+		if (type == skip || type == RR_RRSIG || type == RR_NSEC ||
+		    ((n->flags & NODE_APEX) && type == RR_DS) ||
+		    ((n->flags & NODE_DELEG) && type != RR_NS && type != RR_DS))
+			continue;
+		add_type(t, &k, type);
+	}
+	add_type(t, &k, RR_RRSIG);
+	add_type(t, &k, RR_NSEC);
+	return k;
+}
+
+/* Appends one NSEC made per query (owner, next, types) to the authority
+ * section with its online RRSIG. */
+static void add_online_nsec(struct plan *p, uint32_t zone, const uint8_t *owner,
+			    const uint8_t *next, size_t nlen, const uint16_t *t, unsigned nt,
+			    uint32_t ttl)
+{
+	p->online = true;
+	if (p->osign == NULL || p->nns + 2 > NS_MAX ||
+	    p->oused + 2 + nlen + 2 + 32 * ((size_t)nt + 1) > sizeof(p->obuf))
+		return;
+	uint8_t *rec = p->obuf + p->oused;
+	memcpy(rec + 2, next, nlen);
+	size_t l = nlen + put_bitmap(t, nt, rec + 2 + nlen);
+	wr16(rec, (uint16_t)l);
+	p->oused += 2 + l;
+	p->ns[p->nns++] =
+	    (struct pent){owner, NULL, ttl, NULL, SNAP_NONE, 0, false, RR_NSEC, 1, rec};
+	struct p53_osign_rr rr = {rec + 2, (uint16_t)l};
+	add_online_sigs(p, p->ns, &p->nns, NS_MAX, zone, owner, RR_NSEC, ttl, &rr, 1);
+}
+
+/* RFC 9824: the one NSEC of a compact denial, at the name itself, whose
+ * next name is the name's immediate successor \000.name. NXDOMAIN lists
+ * RRSIG, NSEC and NXNAME (and the answer turns NOERROR). */
+static void compact_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr,
+			  bool nxdomain)
 {
 	const struct snap_node *n = &s->nodes[pr->node];
+	const uint8_t *owner = pr->name;
+	uint16_t t[TYPES_MAX];
+	unsigned nt = 0;
+	if (pr->kind == PROOF_DELEG_NODS)
+		owner = snap_node_name(s, n);
+	if (owner == NULL)
+		return;
+	size_t olen = name_len(owner);
+	uint8_t next[P53_NAME_MAX];
+	if (olen + 2 > P53_NAME_MAX)
+		return;
+	next[0] = 1;
+	next[1] = 0;
+	memcpy(next + 2, owner, olen);
+	if (nxdomain) {
+		add_type(t, &nt, RR_RRSIG);
+		add_type(t, &nt, RR_NSEC);
+		add_type(t, &nt, RR_NXNAME);
+	} else {
+		nt = node_types(s, pr->node, pr->kind == PROOF_NOTYPE ? pr->type : 0, t);
+	}
+	bool had = p->osign != NULL;
+	add_online_nsec(p, n->zone, owner, next, olen + 2, t, nt, s->zones[n->zone].neg_ttl);
+	if (nxdomain && had && p->rcode == RCODE_NXDOMAIN)
+		p->rcode = RCODE_NOERROR;
+}
+
+/* A policy that picked nothing, in a zone with an NSEC chain: the node's
+ * own NSEC, its type bitmap without the policy's type, signed per query;
+ * the chain's order is unchanged, only the bitmap says less. */
+static void notype_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr)
+{
+	uint32_t holder = s->nodesec[pr->node].nsec;
+	const struct snap_node *n = &s->nodes[pr->node];
+	const struct snap_rrset *nsec = find_rrset(s, n, RR_NSEC);
+	if (holder != pr->node || nsec == NULL || nsec->count != 1) {
+		add_nsec(s, p, holder);
+		return;
+	}
+	uint16_t len;
+	const uint8_t *rd = first_rdata(s, nsec, &len);
+	const uint8_t *end = rd + len;
+	size_t nl = name_len(rd);
+	uint16_t t[TYPES_MAX];
+	unsigned nt = 0;
+	for (const uint8_t *b = rd + nl; b + 2 <= end && b + 2 + b[1] <= end; b += 2 + b[1])
+		for (unsigned i = 0; i < b[1] && i < 32; i++)
+			for (unsigned k = 0; k < 8; k++)
+				if ((b[2 + i] & (0x80 >> k)) && nt < TYPES_MAX) {
+					uint16_t type = (uint16_t)(b[0] << 8 | (i * 8 + k));
+					if (type != pr->type)
+						t[nt++] = type;
+				}
+	add_online_nsec(p, n->zone, snap_node_name(s, n), rd, nl, t, nt, nsec->ttl);
+}
+
+static void add_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr,
+		      const struct proof *next)
+{
+	const struct snap_node *n = &s->nodes[pr->node];
+	if (zone_compact(s, n->zone)) {
+		/* A wildcard answer is signed under the query name, and an
+		 * NXDOMAIN is a NOTNAME and a NOWILD: one NSEC says both. */
+		if (pr->kind == PROOF_NOTNAME && next && next->kind == PROOF_NOWILD)
+			compact_proof(s, p, pr, true);
+		else if (pr->kind == PROOF_NODATA || pr->kind == PROOF_NOTYPE ||
+			 pr->kind == PROOF_DELEG_NODS)
+			compact_proof(s, p, pr, false);
+		return;
+	}
 	switch (pr->kind) {
 	case PROOF_NODATA:
 	case PROOF_DELEG_NODS:
 		add_nsec(s, p, s->nodesec[pr->node].nsec);
+		break;
+	case PROOF_NOTYPE:
+		notype_proof(s, p, pr);
 		break;
 	case PROOF_NOTNAME:
 		add_nsec(s, p, s->nodesec[node_before(s, n->zone, pr->name)].nsec);
@@ -108,18 +345,10 @@ static void add_proof(const struct p53_snapshot *s, struct plan *p, const struct
 
 static void ans_secure_plan(const struct p53_snapshot *s, struct plan *p)
 {
-	struct pent old[AN_MAX > AR_MAX ? AN_MAX : AR_MAX];
-	unsigned n = p->nan;
-	memcpy(old, p->an, n * sizeof(old[0]));
-	p->nan = 0;
-	for (unsigned i = 0; i < n; i++)
-		add_signed(s, p->an, &p->nan, AN_MAX, &old[i]);
-
-	n = p->nns;
-	memcpy(old, p->ns, n * sizeof(old[0]));
-	p->nns = 0;
-	for (unsigned i = 0; i < n; i++)
-		add_signed(s, p->ns, &p->nns, NS_MAX, &old[i]);
+	p->online = false;
+	p->oused = 0;
+	secure_section(s, p, p->an, &p->nan, AN_MAX);
+	secure_section(s, p, p->ns, &p->nns, NS_MAX);
 	if (p->referral && p->nns) {
 		/* A signed delegation carries its DS set, an unsigned one the
 		 * NSEC at the cut that shows there is none. */
@@ -129,16 +358,11 @@ static void ans_secure_plan(const struct p53_snapshot *s, struct plan *p)
 			struct pent e = {snap_node_name(s, cut), ds, ds->ttl, NULL, p->ref_cut, 0};
 			add_signed(s, p->ns, &p->nns, NS_MAX, &e);
 		} else {
-			struct proof pr = {PROOF_DELEG_NODS, 0, p->ref_cut, NULL};
-			add_proof(s, p, &pr);
+			struct proof pr = {PROOF_DELEG_NODS, 0, p->ref_cut, NULL, 0};
+			add_proof(s, p, &pr, NULL);
 		}
 	}
 	for (unsigned i = 0; i < p->nproof; i++)
-		add_proof(s, p, &p->proof[i]);
-
-	n = p->nar;
-	memcpy(old, p->ar, n * sizeof(old[0]));
-	p->nar = 0;
-	for (unsigned i = 0; i < n; i++)
-		add_signed(s, p->ar, &p->nar, AR_MAX, &old[i]);
+		add_proof(s, p, &p->proof[i], i + 1 < p->nproof ? &p->proof[i + 1] : NULL);
+	secure_section(s, p, p->ar, &p->nar, AR_MAX);
 }

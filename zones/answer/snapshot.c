@@ -77,10 +77,10 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	const struct snap_hdr *h = (const struct snap_hdr *)s->base;
 	if (memcmp(h->magic, SNAP_MAGIC, sizeof(SNAP_MAGIC)) != 0)
 		return p53_err_set(err, P53_ECORRUPT, "not a port53 snapshot (bad magic)");
-	if (h->version != SNAP_VERSION)
+	if (h->version < SNAP_VERSION_MIN || h->version > SNAP_VERSION)
 		return p53_err_set(err, P53_ECORRUPT,
-				   "snapshot format version %u, this build reads version %u",
-				   h->version, SNAP_VERSION);
+				   "snapshot format version %u, this build reads versions %u to %u",
+				   h->version, SNAP_VERSION_MIN, SNAP_VERSION);
 	size_t content = s->size - snap_signature_trailer(s->base, s->size);
 	if (h->size != content)
 		return p53_err_set(

@@ -359,7 +359,13 @@ static int verify_node_dnssec(const struct p53_snapshot *s, uint32_t i, struct p
 	const struct snap_node *n = &s->nodes[i];
 	if (s->nodesec) {
 		const struct snap_nodesec *d = &s->nodesec[i];
-		if (d->nsec != SNAP_NONE &&
+		/* Compact denial is a zone's choice: all its nodes or none. */
+		bool compact = s->nodesec[s->zones[n->zone].apex].nsec == SNAP_NSEC_COMPACT;
+		if (compact && s->hdr->version < 5)
+			return bad_node(s, i, err, "compact denial in a version 4 snapshot");
+		if (compact != (d->nsec == SNAP_NSEC_COMPACT))
+			return bad_node(s, i, err, "compact denial on some nodes of its zone only");
+		if (d->nsec != SNAP_NONE && !compact &&
 		    (d->nsec >= s->nnodes || s->nodes[d->nsec].zone != n->zone))
 			return bad_node(s, i, err, "NSEC node outside its zone");
 		const char *why = do_check(s, d->other_do, n->name_len);

@@ -21,9 +21,11 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 4
-#define SNAP_ALIGN   64
-#define SNAP_NONE    UINT32_MAX
+#define SNAP_VERSION 5
+/* Oldest version still read: 4 lacks only SNAP_NSEC_COMPACT. */
+#define SNAP_VERSION_MIN 4
+#define SNAP_ALIGN	 64
+#define SNAP_NONE	 UINT32_MAX
 
 enum snap_sect_id {
 	SECT_ZONES = 1,	 /* struct snap_zone[] */
@@ -244,6 +246,10 @@ struct snap_nodesec {
 	uint32_t nsec; /* node holding that NSEC, or SNAP_NONE */
 	uint32_t other_do;
 };
+
+/* nsec of every node of a zone compiled with compact denial of existence
+ * (RFC 9824; version 5): no NSEC chain, denials are made per query. */
+#define SNAP_NSEC_COMPACT 0xfffffffeu
 
 #define SNAP_DO_RENDER 0u
 #define SNAP_DO_SAME   UINT32_MAX

@@ -962,6 +962,27 @@ static int reindex_records(struct cc *c)
 	return 0;
 }
 
+/* Which of opts' --compact-denial zones apex is (bit i of *seen set when
+ * entry i names it). */
+static bool is_compact(const struct p53_compile_opts *o, const uint8_t *apex, size_t len,
+		       uint64_t *seen)
+{
+	for (size_t i = 0; i < o->ncompact; i++) {
+		uint8_t w[P53_NAME_MAX];
+		const char *t = o->compact_zones[i], *why;
+		if (name_from_text(t, strlen(t), (const uint8_t *)"", w, &why) < 0)
+			continue;
+		size_t wl = name_len(w);
+		name_lower(w, wl);
+		if (wl == len && memcmp(w, apex, len) == 0) {
+			if (seen)
+				*seen |= 1ull << i;
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Signs every zone that has keys in the key directory: TTLs capped at a
  * week, then the signer's records added to the zone. */
 static int sign_zones(struct cc *c)
@@ -969,6 +990,7 @@ static int sign_zones(struct cc *c)
 	struct dnssec_opts so_opts = {.now = c->opts->sig_now, .validity = c->opts->sig_validity};
 	bool any = false;
 	int rc = 0;
+	uint64_t seen = 0;
 	for (uint32_t z = 0; z < c->nzones && rc == 0; z++) {
 		struct czone *zn = &c->zones[z];
 		struct dnskey *keys = NULL;
@@ -978,6 +1000,7 @@ static int sign_zones(struct cc *c)
 			break;
 		if (nkeys == 0)
 			continue; /* served unsigned */
+		so_opts.compact = is_compact(c->opts, zn->apex, zn->apex_len, &seen);
 		for (uint32_t i = 0; i < zn->nnodes; i++) {
 			const struct cnode *n = &c->nodes[zn->first_node + i];
 			for (uint32_t k = 0; k < n->nrec; k++)
@@ -1030,6 +1053,11 @@ static int sign_zones(struct cc *c)
 		free(so.recs);
 		dnskey_free_all(keys, nkeys);
 	}
+	for (size_t i = 0; rc == 0 && i < c->opts->ncompact; i++)
+		if (!(seen & (1ull << i)))
+			rc = p53_err_set(c->err, P53_EINVAL,
+					 "--compact-denial %s: no such zone with DNSSEC keys in %s",
+					 c->opts->compact_zones[i], c->opts->dnssec_keys);
 	if (rc == 0 && any)
 		rc = reindex_records(c);
 	return rc;
@@ -2006,7 +2034,16 @@ static int add_dnssec(struct cc *c, const struct p53_compile_opts *o, struct ima
 	uint32_t *ansdo = NULL;
 	uint8_t *blobs = NULL;
 	size_t nblobs = 0, nnodes = v.nnodes, nans = v.nans;
-	if ((rc = dnssec_nodesec(&v, &ns)) != 0)
+	bool *compact = calloc(v.nzones ? v.nzones : 1, sizeof(*compact));
+	if (compact == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	for (uint32_t z = 0; z < v.nzones; z++) {
+		const uint8_t *apex = v.names + v.zones[z].name;
+		compact[z] = is_compact(o, apex, name_len(apex), NULL);
+	}
+	rc = dnssec_nodesec(&v, compact, &ns);
+	free(compact);
+	if (rc != 0)
 		return p53_err_set(c->err, rc, "out of memory");
 	sect_place(im, SECT_NODESEC, nnodes * sizeof(*ns));
 	if ((rc = image_reserve(im, im->len)) == 0) {
@@ -2174,6 +2211,10 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 	if ((rc = check_zones(&c)) != 0 || (rc = link_tree(&c)) != 0 || (rc = check_glue(&c)) != 0)
 		goto fail;
 	mark(&c, "nodes and checks");
+	if (o->ncompact && !o->dnssec_keys) {
+		rc = p53_err_set(err, P53_EINVAL, "--compact-denial needs --dnssec-keys");
+		goto fail;
+	}
 	if (o->dnssec_keys) {
 		phase(&c, "signing");
 		if ((rc = sign_zones(&c)) != 0)

@@ -65,6 +65,11 @@ struct p53_compile_opts {
 	const char *dnssec_keys;
 	uint32_t sig_validity;
 	uint64_t sig_now;
+	/* Zones (text names) signed without an NSEC chain: their denials are
+	 * compact answers made per query by the server (RFC 9824). */
+	const char *const *compact_zones;
+	size_t ncompact;
+#define P53_COMPACT_MAX 64
 	enum zparse_include include; /* $INCLUDE policy for zone text from others */
 	const char *include_dir;     /* with ZPARSE_INCLUDE_CONFINE */
 	uint32_t max_generate;	     /* zparse_opts.max_generate: 0 default, FORBID */

@@ -405,7 +405,7 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 			}
 			k = j;
 		}
-		if (rc || !in_chain(n))
+		if (rc || !in_chain(n) || o->compact)
 			continue;
 		uint32_t next = i + 1;
 		while (next < nnodes && !in_chain(&nodes[next]))
@@ -545,7 +545,7 @@ bool dnssec_present(const struct p53_snapshot *s)
 	return false;
 }
 
-int dnssec_nodesec(const struct p53_snapshot *s, struct snap_nodesec **out)
+int dnssec_nodesec(const struct p53_snapshot *s, const bool *compact, struct snap_nodesec **out)
 {
 	struct snap_nodesec *ns = calloc(s->nnodes ? s->nnodes : 1, sizeof(*ns));
 	if (ns == NULL)
@@ -558,7 +558,8 @@ int dnssec_nodesec(const struct p53_snapshot *s, struct snap_nodesec **out)
 				if (s->rrsets[n->rrset + k].type == RR_NSEC &&
 				    !(n->flags & NODE_OCCLUDED))
 					last = i;
-			ns[i] = (struct snap_nodesec){last, SNAP_DO_RENDER};
+			ns[i] = (struct snap_nodesec){compact[z] ? SNAP_NSEC_COMPACT : last,
+						      SNAP_DO_RENDER};
 		}
 	}
 	*out = ns;

@@ -42,6 +42,7 @@ struct dnssec_node {
 struct dnssec_opts {
 	uint64_t now;	   /* unix seconds; 0 = the current time */
 	uint32_t validity; /* seconds; 0 = DNSSEC_VALIDITY_DEF */
+	bool compact;	   /* no NSEC chain: denials are made online (RFC 9824) */
 };
 
 /* A new record at node index: the signer's output. */
@@ -64,8 +65,9 @@ struct snap_nodesec;
  * the DNSSEC sections. */
 bool dnssec_present(const struct p53_snapshot *s);
 /* SECT_NODESEC for the image, malloc'd, one entry per node; the DO=1
- * answers for other types are left to render. */
-int dnssec_nodesec(const struct p53_snapshot *s, struct snap_nodesec **out);
+ * answers for other types are left to render. compact[zone] marks zones
+ * with compact denial (SNAP_NSEC_COMPACT on each of their nodes). */
+int dnssec_nodesec(const struct p53_snapshot *s, const bool *compact, struct snap_nodesec **out);
 /* The DO=1 answers of an image whose NODESEC is in place (ns, written
  * with each node's other-types answer): SECT_ANSDO and SECT_DOBLOBS,
  * malloc'd. */
