@@ -5,6 +5,7 @@
 #include "zones/compile/dnskey.h"
 
 #include <stdio.h>
+#include <time.h>
 
 static void say(void (*note)(void *, const char *), void *arg, const char *zone,
 		const struct dnskey *k, const char *why)
@@ -44,11 +45,14 @@ struct p53_osign *osignload_build(const char *dir, const struct p53_snapshot *sn
 		}
 		/* Zone-signing keys sign answers; a zone with key-signing keys
 		 * only signs everything with them (a CSK). */
+		/* Only keys active now under their timing metadata (RFC 7583:
+		 * a pre-published ZSK waits, a retired one stops). */
+		int64_t now = cfg->fixed_now ? cfg->fixed_now : (int64_t)time(NULL);
 		bool zsk = false;
 		for (size_t k = 0; k < n; k++)
-			zsk |= !(keys[k].flags & 1);
+			zsk |= !(keys[k].flags & 1) && dnskey_active(&keys[k], now);
 		for (size_t k = 0; k < n; k++) {
-			if (zsk && (keys[k].flags & 1))
+			if ((zsk && (keys[k].flags & 1)) || !dnskey_active(&keys[k], now))
 				continue;
 			struct p53_err e = {0};
 			if (p53_osign_add_key(o, z, keys[k].alg, keys[k].tag, keys[k].pkey,
