@@ -131,23 +131,24 @@ static void tcp_reply(void *ctx, uint64_t token, const uint8_t *resp, size_t len
 	tcpsrv_deliver(ctx, token, resp, len);
 }
 
-static bool tcp_hand_over(void *arg, int view, const struct p53_client *c,
-			  const struct sockaddr_storage *local, const uint8_t *q, size_t qlen,
-			  const uint8_t *resp, size_t rlen, uint32_t fw_rule, struct tcpsrv *t,
-			  uint64_t token)
+/* A stream query (TCP, TLS, QUIC) for the resolver, on the listener's
+ * thread, an online reader: the live firewall holds. reply(ctx, token)
+ * delivers the answer; a full ring keeps the engine's answer (a stream
+ * cannot drop one query). */
+static bool stream_hand_over(struct dp_rdp *x, unsigned ring, int view, const struct p53_client *c,
+			     const uint8_t *q, size_t qlen, const uint8_t *resp, size_t rlen,
+			     uint32_t fw_rule,
+			     void (*reply)(void *, uint64_t, const uint8_t *, size_t), void *ctx,
+			     uint64_t token)
 {
-	struct dp_rdp *x = arg;
-	(void)local;
 	if (view < 0 || !resolver_wants(resp, rlen) || !resolver_takes(q, qlen))
 		return false;
-	/* The TCP thread is an online reader here: the live firewall holds. */
 	const struct snapmgr_live *live = snapmgr_current(x->cfg.mgr);
 	const struct control_load *ld = live ? live->state : NULL;
 	if (dp_rdp_fw_refused(ld ? ld->fw : NULL, fw_rule))
 		return false;
-	struct resolver_job *j = resolver_slot(x->cfg.res, x->cfg.tcp);
+	struct resolver_job *j = resolver_slot(x->cfg.res, ring);
 	if (j == NULL) {
-		/* A stream cannot drop one query: the engine's answer stands. */
 		count(x, DP_RDP_TCP_FULL);
 		resolver_ring_full(x->cfg.res);
 		return false;
@@ -156,9 +157,9 @@ static bool tcp_hand_over(void *arg, int view, const struct p53_client *c,
 	clock_gettime(CLOCK_REALTIME, &ts);
 	j->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 	j->fd = -1;
-	j->reply = tcp_reply;
+	j->reply = reply;
 	j->reply_job = NULL;
-	j->reply_ctx = t;
+	j->reply_ctx = ctx;
 	j->token = token;
 	j->peer_len = 0;
 	j->client = *c;
@@ -166,9 +167,19 @@ static bool tcp_hand_over(void *arg, int view, const struct p53_client *c,
 	j->fw_rule = fw_rule;
 	j->qlen = (uint16_t)qlen;
 	memcpy(j->q, q, qlen);
-	resolver_commit(x->cfg.res, x->cfg.tcp);
+	resolver_commit(x->cfg.res, ring);
 	resolver_kick(x->cfg.res);
 	return true;
+}
+
+static bool tcp_hand_over(void *arg, int view, const struct p53_client *c,
+			  const struct sockaddr_storage *local, const uint8_t *q, size_t qlen,
+			  const uint8_t *resp, size_t rlen, uint32_t fw_rule, struct tcpsrv *t,
+			  uint64_t token)
+{
+	(void)local;
+	return stream_hand_over(arg, ((struct dp_rdp *)arg)->cfg.tcp, view, c, q, qlen, resp, rlen,
+				fw_rule, tcp_reply, t, token);
 }
 
 /* ---- QUIC (doq's route hooks), on the QUIC thread ----------------------- */
@@ -186,36 +197,8 @@ static bool quic_hand_over(void *arg, int view, const struct p53_client *c, cons
 			   size_t qlen, const uint8_t *resp, size_t rlen, uint32_t fw_rule,
 			   struct doq *d, uint64_t token)
 {
-	struct dp_rdp *x = arg;
-	if (view < 0 || !resolver_wants(resp, rlen) || !resolver_takes(q, qlen))
-		return false;
-	const struct snapmgr_live *live = snapmgr_current(x->cfg.mgr);
-	const struct control_load *ld = live ? live->state : NULL;
-	if (dp_rdp_fw_refused(ld ? ld->fw : NULL, fw_rule))
-		return false;
-	struct resolver_job *j = resolver_slot(x->cfg.res, x->cfg.quic);
-	if (j == NULL) {
-		count(x, DP_RDP_TCP_FULL);
-		resolver_ring_full(x->cfg.res);
-		return false;
-	}
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	j->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-	j->fd = -1;
-	j->reply = quic_reply;
-	j->reply_job = NULL;
-	j->reply_ctx = d;
-	j->token = token;
-	j->peer_len = 0;
-	j->client = *c;
-	j->view = (uint16_t)view;
-	j->fw_rule = fw_rule;
-	j->qlen = (uint16_t)qlen;
-	memcpy(j->q, q, qlen);
-	resolver_commit(x->cfg.res, x->cfg.quic);
-	resolver_kick(x->cfg.res);
-	return true;
+	return stream_hand_over(arg, ((struct dp_rdp *)arg)->cfg.quic, view, c, q, qlen, resp, rlen,
+				fw_rule, quic_reply, d, token);
 }
 
 /* ---- set-up -------------------------------------------------------------- */
