@@ -1357,9 +1357,11 @@ static int layout_groups(struct cc *c, size_t node_sets, struct snap_group *grou
  * last. Sections are in the file in the order of the section table. */
 struct image {
 	uint8_t *p;
-	size_t len; /* bytes laid out */
-	size_t cap; /* bytes allocated or mapped */
-	int fd;	    /* the file behind the mapping, or -1 */
+	size_t len;  /* bytes laid out */
+	size_t cap;  /* bytes allocated, or of the file */
+	int fd;	     /* the file behind the mapping, or -1 */
+	size_t span; /* bytes of address space mapped over the file */
+	size_t hint; /* span to map at first: room the image is likely to need */
 	struct snap_hdr hdr;
 };
 
@@ -1377,10 +1379,19 @@ static int image_reserve(struct image *im, size_t size)
 		 * between sections needs no writing. */
 		if (ftruncate(im->fd, (off_t)size) != 0)
 			return P53_EIO;
-		p = im->p ? mremap(im->p, im->cap, size, MREMAP_MAYMOVE)
-			  : mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, im->fd, 0);
-		if (p == MAP_FAILED)
-			return P53_ENOMEM;
+		/* The mapping covers more than the file, so that growing the
+		 * file seldom moves it: a move costs every page's mapping
+		 * again, which on a VM with shadow page tables is a fault
+		 * per page at the next touch. */
+		p = im->p;
+		if (size > im->span) {
+			size_t span = size > im->hint ? size + size / 2 : im->hint;
+			p = im->p ? mremap(im->p, im->span, span, MREMAP_MAYMOVE)
+				  : mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, im->fd, 0);
+			if (p == MAP_FAILED)
+				return P53_ENOMEM;
+			im->span = span;
+		}
 	}
 	im->p = p;
 	im->cap = size;
@@ -1392,9 +1403,9 @@ static void image_release(struct image *im)
 	if (im->fd < 0)
 		free(im->p);
 	else if (im->p)
-		munmap(im->p, im->cap);
+		munmap(im->p, im->span);
 	im->p = NULL;
-	im->cap = 0;
+	im->cap = im->span = 0;
 }
 
 /* Places section id of len bytes at the next aligned offset. */
@@ -1500,6 +1511,15 @@ static size_t lay_records(struct cc *c, struct image *im, size_t node_sets)
 	for (uint32_t i = 0; i < c->nnodes; i++) {
 		struct cnode *cn = &c->nodes[i];
 		const uint8_t *nm = cc_name(c, cn->name);
+		/* Names and rdata lie in the order of the input, records in
+		 * canonical order: on a large zone the owner and the rdata of
+		 * each node are cache misses, fetched some nodes ahead. */
+		if (i + 8 < c->nnodes) {
+			const struct cnode *a = &c->nodes[i + 8];
+			__builtin_prefetch(cc_name(c, a->name));
+			if (a->nrec)
+				__builtin_prefetch(c->rdata.p + c->recs[a->rec].rdata);
+		}
 		memcpy(names + nname, nm, cn->name_len);
 		cn->rrset = (uint32_t)nsets;
 		for (uint32_t k = 0; k < cn->nrec;) {
@@ -1888,6 +1908,16 @@ static int prerender_range(struct prerender_part *p)
 		unsigned nt = answer_types(s->rrsets, sn, i, types);
 		struct snap_ans *ans = p->ans + cn->ans;
 		for (unsigned k = 0; k < nt; k++) {
+			/* ANY is answered with the node's first RRset (RFC
+			 * 8482), which is the answer to that RRset's type, put
+			 * first in types: the same plan, the same bytes.
+			 * Except DS, which an apex may answer from the parent. */
+			if (types[k] == RR_ANY && k > 0 && sn->cut == SNAP_NONE && sn->nrrsets &&
+			    types[0] == s->rrsets[sn->rrset].type && types[0] != RR_DS) {
+				ans[k] = ans[0];
+				ans[k].qtype = RR_ANY;
+				continue;
+			}
 			size_t n = answer_prerender(s, i, types[k], tmp, BLOB_CAP);
 			if (n == 0) {
 				/* Decided per query (a routing policy on the way,
@@ -2130,6 +2160,8 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 	 * 12 bytes, and as many owner and rdata bytes as there is text, is
 	 * enough for most zones (the arrays still grow past it). */
 	uint64_t guess = c.prog.bytes_total;
+	/* Snapshots come out 6-7 times the size of their zone text. */
+	im->hint = (size_t)guess * 10 + (64u << 20);
 	if (guess > (1u << 20) &&
 	    (vec_reserve((void **)&c.recs, &c.caprecs, sizeof(*c.recs), guess / 12) != 0 ||
 	     buf_reserve(&c.names, guess) != 0 || buf_reserve(&c.rdata, guess) != 0)) {
