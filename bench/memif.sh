@@ -94,7 +94,7 @@ for size in $SIZES; do
 		lcores=1
 		[ "$nw" = 2 ] && lcores=1,0
 		# net_pcap keeps the capture in mbufs per rx queue (infinite_rx).
-		mem=$(((NQ * nw * 2304 + 256 * 1024 * 1024) / 1048576))
+		mem=$(((NQ * nw * 4096 + 512 * 1024 * 1024) / 1048576))
 		rxp="rx_pcap=$W/q.pcap"
 		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
 		for r in $(seq 1 "$ROUNDS"); do
@@ -120,7 +120,8 @@ for size in $SIZES; do
 			GPID=$!
 			PIDS+=("$GPID")
 			# Warm: answers flowing (the capture is loaded first).
-			if ! wait_for 300 sh -c "[ \$(curl -s --unix-socket $W/ctl.sock http://p/v1/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"dataplane\"][\"tx\"])') -gt 100000 ]"; then
+			# (or the generator gone: then there is nothing to wait for).
+			if ! wait_for 300 sh -c "! kill -0 $GPID 2>/dev/null || [ \$(curl -s --unix-socket $W/ctl.sock http://p/v1/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"dataplane\"][\"tx\"])') -gt 100000 ]" || ! kill -0 "$GPID" 2>/dev/null; then
 				log "no answers flowing"; tail -5 "$W/testpmd.log" >&2; exit 1
 			fi
 			sleep 1
