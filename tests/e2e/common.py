@@ -439,3 +439,16 @@ class Knot(_Server):
             rc = self.stop()
             raise RuntimeError("knotd did not load %s (rc=%s):\n%s" % (pending, rc, self.read_log()))
         return self
+
+
+def nsec_types(nsec):
+    """The type numbers an NSEC RRset's first record lists (RFC 4034 4.1.2
+    windows), read here rather than through dnspython's type names so that
+    unassigned types (NXNAME) count too."""
+    out = set()
+    for win, bits in nsec[0].windows:
+        for i, b in enumerate(bits):
+            for k in range(8):
+                if b & (0x80 >> k):
+                    out.add(win * 256 + i * 8 + k)
+    return out
