@@ -23,8 +23,10 @@ import time
 
 import common  # noqa: E402  (beside this file; test scripts put it on the path)
 
+import dns.edns
 import dns.message
 import dns.query
+import dns.rdatatype
 
 ROOT_NS = "127.53.0.1"
 TLD_NS = "127.53.0.2"
@@ -255,3 +257,23 @@ def in_netns(argv, env=None):
         return subprocess.run(["ip", "netns", "exec", ns] + argv, env=env).returncode
     finally:
         subprocess.run(["ip", "netns", "del", ns])
+
+
+def addrs(r, qtype="A"):
+    """The addresses (rdata text) of a response's qtype records; none for
+    no response."""
+    if r is None:
+        return set()
+    out = set()
+    for rrset in r.answer:
+        if rrset.rdtype == dns.rdatatype.from_text(qtype):
+            out |= {rd.to_text() for rd in rrset}
+    return out
+
+
+def ede(r):
+    """The Extended DNS Error code of a response (RFC 8914), or None."""
+    for o in (r.options if r is not None else []):
+        if o.otype == dns.edns.EDE:
+            return o.code
+    return None

@@ -75,23 +75,6 @@ def ask(name, qtype="A", where=SVC4, source=CLI4, rd=True, dnssec=False, timeout
     return None
 
 
-def addrs(r, qtype="A"):
-    if r is None:
-        return set()
-    out = set()
-    for rrset in r.answer:
-        if rrset.rdtype == dns.rdatatype.from_text(qtype):
-            out |= {rd.to_text() for rd in rrset}
-    return out
-
-
-def ede(r):
-    for o in (r.options if r is not None else []):
-        if o.otype == dns.edns.EDE:
-            return o.code
-    return None
-
-
 def show(r):
     return "no answer" if r is None else r.to_text()[:600]
 
@@ -218,7 +201,7 @@ def body(res, cleanup, work, bdir, tree):
     # Authoritative answers: as before, from the worker, for everyone.
     r = ask("www.example.com.", tries=10)
     res.check("authoritative answer in the view: AA and the snapshot's data",
-              r is not None and bool(r.flags & dns.flags.AA) and addrs(r) == {"192.0.2.10"},
+              r is not None and bool(r.flags & dns.flags.AA) and dnstree.addrs(r) == {"192.0.2.10"},
               show(r))
     r = ask("whoami.example.com.", "TXT", source=OUT4)
     res.check("authoritative answer outside every view",
@@ -228,13 +211,13 @@ def body(res, cleanup, work, bdir, tree):
     # Recursion to a leaf, validated.
     r = ask("www.leaf.tree.", dnssec=True, timeout=3)
     res.check("recursion to a leaf through port53d", r is not None and
-              r.rcode() == dns.rcode.NOERROR and addrs(r) == {"192.0.2.1"}, show(r))
+              r.rcode() == dns.rcode.NOERROR and dnstree.addrs(r) == {"192.0.2.1"}, show(r))
     res.check("validated: AD and RA set, AA clear, RRSIG with DO", r is not None and
               bool(r.flags & dns.flags.AD) and bool(r.flags & dns.flags.RA) and
               not r.flags & dns.flags.AA and
               any(x.rdtype == dns.rdatatype.RRSIG for x in r.answer), show(r))
     r = ask("www.leaf.tree.", "AAAA", where=SVC6, source=CLI6, timeout=3)
-    res.check("recursion over IPv6 in the other view", addrs(r, "AAAA") == {"2001:db8::1"},
+    res.check("recursion over IPv6 in the other view", dnstree.addrs(r, "AAAA") == {"2001:db8::1"},
               show(r))
     # Cache hits on the worker (the resolver's shared answers): the same
     # question again, in the asker's case, DO clear this time, TTLs counted
@@ -244,7 +227,7 @@ def body(res, cleanup, work, bdir, tree):
     r1 = ask("www.leaf.tree.", dnssec=True)
     r = ask("WwW.LeAf.TrEe.")
     res.check("worker cache hit: the asker's case, no RRSIG or AD without DO",
-              r is not None and addrs(r) == {"192.0.2.1"} and
+              r is not None and dnstree.addrs(r) == {"192.0.2.1"} and
               r.question[0].name.to_text() == "WwW.LeAf.TrEe." and
               not any(x.rdtype == dns.rdatatype.RRSIG for x in r.answer) and
               not r.flags & dns.flags.AD and bool(r.flags & dns.flags.RA), show(r))
@@ -283,7 +266,7 @@ def body(res, cleanup, work, bdir, tree):
         return total(b, "port53_dataplane_total", label) - total(a, "port53_dataplane_total",
                                                                  label)
     res.check("after a snapshot swap: handed to the resolver thread, then a worker hit again",
-              swapped and addrs(r) == {"192.0.2.1"} and addrs(r2) == {"192.0.2.1"} and
+              swapped and dnstree.addrs(r) == {"192.0.2.1"} and dnstree.addrs(r2) == {"192.0.2.1"} and
               delta(m0, m1, "resolver_handed") == 1 and
               delta(m0, m1, "resolver_cache_hit") == 0 and
               delta(m1, m2, "resolver_cache_hit") == 1,
@@ -296,28 +279,28 @@ def body(res, cleanup, work, bdir, tree):
 
     # A FORWARD rule: the forwarder's data, not the tree's.
     r = ask("www.fwd.tree.")
-    res.check("FORWARD rule: answer from the forwarder", addrs(r) == {"192.0.2.100"}, show(r))
+    res.check("FORWARD rule: answer from the forwarder", dnstree.addrs(r) == {"192.0.2.100"}, show(r))
     r = ask("www.sys.fwd.tree.")
     res.check("SYSTEM rule beneath the FORWARD rule: the tree's answer, not the forwarder's",
-              addrs(r) == {"192.0.2.2"}, show(r))
+              dnstree.addrs(r) == {"192.0.2.2"}, show(r))
 
     # Split horizon: the same name, another zone in view v6 than the public one.
     r = ask("www.example.com.", where=SVC6, source=CLI6)
     res.check("split horizon: view v6 gets its private example.com (AA)",
-              r is not None and addrs(r) == {"10.6.0.80"} and bool(r.flags & dns.flags.AA),
+              r is not None and dnstree.addrs(r) == {"10.6.0.80"} and bool(r.flags & dns.flags.AA),
               show(r))
     r = ask("www.example.com.")
     res.check("split horizon: view inside gets the public example.com",
-              addrs(r) == {"192.0.2.10"}, show(r))
+              dnstree.addrs(r) == {"192.0.2.10"}, show(r))
 
     # A private zone seen by its view only.
     r = ask("www.corp.internal.")
     res.check("private zone in its view: AA from the private snapshot",
-              r is not None and addrs(r) == {"10.0.0.5"} and bool(r.flags & dns.flags.AA),
+              r is not None and dnstree.addrs(r) == {"10.0.0.5"} and bool(r.flags & dns.flags.AA),
               show(r))
     r = ask("www.corp.internal.", where=SVC6, source=CLI6)
     res.check("private zone invisible to the other view: recursion's NXDOMAIN",
-              r is not None and r.rcode() == dns.rcode.NXDOMAIN and not addrs(r) and
+              r is not None and r.rcode() == dns.rcode.NXDOMAIN and not dnstree.addrs(r) and
               not r.flags & dns.flags.AA, show(r))
     r = ask("www.corp.internal.", source=OUT4)
     res.check("private zone outside every view: REFUSED",
@@ -332,16 +315,16 @@ def body(res, cleanup, work, bdir, tree):
     # The firewall on the resolved chain.
     r = ask("go.leaf.tree.")
     res.check("firewall BLOCK reached through a CNAME: NXDOMAIN, EDE 15",
-              r is not None and r.rcode() == dns.rcode.NXDOMAIN and not addrs(r) and
-              ede(r) == 15, show(r))
+              r is not None and r.rcode() == dns.rcode.NXDOMAIN and not dnstree.addrs(r) and
+              dnstree.ede(r) == 15, show(r))
     r = ask("ok.leaf.tree.")
-    res.check("an unlisted CNAME chain is answered", addrs(r) == {"192.0.2.1"}, show(r))
+    res.check("an unlisted CNAME chain is answered", dnstree.addrs(r) == {"192.0.2.1"}, show(r))
 
     # A bogus signature.
     r = ask("www.bogus.tree.", timeout=3)
     res.check("bogus signature: SERVFAIL with a DNSSEC EDE",
               r is not None and r.rcode() == dns.rcode.SERVFAIL and
-              ede(r) in (6, 7, 8, 9, 10, 12), show(r))
+              dnstree.ede(r) in (6, 7, 8, 9, 10, 12), show(r))
 
     # DNS over TLS to port53d: the TLS thread hands the view's query over.
     if shutil.which("kdig"):
@@ -392,7 +375,7 @@ def body(res, cleanup, work, bdir, tree):
         res.check("DoQ in the view: 4 streams answered", ok, err or repr(out))
         if ok:
             res.check("DoQ: recursion, forwarding, the private zone, an authoritative name",
-                      [addrs(x) for x in out] == [{"192.0.2.1"}, {"192.0.2.100"},
+                      [dnstree.addrs(x) for x in out] == [{"192.0.2.1"}, {"192.0.2.100"},
                                                   {"10.0.0.5"}, {"192.0.2.10"}] and
                       all(x.id == 0 for x in out), [show(x) for x in out])
     else:
@@ -418,12 +401,12 @@ def body(res, cleanup, work, bdir, tree):
         m, "port53_dataplane_total", "resolver_cache_hit")
     tree.stop_authorities()
     r = ask("www.leaf.tree.", dnssec=True)
-    res.check("cache hit with every authority stopped", addrs(r) == {"192.0.2.1"} and
+    res.check("cache hit with every authority stopped", dnstree.addrs(r) == {"192.0.2.1"} and
               r is not None and bool(r.flags & dns.flags.AD), show(r))
     r = ask("www.fwd.tree.")
-    res.check("forwarded answer from the cache", addrs(r) == {"192.0.2.100"}, show(r))
+    res.check("forwarded answer from the cache", dnstree.addrs(r) == {"192.0.2.100"}, show(r))
     r = ask("www.example.com.")
-    res.check("authoritative answers unaffected after", addrs(r) == {"192.0.2.10"}, show(r))
+    res.check("authoritative answers unaffected after", dnstree.addrs(r) == {"192.0.2.10"}, show(r))
     m = metrics(ctl, sock)
     after = total(m, "port53_resolver_total", "cache_hit") + total(
         m, "port53_dataplane_total", "resolver_cache_hit")

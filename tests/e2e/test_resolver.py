@@ -56,25 +56,6 @@ def ask(name, qtype="A", where=VIEW_ADDR, rd=True, dnssec=False, timeout=3.0, tc
     return None
 
 
-def addrs(r, qtype="A"):
-    if r is None:
-        return set()
-    out = set()
-    for rrset in r.answer:
-        if rrset.rdtype == dns.rdatatype.from_text(qtype):
-            out |= {rd.to_text() for rd in rrset}
-    return out
-
-
-def ede(r):
-    if r is None:
-        return None
-    for o in r.options:
-        if o.otype == dns.edns.EDE:
-            return o.code
-    return None
-
-
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -231,16 +212,16 @@ def run_cases(srv, tree):
     # Split horizon: own.example is a private zone in both views, with
     # other data in each; the public one answers everyone else.
     r = ask("www.own.example.")
-    check(r is not None and addrs(r) == {"10.0.0.80"} and r.flags & dns.flags.AA,
+    check(r is not None and dnstree.addrs(r) == {"10.0.0.80"} and r.flags & dns.flags.AA,
           "split horizon: view inside gets its private own.example", r)
     r = ask("www.own.example.", where=LAB_ADDR)
-    check(addrs(r) == {"10.1.0.80"}, "split horizon: view lab gets its own", r)
+    check(dnstree.addrs(r) == {"10.1.0.80"}, "split horizon: view lab gets its own", r)
     r = ask("www.own.example.", where=AUTH_ADDR)
-    check(addrs(r) == {"192.0.2.80"} and r.flags & dns.flags.AA,
+    check(dnstree.addrs(r) == {"192.0.2.80"} and r.flags & dns.flags.AA,
           "split horizon: outside every view, the public zone", r)
     # A private zone only one view sees.
     r = ask("www.corp.internal.")
-    check(addrs(r) == {"10.0.0.5"} and r.flags & dns.flags.AA,
+    check(dnstree.addrs(r) == {"10.0.0.5"} and r.flags & dns.flags.AA,
           "private zone visible in its view", r)
     r = ask("nope.corp.internal.")
     check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and r.flags & dns.flags.AA,
@@ -249,20 +230,20 @@ def run_cases(srv, tree):
     check(r is not None and r.rcode() == dns.rcode.REFUSED,
           "private zone invisible outside every view: REFUSED", r)
     r = ask("www.corp.internal.", where=LAB_ADDR)
-    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not addrs(r) and
+    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not dnstree.addrs(r) and
           not r.flags & dns.flags.AA,
           "private zone invisible to the other view: recursion says NXDOMAIN", r)
 
     # Recursion to a leaf of the signed tree, validated.
     r = ask("www.leaf.tree.", dnssec=True)
-    check(r is not None and r.rcode() == dns.rcode.NOERROR and addrs(r) == {"192.0.2.1"},
+    check(r is not None and r.rcode() == dns.rcode.NOERROR and dnstree.addrs(r) == {"192.0.2.1"},
           "recursion to a leaf", r)
     check(r is not None and bool(r.flags & dns.flags.AD) and bool(r.flags & dns.flags.RA)
           and not r.flags & dns.flags.AA, "validated answer: AD and RA set, AA clear", r)
     check(r is not None and any(x.rdtype == dns.rdatatype.RRSIG for x in r.answer),
           "DO set: the RRSIG comes along", r)
     r = ask("www.leaf.tree.", "AAAA")
-    check(r is not None and addrs(r, "AAAA") == {"2001:db8::1"} and
+    check(r is not None and dnstree.addrs(r, "AAAA") == {"2001:db8::1"} and
           not any(x.rdtype == dns.rdatatype.RRSIG for x in r.answer) and
           not r.flags & dns.flags.AD, "DO clear: no RRSIG, no AD", r)
     r = ask("nope.leaf.tree.")
@@ -272,22 +253,22 @@ def run_cases(srv, tree):
     # or a more precise DNSSEC code 7..12).
     r = ask("www.bogus.tree.")
     check(r is not None and r.rcode() == dns.rcode.SERVFAIL, "bogus signature: SERVFAIL", r)
-    check(ede(r) in (6, 7, 8, 9, 10, 12), "bogus signature: EDE DNSSEC code", ede(r))
+    check(dnstree.ede(r) in (6, 7, 8, 9, 10, 12), "bogus signature: EDE DNSSEC code", dnstree.ede(r))
 
     # FORWARD with failover past a dead first target; SYSTEM beneath it.
     r = ask("www.fwd.tree.")
-    check(addrs(r) == {"192.0.2.100"}, "FORWARD rule: answer from the forwarder", r)
+    check(dnstree.addrs(r) == {"192.0.2.100"}, "FORWARD rule: answer from the forwarder", r)
     r = ask("www.sys.fwd.tree.")
-    check(addrs(r) == {"192.0.2.2"}, "SYSTEM rule overrides the broader FORWARD", r)
+    check(dnstree.addrs(r) == {"192.0.2.2"}, "SYSTEM rule overrides the broader FORWARD", r)
 
     # The firewall on the resolved chain: go.leaf.tree is not listed, its
     # CNAME target is.
     r = ask("go.leaf.tree.")
-    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not addrs(r),
+    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not dnstree.addrs(r),
           "firewall BLOCK through a CNAME in the resolved answer", r)
-    check(ede(r) == 15, "the block carries EDE 15 (Blocked)", ede(r))
+    check(dnstree.ede(r) == 15, "the block carries EDE 15 (Blocked)", dnstree.ede(r))
     r = ask("ok.leaf.tree.")
-    check(addrs(r) == {"192.0.2.1"}, "an unlisted chain is answered", r)
+    check(dnstree.addrs(r) == {"192.0.2.1"}, "an unlisted chain is answered", r)
 
     # Outside every view, or RD clear: authoritative only.
     r = ask("www.leaf.tree.", where=AUTH_ADDR)
@@ -298,11 +279,11 @@ def run_cases(srv, tree):
 
     # TCP: views, private zones and the resolver alike.
     r = ask("www.own.example.", tcp=True)
-    check(addrs(r) == {"10.0.0.80"}, "TCP: split horizon", r)
+    check(dnstree.addrs(r) == {"10.0.0.80"}, "TCP: split horizon", r)
     r = ask("www.own.example.", where=AUTH_ADDR, tcp=True)
-    check(addrs(r) == {"192.0.2.80"}, "TCP: outside every view, the public zone", r)
+    check(dnstree.addrs(r) == {"192.0.2.80"}, "TCP: outside every view, the public zone", r)
     r = ask("ok.leaf.tree.", tcp=True, dnssec=True)
-    check(addrs(r) == {"192.0.2.1"} and r is not None and bool(r.flags & dns.flags.AD),
+    check(dnstree.addrs(r) == {"192.0.2.1"} and r is not None and bool(r.flags & dns.flags.AD),
           "TCP: recursion through the resolver", r)
     r = ask("www.sys.fwd.tree.", "TXT", tcp=True)
     check(r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer,
@@ -321,14 +302,14 @@ def run_cases(srv, tree):
                                             "www 300 IN A 10.0.0.81\n")])
     os.rename(inside + ".new", inside)
     srv.proc.send_signal(signal.SIGHUP)
-    check(common.wait_for(lambda: addrs(ask("www.own.example.", timeout=0.5)) == {"10.0.0.81"},
+    check(common.wait_for(lambda: dnstree.addrs(ask("www.own.example.", timeout=0.5)) == {"10.0.0.81"},
                           10), "SIGHUP: the view's private zone reloaded")
     # Replaced by rename, as snapshots are (the live one is mapped).
     os.rename(write(inside + ".bad", "not a snapshot"), inside)
     srv.proc.send_signal(signal.SIGHUP)
     common.wait_for(lambda: "private zones not reloaded" in srv.read_log(), 10)
     check("private zones not reloaded" in srv.read_log() and
-          addrs(ask("www.own.example.")) == {"10.0.0.81"},
+          dnstree.addrs(ask("www.own.example.")) == {"10.0.0.81"},
           "SIGHUP with a broken private snapshot: the old one serves", srv.read_log()[-300:])
 
     # DNS over TLS (RFC 7858) with kdig +tls, as a client would ask.
@@ -383,10 +364,10 @@ def run_cases(srv, tree):
     before = metric(srv, "cache_hit")
     tree.stop_authorities()
     r = ask("www.leaf.tree.", dnssec=True)
-    check(addrs(r) == {"192.0.2.1"} and r is not None and bool(r.flags & dns.flags.AD),
+    check(dnstree.addrs(r) == {"192.0.2.1"} and r is not None and bool(r.flags & dns.flags.AD),
           "cache hit with every authority stopped", r)
     r = ask("www.fwd.tree.")
-    check(addrs(r) == {"192.0.2.100"}, "forwarded answer cached", r)
+    check(dnstree.addrs(r) == {"192.0.2.100"}, "forwarded answer cached", r)
     after = metric(srv, "cache_hit")
     check(before is not None and after is not None and after >= before + 2,
           "cache hits counted in the metrics", (before, after))
