@@ -216,60 +216,66 @@ static inline uint8_t lc(uint8_t c)
 	return c >= 'A' && c <= 'Z' ? (uint8_t)(c + 32) : c;
 }
 
-/* Up to the first difference both rdata have the same shape, so the name
- * spans found by walking a hold for b too. */
+/* Where the field that layout letter l describes, starting at pos, ends, and
+ * whether it is a name (canonical form lower-cases names and nothing else).
+ * -1 for a field that runs to the end of the rdata: nothing after it is a
+ * name. The caller guarantees pos < len. */
+static int canon_field(char l, const uint8_t *p, size_t len, size_t pos, size_t *end)
+{
+	switch (l) {
+	case 'N':
+	case 'n':
+		*end = pos;
+		return wire_name_ok(p, len, end) ? 1 : -1;
+	case '1':
+		*end = pos + 1;
+		return 0;
+	case '2':
+		*end = pos + 2;
+		return 0;
+	case '4':
+	case 'T':
+	case 'a':
+		*end = pos + 4;
+		return 0;
+	case '6':
+		*end = pos + 16;
+		return 0;
+	case 's':
+	case 'c':
+		*end = pos + 1 + p[pos];
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+/* Up to the first difference both rdata have the same shape, so the fields
+ * found by walking a hold for b too. */
 int rrtype_rdata_cmp(uint16_t type, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
 	size_t m = alen < blen ? alen : blen;
-	const struct rrtype_info *ti;
-	if (m == 0 || (ti = rrtype_get(type)) == NULL || !(ti->flags & RRT_CANON)) {
-		int c = memcmp(a, b, m);
-		if (c)
-			return c;
-		return alen < blen ? -1 : alen > blen;
-	}
+	const struct rrtype_info *ti = rrtype_get(type);
 	size_t pos = 0;
-	for (const char *l = ti->layout; *l && pos < m; l++) {
-		size_t end;
-		int name = *l == 'N' || *l == 'n';
-		switch (*l) {
-		case 'N':
-		case 'n':
-			end = pos;
-			if (!wire_name_ok(a, alen, &end))
-				end = alen;
-			break;
-		case '1':
-			end = pos + 1;
-			break;
-		case '2':
-			end = pos + 2;
-			break;
-		case '4':
-		case 'T':
-		case 'a':
-			end = pos + 4;
-			break;
-		case 's':
-			end = pos + 1 + a[pos];
-			break;
-		default:
-			end = alen;
-			break;
-		}
-		if (end > m)
-			end = m;
-		for (; pos < end; pos++) {
-			uint8_t x = name ? lc(a[pos]) : a[pos], y = name ? lc(b[pos]) : b[pos];
-			if (x != y)
-				return x < y ? -1 : 1;
+	if (ti != NULL && (ti->flags & RRT_CANON)) {
+		for (const char *l = ti->layout; *l && pos < m; l++) {
+			size_t end;
+			int name = canon_field(*l, a, alen, pos, &end);
+			if (name < 0)
+				break;
+			if (end > m)
+				end = m;
+			for (; pos < end; pos++) {
+				uint8_t x = name ? lc(a[pos]) : a[pos],
+					y = name ? lc(b[pos]) : b[pos];
+				if (x != y)
+					return x < y ? -1 : 1;
+			}
 		}
 	}
-	if (pos < m) {
-		int c = memcmp(a + pos, b + pos, m - pos);
-		if (c)
-			return c;
-	}
+	int c = memcmp(a + pos, b + pos, m - pos);
+	if (c)
+		return c;
 	return alen < blen ? -1 : alen > blen;
 }
 
@@ -281,35 +287,11 @@ void rrtype_rdata_canon(uint16_t type, uint8_t *p, size_t len)
 	size_t pos = 0;
 	for (const char *l = ti->layout; *l && pos < len; l++) {
 		size_t end;
-		switch (*l) {
-		case 'N':
-		case 'n':
-			end = pos;
-			if (!wire_name_ok(p, len, &end))
-				return;
-			for (; pos < end; pos++)
-				p[pos] = lc(p[pos]);
-			continue;
-		case '1':
-			end = pos + 1;
-			break;
-		case '2':
-			end = pos + 2;
-			break;
-		case '4':
-		case 'T':
-		case 'a':
-			end = pos + 4;
-			break;
-		case '6':
-			end = pos + 16;
-			break;
-		case 's':
-			end = pos + 1 + p[pos];
-			break;
-		default:
+		int name = canon_field(*l, p, len, pos, &end);
+		if (name < 0)
 			return;
-		}
+		for (; name && pos < end; pos++)
+			p[pos] = lc(p[pos]);
 		pos = end;
 	}
 }
