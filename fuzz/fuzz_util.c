@@ -216,7 +216,7 @@ void fuzz_walk_snapshot(const struct p53_snapshot *s, const uint8_t *health, uin
 {
 	static const uint16_t types[] = {RR_A,	RR_AAAA,   RR_NS,   RR_CNAME, RR_SOA,
 					 RR_MX, RR_TXT,	   RR_DS,   RR_ANY,   RR_SRV,
-					 99,	RR_DNSKEY, RR_NSEC, RR_RRSIG};
+					 99,	RR_DNSKEY, RR_NSEC, RR_RRSIG, RR_NSEC3};
 	enum { NTYPES = sizeof(types) / sizeof(types[0]), WINDOW = 48, PER_NODE = 3 };
 	struct p53_answer_cfg cfg;
 	p53_answer_cfg_default(&cfg);

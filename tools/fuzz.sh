@@ -94,6 +94,11 @@ seeds() {
 		example.org="$z/example.org.zone" example="$z/example.zone" >/dev/null
 	"$B/tools/port53" compile --serial 1 --no-prerender --dnssec-keys "$k" \
 		-o "$d/seed-dnssec-noprerender" example="$z/example.zone" >/dev/null
+	# NSEC3: an opt-out chain and a salted one with iterations, proofs
+	# per node (NODESEC3) and hash lists (NSEC3Z, NSEC3).
+	"$B/tools/port53" compile --serial 1 --dnssec-keys "$k" --nsec3-opt-out example.org \
+		--nsec3 example --nsec3-iterations 2 --nsec3-salt 0a0b -o "$d/seed-nsec3" \
+		example.org="$z/example.org.zone" example="$z/example.zone" >/dev/null
 	rm -rf "$k"
 }
 

@@ -260,6 +260,10 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"sig-validity", required_argument, NULL, 'V'},
 					   {"sig-time", required_argument, NULL, 'T'},
 					   {"compact-denial", required_argument, NULL, 'C'},
+					   {"nsec3", required_argument, NULL, '3'},
+					   {"nsec3-opt-out", required_argument, NULL, 'O'},
+					   {"nsec3-iterations", required_argument, NULL, 'R'},
+					   {"nsec3-salt", required_argument, NULL, 'L'},
 					   {"geo", required_argument, NULL, 'G'},
 					   {"latency", required_argument, NULL, 'Y'},
 					   {"regions", required_argument, NULL, 'Z'},
@@ -277,7 +281,7 @@ static int compile_main(int argc, char **argv, bool check_only)
 	bool is_diff = check_only && argc > 0 && strcmp(argv[0], "diff") == 0;
 	const char *cmd = is_diff ? "diff" : check_only ? "check" : "compile";
 	struct p53_compile_opts o = {0};
-	const char *compact[P53_COMPACT_MAX];
+	const char *compact[P53_COMPACT_MAX], *nsec3[P53_COMPACT_MAX], *optout[P53_COMPACT_MAX];
 	bool dry = false, quiet = false, timings = false;
 	struct p53_compile_stats stats = {0};
 	struct progress pr = {.start = now_s()};
@@ -322,6 +326,31 @@ static int compile_main(int argc, char **argv, bool check_only)
 			}
 			compact[o.ncompact++] = optarg;
 			o.compact_zones = compact;
+			break;
+		case '3':
+		case 'O':
+			if (o.nnsec3 + o.noptout >= P53_COMPACT_MAX) {
+				fprintf(stderr, "%s %s: at most %d --nsec3 zones\n", PROG, cmd,
+					P53_COMPACT_MAX);
+				return CLI_USAGE;
+			}
+			if (c == '3') {
+				nsec3[o.nnsec3++] = optarg;
+				o.nsec3_zones = nsec3;
+			} else {
+				optout[o.noptout++] = optarg;
+				o.optout_zones = optout;
+			}
+			break;
+		case 'R': {
+			uint64_t it;
+			if (cli_u64(PROG, cmd, "--nsec3-iterations", optarg, 0, 150, &it))
+				return CLI_USAGE;
+			o.nsec3_iterations = (uint32_t)it;
+			break;
+		}
+		case 'L':
+			o.nsec3_salt = optarg;
 			break;
 		case 'G':
 			o.geo_csv = optarg;
@@ -1260,7 +1289,9 @@ static const struct command commands[] = {
     {"compile", cmd_compile, "compile zones into a snapshot",
      "port53 compile -o OUT.p53 [--serial N] [--no-prerender] [--sign-key KEY.pem]\n"
      "                      [--dnssec-keys DIR [--sig-validity DAYS]\n"
-     "                       [--compact-denial ZONE]...]\n"
+     "                       [--compact-denial ZONE]... [--nsec3 ZONE]...\n"
+     "                       [--nsec3-opt-out ZONE]... [--nsec3-iterations N]\n"
+     "                       [--nsec3-salt HEX]]\n"
      "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
      "                      [--regions FILE.csv] [--health-checks FILE]\n"
      "                      [--no-include | --include-dir DIR] [--max-generate N]\n"
@@ -1274,6 +1305,10 @@ static const struct command commands[] = {
      "      --sig-time T      sign as if the time were T (unix seconds; tests)\n"
      "      --compact-denial Z  no NSEC chain for zone Z: denials are made and signed\n"
      "                        per query by the server's online key (RFC 9824)\n"
+     "      --nsec3 Z         an NSEC3 chain (RFC 5155) for zone Z instead of NSEC\n"
+     "      --nsec3-opt-out Z NSEC3 with opt-out: insecure delegations left out\n"
+     "      --nsec3-iterations N  extra hash iterations (default 0, at most 150)\n"
+     "      --nsec3-salt HEX  NSEC3 salt (default none: '-'; RFC 9276)\n"
      "      --geo FILE        geo database: CSV (prefix,continent,country,subdivision,\n"
      "                        latitude,longitude) or a MaxMind DB (.mmdb)\n"
      "      --latency FILE    latency table, CSV (prefix,region,ms)\n"

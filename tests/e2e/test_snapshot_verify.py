@@ -27,11 +27,12 @@ PORT53 = os.environ.get("PORT53") or common.default_port53()
 
 HDR = 96
 SECT = 40
-NSECT = 23
+NSECT = 26
 NODESEC, ANSDO, DOBLOBS = 21, 22, 23
+NSEC3Z, NSEC3, NODESEC3 = 24, 25, 26
 ZONES, NODES, RRSETS, HASH, NAMES, RDATA, ANS, BLOBS, GROUPS, MEMBERS = range(1, 11)
 T_A, T_NS, T_CNAME, T_SOA, T_MX, T_DNAME = 1, 2, 5, 6, 15, 39
-N_APEX, N_DELEG, N_OCCLUDED, N_CNAME, N_DNAME, N_WILD, N_ENT = (1 << i for i in range(7))
+N_APEX, N_DELEG, N_OCCLUDED, N_CNAME, N_DNAME, N_WILD, N_ENT, N_NSEC3 = (1 << i for i in range(8))
 M_ALIAS = 1 << 4
 
 check = common.Checks(verbose=True)
@@ -527,6 +528,58 @@ def dnssec_cases(work):
     refused(work, base, nodesec_size, "nodesec-size", "NODESEC does not match NODES")
 
 
+def nsec3_cases(work):
+    """The NSEC3 sections (docs/snapshot-format.md): a zone's hash list out
+    of order, iterations above what is hashed per query, a proof naming a
+    node without NSEC3, the NSEC3-owner flag on a name with data, NODESEC3
+    of the wrong size."""
+    keys = os.path.join(work, "keys3")
+    os.makedirs(keys, exist_ok=True)
+    r = subprocess.run([PORT53, "dnssec-keygen", "-K", keys, "example.com"],
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode != 0:
+        raise SystemExit("dnssec-keygen: %s" % r.stderr)
+    base = compile_snapshot(work, "nsec3", ["example.com=" + os.path.join(ROOT, "tests", "zones",
+                                                                        "example.com.zone")],
+                            ["--dnssec-keys", keys, "--nsec3", "example.com"])
+    rc, msg, _ = info(work, Snap(base).seal(), "nsec3-resealed")
+    check(rc == 0, "the compiled NSEC3 snapshot, resealed here, loads", msg)
+    s = Snap(base)
+    www = s.find_node("www.example.com.")
+    nzones = s.count(ZONES, 24)
+    check(s.count(NSEC3Z, 268) == nzones and s.count(NODESEC3, 16) == s.count(NODES, 36)
+          and s.count(NSEC3, 24) > 2, "an NSEC3 snapshot has its NSEC3 sections")
+    owners = [i for i in range(s.count(NODES, 36)) if s.node(i)["flags"] & N_NSEC3]
+    check(len(owners) == s.count(NSEC3, 24), "every NSEC3 owner is flagged and listed",
+          (len(owners), s.count(NSEC3, 24)))
+
+    def swap(x):
+        o = x.off(NSEC3)
+        a, b = bytes(x.b[o:o + 24]), bytes(x.b[o + 24:o + 48])
+        x.b[o:o + 24], x.b[o + 24:o + 48] = b, a
+    refused(work, base, swap, "nsec3-order", "out of order")
+
+    def iterations(x):
+        x.put16(x.off(NSEC3Z) + 8, 151)
+    refused(work, base, iterations, "nsec3-iter", "iterations above 150")
+
+    def proof(x):
+        x.put32(x.off(NODESEC3) + 16 * www, www)
+    refused(work, base, proof, "nsec3-proof", "NSEC3 proof not an NSEC3 owner")
+
+    def flag(x):
+        n = x.node(www)
+        x.put16(n["o"] + 6, n["flags"] | N_NSEC3)
+    refused(work, base, flag, "nsec3-flag", "NSEC3 owner flag")
+
+    def size(x):
+        i, off, ln = x.sect[NODESEC3]
+        struct.pack_into("<Q", x.b, HDR + SECT * i + 16, ln - 16)
+        x.sect[NODESEC3] = (i, off, ln - 16)
+        x.b[off + ln - 16:off + ln] = bytes(16)
+    refused(work, base, size, "nsec3-size", "NSEC3Z and NODESEC3 do not match")
+
+
 def main():
     if not os.access(PORT53, os.X_OK):
         print("port53 binary not found:", PORT53)
@@ -537,6 +590,7 @@ def main():
         alias_graph_cases(work)
         nested_group_cases(work)
         dnssec_cases(work)
+        nsec3_cases(work)
     return check.finish()
 
 

@@ -9,9 +9,14 @@
  * showing a policy's type absent when it picked nothing, and in zones
  * compiled with compact denial (RFC 9824) wildcard expansions, signed under
  * the query name, and every denial, one NSEC at the name itself. A DO=1
- * answer for a zone without signatures gets nothing added.
+ * answer for a zone without signatures gets nothing added. Zones with an
+ * NSEC3 chain (RFC 5155 7.2) prove the same with NSEC3 records: those
+ * about a node were found at compile time (snap_nodesec3); the next closer
+ * name of an NXDOMAIN or a wildcard answer is hashed here, on the stack,
+ * and its covering NSEC3 found by a binary search.
  */
 #include "zones/answer/answer_int.h"
+#include "zones/answer/nsec3hash.h"
 
 /* Records of RRSIG set r covering type; each record's first two bytes
  * are the type it covers (RFC 4034 3.1). */
@@ -150,20 +155,66 @@ static void secure_section(const struct p53_snapshot *s, struct plan *p, struct 
 	}
 }
 
-/* Adds the NSEC RRset of node (and its RRSIGs) once. */
-static void add_nsec(const struct p53_snapshot *s, struct plan *p, uint32_t node)
+/* Adds the denial RRset (NSEC or NSEC3) of node, and its RRSIGs, once. */
+static void add_denial(const struct p53_snapshot *s, struct plan *p, uint32_t node, uint16_t type)
 {
 	if (node == SNAP_NONE || node == SNAP_NSEC_COMPACT)
 		return;
 	for (unsigned i = 0; i < p->nns; i++)
-		if (p->ns[i].node == node && p->ns[i].set && p->ns[i].set->type == RR_NSEC)
+		if (p->ns[i].node == node && p->ns[i].set && p->ns[i].set->type == type)
 			return;
 	const struct snap_node *n = &s->nodes[node];
-	const struct snap_rrset *nsec = find_rrset(s, n, RR_NSEC);
+	const struct snap_rrset *nsec = find_rrset(s, n, type);
 	if (nsec == NULL || nsec->count == 0)
 		return;
 	struct pent e = {snap_node_name(s, n), nsec, nsec->ttl, NULL, node, 0};
 	add_signed(s, p->ns, &p->nns, NS_MAX, &e);
+}
+
+static void add_nsec(const struct p53_snapshot *s, struct plan *p, uint32_t node)
+{
+	add_denial(s, p, node, RR_NSEC);
+}
+
+static bool zone_nsec3(const struct p53_snapshot *s, uint32_t zone)
+{
+	return s->n3zones && s->n3zones[zone].count;
+}
+
+/* What the node's NSEC3 proves (RFC 5155 7.2.3, 7.2.4, 7.2.7): its types,
+ * or when it has none (an insecure delegation under opt-out), the closest
+ * provable encloser and the opt-out NSEC3 covering the next closer name. */
+static void n3_node_proof(const struct p53_snapshot *s, struct plan *p, uint32_t node)
+{
+	const struct snap_nodesec3 *d = &s->nodesec3[node];
+	if (d->match != SNAP_NONE) {
+		add_denial(s, p, d->match, RR_NSEC3);
+		return;
+	}
+	add_denial(s, p, d->ce, RR_NSEC3);
+	add_denial(s, p, d->nc, RR_NSEC3);
+}
+
+/* The NSEC3 covering the next closer name of name (RFC 5155 7.2.1): its
+ * ancestor one label below the closest encloser ce; hashed per query. */
+static void n3_next_closer(const struct p53_snapshot *s, struct plan *p, uint32_t ce,
+			   const uint8_t *name, size_t len)
+{
+	const struct snap_node *c = &s->nodes[ce];
+	if (name == NULL || len == 0 || len > P53_NAME_MAX)
+		return;
+	unsigned labels = 0;
+	for (size_t o = 0; o < len && name[o]; o += (size_t)name[o] + 1)
+		labels++;
+	if (labels <= c->labels)
+		return;
+	size_t off = 0;
+	for (unsigned k = labels; k > c->labels + 1u; k--)
+		off += (size_t)name[off] + 1;
+	const struct snap_nsec3zone *z = &s->n3zones[c->zone];
+	uint8_t h[P53_NSEC3_HASH_LEN];
+	p53_nsec3_hash(name + off, len - off, z->salt, z->salt_len, z->iterations, h);
+	add_denial(s, p, s->n3[snap_nsec3_cover(s, z, h, NULL)].node, RR_NSEC3);
 }
 
 /* RFC 4034 4.1.2: the type bitmap of sorted, distinct types. */
@@ -221,25 +272,32 @@ static unsigned node_types(const struct p53_snapshot *s, uint32_t node, uint16_t
 	return k;
 }
 
-/* Appends one NSEC made per query (owner, next, types) to the authority
- * section with its online RRSIG. */
+/* Appends one NSEC or NSEC3 made per query (owner; rdata: head, the next
+ * name or the NSEC3 fields up to the next hash, then the bitmap of types)
+ * to the authority section with its online RRSIG. */
+static void add_online_denial(struct plan *p, uint32_t zone, const uint8_t *owner, uint16_t rtype,
+			      const uint8_t *head, size_t nlen, const uint16_t *t, unsigned nt,
+			      uint32_t ttl)
+{
+	p->online = true;
+	if (p->osign == NULL || p->nns + 2 > NS_MAX ||
+	    p->oused + 2 + nlen + 2 + 34 * ((size_t)nt + 1) > sizeof(p->obuf))
+		return;
+	uint8_t *rec = p->obuf + p->oused;
+	memcpy(rec + 2, head, nlen);
+	size_t l = nlen + put_bitmap(t, nt, rec + 2 + nlen);
+	wr16(rec, (uint16_t)l);
+	p->oused += 2 + l;
+	p->ns[p->nns++] = (struct pent){owner, NULL, ttl, NULL, SNAP_NONE, 0, false, rtype, 1, rec};
+	struct p53_osign_rr rr = {rec + 2, (uint16_t)l};
+	add_online_sigs(p, p->ns, &p->nns, NS_MAX, zone, owner, rtype, ttl, &rr, 1);
+}
+
 static void add_online_nsec(struct plan *p, uint32_t zone, const uint8_t *owner,
 			    const uint8_t *next, size_t nlen, const uint16_t *t, unsigned nt,
 			    uint32_t ttl)
 {
-	p->online = true;
-	if (p->osign == NULL || p->nns + 2 > NS_MAX ||
-	    p->oused + 2 + nlen + 2 + 32 * ((size_t)nt + 1) > sizeof(p->obuf))
-		return;
-	uint8_t *rec = p->obuf + p->oused;
-	memcpy(rec + 2, next, nlen);
-	size_t l = nlen + put_bitmap(t, nt, rec + 2 + nlen);
-	wr16(rec, (uint16_t)l);
-	p->oused += 2 + l;
-	p->ns[p->nns++] =
-	    (struct pent){owner, NULL, ttl, NULL, SNAP_NONE, 0, false, RR_NSEC, 1, rec};
-	struct p53_osign_rr rr = {rec + 2, (uint16_t)l};
-	add_online_sigs(p, p->ns, &p->nns, NS_MAX, zone, owner, RR_NSEC, ttl, &rr, 1);
+	add_online_denial(p, zone, owner, RR_NSEC, next, nlen, t, nt, ttl);
 }
 
 /* RFC 9824: the one NSEC of a compact denial, at the name itself, whose
@@ -279,6 +337,47 @@ static void compact_proof(const struct p53_snapshot *s, struct plan *p, const st
 /* A policy that picked nothing, in a zone with an NSEC chain: the node's
  * own NSEC, its type bitmap without the policy's type, signed per query;
  * the chain's order is unchanged, only the bitmap says less. */
+/* The types of a bitmap b..end but skip. */
+static unsigned bitmap_types(const uint8_t *b, const uint8_t *end, uint16_t skip,
+			     uint16_t t[TYPES_MAX])
+{
+	unsigned nt = 0;
+	for (; b + 2 <= end && b + 2 + b[1] <= end; b += 2 + b[1])
+		for (unsigned i = 0; i < b[1] && i < 32; i++)
+			for (unsigned k = 0; k < 8; k++)
+				if ((b[2 + i] & (0x80 >> k)) && nt < TYPES_MAX) {
+					uint16_t type = (uint16_t)(b[0] << 8 | (i * 8 + k));
+					if (type != skip)
+						t[nt++] = type;
+				}
+	return nt;
+}
+
+/* The same in an NSEC3 zone: the node's NSEC3 with the type taken out of
+ * its bitmap, signed per query under the NSEC3's owner. */
+static void n3_notype_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr)
+{
+	uint32_t holder = s->nodesec3[pr->node].match;
+	const struct snap_rrset *n3 =
+	    holder == SNAP_NONE ? NULL : find_rrset(s, &s->nodes[holder], RR_NSEC3);
+	if (n3 == NULL || n3->count != 1) {
+		n3_node_proof(s, p, pr->node);
+		return;
+	}
+	uint16_t len;
+	const uint8_t *rd = first_rdata(s, n3, &len);
+	/* algorithm, flags, iterations, salt, hash length, next hash */
+	size_t head = len >= 5 ? 5u + rd[4] : len + 1u;
+	if (head >= len || (head += 1u + rd[head]) > len) {
+		n3_node_proof(s, p, pr->node);
+		return;
+	}
+	uint16_t t[TYPES_MAX];
+	unsigned nt = bitmap_types(rd + head, rd + len, pr->type, t);
+	const struct snap_node *h = &s->nodes[holder];
+	add_online_denial(p, h->zone, snap_node_name(s, h), RR_NSEC3, rd, head, t, nt, n3->ttl);
+}
+
 static void notype_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr)
 {
 	uint32_t holder = s->nodesec[pr->node].nsec;
@@ -290,25 +389,50 @@ static void notype_proof(const struct p53_snapshot *s, struct plan *p, const str
 	}
 	uint16_t len;
 	const uint8_t *rd = first_rdata(s, nsec, &len);
-	const uint8_t *end = rd + len;
 	size_t nl = name_len(rd);
 	uint16_t t[TYPES_MAX];
-	unsigned nt = 0;
-	for (const uint8_t *b = rd + nl; b + 2 <= end && b + 2 + b[1] <= end; b += 2 + b[1])
-		for (unsigned i = 0; i < b[1] && i < 32; i++)
-			for (unsigned k = 0; k < 8; k++)
-				if ((b[2 + i] & (0x80 >> k)) && nt < TYPES_MAX) {
-					uint16_t type = (uint16_t)(b[0] << 8 | (i * 8 + k));
-					if (type != pr->type)
-						t[nt++] = type;
-				}
+	unsigned nt = bitmap_types(rd + nl, rd + len, pr->type, t);
 	add_online_nsec(p, n->zone, snap_node_name(s, n), rd, nl, t, nt, nsec->ttl);
+}
+
+/* RFC 5155 7.2: the NSEC3 form of add_proof's proofs. An NXDOMAIN is the
+ * closest encloser's NSEC3, the one covering the next closer name and the
+ * one covering the wildcard at the closest encloser (7.2.2); a wildcard
+ * answer the next closer name only (7.2.6), a wildcard NODATA also the
+ * closest encloser's and the wildcard's own (7.2.5). */
+static void n3_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr,
+		     const struct proof *next)
+{
+	const struct snap_node *n = &s->nodes[pr->node];
+	switch (pr->kind) {
+	case PROOF_NODATA:
+	case PROOF_DELEG_NODS:
+		n3_node_proof(s, p, pr->node);
+		break;
+	case PROOF_NOTYPE:
+		n3_notype_proof(s, p, pr);
+		break;
+	case PROOF_NOTNAME:
+		if (next && ((next->kind == PROOF_NOWILD && next->node == pr->node) ||
+			     ((next->kind == PROOF_NODATA || next->kind == PROOF_NOTYPE) &&
+			      next->node == n->wild && n->wild != SNAP_NONE)))
+			n3_node_proof(s, p, pr->node);
+		n3_next_closer(s, p, pr->node, pr->name, pr->name_len);
+		break;
+	case PROOF_NOWILD:
+		add_denial(s, p, s->nodesec3[pr->node].wild, RR_NSEC3);
+		break;
+	}
 }
 
 static void add_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr,
 		      const struct proof *next)
 {
 	const struct snap_node *n = &s->nodes[pr->node];
+	if (zone_nsec3(s, n->zone)) {
+		n3_proof(s, p, pr, next);
+		return;
+	}
 	if (zone_compact(s, n->zone)) {
 		/* A wildcard answer is signed under the query name, and an
 		 * NXDOMAIN is a NOTNAME and a NOWILD: one NSEC says both. */

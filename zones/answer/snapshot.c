@@ -30,10 +30,28 @@ uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len
 		if (e->hash == hash) {
 			const struct snap_node *n = &s->nodes[e->node - 1];
 			if (n->name_len == len && memcmp(s->names + n->name, name, len) == 0)
-				return e->node - 1;
+				return (n->flags & NODE_NSEC3) ? SNAP_NONE : e->node - 1;
 		}
 		i = (i + 1) & s->hmask;
 	}
+}
+
+uint32_t snap_nsec3_cover(const struct p53_snapshot *s, const struct snap_nsec3zone *z,
+			  const uint8_t h[20], bool *exact)
+{
+	const struct snap_nsec3 *e = s->n3 + z->first;
+	uint32_t lo = 0, hi = z->count; /* the answer is below hi */
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (memcmp(e[mid].hash, h, 20) <= 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint32_t i = lo ? lo - 1 : z->count - 1;
+	if (exact)
+		*exact = memcmp(e[i].hash, h, 20) == 0;
+	return z->first + i;
 }
 
 static const struct snap_sect *find_sect(const struct snap_hdr *h, uint32_t id)
@@ -148,6 +166,12 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	s->ansdo = s->nansdo ? (const void *)ptr[SECT_ANSDO] : NULL;
 	s->doblobs = ptr[SECT_DOBLOBS];
 	s->doblobs_len = len[SECT_DOBLOBS];
+	s->nn3zones = (uint32_t)(len[SECT_NSEC3Z] / sizeof(struct snap_nsec3zone));
+	s->n3zones = s->nn3zones ? (const void *)ptr[SECT_NSEC3Z] : NULL;
+	s->nn3 = (uint32_t)(len[SECT_NSEC3] / sizeof(struct snap_nsec3));
+	s->n3 = s->nn3 ? (const void *)ptr[SECT_NSEC3] : NULL;
+	s->nnodesec3 = (uint32_t)(len[SECT_NODESEC3] / sizeof(struct snap_nodesec3));
+	s->nodesec3 = s->nnodesec3 ? (const void *)ptr[SECT_NODESEC3] : NULL;
 	if (len[SECT_HASH] < sizeof(struct snap_hash_hdr))
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index missing");
 	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];

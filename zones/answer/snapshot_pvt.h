@@ -61,6 +61,13 @@ struct p53_snapshot {
 	uint32_t nansdo;
 	const uint8_t *doblobs;
 	size_t doblobs_len;
+	/* NSEC3 (snapfmt.h); NULL / 0 when no zone has an NSEC3 chain */
+	const struct snap_nsec3zone *n3zones;
+	uint32_t nn3zones;
+	const struct snap_nsec3 *n3;
+	uint32_t nn3;
+	const struct snap_nodesec3 *nodesec3;
+	uint32_t nnodesec3;
 };
 
 static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)
@@ -68,8 +75,15 @@ static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const 
 	return s->names + n->name;
 }
 
-/* Node index for a canonical name, or SNAP_NONE. */
+/* Node index for a canonical name, or SNAP_NONE; NSEC3 owners
+ * (NODE_NSEC3) are names that do not exist (RFC 5155 7.2.8). */
 uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len, uint32_t hash);
+
+/* The entry of zone z's NSEC3 list (z has one: count > 0) whose hash is
+ * the last at or before h, wrapping to the last entry: the NSEC3 that
+ * covers h, or matches it (*exact). An index in s->n3. */
+uint32_t snap_nsec3_cover(const struct p53_snapshot *s, const struct snap_nsec3zone *z,
+			  const uint8_t h[20], bool *exact);
 
 /* Sets up the views over an image without verifying checksums (the compiler
  * uses it on its own output before the blobs exist). */

@@ -13,6 +13,7 @@
  */
 #include "zones/answer/snapshot_pvt.h"
 
+#include "zones/answer/nsec3hash.h"
 #include "zones/common/name.h"
 #include "zones/common/rrtype.h"
 
@@ -344,7 +345,7 @@ static int verify_node_self(const struct p53_snapshot *s, uint32_t i, struct p53
 	if (n->zone >= s->nzones)
 		return bad_node(s, i, err, "zone out of range");
 	if (n->flags & ~(NODE_APEX | NODE_DELEG | NODE_OCCLUDED | NODE_CNAME | NODE_DNAME |
-			 NODE_WILDCARD | NODE_ENT))
+			 NODE_WILDCARD | NODE_ENT | NODE_NSEC3))
 		return bad_node(s, i, err, "unknown flags");
 	if (((n->flags & NODE_WILDCARD) != 0) != (name[0] == 1 && name[1] == '*'))
 		return bad_node(s, i, err, "wildcard flag disagrees with its name");
@@ -419,6 +420,16 @@ static int verify_node(const struct p53_snapshot *s, uint32_t i, struct p53_err 
 		return bad_node(s, i, err, "delegation without NS records, or at an apex");
 	if ((n->flags & NODE_ENT) && n->nrrsets)
 		return bad_node(s, i, err, "empty non-terminal holding records");
+	if (n->flags & NODE_NSEC3) {
+		/* Lookups pass over it: nothing may need it found. */
+		bool only = n->nrrsets > 0;
+		for (uint16_t k = 0; k < n->nrrsets; k++) {
+			uint16_t t = s->rrsets[n->rrset + k].type;
+			only &= t == RR_NSEC3 || t == RR_RRSIG;
+		}
+		if (!only || n->nans || n->other_blob || n->flags != NODE_NSEC3)
+			return bad_node(s, i, err, "NSEC3 owner flag on a name with other data");
+	}
 	int rc = verify_node_links(s, i, err);
 	if (rc)
 		return rc;
@@ -437,6 +448,65 @@ static int verify_node(const struct p53_snapshot *s, uint32_t i, struct p53_err 
 			return bad_node(s, i, err, why);
 	}
 	return verify_node_dnssec(s, i, err);
+}
+
+/* ---- NSEC3 --------------------------------------------------------------- */
+
+/* A node a proof names: in the zone, holding NSEC3 records. */
+static bool n3_node_ok(const struct p53_snapshot *s, uint32_t node, uint32_t zone)
+{
+	if (node == SNAP_NONE)
+		return true;
+	if (node >= s->nnodes || s->nodes[node].zone != zone)
+		return false;
+	const struct snap_node *n = &s->nodes[node];
+	for (uint16_t k = 0; k < n->nrrsets; k++) {
+		const struct snap_rrset *r = &s->rrsets[n->rrset + k];
+		if (r->type == RR_NSEC3)
+			return r->count > 0;
+	}
+	return false;
+}
+
+/* Each zone's list inside NSEC3, strictly ascending (the engine's binary
+ * search), its iterations bounded (hashed per query); every node a proof
+ * or an entry names holds NSEC3 records in the same zone. */
+static int verify_nsec3(const struct p53_snapshot *s, struct p53_err *err)
+{
+	if ((s->nn3zones != 0) != (s->nnodesec3 != 0) ||
+	    (s->nn3zones && (s->nn3zones != s->nzones || s->nnodesec3 != s->nnodes)))
+		return p53_err_set(err, P53_ECORRUPT,
+				   "snapshot NSEC3Z and NODESEC3 do not match ZONES and NODES");
+	if (s->nn3 && !s->nn3zones)
+		return p53_err_set(err, P53_ECORRUPT, "snapshot NSEC3 entries without NSEC3Z");
+	for (uint32_t z = 0; z < s->nn3zones; z++) {
+		const struct snap_nsec3zone *p = &s->n3zones[z];
+		if (p->first > s->nn3 || p->count > s->nn3 - p->first ||
+		    p->iterations > P53_NSEC3_ITER_MAX)
+			return p53_err_set(
+			    err, P53_ECORRUPT,
+			    "snapshot zone %u: NSEC3 list out of bounds or iterations "
+			    "above %u",
+			    z, P53_NSEC3_ITER_MAX);
+		for (uint32_t k = 0; k < p->count; k++) {
+			const struct snap_nsec3 *e = &s->n3[p->first + k];
+			if (!n3_node_ok(s, e->node, z) || e->node == SNAP_NONE ||
+			    (k && memcmp(e[-1].hash, e->hash, sizeof(e->hash)) >= 0))
+				return p53_err_set(
+				    err, P53_ECORRUPT,
+				    "snapshot zone %u: NSEC3 entry %u out of order or "
+				    "not an NSEC3 owner of the zone",
+				    z, k);
+		}
+	}
+	for (uint32_t i = 0; i < s->nnodesec3; i++) {
+		const struct snap_nodesec3 *d = &s->nodesec3[i];
+		uint32_t z = s->nodes[i].zone;
+		if (!n3_node_ok(s, d->match, z) || !n3_node_ok(s, d->ce, z) ||
+		    !n3_node_ok(s, d->nc, z) || !n3_node_ok(s, d->wild, z))
+			return bad_node(s, i, err, "NSEC3 proof not an NSEC3 owner of its zone");
+	}
+	return 0;
 }
 
 /* ---- the name index ------------------------------------------------------ */
@@ -520,6 +590,9 @@ static int verify_sizes(const struct p53_snapshot *s, struct p53_err *err)
 	    {SECT_LATENT, sizeof(struct snap_latent)},
 	    {SECT_NODESEC, sizeof(struct snap_nodesec)},
 	    {SECT_ANSDO, sizeof(uint32_t)},
+	    {SECT_NSEC3Z, sizeof(struct snap_nsec3zone)},
+	    {SECT_NSEC3, sizeof(struct snap_nsec3)},
+	    {SECT_NODESEC3, sizeof(struct snap_nodesec3)},
 	};
 	const struct snap_hdr *h = s->hdr;
 	for (size_t k = 0; k < sizeof(el) / sizeof(el[0]); k++)
@@ -549,6 +622,8 @@ int snap_verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 		rc = verify_zones(s, err);
 	for (uint32_t i = 0; rc == 0 && i < s->nnodes; i++)
 		rc = verify_node(s, i, err);
+	if (rc == 0)
+		rc = verify_nsec3(s, err);
 	if (rc == 0)
 		rc = verify_hash(s, err);
 	if (rc == 0)

@@ -21,9 +21,10 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 5
-/* Oldest version still read: 4 lacks only SNAP_NSEC_COMPACT. */
-#define SNAP_VERSION_MIN 4
+#define SNAP_VERSION 6
+/* Oldest version still read: 6 added sections (NSEC3), and a header holds
+ * exactly SECT__MAX of them. */
+#define SNAP_VERSION_MIN 6
 #define SNAP_ALIGN	 64
 #define SNAP_NONE	 UINT32_MAX
 
@@ -54,7 +55,11 @@ enum snap_sect_id {
 	SECT_NODESEC = 21, /* struct snap_nodesec[]: one per node */
 	SECT_ANSDO = 22,   /* u32 per ANS entry: its DO=1 answer (SNAP_DO_*) */
 	SECT_DOBLOBS = 23, /* pre-rendered DO=1 answers, laid out as in BLOBS */
-	SECT__MAX = 23
+	/* NSEC3 (RFC 5155; version 6); empty in snapshots without NSEC3. */
+	SECT_NSEC3Z = 24,   /* struct snap_nsec3zone[]: one per zone */
+	SECT_NSEC3 = 25,    /* struct snap_nsec3[]: per zone, ascending hash */
+	SECT_NODESEC3 = 26, /* struct snap_nodesec3[]: one per node */
+	SECT__MAX = 26
 };
 
 struct snap_sect {
@@ -94,6 +99,10 @@ enum snap_node_flags {
 	NODE_DNAME = 1 << 4,
 	NODE_WILDCARD = 1 << 5, /* the leftmost label is "*" */
 	NODE_ENT = 1 << 6,	/* empty non-terminal: exists, holds nothing */
+	/* An NSEC3 owner (hash.apex, holding NSEC3 and RRSIG only, no
+	 * descendants): answered as a name that does not exist (RFC 5155
+	 * 7.2.8), so lookups pass over it; version 6. */
+	NODE_NSEC3 = 1 << 7,
 };
 
 struct snap_node {
@@ -251,6 +260,37 @@ struct snap_nodesec {
  * (RFC 9824; version 5): no NSEC chain, denials are made per query. */
 #define SNAP_NSEC_COMPACT 0xfffffffeu
 
+/* NSEC3 (version 6). A zone's chain parameters and its NSEC3 owners
+ * sorted by hash, for the one proof that depends on the query name (the
+ * next closer name of an NXDOMAIN or a wildcard answer, hashed per query);
+ * count 0: the zone has no NSEC3 chain. Only records with these parameters
+ * (hash algorithm 1, SHA-1) are in the list. */
+struct snap_nsec3zone {
+	uint32_t first; /* index in SECT_NSEC3 */
+	uint32_t count;
+	uint16_t iterations; /* at most P53_NSEC3_ITER_MAX (nsec3hash.h) */
+	uint8_t salt_len;
+	uint8_t reserved;
+	uint8_t salt[256]; /* salt_len bytes, zero padded */
+};
+
+struct snap_nsec3 {
+	uint8_t hash[20]; /* the owner's first label, decoded */
+	uint32_t node;	  /* the node holding the NSEC3 RRset */
+};
+
+/* The NSEC3 proofs about a node that depend on the node only, found at
+ * compile time; each an NSEC3 owner node or SNAP_NONE. match: the NSEC3 of
+ * the node's own hash (NODATA, a referral, a closest encloser). When it has
+ * none (an insecure delegation of an opt-out zone), ce and nc are the
+ * closest provable encloser proof (RFC 5155 7.2.1): the NSEC3 matching the
+ * nearest ancestor that has one, and the NSEC3 covering the next closer
+ * name. wild: the NSEC3 covering *.node, for an NXDOMAIN whose closest
+ * encloser is the node. */
+struct snap_nodesec3 {
+	uint32_t match, ce, nc, wild;
+};
+
 #define SNAP_DO_RENDER 0u
 #define SNAP_DO_SAME   UINT32_MAX
 
@@ -297,5 +337,8 @@ _Static_assert(sizeof(struct snap_cidr) == 28, "snap_cidr layout");
 _Static_assert(sizeof(struct snap_latrow) == 8, "snap_latrow layout");
 _Static_assert(sizeof(struct snap_latent) == 8, "snap_latent layout");
 _Static_assert(sizeof(struct snap_nodesec) == 8, "snap_nodesec layout");
+_Static_assert(sizeof(struct snap_nsec3zone) == 268, "snap_nsec3zone layout");
+_Static_assert(sizeof(struct snap_nsec3) == 24, "snap_nsec3 layout");
+_Static_assert(sizeof(struct snap_nodesec3) == 16, "snap_nodesec3 layout");
 
 #endif

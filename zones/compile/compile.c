@@ -13,6 +13,7 @@
 
 #include "zones/common/fileio.h"
 #include "zones/answer/answer_pvt.h"
+#include "zones/answer/nsec3hash.h"
 #include "zones/common/name.h"
 #include "zones/compile/r53json.h"
 #include "zones/compile/r53snap.h"
@@ -20,6 +21,7 @@
 #include "zones/answer/snapshot_pvt.h"
 #include "zones/compile/zparse.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -716,6 +718,16 @@ static int check_node(struct cc *c, uint32_t id)
 	const uint8_t *nm = cc_name(c, n->name);
 	if (nm[0] == 1 && nm[1] == '*')
 		n->flags |= NODE_WILDCARD;
+	/* An NSEC3 owner: one label below the apex, NSEC3 and RRSIG only
+	 * (link_tree takes the flag back when a name lies below it). */
+	bool nsec3 = false, only = true;
+	for (uint32_t i = 0; i < n->nrec; i++) {
+		uint16_t t = c->recs[n->rec + i].type;
+		nsec3 |= t == RR_NSEC3;
+		only &= t == RR_NSEC3 || t == RR_RRSIG;
+	}
+	if (nsec3 && only && !apex && n->depth == 1 && !(n->flags & NODE_WILDCARD))
+		n->flags |= NODE_NSEC3;
 	return 0;
 }
 
@@ -738,6 +750,7 @@ static int link_tree(struct cc *c)
 		}
 		if ((n->flags & NODE_WILDCARD))
 			c->nodes[path[d - 1]].wild = i;
+		c->nodes[path[d - 1]].flags &= (uint16_t)~NODE_NSEC3;
 		if (dname[d - 1] && n->nrec)
 			return rec_fail(c, &c->recs[n->rec], "data below a DNAME (RFC 6672 2.3)");
 		cut[d] = cut[d - 1] != SNAP_NONE   ? cut[d - 1]
@@ -746,7 +759,7 @@ static int link_tree(struct cc *c)
 		dname[d] = dname[d - 1] || (n->flags & NODE_DNAME);
 		n->cut = cut[d];
 		if (n->cut != SNAP_NONE && n->cut != i)
-			n->flags |= NODE_OCCLUDED;
+			n->flags = (uint16_t)((n->flags | NODE_OCCLUDED) & ~NODE_NSEC3);
 	}
 	return 0;
 }
@@ -913,11 +926,14 @@ static int add_crec(struct cc *c, const uint8_t *owner, size_t olen, uint16_t ty
 
 /* ---- DNSSEC signing (zones/compile/dnssec.c) ---------------------------- */
 
-/* A record the signer made: its node, and its rdata in sig_out's buffer
- * until the signing of the zone is over (adding records moves rdata). */
+/* A record the signer made: its node (DNSSEC_NEW_NAME: a name of its own,
+ * an NSEC3 owner, kept before the rdata), and its rdata in sig_out's
+ * buffer until the signing of the zone is over (adding records moves
+ * rdata). */
 struct sig_rec {
 	uint32_t node, rdata, ttl;
 	uint16_t type, rdlen;
+	uint8_t olen;
 };
 
 struct sig_out {
@@ -926,14 +942,23 @@ struct sig_out {
 	struct buf rdata;
 	struct sig_rec *recs;
 	size_t n, cap;
+	bool new_names;
 };
 
-static int sig_emit(void *arg, uint32_t node, uint16_t type, uint32_t ttl, const uint8_t *rd,
-		    uint16_t rdlen)
+static int sig_emit(void *arg, uint32_t node, const uint8_t *owner, size_t olen, uint16_t type,
+		    uint32_t ttl, const uint8_t *rd, uint16_t rdlen)
 {
 	struct sig_out *so = arg;
-	int64_t off = buf_add(&so->rdata, rd, rdlen);
-	struct sig_rec r = {so->first_node + node, (uint32_t)off, ttl, type, rdlen};
+	bool fresh = node == DNSSEC_NEW_NAME;
+	int64_t at = fresh ? buf_add(&so->rdata, owner, olen) : 0;
+	int64_t off = at < 0 ? -1 : buf_add(&so->rdata, rd, rdlen);
+	struct sig_rec r = {fresh ? DNSSEC_NEW_NAME : so->first_node + node,
+			    (uint32_t)off,
+			    ttl,
+			    type,
+			    rdlen,
+			    fresh ? (uint8_t)olen : 0};
+	so->new_names |= fresh;
 	if (off < 0 || off > UINT32_MAX || VEC_PUSH(so->recs, so->n, so->cap, r) != 0)
 		return p53_err_set(so->c->err, P53_ENOMEM, "out of memory");
 	return 0;
@@ -962,14 +987,15 @@ static int reindex_records(struct cc *c)
 	return 0;
 }
 
-/* Which of opts' --compact-denial zones apex is (bit i of *seen set when
- * entry i names it). */
-static bool is_compact(const struct p53_compile_opts *o, const uint8_t *apex, size_t len,
-		       uint64_t *seen)
+/* Which of the zones listed (text names, as given to --compact-denial,
+ * --nsec3, --nsec3-opt-out) apex is (bit i of *seen set when entry i names
+ * it). */
+static bool zone_listed(const char *const *list, size_t n, const uint8_t *apex, size_t len,
+			uint64_t *seen)
 {
-	for (size_t i = 0; i < o->ncompact; i++) {
+	for (size_t i = 0; i < n; i++) {
 		uint8_t w[P53_NAME_MAX];
-		const char *t = o->compact_zones[i], *why;
+		const char *t = list[i], *why;
 		if (name_from_text(t, strlen(t), (const uint8_t *)"", w, &why) < 0)
 			continue;
 		size_t wl = name_len(w);
@@ -983,14 +1009,63 @@ static bool is_compact(const struct p53_compile_opts *o, const uint8_t *apex, si
 	return false;
 }
 
+static bool is_compact(const struct p53_compile_opts *o, const uint8_t *apex, size_t len,
+		       uint64_t *seen)
+{
+	return zone_listed(o->compact_zones, o->ncompact, apex, len, seen);
+}
+
+/* --nsec3-salt: hex, or "-" or nothing for none. */
+static int nsec3_salt(struct cc *c, uint8_t *salt, uint8_t *len)
+{
+	const char *t = c->opts->nsec3_salt;
+	*len = 0;
+	if (t == NULL || strcmp(t, "-") == 0 || *t == 0)
+		return 0;
+	size_t n = strlen(t);
+	if (n % 2 || n / 2 > 255)
+		return p53_err_set(c->err, P53_EINVAL,
+				   "--nsec3-salt %s: an even number of hex digits, at most 510", t);
+	for (size_t i = 0; i < n; i += 2) {
+		unsigned v;
+		if (!isxdigit((unsigned char)t[i]) || !isxdigit((unsigned char)t[i + 1]) ||
+		    sscanf(t + i, "%2x", &v) != 1)
+			return p53_err_set(c->err, P53_EINVAL, "--nsec3-salt %s: not hex", t);
+		salt[i / 2] = (uint8_t)v;
+	}
+	*len = (uint8_t)(n / 2);
+	return 0;
+}
+
+/* After signing added names (NSEC3 owners): the nodes made again from the
+ * records, as before signing. */
+static int rebuild_nodes(struct cc *c)
+{
+	c->nnodes = 0;
+	int rc = sort_recs(c);
+	if (rc == 0)
+		rc = build_nodes(c);
+	for (uint32_t i = 0; rc == 0 && i < c->nnodes; i++)
+		rc = check_node(c, i);
+	if (rc == 0)
+		rc = check_zones(c);
+	if (rc == 0)
+		rc = link_tree(c);
+	return rc;
+}
+
 /* Signs every zone that has keys in the key directory: TTLs capped at a
  * week, then the signer's records added to the zone. */
 static int sign_zones(struct cc *c)
 {
 	struct dnssec_opts so_opts = {.now = c->opts->sig_now, .validity = c->opts->sig_validity};
-	bool any = false;
-	int rc = 0;
-	uint64_t seen = 0;
+	bool any = false, new_names = false;
+	uint64_t seen = 0, seen3 = 0, seen_oo = 0;
+	int rc = nsec3_salt(c, so_opts.salt, &so_opts.salt_len);
+	if (c->opts->nsec3_iterations > P53_NSEC3_ITER_MAX)
+		rc = p53_err_set(c->err, P53_EINVAL, "--nsec3-iterations %u: at most %u (RFC 9276)",
+				 c->opts->nsec3_iterations, P53_NSEC3_ITER_MAX);
+	so_opts.iterations = (uint16_t)c->opts->nsec3_iterations;
 	for (uint32_t z = 0; z < c->nzones && rc == 0; z++) {
 		struct czone *zn = &c->zones[z];
 		struct dnskey *keys = NULL;
@@ -1001,6 +1076,19 @@ static int sign_zones(struct cc *c)
 		if (nkeys == 0)
 			continue; /* served unsigned */
 		so_opts.compact = is_compact(c->opts, zn->apex, zn->apex_len, &seen);
+		so_opts.opt_out = zone_listed(c->opts->optout_zones, c->opts->noptout, zn->apex,
+					      zn->apex_len, &seen_oo);
+		so_opts.nsec3 =
+		    so_opts.opt_out || zone_listed(c->opts->nsec3_zones, c->opts->nnsec3, zn->apex,
+						   zn->apex_len, &seen3);
+		if (so_opts.nsec3 && so_opts.compact) {
+			char an[1024];
+			name_to_text(zn->apex, an, sizeof(an));
+			rc = p53_err_set(c->err, P53_EINVAL,
+					 "zone %s: --compact-denial and --nsec3 exclude each other",
+					 an);
+			break;
+		}
 		for (uint32_t i = 0; i < zn->nnodes; i++) {
 			const struct cnode *n = &c->nodes[zn->first_node + i];
 			for (uint32_t k = 0; k < n->nrec; k++)
@@ -1038,15 +1126,23 @@ static int sign_zones(struct cc *c)
 					      &so, c->err);
 		c->cur_zone = z;
 		for (size_t i = 0; i < so.n && rc == 0; i++) {
-			const struct cnode *n = &c->nodes[so.recs[i].node];
+			const struct sig_rec *sr = &so.recs[i];
 			/* add_crec appends the owner to the names it lives in:
 			 * copied first, since that may move them. */
 			uint8_t owner[P53_NAME_MAX];
-			memcpy(owner, cc_name(c, n->name), n->name_len);
-			rc = add_crec(c, owner, n->name_len, so.recs[i].type, so.recs[i].ttl,
-				      so.rdata.p + so.recs[i].rdata, so.recs[i].rdlen, 0, 0);
+			size_t olen = sr->olen;
+			if (sr->node == DNSSEC_NEW_NAME) {
+				memcpy(owner, so.rdata.p + sr->rdata - olen, olen);
+			} else {
+				const struct cnode *n = &c->nodes[sr->node];
+				olen = n->name_len;
+				memcpy(owner, cc_name(c, n->name), olen);
+			}
+			rc = add_crec(c, owner, olen, sr->type, sr->ttl, so.rdata.p + sr->rdata,
+				      sr->rdlen, 0, 0);
 		}
 		any = true;
+		new_names |= so.new_names;
 		free(dn);
 		free(dr);
 		free(so.rdata.p);
@@ -1058,7 +1154,19 @@ static int sign_zones(struct cc *c)
 			rc = p53_err_set(c->err, P53_EINVAL,
 					 "--compact-denial %s: no such zone with DNSSEC keys in %s",
 					 c->opts->compact_zones[i], c->opts->dnssec_keys);
-	if (rc == 0 && any)
+	for (size_t i = 0; rc == 0 && i < c->opts->nnsec3; i++)
+		if (!(seen3 & (1ull << i)))
+			rc = p53_err_set(c->err, P53_EINVAL,
+					 "--nsec3 %s: no such zone with DNSSEC keys in %s",
+					 c->opts->nsec3_zones[i], c->opts->dnssec_keys);
+	for (size_t i = 0; rc == 0 && i < c->opts->noptout; i++)
+		if (!(seen_oo & (1ull << i)))
+			rc = p53_err_set(c->err, P53_EINVAL,
+					 "--nsec3-opt-out %s: no such zone with DNSSEC keys in %s",
+					 c->opts->optout_zones[i], c->opts->dnssec_keys);
+	if (rc == 0 && new_names)
+		rc = rebuild_nodes(c);
+	else if (rc == 0 && any)
 		rc = reindex_records(c);
 	return rc;
 }
@@ -1443,6 +1551,8 @@ static unsigned answer_types(const struct snap_rrset *sets, const struct snap_no
 			     uint16_t types[64])
 {
 	unsigned nt = 0;
+	if (sn->flags & NODE_NSEC3)
+		return 0; /* no lookup finds it */
 	if (sn->cut != SNAP_NONE) {
 		if (sn->cut == i)
 			types[nt++] = RR_DS;
@@ -1725,6 +1835,9 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 		sect_place(im, rest[i].id, rest[i].len);
 	/* DNSSEC sections stay empty until add_dnssec places them. */
 	sect_place(im, SECT_NODESEC, 0);
+	sect_place(im, SECT_NSEC3Z, 0);
+	sect_place(im, SECT_NSEC3, 0);
+	sect_place(im, SECT_NODESEC3, 0);
 	sect_place(im, SECT_ANSDO, 0);
 	sect_place(im, SECT_DOBLOBS, 0);
 	sect_place(im, SECT_BLOBS, 0);
@@ -1937,7 +2050,7 @@ static int prerender_range(struct prerender_part *p)
 		/* Empty non-terminals are rendered per query: an ip6.arpa zone
 		 * has some twenty of them per record, and a blob each would make
 		 * the snapshot grow tenfold for answers nobody asks for. */
-		if (!(sn->flags & (NODE_CNAME | NODE_ENT))) {
+		if (!(sn->flags & (NODE_CNAME | NODE_ENT | NODE_NSEC3))) {
 			size_t n = answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
 			if (n && (off = blob_put(&bt, &p->blobs, tmp, n)) < 0)
@@ -2075,12 +2188,29 @@ static int add_dnssec(struct cc *c, const struct p53_compile_opts *o, struct ima
 	free(compact);
 	if (rc != 0)
 		return p53_err_set(c->err, rc, "out of memory");
+	struct snap_nsec3zone *n3z;
+	struct snap_nsec3 *n3e;
+	struct snap_nodesec3 *n3n;
+	size_t nn3z, nn3e;
+	if ((rc = dnssec_nsec3(&v, &n3z, &nn3z, &n3e, &nn3e, &n3n, c->err)) != 0) {
+		free(ns);
+		return rc;
+	}
 	sect_place(im, SECT_NODESEC, nnodes * sizeof(*ns));
+	sect_place(im, SECT_NSEC3Z, nn3z * sizeof(*n3z));
+	sect_place(im, SECT_NSEC3, nn3e * sizeof(*n3e));
+	sect_place(im, SECT_NODESEC3, nn3z ? nnodes * sizeof(*n3n) : 0);
 	if ((rc = image_reserve(im, im->len)) == 0) {
 		sect_put(im, SECT_NODESEC, ns);
+		sect_put(im, SECT_NSEC3Z, n3z);
+		sect_put(im, SECT_NSEC3, n3e);
+		sect_put(im, SECT_NODESEC3, n3n);
 		image_header(im);
 	}
 	free(ns);
+	free(n3z);
+	free(n3e);
+	free(n3n);
 	if (rc == 0 && !o->no_prerender && nans) {
 		v = (struct p53_snapshot){.base = im->p, .size = im->len};
 		if ((rc = snap_map_views(&v, c->err)) != 0)
@@ -2245,6 +2375,10 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 	mark(&c, "nodes and checks");
 	if (o->ncompact && !o->dnssec_keys) {
 		rc = p53_err_set(err, P53_EINVAL, "--compact-denial needs --dnssec-keys");
+		goto fail;
+	}
+	if ((o->nnsec3 || o->noptout) && !o->dnssec_keys) {
+		rc = p53_err_set(err, P53_EINVAL, "--nsec3 needs --dnssec-keys");
 		goto fail;
 	}
 	if (o->dnssec_keys) {

@@ -70,6 +70,16 @@ struct p53_compile_opts {
 	const char *const *compact_zones;
 	size_t ncompact;
 #define P53_COMPACT_MAX 64
+	/* Zones (text names) signed with an NSEC3 chain instead of NSEC
+	 * (RFC 5155), and those of them with opt-out; the chain's
+	 * iterations (0 by default, RFC 9276) and salt (hex; NULL or "-":
+	 * none). */
+	const char *const *nsec3_zones;
+	size_t nnsec3;
+	const char *const *optout_zones;
+	size_t noptout;
+	uint32_t nsec3_iterations;
+	const char *nsec3_salt;
 	enum zparse_include include; /* $INCLUDE policy for zone text from others */
 	const char *include_dir;     /* with ZPARSE_INCLUDE_CONFINE */
 	uint32_t max_generate;	     /* zparse_opts.max_generate: 0 default, FORBID */

@@ -11,6 +11,8 @@
 #include "zones/compile/dnssec.h"
 
 #include "zones/answer/answer_pvt.h"
+#include "zones/answer/nsec3hash.h"
+#include "zones/answer/snapshot_pvt.h"
 #include "zones/common/rrtype.h"
 
 #include <stdlib.h>
@@ -63,6 +65,11 @@ static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
 	p[1] = (uint8_t)v;
+}
+
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
 }
 
 static void put32(uint8_t *p, uint32_t v)
@@ -172,7 +179,8 @@ static int sign_set(struct signer *g, uint32_t node, const uint8_t *owner, size_
 			rc = p53_err_set(g->err, P53_ENOMEM, "RRSIG too large");
 			break;
 		}
-		rc = g->emit(g->arg, node, RR_RRSIG, ttl, g->data.p, (uint16_t)g->data.len);
+		rc = g->emit(g->arg, node, owner, olen, RR_RRSIG, ttl, g->data.p,
+			     (uint16_t)g->data.len);
 	}
 	free(cr.p);
 	return rc;
@@ -229,6 +237,129 @@ static int add_type(uint16_t *t, size_t *n, uint16_t type)
 	t[i] = type;
 	(*n)++;
 	return 0;
+}
+
+/* ---- NSEC3 (RFC 5155) ---------------------------------------------------- */
+
+static bool is_insecure_cut(const struct dnssec_node *n)
+{
+	if (!(n->flags & NODE_DELEG))
+		return false;
+	for (uint32_t k = 0; k < n->nrec; k++)
+		if (n->rec[k].type == RR_DS)
+			return false;
+	return true;
+}
+
+struct n3member {
+	uint8_t hash[P53_NSEC3_HASH_LEN];
+	uint32_t node;
+};
+
+static int n3member_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct n3member *)a)->hash, ((const struct n3member *)b)->hash,
+		      P53_NSEC3_HASH_LEN);
+}
+
+/* The NSEC3 chain and NSEC3PARAM of a zone, signed: every name that
+ * exists and is not below a cut, empty non-terminals included (RFC 5155
+ * 7.1), but for insecure delegations under opt-out; in hash order, the
+ * last pointing back at the first. */
+static int nsec3_chain(struct signer *g, const struct dnssec_node *nodes, uint32_t nnodes,
+		       uint32_t ttl, bool cds, bool cdnskey)
+{
+	const struct dnssec_opts *o = g->o;
+	char zn[1024];
+	name_to_text(g->apex, zn, sizeof(zn));
+	if (o->iterations > P53_NSEC3_ITER_MAX)
+		return p53_err_set(g->err, P53_EINVAL,
+				   "zone %s: NSEC3 iterations %u above %u (RFC 9276)", zn,
+				   o->iterations, P53_NSEC3_ITER_MAX);
+	if (g->apex_len + 1 + P53_NSEC3_B32_LEN > P53_NAME_MAX)
+		return p53_err_set(g->err, P53_EINVAL,
+				   "zone %s: name too long for NSEC3 owners below it", zn);
+	struct n3member *m = malloc((nnodes ? nnodes : 1) * sizeof(*m));
+	if (m == NULL)
+		return p53_err_set(g->err, P53_ENOMEM, "out of memory");
+	uint32_t nm = 0;
+	for (uint32_t i = 0; i < nnodes; i++) {
+		const struct dnssec_node *n = &nodes[i];
+		if ((n->flags & NODE_OCCLUDED) || (o->opt_out && is_insecure_cut(n)))
+			continue;
+		p53_nsec3_hash(n->name, n->name_len, o->salt, o->salt_len, o->iterations,
+			       m[nm].hash);
+		m[nm++].node = i;
+	}
+	qsort(m, nm, sizeof(*m), n3member_cmp);
+	int rc = 0;
+	for (uint32_t k = 1; k < nm; k++)
+		if (memcmp(m[k].hash, m[k - 1].hash, P53_NSEC3_HASH_LEN) == 0)
+			rc = p53_err_set(g->err, P53_EINVAL,
+					 "zone %s: two names with one NSEC3 hash: use a salt", zn);
+	/* rdata: algorithm, flags, iterations, salt, next hash, type bitmap. */
+	uint8_t rd[6 + 255 + P53_NSEC3_HASH_LEN + 8192];
+	uint8_t owner[P53_NAME_MAX];
+	size_t head = 0;
+	rd[head++] = 1;
+	rd[head++] = o->opt_out ? 1 : 0;
+	put16(rd + head, o->iterations);
+	head += 2;
+	rd[head++] = o->salt_len;
+	memcpy(rd + head, o->salt, o->salt_len);
+	head += o->salt_len;
+	/* NSEC3PARAM: the same, flags 0 (RFC 5155 4.1.2). */
+	uint8_t param[5 + 255];
+	memcpy(param, rd, head);
+	param[1] = 0;
+	const uint8_t *pp = param;
+	uint16_t pl = (uint16_t)head;
+	if (rc == 0)
+		rc = g->emit(g->arg, 0, g->apex, g->apex_len, RR_NSEC3PARAM, ttl, param, pl);
+	if (rc == 0)
+		rc = sign_set(g, 0, g->apex, g->apex_len, RR_NSEC3PARAM, ttl, &pp, &pl, 1);
+	rd[head++] = P53_NSEC3_HASH_LEN;
+	for (uint32_t k = 0; k < nm && rc == 0; k++) {
+		const struct dnssec_node *n = &nodes[m[k].node];
+		bool apex = m[k].node == 0, insecure = is_insecure_cut(n);
+		memcpy(rd + head, m[(k + 1) % nm].hash, P53_NSEC3_HASH_LEN);
+		uint16_t types[1024];
+		size_t nt = 0;
+		for (uint32_t r = 0; r < n->nrec && nt < 1000; r++) {
+			uint16_t t = n->rec[r].type;
+			if ((apex && t == RR_DS) ||
+			    ((n->flags & NODE_DELEG) && t != RR_NS && t != RR_DS))
+				continue;
+			add_type(types, &nt, t);
+		}
+		if (apex) {
+			add_type(types, &nt, RR_DNSKEY);
+			add_type(types, &nt, RR_NSEC3PARAM);
+			if (cds)
+				add_type(types, &nt, RR_CDS);
+			if (cdnskey)
+				add_type(types, &nt, RR_CDNSKEY);
+		}
+		/* RRSIG where something is signed: not at an empty
+		 * non-terminal, nor at a delegation without DS. */
+		if (n->nrec > 0 && !insecure)
+			add_type(types, &nt, RR_RRSIG);
+		size_t l = head + P53_NSEC3_HASH_LEN +
+			   type_bitmap(types, nt, rd + head + P53_NSEC3_HASH_LEN);
+		char b32[P53_NSEC3_B32_LEN];
+		p53_nsec3_b32(m[k].hash, b32);
+		owner[0] = P53_NSEC3_B32_LEN;
+		memcpy(owner + 1, b32, P53_NSEC3_B32_LEN);
+		memcpy(owner + 1 + P53_NSEC3_B32_LEN, g->apex, g->apex_len);
+		size_t ol = 1 + P53_NSEC3_B32_LEN + g->apex_len;
+		const uint8_t *rp = rd;
+		uint16_t rl = (uint16_t)l;
+		rc = g->emit(g->arg, DNSSEC_NEW_NAME, owner, ol, RR_NSEC3, ttl, rd, rl);
+		if (rc == 0)
+			rc = sign_set(g, DNSSEC_NEW_NAME, owner, ol, RR_NSEC3, ttl, &rp, &rl, 1);
+	}
+	free(m);
+	return rc;
 }
 
 static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const struct dnskey *keys,
@@ -334,7 +465,8 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 			continue;
 		krd[nk] = keys[k].rdata;
 		klen[nk++] = keys[k].rdlen;
-		rc = emit(arg, 0, RR_DNSKEY, soa_ttl, keys[k].rdata, keys[k].rdlen);
+		rc = emit(arg, 0, g.apex, g.apex_len, RR_DNSKEY, soa_ttl, keys[k].rdata,
+			  keys[k].rdlen);
 	}
 	uint8_t cds[64][64];
 	const uint8_t *cdsrd[64], *cdnrd[64];
@@ -346,13 +478,15 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 		if (!have_cds) {
 			cdslen[ncds] = (uint16_t)dnskey_ds(&keys[k], 2, cds[ncds]);
 			cdsrd[ncds] = cds[ncds];
-			rc = emit(arg, 0, RR_CDS, soa_ttl, cdsrd[ncds], cdslen[ncds]);
+			rc = emit(arg, 0, g.apex, g.apex_len, RR_CDS, soa_ttl, cdsrd[ncds],
+				  cdslen[ncds]);
 			ncds++;
 		}
 		if (!have_cdnskey && rc == 0) {
 			cdnrd[ncdn] = keys[k].rdata;
 			cdnlen[ncdn] = keys[k].rdlen;
-			rc = emit(arg, 0, RR_CDNSKEY, soa_ttl, cdnrd[ncdn], cdnlen[ncdn]);
+			rc = emit(arg, 0, g.apex, g.apex_len, RR_CDNSKEY, soa_ttl, cdnrd[ncdn],
+				  cdnlen[ncdn]);
 			ncdn++;
 		}
 	}
@@ -405,7 +539,7 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 			}
 			k = j;
 		}
-		if (rc || !in_chain(n) || o->compact)
+		if (rc || !in_chain(n) || o->compact || o->nsec3)
 			continue;
 		uint32_t next = i + 1;
 		while (next < nnodes && !in_chain(&nodes[next]))
@@ -434,12 +568,15 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 		memcpy(nsec, nodes[next].name, nodes[next].name_len);
 		size_t l =
 		    nodes[next].name_len + type_bitmap(types, nt, nsec + nodes[next].name_len);
-		rc = emit(arg, i, RR_NSEC, nsec_ttl, nsec, (uint16_t)l);
+		rc = emit(arg, i, n->name, n->name_len, RR_NSEC, nsec_ttl, nsec, (uint16_t)l);
 		const uint8_t *np = nsec;
 		uint16_t nl = (uint16_t)l;
 		if (rc == 0)
 			rc = sign_set(&g, i, n->name, n->name_len, RR_NSEC, nsec_ttl, &np, &nl, 1);
 	}
+	if (rc == 0 && o->nsec3 && !o->compact)
+		rc = nsec3_chain(&g, nodes, nnodes, nsec_ttl, ncds || have_cds,
+				 ncdn || have_cdnskey);
 	free(rd);
 	free(rl);
 	free(g.data.p);
@@ -535,6 +672,228 @@ static int do_ref(const struct p53_snapshot *s, struct dotab *t, uint8_t *tmp, s
 		return P53_ENOMEM;
 	*out = (uint32_t)off + 1;
 	return 0;
+}
+
+/* ---- the NSEC3 sections ----------------------------------------------- */
+
+static const struct snap_rrset *rrset_at(const struct p53_snapshot *s, const struct snap_node *n,
+					 uint16_t type)
+{
+	for (uint16_t k = 0; k < n->nrrsets; k++)
+		if (s->rrsets[n->rrset + k].type == type)
+			return &s->rrsets[n->rrset + k];
+	return NULL;
+}
+
+/* The parameters at the start of NSEC3 and NSEC3PARAM rdata (RFC 5155
+ * 3.2, 4.2): false when it is too short for its salt. */
+static bool n3_params(const uint8_t *rd, size_t len, uint8_t *alg, uint8_t *flags, uint16_t *iter,
+		      uint8_t *slen)
+{
+	if (len < 5 || len < 5u + rd[4])
+		return false;
+	*alg = rd[0];
+	*flags = rd[1];
+	*iter = (uint16_t)(rd[2] << 8 | rd[3]);
+	*slen = rd[4];
+	return true;
+}
+
+/* The zone's chain parameters: its NSEC3PARAM (flags 0, hash algorithm
+ * 1), else its first NSEC3 record's. False when it has no NSEC3 chain. */
+static bool n3_zone_params(const struct p53_snapshot *s, uint32_t z, struct snap_nsec3zone *out)
+{
+	const struct snap_zone *zn = &s->zones[z];
+	for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++) {
+		const struct snap_node *n = &s->nodes[i];
+		const struct snap_rrset *r =
+		    rrset_at(s, n, i == zn->apex ? RR_NSEC3PARAM : RR_NSEC3);
+		if (i == zn->apex && r == NULL)
+			continue;
+		if (r == NULL || (n->flags & NODE_OCCLUDED))
+			continue;
+		const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
+		for (; rd + 2 <= end; rd += 2 + rd16(rd)) {
+			uint8_t alg, flags, slen;
+			uint16_t iter;
+			if (!n3_params(rd + 2, rd16(rd), &alg, &flags, &iter, &slen) || alg != 1 ||
+			    (i == zn->apex && flags != 0))
+				continue;
+			out->iterations = iter;
+			out->salt_len = slen;
+			memcpy(out->salt, rd + 2 + 5, slen);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int n3ent_cmp(const void *a, const void *b)
+{
+	const struct snap_nsec3 *x = a, *y = b;
+	int c = memcmp(x->hash, y->hash, sizeof(x->hash));
+	return c ? c : (x->node > y->node) - (x->node < y->node);
+}
+
+/* The NSEC3 owners of zone z with its chain's parameters, appended to v. */
+static int n3_zone_entries(const struct p53_snapshot *s, uint32_t z, const struct snap_nsec3zone *p,
+			   struct snap_nsec3 **v, size_t *n, size_t *cap)
+{
+	const struct snap_zone *zn = &s->zones[z];
+	const struct snap_node *apex = &s->nodes[zn->apex];
+	size_t first = *n;
+	for (uint32_t i = zn->apex + 1; i < zn->apex + zn->nodes; i++) {
+		const struct snap_node *nd = &s->nodes[i];
+		const struct snap_rrset *r = rrset_at(s, nd, RR_NSEC3);
+		if (r == NULL || r->count == 0 || (nd->flags & NODE_OCCLUDED) ||
+		    nd->labels != apex->labels + 1)
+			continue;
+		const uint8_t *rd = s->rdata + r->rdata, *end = rd + r->len;
+		for (; rd + 2 <= end; rd += 2 + rd16(rd)) {
+			uint8_t alg, flags, slen;
+			uint16_t iter, l = rd16(rd);
+			if (!n3_params(rd + 2, l, &alg, &flags, &iter, &slen) || alg != 1 ||
+			    iter != p->iterations || slen != p->salt_len ||
+			    memcmp(rd + 2 + 5, p->salt, slen) != 0 || l < 6u + slen ||
+			    rd[2 + 5 + slen] != P53_NSEC3_HASH_LEN)
+				continue;
+			struct snap_nsec3 e = {.node = i};
+			const uint8_t *owner = snap_node_name(s, nd);
+			if (p53_nsec3_unb32(owner + 1, owner[0], e.hash) != 0)
+				break;
+			if (*n == *cap) {
+				size_t nc = *cap ? *cap * 2 : 256;
+				struct snap_nsec3 *nv = realloc(*v, nc * sizeof(*nv));
+				if (nv == NULL)
+					return P53_ENOMEM;
+				*v = nv;
+				*cap = nc;
+			}
+			(*v)[(*n)++] = e;
+			break;
+		}
+	}
+	qsort(*v + first, *n - first, sizeof(**v), n3ent_cmp);
+	/* One entry per hash: the engine's search needs them distinct. */
+	size_t out = first;
+	for (size_t k = first; k < *n; k++)
+		if (out == first || memcmp((*v)[out - 1].hash, (*v)[k].hash, P53_NSEC3_HASH_LEN))
+			(*v)[out++] = (*v)[k];
+	*n = out;
+	return 0;
+}
+
+/* The NSEC3 entry matching name's hash, or SNAP_NONE; cover, when not
+ * NULL, gets the one covering it. */
+static uint32_t n3_lookup(const struct p53_snapshot *s, const struct snap_nsec3zone *z,
+			  const uint8_t *name, size_t len, uint32_t *cover)
+{
+	uint8_t h[P53_NSEC3_HASH_LEN];
+	bool exact;
+	p53_nsec3_hash(name, len, z->salt, z->salt_len, z->iterations, h);
+	uint32_t e = snap_nsec3_cover(s, z, h, &exact);
+	if (cover)
+		*cover = s->n3[e].node;
+	return exact ? s->n3[e].node : SNAP_NONE;
+}
+
+/* A node's proofs (snapfmt.h struct snap_nodesec3). */
+static void n3_node(const struct p53_snapshot *s, const struct snap_nsec3zone *z, uint32_t i,
+		    struct snap_nodesec3 *d)
+{
+	const struct snap_node *n = &s->nodes[i];
+	const uint8_t *name = snap_node_name(s, n);
+	*d = (struct snap_nodesec3){SNAP_NONE, SNAP_NONE, SNAP_NONE, SNAP_NONE};
+	if (n->flags & (NODE_OCCLUDED | NODE_NSEC3))
+		return;
+	d->match = n3_lookup(s, z, name, n->name_len, NULL);
+	if (n->name_len + 2 <= P53_NAME_MAX) {
+		uint8_t w[P53_NAME_MAX];
+		w[0] = 1;
+		w[1] = '*';
+		memcpy(w + 2, name, n->name_len);
+		n3_lookup(s, z, w, n->name_len + 2u, &d->wild);
+	}
+	if (d->match != SNAP_NONE || (n->flags & NODE_APEX))
+		return;
+	/* The closest provable encloser: the nearest ancestor with an NSEC3
+	 * of its own; the next closer name is the one just below it. */
+	size_t below = 0, off = (size_t)name[0] + 1;
+	const struct snap_node *apex = &s->nodes[s->zones[n->zone].apex];
+	while (off <= (size_t)n->name_len - apex->name_len) {
+		uint32_t m = n3_lookup(s, z, name + off, n->name_len - off, NULL);
+		if (m != SNAP_NONE) {
+			d->ce = m;
+			n3_lookup(s, z, name + below, n->name_len - below, &d->nc);
+			return;
+		}
+		below = off;
+		off += (size_t)name[off] + 1;
+	}
+}
+
+int dnssec_nsec3(const struct p53_snapshot *s, struct snap_nsec3zone **zones, size_t *nz,
+		 struct snap_nsec3 **ents, size_t *nents, struct snap_nodesec3 **nodes,
+		 struct p53_err *err)
+{
+	*zones = NULL;
+	*ents = NULL;
+	*nodes = NULL;
+	*nz = *nents = 0;
+	struct snap_nsec3zone *zv = calloc(s->nzones ? s->nzones : 1, sizeof(*zv));
+	struct snap_nodesec3 *nv = malloc((s->nnodes ? s->nnodes : 1) * sizeof(*nv));
+	struct snap_nsec3 *ev = NULL;
+	size_t ne = 0, cap = 0;
+	bool any = false;
+	int rc = 0;
+	if (zv == NULL || nv == NULL) {
+		rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (uint32_t z = 0; z < s->nzones && rc == 0; z++) {
+		const struct snap_zone *zn = &s->zones[z];
+		struct snap_nsec3zone *p = &zv[z];
+		p->first = (uint32_t)ne;
+		for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++)
+			nv[i] = (struct snap_nodesec3){SNAP_NONE, SNAP_NONE, SNAP_NONE, SNAP_NONE};
+		if (!n3_zone_params(s, z, p))
+			continue;
+		if (p->iterations > P53_NSEC3_ITER_MAX) {
+			char zt[1024];
+			name_to_text(s->names + zn->name, zt, sizeof(zt));
+			rc = p53_err_set(err, P53_EINVAL,
+					 "zone %s: NSEC3 with %u iterations, at most %u are served "
+					 "(RFC 9276; the server hashes per query)",
+					 zt, p->iterations, P53_NSEC3_ITER_MAX);
+			break;
+		}
+		if ((rc = n3_zone_entries(s, z, p, &ev, &ne, &cap)) != 0) {
+			rc = p53_err_set(err, rc, "out of memory");
+			break;
+		}
+		p->count = (uint32_t)(ne - p->first);
+		if (p->count == 0)
+			continue;
+		any = true;
+		struct p53_snapshot v = *s; /* n3_node's searches read s->n3 */
+		v.n3 = ev;
+		v.nn3 = (uint32_t)ne;
+		for (uint32_t i = zn->apex; i < zn->apex + zn->nodes; i++)
+			n3_node(&v, p, i, &nv[i]);
+	}
+out:
+	if (rc == 0 && any) {
+		*zones = zv;
+		*nz = s->nzones;
+		*ents = ev;
+		*nents = ne;
+		*nodes = nv;
+		return 0;
+	}
+	free(zv);
+	free(ev);
+	free(nv);
+	return rc;
 }
 
 bool dnssec_present(const struct p53_snapshot *s)

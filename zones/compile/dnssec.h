@@ -43,11 +43,21 @@ struct dnssec_opts {
 	uint64_t now;	   /* unix seconds; 0 = the current time */
 	uint32_t validity; /* seconds; 0 = DNSSEC_VALIDITY_DEF */
 	bool compact;	   /* no NSEC chain: denials are made online (RFC 9824) */
+	/* An NSEC3 chain (RFC 5155) instead of NSEC: hash algorithm 1 with
+	 * these parameters (RFC 9276: 0 iterations, no salt); opt_out leaves
+	 * insecure delegations out of the chain and sets the Opt-Out flag. */
+	bool nsec3, opt_out;
+	uint16_t iterations;
+	uint8_t salt_len;
+	uint8_t salt[255];
 };
 
-/* A new record at node index: the signer's output. */
-typedef int (*dnssec_emit_fn)(void *arg, uint32_t node, uint16_t type, uint32_t ttl,
-			      const uint8_t *rdata, uint16_t rdlen);
+/* A new record: the signer's output. At node index node, or, when node is
+ * DNSSEC_NEW_NAME, at owner (an NSEC3 owner, a name the zone did not have;
+ * owner is given in both cases). */
+#define DNSSEC_NEW_NAME UINT32_MAX
+typedef int (*dnssec_emit_fn)(void *arg, uint32_t node, const uint8_t *owner, size_t olen,
+			      uint16_t type, uint32_t ttl, const uint8_t *rdata, uint16_t rdlen);
 
 /* Signs one zone: nodes[0] is its apex. soa_ttl is the TTL given to the
  * DNSKEY, CDS and CDNSKEY sets, nsec_ttl the NSEC records' (RFC 9077: the
@@ -60,6 +70,9 @@ int dnssec_sign_zone(const struct dnssec_opts *o, const struct dnskey *keys, siz
 
 struct p53_snapshot;
 struct snap_nodesec;
+struct snap_nsec3zone;
+struct snap_nsec3;
+struct snap_nodesec3;
 
 /* Whether an image (its views) holds NSEC or RRSIG records: then it gets
  * the DNSSEC sections. */
@@ -73,5 +86,15 @@ int dnssec_nodesec(const struct p53_snapshot *s, const bool *compact, struct sna
  * malloc'd. */
 int dnssec_do_answers(const struct p53_snapshot *s, struct snap_nodesec *ns, uint32_t **ansdo,
 		      uint8_t **blobs, size_t *blobs_len);
+
+/* The NSEC3 sections of an image (snapfmt.h SECT_NSEC3Z, SECT_NSEC3,
+ * SECT_NODESEC3), malloc'd, from the NSEC3 records the zones hold, made
+ * by the signer or pre-signed: each zone's chain parameters (its
+ * NSEC3PARAM, else its first NSEC3 record's), its NSEC3 owners by hash,
+ * and each node's proofs. *nz is 0 when no zone has an NSEC3 chain.
+ * P53_EINVAL (with err) for a chain the engine would not serve. */
+int dnssec_nsec3(const struct p53_snapshot *s, struct snap_nsec3zone **zones, size_t *nz,
+		 struct snap_nsec3 **ents, size_t *nents, struct snap_nodesec3 **nodes,
+		 struct p53_err *err);
 
 #endif
