@@ -7,7 +7,9 @@ example. (signed) delegates sub.example. (signed, DS in the parent),
 insec.example. (unsigned, no DS) and bad.example. (signed, but the parent's
 DS names another key). Expected: AD on answers and denials below secure
 delegations, no AD but answers for the insecure child, SERVFAIL for the
-bogus one; a large signed answer through unbound (TC, then TCP).
+bogus one; a large signed answer through unbound (TC, then TCP). All of it
+twice: with NSEC chains, and with NSEC3 (the parent with opt-out, so the
+insecure delegation is proven by an opt-out NSEC3; the children plain).
 
 Needs root (ip netns) and unbound; exits 77 (skip) without them. The
 namespace and every process are removed at the end.
@@ -110,6 +112,17 @@ def main():
         if shutil.which(tool) is None:
             print("skip: %s not installed" % tool)
             return 77
+    for mode in ("nsec", "nsec3"):
+        run(mode)
+    return check.finish()
+
+
+def run(mode):
+    """The whole tree with one kind of denial chain."""
+    parent_x, child_x = [], []
+    if mode == "nsec3":
+        parent_x = ["--nsec3-opt-out", "example."]
+        child_x = ["--nsec3", "sub.example.", "--nsec3", "bad.example."]
     procs = []
     with common.tempdir("p53unbound-") as d:
         try:
@@ -139,8 +152,9 @@ def main():
                 zones.append(origin + "=" + p)
             snap_p = os.path.join(d, "parent.p53")
             snap_c = os.path.join(d, "child.p53")
-            sh(PORT53, "compile", "--quiet", "--dnssec-keys", keys, "-o", snap_p, "example.=" + zp)
-            sh(PORT53, "compile", "--quiet", "--dnssec-keys", keys, "-o", snap_c, *zones)
+            sh(PORT53, "compile", "--quiet", "--dnssec-keys", keys, "-o", snap_p, "example.=" + zp,
+               *parent_x)
+            sh(PORT53, "compile", "--quiet", "--dnssec-keys", keys, "-o", snap_c, *zones, *child_x)
             for snap, addr in ((snap_p, PARENT), (snap_c, CHILD)):
                 log = open(os.path.join(d, addr + ".log"), "w")
                 procs.append(subprocess.Popen(
@@ -155,12 +169,14 @@ def main():
             procs.append(subprocess.Popen(nsx("unbound", "-d", "-c", conf),
                                           stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
             up = common.wait_for(lambda: dig("ns1.example.", "A")[0] == "NOERROR", deadline=15)
-            check(up, "unbound answers through port53", open(os.path.join(d, "unbound.log")).read()
+            check(up, mode + ": unbound answers through port53", open(os.path.join(d, "unbound.log")).read()
                   if os.path.exists(os.path.join(d, "unbound.log")) else "")
 
             cases = [
                 ("www.example.", "A", "NOERROR", True),
-                ("nx.example.", "A", "NXDOMAIN", True),
+                # Under opt-out the NSEC3 covering nx.example. could hide an
+                # unsigned delegation: unbound takes the NXDOMAIN as insecure.
+                ("nx.example.", "A", "NXDOMAIN", mode == "nsec"),
                 ("www.example.", "TXT", "NOERROR", True),
                 ("www.sub.example.", "A", "NOERROR", True),
                 ("x.wild.sub.example.", "TXT", "NOERROR", True),
@@ -170,22 +186,26 @@ def main():
                 ("www.insec.example.", "A", "NOERROR", False),
                 ("nx.insec.example.", "A", "NXDOMAIN", False),
                 ("www.bad.example.", "A", "SERVFAIL", False),
+                # No DS at the insecure cut: proven by its NSEC, or under
+                # opt-out by an NSEC3 covering the name with the Opt-Out
+                # flag, which proves only insecurity (RFC 5155 8.6): no AD.
+                ("insec.example.", "DS", "NOERROR", mode == "nsec"),
             ]
             for name, rdtype, want, ad in cases:
                 status, got_ad, out = dig(name, rdtype)
                 check(status == want and got_ad == ad,
-                      "unbound: %s %s is %s%s" % (name, rdtype, want, " with AD" if ad else ""),
+                      "%s: unbound: %s %s is %s%s" % (mode, name, rdtype, want,
+                                                       " with AD" if ad else ""),
                       out)
             # The answer is too large for 1232 bytes with its signatures:
             # unbound gets TC from port53 and asks again over TCP.
             status, ad, out = dig("big.sub.example.", "TXT", tcp=True)
             check(status == "NOERROR" and ad and out.count("\tTXT\t") == 15,
-                  "unbound: a large signed answer validates (TC, then TCP)", out)
+                  mode + ": unbound: a large signed answer validates (TC, then TCP)", out)
         finally:
             for p in reversed(procs):
                 common.stop(p)
             subprocess.run(["ip", "netns", "del", NS], capture_output=True, timeout=30)
-    return check.finish()
 
 
 if __name__ == "__main__":
