@@ -1,9 +1,39 @@
 /* NSEC3 owner hashes (zones/answer/nsec3hash.c) against the hashes RFC 5155
  * Appendix A lists for its example zone (salt aabbccdd, 12 iterations), the
- * base32hex round trip, and what the decoder refuses. */
+ * base32hex round trip, what the decoder refuses, and that hashing (which
+ * the engine does per query) makes no OpenSSL allocation. */
 #include "tests/unit/check.h"
 #include "zones/answer/nsec3hash.h"
 #include "zones/common/name.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdlib.h>
+
+static unsigned long allocs;
+
+static void *count_malloc(size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	allocs++;
+	return malloc(n);
+}
+
+static void *count_realloc(void *p, size_t n, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	allocs++;
+	return realloc(p, n);
+}
+
+static void count_free(void *p, const char *file, int line)
+{
+	(void)file;
+	(void)line;
+	free(p);
+}
 
 static void hash_of(const char *text, unsigned iter, const uint8_t *salt, size_t slen, char *out)
 {
@@ -18,6 +48,9 @@ static void hash_of(const char *text, unsigned iter, const uint8_t *salt, size_t
 
 int main(void)
 {
+	/* Before OpenSSL allocates anything: every allocation it makes from
+	 * here on is counted. */
+	CHECK(CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free) == 1);
 	static const struct {
 		const char *name, *hash;
 	} rfc[] = {
@@ -48,6 +81,15 @@ int main(void)
 		b[32] = 0;
 		CHECK_STR(b, rfc[i].hash);
 	}
+	/* Hashing allocates nothing (the engine hashes per query). */
+	unsigned long before = allocs;
+	for (unsigned i = 0; i < 1000; i++)
+		hash_of("a.b.example.", i % 3, salt, i % 5, b);
+	CHECK_EQ(allocs, before);
+	/* ... while the counter does see OpenSSL's allocations. */
+	EVP_MD_CTX *mc = EVP_MD_CTX_new();
+	CHECK(mc != NULL && allocs > before);
+	EVP_MD_CTX_free(mc);
 	/* The name is hashed as given: upper case is the caller's to fold. */
 	char lo[33];
 	hash_of("example.", 0, NULL, 0, lo);
