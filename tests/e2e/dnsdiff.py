@@ -323,10 +323,23 @@ def dname_overflows(msg, qname):
 SVCB_TYPES = (dns.rdatatype.SVCB, dns.rdatatype.HTTPS)
 
 
-def svcb_targets(msg):
-    """TargetNames of SVCB/HTTPS records in the answer (lower-case text)."""
-    return set(rd.target.to_text().lower() for rrset in msg.answer if rrset.rdtype in SVCB_TYPES
-               for rd in rrset)
+def svcb_additional(msg):
+    """What RFC 9460 4.1 lets an SVCB/HTTPS answer bring in the additional
+    section: {name (lower-case text): types}. Each TargetName brings its
+    A, AAAA and its set of the answer's type; a ServiceMode record whose
+    TargetName is "." stands for its owner (RFC 9460 2.5.2), which brings
+    its A and AAAA."""
+    out = {}
+    for rrset in msg.answer:
+        if rrset.rdtype not in SVCB_TYPES:
+            continue
+        for rd in rrset:
+            if rd.target != dns.name.root:
+                out.setdefault(rd.target.to_text().lower(), set()).update(
+                    ("A", "AAAA", dns.rdatatype.to_text(rrset.rdtype)))
+            elif rd.priority != 0:
+                out.setdefault(rrset.name.to_text().lower(), set()).update(("A", "AAAA"))
+    return out
 
 
 class Differ:
@@ -391,6 +404,16 @@ class Differ:
                 continue
             bad.add(r)
         return bad
+
+    def svcb_extra(self, extra, allowed):
+        """NORMALISATION 12: port53 adds, for SVCB/HTTPS answers, the
+        records svcb_additional() names (RFC 9460 4.1); NSD 4.6 adds none,
+        Knot 3.2 adds those of TargetNames but not the owner's for ".".
+        Such a record is accepted when it is exactly the reference's
+        authoritative answer for its name and type. Returns the extras that
+        do not qualify."""
+        return set(r for r in extra if r[2] not in allowed.get(r[0], ())
+                   or r not in self.authoritative(r[0], r[2]))
 
     def limit(self, case):
         m = dict((x[0], x) for x in MODES)[case.mode]
@@ -706,16 +729,32 @@ class Differ:
                 self.note(8)
             chk("additional (referral)", sorted(missing), sorted(extra))
         else:
-            if self.knot and svcb_targets(mr):
-                # NORMALISATION K3: Knot adds the addresses (and SVCB
-                # records) of SVCB/HTTPS TargetNames to the additional
-                # section; port53 does additional-section processing for
-                # NS, MX and SRV targets only. Those records are not
-                # required of port53; anything port53 adds is still compared.
+            sv = svcb_additional(mr)
+            if self.knot and sv and radd:
+                # NORMALISATION K3: Knot adds the A, AAAA and same-type set
+                # of SVCB/HTTPS TargetNames, and so must port53 (compared
+                # below, not normalised away); it holds glue below a zone
+                # cut for them too, which port53, as for MX and SRV, does
+                # not serve outside referrals (not authoritative data).
                 self.note("K3")
-                tg = svcb_targets(mr)
-                radd = set(r for r in radd if r[0] not in tg)
+            if sv and not self.self_check:
+                # What RFC 9460 4.1 asks for, from the reference's own
+                # authoritative answers: port53 must send it (unless it was
+                # left out where it did not fit).
+                want = set()
+                for name, types in sorted(sv.items()):
+                    for t in sorted(types):
+                        want |= self.authoritative(name, t)
+                missing = want - gadd
+                if missing and self.left_out_ok(len(got), missing, case):
+                    missing = set()
+                chk("additional (SVCB/HTTPS, RFC 9460 4.1)", sorted(missing), [])
             extra = gadd - radd
+            if extra and sv and not self.self_check:
+                n = len(extra)
+                extra = self.svcb_extra(extra, sv)
+                if len(extra) < n:
+                    self.note(12)
             if extra and not self.self_check:
                 # NORMALISATION 8 also covers a CNAME into a delegation
                 # (answer CNAME + referral NS in authority).

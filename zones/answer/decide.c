@@ -70,6 +70,8 @@ static int target_offset(uint16_t type)
 	case RR_NS:
 		return 0;
 	case RR_MX:
+	case RR_SVCB: /* after SvcPriority */
+	case RR_HTTPS:
 		return 2;
 	case RR_SRV:
 		return 6;
@@ -78,26 +80,41 @@ static int target_offset(uint16_t type)
 }
 
 /* RFC 1034 4.3.2 step 6, and glue for referrals: A and AAAA of the names an
- * NS, MX or SRV set points at, where we hold them. Glue below a cut is only
- * used for referrals: elsewhere it is not authoritative data. */
+ * NS, MX, SRV, SVCB or HTTPS set points at, where we hold them. Glue below a
+ * cut is only used for referrals: elsewhere it is not authoritative data.
+ * SVCB and HTTPS (RFC 9460 4.1) also bring the target's own set of the same
+ * type, as Knot DNS does, so a client following a chain of service names
+ * gets the next link; in ServiceMode the target "." stands for the owner
+ * (RFC 9460 2.5.2), whose addresses come along when owner is the node that
+ * answered (SNAP_NONE, or a wildcard, gives none: the records would be the
+ * wildcard's, not the owner's). */
 static void add_additional(const struct p53_snapshot *s, const struct snap_rrset *set,
-			   struct plan *p, bool glue)
+			   uint32_t owner, struct plan *p, bool glue)
 {
 	int toff = target_offset(set->type);
 	if (toff < 0)
 		return;
+	bool svcb = set->type == RR_SVCB || set->type == RR_HTTPS;
 	const uint8_t *rd = s->rdata + set->rdata, *end = rd + set->len;
 	while (rd < end) {
 		uint16_t l = rd16(rd);
-		const uint8_t *t = rd + 2 + toff;
+		const uint8_t *t = rd + 2 + toff, *data = rd + 2;
 		rd += 2 + l;
-		if (t >= rd || *t == 0)
+		if (t >= rd)
 			continue;
-		uint8_t name[P53_NAME_MAX];
-		size_t nlen = name_len(t);
-		memcpy(name, t, nlen);
-		name_lower(name, nlen);
-		uint32_t id = snap_find(s, name, nlen, name_hash(name, nlen));
+		uint32_t id;
+		if (*t == 0) {
+			if (!svcb || rd16(data) == 0 || owner == SNAP_NONE ||
+			    (s->nodes[owner].flags & NODE_WILDCARD))
+				continue;
+			id = owner;
+		} else {
+			uint8_t name[P53_NAME_MAX];
+			size_t nlen = name_len(t);
+			memcpy(name, t, nlen);
+			name_lower(name, nlen);
+			id = snap_find(s, name, nlen, name_hash(name, nlen));
+		}
 		if (id == SNAP_NONE)
 			continue;
 		const struct snap_node *n = &s->nodes[id];
@@ -105,6 +122,8 @@ static void add_additional(const struct p53_snapshot *s, const struct snap_rrset
 			continue;
 		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_A), id);
 		add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, RR_AAAA), id);
+		if (svcb && id != owner)
+			add_ar_set(p, snap_node_name(s, n), find_rrset(s, n, set->type), id);
 	}
 }
 
@@ -118,7 +137,7 @@ static void add_referral(const struct p53_snapshot *s, uint32_t cut, struct plan
 		return;
 	p->ns[0] = (struct pent){snap_node_name(s, c), ns, ns->ttl, NULL, cut, 0};
 	p->nns = 1;
-	add_additional(s, ns, p, true);
+	add_additional(s, ns, SNAP_NONE, p, true);
 }
 
 /* RFC 4035 3.1.4.1: the DS set of a zone's apex is the parent zone's data.
@@ -196,7 +215,7 @@ static void add_policy(const struct p53_snapshot *s, struct plan *p, uint32_t id
 		ttl = out[i]->ttl < ttl ? out[i]->ttl : ttl;
 	for (unsigned i = 0; i < n && p->nan < AN_MAX; i++) {
 		p->an[p->nan++] = (struct pent){name, out[i], ttl, NULL, id, 0, .online = true};
-		add_additional(s, out[i], p, false);
+		add_additional(s, out[i], id, p, false);
 	}
 }
 
@@ -349,7 +368,7 @@ static void ans_decide(const struct p53_snapshot *s, const uint8_t *qname, size_
 		if (set) {
 			if (p->nan < AN_MAX)
 				p->an[p->nan++] = (struct pent){name, set, set->ttl, NULL, id, 0};
-			add_additional(s, set, p, false);
+			add_additional(s, set, id, p, false);
 			return;
 		}
 		if (n->flags & NODE_CNAME) {
