@@ -223,6 +223,16 @@ def zone_cases(work):
         raise KeyError("NS")
     refused(work, base, ns_name, "rdata-name", "malformed domain name in a record")
 
+    svc = s.find_node("svc-self.example.net.")
+
+    def https_target(x):  # an HTTPS TargetName (followed for additional data) past its record
+        for st in x.node_sets(svc):
+            if st["type"] == 65:
+                x.b[x.off(RDATA) + st["rdata"] + 4] = 63
+                return
+        raise KeyError("HTTPS")
+    refused(work, base, https_target, "https-target", "malformed domain name in a record")
+
     def rr_count(x):
         st = x.node_sets(www)[0]
         x.put16(st["o"] + 2, st["count"] + 1)

@@ -91,6 +91,10 @@ static bool rdata_ok(uint16_t type, const uint8_t *rd, size_t len)
 		return len > 2 && wire_name(rd + 2, len - 2) == len - 2;
 	case RR_SRV:
 		return len > 6 && wire_name(rd + 6, len - 6) == len - 6;
+	case RR_SVCB: /* SvcPriority, then TargetName (followed for additional
+		       * data), then the SvcParams */
+	case RR_HTTPS:
+		return len > 2 && wire_name(rd + 2, len - 2) != 0;
 	case RR_SOA:
 		a = wire_name(rd, len);
 		b = a ? wire_name(rd + a, len - a) : 0;
