@@ -185,6 +185,18 @@ def badvers_check(raw, msg):
     return None
 
 
+def opt_check(want):
+    """RFC 6891 6.1.1 and 7: a reply carries an OPT exactly when the query
+    did, errors (FORMERR, NOTIMP, REFUSED) included."""
+    def check(raw, msg):
+        if msg is None:
+            return "unparseable reply"
+        if (msg.edns >= 0) != want:
+            return "reply %s an OPT (edns=%s)" % ("lacks" if want else "carries", msg.edns)
+        return None
+    return check
+
+
 def chaos_check(text):
     def check(raw, msg):
         if msg is None or len(msg.answer) != 1:
@@ -268,6 +280,20 @@ def fixed_cases(port):
     # opcodes other than QUERY
     for op in range(1, 16):
         cases.append(("opcode %d" % op, hdr(flags=op << 11) + question(), NOTIMP, None))
+    # error replies and the OPT (RFC 6891 6.1.1, 7)
+    for op in (1, 2, 4):
+        cases.append(("opcode %d with OPT" % op, hdr(flags=op << 11, ar=1) + question() + opt(),
+                      NOTIMP, opt_check(True)))
+        cases.append(("opcode %d without OPT" % op, hdr(flags=op << 11) + question(), NOTIMP,
+                      opt_check(False)))
+    for nm, q, rc in (("outside the zones", "www.example.invalid", REFUSED),
+                      ("class HS", None, REFUSED), ("qtype 0", None, FORMERR)):
+        kw = dict(qclass=4) if nm == "class HS" else dict(qtype=0) if nm == "qtype 0" else \
+            dict(name=q)
+        cases.append(("%s with OPT" % nm, query(edns=True, **kw), rc, opt_check(True)))
+        cases.append(("%s without OPT" % nm, query(**kw), rc, opt_check(False)))
+    cases.append(("FORMERR: question missing, OPT given", hdr(qd=0, ar=1) + opt(), FORMERR,
+                  opt_check(True)))
     # QR set -> no reply
     cases.append(("QR set", hdr(flags=0x8000) + question(), DROP, None))
     cases.append(("QR set, opcode 4", hdr(flags=0x8000 | (4 << 11)) + question(), DROP, None))
