@@ -131,6 +131,90 @@ def test_json(tmp):
           "check --json names the bad line: %r" % j)
 
 
+# At the start of a line, or right after the erased progress line.
+SUMMARY = re.compile(r"(?:^|\x1b\[K)compiled: (\d+) zones?, (\d+) records, (\d+) bytes, "
+                     r"([0-9.]+) s$", re.M)
+
+
+def run_on_pty(argv, timeout=300):
+    """Runs argv with stderr on a pseudo-terminal (what makes port53 show
+    its progress line); returns (exit code, everything written there)."""
+    import pty
+    import select
+    import time
+    mfd, sfd = pty.openpty()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=sfd)
+    os.close(sfd)
+    out, end = b"", time.monotonic() + timeout
+    while time.monotonic() < end:
+        r, _, _ = select.select([mfd], [], [], 0.5)
+        if r:
+            try:
+                chunk = os.read(mfd, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        elif p.poll() is not None:
+            break
+    os.close(mfd)
+    try:
+        rc = p.wait(timeout=max(1, end - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    return rc, out.decode("utf-8", "replace")
+
+
+def test_progress_summary(tmp):
+    """The summary line of every compile, against dnspython's count of the
+    zone and the file written; the progress line of a long compile on a
+    terminal (records, records/s, share of the input, time left), erased
+    before the summary."""
+    zfile = os.path.join(common.DEFAULT_ZONES, "example.com.zone")
+    nrec = sum(len(rds) for _, rds in
+               dns.zone.from_file(zfile, origin="example.com.", relativize=False)
+               .iterate_rdatasets())
+    snap = os.path.join(tmp, "sum.p53")
+    r = common.run([PORT53, "compile", "-o", snap, "example.com=" + zfile])
+    m = SUMMARY.search(r.stderr)
+    check(r.returncode == 0 and m is not None and int(m.group(1)) == 1 and
+          int(m.group(2)) == nrec and int(m.group(3)) == os.path.getsize(snap),
+          "summary line: 1 zone, %d records (dnspython), %d bytes (the file): %r"
+          % (nrec, os.path.getsize(snap) if os.path.exists(snap) else -1, r.stderr))
+    r = common.run([PORT53, "check", "example.com=" + zfile])
+    check(r.returncode == 0 and re.search(r"^checked: 1 zone, %d records, " % nrec, r.stderr,
+                                          re.M), "check ends with its summary: %r" % r.stderr)
+    # Large enough to be read for more than the half second before the
+    # first status line; doubled (at most twice) on a machine that reads
+    # it faster than that.
+    n = 200000
+    for _ in range(3):
+        big = os.path.join(tmp, "big.zone")
+        with open(big, "w") as f:
+            f.write("$TTL 300\n@ SOA ns h 1 2 3 4 5\n@ NS ns\nns A 192.0.2.1\n")
+            for i in range(n):
+                f.write("h%d A 10.%d.%d.%d\n" % (i, i >> 16 & 255, i >> 8 & 255, i & 255))
+        rc, out = run_on_pty([PORT53, "compile", "-o", os.path.join(tmp, "big.p53"),
+                              "big.example=" + big])
+        m = SUMMARY.search(out.replace("\r\n", "\n"))
+        lines = re.findall(r"\rreading: (\d+) records, (\d+) records/s, (\d+)% of input, "
+                           r"about (\d+) s left\x1b\[K", out)
+        if lines or rc != 0 or m is None:
+            break
+        n *= 2
+    check(rc == 0 and m is not None and int(m.group(2)) == n + 3,
+          "big compile on a terminal ends with its summary (%d records): %r" % (n + 3, out[-300:]))
+    check(lines and all(0 < int(x[0]) <= n + 3 and int(x[1]) > 0 and 0 < int(x[2]) <= 100
+                        for x in lines) and
+          [int(x[0]) for x in lines] == sorted(int(x[0]) for x in lines),
+          "progress lines while reading (records growing, records/s, share of input, time "
+          "left): %r" % lines[:5])
+    check("\r\x1b[K" in out and out.rindex("\r\x1b[K") < out.index("compiled: "),
+          "the progress line is erased before the summary")
+
+
 def write(path, text):
     with open(path, "w") as f:
         f.write(text)
@@ -281,6 +365,7 @@ def main():
     test_usage_errors()
     with common.tempdir() as tmp:
         test_json(tmp)
+        test_progress_summary(tmp)
         test_conf_check(tmp)
         test_serve_config(tmp)
         test_port53d_config(tmp)
