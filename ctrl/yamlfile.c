@@ -2,33 +2,45 @@
 #include "ctrl/yamlfile.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-/* Finds the first byte of f that is not part of well-formed UTF-8 (no
- * overlong forms, surrogates or code points past U+10FFFF); true and its
- * line and column (1-based) when there is one. libfyaml 0.8 (Debian 12)
- * never returns from a directive line holding such bytes (found by
- * fuzz/fuzz_conf.c), and YAML 1.2 files are Unicode anyway. */
-static bool bad_utf8(FILE *f, int *line, int *col)
+/* Finds the first character of p[0..n) that a YAML stream cannot hold:
+ * bytes that are not well-formed UTF-8 (no overlong forms, surrogates or
+ * code points past U+10FFFF), and control characters other than tab, line
+ * feed and carriage return (YAML 1.2's c-printable: no C0 but those three,
+ * no DEL, no C1 but NEL). Returns NULL, or why, with the 1-based line and
+ * column of the character. libfyaml 0.8 (Debian 12) never returns from a
+ * directive line holding bytes that are not UTF-8, and 0.7 crashes on a NUL
+ * after a tab in a complex key (both found by fuzz/fuzz_conf.c). */
+static const char *bad_text(const uint8_t *p, size_t n, int *line, int *col)
 {
-	int c, need = 0;
-	unsigned lo = 0x80, hi = 0xbf;
+	int need = 0;
+	unsigned lo = 0x80, hi = 0xbf, lead = 0;
 	*line = 1;
 	*col = 0;
-	while ((c = getc(f)) != EOF) {
-		(*col)++;
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = p[i];
+		(*col)++; /* in bytes, as before */
 		if (need) {
-			if ((unsigned)c < lo || (unsigned)c > hi)
-				return true;
+			if (c < lo || c > hi)
+				return "not UTF-8 text";
+			/* U+0080 to U+009F but NEL (U+0085): C2 80 to C2 9F. */
+			if (lead == 0xc2 && c <= 0x9f && c != 0x85)
+				return "a control character, which YAML does not allow";
 			need--;
 			lo = 0x80;
 			hi = 0xbf;
 			continue;
 		}
+		lead = c;
 		if (c == '\n') {
 			(*line)++;
 			*col = 0;
+		} else if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
+			return "a control character, which YAML does not allow";
 		} else if (c >= 0xc2 && c <= 0xdf) {
 			need = 1;
 		} else if (c >= 0xe0 && c <= 0xef) {
@@ -40,10 +52,49 @@ static bool bad_utf8(FILE *f, int *line, int *col)
 			lo = c == 0xf0 ? 0x90 : 0x80;
 			hi = c == 0xf4 ? 0x8f : 0xbf;
 		} else if (c >= 0x80) {
-			return true;
+			return "not UTF-8 text";
 		}
 	}
-	return need != 0;
+	return need ? "not UTF-8 text" : NULL;
+}
+
+/* The whole file in a malloc'd buffer (one byte more, never NULL on
+ * success). libfyaml would otherwise map it, and unmapping costs a TLB
+ * shootdown on every core the process ran on: the larger part of reading
+ * a small file. Returns 0 or an errno. */
+static int read_all(const char *path, char **out, size_t *outlen)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return errno;
+	size_t cap = 4096, len = 0;
+	char *buf = malloc(cap);
+	int rc = buf ? 0 : ENOMEM;
+	while (rc == 0) {
+		if (len == cap) {
+			char *p = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+			if (p == NULL) {
+				rc = ENOMEM;
+				break;
+			}
+			buf = p;
+			cap *= 2;
+		}
+		size_t got = fread(buf + len, 1, cap - len, f);
+		len += got;
+		if (got == 0) {
+			rc = ferror(f) ? EIO : 0;
+			break;
+		}
+	}
+	fclose(f);
+	if (rc) {
+		free(buf);
+		return rc;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
 }
 
 /* libfyaml's messages arrive in pieces; the first line is the one kept
@@ -67,16 +118,18 @@ static void diag_out(struct fy_diag *diag, void *user, const char *buf, size_t l
 
 struct fy_document *yamlfile_load(const char *path, char *msg, size_t cap)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(msg, cap, "%s: %s", path, strerror(errno));
+	char *text = NULL;
+	size_t len = 0;
+	int e = read_all(path, &text, &len);
+	if (e) {
+		snprintf(msg, cap, "%s: %s", path, strerror(e));
 		return NULL;
 	}
 	int line, col;
-	bool bad = bad_utf8(f, &line, &col);
-	fclose(f);
-	if (bad) {
-		snprintf(msg, cap, "%s:%d:%d: not UTF-8 text", path, line, col);
+	const char *why = bad_text((const uint8_t *)text, len, &line, &col);
+	if (why) {
+		free(text);
+		snprintf(msg, cap, "%s:%d:%d: %s", path, line, col, why);
 		return NULL;
 	}
 	struct diag_buf db = {{0}, 0};
@@ -92,7 +145,8 @@ struct fy_document *yamlfile_load(const char *path, char *msg, size_t cap)
 	dc.show_position = true;
 	struct fy_diag *diag = fy_diag_create(&dc);
 	struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
-	struct fy_document *doc = fy_document_build_from_file(&pc, path);
+	/* The document owns text from here, whatever the outcome. */
+	struct fy_document *doc = fy_document_build_from_malloc_string(&pc, text, len);
 	fy_diag_destroy(diag);
 	if (doc == NULL) {
 		char *nl = strchr(db.text, '\n');

@@ -1885,8 +1885,25 @@ struct blobent {
 #define BLOBCACHE_SLOTS (1u << 16)
 
 struct blobtab {
-	struct blobent *e; /* BLOBCACHE_SLOTS entries */
+	struct blobent *e; /* mask + 1 entries */
+	uint32_t mask;
 };
+
+/* A part puts at most one blob per answer and one per node: eight slots
+ * per blob (up to BLOBCACHE_SLOTS) find the duplicates a larger cache
+ * would, and a small zone's compile (the API, --watch-dir) then clears a
+ * few kilobytes instead of mapping, faulting in and unmapping 512 KiB. */
+static uint32_t blobtab_slots(const struct cc *c, uint32_t from, uint32_t to)
+{
+	if (from >= to)
+		return 64;
+	const struct cnode *a = &c->nodes[from], *z = &c->nodes[to - 1];
+	uint64_t most = (uint64_t)z->ans + z->nans - a->ans + (to - from);
+	uint32_t n = 64;
+	while (n < BLOBCACHE_SLOTS && n < 8 * most)
+		n <<= 1;
+	return n;
+}
 
 /* Eight bytes at a time: a blob is hashed once per rendered answer. */
 static uint32_t blob_hash(const uint8_t *p, size_t n)
@@ -1909,10 +1926,10 @@ static uint32_t blob_hash(const uint8_t *p, size_t n)
  * when the cache knows none; -1 when out of memory. */
 static int64_t blob_put(struct blobtab *t, struct buf *blobs, const uint8_t *p, size_t n)
 {
-	if (t->e == NULL && (t->e = calloc(BLOBCACHE_SLOTS, sizeof(*t->e))) == NULL)
+	if (t->e == NULL && (t->e = calloc((size_t)t->mask + 1, sizeof(*t->e))) == NULL)
 		return -1;
 	uint32_t h = blob_hash(p, n);
-	struct blobent *e = &t->e[h & (BLOBCACHE_SLOTS - 1)];
+	struct blobent *e = &t->e[h & t->mask];
 	/* A blob starts with its own length and counts, so equal bytes over
 	 * n mean the same blob. */
 	if (e->off && e->hash == h && blobs->len - (e->off - 1) >= n &&
@@ -2004,7 +2021,7 @@ static int prerender_range(struct prerender_part *p)
 	struct cc *c = p->c;
 	const struct p53_snapshot *s = p->s;
 	uint8_t *tmp = malloc(BLOB_CAP);
-	struct blobtab bt = {0};
+	struct blobtab bt = {NULL, blobtab_slots(c, p->from, p->to) - 1};
 	/* Blobs take some 80 bytes per node on ordinary zones. */
 	if (tmp == NULL || buf_reserve(&p->blobs, (size_t)(p->to - p->from) * 160) != 0) {
 		free(tmp);
