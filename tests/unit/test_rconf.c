@@ -151,8 +151,11 @@ static void test_bad(void)
 	 * are not UTF-8 (the conf fuzz target's finding, which this reader
 	 * shared before yamlfile.c). */
 	bad("%YAML\xe4\xce\xd1\xcd\nviews:\n  - {name: a}\n", ":1:7: not UTF-8 text");
-	/* Nor control characters but tab, LF and CR (YAML 1.2 c-printable):
-	 * libfyaml 0.7 crashes on "? e:\t" and a NUL (fuzz_conf). */
+	/* Nor control characters but LF and CR (YAML 1.2 c-printable), nor
+	 * tabs: libfyaml 0.7 crashes on "? e:\t" followed by a NUL, "-" or "?"
+	 * (fuzz_conf). */
+	bad("views:\t[{name: a}]\n", ":1:7: a tab");
+	bad("views:\n  - {name: a}\n# a\tb\n", ":3:4: a tab");
 	bad("views:\n  - {name: a}\n\x01", ":3:1: a control character");
 	bad("views:\n  - {name: a\x7f}\n", ":2:13: a control character");
 	bad("views:\n  - {name: a\xc2\x80}\n", ":2:14: a control character");
