@@ -4,7 +4,9 @@
  * RRset in canonical form (names lower-cased, records in canonical order,
  * the original TTL), none over delegation NS sets or glue; the NSEC chain
  * links every name that holds authoritative data or a delegation, in
- * canonical order, and wraps to the apex. Key roles: key-signing keys (SEP
+ * canonical order, and wraps to the apex; an NSEC3 chain (RFC 5155, chosen
+ * per zone) links the hashes of those names and of the empty non-terminals,
+ * less the insecure delegations under opt-out. Key roles: key-signing keys (SEP
  * flag) sign DNSKEY, CDS and CDNSKEY; zone-signing keys sign everything
  * else; a zone with SEP keys only signs everything with them (CSK).
  */

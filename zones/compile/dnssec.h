@@ -2,13 +2,15 @@
  *
  * The compiler hands each zone to be signed over as its nodes in canonical
  * order with their records; the signer adds the DNSKEY, CDS and CDNSKEY
- * sets at the apex, an NSEC chain (RFC 4034 4) and the RRSIGs of every
- * authoritative RRset, and gives the new records back through a callback.
+ * sets at the apex, an NSEC chain (RFC 4034 4) or an NSEC3 chain and its
+ * NSEC3PARAM (RFC 5155) and the RRSIGs of every authoritative RRset, and
+ * gives the new records back through a callback.
  * Once the snapshot image is laid out, the compiler adds what the
  * engine needs to answer DO=1 queries quickly: the NSEC node of each node
  * and the pre-rendered DO=1 answers (snapfmt.h SECT_NODESEC, SECT_ANSDO,
- * SECT_DOBLOBS). Pre-signed zones (RRSIG and NSEC in the zone file) get the
- * second step only.
+ * SECT_DOBLOBS, and for NSEC3 zones SECT_NSEC3Z, SECT_NSEC3, SECT_NODESEC3).
+ * Pre-signed zones (RRSIG and NSEC or NSEC3 in the zone file) get the second
+ * step only.
  */
 #ifndef P53_DNSSEC_H
 #define P53_DNSSEC_H
