@@ -380,17 +380,18 @@ def presigned(d, servers, label, sign_cmd, salt, iters, optout):
     delv_checks(d, s.port, keyset, label, optout)
 
 
-def ldns_signed(d):
+def ldns_signed(d, iterations=0):
     kd = os.path.join(d, "ldnskeys")
     os.makedirs(kd, exist_ok=True)
-    r = subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "example."], cwd=kd,
+    if not any(f.endswith(".private") for f in os.listdir(kd)):
+        subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", "example."], cwd=kd,
                        capture_output=True, text=True, timeout=60, check=True)
-    base = os.path.join(kd, r.stdout.strip())
+    base = os.path.join(kd, next(f for f in os.listdir(kd) if f.endswith(".private"))[:-8])
     zf = os.path.join(d, "ldns-in.zone")
     with open(zf, "w") as f:
         f.write(ZONE)
-    out = os.path.join(d, "ldns.signed")
-    subprocess.run(["ldns-signzone", "-n", "-t", "0", "-f", out, "-o", "example.",
+    out = os.path.join(d, "ldns%d.signed" % iterations)
+    subprocess.run(["ldns-signzone", "-n", "-t", str(iterations), "-f", out, "-o", "example.",
                     zf, base], check=True, timeout=60, capture_output=True)
     return out
 
@@ -516,6 +517,10 @@ def main():
 
             if shutil.which("ldns-signzone") and shutil.which("ldns-keygen"):
                 presigned(d, servers, "ldns-presigned", ldns_signed, "", 0, False)
+                # More iterations than the server hashes per query: refused.
+                snap, r = compile_zone(d, open(ldns_signed(d, 200)).read(), "ldns200")
+                check(snap is None and "200 iterations" in r.stderr,
+                      "a pre-signed chain of 200 iterations is refused", r.stderr)
             else:
                 check.skip("pre-signed by ldns-signzone", "ldnsutils not installed")
             if shutil.which("dnssec-signzone") and shutil.which("dnssec-keygen"):
