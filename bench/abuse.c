@@ -63,7 +63,7 @@ static struct p53_answer_info info[BURST];
 static struct p53_rrl_slot slot[BURST];
 static struct p53_client clients[BURST];
 static size_t rroom[BURST];
-static bool no_prefetch;
+static bool no_prefetch, locate_late;
 static volatile size_t sink;
 static double ms_per_query;
 /* The fastest time of each chunk under each configuration over all passes:
@@ -104,9 +104,12 @@ static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
 			rlen[j] = p53_answer(s, ck ? q->cmsg : q->msg, ck ? q->clen : q->len,
 					     &q->client, ctx, rbuf[j], sizeof(rbuf[j]));
 			info[j] = ctx->last;
-			if (locate)
+			if (locate && !locate_late)
 				p53_abuse_locate(&st->ab, &info[j], &q->client, &slot[j]);
 		}
+		if (locate && locate_late)
+			for (size_t j = 0; j < n; j++)
+				p53_abuse_locate(&st->ab, &info[j], &qs[i0 + j].client, &slot[j]);
 		if (c != C_ENGINE) {
 			uint32_t now_ms = (uint32_t)(t0 + (double)i0 * ms_per_query);
 			for (size_t j = 0; j < n; j++)
@@ -157,9 +160,13 @@ static uint64_t run_chunk_dp(struct setup *st, enum conf c, size_t b, size_t e)
 			rlen[j] = p53_answer(s, dns, p->pl_len, cl, ctx, dns, room);
 			rroom[j] = room;
 			info[j] = ctx->last;
-			if (locate)
+			if (locate && !locate_late)
 				p53_abuse_locate(&st->ab, &info[j], cl, &slot[j]);
 		}
+		if (locate && locate_late)
+			for (size_t j = 0; j < n; j++)
+				if (rlen[j])
+					p53_abuse_locate(&st->ab, &info[j], &clients[j], &slot[j]);
 		uint32_t now_ms = (uint32_t)(t0 + (double)i0 * ms_per_query);
 		for (size_t j = 0; j < n; j++) {
 			if (rlen[j] == 0)
@@ -230,7 +237,9 @@ static void usage(FILE *f)
 	      "  --sim-qps N   the traffic rate the rate limiter sees (default 10000)\n"
 	      "  --rrl-table-size N  buckets (default: the servers' default)\n"
 	      "  --no-prefetch  locate each bucket only when RRL is applied, not as the\n"
-	      "                 answer is made\n",
+	      "                 answer is made\n"
+	      "  --locate-late  locate (hash and prefetch) the whole burst's buckets after\n"
+	      "                 answering it, back to back, instead of one per answer\n",
 	      f);
 }
 
@@ -241,6 +250,7 @@ int main(int argc, char **argv)
 					   {"cpu", required_argument, NULL, 'c'},
 					   {"rrl-table-size", required_argument, NULL, 'T'},
 					   {"no-prefetch", no_argument, NULL, 'N'},
+					   {"locate-late", no_argument, NULL, 'L'},
 					   {"json", no_argument, NULL, 'j'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
@@ -271,6 +281,9 @@ int main(int argc, char **argv)
 			break;
 		case 'N':
 			no_prefetch = true;
+			break;
+		case 'L':
+			locate_late = true;
 			break;
 		case 'j':
 			json = true;

@@ -148,19 +148,30 @@ struct fy_document *yamlfile_load(const char *path, char *msg, size_t cap)
 	dc.show_module = false;
 	dc.show_position = true;
 	struct fy_diag *diag = fy_diag_create(&dc);
+	/* Errors are collected, not printed: libfyaml 0.7 crashes printing
+	 * the source excerpt of some (fy_diag_error_atom_display, found by
+	 * fuzz/fuzz_conf.c), and the first error with its place is all that
+	 * is reported. */
+	if (diag)
+		fy_diag_set_collect_errors(diag, true);
 	struct fy_parse_cfg pc = {.flags = FYPCF_QUIET, .diag = diag};
 	/* The document owns text from here, whatever the outcome. */
 	struct fy_document *doc = fy_document_build_from_malloc_string(&pc, text, len);
-	fy_diag_destroy(diag);
 	if (doc == NULL) {
+		void *it = NULL;
+		struct fy_diag_error *de = diag ? fy_diag_errors_iterate(diag, &it) : NULL;
 		char *nl = strchr(db.text, '\n');
 		if (nl)
 			*nl = 0;
-		if (db.text[0])
+		if (de && de->msg)
+			snprintf(msg, cap, "%s: not YAML: %d:%d: %s", path, de->line, de->column,
+				 de->msg);
+		else if (db.text[0])
 			snprintf(msg, cap, "%s: not YAML: %s", path, db.text);
 		else
 			snprintf(msg, cap, "%s: cannot be read or is not YAML", path);
 	}
+	fy_diag_destroy(diag);
 	return doc;
 }
 
