@@ -775,7 +775,8 @@ static int n3_zone_entries(const struct p53_snapshot *s, uint32_t z, const struc
 			break;
 		}
 	}
-	qsort(*v + first, *n - first, sizeof(**v), n3ent_cmp);
+	if (*n > first) /* *v is still NULL when no zone had an entry */
+		qsort(*v + first, *n - first, sizeof(**v), n3ent_cmp);
 	/* One entry per hash: the engine's search needs them distinct. */
 	size_t out = first;
 	for (size_t k = first; k < *n; k++)
