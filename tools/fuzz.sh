@@ -85,6 +85,12 @@ seeds() {
 	"$B/tools/port53" compile --serial 1 -o "$d/seed-net" example.net="$z/example.net.zone" >/dev/null
 	"$B/tools/port53" compile --serial 1 -o "$d/seed-r53" --geo tests/e2e/r53/geo.csv \
 		--latency fuzz/data/latency.csv example.com=tests/e2e/r53/example.json >/dev/null
+	# Traffic flow kept for export (R53TF), nested rules, aliases to AWS.
+	r=tests/e2e/r53
+	"$B/tools/port53" compile --serial 1 -o "$d/seed-tf" --geo $r/geo.csv \
+		--health-checks $r/health-check.json --alias-map $r/alias-map.json \
+		example.org=$r/cidr.json,$r/list-output.json,$r/aliases.json,$r/traffic-policy.json \
+		>/dev/null
 	# DNSSEC: signed zones (NSEC chain, RRSIGs, DO=1 answers), with fresh keys.
 	k=$(mktemp -d)
 	"$B/tools/port53" dnssec-keygen -K "$k" --ksk example.org >/dev/null

@@ -140,6 +140,95 @@ def traffic_flow(port):
           "nested: another type is NODATA")
 
 
+def tf_export(tmp, snap, hc, amap):
+    """A policy record is exported as its traffic policy and instance, in
+    the shapes the AWS CLI prints, and compiles back to the same answers."""
+    fix = json.load(open(os.path.join(FIX, "traffic-policy.json")))
+    r = common.run([PORT53, "export", "--format", "route53", snap, "example.org"])
+    doc = json.loads(r.stdout) if r.returncode == 0 else {}
+    zid = json.loads(common.run([PORT53, "export", "--format", "route53-changes", snap,
+                                 "example.org"]).stdout)["HostedZoneId"]
+    pols = {(p["Id"], p["Version"]): p for p in doc.get("TrafficPolicies", [])}
+    check(len(pols) == len(fix["TrafficPolicies"]) and all(
+        pols.get((p["Id"], p["Version"])) == p for p in fix["TrafficPolicies"]),
+        "every policy version exported as given (Document text, Name, Type, Comment): %s"
+        % doc.get("TrafficPolicies"))
+    insts = {i["Id"]: i for i in doc.get("TrafficPolicyInstances", [])}
+    keys = ("Name", "TTL", "TrafficPolicyId", "TrafficPolicyVersion", "TrafficPolicyType")
+    check(len(insts) == len(fix["TrafficPolicyInstances"]) and all(
+        i["Id"] in insts and all(insts[i["Id"]][k] == i[k] for k in keys) and
+        insts[i["Id"]]["HostedZoneId"] == zid and insts[i["Id"]]["State"] == "Applied"
+        for i in fix["TrafficPolicyInstances"]),
+        "policy records exported as traffic policy instances: %s"
+        % doc.get("TrafficPolicyInstances"))
+    sets = doc.get("ResourceRecordSets", [])
+    tfsets = [x for x in sets if x["Name"] in ("tf.example.org.", "tfgeo.example.org.",
+                                                "tfnest.example.org.")]
+    check(sorted((x["Name"], x.get("TrafficPolicyInstanceId")) for x in tfsets) ==
+          [("tf.example.org.", "tpi-1"), ("tfgeo.example.org.", "tpi-2"),
+           ("tfnest.example.org.", "tpi-3")] and
+          all(set(x) == {"Name", "Type", "TrafficPolicyInstanceId"} for x in tfsets),
+          "record sets of policy records as list-resource-record-sets shows them: %s" % tfsets)
+    exp = os.path.join(tmp, "tf-export.json")
+    with open(exp, "w") as f:
+        f.write(r.stdout)
+    snap3 = os.path.join(tmp, "tf3.p53")
+    opts = ["--health-checks", hc, "--alias-map", amap, "--geo", os.path.join(FIX, "geo.csv")]
+    r = common.run([PORT53, "compile", "-o", snap3] + opts + ["example.org=" + exp])
+    check(r.returncode == 0, "the route53 export compiles alone: " + r.stderr)
+    r2 = common.run([PORT53, "export", "--format", "route53", snap3, "example.org"])
+    check(r2.stdout == open(exp).read(), "re-imported, it exports the same JSON")
+    r = common.run([PORT53, "diff"] + opts[:4] + [snap, "example.org=" + exp])
+    check(r.returncode == 0, "and serves the same record sets: " + r.stdout + r.stderr)
+    srv = common.Port53(PORT53, None, tmp, extra=["--health-checks", hc])
+    srv.snapshot = snap3
+    try:
+        srv.start(deadline=10.0)
+        traffic_flow(srv.port)
+    finally:
+        srv.stop()
+    # The zone-file export: one $ROUTE53 line per policy version and per
+    # policy record, as get-traffic-policy and get-traffic-policy-instance
+    # print them.
+    r = common.run([PORT53, "export", "--format", "zone", snap, "example.org"])
+    lines = r.stdout.splitlines()
+    tp = [json.loads(l[9:])["TrafficPolicy"] for l in lines
+          if l.startswith('$ROUTE53 {"TrafficPolicy":')]
+    ti = [json.loads(l[9:])["TrafficPolicyInstance"] for l in lines
+          if l.startswith('$ROUTE53 {"TrafficPolicyInstance":')]
+    check(sorted(tp, key=lambda p: (p["Id"], p["Version"])) ==
+          sorted(fix["TrafficPolicies"], key=lambda p: (p["Id"], p["Version"])) and
+          sorted(i["Id"] for i in ti) == ["tpi-1", "tpi-2", "tpi-3"] and
+          not any('"SetIdentifier":"weighted-0"' in l for l in lines),
+          "zone export: policies and instances as $ROUTE53 lines:\n" + r.stdout[-3000:])
+    zf = os.path.join(tmp, "tf.zone")
+    with open(zf, "w") as f:
+        f.write(r.stdout)
+    snap4 = os.path.join(tmp, "tf4.p53")
+    r = common.run([PORT53, "compile", "-o", snap4] + opts + ["example.org=" + zf])
+    r2 = common.run([PORT53, "export", "--format", "route53", snap4, "example.org"])
+    check(r.returncode == 0 and r2.stdout == open(exp).read(),
+          "the zone export compiles back to the same zone: " + r.stderr)
+    # A list-resource-record-sets set made by an instance that is not given.
+    orphan = os.path.join(tmp, "orphan.json")
+    with open(orphan, "w") as f:
+        json.dump({"ResourceRecordSets": [{"Name": "tfx.example.org.", "Type": "A",
+                                           "TrafficPolicyInstanceId": "tpi-9"}]}, f)
+    r = common.run([PORT53, "check"] + opts[:4] + ["example.org=" + fx("cidr.json") + "," +
+                                                   orphan])
+    check(r.returncode != 0 and "ResourceRecordSets[0].TrafficPolicyInstanceId" in r.stderr and
+          "NoSuchTrafficPolicyInstance" in r.stderr, "orphan policy-record set: " + r.stderr)
+    # A change batch may not change a policy record's sets.
+    batch = os.path.join(tmp, "tfbatch.json")
+    with open(batch, "w") as f:
+        json.dump({"Changes": [{"Action": "UPSERT", "ResourceRecordSet": {
+            "Name": "tf.example.org.", "Type": "A", "TTL": 60,
+            "ResourceRecords": [{"Value": "192.0.2.1"}]}}]}, f)
+    r = common.run([PORT53, "check"] + opts[:4] + ["example.org=" + exp + "," + batch])
+    check(r.returncode != 0 and "InvalidChangeBatch" in r.stderr and
+          "traffic policy instance" in r.stderr, "change batch on a policy record: " + r.stderr)
+
+
 def tf_refusals(tmp):
     doc = json.load(open(os.path.join(FIX, "traffic-policy.json")))
 
@@ -341,11 +430,18 @@ def main():
         with open(exp, "w") as f:
             f.write(r.stdout)
         snap2 = os.path.join(tmp, "org2.p53")
+        # Policy records are not in a change batch (Route 53 makes them
+        # from create-traffic-policy-instance): the batch and the traffic
+        # policies together are the zone.
+        check(not any(c["ResourceRecordSet"]["Name"].startswith("tf") for c in changes),
+              "policy records left out of the change batch")
         r = common.run([PORT53, "compile", "-o", snap2, "--health-checks", hc, "--alias-map", amap,
-                        "example.org=" + fx("cidr.json") + "," + exp])
+                        "example.org=" + fx("cidr.json") + "," + exp + "," +
+                        fx("traffic-policy.json")])
         check(r.returncode == 0, "change-batch export compiles: " + r.stderr)
         r = common.run([PORT53, "diff", "--health-checks", hc, "--alias-map", amap, snap,
-                        "example.org=" + fx("cidr.json") + "," + exp])
+                        "example.org=" + fx("cidr.json") + "," + exp + "," +
+                        fx("traffic-policy.json")])
         check(r.returncode == 0, "change-batch export is the same zone: " + r.stdout)
         # The zone-file export: plain records as records, policy sets and
         # aliases as $ROUTE53 lines; compiled back, the same zone.
@@ -371,6 +467,7 @@ def main():
               "bad $ROUTE53 line refused with file:line: " + r.stderr)
         refusals(tmp)
         tf_refusals(tmp)
+        tf_export(tmp, snap, hc, amap)
     return check.finish()
 
 

@@ -6,7 +6,8 @@ snapshot, dumped back to zone-file text zone by zone, and both the original
 file and the dump are read with dnspython (a parser independent of port53's).
 The RRsets must be the same: owner, type, TTL and every rdata in canonical
 form (RFC 4034 6.2). The dumps are then compiled again and dumped again: that
-second dump must hold the same RRsets as the original too.
+second dump must hold the same RRsets as the original too, and so must
+`export --format zone` of every zone and the dump of that export compiled.
 
 Expected differences, from what the snapshot is (docs/answering.md): when a
 zone and a zone below it are both served, the parent's records at or below
@@ -117,6 +118,24 @@ def main():
             return 1
         for origin, path in second:
             compare("dump of the recompiled dump of %s" % origin, want[origin],
+                    rrsets(path, origin))
+        # `export --format zone` (the re-importable form) holds every type
+        # too, and compiles back to the same RRsets.
+        os.makedirs(os.path.join(d, "e"))
+        exports = []
+        for origin, _ in inputs:
+            path = os.path.join(d, "e", origin + "zone")
+            with open(path, "w") as f:
+                r = subprocess.run([port53, "export", "--format", "zone",
+                                    os.path.join(d, "a.p53"), origin], stdout=f,
+                                   stderr=subprocess.PIPE, text=True, timeout=60)
+            if check(r.returncode == 0, "export --format zone %s" % origin, r.stderr):
+                compare("zone export of %s" % origin, want[origin], rrsets(path, origin))
+                exports.append((origin, path))
+        os.makedirs(os.path.join(d, "c"))
+        third = compile_and_dump(port53, exports, os.path.join(d, "c.p53"), os.path.join(d, "c"))
+        for origin, path in third or []:
+            compare("dump of the compiled zone export of %s" % origin, want[origin],
                     rrsets(path, origin))
     check.label = "round trip of %d zones" % len(inputs)
     return check.finish()

@@ -165,6 +165,10 @@ static bool ranges6_ok(const struct snap_geo6 *r, uint32_t n, uint32_t nloc)
 
 int snap_verify_r53(const struct p53_snapshot *s, struct p53_err *err)
 {
+	/* Only export reads the traffic flow, as text: one NUL, at the end. */
+	if (s->r53tf_len && memchr(s->r53tf, 0, s->r53tf_len) != s->r53tf + s->r53tf_len - 1)
+		return p53_err_set(err, P53_ECORRUPT,
+				   "snapshot traffic-flow section is not one NUL-terminated text");
 	if (s->strings_len && s->strings[s->strings_len - 1] != 0)
 		return p53_err_set(err, P53_ECORRUPT, "snapshot strings do not end with NUL");
 	for (uint32_t i = 0; i < s->nhchecks; i++)

@@ -166,6 +166,8 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	s->ansdo = s->nansdo ? (const void *)ptr[SECT_ANSDO] : NULL;
 	s->doblobs = ptr[SECT_DOBLOBS];
 	s->doblobs_len = len[SECT_DOBLOBS];
+	s->r53tf = (const char *)ptr[SECT_R53TF];
+	s->r53tf_len = len[SECT_R53TF];
 	s->nn3zones = (uint32_t)(len[SECT_NSEC3Z] / sizeof(struct snap_nsec3zone));
 	s->n3zones = s->nn3zones ? (const void *)ptr[SECT_NSEC3Z] : NULL;
 	s->nn3 = (uint32_t)(len[SECT_NSEC3] / sizeof(struct snap_nsec3));

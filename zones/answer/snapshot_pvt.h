@@ -68,6 +68,10 @@ struct p53_snapshot {
 	uint32_t nn3;
 	const struct snap_nodesec3 *nodesec3;
 	uint32_t nnodesec3;
+	/* Route 53 traffic flow kept for export (SECT_R53TF): a JSON text
+	 * with its NUL, or length 0 */
+	const char *r53tf;
+	size_t r53tf_len;
 };
 
 static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)

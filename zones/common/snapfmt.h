@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 6
-/* Oldest version still read: 6 added sections (NSEC3), and a header holds
- * exactly SECT__MAX of them. */
-#define SNAP_VERSION_MIN 6
+#define SNAP_VERSION 7
+/* Oldest version still read: 6 added sections (NSEC3), 7 one more
+ * (SECT_R53TF), and a header holds exactly SECT__MAX of them. */
+#define SNAP_VERSION_MIN 7
 #define SNAP_ALIGN	 64
 #define SNAP_NONE	 UINT32_MAX
 
@@ -59,7 +59,12 @@ enum snap_sect_id {
 	SECT_NSEC3Z = 24,   /* struct snap_nsec3zone[]: one per zone */
 	SECT_NSEC3 = 25,    /* struct snap_nsec3[]: per zone, ascending hash */
 	SECT_NODESEC3 = 26, /* struct snap_nodesec3[]: one per node */
-	SECT__MAX = 26
+	/* Route 53 traffic flow as given, for export (version 7): one JSON
+	 * text and its NUL, {"zone.": {"TrafficPolicies": [...],
+	 * "TrafficPolicyInstances": [...]}, ...}; empty when unused. The
+	 * engine never reads it: the instances are served from GROUPS. */
+	SECT_R53TF = 27,
+	SECT__MAX = 27
 };
 
 struct snap_sect {

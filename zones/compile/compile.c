@@ -210,6 +210,7 @@ struct cc {
 	struct r53_geo geo;
 	struct r53_lat lat;
 	struct snap_latent *latents; /* lat.ents with regions in STRINGS */
+	json_t *r53tf;		     /* zone name -> its traffic flow (SECT_R53TF), or NULL */
 	uint32_t cur_zone;
 	const char *last_file;
 	uint32_t last_file_idx;
@@ -1358,6 +1359,15 @@ static int lower_r53(struct cc *c, struct r53_zone *z, const char *file)
 		    VEC_PUSH(c->cidrs, c->ncidrs, c->capcidrs, sc) != 0)
 			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 	}
+	if (z->tf) {
+		/* The policies and policy records as given, so export writes
+		 * them rather than the sets they compiled to. */
+		char zname[1100];
+		name_to_text(z->apex, zname, sizeof(zname));
+		if ((c->r53tf == NULL && (c->r53tf = json_object()) == NULL) ||
+		    json_object_set(c->r53tf, zname, z->tf) != 0)
+			return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	}
 	return 0;
 }
 
@@ -1780,8 +1790,9 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 	struct snap_group *groups = calloc(c->ngroups ? c->ngroups : 1, sizeof(*groups));
 	struct snap_member *members = calloc(c->nmembers ? c->nmembers : 1, sizeof(*members));
 	struct snap_zone *zones = calloc(c->nzones, sizeof(*zones));
+	char *tftext = c->r53tf ? json_dumps(c->r53tf, JSON_COMPACT) : NULL;
 	rc = P53_ENOMEM;
-	if (groups == NULL || members == NULL || zones == NULL)
+	if (groups == NULL || members == NULL || zones == NULL || (c->r53tf && tftext == NULL))
 		goto out;
 	if ((rc = layout_groups(c, nsets, groups, members)) != 0)
 		goto out;
@@ -1830,6 +1841,7 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 	    {SECT_LAT6, c->lat.v6, c->lat.n6 * sizeof(struct snap_geo6)},
 	    {SECT_LATROW, c->lat.rows, c->lat.nrows * sizeof(struct snap_latrow)},
 	    {SECT_LATENT, c->latents, c->lat.nents * sizeof(struct snap_latent)},
+	    {SECT_R53TF, tftext, tftext ? strlen(tftext) + 1 : 0},
 	};
 	for (size_t i = 0; i < sizeof(rest) / sizeof(rest[0]); i++)
 		sect_place(im, rest[i].id, rest[i].len);
@@ -1851,6 +1863,7 @@ out:
 	free(groups);
 	free(members);
 	free(zones);
+	free(tftext);
 	return rc ? p53_err_set(c->err, rc, "%s",
 				rc == P53_EINVAL ? "policy group or alias target without a node"
 						 : "out of memory")
@@ -2176,6 +2189,7 @@ static void cc_free(struct cc *c)
 	r53_geo_free(&c->geo);
 	r53_lat_free(&c->lat);
 	free(c->latents);
+	json_decref(c->r53tf);
 	r53_regions_reset();
 }
 

@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,6 +81,7 @@ void r53_zone_free(struct r53_zone *z)
 	for (size_t i = 0; i < z->namap; i++)
 		set_free(z->amap[i]);
 	free(z->amap);
+	json_decref(z->tf);
 	memset(z, 0, sizeof(*z));
 }
 
@@ -1570,72 +1572,253 @@ static json_t *tf_sets(json_t *doc, const char *name, json_int_t ttl, const char
 	return tf_rule(doc, sr, name, ttl, "", 0, path, why);
 }
 
-/* TrafficPolicies (each Id and Version kept; Document a JSON string, as the
- * API gives it, or an object) and TrafficPolicyInstances (a name bound to
- * one version): the instances' sets, as a ResourceRecordSets array. */
-static json_t *tf_instances(json_t *root, const char *file, struct p53_err *err)
+static const char *const tfpol_keys[] = {"Id",	     "Version", "Name", "Type",
+					 "Document", "Comment", NULL};
+static const char *const tfinst_keys[] = {"Id",
+					  "HostedZoneId",
+					  "Name",
+					  "TTL",
+					  "State",
+					  "Message",
+					  "TrafficPolicyId",
+					  "TrafficPolicyVersion",
+					  "TrafficPolicyType",
+					  NULL};
+
+/* The entries of root[many], and root[one] (the get-* shape), as one array. */
+static json_t *tf_list(json_t *root, const char *many, const char *one)
 {
-	json_t *pols = json_object_get(root, "TrafficPolicies"),
-	       *one = json_object_get(root, "TrafficPolicy"),
-	       *insts = json_object_get(root, "TrafficPolicyInstances"), *out = json_array();
-	if (one) {
-		pols = json_array();
-		json_array_append(pols, one);
-	} else {
-		json_incref(pols);
-	}
-	size_t i, k;
-	json_t *in, *p;
-	json_array_foreach(insts, i, in)
+	json_t *arr = json_array(), *l = json_object_get(root, many),
+	       *o = json_object_get(root, one);
+	if (o)
+		json_array_append(arr, o);
+	if (json_is_array(l))
+		json_array_extend(arr, l);
+	else if (l)
+		json_array_append(arr, l); /* refused by the caller: not an array */
+	return arr;
+}
+
+static json_t *tf_find_policy(json_t *pols, const char *id, json_int_t ver)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(
+	    pols, i, p) if (!strcmp(json_string_value(json_object_get(p, "Id")), id) &&
+			    json_integer_value(json_object_get(p, "Version")) == ver) return p;
+	return NULL;
+}
+
+/* Adds the policy versions of root (TrafficPolicies, as list-traffic-policy-
+ * versions prints them, or TrafficPolicy, as get-traffic-policy does) to
+ * pols in the form kept for export: Document a JSON string, as the API
+ * gives it. The same version read twice must say the same. */
+static int tf_read_policies(json_t *root, json_t *pols, const char *file, struct p53_err *err)
+{
+	json_t *arr = tf_list(root, "TrafficPolicies", "TrafficPolicy"), *p;
+	bool one = json_object_get(root, "TrafficPolicy") != NULL;
+	int rc = 0;
+	size_t i;
+	if (json_object_get(root, "TrafficPolicies") &&
+	    !json_is_array(json_object_get(root, "TrafficPolicies")))
+		rc = p53_err_set(err, P53_EINVAL,
+				 "%s: TrafficPolicies: InvalidInput: an array expected", file);
+	json_array_foreach(arr, i, p)
 	{
-		const char *name = json_string_value(json_object_get(in, "Name")),
-			   *pid = json_string_value(json_object_get(in, "TrafficPolicyId"));
-		json_t *ver = json_object_get(in, "TrafficPolicyVersion"),
-		       *ttl = json_object_get(in, "TTL");
-		if (!name || !pid || !json_is_integer(ver) || !json_is_integer(ttl)) {
-			p53_err_set(err, P53_EINVAL,
-				    "%s: TrafficPolicyInstances[%zu]: InvalidInput: Name, TTL, "
-				    "TrafficPolicyId and TrafficPolicyVersion are required",
-				    file, i);
+		if (rc)
+			break;
+		char path[48];
+		if (one && i == 0)
+			snprintf(path, sizeof(path), "TrafficPolicy");
+		else
+			snprintf(path, sizeof(path), "TrafficPolicies[%zu]", i - one);
+		if (!json_is_object(p)) {
+			rc = p53_err_set(err, P53_EINVAL,
+					 "%s: %s: InvalidInput: an object expected", file, path);
+			break;
+		}
+		if ((rc = r53_check_keys(p, tfpol_keys, file, path, err)) != 0)
+			break;
+		const char *id = json_string_value(json_object_get(p, "Id"));
+		json_t *ver = json_object_get(p, "Version"), *d = json_object_get(p, "Document");
+		if (!id || !*id || strlen(id) > 36 || !json_is_integer(ver) ||
+		    json_integer_value(ver) < 1 || !(json_is_string(d) || json_is_object(d))) {
+			rc =
+			    p53_err_set(err, P53_EINVAL,
+					"%s: %s: InvalidInput: Id (1-36 characters), Version (1 or "
+					"more) and Document (a JSON text or object) are required",
+					file, path);
+			break;
+		}
+		json_t *doc =
+		    json_is_string(d) ? json_loads(json_string_value(d), 0, NULL) : json_incref(d);
+		if (!json_is_object(doc)) {
+			json_decref(doc);
+			rc =
+			    p53_err_set(err, P53_EINVAL,
+					"%s: %s.Document: InvalidTrafficPolicyDocument: not a JSON "
+					"object",
+					file, path);
+			break;
+		}
+		json_t *was = tf_find_policy(pols, id, json_integer_value(ver));
+		if (was) {
+			json_t *wd = json_loads(json_string_value(json_object_get(was, "Document")),
+						0, NULL);
+			bool same = json_equal(wd, doc);
+			json_decref(wd);
+			json_decref(doc);
+			if (!same)
+				rc = p53_err_set(
+				    err, P53_EINVAL,
+				    "%s: %s: TrafficPolicyAlreadyExists: traffic policy "
+				    "%s version %lld was given before with another "
+				    "Document",
+				    file, path, id, (long long)json_integer_value(ver));
+			continue;
+		}
+		json_t *k = json_pack("{s:s,s:O}", "Id", id, "Version", ver), *v;
+		if ((v = json_object_get(p, "Name")))
+			json_object_set(k, "Name", v);
+		v = json_object_get(p, "Type");
+		json_object_set(k, "Type", v ? v : json_object_get(doc, "RecordType"));
+		if (json_is_string(d))
+			json_object_set(k, "Document", d);
+		else {
+			char *t = json_dumps(d, JSON_COMPACT);
+			json_object_set_new(k, "Document", json_string(t ? t : "{}"));
+			free(t);
+		}
+		if ((v = json_object_get(p, "Comment")))
+			json_object_set(k, "Comment", v);
+		json_array_append_new(pols, k);
+		json_decref(doc);
+	}
+	json_decref(arr);
+	return rc;
+}
+
+static json_t *tf_find_instance_in(json_t *insts, const char *id)
+{
+	size_t i;
+	json_t *p;
+	json_array_foreach(
+	    insts, i, p) if (!strcmp(json_string_value(json_object_get(p, "Id")), id)) return p;
+	return NULL;
+}
+
+/* An instance Id for a policy record given without one: the shape of
+ * Route 53's (36 characters), from a hash of what the record is, so every
+ * compile and export gives the same. */
+static void tf_instance_id(const char *name, const char *pid, json_int_t ver, char out[37])
+{
+	char t[1200];
+	uint8_t h[SHA256_DIGEST_LENGTH];
+	int n = snprintf(t, sizeof(t), "%s\t%s\t%lld", name, pid, (long long)ver);
+	SHA256((const uint8_t *)t, n > 0 ? (size_t)n : 0, h);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7], h[8], h[9], h[10], h[11], h[12],
+		 h[13], h[14], h[15]);
+}
+
+/* TrafficPolicyInstances (list-traffic-policy-instances-by-hosted-zone; or
+ * TrafficPolicyInstance, get-traffic-policy-instance): each a name bound to
+ * one version of pols. Returns the sets they stand for, as a
+ * ResourceRecordSets array, and adds each instance, in the form kept for
+ * export, to insts. */
+static json_t *tf_instances(json_t *root, json_t *pols, json_t *insts, const char *file,
+			    struct p53_err *err)
+{
+	json_t *arr = tf_list(root, "TrafficPolicyInstances", "TrafficPolicyInstance"),
+	       *out = json_array();
+	bool one = json_object_get(root, "TrafficPolicyInstance") != NULL;
+	size_t i;
+	json_t *in;
+	if (json_object_get(root, "TrafficPolicyInstances") &&
+	    !json_is_array(json_object_get(root, "TrafficPolicyInstances"))) {
+		p53_err_set(err, P53_EINVAL,
+			    "%s: TrafficPolicyInstances: InvalidInput: an array expected", file);
+		goto fail;
+	}
+	json_array_foreach(arr, i, in)
+	{
+		char path[48];
+		if (one && i == 0)
+			snprintf(path, sizeof(path), "TrafficPolicyInstance");
+		else
+			snprintf(path, sizeof(path), "TrafficPolicyInstances[%zu]", i - one);
+		if (!json_is_object(in)) {
+			p53_err_set(err, P53_EINVAL, "%s: %s: InvalidInput: an object expected",
+				    file, path);
 			goto fail;
 		}
-		json_t *doc = NULL;
-		json_array_foreach(
-		    pols, k,
-		    p) if (!doc &&
-			   !strcmp(json_string_value(json_object_get(p, "Id")) ?: "", pid) &&
-			   json_integer_value(json_object_get(p, "Version")) ==
-			       json_integer_value(ver))
-		{
-			json_t *d = json_object_get(p, "Document");
-			doc = json_is_string(d) ? json_loads(json_string_value(d), 0, NULL)
-						: json_incref(d);
+		if (r53_check_keys(in, tfinst_keys, file, path, err) != 0)
+			goto fail;
+		const char *name = json_string_value(json_object_get(in, "Name")),
+			   *pid = json_string_value(json_object_get(in, "TrafficPolicyId")),
+			   *iid = json_string_value(json_object_get(in, "Id"));
+		json_t *ver = json_object_get(in, "TrafficPolicyVersion"),
+		       *ttl = json_object_get(in, "TTL");
+		if (!name || !pid || !json_is_integer(ver) || !json_is_integer(ttl) ||
+		    (json_object_get(in, "Id") && (!iid || !*iid || strlen(iid) > 36))) {
+			p53_err_set(
+			    err, P53_EINVAL,
+			    "%s: %s: InvalidInput: Name, TTL, TrafficPolicyId and "
+			    "TrafficPolicyVersion are required (and Id, when given, is 1-36 "
+			    "characters)",
+			    file, path);
+			goto fail;
 		}
+		json_t *p = tf_find_policy(pols, pid, json_integer_value(ver));
+		json_t *doc =
+		    p ? json_loads(json_string_value(json_object_get(p, "Document")), 0, NULL)
+		      : NULL;
 		if (doc == NULL) {
 			p53_err_set(
 			    err, P53_EINVAL,
-			    "%s: TrafficPolicyInstances[%zu]: NoSuchTrafficPolicy: no traffic "
-			    "policy %s version %lld with a JSON Document",
-			    file, i, pid, (long long)json_integer_value(ver));
+			    "%s: %s: NoSuchTrafficPolicy: no traffic policy %s version %lld "
+			    "with a JSON Document",
+			    file, path, pid, (long long)json_integer_value(ver));
 			goto fail;
 		}
 		const char *why = "bad document";
 		json_t *sets = tf_sets(doc, name, json_integer_value(ttl), &why);
-		json_decref(doc);
 		if (sets == NULL) {
 			p53_err_set(err, P53_EINVAL,
-				    "%s: TrafficPolicyInstances[%zu] (%s, policy %s version %lld): "
+				    "%s: %s (%s, policy %s version %lld): "
 				    "InvalidTrafficPolicyDocument: %s",
-				    file, i, name, pid, (long long)json_integer_value(ver), why);
+				    file, path, name, pid, (long long)json_integer_value(ver), why);
+			json_decref(doc);
 			goto fail;
 		}
+		char gid[37];
+		if (!iid) {
+			tf_instance_id(name, pid, json_integer_value(ver), gid);
+			iid = gid;
+		}
+		if (tf_find_instance_in(insts, iid)) {
+			p53_err_set(err, P53_EINVAL,
+				    "%s: %s: InvalidInput: traffic policy instance Id %s is given "
+				    "twice",
+				    file, path, iid);
+			json_decref(doc);
+			json_decref(sets);
+			goto fail;
+		}
+		size_t nl = strlen(name);
+		json_t *k = json_pack("{s:s,s:s+,s:O,s:s,s:O,s:O}", "Id", iid, "Name", name,
+				      nl && name[nl - 1] == '.' ? "" : ".", "TTL", ttl,
+				      "TrafficPolicyId", pid, "TrafficPolicyVersion", ver,
+				      "TrafficPolicyType", json_object_get(doc, "RecordType"));
+		json_decref(doc);
+		json_array_append_new(insts, k);
 		json_array_extend(out, sets);
 		json_decref(sets);
 	}
-	json_decref(pols);
+	json_decref(arr);
 	return out;
 fail:
-	json_decref(pols);
+	json_decref(arr);
 	json_decref(out);
 	return NULL;
 }
@@ -1667,6 +1850,7 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 					       "TrafficPolicies",
 					       "TrafficPolicy",
 					       "TrafficPolicyInstances",
+					       "TrafficPolicyInstance",
 					       NULL};
 	static const char *const batch_keys[] = {"Comment", "Changes", NULL};
 	static const char *const change_keys[] = {"Action", "ResourceRecordSet", NULL};
@@ -1684,7 +1868,8 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 	json_t *amap = json_object_get(root, "AliasMappings");
 	bool tf = json_object_get(root, "TrafficPolicies") ||
 		  json_object_get(root, "TrafficPolicy") ||
-		  json_object_get(root, "TrafficPolicyInstances");
+		  json_object_get(root, "TrafficPolicyInstances") ||
+		  json_object_get(root, "TrafficPolicyInstance");
 	if (!list && !changes && !cols && !checks && !amap && !tf)
 		return p53_err_set(err, P53_EINVAL,
 				   "%s: InvalidInput: none of ResourceRecordSets, Changes, "
@@ -1702,6 +1887,7 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 	struct r53_set **sets = malloc(cap * sizeof(*sets));
 	struct r53_set **fresh = NULL, **dels = NULL;
 	size_t nfresh = 0, capfresh = 0, ndels = 0, capdels = 0, ncidr0 = z->ncidr, added = 0;
+	json_t *ntf = NULL; /* z->tf with this file's traffic flow, until commit */
 	if (sets == NULL) {
 		rc = p53_err_set(err, P53_ENOMEM, "out of memory");
 		goto fail;
@@ -1710,10 +1896,26 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 		memcpy(sets, z->sets, n * sizeof(*sets));
 	if (cols && (rc = read_cidr(z, file, cols, err, &added)) != 0)
 		goto fail;
-	if (json_object_get(root, "TrafficPolicyInstances")) {
+	if (tf) {
+		/* Every policy version read is kept (for export), the zone's
+		 * earlier ones included: an instance may name any of them. */
+		ntf = z->tf ? json_deep_copy(z->tf)
+			    : json_pack("{s:[],s:[]}", "TrafficPolicies", "TrafficPolicyInstances");
+		if (ntf == NULL) {
+			rc = p53_err_set(err, P53_ENOMEM, "out of memory");
+			goto fail;
+		}
+		if ((rc = tf_read_policies(root, json_object_get(ntf, "TrafficPolicies"), file,
+					   err)) != 0)
+			goto fail;
+	}
+	if (json_object_get(root, "TrafficPolicyInstances") ||
+	    json_object_get(root, "TrafficPolicyInstance")) {
 		/* Policy records become the sets their policy version stands for,
 		 * checked by the same rules as any set. */
-		json_t *tfs = tf_instances(root, file, err);
+		json_t *tfs =
+		    tf_instances(root, json_object_get(ntf, "TrafficPolicies"),
+				 json_object_get(ntf, "TrafficPolicyInstances"), file, err);
 		if (tfs == NULL) {
 			rc = P53_EINVAL;
 			goto fail;
@@ -1728,6 +1930,7 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 				 json_string_value(json_object_get(o, "SetIdentifier")) ?: "start");
 			if ((rc = read_set(&c, o, &s)) != 0)
 				break;
+			s->tf = true;
 			if (push_set(&fresh, &nfresh, &capfresh, s) != 0 ||
 			    push_set(&sets, &n, &cap, s) != 0) {
 				rc = p53_err_set(err, P53_ENOMEM, "out of memory");
@@ -1750,6 +1953,25 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 		{
 			struct r53_set *s;
 			snprintf(where, sizeof(where), "%s: ResourceRecordSets[%zu]", file, i);
+			/* A set a traffic policy instance made, as list-resource-
+			 * record-sets prints it: the instance stands for it. */
+			const char *tpi =
+			    json_string_value(json_object_get(o, "TrafficPolicyInstanceId"));
+			json_t *tfi = ntf ? ntf : z->tf;
+			if (tpi && tf_find_instance_in(
+				       json_object_get(tfi, "TrafficPolicyInstances"), tpi))
+				continue;
+			if (tpi && !json_object_get(o, "ResourceRecords") &&
+			    !json_object_get(o, "AliasTarget")) {
+				rc = p53_err_set(
+				    err, P53_EINVAL,
+				    "%s.TrafficPolicyInstanceId: "
+				    "NoSuchTrafficPolicyInstance: no traffic policy "
+				    "instance %.80s (give it in TrafficPolicyInstances, "
+				    "in this file or one read before)",
+				    where, tpi);
+				goto fail;
+			}
 			if ((rc = read_set(&c, o, &s)) != 0)
 				goto fail;
 			if (push_set(&fresh, &nfresh, &capfresh, s) != 0 ||
@@ -1810,6 +2032,16 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 				if (sets[k] && same_key(sets[k], s)) {
 					at = k;
 					break;
+				}
+			for (size_t k = 0; k < n; k++)
+				if (sets[k] && sets[k]->tf && sets[k]->type == s->type &&
+				    sets[k]->name_len == s->name_len &&
+				    !memcmp(sets[k]->name, s->name, s->name_len)) {
+					rc = set_fail(err, file, s,
+						      "the name and type belong to a traffic "
+						      "policy instance (a policy record): change "
+						      "the instance, not its record sets");
+					goto fail;
 				}
 			if (kind == 2) {
 				for (size_t k = 0; k < ndels; k++)
@@ -1879,8 +2111,13 @@ static int add_json(struct r53_zone *z, const char *file, json_t *root, struct p
 	z->cap = cap;
 	free(fresh);
 	free(dels);
+	if (ntf) {
+		json_decref(z->tf);
+		z->tf = ntf;
+	}
 	return 0;
 fail:
+	json_decref(ntf);
 	for (size_t k = 0; k < nfresh; k++)
 		set_free(fresh[k]);
 	free(fresh);
@@ -2010,7 +2247,8 @@ char *r53_take_directives(const char *path, size_t *len, json_t **root, struct p
 		p53_err_set(err, P53_EIO, "%s: cannot read", path);
 		return NULL;
 	}
-	json_t *sets = json_array(), *cols = json_array();
+	json_t *sets = json_array(), *cols = json_array(), *pols = json_array(),
+	       *insts = json_array();
 	unsigned line = 1;
 	for (char *p = t; *p;) {
 		char *nl = strchr(p, '\n');
@@ -2021,16 +2259,23 @@ char *r53_take_directives(const char *path, size_t *len, json_t **root, struct p
 			if (!json_is_object(o)) {
 				p53_err_at(
 				    err, P53_EINVAL, path, line,
-				    "$ROUTE53: a JSON record set (or CidrCollections) on one "
-				    "line expected");
+				    "$ROUTE53: a JSON record set (or CidrCollections, "
+				    "TrafficPolicy, TrafficPolicyInstance) on one line expected");
 				json_decref(o);
 				json_decref(sets);
 				json_decref(cols);
+				json_decref(pols);
+				json_decref(insts);
 				free(t);
 				return NULL;
 			}
 			if (json_object_get(o, "CidrCollections"))
 				json_array_extend(cols, json_object_get(o, "CidrCollections"));
+			else if (json_object_get(o, "TrafficPolicy"))
+				json_array_append(pols, json_object_get(o, "TrafficPolicy"));
+			else if (json_object_get(o, "TrafficPolicyInstance"))
+				json_array_append(insts,
+						  json_object_get(o, "TrafficPolicyInstance"));
 			else
 				json_array_append(sets, o);
 			json_decref(o);
@@ -2046,6 +2291,12 @@ char *r53_take_directives(const char *path, size_t *len, json_t **root, struct p
 		json_object_set_new(*root, "CidrCollections", cols);
 	else
 		json_decref(cols);
+	if (json_array_size(pols))
+		json_object_set(*root, "TrafficPolicies", pols);
+	if (json_array_size(insts))
+		json_object_set(*root, "TrafficPolicyInstances", insts);
+	json_decref(pols);
+	json_decref(insts);
 	return t;
 }
 

@@ -64,6 +64,7 @@ struct r53_set {
 	 * the nested rule's sets (same name and type, one policy). */
 	struct r53_set **sub;
 	size_t nsub;
+	bool tf; /* made by a traffic policy instance (a policy record) */
 };
 
 /* Rules nested in rules: at most this many levels below a policy record's
@@ -88,6 +89,11 @@ struct r53_zone {
 	 * the resource's DNSName), used by aliases that leave the zone. */
 	struct r53_set **amap;
 	size_t namap, capamap;
+	/* Traffic flow as given, for export: {"TrafficPolicies": [every
+	 * version read], "TrafficPolicyInstances": [the policy records]},
+	 * NULL when the zone has none. The compiler keeps it in the
+	 * snapshot (SECT_R53TF) beside the sets the instances compile to. */
+	json_t *tf;
 };
 
 void r53_zone_init(struct r53_zone *z, const uint8_t *apex, size_t apex_len);
@@ -162,6 +168,10 @@ bool r53_has_directives(const char *path);
  * blanked (line numbers kept) for the zone-file reader; NULL on error. */
 char *r53_take_directives(const char *path, size_t *len, json_t **root, struct p53_err *err);
 int r53_zone_add_json_root(struct r53_zone *z, const char *name, json_t *root, struct p53_err *err);
+
+/* The traffic flow a snapshot keeps for one zone (origin in any form), as
+ * r53_zone.tf has it: a new reference, or NULL when the zone has none. */
+json_t *r53_snap_tf(const struct p53_snapshot *snap, const char *origin);
 
 /* A stable hosted-zone id for a zone: "Z" and 20 base-32 characters of a
  * hash of its name, the same on every compile. Used for HostedZoneId on

@@ -4,6 +4,7 @@
  */
 #include "zones/compile/r53json.h"
 #include "zones/compile/r53snap.h"
+#include "zones/compile/zwalk.h"
 
 #include "zones/common/rrtype.h"
 #include "zones/answer/snapshot_pvt.h"
@@ -632,14 +633,53 @@ int r53_export_fmt(const struct p53_snapshot *s, const char *origin, int fmt, FI
 	return rc;
 }
 
+/* export_root's third form, for diff: every set the zone serves, the sets
+ * of policy records included. */
+enum { EXPORT_SETS = 2 };
+
 json_t *r53_export_sets(const struct p53_snapshot *s, const char *origin)
 {
-	json_t *root = export_root(s, origin, R53_EXPORT_LIST);
+	json_t *root = export_root(s, origin, EXPORT_SETS);
 	if (root == NULL)
 		return NULL;
 	json_t *sets = json_incref(json_object_get(root, "ResourceRecordSets"));
 	json_decref(root);
 	return sets;
+}
+
+json_t *r53_snap_tf(const struct p53_snapshot *s, const char *origin)
+{
+	uint8_t apex[P53_NAME_MAX];
+	char zname[1100];
+	int n = name_from_text(origin, strlen(origin), (const uint8_t *)"", apex, NULL);
+	if (n < 0 || s->r53tf_len == 0)
+		return NULL;
+	name_lower(apex, (size_t)n);
+	name_to_text(apex, zname, sizeof(zname));
+	json_t *all = json_loadb(s->r53tf, s->r53tf_len - 1, 0, NULL);
+	json_t *tf = json_incref(json_object_get(all, zname));
+	json_decref(all);
+	return tf;
+}
+
+/* The policy record (traffic policy instance) at name and type, or NULL. */
+static json_t *tf_instance_at(json_t *tf, const uint8_t *name, uint16_t type)
+{
+	size_t i;
+	json_t *in;
+	json_array_foreach(json_object_get(tf, "TrafficPolicyInstances"), i, in)
+	{
+		const char *n = json_string_value(json_object_get(in, "Name")),
+			   *t = json_string_value(json_object_get(in, "TrafficPolicyType"));
+		uint8_t w[P53_NAME_MAX];
+		int l = n ? name_from_text(n, strlen(n), (const uint8_t *)"", w, NULL) : -1;
+		if (l < 0 || !t || rrtype_from_text(t, strlen(t)) != type)
+			continue;
+		name_lower(w, (size_t)l);
+		if ((size_t)l == name_len(name) && memcmp(w, name, (size_t)l) == 0)
+			return in;
+	}
+	return NULL;
 }
 
 static json_t *export_root(const struct p53_snapshot *s, const char *origin, int fmt)
@@ -649,6 +689,7 @@ static json_t *export_root(const struct p53_snapshot *s, const char *origin, int
 	if (n < 0)
 		return NULL;
 	name_lower(apex, (size_t)n);
+	json_t *tf = fmt == EXPORT_SETS ? NULL : r53_snap_tf(s, origin);
 	uint32_t z = SNAP_NONE;
 	for (uint32_t i = 0; i < s->nzones && z == SNAP_NONE; i++) {
 		const struct snap_node *a = &s->nodes[s->zones[i].apex];
@@ -661,12 +702,31 @@ static json_t *export_root(const struct p53_snapshot *s, const char *origin, int
 	char *txt = malloc(cap);
 	json_t *list = json_array();
 	const struct snap_zone *zn = &s->zones[z];
+	/* The DS set at a served child's apex is the parent's (RFC 4035
+	 * 3.1.4.1): exported with the parent, as zwalk.c gives it. */
+	bool parent_served = p53_zone_above(s, z) != P53_ZONE_NONE;
 	for (uint32_t i = zn->apex; txt && i < zn->apex + zn->nodes; i++) {
 		const struct snap_node *nd = &s->nodes[i];
 		char owner[4200];
 		r53_name_text(s->names + nd->name, owner, sizeof(owner));
 		for (uint16_t k = 0; k < nd->nrrsets; k++) {
 			const struct snap_rrset *r = &s->rrsets[nd->rrset + k];
+			if (r->type == RR_DS && i == zn->apex && parent_served)
+				continue;
+			json_t *in = tf ? tf_instance_at(tf, s->names + nd->name, r->type) : NULL;
+			if (in) {
+				/* A policy record: its instance, not the sets it
+				 * compiled to (which a change batch cannot make). In
+				 * the list, the set as list-resource-record-sets shows
+				 * one that traffic flow made. */
+				if (fmt == R53_EXPORT_LIST) {
+					json_t *o = set_json(owner, r->type);
+					json_object_set(o, "TrafficPolicyInstanceId",
+							json_object_get(in, "Id"));
+					json_array_append_new(list, o);
+				}
+				continue;
+			}
 			if (r->count) {
 				json_t *o = set_json(owner, r->type);
 				json_object_set_new(o, "TTL", json_integer(r->ttl));
@@ -682,8 +742,25 @@ static json_t *export_root(const struct p53_snapshot *s, const char *origin, int
 				    member_json(s, g, &s->members[g->member + m], owner, txt, cap));
 		}
 	}
+	for (uint32_t c = 0; txt && c < s->nzones; c++) {
+		if (c == z || p53_zone_above(s, c) != z)
+			continue;
+		const struct snap_node *a = &s->nodes[s->zones[c].apex];
+		char owner[4200];
+		r53_name_text(s->names + a->name, owner, sizeof(owner));
+		for (uint16_t k = 0; k < a->nrrsets; k++) {
+			const struct snap_rrset *r = &s->rrsets[a->rrset + k];
+			if (r->type != RR_DS || r->count == 0)
+				continue;
+			json_t *o = set_json(owner, r->type);
+			json_object_set_new(o, "TTL", json_integer(r->ttl));
+			json_object_set_new(o, "ResourceRecords", values_json(s, r, txt, cap));
+			json_array_append_new(list, o);
+		}
+	}
 	if (txt == NULL) {
 		json_decref(list);
+		json_decref(tf);
 		return NULL;
 	}
 	json_t *root;
@@ -702,10 +779,32 @@ static json_t *export_root(const struct p53_snapshot *s, const char *origin, int
 		root = json_pack("{s:s,s:{s:s,s:o}}", "HostedZoneId", zid, "ChangeBatch", "Comment",
 				 cm, "Changes", ch);
 		json_decref(list);
+		json_decref(tf);
 		free(txt);
 		return root;
 	}
 	root = json_pack("{s:o}", "ResourceRecordSets", list);
+	if (tf && fmt == R53_EXPORT_LIST) {
+		/* As list-traffic-policy-versions and list-traffic-policy-
+		 * instances-by-hosted-zone print them; the import reads both. */
+		char zid[R53_ZONE_ID_LEN + 1];
+		r53_zone_id(s->names + s->nodes[s->zones[z].apex].name, zid);
+		json_t *insts = json_array(), *in;
+		size_t i;
+		json_array_foreach(json_object_get(tf, "TrafficPolicyInstances"), i, in)
+		    json_array_append_new(
+			insts,
+			json_pack("{s:O,s:s,s:O,s:O,s:s,s:s,s:O,s:O,s:O}", "Id",
+				  json_object_get(in, "Id"), "HostedZoneId", zid, "Name",
+				  json_object_get(in, "Name"), "TTL", json_object_get(in, "TTL"),
+				  "State", "Applied", "Message", "", "TrafficPolicyId",
+				  json_object_get(in, "TrafficPolicyId"), "TrafficPolicyVersion",
+				  json_object_get(in, "TrafficPolicyVersion"), "TrafficPolicyType",
+				  json_object_get(in, "TrafficPolicyType")));
+		json_object_set(root, "TrafficPolicies", json_object_get(tf, "TrafficPolicies"));
+		json_object_set_new(root, "TrafficPolicyInstances", insts);
+	}
+	json_decref(tf);
 	/* CIDR collections used by this zone's groups. */
 	json_t *cols = json_array();
 	for (uint32_t i = 0; i < s->ncidrs; i++) {
@@ -893,8 +992,9 @@ int r53_export_zone(const struct p53_snapshot *s, const char *origin, FILE *out)
 						   "SOA")) zone_lines(o, out);
 	json_array_foreach(list, i, o)
 	{
-		if (!strcmp(json_string_value(json_object_get(o, "Type")), "SOA"))
-			continue;
+		if (!strcmp(json_string_value(json_object_get(o, "Type")), "SOA") ||
+		    json_object_get(o, "TrafficPolicyInstanceId"))
+			continue; /* a policy record: its $ROUTE53 line comes below */
 		if (json_object_get(o, "SetIdentifier") || json_object_get(o, "AliasTarget")) {
 			/* Zone files cannot say this: one $ROUTE53 line holds the
 			 * record set as Route 53 JSON (docs/route53.md). */
@@ -905,6 +1005,19 @@ int r53_export_zone(const struct p53_snapshot *s, const char *origin, FILE *out)
 		}
 		zone_lines(o, out);
 	}
+	/* Traffic policies and policy records, one per line, in the shapes
+	 * get-traffic-policy and get-traffic-policy-instance print. */
+	static const char *const tfk[][2] = {{"TrafficPolicies", "TrafficPolicy"},
+					     {"TrafficPolicyInstances", "TrafficPolicyInstance"}};
+	for (size_t k = 0; k < 2; k++)
+		json_array_foreach(json_object_get(root, tfk[k][0]), i, o)
+		{
+			json_t *w = json_pack("{s:O}", tfk[k][1], o);
+			char *t = json_dumps(w, JSON_COMPACT | JSON_PRESERVE_ORDER);
+			fprintf(out, "$ROUTE53 %s\n", t ? t : "{}");
+			free(t);
+			json_decref(w);
+		}
 	json_t *cols = json_object_get(root, "CidrCollections");
 	if (cols) {
 		json_t *w = json_pack("{s:O}", "CidrCollections", cols);
