@@ -1,22 +1,30 @@
 #!/bin/bash
-# An idle node and a lightly loaded one: port53d napping when idle (the
-# default), port53d busy-polling (--idle-sleep-us 0) and Knot DNS in XDP
-# mode, one at a time, pinned to one core, over the veth of sidebyside.sh.
+# An idle node and a lightly loaded one: port53d as it sleeps when idle (the
+# default), with other idle settings, busy-polling (--idle-sleep-us 0), an
+# older binary, and Knot DNS in XDP mode, one at a time, pinned to one core,
+# over the veth of sidebyside.sh (port53d on net_af_xdp).
 #
 # Reported per server:
 #   idle_cpu   share of its core used over -t seconds with no traffic
 #   sparse     round trips of -n single queries sent 10 ms apart from the
 #              client namespace (min / median / p99, microseconds): the
-#              first frame after a quiet spell, what napping costs
+#              first frame after a quiet spell, what sleeping costs
+#   light      the same round trips while kxdpgun offers -q queries/s
+#              (default 20k) in the background: latency under light load
 #   100k       answers/s and answers per CPU-second with kxdpgun offering
 #              -Q queries/s (default 100k), the light-load efficiency
 # Rounds alternate the servers; medians over rounds; one table on stdout
 # and $OUT/idle.txt.
 #
 # usage: bench/idle.sh [-b BUILD] [-o OUTDIR] [-t SECONDS] [-r ROUNDS]
-#           [-n QUERIES] [-Q QPS] [-S "servers"]
-#   servers: any of port53d-nap (default naps), port53d-napN (N us naps),
-#            port53d-spin (--idle-sleep-us 0), knot-xdp
+#           [-n QUERIES] [-Q QPS] [-q QPS] [-S "servers"] [-O OLD-PORT53D]
+#           [-X "LABEL:OPTIONS"]...
+#   servers: any of port53d (the defaults), port53d-napN (naps of N us
+#            only: --idle-wake nap, fixed naps), port53d-spin
+#            (--idle-sleep-us 0), port53d-old (the binary given with -O, its
+#            defaults), knot-xdp, and each LABEL given with -X: port53d with
+#            OPTIONS (e.g. -X "a20:--idle-after-us 20")
+#   -q 0 skips the light-load round trips
 # Needs root. Creates namespaces p53id-s / p53id-c and removes them on exit.
 set -euo pipefail
 
@@ -27,7 +35,10 @@ DUR=5
 ROUNDS=3
 NQ=300
 QPS=100000
-SERVERS="port53d-nap port53d-spin knot-xdp"
+LQPS=20000
+OLD=
+declare -A XOPT
+SERVERS="port53d port53d-spin knot-xdp"
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) BUILD=$2; shift 2 ;;
@@ -36,8 +47,11 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-n) NQ=$2; shift 2 ;;
 	-Q) QPS=$2; shift 2 ;;
+	-q) LQPS=$2; shift 2 ;;
 	-S) SERVERS=$2; shift 2 ;;
-	*) sed -n '2,21p' "$0"; exit 2 ;;
+	-O) OLD=$2; shift 2 ;;
+	-X) XOPT[${2%%:*}]=${2#*:}; shift 2 ;;
+	*) sed -n '2,31p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "idle.sh: needs root" >&2; exit 1; }
@@ -71,15 +85,28 @@ chmod 644 "$W"/*
 
 start_server() {
 	SPID=
-	case $1 in
-	port53d-nap* | port53d-spin)
-		# port53d-nap: the default nap; port53d-napN: N us; spin: none.
-		local nap=
+	if [ -n "${XOPT[$1]:-}" ]; then
+		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
+			--file-prefix $DPDK_PREFIX \
+			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
+			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 ${XOPT[$1]} \
+			>"$W/$1.log" 2>&1 &
+		SPID=$!
+	fi
+	[ -n "$SPID" ] || case $1 in
+	port53d*)
+		local nap= bin=$PORT53D
 		case $1 in
 		port53d-spin) nap="--idle-sleep-us 0" ;;
-		port53d-nap[0-9]*) nap="--idle-sleep-us ${1#port53d-nap}" ;;
+		port53d-nap[0-9]*)
+			local us=${1#port53d-nap}
+			nap="--idle-sleep-us $us --idle-sleep-max-us $us --idle-wake nap" ;;
+		port53d-old) bin=$OLD ;;
+		port53d) ;;
+		*) return 1 ;;
 		esac
-		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
+		[ -x "$bin" ] || return 1
+		ip netns exec $NS_S "$bin" --no-huge -m 512 --no-pci -l $SRV_CPU \
 			--file-prefix $DPDK_PREFIX \
 			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
 			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 $nap \
@@ -149,6 +176,16 @@ for r in $(seq 1 "$ROUNDS"); do
 		c1=$(bench_cpu_ns "$SPID"); t1=$(date +%s%N)
 		idle=$(echo "scale=4; ($c1 - $c0) / ($t1 - $t0)" | bc)
 		read -r mn md p99 got < <(sparse)
+		lmd=nan lp99=nan
+		if [ "$LQPS" != 0 ]; then
+			ip netns exec $NS_C kxdpgun -t $((NQ / 100 + 3)) -Q "$LQPS" -F $GEN_CPU \
+				-I $DEV_C -i "$W/q.txt" $SVC >/dev/null 2>&1 &
+			GUN=$!
+			sleep 1
+			read -r _ lmd lp99 _ < <(sparse)
+			wait $GUN 2>/dev/null || true
+			ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+		fi
 		c0=$(bench_cpu_ns "$SPID")
 		out=$(ip netns exec $NS_C kxdpgun -t "$DUR" -Q "$QPS" -F $GEN_CPU -I $DEV_C \
 			-i "$W/q.txt" $SVC 2>&1 || true)
@@ -157,8 +194,8 @@ for r in $(seq 1 "$ROUNDS"); do
 		ans=$(echo "$out" | awk '/total replies:/ {print $3; exit}')
 		ans=${ans:-0}
 		cpu=$(echo "scale=6; ($c1 - $c0) / 1000000000" | bc)
-		echo "$s $r $idle $mn $md $p99 $got $ans $cpu" >>"$RES"
-		log "$s round $r: idle cpu $idle, sparse rtt $mn/$md/$p99 us ($got), $ans replies, cpu $cpu s"
+		echo "$s $r $idle $mn $md $p99 $got $ans $cpu $lmd $lp99" >>"$RES"
+		log "$s round $r: idle cpu $idle, sparse rtt $mn/$md/$p99 us ($got), at ${LQPS}/s $lmd/$lp99 us, $ans replies, cpu $cpu s (load $(cut -d' ' -f1-3 /proc/loadavg))"
 		bench_stop_server
 	done
 done
@@ -170,8 +207,8 @@ done
 	by = {}
 	for r in rows:
 	    by.setdefault(r[0], []).append(r)
-	print("%-14s %9s %21s %12s %14s" % ("server", "idle CPU", "sparse RTT us min/med/p99",
-	                                    "answers/s", "answers/CPU-s"))
+	print("%-14s %9s %21s %15s %12s %14s" % ("server", "idle CPU", "sparse RTT us min/med/p99",
+	                                         "light med/p99", "answers/s", "answers/CPU-s"))
 	agg = {}
 	for s, rs in by.items():
 	    med = lambda i: statistics.median(float(x[i]) for x in rs)
@@ -179,8 +216,8 @@ done
 	    cpu = med(8)
 	    per = med(7) / cpu if cpu > 0 else float("nan")
 	    agg[s] = per
-	    print("%-14s %8.1f%% %9.0f/%5.0f/%5.0f %12.0f %14.0f" % (
-	        s, 100 * med(2), med(3), med(4), med(5), ans, per))
+	    print("%-14s %8.1f%% %9.0f/%5.0f/%5.0f %9.0f/%5.0f %12.0f %14.0f" % (
+	        s, 100 * med(2), med(3), med(4), med(5), med(9), med(10), ans, per))
 	if "knot-xdp" in agg:
 	    for s in agg:
 	        if s != "knot-xdp" and agg["knot-xdp"] > 0:

@@ -14,12 +14,16 @@
 # and for two workers the scaling factor (capacity of two / of one).
 #
 # usage: bench/memif.sh [-b BUILD] [-o OUTDIR] [-s "SIZES"] [-w "WORKERS"]
-#          [-t SECONDS] [-r ROUNDS] [-n QUERIES]
+#          [-t SECONDS] [-r ROUNDS] [-n QUERIES] [-O OLD-PORT53D] [-P]
 #   SIZES    zone sizes in records (default "1000 1000000")
 #   WORKERS  worker counts (default "1 2"); two workers on this 2-core VM
 #            share their cores with the generator, so only their capacity,
 #            not their answers/s, says what two cores would do
 #   QUERIES  capture length (default 200000; distinct names on big zones)
+#   -O       also run this port53d binary in each round, alternating with
+#            the build's (label "old" in the table)
+#   -P       perf profile of the worker's core (CPU 1) over each one-worker
+#            measurement: $OUT/perf-SIZE-BIN.txt, the top symbols (needs perf)
 # Writes $OUT/memif.txt (table), $OUT/memif.dat and $OUT/memif.png (gnuplot).
 # Needs root (DPDK's runtime directory).
 set -euo pipefail
@@ -32,6 +36,8 @@ WORKERS="1 2"
 DUR=5
 ROUNDS=3
 NQ=200000
+OLD=
+PROF=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) BUILD=$2; shift 2 ;;
@@ -41,7 +47,9 @@ while [ $# -gt 0 ]; do
 	-t) DUR=$2; shift 2 ;;
 	-r) ROUNDS=$2; shift 2 ;;
 	-n) NQ=$2; shift 2 ;;
-	*) sed -n '2,24p' "$0"; exit 2 ;;
+	-O) OLD=$2; shift 2 ;;
+	-P) PROF=1; shift ;;
+	*) sed -n '2,29p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
@@ -98,8 +106,11 @@ for size in $SIZES; do
 		rxp="rx_pcap=$W/q.pcap"
 		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
 		for r in $(seq 1 "$ROUNDS"); do
+		for bin in new ${OLD:+old}; do
+			exe=$PORT53D
+			[ "$bin" = old ] && exe=$OLD
 			rm -f "$W/memif.sock" "$W/ctl.sock"
-			"$PORT53D" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
+			"$exe" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
 				--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
 				-- --snapshot "$W/z.p53" --addr 192.0.2.53 --addr 2001:db8::53 \
 				--rrl-rate 0 --idle-sleep-us 0 --control-socket "$W/ctl.sock" \
@@ -127,7 +138,12 @@ for size in $SIZES; do
 			sleep 1
 			read -r -a s0 < <(stats)
 			t0=$(date +%s%N)
-			sleep "$DUR"
+			if [ "$PROF" = 1 ] && [ "$nw" = 1 ]; then
+				perf record -q -C 1 -e cpu-clock -o "$W/perf.data" -- sleep "$DUR" \
+					>/dev/null 2>&1 || true
+			else
+				sleep "$DUR"
+			fi
 			read -r -a s1 < <(stats)
 			t1=$(date +%s%N)
 			# The pcap port's receive rate: what the generator offers.
@@ -139,12 +155,19 @@ for size in $SIZES; do
 			done
 			ans=$(echo "scale=1; (${s1[0]} - ${s0[0]}) * 1000000000 / ($t1 - $t0)" | bc)
 			rx=$(echo "scale=1; (${s1[1]} - ${s0[1]}) * 1000000000 / ($t1 - $t0)" | bc)
-			echo "$size $nw $r $offered $rx $ans$busy" >>"$RES"
-			log "$size records, $nw worker(s), round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy"
+			echo "$size $nw $bin $r $offered $rx $ans$busy" >>"$RES"
+			log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
+			if [ -s "$W/perf.data" ]; then
+				perf report -i "$W/perf.data" --no-children --sort dso,symbol \
+					--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 \
+					>"$OUT/perf-$size-$bin.txt" || true
+				rm -f "$W/perf.data"
+			fi
 			kill "$GPID" 2>/dev/null || true
 			wait "$GPID" 2>/dev/null || true
 			kill "$DPID" 2>/dev/null || true
 			wait "$DPID" 2>/dev/null || true
+		done
 		done
 	done
 done
@@ -155,30 +178,37 @@ done
 	out = sys.argv[2]
 	cells = {}
 	for r in rows:
-	    size, nw = int(r[0]), int(r[1])
-	    ans = float(r[5])
-	    busy = [float(x) for x in r[6:]]
+	    size, nw, binl = int(r[0]), int(r[1]), r[2]
+	    ans = float(r[6])
+	    busy = [float(x) for x in r[7:]]
 	    # Each worker's capacity is its share of the answers over its busy
 	    # fraction; with one queue per worker the answers split evenly.
 	    cap = sum((ans / len(busy)) / b for b in busy if b > 0)
-	    cells.setdefault((size, nw), []).append((float(r[3]), float(r[4]), ans, busy, cap))
-	print("%-10s %2s %12s %12s %12s %-13s %14s %9s" % (
-	    "records", "w", "offered/s", "rx/s", "answers/s", "busy", "capacity/s", "ns/answer"))
+	    cells.setdefault((size, nw, binl), []).append((float(r[4]), float(r[5]), ans, busy, cap))
+	print("%-10s %2s %-4s %12s %12s %12s %-13s %14s %9s" % (
+	    "records", "w", "bin", "offered/s", "rx/s", "answers/s", "busy", "capacity/s", "ns/answer"))
 	dat = open(out + "/memif.dat", "w")
-	for (size, nw), v in sorted(cells.items()):
+	for (size, nw, binl), v in sorted(cells.items()):
 	    caps = sorted(x[4] for x in v)
 	    med = statistics.median
 	    busy = [med(x[3][i] for x in v) for i in range(nw)]
 	    c = med(caps)
-	    print("%-10d %2d %12.0f %12.0f %12.0f %-13s %14.0f %9.1f  (capacity min/max %.0f/%.0f)" % (
-	        size, nw, med(x[0] for x in v), med(x[1] for x in v), med(x[2] for x in v),
+	    print("%-10d %2d %-4s %12.0f %12.0f %12.0f %-13s %14.0f %9.1f  (capacity min/max %.0f/%.0f)" % (
+	        size, nw, binl, med(x[0] for x in v), med(x[1] for x in v), med(x[2] for x in v),
 	        "/".join("%.2f" % b for b in busy), c, 1e9 * nw / c if c else 0, caps[0], caps[-1]))
-	    dat.write("%d %d %.0f %.0f %.0f\n" % (size, nw, c, caps[0], caps[-1]))
+	    if binl == "new":
+	        dat.write("%d %d %.0f %.0f %.0f\n" % (size, nw, c, caps[0], caps[-1]))
 	for size in sorted({k[0] for k in cells}):
-	    if (size, 1) in cells and (size, 2) in cells:
-	        one = statistics.median(x[4] for x in cells[(size, 1)])
-	        two = statistics.median(x[4] for x in cells[(size, 2)])
-	        print("%d records: two workers' capacity / one worker's = %.2f" % (size, two / one))
+	    for binl in ("new", "old"):
+	        if (size, 1, binl) in cells and (size, 2, binl) in cells:
+	            one = statistics.median(x[4] for x in cells[(size, 1, binl)])
+	            two = statistics.median(x[4] for x in cells[(size, 2, binl)])
+	            print("%d records, %s: two workers' capacity / one worker's = %.2f" % (
+	                size, binl, two / one))
+	    if (size, 1, "new") in cells and (size, 1, "old") in cells:
+	        n = statistics.median(x[4] for x in cells[(size, 1, "new")])
+	        o = statistics.median(x[4] for x in cells[(size, 1, "old")])
+	        print("%d records, one worker: capacity new / old = %.2f" % (size, n / o))
 	print("(medians over %d rounds; capacity = answers/s / busy fraction, summed over workers)"
 	      % max(len(v) for v in cells.values()))
 PY

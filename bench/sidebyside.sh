@@ -15,11 +15,16 @@
 #
 # port53 runs as port53d on net_af_xdp with its XDP program when that starts
 # (label "port53d-afxdp"), and always as the kernel-socket server
-# `port53 serve` (label "port53-ksock", one epoll thread).
+# `port53 serve` (label "port53-ksock", one epoll thread). Variants of
+# port53d-afxdp: -bbN sets the PMD's busy_budget=N (0: no busy polling, no
+# system call on an empty poll; the PMD's default is 64 with
+# SO_PREFER_BUSY_POLL where the kernel has it), -old runs the binary given
+# with -O (to compare builds in one run).
 #
 # usage: bench/sidebyside.sh [-b BUILD] [-o OUTDIR] [-z RECORDS] [-p PRESET]
-#           [-t SECONDS] [-r ROUNDS] [-Q QPS] [-S "servers"] [-L]
-#   servers: any of port53d-afxdp port53-ksock knot-udp knot-xdp nsd
+#           [-t SECONDS] [-r ROUNDS] [-Q QPS] [-S "servers"] [-L] [-O PORT53D]
+#   servers: any of port53d-afxdp[-bbN] port53d-afxdp-old[-bbN] port53-ksock
+#            knot-udp knot-xdp nsd
 # Needs root. Creates namespaces p53sb-s / p53sb-c and removes them on exit.
 set -euo pipefail
 
@@ -33,6 +38,7 @@ ROUNDS=3
 QPS=2000000
 SERVERS="port53d-afxdp port53-ksock knot-udp knot-xdp nsd"
 LAT=0
+OLD=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) BUILD=$2; shift 2 ;;
@@ -44,7 +50,8 @@ while [ $# -gt 0 ]; do
 	-Q) QPS=$2; shift 2 ;;
 	-S) SERVERS=$2; shift 2 ;;
 	-L) LAT=1; shift ;;
-	*) sed -n '2,27p' "$0"; exit 2 ;;
+	-O) OLD=$2; shift 2 ;;
+	*) sed -n '2,33p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "sidebyside.sh: needs root" >&2; exit 1; }
@@ -102,11 +109,14 @@ start_server() {
 		ip netns exec $NS_S taskset -c $SRV_CPU "$PORT53" serve -s "$SNAP" -l $SVC:53 \
 			--rrl-rate 0 >"$W/$1.log" 2>&1 &
 		SPID=$! ;;
-	port53d-afxdp)
-		[ -x "$PORT53D" ] && [ -f "$XDPOBJ" ] || return 1
-		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
+	port53d-afxdp*)
+		local bin=$PORT53D extra=
+		case $1 in *-old*) bin=$OLD ;; esac
+		case $1 in *-bb[0-9]*) extra=",busy_budget=${1##*-bb}" ;; esac
+		[ -x "$bin" ] && [ -f "$XDPOBJ" ] || return 1
+		ip netns exec $NS_S "$bin" --no-huge -m 512 --no-pci -l $SRV_CPU \
 			--file-prefix p53sb \
-			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
+			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ$extra \
 			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 >"$W/$1.log" 2>&1 &
 		SPID=$! ;;
 	knot-udp | knot-xdp)
@@ -202,7 +212,7 @@ for r in $(seq 1 "$ROUNDS"); do
 		read -r l50 l99 <<<"$lat"
 		printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$s" "$sent" "$ans" "$DUR" "$wall" "$cpu" \
 			"$pss" "$l50" "$l99" >>"$RES"
-		log "round $r $s: sent $sent answered $ans server-cpu $((cpu / 1000000)) ms pss ${pss} kB lat $lat"
+		log "round $r $s: sent $sent answered $ans server-cpu $((cpu / 1000000)) ms pss ${pss} kB lat $lat (load $(cut -d' ' -f1-3 /proc/loadavg))"
 		stop_server
 	done
 done

@@ -83,6 +83,8 @@ static const struct key keys[] = {
     {"dataplane", "mtu", K_INT, false, 576, 9000, NULL, 0, "mtu", 0},
     {"dataplane", "idle-after-us", K_INT, false, 0, 10000000, NULL, 0, "idle-after-us", 0},
     {"dataplane", "idle-sleep-us", K_INT, false, 0, 100000, NULL, 0, "idle-sleep-us", 0},
+    {"dataplane", "idle-sleep-max-us", K_INT, false, 1, 1000000, NULL, 0, "idle-sleep-max-us", 0},
+    {"dataplane", "idle-wake", K_STR, false, 0, 0, NULL, 0, "idle-wake", 0},
     {"dataplane", "drop-ports", K_PORTS, false, 0, 0, "drop-ports", 0, "drop-ports", 0},
     {"control", "socket", K_STR, false, 0, 0, "control-socket", 0, "control-socket", 0},
     {"control", "listen", K_ADDRPORT, false, 0, 0, "control-listen", 0, "control-listen", 0},

@@ -6,11 +6,75 @@
 #include <rte_ethdev.h>
 #include <rte_mempool.h>
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#ifndef AF_XDP
+#define AF_XDP 44
+#endif
 
 #define RX_DESC 1024
 #define TX_DESC 1024
+
+/* Descriptors scanned: enough for a few hundred queues' sockets. */
+#define FD_SCAN_MAX 4096
+
+/* Whether fd is a queue a worker can poll(): an AF_XDP socket or a tun
+ * queue (/dev/net/tun, char 10:200). */
+static bool queue_fd(int fd)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return false;
+	if (S_ISCHR(st.st_mode))
+		return major(st.st_rdev) == 10 && minor(st.st_rdev) == 200;
+	if (!S_ISSOCK(st.st_mode))
+		return false;
+	int dom = 0;
+	socklen_t len = sizeof(dom);
+	return getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &len) == 0 && dom == AF_XDP;
+}
+
+/* The open queue descriptors, as a bitmap of FD_SCAN_MAX bits. */
+static void fd_scan(uint64_t *set)
+{
+	memset(set, 0, FD_SCAN_MAX / 8);
+	DIR *dir = opendir("/proc/self/fd");
+	if (!dir)
+		return;
+	struct dirent *e;
+	while ((e = readdir(dir)) != NULL) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || fd < 0 || fd >= FD_SCAN_MAX || fd == dirfd(dir))
+			continue;
+		if (queue_fd((int)fd))
+			set[fd / 64] |= 1ULL << (fd % 64);
+	}
+	closedir(dir);
+}
+
+/* The one queue descriptor in after and not in before, or -1 (none, or
+ * several: nothing to tell them apart by). */
+static int fd_new(const uint64_t *before, const uint64_t *after)
+{
+	int found = -1;
+	for (int i = 0; i < FD_SCAN_MAX / 64; i++) {
+		uint64_t d = after[i] & ~before[i];
+		while (d) {
+			if (found >= 0)
+				return -1;
+			found = i * 64 + __builtin_ctzll(d);
+			d &= d - 1;
+		}
+	}
+	return found;
+}
 
 uint16_t dp_port_max_queues(uint16_t id)
 {
@@ -30,6 +94,8 @@ int dp_port_setup(uint16_t id, uint16_t nq, struct rte_mempool *mp, bool promisc
 	memset(out, 0, sizeof(*out));
 	memset(&conf, 0, sizeof(conf));
 	out->id = id;
+	for (unsigned q = 0; q < DP_PORT_FD_QUEUES; q++)
+		out->rx_fd[q] = -1;
 	rte_eth_dev_get_name_by_port(id, out->name);
 	rc = rte_eth_dev_info_get(id, &di);
 	if (rc != 0) {
@@ -82,8 +148,18 @@ int dp_port_setup(uint16_t id, uint16_t nq, struct rte_mempool *mp, bool promisc
 	struct rte_eth_txconf txc = di.default_txconf;
 	rxc.offloads = conf.rxmode.offloads;
 	txc.offloads = conf.txmode.offloads;
+	/* ethdev hides a queue's descriptor; the PMDs that have one (AF_XDP,
+	 * tap) open it when the RX queue is set up, so it is the queue
+	 * descriptor that appears across that call. */
+	uint64_t before[FD_SCAN_MAX / 64], after[FD_SCAN_MAX / 64];
 	for (uint16_t q = 0; q < nq; q++) {
+		if (q < DP_PORT_FD_QUEUES)
+			fd_scan(before);
 		rc = rte_eth_rx_queue_setup(id, q, nrx, (unsigned)socket, &rxc, mp);
+		if (rc == 0 && q < DP_PORT_FD_QUEUES) {
+			fd_scan(after);
+			out->rx_fd[q] = fd_new(before, after);
+		}
 		if (rc == 0)
 			rc = rte_eth_tx_queue_setup(id, q, ntx, (unsigned)socket, &txc);
 		if (rc != 0) {

@@ -9,6 +9,9 @@
 
 struct rte_mempool;
 
+/* Queues whose file descriptor port53d records (the rest get -1). */
+#define DP_PORT_FD_QUEUES 128
+
 struct dp_port {
 	uint16_t id;
 	uint16_t nq;	   /* queues configured (<= workers asked for) */
@@ -18,6 +21,10 @@ struct dp_port {
 	uint8_t mac[6];
 	char name[64];
 	char driver[32];
+	/* Per RX queue, a descriptor that polls readable when the queue has
+	 * frames (net_af_xdp's XSK, net_tap's tun queue), or -1: what an idle
+	 * worker can sleep on instead of napping (dp/worker.c). */
+	int rx_fd[DP_PORT_FD_QUEUES];
 };
 
 /* Configures and starts port id with up to nq queue pairs; mbufs from mp.

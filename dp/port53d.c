@@ -60,12 +60,15 @@
 #include "p53_version.h"
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
-/* An idle worker naps after 200 us of empty polls, 20 us at a time: the first
- * frame after a quiet spell waits at most a nap plus a wake-up, and an idle
- * core stays mostly free (docs/dataplane.md, "Idle workers"). */
-#define DEFAULT_IDLE_AFTER_US 200
-#define DEFAULT_IDLE_SLEEP_US 20
-#define MAX_KEYS	      8 /* --require-signature keys */
+/* An idle worker sleeps after 200 us of empty polls: on its queues'
+ * descriptors where the ports have them (AF_XDP, tap), else in naps from
+ * 20 us doubling to 1 ms, so that the first frame after a short pause is
+ * seen soon and a long-idle core stays almost free (docs/dataplane.md,
+ * "Idle workers"). */
+#define DEFAULT_IDLE_AFTER_US	  200
+#define DEFAULT_IDLE_SLEEP_US	  20
+#define DEFAULT_IDLE_SLEEP_MAX_US 1000
+#define MAX_KEYS		  8 /* --require-signature keys */
 
 struct opts {
 	const char *snapshot;
@@ -76,6 +79,8 @@ struct opts {
 	uint8_t mac[6];
 	long idle_ms;			   /* -1: default for the port type */
 	long idle_after_us, idle_sleep_us; /* an idle worker's naps (dp/worker.c) */
+	long idle_sleep_max_us;		   /* -1: DEFAULT_IDLE_SLEEP_MAX_US */
+	bool idle_fd;			   /* sleep on the queues' descriptors */
 	unsigned edns;
 	struct dp_svc svc; /* addresses, drop list, MTU; MAC filled per port */
 	const char *control_socket;
@@ -85,7 +90,7 @@ struct opts {
 	unsigned ntrusted;
 	const char *health_checks;
 	const char *firewall;
-	const char *resolver; /* views, rules, recursion (docs/resolver.md) */
+	const char *resolver;	 /* views, rules, recursion (docs/resolver.md) */
 	const char *dnssec_keys; /* online DNSSEC signing keys; NULL = none */
 	int64_t dnssec_sig_time; /* 0 = the clock */
 	const char *query_log, *query_log_dnstap;
@@ -111,6 +116,7 @@ struct service_port {
 	bool has_exc;
 	uint16_t exc_id;
 	uint16_t exc_nq;
+	int exc_fd[DP_PORT_FD_QUEUES]; /* the exception port's dp_port.rx_fd */
 };
 
 struct daemon {
@@ -153,8 +159,13 @@ static void usage(FILE *out)
 	    "      --drop-ports LIST     source ports never answered (default %s)\n"
 	    "      --mtu N               L3 MTU bounding responses (default %u)\n"
 	    "      --idle-after-us N     a worker whose queues stayed empty for N us\n"
-	    "                            starts napping (default %u)\n"
-	    "      --idle-sleep-us N     each nap, in us; 0 busy-polls always (default %u)\n"
+	    "                            sleeps until a frame comes (default %u)\n"
+	    "      --idle-sleep-us N     its first nap, in us; 0 busy-polls always (default %u)\n"
+	    "      --idle-sleep-max-us N naps double up to N us (default %u; N = the\n"
+	    "                            first nap: fixed naps)\n"
+	    "      --idle-wake fd|nap    fd: sleep on the queues' descriptors where every\n"
+	    "                            queue has one (AF_XDP, tap), woken by a frame,\n"
+	    "                            naps as timeouts (default); nap: naps only\n"
 	    "      --exit-when-idle MS   exit when no frame arrived for MS (since start or\n"
 	    "                            the last frame)\n"
 	    "                            (default %u for net_pcap ports, else off)\n"
@@ -228,7 +239,7 @@ static void usage(FILE *out)
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
 	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, DEFAULT_IDLE_AFTER_US, DEFAULT_IDLE_SLEEP_US,
-	    PCAP_IDLE_MS, xfr_cfg_usage);
+	    DEFAULT_IDLE_SLEEP_MAX_US, PCAP_IDLE_MS, xfr_cfg_usage);
 }
 
 static void conf_to_stderr(void *arg, const char *msg)
@@ -303,6 +314,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		O_IDLE,
 		O_IDLE_AFTER,
 		O_IDLE_SLEEP,
+		O_IDLE_SLEEP_MAX,
+		O_IDLE_WAKE,
 		O_CSOCK,
 		O_CLISTEN,
 		O_CTOKEN,
@@ -363,6 +376,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"exit-when-idle", required_argument, NULL, O_IDLE},
 	    {"idle-after-us", required_argument, NULL, O_IDLE_AFTER},
 	    {"idle-sleep-us", required_argument, NULL, O_IDLE_SLEEP},
+	    {"idle-sleep-max-us", required_argument, NULL, O_IDLE_SLEEP_MAX},
+	    {"idle-wake", required_argument, NULL, O_IDLE_WAKE},
 	    {"control-socket", required_argument, NULL, O_CSOCK},
 	    {"control-listen", required_argument, NULL, O_CLISTEN},
 	    {"control-token-file", required_argument, NULL, O_CTOKEN},
@@ -435,6 +450,8 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	o->idle_ms = -1;
 	o->idle_after_us = DEFAULT_IDLE_AFTER_US;
 	o->idle_sleep_us = DEFAULT_IDLE_SLEEP_US;
+	o->idle_sleep_max_us = -1;
+	o->idle_fd = true;
 	o->edns = 1232;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:a:m:e:h", lo, &li)) != -1) {
@@ -517,6 +534,18 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			break;
 		case O_IDLE_SLEEP:
 			if (parse_num(optarg, 0, 100000, &o->idle_sleep_us) != 0)
+				goto bad;
+			break;
+		case O_IDLE_SLEEP_MAX:
+			if (parse_num(optarg, 1, 1000000, &o->idle_sleep_max_us) != 0)
+				goto bad;
+			break;
+		case O_IDLE_WAKE:
+			if (strcmp(optarg, "fd") == 0)
+				o->idle_fd = true;
+			else if (strcmp(optarg, "nap") == 0)
+				o->idle_fd = false;
+			else
 				goto bad;
 			break;
 		case O_CSOCK:
@@ -828,8 +857,6 @@ static int start_abuse(struct daemon *d)
 	d->sh.tsc0 = rte_rdtsc();
 	d->sh.tsc_per_ms = rte_get_tsc_hz() / 1000 ? rte_get_tsc_hz() / 1000 : 1;
 	d->sh.ns_mul = lathist_ns_mul(rte_get_tsc_hz());
-	d->sh.idle_after_tsc = (uint64_t)d->o.idle_after_us * rte_get_tsc_hz() / 1000000;
-	d->sh.idle_sleep_ns = d->o.idle_sleep_us * 1000;
 	atomic_store(&d->sh.unix_s, (uint32_t)time(NULL));
 	for (unsigned i = 0; i < d->nw; i++) {
 		uint8_t seed[16];
@@ -987,6 +1014,7 @@ static int setup_ports(struct daemon *d)
 		}
 		sp->has_exc = true;
 		sp->exc_nq = ep.nq;
+		memcpy(sp->exc_fd, ep.rx_fd, sizeof(sp->exc_fd));
 		printf("port53d: exception port %u %s (%s): %u queue%s\n", sp->exc_id, ep.name,
 		       ep.driver, ep.nq, ep.nq == 1 ? "" : "s");
 	}
@@ -1008,6 +1036,15 @@ static int setup_workers(struct daemon *d)
 	 * then the resolver thread. */
 	unsigned nreaders = d->nw + DP_XPORT_READERS + 1;
 	size_t qs = rte_rcu_qsbr_get_memsize(nreaders);
+	d->sh.idle_after_tsc = (uint64_t)d->o.idle_after_us * rte_get_tsc_hz() / 1000000;
+	d->sh.idle_sleep_ns = d->o.idle_sleep_us * 1000;
+	/* The cap never below the first nap: equal gives fixed naps. */
+	long max_us =
+	    d->o.idle_sleep_max_us >= 0 ? d->o.idle_sleep_max_us : DEFAULT_IDLE_SLEEP_MAX_US;
+	d->sh.idle_sleep_max_ns =
+	    (max_us > d->o.idle_sleep_us ? max_us : d->o.idle_sleep_us) * 1000;
+	d->sh.idle_fd = d->o.idle_fd;
+
 	d->sh.qsbr = rte_zmalloc("p53_qsbr", qs, RTE_CACHE_LINE_SIZE);
 	d->w = rte_zmalloc("p53_workers", sizeof(*d->w) * d->nw, RTE_CACHE_LINE_SIZE);
 	if (!d->sh.qsbr || !d->w || rte_rcu_qsbr_init(d->sh.qsbr, nreaders) != 0) {
@@ -1033,7 +1070,13 @@ static int setup_workers(struct daemon *d)
 			q->notify_exc = q->has_exc && d->o.xfr.nsecondary > 0;
 			q->exc_port = sp->exc_id;
 			q->sp = (uint16_t)p;
+			q->rx_fd = i < DP_PORT_FD_QUEUES ? sp->port.rx_fd[i] : -1;
+			q->exc_fd = q->has_exc && i < DP_PORT_FD_QUEUES ? sp->exc_fd[i] : -1;
 		}
+		if (d->sh.idle_sleep_ns && w->nq)
+			printf("port53d: worker %u sleeps when idle %s\n", i,
+			       dp_worker_idle_fds(w) ? "on its queues' descriptors"
+						     : "in naps (a queue has no descriptor)");
 	}
 	return 0;
 }

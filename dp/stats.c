@@ -17,6 +17,7 @@ static const char *const ctr_names[DP_C__COUNT] = {
     [DP_C_FROM_KERNEL] = "from_kernel",
     [DP_C_KERNEL_DROP] = "drop_no_exception",
     [DP_C_IDLE_SLEEPS] = "idle_sleeps",
+    [DP_C_IDLE_WAKES] = "idle_fd_wakes",
     [DP_C_RES_HANDED] = "resolver_handed",
     [DP_C_RES_RING_FULL] = "drop_resolver_ring_full",
     [DP_C_RES_TX] = "resolver_tx",

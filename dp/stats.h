@@ -32,6 +32,7 @@ enum dp_ctr {
 	DP_C_FROM_KERNEL,   /* frames the kernel sent, forwarded to the service port */
 	DP_C_KERNEL_DROP,   /* kernel-bound with no exception path, or its queue full */
 	DP_C_IDLE_SLEEPS,   /* sleeps taken after idle_after of empty polls */
+	DP_C_IDLE_WAKES,    /* sleeps on the queues' descriptors ended by a frame */
 	DP_C_RES_HANDED,    /* queries handed to the resolver thread */
 	DP_C_RES_RING_FULL, /* for the resolver, its ring full: dropped (the client retries) */
 	DP_C_RES_TX,	    /* resolver responses sent on the service port */

@@ -26,6 +26,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <time.h>
 
@@ -428,27 +429,74 @@ static bool send_resolved(struct dp_worker *w)
 	return true;
 }
 
-/* An idle worker gives its core back: once its queues have been empty for
- * idle_after, it sleeps in short naps until a poll finds work. The nap
- * bounds how late the first frame after a quiet spell is seen; under load
- * polls are never empty for that long, so nothing changes. Offline while
- * asleep, so that a snapshot swap never waits for a nap. The system call
- * is on the idle path only. */
-static void idle(struct dp_worker *w, uint64_t *since)
+/* The longest sleep on descriptors (the timeout, see idle()). */
+#define DP_FD_SLEEP_MAX_NS 50000000L
+
+bool dp_worker_idle_fds(struct dp_worker *w)
+{
+	w->npfd = 0;
+	if (!w->sh->idle_fd || w->nq == 0)
+		return false;
+	unsigned n = 0;
+	for (unsigned i = 0; i < w->nq; i++) {
+		const struct dp_wq *wq = &w->q[i];
+		if (wq->rx_fd < 0 || (wq->has_exc && wq->exc_fd < 0))
+			return false;
+		w->pfd[n++] = (struct pollfd){.fd = wq->rx_fd, .events = POLLIN};
+		if (wq->has_exc)
+			w->pfd[n++] = (struct pollfd){.fd = wq->exc_fd, .events = POLLIN};
+	}
+	w->npfd = n;
+	return true;
+}
+
+/* An idle worker gives its core back. Once its queues have been empty for
+ * idle_after it sleeps until a poll finds work: on its queues' descriptors
+ * where it has them (the first frame wakes it, as a blocking server would
+ * be), else in naps, which bound how late that frame is seen. A nap or
+ * timeout doubles with each sleep of the quiet spell, from idle_sleep to
+ * idle_sleep_max: right after traffic the worker looks often, a long-idle
+ * one rarely (each sleep costs a system call and two context switches, a
+ * few us of CPU on a VM). Under load polls are never empty for idle_after,
+ * so nothing changes; the system call is on the idle path only. Offline
+ * while asleep, so that a snapshot swap never waits for it. */
+static void idle(struct dp_worker *w)
 {
 	const struct dp_shared *sh = w->sh;
 	uint64_t now = rte_rdtsc();
-	if (*since == 0) {
-		*since = now;
+	if (w->idle_since == 0) {
+		w->idle_since = now;
+		w->nap_ns = sh->idle_sleep_ns;
 		return;
 	}
-	if (now - *since < sh->idle_after_tsc)
+	if (now - w->idle_since < sh->idle_after_tsc)
 		return;
-	struct timespec ts = {.tv_sec = 0, .tv_nsec = sh->idle_sleep_ns};
+	struct timespec ts = {.tv_sec = w->nap_ns / 1000000000L,
+			      .tv_nsec = w->nap_ns % 1000000000L};
 	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
-	nanosleep(&ts, NULL);
+	if (w->npfd) {
+		int r = ppoll(w->pfd, w->npfd, &ts, NULL);
+		if (r > 0) {
+			w->stats.c[DP_C_IDLE_WAKES]++;
+			/* A descriptor in error would wake every sleep at once:
+			 * nap instead from now on. */
+			for (unsigned i = 0; i < w->npfd; i++)
+				if (unlikely(w->pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)))
+					w->npfd = 0;
+		}
+	} else {
+		nanosleep(&ts, NULL);
+	}
 	rte_rcu_qsbr_thread_online(sh->qsbr, w->idx);
 	w->stats.c[DP_C_IDLE_SLEEPS]++;
+	/* On descriptors a frame ends the sleep, so the timeout only bounds
+	 * how late the worker sees a stop or its resolver's responses (which
+	 * wake nothing): long, unless it serves a resolver. */
+	long cap = w->npfd && !w->rdp && sh->idle_sleep_max_ns < DP_FD_SLEEP_MAX_NS
+		       ? DP_FD_SLEEP_MAX_NS
+		       : sh->idle_sleep_max_ns;
+	if (w->nap_ns < cap)
+		w->nap_ns = w->nap_ns * 2 < cap ? w->nap_ns * 2 : cap;
 }
 
 int dp_worker_main(void *arg)
@@ -456,8 +504,7 @@ int dp_worker_main(void *arg)
 	struct dp_worker *w = arg;
 	struct dp_shared *sh = w->sh;
 
-	uint64_t idle_since = 0;
-
+	w->idle_since = 0;
 	/* Naps are short: the kernel's default 50 us timer slack would more
 	 * than double them. */
 	if (sh->idle_sleep_ns)
@@ -494,9 +541,9 @@ int dp_worker_main(void *arg)
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
 		__atomic_store_n(&w->stats.loops, w->stats.loops + 1, __ATOMIC_RELAXED);
 		if (busy || !sh->idle_sleep_ns)
-			idle_since = 0;
+			w->idle_since = 0;
 		else
-			idle(w, &idle_since);
+			idle(w);
 	}
 	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
 	rte_rcu_qsbr_thread_unregister(sh->qsbr, w->idx);

@@ -13,6 +13,7 @@
 #include "zones/answer/abuse.h"
 #include "zones/answer/answer.h"
 
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,10 +38,14 @@ struct dp_shared {
 	 * (cookie timestamps, which a fleet must agree on). */
 	uint64_t tsc0, tsc_per_ms;
 	uint64_t ns_mul; /* lathist_ns_mul(TSC hz) */
-	/* Idle: after idle_after_tsc of empty polls a worker sleeps
-	 * idle_sleep_ns at a time (0: it busy-polls always). */
+	/* Idle: after idle_after_tsc of empty polls a worker sleeps, first
+	 * idle_sleep_ns, then each sleep of the quiet spell twice the last, up
+	 * to idle_sleep_max_ns (idle_sleep_ns 0: it busy-polls always). With
+	 * idle_fd it sleeps on its queues' descriptors when every queue has
+	 * one, so the first frame wakes it; the sleep is then a timeout. */
 	uint64_t idle_after_tsc;
-	long idle_sleep_ns;
+	long idle_sleep_ns, idle_sleep_max_ns;
+	bool idle_fd;
 	_Atomic uint32_t unix_s;
 };
 
@@ -51,6 +56,7 @@ struct dp_wq {
 	uint16_t queue;
 	uint16_t exc_port; /* valid when has_exc */
 	uint16_t sp;	   /* service port index (the resolver path's frames) */
+	int rx_fd, exc_fd; /* pollable descriptors of the queues, or -1 (dp_port.rx_fd) */
 	bool has_exc;
 	bool notify_exc;   /* NOTIFY to the kernel (a secondary with an exception path) */
 	unsigned tx_flags; /* DP_TX_CSUM_OFFLOAD when the port does checksums */
@@ -72,7 +78,17 @@ struct dp_worker {
 	unsigned idx;		/* worker number: queue id and QSBR thread id */
 	unsigned nq;
 	struct dp_wq q[DP_MAX_PORTS];
+	/* Idle: the quiet spell's start (TSC, 0 when busy), the next sleep,
+	 * and the descriptors it sleeps on (npfd 0: timed naps). */
+	uint64_t idle_since;
+	long nap_ns;
+	unsigned npfd;
+	struct pollfd pfd[2 * DP_MAX_PORTS];
 };
+
+/* Sets w->pfd from its queues' descriptors when idle_fd is on and every
+ * queue it polls has one; returns whether it sleeps on them. */
+bool dp_worker_idle_fds(struct dp_worker *w);
 
 /* lcore entry point (rte_lcore_function_t); arg is a struct dp_worker. */
 int dp_worker_main(void *arg);
