@@ -22,8 +22,10 @@
 #   QUERIES  capture length (default 200000; distinct names on big zones)
 #   -O       also run this port53d binary in each round, alternating with
 #            the build's (label "old" in the table)
-#   -P       perf profile of the worker's core (CPU 1) over each one-worker
-#            measurement: $OUT/perf-SIZE-BIN.txt, the top symbols (needs perf)
+#   -P       perf profile (cpu-clock) of the worker thread over each
+#            one-worker measurement: $OUT/perf-SIZE-BIN.txt, the split by
+#            object (port53d, the memif PMD, libc, kernel) and the top
+#            symbols (needs perf)
 # Writes $OUT/memif.txt (table), $OUT/memif.dat and $OUT/memif.png (gnuplot).
 # Needs root (DPDK's runtime directory).
 set -euo pipefail
@@ -139,7 +141,8 @@ for size in $SIZES; do
 			read -r -a s0 < <(stats)
 			t0=$(date +%s%N)
 			if [ "$PROF" = 1 ] && [ "$nw" = 1 ]; then
-				perf record -q -C 1 -e cpu-clock -o "$W/perf.data" -- sleep "$DUR" \
+				# The worker is port53d's main thread (one lcore).
+				perf record -q -e cpu-clock -t "$DPID" -o "$W/perf.data" -- sleep "$DUR" \
 					>/dev/null 2>&1 || true
 			else
 				sleep "$DUR"
@@ -158,9 +161,13 @@ for size in $SIZES; do
 			echo "$size $nw $bin $r $offered $rx $ans$busy" >>"$RES"
 			log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
 			if [ -s "$W/perf.data" ]; then
-				perf report -i "$W/perf.data" --no-children --sort dso,symbol \
-					--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -40 \
-					>"$OUT/perf-$size-$bin.txt" || true
+				{
+					echo "# $size records, $bin, round $r: by object, then by symbol"
+					perf report -i "$W/perf.data" --no-children --sort dso --stdio \
+						2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+					perf report -i "$W/perf.data" --no-children --sort dso,symbol \
+						--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+				} >"$OUT/perf-$size-$bin.txt" || true
 				rm -f "$W/perf.data"
 			fi
 			kill "$GPID" 2>/dev/null || true

@@ -97,38 +97,69 @@ static inline void wr16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
-/* One's-complement sum. 32-bit words are added into a 64-bit accumulator so
- * carries are only folded once at the end; memcpy keeps it alignment-safe
- * and compiles to plain loads. */
-uint32_t dp_csum_add(uint32_t sum, const void *data, size_t len)
+/* One's-complement sum (RFC 1071), 8 bytes per add: a 64-bit word with its
+ * carry added back in is the same sum as its four 16-bit words, and the
+ * compiler turns the carry into add-with-carry. It is a fifth of what the
+ * worker spends on a frame of its own, so 32 bytes go per loop. memcpy
+ * keeps the loads alignment-safe. */
+static inline uint64_t add_carry(uint64_t acc, uint64_t w)
+{
+	acc += w;
+	return acc + (acc < w);
+}
+
+static inline uint32_t csum_add(uint32_t sum, const void *data, size_t len)
 {
 	const uint8_t *p = data;
-	uint64_t acc = sum;
+	uint64_t acc = sum, w, x, y, z;
 
-	while (len >= 4) {
-		uint32_t w;
-		memcpy(&w, p, 4);
-		acc += w;
-		p += 4;
-		len -= 4;
+	while (len >= 32) {
+		memcpy(&w, p, 8);
+		memcpy(&x, p + 8, 8);
+		memcpy(&y, p + 16, 8);
+		memcpy(&z, p + 24, 8);
+		acc = add_carry(add_carry(add_carry(add_carry(acc, w), x), y), z);
+		p += 32;
+		len -= 32;
 	}
-	if (len >= 2) {
-		uint16_t w;
-		memcpy(&w, p, 2);
-		acc += w;
-		p += 2;
-		len -= 2;
+	while (len >= 8) {
+		memcpy(&w, p, 8);
+		acc = add_carry(acc, w);
+		p += 8;
+		len -= 8;
 	}
+	/* The last 0-7 bytes as one zero-padded word: loaded little-endian,
+	 * byte k lands where the 8-byte loads above put it. The odd byte is
+	 * the high byte of a big-endian 16-bit word, as it must be. */
 	if (len) {
-		/* The odd byte is the high byte of a big-endian 16-bit word; in
-		 * host (little-endian) order that is the low byte of the load. */
-		uint16_t w = 0;
-		memcpy(&w, p, 1);
-		acc += w;
+		unsigned sh = 0;
+		w = 0;
+		if (len & 4) {
+			uint32_t v;
+			memcpy(&v, p, 4);
+			w = v;
+			p += 4;
+			sh = 32;
+		}
+		if (len & 2) {
+			uint16_t v;
+			memcpy(&v, p, 2);
+			w |= (uint64_t)v << sh;
+			p += 2;
+			sh += 16;
+		}
+		if (len & 1)
+			w |= (uint64_t)*p << sh;
+		acc = add_carry(acc, w);
 	}
 	acc = (acc & 0xffffffff) + (acc >> 32);
 	acc = (acc & 0xffffffff) + (acc >> 32);
 	return (uint32_t)acc;
+}
+
+uint32_t dp_csum_add(uint32_t sum, const void *data, size_t len)
+{
+	return csum_add(sum, data, len);
 }
 
 /* Folds to 16 bits without complement; result is in the byte order of the
@@ -140,31 +171,45 @@ static inline uint16_t fold16(uint32_t sum)
 	return (uint16_t)sum;
 }
 
-uint16_t dp_csum_fold(uint32_t sum)
+static inline uint16_t csum_fold(uint32_t sum)
 {
 	return (uint16_t)~fold16(sum);
 }
 
-/* Pseudo-header sum; len and proto are summed as network-order words. */
-static uint32_t pseudo_sum(int family, const uint8_t *src, const uint8_t *dst, uint32_t l4len,
-			   uint8_t proto)
+uint16_t dp_csum_fold(uint32_t sum)
 {
-	uint8_t tail[8] = {0};
-	size_t alen = family == 4 ? 4 : 16;
-	uint32_t s = dp_csum_add(0, src, alen);
+	return csum_fold(sum);
+}
 
-	s = dp_csum_add(s, dst, alen);
+/* Pseudo-header sum; len and proto are summed as network-order words,
+ * each field placed in the little-endian word where its bytes would be. */
+static inline uint32_t pseudo_sum(int family, const uint8_t *src, const uint8_t *dst,
+				  uint32_t l4len, uint8_t proto)
+{
+	uint64_t acc;
 	if (family == 4) {
-		tail[1] = proto;
-		wr16(tail + 2, (uint16_t)l4len);
-		return dp_csum_add(s, tail, 4);
+		uint32_t a, b;
+		memcpy(&a, src, 4);
+		memcpy(&b, dst, 4);
+		/* zero, proto, length (16 bits, big-endian) */
+		acc = (uint64_t)a + b + ((uint32_t)proto << 8) + ((l4len >> 8 & 0xff) << 16) +
+		      ((uint64_t)(l4len & 0xff) << 24);
+	} else {
+		uint64_t w[4];
+		memcpy(&w[0], src, 8);
+		memcpy(&w[1], src + 8, 8);
+		memcpy(&w[2], dst, 8);
+		memcpy(&w[3], dst + 8, 8);
+		acc = add_carry(add_carry(add_carry(w[0], w[1]), w[2]), w[3]);
+		/* length (32 bits, big-endian), three zero bytes, proto */
+		uint64_t t = (uint64_t)(l4len >> 24) | (uint64_t)(l4len >> 16 & 0xff) << 8 |
+			     (uint64_t)(l4len >> 8 & 0xff) << 16 | (uint64_t)(l4len & 0xff) << 24 |
+			     (uint64_t)proto << 56;
+		acc = add_carry(acc, t);
 	}
-	tail[0] = (uint8_t)(l4len >> 24);
-	tail[1] = (uint8_t)(l4len >> 16);
-	tail[2] = (uint8_t)(l4len >> 8);
-	tail[3] = (uint8_t)l4len;
-	tail[7] = proto;
-	return dp_csum_add(s, tail, 8);
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	acc = (acc & 0xffffffff) + (acc >> 32);
+	return (uint32_t)acc;
 }
 
 static int find_v4(const struct dp_svc *svc, const uint8_t *a)
@@ -228,7 +273,7 @@ static enum dp_action classify_udp(const struct dp_svc *svc, const uint8_t *f, s
 		if (v6)
 			return verdict(p, DP_ACT_DROP, DP_R_UDP_CKSUM);
 	} else if (!(rx_flags & DP_RX_L4_GOOD)) {
-		if (dp_csum_fold(dp_csum_add(psum, u, ulen)) != 0)
+		if (csum_fold(csum_add(psum, u, ulen)) != 0)
 			return verdict(p, DP_ACT_DROP, DP_R_UDP_CKSUM);
 	}
 	p->sport = rd16(u);
@@ -280,7 +325,7 @@ static enum dp_action classify_ip4(const struct dp_svc *svc, const uint8_t *f, s
 	if (ip[9] != 17)
 		return verdict(p, DP_ACT_KERNEL, DP_R_K_NOT_DNS);
 	if ((rx_flags & DP_RX_IP_BAD) ||
-	    (!(rx_flags & DP_RX_IP_GOOD) && dp_csum_fold(dp_csum_add(0, ip, ihl)) != 0))
+	    (!(rx_flags & DP_RX_IP_GOOD) && csum_fold(csum_add(0, ip, ihl)) != 0))
 		return verdict(p, DP_ACT_DROP, DP_R_IP_CKSUM);
 	if (v4_src_martian(svc, ip + 12))
 		return verdict(p, DP_ACT_DROP, DP_R_SRC_ADDR);
@@ -295,8 +340,8 @@ static bool ns_valid(const uint8_t *f, size_t l4, size_t end, const uint8_t *ip)
 	size_t icmp_len = end - l4;
 	if (ip[7] != 255 || icmp_len < 24 || f[l4 + 1] != 0 || v6_is_multicast(f + l4 + 8))
 		return false;
-	if (dp_csum_fold(dp_csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), f + l4,
-				     icmp_len)) != 0)
+	if (csum_fold(csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), f + l4,
+			       icmp_len)) != 0)
 		return false;
 	bool dad = v6_is_unspec(ip + 8);
 	/* Options: each at least 8 bytes; the walk ends within icmp_len / 8
@@ -462,7 +507,7 @@ size_t dp_reply_dns(const struct dp_svc *svc, uint8_t *f, const struct dp_pkt *p
 		memcpy(ip + 12, src, 4);
 		memcpy(ip + 16, dst, 4);
 		if (!(tx_flags & DP_TX_CSUM_OFFLOAD)) {
-			uint16_t c = dp_csum_fold(dp_csum_add(0, ip, DP_IP4_HLEN));
+			uint16_t c = csum_fold(csum_add(0, ip, DP_IP4_HLEN));
 			memcpy(ip + 10, &c, 2);
 		}
 	} else {
@@ -486,7 +531,7 @@ size_t dp_reply_dns(const struct dp_svc *svc, uint8_t *f, const struct dp_pkt *p
 		uint16_t c = fold16(ps);
 		memcpy(u + 6, &c, 2);
 	} else {
-		uint16_t c = dp_csum_fold(dp_csum_add(ps, u, ulen));
+		uint16_t c = csum_fold(csum_add(ps, u, ulen));
 		if (c == 0)
 			c = 0xffff; /* 0 means "no checksum" */
 		memcpy(u + 6, &c, 2);
@@ -544,8 +589,8 @@ size_t dp_reply_na(const struct dp_svc *svc, uint8_t *f, const struct dp_pkt *p,
 	c[24] = 2; /* target link-layer address */
 	c[25] = 1;
 	memcpy(c + 26, svc->mac, 6);
-	uint16_t sum = dp_csum_fold(
-	    dp_csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), c, icmp_len));
+	uint16_t sum = csum_fold(
+	    csum_add(pseudo_sum(6, ip + 8, ip + 24, (uint32_t)icmp_len, 58), c, icmp_len));
 	memcpy(c + 2, &sum, 2);
 	return (size_t)p->l3_off + DP_IP6_HLEN + icmp_len;
 }
