@@ -108,73 +108,73 @@ for size in $SIZES; do
 		rxp="rx_pcap=$W/q.pcap"
 		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
 		for r in $(seq 1 "$ROUNDS"); do
-		for bin in new ${OLD:+old}; do
-			exe=$PORT53D
-			[ "$bin" = old ] && exe=$OLD
-			rm -f "$W/memif.sock" "$W/ctl.sock"
-			"$exe" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
-				--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
-				-- --snapshot "$W/z.p53" --addr 192.0.2.53 --addr 2001:db8::53 \
-				--rrl-rate 0 --idle-sleep-us 0 --control-socket "$W/ctl.sock" \
-				>"$W/port53d.log" 2>&1 &
-			DPID=$!
-			PIDS+=("$DPID")
-			if ! wait_for 120 stats; then
-				log "port53d did not start"; tail -5 "$W/port53d.log" >&2; exit 1
-			fi
-			dpdk-testpmd --no-huge -m "$mem" --no-pci -l 0,1 --main-lcore 1 \
-				--file-prefix p53mf-g \
-				--vdev "net_pcap0,$rxp,infinite_rx=1" \
-				--vdev net_memif0,role=client,socket=$W/memif.sock \
-				-- --forward-mode=io --auto-start --no-lsc-interrupt \
-				--rxq="$nw" --txq="$nw" --nb-cores=1 \
-				--total-num-mbufs=$((NQ * nw + 32768)) \
-				--stats-period 1 >"$W/testpmd.log" 2>&1 &
-			GPID=$!
-			PIDS+=("$GPID")
-			# Warm: answers flowing (the capture is loaded first).
-			# (or the generator gone: then there is nothing to wait for).
-			if ! wait_for 300 sh -c "! kill -0 $GPID 2>/dev/null || [ \$(curl -s --unix-socket $W/ctl.sock http://p/v1/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"dataplane\"][\"tx\"])') -gt 100000 ]" || ! kill -0 "$GPID" 2>/dev/null; then
-				log "no answers flowing"; tail -5 "$W/testpmd.log" >&2; exit 1
-			fi
-			sleep 1
-			read -r -a s0 < <(stats)
-			t0=$(date +%s%N)
-			if [ "$PROF" = 1 ] && [ "$nw" = 1 ]; then
-				# The worker is port53d's main thread (one lcore).
-				perf record -q -e cpu-clock -t "$DPID" -o "$W/perf.data" -- sleep "$DUR" \
-					>/dev/null 2>&1 || true
-			else
-				sleep "$DUR"
-			fi
-			read -r -a s1 < <(stats)
-			t1=$(date +%s%N)
-			# The pcap port's receive rate: what the generator offers.
-			offered=$(awk '/NIC statistics for port/ {p = $(NF - 1)}
-				/Rx-pps:/ && p == 0 {v = $2} END {print v + 0}' "$W/testpmd.log")
-			busy=""
-			for ((i = 2; i < ${#s1[@]}; i++)); do
-				busy="$busy $(echo "scale=6; (${s1[$i]} - ${s0[$i]}) / ($t1 - $t0)" | bc)"
+			for bin in new ${OLD:+old}; do
+				exe=$PORT53D
+				[ "$bin" = old ] && exe=$OLD
+				rm -f "$W/memif.sock" "$W/ctl.sock"
+				"$exe" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
+					--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
+					-- --snapshot "$W/z.p53" --addr 192.0.2.53 --addr 2001:db8::53 \
+					--rrl-rate 0 --idle-sleep-us 0 --control-socket "$W/ctl.sock" \
+					>"$W/port53d.log" 2>&1 &
+				DPID=$!
+				PIDS+=("$DPID")
+				if ! wait_for 120 stats; then
+					log "port53d did not start"; tail -5 "$W/port53d.log" >&2; exit 1
+				fi
+				dpdk-testpmd --no-huge -m "$mem" --no-pci -l 0,1 --main-lcore 1 \
+					--file-prefix p53mf-g \
+					--vdev "net_pcap0,$rxp,infinite_rx=1" \
+					--vdev net_memif0,role=client,socket=$W/memif.sock \
+					-- --forward-mode=io --auto-start --no-lsc-interrupt \
+					--rxq="$nw" --txq="$nw" --nb-cores=1 \
+					--total-num-mbufs=$((NQ * nw + 32768)) \
+					--stats-period 1 >"$W/testpmd.log" 2>&1 &
+				GPID=$!
+				PIDS+=("$GPID")
+				# Warm: answers flowing (the capture is loaded first).
+				# (or the generator gone: then there is nothing to wait for).
+				if ! wait_for 300 sh -c "! kill -0 $GPID 2>/dev/null || [ \$(curl -s --unix-socket $W/ctl.sock http://p/v1/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[\"total\"][\"dataplane\"][\"tx\"])') -gt 100000 ]" || ! kill -0 "$GPID" 2>/dev/null; then
+					log "no answers flowing"; tail -5 "$W/testpmd.log" >&2; exit 1
+				fi
+				sleep 1
+				read -r -a s0 < <(stats)
+				t0=$(date +%s%N)
+				if [ "$PROF" = 1 ] && [ "$nw" = 1 ]; then
+					# The worker is port53d's main thread (one lcore).
+					perf record -q -e cpu-clock -t "$DPID" -o "$W/perf.data" -- sleep "$DUR" \
+						>/dev/null 2>&1 || true
+				else
+					sleep "$DUR"
+				fi
+				read -r -a s1 < <(stats)
+				t1=$(date +%s%N)
+				# The pcap port's receive rate: what the generator offers.
+				offered=$(awk '/NIC statistics for port/ {p = $(NF - 1)}
+					/Rx-pps:/ && p == 0 {v = $2} END {print v + 0}' "$W/testpmd.log")
+				busy=""
+				for ((i = 2; i < ${#s1[@]}; i++)); do
+					busy="$busy $(echo "scale=6; (${s1[$i]} - ${s0[$i]}) / ($t1 - $t0)" | bc)"
+				done
+				ans=$(echo "scale=1; (${s1[0]} - ${s0[0]}) * 1000000000 / ($t1 - $t0)" | bc)
+				rx=$(echo "scale=1; (${s1[1]} - ${s0[1]}) * 1000000000 / ($t1 - $t0)" | bc)
+				echo "$size $nw $bin $r $offered $rx $ans$busy" >>"$RES"
+				log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
+				if [ -s "$W/perf.data" ]; then
+					{
+						echo "# $size records, $bin, round $r: by object, then by symbol"
+						perf report -i "$W/perf.data" --no-children --sort dso --stdio \
+							2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+						perf report -i "$W/perf.data" --no-children --sort dso,symbol \
+							--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+					} >"$OUT/perf-$size-$bin.txt" || true
+					rm -f "$W/perf.data"
+				fi
+				kill "$GPID" 2>/dev/null || true
+				wait "$GPID" 2>/dev/null || true
+				kill "$DPID" 2>/dev/null || true
+				wait "$DPID" 2>/dev/null || true
 			done
-			ans=$(echo "scale=1; (${s1[0]} - ${s0[0]}) * 1000000000 / ($t1 - $t0)" | bc)
-			rx=$(echo "scale=1; (${s1[1]} - ${s0[1]}) * 1000000000 / ($t1 - $t0)" | bc)
-			echo "$size $nw $bin $r $offered $rx $ans$busy" >>"$RES"
-			log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
-			if [ -s "$W/perf.data" ]; then
-				{
-					echo "# $size records, $bin, round $r: by object, then by symbol"
-					perf report -i "$W/perf.data" --no-children --sort dso --stdio \
-						2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
-					perf report -i "$W/perf.data" --no-children --sort dso,symbol \
-						--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
-				} >"$OUT/perf-$size-$bin.txt" || true
-				rm -f "$W/perf.data"
-			fi
-			kill "$GPID" 2>/dev/null || true
-			wait "$GPID" 2>/dev/null || true
-			kill "$DPID" 2>/dev/null || true
-			wait "$DPID" 2>/dev/null || true
-		done
 		done
 	done
 done
