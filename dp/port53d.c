@@ -60,12 +60,13 @@
 #include "p53_version.h"
 
 #define PCAP_IDLE_MS 300 /* default --exit-when-idle for net_pcap ports */
-/* An idle worker sleeps after 200 us of empty polls: on its queues'
- * descriptors where the ports have them (AF_XDP, tap), else in naps from
- * 20 us doubling to 1 ms, so that the first frame after a short pause is
- * seen soon and a long-idle core stays almost free (docs/dataplane.md,
+/* An idle worker sleeps on its queues' descriptors where the ports have
+ * them (AF_XDP, tap) after 10 us of empty polls, else after 200 us in naps
+ * from 20 us doubling to 1 ms, so that the first frame after a short pause
+ * is seen soon and a long-idle core stays almost free (docs/dataplane.md,
  * "Idle workers"). */
 #define DEFAULT_IDLE_AFTER_US	  200
+#define DEFAULT_IDLE_AFTER_FD_US  10
 #define DEFAULT_IDLE_SLEEP_US	  20
 #define DEFAULT_IDLE_SLEEP_MAX_US 1000
 #define MAX_KEYS		  8 /* --require-signature keys */
@@ -159,7 +160,8 @@ static void usage(FILE *out)
 	    "      --drop-ports LIST     source ports never answered (default %s)\n"
 	    "      --mtu N               L3 MTU bounding responses (default %u)\n"
 	    "      --idle-after-us N     a worker whose queues stayed empty for N us\n"
-	    "                            sleeps until a frame comes (default %u)\n"
+	    "                            sleeps until a frame comes (default %u, or %u\n"
+	    "                            on descriptors)\n"
 	    "      --idle-sleep-us N     its first nap, in us; 0 busy-polls always (default %u)\n"
 	    "      --idle-sleep-max-us N naps double up to N us (default %u; N = the\n"
 	    "                            first nap: fixed naps)\n"
@@ -238,8 +240,9 @@ static void usage(FILE *out)
 	    "%s"
 	    "signals: USR1 prints counters, HUP reloads the snapshot (and firewall),\n"
 	    "         INT/TERM stop\n",
-	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, DEFAULT_IDLE_AFTER_US, DEFAULT_IDLE_SLEEP_US,
-	    DEFAULT_IDLE_SLEEP_MAX_US, PCAP_IDLE_MS, xfr_cfg_usage);
+	    P53_PORTSET_DEFAULT_DROP, DP_DEFAULT_MTU, DEFAULT_IDLE_AFTER_US,
+	    DEFAULT_IDLE_AFTER_FD_US, DEFAULT_IDLE_SLEEP_US, DEFAULT_IDLE_SLEEP_MAX_US,
+	    PCAP_IDLE_MS, xfr_cfg_usage);
 }
 
 static void conf_to_stderr(void *arg, const char *msg)
@@ -448,7 +451,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	p53_abuse_cfg_default(&o->abuse);
 	follow_cfg_default(&o->origin);
 	o->idle_ms = -1;
-	o->idle_after_us = DEFAULT_IDLE_AFTER_US;
+	o->idle_after_us = -1;
 	o->idle_sleep_us = DEFAULT_IDLE_SLEEP_US;
 	o->idle_sleep_max_us = -1;
 	o->idle_fd = true;
@@ -1036,7 +1039,12 @@ static int setup_workers(struct daemon *d)
 	 * then the resolver thread. */
 	unsigned nreaders = d->nw + DP_XPORT_READERS + 1;
 	size_t qs = rte_rcu_qsbr_get_memsize(nreaders);
-	d->sh.idle_after_tsc = (uint64_t)d->o.idle_after_us * rte_get_tsc_hz() / 1000000;
+	/* Unset, a worker on descriptors waits less before sleeping: a frame
+	 * wakes it at once, where a nap would delay it. */
+	long after = d->o.idle_after_us >= 0 ? d->o.idle_after_us : DEFAULT_IDLE_AFTER_US;
+	long after_fd = d->o.idle_after_us >= 0 ? d->o.idle_after_us : DEFAULT_IDLE_AFTER_FD_US;
+	d->sh.idle_after_tsc = (uint64_t)after * rte_get_tsc_hz() / 1000000;
+	d->sh.idle_after_fd_tsc = (uint64_t)after_fd * rte_get_tsc_hz() / 1000000;
 	d->sh.idle_sleep_ns = d->o.idle_sleep_us * 1000;
 	/* The cap never below the first nap: equal gives fixed naps. */
 	long max_us =

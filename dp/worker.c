@@ -457,7 +457,11 @@ bool dp_worker_idle_fds(struct dp_worker *w)
  * timeout doubles with each sleep of the quiet spell, from idle_sleep to
  * idle_sleep_max: right after traffic the worker looks often, a long-idle
  * one rarely (each sleep costs a system call and two context switches, a
- * few us of CPU on a VM). Under load polls are never empty for idle_after,
+ * few us of CPU on a VM). A worker on descriptors goes to sleep soon after
+ * its queues empty (idle_after_fd): a frame wakes it, so only the CPU a
+ * spin would burn between bursts is at stake, and light load arrives in
+ * bursts (a generator's or a NIC's batch) with quiet gaps between. Under
+ * load polls are never empty for idle_after,
  * so nothing changes; the system call is on the idle path only. Offline
  * while asleep, so that a snapshot swap never waits for it. */
 static void idle(struct dp_worker *w)
@@ -469,7 +473,7 @@ static void idle(struct dp_worker *w)
 		w->nap_ns = sh->idle_sleep_ns;
 		return;
 	}
-	if (now - w->idle_since < sh->idle_after_tsc)
+	if (now - w->idle_since < (w->npfd ? sh->idle_after_fd_tsc : sh->idle_after_tsc))
 		return;
 	struct timespec ts = {.tv_sec = w->nap_ns / 1000000000L,
 			      .tv_nsec = w->nap_ns % 1000000000L};

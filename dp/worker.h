@@ -38,12 +38,13 @@ struct dp_shared {
 	 * (cookie timestamps, which a fleet must agree on). */
 	uint64_t tsc0, tsc_per_ms;
 	uint64_t ns_mul; /* lathist_ns_mul(TSC hz) */
-	/* Idle: after idle_after_tsc of empty polls a worker sleeps, first
+	/* Idle: after idle_after_tsc of empty polls (idle_after_fd_tsc when
+	 * it sleeps on descriptors) a worker sleeps, first
 	 * idle_sleep_ns, then each sleep of the quiet spell twice the last, up
 	 * to idle_sleep_max_ns (idle_sleep_ns 0: it busy-polls always). With
 	 * idle_fd it sleeps on its queues' descriptors when every queue has
 	 * one, so the first frame wakes it; the sleep is then a timeout. */
-	uint64_t idle_after_tsc;
+	uint64_t idle_after_tsc, idle_after_fd_tsc;
 	long idle_sleep_ns, idle_sleep_max_ns;
 	bool idle_fd;
 	_Atomic uint32_t unix_s;
