@@ -275,6 +275,7 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"max-generate", required_argument, NULL, 'g'},
 					   {"quiet", no_argument, NULL, 'q'},
 					   {"timings", no_argument, NULL, 't'},
+					   {"threads", required_argument, NULL, 'J'},
 					   {"dry-run", no_argument, NULL, 'N'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
@@ -387,6 +388,13 @@ static int compile_main(int argc, char **argv, bool check_only)
 		case 't':
 			timings = true;
 			break;
+		case 'J': {
+			uint64_t n;
+			if (cli_u64(PROG, cmd, "--threads", optarg, 1, P53_COMPILE_THREADS_MAX, &n))
+				return CLI_USAGE;
+			o.threads = (unsigned)n;
+			break;
+		}
 		case 'N':
 			dry = true;
 			break;
@@ -1295,7 +1303,7 @@ static const struct command commands[] = {
      "                      [--geo FILE.csv|FILE.mmdb] [--latency FILE.csv]\n"
      "                      [--regions FILE.csv] [--health-checks FILE]\n"
      "                      [--no-include | --include-dir DIR] [--max-generate N]\n"
-     "                      [--quiet] [--timings] [--dry-run] ZONE...\n"
+     "                      [--quiet] [--timings] [--threads N] [--dry-run] ZONE...\n"
      "  -o, --output FILE     the snapshot to write (atomically)\n"
      "      --serial N        snapshot serial (default: the current unix time)\n"
      "      --no-prerender    leave out pre-rendered answers\n"
@@ -1319,6 +1327,8 @@ static const struct command commands[] = {
      "      --max-generate N  records $GENERATE may make per zone (default 65536; 0: none)\n"
      "      --quiet           no progress line and no summary on stderr\n"
      "      --timings         wall and CPU seconds of each phase on stderr\n"
+     "      --threads N       threads to compile on (default: one per CPU, at most 2;\n"
+     "                        the snapshot is the same whatever N)\n"
      "      --dry-run         print what would change in OUT.p53, write nothing\n"},
     {"check", cmd_check, "check zones; write nothing",
      "port53 check [--json] [--geo FILE] [--latency FILE] [--regions FILE]\n"

@@ -17,9 +17,14 @@
 #include "zones/common/name.h"
 #include "zones/common/rrtype.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Below this many items one thread does a pass: starting another costs more
+ * than it saves. */
+#define VERIFY_SPLIT_MIN 65536
 
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -103,9 +108,10 @@ static bool rdata_ok(uint16_t type, const uint8_t *rd, size_t len)
 	return true;
 }
 
-static int verify_rrsets(const struct p53_snapshot *s, struct p53_err *err)
+static int verify_rrsets(const struct p53_snapshot *s, uint32_t from, uint32_t to,
+			 struct p53_err *err)
 {
-	for (uint32_t i = 0; i < s->nrrsets; i++) {
+	for (uint32_t i = from; i < to; i++) {
 		const struct snap_rrset *r = &s->rrsets[i];
 		if (r->count == 0) {
 			/* A policy-group placeholder (snapfmt.h): rdata is the
@@ -518,6 +524,99 @@ static int verify_nsec3(const struct p53_snapshot *s, struct p53_err *err)
 /* Every node once, under its own name's hash, where a probe from the hash's
  * home slot reaches it; at most half the slots used, so every probe meets an
  * empty slot and ends. */
+struct hash_scan {
+	const struct p53_snapshot *s;
+	uint64_t *hn;	 /* each node's hash, with a "seen" mark above it */
+	size_t from, to; /* scan steps (from, to] after the start slot */
+	size_t start;	 /* the first empty slot */
+	size_t bad;	 /* the step that failed, or 0 */
+	bool twice;	 /* and why: a node out of range or listed twice */
+};
+
+/* Slots name nodes in no order: looking up each slot's node, its name and
+ * whether it was seen would be three cache misses per node on a large
+ * zone. Each node's hash is computed first, in node order (the names were
+ * checked by then), with a mark for "seen" above it, so a slot costs one
+ * miss, fetched some slots ahead. The scan starts just after an empty slot,
+ * so the run of used slots before each one is known without wrapping back;
+ * a part of the scan starts at an empty slot too. The mark is set
+ * atomically, so a node listed twice is found whichever parts hold it. */
+static void *hash_scan_run(void *arg)
+{
+	struct hash_scan *h = arg;
+	const struct p53_snapshot *s = h->s;
+	size_t run = 0;
+	for (size_t k = h->from + 1; k <= h->to; k++) {
+		size_t i = (h->start + k) & s->hmask;
+		const struct snap_hash_ent *e = &s->ht[i];
+		uint32_t ahead = s->ht[(i + 16) & s->hmask].node;
+		if (ahead && ahead - 1 < s->nnodes)
+			__builtin_prefetch(&h->hn[ahead - 1]);
+		if (e->node == 0) {
+			run = 0;
+			continue;
+		}
+		run++;
+		uint32_t id = e->node - 1;
+		h->twice = id >= s->nnodes ||
+			   (__atomic_fetch_or(&h->hn[id], 1ull << 32, __ATOMIC_RELAXED) >> 32);
+		if (h->twice || e->hash != (uint32_t)h->hn[id] ||
+		    ((i - (e->hash & s->hmask)) & s->hmask) >= run) {
+			h->bad = k;
+			return NULL;
+		}
+	}
+	return NULL;
+}
+
+struct hash_nodes {
+	const struct p53_snapshot *s;
+	uint64_t *hn;
+	uint32_t from, to;
+};
+
+static void *hash_nodes_run(void *arg)
+{
+	struct hash_nodes *h = arg;
+	for (uint32_t i = h->from; i < h->to; i++)
+		h->hn[i] = name_hash(h->s->names + h->s->nodes[i].name, h->s->nodes[i].name_len);
+	return NULL;
+}
+
+/* The step of the scan that failed first, in scan order, or 0 (*twice
+ * says why). On a large index the hashes and the scan run on two threads. */
+static size_t hash_scan(const struct p53_snapshot *s, uint64_t *hn, size_t start, bool two,
+			bool *twice)
+{
+	size_t slots = (size_t)s->hmask + 1;
+	struct hash_nodes na = {s, hn, 0, s->nnodes}, nb = na;
+	struct hash_scan a = {.s = s, .hn = hn, .from = 0, .to = slots, .start = start}, b = a;
+	pthread_t t;
+	if (two) {
+		na.to = nb.from = s->nnodes / 2;
+		two = pthread_create(&t, NULL, hash_nodes_run, &nb) == 0;
+		if (!two)
+			na.to = s->nnodes;
+	}
+	hash_nodes_run(&na);
+	if (two) {
+		pthread_join(t, NULL);
+		/* The second part begins at an empty slot past the middle. */
+		size_t mid = slots / 2;
+		while (mid < slots && s->ht[(start + mid) & s->hmask].node != 0)
+			mid++;
+		a.to = b.from = mid;
+		two = pthread_create(&t, NULL, hash_scan_run, &b) == 0;
+		if (!two)
+			a.to = slots;
+	}
+	hash_scan_run(&a);
+	if (two)
+		pthread_join(t, NULL);
+	*twice = a.bad ? a.twice : b.twice;
+	return a.bad ? a.bad : b.bad;
+}
+
 static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 {
 	size_t slots = (size_t)s->hmask + 1, used = 0;
@@ -528,45 +627,27 @@ static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 		    err, P53_ECORRUPT,
 		    "snapshot hash index holds %zu entries for %u nodes in %zu slots", used,
 		    s->nnodes, slots);
-	/* Slots name nodes in no order: looking up each slot's node, its
-	 * name and whether it was seen would be three cache misses per node on
-	 * a large zone. Each node's hash is computed first, in node order (the
-	 * names were checked by then), with a mark for "seen" above it, so a
-	 * slot costs one miss, fetched some slots ahead. */
 	uint64_t *hn = malloc((s->nnodes ? s->nnodes : 1) * sizeof(*hn));
 	if (hn == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
-	for (uint32_t i = 0; i < s->nnodes; i++)
-		hn[i] = name_hash(s->names + s->nodes[i].name, s->nodes[i].name_len);
-	/* Start the scan just after an empty slot, so the run of used slots
-	 * before each one is known without wrapping back. */
 	size_t start = 0;
 	while (s->ht[start].node != 0)
 		start++;
-	size_t run = 0;
+	bool twice;
+	size_t k = hash_scan(s, hn, start, s->nnodes >= VERIFY_SPLIT_MIN, &twice);
+	/* Two parts may each meet a slot that names a node listed twice; the
+	 * message names the one a scan in order meets first, found again by
+	 * one thread. */
+	if (k && s->nnodes >= VERIFY_SPLIT_MIN)
+		k = hash_scan(s, hn, start, false, &twice);
 	int rc = 0;
-	for (size_t k = 1; k <= slots && rc == 0; k++) {
-		size_t i = (start + k) & s->hmask;
-		const struct snap_hash_ent *e = &s->ht[i];
-		uint32_t ahead = s->ht[(i + 16) & s->hmask].node;
-		if (ahead && ahead - 1 < s->nnodes)
-			__builtin_prefetch(&hn[ahead - 1]);
-		if (e->node == 0) {
-			run = 0;
-			continue;
-		}
-		run++;
-		uint32_t id = e->node - 1;
-		if (id >= s->nnodes || (hn[id] >> 32))
-			rc = p53_err_set(
-			    err, P53_ECORRUPT,
-			    "snapshot hash slot %zu: node out of range or listed twice", i);
-		else if (e->hash != (uint32_t)hn[id] ||
-			 ((i - (e->hash & s->hmask)) & s->hmask) >= run)
-			rc = bad_node(s, id, err, "not found by its hash in the index");
-		else
-			hn[id] |= 1ull << 32;
-	}
+	if (k && twice)
+		rc = p53_err_set(err, P53_ECORRUPT,
+				 "snapshot hash slot %zu: node out of range or listed twice",
+				 (start + k) & s->hmask);
+	else if (k)
+		rc = bad_node(s, s->ht[(start + k) & s->hmask].node - 1, err,
+			      "not found by its hash in the index");
 	free(hn);
 	return rc;
 }
@@ -615,17 +696,80 @@ static int verify_sizes(const struct p53_snapshot *s, struct p53_err *err)
 	return 0;
 }
 
+/* ---- on two threads ------------------------------------------------------ */
+
+/* The checks of one item each (RRset, node) in [from, to). */
+typedef int (*verify_range_fn)(const struct p53_snapshot *s, uint32_t from, uint32_t to,
+			       struct p53_err *err);
+
+struct verify_part {
+	const struct p53_snapshot *s;
+	verify_range_fn fn;
+	uint32_t from, to;
+	struct p53_err err;
+	int rc;
+};
+
+static void *verify_part_run(void *arg)
+{
+	struct verify_part *p = arg;
+	p->rc = p->fn(p->s, p->from, p->to, &p->err);
+	return NULL;
+}
+
+/* Runs fn over [0, n), in two halves on two threads when n is large. Each
+ * item's checks read only what earlier passes proved, never what another
+ * item of the same pass proves, so the halves are independent. The error
+ * is the one a loop in order meets first: the lower half's, if it has one. */
+static int verify_split(const struct p53_snapshot *s, verify_range_fn fn, uint32_t n,
+			struct p53_err *err)
+{
+	struct verify_part hi = {.s = s, .fn = fn, .from = n / 2, .to = n};
+	pthread_t t;
+	if (n < VERIFY_SPLIT_MIN || pthread_create(&t, NULL, verify_part_run, &hi) != 0)
+		return fn(s, 0, n, err);
+	int rc = fn(s, 0, n / 2, err);
+	pthread_join(t, NULL);
+	if (rc == 0 && hi.rc != 0) {
+		rc = hi.rc;
+		if (err && err->code == 0)
+			*err = hi.err; /* the first error is kept, as p53_err_set does */
+	}
+	return rc;
+}
+
+static int verify_nodes_self(const struct p53_snapshot *s, uint32_t from, uint32_t to,
+			     struct p53_err *err)
+{
+	int rc = 0;
+	for (uint32_t i = from; rc == 0 && i < to; i++)
+		rc = verify_node_self(s, i, err);
+	return rc;
+}
+
+static int verify_nodes(const struct p53_snapshot *s, uint32_t from, uint32_t to,
+			struct p53_err *err)
+{
+	int rc = 0;
+	for (uint32_t i = from; rc == 0 && i < to; i++)
+		rc = verify_node(s, i, err);
+	return rc;
+}
+
+/* The passes run in this order, each trusting what those before it proved:
+ * RRsets, each node by itself, zones, each node with what it points at,
+ * the name index, the routing-policy sections. */
 int snap_verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 {
 	int rc = verify_sizes(s, err);
 	if (rc == 0)
-		rc = verify_rrsets(s, err);
-	for (uint32_t i = 0; rc == 0 && i < s->nnodes; i++)
-		rc = verify_node_self(s, i, err);
+		rc = verify_split(s, verify_rrsets, s->nrrsets, err);
+	if (rc == 0)
+		rc = verify_split(s, verify_nodes_self, s->nnodes, err);
 	if (rc == 0)
 		rc = verify_zones(s, err);
-	for (uint32_t i = 0; rc == 0 && i < s->nnodes; i++)
-		rc = verify_node(s, i, err);
+	if (rc == 0)
+		rc = verify_split(s, verify_nodes, s->nnodes, err);
 	if (rc == 0)
 		rc = verify_nsec3(s, err);
 	if (rc == 0)

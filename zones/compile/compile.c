@@ -216,7 +216,22 @@ struct cc {
 	uint32_t last_file_idx;
 	struct p53_compile_stats times; /* phases so far */
 	double mark_wall, mark_cpu;
+	bool two; /* a second thread may take a part of the work */
 };
+
+/* Runs fn(a) and fn(b), on two threads when the compile may use them, one
+ * after the other otherwise: the work is cut into the same parts either
+ * way, so the snapshot does not depend on the thread count. */
+static void run_pair(const struct cc *c, void *(*fn)(void *), void *a, void *b)
+{
+	pthread_t t;
+	bool two = c->two && pthread_create(&t, NULL, fn, b) == 0;
+	fn(a);
+	if (two)
+		pthread_join(t, NULL);
+	else
+		fn(b);
+}
 
 static const uint8_t *cc_name(const struct cc *c, uint32_t off)
 {
@@ -466,22 +481,85 @@ static void skey_sort(const struct cc *c, struct skey *a, struct skey *tmp, size
 	skey_merge(c, tmp, h, a + h, n - h, a);
 }
 
+/* One half of the sort: its keys made and sorted. */
 struct sort_half {
 	const struct cc *c;
 	struct skey *a, *tmp;
-	size_t n;
+	size_t from, n;
 };
 
 static void *sort_half_run(void *arg)
 {
 	struct sort_half *h = arg;
-	skey_sort(h->c, h->a, h->tmp, h->n);
+	const struct cc *c = h->c;
+	for (size_t i = 0; i < h->n; i++) {
+		const struct crec *r = &c->recs[h->from + i];
+		struct skey *k = &h->a[i];
+		k->zone = r->zone;
+		k->rec = (uint32_t)(h->from + i);
+		k->type = r->type;
+		name_key(cc_name(c, r->name), r->name_len, c->zones[r->zone].apex_len, k);
+	}
+	skey_sort(c, h->a, h->tmp, h->n);
+	return NULL;
+}
+
+/* Merging two sorted halves a and b into out, in two parts: the front part
+ * takes the smallest keys from the front, the back part the largest from
+ * the back. Keys are all distinct (the record index breaks every tie), so
+ * the two meet exactly and the result is the one merge would give. */
+struct sort_merge {
+	const struct cc *c;
+	const struct skey *a, *b;
+	size_t na, nb;
+	struct skey *out;
+	size_t take; /* keys this part writes */
+	bool back;
+};
+
+static void *sort_merge_run(void *arg)
+{
+	struct sort_merge *m = arg;
+	const struct skey *a = m->a, *b = m->b;
+	if (!m->back) {
+		size_t i = 0, j = 0;
+		for (size_t k = 0; k < m->take; k++)
+			m->out[k] = j >= m->nb || (i < m->na && skey_cmp(m->c, &b[j], &a[i]) >= 0)
+					? a[i++]
+					: b[j++];
+	} else {
+		size_t i = m->na, j = m->nb, n = m->na + m->nb;
+		for (size_t k = 0; k < m->take; k++)
+			m->out[n - 1 - k] =
+			    i == 0 || (j > 0 && skey_cmp(m->c, &b[j - 1], &a[i - 1]) >= 0) ? b[--j]
+											   : a[--i];
+	}
+	return NULL;
+}
+
+/* Records moved into key order, a part of the keys at a time. */
+struct sort_gather {
+	const struct cc *c;
+	const struct skey *k;
+	struct crec *out;
+	size_t from, to;
+};
+
+static void *sort_gather_run(void *arg)
+{
+	struct sort_gather *g = arg;
+	for (size_t i = g->from; i < g->to; i++) {
+		if (i + 16 < g->to)
+			__builtin_prefetch(&g->c->recs[g->k[i + 16].rec]);
+		g->out[i] = g->c->recs[g->k[i].rec];
+	}
 	return NULL;
 }
 
 /* Sorts the records by (zone, canonical name, type, member, rdata, line):
- * keys are made and sorted in two halves on two threads, merged, and the
- * records moved into that order once. */
+ * each half's keys are made and sorted on its own thread, the halves are
+ * merged from both ends at once, and the records moved into that order,
+ * half each. Small inputs take one thread. */
 static int sort_recs(struct cc *c)
 {
 	size_t n = c->nrecs;
@@ -490,22 +568,15 @@ static int sort_recs(struct cc *c)
 	struct crec *out = NULL;
 	if (k == NULL || tmp == NULL)
 		goto nomem;
-	for (size_t i = 0; i < n; i++) {
-		const struct crec *r = &c->recs[i];
-		k[i].zone = r->zone;
-		k[i].rec = (uint32_t)i;
-		k[i].type = r->type;
-		name_key(cc_name(c, r->name), r->name_len, c->zones[r->zone].apex_len, &k[i]);
-	}
-	size_t h = n / 2;
-	struct sort_half hi = {c, k + h, tmp + h, n - h};
-	pthread_t t;
-	if (n < 65536 || pthread_create(&t, NULL, sort_half_run, &hi) != 0) {
-		skey_sort(c, k, tmp, n);
+	size_t h = n < 65536 ? n : n / 2;
+	struct sort_half lo = {c, k, tmp, 0, h}, hi = {c, k + h, tmp + h, h, n - h};
+	if (h == n) {
+		sort_half_run(&lo);
 	} else {
-		skey_sort(c, k, tmp, h);
-		pthread_join(t, NULL);
-		skey_merge(c, k, h, k + h, n - h, tmp);
+		run_pair(c, sort_half_run, &lo, &hi);
+		struct sort_merge f = {c, k, k + h, h, n - h, tmp, n / 2, false};
+		struct sort_merge b = {c, k, k + h, h, n - h, tmp, n - n / 2, true};
+		run_pair(c, sort_merge_run, &f, &b);
 		struct skey *x = k;
 		k = tmp;
 		tmp = x;
@@ -515,11 +586,8 @@ static int sort_recs(struct cc *c)
 	out = big_hint(malloc((n ? n : 1) * sizeof(*out)), n * sizeof(*out));
 	if (out == NULL)
 		goto nomem;
-	for (size_t i = 0; i < n; i++) {
-		if (i + 16 < n)
-			__builtin_prefetch(&c->recs[k[i + 16].rec]);
-		out[i] = c->recs[k[i].rec];
-	}
+	struct sort_gather ga = {c, k, out, 0, n / 2}, gb = {c, k, out, n / 2, n};
+	run_pair(c, sort_gather_run, &ga, &gb);
 	free(k);
 	free(c->recs);
 	c->recs = out;
@@ -1585,27 +1653,39 @@ static unsigned answer_types(const struct snap_rrset *sets, const struct snap_no
 	return nt;
 }
 
-/* Counts what the node walk of lay_records writes. */
-static void count_records(const struct cc *c, size_t *nsets, size_t *nmsets, size_t *names,
-			  size_t *rdata)
+/* What the node walk of lay_records writes, counted: RRsets of nodes, RRsets
+ * of policy-group members, owner and rdata bytes. */
+struct lay_count {
+	size_t sets, msets, names, rdata;
+};
+
+/* Counts nodes [0, n), and in *at what the nodes before split hold (where
+ * the walk of the second part starts). */
+static void count_records(const struct cc *c, uint32_t split, struct lay_count *all,
+			  struct lay_count *at)
 {
-	*nsets = *nmsets = *names = *rdata = 0;
+	struct lay_count k = {0};
 	for (uint32_t i = 0; i < c->nnodes; i++) {
+		if (i == split)
+			*at = k;
 		const struct cnode *cn = &c->nodes[i];
-		*names += cn->name_len;
-		for (uint32_t k = 0; k < cn->nrec; k++) {
-			const struct crec *r = &c->recs[cn->rec + k];
-			const struct crec *p = k ? r - 1 : NULL;
+		k.names += cn->name_len;
+		for (uint32_t j = 0; j < cn->nrec; j++) {
+			const struct crec *r = &c->recs[cn->rec + j];
+			const struct crec *p = j ? r - 1 : NULL;
 			if (r->grp)
-				(*nsets)++;
+				k.sets++;
 			else if (r->mem && (p == NULL || p->mem != r->mem || p->type != r->type))
-				(*nmsets)++;
+				k.msets++;
 			else if (!r->mem && (p == NULL || p->type != r->type))
-				(*nsets)++;
+				k.sets++;
 			if (!r->grp)
-				*rdata += 2u + r->rdlen;
+				k.rdata += 2u + r->rdlen;
 		}
 	}
+	if (split >= c->nnodes)
+		*at = k;
+	*all = k;
 }
 
 static uint8_t *put_rdata(uint8_t *o, const struct cc *c, const struct crec *x)
@@ -1616,25 +1696,39 @@ static uint8_t *put_rdata(uint8_t *o, const struct cc *c, const struct crec *x)
 	return o + 2 + x->rdlen;
 }
 
+/* One part of the node walk: nodes [from, to), writing from the counts
+ * in at. */
+struct lay_part {
+	struct cc *c;
+	struct image *im;
+	size_t node_sets; /* RRsets of all nodes: member RRsets go after them */
+	uint32_t from, to;
+	struct lay_count at;
+	size_t nans; /* answer entries of the part's nodes */
+};
+
 /* Nodes, names, RRsets and rdata, written in place in one walk over the
  * nodes; member RRsets of policy groups go after every node's (snapfmt.h).
- * Each node's answer range is assigned on the way. Returns the number of
- * answer entries. */
-static size_t lay_records(struct cc *c, struct image *im, size_t node_sets)
+ * Each node's answer range is assigned on the way, counted from the part's
+ * first node. */
+static void *lay_records(void *arg)
 {
+	struct lay_part *lp = arg;
+	struct cc *c = lp->c;
+	struct image *im = lp->im;
+	size_t node_sets = lp->node_sets;
 	struct snap_node *nodes = sect_ptr(im, SECT_NODES);
 	struct snap_rrset *sets = sect_ptr(im, SECT_RRSETS);
-	uint8_t *names = sect_ptr(im, SECT_NAMES), *rd0 = sect_ptr(im, SECT_RDATA), *rd = rd0;
-	size_t nsets = 0, nmsets = 0, nname = 0, nans = 0;
-	for (size_t i = 0; i < c->nmembers; i++)
-		c->members[i].m.rrset = SNAP_NONE;
-	for (uint32_t i = 0; i < c->nnodes; i++) {
+	uint8_t *names = sect_ptr(im, SECT_NAMES), *rd0 = sect_ptr(im, SECT_RDATA);
+	uint8_t *rd = rd0 + lp->at.rdata;
+	size_t nsets = lp->at.sets, nmsets = lp->at.msets, nname = lp->at.names, nans = 0;
+	for (uint32_t i = lp->from; i < lp->to; i++) {
 		struct cnode *cn = &c->nodes[i];
 		const uint8_t *nm = cc_name(c, cn->name);
 		/* Names and rdata lie in the order of the input, records in
 		 * canonical order: on a large zone the owner and the rdata of
 		 * each node are cache misses, fetched some nodes ahead. */
-		if (i + 8 < c->nnodes) {
+		if (i + 8 < lp->to) {
 			const struct cnode *a = &c->nodes[i + 8];
 			__builtin_prefetch(cc_name(c, a->name));
 			if (a->nrec)
@@ -1698,7 +1792,26 @@ static size_t lay_records(struct cc *c, struct image *im, size_t node_sets)
 		cn->nans = answer_types(sets, sn, i, types);
 		nans += cn->nans;
 	}
-	return nans;
+	lp->nans = nans;
+	return NULL;
+}
+
+/* Each node's name hash, for a part of the nodes. */
+struct hash_part {
+	const struct snap_node *nodes;
+	const uint8_t *names;
+	uint64_t *a;
+	size_t from, to;
+};
+
+static void *hash_part_run(void *arg)
+{
+	struct hash_part *h = arg;
+	for (size_t i = h->from; i < h->to; i++)
+		h->a[i] = (uint64_t)name_hash(h->names + h->nodes[i].name, h->nodes[i].name_len)
+			      << 32 |
+			  i;
+	return NULL;
 }
 
 /* The name index, filled in slot order: the (slot, node) pairs are sorted
@@ -1721,8 +1834,8 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
 		return P53_ENOMEM;
 	}
 	/* hash << 32 | node: the home slot is hash & mask. */
-	for (size_t i = 0; i < n; i++)
-		a[i] = (uint64_t)name_hash(names + nodes[i].name, nodes[i].name_len) << 32 | i;
+	struct hash_part pa = {nodes, names, a, 0, n / 2}, pb = {nodes, names, a, n / 2, n};
+	run_pair(c, hash_part_run, &pa, &pb);
 	unsigned bits = 0;
 	while (bits < 32 && (1ull << bits) <= mask)
 		bits++;
@@ -1752,6 +1865,19 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
 	return 0;
 }
 
+/* Now, or SOURCE_DATE_EPOCH when set (reproducible-builds.org): two
+ * compiles of the same zones are then the same bytes. */
+static uint64_t created_time(void)
+{
+	const char *e = getenv("SOURCE_DATE_EPOCH");
+	char *end;
+	errno = 0;
+	unsigned long long t = e && *e ? strtoull(e, &end, 10) : 0;
+	if (e && *e && errno == 0 && *end == 0)
+		return t;
+	return (uint64_t)time(NULL);
+}
+
 /* Lays out everything but the pre-rendered answers: BLOBS is placed empty
  * at the end, ANS sized for every node's answer types (zero until
  * rendered); nodes point at no answers yet, so the engine renders from the
@@ -1762,10 +1888,14 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 	im->hdr.version = SNAP_VERSION;
 	im->hdr.nsect = SECT__MAX;
 	im->hdr.serial = o->serial ? o->serial : (uint64_t)time(NULL);
-	im->hdr.created = (uint64_t)time(NULL);
+	im->hdr.created = created_time();
 	im->len = sizeof(im->hdr);
-	size_t nsets, nmsets, names, rdata;
-	count_records(c, &nsets, &nmsets, &names, &rdata);
+	/* The node walk in two parts, each from its own counts: the bytes
+	 * are those of one walk. */
+	uint32_t split = c->nnodes < 65536 ? (uint32_t)c->nnodes : (uint32_t)c->nnodes / 2;
+	struct lay_count all, at;
+	count_records(c, split, &all, &at);
+	size_t nsets = all.sets, nmsets = all.msets, names = all.names, rdata = all.rdata;
 	if (rdata > UINT32_MAX || names > UINT32_MAX)
 		return p53_err_set(c->err, P53_ERANGE, "zones too large for one snapshot");
 	size_t hsize = 16;
@@ -1786,7 +1916,14 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 	if (rc)
 		return p53_err_set(c->err, rc, "cannot lay out the snapshot: %s",
 				   rc == P53_EIO ? strerror(errno) : "out of memory");
-	size_t nans = lay_records(c, im, nsets);
+	for (size_t i = 0; i < c->nmembers; i++)
+		c->members[i].m.rrset = SNAP_NONE;
+	struct lay_part lo = {c, im, nsets, 0, split, {0}, 0};
+	struct lay_part hi = {c, im, nsets, split, (uint32_t)c->nnodes, at, 0};
+	run_pair(c, lay_records, &lo, &hi);
+	for (uint32_t i = split; i < c->nnodes; i++)
+		c->nodes[i].ans += (uint32_t)lo.nans;
+	size_t nans = lo.nans + hi.nans;
 	struct snap_group *groups = calloc(c->ngroups ? c->ngroups : 1, sizeof(*groups));
 	struct snap_member *members = calloc(c->nmembers ? c->nmembers : 1, sizeof(*members));
 	struct snap_zone *zones = calloc(c->nzones, sizeof(*zones));
@@ -2121,15 +2258,8 @@ static int prerender(struct cc *c, struct image *im)
 	struct snap_ans *ans = sect_ptr(im, SECT_ANS);
 	struct prerender_part lo = {.c = c, .s = &view, .ans = ans, .from = 0, .to = half};
 	struct prerender_part hi = {.c = c, .s = &view, .ans = ans, .from = half, .to = n};
-	pthread_t t;
-	bool threaded = half < n && pthread_create(&t, NULL, prerender_run, &hi) == 0;
-	rc = prerender_range(&lo);
-	if (threaded)
-		pthread_join(t, NULL);
-	else if (half < n && rc == 0)
-		rc = prerender_range(&hi);
-	if (rc == 0)
-		rc = hi.rc;
+	run_pair(c, prerender_run, &lo, &hi);
+	rc = lo.rc ? lo.rc : hi.rc;
 	size_t base = (lo.blobs.len + 3) & ~(size_t)3, total = base + hi.blobs.len;
 	if (rc == 0 && total > UINT32_MAX)
 		rc = P53_ERANGE;
@@ -2278,6 +2408,8 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 		       .mark_wall = clock_s(CLOCK_MONOTONIC),
 		       .mark_cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID)};
 	int rc;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	c.two = o->threads ? o->threads > 1 : ncpu > 1;
 	if (nzones == 0)
 		return p53_err_set(err, P53_EINVAL, "no zones given");
 	c.zones = calloc(nzones, sizeof(*c.zones));
@@ -2389,6 +2521,9 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 		else
 			r->dead = true;
 	}
+	/* A second thread costs more than it saves on a small zone. */
+	if (c.nrecs < 65536)
+		c.two = false;
 	mark(&c, "read");
 	phase(&c, "checking");
 	if ((rc = sort_recs(&c)) != 0)

@@ -88,6 +88,13 @@ struct p53_compile_opts {
 	void (*progress)(const struct p53_compile_progress *p, void *arg);
 	void *progress_arg;
 	struct p53_compile_stats *stats; /* NULL when not wanted */
+	/* Threads the work is shared out to: 0 means one per online CPU, at
+	 * most P53_COMPILE_THREADS_MAX. The snapshot's bytes do not depend on
+	 * it (the work is cut into the same parts; only how many run at once
+	 * changes). The header's creation time is SOURCE_DATE_EPOCH when that
+	 * is set in the environment, so that two compiles can be compared. */
+	unsigned threads;
+#define P53_COMPILE_THREADS_MAX 2
 };
 
 /* Compiles zones into a malloc'd snapshot image (*out, *outlen). */
