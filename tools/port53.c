@@ -487,6 +487,8 @@ static int compile_main(int argc, char **argv, bool check_only)
 	for (unsigned i = 0; rc == 0 && timings && i < stats.nphases; i++)
 		fprintf(stderr, "phase %-16s %7.2f s wall %7.2f s CPU\n", stats.phase[i].name,
 			stats.phase[i].wall, stats.phase[i].cpu);
+	if (rc == 0 && timings)
+		fprintf(stderr, "zone files read in parts: %u\n", stats.split_files);
 	if (json && check_only) {
 		json_t *j = json_pack("{s:b}", "ok", rc == 0);
 		if (rc)

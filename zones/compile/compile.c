@@ -212,6 +212,9 @@ struct cc {
 	struct snap_latent *latents; /* lat.ents with regions in STRINGS */
 	json_t *r53tf;		     /* zone name -> its traffic flow (SECT_R53TF), or NULL */
 	uint32_t cur_zone;
+	size_t keep_recs, keep_names, keep_rdata; /* before the file being read in parts */
+	unsigned pos_scale; /* parts of the file being read: progress is the first's times this */
+	unsigned split_files;
 	const char *last_file;
 	uint32_t last_file_idx;
 	struct p53_compile_stats times; /* phases so far */
@@ -318,8 +321,11 @@ static int on_record(void *ctx, const struct zparse_rr *rr, struct p53_err *err)
 	if (VEC_PUSH(c->recs, c->nrecs, c->caprecs, r) != 0)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
 	if ((c->nrecs & 0xffff) == 0 && c->opts->progress) {
-		c->prog.records = c->nrecs;
-		c->prog.bytes_done = c->bytes_before + rr->pos;
+		/* While a file is read in parts, this is the first part:
+		 * the others move at about its pace. */
+		unsigned k = c->pos_scale ? c->pos_scale : 1;
+		c->prog.records = c->keep_recs + (c->nrecs - c->keep_recs) * k;
+		c->prog.bytes_done = c->bytes_before + rr->pos * k;
 		c->opts->progress(&c->prog, c->opts->progress_arg);
 	}
 	return 0;
@@ -1448,6 +1454,128 @@ static int on_record_r53(void *ctx, const struct zparse_rr *rr, struct p53_err *
 	return r53_zone_add_rr(z, rr, err);
 }
 
+/* ---- a large zone file read in parts ----------------------------------- */
+
+/* zparse_file_parts gives each part's records to a compiler state of its
+ * own (parts after the first: a bare one with its own arrays); they are
+ * appended to the main state in order once all parts joined up. */
+struct read_parts {
+	struct cc *main;
+	struct cc part[ZPARSE_PARTS_MAX];
+	struct p53_compile_opts quiet; /* the parts' options: no progress calls */
+};
+
+static void part_reset(void *ctx, unsigned k)
+{
+	struct cc *c = ctx;
+	if (k == 0) {
+		c->nrecs = c->keep_recs;
+		c->names.len = c->keep_names;
+		c->rdata.len = c->keep_rdata;
+	} else {
+		c->nrecs = c->names.len = c->rdata.len = 0;
+	}
+}
+
+static void part_free(struct cc *p)
+{
+	free(p->recs);
+	free(p->names.p);
+	free(p->rdata.p);
+	for (size_t i = 0; i < p->nfiles; i++)
+		free(p->files[i]);
+	free(p->files);
+}
+
+/* Appends part p's records to c, their owner and rdata bytes behind c's. */
+static int part_append(struct cc *c, const struct cc *p)
+{
+	uint32_t map[1];
+	size_t nb = c->names.len, rb = c->rdata.len;
+	if (p->nrecs == 0)
+		return 0;
+	/* A part is one file without $INCLUDE: one file name. */
+	if (p->nfiles != 1)
+		return P53_EINVAL;
+	if (c->nfiles && strcmp(c->files[c->last_file_idx], p->files[0]) == 0) {
+		map[0] = c->last_file_idx;
+	} else {
+		char *dup = strdup(p->files[0]);
+		if (dup == NULL || VEC_PUSH(c->files, c->nfiles, c->capfiles, dup) != 0) {
+			free(dup);
+			return P53_ENOMEM;
+		}
+		c->last_file_idx = map[0] = (uint32_t)(c->nfiles - 1);
+	}
+	if (buf_add(&c->names, p->names.p, p->names.len) < 0 ||
+	    buf_add(&c->rdata, p->rdata.p, p->rdata.len) < 0 || c->names.len > UINT32_MAX ||
+	    c->rdata.len > UINT32_MAX ||
+	    vec_reserve((void **)&c->recs, &c->caprecs, sizeof(*c->recs), c->nrecs + p->nrecs))
+		return P53_ENOMEM;
+	struct crec *o = c->recs + c->nrecs;
+	for (size_t i = 0; i < p->nrecs; i++) {
+		o[i] = p->recs[i];
+		o[i].name += (uint32_t)nb;
+		o[i].rdata += (uint32_t)rb;
+		o[i].file = map[0];
+	}
+	c->nrecs += p->nrecs;
+	return 0;
+}
+
+/* Reads one zone file, in parts on two threads when the compile may use
+ * them and the file allows it (zparse_file_parts). */
+static int read_file_parts(struct cc *c, const char *path, const struct zparse_opts *po)
+{
+	if (!c->two)
+		return zparse_file(path, po, on_record, c, c->err);
+	struct read_parts *rp = calloc(1, sizeof(*rp));
+	if (rp == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	struct stat st;
+	size_t size = stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+	struct zparse_parts pp = {.n = 2, .reset = part_reset};
+	rp->main = c;
+	rp->quiet = *c->opts;
+	rp->quiet.progress = NULL;
+	c->keep_recs = c->nrecs;
+	c->keep_names = c->names.len;
+	c->keep_rdata = c->rdata.len;
+	pp.ctx[0] = c;
+	int rc = 0;
+	for (unsigned k = 1; k < pp.n; k++) {
+		struct cc *p = &rp->part[k];
+		*p = (struct cc){.err = c->err,
+				 .opts = &rp->quiet,
+				 .zones = c->zones,
+				 .nzones = c->nzones,
+				 .cur_zone = c->cur_zone};
+		/* Room as for the whole zone (compile_into), for the part's
+		 * share of the file. */
+		size_t share = size / pp.n;
+		if (share > (1u << 20) &&
+		    (vec_reserve((void **)&p->recs, &p->caprecs, sizeof(*p->recs), share / 12) ||
+		     buf_reserve(&p->names, share) || buf_reserve(&p->rdata, share)))
+			rc = p53_err_set(c->err, P53_ENOMEM, "out of memory");
+		pp.ctx[k] = p;
+	}
+	c->pos_scale = pp.n;
+	if (rc == 0)
+		rc = zparse_file_parts(path, po, on_record, &pp, c->err);
+	c->pos_scale = 1;
+	c->keep_recs = 0;
+	c->split_files += pp.used > 1;
+	for (unsigned k = 1; rc == 0 && k < pp.used; k++)
+		if ((rc = part_append(c, &rp->part[k])) != 0)
+			rc = p53_err_set(c->err, rc, "%s",
+					 rc == P53_ENOMEM ? "out of memory (zone too large)"
+							  : "a part of the file read twice");
+	for (unsigned k = 1; k < pp.n; k++)
+		part_free(&rp->part[k]);
+	free(rp);
+	return rc;
+}
+
 /* Reads one zone given as a comma-separated list of files. Zone files alone
  * take the direct path; with any JSON, everything is gathered as Route 53
  * record sets so that change batches apply to what came before. */
@@ -1475,7 +1603,7 @@ static int read_zone(struct cc *c, const char *paths, const struct zparse_opts *
 	for (char *p = strtok_r(list, ",", &save); p && rc == 0; p = strtok_r(NULL, ",", &save)) {
 		struct stat st;
 		if (!json)
-			rc = zparse_file(p, po, on_record, c, c->err);
+			rc = read_file_parts(c, p, po);
 		else if (r53_is_json_path(p))
 			rc = r53_zone_add_json_file(&z, p, c->err);
 		else if (r53_has_directives(p)) {
@@ -2598,6 +2726,7 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 		o->stats->zones = nzones;
 		o->stats->records = c.nrecs;
 		o->stats->bytes = im->len;
+		o->stats->split_files = c.split_files;
 	}
 	cc_free(&c);
 	return 0;

@@ -42,8 +42,9 @@ struct p53_compile_phase {
 /* Filled in by a successful compile. */
 struct p53_compile_stats {
 	size_t zones;
-	uint64_t records; /* records in the snapshot, after merging duplicates */
-	uint64_t bytes;	  /* snapshot size */
+	uint64_t records;     /* records in the snapshot, after merging duplicates */
+	uint64_t bytes;	      /* snapshot size */
+	unsigned split_files; /* zone files read in parts on several threads */
 	/* Where the time went (port53 compile --timings), in the order the
 	 * phases ran. */
 	unsigned nphases;

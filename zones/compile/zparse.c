@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <libzscanner/scanner.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdatomic.h>
@@ -53,6 +54,11 @@ struct parser {
 	void *ctx;
 	struct p53_err *err;
 	uint32_t last_ttl; /* RFC 1035: the TTL of the last record that gave one */
+	/* For a part of a file parsed on its own (zparse_file_parts): whether
+	 * a record of the part gave a TTL, and whether one took last_ttl
+	 * before any did (then the part needs the true last_ttl at its
+	 * start). */
+	bool ttl_set, ttl_used;
 	unsigned depth, max_depth;
 	uint64_t generated, max_generate; /* records made by $GENERATE so far, and the cap */
 	char confine[PATH_MAX];		  /* resolved include_dir, with a trailing '/' */
@@ -132,10 +138,13 @@ static int on_data(struct parser *ps, zs_scanner_t *s, const char *name, const s
 	char tb[12];
 
 	if (s->default_ttl == TTL_UNSET) {
-		if (ttl == TTL_UNSET)
+		if (ttl == TTL_UNSET) {
 			ttl = ps->last_ttl;
-		else
+			ps->ttl_used = ps->ttl_used || !ps->ttl_set;
+		} else {
 			ps->last_ttl = ttl;
+			ps->ttl_set = true;
+		}
 	}
 	if (ttl > TTL_MAX)
 		return fail(ps->err, P53_EINVAL, name, line,
@@ -1516,4 +1525,277 @@ out:
 	}
 	free(buf);
 	return rc;
+}
+
+/* ---- one file in parts, on threads ---------------------------------------
+ *
+ * A large zone file is cut at lines that begin with an owner name, and each
+ * part is read by its own scanner on its own thread, started in the state a
+ * reading from the top would be in there as far as the text before the cut
+ * tells: the directive lines before it ($ORIGIN, $TTL) are fed to the part's
+ * scanner first. Whether that guess was right is known once the part before
+ * has been read: the machine state, origin, class and default TTL of its
+ * scanner at its end, and RFC 1035's last TTL when the part took it before
+ * giving one, must be those the part started with, and the part before must
+ * have ended cleanly (a cut inside parentheses leaves them unclosed, which
+ * the scanner reports). At a line start outside parentheses nothing else of
+ * the scanner's carries over to a line that names its owner. If any part
+ * failed or guessed wrong, every part's records are dropped and the file is
+ * read in one piece: the records, their lines and any message are always
+ * those of one reading from the top.
+ */
+
+/* Files below this size are read in one piece. */
+#define SPLIT_MIN (1u << 20)
+
+/* What of the scanner's state carries over from one line to the next. */
+struct carry {
+	int cs, top;
+	int stack[ZS_RAGEL_STACK_SIZE];
+	bool multiline;
+	uint32_t origin_len;
+	uint8_t origin[ZS_MAX_DNAME_LENGTH + ZS_MAX_LABEL_LENGTH];
+	uint16_t rclass;
+	uint32_t default_ttl;
+};
+
+static void carry_take(struct carry *c, const zs_scanner_t *s)
+{
+	memset(c, 0, sizeof(*c));
+	c->cs = s->cs;
+	c->top = s->top;
+	if (s->top > 0 && s->top <= ZS_RAGEL_STACK_SIZE)
+		memcpy(c->stack, s->stack, (size_t)s->top * sizeof(int));
+	c->multiline = s->multiline;
+	c->origin_len = s->zone_origin_length;
+	if (c->origin_len <= sizeof(c->origin))
+		memcpy(c->origin, s->zone_origin, c->origin_len);
+	c->rclass = s->default_class;
+	c->default_ttl = s->default_ttl;
+}
+
+struct part {
+	struct parser ps;
+	struct p53_err err;
+	zs_scanner_t *s;
+	const char *name;
+	const char *text; /* the part's bytes */
+	size_t len;
+	unsigned line;	     /* the line it starts on */
+	struct carry start;  /* the state it started in (parts after the first) */
+	struct carry end;    /* and the state it ended in */
+	uint32_t start_last; /* the last TTL it started with */
+	int rc;
+};
+
+static void *part_run(void *arg)
+{
+	struct part *p = arg;
+	zs_scanner_t *s = p->s;
+	if (zs_set_input_string(s, p->text, p->len) != 0) {
+		p->rc = fail(&p->err, P53_ENOMEM, p->name, p->line, "out of memory");
+		return NULL;
+	}
+	s->line_counter = p->line;
+	p->rc = parse_scanner(&p->ps, s, p->name, NULL, p->text, p->len);
+	carry_take(&p->end, s);
+	return NULL;
+}
+
+/* Whether text holds "$INCLUDE" anywhere. */
+static bool has_include(const char *t, size_t n)
+{
+	const char *p = t, *end = t + n;
+	while ((p = memchr(p, '$', (size_t)(end - p))) != NULL) {
+		if ((size_t)(end - p) >= 8 && strncasecmp(p, "$INCLUDE", 8) == 0)
+			return true;
+		p++;
+	}
+	return false;
+}
+
+/* A line that can start a part: it names its owner (a name's first
+ * character; not blank, so it does not take the owner before it) and the
+ * line before does not end in a backslash. */
+static bool cut_ok(const char *t, size_t i)
+{
+	char c = t[i];
+	if (i < 2 || t[i - 1] != '\n' || t[i - 2] == '\\')
+		return false;
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '_' || c == '*' || c == '-';
+}
+
+/* The first line that can start a part at or after at, or n. */
+static size_t find_cut(const char *t, size_t n, size_t at)
+{
+	while (at < n) {
+		const char *nl = memchr(t + at, '\n', n - at);
+		if (nl == NULL)
+			return n;
+		at = (size_t)(nl - t) + 1;
+		if (at < n && cut_ok(t, at))
+			return at;
+	}
+	return n;
+}
+
+/* Newlines in t[0, n). */
+static uint64_t count_lines(const char *t, size_t n)
+{
+	uint64_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += t[i] == '\n';
+	return k;
+}
+
+/* Feeds the directive lines of t[0, n) (those starting with '$') to s, as
+ * a reading from the top would meet them. Returns 0, or -1 when the
+ * scanner refused one (the reading in one piece will say why). */
+static int feed_directives(zs_scanner_t *s, const char *t, size_t n)
+{
+	const char *p = t, *end = t + n;
+	while ((p = memchr(p, '$', (size_t)(end - p))) != NULL) {
+		if (p > t && p[-1] != '\n') {
+			p++;
+			continue;
+		}
+		const char *e = memchr(p, '\n', (size_t)(end - p));
+		e = e ? e + 1 : end;
+		if (zs_set_input_string(s, p, (size_t)(e - p)) != 0)
+			return -1;
+		for (;;) {
+			zs_parse_record(s);
+			if (s->state == ZS_STATE_EOF)
+				break;
+			if (s->state != ZS_STATE_NONE)
+				return -1;
+		}
+		p = e;
+	}
+	return 0;
+}
+
+/* Reads the parts of text on threads; 1 when they joined up (the records
+ * are in the parts' contexts), 0 when the file must be read in one piece,
+ * negative when out of memory. */
+static int parse_parts(const char *name, const char *text, size_t len,
+		       const struct zparse_opts *opts, zparse_cb cb, struct zparse_parts *pp)
+{
+	unsigned n = pp->n;
+	struct part *parts = calloc(n, sizeof(*parts));
+	pthread_t *tid = calloc(n, sizeof(*tid));
+	bool *started = calloc(n, sizeof(*started));
+	int rc = -1;
+	if (parts == NULL || tid == NULL || started == NULL)
+		goto out;
+	size_t at = 0;
+	uint64_t lines = 0;
+	for (unsigned k = 0; k < n; k++) {
+		struct part *p = &parts[k];
+		size_t to = k + 1 < n ? find_cut(text, len, len / n * (k + 1)) : len;
+		if (to <= at) {
+			rc = 0; /* too few places to cut */
+			goto out;
+		}
+		p->text = text + at;
+		p->len = to - at;
+		p->name = name;
+		p->line = (unsigned)(1 + lines);
+		if (parser_init(&p->ps, opts, cb, pp->ctx[k], &p->err) < 0) {
+			rc = 0;
+			goto out;
+		}
+		p->s = scanner_new(opts->origin, &p->err);
+		if (p->s == NULL)
+			goto out;
+		if (k > 0) {
+			if (feed_directives(p->s, text, at) != 0) {
+				rc = 0;
+				goto out;
+			}
+			carry_take(&p->start, p->s);
+			p->start_last = p->ps.last_ttl;
+		}
+		lines += count_lines(p->text, p->len);
+		at = to;
+	}
+	for (unsigned k = 1; k < n; k++)
+		started[k] = pthread_create(&tid[k], NULL, part_run, &parts[k]) == 0;
+	part_run(&parts[0]);
+	for (unsigned k = 1; k < n; k++) {
+		if (started[k])
+			pthread_join(tid[k], NULL);
+		else
+			part_run(&parts[k]);
+	}
+	/* Each part against the true state at its start: the state at the
+	 * end of the part before, itself checked. */
+	rc = 1;
+	uint32_t last = parts[0].ps.last_ttl;
+	for (unsigned k = 0; k < n && rc == 1; k++) {
+		struct part *p = &parts[k];
+		if (p->rc != 0 || p->end.multiline) {
+			rc = 0;
+			break;
+		}
+		if (k > 0) {
+			struct carry *was = &parts[k - 1].end;
+			if (memcmp(was, &p->start, sizeof(*was)) != 0 ||
+			    (p->start.default_ttl == TTL_UNSET && p->ps.ttl_used &&
+			     last != p->start_last))
+				rc = 0;
+			if (p->ps.ttl_set)
+				last = p->ps.last_ttl;
+		}
+	}
+	pp->used = rc == 1 ? n : 1;
+out:
+	if (parts)
+		for (unsigned k = 0; k < n; k++)
+			if (parts[k].s)
+				scanner_free(parts[k].s);
+	free(parts);
+	free(tid);
+	free(started);
+	return rc;
+}
+
+int zparse_file_parts(const char *path, const struct zparse_opts *opts, zparse_cb cb,
+		      struct zparse_parts *pp, struct p53_err *err)
+{
+	pp->used = 1;
+	unsigned n = pp->n < ZPARSE_PARTS_MAX ? pp->n : ZPARSE_PARTS_MAX;
+	int fd = n > 1 ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+	struct stat st;
+	void *m = MAP_FAILED;
+	size_t len = 0;
+	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= SPLIT_MIN) {
+		len = (size_t)st.st_size;
+		/* Populated at once: the scans for cut points touch every
+		 * page, a fault each otherwise. */
+		m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+	}
+	if (fd >= 0)
+		close(fd);
+	if (m != MAP_FAILED) {
+		const char *t = m;
+		int rc = 0;
+		if (memchr(t, '\r', len) == NULL && !has_generate(t, len) && !has_include(t, len)) {
+			struct zparse_parts one = *pp;
+			one.n = n;
+			rc = parse_parts(path, t, len, opts, cb, &one);
+			pp->used = one.used;
+		}
+		munmap(m, len);
+		if (rc < 0)
+			return p53_err_set(err, P53_ENOMEM, "out of memory");
+		if (rc == 1)
+			return 0;
+		/* Read in one piece: what the parts gave is dropped. */
+		for (unsigned k = 0; k < n && pp->reset; k++)
+			pp->reset(pp->ctx[k], k);
+		pp->used = 1;
+	}
+	return zparse_file(path, opts, cb, pp->ctx[0], err);
 }

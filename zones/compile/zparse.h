@@ -63,6 +63,24 @@ struct zparse_opts {
  * "file:line: reason". */
 int zparse_file(const char *path, const struct zparse_opts *opts, zparse_cb cb, void *ctx,
 		struct p53_err *err);
+/* A large file read in parts on threads (docs/zone-files.md): part k's
+ * records go to cb(ctx[k], ...), called on part k's thread. On success the
+ * file's records, in order, are those given to ctx[0], then ctx[1], ... up
+ * to ctx[used - 1], each with the line a reading from the top gives it.
+ * When the file cannot be cut (small; $INCLUDE, $GENERATE, CR LF) or a
+ * part's start was guessed wrong, reset(ctx[k], k) is called for every
+ * part, on the calling thread, to drop what it was given, and the file is
+ * read in one piece into ctx[0] (used is 1): the records and any error are
+ * always those of zparse_file. */
+#define ZPARSE_PARTS_MAX 8
+struct zparse_parts {
+	unsigned n; /* parts wanted, 1 to ZPARSE_PARTS_MAX */
+	void *ctx[ZPARSE_PARTS_MAX];
+	void (*reset)(void *ctx, unsigned k);
+	unsigned used; /* out */
+};
+int zparse_file_parts(const char *path, const struct zparse_opts *opts, zparse_cb cb,
+		      struct zparse_parts *parts, struct p53_err *err);
 /* Same for text in memory (name is used in messages; $INCLUDE paths are
  * relative to the current directory). */
 int zparse_string(const char *name, const char *text, size_t len, const struct zparse_opts *opts,
