@@ -114,6 +114,7 @@ def compile_zone(port53, d, origin, path, threads, tag):
             parts = int(line.split(":")[1])
     # Only the error line: the summary's seconds differ from run to run.
     msg = [x for x in r.stderr.splitlines() if not x.startswith(("phase ", "compiled:", "zone files"))]
+    msg = msg[:1]
     return r.returncode, data, parts, msg
 
 

@@ -1599,6 +1599,12 @@ static void *part_run(void *arg)
 	s->line_counter = p->line;
 	p->rc = parse_scanner(&p->ps, s, p->name, NULL, p->text, p->len);
 	carry_take(&p->end, s);
+	/* HIP and AMTRELAY rdata took this thread's own scanner, which
+	 * would go with the thread. */
+	if (rdata_scanner) {
+		scanner_free(rdata_scanner);
+		rdata_scanner = NULL;
+	}
 	return NULL;
 }
 
