@@ -259,6 +259,7 @@ static int compile_main(int argc, char **argv, bool check_only)
 					   {"dnssec-keys", required_argument, NULL, 'k'},
 					   {"sig-validity", required_argument, NULL, 'V'},
 					   {"sig-time", required_argument, NULL, 'T'},
+					   {"sign-threads", required_argument, NULL, 'W'},
 					   {"compact-denial", required_argument, NULL, 'C'},
 					   {"nsec3", required_argument, NULL, '3'},
 					   {"nsec3-opt-out", required_argument, NULL, 'O'},
@@ -319,6 +320,13 @@ static int compile_main(int argc, char **argv, bool check_only)
 			if (cli_u64(PROG, cmd, "--sig-time", optarg, 1, UINT32_MAX, &o.sig_now))
 				return CLI_USAGE;
 			break;
+		case 'W': {
+			uint64_t n;
+			if (cli_u64(PROG, cmd, "--sign-threads", optarg, 1, 16, &n))
+				return CLI_USAGE;
+			o.sign_threads = (unsigned)n;
+			break;
+		}
 		case 'C':
 			if (o.ncompact >= P53_COMPACT_MAX) {
 				fprintf(stderr, "%s %s: at most %d --compact-denial zones\n", PROG,
@@ -1313,6 +1321,7 @@ static const struct command commands[] = {
      "      --dnssec-keys DIR DNSSEC-sign each zone with keys in DIR (docs/dnssec.md)\n"
      "      --sig-validity D  RRSIG lifetime in days (default 14)\n"
      "      --sig-time T      sign as if the time were T (unix seconds; tests)\n"
+     "      --sign-threads N  threads that make signatures (default: one per CPU)\n"
      "      --compact-denial Z  no NSEC chain for zone Z: denials are made and signed\n"
      "                        per query by the server's online key (RFC 9824)\n"
      "      --nsec3 Z         an NSEC3 chain (RFC 5155) for zone Z instead of NSEC\n"

@@ -35,10 +35,15 @@ ZONE = dns.name.from_text("example.com.")
 NXNAME = 128
 
 
-def ask(port, name, rdtype="A", subnet=None, do=True, tcp=False):
+CO = 0x4000  # Compact Answers OK, RFC 9824 5.1: the EDNS flag after DO
+
+
+def ask(port, name, rdtype="A", subnet=None, do=True, tcp=False, co=False):
     opts = [dns.edns.ECSOption(subnet[0], subnet[1])] if subnet else []
     q = dns.message.make_query(name, rdtype, want_dnssec=do, use_edns=0, payload=1232,
                                options=opts)
+    if co:
+        q.ednsflags |= CO
     raw = common.query(q, port, tcp=tcp)
     return None if raw is None else dns.message.from_wire(raw)
 
@@ -229,6 +234,21 @@ def compact_checks(port, keys, label):
     r = ask(port, "www.example.com", NXNAME)
     check(r is not None and r.rcode() == dns.rcode.FORMERR, "%s: qtype NXNAME is FORMERR" %
           label, r and dns.rcode.to_text(r.rcode()))
+    # RFC 9824 5: a resolver that sets Compact Answers OK gets NXDOMAIN
+    # back with the same NXNAME proof, and CO echoed; NODATA stays NOERROR.
+    r = ask(port, "nx.example.com", "A", co=True)
+    nsec = [rr for rr in r.authority if rr.rdtype == T.NSEC] if r else []
+    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and r.ednsflags & CO and
+          len(nsec) == 1 and NXNAME in common.nsec_types(nsec[0]) and
+          not validate_all(r, {ZONE: keys}),
+          "%s: CO=1 NXDOMAIN keeps its rcode, NXNAME proof, CO echoed" % label, r)
+    r = ask(port, "simple.example.com", "TXT", co=True)
+    check(r is not None and r.rcode() == dns.rcode.NOERROR and r.ednsflags & CO and
+          not r.answer and not validate_all(r, {ZONE: keys}),
+          "%s: CO=1 NODATA stays NOERROR" % label, r)
+    r = ask(port, "nx.example.com", "A", do=False, co=True)
+    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not r.ednsflags & CO,
+          "%s: CO without DO is not echoed" % label, r)
     # Over TCP too, the same proofs.
     r = ask(port, "nx.example.com", "A", tcp=True)
     check(r is not None and not validate_all(r, {ZONE: keys}) and
@@ -289,6 +309,30 @@ def main():
         r = ask(plain.port, "fo.example.com", "A")
         check(r is not None and sig_of(r, "fo.example.com.", T.A) is None,
               "without --dnssec-keys a policy answer has no RRSIG")
+
+        # RSA/SHA-256 (algorithm 8): a 2048-bit KSK and a 1024-bit ZSK,
+        # the ZSK signing online, in an NSEC-chain zone.
+        k8 = os.path.join(d, "k8")
+        os.makedirs(k8)
+        keygen(k8, "--ksk", "-a", "8", "-b", "2048")
+        keygen(k8, "--zsk", "-a", "8", "-b", "1024")
+        s8 = os.path.join(d, "rsa.p53")
+        compile_zone(d, k8, s8)
+        c8 = serve(d, s8, k8, "rsa")
+        servers.append(c8)
+        keys8 = dnskeys(c8.port)
+        zsk8 = [k for k in keys8 if not k.flags & 1]
+        policy_checks(c8.port, keys8, "chain-8")
+        notype_chain_checks(c8.port, keys8, "chain-8")
+        r = ask(c8.port, "fo.example.com", "A")
+        s = sig_of(r, "fo.example.com.", T.A)
+        check(s is not None and s[0].algorithm == 8 and len(zsk8) == 1 and
+              s[0].key_tag == dns.dnssec.key_id(zsk8[0]) and len(s[0].signature) == 128,
+              "chain-8: a policy answer is signed by the 1024-bit RSA ZSK", s)
+        delv_checks(d, c8.port, keys8, "chain-8", (
+            ("fo.example.com.", "A", None, "; fully validated"),
+            ("mv.example.com.", "A", None, "; fully validated"),
+            ("geonodef.example.com.", "A", None, "; negative response, fully validated")))
 
         # Compact denial with an Ed25519 KSK and ZSK.
         k2 = os.path.join(d, "k15")

@@ -7,7 +7,9 @@
 #include "zones/compile/compile.h"
 #include "zones/compile/dnskey.h"
 #include "zones/common/rrtype.h"
+#include "zones/common/snapfmt.h"
 
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,13 +42,17 @@ static void put16(uint8_t *p, unsigned v)
 }
 
 /* RFC 4034 3.1.8.1 by hand: the RRSIG rdata without the signature, then
- * each record (sorted by the caller) with the original TTL. */
+ * each record (sorted by the caller) with the original TTL. The signature
+ * as OpenSSL verifies it: Ed25519 and RSA (RFC 5702) as they are, ECDSA
+ * P-256's r and s (RFC 6605) as DER. */
 static bool verify(EVP_PKEY *pk, const uint8_t *rrsig, size_t rl, const uint8_t *const *rd,
 		   unsigned n, uint32_t ttl)
 {
 	uint8_t data[2048];
 	size_t head = 18 + sizeof(apex), pos = head;
-	if (rl != head + 64)
+	uint8_t alg = rl > head ? rrsig[2] : 0;
+	size_t want = alg == 8 ? (size_t)EVP_PKEY_get_size(pk) : 64;
+	if (alg == 0 || rl != head + want)
 		return false;
 	memcpy(data, rrsig, head);
 	for (unsigned i = 0; i < n; i++) {
@@ -62,11 +68,166 @@ static bool verify(EVP_PKEY *pk, const uint8_t *rrsig, size_t rl, const uint8_t 
 		memcpy(data + pos + 10, rd[i], 4);
 		pos += 14;
 	}
+	const uint8_t *sig = rrsig + head;
+	size_t sl = want;
+	uint8_t der[80];
+	if (alg == 13) {
+		ECDSA_SIG *es = ECDSA_SIG_new();
+		BIGNUM *r = BN_bin2bn(sig, 32, NULL), *s = BN_bin2bn(sig + 32, 32, NULL);
+		uint8_t *dp = der;
+		if (es == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
+			BN_free(r);
+			BN_free(s);
+			ECDSA_SIG_free(es);
+			return false;
+		}
+		int dl = i2d_ECDSA_SIG(es, &dp);
+		ECDSA_SIG_free(es);
+		if (dl <= 0)
+			return false;
+		sig = der;
+		sl = (size_t)dl;
+	}
 	EVP_MD_CTX *c = EVP_MD_CTX_new();
-	bool ok = c && EVP_DigestVerifyInit(c, NULL, NULL, NULL, pk) == 1 &&
-		  EVP_DigestVerify(c, rrsig + head, 64, data, pos) == 1;
+	bool ok = c &&
+		  EVP_DigestVerifyInit(c, NULL, alg == 15 ? NULL : EVP_sha256(), NULL, pk) == 1 &&
+		  EVP_DigestVerify(c, sig, sl, data, pos) == 1;
 	EVP_MD_CTX_free(c);
 	return ok;
+}
+
+/* Compile-time signing in parallel (dnssec.c): a zone with more RRsets
+ * than one signing batch holds, signed by Ed25519 (deterministic, RFC
+ * 8032) at a fixed time, gives the same snapshot bytes on one thread and
+ * on several. */
+static void parallel_case(void)
+{
+	char dir[] = "/tmp/p53_osign_par_XXXXXX", base[512], zf[600];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(zf, sizeof(zf), "%s/example.zone", dir);
+	FILE *f = fopen(zf, "w");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fputs("$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
+	      "ns A 192.0.2.1\n",
+	      f);
+	/* Four jobs per name (two signatures, the NSEC and its signature):
+	 * more than one batch. */
+	for (unsigned i = 0; i < 2500; i++)
+		fprintf(f, "h%u A 192.0.%u.%u\nh%u TXT \"%u\"\n", i, i / 250, i % 250, i, i);
+	fclose(f);
+	struct p53_err err = {0};
+	struct dnskey k;
+	CHECK_EQ(dnskey_generate(&k, apex, sizeof(apex), DNSKEY_ALG_ED25519, DNSKEY_KSK, 0, &err),
+		 0);
+	CHECK_EQ(dnskey_write_bind(&k, dir, base, sizeof(base), &err), 0);
+	uint8_t *img[2] = {NULL};
+	size_t len[2] = {0};
+	static const unsigned threads[2] = {1, 3};
+	for (unsigned t = 0; t < 2; t++) {
+		struct p53_zone_input z[1] = {{"example.", zf}};
+		struct p53_compile_opts o = {.serial = 1,
+					     .dnssec_keys = dir,
+					     .sig_now = 1800000000,
+					     .sign_threads = threads[t]};
+		CHECK_EQ(p53_compile(z, 1, &o, &img[t], &len[t], &err), 0);
+		/* The creation time, and the content hash over it, differ. */
+		if (img[t] && len[t] >= sizeof(struct snap_hdr)) {
+			((struct snap_hdr *)img[t])->created = 0;
+			memset(((struct snap_hdr *)img[t])->hash, 0, 32);
+		}
+	}
+	CHECK(img[0] && img[1] && len[0] == len[1] && memcmp(img[0], img[1], len[0]) == 0);
+	CHECK(len[0] > 7500u * 64); /* every RRset and NSEC signed */
+	for (unsigned t = 0; t < 2; t++)
+		free(img[t]);
+	dnskey_free(&k);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
+/* Algorithms 8 (RSA/SHA-256, 2048 and 1024 bits) and 13 (ECDSA P-256):
+ * a zone signed with one key of the algorithm, its online signatures
+ * verified by OpenSSL, cache hits giving the same bytes, and many sets
+ * through a small cache (entries as long as the key's signatures). */
+static void alg_case(uint8_t alg, unsigned bits)
+{
+	char dir[] = "/tmp/p53_osign_alg_XXXXXX", base[512], zf[600];
+	CHECK(mkdtemp(dir) != NULL);
+	snprintf(zf, sizeof(zf), "%s/example.zone", dir);
+	FILE *f = fopen(zf, "w");
+	CHECK(f != NULL);
+	if (f == NULL)
+		return;
+	fputs("$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
+	      "ns A 192.0.2.1\nwww A 192.0.2.2\n",
+	      f);
+	fclose(f);
+	struct p53_err err = {0};
+	struct dnskey k;
+	CHECK_EQ(dnskey_generate(&k, apex, sizeof(apex), alg, DNSKEY_KSK, bits, &err), 0);
+	CHECK_EQ(dnskey_write_bind(&k, dir, base, sizeof(base), &err), 0);
+	struct p53_snapshot *s = build(dir, zf);
+	CHECK(s != NULL);
+	struct p53_osign_cfg cfg = {.cache = 64, .fixed_now = 1800000000};
+	struct p53_osign *o = s ? p53_osign_new(s, &cfg, 1, &err) : NULL;
+	CHECK(o != NULL);
+	if (o) {
+		CHECK_EQ(p53_osign_add_key(o, 0, k.alg, k.tag, k.pkey, k.rdata, k.rdlen, &err), 0);
+		CHECK_EQ(p53_osign_ready(o, &err), 0);
+		static const uint8_t a1[4] = {192, 0, 2, 10}, a2[4] = {192, 0, 2, 9};
+		struct p53_osign_rr rr[2] = {{a1, 4}, {a2, 4}}, rev[2] = {{a2, 4}, {a1, 4}};
+		const uint8_t *sorted[2] = {a2, a1};
+		uint8_t out[2][1024];
+		size_t used[2] = {0};
+		CHECK_EQ(p53_osign_rrset(o, 0, 0, www, sizeof(www), RR_A, 60, rr, 2, out[0],
+					 sizeof(out[0]), &used[0]),
+			 1u);
+		size_t rl = (size_t)(out[0][0] << 8 | out[0][1]);
+		CHECK_EQ(out[0][2 + 2], alg);
+		CHECK(verify(k.pkey, out[0] + 2, rl, sorted, 2, 60));
+		CHECK_EQ(p53_osign_rrset(o, 0, 0, www, sizeof(www), RR_A, 60, rev, 2, out[1],
+					 sizeof(out[1]), &used[1]),
+			 1u);
+		uint64_t made, hits;
+		p53_osign_counts(o, &made, &hits);
+		CHECK_EQ(made, 1u);
+		CHECK_EQ(hits, 1u);
+		CHECK(used[0] == used[1] && memcmp(out[0], out[1], used[0]) == 0);
+		unsigned bad = 0;
+		for (unsigned round = 0; round < 2; round++)
+			for (unsigned i = 0; i < 150; i++) {
+				uint8_t a[4] = {10, 1, (uint8_t)i, (uint8_t)(i % 5)};
+				struct p53_osign_rr x = {a, 4};
+				const uint8_t *xs[1] = {a};
+				size_t u = 0;
+				uint8_t buf[1024];
+				if (p53_osign_rrset(o, 0, 0, www, sizeof(www), RR_A, 60, &x, 1, buf,
+						    sizeof(buf), &u) != 1 ||
+				    !verify(k.pkey, buf + 2, (size_t)(buf[0] << 8 | buf[1]), xs, 1,
+					    60))
+					bad++;
+			}
+		CHECK_EQ(bad, 0u);
+		CHECK(p53_osign_cache_used(o, 0) <= 64);
+		p53_osign_counts(o, &made, &hits);
+		CHECK(hits > 1u); /* the second round found some still cached */
+		/* Room for the header but not the signature: nothing written. */
+		size_t u = 0;
+		uint8_t small[120];
+		CHECK_EQ(p53_osign_rrset(o, 0, 0, www, sizeof(www), RR_A, 60, rr, 2, small,
+					 alg == 8 ? sizeof(small) : 40, &u),
+			 0u);
+		CHECK_EQ(u, 0u);
+	}
+	p53_osign_free(o);
+	p53_snapshot_free(s);
+	dnskey_free(&k);
+	char cmd[700];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	CHECK_EQ(system(cmd), 0);
 }
 
 int main(void)
@@ -187,6 +348,10 @@ int main(void)
 	p53_snapshot_free(s);
 	dnskey_free(&k);
 	dnskey_free(&other);
+	parallel_case();
+	alg_case(13, 0);
+	alg_case(8, 2048);
+	alg_case(8, 1024);
 	char cmd[700];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
 	CHECK_EQ(system(cmd), 0);

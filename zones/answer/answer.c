@@ -43,6 +43,7 @@ static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdi
 	p.aa = fw_zone(s, q, &zone); /* as an answer from that zone would be */
 	p.referral = false;
 	p.dnssec = false; /* a block is not signed data */
+	p.co = false;
 	p.nan = p.nns = p.nar = p.nproof = 0;
 	p.fwc = NULL;
 	if (v->action == P53_FW_BLOCK_OVERRIDE)
@@ -164,6 +165,7 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 	p.sel = &sel;
 	p.fwc = fcp;
 	p.dnssec = dnssec;
+	p.co = dnssec && (q->edns_flags & EDNS_CO);
 	p.osign = ctx->osign;
 	p.worker = ctx->worker;
 	ans_decide(s, q->qname, q->qname_len, &sf, q->qtype, node, &p);

@@ -72,6 +72,7 @@ enum {
 #define HDR_CD 0x10 /* byte 3 */
 
 #define EDNS_DO 0x8000
+#define EDNS_CO 0x4000 /* Compact Answers OK, RFC 9824 5.1 */
 
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -169,6 +170,7 @@ struct plan {
 	bool aa;
 	bool referral;
 	bool dnssec; /* DO=1: add RRSIGs and proofs (set by the caller) */
+	bool co;     /* the query set Compact Answers OK: keep NXDOMAIN */
 	unsigned nan, nns, nar, nproof;
 	uint32_t soa_zone;   /* zone whose SOA is in authority, if any */
 	uint32_t ref_cut;    /* the zone cut of a referral */

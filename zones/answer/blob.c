@@ -211,6 +211,7 @@ static size_t prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	ans_sel_init(&sel, &q, NULL, &pctx);
 	p.sel = &sel;
 	p.dnssec = dnssec;
+	p.co = false;
 	ans_decide(s, q.qname, q.qname_len, &sf, qtype, node, &p);
 	if (sel.dynamic)
 		return 0;

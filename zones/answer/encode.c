@@ -222,7 +222,12 @@ static size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const s
 	wr16(o + 3, ctx->cfg->edns_udp_max);
 	o[5] = (uint8_t)(rcode >> 4); /* extended RCODE, upper 8 bits */
 	o[6] = 0;		      /* version */
-	wr16(o + 7, q->edns_flags & EDNS_DO);
+	/* RFC 9824 5: CO is echoed to a DO=1 query that set it, telling
+	 * the resolver an NXDOMAIN with an NXNAME proof is meant. */
+	uint16_t f = q->edns_flags & EDNS_DO;
+	if (f)
+		f |= q->edns_flags & EDNS_CO;
+	wr16(o + 7, f);
 	wr16(o + 9, 0);
 	uint16_t ar = rd16(r + 10);
 	wr16(r + 10, (uint16_t)(ar + 1));

@@ -7,11 +7,13 @@
 #include "zones/common/siphash.h"
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#define ALG_RSASHA256 8
 #define ALG_ECDSAP256 13
 #define ALG_ED25519   15
 /* What one signature covers: RRSIG header, signer, and the RRset in
@@ -31,20 +33,23 @@ struct oszone {
 };
 
 /* One cached signature; direct-mapped by the hash's low bits. len is the
- * covered data's length, a second check beside the 64-bit hash. */
+ * covered data's length, a second check beside the 64-bit hash. The
+ * signature follows the header; entries are as long as the largest
+ * signature of the load's keys (64 bytes for algorithms 13 and 15, the
+ * modulus for RSA), so a cache without RSA keys stays small. */
 struct osc_ent {
 	uint64_t h;
 	uint32_t len;
-	uint8_t siglen;
-	uint8_t sig[P53_OSIGN_SIG_MAX];
+	uint16_t siglen;
+	uint8_t sig[];
 };
 
 /* One answering thread's slot: written by that thread only. */
 struct osworker {
 	EVP_MD_CTX *sha;
-	EVP_PKEY_CTX *pk[256]; /* ECDSA keys: sign_init done */
+	EVP_PKEY_CTX *pk[256]; /* ECDSA and RSA keys: sign_init (and padding) done */
 	EVP_MD_CTX *ed[256];   /* Ed25519 keys: DigestSignInit done */
-	struct osc_ent *cache;
+	uint8_t *cache;	       /* entries of o->stride bytes */
 	uint8_t *work;
 	uint64_t signs, hits;
 	unsigned used;
@@ -63,6 +68,7 @@ struct p53_osign {
 	unsigned nkeys;
 	unsigned nworkers;
 	uint32_t cmask;
+	size_t stride; /* bytes per cache entry */
 	bool ready;
 	struct osworker *w;
 };
@@ -135,10 +141,12 @@ int p53_osign_add_key(struct p53_osign *o, uint32_t zone, uint8_t alg, uint16_t 
 	if (!published(o->s, zone, dnskey, dnskey_len))
 		return p53_err_set(err, P53_EINVAL,
 				   "key %u is not in the zone's DNSKEY set in this snapshot", tag);
-	if (alg != ALG_ECDSAP256 && alg != ALG_ED25519)
+	if (alg != ALG_ECDSAP256 && alg != ALG_ED25519 && alg != ALG_RSASHA256)
 		return p53_err_set(err, P53_EINVAL,
-				   "online signing: algorithm %u not supported (13 and 15 are)",
+				   "online signing: algorithm %u not supported (8, 13 and 15 are)",
 				   alg);
+	if (EVP_PKEY_get_size(pkey) <= 0 || EVP_PKEY_get_size(pkey) > P53_OSIGN_SIG_MAX)
+		return p53_err_set(err, P53_EINVAL, "online signing: key %u too large", tag);
 	struct oszone *z = &o->zones[zone];
 	if (z->n >= P53_OSIGN_KEYS_MAX || o->nkeys >= 256)
 		return p53_err_set(err, P53_EINVAL, "online signing: too many keys for one zone");
@@ -151,20 +159,40 @@ int p53_osign_add_key(struct p53_osign *o, uint32_t zone, uint8_t alg, uint16_t 
 	return 0;
 }
 
+/* Signature bytes of key k: 64 for ECDSA P-256 (r and s) and Ed25519,
+ * the modulus length for RSA. */
+static size_t key_siglen(const struct oskey *k)
+{
+	return k->alg == ALG_RSASHA256 ? (size_t)EVP_PKEY_get_size(k->pkey) : 64;
+}
+
 int p53_osign_ready(struct p53_osign *o, struct p53_err *err)
 {
+	size_t maxsig = 64;
+	for (unsigned k = 0; k < o->nkeys; k++)
+		if (key_siglen(&o->keys[k]) > maxsig)
+			maxsig = key_siglen(&o->keys[k]);
+	o->stride = (sizeof(struct osc_ent) + maxsig + 7) & ~(size_t)7;
 	for (unsigned i = 0; i < o->nworkers; i++) {
 		struct osworker *w = &o->w[i];
 		w->sha = EVP_MD_CTX_new();
-		w->cache = calloc((size_t)o->cmask + 1, sizeof(*w->cache));
+		w->cache = calloc((size_t)o->cmask + 1, o->stride);
 		w->work = malloc(WORK_MAX);
 		if (w->sha == NULL || w->cache == NULL || w->work == NULL)
 			return p53_err_set(err, P53_ENOMEM, "out of memory");
 		for (unsigned k = 0; k < o->nkeys; k++) {
 			const struct oskey *key = &o->keys[k];
-			if (key->alg == ALG_ECDSAP256) {
+			if (key->alg == ALG_ECDSAP256 || key->alg == ALG_RSASHA256) {
 				w->pk[k] = EVP_PKEY_CTX_new(key->pkey, NULL);
-				if (w->pk[k] == NULL || EVP_PKEY_sign_init(w->pk[k]) != 1)
+				bool ok = w->pk[k] && EVP_PKEY_sign_init(w->pk[k]) == 1;
+				/* RFC 5702 3: PKCS #1 v1.5 over the SHA-256 digest,
+				 * with its DigestInfo. */
+				if (ok && key->alg == ALG_RSASHA256)
+					ok =
+					    EVP_PKEY_CTX_set_rsa_padding(w->pk[k],
+									 RSA_PKCS1_PADDING) == 1 &&
+					    EVP_PKEY_CTX_set_signature_md(w->pk[k], o->sha256) == 1;
+				if (!ok)
 					return p53_err_set(err, P53_EINVAL,
 							   "online signing: key %u unusable",
 							   key->tag);
@@ -230,6 +258,14 @@ unsigned p53_osign_cache_used(const struct p53_osign *o, unsigned worker)
 	return o && worker < o->nworkers ? o->w[worker].used : 0;
 }
 
+void p53_osign_cache_clear(struct p53_osign *o, unsigned worker)
+{
+	if (o == NULL || worker >= o->nworkers || o->w[worker].cache == NULL)
+		return;
+	memset(o->w[worker].cache, 0, ((size_t)o->cmask + 1) * o->stride);
+	o->w[worker].used = 0;
+}
+
 static void put16(uint8_t *p, uint16_t v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -279,12 +315,20 @@ static size_t sign_once(const struct p53_osign *o, struct osworker *w, unsigned 
 		size_t sl = P53_OSIGN_SIG_MAX;
 		return EVP_DigestSign(w->ed[k], sig, &sl, data, len) == 1 && sl == 64 ? 64 : 0;
 	}
-	uint8_t dg[32], der[80];
+	uint8_t dg[32], der[P53_OSIGN_SIG_MAX];
 	unsigned dl = 0;
 	size_t sl = sizeof(der);
 	if (EVP_DigestInit_ex2(w->sha, o->sha256, NULL) != 1 ||
 	    EVP_DigestUpdate(w->sha, data, len) != 1 || EVP_DigestFinal_ex(w->sha, dg, &dl) != 1 ||
-	    dl != 32 || EVP_PKEY_sign(w->pk[k], der, &sl, dg, 32) != 1)
+	    dl != 32)
+		return 0;
+	if (o->keys[k].alg == ALG_RSASHA256) {
+		/* The signature is as long as the modulus (RFC 5702 3). */
+		size_t want = key_siglen(&o->keys[k]);
+		sl = P53_OSIGN_SIG_MAX;
+		return EVP_PKEY_sign(w->pk[k], sig, &sl, dg, 32) == 1 && sl == want ? sl : 0;
+	}
+	if (EVP_PKEY_sign(w->pk[k], der, &sl, dg, 32) != 1)
 		return 0;
 	return der_to_rs(der, sl, sig) ? 64 : 0;
 }
@@ -387,7 +431,7 @@ unsigned p53_osign_rrset(const struct p53_osign *o, unsigned worker, uint32_t zo
 		put16(d + 16, key->tag);
 		memcpy(d + 18, signer, slen);
 		uint64_t h = p53_siphash24(o->hkey, d, pos);
-		struct osc_ent *e = &w->cache[h & o->cmask];
+		struct osc_ent *e = (struct osc_ent *)(w->cache + (h & o->cmask) * o->stride);
 		if (e->siglen && e->h == h && e->len == pos) {
 			__atomic_store_n(&w->hits, w->hits + 1, __ATOMIC_RELAXED);
 		} else {
@@ -399,7 +443,7 @@ unsigned p53_osign_rrset(const struct p53_osign *o, unsigned worker, uint32_t zo
 				w->used++;
 			e->h = h;
 			e->len = (uint32_t)pos;
-			e->siglen = (uint8_t)sl;
+			e->siglen = (uint16_t)sl;
 			memcpy(e->sig, sig, sl);
 			__atomic_store_n(&w->signs, w->signs + 1, __ATOMIC_RELAXED);
 		}

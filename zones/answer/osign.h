@@ -33,9 +33,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define P53_OSIGN_SIG_MAX      64 /* algorithms 13 and 15 */
-#define P53_OSIGN_KEYS_MAX     2  /* per zone: an algorithm change signs with both */
-#define P53_OSIGN_RRS_MAX      64 /* records in one RRset signed online */
+#define P53_OSIGN_SIG_MAX      512 /* RSA of 4096 bits; 64 for algorithms 13 and 15 */
+#define P53_OSIGN_KEYS_MAX     2   /* per zone: an algorithm change signs with both */
+#define P53_OSIGN_RRS_MAX      64  /* records in one RRset signed online */
 #define P53_OSIGN_VALIDITY_DEF (14u * 86400u)
 #define P53_OSIGN_REFRESH_DEF  86400u
 #define P53_OSIGN_LAG_DEF      3600u
@@ -65,7 +65,7 @@ struct p53_osign;
  * (p53_ctx.worker < nworkers). */
 struct p53_osign *p53_osign_new(const struct p53_snapshot *s, const struct p53_osign_cfg *cfg,
 				unsigned nworkers, struct p53_err *err);
-/* Adds a zone-signing key (an OpenSSL EVP_PKEY, algorithm 13 or 15; a
+/* Adds a zone-signing key (an OpenSSL EVP_PKEY, algorithm 8, 13 or 15; a
  * reference is taken) for the snapshot's zone index zone; tag is its key
  * tag, and its DNSKEY rdata must be in the zone's apex DNSKEY set as
  * compiled (P53_EINVAL otherwise: validators could not use it). */
@@ -100,5 +100,8 @@ unsigned p53_osign_rrset(const struct p53_osign *o, unsigned worker, uint32_t zo
 
 /* The signature cache of one thread, for its unit test: entries in use. */
 unsigned p53_osign_cache_used(const struct p53_osign *o, unsigned worker);
+/* Empties one thread's cache (benchmarks of cold answers; called by that
+ * thread only). */
+void p53_osign_cache_clear(struct p53_osign *o, unsigned worker);
 
 #endif

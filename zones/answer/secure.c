@@ -302,7 +302,9 @@ static void add_online_nsec(struct plan *p, uint32_t zone, const uint8_t *owner,
 
 /* RFC 9824: the one NSEC of a compact denial, at the name itself, whose
  * next name is the name's immediate successor \000.name. NXDOMAIN lists
- * RRSIG, NSEC and NXNAME (and the answer turns NOERROR). */
+ * RRSIG, NSEC and NXNAME, and the answer turns NOERROR unless the query
+ * set Compact Answers OK (RFC 9824 5): such a resolver takes NXDOMAIN with
+ * the NXNAME proof, so the rcode stays. */
 static void compact_proof(const struct p53_snapshot *s, struct plan *p, const struct proof *pr,
 			  bool nxdomain)
 {
@@ -330,7 +332,7 @@ static void compact_proof(const struct p53_snapshot *s, struct plan *p, const st
 	}
 	bool had = p->osign != NULL;
 	add_online_nsec(p, n->zone, owner, next, olen + 2, t, nt, s->zones[n->zone].neg_ttl);
-	if (nxdomain && had && p->rcode == RCODE_NXDOMAIN)
+	if (nxdomain && had && p->rcode == RCODE_NXDOMAIN && !p->co)
 		p->rcode = RCODE_NOERROR;
 }
 

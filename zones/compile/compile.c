@@ -1133,7 +1133,9 @@ static int rebuild_nodes(struct cc *c)
  * week, then the signer's records added to the zone. */
 static int sign_zones(struct cc *c)
 {
-	struct dnssec_opts so_opts = {.now = c->opts->sig_now, .validity = c->opts->sig_validity};
+	struct dnssec_opts so_opts = {.now = c->opts->sig_now,
+				      .validity = c->opts->sig_validity,
+				      .threads = c->opts->sign_threads};
 	bool any = false, new_names = false;
 	uint64_t seen = 0, seen3 = 0, seen_oo = 0;
 	int rc = nsec3_salt(c, so_opts.salt, &so_opts.salt_len);

@@ -66,6 +66,7 @@ struct p53_compile_opts {
 	const char *dnssec_keys;
 	uint32_t sig_validity;
 	uint64_t sig_now;
+	unsigned sign_threads; /* signing threads; 0 = one per online CPU */
 	/* Zones (text names) signed without an NSEC chain: their denials are
 	 * compact answers made per query by the server (RFC 9824). */
 	const char *const *compact_zones;

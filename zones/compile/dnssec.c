@@ -9,6 +9,13 @@
  * less the insecure delegations under opt-out. Key roles: key-signing keys (SEP
  * flag) sign DNSKEY, CDS and CDNSKEY; zone-signing keys sign everything
  * else; a zone with SEP keys only signs everything with them (CSK).
+ *
+ * Signatures are made in parallel: the walk over the zone queues, in
+ * order, each record to emit and each signature's covered data (RFC 4034
+ * 3.1.8.1) into a batch; a full batch is signed by several threads (each
+ * takes the next job from an atomic counter and writes only that job's
+ * slot), then emitted in the walk's order, so the output is the same
+ * records in the same order whatever the number of threads.
  */
 #include "zones/compile/dnssec.h"
 
@@ -17,9 +24,12 @@
 #include "zones/answer/snapshot_pvt.h"
 #include "zones/common/rrtype.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- canonical RRsets and their signatures ---------------------------- */
 
@@ -82,8 +92,38 @@ static void put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/* One queued step of the walk: a record to emit as it is (key == NONE),
+ * or a signature over data to make with keys[key] and emit as an RRSIG
+ * (the data's first prefix bytes are the RRSIG rdata before the
+ * signature). */
+#define JOB_EMIT UINT16_MAX
+struct job {
+	uint32_t node, ttl;
+	uint16_t type, key;
+	uint32_t len, prefix;
+	size_t off;   /* in the batch's data; the owner follows the data */
+	uint8_t olen; /* the owner's length */
+	uint16_t sl;  /* the signature's length once made; 0: failed */
+};
+
+/* A batch is signed once it holds this many jobs or bytes of data. */
+#define BATCH_JOBS  8192
+#define BATCH_BYTES (16u << 20)
+#define THREADS_MAX 16
+
+struct batch {
+	struct job *jobs;
+	size_t n, cap;
+	struct sbuf data;
+	uint8_t *sigs; /* DNSKEY_SIG_MAX per job */
+	const struct dnskey *keys;
+	atomic_size_t next;
+};
+
 struct signer {
 	const struct dnssec_opts *o;
+	struct batch b;
+	unsigned threads;
 	const struct dnskey *keys;
 	size_t nkeys;
 	bool split; /* some key lacks SEP: KSKs sign the key sets only */
@@ -101,6 +141,107 @@ struct signer {
 static bool key_set_type(uint16_t t)
 {
 	return t == RR_DNSKEY || t == RR_CDS || t == RR_CDNSKEY;
+}
+
+static void *sign_jobs(void *arg)
+{
+	struct batch *b = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed);
+		if (i >= b->n)
+			return NULL;
+		struct job *j = &b->jobs[i];
+		if (j->key != JOB_EMIT)
+			j->sl = (uint16_t)dnskey_sign(&b->keys[j->key], b->data.p + j->off, j->len,
+						      b->sigs + i * DNSKEY_SIG_MAX);
+	}
+}
+
+/* Signs the batch's jobs on g->threads threads (this one among them),
+ * then emits every record in the order queued. */
+static int flush(struct signer *g)
+{
+	struct batch *b = &g->b;
+	if (b->n == 0)
+		return 0;
+	atomic_store_explicit(&b->next, 0, memory_order_relaxed);
+	pthread_t t[THREADS_MAX];
+	unsigned started = 0;
+	for (unsigned i = 1; i < g->threads && b->n > 64; i++)
+		if (pthread_create(&t[started], NULL, sign_jobs, b) == 0)
+			started++;
+	sign_jobs(b);
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	int rc = 0;
+	uint8_t rrsig[UINT16_MAX];
+	for (size_t i = 0; i < b->n && rc == 0; i++) {
+		const struct job *j = &b->jobs[i];
+		const uint8_t *d = b->data.p + j->off, *owner = d + j->len;
+		if (j->key == JOB_EMIT) {
+			rc = g->emit(g->arg, j->node, owner, j->olen, j->type, j->ttl, d,
+				     (uint16_t)j->len);
+			continue;
+		}
+		if (j->sl == 0)
+			return p53_err_set(g->err, P53_EIO, "%s: signing failed",
+					   b->keys[j->key].file);
+		memcpy(rrsig, d, j->prefix);
+		memcpy(rrsig + j->prefix, b->sigs + i * DNSKEY_SIG_MAX, j->sl);
+		rc = g->emit(g->arg, j->node, owner, j->olen, RR_RRSIG, j->ttl, rrsig,
+			     (uint16_t)(j->prefix + j->sl));
+	}
+	b->n = 0;
+	b->data.len = 0;
+	return rc;
+}
+
+/* Queues a record at owner to emit (key JOB_EMIT: d is its rdata) or a
+ * signature over d by keys[key]; signs and emits the batch when it is
+ * full. The owner is copied: an NSEC3 owner lives in the caller's buffer. */
+static int queue(struct signer *g, uint32_t node, const uint8_t *owner, size_t olen, uint16_t type,
+		 uint32_t ttl, uint16_t key, const uint8_t *d, size_t len, size_t prefix)
+{
+	struct batch *b = &g->b;
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct job *v = realloc(b->jobs, cap * sizeof(*v));
+		uint8_t *s = v ? realloc(b->sigs, cap * DNSKEY_SIG_MAX) : NULL;
+		if (v)
+			b->jobs = v;
+		if (s)
+			b->sigs = s;
+		if (v == NULL || s == NULL)
+			return p53_err_set(g->err, P53_ENOMEM, "out of memory");
+		b->cap = cap;
+	}
+	size_t off = b->data.len;
+	if (len > UINT32_MAX || olen > P53_NAME_MAX || sb_add(&b->data, d, len) != 0 ||
+	    sb_add(&b->data, owner, olen) != 0)
+		return p53_err_set(g->err, P53_ENOMEM, "out of memory");
+	b->jobs[b->n++] = (struct job){
+	    node, ttl, type, key, (uint32_t)len, (uint32_t)prefix, off, (uint8_t)olen, 0};
+	if (b->n >= BATCH_JOBS || b->data.len >= BATCH_BYTES)
+		return flush(g);
+	return 0;
+}
+
+static int emit_q(struct signer *g, uint32_t node, const uint8_t *owner, size_t olen, uint16_t type,
+		  uint32_t ttl, const uint8_t *rd, uint16_t len)
+{
+	return queue(g, node, owner, olen, type, ttl, JOB_EMIT, rd, len, 0);
+}
+
+/* Threads to sign with: opts (0: one per online CPU, at most THREADS_MAX);
+ * one when a key lives in a PKCS#11 token, whose sessions are not
+ * shared between threads here. */
+static unsigned sign_threads(const struct dnssec_opts *o, const struct dnskey *keys, size_t n)
+{
+	for (size_t k = 0; k < n; k++)
+		if (strstr(keys[k].file, ".pkcs11"))
+			return 1;
+	long c = o->threads ? (long)o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+	return c < 1 ? 1 : c > THREADS_MAX ? THREADS_MAX : (unsigned)c;
 }
 
 /* Signs the RRset (owner, type, ttl) of n records, emitting one RRSIG per
@@ -169,20 +310,13 @@ static int sign_set(struct signer *g, uint32_t node, const uint8_t *owner, size_
 		}
 		if (rc)
 			break;
-		uint8_t sig[DNSKEY_SIG_MAX];
-		size_t sl = dnskey_sign(key, g->data.p, g->data.len, sig);
-		if (sl == 0) {
-			rc = p53_err_set(g->err, P53_EIO, "%s: signing failed", key->file);
-			break;
-		}
 		/* The RRSIG rdata is the signed prefix and the signature. */
-		g->data.len = sig_start;
-		if (sb_add(&g->data, sig, sl) || g->data.len > UINT16_MAX) {
+		if (sig_start + DNSKEY_SIG_MAX > UINT16_MAX) {
 			rc = p53_err_set(g->err, P53_ENOMEM, "RRSIG too large");
 			break;
 		}
-		rc = g->emit(g->arg, node, owner, olen, RR_RRSIG, ttl, g->data.p,
-			     (uint16_t)g->data.len);
+		rc = queue(g, node, owner, olen, type, ttl, (uint16_t)k, g->data.p, g->data.len,
+			   sig_start);
 	}
 	free(cr.p);
 	return rc;
@@ -317,7 +451,7 @@ static int nsec3_chain(struct signer *g, const struct dnssec_node *nodes, uint32
 	const uint8_t *pp = param;
 	uint16_t pl = (uint16_t)head;
 	if (rc == 0)
-		rc = g->emit(g->arg, 0, g->apex, g->apex_len, RR_NSEC3PARAM, ttl, param, pl);
+		rc = emit_q(g, 0, g->apex, g->apex_len, RR_NSEC3PARAM, ttl, param, pl);
 	if (rc == 0)
 		rc = sign_set(g, 0, g->apex, g->apex_len, RR_NSEC3PARAM, ttl, &pp, &pl, 1);
 	rd[head++] = P53_NSEC3_HASH_LEN;
@@ -356,7 +490,7 @@ static int nsec3_chain(struct signer *g, const struct dnssec_node *nodes, uint32
 		size_t ol = 1 + P53_NSEC3_B32_LEN + g->apex_len;
 		const uint8_t *rp = rd;
 		uint16_t rl = (uint16_t)l;
-		rc = g->emit(g->arg, DNSSEC_NEW_NAME, owner, ol, RR_NSEC3, ttl, rd, rl);
+		rc = emit_q(g, DNSSEC_NEW_NAME, owner, ol, RR_NSEC3, ttl, rd, rl);
 		if (rc == 0)
 			rc = sign_set(g, DNSSEC_NEW_NAME, owner, ol, RR_NSEC3, ttl, &rp, &rl, 1);
 	}
@@ -417,6 +551,8 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 	    .emit = emit,
 	    .arg = arg,
 	    .err = err,
+	    .threads = sign_threads(o, active, nactive),
+	    .b = {.keys = active},
 	};
 	bool any_ksk = false;
 	for (size_t k = 0; k < nactive; k++) {
@@ -467,8 +603,8 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 			continue;
 		krd[nk] = keys[k].rdata;
 		klen[nk++] = keys[k].rdlen;
-		rc = emit(arg, 0, g.apex, g.apex_len, RR_DNSKEY, soa_ttl, keys[k].rdata,
-			  keys[k].rdlen);
+		rc = emit_q(&g, 0, g.apex, g.apex_len, RR_DNSKEY, soa_ttl, keys[k].rdata,
+			    keys[k].rdlen);
 	}
 	uint8_t cds[64][64];
 	const uint8_t *cdsrd[64], *cdnrd[64];
@@ -480,15 +616,15 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 		if (!have_cds) {
 			cdslen[ncds] = (uint16_t)dnskey_ds(&keys[k], 2, cds[ncds]);
 			cdsrd[ncds] = cds[ncds];
-			rc = emit(arg, 0, g.apex, g.apex_len, RR_CDS, soa_ttl, cdsrd[ncds],
-				  cdslen[ncds]);
+			rc = emit_q(&g, 0, g.apex, g.apex_len, RR_CDS, soa_ttl, cdsrd[ncds],
+				    cdslen[ncds]);
 			ncds++;
 		}
 		if (!have_cdnskey && rc == 0) {
 			cdnrd[ncdn] = keys[k].rdata;
 			cdnlen[ncdn] = keys[k].rdlen;
-			rc = emit(arg, 0, g.apex, g.apex_len, RR_CDNSKEY, soa_ttl, cdnrd[ncdn],
-				  cdnlen[ncdn]);
+			rc = emit_q(&g, 0, g.apex, g.apex_len, RR_CDNSKEY, soa_ttl, cdnrd[ncdn],
+				    cdnlen[ncdn]);
 			ncdn++;
 		}
 	}
@@ -570,7 +706,7 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 		memcpy(nsec, nodes[next].name, nodes[next].name_len);
 		size_t l =
 		    nodes[next].name_len + type_bitmap(types, nt, nsec + nodes[next].name_len);
-		rc = emit(arg, i, n->name, n->name_len, RR_NSEC, nsec_ttl, nsec, (uint16_t)l);
+		rc = emit_q(&g, i, n->name, n->name_len, RR_NSEC, nsec_ttl, nsec, (uint16_t)l);
 		const uint8_t *np = nsec;
 		uint16_t nl = (uint16_t)l;
 		if (rc == 0)
@@ -579,10 +715,15 @@ static int dnssec_sign_keys(const struct dnssec_opts *o, uint64_t now, const str
 	if (rc == 0 && o->nsec3 && !o->compact)
 		rc = nsec3_chain(&g, nodes, nnodes, nsec_ttl, ncds || have_cds,
 				 ncdn || have_cdnskey);
+	if (rc == 0)
+		rc = flush(&g);
 	free(rd);
 	free(rl);
 	free(g.data.p);
 	free(g.rr);
+	free(g.b.jobs);
+	free(g.b.sigs);
+	free(g.b.data.p);
 	return rc;
 }
 

@@ -52,6 +52,7 @@ struct dnssec_opts {
 	uint16_t iterations;
 	uint8_t salt_len;
 	uint8_t salt[255];
+	unsigned threads; /* signing threads; 0 = one per online CPU */
 };
 
 /* A new record: the signer's output. At node index node, or, when node is
