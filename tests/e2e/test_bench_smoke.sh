@@ -71,7 +71,8 @@ done
 # Normal traffic: no answer may be rate limited, or the cost measured is not RRL's on it.
 grep -q 'limited 0.0000%' "$W/abuse.err" || { cat "$W/abuse.err"; fail "abuse: answers limited"; }
 
-step "sidebyside.sh syntax"
+step "sidebyside.sh and dnssec.sh syntax"
 bash -n "$SRC/bench/sidebyside.sh" || fail "sidebyside.sh syntax"
+bash -n "$SRC/bench/dnssec.sh" || fail "dnssec.sh syntax"
 echo "bench-smoke: ok"
 exit 0
