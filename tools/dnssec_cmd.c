@@ -307,19 +307,18 @@ int dnssec_cmd_status(int argc, char **argv)
  * KSK by double-DS (3.3.2: the successor's CDS/CDNSKEY go out at once so
  * the parent adds its DS; after ds-wait the DNSKEY sets swap; the old CDS
  * goes retire seconds later, when no cache holds the old DNSKEY set, so
- * the parent can drop the old DS). Each step happens at a recompile at or
- * after its time: the times go into the keys' files. */
+ * the parent can drop the old DS), a CSK (3.3.3) by both at once: the
+ * successor's DNSKEY and CDS go out together and it signs from the later
+ * of the two waits. Each step happens at a recompile at or after its
+ * time: the times go into the keys' files. */
 int dnssec_cmd_rollover(int argc, char **argv)
 {
-	static const struct option lo[] = {{"zsk", no_argument, NULL, 'z'},
-					   {"ksk", no_argument, NULL, 'k'},
-					   {"dir", required_argument, NULL, 'K'},
-					   {"at", required_argument, NULL, 't'},
-					   {"prepublish", required_argument, NULL, 'p'},
-					   {"retire", required_argument, NULL, 'r'},
-					   {"ds-wait", required_argument, NULL, 'd'},
-					   {"help", no_argument, NULL, 'h'},
-					   {0}};
+	static const struct option lo[] = {
+	    {"zsk", no_argument, NULL, 'z'},	      {"ksk", no_argument, NULL, 'k'},
+	    {"csk", no_argument, NULL, 'c'},	      {"dir", required_argument, NULL, 'K'},
+	    {"at", required_argument, NULL, 't'},     {"prepublish", required_argument, NULL, 'p'},
+	    {"retire", required_argument, NULL, 'r'}, {"ds-wait", required_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},	      {0}};
 	const char *cmd = "dnssec-rollover", *dir = ".";
 	char which = 0;
 	/* Defaults from the signed zones' limits: TTLs are capped at a week,
@@ -331,6 +330,7 @@ int dnssec_cmd_rollover(int argc, char **argv)
 		switch (c) {
 		case 'z':
 		case 'k':
+		case 'c':
 			which = (char)c;
 			break;
 		case 'K':
@@ -360,7 +360,7 @@ int dnssec_cmd_rollover(int argc, char **argv)
 		}
 	}
 	if (which == 0)
-		return cli_usage_error(PROG, cmd, "give --zsk or --ksk%s", "");
+		return cli_usage_error(PROG, cmd, "give --zsk, --ksk or --csk%s", "");
 	if (argc - optind != 1)
 		return cli_usage_error(PROG, cmd, "give one ZONE%s", "");
 	uint8_t owner[P53_NAME_MAX];
@@ -389,10 +389,13 @@ int dnssec_cmd_rollover(int argc, char **argv)
 			why = "two keys of this role are active: roll them by hand";
 	}
 	if (why == NULL && old == NULL)
-		why = which == 'z' ? "no active zone-signing key" : "no active key-signing key";
+		why = which == 'z'   ? "no active zone-signing key"
+		      : which == 'k' ? "no active key-signing key"
+				     : "no active combined signing key";
 	if (why == NULL && which == 'k' && !split)
-		why = "the zone has one combined key (CSK): double-DS needs a separate ZSK; "
-		      "add one (dnssec-keygen --zsk) and let it sign first";
+		why = "the zone has one combined key (CSK): roll it with --csk";
+	if (why == NULL && which == 'c' && split)
+		why = "the zone has separate KSK and ZSK: roll them with --ksk and --zsk";
 	if (why == NULL && old->file[0] == 0)
 		why = "the active key is a PEM file, which has no timing: use BIND key files";
 	if (why) {
@@ -412,11 +415,20 @@ int dnssec_cmd_rollover(int argc, char **argv)
 		nk.activate = t + (int64_t)prepublish;
 		old->inactive = nk.activate;
 		old->remove = nk.activate + (int64_t)retire;
-	} else {
+	} else if (which == 'k') {
 		nk.sync_publish = t;
 		nk.publish = nk.activate = t + (int64_t)ds_wait;
 		old->inactive = old->remove = nk.publish;
 		old->sync_delete = nk.publish + (int64_t)retire;
+	} else {
+		/* The successor's DNSKEY, CDS and CDNSKEY at once; it takes over
+		 * the signing when every cache has both (its DNSKEY and its DS);
+		 * the old key and its CDS stay until no cache holds what it
+		 * signed (RFC 7583 3.3.3, pre-publication with double-DS). */
+		nk.publish = nk.sync_publish = t;
+		nk.activate = t + (int64_t)(prepublish > ds_wait ? prepublish : ds_wait);
+		old->inactive = nk.activate;
+		old->remove = old->sync_delete = nk.activate + (int64_t)retire;
 	}
 	char base[sizeof(nk.file) - 8];
 	rc = dnskey_write_bind(&nk, dir, base, sizeof(base), &err);

@@ -36,7 +36,7 @@ int dnssec_cmd_rollover(int argc, char **argv);
 	"      --at T            the time to evaluate, unix seconds (default now)\n"
 
 #define DNSSEC_CMD_ROLLOVER_USAGE                                                                  \
-	"port53 dnssec-rollover --zsk | --ksk [-K DIR] [--at T] [--prepublish S]\n"                \
+	"port53 dnssec-rollover --zsk | --ksk | --csk [-K DIR] [--at T] [--prepublish S]\n"        \
 	"                      [--retire S] [--ds-wait S] ZONE\n"                                  \
 	"  starts a key rollover (RFC 7583) by writing a successor key and the keys' timing;\n"    \
 	"  every compile at or after a step's time signs accordingly (docs/dnssec.md)\n"           \
@@ -44,6 +44,9 @@ int dnssec_cmd_rollover(int argc, char **argv);
 	"                        T+prepublish; the old key stops then, leaves retire s later\n"    \
 	"      --ksk             double-DS: the successor's CDS/CDNSKEY at T, the DNSKEY sets\n"   \
 	"                        swap at T+ds-wait, the old CDS goes retire s after that\n"        \
+	"      --csk             the successor's DNSKEY, CDS and CDNSKEY at T; it signs from\n"    \
+	"                        T+max(prepublish, ds-wait), when the old key stops; the old\n"    \
+	"                        key and its CDS leave retire s after that\n"                      \
 	"      --at T            start time, unix seconds (default now)\n"                         \
 	"      --prepublish S    default 90000 (a day's DNSKEY TTL and an hour)\n"                 \
 	"      --retire S        default 608400 (the week's TTL cap and an hour)\n"                \

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Key rollovers (docs/dnssec.md, RFC 7583): a ZSK by pre-publication and a
-KSK by double-DS, started with `port53 dnssec-rollover` and carried out by
+"""Key rollovers (docs/dnssec.md, RFC 7583): a ZSK by pre-publication, a
+KSK by double-DS and a CSK by both at once, started with `port53 dnssec-rollover` and carried out by
 compiling at each step's time (`--sig-time`), checked by dnspython's
 dns.dnssec as a validating resolver would see the zone across the steps.
 
@@ -239,6 +239,45 @@ def main():
               "the DNSKEY set swaps KSKs at t0 + 3 steps: %s" % ksks)
         keysig = [sorted(r.key_tag for r in v.dnskey[1]) for v in views]
         check(keysig[4] == ksks[4], "the new KSK signs the DNSKEY set after the swap")
+
+        # --- CSK (one combined key), RFC 7583 3.3.3: the successor's
+        # DNSKEY and CDS at t0; it signs everything from t0 + 3 steps (the
+        # later of pre-publication, 2 steps, and the DS wait, 3), when the
+        # old key stops; the old key and its CDS leave 2 steps after that,
+        # the parent's old DS a step later.
+        kdir = os.path.join(d, "csk")
+        os.makedirs(kdir)
+        keygen(kdir, "--csk")
+        ds = initial_ds(kdir)
+        r = rollover(kdir, t0, "--csk", "--prepublish", str(2 * STEP), "--ds-wait",
+                     str(3 * STEP), "--retire", str(2 * STEP))
+        check(r.stdout.count("CSK") == 2, "dnssec-rollover --csk shows two CSKs", r.stdout)
+        for role in ("--zsk", "--ksk"):
+            r = common.run([PORT53, "dnssec-rollover", "-K", kdir, role, "roll.example."])
+            check(r.returncode != 0, "a CSK zone refuses dnssec-rollover %s" % role, r.stdout)
+        views, bad = walk(d, kdir, t0 - STEP, 9, "csk", ds)
+        check(not bad, "CSK rollover: validation unbroken at every step and across steps",
+              "; ".join(bad))
+        sizes = [len(v.tags("dnskey")) for v in views]
+        cds = [len(v.tags("cds")) for v in views]
+        signers = [v.signer_tags() for v in views]
+        keysig = [sorted(r.key_tag for r in v.dnskey[1]) for v in views]
+        check(sizes == [1, 2, 2, 2, 2, 2, 1, 1, 1], "CSK: DNSKEY set sizes by step: %s" % sizes)
+        check(cds == [1, 2, 2, 2, 2, 2, 1, 1, 1], "CSK: CDS set sizes by step: %s" % cds)
+        old_csk, new_csk = views[0].tags("dnskey"), views[8].tags("dnskey")
+        check(len(old_csk) == 1 and len(new_csk) == 1 and old_csk != new_csk
+              and all(signers[i] == old_csk and keysig[i] == old_csk for i in range(4))
+              and all(signers[i] == new_csk and keysig[i] == new_csk for i in range(4, 9)),
+              "CSK: the old key signs everything until t0 + 3 steps, the new one after: %s %s"
+              % (signers, keysig))
+        kdir = os.path.join(d, "csk-naive")
+        os.makedirs(kdir)
+        keygen(kdir, "--csk")
+        ds = initial_ds(kdir)
+        rollover(kdir, t0, "--csk", "--prepublish", "0", "--ds-wait", "0", "--retire", "0")
+        _, bad = walk(d, kdir, t0 - STEP, 3, "csk-naive", ds)
+        check(any("step 1" in b for b in bad),
+              "a CSK swapped without waiting is caught: %s" % bad)
 
         # --- Control: a ZSK swapped at once breaks a cache's view, and the
         # checks above see it.

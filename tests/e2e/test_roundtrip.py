@@ -10,10 +10,11 @@ second dump must hold the same RRsets as the original too, and so must
 `export --format zone` of every zone and the dump of that export compiled.
 
 Expected differences, from what the snapshot is (docs/answering.md): when a
-zone and a zone below it are both served, the parent's records at or below
-the child's apex belong to the child and are not kept, except the parent's DS
-set at the child's apex, which is written with the parent; a DS set in the
-child's own file at its apex is not kept.
+zone and a zone below it are both served, the parent's records below the
+child's apex belong to the child and are not kept; its NS and DS sets at the
+child's apex are its side of the cut and kept with the parent, which gets
+the child's apex NS set when its file does not delegate to the child; a DS
+set in the child's own file at its apex is not kept.
 
 Prints `N passed, N failed`; exits 1 on any failure.
 """
@@ -48,11 +49,16 @@ def rrsets(path, origin):
     return out
 
 
-def expected(origins, origin, data):
-    """What the snapshot keeps of zone origin's data (see the docstring)."""
+def expected(origins, origin, data, files):
+    """What the snapshot keeps of zone origin's data (see the docstring);
+    files: {origin: that zone file's RRsets}."""
     apex = dns.name.from_text(origin)
     children = [dns.name.from_text(o) for o in origins
                 if o != origin and dns.name.from_text(o).is_subdomain(apex)]
+    # Only the children whose closest served zone above is this one.
+    children = [c for c in children
+                if not any(c.is_subdomain(o) and o != c and o.is_subdomain(apex) and o != apex
+                           for o in children)]
     parent_served = any(apex.is_subdomain(dns.name.from_text(o)) and o != origin
                         for o in origins)
     out = {}
@@ -60,9 +66,14 @@ def expected(origins, origin, data):
         if name == apex and t == dns.rdatatype.DS and parent_served:
             continue  # the parent's DS answers for this apex
         below = [c for c in children if name.is_subdomain(c)]
-        if below and not (t == dns.rdatatype.DS and name in below):
+        if below and not (t in (dns.rdatatype.DS, dns.rdatatype.NS) and name in below):
             continue  # the child's data now
         out[(name, t)] = v
+    for c in children:
+        if (c, dns.rdatatype.NS) not in out:  # delegated to what is served
+            ns = files[c.to_text()].get((c, dns.rdatatype.NS))
+            if ns:
+                out[(c, dns.rdatatype.NS)] = ns
     return out
 
 
@@ -107,7 +118,9 @@ def main():
     with tempfile.TemporaryDirectory(prefix="p53rt-") as d:
         os.makedirs(os.path.join(d, "a"))
         os.makedirs(os.path.join(d, "b"))
-        want = {o: expected(origins, o, rrsets(p, o)) for o, p in inputs}
+        files = {dns.name.from_text(o).to_text(): rrsets(p, o) for o, p in inputs}
+        want = {o: expected(origins, o, files[dns.name.from_text(o).to_text()], files)
+                for o, p in inputs}
         first = compile_and_dump(port53, inputs, os.path.join(d, "a.p53"), os.path.join(d, "a"))
         if first is None:
             return 1

@@ -32,7 +32,8 @@ NODESEC, ANSDO, DOBLOBS = 21, 22, 23
 NSEC3Z, NSEC3, NODESEC3 = 24, 25, 26
 ZONES, NODES, RRSETS, HASH, NAMES, RDATA, ANS, BLOBS, GROUPS, MEMBERS = range(1, 11)
 T_A, T_NS, T_CNAME, T_SOA, T_MX, T_DNAME = 1, 2, 5, 6, 15, 39
-N_APEX, N_DELEG, N_OCCLUDED, N_CNAME, N_DNAME, N_WILD, N_ENT, N_NSEC3 = (1 << i for i in range(8))
+N_APEX, N_DELEG, N_OCCLUDED, N_CNAME, N_DNAME, N_WILD, N_ENT, N_NSEC3, N_PARENT = \
+    (1 << i for i in range(9))
 M_ALIAS = 1 << 4
 
 check = common.Checks(verbose=True)
@@ -209,6 +210,29 @@ def zone_cases(work):
         n = x.node(www)
         x.put32(n["o"] + 12, 0xfffffff0)
     refused(work, base, cut_range, "cut-out-of-range", "zone cut is not a delegation above it")
+
+    # The parent's side of a served child's cut: flagged on a plain node,
+    # on a delegation without a child zone, or taken off the real one.
+    sub = s.find_node("sub.example.org.")
+    side = [i for i in range(s.count(NODES, 36)) if s.node(i)["flags"] & N_PARENT]
+    check(len(side) == 1 and s.node_name(side[0]) == "child.example.org."
+          and s.node(side[0])["flags"] & N_DELEG,
+          "the parent's side of child.example.org.'s cut is one PARENT node", side)
+
+    def parent_plain(x):
+        n = x.node(www)
+        x.put16(n["o"] + 6, n["flags"] | N_PARENT)
+    refused(work, base, parent_plain, "parent-flag-plain", "no delegation")
+
+    def parent_nochild(x):
+        n = x.node(sub)
+        x.put16(n["o"] + 6, n["flags"] | N_PARENT)
+    refused(work, base, parent_nochild, "parent-flag-no-child", "hash index holds")
+
+    def parent_unflag(x):
+        n = x.node(side[0])
+        x.put16(n["o"] + 6, n["flags"] & ~N_PARENT)
+    refused(work, base, parent_unflag, "parent-flag-off", "hash index holds")
 
     def apex_flag(x):
         n = x.node(ns_apex)

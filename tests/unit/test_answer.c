@@ -765,9 +765,19 @@ static void test_signed(void)
 		r = ask("www.example.", RR_A, 0);
 		CHECK(has_rr(&r, 1, "www.example.", RR_A) &&
 		      !has_rr(&r, 1, "www.example.", RR_RRSIG));
+		/* The parent's chain runs through its side of the served
+		 * children's cuts: nods. < nope. < ns.deleg. */
 		r = ask("nope.example.", RR_A, 1232);
 		CHECK(r.rcode == 3 && has_rr(&r, 2, "example.", RR_RRSIG) &&
-		      has_rr(&r, 2, "mx.example.", RR_NSEC) && has_rr(&r, 2, "example.", RR_NSEC));
+		      has_rr(&r, 2, "nods.example.", RR_NSEC) && has_rr(&r, 2, "example.", RR_NSEC));
+		r = ask("nods.example.", RR_DS, 1232);
+		CHECK(r.rcode == 0 && r.aa && r.cnt[1] == 0 && has_rr(&r, 2, "example.", RR_SOA) &&
+		      has_rr(&r, 2, "nods.example.", RR_NSEC) &&
+		      has_rr(&r, 2, "nods.example.", RR_RRSIG) &&
+		      !has_rr(&r, 2, "nods.example.", RR_SOA));
+		r = ask("child.example.", RR_DS, 1232);
+		CHECK(r.rcode == 0 && r.aa && has_rr(&r, 1, "child.example.", RR_DS) &&
+		      has_rr(&r, 1, "child.example.", RR_RRSIG) && r.cnt[2] == 0);
 		r = ask("x.wild.example.", RR_A, 1232);
 		CHECK(has_rr(&r, 1, "x.wild.example.", RR_RRSIG) &&
 		      has_rr(&r, 2, "*.wild.example.", RR_NSEC));

@@ -140,11 +140,40 @@ static void add_referral(const struct p53_snapshot *s, uint32_t cut, struct plan
 	add_additional(s, ns, SNAP_NONE, p, true);
 }
 
+/* The last node of zone at or before name in canonical order: the zone's
+ * nodes are sorted (snapfmt.h), so a binary search, from the apex, which
+ * precedes every name of its zone. */
+static uint32_t node_before(const struct p53_snapshot *s, uint32_t zone, const uint8_t *name)
+{
+	const struct snap_zone *z = &s->zones[zone];
+	uint32_t lo = z->apex, hi = z->apex + z->nodes - 1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		if (name_cmp_canonical(snap_node_name(s, &s->nodes[mid]), name) <= 0)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	return lo;
+}
+
+/* What decide() notes for a DO=1 answer to prove (secure.c); nothing
+ * otherwise. */
+static void note_proof(struct plan *p, enum proof_kind kind, uint32_t node, const uint8_t *name,
+		       size_t len)
+{
+	if (!p->dnssec || p->nproof >= PROOF_MAX)
+		return;
+	p->proof[p->nproof++] = (struct proof){(uint8_t)kind, (uint8_t)len, node, name, 0};
+}
+
 /* RFC 4035 3.1.4.1: the DS set of a zone's apex is the parent zone's data.
  * When the parent is served too, DS at the apex is answered from the
- * parent's side: its DS set (kept on the apex node by the compiler), or
- * NODATA with the parent's SOA, or the parent's referral when the apex lies
- * below one of its cuts. Returns false when no zone above is served. */
+ * parent's side of the cut (NODE_PARENT: its DS set with the parent's
+ * signatures, or NODATA with the parent's SOA and the NSEC there), or the
+ * parent's referral when the apex lies below one of its cuts. Snapshots
+ * from before the parent's side was kept hold the DS set on the apex
+ * node. Returns false when no zone above is served. */
 static bool ds_from_parent(const struct p53_snapshot *s, const struct snap_node *apex,
 			   const uint8_t *name, size_t nlen, const struct suffixes *sf,
 			   unsigned depth, struct plan *p)
@@ -163,12 +192,21 @@ static bool ds_from_parent(const struct p53_snapshot *s, const struct snap_node 
 		add_referral(s, up->cut, p);
 		return true;
 	}
-	const struct snap_rrset *ds = find_rrset(s, apex, RR_DS);
-	if (ds && p->nan < AN_MAX)
-		p->an[p->nan++] =
-		    (struct pent){name, ds, ds->ttl, NULL, (uint32_t)(apex - s->nodes), 0};
-	else if (ds == NULL)
+	uint32_t side = node_before(s, up->zone, name);
+	const struct snap_node *ps = &s->nodes[side];
+	if (!(ps->flags & NODE_PARENT) || ps->name_len != nlen ||
+	    memcmp(snap_node_name(s, ps), name, nlen) != 0) {
+		ps = apex;
+		side = (uint32_t)(apex - s->nodes);
+	}
+	const struct snap_rrset *ds = find_rrset(s, ps, RR_DS);
+	if (ds && p->nan < AN_MAX) {
+		p->an[p->nan++] = (struct pent){name, ds, ds->ttl, NULL, side, 0};
+	} else if (ds == NULL) {
 		ans_add_soa(s, up->zone, p);
+		if (ps != apex)
+			note_proof(p, PROOF_NODATA, side, name, nlen);
+	}
 	return true;
 }
 
@@ -184,15 +222,6 @@ static size_t dname_subst(const uint8_t *name, size_t nlen, size_t owner_len, co
 	memcpy(out + prefix, target, tlen);
 	name_lower(out, prefix + tlen);
 	return prefix + tlen;
-}
-
-/* What a DO=1 answer will have to prove (secure.c); nothing otherwise. */
-static void note_proof(struct plan *p, enum proof_kind kind, uint32_t node, const uint8_t *name,
-		       size_t len)
-{
-	if (!p->dnssec || p->nproof >= PROOF_MAX)
-		return;
-	p->proof[p->nproof++] = (struct proof){(uint8_t)kind, (uint8_t)len, node, name, 0};
 }
 
 /* A routing-policy group at node id: the records its policy picks for this

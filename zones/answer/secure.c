@@ -58,23 +58,6 @@ static void add_signed(const struct p53_snapshot *s, struct pent *arr, unsigned 
 	arr[(*n)++] = (struct pent){e->owner, sig, e->ttl, NULL, e->node, e->set->type};
 }
 
-/* The last node of zone at or before name in canonical order: the zone's
- * nodes are sorted (snapfmt.h), so a binary search, from the apex, which
- * precedes every name of its zone. */
-static uint32_t node_before(const struct p53_snapshot *s, uint32_t zone, const uint8_t *name)
-{
-	const struct snap_zone *z = &s->zones[zone];
-	uint32_t lo = z->apex, hi = z->apex + z->nodes - 1;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo + 1) / 2;
-		if (name_cmp_canonical(snap_node_name(s, &s->nodes[mid]), name) <= 0)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	return lo;
-}
-
 static bool zone_compact(const struct p53_snapshot *s, uint32_t zone)
 {
 	return s->nodesec[s->zones[zone].apex].nsec == SNAP_NSEC_COMPACT;

@@ -355,8 +355,10 @@ static int verify_node_self(const struct p53_snapshot *s, uint32_t i, struct p53
 	if (n->zone >= s->nzones)
 		return bad_node(s, i, err, "zone out of range");
 	if (n->flags & ~(NODE_APEX | NODE_DELEG | NODE_OCCLUDED | NODE_CNAME | NODE_DNAME |
-			 NODE_WILDCARD | NODE_ENT | NODE_NSEC3))
+			 NODE_WILDCARD | NODE_ENT | NODE_NSEC3 | NODE_PARENT))
 		return bad_node(s, i, err, "unknown flags");
+	if ((n->flags & NODE_PARENT) && !(n->flags & NODE_DELEG))
+		return bad_node(s, i, err, "parent's side of a cut that is no delegation");
 	if (((n->flags & NODE_WILDCARD) != 0) != (name[0] == 1 && name[1] == '*'))
 		return bad_node(s, i, err, "wildcard flag disagrees with its name");
 	return 0;
@@ -578,8 +580,11 @@ struct hash_nodes {
 static void *hash_nodes_run(void *arg)
 {
 	struct hash_nodes *h = arg;
+	/* The parent's side of a cut is marked seen already: a slot naming
+	 * it is refused as a node listed twice (the index must not hold it). */
 	for (uint32_t i = h->from; i < h->to; i++)
-		h->hn[i] = name_hash(h->s->names + h->s->nodes[i].name, h->s->nodes[i].name_len);
+		h->hn[i] = name_hash(h->s->names + h->s->nodes[i].name, h->s->nodes[i].name_len) |
+			   ((h->s->nodes[i].flags & NODE_PARENT) ? 1ull << 32 : 0);
 	return NULL;
 }
 
@@ -619,14 +624,16 @@ static size_t hash_scan(const struct p53_snapshot *s, uint64_t *hn, size_t start
 
 static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 {
-	size_t slots = (size_t)s->hmask + 1, used = 0;
+	size_t slots = (size_t)s->hmask + 1, used = 0, indexed = 0;
 	for (size_t i = 0; i < slots; i++)
 		used += s->ht[i].node != 0;
-	if (used != s->nnodes || used > slots / 2)
+	for (uint32_t i = 0; i < s->nnodes; i++)
+		indexed += !(s->nodes[i].flags & NODE_PARENT);
+	if (used != indexed || used > slots / 2)
 		return p53_err_set(
 		    err, P53_ECORRUPT,
-		    "snapshot hash index holds %zu entries for %u nodes in %zu slots", used,
-		    s->nnodes, slots);
+		    "snapshot hash index holds %zu entries for %zu named nodes in %zu slots", used,
+		    indexed, slots);
 	uint64_t *hn = malloc((s->nnodes ? s->nnodes : 1) * sizeof(*hn));
 	if (hn == NULL)
 		return p53_err_set(err, P53_ENOMEM, "out of memory");
@@ -650,6 +657,23 @@ static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 			      "not found by its hash in the index");
 	free(hn);
 	return rc;
+}
+
+/* The parent's side of a cut stands beside the apex of a served child
+ * zone of the same name: the name index finds the child's apex. */
+static int verify_parent_sides(const struct p53_snapshot *s, struct p53_err *err)
+{
+	for (uint32_t i = 0; i < s->nnodes; i++) {
+		const struct snap_node *n = &s->nodes[i];
+		if (!(n->flags & NODE_PARENT))
+			continue;
+		const uint8_t *nm = s->names + n->name;
+		uint32_t a = snap_find(s, nm, n->name_len, name_hash(nm, n->name_len));
+		if (a == SNAP_NONE || !(s->nodes[a].flags & NODE_APEX) ||
+		    s->nodes[a].zone == n->zone)
+			return bad_node(s, i, err, "parent's side of a cut without a child zone");
+	}
+	return 0;
 }
 
 static int verify_sizes(const struct p53_snapshot *s, struct p53_err *err)
@@ -774,6 +798,8 @@ int snap_verify_structure(const struct p53_snapshot *s, struct p53_err *err)
 		rc = verify_nsec3(s, err);
 	if (rc == 0)
 		rc = verify_hash(s, err);
+	if (rc == 0)
+		rc = verify_parent_sides(s, err);
 	if (rc == 0)
 		rc = snap_verify_r53(s, err);
 	return rc;

@@ -108,6 +108,11 @@ enum snap_node_flags {
 	 * descendants): answered as a name that does not exist (RFC 5155
 	 * 7.2.8), so lookups pass over it; version 6. */
 	NODE_NSEC3 = 1 << 7,
+	/* The parent zone's side of the cut above a served child zone (its NS,
+	 * DS, NSEC and their RRSIGs, RFC 4035 3.1.4.1): a delegation in the
+	 * parent's node range, found by the parent's canonical order, never by
+	 * name (the index finds the child's apex). */
+	NODE_PARENT = 1 << 8,
 };
 
 struct snap_node {

@@ -620,11 +620,19 @@ static uint32_t owning_zone(const struct cc *c, const uint8_t *name, size_t len)
 	return best;
 }
 
-/* The node named name, or SNAP_NONE: a binary search among the nodes of the
- * zone that would hold it (a zone's nodes are in canonical order). */
-static uint32_t node_find(const struct cc *c, const uint8_t *name, size_t len)
+/* The served zone holding the parent name of zone z's apex, or SNAP_NONE. */
+static uint32_t zone_above(const struct cc *c, uint32_t z)
 {
-	uint32_t z = owning_zone(c, name, len);
+	const uint8_t *a = c->zones[z].apex;
+	if (c->zones[z].apex_len <= 1)
+		return SNAP_NONE;
+	return owning_zone(c, a + a[0] + 1, c->zones[z].apex_len - a[0] - 1u);
+}
+
+/* The node named name in zone z, or SNAP_NONE: a binary search (a zone's
+ * nodes are in canonical order). */
+static uint32_t node_find_in(const struct cc *c, uint32_t z, const uint8_t *name, size_t len)
+{
 	if (z == SNAP_NONE || c->zones[z].nnodes == 0)
 		return SNAP_NONE;
 	size_t lo = c->zones[z].first_node, hi = lo + c->zones[z].nnodes;
@@ -640,6 +648,13 @@ static uint32_t node_find(const struct cc *c, const uint8_t *name, size_t len)
 			hi = mid;
 	}
 	return SNAP_NONE;
+}
+
+/* The node named name in the zone that owns it: for a served child's apex,
+ * the child's apex node, not the parent's side of the cut. */
+static uint32_t node_find(const struct cc *c, const uint8_t *name, size_t len)
+{
+	return node_find_in(c, owning_zone(c, name, len), name, len);
 }
 
 static uint32_t add_node(struct cc *c, uint32_t zone, uint32_t name, uint8_t len, uint8_t depth)
@@ -790,6 +805,10 @@ static int check_node(struct cc *c, uint32_t id)
 		n->flags |= NODE_APEX;
 	else if (has_type(c, n, RR_NS))
 		n->flags |= NODE_DELEG;
+	/* Only the parent's NS and DS at a served child's apex are kept in
+	 * the parent zone (compile's record pass): its side of that cut. */
+	if ((n->flags & NODE_DELEG) && owning_zone(c, cc_name(c, n->name), n->name_len) != n->zone)
+		n->flags |= NODE_PARENT;
 	const uint8_t *nm = cc_name(c, n->name);
 	if (nm[0] == 1 && nm[1] == '*')
 		n->flags |= NODE_WILDCARD;
@@ -844,7 +863,8 @@ static int check_glue(struct cc *c)
 {
 	for (uint32_t i = 0; i < c->nnodes; i++) {
 		const struct cnode *n = &c->nodes[i];
-		if (!(n->flags & NODE_DELEG))
+		/* Names below a served child's cut are the child's to hold. */
+		if (!(n->flags & NODE_DELEG) || (n->flags & NODE_PARENT))
 			continue;
 		for (uint32_t k = 0; k < n->nrec; k++) {
 			const struct crec *r = &c->recs[n->rec + k];
@@ -1052,7 +1072,8 @@ static int reindex_records(struct cc *c)
 		size_t j = i + 1;
 		while (j < c->nrecs && same_owner(c, &c->recs[i], &c->recs[j]))
 			j++;
-		uint32_t id = node_find(c, cc_name(c, c->recs[i].name), c->recs[i].name_len);
+		uint32_t id = node_find_in(c, c->recs[i].zone, cc_name(c, c->recs[i].name),
+					   c->recs[i].name_len);
 		if (id == SNAP_NONE) /* cannot happen: signing adds no names */
 			return p53_err_set(c->err, P53_EINVAL, "signed record without a node");
 		c->nodes[id].rec = (uint32_t)i;
@@ -1126,6 +1147,63 @@ static int rebuild_nodes(struct cc *c)
 		rc = check_zones(c);
 	if (rc == 0)
 		rc = link_tree(c);
+	return rc;
+}
+
+/* The records of one zone that name another zone we serve: the parent's
+ * NS and DS at a served child's apex stay the parent's, its side of the
+ * cut (NODE_PARENT, RFC 4035 3.1.4.1), which its NSEC chain links and its
+ * keys sign; anything else there or below (glue) is the child's business
+ * and dropped, and so is a DS set in the child's own file at its apex. A
+ * parent that does not delegate to the child in its file gets the child's
+ * apex NS set as its delegation: the child is served, so the cut is there. */
+static int parent_sides(struct cc *c)
+{
+	bool *has_ns = calloc(c->nzones ? c->nzones : 1, sizeof(*has_ns));
+	if (has_ns == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	for (size_t i = 0; i < c->nrecs; i++) {
+		struct crec *r = &c->recs[i];
+		uint32_t z = owning_zone(c, cc_name(c, r->name), r->name_len);
+		bool at_apex = r->name_len == c->zones[z].apex_len &&
+			       memcmp(cc_name(c, r->name), c->zones[z].apex, r->name_len) == 0;
+		if (z == r->zone) {
+			if (r->type == RR_DS && at_apex && zone_above(c, z) != SNAP_NONE)
+				r->dead = true;
+			continue;
+		}
+		if (at_apex && (r->type == RR_NS || r->type == RR_DS) &&
+		    zone_above(c, z) == r->zone)
+			has_ns[z] |= r->type == RR_NS;
+		else
+			r->dead = true;
+	}
+	int rc = 0;
+	uint8_t *rd = malloc(65536);
+	if (rd == NULL)
+		rc = p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	size_t n = c->nrecs; /* add_crec appends: what it adds is not read here */
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		const struct crec r = c->recs[i];
+		const struct czone *zn = &c->zones[r.zone];
+		if (r.dead || r.type != RR_NS || has_ns[r.zone] || r.name_len != zn->apex_len ||
+		    memcmp(cc_name(c, r.name), zn->apex, r.name_len) != 0)
+			continue;
+		uint32_t p = zone_above(c, r.zone);
+		if (p == SNAP_NONE)
+			continue;
+		uint8_t owner[P53_NAME_MAX];
+		memcpy(owner, zn->apex, zn->apex_len);
+		memcpy(rd, c->rdata.p + r.rdata, r.rdlen);
+		uint32_t cur = c->cur_zone, file = c->last_file_idx;
+		c->cur_zone = p;
+		c->last_file_idx = r.file;
+		rc = add_crec(c, owner, zn->apex_len, RR_NS, r.ttl, rd, r.rdlen, 0, 0);
+		c->cur_zone = cur;
+		c->last_file_idx = file;
+	}
+	free(rd);
+	free(has_ns);
 	return rc;
 }
 
@@ -1761,6 +1839,8 @@ static unsigned answer_types(const struct snap_rrset *sets, const struct snap_no
 	unsigned nt = 0;
 	if (sn->flags & NODE_NSEC3)
 		return 0; /* no lookup finds it */
+	if (sn->flags & NODE_PARENT)
+		return 0; /* reached by no query name: DS is asked of the child's apex */
 	if (sn->cut != SNAP_NONE) {
 		if (sn->cut == i)
 			types[nt++] = RR_DS;
@@ -1963,9 +2043,16 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
 		free(b);
 		return P53_ENOMEM;
 	}
-	/* hash << 32 | node: the home slot is hash & mask. */
+	/* hash << 32 | node: the home slot is hash & mask. The parent's side
+	 * of a served child's cut is not indexed: its name is the child's
+	 * apex. */
 	struct hash_part pa = {nodes, names, a, 0, n / 2}, pb = {nodes, names, a, n / 2, n};
 	run_pair(c, hash_part_run, &pa, &pb);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!(nodes[(uint32_t)a[i]].flags & NODE_PARENT))
+			a[m++] = a[i];
+	n = m;
 	unsigned bits = 0;
 	while (bits < 32 && (1ull << bits) <= mask)
 		bits++;
@@ -2347,7 +2434,7 @@ static int prerender_range(struct prerender_part *p)
 		/* Empty non-terminals are rendered per query: an ip6.arpa zone
 		 * has some twenty of them per record, and a blob each would make
 		 * the snapshot grow tenfold for answers nobody asks for. */
-		if (!(sn->flags & (NODE_CNAME | NODE_ENT | NODE_NSEC3))) {
+		if (!(sn->flags & (NODE_CNAME | NODE_ENT | NODE_NSEC3 | NODE_PARENT))) {
 			size_t n = answer_prerender(s, i, absent_type(s, sn), tmp, BLOB_CAP);
 			int64_t off;
 			if (n && (off = blob_put(&bt, &p->blobs, tmp, n)) < 0)
@@ -2629,28 +2716,8 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 			}
 		}
 	}
-	for (size_t i = 0; i < c.nrecs; i++) {
-		struct crec *r = &c.recs[i];
-		uint32_t z = owning_zone(&c, cc_name(&c, r->name), r->name_len);
-		if (z == r->zone) {
-			/* A DS set at a zone's own apex is not its data when the
-			 * parent zone is served too: the parent's (below) is. */
-			if (r->type == RR_DS && r->name_len == c.zones[z].apex_len &&
-			    r->name_len > 1 &&
-			    owning_zone(&c, cc_name(&c, r->name) + cc_name(&c, r->name)[0] + 1,
-					r->name_len - cc_name(&c, r->name)[0] - 1u) != SNAP_NONE)
-				r->dead = true;
-			continue;
-		}
-		/* The DS set at a served child's apex is the parent's data
-		 * (RFC 4035 3.1.4.1): keep it on the child's apex node, where
-		 * the engine answers DS queries from it. */
-		if (r->type == RR_DS && r->name_len == c.zones[z].apex_len &&
-		    memcmp(cc_name(&c, r->name), c.zones[z].apex, r->name_len) == 0)
-			r->zone = z;
-		else
-			r->dead = true;
-	}
+	if ((rc = parent_sides(&c)) != 0)
+		goto fail;
 	/* A second thread costs more than it saves on a small zone. */
 	if (c.nrecs < 65536)
 		c.two = false;
@@ -2849,7 +2916,7 @@ static void dump_one(const struct p53_snapshot *s, const uint32_t *above, uint32
 		}
 	}
 	for (uint32_t c = 0; c < s->nzones; c++) {
-		if (c == z || above[c] != z)
+		if (c == z || above[c] != z || p53_zone_parent_side(s, c) != SNAP_NONE)
 			continue;
 		const struct snap_node *a = &s->nodes[s->zones[c].apex];
 		for (uint16_t k = 0; k < a->nrrsets; k++)

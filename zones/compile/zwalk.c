@@ -32,6 +32,26 @@ uint32_t p53_zone_above(const struct p53_snapshot *s, uint32_t z)
 	}
 }
 
+uint32_t p53_zone_parent_side(const struct p53_snapshot *s, uint32_t z)
+{
+	uint32_t p = p53_zone_above(s, z);
+	if (p == P53_ZONE_NONE)
+		return SNAP_NONE;
+	const uint8_t *name = s->names + s->zones[z].name;
+	uint32_t lo = s->zones[p].apex, hi = lo + s->zones[p].nodes;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = name_cmp_canonical(snap_node_name(s, &s->nodes[mid]), name);
+		if (c == 0)
+			return (s->nodes[mid].flags & NODE_PARENT) ? mid : SNAP_NONE;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SNAP_NONE;
+}
+
 static int walk_rrset(const struct p53_snapshot *s, const struct snap_node *n,
 		      const struct snap_rrset *r, p53_walk_fn fn, void *arg, unsigned *skipped)
 {
@@ -67,9 +87,11 @@ int p53_zone_walk(const struct p53_snapshot *s, uint32_t z, p53_walk_fn fn, void
 				rc = walk_rrset(s, n, r, fn, arg, &skip);
 		}
 	}
-	/* The DS sets of served children belong to this zone. */
+	/* The DS sets of served children belong to this zone: on its side of
+	 * their cuts (walked above), or in snapshots from before that, on the
+	 * child's apex. */
 	for (uint32_t c = 0; rc == 0 && c < s->nzones; c++) {
-		if (c == z || p53_zone_above(s, c) != z)
+		if (c == z || p53_zone_above(s, c) != z || p53_zone_parent_side(s, c) != SNAP_NONE)
 			continue;
 		const struct snap_node *a = &s->nodes[s->zones[c].apex];
 		for (uint16_t k = 0; rc == 0 && k < a->nrrsets; k++)

@@ -2,8 +2,8 @@
  *
  * The walk gives what a zone file of the zone would hold: the apex SOA
  * first, then every other record of the zone's nodes in the snapshot's
- * canonical order, glue included; the DS set at a served child's apex is
- * given with the parent (RFC 4035 3.1.4.1), not with the child. Routing
+ * canonical order, glue included; the NS and DS sets at a served child's
+ * apex are given with the parent (RFC 4035 3.1.4.1), not with the child. Routing
  * policy groups (Route 53 records with a SetIdentifier or an alias) have no
  * zone-file form: they are skipped and counted.
  */
@@ -22,6 +22,9 @@
 uint32_t p53_zone_find(const struct p53_snapshot *s, const uint8_t *apex, size_t len);
 /* The served zone holding zone z's apex's parent name, or P53_ZONE_NONE. */
 uint32_t p53_zone_above(const struct p53_snapshot *s, uint32_t z);
+/* The node of zone z's parent zone on its side of the cut at z's apex
+ * (NODE_PARENT), or SNAP_NONE (no parent served, or an older snapshot). */
+uint32_t p53_zone_parent_side(const struct p53_snapshot *s, uint32_t z);
 
 /* One record: owner in canonical wire form, class IN. Return non-zero to
  * stop the walk (the walk returns that value). */
