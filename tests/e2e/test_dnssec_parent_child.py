@@ -9,6 +9,9 @@ the parent, its DS set with the parent's signature, or NODATA with the
 parent's SOA and the parent's NSEC at the cut (NS RRSIG NSEC), never the
 child's data; the parent's NSEC chain runs through each child's apex.
 
+The same tree is compiled a second time with NSEC3 chains (the parent and
+the secure child) and checked by dnspython's NSEC3 hashing, delv and unbound.
+
 Checked by tools that share no code with port53: dnspython (every signature
 against the right zone's DNSKEY set, DS digests, NSEC coverage against the
 canonical order of the parent's own names), ldns-verify-zone on the parent's
@@ -216,6 +219,38 @@ def dnspython_checks(port, kdir):
     return pkeys
 
 
+def nsec3_checks(port):
+    """The NSEC3 form of the parent's proofs at a cut, checked with
+    dnspython: signatures, and the NSEC3 whose hash is the child's apex's."""
+    r = ask(port, "example.", "DNSKEY")
+    keys = {PARENT: r.get_rrset(r.answer, PARENT, 1, T.DNSKEY)}
+    r3 = ask(port, "example.", "NSEC3PARAM")
+    param = rrsets(r3.answer, T.NSEC3PARAM)
+    check(param and not validated(r3, keys), "NSEC3: the parent's NSEC3PARAM, signed", r3)
+    if not param:
+        return
+    pr = param[0][0]
+
+    def hashed(name):
+        h = dns.dnssec.nsec3_hash(name, pr.salt, pr.iterations, pr.algorithm)
+        return N(h.lower() + ".example.")
+
+    for child, types in (("insec.example.", {T.NS}), ("sec.example.", {T.NS, T.DS})):
+        r = ask(port, child, "DS")
+        n3 = rrsets(r.authority, T.NSEC3)
+        match = [n for n in n3 if n.name == hashed(child)]
+        want_ds = T.DS in types
+        check(r.rcode() == 0 and r.flags & dns.flags.AA and not validated(r, keys)
+              and (bool(rrsets(r.answer, T.DS)) == want_ds)
+              and (want_ds or (match and {T.NS} <= common.nsec_types(match[0])
+                               and T.DS not in common.nsec_types(match[0])
+                               and T.SOA not in common.nsec_types(match[0])))
+              and signer(r, "answer" if want_ds else "authority") == {PARENT},
+              "NSEC3: DS at %s from the parent, %s" % (
+                  child, "its DS signed" if want_ds else "NODATA with the NSEC3 of the "
+                  "child's apex (NS, no DS, no SOA)"), r)
+
+
 def ldns_checks(d, snap):
     if shutil.which("ldns-verify-zone") is None:
         check.skip("ldns-verify-zone", "ldnsutils not installed")
@@ -233,7 +268,7 @@ def ldns_checks(d, snap):
           "the parent's dump holds its side of the cuts (DS, the NS it delegates with)", text)
 
 
-def delv_checks(d, port, pkeys):
+def delv_checks(d, port, pkeys, label):
     if shutil.which("delv") is None:
         check.skip("delv", "bind9-dnsutils not installed")
         return
@@ -254,7 +289,7 @@ def delv_checks(d, port, pkeys):
                                ("secb.example.", "A", "; negative response, fully validated")):
         r = common.run(["delv", "-a", anchor, "+root=example.", "@" + common.HOST, "-p",
                         str(port), name, rdtype], timeout=30)
-        check(want in r.stdout, "delv: %s %s: %s" % (name, rdtype, want.strip("; ")),
+        check(want in r.stdout, "%s: delv: %s %s: %s" % (label, name, rdtype, want.strip("; ")),
               r.stdout + r.stderr)
 
 
@@ -292,7 +327,7 @@ def sh(*args, timeout=60):
     return r
 
 
-def unbound_checks(d, snap, kdir):
+def unbound_checks(d, snap, kdir, label):
     if os.geteuid() != 0:
         check.skip("unbound", "needs root for ip netns")
         return
@@ -330,7 +365,7 @@ def unbound_checks(d, snap, kdir):
                                       stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
         up = common.wait_for(lambda: dig("ns1.example.", "A")[0] == "NOERROR", deadline=15)
         ulog = os.path.join(d, "unbound.log")
-        check(up, "unbound answers through port53",
+        check(up, "%s: unbound answers through port53" % label,
               open(ulog).read() if os.path.exists(ulog) else "")
         for name, rdtype, want, ad in (
                 ("www.sec.example.", "A", "NOERROR", True),
@@ -346,8 +381,8 @@ def unbound_checks(d, snap, kdir):
                 ("secz.example.", "A", "NOERROR", True)):
             status, got_ad, out = dig(name, rdtype)
             check(status == want and got_ad == ad,
-                  "unbound: %s %s is %s%s" % (name, rdtype, want, " with AD" if ad else
-                                              " without AD"), out)
+                  "%s: unbound: %s %s is %s%s" % (label, name, rdtype, want, " with AD" if ad
+                                                  else " without AD"), out)
     finally:
         for p in reversed(procs):
             common.stop(p)
@@ -381,6 +416,13 @@ def main():
         r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "-o", snap] + zones)
         if r.returncode != 0:
             raise RuntimeError("compile failed: %s" % r.stderr)
+        # The same tree with NSEC3 chains (RFC 5155): the parent's covers its
+        # side of every cut as it covers its other names.
+        snap3 = os.path.join(d, "all-nsec3.p53")
+        r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "-o", snap3,
+                        "--nsec3", "example.", "--nsec3", "sec.example."] + zones)
+        if r.returncode != 0:
+            raise RuntimeError("compile --nsec3 failed: %s" % r.stderr)
         wd = os.path.join(d, "serve")
         os.makedirs(wd)
         s = common.Port53(PORT53, None, wd)
@@ -388,11 +430,22 @@ def main():
         s.start()
         try:
             pkeys = dnspython_checks(s.port, kdir)
-            delv_checks(d, s.port, pkeys)
+            delv_checks(d, s.port, pkeys, "NSEC")
+        finally:
+            s.stop()
+        wd = os.path.join(d, "serve3")
+        os.makedirs(wd)
+        s = common.Port53(PORT53, None, wd)
+        s.snapshot = snap3
+        s.start()
+        try:
+            nsec3_checks(s.port)
+            delv_checks(d, s.port, pkeys, "NSEC3")
         finally:
             s.stop()
         ldns_checks(d, snap)
-        unbound_checks(d, snap, kdir)
+        unbound_checks(d, snap, kdir, "NSEC")
+        unbound_checks(d, snap3, kdir, "NSEC3")
     return check.finish()
 
 
