@@ -279,8 +279,8 @@ def zone_cases(work):
 
     def hash_entry(x):  # an index entry under another hash: never found
         ho = x.off(HASH)
-        mask = struct.unpack_from("<I", x.b, ho)[0]
-        for k in range(mask + 1):
+        slots = struct.unpack_from("<I", x.b, ho)[0]
+        for k in range(slots):
             h, nd = struct.unpack_from("<II", x.b, ho + 8 + 8 * k)
             if nd:
                 x.put32(ho + 8 + 8 * k, h ^ 0x10000)
@@ -289,25 +289,37 @@ def zone_cases(work):
 
     def hash_dup(x):  # a node listed twice (and one missing)
         ho = x.off(HASH)
-        mask = struct.unpack_from("<I", x.b, ho)[0]
-        used = [k for k in range(mask + 1) if struct.unpack_from("<II", x.b, ho + 8 + 8 * k)[1]]
+        slots = struct.unpack_from("<I", x.b, ho)[0]
+        used = [k for k in range(slots) if struct.unpack_from("<II", x.b, ho + 8 + 8 * k)[1]]
         x.put32(ho + 8 + 8 * used[1] + 4, struct.unpack_from("<I", x.b, ho + 8 + 8 * used[0] + 4)[0])
     refused(work, base, hash_dup, "hash-duplicate", "listed twice")
 
     def hash_full(x):  # every slot used: a probe for an absent name never ends
         ho = x.off(HASH)
-        mask = struct.unpack_from("<I", x.b, ho)[0]
-        for k in range(mask + 1):
+        slots = struct.unpack_from("<I", x.b, ho)[0]
+        for k in range(slots):
             if not struct.unpack_from("<II", x.b, ho + 8 + 8 * k)[1]:
                 x.put32(ho + 8 + 8 * k + 4, 1)
     refused(work, base, hash_full, "hash-full", "hash index holds")
 
-    def blob_cut(x):  # the first truncation point of a pre-rendered answer not empty
+    def blob_cut(x):  # an inner truncation point of a pre-rendered answer inside a record
+        for i in range(x.count(NODES, 36)):
+            n = x.node(i)
+            for k in range(n["nans"]):
+                a = x.off(ANS) + 8 * (n["ans"] + k)
+                flags, blob = struct.unpack_from("<HI", x.b, a + 2)
+                if flags & 1:
+                    continue
+                if struct.unpack_from("<H", x.b, x.off(BLOBS) + blob + 10)[0]:
+                    x.put16(x.off(BLOBS) + blob + 12, 1)
+                    return
+        raise AssertionError("no pre-rendered answer with inner cuts")
+    refused(work, base, blob_cut, "blob-inner-cut", "pre-rendered answer's cut")
+
+    def blob_any(x):  # an answer entry flag the format does not define
         n = x.node(www)
-        a = x.off(ANS) + 8 * n["ans"]
-        blob = struct.unpack_from("<I", x.b, a + 4)[0]
-        x.put16(x.off(BLOBS) + blob + 12, 2)
-    refused(work, base, blob_cut, "blob-first-cut", "first cut is not empty")
+        x.put16(x.off(ANS) + 8 * n["ans"] + 2, 4)
+    refused(work, base, blob_any, "ans-flags", "pre-rendered answer with unknown flags")
 
     def blob_pointer(x):  # a compression pointer forward, past itself
         n = x.node(www)

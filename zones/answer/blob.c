@@ -7,18 +7,30 @@
 
 #include "zones/answer/answer_int.h"
 
+/* The last RRset boundary of a blob that fits in room bytes: the whole
+ * answer, an inner cut, or nothing (the first and last cuts are implied,
+ * snapfmt.h). *data is where the blob's bytes start. */
+static struct snap_cut blob_fit(const struct snap_blob *b, size_t room, const uint8_t **data)
+{
+	const struct snap_cut *cuts = (const void *)(b + 1);
+	*data = (const uint8_t *)(cuts + b->ncut);
+	if (b->len <= room)
+		return (struct snap_cut){b->len, b->an, b->ns, b->ar};
+	for (const struct snap_cut *c = cuts + b->ncut; c > cuts;)
+		if ((--c)->off <= room)
+			return *c;
+	return (struct snap_cut){0, 0, 0, 0};
+}
+
 /* Copies a pre-rendered blob after the question, cut at the last RRset
  * boundary that fits. */
 static size_t ans_emit_blob(const uint8_t *base, uint32_t off, const uint8_t *qmsg,
 			    const struct query *q, struct p53_ctx *ctx, uint8_t *r, size_t limit)
 {
 	const struct snap_blob *b = (const void *)(base + off);
-	const struct snap_cut *cuts = (const void *)(b + 1);
-	const uint8_t *data = (const uint8_t *)(cuts + b->ncut);
-	size_t room = limit - q->qend;
-	const struct snap_cut *c = &cuts[b->ncut - 1];
-	while (c->off > room && c > cuts)
-		c--;
+	const uint8_t *data;
+	struct snap_cut cut = blob_fit(b, limit - q->qend, &data);
+	const struct snap_cut *c = &cut;
 	bool aa = b->flags & BLOB_AA;
 	bool tc =
 	    c->an < b->an || c->ns < b->ns || referral_glue_cut(b->rcode, aa, b->an, c->ar, b->ar);
@@ -118,15 +130,13 @@ static size_t ans_emit_relocated(const struct p53_snapshot *s, const struct plan
 	if (!n->other_blob || n->name_len > q->qname_len)
 		return 0;
 	const struct snap_blob *b = (const void *)(s->blobs + n->other_blob - 1);
-	const struct snap_cut *cuts = (const void *)(b + 1);
-	const uint8_t *data = (const uint8_t *)(cuts + b->ncut);
 	/* The cut's blob is its referral by construction; the apex's must be
 	 * the SOA alone. */
 	if (b->an != 0 || (!p->referral && (b->ns != 1 || b->ar != 0)))
 		return 0;
-	const struct snap_cut *c = &cuts[b->ncut - 1];
-	while (c->off > limit - q->qend && c > cuts)
-		c--;
+	const uint8_t *data;
+	struct snap_cut cut = blob_fit(b, limit - q->qend, &data);
+	const struct snap_cut *c = &cut;
 	uint8_t *o = r + q->qend;
 	memcpy(o, data, c->off);
 	if (!reloc_rrs(o, c->off, (unsigned)c->an + c->ns + c->ar, q->qname_len - n->name_len))
@@ -162,7 +172,7 @@ static uint32_t ans_find_blob(const struct p53_snapshot *s, const struct query *
 	uint32_t v = SNAP_DO_SAME, blob = n->other_blob;
 	uint16_t i = 0;
 	for (; i < n->nans; i++)
-		if (a[i].qtype == q->qtype) {
+		if (a[i].qtype == q->qtype || (q->qtype == RR_ANY && (a[i].flags & ANS_ANY))) {
 			if (a[i].flags & ANS_DYNAMIC)
 				return 0;
 			blob = a[i].blob + 1;
@@ -228,17 +238,19 @@ static size_t prerender(const struct p53_snapshot *s, uint32_t node, uint16_t qt
 	size_t len = w.pos - q.qend;
 	if (w.full || len > UINT16_MAX)
 		return 0;
-	/* Cut offsets become relative to the end of the question. */
+	/* Only the cuts between the first (nothing) and the last (all) are
+	 * stored; their offsets become relative to the end of the question. */
+	unsigned inner = w.ncut > 2 ? w.ncut - 2 : 0;
 	struct snap_blob b = {(uint16_t)len, p.rcode,  p.aa ? BLOB_AA : 0, w.cnt[0],
-			      w.cnt[1],	     w.cnt[2], (uint16_t)w.ncut};
-	size_t need = sizeof(b) + w.ncut * sizeof(struct snap_cut) + len;
+			      w.cnt[1],	     w.cnt[2], (uint16_t)inner};
+	size_t need = sizeof(b) + inner * sizeof(struct snap_cut) + len;
 	if (need > cap)
 		return 0;
-	for (unsigned i = 0; i < w.ncut; i++)
-		w.cuts[i].off = (uint16_t)(w.cuts[i].off - q.qend);
+	for (unsigned i = 0; i < inner; i++)
+		w.cuts[i + 1].off = (uint16_t)(w.cuts[i + 1].off - q.qend);
 	memcpy(out, &b, sizeof(b));
-	memcpy(out + sizeof(b), w.cuts, w.ncut * sizeof(struct snap_cut));
-	memcpy(out + sizeof(b) + w.ncut * sizeof(struct snap_cut), msg + q.qend, len);
+	memcpy(out + sizeof(b), w.cuts + 1, inner * sizeof(struct snap_cut));
+	memcpy(out + sizeof(b) + inner * sizeof(struct snap_cut), msg + q.qend, len);
 	return need;
 }
 

@@ -49,13 +49,13 @@ static void prefetch_stage(const struct p53_snapshot *s, const uint8_t *q, size_
 			*state = PF_DONE;
 			return;
 		}
-		__builtin_prefetch(&s->ht[hash & s->hmask]);
+		__builtin_prefetch(&s->ht[snap_home(s, hash)]);
 		*state = PF_STATE(1, hash, rd16(q + toff));
 		return;
 	case 1:
 		hash = PF_KEY(*state);
-		for (uint32_t i = hash & s->hmask, k = 0; s->ht[i].node && k < 4;
-		     i = (i + 1) & s->hmask, k++)
+		for (uint32_t i = snap_home(s, hash), k = 0; s->ht[i].node && k < 4;
+		     i = snap_next(s, i), k++)
 			if (s->ht[i].hash == hash) {
 				node = s->ht[i].node - 1;
 				__builtin_prefetch(&s->nodes[node]);

@@ -22,7 +22,7 @@
 
 uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len, uint32_t hash)
 {
-	uint32_t i = hash & s->hmask;
+	uint32_t i = snap_home(s, hash);
 	for (;;) {
 		const struct snap_hash_ent *e = &s->ht[i];
 		if (e->node == 0)
@@ -32,7 +32,7 @@ uint32_t snap_find(const struct p53_snapshot *s, const uint8_t *name, size_t len
 			if (n->name_len == len && memcmp(s->names + n->name, name, len) == 0)
 				return (n->flags & NODE_NSEC3) ? SNAP_NONE : e->node - 1;
 		}
-		i = (i + 1) & s->hmask;
+		i = snap_next(s, i);
 	}
 }
 
@@ -177,7 +177,7 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
 	if (len[SECT_HASH] < sizeof(struct snap_hash_hdr))
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index missing");
 	const struct snap_hash_hdr *hh = (const void *)ptr[SECT_HASH];
-	s->hmask = hh->mask;
+	s->hslots = hh->slots;
 	s->ht = (const void *)(ptr[SECT_HASH] + sizeof(*hh));
 	s->hlen = len[SECT_HASH];
 	return 0;
@@ -187,10 +187,9 @@ int snap_map_views(struct p53_snapshot *s, struct p53_err *err)
  * than by whichever structure the damage happened to hit. */
 static int check_hash_index(const struct p53_snapshot *s, struct p53_err *err)
 {
-	if ((s->hmask & (s->hmask + 1)) != 0 ||
-	    ((size_t)s->hmask + 1) * sizeof(struct snap_hash_ent) !=
+	if ((size_t)s->hslots * sizeof(struct snap_hash_ent) !=
 		s->hlen - sizeof(struct snap_hash_hdr) ||
-	    (size_t)s->hmask + 1 < (size_t)s->nnodes + 1)
+	    (size_t)s->hslots < (size_t)s->nnodes + 1)
 		return p53_err_set(err, P53_ECORRUPT, "snapshot hash index malformed");
 	return 0;
 }

@@ -18,7 +18,7 @@ struct p53_snapshot {
 	uint32_t nnodes;
 	const struct snap_rrset *rrsets;
 	uint32_t nrrsets;
-	uint32_t hmask;
+	uint32_t hslots; /* name index size (snapfmt.h: home slots, probing) */
 	const struct snap_hash_ent *ht;
 	size_t hlen; /* the hash section's bytes, header included */
 	const uint8_t *names;
@@ -77,6 +77,17 @@ struct p53_snapshot {
 static inline const uint8_t *snap_node_name(const struct p53_snapshot *s, const struct snap_node *n)
 {
 	return s->names + n->name;
+}
+
+/* The name index slot a probe for hash starts at, and the one after i. */
+static inline uint32_t snap_home(const struct p53_snapshot *s, uint32_t hash)
+{
+	return (uint32_t)(((uint64_t)hash * s->hslots) >> 32);
+}
+
+static inline uint32_t snap_next(const struct p53_snapshot *s, uint32_t i)
+{
+	return i + 1 == s->hslots ? 0 : i + 1;
 }
 
 /* Node index for a canonical name, or SNAP_NONE; NSEC3 owners

@@ -211,6 +211,17 @@ static bool blob_rr(const uint8_t *d, size_t len, size_t *pos, size_t msg)
 	return true;
 }
 
+/* Cut k of a blob, counting the implied first and last (snapfmt.h). */
+static struct snap_cut blob_cut_at(const struct snap_blob *b, const struct snap_cut *inner,
+				   uint32_t k)
+{
+	if (k == 0)
+		return (struct snap_cut){0, 0, 0, 0};
+	if (k > b->ncut)
+		return (struct snap_cut){b->len, b->an, b->ns, b->ar};
+	return inner[k - 1];
+}
+
 /* A blob as the node of name length nlen serves it: inside BLOBS, cut points
  * from {0, 0, 0, 0} to {len, an, ns, ar}, never decreasing, each on a record
  * boundary, and bytes that parse as exactly an + ns + ar records whose
@@ -222,28 +233,26 @@ static const char *blob_check_in(const uint8_t *blobs, size_t blobs_len, uint32_
 		return outside;
 	const struct snap_blob *b = (const void *)(blobs + off);
 	size_t need = sizeof(*b) + (size_t)b->ncut * sizeof(struct snap_cut) + b->len;
-	if (need > blobs_len - off || b->ncut == 0)
+	if (need > blobs_len - off)
 		return outside;
 	if (b->flags & ~BLOB_AA || b->rcode > 15)
 		return "pre-rendered answer with unknown flags or rcode";
 	const struct snap_cut *c = (const void *)(b + 1);
 	const uint8_t *d = (const uint8_t *)(c + b->ncut);
-	if (c[0].off || c[0].an || c[0].ns || c[0].ar)
-		return "pre-rendered answer's first cut is not empty";
-	const struct snap_cut *l = &c[b->ncut - 1];
-	if (l->off != b->len || l->an != b->an || l->ns != b->ns || l->ar != b->ar)
-		return "pre-rendered answer's last cut is not the whole answer";
-	for (uint16_t i = 1; i < b->ncut; i++)
-		if (c[i].off < c[i - 1].off || c[i].an < c[i - 1].an || c[i].ns < c[i - 1].ns ||
-		    c[i].ar < c[i - 1].ar || (c[i].ns && c[i].an != b->an) ||
-		    (c[i].ar && c[i].ns != b->ns))
+	uint32_t ncut = (uint32_t)b->ncut + 2;
+	for (uint32_t i = 1; i < ncut; i++) {
+		struct snap_cut p = blob_cut_at(b, c, i - 1), q = blob_cut_at(b, c, i);
+		if (q.off < p.off || q.an < p.an || q.ns < p.ns || q.ar < p.ar ||
+		    (q.ns && q.an != b->an) || (q.ar && q.ns != b->ns))
 			return "pre-rendered answer's cuts out of order";
+	}
 	size_t msg = 12 + nlen + 4, pos = 0;
 	uint32_t total = (uint32_t)b->an + b->ns + b->ar;
-	uint16_t k = 0;
+	uint32_t k = 0;
 	for (uint32_t rr = 0;; rr++) {
-		while (k < b->ncut && (uint32_t)c[k].an + c[k].ns + c[k].ar == rr) {
-			if (c[k].off != pos)
+		struct snap_cut q;
+		while (k < ncut && (q = blob_cut_at(b, c, k), (uint32_t)q.an + q.ns + q.ar == rr)) {
+			if (q.off != pos)
 				return "pre-rendered answer's cut not on a record boundary";
 			k++;
 		}
@@ -252,7 +261,7 @@ static const char *blob_check_in(const uint8_t *blobs, size_t blobs_len, uint32_
 		if (!blob_rr(d, b->len, &pos, msg))
 			return "pre-rendered answer does not parse";
 	}
-	if (pos != b->len || k != b->ncut)
+	if (pos != b->len || k != ncut)
 		return "pre-rendered answer does not parse";
 	return NULL;
 }
@@ -447,7 +456,7 @@ static int verify_node(const struct p53_snapshot *s, uint32_t i, struct p53_err 
 		return rc;
 	for (uint16_t k = 0; k < n->nans; k++) {
 		const struct snap_ans *a = &s->ans[n->ans + k];
-		if (a->flags & ~ANS_DYNAMIC)
+		if (a->flags & ~(ANS_DYNAMIC | ANS_ANY))
 			return bad_node(s, i, err, "pre-rendered answer with unknown flags");
 		const char *why =
 		    (a->flags & ANS_DYNAMIC) ? NULL : blob_check(s, a->blob, n->name_len);
@@ -524,8 +533,8 @@ static int verify_nsec3(const struct p53_snapshot *s, struct p53_err *err)
 /* ---- the name index ------------------------------------------------------ */
 
 /* Every node once, under its own name's hash, where a probe from the hash's
- * home slot reaches it; at most half the slots used, so every probe meets an
- * empty slot and ends. */
+ * home slot reaches it; at most 3/4 of the slots used, so every probe meets
+ * an empty slot and ends, and probes stay short. */
 struct hash_scan {
 	const struct p53_snapshot *s;
 	uint64_t *hn;	 /* each node's hash, with a "seen" mark above it */
@@ -549,9 +558,9 @@ static void *hash_scan_run(void *arg)
 	const struct p53_snapshot *s = h->s;
 	size_t run = 0;
 	for (size_t k = h->from + 1; k <= h->to; k++) {
-		size_t i = (h->start + k) & s->hmask;
+		size_t i = (h->start + k) % s->hslots;
 		const struct snap_hash_ent *e = &s->ht[i];
-		uint32_t ahead = s->ht[(i + 16) & s->hmask].node;
+		uint32_t ahead = s->ht[(i + 16) % s->hslots].node;
 		if (ahead && ahead - 1 < s->nnodes)
 			__builtin_prefetch(&h->hn[ahead - 1]);
 		if (e->node == 0) {
@@ -562,8 +571,9 @@ static void *hash_scan_run(void *arg)
 		uint32_t id = e->node - 1;
 		h->twice = id >= s->nnodes ||
 			   (__atomic_fetch_or(&h->hn[id], 1ull << 32, __ATOMIC_RELAXED) >> 32);
+		size_t home = snap_home(s, e->hash);
 		if (h->twice || e->hash != (uint32_t)h->hn[id] ||
-		    ((i - (e->hash & s->hmask)) & s->hmask) >= run) {
+		    (i >= home ? i - home : i + s->hslots - home) >= run) {
 			h->bad = k;
 			return NULL;
 		}
@@ -593,7 +603,7 @@ static void *hash_nodes_run(void *arg)
 static size_t hash_scan(const struct p53_snapshot *s, uint64_t *hn, size_t start, bool two,
 			bool *twice)
 {
-	size_t slots = (size_t)s->hmask + 1;
+	size_t slots = s->hslots;
 	struct hash_nodes na = {s, hn, 0, s->nnodes}, nb = na;
 	struct hash_scan a = {.s = s, .hn = hn, .from = 0, .to = slots, .start = start}, b = a;
 	pthread_t t;
@@ -608,7 +618,7 @@ static size_t hash_scan(const struct p53_snapshot *s, uint64_t *hn, size_t start
 		pthread_join(t, NULL);
 		/* The second part begins at an empty slot past the middle. */
 		size_t mid = slots / 2;
-		while (mid < slots && s->ht[(start + mid) & s->hmask].node != 0)
+		while (mid < slots && s->ht[(start + mid) % slots].node != 0)
 			mid++;
 		a.to = b.from = mid;
 		two = pthread_create(&t, NULL, hash_scan_run, &b) == 0;
@@ -624,12 +634,12 @@ static size_t hash_scan(const struct p53_snapshot *s, uint64_t *hn, size_t start
 
 static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 {
-	size_t slots = (size_t)s->hmask + 1, used = 0, indexed = 0;
+	size_t slots = s->hslots, used = 0, indexed = 0;
 	for (size_t i = 0; i < slots; i++)
 		used += s->ht[i].node != 0;
 	for (uint32_t i = 0; i < s->nnodes; i++)
 		indexed += !(s->nodes[i].flags & NODE_PARENT);
-	if (used != indexed || used > slots / 2)
+	if (used != indexed || used > slots - slots / 4)
 		return p53_err_set(
 		    err, P53_ECORRUPT,
 		    "snapshot hash index holds %zu entries for %zu named nodes in %zu slots", used,
@@ -651,9 +661,9 @@ static int verify_hash(const struct p53_snapshot *s, struct p53_err *err)
 	if (k && twice)
 		rc = p53_err_set(err, P53_ECORRUPT,
 				 "snapshot hash slot %zu: node out of range or listed twice",
-				 (start + k) & s->hmask);
+				 (start + k) % s->hslots);
 	else if (k)
-		rc = bad_node(s, s->ht[(start + k) & s->hmask].node - 1, err,
+		rc = bad_node(s, s->ht[(start + k) % s->hslots].node - 1, err,
 			      "not found by its hash in the index");
 	free(hn);
 	return rc;

@@ -21,10 +21,11 @@
 #include <stdint.h>
 
 #define SNAP_MAGIC   "P53SNAP"
-#define SNAP_VERSION 7
+#define SNAP_VERSION 8
 /* Oldest version still read: 6 added sections (NSEC3), 7 one more
- * (SECT_R53TF), and a header holds exactly SECT__MAX of them. */
-#define SNAP_VERSION_MIN 7
+ * (SECT_R53TF), and a header holds exactly SECT__MAX of them; 8 changed
+ * the blob, answer and index layouts. */
+#define SNAP_VERSION_MIN 8
 #define SNAP_ALIGN	 64
 #define SNAP_NONE	 UINT32_MAX
 
@@ -32,7 +33,7 @@ enum snap_sect_id {
 	SECT_ZONES = 1,	 /* struct snap_zone[] */
 	SECT_NODES = 2,	 /* struct snap_node[], canonical order within each zone */
 	SECT_RRSETS = 3, /* struct snap_rrset[], grouped by node, ascending type */
-	SECT_HASH = 4,	 /* struct snap_hash_hdr + struct snap_hash_ent[mask + 1] */
+	SECT_HASH = 4,	 /* struct snap_hash_hdr + struct snap_hash_ent[slots] */
 	SECT_NAMES = 5,	 /* canonical wire names */
 	SECT_RDATA = 6,	 /* per RRset: count x (u16 length, rdata) */
 	SECT_ANS = 7,	 /* struct snap_ans[]: per node, qtype -> pre-rendered blob */
@@ -145,6 +146,9 @@ struct snap_ans {
 };
 
 #define ANS_DYNAMIC 0x0001
+/* The entry answers ANY too (RFC 8482: ANY gets the node's first RRset, the
+ * same answer as that RRset's type), so ANY needs no entry of its own. */
+#define ANS_ANY 0x0002
 
 /* A routing-policy group: the records of one name and type that carry a
  * routing policy (or an alias). In the node's RRSET range it is stood for by
@@ -304,8 +308,11 @@ struct snap_nodesec3 {
 #define SNAP_DO_RENDER 0u
 #define SNAP_DO_SAME   UINT32_MAX
 
+/* A name's home slot is (hash * slots) >> 32 (so slots need not be a power
+ * of two and the table can be filled in hash order); probing is linear and
+ * wraps from the last slot to the first. */
 struct snap_hash_hdr {
-	uint32_t mask; /* table size - 1, a power of two minus one */
+	uint32_t slots; /* table size; at most 3/4 of the slots are used */
 	uint32_t reserved;
 };
 
@@ -317,7 +324,9 @@ struct snap_hash_ent {
 /* A pre-rendered answer: the sections that follow the question for a query
  * whose name is the node's name (any case) and whose type is the entry's. It
  * was rendered with the question at offset 12, so compression pointers are
- * valid as they stand. Cuts mark RRset boundaries for truncation. */
+ * valid as they stand. Cuts mark RRset boundaries for truncation; the two
+ * every answer has, {0, 0, 0, 0} and {len, an, ns, ar}, are implied, so
+ * only the ones in between are stored (none for a single RRset). */
 struct snap_cut {
 	uint16_t off;
 	uint16_t an, ns, ar;
@@ -328,7 +337,7 @@ struct snap_blob {
 	uint8_t rcode;
 	uint8_t flags; /* BLOB_AA */
 	uint16_t an, ns, ar;
-	uint16_t ncut; /* followed by struct snap_cut[ncut], then len bytes */
+	uint16_t ncut; /* followed by struct snap_cut[ncut] (inner cuts), then len bytes */
 };
 
 #define BLOB_AA 0x01

@@ -1829,6 +1829,12 @@ static void image_header(struct image *im)
 	memcpy(im->p, &im->hdr, sizeof(im->hdr));
 }
 
+/* Does the node's first RRset's answer entry answer ANY too (ANS_ANY)? */
+static bool any_shared(const struct snap_rrset *sets, const struct snap_node *sn)
+{
+	return sn->cut == SNAP_NONE && sn->nrrsets && sets[sn->rrset].type != RR_DS;
+}
+
 /* The query types each node gets a pre-rendered answer for: every type it
  * holds, ANY, A and AAAA behind a CNAME, DS at a cut or an apex (which may
  * be answered from the parent zone, not as the apex answers other absent
@@ -1852,7 +1858,10 @@ static unsigned answer_types(const struct snap_rrset *sets, const struct snap_no
 		if (nt < 60)
 			types[nt++] = sets[sn->rrset + k].type;
 	}
-	if (sn->nrrsets)
+	/* ANY is answered with the first RRset (RFC 8482), the answer to
+	 * that RRset's type: its entry says so (ANS_ANY, any_shared), except
+	 * for DS, which an apex may answer from the parent. */
+	if (sn->nrrsets && !any_shared(sets, sn))
 		types[nt++] = RR_ANY;
 	if (sn->flags & NODE_CNAME) {
 		types[nt++] = RR_A;
@@ -2024,18 +2033,19 @@ static void *hash_part_run(void *arg)
 	return NULL;
 }
 
-/* The name index, filled in slot order: the (slot, node) pairs are sorted
- * by home slot with a radix sort first, so the table is written front to
- * back instead of at random (a cache miss per node on large zones). */
-static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
+/* The name index, filled in slot order: home slots grow with the hash
+ * (snapfmt.h), so the (hash, node) pairs are sorted by hash with a radix
+ * sort first and the table is written front to back instead of at random
+ * (a cache miss per node on large zones). */
+static int lay_hash(struct cc *c, struct image *im, uint32_t slots)
 {
 	struct snap_hash_hdr *hh = sect_ptr(im, SECT_HASH);
 	struct snap_hash_ent *ht = (struct snap_hash_ent *)(hh + 1);
 	const struct snap_node *nodes = sect_ptr(im, SECT_NODES);
 	const uint8_t *names = sect_ptr(im, SECT_NAMES);
 	size_t n = c->nnodes;
-	hh->mask = mask;
-	memset(ht, 0, ((size_t)mask + 1) * sizeof(*ht));
+	hh->slots = slots;
+	memset(ht, 0, (size_t)slots * sizeof(*ht));
 	uint64_t *a = big_hint(malloc((n ? n : 1) * sizeof(*a)), n * sizeof(*a));
 	uint64_t *b = big_hint(malloc((n ? n : 1) * sizeof(*b)), n * sizeof(*b));
 	if (a == NULL || b == NULL) {
@@ -2043,9 +2053,8 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
 		free(b);
 		return P53_ENOMEM;
 	}
-	/* hash << 32 | node: the home slot is hash & mask. The parent's side
-	 * of a served child's cut is not indexed: its name is the child's
-	 * apex. */
+	/* hash << 32 | node. The parent's side of a served child's cut is
+	 * not indexed: its name is the child's apex. */
 	struct hash_part pa = {nodes, names, a, 0, n / 2}, pb = {nodes, names, a, n / 2, n};
 	run_pair(c, hash_part_run, &pa, &pb);
 	size_t m = 0;
@@ -2053,10 +2062,7 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
 		if (!(nodes[(uint32_t)a[i]].flags & NODE_PARENT))
 			a[m++] = a[i];
 	n = m;
-	unsigned bits = 0;
-	while (bits < 32 && (1ull << bits) <= mask)
-		bits++;
-	for (unsigned shift = 0; shift < bits; shift += 11) {
+	for (unsigned shift = 0; shift < 32; shift += 11) {
 		size_t cnt[2048] = {0};
 		for (size_t i = 0; i < n; i++)
 			cnt[(a[i] >> (32 + shift)) & 2047]++;
@@ -2072,9 +2078,9 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t mask)
 		b = t;
 	}
 	for (size_t i = 0; i < n; i++) {
-		uint32_t h = (uint32_t)(a[i] >> 32), k = h & mask;
+		uint32_t h = (uint32_t)(a[i] >> 32), k = (uint32_t)(((uint64_t)h * slots) >> 32);
 		while (ht[k].node)
-			k = (k + 1) & mask;
+			k = k + 1 == slots ? 0 : k + 1;
 		ht[k] = (struct snap_hash_ent){h, (uint32_t)a[i] + 1};
 	}
 	free(a);
@@ -2115,9 +2121,11 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 	size_t nsets = all.sets, nmsets = all.msets, names = all.names, rdata = all.rdata;
 	if (rdata > UINT32_MAX || names > UINT32_MAX)
 		return p53_err_set(c->err, P53_ERANGE, "zones too large for one snapshot");
-	size_t hsize = 16;
-	while (hsize < 2 * ((size_t)c->nnodes + 1))
-		hsize *= 2;
+	/* Two thirds full: probes stay within a cache line or two (the
+	 * loader allows up to three quarters). */
+	size_t hsize = (size_t)c->nnodes + c->nnodes / 2 + 16;
+	if (hsize > UINT32_MAX)
+		return p53_err_set(c->err, P53_ERANGE, "zones too large for one snapshot");
 	sect_place(im, SECT_ZONES, c->nzones * sizeof(struct snap_zone));
 	sect_place(im, SECT_NODES, c->nnodes * sizeof(struct snap_node));
 	sect_place(im, SECT_RRSETS, (nsets + nmsets) * sizeof(struct snap_rrset));
@@ -2173,7 +2181,7 @@ static int lay_image(struct cc *c, const struct p53_compile_opts *o, struct imag
 		};
 	}
 	sect_put(im, SECT_ZONES, zones);
-	if ((rc = lay_hash(c, im, (uint32_t)(hsize - 1))) != 0)
+	if ((rc = lay_hash(c, im, (uint32_t)hsize)) != 0)
 		goto out;
 	/* ANS, then the Route 53 and geo sections, then BLOBS. */
 	im->len = ans_at;
@@ -2349,7 +2357,7 @@ static void fetch_target(const struct p53_snapshot *s, struct fetch_ring *f, uin
 		name_lower(t, len);
 		f->hash[r] = name_hash(t, len);
 		f->on[r] = true;
-		__builtin_prefetch(&s->ht[f->hash[r] & s->hmask]);
+		__builtin_prefetch(&s->ht[snap_home(s, f->hash[r])]);
 		return;
 	}
 }
@@ -2360,7 +2368,7 @@ static const struct snap_node *fetched_node(const struct p53_snapshot *s,
 	uint32_t r = j % FETCH_RING;
 	if (!f->on[r])
 		return NULL;
-	const struct snap_hash_ent *e = &s->ht[f->hash[r] & s->hmask];
+	const struct snap_hash_ent *e = &s->ht[snap_home(s, f->hash[r])];
 	return e->node && e->hash == f->hash[r] ? &s->nodes[e->node - 1] : NULL;
 }
 
@@ -2405,16 +2413,6 @@ static int prerender_range(struct prerender_part *p)
 		unsigned nt = answer_types(s->rrsets, sn, i, types);
 		struct snap_ans *ans = p->ans + cn->ans;
 		for (unsigned k = 0; k < nt; k++) {
-			/* ANY is answered with the node's first RRset (RFC
-			 * 8482), which is the answer to that RRset's type, put
-			 * first in types: the same plan, the same bytes.
-			 * Except DS, which an apex may answer from the parent. */
-			if (types[k] == RR_ANY && k > 0 && sn->cut == SNAP_NONE && sn->nrrsets &&
-			    types[0] == s->rrsets[sn->rrset].type && types[0] != RR_DS) {
-				ans[k] = ans[0];
-				ans[k].qtype = RR_ANY;
-				continue;
-			}
 			size_t n = answer_prerender(s, i, types[k], tmp, BLOB_CAP);
 			if (n == 0) {
 				/* Decided per query (a routing policy on the way,
@@ -2428,6 +2426,10 @@ static int prerender_range(struct prerender_part *p)
 				goto nomem;
 			ans[k] = (struct snap_ans){.qtype = types[k], .blob = (uint32_t)off};
 		}
+		/* types[0] is the first RRset's type: the same plan, the same
+		 * bytes as ANY's. */
+		if (nt && any_shared(s->rrsets, sn))
+			ans[0].flags |= ANS_ANY;
 		/* Other types: a CNAME's answer depends on the target's type,
 		 * so only non-CNAME nodes have one answer for all the rest. */
 		cn->other_blob = 0;
