@@ -284,7 +284,7 @@ def test_push_and_corrupt(api, port, good, work):
              ("truncated", img[:len(img) // 2], "truncated"),
              ("padded", img + b"\0" * 100, "padded"),
              ("wrong format version", bytes(wrong_ver), "format version 99"),
-             ("not a snapshot", b"hello world, definitely not a snapshot" * 30, "bad magic"),
+             ("not a snapshot", b"hello world, definitely not a snapshot" * 300, "bad magic"),
              ("tiny", b"P53", "too short")]
     for what, body, reason in cases:
         st, hd, doc = api.json("PUT", "/v1/snapshot", body)
