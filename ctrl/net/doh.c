@@ -432,32 +432,16 @@ static void respond(struct doh_sess *s, struct stream *st, int status, const uin
 	/* Header values are copied by nghttp2 (no NO_COPY_VALUE flag). */
 	if (nghttp2_submit_response(s->ng, st->id, nv, n, status == 200 ? &dp : NULL) != 0)
 		reset(s, st, NGHTTP2_INTERNAL_ERROR);
-	switch (status) {
-	case 200:
-		bump(s, DOH_ANSWERED);
-		break;
-	case 400:
-		bump(s, DOH_ST_400);
-		break;
-	case 404:
-		bump(s, DOH_ST_404);
-		break;
-	case 405:
-		bump(s, DOH_ST_405);
-		break;
-	case 413:
-		bump(s, DOH_ST_413);
-		break;
-	case 414:
-		bump(s, DOH_ST_414);
-		break;
-	case 415:
-		bump(s, DOH_ST_415);
-		break;
-	default:
-		bump(s, DOH_ST_431);
-		break;
-	}
+	static const struct {
+		int status;
+		enum doh_ctr ctr;
+	} by_status[] = {
+	    {200, DOH_ANSWERED}, {400, DOH_ST_400}, {404, DOH_ST_404}, {405, DOH_ST_405},
+	    {413, DOH_ST_413},	 {414, DOH_ST_414}, {415, DOH_ST_415}, {431, DOH_ST_431},
+	};
+	for (size_t i = 0; i < sizeof(by_status) / sizeof(by_status[0]); i++)
+		if (by_status[i].status == status)
+			bump(s, by_status[i].ctr);
 }
 
 /* A request complete (or refused early): its answer. */
