@@ -14,7 +14,7 @@
 # and for two workers the scaling factor (capacity of two / of one).
 #
 # usage: bench/memif.sh [-b BUILD] [-o OUTDIR] [-s "SIZES"] [-w "WORKERS"]
-#          [-t SECONDS] [-r ROUNDS] [-n QUERIES] [-O OLD-PORT53D] [-P]
+#          [-t SECONDS] [-r ROUNDS] [-n QUERIES] [-O OLD-PORT53D] [-P] [-C]
 #   SIZES    zone sizes in records (default "1000 1000000")
 #   WORKERS  worker counts (default "1 2"); two workers on this 2-core VM
 #            share their cores with the generator, so only their capacity,
@@ -25,7 +25,13 @@
 #   -P       perf profile (cpu-clock) of the worker thread over each
 #            one-worker measurement: $OUT/perf-SIZE-BIN.txt, the split by
 #            object (port53d, the memif PMD, libc, kernel) and the top
-#            symbols (needs perf)
+#            symbols (needs perf); also of the ceiling testpmd
+#   -C       no ceiling row. By default each one-worker round also runs the
+#            ceiling: a second dpdk-testpmd in port53d's place (CPU 1)
+#            sending every frame back (macswap), its capacity from its own
+#            busy cycles per frame (--record-core-cycles); the table gives
+#            port53d's capacity as a share of it: DPDK's own per-core
+#            forwarding through memif on this machine
 # Writes $OUT/memif.txt (table), $OUT/memif.dat and $OUT/memif.png (gnuplot).
 # Needs root (DPDK's runtime directory).
 set -euo pipefail
@@ -40,6 +46,7 @@ ROUNDS=3
 NQ=200000
 OLD=
 PROF=0
+CEIL=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) BUILD=$2; shift 2 ;;
@@ -51,7 +58,8 @@ while [ $# -gt 0 ]; do
 	-n) NQ=$2; shift 2 ;;
 	-O) OLD=$2; shift 2 ;;
 	-P) PROF=1; shift ;;
-	*) sed -n '2,29p' "$0"; exit 2 ;;
+	-C) CEIL=0; shift ;;
+	*) sed -n '2,37p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
@@ -67,7 +75,7 @@ cleanup() {
 	for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
 	sleep 0.5
 	for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-	rm -rf "$W" /var/run/dpdk/p53mf-d /var/run/dpdk/p53mf-g
+	rm -rf "$W" /var/run/dpdk/p53mf-d /var/run/dpdk/p53mf-g /var/run/dpdk/p53mf-c
 }
 trap cleanup EXIT
 log() { echo "memif: $*" >&2; }
@@ -91,6 +99,91 @@ wait_for() { # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds
 	done
 }
 
+# The ceiling: the same generator against a second dpdk-testpmd on the
+# memif's server end, in port53d's place (CPU 1), forwarding every frame
+# back out of the memif with its MAC addresses swapped (macswap: the least
+# a responder does to a frame). Its busy cycles come from testpmd's own
+# accounting (--record-core-cycles counts only polls that received frames,
+# as port53d's busy_ns does), printed when it exits: capacity = TSC rate /
+# busy cycles per frame, DPDK's own per-core forwarding rate through memif.
+ceiling() { # ceiling SIZE ROUND RXPCAP MEM
+	local size=$1 r=$2 rxp=$3 mem=$4 cpid gpid n0 fwd cyc mhz cap busy
+	rm -f "$W/memif.sock"
+	# stdbuf: testpmd prints its totals on SIGINT and then re-raises it,
+	# which would lose a block-buffered stdout.
+	stdbuf -oL dpdk-testpmd --no-huge -m 512 --no-pci -l 0,1 --main-lcore 0 \
+		--file-prefix p53mf-c \
+		--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
+		-- --forward-mode=macswap --port-topology=loop --auto-start \
+		--disable-link-check --no-lsc-interrupt --nb-cores=1 --total-num-mbufs=32768 \
+		--record-core-cycles --stats-period 1 >"$W/ceiling.log" 2>&1 &
+	cpid=$!
+	PIDS+=("$cpid")
+	# Forwarding started (the memif socket is in the abstract namespace).
+	if ! wait_for 60 grep -q 'forwards packets on' "$W/ceiling.log"; then
+		log "ceiling testpmd did not start: cell skipped"; tail -5 "$W/ceiling.log" >&2
+		kill "$cpid" 2>/dev/null || true
+		wait "$cpid" 2>/dev/null || true
+		return 0
+	fi
+	dpdk-testpmd --no-huge -m "$mem" --no-pci -l 0,1 --main-lcore 1 \
+		--file-prefix p53mf-g \
+		--vdev "net_pcap0,$rxp,infinite_rx=1" \
+		--vdev net_memif0,role=client,socket=$W/memif.sock \
+		-- --forward-mode=io --auto-start --no-lsc-interrupt \
+		--rxq=1 --txq=1 --nb-cores=1 \
+		--total-num-mbufs=$((NQ + 32768)) \
+		--stats-period 1 >"$W/testpmd.log" 2>&1 &
+	gpid=$!
+	PIDS+=("$gpid")
+	# Warm: the ceiling's memif port forwarding (its cumulative TX count).
+	if ! wait_for 300 sh -c "! kill -0 $gpid 2>/dev/null || [ \$(awk '/TX-packets:/ {v = \$2} END {print v + 0}' $W/ceiling.log) -gt 100000 ]" || ! kill -0 "$gpid" 2>/dev/null; then
+		log "no frames flowing (ceiling): cell skipped"; tail -5 "$W/testpmd.log" >&2
+		kill "$gpid" "$cpid" 2>/dev/null || true
+		wait "$gpid" "$cpid" 2>/dev/null || true
+		return 0
+	fi
+	sleep 1
+	n0=$(grep -c 'Tx-pps:' "$W/ceiling.log" || true)
+	if [ "$PROF" = 1 ]; then
+		# Every thread of the ceiling testpmd: its main lcore only sleeps.
+		perf record -q -e cpu-clock -p "$cpid" -o "$W/perf.data" -- sleep "$DUR" \
+			>/dev/null 2>&1 || true
+	else
+		sleep "$DUR"
+	fi
+	# Forwarded frames/s over the window: the mean of testpmd's per-second rates.
+	fwd=$(awk -v n0="$n0" '/Tx-pps:/ {if (++n > n0) {s += $2; k++}} END {print k ? s / k : 0}' "$W/ceiling.log")
+	offered=$(awk '/NIC statistics for port/ {p = $(NF - 1)}
+		/Rx-pps:/ && p == 0 {v = $2} END {print v + 0}' "$W/testpmd.log")
+	kill -INT "$cpid" 2>/dev/null || true
+	wait_for 20 sh -c "! kill -0 $cpid" || kill -9 "$cpid" 2>/dev/null || true
+	wait "$cpid" 2>/dev/null || true
+	kill "$gpid" 2>/dev/null || true
+	wait "$gpid" 2>/dev/null || true
+	# "CPU cycles/packet=C (busy cycles=...) at M MHz Clock", since start.
+	cyc=$(sed -n 's/.*CPU cycles\/packet=\([0-9.]*\).*/\1/p' "$W/ceiling.log" | tail -1)
+	mhz=$(sed -n 's/.* at \([0-9]*\) MHz Clock.*/\1/p' "$W/ceiling.log" | tail -1)
+	if [ -z "$cyc" ] || [ -z "$mhz" ] || [ "$fwd" = 0 ]; then
+		log "ceiling: no cycle count from testpmd: cell skipped"; tail -20 "$W/ceiling.log" >&2
+		return 0
+	fi
+	cap=$(echo "scale=1; $mhz * 1000000 / $cyc" | bc)
+	busy=$(echo "scale=6; $fwd / $cap" | bc)
+	echo "$size 1 ceiling $r $offered $fwd $fwd $busy" >>"$RES"
+	log "$size records, ceiling, round $r: offered ~$offered/s, forwarded $fwd/s, $cyc cycles per frame at $mhz MHz, capacity $cap/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+	if [ -s "$W/perf.data" ]; then
+		{
+			echo "# ceiling (testpmd macswap), $size records, round $r: by object, then by symbol"
+			perf report -i "$W/perf.data" --no-children --sort dso --stdio \
+				2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+			perf report -i "$W/perf.data" --no-children --sort dso,symbol \
+				--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+		} >"$OUT/perf-$size-ceiling.txt" || true
+		rm -f "$W/perf.data"
+	fi
+}
+
 RES=$W/results.txt
 : >"$RES"
 for size in $SIZES; do
@@ -108,7 +201,13 @@ for size in $SIZES; do
 		rxp="rx_pcap=$W/q.pcap"
 		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
 		for r in $(seq 1 "$ROUNDS"); do
-			for bin in new ${OLD:+old}; do
+			bins="new ${OLD:+old}"
+			[ "$nw" = 1 ] && [ "$CEIL" = 1 ] && bins="$bins ceiling"
+			for bin in $bins; do
+				if [ "$bin" = ceiling ]; then
+					ceiling "$size" "$r" "$rxp" "$mem"
+					continue
+				fi
 				exe=$PORT53D
 				[ "$bin" = old ] && exe=$OLD
 				rm -f "$W/memif.sock" "$W/ctl.sock"
@@ -222,7 +321,16 @@ done
 	        n = statistics.median(x[4] for x in cells[(size, 1, "new")])
 	        o = statistics.median(x[4] for x in cells[(size, 1, "old")])
 	        print("%d records, one worker: capacity new / old = %.2f" % (size, n / o))
-	print("(medians over %d rounds; capacity = answers/s / busy fraction, summed over workers)"
+	    if (size, 1, "ceiling") in cells:
+	        c = statistics.median(x[4] for x in cells[(size, 1, "ceiling")])
+	        for binl in ("new", "old"):
+	            if (size, 1, binl) in cells:
+	                b = statistics.median(x[4] for x in cells[(size, 1, binl)])
+	                print("%d records, one worker, %s: capacity / ceiling = %.2f "
+	                      "(%.0f of its %.0f ns per frame beyond the ceiling's)" % (
+	                          size, binl, b / c, 1e9 / b - 1e9 / c, 1e9 / b))
+	print("(medians over %d rounds; capacity = answers/s / busy fraction, summed over workers;"
+	      "\n ceiling = testpmd macswap in port53d's place, capacity from its busy cycles per frame)"
 	      % max(len(v) for v in cells.values()))
 PY
 if command -v gnuplot >/dev/null; then
