@@ -1,6 +1,6 @@
 #!/usr/bin/python3
 """DNSSEC answers of the DPDK data plane byte for byte against the kernel-socket
-server (docs/dnssec.md): port53d on a net_tap port in a namespace of its own
+server (docs/dnssec.md): port53d (on a net_tap port, then on net_af_xdp: below)
 and `port53 serve` on loopback serve the same snapshot with the same keys
 directory and the same signing time (--dnssec-sig-time). Ed25519 signatures
 are deterministic (RFC 8032), so every DO=1 answer, static ones with the
@@ -15,6 +15,12 @@ zone (RFC 9824) with an Ed25519 KSK and ZSK, both from the Route 53 test zone
 (tests/e2e/r53/example.json). Only answers that cannot depend on which
 server or client asked are compared: weighted and multivalue picks are
 random per server, and geolocation without ECS follows the source address.
+
+Each round runs port53d in two port modes against the same `port53 serve`:
+net_tap (the client on the TAP's kernel side) and net_af_xdp on a veth
+with port53's XDP program (server and client in namespaces of their own,
+the layout of test_afxdp.py); the AF_XDP mode is reported as a skip when
+p53_xdp.bpf.o is not built.
 
 Needs root and a build with port53d and port53:
     sudo /usr/bin/python3 tests/e2e/test_dp_dnssec.py [BUILD_DIR]
@@ -40,6 +46,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PID = os.getpid()
 NS = "p53ds-%d" % PID
 TAP = "pxs%d" % (PID % 100000)
+NS_S, NS_C = "p53ds-s-%d" % PID, "p53ds-c-%d" % PID
+DEV_S, DEV_C = "pxs%ds" % (PID % 100000), "pxs%dc" % (PID % 100000)
 SVC, CLI = "192.0.2.53", "192.0.2.10"
 ZONE = dns.name.from_text("example.com.")
 
@@ -126,7 +134,56 @@ def main():
     return dpnet.run_dp_test("p53-dpdnssec-", body, tools=("port53d", "port53"))
 
 
-def one_round(res, cleanup, work, tools, label, keygen, extra):
+def start_tap(cleanup, rdir, tools, snap, online, label):
+    """port53d on a net_tap port in NS; the client on the TAP's kernel side.
+    Returns (process, client, error text or None)."""
+    prefix = "p53ds%d%st" % (PID, label[:1])
+    eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
+    cmd = [tools["port53d"]] + eal + [
+        "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % TAP,
+        "--", "--snapshot", snap, "--addr", SVC, "--rrl-rate", "0"] + online
+    cleanup.push(dpnet.rm_eal_runtime, prefix)
+    d = dpnet.Proc(cleanup, cmd, os.path.join(rdir, "port53d-tap.log"), ns=NS)
+    up = dpnet.wait_for(lambda: not d.alive() or run(
+        ["ip", "link", "show", TAP], ns=NS, check=False).returncode == 0, 30)
+    if not (d.alive() and up):
+        return d, None, d.tail()
+    dpnet.addr_add(NS, TAP, CLI + "/24")
+    run(["ip", "link", "set", TAP, "up"], ns=NS)
+    return d, Client(NS), None
+
+
+def start_afxdp(cleanup, rdir, tools, snap, online, label, obj):
+    """port53d on net_af_xdp over the veth in NS_S (service address on it,
+    port53's XDP program steering UDP/53 to the worker); the client in
+    NS_C."""
+    prefix = "p53ds%d%sx" % (PID, label[:1])
+    eal = os.environ.get("P53_EAL_XDP", "--no-huge -m 512 --no-pci -l 1").split()
+    cmd = [tools["port53d"]] + eal + [
+        "--file-prefix", prefix,
+        "--vdev", "net_af_xdp0,iface=%s,queue_count=1,xdp_prog=%s" % (DEV_S, obj),
+        "--", "--snapshot", snap, "--addr", SVC, "--rrl-rate", "0"] + online
+    cleanup.push(dpnet.rm_eal_runtime, prefix)
+    d = dpnet.Proc(cleanup, cmd, os.path.join(rdir, "port53d-xdp.log"), ns=NS_S)
+    up = dpnet.wait_for(lambda: not d.alive() or "XDP program steers" in d.tail(100000), 30)
+    if not (d.alive() and up):
+        return d, None, d.tail()
+    return d, Client(NS_C), None
+
+
+def setup_afxdp(cleanup):
+    dpnet.netns_add(cleanup, NS_S)
+    dpnet.netns_add(cleanup, NS_C)
+    dpnet.veth_pair(cleanup, DEV_S, NS_S, DEV_C, NS_C)
+    cleanup.push(lambda: run(["ip", "link", "set", "dev", DEV_S, "xdp", "off"], ns=NS_S,
+                             check=False))
+    dpnet.addr_add(NS_S, DEV_S, SVC + "/24")
+    dpnet.addr_add(NS_C, DEV_C, CLI + "/24")
+    # Kernel-sent UDP over a veth carries partial checksums (docs/af_xdp.md).
+    run(["ethtool", "-K", DEV_C, "tx", "off"], ns=NS_C)
+
+
+def one_round(res, cleanup, work, tools, label, keygen, extra, modes):
     rdir = os.path.join(work, label)
     kdir = os.path.join(rdir, "keys")
     os.makedirs(kdir)
@@ -146,27 +203,8 @@ def one_round(res, cleanup, work, tools, label, keygen, extra):
     kserve.snapshot = snap
     kserve.start()
     cleanup.push(kserve.stop)
-
-    prefix = "p53ds%d%s" % (PID, label[:1])
-    eal = os.environ.get("P53_EAL", "--no-huge -m 512 --no-pci -l 0").split()
-    cmd = [tools["port53d"]] + eal + [
-        "--file-prefix", prefix, "--vdev", "net_tap0,iface=%s" % TAP,
-        "--", "--snapshot", snap, "--addr", SVC, "--rrl-rate", "0"] + online
-    cleanup.push(dpnet.rm_eal_runtime, prefix)
-    d = dpnet.Proc(cleanup, cmd, os.path.join(rdir, "port53d.log"), ns=NS)
-    up = dpnet.wait_for(lambda: not d.alive() or run(
-        ["ip", "link", "show", TAP], ns=NS, check=False).returncode == 0, 30)
-    if not res.check("%s: port53d up with --dnssec-keys" % label, d.alive() and up, d.tail()):
-        return
-    dpnet.addr_add(NS, TAP, CLI + "/24")
-    run(["ip", "link", "set", TAP, "up"], ns=NS)
-    dc = Client(NS)
     kc = Client()
-    dp_addr, k_addr = (SVC, 53), (common.HOST, kserve.port)
-    probe = query_wire("simple.example.com.", "A", None)
-    if not res.check("%s: port53d answers" % label,
-                     dpnet.wait_for(lambda: dc.ask(dp_addr, probe), 15), d.tail()):
-        return
+    k_addr = (common.HOST, kserve.port)
 
     kraw = kc.ask(k_addr, query_wire("example.com.", "DNSKEY", None))
     keys = None
@@ -179,32 +217,55 @@ def one_round(res, cleanup, work, tools, label, keygen, extra):
     except Exception as e:  # noqa: BLE001
         res.check("%s: DNSKEY set self-signed" % label, False, repr(e))
         return
+    for mode, start in modes:
+        tag = "%s %s" % (label, mode)
+        d, dc, err = start(cleanup, rdir, tools, snap, online, label)
+        if not res.check("%s: port53d up with --dnssec-keys" % tag, err is None, err):
+            d.stop()
+            continue
+        dp_addr = (SVC, 53)
+        probe = query_wire("simple.example.com.", "A", None)
+        if not res.check("%s: port53d answers" % tag,
+                         dpnet.wait_for(lambda: dc.ask(dp_addr, probe), 15), d.tail()):
+            d.stop()
+            continue
+        compare(res, tag, dc, dp_addr, kc, k_addr, keys)
+        rc = d.stop()
+        res.check("%s: port53d exits 0 on SIGTERM" % tag, rc == 0,
+                  "rc=%s\n%s" % (rc, d.tail()))
+    kserve.stop()
 
+
+def compare(res, tag, dc, dp_addr, kc, k_addr, keys):
     for name, rdtype, subnet, what in CASES:
         wire = query_wire(name, rdtype, subnet)
         a = dc.ask(dp_addr, wire)
         b = kc.ask(k_addr, wire)
-        if not res.check("%s: %s answered by both" % (label, what), a and b,
+        if not res.check("%s: %s answered by both" % (tag, what), a and b,
                          "port53d %r, serve %r" % (a is not None, b is not None)):
             continue
         ma, mb = dns.message.from_wire(a), dns.message.from_wire(b)
-        res.check("%s: %s byte for byte" % (label, what), a == b,
+        res.check("%s: %s byte for byte" % (tag, what), a == b,
                   "port53d:\n%s\nserve:\n%s" % (ma, mb))
         sigs = sum(1 for sec in (ma.answer, ma.authority) for rr in sec if rr.rdtype == T.RRSIG)
         bad = validate_all(ma, keys)
-        res.check("%s: %s signed and valid (dnspython)" % (label, what),
+        res.check("%s: %s signed and valid (dnspython)" % (tag, what),
                   sigs and not bad, "%s\n%s" % (bad, ma))
-    rc = d.stop()
-    res.check("%s: port53d exits 0 on SIGTERM" % label, rc == 0, "rc=%s\n%s" % (rc, d.tail()))
-    kserve.stop()
 
 
 def body(res, cleanup, work, tools):
     dpnet.netns_add(cleanup, NS)
-    one_round(res, cleanup, work, tools, "chain-15", [["-a", "15"]], [])
+    modes = [("tap", start_tap)]
+    obj = os.path.join(os.path.dirname(tools["port53d"]), "p53_xdp.bpf.o")
+    if os.path.exists(obj):
+        setup_afxdp(cleanup)
+        modes.append(("afxdp", lambda *a: start_afxdp(*a, obj)))
+    else:
+        res.skip("AF_XDP mode", "%s not built" % obj)
+    one_round(res, cleanup, work, tools, "chain-15", [["-a", "15"]], [], modes)
     one_round(res, cleanup, work, tools, "compact-15",
               [["--ksk", "-a", "15"], ["--zsk", "-a", "15"]],
-              ["--compact-denial", "example.com"])
+              ["--compact-denial", "example.com"], modes)
 
 
 if __name__ == "__main__":
