@@ -9,7 +9,7 @@ libdpdk-dev dpdk dpdk-dev libbpf-dev libxdp-dev libpcap-dev libnuma-dev
 libhyperscan-dev libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libssl-dev
 libnghttp2-dev libngtcp2-dev libngtcp2-crypto-gnutls-dev libgnutls28-dev
 libmaxminddb-dev libknot-dev libunbound-dev libevent-dev libldns-dev libfyaml-dev libbenchmark-dev libfstrm-dev libprotobuf-c-dev protobuf-c-compiler
-python3-dnspython iproute2 iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
+python3-dnspython iproute2 nftables iputils-ping tcpdump ethtool bpftool gnuplot-nox bc
 nsd knot knot-dnsutils bind9-dnsutils bind9-utils dnsperf unbound ldnsutils nginx-light bird2 curl python3-cryptography
 softhsm2 libengine-pkcs11-openssl opensc
 golang-go golang-github-lucas-clemente-quic-go-dev openssl

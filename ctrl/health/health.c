@@ -315,7 +315,16 @@ static void finish(struct p53_health *h, CURL *e, CURLcode code)
 	long status = 0;
 	curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
 	char what[80];
-	if (code != CURLE_OK) {
+	curl_off_t conn_us = 0;
+	curl_easy_getinfo(e, CURLINFO_CONNECT_TIME_T, &conn_us);
+	if (code == CURLE_OPERATION_TIMEDOUT && conn_us <= 0) {
+		/* Said apart from a slow status, which check_deadlines names:
+		 * an operator reading the last result needs to know which of
+		 * Route 53's deadlines the endpoint missed. */
+		snprintf(what, sizeof(what), "no TCP connection within %d s",
+			 (c->type == HC_TCP ? TCP_CONNECT_MS : CONNECT_MS) / 1000);
+		result(c, false, what);
+	} else if (code != CURLE_OK) {
 		snprintf(what, sizeof(what), "%s", curl_easy_strerror(code));
 		result(c, false, what);
 	} else if (c->type == HC_TCP) {
