@@ -108,13 +108,6 @@ void dp_rdp_fill(struct dp_rdp *x, struct resolver_job *j, unsigned worker, uint
 	memcpy(l->hdr, f, p->pl_off);
 }
 
-bool dp_rdp_fw_refused(const struct p53_fw *fw, uint32_t fw_rule)
-{
-	struct p53_fw_rule_info ri;
-	return fw_rule != UINT32_MAX && fw && p53_fw_rule(fw, fw_rule, &ri) &&
-	       ri.action == P53_FW_REFUSED;
-}
-
 /* ---- TCP and TLS (tcpsrv's route hooks), on the TCP thread ------------- */
 
 static const struct p53_snapshot *tcp_pick(void *arg, const struct p53_client *c,
@@ -145,7 +138,7 @@ static bool stream_hand_over(struct dp_rdp *x, unsigned ring, int view, const st
 		return false;
 	const struct snapmgr_live *live = snapmgr_current(x->cfg.mgr);
 	const struct control_load *ld = live ? live->state : NULL;
-	if (dp_rdp_fw_refused(ld ? ld->fw : NULL, fw_rule))
+	if (resolver_fw_decided(ld ? ld->fw : NULL, fw_rule))
 		return false;
 	struct resolver_job *j = resolver_slot(x->cfg.res, ring);
 	if (j == NULL) {

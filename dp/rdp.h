@@ -98,8 +98,5 @@ int dp_rdp_view(const struct dp_rdp *x, const uint8_t *f, const struct dp_pkt *p
 void dp_rdp_fill(struct dp_rdp *x, struct resolver_job *j, unsigned worker, uint16_t sp,
 		 const uint8_t *f, const struct dp_pkt *p, const struct p53_client *cl, int view,
 		 uint32_t fw_rule);
-/* The engine's firewall verdict fw_rule was REFUSED on the name itself:
- * the resolver is not asked. */
-bool dp_rdp_fw_refused(const struct p53_fw *fw, uint32_t fw_rule);
 
 #endif

@@ -164,7 +164,7 @@ static inline enum dns_fate answer_dns(struct dp_worker *w, const struct dp_wq *
 	size_t n = p53_answer(use, dns, p->pl_len, &cl, &w->ctx, dns, room);
 	w->ctx.health = health;
 	if (unlikely(cand && view >= 0) && resolver_wants(dns, n) &&
-	    !dp_rdp_fw_refused(w->ctx.fw, w->ctx.fw_rule)) {
+	    !resolver_fw_decided(w->ctx.fw, w->ctx.fw_rule)) {
 		/* Answered before: the shared answer, sent as it is (the
 		 * resolver's answers are not rate limited). */
 		struct rshare_hit hit;

@@ -205,12 +205,8 @@ static int hand_over(struct server *sv, unsigned producer, struct resolver_job *
 		v = rconf_view_of(sv->rconf, c->family, c->addr, local);
 	if (v < 0)
 		return 0;
-	if (fw_rule != UINT32_MAX && fw) {
-		/* The engine's firewall refused the name itself. */
-		struct p53_fw_rule_info ri;
-		if (p53_fw_rule(fw, fw_rule, &ri) && ri.action == P53_FW_REFUSED)
-			return 0;
-	}
+	if (resolver_fw_decided(fw, fw_rule))
+		return 0;
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	j->time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;

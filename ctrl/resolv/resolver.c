@@ -201,6 +201,13 @@ bool resolver_wants(const uint8_t *resp, size_t n)
 	return !aa && ((rcode == 5) || (rcode == 0 && an == 0));
 }
 
+bool resolver_fw_decided(const struct p53_fw *fw, uint32_t fw_rule)
+{
+	struct p53_fw_rule_info ri;
+	return fw_rule != UINT32_MAX && fw && p53_fw_rule(fw, fw_rule, &ri) &&
+	       ri.action != P53_FW_ALLOW && ri.action != P53_FW_ALERT;
+}
+
 /* ---- the hand-off ring ------------------------------------------------- */
 
 bool resolver_submit(struct resolver *r, unsigned producer, const struct resolver_job *job)

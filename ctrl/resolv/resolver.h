@@ -119,6 +119,13 @@ bool resolver_takes(const uint8_t *q, size_t qlen);
  * every served zone or below a delegation: what a resolver answers instead. */
 bool resolver_wants(const uint8_t *resp, size_t n);
 
+/* The engine's firewall decided the query name itself (fw_rule, from the
+ * answer context; UINT32_MAX: no rule): any action but ALLOW and ALERT.
+ * Such a query keeps the engine's answer, never goes to the resolver: a
+ * BLOCK NODATA answer outside every zone looks like a referral to
+ * resolver_wants, and resolving it would undo the block. */
+bool resolver_fw_decided(const struct p53_fw *fw, uint32_t fw_rule);
+
 /* Private zones (a view's zones:, docs/resolver.md). True when some view
  * has any: the answering thread then finds the client's view before
  * answering. */

@@ -254,14 +254,16 @@ class Port53(_Server):
         if r.returncode != 0:
             raise RuntimeError("port53 compile failed (%d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
 
-    def start(self, deadline=10.0):
+    def start(self, deadline=10.0, qname="example.com."):
+        """qname: a name of the snapshot's zones (one outside them may go
+        to the resolver, which has nothing to ask here)."""
         if not os.path.exists(self.snapshot):
             self.compile()
         args = [self.binary, "serve", "-s", self.snapshot, "-l", "%s:%d" % (HOST, self.port)]
         args += self.extra
         self.logf = open(self.log, "w")
         self.proc = subprocess.Popen(args, stdout=self.logf, stderr=subprocess.STDOUT)
-        if not wait_answering(self.port, self.proc, deadline):
+        if not wait_answering(self.port, self.proc, deadline, qname):
             rc = self.stop()
             raise RuntimeError("port53 serve did not come up (rc=%s):\n%s" % (rc, self.read_log()))
         return self

@@ -90,6 +90,9 @@ struct state {
 	struct rvec *vecs;
 	size_t nvecs, vecs_cap;
 	uint32_t ndomains;
+	/* Route 53 shapes: list Id -> the list's JSON path, so that a list
+	 * file that cannot be read is reported where the operator wrote it. */
+	json_t *r53_lists;
 };
 
 static void warn(struct state *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -244,8 +247,13 @@ static int load_list_file(struct state *st, const char *file, struct dlist *l)
 		snprintf(path, sizeof(path), "%s", file);
 	else
 		snprintf(path, sizeof(path), "%s/%s", st->dir, file);
-	char what[160];
-	snprintf(what, sizeof(what), "list '%.100s'", l->name);
+	char what[600];
+	json_t *at = st->r53_lists ? json_object_get(st->r53_lists, l->name) : NULL;
+	if (json_is_string(at))
+		snprintf(what, sizeof(what), "list '%.100s' (%.200s: %.100s.File)", l->name,
+			 st->path, json_string_value(at));
+	else
+		snprintf(what, sizeof(what), "list '%.100s'", l->name);
 	FILE *f = open_untrusted(path, what, LIST_FILE_MAX, st->err);
 	if (f == NULL)
 		return st->err->code;
@@ -1022,6 +1030,7 @@ static int build_image(struct state *st, const char *hsbytes, size_t hslen, uint
 
 static void state_free(struct state *st)
 {
+	json_decref(st->r53_lists);
 	for (size_t i = 0; i < st->nlists; i++) {
 		free(st->lists[i]->name);
 		free(st->lists[i]->buf);
@@ -1174,8 +1183,12 @@ static json_t *from_route53(struct state *st, json_t *root, int *rc)
 			goto fail;
 		}
 		json_t *l = json_object();
-		if (file)
+		if (file) {
 			json_object_set(l, "file", file);
+			if (st->r53_lists == NULL)
+				st->r53_lists = json_object();
+			json_object_set_new(st->r53_lists, id, json_string(where));
+		}
 		if (doms)
 			json_object_set(l, "domains", doms);
 		json_object_set_new(lists, id, l);
