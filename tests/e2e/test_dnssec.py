@@ -16,6 +16,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from dnssecsetup import compile_zone, keygen, serve  # noqa: E402
 
 import dns.dnssec  # noqa: E402
 import dns.flags  # noqa: E402
@@ -102,31 +103,12 @@ def nsecs(resp):
     return [r for r in resp.authority if r.rdtype == T.NSEC]
 
 
-def keygen(kdir, *args):
-    r = common.run([PORT53, "dnssec-keygen", "-K", kdir] + list(args) + ["example."])
-    if r.returncode != 0:
-        raise RuntimeError("dnssec-keygen failed: %s" % r.stderr)
-    return r.stdout.strip()
-
-
-def compile_signed(d, kdir, name, extra=()):
-    zf = os.path.join(d, "example.zone")
-    with open(zf, "w") as f:
-        f.write(ZONE + BIG)
-    out = os.path.join(d, name)
-    r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "-o", out,
-                    "example.=" + zf] + list(extra))
-    if r.returncode != 0:
+def compile_signed(d, kdir, label, extra=()):
+    """The test zone signed with the keys in kdir, as d/label.p53."""
+    snap, r = compile_zone(d, ZONE + BIG, label, extra, kdir)
+    if snap is None:
         raise RuntimeError("compile failed: %s" % r.stderr)
-    return out
-
-
-def serve(d, snap, tag):
-    wd = os.path.join(d, tag)
-    os.makedirs(wd, exist_ok=True)
-    s = common.Port53(PORT53, None, wd)
-    s.snapshot = snap
-    return s.start()
+    return snap
 
 
 def dnskeys(port):
@@ -289,7 +271,7 @@ def main():
                 os.makedirs(kdir)
                 for k in keys:
                     keygen(kdir, *k)
-                snap = compile_signed(d, kdir, label + ".p53")
+                snap = compile_signed(d, kdir, label)
                 s = serve(d, snap, label)
                 servers.append(s)
                 keyset = full_checks(d, s.port, kdir, label)
@@ -302,9 +284,9 @@ def main():
             os.makedirs(kdir)
             keygen(kdir, "-a", "15")
             t = ["--sig-time", str(int(time.time()))]
-            pre = serve(d, compile_signed(d, kdir, "pre15.p53", t), "pre15")
+            pre = serve(d, compile_signed(d, kdir, "pre15", t), "pre15")
             servers.append(pre)
-            raw = serve(d, compile_signed(d, kdir, "raw15.p53", t + ["--no-prerender"]), "raw15")
+            raw = serve(d, compile_signed(d, kdir, "raw15", t + ["--no-prerender"]), "raw15")
             servers.append(raw)
             same_bytes(pre.port, raw.port, "csk15")
             # Keys made by BIND's own dnssec-keygen are read too.
@@ -314,7 +296,7 @@ def main():
                 r = common.run(["dnssec-keygen", "-K", kdir, "-a", "ECDSAP256SHA256", "-f", "KSK",
                                 "example."])
                 check(r.returncode == 0, "BIND dnssec-keygen ran", r.stderr)
-                snap = compile_signed(d, kdir, "bind.p53")
+                snap = compile_signed(d, kdir, "bind")
                 s = serve(d, snap, "bind")
                 servers.append(s)
                 r, keyset, keys = dnskeys(s.port)

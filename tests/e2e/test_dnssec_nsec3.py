@@ -20,6 +20,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from dnssecsetup import compile_zone, compile_zones, keygen, serve  # noqa: E402
 
 import dns.dnssec  # noqa: E402
 import dns.flags  # noqa: E402
@@ -336,33 +337,6 @@ def delv_checks(d, port, keyset, label, optout):
               label + ": delv validates the opt-out proof of no DS", out)
 
 
-def serve(d, snap, tag):
-    wd = os.path.join(d, tag)
-    os.makedirs(wd, exist_ok=True)
-    s = common.Port53(PORT53, None, wd)
-    s.snapshot = snap
-    return s.start()
-
-
-def compile_zone(d, text, out, extra=(), keys=None):
-    zf = os.path.join(d, out + ".zone")
-    with open(zf, "w") as f:
-        f.write(text)
-    snap = os.path.join(d, out + ".p53")
-    cmd = [PORT53, "compile", "--quiet", "-o", snap, "example.=" + zf] + list(extra)
-    if keys:
-        cmd += ["--dnssec-keys", keys]
-    r = common.run(cmd)
-    return snap if r.returncode == 0 else None, r
-
-
-def keygen(kdir, *args):
-    os.makedirs(kdir, exist_ok=True)
-    r = common.run([PORT53, "dnssec-keygen", "-K", kdir] + list(args) + ["example."])
-    if r.returncode != 0:
-        raise RuntimeError("dnssec-keygen failed: %s" % r.stderr)
-
-
 def presigned(d, servers, label, sign_cmd, salt, iters, optout):
     """A zone file NSEC3-signed by another signer, compiled without keys
     and served as it is: the same proofs."""
@@ -419,20 +393,15 @@ def policy_checks(d, servers):
     here = os.path.dirname(os.path.abspath(__file__))
     zone = N("example.com.")
     kdir = os.path.join(d, "r53keys")
-    os.makedirs(kdir)
-    r = common.run([PORT53, "dnssec-keygen", "-K", kdir, "example.com."])
+    keygen(kdir, zone="example.com.")
     snap = os.path.join(d, "r53.p53")
-    r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "--nsec3", "example.com",
-                    "-o", snap, "--geo", os.path.join(here, "r53", "geo.csv"),
-                    "example.com=" + os.path.join(here, "r53", "example.json")])
+    r = compile_zones(snap, ["example.com=" + os.path.join(here, "r53", "example.json")], kdir,
+                      ["--nsec3", "example.com", "--geo", os.path.join(here, "r53", "geo.csv")])
     check(r.returncode == 0, "r53: the Route 53 zone compiles with NSEC3", r.stderr)
     if r.returncode:
         return
-    wd = os.path.join(d, "r53")
-    os.makedirs(wd)
-    s = common.Port53(PORT53, None, wd, extra=["--dnssec-keys", kdir])
-    s.snapshot = snap
-    servers.append(s.start())
+    s = serve(d, snap, "r53", extra=["--dnssec-keys", kdir])
+    servers.append(s)
     k = ask(s.port, "example.com.", "DNSKEY")
     keys = {zone: k.get_rrset(k.answer, zone, 1, T.DNSKEY)}
     r = ask(s.port, "geo.example.com.", "A")

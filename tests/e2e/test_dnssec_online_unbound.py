@@ -24,72 +24,29 @@ address is on the namespace's own loopback; the namespace and every process
 are removed at the end.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import unboundns  # noqa: E402
+from unboundns import sh  # noqa: E402
 
 check = common.Checks("dnssec-online-unbound")
 PORT53 = common.default_port53()
 HERE = os.path.dirname(os.path.abspath(__file__))
-NS = "p53osu%d" % os.getpid()
 SERVER, RESOLVER = "127.0.0.53", "127.0.0.3"
-
-UNBOUND_CONF = """server:
-    interface: {resolver}
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{d}"
-    pidfile: "{d}/unbound.pid"
-    logfile: "{d}/unbound.log"
-    use-syslog: no
-    verbosity: 1
-    val-log-level: 2
-    do-ip6: no
-    do-not-query-localhost: no
-    access-control: 127.0.0.0/8 allow
-    trust-anchor-file: "{d}/anchor"
-    module-config: "validator iterator"
-    qname-minimisation: no
-    cache-max-ttl: 0
-    cache-max-negative-ttl: 0
-    aggressive-nsec: no
-    edns-buffer-size: 1232
-    harden-dnssec-stripped: yes
-remote-control:
-    control-enable: no
-stub-zone:
-    name: "example.com."
-    stub-addr: {server}
-"""
-
-
-def sh(*args, timeout=60, check_rc=True):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
-    if check_rc and r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(args), r.stderr))
-    return r
-
-
-def nsx(*args):
-    return ["ip", "netns", "exec", NS] + list(args)
+# The addresses are in the namespace's loopback range: nothing to add.
+NETNS = unboundns.Netns("p53osu")
 
 
 def dig(name, rdtype):
-    r = sh(*nsx("dig", "@" + RESOLVER, "+dnssec", "+time=5", "+tries=1", name, rdtype),
-           timeout=30, check_rc=False)
-    out = r.stdout
-    status = out.split("status: ")[1].split(",")[0] if "status: " in out else "none"
-    flags = out.split("flags: ")[1].split(";")[0].split() if "flags: " in out else []
+    status, ad, out = unboundns.dig(NETNS, RESOLVER, name, rdtype)
     answers = [ln.split() for ln in out.split(";; ANSWER SECTION:")[1].split("\n\n")[0]
                .strip().splitlines()] if ";; ANSWER SECTION:" in out else []
     addrs = sorted(a[4] for a in answers if len(a) > 4 and a[3] == "A")
-    return status, "ad" in flags, addrs, out
+    return status, ad, addrs, out
 
 
 POLICY = [
@@ -113,21 +70,18 @@ def start(d, label, snap, kdir, anchor):
     if kdir:
         args += ["--dnssec-keys", kdir]
     log = open(os.path.join(d, label + "-serve.log"), "w")
-    procs.append(subprocess.Popen(nsx(*args), stdout=log, stderr=subprocess.STDOUT))
+    procs.append(subprocess.Popen(NETNS.nsx(*args), stdout=log, stderr=subprocess.STDOUT))
     log.close()
     ud = os.path.join(d, label + "-unbound")
     os.makedirs(ud)
     with open(os.path.join(ud, "anchor"), "w") as f:
         f.write(anchor)
-    conf = os.path.join(ud, "unbound.conf")
-    with open(conf, "w") as f:
-        f.write(UNBOUND_CONF.format(resolver=RESOLVER, server=SERVER, d=ud))
-    procs.append(subprocess.Popen(nsx("unbound", "-d", "-c", conf),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+    procs.append(unboundns.start_unbound(NETNS, ud, unboundns.unbound_conf(
+        ud, RESOLVER, "example.com.", SERVER, access="127.0.0.0/8", localhost=True,
+        cache_max_ttl=0, no_negative_cache=True)))
     up = common.wait_for(lambda: dig("ns1.example.com.", "A")[0] == "NOERROR", deadline=20)
     ulog = os.path.join(ud, "unbound.log")
-    check(up, "%s: unbound answers through port53" % label,
-          open(ulog).read()[-3000:] if os.path.exists(ulog) else "")
+    check(up, "%s: unbound answers through port53" % label, unboundns.log_of(ud, 3000))
     return procs, ulog
 
 
@@ -172,17 +126,13 @@ def run_round(d, label, keygen, extra, negatives):
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skip: needs root for ip netns")
+    why = unboundns.missing()
+    if why:
+        print("skip: " + why)
         return 77
-    for tool in ("unbound", "dig", "ip"):
-        if shutil.which(tool) is None:
-            print("skip: %s not installed" % tool)
-            return 77
     with common.tempdir("p53osunbound-") as d:
         try:
-            sh("ip", "netns", "add", NS)
-            sh(*nsx("ip", "link", "set", "lo", "up"))
+            NETNS.create()
             compact_neg = [
                 ("nx.example.com.", "A", ("NOERROR", "NXDOMAIN"), "compact NXDOMAIN"),
                 ("a.b.nx.example.com.", "MX", ("NOERROR", "NXDOMAIN"), "deep compact NXDOMAIN"),
@@ -199,7 +149,7 @@ def main():
             ]
             run_round(d, "chain-15", [["-a", "15"]], [], chain_neg)
         finally:
-            subprocess.run(["ip", "netns", "del", NS], capture_output=True, timeout=30)
+            NETNS.delete()
     return check.finish()
 
 

@@ -28,6 +28,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import dnssecsetup  # noqa: E402
+import unboundns  # noqa: E402
 
 import dns.dnssec  # noqa: E402
 import dns.flags  # noqa: E402
@@ -293,80 +295,29 @@ def delv_checks(d, port, pkeys, label):
               r.stdout + r.stderr)
 
 
-UNBOUND_CONF = """server:
-    interface: {resolver}
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{d}"
-    pidfile: "{d}/unbound.pid"
-    logfile: "{d}/unbound.log"
-    use-syslog: no
-    verbosity: 1
-    val-log-level: 2
-    do-ip6: no
-    access-control: 10.0.0.0/8 allow
-    trust-anchor-file: "{d}/anchor.ds"
-    module-config: "validator iterator"
-    qname-minimisation: no
-    edns-buffer-size: 1232
-    harden-dnssec-stripped: yes
-remote-control:
-    control-enable: no
-stub-zone:
-    name: "example."
-    stub-addr: {addr}
-"""
-
-
-def sh(*args, timeout=60):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(args), r.stderr))
-    return r
-
-
 def unbound_checks(d, snap, kdir, label):
-    if os.geteuid() != 0:
-        check.skip("unbound", "needs root for ip netns")
+    why = unboundns.missing()
+    if why:
+        check.skip("unbound", why)
         return
-    for tool in ("unbound", "dig", "ip"):
-        if shutil.which(tool) is None:
-            check.skip("unbound", "%s not installed" % tool)
-            return
-    ns = "p53pc%d" % os.getpid()
-    nsx = ["ip", "netns", "exec", ns]
+    ns = unboundns.Netns("p53pc", (NSADDR, RESOLVER))
     procs = []
 
     def dig(name, rdtype):
-        r = subprocess.run(nsx + ["dig", "@" + RESOLVER, "+dnssec", "+time=5", "+tries=1",
-                                  name, rdtype], capture_output=True, text=True, timeout=30)
-        out = r.stdout
-        status = out.split("status: ")[1].split(",")[0] if "status: " in out else "none"
-        flags = out.split("flags: ")[1].split(";")[0].split() if "flags: " in out else []
-        return status, "ad" in flags, out
+        return unboundns.dig(ns, RESOLVER, name, rdtype)
 
     try:
-        sh("ip", "netns", "add", ns)
-        sh(*nsx, "ip", "link", "set", "lo", "up")
-        for a in (NSADDR, RESOLVER):
-            sh(*nsx, "ip", "addr", "add", a + "/32", "dev", "lo")
+        ns.create()
         log = open(os.path.join(d, "serve-ns.log"), "w")
-        procs.append(subprocess.Popen(nsx + [PORT53, "serve", "-s", snap, "-l", NSADDR + ":53",
-                                             "--rrl-rate", "0"],
+        procs.append(subprocess.Popen(ns.nsx(PORT53, "serve", "-s", snap, "-l", NSADDR + ":53",
+                                             "--rrl-rate", "0"),
                                       stdout=log, stderr=subprocess.STDOUT))
         with open(os.path.join(d, "anchor.ds"), "w") as f:
-            f.write(sh(PORT53, "ds", "-K", kdir, "example.").stdout)
-        conf = os.path.join(d, "unbound.conf")
-        with open(conf, "w") as f:
-            f.write(UNBOUND_CONF.format(resolver=RESOLVER, addr=NSADDR, d=d))
-        procs.append(subprocess.Popen(nsx + ["unbound", "-d", "-c", conf],
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+            f.write(dnssecsetup.ds(kdir, "example."))
+        procs.append(unboundns.start_unbound(ns, d, unboundns.unbound_conf(
+            d, RESOLVER, "example.", NSADDR, anchor="anchor.ds")))
         up = common.wait_for(lambda: dig("ns1.example.", "A")[0] == "NOERROR", deadline=15)
-        ulog = os.path.join(d, "unbound.log")
-        check(up, "%s: unbound answers through port53" % label,
-              open(ulog).read() if os.path.exists(ulog) else "")
+        check(up, "%s: unbound answers through port53" % label, unboundns.log_of(d))
         for name, rdtype, want, ad in (
                 ("www.sec.example.", "A", "NOERROR", True),
                 ("x.wild.sec.example.", "TXT", "NOERROR", True),
@@ -386,22 +337,19 @@ def unbound_checks(d, snap, kdir, label):
     finally:
         for p in reversed(procs):
             common.stop(p)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        ns.delete()
 
 
 def main():
     with common.tempdir("p53pc-") as d:
         kdir = os.path.join(d, "keys")
-        os.makedirs(kdir)
-        common.run([PORT53, "dnssec-keygen", "-K", kdir, "--ksk", "example."])
-        common.run([PORT53, "dnssec-keygen", "-K", kdir, "--zsk", "example."])
+        dnssecsetup.keygen(kdir, "--ksk")
+        dnssecsetup.keygen(kdir, "--zsk")
         for child in ("sec.example.", "island.example.", "lone.example."):
-            r = common.run([PORT53, "dnssec-keygen", "-K", kdir, child])
-            if r.returncode != 0:
-                raise RuntimeError(r.stderr)
+            dnssecsetup.keygen(kdir, zone=child)
         sec_ds = "\n".join("sec DS " + " ".join(line.split()[3:])
-                           for line in sh(PORT53, "ds", "-K", kdir, "sec.example.")
-                           .stdout.splitlines() if line.strip())
+                           for line in dnssecsetup.ds(kdir, "sec.example.").splitlines()
+                           if line.strip())
         zones = []
         zp = os.path.join(d, "example.zone")
         with open(zp, "w") as f:
@@ -413,31 +361,23 @@ def main():
                 f.write(CHILD_ZONE.format(origin=child, addr=NSADDR))
             zones.append(child + "=" + p)
         snap = os.path.join(d, "all.p53")
-        r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "-o", snap] + zones)
+        r = dnssecsetup.compile_zones(snap, zones, kdir)
         if r.returncode != 0:
             raise RuntimeError("compile failed: %s" % r.stderr)
         # The same tree with NSEC3 chains (RFC 5155): the parent's covers its
         # side of every cut as it covers its other names.
         snap3 = os.path.join(d, "all-nsec3.p53")
-        r = common.run([PORT53, "compile", "--quiet", "--dnssec-keys", kdir, "-o", snap3,
-                        "--nsec3", "example.", "--nsec3", "sec.example."] + zones)
+        r = dnssecsetup.compile_zones(snap3, zones, kdir,
+                                      ["--nsec3", "example.", "--nsec3", "sec.example."])
         if r.returncode != 0:
             raise RuntimeError("compile --nsec3 failed: %s" % r.stderr)
-        wd = os.path.join(d, "serve")
-        os.makedirs(wd)
-        s = common.Port53(PORT53, None, wd)
-        s.snapshot = snap
-        s.start()
+        s = dnssecsetup.serve(d, snap, "serve")
         try:
             pkeys = dnspython_checks(s.port, kdir)
             delv_checks(d, s.port, pkeys, "NSEC")
         finally:
             s.stop()
-        wd = os.path.join(d, "serve3")
-        os.makedirs(wd)
-        s = common.Port53(PORT53, None, wd)
-        s.snapshot = snap3
-        s.start()
+        s = dnssecsetup.serve(d, snap3, "serve3")
         try:
             nsec3_checks(s.port)
             delv_checks(d, s.port, pkeys, "NSEC3")

@@ -27,7 +27,6 @@ Needs root (ip netns) and unbound; exits 77 (skip) without them. The
 namespace and every process are removed at the end.
 """
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -35,11 +34,13 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import dnssecsetup  # noqa: E402
+import unboundns  # noqa: E402
 
 check = common.Checks("dnssec-rollover-unbound")
 PORT53 = common.default_port53()
-NS = "p53roll%d" % os.getpid()
 SERVER, RESOLVER = "10.53.2.1", "10.53.2.2"
+NETNS = unboundns.Netns("p53roll", (SERVER, RESOLVER))
 # Seconds between steps, and every TTL (1.5 steps): set once the cost of a
 # step on this machine is known (main), at least 4 s.
 STEP = 4
@@ -87,54 +88,8 @@ def roll_args(c):
 
 STEPS = 9  # from t0 - 1 step to the end of the longest (CSK: its old DS gone)
 
-UNBOUND_CONF = """server:
-    interface: {resolver}
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{d}"
-    pidfile: "{d}/unbound.pid"
-    logfile: "{d}/unbound.log"
-    use-syslog: no
-    verbosity: 1
-    val-log-level: 2
-    do-ip6: no
-    access-control: 10.0.0.0/8 allow
-    trust-anchor-file: "{d}/anchor.ds"
-    module-config: "validator iterator"
-    qname-minimisation: no
-    edns-buffer-size: 1232
-    harden-dnssec-stripped: yes
-    prefetch: no
-    prefetch-key: no
-    serve-expired: no
-remote-control:
-    control-enable: no
-stub-zone:
-    name: "example."
-    stub-addr: {addr}
-"""
-
-
-def sh(*args, timeout=60):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
-    if r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(args), r.stderr))
-    return r
-
-
-def nsx(*args):
-    return ["ip", "netns", "exec", NS] + list(args)
-
-
 def dig(server, name, rdtype, extra=()):
-    r = subprocess.run(nsx("dig", "@" + server, "+dnssec", "+time=5", "+tries=1", name, rdtype,
-                           *extra), capture_output=True, text=True, timeout=30)
-    out = r.stdout
-    status = out.split("status: ")[1].split(",")[0] if "status: " in out else "none"
-    flags = out.split("flags: ")[1].split(";")[0].split() if "flags: " in out else []
-    return status, "ad" in flags, out
+    return unboundns.dig(NETNS, server, name, rdtype, *extra)
 
 
 def served_serial():
@@ -151,9 +106,8 @@ def cds_as_ds(c):
 
 
 def ds_lines(kdir, c):
-    r = sh(PORT53, "ds", "-K", kdir, c + ".example.")
-    return ["%s DS %s" % (c, " ".join(line.split()[3:])) for line in r.stdout.splitlines()
-            if line.strip()]
+    return ["%s DS %s" % (c, " ".join(line.split()[3:]))
+            for line in dnssecsetup.ds(kdir, c + ".example.").splitlines() if line.strip()]
 
 
 def build(d, kdir, t, serial, ds, out):
@@ -191,7 +145,7 @@ def ask_all(i, half, bad):
     args = ["dig", "@" + RESOLVER, "+dnssec", "+time=5", "+tries=1"]
     for _, name, rdtype, _ in qs:
         args += [name, rdtype]
-    r = subprocess.run(nsx(*args), capture_output=True, text=True, timeout=120)
+    r = subprocess.run(NETNS.nsx(*args), capture_output=True, text=True, timeout=120)
     # One block per query, in order: its header line, then its flags line.
     blocks = r.stdout.split("->>HEADER<<-")[1:]
     for k, (c, name, rdtype, want) in enumerate(qs):
@@ -204,56 +158,39 @@ def ask_all(i, half, bad):
                 "" if "ad" in flags else " without AD"))
 
 
-def keygen(kdir, *args):
-    r = common.run([PORT53, "dnssec-keygen", "-K", kdir] + list(args))
-    if r.returncode != 0:
-        raise RuntimeError(r.stderr)
-
-
 def main():
     global STEP, TTL
-    if os.geteuid() != 0:
-        print("skip: needs root for ip netns")
+    why = unboundns.missing()
+    if why:
+        print("skip: " + why)
         return 77
-    for tool in ("unbound", "dig", "ip"):
-        if shutil.which(tool) is None:
-            print("skip: %s not installed" % tool)
-            return 77
     procs = []
     with common.tempdir("p53rollub-") as d:
         try:
-            sh("ip", "netns", "add", NS)
-            sh(*nsx("ip", "link", "set", "lo", "up"))
-            for a in (SERVER, RESOLVER):
-                sh(*nsx("ip", "addr", "add", a + "/32", "dev", "lo"))
+            NETNS.create()
             kdir = os.path.join(d, "keys")
-            os.makedirs(kdir)
-            keygen(kdir, "--ksk", "example.")
-            keygen(kdir, "--zsk", "example.")
+            dnssecsetup.keygen(kdir, "--ksk")
+            dnssecsetup.keygen(kdir, "--zsk")
             for c in CHILDREN:
                 for role in KEYS[c]:
-                    keygen(kdir, role, c + ".example.")
+                    dnssecsetup.keygen(kdir, role, zone=c + ".example.")
             with open(os.path.join(d, "anchor.ds"), "w") as f:
-                f.write(sh(PORT53, "ds", "-K", kdir, "example.").stdout)
+                f.write(dnssecsetup.ds(kdir, "example."))
             ds = {c: ds_lines(kdir, c) for c in CHILDREN}
             snap = os.path.join(d, "live.p53")
             serial = int(time.time())
             build(d, kdir, serial, serial, ds, snap)
             log = open(os.path.join(d, "serve.log"), "w")
-            server = subprocess.Popen(nsx(PORT53, "serve", "-s", snap, "-l", SERVER + ":53",
+            server = subprocess.Popen(NETNS.nsx(PORT53, "serve", "-s", snap, "-l", SERVER + ":53",
                                           "--rrl-rate", "0"),
                                       stdout=log, stderr=subprocess.STDOUT)
             procs.append(server)
-            conf = os.path.join(d, "unbound.conf")
-            with open(conf, "w") as f:
-                f.write(UNBOUND_CONF.format(resolver=RESOLVER, addr=SERVER, d=d))
-            procs.append(subprocess.Popen(nsx("unbound", "-d", "-c", conf),
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
-            ulog = os.path.join(d, "unbound.log")
+            procs.append(unboundns.start_unbound(NETNS, d, unboundns.unbound_conf(
+                d, RESOLVER, "example.", SERVER, anchor="anchor.ds", prefetch=False)))
             up = common.wait_for(lambda: dig(RESOLVER, "www.zsk.example.", "A")[:2]
                                  == ("NOERROR", True), deadline=20)
             check(up, "unbound validates the signed children through port53",
-                  open(ulog).read()[-3000:] if os.path.exists(ulog) else "")
+                  unboundns.log_of(d, 3000))
             if not up:
                 return check.finish()
 
@@ -323,7 +260,7 @@ def main():
         finally:
             for p in reversed(procs):
                 common.stop(p)
-            subprocess.run(["ip", "netns", "del", NS], capture_output=True, timeout=30)
+            NETNS.delete()
     return check.finish()
 
 

@@ -15,18 +15,20 @@ Needs root (ip netns) and unbound; exits 77 (skip) without them. The
 namespace and every process are removed at the end.
 """
 import os
-import shutil
 import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import dnssecsetup  # noqa: E402
+import unboundns  # noqa: E402
+from unboundns import sh  # noqa: E402
 
 check = common.Checks("dnssec-unbound")
 PORT53 = common.default_port53()
-NS = "p53dnssec%d" % os.getpid()
 PARENT, CHILD, RESOLVER = "10.53.0.1", "10.53.0.2", "10.53.0.3"
+NETNS = unboundns.Netns("p53dnssec", (PARENT, CHILD, RESOLVER))
 
 PARENT_ZONE = """$ORIGIN example.
 $TTL 300
@@ -54,64 +56,15 @@ alias CNAME www
 """
 BIG = "".join('big TXT "%s"\n' % ("%02d" % i * 100) for i in range(15))
 
-UNBOUND_CONF = """server:
-    interface: {resolver}
-    port: 53
-    do-daemonize: no
-    username: ""
-    chroot: ""
-    directory: "{d}"
-    pidfile: "{d}/unbound.pid"
-    logfile: "{d}/unbound.log"
-    use-syslog: no
-    verbosity: 1
-    val-log-level: 2
-    do-ip6: no
-    access-control: 10.0.0.0/8 allow
-    trust-anchor-file: "{d}/anchor"
-    module-config: "validator iterator"
-    qname-minimisation: no
-    cache-max-ttl: 0
-    edns-buffer-size: 1232
-    harden-dnssec-stripped: yes
-remote-control:
-    control-enable: no
-stub-zone:
-    name: "example."
-    stub-addr: {parent}
-"""
-
-
-def sh(*args, timeout=60, check_rc=True):
-    r = subprocess.run(list(args), capture_output=True, text=True, timeout=timeout)
-    if check_rc and r.returncode != 0:
-        raise RuntimeError("%s: %s" % (" ".join(args), r.stderr))
-    return r
-
-
-def nsx(*args):
-    return ["ip", "netns", "exec", NS] + list(args)
-
-
 def dig(name, rdtype, tcp=False):
-    args = nsx("dig", "@" + RESOLVER, "+dnssec", "+time=5", "+tries=1", name, rdtype)
-    if tcp:
-        args.append("+tcp")
-    r = sh(*args, timeout=30, check_rc=False)
-    out = r.stdout
-    status = out.split("status: ")[1].split(",")[0] if "status: " in out else "none"
-    flags = out.split("flags: ")[1].split(";")[0].split() if "flags: " in out else []
-    return status, "ad" in flags, out
+    return unboundns.dig(NETNS, RESOLVER, name, rdtype, *(["+tcp"] if tcp else []))
 
 
 def main():
-    if os.geteuid() != 0:
-        print("skip: needs root for ip netns")
+    why = unboundns.missing()
+    if why:
+        print("skip: " + why)
         return 77
-    for tool in ("unbound", "dig", "ip"):
-        if shutil.which(tool) is None:
-            print("skip: %s not installed" % tool)
-            return 77
     for mode in ("nsec", "nsec3"):
         run(mode)
     return check.finish()
@@ -126,17 +79,13 @@ def run(mode):
     procs = []
     with common.tempdir("p53unbound-") as d:
         try:
-            sh("ip", "netns", "add", NS)
-            sh(*nsx("ip", "link", "set", "lo", "up"))
-            for a in (PARENT, CHILD, RESOLVER):
-                sh(*nsx("ip", "addr", "add", a + "/32", "dev", "lo"))
+            NETNS.create()
             keys = os.path.join(d, "keys")
-            os.makedirs(keys)
-            sh(PORT53, "dnssec-keygen", "-K", keys, "--ksk", "example.")
-            sh(PORT53, "dnssec-keygen", "-K", keys, "--zsk", "-a", "15", "example.")
-            sh(PORT53, "dnssec-keygen", "-K", keys, "sub.example.")
-            sh(PORT53, "dnssec-keygen", "-K", keys, "bad.example.")
-            sub_ds = sh(PORT53, "ds", "-K", keys, "sub.example.").stdout.strip()
+            dnssecsetup.keygen(keys, "--ksk")
+            dnssecsetup.keygen(keys, "--zsk", "-a", "15")
+            dnssecsetup.keygen(keys, zone="sub.example.")
+            dnssecsetup.keygen(keys, zone="bad.example.")
+            sub_ds = dnssecsetup.ds(keys, "sub.example.").strip()
             # A DS that matches no key of bad.example.: a validator must
             # call that child bogus.
             bad_ds = "4711 13 2 " + "AB" * 32
@@ -158,19 +107,14 @@ def run(mode):
             for snap, addr in ((snap_p, PARENT), (snap_c, CHILD)):
                 log = open(os.path.join(d, addr + ".log"), "w")
                 procs.append(subprocess.Popen(
-                    nsx(PORT53, "serve", "-s", snap, "-l", addr + ":53", "--rrl-rate", "0"),
+                    NETNS.nsx(PORT53, "serve", "-s", snap, "-l", addr + ":53", "--rrl-rate", "0"),
                     stdout=log, stderr=subprocess.STDOUT))
             with open(os.path.join(d, "anchor"), "w") as f:
-                r = sh(PORT53, "ds", "-K", keys, "example.")
-                f.write(r.stdout)
-            conf = os.path.join(d, "unbound.conf")
-            with open(conf, "w") as f:
-                f.write(UNBOUND_CONF.format(resolver=RESOLVER, parent=PARENT, d=d))
-            procs.append(subprocess.Popen(nsx("unbound", "-d", "-c", conf),
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT))
+                f.write(dnssecsetup.ds(keys, "example."))
+            procs.append(unboundns.start_unbound(NETNS, d, unboundns.unbound_conf(
+                d, RESOLVER, "example.", PARENT, cache_max_ttl=0)))
             up = common.wait_for(lambda: dig("ns1.example.", "A")[0] == "NOERROR", deadline=15)
-            check(up, mode + ": unbound answers through port53", open(os.path.join(d, "unbound.log")).read()
-                  if os.path.exists(os.path.join(d, "unbound.log")) else "")
+            check(up, mode + ": unbound answers through port53", unboundns.log_of(d))
 
             cases = [
                 ("www.example.", "A", "NOERROR", True),
@@ -205,7 +149,7 @@ def run(mode):
         finally:
             for p in reversed(procs):
                 common.stop(p)
-            subprocess.run(["ip", "netns", "del", NS], capture_output=True, timeout=30)
+            NETNS.delete()
 
 
 if __name__ == "__main__":
