@@ -124,7 +124,9 @@ def setup_files(work, bdir, hints, anchor):
     fw_src = write(os.path.join(work, "fw.json"), json.dumps({
         "rule_groups": [{"name": "g", "priority": 10, "rules": [
             {"name": "evil", "priority": 1, "action": "BLOCK",
-             "block_response": "NXDOMAIN", "domains": ["bad.evil.tree"]}]}]}))
+             "block_response": "NXDOMAIN", "domains": ["bad.evil.tree"]},
+            {"name": "quiet", "priority": 2, "action": "BLOCK",
+             "block_response": "NODATA", "domains": ["nodata.wild.leaf.tree"]}]}]}))
     fw = os.path.join(work, "fw.p53fw")
     run([port53, "fw-compile", "-o", fw, fw_src], timeout=60)
     conf = write(os.path.join(work, "resolver.yaml"), """
@@ -319,6 +321,15 @@ def body(res, cleanup, work, bdir, tree):
               dnstree.ede(r) == 15, show(r))
     r = ask("ok.leaf.tree.")
     res.check("an unlisted CNAME chain is answered", dnstree.addrs(r) == {"192.0.2.1"}, show(r))
+    # BLOCK NODATA on the query name: the engine's empty NOERROR, never
+    # resolved (outside every zone it looks like a referral); the name
+    # beside it, from the same wildcard, is resolved.
+    r = ask("nodata.wild.leaf.tree.")
+    res.check("firewall BLOCK NODATA on the query name: NOERROR, empty, not resolved",
+              r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer, show(r))
+    r = ask("other.wild.leaf.tree.")
+    res.check("the unlisted name beside it is resolved", dnstree.addrs(r) == {"192.0.2.9"},
+              show(r))
 
     # A bogus signature.
     r = ask("www.bogus.tree.", timeout=3)
