@@ -28,7 +28,9 @@ set; the denial proofs (NSEC covering and matching, NSEC3 closest encloser
 and next closer hashed with dnspython) are checked as a resolver would; and
 the RRsets of each transport's answer must equal the UDP answer's (TCP's
 for the answer UDP truncates), RRSIG bytes included for the Ed25519 zone
-(deterministic signatures), the RRSIG fields but the signature for ECDSA.
+(deterministic signatures), the RRSIG fields but the signature for ECDSA;
+and port53d's must equal `port53 serve`'s the same way (one snapshot, one
+key directory, one pinned signing time).
 BIND's delv, with a trust-anchor file, validates the UDP and TCP answers
 (delv speaks no DoT, DoH or DoQ). Debian's unbound, as a validating
 resolver whose only upstream is the server's DoT listener
@@ -94,6 +96,7 @@ ZONES = [
     ("example.info.", "compact", [["-a", "13"]], "ECDSA P-256 CSK, compact denial"),
 ]
 CONTROL = "example.net."  # served unsigned: unbound's negative control
+REF = {}  # the first server's answers, which the second's must equal
 
 # (owner below the apex, type, ECS or None, kind, compared with UDP/TCP)
 # kind: pos, nxdomain, nodata, wild, wildnodata, cname
@@ -620,7 +623,10 @@ def transports(ep, work, ca, doqclient):
     return out
 
 
-def check_server(res, label, ep, work, ca, doqclient, zones):
+def check_server(res, label, ep, work, ca, doqclient, zones, ref):
+    """ref: {apex: {case: RRsets}} of the server checked before, filled
+    when empty; the answers of this one must equal it (the same snapshot,
+    keys and signing time)."""
     for apex, denial, anchor, what, det in zones:
         base = {}
         tag = "%s %s (%s)" % (label, apex, what)
@@ -676,6 +682,14 @@ def check_server(res, label, ep, work, ca, doqclient, zones):
                           % (tag, tname, ", RRSIG bytes included" if det else ""),
                           not diff, "\n".join(diff[:3]))
         check_delv(res, tag, ep, work, apex, anchor)
+        keys_now = {w: k for w, (_, k) in base.items()}
+        if apex not in ref:
+            ref[apex] = (label, keys_now)
+        elif keys_now:
+            other, want = ref[apex]
+            diff = sorted(w for w in set(want) | set(keys_now) if want.get(w) != keys_now.get(w))
+            res.check("%s: the same answers as %s%s" % (tag, other, ", RRSIG bytes included"
+                                                         if det else ""), not diff, diff)
 
 
 def check_delv(res, tag, ep, work, apex, anchor):
@@ -844,7 +858,7 @@ def part_serve(res, cleanup, work, tools, snap, online, certs, zones, doqclient,
                         10)
     if not res.check("port53 serve: DoT and DoH listeners up", up, s.read_log()):
         return
-    check_server(res, "port53 serve", ep, work, certs["ca.pem"], doqclient, zones)
+    check_server(res, "port53 serve", ep, work, certs["ca.pem"], doqclient, zones, REF)
     check_unbound(res, cleanup, "port53 serve", ep, work, certs["ca.pem"], zones, control)
     s.stop()
 
@@ -889,7 +903,7 @@ def part_dp(res, cleanup, work, tools, snap, online, certs, zones, doqclient, ob
                                         tries=1) is not None, 15)
     if not res.check("port53d: UDP, TCP, DoT and DoH answer", up, d.tail()):
         return
-    check_server(res, "port53d AF_XDP", ep, work, certs["ca.pem"], doqclient, zones)
+    check_server(res, "port53d AF_XDP", ep, work, certs["ca.pem"], doqclient, zones, REF)
     check_unbound(res, cleanup, "port53d AF_XDP", ep, work, certs["ca.pem"], zones, control)
     rc = d.stop()
     res.check("port53d exits 0 on SIGTERM", rc == 0, "rc=%s\n%s" % (rc, d.tail()))
