@@ -10,7 +10,7 @@ Zones, one snapshot: the Route 53 test zone (tests/e2e/r53/example.json)
 as example.com (an Ed25519 CSK, NSEC chain), as example.org (an ECDSA
 P-256 KSK and ZSK, NSEC3) and as example.info (an ECDSA P-256 CSK,
 compact denial, RFC 9824: every denial signed online), each with a wildcard, a CNAME chain, a CNAME
-into a geolocation policy, a 700-byte TXT set and a 3 KB one added;
+into a geolocation policy, TXT sets of 700 bytes, 3 KB and 24 KB added;
 health checks taken out, so the failover pick cannot change under the
 test. Routing-policy answers and denials that depend on them are signed
 online (--dnssec-keys, --dnssec-sig-time pinned).
@@ -43,7 +43,8 @@ Cases: DNSKEY, a static A, NXDOMAIN, NODATA, wildcard expansion, wildcard
 NODATA, a CNAME chain of three, a CNAME into a policy, geolocation,
 CIDR, latency and geoproximity picks by EDNS Client Subnet, failover, an
 alias to it, a policy NODATA, weighted and multivalue picks (validated
-only: random per query), answers of 700 bytes and 3 KB.
+only: random per query), answers of 700 bytes, 3 KB and 24 KB (more than
+one HTTP/2 DATA frame, one TLS record, many QUIC packets).
 
 Needs root, kdig with HTTPS (Debian 12's knot-dnsutils), curl, delv, unbound, and a
 build with port53d, port53, p53_xdp.bpf.o and doqclient:
@@ -120,6 +121,7 @@ CASES = [
     ("mv", "A", None, "pos", False),
     ("mid", "TXT", None, "pos", True),
     ("big", "TXT", None, "pos", True),
+    ("huge", "TXT", None, "pos", True),
 ]
 # What delv validates (over UDP, or TCP), and what it must say. The 3 KB
 # answer comes truncated over UDP, and delv asks again over TCP.
@@ -158,6 +160,7 @@ def zone_json(work, apex):
         rr("cgeo", "CNAME", ["geo." + apex]),
         rr("mid", "TXT", ['"%02d %s"' % (i, "m" * 90) for i in range(6)]),
         rr("big", "TXT", ['"%02d %s"' % (i, "b" * 90) for i in range(30)]),
+        rr("huge", "TXT", ['"%03d %s"' % (i, "h" * 230) for i in range(100)]),
     ]
     path = os.path.join(work, apex + "json")
     with open(path, "w") as f:
@@ -650,8 +653,8 @@ def check_server(res, label, ep, work, ca, doqclient, zones, ref):
                 label_, rtype, _, kind, compared = case
                 what_ = "%s %s" % (qname(apex, label_), rtype)
                 if a.tc:
-                    # Only UDP may truncate, and only the 3 KB answer.
-                    if not (tname == "UDP" and label_ == "big"):
+                    # Only UDP may truncate, and only the 3 and 24 KB answers.
+                    if not (tname == "UDP" and label_ in ("big", "huge")):
                         bad.append("%s: TC over %s" % (what_, tname))
                     continue
                 if not a.aa:
@@ -674,11 +677,12 @@ def check_server(res, label, ep, work, ca, doqclient, zones, ref):
             res.check("%s, %s: NXDOMAIN, NODATA, wildcard and policy NODATA proofs hold"
                       % (tag, tname), not proofs, "\n".join(proofs[:3]))
             if tname == "UDP":
-                big = got[[c[0] for c in CASES].index("big")]
-                res.check("%s, UDP: the 3 KB answer truncated (TC), so it is fetched whole over "
-                          "TCP and the others" % tag, big.tc, repr(big))
+                big = [got[[c[0] for c in CASES].index(x)] for x in ("big", "huge")]
+                res.check("%s, UDP: the 3 and 24 KB answers truncated (TC), so they are "
+                          "fetched whole over TCP and the others" % tag,
+                          all(b.tc for b in big), repr(big))
             else:
-                res.check("%s, %s: the same RRsets as over UDP (TCP for the 3 KB answer)%s"
+                res.check("%s, %s: the same RRsets as over UDP (TCP for the large answers)%s"
                           % (tag, tname, ", RRSIG bytes included" if det else ""),
                           not diff, "\n".join(diff[:3]))
         check_delv(res, tag, ep, work, apex, anchor)
