@@ -491,7 +491,7 @@ def ask_udp_tcp(ep, qs, tcp):
             for _ in range(3):
                 try:
                     if tcp:
-                        a = dns.query.tcp(q, ep["addr"], port=ep["port"], timeout=3)
+                        a = dns.query.tcp(q, ep["addr"], port=ep["port"], timeout=5)
                     else:
                         a = dns.query.udp(q, ep["addr"], port=ep["port"], timeout=1.5)
                     break
@@ -507,13 +507,13 @@ def ask_dot_python(ep, qs, ca):
     ctx = ssl.create_default_context(cafile=ca)
     ctx.set_alpn_protocols(["dot"])
     with in_ns(ep["ns"]):
-        raw = socket.create_connection((ep["addr"], ep["dot"]), timeout=5)
+        raw = socket.create_connection((ep["addr"], ep["dot"]), timeout=10)
     out = []
     try:
         s = ctx.wrap_socket(raw, server_hostname=SNI)
         for q in qs:
             try:
-                out.append(dns.query.tls(q, ep["addr"], port=ep["dot"], timeout=5, sock=s))
+                out.append(dns.query.tls(q, ep["addr"], port=ep["dot"], timeout=10, sock=s))
             except (dns.exception.DNSException, OSError) as e:
                 out.append("error: %r" % e)
         s.close()
@@ -537,10 +537,10 @@ def ask_kdig(ep, apex, cases, mode, ca):
     CA and name). mode: +tls, +https or +https-get."""
     port = ep["dot"] if mode == "+tls" else ep["doh"]
     cmd = ["kdig", "@" + ep["addr"], "-p", str(port), mode, "+tls-ca=%s" % ca,
-           "+tls-hostname=" + SNI, "+dnssec", "+bufsize=1232", "+timeout=5", "+retry=0"]
+           "+tls-hostname=" + SNI, "+dnssec", "+bufsize=1232", "+timeout=10", "+retry=0"]
     for c in cases:
         cmd += kdig_args(apex, c)
-    r = run(cmd, ns=ep["ns"], check=False, timeout=60)
+    r = run(cmd, ns=ep["ns"], check=False, timeout=120)
     got = parse_kdig(r.stdout)
     # What kdig says of each exchange: a TLS 1.3 session, and for DoH the
     # HTTP/2 method and status. A kdig built without nghttp2 would ask
@@ -562,7 +562,7 @@ def ask_doh_curl(ep, qs, work, method, ca):
     application/dns-message; the wire answer and the HTTP status kept."""
     url = "https://%s:%d/dns-query" % (SNI, ep["doh"])
     base = ["-s", "--http2", "--cacert", ca, "--resolve", "%s:%d:%s" % (SNI, ep["doh"],
-            ep["addr"]), "--max-time", "10", "-w", "%{http_code} %{content_type}\\n"]
+            ep["addr"]), "--max-time", "20", "-w", "%{http_code} %{content_type}\\n"]
     cmd = ["curl"]
     files = []
     for i, q in enumerate(qs):
@@ -581,7 +581,7 @@ def ask_doh_curl(ep, qs, work, method, ca):
                 f.write(wire)
             cmd += ["-H", "content-type: application/dns-message", "--data-binary",
                     "@" + inf, url]
-    r = run(cmd, ns=ep["ns"], check=False, timeout=60)
+    r = run(cmd, ns=ep["ns"], check=False, timeout=120)
     status = r.stdout.splitlines()
     out = []
     for i, outf in enumerate(files):
