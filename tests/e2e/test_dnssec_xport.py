@@ -43,8 +43,10 @@ Cases: DNSKEY, a static A, NXDOMAIN, NODATA, wildcard expansion, wildcard
 NODATA, a CNAME chain of three, a CNAME into a policy, geolocation,
 CIDR, latency and geoproximity picks by EDNS Client Subnet, failover, an
 alias to it, a policy NODATA, weighted and multivalue picks (validated
-only: random per query), answers of 700 bytes, 3 KB and 24 KB (more than
-one HTTP/2 DATA frame, one TLS record, many QUIC packets).
+only: random per query), a policy pick, a wildcard and an NXDOMAIN asked
+in mixed case (0x20; unbound asks that way too, use-caps-for-id), answers
+of 700 bytes, 3 KB and 24 KB (more than one HTTP/2 DATA frame, one TLS
+record, many QUIC packets).
 
 Needs root, kdig with HTTPS (Debian 12's knot-dnsutils), curl, delv, unbound, and a
 build with port53d, port53, p53_xdp.bpf.o and doqclient:
@@ -122,6 +124,11 @@ CASES = [
     ("mid", "TXT", None, "pos", True),
     ("big", "TXT", None, "pos", True),
     ("huge", "TXT", None, "pos", True),
+    # Names in mixed case, as resolvers send them (0x20): an answer signed
+    # online must be signed over the canonical, lower-case owner.
+    ("GeO", "A", ("10.3.2.0", 24), "pos", True),
+    ("Y.WiLd", "TXT", None, "wild", True),
+    ("Nx2", "A", None, "nxdomain", True),
 ]
 # What delv validates (over UDP, or TCP), and what it must say. The 3 KB
 # answer comes truncated over UDP, and delv asks again over TCP.
@@ -747,6 +754,7 @@ UNBOUND_CONF = """server:
     qname-minimisation: no
     aggressive-nsec: no
     harden-dnssec-stripped: yes
+    use-caps-for-id: yes
     tls-cert-bundle: "{ca}"
 {anchors}
 remote-control:
