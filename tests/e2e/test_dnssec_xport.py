@@ -766,6 +766,12 @@ FORWARD = """forward-zone:
     forward-tls-upstream: yes
     forward-addr: {addr}@{port}#{sni}
 """
+# Anything else (the root, were unbound to prime it) goes to the server's
+# plain port too, so the resolver never sends a packet off this machine.
+FORWARD_ROOT = """forward-zone:
+    name: "."
+    forward-addr: {addr}@{port}
+"""
 
 # What unbound is asked through DoT, the rcode it must give with AD, and
 # whether the answer section holds the type asked for (else it is empty;
@@ -801,6 +807,7 @@ def check_unbound(res, cleanup, label, ep, work, ca, zones, control):
             anchors_txt += '    trust-anchor: "%s DNSKEY %d %d %d %s"\n' % (
                 apex, k.flags, k.protocol, k.algorithm, base64.b64encode(k.key).decode())
         fwd += FORWARD.format(zone=apex, addr=ep["addr"], port=ep["dot"], sni=SNI)
+    fwd += FORWARD_ROOT.format(addr=ep["addr"], port=ep["port"])
     conf = os.path.join(d, "unbound.conf")
     with open(conf, "w") as f:
         f.write(UNBOUND_CONF.format(port=port, d=d, ca=ca, anchors=anchors_txt, zones=fwd))
