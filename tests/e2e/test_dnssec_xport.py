@@ -640,6 +640,7 @@ def check_server(res, label, ep, work, ca, doqclient, zones, ref):
     for apex, denial, anchor, what, det in zones:
         base = {}
         tag = "%s %s (%s)" % (label, apex, what)
+        delv = start_delv(ep, work, apex, anchor)
         for tname, fetch in transports(ep, work, ca, doqclient):
             got = fetch(apex)
             errs = [(CASES[i][:2], g) for i, g in enumerate(got) if not isinstance(g, Ans)]
@@ -692,7 +693,7 @@ def check_server(res, label, ep, work, ca, doqclient, zones, ref):
                 res.check("%s, %s: the same RRsets as over UDP (TCP for the large answers)%s"
                           % (tag, tname, ", RRSIG bytes included" if det else ""),
                           not diff, "\n".join(diff[:3]))
-        check_delv(res, tag, ep, work, apex, anchor)
+        finish_delv(res, tag, delv)
         keys_now = {w: k for w, (_, k) in base.items()}
         if apex not in ref:
             ref[apex] = (label, keys_now)
@@ -703,13 +704,10 @@ def check_server(res, label, ep, work, ca, doqclient, zones, ref):
                                                          if det else ""), not diff, diff)
 
 
-def check_delv(res, tag, ep, work, apex, anchor):
-    if shutil.which("delv") is None:
-        res.check("%s: delv installed (bind9-dnsutils)" % tag, False)
-        return
+def start_delv(ep, work, apex, anchor):
+    """Every delv of DELV started at once (each mostly waits, not
+    computes), to run while the other transports are asked."""
     af = write_anchor_file(work, apex, anchor)
-    bad = []
-    # All at once: each delv mostly waits on its own start-up.
     procs = []
     for label, rtype, want, tcp in DELV:
         cmd = ["delv", "-a", af, "+root=" + apex, "@" + ep["addr"], "-p", str(ep["port"]),
@@ -720,6 +718,11 @@ def check_delv(res, tag, ep, work, apex, anchor):
             cmd = ["ip", "netns", "exec", ep["ns"]] + cmd
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
+    return procs
+
+
+def finish_delv(res, tag, procs):
+    bad = []
     for (label, rtype, want, tcp), p in zip(DELV, procs):
         try:
             out = p.communicate(timeout=60)[0]
@@ -935,6 +938,7 @@ def body(res, cleanup, work, tools):
     for path in (doqclient, obj):
         if not res.check("built: %s" % path, os.path.exists(path)):
             return
+    # delv: bind9-dnsutils; kdig: knot-dnsutils (tools/install-deps.sh).
     for tool in ("kdig", "curl", "delv", "unbound", "openssl", "ethtool"):
         if not res.check("installed: %s" % tool, shutil.which(tool) is not None):
             return
