@@ -76,10 +76,74 @@ static void test_unpack(void)
 	CHECK_EQ(name_unpack(msg, 20, 12, out, &ol), -1);
 }
 
+/* The snapshot index's hash as the format documents it (FNV-1a over the
+ * wire bytes from the last to the first, then the avalanche), one byte at
+ * a time, against the word-at-a-time code. */
+static uint32_t ref_hash(const uint8_t *w, size_t len)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = len; i-- > 0;)
+		h = (h ^ w[i]) * 16777619u;
+	h ^= h >> 16;
+	h *= 0x7feb352du;
+	h ^= h >> 15;
+	h *= 0x846ca68bu;
+	h ^= h >> 16;
+	return h;
+}
+
+static void test_hash_and_lower(void)
+{
+	/* Labels of every length 1..63 in turn, so both the odd bytes and the
+	 * four-byte steps are met at every alignment. */
+	uint8_t name[P53_NAME_MAX], off[P53_LABELS_MAX], given[P53_LABELS_MAX];
+	uint32_t hash[P53_LABELS_MAX], hash2[P53_LABELS_MAX];
+	for (unsigned first = 1; first <= P53_LABEL_MAX; first++) {
+		size_t len = 0;
+		unsigned nl = 0;
+		for (unsigned l = first; len + 1 + l + 1 <= 120; l = l % 7 + 1) {
+			given[nl++] = (uint8_t)len;
+			name[len++] = (uint8_t)l;
+			for (unsigned k = 0; k < l; k++, len++)
+				name[len] = (uint8_t)('a' + (len * 7 + k) % 26);
+		}
+		name[len++] = 0;
+		CHECK_EQ(name_hash(name, len), ref_hash(name, len));
+		unsigned n = name_suffix_hashes(name, len, off, hash);
+		CHECK_EQ(n, nl);
+		name_suffix_hashes_at(name, len, given, nl, hash2);
+		for (unsigned i = 0; i < n; i++) {
+			CHECK_EQ(off[i], given[i]);
+			CHECK_EQ(hash[i], ref_hash(name + off[i], len - off[i]));
+			CHECK_EQ(hash2[i], hash[i]);
+		}
+	}
+	/* Every byte value at every position of names 1..40 bytes long
+	 * (length bytes included: a valid one is at most 63, below 'A'). */
+	uint8_t src[64], dst[64], in[64];
+	for (size_t len = 1; len <= 40; len++)
+		for (unsigned v = 0; v < 256; v++) {
+			for (size_t i = 0; i < len; i++)
+				src[i] = (uint8_t)(v + i * 37);
+			memset(dst, 0xee, sizeof(dst));
+			name_lower_copy(dst, src, len);
+			memcpy(in, src, len);
+			name_lower_copy(in, in, len); /* in place */
+			for (size_t i = 0; i < len; i++) {
+				uint8_t c = src[i];
+				uint8_t want = (c >= 'A' && c <= 'Z') ? (uint8_t)(c | 0x20) : c;
+				CHECK_EQ(dst[i], want);
+				CHECK_EQ(in[i], want);
+			}
+			CHECK_EQ(dst[len], 0xee); /* nothing written past len */
+		}
+}
+
 int main(void)
 {
 	test_from_text();
 	test_to_text_and_order();
 	test_unpack();
+	test_hash_and_lower();
 	return check_report("name");
 }

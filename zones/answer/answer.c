@@ -114,7 +114,10 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *qmsg, size_t q
 	/* The firewall sees every IN query (and class ANY, which is answered
 	 * from IN data) before any answer is looked up. */
 	struct suffixes sf;
-	suffixes_of(q->qname, q->qname_len, &sf); /* shared with the firewall */
+	/* shared with the firewall; the parser found the label offsets */
+	sf.n = q->nlabels;
+	sf.off = q->loff;
+	name_suffix_hashes_at(q->qname, q->qname_len, sf.off, sf.n, sf.hash);
 	k->early = false;
 	k->name = sf.n ? sf.hash[0] : 0;
 	k->zone = k->name; /* a firewall block: by name */

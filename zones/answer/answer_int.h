@@ -97,7 +97,9 @@ struct query {
 	uint8_t hdr2, hdr3;	     /* flag bytes as received */
 	uint8_t qname[P53_NAME_MAX]; /* canonical (lower-case) */
 	size_t qname_len;
-	size_t qend; /* offset just past the question; 12 when there is none */
+	uint8_t nlabels;	      /* labels of qname, the root not counted */
+	uint8_t loff[P53_LABELS_MAX]; /* where each starts, as name_suffix_hashes */
+	size_t qend;		      /* offset just past the question; 12 when there is none */
 	uint16_t qtype, qclass;
 	bool edns;
 	uint8_t edns_version;
@@ -196,13 +198,15 @@ struct plan {
  * name, shared by the pre-rendered lookup and the closest-encloser walk. */
 struct suffixes {
 	unsigned n;
-	uint8_t off[P53_LABELS_MAX];
+	const uint8_t *off; /* own, or the parsed query's label offsets */
+	uint8_t own[P53_LABELS_MAX];
 	uint32_t hash[P53_LABELS_MAX];
 };
 
 static inline void suffixes_of(const uint8_t *name, size_t len, struct suffixes *sf)
 {
-	sf->n = name_suffix_hashes(name, len, sf->off, sf->hash);
+	sf->n = name_suffix_hashes(name, len, sf->own, sf->hash);
+	sf->off = sf->own;
 }
 
 /* DNS Firewall, INSPECT_REDIRECTION_DOMAIN: decide() shows the firewall

@@ -13,27 +13,22 @@
 static bool pf_qname(const uint8_t *q, size_t qlen, uint32_t *hash, size_t *qtype_off)
 {
 	uint8_t name[P53_NAME_MAX];
-	size_t pos = 12, out = 0;
+	size_t pos = 12;
 	if (qlen < 12 + 5)
 		return false;
 	for (;;) {
 		uint8_t l = q[pos];
-		if (l > P53_LABEL_MAX || pos + 1 + l >= qlen || out + 1 + l > P53_NAME_MAX)
+		if (l > P53_LABEL_MAX || pos + 1 + l >= qlen || pos - 12 + 1 + l > P53_NAME_MAX)
 			return false;
-		name[out++] = l;
 		pos++;
 		if (l == 0)
 			break;
-		for (uint8_t k = 0; k < l; k++) {
-			uint8_t c = q[pos + k];
-			name[out + k] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-		}
-		out += l;
 		pos += l;
 	}
 	if (pos + 2 > qlen)
 		return false;
-	*hash = name_hash(name, out);
+	name_lower_copy(name, q + 12, pos - 12);
+	*hash = name_hash(name, pos - 12);
 	*qtype_off = pos;
 	return true;
 }

@@ -33,26 +33,27 @@ static bool parse_ecs(const uint8_t *o, uint16_t len, struct query *q)
  * to point at, so any compression pointer is malformed. */
 static bool parse_qname(const uint8_t *m, size_t len, struct query *q)
 {
+	/* The length bytes first (each label's offset kept for the suffix
+	 * hashes), then the name copied and lower-cased in one go. */
 	size_t pos = 12, out = 0;
+	unsigned n = 0;
 	for (;;) {
 		if (pos >= len)
 			return false;
 		uint8_t l = m[pos];
 		if (l > P53_LABEL_MAX || out + 1 + l > P53_NAME_MAX || pos + 1 + l > len)
 			return false;
-		q->qname[out++] = l;
-		pos++;
 		if (l == 0)
 			break;
-		for (uint8_t i = 0; i < l; i++) {
-			uint8_t c = m[pos + i];
-			q->qname[out + i] = (c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
-		}
-		out += l;
-		pos += l;
+		q->loff[n++] = (uint8_t)out;
+		out += (size_t)l + 1;
+		pos += (size_t)l + 1;
 	}
+	out++;
+	name_lower_copy(q->qname, m + 12, out);
+	q->nlabels = (uint8_t)n;
 	q->qname_len = out;
-	q->qend = pos;
+	q->qend = pos + 1;
 	return true;
 }
 

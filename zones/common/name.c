@@ -271,12 +271,36 @@ static inline uint32_t hash_final(uint32_t h)
 	return h;
 }
 
+/* Runs the hash over p[n-1] down to p[0]: the odd bytes at the end first,
+ * then four a step. The chain of multiplies is the same; the loop's own
+ * instructions are a quarter. */
+static inline uint32_t fnv_back(uint32_t h, const uint8_t *p, size_t n)
+{
+	switch (n & 3) {
+	case 3:
+		h = (h ^ p[--n]) * FNV_PRIME;
+		/* fall through */
+	case 2:
+		h = (h ^ p[--n]) * FNV_PRIME;
+		/* fall through */
+	case 1:
+		h = (h ^ p[--n]) * FNV_PRIME;
+		/* fall through */
+	default:
+		break;
+	}
+	for (; n > 0; n -= 4) {
+		h = (h ^ p[n - 1]) * FNV_PRIME;
+		h = (h ^ p[n - 2]) * FNV_PRIME;
+		h = (h ^ p[n - 3]) * FNV_PRIME;
+		h = (h ^ p[n - 4]) * FNV_PRIME;
+	}
+	return h;
+}
+
 uint32_t name_hash(const uint8_t *wire, size_t len)
 {
-	uint32_t h = FNV_BASIS;
-	for (size_t i = len; i-- > 0;)
-		h = (h ^ wire[i]) * FNV_PRIME;
-	return hash_final(h);
+	return hash_final(fnv_back(FNV_BASIS, wire, len));
 }
 
 unsigned name_suffix_hashes(const uint8_t *wire, size_t len, uint8_t off[P53_LABELS_MAX],
@@ -285,14 +309,20 @@ unsigned name_suffix_hashes(const uint8_t *wire, size_t len, uint8_t off[P53_LAB
 	unsigned n = 0;
 	for (size_t o = 0; o < len && wire[o] != 0 && n < P53_LABELS_MAX; o += (size_t)wire[o] + 1)
 		off[n++] = (uint8_t)o;
+	name_suffix_hashes_at(wire, len, off, n, hash);
+	return n;
+}
+
+void name_suffix_hashes_at(const uint8_t *wire, size_t len, const uint8_t *off, unsigned n,
+			   uint32_t *hash)
+{
 	uint32_t h = FNV_BASIS;
 	size_t i = len;
 	for (unsigned k = n; k-- > 0;) {
-		while (i > off[k])
-			h = (h ^ wire[--i]) * FNV_PRIME;
+		h = fnv_back(h, wire + off[k], i - off[k]);
+		i = off[k];
 		hash[k] = hash_final(h);
 	}
-	return n;
 }
 
 int name_unpack(const uint8_t *msg, size_t msglen, size_t pos, uint8_t out[P53_NAME_MAX],

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define P53_NAME_MAX   255
 #define P53_LABEL_MAX  63
@@ -45,6 +46,46 @@ uint32_t name_hash(const uint8_t *wire, size_t len);
  * names are at most 255 bytes. */
 unsigned name_suffix_hashes(const uint8_t *wire, size_t len, uint8_t off[P53_LABELS_MAX],
 			    uint32_t hash[P53_LABELS_MAX]);
+/* The same hashes when the n label offsets are known already (a parser
+ * found them): off[0..n-1] ascending, every one below len. */
+void name_suffix_hashes_at(const uint8_t *wire, size_t len, const uint8_t *off, unsigned n,
+			   uint32_t *hash);
+
+/* Eight bytes lower-cased at once: 0x20 is added to each byte in 'A'..'Z'
+ * (a byte's low seven bits plus 0x3f carry into its top bit from 'A' up,
+ * plus 0x25 from '[' up; bytes with the top bit set are left alone). */
+static inline uint64_t name_lower8(uint64_t x)
+{
+	const uint64_t hi = 0x8080808080808080u;
+	uint64_t t = x & ~hi;
+	uint64_t up = (t + 0x3f3f3f3f3f3f3f3fu) & ~(t + 0x2525252525252525u) & ~x & hi;
+	return x | up >> 2;
+}
+
+/* Copies a wire name of len bytes with its letters lower-cased, eight bytes
+ * a step. Its length bytes must be at most 63 (below 'A'), as in any valid
+ * name, so they pass unchanged; src and dst may be the same buffer. Reads
+ * and writes only the len bytes. */
+static inline void name_lower_copy(uint8_t *dst, const uint8_t *src, size_t len)
+{
+	uint64_t x;
+	size_t i = 0;
+	if (len < 8) {
+		for (; i < len; i++)
+			dst[i] = (src[i] >= 'A' && src[i] <= 'Z') ? (uint8_t)(src[i] + 32) : src[i];
+		return;
+	}
+	for (; i + 8 <= len; i += 8) {
+		memcpy(&x, src + i, 8);
+		x = name_lower8(x);
+		memcpy(dst + i, &x, 8);
+	}
+	if (i < len) { /* the last eight again: lower-casing twice is harmless */
+		memcpy(&x, src + len - 8, 8);
+		x = name_lower8(x);
+		memcpy(dst + len - 8, &x, 8);
+	}
+}
 
 /* Reads a possibly compressed name from a DNS message (RFC 1035 4.1.4),
  * bounded by the message length, following at most P53_LABELS_MAX pointers
