@@ -64,6 +64,7 @@ static struct p53_rrl_slot slot[BURST];
 static struct p53_client clients[BURST];
 static size_t rroom[BURST];
 static bool no_prefetch, locate_late;
+
 static volatile size_t sink;
 static double ms_per_query;
 /* The fastest time of each chunk under each configuration over all passes:
@@ -75,6 +76,8 @@ enum conf { C_ENGINE, C_RRL, C_COOKIES, C_DP, C_DP_RRL, C__COUNT };
 static const char *const conf_names[C__COUNT] = {"engine", "rrl", "cookies", "dp", "dp+rrl"};
 /* What each configuration's ratio is taken against. */
 static const enum conf conf_base[C__COUNT] = {C_ENGINE, C_ENGINE, C_ENGINE, C_DP, C_DP};
+/* Configurations run (--only): all by default. */
+static bool conf_on[C__COUNT] = {true, true, true, true, true};
 
 struct setup {
 	struct bsh_engine *eng;
@@ -87,14 +90,15 @@ struct setup {
  * and prefetched) as the answer is made, so it loads while the rest of the
  * burst is answered; then the abuse controls run on each answer, with the
  * clock read once per burst. Returns the nanoseconds. */
-static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
+static inline __attribute__((always_inline)) uint64_t
+run_chunk_body(struct setup *st, enum conf c, size_t b, size_t e, bool nopf, bool late)
 {
 	const struct p53_snapshot *s = bsh_snapshot(st->eng);
 	struct p53_ctx *ctx = bsh_ctx(st->eng);
 	size_t total = 0;
 	double t0 = (double)st->pass * (double)nq * ms_per_query;
 	bool ck = c == C_COOKIES;
-	bool locate = c != C_ENGINE && !no_prefetch;
+	bool locate = c != C_ENGINE && !nopf;
 	ctx->cookies = ck;
 	uint64_t start = bsh_now_ns();
 	for (size_t i0 = b; i0 < e; i0 += BURST) {
@@ -104,40 +108,54 @@ static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
 			rlen[j] = p53_answer(s, ck ? q->cmsg : q->msg, ck ? q->clen : q->len,
 					     &q->client, ctx, rbuf[j], sizeof(rbuf[j]));
 			info[j] = ctx->last;
-			if (locate && !locate_late)
+			if (locate && !late)
 				p53_abuse_locate(&st->ab, &info[j], &q->client, &slot[j]);
 		}
-		if (locate && locate_late)
+		if (locate && late)
 			for (size_t j = 0; j < n; j++)
 				p53_abuse_locate(&st->ab, &info[j], &qs[i0 + j].client, &slot[j]);
-		if (c != C_ENGINE) {
-			uint32_t now_ms = (uint32_t)(t0 + (double)i0 * ms_per_query);
-			for (size_t j = 0; j < n; j++)
-				if (rlen[j])
-					rlen[j] = p53_abuse_apply(
-					    &st->ab, &info[j], &qs[i0 + j].client,
-					    locate ? &slot[j] : NULL, rbuf[j], rlen[j],
-					    sizeof(rbuf[j]), now_ms, COOKIE_T);
-		}
-		for (size_t j = 0; j < n; j++)
+		uint32_t now_ms = (uint32_t)(t0 + (double)i0 * ms_per_query);
+		for (size_t j = 0; j < n; j++) {
+			if (c != C_ENGINE && rlen[j])
+				rlen[j] = p53_abuse_apply(
+				    &st->ab, &info[j], &qs[i0 + j].client, locate ? &slot[j] : NULL,
+				    rbuf[j], rlen[j], sizeof(rbuf[j]), now_ms, COOKIE_T);
 			total += rlen[j];
+		}
 	}
 	sink = total;
 	return bsh_now_ns() - start;
+}
+
+/* Each configuration and option gets its own copy of the loop, so the
+ * figures hold no test of the benchmark's own flags per query (the worker
+ * has none). */
+static uint64_t run_chunk(struct setup *st, enum conf c, size_t b, size_t e)
+{
+	if (c == C_ENGINE)
+		return run_chunk_body(st, C_ENGINE, b, e, false, false);
+	if (no_prefetch)
+		return run_chunk_body(st, c, b, e, true, false);
+	if (locate_late)
+		return run_chunk_body(st, c, b, e, false, true);
+	if (c == C_RRL)
+		return run_chunk_body(st, C_RRL, b, e, false, false);
+	return run_chunk_body(st, C_COOKIES, b, e, false, false);
 }
 
 /* Queries [b, e) as a port53d worker answers a burst of frames: each frame
  * copied in (the NIC's DMA), classified, answered in place and its bucket
  * located; then, with the clock read once, the abuse controls (dp+rrl) and
  * the reply headers. Returns the nanoseconds. */
-static uint64_t run_chunk_dp(struct setup *st, enum conf c, size_t b, size_t e)
+static inline __attribute__((always_inline)) uint64_t
+run_chunk_dp_body(struct setup *st, enum conf c, size_t b, size_t e, bool nopf, bool late)
 {
 	const struct p53_snapshot *s = bsh_snapshot(st->eng);
 	struct p53_ctx *ctx = bsh_ctx(st->eng);
 	size_t total = 0;
 	double t0 = (double)st->pass * (double)nq * ms_per_query;
 	bool rrl = c == C_DP_RRL;
-	bool locate = rrl && !no_prefetch;
+	bool locate = rrl && !nopf;
 	ctx->cookies = false;
 	uint64_t start = bsh_now_ns();
 	for (size_t i0 = b; i0 < e; i0 += BURST) {
@@ -160,10 +178,10 @@ static uint64_t run_chunk_dp(struct setup *st, enum conf c, size_t b, size_t e)
 			rlen[j] = p53_answer(s, dns, p->pl_len, cl, ctx, dns, room);
 			rroom[j] = room;
 			info[j] = ctx->last;
-			if (locate && !locate_late)
+			if (locate && !late)
 				p53_abuse_locate(&st->ab, &info[j], cl, &slot[j]);
 		}
-		if (locate && locate_late)
+		if (locate && late)
 			for (size_t j = 0; j < n; j++)
 				if (rlen[j])
 					p53_abuse_locate(&st->ab, &info[j], &clients[j], &slot[j]);
@@ -184,6 +202,17 @@ static uint64_t run_chunk_dp(struct setup *st, enum conf c, size_t b, size_t e)
 	return bsh_now_ns() - start;
 }
 
+static uint64_t run_chunk_dp(struct setup *st, enum conf c, size_t b, size_t e)
+{
+	if (c == C_DP)
+		return run_chunk_dp_body(st, C_DP, b, e, false, false);
+	if (no_prefetch)
+		return run_chunk_dp_body(st, C_DP_RRL, b, e, true, false);
+	if (locate_late)
+		return run_chunk_dp_body(st, C_DP_RRL, b, e, false, true);
+	return run_chunk_dp_body(st, C_DP_RRL, b, e, false, false);
+}
+
 /* One pass over the capture for every configuration, interleaved chunk by
  * chunk, so that a noisy neighbour slows all three alike; the order within
  * a chunk rotates from pass to pass, so none always runs on the cache the
@@ -196,6 +225,8 @@ static void one_round(struct setup *st, uint64_t out[C__COUNT])
 		size_t e = b + CHUNK < nq ? b + CHUNK : nq;
 		for (int j = 0; j < C__COUNT; j++) {
 			int k = (int)((st->pass + (uint64_t)j) % C__COUNT);
+			if (!conf_on[k])
+				continue;
 			uint64_t t = k >= C_DP ? run_chunk_dp(st, (enum conf)k, b, e)
 					       : run_chunk(st, (enum conf)k, b, e);
 			out[k] += t;
@@ -239,7 +270,10 @@ static void usage(FILE *f)
 	      "  --no-prefetch  locate each bucket only when RRL is applied, not as the\n"
 	      "                 answer is made\n"
 	      "  --locate-late  locate (hash and prefetch) the whole burst's buckets after\n"
-	      "                 answering it, back to back, instead of one per answer\n",
+	      "                 answering it, back to back, instead of one per answer\n"
+	      "  --only LIST    run only these configurations (engine,rrl,cookies,dp,dp+rrl),\n"
+	      "                 e.g. one at a time under valgrind to count instructions\n"
+	      "  --passes N     exactly N timed passes (after one warm-up), not --seconds\n",
 	      f);
 }
 
@@ -252,12 +286,14 @@ int main(int argc, char **argv)
 					   {"no-prefetch", no_argument, NULL, 'N'},
 					   {"locate-late", no_argument, NULL, 'L'},
 					   {"json", no_argument, NULL, 'j'},
+					   {"only", required_argument, NULL, 'O'},
+					   {"passes", required_argument, NULL, 'P'},
 					   {"help", no_argument, NULL, 'h'},
 					   {0}};
 	const char *snap = NULL, *pcap = NULL;
 	double secs = 3, sim_qps = 10000;
 	int cpu = -1, c;
-	long table = -1;
+	long table = -1, passes = 0;
 	bool json = false;
 	while ((c = getopt_long(argc, argv, "s:r:h", lo, NULL)) != -1) {
 		switch (c) {
@@ -287,6 +323,29 @@ int main(int argc, char **argv)
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'O':
+			for (int k = 0; k < C__COUNT; k++)
+				conf_on[k] = false;
+			for (char *tok = strtok(optarg, ","); tok; tok = strtok(NULL, ",")) {
+				int k = 0;
+				while (k < C__COUNT && strcmp(tok, conf_names[k]) != 0)
+					k++;
+				if (k == C__COUNT) {
+					fprintf(stderr,
+						"p53-bench-abuse: --only: no configuration %s\n",
+						tok);
+					return 2;
+				}
+				conf_on[k] = true;
+			}
+			break;
+		case 'P':
+			passes = atol(optarg);
+			if (passes < 1 || passes > MAX_PASSES) {
+				fprintf(stderr, "p53-bench-abuse: --passes: 1 to %d\n", MAX_PASSES);
+				return 2;
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -399,7 +458,8 @@ int main(int argc, char **argv)
 		for (int k = 0; k < C__COUNT; k++)
 			ns[k][np] = r[k];
 		np++;
-	} while (np < MAX_PASSES && (np < 5 || bsh_now_ns() < t_end));
+	} while (passes ? np < (size_t)passes
+			: np < MAX_PASSES && (np < 5 || bsh_now_ns() < t_end));
 	uint64_t limited = st.ab.stats[P53_AB_RRL_DROPPED] + st.ab.stats[P53_AB_RRL_SLIPPED] +
 			   st.ab.stats[P53_AB_RRL_BADCOOKIE];
 	fprintf(stderr,
@@ -417,16 +477,21 @@ int main(int argc, char **argv)
 		best[k] = (double)sum / (double)nq;
 	}
 	for (int k = 0; k < C__COUNT; k++) {
+		if (!conf_on[k])
+			continue;
+		/* Without its baseline in the run, a configuration's ratio is
+		 * printed as 1 (0%). */
+		double bb = conf_on[conf_base[k]] ? best[conf_base[k]] : best[k];
+		double bm = conf_on[conf_base[k]] ? med[conf_base[k]] : med[k];
 		if (json)
 			printf("{\"config\":\"%s\",\"ns_per_query_min\":%.2f,\"ratio_min\":%.4f,"
 			       "\"ns_per_query_median\":%.2f,\"ratio_median\":%.4f,"
 			       "\"passes\":%zu,\"queries\":%zu}\n",
-			       conf_names[k], best[k], best[k] / best[conf_base[k]], med[k],
-			       med[k] / med[conf_base[k]], np, nq);
+			       conf_names[k], best[k], best[k] / bb, med[k], med[k] / bm, np, nq);
 		else
 			printf("%-8s %7.1f ns/q %+6.1f%%  (median pass %7.1f ns/q %+6.1f%%)%s\n",
-			       conf_names[k], best[k], 100.0 * (best[k] / best[conf_base[k]] - 1),
-			       med[k], 100.0 * (med[k] / med[conf_base[k]] - 1),
+			       conf_names[k], best[k], 100.0 * (best[k] / bb - 1), med[k],
+			       100.0 * (med[k] / bm - 1),
 			       conf_base[k] == C_DP && k != C_DP ? "  vs dp" : "");
 	}
 	free(chunk_min);

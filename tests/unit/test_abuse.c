@@ -411,6 +411,93 @@ static void test_apply(void)
 	p53_abuse_fini(&a);
 }
 
+/* The path the front ends take, the bucket located as the answer is made
+ * (p53_abuse_locate, then p53_abuse_apply with the slot), against the rate
+ * arithmetic: rate 5, slip 2 and an exempt network, a flood of 40 answers in
+ * one millisecond from each of three networks: 5 in full, then every second
+ * one truncated, the exempt network always in full; a second later the
+ * bucket is full again. A located answer with a client cookie goes the whole
+ * way (BADCOOKIE when limited); one with a malformed account is untouched
+ * and not counted, as without a slot. */
+static void test_apply_located(void)
+{
+	struct p53_abuse_cfg cfg;
+	p53_abuse_cfg_default(&cfg);
+	cfg.rrl.rate = 5;
+	cfg.rrl.slip = 2;
+	cfg.rrl.table_size = 64;
+	CHECK_EQ(p53_rrl_cfg_exempt(&cfg.rrl, "203.0.113.0/24"), 0);
+	struct p53_cookie_secret sec = {0};
+	p53_cookie_secret_parse("e5e973e5a6b2a43f48e7dc849e37bfcf", sec.cur);
+	p53_cookie_live live;
+	atomic_init(&live, &sec);
+	struct p53_abuse a;
+	CHECK_EQ(p53_abuse_init(&a, &cfg, &live, seed), 0);
+	static const char *const nets[] = {"198.51.100.7", "2001:db8:5::1", "203.0.113.9"};
+	uint8_t r[512];
+	for (unsigned second = 0; second < 2; second++) {
+		for (unsigned k = 0; k < 3; k++) {
+			struct p53_client c = {.family = k == 1 ? 6 : 4, .transport = P53_UDP};
+			inet_pton(k == 1 ? AF_INET6 : AF_INET, nets[k], c.addr);
+			struct p53_answer_info in = {.rrl_class = P53_RRL_NXDOMAIN, .rrl_key = 9};
+			unsigned whole = 0, tc = 0, none = 0;
+			for (unsigned i = 0; i < 40; i++) {
+				size_t n = make_response(r, &in.qend, &in.opt_len);
+				struct p53_rrl_slot s;
+				p53_abuse_locate(&a, &in, &c, &s);
+				CHECK(s.tag != 0);
+				size_t got = p53_abuse_apply(&a, &in, &c, &s, r, n, sizeof(r),
+							     1000 * second + 7, 1559731985);
+				whole += got == n;
+				tc += got == in.qend + 11u && (r[2] & 0x02);
+				none += got == 0;
+			}
+			if (k == 2) {
+				CHECK_EQ(whole, 40);
+			} else {
+				CHECK_EQ(whole, 5);
+				CHECK_EQ(tc, 35 / 2);
+				CHECK_EQ(none, 35 - 35 / 2);
+			}
+		}
+	}
+	CHECK_EQ(a.stats[P53_AB_RRL_SLIPPED], 4 * (35 / 2));
+	CHECK_EQ(a.stats[P53_AB_RRL_DROPPED], 4 * (35 - 35 / 2));
+	CHECK_EQ(a.stats[P53_AB_RRL_EXEMPT], 2 * 35);
+
+	/* Still limited, with a client cookie: BADCOOKIE from the located slot. */
+	struct p53_client c = {.family = 4, .transport = P53_UDP};
+	inet_pton(AF_INET, nets[0], c.addr);
+	struct p53_answer_info in = {.rrl_class = P53_RRL_NXDOMAIN, .rrl_key = 9};
+	in.cookie_len = (uint8_t)unhex("2464c4abcf10c957", in.cookie);
+	unsigned bad = 0;
+	for (unsigned i = 0; i < 2; i++) {
+		size_t n = make_response(r, &in.qend, &in.opt_len);
+		struct p53_rrl_slot s;
+		p53_abuse_locate(&a, &in, &c, &s);
+		size_t got = p53_abuse_apply(&a, &in, &c, &s, r, n, sizeof(r), 1007, 1559731985);
+		bad += got == in.qend + 11u + 28u && (r[3] & 15) == (23 & 15);
+	}
+	CHECK_EQ(bad, 1);
+	CHECK_EQ(a.stats[P53_AB_RRL_BADCOOKIE], 1);
+
+	/* An account whose question ends inside the header: not located, the
+	 * answer untouched and not counted. */
+	in.cookie_len = 0;
+	in.rrl_key = 10;
+	uint64_t before = a.stats[P53_AB_RRL_DROPPED] + a.stats[P53_AB_RRL_SLIPPED];
+	for (unsigned i = 0; i < 20; i++) {
+		size_t n = make_response(r, &in.qend, &in.opt_len);
+		in.qend = 11;
+		struct p53_rrl_slot s;
+		p53_abuse_locate(&a, &in, &c, &s);
+		CHECK_EQ(s.tag, 0);
+		CHECK_EQ(p53_abuse_apply(&a, &in, &c, &s, r, n, sizeof(r), 1007, 1559731985), n);
+	}
+	CHECK_EQ(a.stats[P53_AB_RRL_DROPPED] + a.stats[P53_AB_RRL_SLIPPED], before);
+	p53_abuse_fini(&a);
+}
+
 static void test_portset(void)
 {
 	struct p53_portset s;
@@ -439,6 +526,7 @@ int main(void)
 	test_rrl_exempt_and_events();
 	test_rrl_table_pressure();
 	test_apply();
+	test_apply_located();
 	test_portset();
 	return check_report("abuse");
 }

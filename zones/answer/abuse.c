@@ -2,7 +2,6 @@
  * with its OPT record and tells us where the question ends, so a truncated
  * or BADCOOKIE reply is the header, the question and the OPT moved up. */
 #include "zones/answer/abuse.h"
-#include "zones/answer/rrl_pvt.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,9 +154,43 @@ static size_t add_cookie(const struct p53_answer_info *in, const struct p53_cook
 	return len + P53_COOKIE_REPLY_OPT_LEN;
 }
 
-size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
-		       const struct p53_client *c, const struct p53_rrl_slot *slot, uint8_t *r,
-		       size_t len, size_t cap, uint32_t now_ms, uint32_t now_s)
+size_t p53_abuse_limited(struct p53_abuse *a, const struct p53_answer_info *in,
+			 enum p53_rrl_verdict v, bool badcookie, uint8_t *r, size_t len)
+{
+	switch (v) {
+	case P53_RRL_PASS:
+		break;
+	case P53_RRL_EXEMPT:
+		a->stats[P53_AB_RRL_EXEMPT]++;
+		break;
+	case P53_RRL_DROP:
+		a->stats[P53_AB_RRL_DROPPED]++;
+		return 0;
+	case P53_RRL_SLIP:
+		if (badcookie) {
+			a->stats[P53_AB_RRL_BADCOOKIE]++;
+			return make_badcookie(in, r, len);
+		}
+		a->stats[P53_AB_RRL_SLIPPED]++;
+		len = strip_sections(in, r, len);
+		r[2] |= HDR_TC;
+		break;
+	}
+	return len;
+}
+
+size_t p53_abuse_refused(struct p53_abuse *a, const struct p53_answer_info *in,
+			 const struct p53_client *c, struct p53_rrl_slot slot, uint8_t *r,
+			 size_t len)
+{
+	enum p53_rrl_verdict v =
+	    p53_rrl_over(a->rrl, slot, c->family, c->addr, (enum p53_rrl_class)in->rrl_class);
+	return p53_abuse_limited(a, in, v, false, r, len);
+}
+
+size_t p53_abuse_apply_full(struct p53_abuse *a, const struct p53_answer_info *in,
+			    const struct p53_client *c, const struct p53_rrl_slot *slot, uint8_t *r,
+			    size_t len, size_t cap, uint32_t now_ms, uint32_t now_s)
 {
 	if (len < 12 || in->qend < 12 || (size_t)in->qend + in->opt_len > len)
 		return len;
@@ -182,26 +215,13 @@ size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
 				s = *slot;
 			else
 				p53_abuse_locate(a, in, c, &s);
-			switch (p53_rrl_account_inline(a->rrl, s, c->family, c->addr,
-						       (enum p53_rrl_class)in->rrl_class, now_ms)) {
-			case P53_RRL_PASS:
-				break;
-			case P53_RRL_EXEMPT:
-				a->stats[P53_AB_RRL_EXEMPT]++;
-				break;
-			case P53_RRL_DROP:
-				a->stats[P53_AB_RRL_DROPPED]++;
-				return 0;
-			case P53_RRL_SLIP:
-				if (sec) {
-					a->stats[P53_AB_RRL_BADCOOKIE]++;
-					len = make_badcookie(in, r, len);
-				} else {
-					a->stats[P53_AB_RRL_SLIPPED]++;
-					len = strip_sections(in, r, len);
-					r[2] |= HDR_TC;
-				}
-				break;
+			enum p53_rrl_verdict v =
+			    p53_rrl_account_inline(a->rrl, s, c->family, c->addr,
+						   (enum p53_rrl_class)in->rrl_class, now_ms);
+			if (v != P53_RRL_PASS) {
+				len = p53_abuse_limited(a, in, v, sec != NULL, r, len);
+				if (len == 0)
+					return 0;
 			}
 		}
 	}

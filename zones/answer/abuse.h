@@ -19,6 +19,7 @@
 #include "zones/answer/answer.h"
 #include "zones/answer/cookie.h"
 #include "zones/answer/rrl.h"
+#include "zones/answer/rrl_pvt.h"
 
 #include <stdatomic.h>
 #include <stddef.h>
@@ -70,21 +71,22 @@ void p53_abuse_fini(struct p53_abuse *a);
 /* Whether the answer is rate limited at all: UDP, a known family, RRL on. */
 static inline bool p53_abuse_limits(const struct p53_abuse *a, const struct p53_client *c)
 {
-	return a->rrl && c->transport == P53_UDP && (c->family == 4 || c->family == 6);
+	return a->rrl && c->transport == P53_UDP && (c->family | 2) == 6; /* 4 or 6 */
 }
 
 /* Hashes the answer's rate-limit bucket once and starts loading it
  * (p53_rrl_locate), for p53_abuse_apply: a front end calls it as each
  * answer of a burst is made, so the table's cache misses overlap with the
- * rest of the burst. slot->tag is 0 when the answer is not rate limited. */
+ * rest of the burst. slot->tag is 0 when the answer is not rate limited,
+ * or in is not an answer p53_abuse_apply rewrites (no whole header). */
 static inline void p53_abuse_locate(const struct p53_abuse *a, const struct p53_answer_info *in,
 				    const struct p53_client *c, struct p53_rrl_slot *slot)
 {
-	if (p53_abuse_limits(a, c))
-		*slot = p53_rrl_locate(a->rrl, c->family, c->addr,
-				       (enum p53_rrl_class)in->rrl_class, in->rrl_key);
+	if (p53_abuse_limits(a, c) && in->qend >= 12)
+		*slot = rrl_locate_inline(a->rrl, c->family, c->addr,
+					  (enum p53_rrl_class)in->rrl_class, in->rrl_key);
 	else
-		*slot = (struct p53_rrl_slot){0, 0};
+		*slot = (struct p53_rrl_slot){NULL, 0};
 }
 
 /* Applies cookies and RRL to the response of len bytes in resp (cap bytes of
@@ -93,8 +95,39 @@ static inline void p53_abuse_locate(const struct p53_abuse *a, const struct p53_
  * now_ms is any monotonic millisecond clock, now_s the time in seconds since
  * the epoch (cookies; fleet members must agree on it). Returns the length to
  * send, 0 to send nothing. */
-size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
-		       const struct p53_client *client, const struct p53_rrl_slot *slot,
-		       uint8_t *resp, size_t len, size_t cap, uint32_t now_ms, uint32_t now_s);
+size_t p53_abuse_apply_full(struct p53_abuse *a, const struct p53_answer_info *in,
+			    const struct p53_client *client, const struct p53_rrl_slot *slot,
+			    uint8_t *resp, size_t len, size_t cap, uint32_t now_ms, uint32_t now_s);
+
+/* What p53_abuse_apply_full does with a response over the limit: counts
+ * it and drops it, sends it whole (exempt) or shrinks it (slip: BADCOOKIE
+ * when the client sent a cookie we answer, else truncated). */
+size_t p53_abuse_limited(struct p53_abuse *a, const struct p53_answer_info *in,
+			 enum p53_rrl_verdict v, bool badcookie, uint8_t *resp, size_t len);
+
+/* A response without a cookie to answer that rrl_take refused from the
+ * bucket at slot: p53_rrl_over's verdict, then p53_abuse_limited. */
+size_t p53_abuse_refused(struct p53_abuse *a, const struct p53_answer_info *in,
+			 const struct p53_client *client, struct p53_rrl_slot slot, uint8_t *resp,
+			 size_t len);
+
+/* p53_abuse_apply_full, with the path of nearly every answer inlined into
+ * the front end's loop: no cookie to check or add, the bucket located
+ * ahead, and under the limit. Same result for every input. */
+static inline size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
+				     const struct p53_client *client,
+				     const struct p53_rrl_slot *slot, uint8_t *resp, size_t len,
+				     size_t cap, uint32_t now_ms, uint32_t now_s)
+{
+	if (__builtin_expect(slot != NULL && (in->cookie_len == 0 || a->secret == NULL), 1)) {
+		/* A located slot means qend >= 12, so len >= 12 here. */
+		if (slot->tag == 0 || (size_t)in->qend + in->opt_len > len)
+			return len;
+		if (__builtin_expect(rrl_take(a->rrl, *slot, now_ms), 1))
+			return len;
+		return p53_abuse_refused(a, in, client, *slot, resp, len);
+	}
+	return p53_abuse_apply_full(a, in, client, slot, resp, len, cap, now_ms, now_s);
+}
 
 #endif

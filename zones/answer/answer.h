@@ -67,7 +67,8 @@ struct p53_answer_info {
 	uint16_t qend;	   /* where the response's question ends */
 	uint16_t opt_len;  /* bytes of the OPT record ending the response; 0 = none */
 	uint8_t rrl_class; /* enum p53_rrl_class (zones/answer/rrl.h) */
-	uint32_t rrl_key;  /* the name the answer is about: name, zone, cut or wildcard */
+	uint32_t rrl_key;  /* the name the answer is about: name, zone, cut or wildcard;
+			    * 0 for P53_RRL_ERROR (p53_abuse_locate hashes it as it is) */
 	/* The query's COOKIE option (RFC 7873), copied because the query may
 	 * be overwritten by its answer: 0, or 8 to 40 bytes. */
 	uint8_t cookie_len;

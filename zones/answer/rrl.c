@@ -4,7 +4,7 @@
  * anyone without remembering who had it.
  *
  * The table is open-addressed in groups of four 16-byte buckets (one cache
- * line); the key's hash picks the group and tags the bucket. A group with
+ * line); the key's hash (rrl_pvt.h) picks the group and tags the bucket. A group with
  * no free bucket gives up its least recently used one: at worst an evicted
  * flood restarts with one second's worth of tokens. The hash is keyed, so
  * a flood cannot be aimed at one group.
@@ -117,32 +117,6 @@ int p53_rrl_cfg_exempt(struct p53_rrl_cfg *cfg, const char *list)
 	return 0;
 }
 
-/* One unaligned load each: the address sits in a packet or a client struct. */
-static inline uint64_t be64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return __builtin_bswap64(v);
-}
-
-static inline uint32_t be32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return __builtin_bswap32(v);
-}
-
-/* A keyed multiply-xorshift hash of three words: one multiplication per
- * word where SipHash takes tens of nanoseconds, and still no one without
- * the per-table random key can aim many keys at one group. */
-static inline uint64_t keyed_hash(const uint64_t k[4], uint64_t a, uint64_t b, uint64_t c)
-{
-	uint64_t h = (a ^ k[0]) * 0x9e3779b97f4a7c15ULL;
-	h = (h ^ (h >> 29) ^ b ^ k[1]) * 0xbf58476d1ce4e5b9ULL;
-	h = (h ^ (h >> 32) ^ c ^ k[2]) * 0x94d049bb133111ebULL;
-	return h ^ (h >> 31) ^ k[3];
-}
-
 static uint64_t top_bits(unsigned n)
 {
 	return n == 0 ? 0 : n >= 64 ? ~0ULL : ~0ULL << (64 - n);
@@ -202,6 +176,8 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 	}
 	r->mask = n / RRL_GROUP - 1;
 	r->rate = cfg->rate;
+	r->full = (int32_t)(cfg->rate * RRL_TOKEN);
+	r->full_less1 = r->full - RRL_TOKEN;
 	r->slip = cfg->slip;
 	r->v4len = cfg->v4_prefix;
 	r->v6len = cfg->v6_prefix;
@@ -260,27 +236,17 @@ static void queue_event(struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 struct p53_rrl_slot p53_rrl_locate(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 				   enum p53_rrl_class cls, uint32_t key)
 {
-	uint64_t hi, lo = 0;
-	if (family == 4) {
-		/* Four bytes: the caller's buffer may hold no more. */
-		hi = be32(addr) & r->v4mask;
-	} else {
-		hi = be64(addr) & r->v6mask_hi;
-		lo = be64(addr + 8) & r->v6mask_lo;
-	}
-	uint64_t rest =
-	    (uint64_t)(cls == P53_RRL_ERROR ? 0 : key) << 16 | (uint64_t)family << 8 | cls;
-	uint64_t h = keyed_hash(r->key, hi, lo, rest);
-	struct p53_rrl_slot s = {.group = (uint32_t)h & r->mask, .tag = (uint32_t)(h >> 32) | 1};
-	__builtin_prefetch(&r->g[s.group], 1);
-	return s;
+	return rrl_locate_inline(r, family, addr, cls, cls == P53_RRL_ERROR ? 0 : key);
 }
 
 /* Over the limit, or exempt: rare, so kept out of the path every answer
- * takes (rrl_pvt.h). */
-enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_group *g, unsigned i,
-				  uint8_t family, const uint8_t *addr, enum p53_rrl_class cls)
+ * takes (rrl_pvt.h). rrl_take refuses only a bucket that holds our tag,
+ * and a tag is in a group at most once, so the bucket is found by it. */
+enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
+				  const uint8_t *addr, enum p53_rrl_class cls)
 {
+	struct p53_rrl_group *g = s.g;
+	unsigned m = rrl_match(g, s.tag), i = m ? (unsigned)__builtin_ctz(m) : 0;
 	if (r->nexempt && exempt(r, family, addr))
 		return P53_RRL_EXEMPT;
 	if (g->nlimited[i]++ == 0)

@@ -85,9 +85,11 @@ struct p53_rrl;
 struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16]);
 void p53_rrl_free(struct p53_rrl *r);
 
-/* Where a response's bucket lies: its group and tag in the table. */
+/* Where a response's bucket lies: its group in the table (the cache line
+ * being loaded) and its tag there. */
+struct p53_rrl_group;
 struct p53_rrl_slot {
-	uint32_t group;
+	struct p53_rrl_group *g;
 	uint32_t tag; /* never 0 */
 };
 

@@ -1,6 +1,7 @@
-/* The rate limiter's table and its accounting, for rrl.c and abuse.c only:
- * p53_abuse_apply runs on every answer, and the accounting inlined there
- * saves a call and its register spills per answer. */
+/* The rate limiter's table, its hash and its accounting, for rrl.c,
+ * abuse.c and the inline path of abuse.h only: RRL runs on every UDP
+ * answer, and inlined into the front end's loop it costs no call, no
+ * argument spills and no second test of what the caller already knows. */
 #ifndef P53_RRL_PVT_H
 #define P53_RRL_PVT_H
 
@@ -8,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #ifdef __SSE2__
 #include <emmintrin.h>
 #endif
@@ -30,6 +32,8 @@ struct p53_rrl {
 	size_t map_len; /* g is an mmap of this many bytes; 0 = from malloc */
 	uint32_t mask;	/* groups - 1 */
 	uint32_t rate;
+	int32_t full;	    /* rate * RRL_TOKEN: a bucket's capacity */
+	int32_t full_less1; /* what a full bucket holds after one response */
 	uint32_t slip;
 	uint64_t v4mask, v6mask_hi, v6mask_lo;
 	uint8_t v4len, v6len;
@@ -43,14 +47,75 @@ struct p53_rrl {
 	struct p53_rrl_event ev[P53_RRL_EVENTS];
 };
 
-enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_group *g, unsigned i,
-				  uint8_t family, const uint8_t *addr, enum p53_rrl_class cls);
 unsigned p53_rrl_lru(const struct p53_rrl_group *g, uint32_t now_ms);
 
-/* Bit i set when bucket i of g holds tag; and when it is free or unused
- * for a second (full, and out of any episode: as good as free). */
-static inline void rrl_scan(const struct p53_rrl_group *g, uint32_t tag, uint32_t now_ms,
-			    unsigned *match, unsigned *idle)
+/* One unaligned load each: the address sits in a packet or a client struct. */
+static inline uint64_t rrl_be64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return __builtin_bswap64(v);
+}
+
+static inline uint32_t rrl_be32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return __builtin_bswap32(v);
+}
+
+/* Both halves of the 128-bit product, folded: one multiplication mixes
+ * every bit of two words into the result (wyhash's "mum"). Both words are
+ * xored with the per-table random key first, so no one without it can aim
+ * many keys at one group. */
+static inline uint64_t rrl_mum(uint64_t a, uint64_t b)
+{
+	unsigned __int128 p = (unsigned __int128)a * b;
+	return (uint64_t)p ^ (uint64_t)(p >> 64);
+}
+
+/* An IPv4 client's prefix and the name's key share one word, so its bucket
+ * is one multiplication; IPv6 takes two (its prefix may reach past 64
+ * bits). key must be 0 for P53_RRL_ERROR, which is keyed by the prefix
+ * alone. The two families hash different words under different keys. */
+static inline struct p53_rrl_slot rrl_locate_inline(const struct p53_rrl *r, uint8_t family,
+						    const uint8_t *addr, enum p53_rrl_class cls,
+						    uint32_t key)
+{
+	uint64_t h;
+	if (family == 4) {
+		/* Four bytes: the caller's buffer may hold no more. */
+		uint64_t a = (uint64_t)(rrl_be32(addr) & (uint32_t)r->v4mask) << 32 | key;
+		h = rrl_mum(a ^ r->key[0], (uint64_t)cls ^ r->key[1]);
+	} else {
+		uint64_t hi = rrl_be64(addr) & r->v6mask_hi;
+		uint64_t lo = rrl_be64(addr + 8) & r->v6mask_lo;
+		h = rrl_mum(hi ^ r->key[0],
+			    rrl_mum(lo ^ r->key[2], ((uint64_t)key << 8 | cls) ^ r->key[3]));
+	}
+	struct p53_rrl_slot s = {.g = &r->g[(uint32_t)h & r->mask], .tag = (uint32_t)(h >> 32) | 1};
+	__builtin_prefetch(s.g, 1);
+	return s;
+}
+
+/* Bit i set when bucket i of g holds tag. */
+static inline unsigned rrl_match(const struct p53_rrl_group *g, uint32_t tag)
+{
+#ifdef __SSE2__
+	__m128i tags = _mm_load_si128((const __m128i *)g->tag);
+	return (unsigned)_mm_movemask_ps(
+	    _mm_castsi128_ps(_mm_cmpeq_epi32(tags, _mm_set1_epi32((int)tag))));
+#else
+	unsigned m = 0;
+	for (unsigned i = 0; i < RRL_GROUP; i++)
+		m |= (unsigned)(g->tag[i] == tag) << i;
+	return m;
+#endif
+}
+
+/* Bit i set when bucket i of g is free or unused for a second (full, and
+ * out of any episode: as good as free). */
+static inline unsigned rrl_idle(const struct p53_rrl_group *g, uint32_t now_ms)
 {
 #ifdef __SSE2__
 	__m128i tags = _mm_load_si128((const __m128i *)g->tag);
@@ -61,55 +126,64 @@ static inline void rrl_scan(const struct p53_rrl_group *g, uint32_t tag, uint32_
 	__m128i old = _mm_cmpgt_epi32(_mm_xor_si128(ages, bias),
 				      _mm_set1_epi32((int)((RRL_REFILL_FULL - 1) ^ 0x80000000u)));
 	__m128i fr = _mm_cmpeq_epi32(tags, _mm_setzero_si128());
-	*match = (unsigned)_mm_movemask_ps(
-	    _mm_castsi128_ps(_mm_cmpeq_epi32(tags, _mm_set1_epi32((int)tag))));
-	*idle = (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_or_si128(old, fr)));
+	return (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_or_si128(old, fr)));
 #else
-	unsigned m = 0, d = 0;
-	for (unsigned i = 0; i < RRL_GROUP; i++) {
-		m |= (unsigned)(g->tag[i] == tag) << i;
+	unsigned d = 0;
+	for (unsigned i = 0; i < RRL_GROUP; i++)
 		d |= (unsigned)(g->tag[i] == 0 || now_ms - g->stamp[i] >= RRL_REFILL_FULL) << i;
-	}
-	*match = m;
-	*idle = d;
+	return d;
 #endif
 }
 
-/* Normal traffic mostly meets buckets it has never used or not used for a
- * second, in no order a branch predictor can learn, so the bucket and the
- * refill are picked with selects rather than branches (they cost more than
- * the rest of the lookup when mispredicted). The bucket is the one with our
- * tag, else a free or idle one (any: all are full and out of an episode),
- * else the least recently used (p53_rrl_lru, rare: four keys of one group
- * each used in the last second). */
+/* Takes one response from the bucket at s: true when it passes. The bucket
+ * is the one with our tag, else a free or idle one (any: all are full and
+ * out of an episode), else the least recently used (p53_rrl_lru, rare: four
+ * keys of one group each used in the last second). A bucket that is new,
+ * or was idle for a second, is full: it passes with no refill to work out,
+ * which is what most answers of normal traffic meet. Only a response over
+ * the limit needs more (p53_rrl_over), so the client and the class are not
+ * even loaded on this path. */
+static inline bool rrl_take(const struct p53_rrl *r, struct p53_rrl_slot s, uint32_t now_ms)
+{
+	struct p53_rrl_group *g = s.g;
+	unsigned match = rrl_match(g, s.tag), i;
+	if (match) {
+		i = (unsigned)__builtin_ctz(match);
+		uint32_t dt = now_ms - g->stamp[i];
+		/* A limited episode ends when the flood stops for a second;
+		 * one at twice the rate, which passes every other response,
+		 * stays one episode: one log line. */
+		if (dt < RRL_REFILL_FULL) {
+			int64_t t = (int64_t)g->tokens[i] + (int64_t)dt * r->rate;
+			int32_t tokens = t > r->full ? r->full : (int32_t)t;
+			g->stamp[i] = now_ms;
+			bool pass = tokens >= RRL_TOKEN;
+			g->tokens[i] = pass ? tokens - RRL_TOKEN : tokens;
+			return pass;
+		}
+	} else {
+		unsigned idle = rrl_idle(g, now_ms);
+		i = __builtin_expect(idle != 0, 1) ? (unsigned)__builtin_ctz(idle)
+						   : p53_rrl_lru(g, now_ms);
+	}
+	g->tag[i] = s.tag;
+	g->stamp[i] = now_ms;
+	g->tokens[i] = r->full_less1; /* rate >= 1: a full bucket passes */
+	g->nlimited[i] = 0;
+	return true;
+}
+
+/* The verdict on a response rrl_take refused from the bucket at s. */
+enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
+				  const uint8_t *addr, enum p53_rrl_class cls);
+
 static inline enum p53_rrl_verdict p53_rrl_account_inline(struct p53_rrl *r, struct p53_rrl_slot s,
 							  uint8_t family, const uint8_t *addr,
 							  enum p53_rrl_class cls, uint32_t now_ms)
 {
-	struct p53_rrl_group *g = &r->g[s.group];
-	unsigned match, idle;
-	rrl_scan(g, s.tag, now_ms, &match, &idle);
-	bool hit = match != 0;
-	unsigned any = hit ? match : idle;
-	unsigned i =
-	    __builtin_expect(any != 0, 1) ? (unsigned)__builtin_ctz(any) : p53_rrl_lru(g, now_ms);
-	int32_t full = (int32_t)(r->rate * RRL_TOKEN);
-	uint32_t dt = now_ms - g->stamp[i];
-	int64_t t = (int64_t)g->tokens[i] + (int64_t)dt * r->rate;
-	/* A limited episode ends when the flood stops for a second; one at
-	 * twice the rate, which passes every other response, stays one
-	 * episode: one log line. */
-	bool fresh = !hit || dt >= RRL_REFILL_FULL;
-	int32_t tokens = fresh || t > full ? full : (int32_t)t;
-	g->nlimited[i] = fresh ? 0 : g->nlimited[i];
-	g->tag[i] = s.tag;
-	g->stamp[i] = now_ms;
-	if (__builtin_expect(tokens >= RRL_TOKEN, 1)) {
-		g->tokens[i] = tokens - RRL_TOKEN;
+	if (__builtin_expect(rrl_take(r, s, now_ms), 1))
 		return P53_RRL_PASS;
-	}
-	g->tokens[i] = tokens;
-	return p53_rrl_over(r, g, i, family, addr, cls);
+	return p53_rrl_over(r, s, family, addr, cls);
 }
 
 #endif
