@@ -493,8 +493,11 @@ static int compile_main(int argc, char **argv, bool check_only)
 			stats.zones == 1 ? "" : "s", (unsigned long long)stats.records,
 			(unsigned long long)stats.bytes, now_s() - pr.start);
 	for (unsigned i = 0; rc == 0 && timings && i < stats.nphases; i++)
-		fprintf(stderr, "phase %-16s %7.2f s wall %7.2f s CPU\n", stats.phase[i].name,
-			stats.phase[i].wall, stats.phase[i].cpu);
+		fprintf(
+		    stderr,
+		    "phase %-16s %7.2f s wall %7.2f s CPU (%.2f s system, %.2f s main thread)\n",
+		    stats.phase[i].name, stats.phase[i].wall, stats.phase[i].cpu,
+		    stats.phase[i].sys, stats.phase[i].main);
 	if (rc == 0 && timings)
 		fprintf(stderr, "zone files read in parts: %u\n", stats.split_files);
 	if (json && check_only) {

@@ -113,7 +113,8 @@ def test_json(tmp):
     # --timings: one line per phase, in the order docs/zone-files.md gives,
     # even with --quiet (which drops only the progress line and summary).
     r = common.run([PORT53, "compile", "--quiet", "--timings", "-o", snap, zfile])
-    phases = re.findall(r"^phase (.+?)\s+([0-9.]+) s wall\s+([0-9.]+) s CPU$", r.stderr, re.M)
+    phases = re.findall(r"^phase (.+?)\s+([0-9.]+) s wall\s+([0-9.]+) s CPU "
+                        r"\(([0-9.]+) s system, ([0-9.]+) s main thread\)$", r.stderr, re.M)
     check(r.returncode == 0 and [p[0] for p in phases] ==
           ["read", "sort", "nodes and checks", "layout", "pre-render", "seal", "verify",
            "write"] and "compiled:" not in r.stderr,

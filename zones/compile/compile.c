@@ -30,6 +30,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ static void *big_hint(void *p, size_t n)
 struct buf {
 	uint8_t *p;
 	size_t len, cap;
+	bool lent; /* p is a window of memory owned elsewhere (the image) */
 };
 
 static int buf_reserve(struct buf *b, size_t more)
@@ -64,12 +66,23 @@ static int buf_reserve(struct buf *b, size_t more)
 	size_t cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + more)
 		cap *= 2;
-	uint8_t *p = big_hint(realloc(b->p, cap), cap);
+	/* Outgrowing a lent window moves what it holds to memory of our own. */
+	uint8_t *p = big_hint(b->lent ? malloc(cap) : realloc(b->p, cap), cap);
 	if (p == NULL)
 		return P53_ENOMEM;
+	if (b->lent && b->len)
+		memcpy(p, b->p, b->len);
 	b->p = p;
 	b->cap = cap;
+	b->lent = false;
 	return 0;
+}
+
+static void buf_free(struct buf *b)
+{
+	if (!b->lent)
+		free(b->p);
+	*b = (struct buf){0};
 }
 
 /* Appends n bytes (or n zero bytes when data is NULL); returns the offset or
@@ -184,6 +197,12 @@ struct czone {
 	uint32_t first_node, nnodes;
 };
 
+/* Seconds: wall, CPU of the process, of which in the kernel, and of the
+ * calling thread. */
+struct clocks {
+	double wall, cpu, sys, main;
+};
+
 struct cc {
 	struct p53_err *err;
 	const struct p53_compile_opts *opts;
@@ -218,8 +237,8 @@ struct cc {
 	const char *last_file;
 	uint32_t last_file_idx;
 	struct p53_compile_stats times; /* phases so far */
-	double mark_wall, mark_cpu;
-	bool two; /* a second thread may take a part of the work */
+	struct clocks mark;		/* at the end of the last phase */
+	bool two;			/* a second thread may take a part of the work */
 };
 
 /* Runs fn(a) and fn(b), on two threads when the compile may use them, one
@@ -338,20 +357,29 @@ static double clock_s(clockid_t id)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Ends the phase called name: its wall and CPU seconds since the last
- * mark. */
-static void stats_phase(struct p53_compile_stats *st, const char *name, double *wall, double *cpu)
+static struct clocks clocks_now(void)
 {
-	double w = clock_s(CLOCK_MONOTONIC), u = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (struct clocks){clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_PROCESS_CPUTIME_ID),
+			       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
+			       clock_s(CLOCK_THREAD_CPUTIME_ID)};
+}
+
+/* Ends the phase called name: its seconds since the last mark. */
+static void stats_phase(struct p53_compile_stats *st, const char *name, struct clocks *last)
+{
+	struct clocks t = clocks_now();
 	if (st->nphases < P53_COMPILE_PHASES)
-		st->phase[st->nphases++] = (struct p53_compile_phase){name, w - *wall, u - *cpu};
-	*wall = w;
-	*cpu = u;
+		st->phase[st->nphases++] =
+		    (struct p53_compile_phase){name, t.wall - last->wall, t.cpu - last->cpu,
+					       t.sys - last->sys, t.main - last->main};
+	*last = t;
 }
 
 static void mark(struct cc *c, const char *name)
 {
-	stats_phase(&c->times, name, &c->mark_wall, &c->mark_cpu);
+	stats_phase(&c->times, name, &c->mark);
 }
 
 static void phase(struct cc *c, const char *what)
@@ -587,11 +615,12 @@ static int sort_recs(struct cc *c)
 		k = tmp;
 		tmp = x;
 	}
-	free(tmp);
-	tmp = NULL;
-	out = big_hint(malloc((n ? n : 1) * sizeof(*out)), n * sizeof(*out));
+	/* The scratch keys' pages are in memory already: the sorted records
+	 * go there (fresh pages cost a zeroing fault each). */
+	out = big_hint(realloc(tmp, (n ? n : 1) * sizeof(*out)), n * sizeof(*out));
 	if (out == NULL)
 		goto nomem;
+	tmp = NULL;
 	struct sort_gather ga = {c, k, out, 0, n / 2}, gb = {c, k, out, n / 2, n};
 	run_pair(c, sort_gather_run, &ga, &gb);
 	free(k);
@@ -2461,57 +2490,106 @@ static void *prerender_run(void *arg)
 	return NULL;
 }
 
+/* The nodes learn their answers, a part of the nodes per thread; the second
+ * part's blobs are copied behind the first's and its offsets moved by as
+ * much. */
+struct prerender_fin {
+	struct cc *c;
+	struct snap_ans *ans;
+	struct snap_node *nodes;
+	uint32_t from, to, shift; /* nodes [from, to); blob offsets + shift */
+	uint8_t *dst;		  /* with src[0, len): a share of the copy */
+	const uint8_t *src;
+	size_t len;
+};
+
+static void *prerender_fin_run(void *arg)
+{
+	struct prerender_fin *f = arg;
+	if (f->len)
+		memcpy(f->dst, f->src, f->len);
+	for (uint32_t i = f->from; i < f->to; i++) {
+		struct cnode *cn = &f->c->nodes[i];
+		if (f->shift) {
+			for (uint32_t k = 0; k < cn->nans; k++)
+				if (!(f->ans[cn->ans + k].flags & ANS_DYNAMIC))
+					f->ans[cn->ans + k].blob += f->shift;
+			if (cn->other_blob)
+				cn->other_blob += f->shift;
+		}
+		f->nodes[i].ans = cn->ans;
+		f->nodes[i].nans = (uint16_t)cn->nans;
+		f->nodes[i].other_blob = cn->other_blob;
+	}
+	return NULL;
+}
+
 /* Renders every node's answers from the image as laid out, writing ANS in
  * place, and adds BLOBS at the end. Pre-rendering is independent per node
  * and the engine only reads the image, so the nodes are split between two
  * threads; the second part's blobs then go behind the first's. The nodes
  * learn their answers only at the end, so the engine never reads an answer
- * while answers are being rendered. */
-static int prerender(struct cc *c, struct image *im)
+ * while answers are being rendered.
+ *
+ * Fresh memory is dear here (each page zeroed, on a VM faulted in by the host
+ * too; at 10M records the blobs are a third of the snapshot): when the image
+ * is a file mapping, the first part renders straight into its place there,
+ * and the second into spare, memory the compiler used before and no longer
+ * needs (it is freed here). */
+static int prerender(struct cc *c, struct image *im, struct buf spare)
 {
 	struct p53_snapshot view = {.base = im->p, .size = im->len};
 	int rc = snap_map_views(&view, c->err);
-	if (rc)
+	if (rc) {
+		buf_free(&spare);
 		return rc;
+	}
 	uint32_t n = (uint32_t)c->nnodes, half = n < 4096 ? n : n / 2;
 	struct snap_ans *ans = sect_ptr(im, SECT_ANS);
 	struct prerender_part lo = {.c = c, .s = &view, .ans = ans, .from = 0, .to = half};
 	struct prerender_part hi = {.c = c, .s = &view, .ans = ans, .from = half, .to = n};
+	/* BLOBS comes last; the file is grown over the whole mapping (the
+	 * untouched end is cut off when the file is written), so the mapping
+	 * does not move while the parts read the image. */
+	im->len = im->hdr.sect[SECT_BLOBS - 1].off;
+	uint64_t boff = sect_place(im, SECT_BLOBS, 0);
+	if (im->fd >= 0 && im->span > boff + (64u << 10) && (rc = image_reserve(im, im->span)) == 0)
+		lo.blobs = (struct buf){.p = im->p + boff, .cap = im->span - boff, .lent = true};
+	rc = 0;
+	hi.blobs = spare;
 	run_pair(c, prerender_run, &lo, &hi);
 	rc = lo.rc ? lo.rc : hi.rc;
 	size_t base = (lo.blobs.len + 3) & ~(size_t)3, total = base + hi.blobs.len;
 	if (rc == 0 && total > UINT32_MAX)
 		rc = P53_ERANGE;
-	uint64_t boff = 0;
 	if (rc == 0) {
-		im->len = im->hdr.sect[SECT_BLOBS - 1].off;
-		boff = sect_place(im, SECT_BLOBS, total);
+		sect_place(im, SECT_BLOBS, total);
 		im->len = (im->len + SNAP_ALIGN - 1) / SNAP_ALIGN * SNAP_ALIGN;
 		rc = image_reserve(im, im->len);
 	}
 	if (rc == 0) {
-		if (lo.blobs.len)
+		if (!lo.blobs.lent && lo.blobs.len)
 			memcpy(im->p + boff, lo.blobs.p, lo.blobs.len);
-		if (hi.blobs.len)
-			memcpy(im->p + boff + base, hi.blobs.p, hi.blobs.len);
+		/* A lent window's padding before the second part may hold
+		 * nothing but zeros: the file's tail was never written. */
 		ans = sect_ptr(im, SECT_ANS);
 		struct snap_node *nodes = sect_ptr(im, SECT_NODES);
-		for (uint32_t i = 0; i < n; i++) {
-			struct cnode *cn = &c->nodes[i];
-			if (i >= half) {
-				for (uint32_t k = 0; k < cn->nans; k++)
-					if (!(ans[cn->ans + k].flags & ANS_DYNAMIC))
-						ans[cn->ans + k].blob += (uint32_t)base;
-				if (cn->other_blob)
-					cn->other_blob += (uint32_t)base;
-			}
-			nodes[i].ans = cn->ans;
-			nodes[i].nans = (uint16_t)cn->nans;
-			nodes[i].other_blob = cn->other_blob;
-		}
+		size_t cut = hi.blobs.len / 2;
+		struct prerender_fin f0 = {c,	       ans, nodes, 0, half, 0, im->p + boff + base,
+					   hi.blobs.p, cut};
+		struct prerender_fin f1 = {c,
+					   ans,
+					   nodes,
+					   half,
+					   n,
+					   (uint32_t)base,
+					   im->p + boff + base + cut,
+					   hi.blobs.p + cut,
+					   hi.blobs.len - cut};
+		run_pair(c, prerender_fin_run, &f0, &f1);
 	}
-	free(lo.blobs.p);
-	free(hi.blobs.p);
+	buf_free(&lo.blobs);
+	buf_free(&hi.blobs);
 	if (rc)
 		return p53_err_set(c->err, rc, "%s",
 				   rc == P53_ERANGE ? "pre-rendered answers exceed 4 GB"
@@ -2621,11 +2699,7 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 {
 	struct p53_compile_opts defaults = {0};
 	const struct p53_compile_opts *o = opts ? opts : &defaults;
-	struct cc c = {.err = err,
-		       .opts = o,
-		       .prog = {.phase = "reading"},
-		       .mark_wall = clock_s(CLOCK_MONOTONIC),
-		       .mark_cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID)};
+	struct cc c = {.err = err, .opts = o, .prog = {.phase = "reading"}, .mark = clocks_now()};
 	int rc;
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	c.two = o->threads ? o->threads > 1 : ncpu > 1;
@@ -2760,17 +2834,21 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 	/* The image holds its own names, rdata and records now; letting the
 	 * compiler's copies go before the answers are rendered keeps the peak
 	 * near the snapshot's size. */
-	free(c.recs);
 	free(c.rdata.p);
 	free(c.names.p);
-	c.recs = NULL;
 	c.rdata.p = NULL;
 	c.names.p = NULL;
+	/* The records' pages are in memory already: the pre-rendered
+	 * answers reuse them. */
+	struct buf spare = {.p = (uint8_t *)c.recs, .cap = c.caprecs * sizeof(*c.recs)};
+	c.recs = NULL;
 	if (!o->no_prerender) {
 		phase(&c, "pre-rendering");
-		if ((rc = prerender(&c, im)) != 0)
+		if ((rc = prerender(&c, im, spare)) != 0)
 			goto fail;
 		mark(&c, "pre-render");
+	} else {
+		buf_free(&spare);
 	}
 	image_header(im);
 	snap_seal(im->p, im->len);
@@ -2833,7 +2911,7 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 	struct image im = {.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
 	if (im.fd < 0)
 		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
-	double wall = clock_s(CLOCK_MONOTONIC), cpu = clock_s(CLOCK_PROCESS_CPUTIME_ID);
+	struct clocks start = clocks_now();
 	int rc = compile_into(zones, nzones, opts, &im, err);
 	if (rc == 0) {
 		size_t len = im.len;
@@ -2848,10 +2926,12 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 			/* The phases before cover up to here. */
 			struct p53_compile_stats *st = opts->stats;
 			for (unsigned i = 0; i < st->nphases; i++) {
-				wall += st->phase[i].wall;
-				cpu += st->phase[i].cpu;
+				start.wall += st->phase[i].wall;
+				start.cpu += st->phase[i].cpu;
+				start.sys += st->phase[i].sys;
+				start.main += st->phase[i].main;
 			}
-			stats_phase(st, "write", &wall, &cpu);
+			stats_phase(st, "write", &start);
 		}
 		return rc;
 	}

@@ -37,6 +37,9 @@ struct p53_compile_progress {
 struct p53_compile_phase {
 	const char *name;
 	double wall, cpu; /* seconds; CPU of the whole process, all threads */
+	double sys;	  /* of cpu, in the kernel (page faults, mostly) */
+	double main;	  /* CPU of the calling thread: with two idle cores the wall
+			   * time is near this when the phase runs in parallel */
 };
 
 /* Filled in by a successful compile. */
