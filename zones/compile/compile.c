@@ -237,6 +237,7 @@ struct cc {
 	const char *last_file;
 	uint32_t last_file_idx;
 	struct p53_compile_stats times; /* phases so far */
+	struct buf spare;		/* memory no longer used, to be used again */
 	struct clocks mark;		/* at the end of the last phase */
 	bool two;			/* a second thread may take a part of the work */
 };
@@ -624,7 +625,10 @@ static int sort_recs(struct cc *c)
 	struct sort_gather ga = {c, k, out, 0, n / 2}, gb = {c, k, out, n / 2, n};
 	run_pair(c, sort_gather_run, &ga, &gb);
 	free(k);
-	free(c->recs);
+	/* The records as read are in memory: build_nodes lays the nodes
+	 * there. */
+	free(c->spare.p);
+	c->spare = (struct buf){.p = (uint8_t *)c->recs, .cap = c->caprecs * sizeof(*c->recs)};
 	c->recs = out;
 	c->caprecs = n;
 	return 0;
@@ -724,7 +728,17 @@ static int build_nodes(struct cc *c)
 {
 	uint32_t path[P53_LABELS_MAX + 1]; /* path[d]: the node d labels below the apex */
 	size_t i = 0;
-	/* A node per owner, plus the apexes and a few empty non-terminals. */
+	/* A node per owner, plus the apexes and a few empty non-terminals:
+	 * in pages the compiler has used already when it has some spare
+	 * (fresh ones cost a zeroing fault each). */
+	size_t want = (c->nrecs + 1024) * sizeof(*c->nodes);
+	if (c->nodes == NULL && c->spare.cap >= want) {
+		c->nodes = (struct cnode *)c->spare.p;
+		c->capnodes = c->spare.cap / sizeof(*c->nodes);
+		c->spare = (struct buf){0};
+	}
+	free(c->spare.p);
+	c->spare = (struct buf){0};
 	if (vec_reserve((void **)&c->nodes, &c->capnodes, sizeof(*c->nodes), c->nrecs + 1024))
 		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
 	for (uint32_t z = 0; z < c->nzones; z++) {
@@ -852,6 +866,47 @@ static int check_node(struct cc *c, uint32_t id)
 	if (nsec3 && only && !apex && n->depth == 1 && !(n->flags & NODE_WILDCARD))
 		n->flags |= NODE_NSEC3;
 	return 0;
+}
+
+/* check_node over nodes [from, to), reporting into err. */
+struct check_part {
+	struct cc c; /* the compiler's state, but for err */
+	struct p53_err err;
+	uint32_t from, to;
+	int rc;
+};
+
+static void *check_part_run(void *arg)
+{
+	struct check_part *p = arg;
+	p->rc = 0;
+	for (uint32_t i = p->from; i < p->to && p->rc == 0; i++)
+		p->rc = check_node(&p->c, i);
+	return NULL;
+}
+
+/* Each node checked on its own (it writes only its own flags), half of the
+ * nodes on each thread; the error reported is the one of the first node that
+ * fails, as in one pass. */
+static int check_nodes(struct cc *c)
+{
+	uint32_t n = (uint32_t)c->nnodes, half = n < 65536 ? n : n / 2;
+	struct check_part *p = calloc(2, sizeof(*p));
+	if (p == NULL)
+		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
+	for (int k = 0; k < 2; k++) {
+		p[k].c = *c;
+		p[k].c.err = &p[k].err;
+	}
+	p[0].from = 0;
+	p[0].to = p[1].from = half;
+	p[1].to = n;
+	run_pair(c, check_part_run, &p[0], &p[1]);
+	int k = p[0].rc ? 0 : 1, rc = p[k].rc;
+	if (rc)
+		p53_err_set(c->err, rc, "%s", p[k].err.msg);
+	free(p);
+	return rc;
 }
 
 /* The highest cut at or above each node, wildcard children, and the rules
@@ -1188,6 +1243,10 @@ static int rebuild_nodes(struct cc *c)
  * apex NS set as its delegation: the child is served, so the cut is there. */
 static int parent_sides(struct cc *c)
 {
+	/* One zone has no parent or child among the zones served (and
+	 * on_record kept out what lies outside it). */
+	if (c->nzones < 2)
+		return 0;
 	bool *has_ns = calloc(c->nzones ? c->nzones : 1, sizeof(*has_ns));
 	if (has_ns == NULL)
 		return p53_err_set(c->err, P53_ENOMEM, "out of memory");
@@ -1596,7 +1655,37 @@ static void part_free(struct cc *p)
 	free(p->files);
 }
 
-/* Appends part p's records to c, their owner and rdata bytes behind c's. */
+/* A share of part_append's copying: the records with their offsets moved,
+ * or the owner and rdata bytes. */
+struct append_job {
+	struct crec *out;
+	const struct crec *in;
+	size_t n;
+	uint32_t nb, rb, file;
+	uint8_t *names, *rdata;
+	const uint8_t *pnames, *prdata;
+	size_t nnames, nrdata;
+};
+
+static void *append_run(void *arg)
+{
+	struct append_job *j = arg;
+	for (size_t i = 0; i < j->n; i++) {
+		j->out[i] = j->in[i];
+		j->out[i].name += j->nb;
+		j->out[i].rdata += j->rb;
+		j->out[i].file = j->file;
+	}
+	if (j->nnames)
+		memcpy(j->names, j->pnames, j->nnames);
+	if (j->nrdata)
+		memcpy(j->rdata, j->prdata, j->nrdata);
+	return NULL;
+}
+
+/* Appends part p's records to c, their owner and rdata bytes behind c's.
+ * The copy lands on fresh pages (each zeroed by the kernel first), so it is
+ * shared out: the records on one thread, the bytes on the other. */
 static int part_append(struct cc *c, const struct cc *p)
 {
 	uint32_t map[1];
@@ -1616,18 +1705,26 @@ static int part_append(struct cc *c, const struct cc *p)
 		}
 		c->last_file_idx = map[0] = (uint32_t)(c->nfiles - 1);
 	}
-	if (buf_add(&c->names, p->names.p, p->names.len) < 0 ||
-	    buf_add(&c->rdata, p->rdata.p, p->rdata.len) < 0 || c->names.len > UINT32_MAX ||
-	    c->rdata.len > UINT32_MAX ||
+	if (buf_reserve(&c->names, p->names.len) != 0 ||
+	    buf_reserve(&c->rdata, p->rdata.len) != 0 || nb + p->names.len > UINT32_MAX ||
+	    rb + p->rdata.len > UINT32_MAX ||
 	    vec_reserve((void **)&c->recs, &c->caprecs, sizeof(*c->recs), c->nrecs + p->nrecs))
 		return P53_ENOMEM;
-	struct crec *o = c->recs + c->nrecs;
-	for (size_t i = 0; i < p->nrecs; i++) {
-		o[i] = p->recs[i];
-		o[i].name += (uint32_t)nb;
-		o[i].rdata += (uint32_t)rb;
-		o[i].file = map[0];
-	}
+	struct append_job a = {.out = c->recs + c->nrecs,
+			       .in = p->recs,
+			       .n = p->nrecs,
+			       .nb = (uint32_t)nb,
+			       .rb = (uint32_t)rb,
+			       .file = map[0]};
+	struct append_job b = {.names = c->names.p + nb,
+			       .pnames = p->names.p,
+			       .nnames = p->names.len,
+			       .rdata = c->rdata.p + rb,
+			       .prdata = p->rdata.p,
+			       .nrdata = p->rdata.len};
+	run_pair(c, append_run, &a, &b);
+	c->names.len += p->names.len;
+	c->rdata.len += p->rdata.len;
 	c->nrecs += p->nrecs;
 	return 0;
 }
@@ -2074,7 +2171,7 @@ static int lay_hash(struct cc *c, struct image *im, uint32_t slots)
 	const uint8_t *names = sect_ptr(im, SECT_NAMES);
 	size_t n = c->nnodes;
 	hh->slots = slots;
-	memset(ht, 0, (size_t)slots * sizeof(*ht));
+	/* The table is new bytes of the image: zeros already (image_reserve). */
 	uint64_t *a = big_hint(malloc((n ? n : 1) * sizeof(*a)), n * sizeof(*a));
 	uint64_t *b = big_hint(malloc((n ? n : 1) * sizeof(*b)), n * sizeof(*b));
 	if (a == NULL || b == NULL) {
@@ -2600,6 +2697,7 @@ static int prerender(struct cc *c, struct image *im, struct buf spare)
 
 static void cc_free(struct cc *c)
 {
+	free(c->spare.p);
 	free(c->names.p);
 	free(c->rdata.p);
 	free(c->recs);
@@ -2806,9 +2904,8 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 		goto fail;
 	if ((rc = build_nodes(&c)) != 0)
 		goto fail;
-	for (uint32_t i = 0; i < c.nnodes; i++)
-		if ((rc = check_node(&c, i)) != 0)
-			goto fail;
+	if ((rc = check_nodes(&c)) != 0)
+		goto fail;
 	if ((rc = check_zones(&c)) != 0 || (rc = link_tree(&c)) != 0 || (rc = check_glue(&c)) != 0)
 		goto fail;
 	mark(&c, "nodes and checks");
