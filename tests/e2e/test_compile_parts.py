@@ -10,7 +10,9 @@ corpus, a generated zone, and zones built to put $ORIGIN and $TTL changes,
 records spread over lines by parentheses (cuts inside them and beside them),
 RFC 1035's last-TTL rule, HIP entries and errors around the cut, are
 compiled with --threads 1 and --threads 2 (SOURCE_DATE_EPOCH fixes the
-creation time) and must give identical files, or identical messages. The
+creation time) and must give identical files, or identical messages (node
+checks, split in halves too, must report the first bad name in canonical
+order, the line the zone text puts it on). The
 records of the split zones are also checked against dnspython's own reading
 of the same text, and --timings must say the file was read in parts where
 the cut is clean, so the two-part path is the one being compared.
@@ -161,6 +163,27 @@ def main():
                         "--origin", "bench.test.", "-o", big, "100000"], check=True,
                        capture_output=True)
         same_both_ways(a.port53, d, "bench.test.", big, "gen-zone 100000", want_parts=1)
+
+        # Node checks run half the nodes on each thread (past 65536 nodes):
+        # a CNAME beside other data in the second half, then in both halves,
+        # where the first name in canonical order must be the one reported.
+        for tag, early in (("cname-late", False), ("cname-both", True)):
+            lines = ["$TTL 300", "@ SOA ns1 hm 1 7200 900 1209600 300", "@ NS ns1",
+                     "ns1 A 192.0.2.1"]
+            if early:
+                lines += ["a0 CNAME h1", "a0 A 192.0.2.2"]
+            lines += ["h%d A 10.%d.%d.%d" % (i, i >> 16 & 255, i >> 8 & 255, i & 255)
+                      for i in range(70000)]
+            lines += ["zz CNAME h1", "zz A 192.0.2.3"]
+            want_line = 5 if early else len(lines) - 1
+            path = os.path.join(d, tag + ".zone")
+            with open(path, "w") as f:
+                f.write("\n".join(lines) + "\n")
+            rc, _ = same_both_ways(a.port53, d, ORIGIN, path, tag)
+            _, _, _, msg = compile_zone(a.port53, d, ORIGIN, path, 2, tag)
+            check(rc != 0 and msg and ":%d:" % want_line in msg[0] and
+                  "CNAME beside other data" in msg[0],
+                  "%s: the CNAME of line %d reported" % (tag, want_line), msg)
 
         # Zones built around the cut.
         cases = [("origin", None, 1), ("ttlchange", None, 1), ("hip", None, 1),
