@@ -23,8 +23,20 @@
 #            only: --idle-wake nap, fixed naps), port53d-spin
 #            (--idle-sleep-us 0), port53d-old (the binary given with -O, its
 #            defaults), knot-xdp, and each LABEL given with -X: port53d with
-#            OPTIONS (e.g. -X "a20:--idle-after-us 20")
+#            OPTIONS (e.g. -X "a20:--idle-after-us 20"); a bare KEY=VALUE
+#            word among them is a net_af_xdp devarg (-X "bb0:busy_budget=0")
+#   sparse_cpu server CPU per answered probe over the sparse phase, less
+#              the idle share: what one sleep/wake cycle costs (us)
 #   -q 0 skips the light-load round trips
+#   -W   on the last round, trace one more sparse phase system-wide (perf:
+#        scheduler, idle, send/receive events) and split the round trip
+#        with bench/wakepath.py: $OUT/wake-SERVER.txt and stdout
+#   -P   after each server's rounds, profile it at -Q queries/s: two more
+#        kxdpgun runs, one under `perf trace -s` (system calls per answer,
+#        by name), one under `perf record -e cpu-clock` with the threads'
+#        user/system ticks and context switches from /proc; per server a
+#        summary line on stdout and in $OUT/idle-profile.txt, the full
+#        outputs in $OUT/prof-SERVER.*
 # Needs root. Creates namespaces p53id-s / p53id-c and removes them on exit.
 set -euo pipefail
 
@@ -37,6 +49,8 @@ NQ=300
 QPS=100000
 LQPS=20000
 OLD=
+PROF=
+WAKE=
 declare -A XOPT
 SERVERS="port53d port53d-spin knot-xdp"
 while [ $# -gt 0 ]; do
@@ -51,7 +65,9 @@ while [ $# -gt 0 ]; do
 	-S) SERVERS=$2; shift 2 ;;
 	-O) OLD=$2; shift 2 ;;
 	-X) XOPT[${2%%:*}]=${2#*:}; shift 2 ;;
-	*) sed -n '2,31p' "$0"; exit 2 ;;
+	-P) PROF=1; shift ;;
+	-W) WAKE=1; shift ;;
+	*) sed -n '2,41p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "idle.sh: needs root" >&2; exit 1; }
@@ -86,10 +102,15 @@ chmod 644 "$W"/*
 start_server() {
 	SPID=
 	if [ -n "${XOPT[$1]:-}" ]; then
+		# A bare KEY=VALUE word is a net_af_xdp devarg (busy_budget=0).
+		local w opts= dev=
+		for w in ${XOPT[$1]}; do
+			case $w in [a-z]*=*) dev+=,$w ;; *) opts+=" $w" ;; esac
+		done
 		ip netns exec $NS_S "$PORT53D" --no-huge -m 512 --no-pci -l $SRV_CPU \
 			--file-prefix $DPDK_PREFIX \
-			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ \
-			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 ${XOPT[$1]} \
+			--vdev net_af_xdp0,iface=$DEV_S,queue_count=1,xdp_prog=$XDPOBJ$dev \
+			-- --snapshot "$SNAP" --addr $SVC --rrl-rate 0 $opts \
 			>"$W/$1.log" 2>&1 &
 		SPID=$!
 	fi
@@ -162,6 +183,88 @@ sparse() {
 	PY
 }
 
+# "utime stime voluntary nonvoluntary" (ticks, switches) summed over the
+# threads of PID and its descendants.
+thread_ticks() {
+	local p d u=0 k=0 v=0 n=0 a b
+	for p in $(bench_tree_pids "$1"); do
+		for d in /proc/"$p"/task/*; do
+			read -r a b < <(awk '{sub(/.*\) /, ""); print $12, $13}' "$d/stat" 2>/dev/null || echo "0 0")
+			u=$((u + a)); k=$((k + b))
+			v=$((v + $(awk '/^voluntary_ctxt/ {print $2}' "$d/status" 2>/dev/null || echo 0)))
+			n=$((n + $(awk '/^nonvoluntary_ctxt/ {print $2}' "$d/status" 2>/dev/null || echo 0)))
+		done
+	done
+	echo "$u $k $v $n"
+}
+
+# profile SERVER: where its CPU goes at $QPS offered (see -P).
+profile() {
+	local s=$1 pids out ans ans2 u0 k0 v0 n0 u1 k1 v1 n1 P=$OUT/prof-$1
+	pids=$(bench_tree_pids "$SPID" | paste -sd,)
+	perf trace -s -p "$pids" -o "$P.trace" -- sleep $((DUR + 1)) >/dev/null 2>&1 &
+	local TR=$!
+	sleep 0.5
+	out=$(ip netns exec $NS_C kxdpgun -t "$DUR" -Q "$QPS" -F $GEN_CPU -I $DEV_C \
+		-i "$W/q.txt" $SVC 2>&1 || true)
+	wait $TR 2>/dev/null || true
+	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+	ans=$(echo "$out" | awk '/total replies:/ {print $3; exit}')
+	read -r u0 k0 v0 n0 < <(thread_ticks "$SPID")
+	perf record -q -e cpu-clock -F 1999 -p "$pids" -o "$P.data" -- sleep "$DUR" >/dev/null 2>&1 &
+	local PR=$!
+	out=$(ip netns exec $NS_C kxdpgun -t "$DUR" -Q "$QPS" -F $GEN_CPU -I $DEV_C \
+		-i "$W/q.txt" $SVC 2>&1 || true)
+	wait $PR 2>/dev/null || true
+	read -r u1 k1 v1 n1 < <(thread_ticks "$SPID")
+	ip netns exec $NS_C ip link set dev $DEV_C xdp off 2>/dev/null || true
+	ans2=$(echo "$out" | awk '/total replies:/ {print $3; exit}')
+	perf report -q -i "$P.data" --sort sym --stdio 2>/dev/null | head -40 >"$P.syms" || true
+	perf report -q -i "$P.data" --sort dso --stdio >"$P.dso" 2>/dev/null || true
+	/usr/bin/python3 - "$s" "$P.trace" "${ans:-0}" "${ans2:-0}" "$P.dso" \
+		$((u1 - u0)) $((k1 - k0)) $((v1 - v0)) $((n1 - n0)) <<-'PY' | tee -a "$OUT/idle-profile.txt"
+		import re, sys
+		s, tr, ans, ans2, dso = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+		ut, st, vol, nvol = (int(x) for x in sys.argv[6:10])
+		calls = {}
+		for l in open(tr):
+		    m = re.match(r"\s+(\w+)\s+(\d+)\s+\d+\s+[\d.]+", l)
+		    if m:
+		        calls[m.group(1)] = calls.get(m.group(1), 0) + int(m.group(2))
+		tot = sum(calls.values())
+		per = lambda n, a: n / a if a else float("nan")
+		top = sorted(calls.items(), key=lambda kv: -kv[1])[:5]
+		k = u = 0.0
+		for l in open(dso):
+		    m = re.match(r"\s*([\d.]+)%\s+(\S+)", l)
+		    if m:
+		        if m.group(2).startswith("[kernel"):
+		            k += float(m.group(1))
+		        else:
+		            u += float(m.group(1))
+		print("%s: %.2f syscalls/answer (%s); %.3f ctx switches/answer (%d vol, %d invol);"
+		      " user/system ticks %d/%d; cpu-clock samples kernel %.0f%% user %.0f%%"
+		      % (s, per(tot, ans), " ".join("%s %.2f" % (n, per(c, ans)) for n, c in top),
+		         per(vol + nvol, ans2), vol, nvol, ut, st, k, u))
+	PY
+}
+
+# wakepath SERVER: one more sparse phase under a system-wide perf trace,
+# split by bench/wakepath.py (see -W).
+wakepath() {
+	local pids=$(bench_tree_pids "$SPID") P=$OUT/wake-$1
+	perf record -q -a -o "$P.data" -e sched:sched_waking -e sched:sched_switch \
+		-e power:cpu_idle -e syscalls:sys_enter_sendto -e syscalls:sys_exit_recvfrom \
+		-- sleep $((NQ / 100 + 3)) >/dev/null 2>&1 &
+	local PR=$!
+	sleep 1
+	sparse >/dev/null
+	wait $PR 2>/dev/null || true
+	perf script -i "$P.data" -F comm,pid,tid,cpu,time,event,trace 2>/dev/null |
+		/usr/bin/python3 "$SRC/bench/wakepath.py" $pids >"$P.txt" || true
+	sed "s/^/$1: /" "$P.txt" | tee -a "$OUT/idle-wake.txt"
+}
+
 RES=$W/results.txt
 : >"$RES"
 for r in $(seq 1 "$ROUNDS"); do
@@ -175,7 +278,10 @@ for r in $(seq 1 "$ROUNDS"); do
 		sleep "$DUR"
 		c1=$(bench_cpu_ns "$SPID"); t1=$(date +%s%N)
 		idle=$(echo "scale=4; ($c1 - $c0) / ($t1 - $t0)" | bc)
+		c0=$(bench_cpu_ns "$SPID"); t0=$(date +%s%N)
 		read -r mn md p99 got < <(sparse)
+		c1=$(bench_cpu_ns "$SPID"); t1=$(date +%s%N)
+		scpu=$(echo "scale=3; ($c1 - $c0 - $idle * ($t1 - $t0)) / 1000 / ($got + 0.0001)" | bc)
 		lmd=nan lp99=nan
 		if [ "$LQPS" != 0 ]; then
 			ip netns exec $NS_C kxdpgun -t $((NQ / 100 + 3)) -Q "$LQPS" -F $GEN_CPU \
@@ -194,8 +300,11 @@ for r in $(seq 1 "$ROUNDS"); do
 		ans=$(echo "$out" | awk '/total replies:/ {print $3; exit}')
 		ans=${ans:-0}
 		cpu=$(echo "scale=6; ($c1 - $c0) / 1000000000" | bc)
-		echo "$s $r $idle $mn $md $p99 $got $ans $cpu $lmd $lp99" >>"$RES"
-		log "$s round $r: idle cpu $idle, sparse rtt $mn/$md/$p99 us ($got), at ${LQPS}/s $lmd/$lp99 us, $ans replies, cpu $cpu s (load $(cut -d' ' -f1-3 /proc/loadavg))"
+		sent=$(echo "$out" | awk '/total queries:/ {print $3; exit}')
+		echo "$s $r $idle $mn $md $p99 $got $ans $cpu $lmd $lp99 $scpu ${sent:-0}" >>"$RES"
+		[ -z "$PROF" ] || [ "$r" != "$ROUNDS" ] || profile "$s"
+		[ -z "$WAKE" ] || [ "$r" != "$ROUNDS" ] || wakepath "$s"
+		log "$s round $r: idle cpu $idle, sparse rtt $mn/$md/$p99 us ($got), $scpu us CPU per probe, at ${LQPS}/s $lmd/$lp99 us, $ans replies of ${sent:-0}, cpu $cpu s (load $(cut -d' ' -f1-3 /proc/loadavg))"
 		bench_stop_server
 	done
 done
@@ -207,17 +316,20 @@ done
 	by = {}
 	for r in rows:
 	    by.setdefault(r[0], []).append(r)
-	print("%-14s %9s %21s %15s %12s %14s" % ("server", "idle CPU", "sparse RTT us min/med/p99",
-	                                         "light med/p99", "answers/s", "answers/CPU-s"))
+	print("%-14s %9s %21s %9s %15s %12s %9s %14s" % (
+	    "server", "idle CPU", "sparse RTT us min/med/p99", "us/probe", "light med/p99",
+	    "answers/s", "answered", "answers/CPU-s"))
 	agg = {}
 	for s, rs in by.items():
 	    med = lambda i: statistics.median(float(x[i]) for x in rs)
 	    ans = med(7) / dur
-	    cpu = med(8)
-	    per = med(7) / cpu if cpu > 0 else float("nan")
+	    per = statistics.median(float(x[7]) / float(x[8]) if float(x[8]) > 0 else 0 for x in rs)
+	    got = statistics.median(float(x[7]) / float(x[12]) if len(x) > 12 and float(x[12]) > 0
+	                            else float("nan") for x in rs)
 	    agg[s] = per
-	    print("%-14s %8.1f%% %9.0f/%5.0f/%5.0f %9.0f/%5.0f %12.0f %14.0f" % (
-	        s, 100 * med(2), med(3), med(4), med(5), med(9), med(10), ans, per))
+	    print("%-14s %8.1f%% %9.0f/%5.0f/%5.0f %9.1f %9.0f/%5.0f %12.0f %8.1f%% %14.0f" % (
+	        s, 100 * med(2), med(3), med(4), med(5), med(11), med(9), med(10), ans, 100 * got,
+	        per))
 	if "knot-xdp" in agg:
 	    for s in agg:
 	        if s != "knot-xdp" and agg["knot-xdp"] > 0:

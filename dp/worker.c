@@ -432,6 +432,12 @@ static bool send_resolved(struct dp_worker *w)
 /* The longest sleep on descriptors (the timeout, see idle()). */
 #define DP_FD_SLEEP_MAX_NS 50000000L
 
+static long fd_sleep_cap(const struct dp_shared *sh)
+{
+	return sh->idle_sleep_max_ns < DP_FD_SLEEP_MAX_NS ? DP_FD_SLEEP_MAX_NS
+							  : sh->idle_sleep_max_ns;
+}
+
 bool dp_worker_idle_fds(struct dp_worker *w)
 {
 	w->npfd = 0;
@@ -453,11 +459,13 @@ bool dp_worker_idle_fds(struct dp_worker *w)
 /* An idle worker gives its core back. Once its queues have been empty for
  * idle_after it sleeps until a poll finds work: on its queues' descriptors
  * where it has them (the first frame wakes it, as a blocking server would
- * be), else in naps, which bound how late that frame is seen. A nap or
- * timeout doubles with each sleep of the quiet spell, from idle_sleep to
+ * be), else in naps, which bound how late that frame is seen. A nap
+ * doubles with each sleep of the quiet spell, from idle_sleep to
  * idle_sleep_max: right after traffic the worker looks often, a long-idle
  * one rarely (each sleep costs a system call and two context switches, a
- * few us of CPU on a VM). A worker on descriptors goes to sleep soon after
+ * few us of CPU on a VM). On descriptors the timeout is long from the
+ * first sleep (it doubles only when the worker serves a resolver, whose
+ * responses wake nothing). A worker on descriptors goes to sleep soon after
  * its queues empty (idle_after_fd): a frame wakes it, so only the CPU a
  * spin would burn between bursts is at stake, and light load arrives in
  * bursts (a generator's or a NIC's batch) with quiet gaps between. Under
@@ -470,7 +478,11 @@ static void idle(struct dp_worker *w)
 	uint64_t now = rte_rdtsc();
 	if (w->idle_since == 0) {
 		w->idle_since = now;
-		w->nap_ns = sh->idle_sleep_ns;
+		/* On descriptors the timeout is the cap from the first sleep:
+		 * each timeout that expires is a wake-up with nothing to do,
+		 * and growing from idle_sleep took a dozen of them per quiet
+		 * spell (most of an idle worker's CPU under sparse queries). */
+		w->nap_ns = w->npfd && !w->rdp ? fd_sleep_cap(sh) : sh->idle_sleep_ns;
 		return;
 	}
 	if (now - w->idle_since < (w->npfd ? sh->idle_after_fd_tsc : sh->idle_after_tsc))
@@ -485,8 +497,10 @@ static void idle(struct dp_worker *w)
 			/* A descriptor in error would wake every sleep at once:
 			 * nap instead from now on. */
 			for (unsigned i = 0; i < w->npfd; i++)
-				if (unlikely(w->pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL)))
+				if (unlikely(w->pfd[i].revents & (POLLERR | POLLHUP | POLLNVAL))) {
 					w->npfd = 0;
+					w->nap_ns = sh->idle_sleep_ns;
+				}
 		}
 	} else {
 		nanosleep(&ts, NULL);
@@ -496,9 +510,7 @@ static void idle(struct dp_worker *w)
 	/* On descriptors a frame ends the sleep, so the timeout only bounds
 	 * how late the worker sees a stop or its resolver's responses (which
 	 * wake nothing): long, unless it serves a resolver. */
-	long cap = w->npfd && !w->rdp && sh->idle_sleep_max_ns < DP_FD_SLEEP_MAX_NS
-		       ? DP_FD_SLEEP_MAX_NS
-		       : sh->idle_sleep_max_ns;
+	long cap = w->npfd && !w->rdp ? fd_sleep_cap(sh) : sh->idle_sleep_max_ns;
 	if (w->nap_ns < cap)
 		w->nap_ns = w->nap_ns * 2 < cap ? w->nap_ns * 2 : cap;
 }
