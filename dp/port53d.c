@@ -160,8 +160,8 @@ static void usage(FILE *out)
 	    "      --drop-ports LIST     source ports never answered (default %s)\n"
 	    "      --mtu N               L3 MTU bounding responses (default %u)\n"
 	    "      --idle-after-us N     a worker whose queues stayed empty for N us\n"
-	    "                            sleeps until a frame comes (default %u, or %u\n"
-	    "                            on descriptors)\n"
+	    "                            sleeps until a frame comes (default %u; on\n"
+	    "                            descriptors adaptive up to %u, given: fixed)\n"
 	    "      --idle-sleep-us N     its first nap, in us; 0 busy-polls always (default %u)\n"
 	    "      --idle-sleep-max-us N naps double up to N us (default %u; N = the\n"
 	    "                            first nap: fixed naps)\n"
@@ -1052,6 +1052,7 @@ static int setup_workers(struct daemon *d)
 	d->sh.idle_sleep_max_ns =
 	    (max_us > d->o.idle_sleep_us ? max_us : d->o.idle_sleep_us) * 1000;
 	d->sh.idle_fd = d->o.idle_fd;
+	d->sh.idle_adapt = d->o.idle_after_us < 0;
 
 	d->sh.qsbr = rte_zmalloc("p53_qsbr", qs, RTE_CACHE_LINE_SIZE);
 	d->w = rte_zmalloc("p53_workers", sizeof(*d->w) * d->nw, RTE_CACHE_LINE_SIZE);

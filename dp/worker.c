@@ -456,6 +456,28 @@ bool dp_worker_idle_fds(struct dp_worker *w)
 	return true;
 }
 
+/* On descriptors the spin before a sleep adapts between nothing and
+ * idle_after_fd: longer after it paid off, shorter after it did not. */
+static void spin_adapt(struct dp_worker *w, bool longer)
+{
+	uint64_t max = w->sh->idle_after_fd_tsc;
+	if (longer)
+		w->spin_tsc = w->spin_tsc == 0	      ? max / 8
+			      : w->spin_tsc * 2 < max ? w->spin_tsc * 2
+						      : max;
+	else
+		w->spin_tsc = w->spin_tsc > max / 8 ? w->spin_tsc / 2 : 0;
+}
+
+/* The end of a quiet spell (a poll found work). A spin that saw the
+ * frame before any sleep paid off: spin longer next time. */
+static void idle_end(struct dp_worker *w)
+{
+	if (w->npfd && w->sh->idle_adapt && !w->slept)
+		spin_adapt(w, true);
+	w->idle_since = 0;
+}
+
 /* An idle worker gives its core back. Once its queues have been empty for
  * idle_after it sleeps until a poll finds work: on its queues' descriptors
  * where it has them (the first frame wakes it, as a blocking server would
@@ -478,6 +500,7 @@ static void idle(struct dp_worker *w)
 	uint64_t now = rte_rdtsc();
 	if (w->idle_since == 0) {
 		w->idle_since = now;
+		w->slept = false;
 		/* On descriptors the timeout is the cap from the first sleep:
 		 * each timeout that expires is a wake-up with nothing to do,
 		 * and growing from idle_sleep took a dozen of them per quiet
@@ -485,13 +508,26 @@ static void idle(struct dp_worker *w)
 		w->nap_ns = w->npfd && !w->rdp ? fd_sleep_cap(sh) : sh->idle_sleep_ns;
 		return;
 	}
-	if (now - w->idle_since < (w->npfd ? sh->idle_after_fd_tsc : sh->idle_after_tsc))
+	uint64_t after = !w->npfd	  ? sh->idle_after_tsc
+			 : sh->idle_adapt ? w->spin_tsc
+					  : sh->idle_after_fd_tsc;
+	if (now - w->idle_since < after)
 		return;
 	struct timespec ts = {.tv_sec = w->nap_ns / 1000000000L,
 			      .tv_nsec = w->nap_ns % 1000000000L};
 	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
 	if (w->npfd) {
 		int r = ppoll(w->pfd, w->npfd, &ts, NULL);
+		/* The first sleep of a spell says whether the spin was too
+		 * short: a frame that came within the longest spin (the
+		 * wake-up's own delay included) would have been seen by
+		 * it; one that came later, or none, was not worth spinning
+		 * for. Traffic in bursts with quiet gaps (a generator's or
+		 * a NIC's batches) takes the spin to nothing, dense traffic
+		 * keeps it. */
+		if (sh->idle_adapt && !w->slept)
+			spin_adapt(w, r > 0 && rte_rdtsc() - w->idle_since < sh->idle_after_fd_tsc);
+		w->slept = true;
 		if (r > 0) {
 			w->stats.c[DP_C_IDLE_WAKES]++;
 			/* A descriptor in error would wake every sleep at once:
@@ -521,6 +557,7 @@ int dp_worker_main(void *arg)
 	struct dp_shared *sh = w->sh;
 
 	w->idle_since = 0;
+	w->spin_tsc = sh->idle_after_fd_tsc;
 	/* Naps are short: the kernel's default 50 us timer slack would more
 	 * than double them. */
 	if (sh->idle_sleep_ns)
@@ -556,10 +593,12 @@ int dp_worker_main(void *arg)
 		/* snap is not used past this point: idle() may go offline. */
 		rte_rcu_qsbr_quiescent(sh->qsbr, w->idx);
 		__atomic_store_n(&w->stats.loops, w->stats.loops + 1, __ATOMIC_RELAXED);
-		if (busy || !sh->idle_sleep_ns)
-			w->idle_since = 0;
-		else
+		if (busy || !sh->idle_sleep_ns) {
+			if (w->idle_since)
+				idle_end(w);
+		} else {
 			idle(w);
+		}
 	}
 	rte_rcu_qsbr_thread_offline(sh->qsbr, w->idx);
 	rte_rcu_qsbr_thread_unregister(sh->qsbr, w->idx);

@@ -47,6 +47,10 @@ struct dp_shared {
 	uint64_t idle_after_tsc, idle_after_fd_tsc;
 	long idle_sleep_ns, idle_sleep_max_ns;
 	bool idle_fd;
+	/* On descriptors, idle_after_fd_tsc is the longest spin, and each
+	 * worker adapts its own below it (dp_worker.spin_tsc) unless the
+	 * operator fixed it (--idle-after-us). */
+	bool idle_adapt;
 	_Atomic uint32_t unix_s;
 };
 
@@ -84,6 +88,10 @@ struct dp_worker {
 	uint64_t idle_since;
 	long nap_ns;
 	unsigned npfd;
+	/* On descriptors with idle_adapt: how long the spell's empty polls
+	 * go on before it sleeps, and whether it slept in this spell. */
+	uint64_t spin_tsc;
+	bool slept;
 	struct pollfd pfd[2 * DP_MAX_PORTS];
 };
 
