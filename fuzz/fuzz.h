@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -28,6 +29,15 @@ const char *fuzz_put(const char *name, const void *data, size_t len);
  * aborts on failure, since the targets' fixtures must build. */
 struct p53_snapshot *fuzz_snapshot(const char *const *zones, const char *geo, const char *latency,
 				   int no_prerender, uint8_t **img, size_t *len);
+
+/* /dev/null, opened once: a target printing what it compiled writes there
+ * without opening, allocating and closing a stream per input. */
+FILE *fuzz_devnull(void);
+
+/* The compile threads every target asks for: two, as on any machine of two
+ * or more CPUs (so the work is cut into the same parts wherever a target
+ * runs), and no look-up of the CPU count per input. */
+#define FUZZ_COMPILE_THREADS 2
 
 /* Writes data to name in fuzz_tmpdir() and compiles it as zone
  * "example.com." with o. Returns the loaded snapshot, or NULL when the

@@ -36,7 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char p[512];
 	snprintf(p, sizeof(p), "%s", path);
 	struct p53_zone_input in = {"example.org.", zone};
-	struct p53_compile_opts o = {.serial = 1, .alias_map = p};
+	struct p53_compile_opts o = {.serial = 1, .alias_map = p, .threads = FUZZ_COMPILE_THREADS};
 	uint8_t *img;
 	size_t len;
 	struct p53_err err = {0};

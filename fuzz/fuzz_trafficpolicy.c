@@ -60,7 +60,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				     .geo_csv = geo,
 				     .latency_csv = lat,
 				     .health_checks = hc,
-				     .alias_map = amap};
+				     .alias_map = amap,
+				     .threads = FUZZ_COMPILE_THREADS};
 	uint8_t *img;
 	size_t len;
 	struct p53_err err = {0};

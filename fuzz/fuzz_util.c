@@ -52,6 +52,14 @@ const char *fuzz_tmpdir(void)
 	return tmpdir;
 }
 
+FILE *fuzz_devnull(void)
+{
+	static FILE *null;
+	if (null == NULL && (null = fopen("/dev/null", "w")) == NULL)
+		abort();
+	return null;
+}
+
 const char *fuzz_put(const char *name, const void *data, size_t len)
 {
 	static char path[512];
@@ -123,10 +131,13 @@ struct p53_snapshot *fuzz_compile_input(const char *name, const uint8_t *data, s
 	char p[512];
 	snprintf(p, sizeof(p), "%s", path);
 	struct p53_zone_input in = {"example.com.", p};
+	struct p53_compile_opts oo = *o;
+	if (oo.threads == 0)
+		oo.threads = FUZZ_COMPILE_THREADS;
 	uint8_t *img;
 	size_t len;
 	struct p53_err err = {0};
-	if (p53_compile(&in, 1, o, &img, &len, &err) != 0) {
+	if (p53_compile(&in, 1, &oo, &img, &len, &err) != 0) {
 		if (err.msg[0] == 0)
 			abort(); /* a refusal always says why */
 		return NULL;

@@ -2799,8 +2799,8 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 	const struct p53_compile_opts *o = opts ? opts : &defaults;
 	struct cc c = {.err = err, .opts = o, .prog = {.phase = "reading"}, .mark = clocks_now()};
 	int rc;
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	c.two = o->threads ? o->threads > 1 : ncpu > 1;
+	/* The CPU count is read only when it decides: three system calls. */
+	c.two = o->threads ? o->threads > 1 : sysconf(_SC_NPROCESSORS_ONLN) > 1;
 	if (nzones == 0)
 		return p53_err_set(err, P53_EINVAL, "no zones given");
 	c.zones = calloc(nzones, sizeof(*c.zones));
