@@ -255,6 +255,15 @@ static void node_metrics(void *arg, FILE *f)
 	nodehealth_eval(c->node, c->mgr, c->origin, &r);
 	nodehealth_metrics(f, &r, c->origin);
 	snapmgr_view(c->mgr, zone_sig_metrics, f);
+	if (xfrin_signer(c->xfrin))
+		signer_metrics(xfrin_signer(c->xfrin), f);
+}
+
+static json_t *dnssec_json(void *arg)
+{
+	struct control *c = arg;
+	struct signer *s = xfrin_signer(c->xfrin);
+	return s ? signer_json(s) : NULL;
 }
 
 /* Sums the secondary's per-zone expired flags out of its counters. */
@@ -477,7 +486,7 @@ static int xfr_setup(struct control *c, struct p53_err *err)
 		if ((c->xfrout = xfrout_new(&oc, err)) == NULL)
 			return err->code ? err->code : P53_EINVAL;
 	}
-	if (x->nsecondary) {
+	if (xfr_cfg_builds(x)) {
 		struct xfrin_cfg ic = {
 		    .xfr = x,
 		    .keys = &c->keys,
@@ -579,6 +588,7 @@ static int setup(struct control *c, struct p53_err *err)
 		    .server_name = cfg->server_name,
 		    .node = node_json,
 		    .metrics = node_metrics,
+		    .dnssec = dnssec_json,
 		    .node_arg = c,
 		};
 		if (c->health)
@@ -671,7 +681,7 @@ static void teardown(struct control *c)
 
 struct control *control_start(const struct control_cfg *cfg, struct p53_err *err)
 {
-	bool secondary = cfg->xfr && cfg->xfr->nsecondary && cfg->xfr->dir;
+	bool secondary = xfr_cfg_builds(cfg->xfr) && cfg->xfr->dir;
 	if (cfg->qsbr == NULL || (cfg->snapshot_path == NULL && !secondary) || cfg->nworkers == 0) {
 		p53_err_set(err, P53_EINVAL, "control side needs a QSBR, a snapshot and workers");
 		return NULL;

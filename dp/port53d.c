@@ -438,6 +438,9 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 	    {"secondary", required_argument, NULL, O_XFR},
 	    {"zone", required_argument, NULL, O_XFR},
 	    {"secondary-dir", required_argument, NULL, O_XFR},
+	    {"sign-keys", required_argument, NULL, O_XFR},
+	    {"sig-validity", required_argument, NULL, O_XFR},
+	    {"resign-interval", required_argument, NULL, O_XFR},
 	    {"notify-allow", required_argument, NULL, O_XFR},
 	    FLEETOPT_LONG(O_FLEET),
 	    {"help", no_argument, NULL, 'h'},
@@ -728,7 +731,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		fprintf(stderr, "port53d: unexpected argument: %s\n", argv[optind]);
 		return -1;
 	}
-	bool secondary = o->xfr.nsecondary && o->xfr.dir; /* writes its own snapshot */
+	bool secondary = xfr_cfg_builds(&o->xfr) && o->xfr.dir; /* writes its own snapshot */
 	if ((!o->snapshot && !secondary) || (o->svc.n4 == 0 && o->svc.n6 == 0)) {
 		fprintf(stderr, "port53d: need --snapshot (or --secondary and --secondary-dir) "
 				"and at least one --addr\n");

@@ -890,6 +890,9 @@ static int cmd_serve(int argc, char **argv)
 					   {"secondary", required_argument, NULL, 'X'},
 					   {"zone", required_argument, NULL, 'X'},
 					   {"secondary-dir", required_argument, NULL, 'X'},
+					   {"sign-keys", required_argument, NULL, 'X'},
+					   {"sig-validity", required_argument, NULL, 'X'},
+					   {"resign-interval", required_argument, NULL, 'X'},
 					   {"notify-allow", required_argument, NULL, 'X'},
 					   FLEETOPT_LONG('G'),
 					   {"help", no_argument, NULL, 'h'},
@@ -1145,10 +1148,10 @@ static int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (cfg.snapshot_path == NULL && !(cfg.xfr.nsecondary && cfg.xfr.dir)) {
+	if (cfg.snapshot_path == NULL && !(xfr_cfg_builds(&cfg.xfr) && cfg.xfr.dir)) {
 		usage_error("serve",
 			    "no snapshot: give -s SNAPSHOT, or snapshot.path in the --config file "
-			    "(a secondary writes its own in --secondary-dir)%s",
+			    "(a secondary or a signer writes its own in --secondary-dir)%s",
 			    "");
 		goto out;
 	}
@@ -1460,6 +1463,10 @@ static const struct command commands[] = {
      "      --zone ORIGIN=PATH     compiled into one snapshot with the transferred zones\n"
      "      --secondary-dir DIR    where transferred zones are kept\n"
      "      --notify-allow 'PREFIX [key NAME]'  NOTIFY senders beside the primaries\n"
+     "      --sign-keys DIR        sign the --zone and transferred zones with the keys\n"
+     "                             in DIR, rebuilt on their timing (docs/dnssec.md)\n"
+     "      --sig-validity DAYS    the signer's signature validity (14)\n"
+     "      --resign-interval S    the signer's re-signing interval (21600)\n"
      "signals: HUP reloads the snapshot and firewall, TERM and INT stop.\n"},
     {"conf-check", cmd_conf_check, "check a configuration file (port53.yaml(5))",
      "port53 conf-check [--json] [--args serve|port53d] FILE\n"

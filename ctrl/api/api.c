@@ -97,6 +97,7 @@ enum route {
 	R_HEALTH,
 	R_HEALTH_REPORTS,
 	R_NODE,
+	R_DNSSEC,
 };
 
 struct req {
@@ -790,6 +791,19 @@ static enum MHD_Result do_node(struct api *a, struct MHD_Connection *c)
 	return send_json(c, healthy ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE, o);
 }
 
+/* The control-plane signer's zones, keys and timing. */
+static enum MHD_Result do_dnssec(struct api *a, struct MHD_Connection *c)
+{
+	if (a->cfg.dnssec == NULL)
+		return send_error(c, MHD_HTTP_NOT_FOUND,
+				  "this server does not sign (see --sign-keys, docs/dnssec.md)");
+	json_t *o = a->cfg.dnssec(a->cfg.node_arg);
+	if (o == NULL)
+		return send_error(c, MHD_HTTP_NOT_FOUND,
+				  "this server does not sign (see --sign-keys, docs/dnssec.md)");
+	return send_json(c, MHD_HTTP_OK, o);
+}
+
 /* ---- dispatch ------------------------------------------------------------- */
 
 static bool token_ok(struct api *a, struct MHD_Connection *c)
@@ -820,6 +834,7 @@ static int route_of(const char *url, const char *method, enum route *rt, const c
 	    {"/v1/health", R_HEALTH, "GET"},
 	    {"/v1/health/reports", R_HEALTH_REPORTS, "POST"},
 	    {"/v1/node", R_NODE, "GET"},
+	    {"/v1/dnssec", R_DNSSEC, "GET"},
 	};
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		if (strcmp(url, routes[i].url) != 0)
@@ -899,11 +914,12 @@ static enum MHD_Result first_call(struct listener *l, struct MHD_Connection *c, 
 	const char *allow;
 	int m = route_of(url, method, &rt, &allow);
 	if (m == -1)
-		return refuse(c, con_cls, MHD_HTTP_NOT_FOUND, NULL, NULL,
-			      "no such endpoint: %s (try /v1/status, /v1/stats, "
-			      "/v1/snapshot, /v1/reload, /v1/health, /v1/node, /metrics, "
-			      "/console/)",
-			      url);
+		return refuse(
+		    c, con_cls, MHD_HTTP_NOT_FOUND, NULL, NULL,
+		    "no such endpoint: %s (try /v1/status, /v1/stats, "
+		    "/v1/snapshot, /v1/reload, /v1/health, /v1/node, /v1/dnssec, /metrics, "
+		    "/console/)",
+		    url);
 	if (m == -2)
 		return refuse(c, con_cls, MHD_HTTP_METHOD_NOT_ALLOWED, MHD_HTTP_HEADER_ALLOW, allow,
 			      "%s not allowed on %s (allowed: %s)", method, url, allow);
@@ -1118,6 +1134,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return do_health_report(l->api, c, r);
 	case R_NODE:
 		return do_node(l->api, c);
+	case R_DNSSEC:
+		return do_dnssec(l->api, c);
 	}
 	return MHD_NO;
 }

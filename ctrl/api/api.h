@@ -10,6 +10,8 @@
  *   POST /v1/health/reports  another checker's results, for voting
  *   GET  /v1/node       the node's own health and its origin (200 healthy,
  *                       503 not; ctrl/fleet/nodehealth.h)
+ *   GET  /v1/dnssec     the control-plane signer: signed zones, their keys,
+ *                       last signing, next event (ctrl/xfr/signer.h)
  *
  * The unix socket is created mode 0600 and needs no token: its permissions
  * are the authentication. The TCP listener is off unless configured, and
@@ -86,6 +88,8 @@ struct api_cfg {
 	void *health_arg;
 	/* GET /v1/node's body (a json_t *) and verdict; NULL: 404. */
 	struct json_t *(*node)(void *arg, bool *healthy);
+	/* GET /v1/dnssec's body (a json_t *), NULL: 404; with node_arg. */
+	struct json_t *(*dnssec)(void *arg);
 	/* More /metrics text (node health, origin); NULL: none. */
 	void (*metrics)(void *arg, FILE *f);
 	void *node_arg;

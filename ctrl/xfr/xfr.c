@@ -1,6 +1,7 @@
 /* Zone-transfer options (see xfr.h): one parser for both programs. */
 #include "ctrl/xfr/xfr.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,11 @@ const char xfr_cfg_usage[] =
     "      --secondary 'ORIGIN PRIMARY[:PORT] [key NAME]'  transfer ORIGIN in\n"
     "      --zone ORIGIN=PATH     compiled with the transferred zones\n"
     "      --secondary-dir DIR    where transferred zones are kept\n"
-    "      --notify-allow 'PREFIX [key NAME]'  NOTIFY senders beside the primaries\n";
+    "      --notify-allow 'PREFIX [key NAME]'  NOTIFY senders beside the primaries\n"
+    "      --sign-keys DIR        sign the --zone and transferred zones with keys in\n"
+    "                             DIR, rebuilt on the keys' timing (docs/dnssec.md)\n"
+    "      --sig-validity DAYS    signature validity of the signer (14)\n"
+    "      --resign-interval S    the signer's re-signing interval (21600)\n";
 
 static int push(const char ***v, size_t *n, const char *val)
 {
@@ -43,6 +48,22 @@ int xfr_cfg_set(struct xfr_cfg *c, const char *opt, const char *val, char *why, 
 	else if (strcmp(opt, "secondary-dir") == 0) {
 		c->dir = val;
 		rc = 0;
+	} else if (strcmp(opt, "sign-keys") == 0) {
+		c->sign_keys = val;
+		rc = 0;
+	} else if (strcmp(opt, "sig-validity") == 0 || strcmp(opt, "resign-interval") == 0) {
+		bool days = opt[1] == 'i';
+		char *e;
+		unsigned long d = strtoul(val, &e, 10);
+		if (*e || val[0] == 0 || d < 1 || d > (days ? 365 : 7 * 86400))
+			rc = -3;
+		else {
+			if (days)
+				c->sig_validity = (unsigned)d * 86400;
+			else
+				c->resign_s = (unsigned)d;
+			rc = 0;
+		}
 	} else if (strcmp(opt, "ixfr-depth") == 0) {
 		char *e;
 		unsigned long d = strtoul(val, &e, 10);

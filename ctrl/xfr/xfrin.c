@@ -70,7 +70,8 @@ struct xfrin {
 	pthread_cond_t cv;
 	pthread_t thread;
 	bool running, stop;
-	uint64_t serial; /* of the last snapshot compiled here */
+	uint64_t serial;       /* of the last snapshot compiled here */
+	struct signer *signer; /* NULL: zones compiled unsigned */
 };
 
 static uint64_t mono_ms(void)
@@ -493,20 +494,33 @@ static int rebuild(struct xfrin *x, const struct szone *with, const char *candid
 			in[n++] = (struct p53_zone_input){z->origin, z->path};
 	}
 	pthread_mutex_unlock(&x->mu);
+	int64_t when = (int64_t)time(NULL);
 	if (n == 0) {
 		rc = p53_err_set(err, P53_EINVAL, "no zone to serve yet");
-		goto out;
+		goto signed_out; /* the signer plans its retry */
 	}
-	uint64_t serial = (uint64_t)time(NULL);
+	uint64_t serial = (uint64_t)when;
 	if (serial <= x->serial)
 		serial = x->serial + 1;
 	struct p53_compile_opts o = {.serial = serial};
+	if (x->signer) {
+		o.dnssec_keys = x->cfg.xfr->sign_keys;
+		o.sig_validity = signer_validity(x->signer);
+	}
 	if ((rc = p53_compile_file(in, n, &o, x->cfg.snapshot_path, err)) != 0)
-		goto out;
+		goto signed_out;
 	x->serial = serial;
 	if (x->running) {
 		struct snapmgr_swap sw;
 		rc = snapmgr_load(x->cfg.mgr, x->cfg.snapshot_path, why, &sw, err);
+	}
+signed_out:
+	if (x->signer) {
+		const char **names = malloc(n * sizeof(*names));
+		for (size_t i = 0; names && i < n; i++)
+			names[i] = in[i].origin;
+		signer_done(x->signer, names, names ? n : 0, when, rc, err->msg);
+		free(names);
 	}
 out:
 	free(in);
@@ -663,6 +677,25 @@ static void *xfrin_main(void *arg)
 			pthread_mutex_lock(&x->mu);
 		}
 		uint64_t now = mono_ms(), next = now + 1000;
+		if (x->signer) {
+			char why[320];
+			int64_t at = signer_due(x->signer, why, sizeof(why)), wall = time(NULL);
+			if (at && at <= wall) {
+				pthread_mutex_unlock(&x->mu);
+				struct p53_err err = {0};
+				char load_why[400];
+				snprintf(load_why, sizeof(load_why), "signer: %s", why);
+				fprintf(stderr, "%s: signer: building: %s is due\n", x->cfg.name,
+					why);
+				rebuild(x, NULL, NULL, load_why, &err);
+				pthread_mutex_lock(&x->mu);
+				continue;
+			}
+			/* Within the second the event falls in: key times are
+			 * whole seconds. */
+			if (at && (uint64_t)(at - wall) * 1000 < next - now)
+				next = now + (uint64_t)(at - wall) * 1000;
+		}
 		struct szone *due = NULL;
 		for (size_t i = 0; i < x->nz && !due; i++) {
 			struct szone *z = &x->z[i];
@@ -833,12 +866,12 @@ static void load_kept(struct xfrin *x, struct szone *z)
 struct xfrin *xfrin_new(const struct xfrin_cfg *cfg, struct p53_err *err)
 {
 	const struct xfr_cfg *xc = cfg->xfr;
-	if (xc->dir == NULL) {
+	if (xc->dir == NULL && xc->nsecondary) {
 		p53_err_set(err, P53_EINVAL, "--secondary needs --secondary-dir");
 		return NULL;
 	}
 	struct xfrin *x = calloc(1, sizeof(*x));
-	if (x == NULL || (x->z = calloc(xc->nsecondary, sizeof(*x->z))) == NULL) {
+	if (x == NULL || (x->z = calloc(xc->nsecondary + 1, sizeof(*x->z))) == NULL) {
 		free(x);
 		p53_err_set(err, P53_ENOMEM, "out of memory");
 		return NULL;
@@ -848,7 +881,16 @@ struct xfrin *xfrin_new(const struct xfrin_cfg *cfg, struct p53_err *err)
 		x->cfg.name = "port53";
 	pthread_mutex_init(&x->mu, NULL);
 	pthread_cond_init(&x->cv, NULL);
-	mkdir(xc->dir, 0750);
+	if (xc->dir)
+		mkdir(xc->dir, 0750);
+	if (xc->sign_keys) {
+		struct signer_cfg sc = {.dir = xc->sign_keys,
+					.sig_validity = xc->sig_validity,
+					.resign_s = xc->resign_s,
+					.name = x->cfg.name};
+		if ((x->signer = signer_new(&sc, err)) == NULL)
+			goto fail;
+	}
 	for (size_t i = 0; i < xc->nzones; i++)
 		if (strchr(xc->zones[i], '=') == NULL) {
 			p53_err_set(err, P53_EINVAL, "--zone '%s': expected ORIGIN=PATH",
@@ -948,6 +990,7 @@ void xfrin_free(struct xfrin *x)
 		zimage_unref(x->z[i].img);
 	free(x->z);
 	acl_free(&x->notify_allow);
+	signer_free(x->signer);
 	pthread_mutex_destroy(&x->mu);
 	pthread_cond_destroy(&x->cv);
 	free(x);
@@ -981,4 +1024,9 @@ void xfrin_counters(struct xfrin *x, api_emit_fn emit, void *sink)
 		emit(sink, "secondary_notifies", "zone", z->origin, 0, z->notifies);
 	}
 	pthread_mutex_unlock(&x->mu);
+}
+
+struct signer *xfrin_signer(struct xfrin *x)
+{
+	return x ? x->signer : NULL;
 }

@@ -13,12 +13,18 @@
  * nothing that is served. A zone not refreshed for its expire interval
  * answers SERVFAIL until a refresh succeeds (visible in /metrics and
  * /v1/stats as secondary_expired).
+ *
+ * With a signer's key directory (xfr_cfg.sign_keys) the same builder signs
+ * every zone that has keys there at each build, also runs with local zones
+ * only, and builds again when signer.h says the next key event or
+ * re-signing is due; a failed build keeps the served snapshot.
  */
 #ifndef P53_XFRIN_H
 #define P53_XFRIN_H
 
 #include "ctrl/api/api.h"
 #include "ctrl/snap/snapmgr.h"
+#include "ctrl/xfr/signer.h"
 #include "ctrl/xfr/tsig.h"
 #include "ctrl/xfr/xfr.h"
 #include "zones/answer/answer.h"
@@ -59,6 +65,9 @@ bool xfrin_notify(struct xfrin *x, const uint8_t *q, size_t qlen, const struct p
 
 /* Expired zones, by apex (canonical wire): for the per-load state. */
 bool xfrin_expired(struct xfrin *x, const uint8_t *apex, size_t len);
+
+/* The control-plane signer (signer.h) when --sign-keys is set, else NULL. */
+struct signer *xfrin_signer(struct xfrin *x);
 
 /* Per-zone serial, expiry and transfer counters for the control API. */
 void xfrin_counters(struct xfrin *x, api_emit_fn emit, void *sink);
