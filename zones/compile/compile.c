@@ -378,9 +378,12 @@ static void stats_phase(struct p53_compile_stats *st, const char *name, struct c
 	*last = t;
 }
 
+/* Only when the caller asked for the figures: the clocks are system calls,
+ * and small compiles (the API, the fuzzers) make many. */
 static void mark(struct cc *c, const char *name)
 {
-	stats_phase(&c->times, name, &c->mark);
+	if (c->opts->stats)
+		stats_phase(&c->times, name, &c->mark);
 }
 
 static void phase(struct cc *c, const char *what)
@@ -2799,7 +2802,9 @@ static int compile_into(const struct p53_zone_input *zin, size_t nzones,
 {
 	struct p53_compile_opts defaults = {0};
 	const struct p53_compile_opts *o = opts ? opts : &defaults;
-	struct cc c = {.err = err, .opts = o, .prog = {.phase = "reading"}, .mark = clocks_now()};
+	struct cc c = {.err = err, .opts = o, .prog = {.phase = "reading"}};
+	if (o->stats)
+		c.mark = clocks_now();
 	int rc;
 	/* The CPU count is read only when it decides: three system calls. */
 	c.two = o->threads ? o->threads > 1 : sysconf(_SC_NPROCESSORS_ONLN) > 1;
@@ -3010,7 +3015,9 @@ int p53_compile_file(const struct p53_zone_input *zones, size_t nzones,
 	struct image im = {.fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
 	if (im.fd < 0)
 		return p53_err_set(err, P53_EIO, "%s: %s", tmp, strerror(errno));
-	struct clocks start = clocks_now();
+	struct clocks start = {0};
+	if (opts && opts->stats)
+		start = clocks_now();
 	int rc = compile_into(zones, nzones, opts, &im, err);
 	if (rc == 0) {
 		size_t len = im.len;
