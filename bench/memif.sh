@@ -153,7 +153,7 @@ ceiling() { # ceiling SIZE ROUND RXPCAP MEM
 		sleep "$DUR"
 	fi
 	# Forwarded frames/s over the window: the mean of testpmd's per-second rates.
-	fwd=$(awk -v n0="$n0" '/Tx-pps:/ {if (++n > n0) {s += $2; k++}} END {print k ? s / k : 0}' "$W/ceiling.log")
+	fwd=$(awk -v n0="$n0" '/Tx-pps:/ {if (++n > n0) {s += $2; k++}} END {printf "%.0f\n", k ? s / k : 0}' "$W/ceiling.log")
 	offered=$(awk '/NIC statistics for port/ {p = $(NF - 1)}
 		/Rx-pps:/ && p == 0 {v = $2} END {print v + 0}' "$W/testpmd.log")
 	kill -INT "$cpid" 2>/dev/null || true
@@ -290,6 +290,8 @@ done
 	out = sys.argv[2]
 	cells = {}
 	for r in rows:
+	    if len(r) < 8:
+	        continue  # a cell without busy fractions (its tool printed none)
 	    size, nw, binl = int(r[0]), int(r[1]), r[2]
 	    ans = float(r[6])
 	    busy = [float(x) for x in r[7:]]
