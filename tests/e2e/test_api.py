@@ -498,6 +498,7 @@ def swap_under_load(api, port, snaps):
     done_pushing = threading.Event()
     pushed_at = []  # (monotonic time the push returned, variant)
     lock = threading.Lock()
+    sent_cv = threading.Condition(lock)  # notified at each query the client sends
     res = {"sent": 0, "during": 0, "answered": 0, "wrong": 0, "stale": 0, "unanswered": 0,
            "seen": set(), "examples": []}
 
@@ -516,7 +517,9 @@ def swap_under_load(api, port, snaps):
                 with lock:
                     floor = pushed_at[-1][1] if pushed_at else None
                 s.send(q.to_wire())
-                res["sent"] += 1
+                with sent_cv:
+                    res["sent"] += 1
+                    sent_cv.notify()
                 if not done_pushing.is_set():
                     res["during"] += 1
                 try:
@@ -571,9 +574,8 @@ def swap_under_load(api, port, snaps):
         # is slow, and the run means something only if queries overlap the
         # swaps. The deadline keeps a stalled client from stalling the pushes.
         target = res["sent"] + per_push
-        deadline = time.monotonic() + 1.0
-        while res["sent"] < target and time.monotonic() < deadline and t.is_alive():
-            time.sleep(0.001)
+        with sent_cv:
+            sent_cv.wait_for(lambda: res["sent"] >= target or not t.is_alive(), timeout=1.0)
     done_pushing.set()
     t.join(120)
     res["elapsed"] = time.monotonic() - t0
