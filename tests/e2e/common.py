@@ -121,6 +121,25 @@ def query(msg, port, tcp=False, timeout=1.0, retries=2):
     return None
 
 
+def addresses(port, name, host=HOST):
+    """The sorted A addresses of name's answer over UDP (dnspython)."""
+    import dns.message
+    import dns.query
+    r = dns.query.udp(dns.message.make_query(name, "A"), host, port=port, timeout=2)
+    return sorted(rd.address for rr in r.answer for rd in rr if rr.rdtype == 1)
+
+
+def r53_failover(name, check, a, b):
+    """A Route 53 failover pair of A sets: a behind health check `check`, b as
+    the secondary."""
+    return [
+        {"Name": name, "Type": "A", "SetIdentifier": "p", "Failover": "PRIMARY", "TTL": 5,
+         "HealthCheckId": check, "ResourceRecords": [{"Value": a}]},
+        {"Name": name, "Type": "A", "SetIdentifier": "s", "Failover": "SECONDARY", "TTL": 5,
+         "ResourceRecords": [{"Value": b}]},
+    ]
+
+
 def wait_for(pred, deadline=10.0, step=0.05):
     """Polls pred() until it returns something true or the deadline passes;
     returns its last value. Tests wait this way, never with bare sleeps."""

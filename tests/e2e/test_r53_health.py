@@ -19,8 +19,6 @@ import sys
 import threading
 import time
 
-import dns.message
-import dns.query
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -49,28 +47,13 @@ class Endpoint(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def ask(port, name):
-    q = dns.message.make_query(name, "A")
-    r = dns.query.udp(q, common.HOST, port=port, timeout=2)
-    return sorted(rd.address for rr in r.answer for rd in rr if rr.rdtype == 1)
-
-
 def wait_answer(port, name, want, limit):
     t0 = time.monotonic()
     while time.monotonic() - t0 < limit:
-        if ask(port, name) == want:
+        if common.addresses(port, name) == want:
             return True, time.monotonic() - t0
         time.sleep(0.1)
-    return ask(port, name) == want, time.monotonic() - t0
-
-
-def failover(name, check, a, b):
-    return [
-        {"Name": name, "Type": "A", "SetIdentifier": "p", "Failover": "PRIMARY", "TTL": 5,
-         "HealthCheckId": check, "ResourceRecords": [{"Value": a}]},
-        {"Name": name, "Type": "A", "SetIdentifier": "s", "Failover": "SECONDARY", "TTL": 5,
-         "ResourceRecords": [{"Value": b}]},
-    ]
+    return common.addresses(port, name) == want, time.monotonic() - t0
 
 
 def main():
@@ -109,10 +92,10 @@ def main():
             {"Name": "example.com.", "Type": "NS", "TTL": 900,
              "ResourceRecords": [{"Value": "ns.example.com."}]},
         ]
-        sets += failover("fq.example.com.", "hc-fqdn", "192.0.2.1", "192.0.2.2")
-        sets += failover("slow.example.com.", "hc-slow3", "192.0.2.11", "192.0.2.12")
-        sets += failover("okslow.example.com.", "hc-slow1", "192.0.2.21", "192.0.2.22")
-        sets += failover("alarm.example.com.", "hc-alarm", "192.0.2.31", "192.0.2.32")
+        sets += common.r53_failover("fq.example.com.", "hc-fqdn", "192.0.2.1", "192.0.2.2")
+        sets += common.r53_failover("slow.example.com.", "hc-slow3", "192.0.2.11", "192.0.2.12")
+        sets += common.r53_failover("okslow.example.com.", "hc-slow1", "192.0.2.21", "192.0.2.22")
+        sets += common.r53_failover("alarm.example.com.", "hc-alarm", "192.0.2.31", "192.0.2.32")
         zpath = os.path.join(tmp, "zone.json")
         with open(zpath, "w") as f:
             json.dump({"ResourceRecordSets": sets}, f)
@@ -128,10 +111,10 @@ def main():
             # Slow status line: fails 2 s after connecting; 1 s passes.
             ok, t = wait_answer(port, "slow.example.com", ["192.0.2.12"], 8)
             check(ok, "status 3 s after connecting fails the check (%.1f s)" % t)
-            check(ask(port, "okslow.example.com") == ["192.0.2.21"],
+            check(common.addresses(port, "okslow.example.com") == ["192.0.2.21"],
                   "status 1 s after connecting passes")
             # By name: the server saw Host: localhost:PORT on /health.
-            check(ask(port, "fq.example.com") == ["192.0.2.1"], "FQDN check healthy")
+            check(common.addresses(port, "fq.example.com") == ["192.0.2.1"], "FQDN check healthy")
             hosts = [h for p, h in Endpoint.hosts if p == "/health"]
             check(hosts and hosts[0] == "localhost:%d" % hport,
                   "FQDN check reached the endpoint as %s" % hosts)
@@ -141,7 +124,8 @@ def main():
             Endpoint.status = 200
             # The alarm stand-in: ALARM flips at the next read, not after
             # FailureThreshold (3) reads, i.e. within one 10 s interval.
-            check(ask(port, "alarm.example.com") == ["192.0.2.31"], "alarm OK -> primary")
+            check(common.addresses(port, "alarm.example.com") == ["192.0.2.31"],
+                  "alarm OK -> primary")
             with open(alarm, "w") as f:
                 f.write("ALARM\n")
             ok, t = wait_answer(port, "alarm.example.com", ["192.0.2.32"], 12)

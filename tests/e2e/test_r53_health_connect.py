@@ -29,8 +29,6 @@ import sys
 import threading
 import time
 
-import dns.message
-import dns.query
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -117,26 +115,11 @@ def connect_time(port, limit):
         s.close()
 
 
-def ask(port, name):
-    q = dns.message.make_query(name, "A")
-    r = dns.query.udp(q, common.HOST, port=port, timeout=2)
-    return sorted(rd.address for rr in r.answer for rd in rr if rr.rdtype == 1)
-
-
 def health(sock):
     r = common.run([PORT53CTL, "-s", sock, "--json", "health"])
     if r.returncode != 0:
         return {}
     return {c["id"]: c for c in json.loads(r.stdout).get("checks", [])}
-
-
-def failover(name, cid, a, b):
-    return [
-        {"Name": name, "Type": "A", "SetIdentifier": "p", "Failover": "PRIMARY", "TTL": 5,
-         "HealthCheckId": cid, "ResourceRecords": [{"Value": a}]},
-        {"Name": name, "Type": "A", "SetIdentifier": "s", "Failover": "SECONDARY", "TTL": 5,
-         "ResourceRecords": [{"Value": b}]},
-    ]
 
 
 # (check id, type, port, passes, what its last result must say)
@@ -202,7 +185,7 @@ def run(tmp):
              "ResourceRecords": [{"Value": "ns.example.com."}]},
         ]
         for i, (cid, _, _, _, _) in enumerate(CASES):
-            sets += failover(cid + ".example.com.", cid, "192.0.2.%d" % (i + 1),
+            sets += common.r53_failover(cid + ".example.com.", cid, "192.0.2.%d" % (i + 1),
                              "198.51.100.%d" % (i + 1))
         zpath = os.path.join(tmp, "zone.json")
         with open(zpath, "w") as f:
@@ -237,7 +220,7 @@ def run(tmp):
         done = done or {}
         for i, (cid, typ, port, passes, last) in enumerate(CASES):
             want = ["192.0.2.%d" % (i + 1)] if passes else ["198.51.100.%d" % (i + 1)]
-            got = ask(srv.port, cid + ".example.com")
+            got = common.addresses(srv.port, cid + ".example.com")
             check(got == want, "%s check on :%d %s -> %s" % (
                 typ, port, "passes" if passes else "fails", want), got)
             res = done.get(cid, {}).get("last_result")
