@@ -227,14 +227,19 @@ class UdpRelay:
         self.stop = True
         self.thread.join(5)
 
-    def replay(self, timeout=1.0):
-        """Sends the client's last datagram again; the server's reply or None."""
+    def replay(self, tries=8, timeout=0.3):
+        """Sends the client's last datagram again until the server replies,
+        up to TRIES times; the reply or None. More than one try: a server
+        in its closing period may answer only every 2nd, 4th, 8th ...
+        packet (RFC 9000 10.2.1), and the client's own last packets count."""
         self.back.settimeout(timeout)
-        self.back.sendto(self.last_up, self.server)
-        try:
-            return self.back.recv(65535)
-        except socket.timeout:
-            return None
+        for _ in range(tries):
+            self.back.sendto(self.last_up, self.server)
+            try:
+                return self.back.recv(65535)
+            except socket.timeout:
+                pass
+        return None
 
     def close(self):
         self.pause()
