@@ -109,11 +109,13 @@ run_chunk_body(struct setup *st, enum conf c, size_t b, size_t e, bool nopf, boo
 					     &q->client, ctx, rbuf[j], sizeof(rbuf[j]));
 			info[j] = ctx->last;
 			if (locate && !late)
-				p53_abuse_locate(&st->ab, &info[j], &q->client, &slot[j]);
+				p53_abuse_locate(&st->ab, &info[j], q->client.family,
+						 q->client.addr, &slot[j]);
 		}
 		if (locate && late)
 			for (size_t j = 0; j < n; j++)
-				p53_abuse_locate(&st->ab, &info[j], &qs[i0 + j].client, &slot[j]);
+				p53_abuse_locate(&st->ab, &info[j], qs[i0 + j].client.family,
+						 qs[i0 + j].client.addr, &slot[j]);
 		uint32_t now_ms = (uint32_t)(t0 + (double)i0 * ms_per_query);
 		for (size_t j = 0; j < n; j++) {
 			if (c != C_ENGINE && rlen[j])
@@ -179,12 +181,13 @@ run_chunk_dp_body(struct setup *st, enum conf c, size_t b, size_t e, bool nopf, 
 			rroom[j] = room;
 			info[j] = ctx->last;
 			if (locate && !late)
-				p53_abuse_locate(&st->ab, &info[j], cl, &slot[j]);
+				p53_abuse_locate(&st->ab, &info[j], cl->family, cl->addr, &slot[j]);
 		}
 		if (locate && late)
 			for (size_t j = 0; j < n; j++)
 				if (rlen[j])
-					p53_abuse_locate(&st->ab, &info[j], &clients[j], &slot[j]);
+					p53_abuse_locate(&st->ab, &info[j], clients[j].family,
+							 clients[j].addr, &slot[j]);
 		uint32_t now_ms = (uint32_t)(t0 + (double)i0 * ms_per_query);
 		for (size_t j = 0; j < n; j++) {
 			if (rlen[j] == 0)

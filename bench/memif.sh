@@ -14,7 +14,7 @@
 # and for two workers the scaling factor (capacity of two / of one).
 #
 # usage: bench/memif.sh [-b BUILD] [-o OUTDIR] [-s "SIZES"] [-w "WORKERS"]
-#          [-t SECONDS] [-r ROUNDS] [-n QUERIES] [-O OLD-PORT53D] [-P] [-C]
+#          [-t SECONDS] [-r ROUNDS] [-n QUERIES] [-O OLD-PORT53D] [-R] [-P] [-C]
 #   SIZES    zone sizes in records (default "1000 1000000")
 #   WORKERS  worker counts (default "1 2"); two workers on this 2-core VM
 #            share their cores with the generator, so only their capacity,
@@ -22,6 +22,14 @@
 #   QUERIES  capture length (default 200000; distinct names on big zones)
 #   -O       also run this port53d binary in each round, alternating with
 #            the build's (label "old" in the table)
+#   -R       also run the build's port53d with response rate limiting on at
+#            its default rate and slip (label "rrl"), alternating with the
+#            run without it: RRL's cost on normal traffic. Its buckets are per
+#            client address (/32, /128) instead of the default /24 and /56,
+#            because the capture's 65,536 clients sit in 256 /24s and one
+#            /56 and, replayed at millions of frames a second, those few
+#            networks would be a flood; the work per answer is the same.
+#            The table gives the share of answers limited (it should be 0)
 #   -P       perf profile (cpu-clock) of the worker thread over each
 #            one-worker measurement: $OUT/perf-SIZE-BIN.txt, the split by
 #            object (port53d, the memif PMD, libc, kernel) and the top
@@ -47,6 +55,7 @@ NQ=200000
 OLD=
 PROF=0
 CEIL=1
+RRL=
 while [ $# -gt 0 ]; do
 	case "$1" in
 	-b) BUILD=$2; shift 2 ;;
@@ -57,9 +66,10 @@ while [ $# -gt 0 ]; do
 	-r) ROUNDS=$2; shift 2 ;;
 	-n) NQ=$2; shift 2 ;;
 	-O) OLD=$2; shift 2 ;;
+	-R) RRL=1; shift ;;
 	-P) PROF=1; shift ;;
 	-C) CEIL=0; shift ;;
-	*) sed -n '2,37p' "$0"; exit 2 ;;
+	*) sed -n '2,45p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
@@ -81,12 +91,15 @@ trap cleanup EXIT
 log() { echo "memif: $*" >&2; }
 mkdir -p "$OUT"
 
-stats() { # answers (frames sent) and busy_ns per worker, one line
+stats() { # answers (frames sent), frames received, answers rate limited
+	# (dropped, truncated or answered BADCOOKIE) and busy_ns per worker, one line
 	curl -s --max-time 5 --unix-socket "$W/ctl.sock" http://port53d/v1/stats |
 		/usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)
+ab = d["total"].get("abuse", {})
 print(d["total"]["dataplane"]["tx"], d["total"]["dataplane"]["rx"],
+      sum(ab.get(k, 0) for k in ("rrl_dropped", "rrl_slipped", "rrl_badcookie")),
       " ".join(str(w["counters"]["busy_ns"]) for w in d["per_worker"]))'
 }
 
@@ -170,7 +183,7 @@ ceiling() { # ceiling SIZE ROUND RXPCAP MEM
 	fi
 	cap=$(echo "scale=1; $mhz * 1000000 / $cyc" | bc)
 	busy=$(echo "scale=6; $fwd / $cap" | bc)
-	echo "$size 1 ceiling $r $offered $fwd $fwd $busy" >>"$RES"
+	echo "$size 1 ceiling $r $offered $fwd $fwd 0 $busy" >>"$RES"
 	log "$size records, ceiling, round $r: offered ~$offered/s, forwarded $fwd/s, $cyc cycles per frame at $mhz MHz, capacity $cap/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
 	if [ -s "$W/perf.data" ]; then
 		{
@@ -201,7 +214,7 @@ for size in $SIZES; do
 		rxp="rx_pcap=$W/q.pcap"
 		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
 		for r in $(seq 1 "$ROUNDS"); do
-			bins="new ${OLD:+old}"
+			bins="new ${OLD:+old} ${RRL:+rrl}"
 			[ "$nw" = 1 ] && [ "$CEIL" = 1 ] && bins="$bins ceiling"
 			for bin in $bins; do
 				if [ "$bin" = ceiling ]; then
@@ -210,11 +223,13 @@ for size in $SIZES; do
 				fi
 				exe=$PORT53D
 				[ "$bin" = old ] && exe=$OLD
+				rrlopts=(--rrl-rate 0)
+				[ "$bin" = rrl ] && rrlopts=(--rrl-ipv4-prefix 32 --rrl-ipv6-prefix 128)
 				rm -f "$W/memif.sock" "$W/ctl.sock"
 				"$exe" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
 					--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
 					-- --snapshot "$W/z.p53" --addr 192.0.2.53 --addr 2001:db8::53 \
-					--rrl-rate 0 --idle-sleep-us 0 --control-socket "$W/ctl.sock" \
+					"${rrlopts[@]}" --idle-sleep-us 0 --control-socket "$W/ctl.sock" \
 					>"$W/port53d.log" 2>&1 &
 				DPID=$!
 				PIDS+=("$DPID")
@@ -258,13 +273,14 @@ for size in $SIZES; do
 				offered=$(awk '/NIC statistics for port/ {p = $(NF - 1)}
 					/Rx-pps:/ && p == 0 {v = $2} END {print v + 0}' "$W/testpmd.log")
 				busy=""
-				for ((i = 2; i < ${#s1[@]}; i++)); do
+				for ((i = 3; i < ${#s1[@]}; i++)); do
 					busy="$busy $(echo "scale=6; (${s1[$i]} - ${s0[$i]}) / ($t1 - $t0)" | bc)"
 				done
 				ans=$(echo "scale=1; (${s1[0]} - ${s0[0]}) * 1000000000 / ($t1 - $t0)" | bc)
 				rx=$(echo "scale=1; (${s1[1]} - ${s0[1]}) * 1000000000 / ($t1 - $t0)" | bc)
-				echo "$size $nw $bin $r $offered $rx $ans$busy" >>"$RES"
-				log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
+				lim=$(echo "scale=6; (${s1[2]} - ${s0[2]}) / (${s1[0]} - ${s0[0]} + 1)" | bc)
+				echo "$size $nw $bin $r $offered $rx $ans $lim$busy" >>"$RES"
+				log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, limited $lim, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
 				if [ -s "$W/perf.data" ]; then
 					{
 						echo "# $size records, $bin, round $r: by object, then by symbol"
@@ -290,15 +306,16 @@ done
 	out = sys.argv[2]
 	cells = {}
 	for r in rows:
-	    if len(r) < 8:
+	    if len(r) < 9:
 	        continue  # a cell without busy fractions (its tool printed none)
 	    size, nw, binl = int(r[0]), int(r[1]), r[2]
 	    ans = float(r[6])
-	    busy = [float(x) for x in r[7:]]
+	    busy = [float(x) for x in r[8:]]
 	    # Each worker's capacity is its share of the answers over its busy
 	    # fraction; with one queue per worker the answers split evenly.
 	    cap = sum((ans / len(busy)) / b for b in busy if b > 0)
-	    cells.setdefault((size, nw, binl), []).append((float(r[4]), float(r[5]), ans, busy, cap))
+	    cells.setdefault((size, nw, binl), []).append(
+	        (float(r[4]), float(r[5]), ans, busy, cap, float(r[7])))
 	print("%-10s %2s %-4s %12s %12s %12s %-13s %14s %9s" % (
 	    "records", "w", "bin", "offered/s", "rx/s", "answers/s", "busy", "capacity/s", "ns/answer"))
 	dat = open(out + "/memif.dat", "w")
@@ -319,6 +336,15 @@ done
 	            two = statistics.median(x[4] for x in cells[(size, 2, binl)])
 	            print("%d records, %s: two workers' capacity / one worker's = %.2f" % (
 	                size, binl, two / one))
+	    for nw in (1, 2):
+	        if (size, nw, "new") in cells and (size, nw, "rrl") in cells:
+	            n = statistics.median(x[4] for x in cells[(size, nw, "new")])
+	            r = statistics.median(x[4] for x in cells[(size, nw, "rrl")])
+	            lim = max(x[5] for x in cells[(size, nw, "rrl")])
+	            print("%d records, %d worker(s): capacity with RRL / without = %.3f (RRL costs "
+	                  "%.1f%%, %.1f ns per answer; at most %.4f%% of answers limited)" % (
+	                      size, nw, r / n, 100 * (n / r - 1), 1e9 * nw / r - 1e9 * nw / n,
+	                      100 * lim))
 	    if (size, 1, "new") in cells and (size, 1, "old") in cells:
 	        n = statistics.median(x[4] for x in cells[(size, 1, "new")])
 	        o = statistics.median(x[4] for x in cells[(size, 1, "old")])

@@ -215,7 +215,7 @@ static inline enum dns_fate answer_dns(struct dp_worker *w, const struct dp_wq *
 	d->p = *p;
 	d->cl = cl;
 	d->info = w->ctx.last;
-	p53_abuse_locate(&w->abuse, &d->info, &cl, &d->slot);
+	p53_abuse_locate(&w->abuse, &d->info, cl.family, cl.addr, &d->slot);
 	d->n = n;
 	d->room = room;
 	return DNS_PEND;

@@ -444,7 +444,7 @@ static void test_apply_located(void)
 			for (unsigned i = 0; i < 40; i++) {
 				size_t n = make_response(r, &in.qend, &in.opt_len);
 				struct p53_rrl_slot s;
-				p53_abuse_locate(&a, &in, &c, &s);
+				p53_abuse_locate(&a, &in, c.family, c.addr, &s);
 				CHECK(s.tag != 0);
 				size_t got = p53_abuse_apply(&a, &in, &c, &s, r, n, sizeof(r),
 							     1000 * second + 7, 1559731985);
@@ -474,7 +474,7 @@ static void test_apply_located(void)
 	for (unsigned i = 0; i < 2; i++) {
 		size_t n = make_response(r, &in.qend, &in.opt_len);
 		struct p53_rrl_slot s;
-		p53_abuse_locate(&a, &in, &c, &s);
+		p53_abuse_locate(&a, &in, c.family, c.addr, &s);
 		size_t got = p53_abuse_apply(&a, &in, &c, &s, r, n, sizeof(r), 1007, 1559731985);
 		bad += got == in.qend + 11u + 28u && (r[3] & 15) == (23 & 15);
 	}
@@ -490,7 +490,7 @@ static void test_apply_located(void)
 		size_t n = make_response(r, &in.qend, &in.opt_len);
 		in.qend = 11;
 		struct p53_rrl_slot s;
-		p53_abuse_locate(&a, &in, &c, &s);
+		p53_abuse_locate(&a, &in, c.family, c.addr, &s);
 		CHECK_EQ(s.tag, 0);
 		CHECK_EQ(p53_abuse_apply(&a, &in, &c, &s, r, n, sizeof(r), 1007, 1559731985), n);
 	}

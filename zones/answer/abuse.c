@@ -183,6 +183,10 @@ size_t p53_abuse_refused(struct p53_abuse *a, const struct p53_answer_info *in,
 			 const struct p53_client *c, struct p53_rrl_slot slot, uint8_t *r,
 			 size_t len)
 {
+	/* What the engine's account promises (struct p53_answer_info), made
+	 * sure of before the response is cut down to its question. */
+	if ((size_t)in->qend + in->opt_len > len)
+		return len;
 	enum p53_rrl_verdict v =
 	    p53_rrl_over(a->rrl, slot, c->family, c->addr, (enum p53_rrl_class)in->rrl_class);
 	return p53_abuse_limited(a, in, v, false, r, len);
@@ -214,7 +218,7 @@ size_t p53_abuse_apply_full(struct p53_abuse *a, const struct p53_answer_info *i
 			if (slot && slot->tag)
 				s = *slot;
 			else
-				p53_abuse_locate(a, in, c, &s);
+				p53_abuse_locate(a, in, c->family, c->addr, &s);
 			enum p53_rrl_verdict v =
 			    p53_rrl_account_inline(a->rrl, s, c->family, c->addr,
 						   (enum p53_rrl_class)in->rrl_class, now_ms);

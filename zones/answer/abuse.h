@@ -74,17 +74,20 @@ static inline bool p53_abuse_limits(const struct p53_abuse *a, const struct p53_
 	return a->rrl && c->transport == P53_UDP && (c->family | 2) == 6; /* 4 or 6 */
 }
 
-/* Hashes the answer's rate-limit bucket once and starts loading it
- * (p53_rrl_locate), for p53_abuse_apply: a front end calls it as each
- * answer of a burst is made, so the table's cache misses overlap with the
- * rest of the burst. slot->tag is 0 when the answer is not rate limited,
- * or in is not an answer p53_abuse_apply rewrites (no whole header). */
+/* Hashes the rate-limit bucket of a UDP answer to an IPv4 or IPv6 client
+ * (family 4 or 6: what p53_abuse_limits tests besides RRL being on, and
+ * what a worker's classifier has already made sure of) once and starts
+ * loading it (p53_rrl_locate), for p53_abuse_apply: a front end calls it as
+ * each answer of a burst is made, so the table's cache misses overlap with
+ * the rest of the burst. slot->tag is 0 when RRL is off, or in is not an
+ * answer p53_abuse_apply may rewrite (qend below 12: struct
+ * p53_answer_info). */
 static inline void p53_abuse_locate(const struct p53_abuse *a, const struct p53_answer_info *in,
-				    const struct p53_client *c, struct p53_rrl_slot *slot)
+				    uint8_t family, const uint8_t *addr, struct p53_rrl_slot *slot)
 {
-	if (p53_abuse_limits(a, c) && in->qend >= 12)
-		*slot = rrl_locate_inline(a->rrl, c->family, c->addr,
-					  (enum p53_rrl_class)in->rrl_class, in->rrl_key);
+	if (a->rrl && in->qend >= 12)
+		*slot = rrl_locate_inline(a->rrl, family, addr, (enum p53_rrl_class)in->rrl_class,
+					  in->rrl_key);
 	else
 		*slot = (struct p53_rrl_slot){NULL, 0};
 }
@@ -113,15 +116,16 @@ size_t p53_abuse_refused(struct p53_abuse *a, const struct p53_answer_info *in,
 
 /* p53_abuse_apply_full, with the path of nearly every answer inlined into
  * the front end's loop: no cookie to check or add, the bucket located
- * ahead, and under the limit. Same result for every input. */
+ * ahead, and under the limit. Same result for every input whose in is the
+ * engine's account of the len bytes in resp (a located slot then means a
+ * whole header, question and OPT record: struct p53_answer_info). */
 static inline size_t p53_abuse_apply(struct p53_abuse *a, const struct p53_answer_info *in,
 				     const struct p53_client *client,
 				     const struct p53_rrl_slot *slot, uint8_t *resp, size_t len,
 				     size_t cap, uint32_t now_ms, uint32_t now_s)
 {
 	if (__builtin_expect(slot != NULL && (in->cookie_len == 0 || a->secret == NULL), 1)) {
-		/* A located slot means qend >= 12, so len >= 12 here. */
-		if (slot->tag == 0 || (size_t)in->qend + in->opt_len > len)
+		if (slot->tag == 0)
 			return len;
 		if (__builtin_expect(rrl_take(a->rrl, *slot, now_ms), 1))
 			return len;

@@ -64,7 +64,12 @@ enum p53_stat {
 /* What the abuse controls (zones/answer/abuse.h) need to know about the
  * last answer, recorded by the engine: they run after it, on the response. */
 struct p53_answer_info {
-	uint16_t qend;	   /* where the response's question ends */
+	/* Where the response's question ends. From 12 up, the response holds
+	 * the header, the question and then, at its end, the OPT record of
+	 * opt_len bytes: the abuse controls cut it down to those, trusting
+	 * this on their inline path (fuzz/fuzz_answer.c checks it on every
+	 * answer); below 12, they leave the response alone. */
+	uint16_t qend;
 	uint16_t opt_len;  /* bytes of the OPT record ending the response; 0 = none */
 	uint8_t rrl_class; /* enum p53_rrl_class (zones/answer/rrl.h) */
 	uint32_t rrl_key;  /* the name the answer is about: name, zone, cut or wildcard;
