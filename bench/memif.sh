@@ -224,7 +224,7 @@ for size in $SIZES; do
 				exe=$PORT53D
 				[ "$bin" = old ] && exe=$OLD
 				rrlopts=(--rrl-rate 0)
-				[ "$bin" = rrl ] && rrlopts=(--rrl-ipv4-prefix 32 --rrl-ipv6-prefix 128)
+				[ "$bin" = rrl ] && rrlopts=(--rrl-ipv4-prefix 32 --rrl-ipv6-prefix 128 ${P53_RRL_EXTRA:-})
 				rm -f "$W/memif.sock" "$W/ctl.sock"
 				"$exe" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
 					--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \

@@ -258,20 +258,6 @@ enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_slot s, uint
 
 /* The least recently used bucket of a group none of whose buckets is free
  * or idle. */
-unsigned p53_rrl_lru(const struct p53_rrl_group *g, uint32_t now_ms)
-{
-	unsigned victim = 0;
-	uint32_t oldest = 0;
-	for (unsigned i = 0; i < RRL_GROUP; i++) {
-		uint32_t age = now_ms - g->stamp[i];
-		if (age > oldest) {
-			oldest = age;
-			victim = i;
-		}
-	}
-	return victim;
-}
-
 enum p53_rrl_verdict p53_rrl_account(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
 				     const uint8_t *addr, enum p53_rrl_class cls, uint32_t now_ms)
 {
