@@ -291,10 +291,13 @@ for size in $SIZES; do
 					} >"$OUT/perf-$size-$bin.txt" || true
 					rm -f "$W/perf.data"
 				fi
-				kill "$GPID" 2>/dev/null || true
-				wait "$GPID" 2>/dev/null || true
+				# port53d first: DPDK 22.11's memif PMD unmaps the
+				# peer's regions when the peer leaves while a worker
+				# may be copying from them (docs/benchmarks.md).
 				kill "$DPID" 2>/dev/null || true
 				wait "$DPID" 2>/dev/null || true
+				kill "$GPID" 2>/dev/null || true
+				wait "$GPID" 2>/dev/null || true
 			done
 		done
 	done
