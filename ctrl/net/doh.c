@@ -303,6 +303,19 @@ uint32_t doh_max_age(const uint8_t *m, size_t len)
 
 /* ---- streams ---- */
 
+/* Takes a ready stream out of the queue of answers to send. */
+static void ready_unlink(struct doh_sess *s, struct stream *st)
+{
+	struct stream **pp = &s->ready;
+	while (*pp && *pp != st)
+		pp = &(*pp)->rnext;
+	if (*pp)
+		*pp = st->rnext;
+	s->ready_tail = &s->ready;
+	for (struct stream *r = s->ready; r; r = r->rnext)
+		s->ready_tail = &r->rnext;
+}
+
 static void stream_free(struct doh_sess *s, struct stream *st)
 {
 	if (st->prev)
@@ -311,16 +324,8 @@ static void stream_free(struct doh_sess *s, struct stream *st)
 		s->streams = st->next;
 	if (st->next)
 		st->next->prev = st->prev;
-	if (st->state == S_READY) {
-		struct stream **pp = &s->ready;
-		while (*pp && *pp != st)
-			pp = &(*pp)->rnext;
-		if (*pp)
-			*pp = st->rnext;
-		s->ready_tail = &s->ready;
-		for (struct stream *r = s->ready; r; r = r->rnext)
-			s->ready_tail = &r->rnext;
-	}
+	if (st->state == S_READY)
+		ready_unlink(s, st);
 	if (st->rlen > st->roff)
 		s->held -= st->rlen - st->roff;
 	free(st->target);
@@ -353,17 +358,8 @@ static void make_ready(struct doh_sess *s, struct stream *st)
 
 static void reset(struct doh_sess *s, struct stream *st, uint32_t code)
 {
-	if (st->state == S_READY) {
-		st->state = S_RESET; /* taken out of the queue by stream_free */
-		struct stream **pp = &s->ready;
-		while (*pp && *pp != st)
-			pp = &(*pp)->rnext;
-		if (*pp)
-			*pp = st->rnext;
-		s->ready_tail = &s->ready;
-		for (struct stream *r = s->ready; r; r = r->rnext)
-			s->ready_tail = &r->rnext;
-	}
+	if (st->state == S_READY)
+		ready_unlink(s, st);
 	st->state = S_RESET;
 	release_body(s, st);
 	nghttp2_submit_rst_stream(s->ng, NGHTTP2_FLAG_NONE, st->id, code);
