@@ -44,8 +44,14 @@ FILE *fuzz_devnull(void);
  * compiler refused it (with a message: a silent refusal aborts); aborts when
  * the loader refuses what the compiler built. */
 struct p53_compile_opts;
+struct p53_zone_input;
 struct p53_snapshot *fuzz_compile_input(const char *name, const uint8_t *data, size_t size,
 					const struct p53_compile_opts *o);
+/* Compiles one zone input with o and loads the image: the snapshot, or
+ * NULL when the compiler refused it (with a message: a silent refusal
+ * aborts); aborts when the loader refuses what the compiler built. */
+struct p53_snapshot *fuzz_compile_load(const struct p53_zone_input *in,
+				       const struct p53_compile_opts *o);
 
 /* Recomputes every section checksum and the content hash of a (mutated)
  * snapshot image, so that the loader's structural checks, not its hashes,

@@ -37,20 +37,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	snprintf(p, sizeof(p), "%s", path);
 	struct p53_zone_input in = {"example.org.", zone};
 	struct p53_compile_opts o = {.serial = 1, .alias_map = p, .threads = FUZZ_COMPILE_THREADS};
-	uint8_t *img;
-	size_t len;
-	struct p53_err err = {0};
-	if (p53_compile(&in, 1, &o, &img, &len, &err) != 0) {
-		if (err.msg[0] == 0)
-			abort(); /* a refusal always says why */
+	struct p53_snapshot *s = fuzz_compile_load(&in, &o);
+	if (s == NULL)
 		return 0;
-	}
-	struct p53_snapshot *s = p53_snapshot_from_mem(img, len, &err);
-	free(img);
-	if (s == NULL) {
-		fprintf(stderr, "compiled snapshot refused by the loader: %s\n", err.msg);
-		abort();
-	}
 	fuzz_walk_snapshot(s, health, sizeof(health), fuzz_seed(data, size));
 	p53_snapshot_free(s);
 	return 0;

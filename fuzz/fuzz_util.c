@@ -134,10 +134,16 @@ struct p53_snapshot *fuzz_compile_input(const char *name, const uint8_t *data, s
 	struct p53_compile_opts oo = *o;
 	if (oo.threads == 0)
 		oo.threads = FUZZ_COMPILE_THREADS;
+	return fuzz_compile_load(&in, &oo);
+}
+
+struct p53_snapshot *fuzz_compile_load(const struct p53_zone_input *in,
+				       const struct p53_compile_opts *o)
+{
 	uint8_t *img;
 	size_t len;
 	struct p53_err err = {0};
-	if (p53_compile(&in, 1, &oo, &img, &len, &err) != 0) {
+	if (p53_compile(in, 1, o, &img, &len, &err) != 0) {
 		if (err.msg[0] == 0)
 			abort(); /* a refusal always says why */
 		return NULL;
