@@ -102,13 +102,15 @@ static size_t answer(const struct p53_snapshot *s, const uint8_t *data, size_t s
 	if (n > cap || (n > 0 && (n < 12 || memcmp(buf, q, 2) != 0 || !(buf[2] & 0x80))))
 		abort(); /* a response fits, and answers this query */
 	/* The account the abuse controls cut a response down by: a whole
-	 * header and question, then the OPT record ending the response. */
+	 * header and question, then the OPT record ending the response,
+	 * every option of it (a firewall block's EDE too) and no more. */
 	const struct p53_answer_info *in = &ctx.last;
 	if (n > 0 && in->qend) {
 		if (in->qend < 12 || (size_t)in->qend + in->opt_len > n)
 			abort();
 		const uint8_t *opt = buf + n - in->opt_len;
-		if (in->opt_len && (opt[0] != 0 || opt[1] != 0 || opt[2] != 41))
+		if (in->opt_len && (opt[0] != 0 || opt[1] != 0 || opt[2] != 41 ||
+				    11 + ((size_t)opt[9] << 8 | opt[10]) != in->opt_len))
 			abort();
 	}
 	if (out)

@@ -606,6 +606,7 @@ static void answer_from(struct resolver *r, struct pending *pd, const uint8_t *p
 				break;
 			case P53_FW_BLOCK_OVERRIDE:
 				o->rcode = LDNS_RCODE_NOERROR;
+				o->ede = EDE_BLOCKED;
 				break;
 			case P53_FW_REFUSED:
 				o->rcode = LDNS_RCODE_REFUSED;

@@ -9,7 +9,8 @@ root KSK's DS) pointing at them:
     .            NSD  127.53.0.1  signed
     tree.        Knot 127.53.0.2  signed (pre-signed here, served as is)
     leaf.tree.   NSD  127.53.0.3  signed       www A 192.0.2.1, go CNAME bad.evil.tree.,
-                                               *.wild A 192.0.2.9
+                                               *.wild A 192.0.2.9, gonodata CNAME
+                                               nodata.wild, gowall CNAME wall.evil.tree.
     bogus.tree.  NSD  127.53.0.3  signed, then www's address changed: bogus
     evil.tree.   NSD  127.53.0.3  unsigned     bad A 192.0.2.13
     fwd.tree.    NSD  127.53.0.3  unsigned     www A 192.0.2.1, www.sys A 192.0.2.2
@@ -58,13 +59,16 @@ ZONES = {
                    "www 300 IN AAAA 2001:db8::1\n"
                    "go 300 IN CNAME bad.evil.tree.\n"
                    "ok 300 IN CNAME www.leaf.tree.\n"
+                   "gonodata 300 IN CNAME nodata.wild.leaf.tree.\n"
+                   "gowall 300 IN CNAME wall.evil.tree.\n"
                    "*.wild 300 IN A 192.0.2.9\n"),
     "bogus.tree.": ("$ORIGIN bogus.tree.\n" + SOA.format(z="leaf.tree.") +
                     "@ 3600 IN NS ns.leaf.tree.\n"
                     "www 300 IN A 192.0.2.7\n"),
     "evil.tree.": ("$ORIGIN evil.tree.\n" + SOA.format(z="leaf.tree.") +
                    "@ 3600 IN NS ns.leaf.tree.\n"
-                   "bad 300 IN A 192.0.2.13\n"),
+                   "bad 300 IN A 192.0.2.13\n"
+                   "wall 300 IN A 192.0.2.14\n"),
     "fwd.tree.": ("$ORIGIN fwd.tree.\n" + SOA.format(z="leaf.tree.") +
                   "@ 3600 IN NS ns.leaf.tree.\n"
                   "www 300 IN A 192.0.2.1\n"

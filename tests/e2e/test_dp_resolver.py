@@ -23,8 +23,11 @@ Checked with dnspython (and kdig for DoT and DoH) against the tree's data:
 recursion to a leaf (validated: AD), a FORWARD rule to the "corporate"
 forwarder, a SYSTEM rule beneath it, split horizon (view v6's own
 example.com beside the public one), the private zone answered in its view and recursed (NXDOMAIN)
-in the other, REFUSED outside every view, a firewall BLOCK reached only
-through a CNAME (NXDOMAIN, EDE 15), a bogus signature (SERVFAIL with a
+in the other, REFUSED outside every view, the firewall's BLOCK answers
+(NXDOMAIN, NODATA, OVERRIDE) on the query name (the engine's) and reached
+only through a resolved CNAME (the resolver's), each with EDE 15 "Blocked"
+(RFC 8914) to a query with EDNS and with no OPT record to one without,
+ALERT and ALLOW answered normally without EDE, a bogus signature (SERVFAIL with a
 DNSSEC EDE), authoritative answers unchanged (AA, the snapshot's data,
 RD=0 REFUSED for a foreign name), DoT to port53d in the view, the
 counters in /metrics (handed over, sent by the worker, answers per view),
@@ -63,8 +66,11 @@ NS_K = "p53r-k-%d" % PID
 
 
 def ask(name, qtype="A", where=SVC4, source=CLI4, rd=True, dnssec=False, timeout=2.0,
-        tries=3):
-    q = dns.message.make_query(name, qtype, use_edns=0, want_dnssec=dnssec, payload=1232)
+        tries=3, edns=True):
+    if edns:
+        q = dns.message.make_query(name, qtype, use_edns=0, want_dnssec=dnssec, payload=1232)
+    else:
+        q = dns.message.make_query(name, qtype, use_edns=False)
     if not rd:
         q.flags &= ~dns.flags.RD
     for _ in range(tries):
@@ -126,7 +132,14 @@ def setup_files(work, bdir, hints, anchor):
             {"name": "evil", "priority": 1, "action": "BLOCK",
              "block_response": "NXDOMAIN", "domains": ["bad.evil.tree"]},
             {"name": "quiet", "priority": 2, "action": "BLOCK",
-             "block_response": "NODATA", "domains": ["nodata.wild.leaf.tree"]}]}]}))
+             "block_response": "NODATA", "domains": ["nodata.wild.leaf.tree"]},
+            {"name": "wall", "priority": 3, "action": "BLOCK",
+             "block_response": "OVERRIDE", "block_override_domain": "walled.example.net.",
+             "block_override_ttl": 60, "domains": ["wall.evil.tree"]},
+            {"name": "watch", "priority": 4, "action": "ALERT",
+             "domains": ["*.wild.leaf.tree"]},
+            {"name": "fine", "priority": 5, "action": "ALLOW",
+             "domains": ["ok.leaf.tree"]}]}]}))
     fw = os.path.join(work, "fw.p53fw")
     run([port53, "fw-compile", "-o", fw, fw_src], timeout=60)
     conf = write(os.path.join(work, "resolver.yaml"), """
@@ -314,22 +327,42 @@ def body(res, cleanup, work, bdir, tree):
     res.check("RD clear in the view: the engine's REFUSED",
               r is not None and r.rcode() == dns.rcode.REFUSED, show(r))
 
-    # The firewall on the resolved chain.
-    r = ask("go.leaf.tree.")
-    res.check("firewall BLOCK reached through a CNAME: NXDOMAIN, EDE 15",
-              r is not None and r.rcode() == dns.rcode.NXDOMAIN and not dnstree.addrs(r) and
-              dnstree.ede(r) == 15, show(r))
+    # The firewall. A blocked query name is the engine's answer on the
+    # worker, never resolved (a BLOCK NODATA outside every zone looks like
+    # a referral); a block reached through a resolved CNAME is the
+    # resolver thread's. Each says "Blocked" (EDE 15, RFC 8914) to a query
+    # with EDNS, and has no OPT record for one without (RFC 6891 7).
+    def is_nx(r):
+        return r is not None and r.rcode() == dns.rcode.NXDOMAIN and not r.answer
+
+    def is_nodata(r):
+        return r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer
+
+    def is_wall(name):
+        return lambda r: (r is not None and r.rcode() == dns.rcode.NOERROR and
+                          len(r.answer) == 1 and r.answer[0].rdtype == dns.rdatatype.CNAME and
+                          r.answer[0].name.to_text() == name and r.answer[0].ttl == 60 and
+                          r.answer[0][0].target.to_text() == "walled.example.net.")
+
+    for name, shape, what in (
+            ("bad.evil.tree.", is_nx, "BLOCK NXDOMAIN on the query name"),
+            ("go.leaf.tree.", is_nx, "BLOCK NXDOMAIN reached through a CNAME"),
+            ("nodata.wild.leaf.tree.", is_nodata, "BLOCK NODATA on the query name"),
+            ("gonodata.leaf.tree.", is_nodata, "BLOCK NODATA reached through a CNAME"),
+            ("wall.evil.tree.", is_wall("wall.evil.tree."), "BLOCK OVERRIDE on the query name"),
+            ("gowall.leaf.tree.", is_wall("gowall.leaf.tree."),
+             "BLOCK OVERRIDE reached through a CNAME")):
+        r = ask(name)
+        res.check("firewall %s: EDE 15" % what, shape(r) and dnstree.ede(r) == 15, show(r))
+        r = ask(name, edns=False)
+        res.check("firewall %s, query without EDNS: no OPT, no EDE" % what,
+                  shape(r) and r.edns < 0 and not r.options, show(r))
     r = ask("ok.leaf.tree.")
-    res.check("an unlisted CNAME chain is answered", dnstree.addrs(r) == {"192.0.2.1"}, show(r))
-    # BLOCK NODATA on the query name: the engine's empty NOERROR, never
-    # resolved (outside every zone it looks like a referral); the name
-    # beside it, from the same wildcard, is resolved.
-    r = ask("nodata.wild.leaf.tree.")
-    res.check("firewall BLOCK NODATA on the query name: NOERROR, empty, not resolved",
-              r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer, show(r))
+    res.check("ALLOW on the query name: the chain answered, no EDE",
+              dnstree.addrs(r) == {"192.0.2.1"} and dnstree.ede(r) is None, show(r))
     r = ask("other.wild.leaf.tree.")
-    res.check("the unlisted name beside it is resolved", dnstree.addrs(r) == {"192.0.2.9"},
-              show(r))
+    res.check("ALERT on the name beside the blocked one: resolved, no EDE",
+              dnstree.addrs(r) == {"192.0.2.9"} and dnstree.ede(r) is None, show(r))
 
     # A bogus signature.
     r = ask("www.bogus.tree.", timeout=3)

@@ -10,10 +10,13 @@ resolver path (a FORWARD rule to NSD on loopback); dnspython checks every
 answer against Route 53's behaviour (route53-semantics.md section 4):
 group priority, then rule priority, decides, not file order; the first
 match ends evaluation (ALLOW and ALERT answer normally); BLOCK answers
-NXDOMAIN, NODATA (with the zone's SOA on the authoritative path, EDE 15 on
-the resolver path) or an OVERRIDE CNAME with its TTL; a Qtype filter; the
-CNAME chain inspected (INSPECT_REDIRECTION_DOMAIN), or not
-(TRUST_REDIRECTION_DOMAIN). Then a file in the shape list-firewall-rules
+NXDOMAIN, NODATA (with the zone's SOA on the authoritative path) or an
+OVERRIDE CNAME with its TTL; a Qtype filter; the CNAME chain inspected
+(INSPECT_REDIRECTION_DOMAIN), or not (TRUST_REDIRECTION_DOMAIN). Every
+BLOCK answer, of each kind, on both paths and whether the query name or a
+name of the resolved chain was blocked, carries an Extended DNS Error 15
+"Blocked" (RFC 8914) when the query had EDNS, and no OPT record at all when
+it had none (RFC 6891 7); ALLOW and ALERT answers carry no EDE. Then a file in the shape list-firewall-rules
 prints replaces it by SIGHUP. Bad shapes (an unknown key, a list file that
 is not there) fail the compile naming the JSON path, write nothing, and the
 running firewall stays as it was.
@@ -67,13 +70,16 @@ trust   CNAME blocked
 x.nodata A  192.0.2.82
 nochain CNAME x.nodata
 over    A   192.0.2.83
+overchain CNAME over
+alerted A   192.0.2.84
+ok      A   192.0.2.85
 """
 
 # Domain lists, one domain a line (import-firewall-domains' file format).
 LISTS = {
-    "allow.txt": ["www.corp.test"],
+    "allow.txt": ["www.corp.test", "ok.fwd.example"],
     "nx.txt": ["www.corp.test", "mail.corp.test", "blocked.fwd.example"],
-    "alert.txt": ["mail2.corp.test"],
+    "alert.txt": ["mail2.corp.test", "alerted.fwd.example"],
     "nodata.txt": ["mail2.corp.test", "api.corp.test", "*.nodata.fwd.example"],
     "override.txt": ["portal.corp.test", "over.fwd.example"],
     "v6.txt": ["v6.corp.test"],
@@ -147,8 +153,11 @@ def rules_doc():
     }
 
 
-def ask(port, name, qtype="A", rd=False):
-    q = dns.message.make_query(name, qtype, use_edns=0, payload=1232)
+def ask(port, name, qtype="A", rd=False, edns=True):
+    if edns:
+        q = dns.message.make_query(name, qtype, use_edns=0, payload=1232)
+    else:
+        q = dns.message.make_query(name, qtype, use_edns=False)
     if not rd:
         q.flags &= ~dns.flags.RD
     raw = common.query(q, port, timeout=3.0)
@@ -160,10 +169,33 @@ def addrs(r):
 
 
 def ede(r):
-    for o in r.options:
-        if o.otype == dns.edns.EDE:
+    """The INFO-CODE of the response's Extended DNS Error, as dnspython
+    reads it (RFC 8914), or None."""
+    for o in (r.options if r is not None else []):
+        if isinstance(o, dns.edns.EDEOption):
             return o.code
     return None
+
+
+def no_opt(r):
+    """No OPT record at all: what a query without EDNS gets (RFC 6891 7)."""
+    return r is not None and r.edns < 0 and not r.options
+
+
+def blocked_both(port, name, shape, what, rd=False, qtype="A"):
+    """A BLOCK answer asked with EDNS (EDE 15) and without (no OPT)."""
+    r = ask(port, name, qtype, rd=rd)
+    check(shape(r) and ede(r) == 15, what + ", EDE 15 (Blocked)", r)
+    r = ask(port, name, qtype, rd=rd, edns=False)
+    check(shape(r) and no_opt(r), what + ", query without EDNS: no OPT, no EDE", r)
+
+
+def is_nx(r):
+    return r is not None and r.rcode() == dns.rcode.NXDOMAIN and not r.answer
+
+
+def is_nodata(r):
+    return r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer
 
 
 def soa_only(r):
@@ -203,18 +235,18 @@ def first_rules(port):
     r = ask(port, "www.corp.test.")
     check(r is not None and addrs(r) == ["192.0.2.10"],
           "ALLOW at priority 10 decides before BLOCK at 20 and the group at 200", r)
-    r = ask(port, "mail.corp.test.")
-    check(is_nx_auth(r), "BLOCK NXDOMAIN: NXDOMAIN, AA, the zone's SOA", r)
-    r = ask(port, "old.corp.test.")
-    check(is_nx_auth(r), "CNAME target inspected (INSPECT_REDIRECTION_DOMAIN)", r)
+    check(ede(r) is None, "ALLOW: no EDE", r)
+    blocked_both(port, "mail.corp.test.", is_nx_auth,
+                 "BLOCK NXDOMAIN: NXDOMAIN, AA, the zone's SOA")
+    blocked_both(port, "old.corp.test.", is_nx_auth,
+                 "CNAME target inspected (INSPECT_REDIRECTION_DOMAIN)")
     r = ask(port, "mail2.corp.test.")
-    check(r is not None and addrs(r) == ["192.0.2.26"],
-          "ALERT at 25 ends evaluation before BLOCK at 30: normal answer", r)
-    r = ask(port, "api.corp.test.")
-    check(is_nodata_auth(r), "BLOCK NODATA: NOERROR, empty, the zone's SOA", r)
-    r = ask(port, "portal.corp.test.")
-    check(is_override(r, "portal.corp.test."),
-          "BLOCK OVERRIDE: CNAME walled.example.net. TTL 60, not chased", r)
+    check(r is not None and addrs(r) == ["192.0.2.26"] and ede(r) is None,
+          "ALERT at 25 ends evaluation before BLOCK at 30: normal answer, no EDE", r)
+    blocked_both(port, "api.corp.test.", is_nodata_auth,
+                 "BLOCK NODATA: NOERROR, empty, the zone's SOA")
+    blocked_both(port, "portal.corp.test.", lambda r: is_override(r, "portal.corp.test."),
+                 "BLOCK OVERRIDE: CNAME walled.example.net. TTL 60, not chased")
     r = ask(port, "v6.corp.test.")
     check(r is not None and addrs(r) == ["192.0.2.60"], "Qtype AAAA rule leaves A alone", r)
     r = ask(port, "v6.corp.test.", "AAAA")
@@ -230,24 +262,32 @@ def first_rules(port):
     r = ask(port, "www.fwd.example.", rd=True)
     check(r is not None and addrs(r) == ["192.0.2.80"], "resolver: unlisted name resolved", r)
     # A blocked query name keeps the engine's block answer (docs/resolver.md);
-    # a block found in the resolved chain carries EDE 15.
-    r = ask(port, "blocked.fwd.example.", rd=True)
-    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not r.answer,
-          "resolver: BLOCK NXDOMAIN on the query name", r)
-    r = ask(port, "chain.fwd.example.", rd=True)
-    check(r is not None and r.rcode() == dns.rcode.NXDOMAIN and not r.answer and ede(r) == 15,
-          "resolver: the resolved CNAME's target inspected", r)
-    r = ask(port, "nochain.fwd.example.", rd=True)
-    check(r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer and ede(r) == 15,
-          "resolver: BLOCK NODATA found in the resolved chain, EDE 15", r)
+    # a block found in the resolved chain is the resolver's. Both say
+    # "Blocked" (EDE 15) to a query with EDNS, each response kind.
+    blocked_both(port, "blocked.fwd.example.", is_nx,
+                 "resolver: BLOCK NXDOMAIN on the query name", rd=True)
+    blocked_both(port, "chain.fwd.example.", is_nx,
+                 "resolver: BLOCK NXDOMAIN found in the resolved chain", rd=True)
+    blocked_both(port, "x.nodata.fwd.example.", is_nodata,
+                 "resolver: BLOCK NODATA on the query name (*. list entry), not resolved",
+                 rd=True)
+    blocked_both(port, "nochain.fwd.example.", is_nodata,
+                 "resolver: BLOCK NODATA found in the resolved chain", rd=True)
+    blocked_both(port, "over.fwd.example.", lambda r: is_override(r, "over.fwd.example."),
+                 "resolver: BLOCK OVERRIDE CNAME on the query name", rd=True)
+    blocked_both(port, "overchain.fwd.example.",
+                 lambda r: is_override(r, "overchain.fwd.example."),
+                 "resolver: BLOCK OVERRIDE found in the resolved chain", rd=True)
     r = ask(port, "trust.fwd.example.", rd=True)
-    check(r is not None and r.rcode() == dns.rcode.NOERROR and addrs(r) == ["192.0.2.81"],
+    check(r is not None and r.rcode() == dns.rcode.NOERROR and addrs(r) == ["192.0.2.81"]
+          and ede(r) is None,
           "resolver: TRUST_REDIRECTION_DOMAIN on the query name leaves the chain alone", r)
-    r = ask(port, "x.nodata.fwd.example.", rd=True)
-    check(r is not None and r.rcode() == dns.rcode.NOERROR and not r.answer,
-          "resolver: BLOCK NODATA on the query name (*. list entry), not resolved", r)
-    r = ask(port, "over.fwd.example.", rd=True)
-    check(is_override(r, "over.fwd.example."), "resolver: BLOCK OVERRIDE CNAME", r)
+    r = ask(port, "alerted.fwd.example.", rd=True)
+    check(r is not None and addrs(r) == ["192.0.2.84"] and ede(r) is None,
+          "resolver: ALERT on the query name resolves it, no EDE", r)
+    r = ask(port, "ok.fwd.example.", rd=True)
+    check(r is not None and addrs(r) == ["192.0.2.85"] and ede(r) is None,
+          "resolver: ALLOW on the query name resolves it, no EDE", r)
 
 
 def second_rules(port, what):

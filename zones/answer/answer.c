@@ -28,8 +28,8 @@ static bool fw_zone(const struct p53_snapshot *s, const struct query *q, uint32_
 
 /* The response a firewall verdict asks for, in place of the answer. */
 static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdict *v,
-			 const uint8_t *qmsg, const struct query *q, struct p53_ctx *ctx,
-			 uint8_t *r, size_t limit)
+			 const uint8_t *qmsg, struct query *q, struct p53_ctx *ctx, uint8_t *r,
+			 size_t limit)
 {
 	if (v->action == P53_FW_DROP)
 		return 0;
@@ -51,7 +51,13 @@ static size_t fw_respond(const struct p53_snapshot *s, const struct p53_fw_verdi
 		    (struct pent){q->qname, NULL, v->override_ttl, v->override_name, SNAP_NONE, 0};
 	else if (p.aa)
 		ans_add_soa(s, zone, &p);
-	return ans_emit_plan(s, &p, qmsg, q, ctx, r, limit);
+	/* RFC 8914 4.16: every BLOCK says why to a client that sent EDNS,
+	 * as the resolver's blocks in a resolved chain do; the sections make
+	 * room for the option rather than the option going missing. */
+	if (!q->edns || limit < q->qend + EDE_OPT_LEN)
+		return ans_emit_plan(s, &p, qmsg, q, ctx, r, limit);
+	size_t n = ans_emit_plan(s, &p, qmsg, q, ctx, r, limit - EDE_OPT_LEN);
+	return ans_add_ede(r, n, q, EDE_BLOCKED);
 }
 
 /* Could the pre-rendered answer of node id (find_blob's) hold a CNAME chain
@@ -199,7 +205,7 @@ static void note_answer(struct p53_answer_info *in, const struct query *q, const
 			const uint8_t *r)
 {
 	in->qend = (uint16_t)q->qend;
-	in->opt_len = q->edns ? (uint16_t)(11 + ans_ecs_opt_len(q)) : 0;
+	in->opt_len = (uint16_t)ans_opt_len(q);
 	uint8_t rcode = r[3] & 0xf;
 	uint16_t an = rd16(r + 6);
 	enum p53_rrl_class c = P53_RRL_ERROR;

@@ -116,14 +116,26 @@ struct query {
 	/* edns-tcp-keepalive (RFC 7828) sent with a TIMEOUT: only servers
 	 * send one, so over TCP the query is FORMERR (3.2.1, 3.2.2) */
 	bool keepalive_timeout;
+	/* The response's OPT ends with an Extended DNS Error (RFC 8914):
+	 * set by fw_respond, read when the response's layout is told. */
+	bool ede;
 };
 #define EDNS_OPT_ECS	   8
 #define EDNS_OPT_KEEPALIVE 11
+#define EDNS_OPT_EDE	   15
+#define EDE_OPT_LEN	   6 /* code, length, INFO-CODE; no EXTRA-TEXT */
+#define EDE_BLOCKED	   15
 
 static inline size_t ans_ecs_opt_len(const struct query *q)
 {
 	/* Bytes the ECS option takes in our OPT record. */
 	return q->ecs ? 4 + 4 + ((size_t)q->ecs_src + 7) / 8 : 0;
+}
+
+static inline size_t ans_opt_len(const struct query *q)
+{
+	/* Bytes of the whole OPT record ending the response; 0 = none. */
+	return q->edns ? 11 + ans_ecs_opt_len(q) + (q->ede ? EDE_OPT_LEN : 0) : 0;
 }
 
 enum parse_result { PARSE_OK, PARSE_DROP, PARSE_FORMERR, PARSE_NOTIMP };
@@ -301,6 +313,7 @@ static size_t ans_question_skip(const struct p53_snapshot *s, const struct plan 
 static void ans_encode_plan(struct wr *w, const struct p53_snapshot *s, const struct plan *p);
 static size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const struct p53_ctx *ctx,
 			  uint8_t rcode);
+static size_t ans_add_ede(uint8_t *r, size_t len, struct query *q, uint16_t code);
 static size_t ans_size_limit(const struct query *q, const struct p53_client *c,
 			     const struct p53_ctx *ctx, size_t cap);
 static void ans_count_outcome(struct p53_ctx *ctx, uint8_t rcode, bool aa, uint16_t an, bool tc);

@@ -247,6 +247,25 @@ static size_t ans_put_opt(uint8_t *r, size_t pos, const struct query *q, const s
 	return pos + 11;
 }
 
+/* Appends an Extended DNS Error option (RFC 8914) to the OPT record that
+ * ends the response of len bytes, whose writer left EDE_OPT_LEN bytes of
+ * room for it; the new length. Without an OPT (no EDNS in the query, RFC
+ * 6891 7) there is nowhere to say it, and nothing changes. */
+static size_t ans_add_ede(uint8_t *r, size_t len, struct query *q, uint16_t code)
+{
+	size_t opt = 11 + ans_ecs_opt_len(q);
+	if (!q->edns || q->ede || len < (size_t)q->qend + opt)
+		return len;
+	uint8_t *o = r + len - opt;
+	wr16(o + 9, (uint16_t)(rd16(o + 9) + EDE_OPT_LEN));
+	o = r + len;
+	wr16(o, EDNS_OPT_EDE);
+	wr16(o + 2, 2);
+	wr16(o + 4, code);
+	q->ede = true;
+	return len + EDE_OPT_LEN;
+}
+
 static size_t ans_size_limit(const struct query *q, const struct p53_client *c,
 			     const struct p53_ctx *ctx, size_t cap)
 {

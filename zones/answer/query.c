@@ -150,6 +150,7 @@ static enum parse_result ans_parse_query(const uint8_t *m, size_t len, struct qu
 	q->ecs = false;
 	q->cookie_len = 0;
 	q->keepalive_timeout = false;
+	q->ede = false;
 	uint16_t qd = rd16(m + 4), an = rd16(m + 6), ns = rd16(m + 8), ar = rd16(m + 10);
 	bool have_q = qd == 1 && parse_qname(m, len, q) && q->qend + 4 <= len;
 	if (have_q) {
