@@ -190,6 +190,28 @@ def blocked_both(port, name, shape, what, rd=False, qtype="A"):
     check(shape(r) and no_opt(r), what + ", query without EDNS: no OPT, no EDE", r)
 
 
+def whole_opt(port, name, rd):
+    """A block asked with Client Subnet and a client DNS Cookie: the OPT
+    record carries the subnet echoed, EDE 15, then the server cookie the
+    abuse controls append past the engine's options (dnspython parses each
+    by its length, so a wrong OPT length shows)."""
+    cc = bytes(range(1, 9))
+    q = dns.message.make_query(name, "A", use_edns=0, payload=1232, options=[
+        dns.edns.ECSOption("192.0.2.0", 24),
+        dns.edns.GenericOption(dns.edns.OptionType.COOKIE, cc)])
+    if not rd:
+        q.flags &= ~dns.flags.RD
+    raw = common.query(q, port, timeout=3.0)
+    r = None if raw is None else dns.message.from_wire(raw)
+    kinds = [int(o.otype) for o in r.options] if r is not None else []
+    cookie = [o.data for o in (r.options if r is not None else [])
+              if o.otype == dns.edns.OptionType.COOKIE]
+    ecs = [o for o in (r.options if r is not None else []) if isinstance(o, dns.edns.ECSOption)]
+    return (kinds == [8, 15, 10] and ede(r) == 15 and len(cookie) == 1 and
+            cookie[0][:8] == cc and len(cookie[0]) == 24 and len(ecs) == 1 and
+            ecs[0].address == "192.0.2.0" and ecs[0].srclen == 24), r
+
+
 def is_nx(r):
     return r is not None and r.rcode() == dns.rcode.NXDOMAIN and not r.answer
 
@@ -243,6 +265,8 @@ def first_rules(port):
     r = ask(port, "mail2.corp.test.")
     check(r is not None and addrs(r) == ["192.0.2.26"] and ede(r) is None,
           "ALERT at 25 ends evaluation before BLOCK at 30: normal answer, no EDE", r)
+    ok, r = whole_opt(port, "mail.corp.test.", rd=False)
+    check(ok and is_nx_auth(r), "BLOCK with Client Subnet and a cookie: ECS, EDE 15, COOKIE", r)
     blocked_both(port, "api.corp.test.", is_nodata_auth,
                  "BLOCK NODATA: NOERROR, empty, the zone's SOA")
     blocked_both(port, "portal.corp.test.", lambda r: is_override(r, "portal.corp.test."),
@@ -266,6 +290,9 @@ def first_rules(port):
     # "Blocked" (EDE 15) to a query with EDNS, each response kind.
     blocked_both(port, "blocked.fwd.example.", is_nx,
                  "resolver: BLOCK NXDOMAIN on the query name", rd=True)
+    ok, r = whole_opt(port, "blocked.fwd.example.", rd=True)
+    check(ok and is_nx(r), "resolver: BLOCK on the query name with Client Subnet and a "
+          "cookie: ECS, EDE 15, COOKIE", r)
     blocked_both(port, "chain.fwd.example.", is_nx,
                  "resolver: BLOCK NXDOMAIN found in the resolved chain", rd=True)
     blocked_both(port, "x.nodata.fwd.example.", is_nodata,
