@@ -112,13 +112,11 @@ static inline unsigned rrl_match(const struct p53_rrl_group *g, uint32_t tag)
 }
 
 /* The bucket to take for a key no bucket of g holds: a free one, else the
- * one unused longest. A bucket unused for a second is full and out of any
- * episode, as good as free, and is older than any in use, so this is also
- * the least recently used when all four were used in the last second (four
- * keys of one group each, which a table far smaller than the keys of the
- * last second, such as 131,072 buckets at millions of answers a second
- * over as many names, meets on nearly every answer). No branch on the ages:
- * their order is data, and a branch would be mispredicted as often. */
+ * one unused longest, which is an idle one (unused for a second: full and
+ * out of any episode, as good as free) when there is one, else the least
+ * recently used. Without a branch on the ages: when the keys of the last
+ * second outnumber the buckets, every answer comes here, and which case it
+ * meets is as good as random. */
 static inline unsigned rrl_victim(const struct p53_rrl_group *g, uint32_t now_ms)
 {
 #ifdef __SSE2__
