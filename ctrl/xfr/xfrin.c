@@ -679,8 +679,11 @@ static void *xfrin_main(void *arg)
 		uint64_t now = mono_ms(), next = now + 1000;
 		if (x->signer) {
 			char why[320];
-			int64_t at = signer_due(x->signer, why, sizeof(why)), wall = time(NULL);
-			if (at && at <= wall) {
+			struct timespec rt;
+			clock_gettime(CLOCK_REALTIME, &rt);
+			int64_t at = signer_due(x->signer, why, sizeof(why)),
+				wall_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
+			if (at && at * 1000 <= wall_ms) {
 				pthread_mutex_unlock(&x->mu);
 				struct p53_err err = {0};
 				char load_why[400];
@@ -691,10 +694,11 @@ static void *xfrin_main(void *arg)
 				pthread_mutex_lock(&x->mu);
 				continue;
 			}
-			/* Within the second the event falls in: key times are
-			 * whole seconds. */
-			if (at && (uint64_t)(at - wall) * 1000 < next - now)
-				next = now + (uint64_t)(at - wall) * 1000;
+			/* Waking at the start of the event's second, not up to
+			 * a second after it: a step of a rollover is served at
+			 * its time. */
+			if (at && (uint64_t)(at * 1000 - wall_ms) < next - now)
+				next = now + (uint64_t)(at * 1000 - wall_ms);
 		}
 		struct szone *due = NULL;
 		for (size_t i = 0; i < x->nz && !due; i++) {
