@@ -1,12 +1,23 @@
 """The set-up the DNSSEC tests share: keys made with `port53 dnssec-keygen`,
 zones compiled and signed with them, a snapshot served by `port53 serve`
 (test_dnssec.py, test_dnssec_nsec3.py, test_dnssec_parent_child.py,
-test_dnssec_unbound.py, test_dnssec_rollover_unbound.py). What the tests
-check stays in the tests; this only runs port53 the way they all did.
+test_dnssec_unbound.py, test_dnssec_rollover_unbound.py), and the way the
+rollover tests (test_dnssec_rollover.py, test_dnssec_signer.py,
+test_dnssec_signer_ksk.py) ask for signed RRsets and check them with
+dnspython's dns.dnssec. What the tests check stays in the tests; this only
+runs port53 and dnspython the way they all did.
 """
+import http.client
+import json
 import os
+import socket
 
 import common
+
+import dns.dnssec
+import dns.message
+import dns.rdataset
+import dns.rdatatype
 
 PORT53 = common.default_port53()
 
@@ -58,3 +69,100 @@ def serve(d, snap, tag, extra=()):
     s = common.Port53(PORT53, None, wd, extra=list(extra))
     s.snapshot = snap
     return s.start()
+
+
+def ask(port, name, rdtype):
+    """A DO=1 query over TCP to port53 on port; the parsed answer."""
+    q = dns.message.make_query(name, rdtype, want_dnssec=True, use_edns=0, payload=4096)
+    return dns.message.from_wire(common.query(q, port, tcp=True))
+
+
+def signed_rrsets(msg):
+    """Every RRset of the answer and authority sections with the RRSIG set
+    that covers it (None when unsigned): [(rrset, rrsig), ...]."""
+    out = []
+    for sec in (msg.answer, msg.authority):
+        sigs = {(s.name, s.covers): s for s in sec if s.rdtype == dns.rdatatype.RRSIG}
+        out += [(s, sigs.get((s.name, s.rdtype))) for s in sec
+                if s.rdtype != dns.rdatatype.RRSIG]
+    return out
+
+
+def apex_set(port, name, rdtype):
+    """(rrset, rrsig) of name's rdtype in the answer; (None, None) when
+    there is none."""
+    want = dns.rdatatype.from_text(rdtype)
+    for rr, sig in signed_rrsets(ask(port, name, rdtype)):
+        if rr.rdtype == want and rr.name.to_text() == name:
+            return rr, sig
+    return None, None
+
+
+def validate(rrset, sig, keys, origin, now=None):
+    """None when rrset's RRSIG set validates under the DNSKEY rdataset keys
+    (dns.dnssec), else why not."""
+    if rrset is None or sig is None or keys is None:
+        return "missing %s" % ("RRset" if rrset is None else "RRSIG" if sig is None
+                               else "keys")
+    try:
+        dns.dnssec.validate(rrset, sig, {origin: keys}, now=now)
+        return None
+    except (dns.dnssec.ValidationFailure, ValueError) as e:
+        return str(e) or "does not validate"
+
+
+def ds_text(origin, key):
+    """The SHA-256 DS of a DNSKEY rdata, as dnspython prints DS rdata."""
+    return dns.dnssec.make_ds(origin, key, "SHA256").to_text()
+
+
+def anchored(dnskey, ds, origin):
+    """The keys of the DNSKEY rrset a DS set (rdata texts) names, as an
+    rdataset a validator would take as its anchor; None when none is."""
+    keys = [k for k in (dnskey or []) if ds_text(origin, k) in ds]
+    return dns.rdataset.from_rdata_list(dnskey.ttl, keys) if keys else None
+
+
+def parent_ds(kdir, zone):
+    """The DS set a parent starts with: `port53 ds` for zone's keys, as
+    dnspython prints DS rdata (the set anchored() takes)."""
+    out = set()
+    for line in ds(kdir, zone).splitlines():
+        f = line.split()  # zone IN DS tag alg digest-type HEX
+        if len(f) >= 7:
+            out.add("%s %s %s %s" % (f[3], f[4], f[5], "".join(f[6:]).lower()))
+    return out
+
+
+class _UnixHTTP(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=10)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
+
+
+def api_get(sock, url):
+    """GET url on the control socket: (status or None, body text)."""
+    c = _UnixHTTP(sock)
+    try:
+        c.request("GET", url)
+        r = c.getresponse()
+        return r.status, r.read().decode()
+    except (OSError, http.client.HTTPException):
+        return None, ""
+    finally:
+        c.close()
+
+
+def api_json(sock, url):
+    """GET url on the control socket: (status or None, parsed JSON or None)."""
+    st, body = api_get(sock, url)
+    try:
+        return st, json.loads(body)
+    except ValueError:
+        return st, None

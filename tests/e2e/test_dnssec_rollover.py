@@ -23,12 +23,10 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+import dnssecsetup as ds  # noqa: E402
 
 import dns.dnssec  # noqa: E402
-import dns.message  # noqa: E402
 import dns.name  # noqa: E402
-import dns.rdataset  # noqa: E402
-import dns.rdatatype as T  # noqa: E402
 
 check = common.Checks("dnssec-rollover")
 PORT53 = common.default_port53()
@@ -51,27 +49,11 @@ class View:
 
     def __init__(self, t, port):
         self.t = t
-        self.dnskey = self._get(port, "roll.example.", "DNSKEY")
-        self.cds = self._get(port, "roll.example.", "CDS")
+        self.dnskey = ds.apex_set(port, "roll.example.", "DNSKEY")
+        self.cds = ds.apex_set(port, "roll.example.", "CDS")
         self.data = []
         for name, rdtype in QUESTIONS:
-            q = dns.message.make_query(name, rdtype, want_dnssec=True, use_edns=0,
-                                       payload=4096)
-            raw = common.query(q, port, tcp=True)
-            r = dns.message.from_wire(raw)
-            for sec in (r.answer, r.authority):
-                sigs = {(s.name, s.covers): s for s in sec if s.rdtype == T.RRSIG}
-                for s in sec:
-                    if s.rdtype != T.RRSIG:
-                        self.data.append((s, sigs.get((s.name, s.rdtype))))
-
-    @staticmethod
-    def _get(port, name, rdtype):
-        q = dns.message.make_query(name, rdtype, want_dnssec=True, use_edns=0, payload=4096)
-        r = dns.message.from_wire(common.query(q, port, tcp=True))
-        rr = [s for s in r.answer if s.rdtype == dns.rdatatype.from_text(rdtype)]
-        sig = [s for s in r.answer if s.rdtype == T.RRSIG]
-        return (rr[0], sig[0] if sig else None) if rr else (None, None)
+            self.data += ds.signed_rrsets(ds.ask(port, name, rdtype))
 
     def tags(self, which):
         """Key tags of the DNSKEY set, or those the CDS set names."""
@@ -87,25 +69,13 @@ class View:
 
 
 def validates(rrset, sig, keyset, now):
-    if rrset is None or sig is None or keyset is None:
-        return False
-    try:
-        dns.dnssec.validate(rrset, sig, {ORIGIN: keyset}, now=now)
-        return True
-    except dns.dnssec.ValidationFailure:
-        return False
+    return ds.validate(rrset, sig, keyset, ORIGIN, now) is None
 
 
-def dnskey_ok(view, ds, now):
+def dnskey_ok(view, dsset, now):
     """The DNSKEY set is signed by a key the parent's DS set names."""
     rr, sig = view.dnskey
-    if rr is None:
-        return False
-    anchored = [k for k in rr if dns.dnssec.make_ds(ORIGIN, k, "SHA256").to_text() in ds]
-    if not anchored:
-        return False
-    keyset = dns.rdataset.from_rdata_list(rr.ttl, anchored)
-    return validates(rr, sig, keyset, now)
+    return validates(rr, sig, ds.anchored(rr, dsset, ORIGIN), now)
 
 
 def data_ok(data, dnskey, now):
@@ -134,7 +104,7 @@ def serve_view(d, kdir, t, tag):
         s.stop()
 
 
-def walk(d, kdir, t0, steps, tag, ds):
+def walk(d, kdir, t0, steps, tag, dsset):
     """Views at t0 + i * STEP; returns them and the cross-step failures."""
     views, dss, bad = [], [], []
     for i in range(steps):
@@ -142,11 +112,11 @@ def walk(d, kdir, t0, steps, tag, ds):
         if views:  # the parent adopts the CDS it saw a step ago
             cds_rr, _ = views[-1].cds
             if cds_rr is not None:
-                ds = {c.to_text() for c in cds_rr}
+                dsset = {c.to_text() for c in cds_rr}
         views.append(v)
-        dss.append(ds)
+        dss.append(dsset)
         now = v.t
-        if not dnskey_ok(v, ds, now):
+        if not dnskey_ok(v, dsset, now):
             bad.append("step %d: DNSKEY set not anchored in the parent's DS" % i)
         if not data_ok(v.data, v.dnskey, now):
             bad.append("step %d: answers do not validate with the DNSKEY set" % i)
@@ -159,7 +129,7 @@ def walk(d, kdir, t0, steps, tag, ds):
             bad.append("step %d: answers cached a step ago with the new DNSKEY set" % i)
         if not dnskey_ok(v, dss[i - 1], now):
             bad.append("step %d: new DNSKEY set with the DS cached a step ago" % i)
-        if not dnskey_ok(p, ds, now):
+        if not dnskey_ok(p, dsset, now):
             bad.append("step %d: DNSKEY set cached a step ago with the new DS" % i)
     return views, bad
 
@@ -171,13 +141,7 @@ def keygen(kdir, role):
 
 
 def initial_ds(kdir):
-    r = common.run([PORT53, "ds", "-K", kdir, "roll.example."])
-    # "roll.example. IN DS tag alg digest HEX" -> DS rdata text as dnspython prints it
-    out = set()
-    for line in r.stdout.splitlines():
-        f = line.split()
-        out.add("%s %s %s %s" % (f[3], f[4], f[5], f[6].lower()))
-    return out
+    return ds.parent_ds(kdir, "roll.example.")
 
 
 def rollover(kdir, t0, *args):
@@ -196,8 +160,8 @@ def main():
         os.makedirs(kdir)
         keygen(kdir, "--ksk")
         keygen(kdir, "--zsk")
-        ds = initial_ds(kdir)
-        check(len(ds) == 1, "one DS for the KSK: %s" % ds)
+        dsset = initial_ds(kdir)
+        check(len(dsset) == 1, "one DS for the KSK: %s" % dsset)
         before = serve_view(d, kdir, t0 - STEP, "zsk0")
         old_zsk = [t for t in before.tags("dnskey") if t not in
                    [dns.dnssec.key_id(k) for k in before.dnskey[0] if k.flags & 1]]
@@ -206,7 +170,7 @@ def main():
         check(r.returncode == 0 and r.stdout.count("ZSK") == 2 and " published " in r.stdout
               and "next key event: at=" in r.stdout, "dnssec-status shows the rollover",
               r.stdout + r.stderr)
-        views, bad = walk(d, kdir, t0 - STEP, 7, "zsk", ds)
+        views, bad = walk(d, kdir, t0 - STEP, 7, "zsk", dsset)
         check(not bad, "ZSK rollover: validation unbroken at every step and across steps",
               "; ".join(bad))
         sizes = [len(v.tags("dnskey")) for v in views]
@@ -227,9 +191,9 @@ def main():
         os.makedirs(kdir)
         keygen(kdir, "--ksk")
         keygen(kdir, "--zsk")
-        ds = initial_ds(kdir)
+        dsset = initial_ds(kdir)
         rollover(kdir, t0, "--ksk", "--ds-wait", str(3 * STEP), "--retire", str(STEP))
-        views, bad = walk(d, kdir, t0 - STEP, 8, "ksk", ds)
+        views, bad = walk(d, kdir, t0 - STEP, 8, "ksk", dsset)
         check(not bad, "KSK rollover: validation unbroken at every step and across steps",
               "; ".join(bad))
         cds = [len(v.tags("cds")) for v in views]
@@ -248,14 +212,14 @@ def main():
         kdir = os.path.join(d, "csk")
         os.makedirs(kdir)
         keygen(kdir, "--csk")
-        ds = initial_ds(kdir)
+        dsset = initial_ds(kdir)
         r = rollover(kdir, t0, "--csk", "--prepublish", str(2 * STEP), "--ds-wait",
                      str(3 * STEP), "--retire", str(2 * STEP))
         check(r.stdout.count("CSK") == 2, "dnssec-rollover --csk shows two CSKs", r.stdout)
         for role in ("--zsk", "--ksk"):
             r = common.run([PORT53, "dnssec-rollover", "-K", kdir, role, "roll.example."])
             check(r.returncode != 0, "a CSK zone refuses dnssec-rollover %s" % role, r.stdout)
-        views, bad = walk(d, kdir, t0 - STEP, 9, "csk", ds)
+        views, bad = walk(d, kdir, t0 - STEP, 9, "csk", dsset)
         check(not bad, "CSK rollover: validation unbroken at every step and across steps",
               "; ".join(bad))
         sizes = [len(v.tags("dnskey")) for v in views]
@@ -273,9 +237,9 @@ def main():
         kdir = os.path.join(d, "csk-naive")
         os.makedirs(kdir)
         keygen(kdir, "--csk")
-        ds = initial_ds(kdir)
+        dsset = initial_ds(kdir)
         rollover(kdir, t0, "--csk", "--prepublish", "0", "--ds-wait", "0", "--retire", "0")
-        _, bad = walk(d, kdir, t0 - STEP, 3, "csk-naive", ds)
+        _, bad = walk(d, kdir, t0 - STEP, 3, "csk-naive", dsset)
         check(any("step 1" in b for b in bad),
               "a CSK swapped without waiting is caught: %s" % bad)
 
@@ -285,9 +249,9 @@ def main():
         os.makedirs(kdir)
         keygen(kdir, "--ksk")
         keygen(kdir, "--zsk")
-        ds = initial_ds(kdir)
+        dsset = initial_ds(kdir)
         rollover(kdir, t0, "--zsk", "--prepublish", "0", "--retire", "0")
-        _, bad = walk(d, kdir, t0 - STEP, 2, "naive", ds)
+        _, bad = walk(d, kdir, t0 - STEP, 2, "naive", dsset)
         check(any("cached a step ago" in b for b in bad),
               "a rollover without pre-publication is caught: %s" % bad)
         check(not any(re.match(r"step \d+: (DNSKEY set not|answers do not)", b) for b in bad),

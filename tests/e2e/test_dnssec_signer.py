@@ -12,11 +12,8 @@ last snapshot served, with the failure logged and counted.
 Loopback only; every wait polls with a deadline; the server is always
 stopped.
 """
-import http.client
-import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,9 +21,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
+from dnssecsetup import api_get, api_json, ask, signed_rrsets  # noqa: E402
 
 import dns.dnssec  # noqa: E402
-import dns.message  # noqa: E402
 import dns.name  # noqa: E402
 import dns.rdataset  # noqa: E402
 import dns.rdatatype as T  # noqa: E402
@@ -45,43 +42,6 @@ LEAD = 8     # s from now to the rollover's first step (the server starts first)
 PREPUB = 4   # --prepublish and --retire: the steps' spacing
 RESIGN = 3   # --resign-interval
 SLACK = 3    # s after a step time by which the server must have built
-
-
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=10)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
-
-def api_get(sock, url):
-    c = UnixHTTP(sock)
-    try:
-        c.request("GET", url)
-        r = c.getresponse()
-        return r.status, r.read().decode()
-    except (OSError, http.client.HTTPException):
-        return None, ""
-    finally:
-        c.close()
-
-
-def api_json(sock, url):
-    st, body = api_get(sock, url)
-    try:
-        return st, json.loads(body)
-    except ValueError:
-        return st, None
-
-
-def ask(port, name, rdtype):
-    q = dns.message.make_query(name, rdtype, want_dnssec=True, use_edns=0, payload=4096)
-    return dns.message.from_wire(common.query(q, port, tcp=True))
 
 
 class View:
@@ -109,21 +69,15 @@ class View:
         self.signers = set()
         for name, rdtype in (("sig.example.", "SOA"), ("www.sig.example.", "A"),
                              ("nope.sig.example.", "A")):
-            m = ask(port, name, rdtype)
-            for sec in (m.answer, m.authority):
-                rs = {(s.name, s.covers): s for s in sec if s.rdtype == T.RRSIG}
-                for s in sec:
-                    if s.rdtype == T.RRSIG:
-                        continue
-                    sig = rs.get((s.name, s.rdtype))
-                    if sig is None:
-                        self.problems.append("%s %s unsigned" % (s.name, T.to_text(s.rdtype)))
-                        continue
-                    self.signers |= {x.key_tag for x in sig}
-                    try:
-                        dns.dnssec.validate(s, sig, {ORIGIN: self.dnskey})
-                    except dns.dnssec.ValidationFailure as e:
-                        self.problems.append("%s %s: %s" % (s.name, T.to_text(s.rdtype), e))
+            for s, sig in signed_rrsets(ask(port, name, rdtype)):
+                if sig is None:
+                    self.problems.append("%s %s unsigned" % (s.name, T.to_text(s.rdtype)))
+                    continue
+                self.signers |= {x.key_tag for x in sig}
+                try:
+                    dns.dnssec.validate(s, sig, {ORIGIN: self.dnskey})
+                except dns.dnssec.ValidationFailure as e:
+                    self.problems.append("%s %s: %s" % (s.name, T.to_text(s.rdtype), e))
 
 
 def port53(*args):
