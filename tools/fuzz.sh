@@ -6,6 +6,7 @@
 #   tools/fuzz.sh run TARGET [ARGS...]   one target, open-ended; ARGS go to libFuzzer
 #   tools/fuzz.sh list                   the targets
 #   tools/fuzz.sh seeds                  regenerate the generated seeds (after a format change)
+#   tools/fuzz.sh dnskey-seeds           new test keys for the dnskey target's seeds
 #
 # Inputs libFuzzer finds go to build-fuzz/work/TARGET, never into the tree: a
 # crash is reported with its file, and after the fix it is added by hand to
@@ -13,7 +14,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 B=${P53_FUZZ_BUILD:-build-fuzz}
-TARGETS="answer pkt zone r53json fwcompile snapshot conf rconf r53hc aliasmap trafficpolicy tcpframe doh rshare"
+TARGETS="answer pkt zone r53json fwcompile snapshot conf rconf r53hc aliasmap trafficpolicy tcpframe doh rshare dnskey"
 
 # Executions per target in CI: a few seconds each on one core.
 ci_runs() {
@@ -32,6 +33,7 @@ ci_runs() {
 	tcpframe) echo 50000 ;;
 	doh) echo 20000 ;;
 	rshare) echo 100000 ;;
+	dnskey) echo 5000 ;;
 	esac
 }
 
@@ -106,9 +108,50 @@ seeds() {
 		--nsec3 example --nsec3-iterations 2 --nsec3-salt 0a0b -o "$d/seed-nsec3" \
 		example.org="$z/example.org.zone" example="$z/example.zone" >/dev/null
 	rm -rf "$k"
+	dnskey_seeds
+}
+
+# dnskey: test keys made by BIND's dnssec-keygen and by openssl, each made
+# into one input: a byte choosing the PEM key's role (0 KSK, 1 ZSK, 2 CSK;
+# +4 for the root as owner), then the .key text, NUL, the .private text,
+# NUL, a PEM file.
+dnskey_seeds() {
+	d=fuzz/corpus/dnskey
+	mkdir -p "$d"
+	rm -f "$d"/seed-*
+	k=$(mktemp -d)
+	for a in 8:RSASHA256 13:ECDSAP256SHA256 15:ED25519; do
+		n=${a%%:*}
+		for role in ksk zsk; do
+			f= bits=
+			[ $role = ksk ] && f="-f KSK"
+			# RSA: a 2048-bit KSK and a 1024-bit ZSK (faster per input).
+			[ "$n" = 8 ] && bits="-b 1024" && [ $role = ksk ] && bits="-b 2048"
+			b=$(cd "$k" && dnssec-keygen -q -a "$n" $bits $f example.com)
+			{ printf '\000'; cat "$k/$b.key"; printf '\000'; cat "$k/$b.private"; } \
+				>"$d/seed-bind-$(echo "${a#*:}" | tr A-Z a-z)-$role"
+		done
+	done
+	pem() { # NAME ROLE-BYTE, PEM on standard input
+		{ printf "\\$2"; printf '\000\000'; cat; } >"$d/seed-pem-$1"
+	}
+	openssl genpkey -algorithm ED25519 2>/dev/null | pem ed25519-csk 002
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null | pem ecdsap256-zsk 001
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null | pem rsa-ksk 000
+	# The older PEM forms OpenSSL also writes (RFC 5915, PKCS #1), the root as owner.
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 2>/dev/null |
+		openssl ec -outform PEM 2>/dev/null | pem ec-traditional-root-ksk 004
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 2>/dev/null |
+		openssl rsa -traditional 2>/dev/null | pem rsa-traditional-zsk 001
+	# Encrypted, which port53 refuses: it must not ask for a passphrase.
+	openssl genpkey -algorithm ED25519 -aes256 -pass pass:test 2>/dev/null | pem encrypted 000
+	rm -rf "$k"
 }
 
 case ${1:-} in
+dnskey-seeds)
+	dnskey_seeds
+	;;
 seeds)
 	build
 	seeds
@@ -146,7 +189,7 @@ ci)
 	exit $failed
 	;;
 *)
-	sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

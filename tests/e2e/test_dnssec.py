@@ -260,6 +260,53 @@ def same_bytes(port_a, port_b, label):
     check(not diffs, label + ": pre-rendered DO=1 answers equal rendered ones", diffs)
 
 
+def bad_keys(d):
+    """Key files that must be refused, made with OpenSSL and python
+    cryptography: an encrypted PEM key, refused without a passphrase prompt
+    even on a terminal (a pseudo-terminal from script(1)); a PKCS#8 P-256
+    key whose public point is another key's, which openssl's own check calls
+    invalid, refused instead of publishing a DNSKEY its signatures fail."""
+    from cryptography.hazmat.primitives import serialization as ser
+    from cryptography.hazmat.primitives.asymmetric import ec
+    kdir = os.path.join(d, "keys-encrypted")
+    os.makedirs(kdir)
+    pem = os.path.join(kdir, "example.csk.pem")
+    r = common.run(["openssl", "genpkey", "-algorithm", "ED25519", "-aes256", "-pass",
+                    "pass:test", "-out", pem])
+    check(r.returncode == 0, "openssl made an encrypted key", r.stderr)
+    zf = os.path.join(d, "bad.zone")
+    with open(zf, "w") as f:
+        f.write(ZONE)
+    cmd = " ".join([PORT53, "compile", "--quiet", "-o", os.path.join(d, "bad.p53"),
+                    "example.=" + zf, "--dnssec-keys", kdir, "</dev/null"])
+    try:
+        r = common.run(["script", "-qec", cmd, "/dev/null"], timeout=30)
+        out = r.stdout + r.stderr
+        check(r.returncode == 1 and "encrypted" in out and "pass phrase" not in out,
+              "an encrypted key is refused, no passphrase asked", out)
+    except subprocess.TimeoutExpired:
+        check(False, "an encrypted key is refused, no passphrase asked (it waited)")
+    kdir = os.path.join(d, "keys-mismatch")
+    os.makedirs(kdir)
+    a, b = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    der = a.private_bytes(ser.Encoding.DER, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    pa, pb = (k.public_key().public_bytes(ser.Encoding.X962, ser.PublicFormat.UncompressedPoint)
+              for k in (a, b))
+    check(der.count(pa) == 1, "the PKCS#8 key holds its public point")
+    bad = os.path.join(kdir, "example.csk.der")
+    with open(bad, "wb") as f:
+        f.write(der.replace(pa, pb))
+    pem = os.path.join(kdir, "example.csk.pem")
+    r = common.run(["openssl", "pkey", "-inform", "DER", "-in", bad, "-out", pem])
+    os.unlink(bad)
+    r2 = common.run(["openssl", "pkey", "-in", pem, "-check", "-noout"])
+    check(r.returncode == 0 and r2.returncode != 0, "openssl calls the mismatched pair invalid",
+          r.stderr + r2.stdout)
+    snap, r = compile_zone(d, ZONE, "mismatch", (), kdir)
+    check(snap is None and "does not match its public key" in r.stderr,
+          "a key whose halves differ is refused", r.stderr)
+
+
 def main():
     with common.tempdir("p53dnssec-") as d:
         servers = []
@@ -317,6 +364,7 @@ def main():
             check(r.returncode == 0, "a 20,000-record zone signs", r.stderr)
             if r.returncode == 0:
                 ldns_checks(d, bigsnap, "big")
+            bad_keys(d)
             # A zone already holding signatures is refused with keys given.
             r = common.run([PORT53, "dump", os.path.join(d, "csk13.p53"), "example."])
             pre = os.path.join(d, "presigned.zone")

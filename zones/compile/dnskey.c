@@ -9,12 +9,14 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/bio.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -244,6 +246,56 @@ int dnskey_pub_base64(const struct dnskey *k, char *buf, size_t cap)
 	if (cap < 4 * ((n + 2) / 3) + 1)
 		return P53_ERANGE;
 	EVP_EncodeBlock((unsigned char *)buf, k->rdata + 4, (int)n);
+	return 0;
+}
+
+/* A key read from files must be one the signer can use: what it signs,
+ * its own public half (the DNSKEY record made of it) verifies. Neither
+ * format ties the two together (PKCS#8 and RFC 5915 EC keys carry a public
+ * point of their own, RSA keys the modulus beside the exponents and
+ * primes, and OpenSSL checks neither on reading), and a mismatched pair
+ * would publish a DNSKEY under which every RRSIG of the zone is bogus. */
+static int check_pair(const struct dnskey *k, struct p53_err *err)
+{
+	if (k->alg == DNSKEY_ALG_RSASHA256) {
+		int bits = EVP_PKEY_get_bits(k->pkey);
+		if (bits < 1024 || bits > 4096)
+			return p53_err_set(err, P53_EINVAL,
+					   "%s: RSA keys are 1024 to 4096 bits, not %d", k->file,
+					   bits);
+	}
+	static const uint8_t msg[] = "port53 key pair check";
+	uint8_t sig[DNSKEY_SIG_MAX], der[80];
+	size_t sl = dnskey_sign(k, msg, sizeof(msg), sig);
+	const uint8_t *s = sig;
+	if (sl == 64 && k->alg == DNSKEY_ALG_ECDSAP256) {
+		/* Back from RFC 6605's r || s to the DER OpenSSL verifies. */
+		ECDSA_SIG *es = ECDSA_SIG_new();
+		BIGNUM *r = BN_bin2bn(sig, 32, NULL), *ss = BN_bin2bn(sig + 32, 32, NULL);
+		unsigned char *o = der;
+		int dl = 0;
+		if (es && r && ss && ECDSA_SIG_set0(es, r, ss) == 1) {
+			r = ss = NULL;
+			if (i2d_ECDSA_SIG(es, NULL) <= (int)sizeof(der))
+				dl = i2d_ECDSA_SIG(es, &o);
+		}
+		BN_free(r);
+		BN_free(ss);
+		ECDSA_SIG_free(es);
+		sl = dl > 0 ? (size_t)dl : 0;
+		s = der;
+	}
+	EVP_MD_CTX *md = sl ? EVP_MD_CTX_new() : NULL;
+	bool ok = md &&
+		  EVP_DigestVerifyInit(md, NULL, k->alg == DNSKEY_ALG_ED25519 ? NULL : EVP_sha256(),
+				       NULL, k->pkey) == 1 &&
+		  EVP_DigestVerify(md, s, sl, msg, sizeof(msg)) == 1;
+	EVP_MD_CTX_free(md);
+	if (!ok)
+		return p53_err_set(err, P53_EINVAL,
+				   "%s: the private key does not match its public key (a damaged "
+				   "key file?)",
+				   k->file);
 	return 0;
 }
 
@@ -490,7 +542,9 @@ int dnskey_write_pem(const struct dnskey *k, const char *path, struct p53_err *e
 	return 0;
 }
 
-static char *slurp(const char *path, struct p53_err *err)
+/* A key file's contents, NUL-terminated (its length, which may reach past
+ * a NUL byte, to len when given). */
+static char *slurp(const char *path, size_t *len, struct p53_err *err)
 {
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
@@ -510,7 +564,17 @@ static char *slurp(const char *path, struct p53_err *err)
 		return NULL;
 	}
 	buf[n] = 0;
+	if (len)
+		*len = n;
 	return buf;
+}
+
+/* k->file: name, or its tail when too long. */
+static void set_file(struct dnskey *k, const char *name)
+{
+	size_t pl = strlen(name);
+	memcpy(k->file, pl < sizeof(k->file) ? name : name + pl - sizeof(k->file) + 1,
+	       (pl < sizeof(k->file) ? pl : sizeof(k->file) - 1) + 1);
 }
 
 /* The value of "Field:" in a .private file, or NULL. */
@@ -649,16 +713,25 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err)
 		base[bl - 8] = 0;
 	snprintf(kp, sizeof(kp), "%s.key", base);
 	snprintf(pp, sizeof(pp), "%s.private", base);
-	size_t pl = strlen(pp);
-	memcpy(k->file, pl < sizeof(k->file) ? pp : pp + pl - sizeof(k->file) + 1,
-	       (pl < sizeof(k->file) ? pl : sizeof(k->file) - 1) + 1);
-	char *kt = slurp(kp, err), *pt = kt ? slurp(pp, err) : NULL;
+	set_file(k, pp);
+	char *kt = slurp(kp, NULL, err), *pt = kt ? slurp(pp, NULL, err) : NULL;
+	int rc = kt && pt ? dnskey_parse_bind(kt, kp, pt, pp, k, err) : P53_EINVAL;
+	if (pt)
+		OPENSSL_cleanse(pt, strlen(pt));
+	free(kt);
+	free(pt);
+	return rc;
+}
+
+int dnskey_parse_bind(const char *kt, const char *kp, const char *pt, const char *pp,
+		      struct dnskey *k, struct p53_err *err)
+{
+	memset(k, 0, sizeof(*k));
+	set_file(k, pp);
 	uint8_t pub[DNSKEY_RDATA_MAX], raw[64];
 	size_t publen = 0, rl = 0;
 	char v[256];
-	int rc = P53_EINVAL;
-	if (kt == NULL || pt == NULL)
-		goto out;
+	int rc;
 	if ((rc = parse_keyfile(kt, kp, k, pub, &publen, err)) != 0)
 		goto out;
 	rc = P53_EINVAL;
@@ -681,6 +754,7 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err)
 			    k->alg);
 		goto out;
 	}
+	OPENSSL_cleanse(v, sizeof(v));
 	if (k->pkey == NULL) {
 		p53_err_set(err, P53_EINVAL, "%s: cannot read the private key", pp);
 		goto out;
@@ -691,6 +765,8 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err)
 		rc = p53_err_set(err, P53_EINVAL, "%s: private key does not match %s", pp, kp);
 		goto out;
 	}
+	if ((rc = check_pair(k, err)) != 0)
+		goto out;
 	for (size_t i = 0; i < NTIMING; i++) {
 		if (field(pt, timing_fields[i].name, v, sizeof(v)) == NULL)
 			continue;
@@ -702,10 +778,6 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err)
 	}
 	rc = 0;
 out:
-	if (pt)
-		OPENSSL_cleanse(pt, strlen(pt));
-	free(kt);
-	free(pt);
 	if (rc)
 		dnskey_free(k);
 	return rc;
@@ -717,7 +789,7 @@ int dnskey_save_timing(const struct dnskey *k, struct p53_err *err)
 	if (fl < 8 || strcmp(k->file + fl - 8, ".private") != 0 || fl + 1 >= sizeof(k->file))
 		return p53_err_set(err, P53_EINVAL, "%s: not a BIND key pair read from its files",
 				   k->file);
-	char *text = slurp(k->file, err);
+	char *text = slurp(k->file, NULL, err);
 	if (text == NULL)
 		return err->code;
 	/* Every line kept but the timing ones, which are written anew. */
@@ -757,27 +829,61 @@ int dnskey_load_pem(const char *path, const uint8_t *owner, size_t owner_len, ui
 		    struct dnskey *k, struct p53_err *err)
 {
 	memset(k, 0, sizeof(*k));
-	size_t pl = strlen(path);
-	memcpy(k->file, pl < sizeof(k->file) ? path : path + pl - sizeof(k->file) + 1,
-	       (pl < sizeof(k->file) ? pl : sizeof(k->file) - 1) + 1);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return p53_err_set(err, P53_EIO, "%s: %s", path, strerror(errno));
-	EVP_PKEY *pk = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
+	set_file(k, path);
+	size_t len = 0;
+	char *text = slurp(path, &len, err);
+	if (text == NULL)
+		return err->code;
+	int rc = dnskey_parse_pem(text, len, path, owner, owner_len, flags, k, err);
+	OPENSSL_cleanse(text, len);
+	free(text);
+	return rc;
+}
+
+/* OpenSSL's passphrase callback: without one it would prompt on the
+ * terminal (or read standard input), and the signer would wait there. */
+static int no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	*(bool *)asked = true;
+	return -1;
+}
+
+int dnskey_parse_pem(const void *pem, size_t len, const char *name, const uint8_t *owner,
+		     size_t owner_len, uint16_t flags, struct dnskey *k, struct p53_err *err)
+{
+	memset(k, 0, sizeof(*k));
+	set_file(k, name);
+	if (len > INT_MAX)
+		return p53_err_set(err, P53_EINVAL, "%s: too large for a key file", name);
+	BIO *b = BIO_new_mem_buf(pem, (int)len);
+	if (b == NULL)
+		return p53_err_set(err, P53_ENOMEM, "out of memory");
+	bool asked = false;
+	EVP_PKEY *pk = PEM_read_bio_PrivateKey(b, NULL, no_passphrase, &asked);
+	BIO_free(b);
+	if (pk == NULL && asked)
+		return p53_err_set(err, P53_EINVAL,
+				   "%s: the key is encrypted; port53 reads unencrypted keys "
+				   "(mode 0600)",
+				   name);
 	if (pk == NULL)
-		return p53_err_set(err, P53_EINVAL, "%s: not a PEM private key", path);
+		return p53_err_set(err, P53_EINVAL, "%s: not a PEM private key", name);
 	k->pkey = pk;
 	k->alg = alg_of_pkey(pk);
 	if (k->alg == 0) {
 		dnskey_free(k);
 		return p53_err_set(err, P53_ENOTSUP,
-				   "%s: key type not supported (P-256, Ed25519 or RSA)", path);
+				   "%s: key type not supported (P-256, Ed25519 or RSA)", name);
 	}
 	k->flags = flags;
 	memcpy(k->owner, owner, owner_len);
 	k->owner_len = owner_len;
 	int rc = finish_key(k, err);
+	if (rc == 0)
+		rc = check_pair(k, err);
 	if (rc)
 		dnskey_free(k);
 	return rc;

@@ -77,6 +77,15 @@ int dnskey_load_bind(const char *path, struct dnskey *k, struct p53_err *err);
 /* Reads a PEM private key for owner with the given flags. */
 int dnskey_load_pem(const char *path, const uint8_t *owner, size_t owner_len, uint16_t flags,
 		    struct dnskey *k, struct p53_err *err);
+/* The same two readers on contents already in memory (the files' readers
+ * read them and call these; the fuzz target dnskey calls them directly):
+ * keytext and privtext are a .key and a .private, NUL-terminated, keyname
+ * and privname their names in messages (privname becomes k->file, which
+ * dnskey_save_timing writes); pem is len bytes of a PEM file named name. */
+int dnskey_parse_bind(const char *keytext, const char *keyname, const char *privtext,
+		      const char *privname, struct dnskey *k, struct p53_err *err);
+int dnskey_parse_pem(const void *pem, size_t len, const char *name, const uint8_t *owner,
+		     size_t owner_len, uint16_t flags, struct dnskey *k, struct p53_err *err);
 /* A key held in a PKCS#11 token: path is a file whose first line is its
  * RFC 7512 URI (module-path in its query names the module; pin-value or
  * pin-source the PIN). Signing goes through the token; algorithms 13 and
