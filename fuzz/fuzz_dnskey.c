@@ -147,8 +147,8 @@ static void use_key(const struct dnskey *k, bool pem, uint16_t pem_flags)
 	if (k->rdata[0] != (uint8_t)(k->flags >> 8) || k->rdata[1] != (uint8_t)k->flags ||
 	    k->rdata[2] != 3 || k->rdata[3] != k->alg || k->tag != tag_of(k->rdata, k->rdlen))
 		abort();
-	if (pem && k->flags != pem_flags)
-		abort();
+	if ((pem && k->flags != pem_flags) || !(k->flags & DNSKEY_ZSK))
+		abort(); /* a key without the ZONE flag signs nothing validators accept */
 
 	/* An RRSIG's signed data (RFC 4034 3.1.8.1) over an A RRset. */
 	uint8_t msg[18 + 2 * P53_NAME_MAX + 14];

@@ -656,6 +656,17 @@ out:
 	return pk;
 }
 
+/* A decimal field of at most max, else -1; with text_after, what follows
+ * the digits after a space is a comment ("Algorithm: 13 (ECDSAP256SHA256)"). */
+static long number(const char *s, long max, bool text_after)
+{
+	size_t n = strspn(s, "0123456789");
+	if (n == 0 || n > 6 || (s[n] && !(text_after && s[n] == ' ')))
+		return -1;
+	long v = strtol(s, NULL, 10);
+	return v <= max ? v : -1;
+}
+
 /* The DNSKEY line of a .key file: owner [ttl] [IN] DNSKEY flags 3 alg key. */
 static int parse_keyfile(const char *text, const char *path, struct dnskey *k, uint8_t *pub,
 			 size_t *publen, struct p53_err *err)
@@ -689,8 +700,18 @@ static int parse_keyfile(const char *text, const char *path, struct dnskey *k, u
 		     *rest = strtok_r(NULL, "\r", &save);
 		if (!flags || !proto || !alg || !rest || strcmp(proto, "3") != 0)
 			return p53_err_set(err, P53_EINVAL, "%s: malformed DNSKEY record", path);
-		k->flags = (uint16_t)strtoul(flags, NULL, 10);
-		k->alg = (uint8_t)strtoul(alg, NULL, 10);
+		long fl = number(flags, 0xffff, false), al = number(alg, 0xff, false);
+		/* Without the ZONE flag (RFC 4034 2.1.1) validators may not use
+		 * the key for RRSIGs: every signature of the zone would be bogus. */
+		if (fl < 0 || !(fl & DNSKEY_ZSK))
+			return p53_err_set(err, P53_EINVAL,
+					   "%s: DNSKEY flags %s: not a zone key (256, 257)", path,
+					   flags);
+		if (al < 0)
+			return p53_err_set(err, P53_EINVAL, "%s: DNSKEY algorithm %s: not a number",
+					   path, alg);
+		k->flags = (uint16_t)fl;
+		k->alg = (uint8_t)al;
 		if (b64_decode(rest, pub, DNSKEY_RDATA_MAX, publen) != 0)
 			return p53_err_set(err, P53_EINVAL, "%s: bad base64 in the public key",
 					   path);
@@ -735,7 +756,7 @@ int dnskey_parse_bind(const char *kt, const char *kp, const char *pt, const char
 	if ((rc = parse_keyfile(kt, kp, k, pub, &publen, err)) != 0)
 		goto out;
 	rc = P53_EINVAL;
-	if (field(pt, "Algorithm", v, sizeof(v)) == NULL || (uint8_t)atoi(v) != k->alg) {
+	if (field(pt, "Algorithm", v, sizeof(v)) == NULL || number(v, 0xff, true) != k->alg) {
 		p53_err_set(err, P53_EINVAL, "%s: algorithm differs from %s", pp, kp);
 		goto out;
 	}
