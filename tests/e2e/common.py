@@ -8,6 +8,7 @@ Run the tests with /usr/bin/python3 (Debian's python3-dnspython).
 """
 
 import contextlib
+import http.client
 import os
 import shutil
 import signal
@@ -21,6 +22,20 @@ import time
 import dns.message
 import dns.query
 import dns.rdatatype
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP to a control API on a unix socket (port53 --control-socket)."""
+
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(self.timeout)
+        s.connect(self.unix_path)
+        self.sock = s
 
 HOST = "127.0.0.1"
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))

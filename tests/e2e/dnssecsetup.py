@@ -10,7 +10,6 @@ runs port53 and dnspython the way they all did.
 import http.client
 import json
 import os
-import socket
 
 import common
 
@@ -134,21 +133,10 @@ def parent_ds(kdir, zone):
     return out
 
 
-class _UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=10)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
 
 def api_get(sock, url):
     """GET url on the control socket: (status or None, body text)."""
-    c = _UnixHTTP(sock)
+    c = common.UnixHTTPConnection(sock)
     try:
         c.request("GET", url)
         r = c.getresponse()

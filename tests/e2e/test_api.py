@@ -51,17 +51,6 @@ check = common.Checks()
 
 # ---- HTTP over a unix socket or TCP ------------------------------------------
 
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path, timeout=30):
-        super().__init__("localhost", timeout=timeout)
-        self.unix_path = path
-
-    def connect(self):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        s.settimeout(self.timeout)
-        s.connect(self.unix_path)
-        self.sock = s
-
 
 class Api:
     def __init__(self, unix=None, tcp=None, token=None):
@@ -69,7 +58,7 @@ class Api:
 
     def conn(self):
         if self.unix:
-            return UnixHTTPConnection(self.unix)
+            return common.UnixHTTPConnection(self.unix, timeout=30)
         return http.client.HTTPConnection(self.tcp[0], self.tcp[1], timeout=30)
 
     def call(self, method, url, body=None, headers=None, token=None):

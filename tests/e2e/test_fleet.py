@@ -39,21 +39,11 @@ POLL_MS = 250
 DEADLINE = 15.0  # seconds any publish may take to reach every node
 
 
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path, timeout=3.0):
-        super().__init__("localhost", timeout=timeout)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-
 
 def api(sock, path):
     """(status, JSON body) from a node's control socket, or (None, None)."""
     try:
-        c = UnixHTTP(sock)
+        c = common.UnixHTTPConnection(sock, timeout=3.0)
         c.request("GET", path)
         r = c.getresponse()
         body = r.read()
@@ -339,7 +329,7 @@ def run_fleet(ck, cl, d, port53):
         st, body = api(fleet.sock(0), "/v1/node")
         ck(body is not None and body["origin"]["origin_rejected"] and body["origin"]["last_error"],
            "the refusal is visible in /v1/node: %s" % what, body)
-    c = UnixHTTP(fleet.sock(0))
+    c = common.UnixHTTPConnection(fleet.sock(0), timeout=3.0)
     c.request("GET", "/metrics")
     text = c.getresponse().read().decode()
     ck('port53_origin_snapshots_total{verdict="rejected"} 4' in text,

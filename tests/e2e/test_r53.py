@@ -64,19 +64,9 @@ class Health(http.server.BaseHTTPRequestHandler):
         pass
 
 
-class UnixHTTP(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("localhost", timeout=5)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.settimeout(5)
-        self.sock.connect(self.path)
-
 
 def api(sock, method, path, body=None):
-    c = UnixHTTP(sock)
+    c = common.UnixHTTPConnection(sock, timeout=5)
     c.request(method, path, body=json.dumps(body) if isinstance(body, dict) else body,
               headers={"Content-Type": "application/json"})
     r = c.getresponse()
