@@ -112,6 +112,19 @@ wait_for() { # wait_for SECONDS COMMAND...: polls COMMAND until it succeeds
 	done
 }
 
+perf_table() { # perf_table TITLE FILE: the profile in $W/perf.data, if any, by
+	# object and then by symbol, into FILE
+	[ -s "$W/perf.data" ] || return 0
+	{
+		echo "# $1: by object, then by symbol"
+		perf report -i "$W/perf.data" --no-children --sort dso --stdio \
+			2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
+		perf report -i "$W/perf.data" --no-children --sort dso,symbol \
+			--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
+	} >"$2" || true
+	rm -f "$W/perf.data"
+}
+
 # The ceiling: the same generator against a second dpdk-testpmd on the
 # memif's server end, in port53d's place (CPU 1), forwarding every frame
 # back out of the memif with its MAC addresses swapped (macswap: the least
@@ -185,16 +198,7 @@ ceiling() { # ceiling SIZE ROUND RXPCAP MEM
 	busy=$(echo "scale=6; $fwd / $cap" | bc)
 	echo "$size 1 ceiling $r $offered $fwd $fwd 0 $busy" >>"$RES"
 	log "$size records, ceiling, round $r: offered ~$offered/s, forwarded $fwd/s, $cyc cycles per frame at $mhz MHz, capacity $cap/s (load $(cut -d' ' -f1-3 /proc/loadavg))"
-	if [ -s "$W/perf.data" ]; then
-		{
-			echo "# ceiling (testpmd macswap), $size records, round $r: by object, then by symbol"
-			perf report -i "$W/perf.data" --no-children --sort dso --stdio \
-				2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
-			perf report -i "$W/perf.data" --no-children --sort dso,symbol \
-				--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
-		} >"$OUT/perf-$size-ceiling.txt" || true
-		rm -f "$W/perf.data"
-	fi
+	perf_table "ceiling (testpmd macswap), $size records, round $r" "$OUT/perf-$size-ceiling.txt"
 }
 
 RES=$W/results.txt
@@ -281,16 +285,7 @@ for size in $SIZES; do
 				lim=$(echo "scale=6; (${s1[2]} - ${s0[2]}) / (${s1[0]} - ${s0[0]} + 1)" | bc)
 				echo "$size $nw $bin $r $offered $rx $ans $lim$busy" >>"$RES"
 				log "$size records, $nw worker(s), $bin, round $r: offered ~$offered/s, rx $rx/s, answers $ans/s, limited $lim, busy$busy (load $(cut -d' ' -f1-3 /proc/loadavg))"
-				if [ -s "$W/perf.data" ]; then
-					{
-						echo "# $size records, $bin, round $r: by object, then by symbol"
-						perf report -i "$W/perf.data" --no-children --sort dso --stdio \
-							2>/dev/null | grep -v '^#' | grep -v '^$' | head -12
-						perf report -i "$W/perf.data" --no-children --sort dso,symbol \
-							--stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -30
-					} >"$OUT/perf-$size-$bin.txt" || true
-					rm -f "$W/perf.data"
-				fi
+				perf_table "$size records, $bin, round $r" "$OUT/perf-$size-$bin.txt"
 				# port53d first: DPDK 22.11's memif PMD unmaps the
 				# peer's regions when the peer leaves while a worker
 				# may be copying from them (docs/benchmarks.md).
