@@ -35,6 +35,44 @@ static struct p53_snapshot *build(const char *keys, const char *zonefile)
 	return s;
 }
 
+/* What each case compiles: a scratch directory holding example.zone, its
+ * SOA, NS and ns A written and the rest of the records left to the caller
+ * (scratch_zone), and one key beside it in BIND's format (scratch_key). */
+struct scratch {
+	char dir[32], zf[64];
+	struct dnskey k;
+};
+
+static FILE *scratch_zone(struct scratch *sc)
+{
+	snprintf(sc->dir, sizeof(sc->dir), "/tmp/p53_osign_XXXXXX");
+	CHECK(mkdtemp(sc->dir) != NULL);
+	snprintf(sc->zf, sizeof(sc->zf), "%s/example.zone", sc->dir);
+	FILE *f = fopen(sc->zf, "w");
+	CHECK(f != NULL);
+	if (f)
+		fputs("$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
+		      "ns A 192.0.2.1\n",
+		      f);
+	return f;
+}
+
+static void scratch_key(struct scratch *sc, uint8_t alg, unsigned bits)
+{
+	struct p53_err err = {0};
+	char base[512];
+	CHECK_EQ(dnskey_generate(&sc->k, apex, sizeof(apex), alg, DNSKEY_KSK, bits, &err), 0);
+	CHECK_EQ(dnskey_write_bind(&sc->k, sc->dir, base, sizeof(base), &err), 0);
+}
+
+static void scratch_done(struct scratch *sc)
+{
+	dnskey_free(&sc->k);
+	char cmd[64];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", sc->dir);
+	CHECK_EQ(system(cmd), 0);
+}
+
 static void put16(uint8_t *p, unsigned v)
 {
 	p[0] = (uint8_t)(v >> 8);
@@ -102,33 +140,24 @@ static bool verify(EVP_PKEY *pk, const uint8_t *rrsig, size_t rl, const uint8_t 
  * on several. */
 static void parallel_case(void)
 {
-	char dir[] = "/tmp/p53_osign_par_XXXXXX", base[512], zf[600];
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(zf, sizeof(zf), "%s/example.zone", dir);
-	FILE *f = fopen(zf, "w");
-	CHECK(f != NULL);
+	struct scratch sc;
+	FILE *f = scratch_zone(&sc);
 	if (f == NULL)
 		return;
-	fputs("$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
-	      "ns A 192.0.2.1\n",
-	      f);
 	/* Four jobs per name (two signatures, the NSEC and its signature):
 	 * more than one batch. */
 	for (unsigned i = 0; i < 2500; i++)
 		fprintf(f, "h%u A 192.0.%u.%u\nh%u TXT \"%u\"\n", i, i / 250, i % 250, i, i);
 	fclose(f);
+	scratch_key(&sc, DNSKEY_ALG_ED25519, 0);
 	struct p53_err err = {0};
-	struct dnskey k;
-	CHECK_EQ(dnskey_generate(&k, apex, sizeof(apex), DNSKEY_ALG_ED25519, DNSKEY_KSK, 0, &err),
-		 0);
-	CHECK_EQ(dnskey_write_bind(&k, dir, base, sizeof(base), &err), 0);
 	uint8_t *img[2] = {NULL};
 	size_t len[2] = {0};
 	static const unsigned threads[2] = {1, 3};
 	for (unsigned t = 0; t < 2; t++) {
-		struct p53_zone_input z[1] = {{"example.", zf}};
+		struct p53_zone_input z[1] = {{"example.", sc.zf}};
 		struct p53_compile_opts o = {.serial = 1,
-					     .dnssec_keys = dir,
+					     .dnssec_keys = sc.dir,
 					     .sig_now = 1800000000,
 					     .sign_threads = threads[t]};
 		CHECK_EQ(p53_compile(z, 1, &o, &img[t], &len[t], &err), 0);
@@ -142,10 +171,7 @@ static void parallel_case(void)
 	CHECK(len[0] > 7500u * 64); /* every RRset and NSEC signed */
 	for (unsigned t = 0; t < 2; t++)
 		free(img[t]);
-	dnskey_free(&k);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	CHECK_EQ(system(cmd), 0);
+	scratch_done(&sc);
 }
 
 /* Algorithms 8 (RSA/SHA-256, 2048 and 1024 bits) and 13 (ECDSA P-256):
@@ -154,22 +180,16 @@ static void parallel_case(void)
  * through a small cache (entries as long as the key's signatures). */
 static void alg_case(uint8_t alg, unsigned bits)
 {
-	char dir[] = "/tmp/p53_osign_alg_XXXXXX", base[512], zf[600];
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(zf, sizeof(zf), "%s/example.zone", dir);
-	FILE *f = fopen(zf, "w");
-	CHECK(f != NULL);
+	struct scratch sc;
+	FILE *f = scratch_zone(&sc);
 	if (f == NULL)
 		return;
-	fputs("$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
-	      "ns A 192.0.2.1\nwww A 192.0.2.2\n",
-	      f);
+	fputs("www A 192.0.2.2\n", f);
 	fclose(f);
+	scratch_key(&sc, alg, bits);
+	const struct dnskey k = sc.k;
 	struct p53_err err = {0};
-	struct dnskey k;
-	CHECK_EQ(dnskey_generate(&k, apex, sizeof(apex), alg, DNSKEY_KSK, bits, &err), 0);
-	CHECK_EQ(dnskey_write_bind(&k, dir, base, sizeof(base), &err), 0);
-	struct p53_snapshot *s = build(dir, zf);
+	struct p53_snapshot *s = build(sc.dir, sc.zf);
 	CHECK(s != NULL);
 	struct p53_osign_cfg cfg = {.cache = 64, .fixed_now = 1800000000};
 	struct p53_osign *o = s ? p53_osign_new(s, &cfg, 1, &err) : NULL;
@@ -224,32 +244,25 @@ static void alg_case(uint8_t alg, unsigned bits)
 	}
 	p53_osign_free(o);
 	p53_snapshot_free(s);
-	dnskey_free(&k);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	CHECK_EQ(system(cmd), 0);
+	scratch_done(&sc);
 }
 
 int main(void)
 {
-	char dir[] = "/tmp/p53_osign_XXXXXX", base[512], zf[600];
-	CHECK(mkdtemp(dir) != NULL);
-	snprintf(zf, sizeof(zf), "%s/example.zone", dir);
-	FILE *f = fopen(zf, "w");
-	CHECK(f != NULL);
-	fputs("$ORIGIN example.\n$TTL 300\n@ SOA ns hm 1 3600 600 86400 300\n@ NS ns\n"
-	      "ns A 192.0.2.1\nwww A 192.0.2.2\n",
-	      f);
+	struct scratch sc;
+	FILE *f = scratch_zone(&sc);
+	if (f == NULL)
+		return check_report("osign");
+	fputs("www A 192.0.2.2\n", f);
 	fclose(f);
+	scratch_key(&sc, DNSKEY_ALG_ED25519, 0);
+	const struct dnskey k = sc.k;
 	struct p53_err err = {0};
-	struct dnskey k, other;
-	CHECK_EQ(dnskey_generate(&k, apex, sizeof(apex), DNSKEY_ALG_ED25519, DNSKEY_KSK, 0, &err),
-		 0);
-	CHECK_EQ(dnskey_write_bind(&k, dir, base, sizeof(base), &err), 0);
+	struct dnskey other;
 	CHECK_EQ(
 	    dnskey_generate(&other, apex, sizeof(apex), DNSKEY_ALG_ECDSAP256, DNSKEY_ZSK, 0, &err),
 	    0);
-	struct p53_snapshot *s = build(dir, zf);
+	struct p53_snapshot *s = build(sc.dir, sc.zf);
 	CHECK(s != NULL);
 	if (s == NULL)
 		return check_report("osign");
@@ -346,14 +359,11 @@ int main(void)
 
 	p53_osign_free(o);
 	p53_snapshot_free(s);
-	dnskey_free(&k);
 	dnskey_free(&other);
+	scratch_done(&sc);
 	parallel_case();
 	alg_case(13, 0);
 	alg_case(8, 2048);
 	alg_case(8, 1024);
-	char cmd[700];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	CHECK_EQ(system(cmd), 0);
 	return check_report("osign");
 }
