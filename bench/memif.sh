@@ -29,7 +29,8 @@
 #            because the capture's 65,536 clients sit in 256 /24s and one
 #            /56 and, replayed at millions of frames a second, those few
 #            networks would be a flood; the work per answer is the same.
-#            The table gives the share of answers limited (it should be 0)
+#            The table gives the share of answers limited (it should be 0);
+#            P53_RRL_EXTRA adds options to that run (--rrl-table-size 4096)
 #   -P       perf profile (cpu-clock) of the worker thread over each
 #            one-worker measurement: $OUT/perf-SIZE-BIN.txt, the split by
 #            object (port53d, the memif PMD, libc, kernel) and the top
@@ -69,7 +70,7 @@ while [ $# -gt 0 ]; do
 	-R) RRL=1; shift ;;
 	-P) PROF=1; shift ;;
 	-C) CEIL=0; shift ;;
-	*) sed -n '2,45p' "$0"; exit 2 ;;
+	*) sed -n '2,46p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
