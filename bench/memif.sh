@@ -70,7 +70,7 @@ while [ $# -gt 0 ]; do
 	-R) RRL=1; shift ;;
 	-P) PROF=1; shift ;;
 	-C) CEIL=0; shift ;;
-	*) sed -n '2,46p' "$0"; exit 2 ;;
+	*) sed -n '2,45p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
