@@ -81,6 +81,16 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The signer's clock. Not time(NULL): that reads the coarse clock, which
+ * can still say the second before an event the builder woke for, and a
+ * build must see its keys at the second it woke in. */
+static int64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static uint32_t get32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
@@ -494,7 +504,7 @@ static int rebuild(struct xfrin *x, const struct szone *with, const char *candid
 			in[n++] = (struct p53_zone_input){z->origin, z->path};
 	}
 	pthread_mutex_unlock(&x->mu);
-	int64_t when = (int64_t)time(NULL);
+	int64_t when = wall_ms() / 1000;
 	if (n == 0) {
 		rc = p53_err_set(err, P53_EINVAL, "no zone to serve yet");
 		goto signed_out; /* the signer plans its retry */
@@ -506,6 +516,7 @@ static int rebuild(struct xfrin *x, const struct szone *with, const char *candid
 	if (x->signer) {
 		o.dnssec_keys = x->cfg.xfr->sign_keys;
 		o.sig_validity = signer_validity(x->signer);
+		o.sig_now = (uint64_t)when; /* the keys' states are those signer_done records */
 	}
 	if ((rc = p53_compile_file(in, n, &o, x->cfg.snapshot_path, err)) != 0)
 		goto signed_out;
@@ -679,11 +690,8 @@ static void *xfrin_main(void *arg)
 		uint64_t now = mono_ms(), next = now + 1000;
 		if (x->signer) {
 			char why[320];
-			struct timespec rt;
-			clock_gettime(CLOCK_REALTIME, &rt);
-			int64_t at = signer_due(x->signer, why, sizeof(why)),
-				wall_ms = (int64_t)rt.tv_sec * 1000 + rt.tv_nsec / 1000000;
-			if (at && at * 1000 <= wall_ms) {
+			int64_t at = signer_due(x->signer, why, sizeof(why)), wall = wall_ms();
+			if (at && at * 1000 <= wall) {
 				pthread_mutex_unlock(&x->mu);
 				struct p53_err err = {0};
 				char load_why[400];
@@ -697,8 +705,8 @@ static void *xfrin_main(void *arg)
 			/* Waking at the start of the event's second, not up to
 			 * a second after it: a step of a rollover is served at
 			 * its time. */
-			if (at && (uint64_t)(at * 1000 - wall_ms) < next - now)
-				next = now + (uint64_t)(at * 1000 - wall_ms);
+			if (at && (uint64_t)(at * 1000 - wall) < next - now)
+				next = now + (uint64_t)(at * 1000 - wall);
 		}
 		struct szone *due = NULL;
 		for (size_t i = 0; i < x->nz && !due; i++) {
