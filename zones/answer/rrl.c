@@ -1,9 +1,9 @@
 /* Token buckets in thousandths of a response: a bucket refills rate per
- * millisecond up to one second's worth, a response takes 1000. A bucket
- * that went unused for a second is full, so a table slot can be reused by
- * anyone without remembering who had it.
+ * millisecond (counted in 4 ms ticks) up to one second's worth, a response
+ * takes 1000. A bucket that went unused for a second is full, so a table
+ * slot can be reused by anyone without remembering who had it.
  *
- * The table is open-addressed in groups of four 16-byte buckets (one cache
+ * The table is open-addressed in groups of eight 8-byte buckets (one cache
  * line); the key's hash (rrl_pvt.h) picks the group and tags the bucket. A group with
  * no free bucket gives up its least recently used one: at worst an evicted
  * flood restarts with one second's worth of tokens. The hash is keyed, so
@@ -125,15 +125,17 @@ static uint64_t top_bits(unsigned n)
 #define HUGE_PAGE (2u << 20)
 
 /* Every answer touches a random line of the table, which the prefetch a
- * burst ahead hides only when the page walk is cheap: a table of 2 MiB or
- * more is mapped on 2 MiB boundaries and asked to be backed by transparent
- * huge pages, so the default table needs one TLB entry instead of 512.
- * Where the kernel gives none, it is an ordinary mapping. The memory comes
- * zeroed: every bucket free. */
+ * burst ahead hides only when the page walk is cheap: a table of 1 MiB or
+ * more (the default) is mapped in whole 2 MiB pages, on 2 MiB boundaries,
+ * and asked to be backed by transparent huge pages, so the default table
+ * needs one TLB entry instead of 256 (at the price of the rest of its
+ * page). Where the kernel gives none, it is an ordinary mapping. The
+ * memory comes zeroed: every bucket free. */
 static int table_alloc(struct p53_rrl *r, size_t len)
 {
-	if (len >= HUGE_PAGE) {
-		size_t map = len + HUGE_PAGE;
+	if (len >= HUGE_PAGE / 2) {
+		size_t span = (len + HUGE_PAGE - 1) & ~(size_t)(HUGE_PAGE - 1);
+		size_t map = span + HUGE_PAGE;
 		uint8_t *m =
 		    mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (m != MAP_FAILED) {
@@ -141,13 +143,13 @@ static int table_alloc(struct p53_rrl *r, size_t len)
 						 ~(uintptr_t)(HUGE_PAGE - 1));
 			if (a > m)
 				munmap(m, (size_t)(a - m));
-			if (a + len < m + map)
-				munmap(a + len, (size_t)(m + map - (a + len)));
+			if (a + span < m + map)
+				munmap(a + span, (size_t)(m + map - (a + span)));
 #ifdef MADV_HUGEPAGE
-			madvise(a, len, MADV_HUGEPAGE);
+			madvise(a, span, MADV_HUGEPAGE);
 #endif
 			r->g = (struct p53_rrl_group *)a;
-			r->map_len = len;
+			r->map_len = span;
 			return 0;
 		}
 	}
@@ -174,10 +176,15 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 		free(r);
 		return NULL;
 	}
+	if ((r->nlimited = calloc(n, sizeof(*r->nlimited))) == NULL) {
+		p53_rrl_free(r);
+		return NULL;
+	}
 	r->mask = n / RRL_GROUP - 1;
 	r->rate = cfg->rate;
-	r->full = (int32_t)(cfg->rate * RRL_TOKEN);
+	r->full = cfg->rate * RRL_TOKEN;
 	r->full_less1 = r->full - RRL_TOKEN;
+	r->per_tick = cfg->rate * RRL_TICK_MS;
 	r->slip = cfg->slip;
 	r->v4len = cfg->v4_prefix;
 	r->v6len = cfg->v6_prefix;
@@ -203,6 +210,7 @@ void p53_rrl_free(struct p53_rrl *r)
 		munmap(r->g, r->map_len);
 	else
 		free(r->g);
+	free(r->nlimited);
 	free(r);
 }
 
@@ -246,18 +254,23 @@ enum p53_rrl_verdict p53_rrl_over(struct p53_rrl *r, struct p53_rrl_slot s, uint
 				  const uint8_t *addr, enum p53_rrl_class cls)
 {
 	struct p53_rrl_group *g = s.g;
-	unsigned m = rrl_match(g, s.tag), i = m ? (unsigned)__builtin_ctz(m) : 0;
+	unsigned m = rrl_match(g, s.tag), i = m ? (unsigned)__builtin_ctz(m) / 2 : 0;
 	if (r->nexempt && exempt(r, family, addr))
 		return P53_RRL_EXEMPT;
-	if (g->nlimited[i]++ == 0)
+	/* The episode's count lives apart: only a limited response reads it.
+	 * A bucket taken anew starts without the flag, so its count restarts. */
+	uint32_t *n = &r->nlimited[(size_t)(g - r->g) * RRL_GROUP + i];
+	if (!(g->tokens[i] & RRL_EPISODE)) {
+		g->tokens[i] |= RRL_EPISODE;
+		*n = 0;
 		queue_event(r, family, addr, cls);
-	if (r->slip && g->nlimited[i] % r->slip == 0)
+	}
+	++*n;
+	if (r->slip && *n % r->slip == 0)
 		return P53_RRL_SLIP;
 	return P53_RRL_DROP;
 }
 
-/* The least recently used bucket of a group none of whose buckets is free
- * or idle. */
 enum p53_rrl_verdict p53_rrl_account(struct p53_rrl *r, struct p53_rrl_slot s, uint8_t family,
 				     const uint8_t *addr, enum p53_rrl_class cls, uint32_t now_ms)
 {

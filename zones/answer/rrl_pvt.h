@@ -14,17 +14,22 @@
 #include <emmintrin.h>
 #endif
 
-#define RRL_GROUP	4
-#define RRL_TOKEN	1000 /* one response */
-#define RRL_REFILL_FULL 1000 /* ms after which any bucket is full */
+#define RRL_GROUP   8
+#define RRL_TOKEN   1000 /* one response */
+#define RRL_TICK_MS 4	 /* a stamp's unit: 16 bits of them wrap every 262 s */
+#define RRL_IDLE    250	 /* ticks (a second) after which any bucket is full */
+/* tokens' top bit: the bucket is in a limited episode (p53_rrl_over) */
+#define RRL_EPISODE 0x80000000u
 
-/* One cache line: four buckets, field by field, so that the four tags (and
- * the four stamps) are compared in one vector operation. */
+/* One cache line: eight 8-byte buckets, field by field, so that the eight
+ * tags (and the eight stamps) are compared in one vector operation. Half
+ * the lines and pages of 16-byte buckets for the same number: every answer
+ * of normal traffic at a high rate takes a bucket no answer touched in the
+ * last second, so the table's footprint is what each answer pays for. */
 struct p53_rrl_group {
-	uint32_t tag[RRL_GROUP];      /* high half of the key's hash, never 0; 0 = free */
-	uint32_t stamp[RRL_GROUP];    /* ms of the last use */
-	int32_t tokens[RRL_GROUP];    /* thousandths of a response */
-	uint32_t nlimited[RRL_GROUP]; /* limited responses in this episode; 0 = not */
+	uint16_t tag[RRL_GROUP];    /* 16 bits of the key's hash, never 0; 0 = free */
+	uint16_t stamp[RRL_GROUP];  /* ticks of the last use */
+	uint32_t tokens[RRL_GROUP]; /* thousandths of a response, and RRL_EPISODE */
 };
 
 struct p53_rrl {
@@ -32,9 +37,11 @@ struct p53_rrl {
 	size_t map_len; /* g is an mmap of this many bytes; 0 = from malloc */
 	uint32_t mask;	/* groups - 1 */
 	uint32_t rate;
-	int32_t full;	    /* rate * RRL_TOKEN: a bucket's capacity */
-	int32_t full_less1; /* what a full bucket holds after one response */
+	uint32_t full;	     /* rate * RRL_TOKEN: a bucket's capacity */
+	uint32_t full_less1; /* what a full bucket holds after one response */
+	uint32_t per_tick;   /* rate * RRL_TICK_MS: the refill of a tick */
 	uint32_t slip;
+	uint32_t *nlimited; /* by bucket: limited responses of its episode (cold) */
 	uint64_t v4mask, v6mask_hi, v6mask_lo;
 	uint8_t v4len, v6len;
 	uint64_t key[4]; /* the hash key, from the seed */
@@ -91,22 +98,26 @@ static inline struct p53_rrl_slot rrl_locate_inline(const struct p53_rrl *r, uin
 		h = rrl_mum(hi ^ r->key[0],
 			    rrl_mum(lo ^ r->key[2], ((uint64_t)key << 8 | cls) ^ r->key[3]));
 	}
-	struct p53_rrl_slot s = {.g = &r->g[(uint32_t)h & r->mask], .tag = (uint32_t)(h >> 32) | 1};
+	/* 16 bits of tag: a key meets a foreign bucket's tag once in 65,535
+	 * per bucket taken in its group, and shares its tokens then, which
+	 * limits it only if that bucket is drained, i.e. a flood's. */
+	uint32_t tag = (uint32_t)(h >> 48);
+	struct p53_rrl_slot s = {.g = &r->g[(uint32_t)h & r->mask], .tag = tag + (tag == 0)};
 	__builtin_prefetch(s.g, 1);
 	return s;
 }
 
-/* Bit i set when bucket i of g holds tag. */
+/* Bits 2i and 2i + 1 set when bucket i of g holds tag (a tag is in a
+ * group at most once): the bucket is __builtin_ctz of it, halved. */
 static inline unsigned rrl_match(const struct p53_rrl_group *g, uint32_t tag)
 {
 #ifdef __SSE2__
 	__m128i tags = _mm_load_si128((const __m128i *)g->tag);
-	return (unsigned)_mm_movemask_ps(
-	    _mm_castsi128_ps(_mm_cmpeq_epi32(tags, _mm_set1_epi32((int)tag))));
+	return (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(tags, _mm_set1_epi16((short)tag)));
 #else
 	unsigned m = 0;
 	for (unsigned i = 0; i < RRL_GROUP; i++)
-		m |= (unsigned)(g->tag[i] == tag) << i;
+		m |= (g->tag[i] == tag ? 3u : 0u) << 2 * i;
 	return m;
 #endif
 }
@@ -117,31 +128,25 @@ static inline unsigned rrl_match(const struct p53_rrl_group *g, uint32_t tag)
  * recently used. Without a branch on the ages: when the keys of the last
  * second outnumber the buckets, every answer comes here, and which case it
  * meets is as good as random. */
-static inline unsigned rrl_victim(const struct p53_rrl_group *g, uint32_t now_ms)
+static inline unsigned rrl_victim(const struct p53_rrl_group *g, uint16_t now)
 {
 #ifdef __SSE2__
-	__m128i bias = _mm_set1_epi32(INT32_MIN);
-	__m128i ages =
-	    _mm_sub_epi32(_mm_set1_epi32((int)now_ms), _mm_load_si128((const __m128i *)g->stamp));
-	/* Unsigned ages ordered as signed ones; a free bucket oldest of all. */
-	__m128i fr = _mm_cmpeq_epi32(_mm_load_si128((const __m128i *)g->tag), _mm_setzero_si128());
-	__m128i a = _mm_or_si128(_mm_xor_si128(ages, bias), fr);
-	a = _mm_andnot_si128(_mm_and_si128(fr, bias), a); /* free: INT32_MAX */
-	/* The largest, in every lane: two exchanges and maxima. */
-	__m128i m = a, t, gt;
-	t = _mm_shuffle_epi32(m, _MM_SHUFFLE(1, 0, 3, 2));
-	gt = _mm_cmpgt_epi32(t, m);
-	m = _mm_or_si128(_mm_and_si128(gt, t), _mm_andnot_si128(gt, m));
-	t = _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1));
-	gt = _mm_cmpgt_epi32(t, m);
-	m = _mm_or_si128(_mm_and_si128(gt, t), _mm_andnot_si128(gt, m));
-	return (unsigned)__builtin_ctz(
-	    (unsigned)_mm_movemask_ps(_mm_castsi128_ps(_mm_cmpeq_epi32(a, m))));
+	/* Ages as unsigned 16-bit numbers, a free bucket's the largest; then
+	 * ordered as signed ones, which SSE2 compares. */
+	__m128i fr = _mm_cmpeq_epi16(_mm_load_si128((const __m128i *)g->tag), _mm_setzero_si128());
+	__m128i a =
+	    _mm_sub_epi16(_mm_set1_epi16((short)now), _mm_load_si128((const __m128i *)g->stamp));
+	a = _mm_xor_si128(_mm_or_si128(a, fr), _mm_set1_epi16((short)0x8000));
+	/* The largest, in every lane: exchanges of halves, pairs, neighbours. */
+	__m128i m = _mm_max_epi16(a, _mm_shuffle_epi32(a, _MM_SHUFFLE(1, 0, 3, 2)));
+	m = _mm_max_epi16(m, _mm_shuffle_epi32(m, _MM_SHUFFLE(2, 3, 0, 1)));
+	m = _mm_max_epi16(m, _mm_shufflehi_epi16(_mm_shufflelo_epi16(m, 0xb1), 0xb1));
+	return (unsigned)__builtin_ctz((unsigned)_mm_movemask_epi8(_mm_cmpeq_epi16(a, m))) / 2;
 #else
 	unsigned victim = 0;
-	uint32_t oldest = 0;
+	uint16_t oldest = 0;
 	for (unsigned i = 0; i < RRL_GROUP; i++) {
-		uint32_t age = g->tag[i] == 0 ? UINT32_MAX : now_ms - g->stamp[i];
+		uint16_t age = g->tag[i] == 0 ? UINT16_MAX : (uint16_t)(now - g->stamp[i]);
 		if (age > oldest) {
 			oldest = age;
 			victim = i;
@@ -161,28 +166,34 @@ static inline unsigned rrl_victim(const struct p53_rrl_group *g, uint32_t now_ms
 static inline bool rrl_take(const struct p53_rrl *r, struct p53_rrl_slot s, uint32_t now_ms)
 {
 	struct p53_rrl_group *g = s.g;
+	uint16_t now = (uint16_t)(now_ms / RRL_TICK_MS);
 	unsigned match = rrl_match(g, s.tag), i;
 	if (match) {
-		i = (unsigned)__builtin_ctz(match);
-		uint32_t dt = now_ms - g->stamp[i];
+		i = (unsigned)__builtin_ctz(match) / 2;
+		uint16_t dt = (uint16_t)(now - g->stamp[i]);
 		/* A limited episode ends when the flood stops for a second;
 		 * one at twice the rate, which passes every other response,
-		 * stays one episode: one log line. */
-		if (dt < RRL_REFILL_FULL) {
-			int64_t t = (int64_t)g->tokens[i] + (int64_t)dt * r->rate;
-			int32_t tokens = t > r->full ? r->full : (int32_t)t;
-			g->stamp[i] = now_ms;
+		 * stays one episode: one log line. Stamps are whole ticks, so
+		 * the refills of a bucket add up to its time in use. One
+		 * left idle a multiple of 262 s (within a second) looks in
+		 * use and keeps what it held: at worst a drained bucket's key
+		 * is limited again for a moment, in a table quiet enough that
+		 * nothing took the bucket in between. */
+		if (dt < RRL_IDLE) {
+			uint32_t held = g->tokens[i];
+			uint32_t t = (held & ~RRL_EPISODE) + dt * r->per_tick; /* < 2^31 */
+			uint32_t tokens = t > r->full ? r->full : t;
+			g->stamp[i] = now;
 			bool pass = tokens >= RRL_TOKEN;
-			g->tokens[i] = pass ? tokens - RRL_TOKEN : tokens;
+			g->tokens[i] = (pass ? tokens - RRL_TOKEN : tokens) | (held & RRL_EPISODE);
 			return pass;
 		}
 	} else {
-		i = rrl_victim(g, now_ms);
+		i = rrl_victim(g, now);
 	}
-	g->tag[i] = s.tag;
-	g->stamp[i] = now_ms;
-	g->tokens[i] = r->full_less1; /* rate >= 1: a full bucket passes */
-	g->nlimited[i] = 0;
+	g->tag[i] = (uint16_t)s.tag;
+	g->stamp[i] = now;
+	g->tokens[i] = r->full_less1; /* rate >= 1: a full bucket passes; no episode */
 	return true;
 }
 
