@@ -30,7 +30,9 @@
 #            /56 and, replayed at millions of frames a second, those few
 #            networks would be a flood; the work per answer is the same.
 #            The table gives the share of answers limited (it should be 0);
-#            P53_RRL_EXTRA adds options to that run (--rrl-table-size 4096)
+#            P53_RRL_EXTRA adds options to that run (--rrl-table-size 4096);
+#            with -O, the old binary is run both ways too ("oldrrl"), so
+#            two builds' RRL costs are compared in the same rounds
 #   -P       perf profile (cpu-clock) of the worker thread over each
 #            one-worker measurement: $OUT/perf-SIZE-BIN.txt, the split by
 #            object (port53d, the memif PMD, libc, kernel) and the top
@@ -70,7 +72,7 @@ while [ $# -gt 0 ]; do
 	-R) RRL=1; shift ;;
 	-P) PROF=1; shift ;;
 	-C) CEIL=0; shift ;;
-	*) sed -n '2,45p' "$0"; exit 2 ;;
+	*) sed -n '2,47p' "$0"; exit 2 ;;
 	esac
 done
 [ "$(id -u)" = 0 ] || { echo "memif.sh: needs root" >&2; exit 1; }
@@ -219,7 +221,7 @@ for size in $SIZES; do
 		rxp="rx_pcap=$W/q.pcap"
 		[ "$nw" = 2 ] && rxp="$rxp,rx_pcap=$W/q.pcap"
 		for r in $(seq 1 "$ROUNDS"); do
-			bins="new ${OLD:+old} ${RRL:+rrl}"
+			bins="new ${OLD:+old} ${RRL:+rrl} ${OLD:+${RRL:+oldrrl}}"
 			[ "$nw" = 1 ] && [ "$CEIL" = 1 ] && bins="$bins ceiling"
 			for bin in $bins; do
 				if [ "$bin" = ceiling ]; then
@@ -227,9 +229,9 @@ for size in $SIZES; do
 					continue
 				fi
 				exe=$PORT53D
-				[ "$bin" = old ] && exe=$OLD
+				case $bin in old*) exe=$OLD ;; esac
 				rrlopts=(--rrl-rate 0)
-				[ "$bin" = rrl ] && rrlopts=(--rrl-ipv4-prefix 32 --rrl-ipv6-prefix 128 ${P53_RRL_EXTRA:-})
+				case $bin in *rrl) rrlopts=(--rrl-ipv4-prefix 32 --rrl-ipv6-prefix 128 ${P53_RRL_EXTRA:-}) ;; esac
 				rm -f "$W/memif.sock" "$W/ctl.sock"
 				"$exe" --no-huge -m 1024 --no-pci -l $lcores --file-prefix p53mf-d \
 					--vdev net_memif0,role=server,socket=$W/memif.sock,mac=$MAC \
@@ -336,13 +338,15 @@ done
 	            print("%d records, %s: two workers' capacity / one worker's = %.2f" % (
 	                size, binl, two / one))
 	    for nw in (1, 2):
-	        if (size, nw, "new") in cells and (size, nw, "rrl") in cells:
-	            n = statistics.median(x[4] for x in cells[(size, nw, "new")])
-	            r = statistics.median(x[4] for x in cells[(size, nw, "rrl")])
-	            lim = max(x[5] for x in cells[(size, nw, "rrl")])
-	            print("%d records, %d worker(s): capacity with RRL / without = %.3f (RRL costs "
-	                  "%.1f%%, %.1f ns per answer; at most %.4f%% of answers limited)" % (
-	                      size, nw, r / n, 100 * (n / r - 1), 1e9 * nw / r - 1e9 * nw / n,
+	        for off, on in (("new", "rrl"), ("old", "oldrrl")):
+	            if (size, nw, off) not in cells or (size, nw, on) not in cells:
+	                continue
+	            n = statistics.median(x[4] for x in cells[(size, nw, off)])
+	            r = statistics.median(x[4] for x in cells[(size, nw, on)])
+	            lim = max(x[5] for x in cells[(size, nw, on)])
+	            print("%d records, %d worker(s), %s: capacity with RRL / without = %.3f (RRL "
+	                  "costs %.1f%%, %.1f ns per answer; at most %.4f%% of answers limited)" % (
+	                      size, nw, off, r / n, 100 * (n / r - 1), 1e9 * nw / r - 1e9 * nw / n,
 	                      100 * lim))
 	    if (size, 1, "new") in cells and (size, 1, "old") in cells:
 	        n = statistics.median(x[4] for x in cells[(size, 1, "new")])
