@@ -181,7 +181,6 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 		return NULL;
 	}
 	r->mask = n / RRL_GROUP - 1;
-	r->rate = cfg->rate;
 	r->full = cfg->rate * RRL_TOKEN;
 	r->full_less1 = r->full - RRL_TOKEN;
 	r->per_tick = cfg->rate * RRL_TICK_MS;

@@ -34,9 +34,8 @@ struct p53_rrl_group {
 
 struct p53_rrl {
 	struct p53_rrl_group *g;
-	size_t map_len; /* g is an mmap of this many bytes; 0 = from malloc */
-	uint32_t mask;	/* groups - 1 */
-	uint32_t rate;
+	size_t map_len;	     /* g is an mmap of this many bytes; 0 = from malloc */
+	uint32_t mask;	     /* groups - 1 */
 	uint32_t full;	     /* rate * RRL_TOKEN: a bucket's capacity */
 	uint32_t full_less1; /* what a full bucket holds after one response */
 	uint32_t per_tick;   /* rate * RRL_TICK_MS: the refill of a tick */
