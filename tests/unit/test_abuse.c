@@ -128,16 +128,22 @@ static void test_cookie_vectors(void)
 
 static const uint8_t seed[16] = {1, 2, 3};
 
-static struct p53_rrl *rrl_with(uint32_t rate, uint32_t slip, const char *exempt)
+static struct p53_rrl *rrl_sized(uint32_t rate, uint32_t slip, const char *exempt,
+				 uint32_t table_size)
 {
 	struct p53_rrl_cfg cfg;
 	p53_rrl_cfg_default(&cfg);
 	cfg.rate = rate;
 	cfg.slip = slip;
-	cfg.table_size = 1024;
+	cfg.table_size = table_size;
 	if (exempt && p53_rrl_cfg_exempt(&cfg, exempt) != 0)
 		return NULL;
 	return p53_rrl_new(&cfg, seed);
+}
+
+static struct p53_rrl *rrl_with(uint32_t rate, uint32_t slip, const char *exempt)
+{
+	return rrl_sized(rate, slip, exempt, 1024);
 }
 
 static enum p53_rrl_verdict q4(struct p53_rrl *r, const char *ip, enum p53_rrl_class c,
@@ -303,6 +309,61 @@ static void test_rrl_table_pressure(void)
 	for (uint32_t k = 0; k < 100000; k++)
 		pass += q4(r, "192.0.2.1", P53_RRL_POSITIVE, k, 100) == P53_RRL_PASS;
 	CHECK_EQ(pass, 100000);
+	p53_rrl_free(r);
+}
+
+/* The sieve in front of the buckets (zones/answer/rrl.c), at the default
+ * rate, 200 (a threshold of 12 responses in 250 ms): it passes only what a
+ * bucket would have passed, a flood's counter keeps its bucket from one
+ * window to the next, and keys that share a counter with a flood are not
+ * limited for it. */
+static void test_rrl_sieve(void)
+{
+	/* Steady at exactly the rate for 10 s: never limited, though the key
+	 * takes its bucket 60 ms in. */
+	struct p53_rrl *r = rrl_with(200, 0, NULL);
+	unsigned pass = 0, n = 0;
+	for (uint32_t t = 0; t < 10000; t += 5, n++)
+		pass += q4(r, "192.0.2.1", P53_RRL_POSITIVE, 1, t) == P53_RRL_PASS;
+	CHECK_EQ(pass, n);
+	/* Just under the threshold in every window, however long: never
+	 * limited (and never in a bucket). */
+	pass = n = 0;
+	for (uint32_t t = 0; t < 10000; t += 250)
+		for (int i = 0; i < 11; i++, n++)
+			pass += q4(r, "192.0.2.1", P53_RRL_POSITIVE, 2, t) == P53_RRL_PASS;
+	CHECK_EQ(pass, n);
+	/* 1.5 times the rate from a standing start: a second's burst and the
+	 * rate (2,200), less at most the refill that the sieve's 11 responses
+	 * (33 ms) did not earn. */
+	pass = 0;
+	for (uint32_t t = 0; t < 10000; t += 3)
+		pass += q4(r, "192.0.2.1", P53_RRL_POSITIVE, 3, t) == P53_RRL_PASS;
+	CHECK(pass >= 2180 && pass <= 2200);
+	p53_rrl_free(r);
+
+	/* 64 counters and 64 buckets: 100 clients at 20 per second share
+	 * counters with each other and with a flood at 5x the rate. */
+	r = rrl_sized(200, 0, NULL, 64);
+	CHECK(r != NULL);
+	unsigned flood = 0, others = 0, asked = 0;
+	char ip[32];
+	for (uint32_t t = 0; t < 10000; t++) {
+		flood += q4(r, "203.0.113.9", P53_RRL_POSITIVE, 3, t) == P53_RRL_PASS;
+		if (t % 50 == 0) /* each client every 50 ms */
+			for (unsigned c = 0; c < 100; c++, asked++) {
+				snprintf(ip, sizeof(ip), "10.0.%u.1", c);
+				others += q4(r, ip, P53_RRL_POSITIVE, 3, t) == P53_RRL_PASS;
+			}
+	}
+	CHECK(flood >= 2180 && flood <= 2200);
+	CHECK_EQ(others, asked);
+	/* After a quiet spell of more than a second the flood's bucket is full
+	 * again: a second's burst, then the limit. */
+	pass = 0;
+	for (int i = 0; i < 250; i++)
+		pass += q4(r, "203.0.113.9", P53_RRL_POSITIVE, 3, 13000) == P53_RRL_PASS;
+	CHECK_EQ(pass, 200);
 	p53_rrl_free(r);
 }
 
@@ -527,6 +588,7 @@ int main(void)
 	test_rrl_classes();
 	test_rrl_exempt_and_events();
 	test_rrl_table_pressure();
+	test_rrl_sieve();
 	test_apply();
 	test_apply_located();
 	test_portset();

@@ -1,4 +1,26 @@
-/* Token buckets in thousandths of a response: a bucket refills rate per
+/* A sieve in front of token buckets. The sieve is a byte per hashed key
+ * (half as many as the table has buckets: 64 KiB by default, which stays
+ * in cache), counting the key's responses in the current window of 250 ms
+ * up to a threshold of a sixteenth of the rate (a quarter of what a bucket
+ * refills in a window). Below it a response passes at once: a key that
+ * stays below the threshold in every window sends less than
+ * rate * (t / 4 + 1 / 8) in any t seconds, which its full bucket would
+ * pass, so it could not have been limited. Keys that share a counter add
+ * up: they take a bucket sooner, charged for the counter's whole count.
+ *
+ * The response that reaches the threshold takes the key's bucket, charging
+ * it for itself and for the responses the counter passed in this window,
+ * and the key keeps its bucket for the next window too (the counter's bit
+ * 7) if it reached the threshold in this one. So a flood is limited as by
+ * its bucket alone, with two differences. The responses the sieve passed
+ * earn no refill: a key ramping up past the rate is limited up to a
+ * threshold's worth sooner. And the sieve's responses of a window (fewer
+ * than the threshold) go uncharged when the window ends below the
+ * threshold, or when the bucket is empty as the key reaches it: a flood
+ * shaped to the windows gets less than four thresholds a second (a
+ * quarter of the rate) more than its bucket would pass.
+ *
+ * Token buckets in thousandths of a response: a bucket refills rate per
  * millisecond (counted in 4 ms ticks) up to one second's worth, a response
  * takes 1000. A bucket that went unused for a second is full, so a table
  * slot can be reused by anyone without remembering who had it.
@@ -124,13 +146,13 @@ static uint64_t top_bits(unsigned n)
 
 #define HUGE_PAGE (2u << 20)
 
-/* Every answer touches a random line of the table, which the prefetch a
- * burst ahead hides only when the page walk is cheap: a table of 1 MiB or
- * more (the default) is mapped in whole 2 MiB pages, on 2 MiB boundaries,
- * and asked to be backed by transparent huge pages, so the default table
- * needs one TLB entry instead of 256 (at the price of the rest of its
- * page). Where the kernel gives none, it is an ordinary mapping. The
- * memory comes zeroed: every bucket free. */
+/* A flood's answers touch random lines of the table, which nothing
+ * prefetches (only the sieve's counters are): a table of 1 MiB or more
+ * (the default) is mapped in whole 2 MiB pages, on 2 MiB boundaries, and
+ * asked to be backed by transparent huge pages, so the default table needs
+ * one TLB entry instead of 256 (at the price of the rest of its page).
+ * Where the kernel gives none, it is an ordinary mapping. The memory comes
+ * zeroed: every bucket free. */
 static int table_alloc(struct p53_rrl *r, size_t len)
 {
 	if (len >= HUGE_PAGE / 2) {
@@ -176,13 +198,22 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 		free(r);
 		return NULL;
 	}
-	if ((r->nlimited = calloc(n, sizeof(*r->nlimited))) == NULL) {
+	uint32_t ns = n / 2 < 64 ? 64 : n / 2; /* a power of two, whole cache lines */
+	if ((r->nlimited = calloc(n, sizeof(*r->nlimited))) == NULL ||
+	    (r->sieve = aligned_alloc(64, ns)) == NULL) {
 		p53_rrl_free(r);
 		return NULL;
 	}
+	memset(r->sieve, 0, ns);
+	r->sieve_mask = ns - 1;
+	/* A quarter of a window's refill, in 7 bits; at rates below 32 every
+	 * response takes its bucket at once (threshold 1). */
+	uint32_t t = cfg->rate * RRL_WINDOW_MS / 4000;
+	r->threshold = t < 1 ? 1 : t > 127 ? 127 : t;
+	r->sieved = r->threshold * RRL_TOKEN;
+	r->win_start = 0;
 	r->mask = n / RRL_GROUP - 1;
 	r->full = cfg->rate * RRL_TOKEN;
-	r->full_less1 = r->full - RRL_TOKEN;
 	r->per_tick = cfg->rate * RRL_TICK_MS;
 	r->slip = cfg->slip;
 	r->v4len = cfg->v4_prefix;
@@ -205,12 +236,38 @@ void p53_rrl_free(struct p53_rrl *r)
 {
 	if (r == NULL)
 		return;
+	free(r->sieve);
 	if (r->map_len)
 		munmap(r->g, r->map_len);
 	else
 		free(r->g);
 	free(r->nlimited);
 	free(r);
+}
+
+/* A new window: a counter that reached the threshold in the one that ended
+ * keeps its key's bucket (RRL_KEPT), every count starts again from 0. After
+ * a window with no response at all, no key keeps anything. Eight counters
+ * at a time: each count is at most 127, so adding 128 - threshold sets a
+ * byte's bit 7 exactly when its count reached the threshold, and no carry
+ * crosses into the next byte. */
+void p53_rrl_sieve_roll(struct p53_rrl *r, uint32_t now_ms)
+{
+	bool keep = now_ms - r->win_start < 2 * RRL_WINDOW_MS;
+	size_t n = (size_t)r->sieve_mask + 1;
+	r->win_start = now_ms;
+	if (!keep) {
+		memset(r->sieve, 0, n);
+		return;
+	}
+	const uint64_t ones = 0x0101010101010101ull;
+	uint64_t add = (128 - r->threshold) * ones;
+	for (size_t i = 0; i < n; i += 8) {
+		uint64_t w;
+		memcpy(&w, r->sieve + i, 8);
+		w = ((w & 0x7f * ones) + add) & (RRL_KEPT * ones);
+		memcpy(r->sieve + i, &w, 8);
+	}
 }
 
 static bool exempt(const struct p53_rrl *r, uint8_t family, const uint8_t *addr)

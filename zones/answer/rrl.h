@@ -12,8 +12,16 @@
  * truncated (TC) so that a real client behind a limited prefix retries over
  * TCP, which cannot be spoofed. slip 0 drops them all, 1 truncates them all.
  *
- * One table per worker, allocated at start and never resized: no locks, no
- * allocation per query, no clock (the caller passes a millisecond time).
+ * A response is first counted in a sieve: one byte per hashed key, counting
+ * the key's responses in a window of 250 ms. A key that stays below a
+ * sixteenth of the rate in every window could never drain its bucket, so only
+ * keys that reach that take a token bucket, and nearly every answer of
+ * normal traffic touches one byte of a table that stays in cache instead
+ * of a line of a large one (zones/answer/rrl.c has the details).
+ *
+ * One sieve and one table per worker, allocated at start and never resized:
+ * no locks, no allocation per query, no clock (the caller passes a
+ * millisecond time).
  * The first time a bucket is limited it is queued for the log (one
  * producer, the worker; one consumer, a control thread).
  */
@@ -85,19 +93,21 @@ struct p53_rrl;
 struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16]);
 void p53_rrl_free(struct p53_rrl *r);
 
-/* Where a response's bucket lies: its group in the table (the cache line
- * being loaded) and its tag there. */
+/* Where a response's bucket lies: its counter in the sieve (being loaded),
+ * its group in the table and its tag there. */
 struct p53_rrl_group;
 struct p53_rrl_slot {
 	struct p53_rrl_group *g;
-	uint32_t tag; /* never 0 */
+	uint32_t tag;	/* never 0 */
+	uint32_t sieve; /* index of its counter in the sieve */
 };
 
 /* Finds the bucket for one response of class cls about the name identified
  * by key (any 32-bit value the engine gives that name, ignored for errors)
- * to the client at (family, addr), and starts loading it: a front end holding
- * a burst of answers locates each as it is answered, so the table's cache
- * misses overlap with the rest of the burst, and hashes each response once. */
+ * to the client at (family, addr), and starts loading its sieve counter: a
+ * front end holding a burst of answers locates each as it is answered, so
+ * the cache misses overlap with the rest of the burst, and hashes each
+ * response once. */
 struct p53_rrl_slot p53_rrl_locate(const struct p53_rrl *r, uint8_t family, const uint8_t *addr,
 				   enum p53_rrl_class cls, uint32_t key);
 

@@ -22,23 +22,34 @@
 #define RRL_EPISODE 0x80000000u
 
 /* One cache line: eight 8-byte buckets, field by field, so that the eight
- * tags (and the eight stamps) are compared in one vector operation. Half
- * the lines and pages of 16-byte buckets for the same number: every answer
- * of normal traffic at a high rate takes a bucket no answer touched in the
- * last second, so the table's footprint is what each answer pays for. */
+ * tags (and the eight stamps) are compared in one vector operation. Only
+ * keys the sieve promotes come here: under a spoofed flood from many
+ * networks, every one of its answers. */
 struct p53_rrl_group {
 	uint16_t tag[RRL_GROUP];    /* 16 bits of the key's hash, never 0; 0 = free */
 	uint16_t stamp[RRL_GROUP];  /* ticks of the last use */
 	uint32_t tokens[RRL_GROUP]; /* thousandths of a response, and RRL_EPISODE */
 };
 
+/* The sieve's window (zones/answer/rrl.c): a key's count covers the
+ * responses of at most this long. */
+#define RRL_WINDOW_MS 250
+/* A sieve counter: bit 7 = its key took a bucket and keeps it this window
+ * (it reached the threshold in the last one); bits 0-6 = responses counted
+ * this window, up to the threshold (at most 127). */
+#define RRL_KEPT 0x80u
+
 struct p53_rrl {
+	uint8_t *sieve; /* sieve_mask + 1 counters */
+	uint32_t sieve_mask;
+	uint32_t threshold; /* a key takes a bucket at its threshold-th response of a window */
+	uint32_t win_start; /* now_ms when the window began */
 	struct p53_rrl_group *g;
-	size_t map_len;	     /* g is an mmap of this many bytes; 0 = from malloc */
-	uint32_t mask;	     /* groups - 1 */
-	uint32_t full;	     /* rate * RRL_TOKEN: a bucket's capacity */
-	uint32_t full_less1; /* what a full bucket holds after one response */
-	uint32_t per_tick;   /* rate * RRL_TICK_MS: the refill of a tick */
+	size_t map_len;	   /* g is an mmap of this many bytes; 0 = from malloc */
+	uint32_t mask;	   /* groups - 1 */
+	uint32_t full;	   /* rate * RRL_TOKEN: a bucket's capacity */
+	uint32_t sieved;   /* threshold * RRL_TOKEN: a promoted key's charge */
+	uint32_t per_tick; /* rate * RRL_TICK_MS: the refill of a tick */
 	uint32_t slip;
 	uint32_t *nlimited; /* by bucket: limited responses of its episode (cold) */
 	uint64_t v4mask, v6mask_hi, v6mask_lo;
@@ -99,10 +110,14 @@ static inline struct p53_rrl_slot rrl_locate_inline(const struct p53_rrl *r, uin
 	}
 	/* 16 bits of tag: a key meets a foreign bucket's tag once in 65,535
 	 * per bucket taken in its group, and shares its tokens then, which
-	 * limits it only if that bucket is drained, i.e. a flood's. */
+	 * limits it only if that bucket is drained, i.e. a flood's. The
+	 * sieve's index comes from other bits than the group's, so keys that
+	 * share a counter are spread over the table. */
 	uint32_t tag = (uint32_t)(h >> 48);
-	struct p53_rrl_slot s = {.g = &r->g[(uint32_t)h & r->mask], .tag = tag + (tag == 0)};
-	__builtin_prefetch(s.g, 1);
+	struct p53_rrl_slot s = {.g = &r->g[(uint32_t)h & r->mask],
+				 .tag = tag + (tag == 0),
+				 .sieve = (uint32_t)(h >> 24) & r->sieve_mask};
+	__builtin_prefetch(&r->sieve[s.sieve], 1);
 	return s;
 }
 
@@ -155,18 +170,20 @@ static inline unsigned rrl_victim(const struct p53_rrl_group *g, uint16_t now)
 #endif
 }
 
-/* Takes one response from the bucket at s: true when it passes. The bucket
- * is the one with our tag, else the one rrl_victim picks (free, idle or the
- * least recently used). A bucket that is new,
- * or was idle for a second, is full: it passes with no refill to work out,
- * which is what most answers of normal traffic meet. Only a response over
- * the limit needs more (p53_rrl_over), so the client and the class are not
- * even loaded on this path. */
-static inline bool rrl_take(const struct p53_rrl *r, struct p53_rrl_slot s, uint32_t now_ms)
+/* Takes one response from the bucket at s, charging it take thousandths:
+ * true when it passes. The bucket is the one with our tag, else the one
+ * rrl_victim picks (free, idle or the least recently used). A bucket that
+ * is new, or was idle for a second, is full. A response passes on one
+ * token; a promoted key's charge (rrl_take) can take the bucket to 0.
+ * Only a response over the limit needs more (p53_rrl_over), so the client
+ * and the class are not even loaded on this path. */
+static inline bool rrl_take_bucket(const struct p53_rrl *r, struct p53_rrl_slot s, uint32_t now_ms,
+				   uint32_t take)
 {
 	struct p53_rrl_group *g = s.g;
 	uint16_t now = (uint16_t)(now_ms / RRL_TICK_MS);
 	unsigned match = rrl_match(g, s.tag), i;
+	uint32_t tokens = r->full, episode = 0;
 	if (match) {
 		i = (unsigned)__builtin_ctz(match) / 2;
 		uint16_t dt = (uint16_t)(now - g->stamp[i]);
@@ -181,19 +198,42 @@ static inline bool rrl_take(const struct p53_rrl *r, struct p53_rrl_slot s, uint
 		if (dt < RRL_IDLE) {
 			uint32_t held = g->tokens[i];
 			uint32_t t = (held & ~RRL_EPISODE) + dt * r->per_tick; /* < 2^31 */
-			uint32_t tokens = t > r->full ? r->full : t;
-			g->stamp[i] = now;
-			bool pass = tokens >= RRL_TOKEN;
-			g->tokens[i] = (pass ? tokens - RRL_TOKEN : tokens) | (held & RRL_EPISODE);
-			return pass;
+			tokens = t < tokens ? t : tokens;
+			episode = held & RRL_EPISODE;
 		}
 	} else {
 		i = rrl_victim(g, now);
+		g->tag[i] = (uint16_t)s.tag;
 	}
-	g->tag[i] = (uint16_t)s.tag;
 	g->stamp[i] = now;
-	g->tokens[i] = r->full_less1; /* rate >= 1: a full bucket passes; no episode */
-	return true;
+	bool pass = tokens >= RRL_TOKEN;
+	uint32_t d = take < tokens ? take : tokens;
+	g->tokens[i] = (pass ? tokens - d : tokens) | episode;
+	return pass;
+}
+
+/* Starts a window of the sieve (rrl.c): four times a second at most. */
+void p53_rrl_sieve_roll(struct p53_rrl *r, uint32_t now_ms);
+
+/* Counts one response in the sieve and, for a key at the threshold in this
+ * window (or kept from the last), in its token bucket: true when it passes.
+ * Nearly every answer of normal traffic ends at the sieve's counter, which
+ * p53_rrl_locate started loading. The response that reaches the threshold
+ * charges its bucket for itself and for the responses the counter passed
+ * in this window. */
+static inline bool rrl_take(struct p53_rrl *r, struct p53_rrl_slot s, uint32_t now_ms)
+{
+	if (__builtin_expect(now_ms - r->win_start >= RRL_WINDOW_MS, 0))
+		p53_rrl_sieve_roll(r, now_ms);
+	uint8_t *c = &r->sieve[s.sieve];
+	unsigned n = *c;
+	/* A kept counter (bit 7) is above any threshold (at most 127). */
+	if (__builtin_expect(n + 1 < r->threshold, 1)) {
+		*c = (uint8_t)(n + 1);
+		return true;
+	}
+	*c = (uint8_t)(n + ((n & ~RRL_KEPT) < r->threshold));
+	return rrl_take_bucket(r, s, now_ms, n == r->threshold - 1 ? r->sieved : RRL_TOKEN);
 }
 
 /* The verdict on a response rrl_take refused from the bucket at s. */
