@@ -247,19 +247,27 @@ void p53_rrl_free(struct p53_rrl *r)
 
 /* A new window: a counter that reached the threshold in the one that ended
  * keeps its key's bucket (RRL_KEPT), every count starts again from 0. After
- * a window with no response at all, no key keeps anything. Eight counters
- * at a time: each count is at most 127, so adding 128 - threshold sets a
- * byte's bit 7 exactly when its count reached the threshold, and no carry
- * crosses into the next byte. */
+ * a window with no response at all, no key keeps anything. Each count is
+ * at most 127, so adding 128 - threshold sets a byte's bit 7 exactly when
+ * its count reached the threshold, and no carry crosses into the next
+ * byte: 16 counters per vector operation (8 without SSE2). */
 void p53_rrl_sieve_roll(struct p53_rrl *r, uint32_t now_ms)
 {
 	bool keep = now_ms - r->win_start < 2 * RRL_WINDOW_MS;
-	size_t n = (size_t)r->sieve_mask + 1;
+	size_t n = (size_t)r->sieve_mask + 1; /* a multiple of 64, aligned */
 	r->win_start = now_ms;
 	if (!keep) {
 		memset(r->sieve, 0, n);
 		return;
 	}
+#ifdef __SSE2__
+	const __m128i count = _mm_set1_epi8(0x7f), kept = _mm_set1_epi8((char)RRL_KEPT),
+		      add = _mm_set1_epi8((char)(128 - r->threshold));
+	for (__m128i *v = (__m128i *)r->sieve, *end = v + n / 16; v < end; v++)
+		_mm_store_si128(
+		    v, _mm_and_si128(_mm_add_epi8(_mm_and_si128(_mm_load_si128(v), count), add),
+				     kept));
+#else
 	const uint64_t ones = 0x0101010101010101ull;
 	uint64_t add = (128 - r->threshold) * ones;
 	for (size_t i = 0; i < n; i += 8) {
@@ -268,6 +276,7 @@ void p53_rrl_sieve_roll(struct p53_rrl *r, uint32_t now_ms)
 		w = ((w & 0x7f * ones) + add) & (RRL_KEPT * ones);
 		memcpy(r->sieve + i, &w, 8);
 	}
+#endif
 }
 
 static bool exempt(const struct p53_rrl *r, uint8_t family, const uint8_t *addr)
