@@ -342,7 +342,7 @@ static void test_rrl_sieve(void)
 	CHECK(pass >= 2180 && pass <= 2200);
 	p53_rrl_free(r);
 
-	/* 64 counters and 64 buckets: 100 clients at 20 per second share
+	/* 128 counters and 64 buckets: 100 clients at 20 per second share
 	 * counters with each other and with a flood at 5x the rate. */
 	r = rrl_sized(200, 0, NULL, 64);
 	CHECK(r != NULL);

@@ -1,6 +1,6 @@
 /* A sieve in front of token buckets. The sieve is a byte per hashed key
- * (half as many as the table has buckets: 64 KiB by default, which stays
- * in cache), counting the key's responses in the current window of 250 ms
+ * (twice as many as the table has buckets: 256 KiB by default, which
+ * stays in the L2 cache), counting the key's responses in the current window of 250 ms
  * up to a threshold of a sixteenth of the rate (a quarter of what a bucket
  * refills in a window). Below it a response passes at once: a key that
  * stays below the threshold in every window sends less than
@@ -198,7 +198,7 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 		free(r);
 		return NULL;
 	}
-	uint32_t ns = n / 2 < 64 ? 64 : n / 2; /* a power of two, whole cache lines */
+	uint32_t ns = 2 * n; /* a power of two, whole cache lines */
 	if ((r->nlimited = calloc(n, sizeof(*r->nlimited))) == NULL ||
 	    (r->sieve = aligned_alloc(64, ns)) == NULL) {
 		p53_rrl_free(r);
