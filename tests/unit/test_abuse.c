@@ -313,14 +313,14 @@ static void test_rrl_table_pressure(void)
 }
 
 /* The sieve in front of the buckets (zones/answer/rrl.c), at the default
- * rate, 200 (a threshold of 12 responses in 250 ms): it passes only what a
+ * rate, 200 (a threshold of 25 responses in 250 ms): it passes only what a
  * bucket would have passed, a flood's counter keeps its bucket from one
  * window to the next, and keys that share a counter with a flood are not
  * limited for it. */
 static void test_rrl_sieve(void)
 {
 	/* Steady at exactly the rate for 10 s: never limited, though the key
-	 * takes its bucket 60 ms in. */
+	 * takes its bucket 120 ms in. */
 	struct p53_rrl *r = rrl_with(200, 0, NULL);
 	unsigned pass = 0, n = 0;
 	for (uint32_t t = 0; t < 10000; t += 5, n++)
@@ -330,12 +330,12 @@ static void test_rrl_sieve(void)
 	 * limited (and never in a bucket). */
 	pass = n = 0;
 	for (uint32_t t = 0; t < 10000; t += 250)
-		for (int i = 0; i < 11; i++, n++)
+		for (int i = 0; i < 24; i++, n++)
 			pass += q4(r, "192.0.2.1", P53_RRL_POSITIVE, 2, t) == P53_RRL_PASS;
 	CHECK_EQ(pass, n);
 	/* 1.5 times the rate from a standing start: a second's burst and the
-	 * rate (2,200), less at most the refill that the sieve's 11 responses
-	 * (33 ms) did not earn. */
+	 * rate (2,200), less at most the refill that the sieve's 24 responses
+	 * (72 ms) did not earn. */
 	pass = 0;
 	for (uint32_t t = 0; t < 10000; t += 3)
 		pass += q4(r, "192.0.2.1", P53_RRL_POSITIVE, 3, t) == P53_RRL_PASS;

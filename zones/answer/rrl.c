@@ -1,10 +1,10 @@
 /* A sieve in front of token buckets. The sieve is a byte per hashed key
  * (twice as many as the table has buckets: 256 KiB by default, which
- * stays in the L2 cache), counting the key's responses in the current window of 250 ms
- * up to a threshold of a sixteenth of the rate (a quarter of what a bucket
- * refills in a window). Below it a response passes at once: a key that
- * stays below the threshold in every window sends less than
- * rate * (t / 4 + 1 / 8) in any t seconds, which its full bucket would
+ * stays in the L2 cache), counting the key's responses in the current
+ * window of 250 ms up to a threshold of an eighth of the rate (half of
+ * what a bucket refills in a window). Below it a response passes at once:
+ * a key that stays below the threshold in every window sends less than
+ * rate * (t / 2 + 1 / 4) in any t seconds, which its full bucket would
  * pass, so it could not have been limited. Keys that share a counter add
  * up: they take a bucket sooner, charged for the counter's whole count.
  *
@@ -17,8 +17,8 @@
  * threshold's worth sooner. And the sieve's responses of a window (fewer
  * than the threshold) go uncharged when the window ends below the
  * threshold, or when the bucket is empty as the key reaches it: a flood
- * shaped to the windows gets less than four thresholds a second (a
- * quarter of the rate) more than its bucket would pass.
+ * shaped to the windows gets less than four thresholds a second (half
+ * the rate) more than its bucket would pass.
  *
  * Token buckets in thousandths of a response: a bucket refills rate per
  * millisecond (counted in 4 ms ticks) up to one second's worth, a response
@@ -206,9 +206,11 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 	}
 	memset(r->sieve, 0, ns);
 	r->sieve_mask = ns - 1;
-	/* A quarter of a window's refill, in 7 bits; at rates below 32 every
-	 * response takes its bucket at once (threshold 1). */
-	uint32_t t = cfg->rate * RRL_WINDOW_MS / 4000;
+	/* Half a window's refill, in 7 bits; at rates below 16 every
+	 * response takes its bucket at once (threshold 1). A lower threshold
+	 * would bound a shaped flood's gain tighter, but then a few busy keys
+	 * sharing a counter reach it together and take the table's line. */
+	uint32_t t = cfg->rate * RRL_WINDOW_MS / 2000;
 	r->threshold = t < 1 ? 1 : t > 127 ? 127 : t;
 	r->sieved = r->threshold * RRL_TOKEN;
 	r->win_start = 0;

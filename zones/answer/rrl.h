@@ -13,8 +13,8 @@
  * TCP, which cannot be spoofed. slip 0 drops them all, 1 truncates them all.
  *
  * A response is first counted in a sieve: one byte per hashed key, counting
- * the key's responses in a window of 250 ms. A key that stays below a
- * sixteenth of the rate in every window could never drain its bucket, so only
+ * the key's responses in a window of 250 ms. A key that stays below an
+ * eighth of the rate in every window could never drain its bucket, so only
  * keys that reach that take a token bucket, and nearly every answer of
  * normal traffic touches one byte of a table that stays in cache instead
  * of a line of a large one (zones/answer/rrl.c has the details).
