@@ -86,10 +86,11 @@ struct setup {
 };
 
 /* Answers queries [b, e) as configuration c, in bursts of BURST as a
- * port53d worker does: each answer's rate-limit bucket is located (hashed
- * and prefetched) as the answer is made, so it loads while the rest of the
- * burst is answered; then the abuse controls run on each answer, with the
- * clock read once per burst. Returns the nanoseconds. */
+ * port53d worker does: each answer's rate-limit key is located (hashed, its
+ * sieve counter prefetched) as the answer is made, so the counter loads
+ * while the rest of the burst is answered; then the abuse controls run on
+ * each answer, with the clock read once per burst. Returns the
+ * nanoseconds. */
 static inline __attribute__((always_inline)) uint64_t
 run_chunk_body(struct setup *st, enum conf c, size_t b, size_t e, bool nopf, bool late)
 {

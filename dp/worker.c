@@ -31,9 +31,9 @@
 #include <time.h>
 
 /* A DNS query answered by the engine, waiting for the abuse controls: the
- * whole burst is answered first, each answer's rate-limit bucket located as
- * it is made, so that the buckets load while the rest of the burst is
- * answered. */
+ * whole burst is answered first, each answer's rate-limit key located as
+ * it is made, so that its sieve counter loads while the rest of the burst
+ * is answered. */
 struct dns_pend {
 	struct rte_mbuf *m;
 	struct dp_pkt p;

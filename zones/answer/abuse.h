@@ -77,9 +77,9 @@ static inline bool p53_abuse_limits(const struct p53_abuse *a, const struct p53_
 /* Hashes the rate-limit bucket of a UDP answer to an IPv4 or IPv6 client
  * (family 4 or 6: what p53_abuse_limits tests besides RRL being on, and
  * what a worker's classifier has already made sure of) once and starts
- * loading it (p53_rrl_locate), for p53_abuse_apply: a front end calls it as
- * each answer of a burst is made, so the table's cache misses overlap with
- * the rest of the burst. slot->tag is 0 when RRL is off, or in is not an
+ * loading its sieve counter (p53_rrl_locate), for p53_abuse_apply: a front
+ * end calls it as each answer of a burst is made, so the cache misses
+ * overlap with the rest of the burst. slot->tag is 0 when RRL is off, or in is not an
  * answer p53_abuse_apply may rewrite (qend below 12: struct
  * p53_answer_info). */
 static inline void p53_abuse_locate(const struct p53_abuse *a, const struct p53_answer_info *in,
