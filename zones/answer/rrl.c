@@ -212,8 +212,6 @@ struct p53_rrl *p53_rrl_new(const struct p53_rrl_cfg *cfg, const uint8_t seed[16
 	 * sharing a counter reach it together and take the table's line. */
 	uint32_t t = cfg->rate * RRL_WINDOW_MS / 2000;
 	r->threshold = t < 1 ? 1 : t > 127 ? 127 : t;
-	r->sieved = r->threshold * RRL_TOKEN;
-	r->win_start = 0;
 	r->mask = n / RRL_GROUP - 1;
 	r->full = cfg->rate * RRL_TOKEN;
 	r->per_tick = cfg->rate * RRL_TICK_MS;
@@ -249,36 +247,18 @@ void p53_rrl_free(struct p53_rrl *r)
 
 /* A new window: a counter that reached the threshold in the one that ended
  * keeps its key's bucket (RRL_KEPT), every count starts again from 0. After
- * a window with no response at all, no key keeps anything. Each count is
- * at most 127, so adding 128 - threshold sets a byte's bit 7 exactly when
- * its count reached the threshold, and no carry crosses into the next
- * byte: 16 counters per vector operation (8 without SSE2). */
+ * a window with no response at all, no key keeps anything (no count
+ * reaches RRL_KEPT). A plain loop: the compiler does it 16 counters per
+ * vector operation. */
 void p53_rrl_sieve_roll(struct p53_rrl *r, uint32_t now_ms)
 {
 	bool keep = now_ms - r->win_start < 2 * RRL_WINDOW_MS;
-	size_t n = (size_t)r->sieve_mask + 1; /* a multiple of 64, aligned */
+	uint8_t *restrict c = r->sieve;
+	uint8_t t = keep ? (uint8_t)r->threshold : RRL_KEPT;
+	size_t n = (size_t)r->sieve_mask + 1;
 	r->win_start = now_ms;
-	if (!keep) {
-		memset(r->sieve, 0, n);
-		return;
-	}
-#ifdef __SSE2__
-	const __m128i count = _mm_set1_epi8(0x7f), kept = _mm_set1_epi8((char)RRL_KEPT),
-		      add = _mm_set1_epi8((char)(128 - r->threshold));
-	for (__m128i *v = (__m128i *)r->sieve, *end = v + n / 16; v < end; v++)
-		_mm_store_si128(
-		    v, _mm_and_si128(_mm_add_epi8(_mm_and_si128(_mm_load_si128(v), count), add),
-				     kept));
-#else
-	const uint64_t ones = 0x0101010101010101ull;
-	uint64_t add = (128 - r->threshold) * ones;
-	for (size_t i = 0; i < n; i += 8) {
-		uint64_t w;
-		memcpy(&w, r->sieve + i, 8);
-		w = ((w & 0x7f * ones) + add) & (RRL_KEPT * ones);
-		memcpy(r->sieve + i, &w, 8);
-	}
-#endif
+	for (size_t i = 0; i < n; i++)
+		c[i] = (c[i] & ~RRL_KEPT) >= t ? RRL_KEPT : 0;
 }
 
 static bool exempt(const struct p53_rrl *r, uint8_t family, const uint8_t *addr)

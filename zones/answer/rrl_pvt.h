@@ -48,7 +48,6 @@ struct p53_rrl {
 	size_t map_len;	   /* g is an mmap of this many bytes; 0 = from malloc */
 	uint32_t mask;	   /* groups - 1 */
 	uint32_t full;	   /* rate * RRL_TOKEN: a bucket's capacity */
-	uint32_t sieved;   /* threshold * RRL_TOKEN: a promoted key's charge */
 	uint32_t per_tick; /* rate * RRL_TICK_MS: the refill of a tick */
 	uint32_t slip;
 	uint32_t *nlimited; /* by bucket: limited responses of its episode (cold) */
@@ -233,7 +232,8 @@ static inline bool rrl_take(struct p53_rrl *r, struct p53_rrl_slot s, uint32_t n
 		return true;
 	}
 	*c = (uint8_t)(n + ((n & ~RRL_KEPT) < r->threshold));
-	return rrl_take_bucket(r, s, now_ms, n == r->threshold - 1 ? r->sieved : RRL_TOKEN);
+	return rrl_take_bucket(r, s, now_ms,
+			       (n == r->threshold - 1 ? r->threshold : 1) * RRL_TOKEN);
 }
 
 /* The verdict on a response rrl_take refused from the bucket at s. */
